@@ -1,0 +1,140 @@
+#include "app/Metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "relay/RelayControl.h"
+#include "signaling/NgServer.h"
+
+namespace rdv::app {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  return MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) m.counter.value = v;
+  else m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+class Metrics::Collector : public prometheus::Collectable {
+ public:
+  Collector(const relay::RelayControl& relay, const signaling::NgServer& ng) : relay_(relay), ng_(ng) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    using relay::DropReason;
+    const auto& cc = relay_.counters();
+    double packets = 0, bytes = 0, rtcp = 0;
+    double drops[static_cast<size_t>(DropReason::kCount)] = {};
+    auto busy = family("rdv_worker_busy_seconds_total", "Time each relay worker spent handling events", MetricType::Counter);
+    auto wsessions = family("rdv_worker_sessions", "Sessions owned by each relay worker", MetricType::Gauge);
+    auto wpackets = family("rdv_worker_packets_total", "Packets forwarded by each relay worker", MetricType::Counter);
+    for (const auto& w : relay_.workers()) {
+      const auto& c = w->counters();
+      std::vector<ClientMetric::Label> l{{"worker", std::to_string(w->index())}};
+      packets += static_cast<double>(c.packetsRelayed.get());
+      bytes += static_cast<double>(c.bytesRelayed.get());
+      rtcp += static_cast<double>(c.rtcpRelayed.get());
+      for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) drops[r] += static_cast<double>(c.drops[r].get());
+      add(busy, static_cast<double>(c.busyNs.get()) / 1e9, l);
+      add(wsessions, static_cast<double>(c.sessions.get()), l);
+      add(wpackets, static_cast<double>(c.packetsRelayed.get()), l);
+    }
+    std::vector<MetricFamily> out;
+    auto single = [&](std::string name, std::string help, MetricType t, double v) {
+      auto f = family(std::move(name), std::move(help), t);
+      add(f, v);
+      out.push_back(std::move(f));
+    };
+    const double portsUsed = static_cast<double>(cc.portsUsed.get());
+    single("rdv_sessions_active", "Media sessions now anchored", MetricType::Gauge,
+           static_cast<double>(cc.sessionsCreated.get()) - static_cast<double>(cc.sessionsEnded.get()));
+    single("rdv_sessions_total", "Media sessions created", MetricType::Counter, static_cast<double>(cc.sessionsCreated.get()));
+    single("rdv_sessions_timed_out_total", "Sessions torn down for lack of media", MetricType::Counter,
+           static_cast<double>(cc.sessionsTimedOut.get()));
+    single("rdv_session_capacity", "Two-leg sessions the descriptor limit and port range allow (without rtcp-mux)",
+           MetricType::Gauge, static_cast<double>(relay_.sessionCapacity()));
+    single("rdv_ports_used", "Media ports reserved by sessions", MetricType::Gauge, portsUsed);
+    single("rdv_ports_free", "Media ports available", MetricType::Gauge,
+           2.0 * static_cast<double>(relay_.portPairsTotal()) - portsUsed);
+    single("rdv_sockets_open", "Media sockets open", MetricType::Gauge, static_cast<double>(cc.socketsOpen.get()));
+    single("rdv_relay_packets_total", "Packets forwarded (RTP and RTCP)", MetricType::Counter, packets);
+    single("rdv_relay_bytes_total", "Bytes forwarded (RTP and RTCP)", MetricType::Counter, bytes);
+    single("rdv_relay_rtcp_packets_total", "RTCP packets forwarded", MetricType::Counter, rtcp);
+    auto dropped = family("rdv_relay_dropped_packets_total",
+                          "Packets dropped, by reason; pool_exhausted counts refused sessions", MetricType::Counter);
+    for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
+      add(dropped, drops[r], {{"reason", relay::toString(static_cast<DropReason>(r))}});
+    }
+    add(dropped, static_cast<double>(cc.poolExhausted.get() + cc.capacityRefused.get()), {{"reason", "pool_exhausted"}});
+    out.push_back(std::move(dropped));
+    out.push_back(std::move(busy));
+    out.push_back(std::move(wsessions));
+    out.push_back(std::move(wpackets));
+    const auto& nc = ng_.counters();
+    single("rdv_ng_requests_total", "NG control datagrams received", MetricType::Counter, static_cast<double>(nc.requests.get()));
+    single("rdv_ng_errors_total", "NG requests answered with an error", MetricType::Counter, static_cast<double>(nc.errors.get()));
+    single("rdv_ng_retransmissions_total", "NG requests answered from the cookie cache", MetricType::Counter,
+           static_cast<double>(nc.retransmissions.get()));
+    return out;
+  }
+
+ private:
+  const relay::RelayControl& relay_;
+  const signaling::NgServer& ng_;
+};
+
+Metrics::Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng)
+    : registry_(std::make_shared<prometheus::Registry>()), collector_(std::make_shared<Collector>(relay, ng)) {
+  using prometheus::BuildHistogram;
+  using prometheus::Histogram;
+  lossPercent_ = &BuildHistogram().Name("rdv_leg_loss_percent").Help("RTP loss per leg at session end (RFC 3550 A.3)")
+                      .Register(*registry_).Add({}, Histogram::BucketBoundaries{0.1, 0.5, 1, 2, 5, 10, 20, 50});
+  jitterMs_ = &BuildHistogram().Name("rdv_leg_jitter_ms").Help("RTP interarrival jitter per leg at session end (RFC 3550 A.8)")
+                   .Register(*registry_).Add({}, Histogram::BucketBoundaries{1, 2, 5, 10, 20, 30, 50, 100, 200});
+  rttMs_ = &BuildHistogram().Name("rdv_leg_rtt_ms").Help("Round trip relay<->peer from RTCP LSR/DLSR, per leg at session end")
+                .Register(*registry_).Add({}, Histogram::BucketBoundaries{1, 5, 10, 25, 50, 100, 200, 400, 800});
+}
+
+Metrics::~Metrics() = default;
+
+Expected<bool, std::string> Metrics::listen(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    return Unexpected(fmt::format("cannot serve metrics on {}: {}", address, e.what()));
+  }
+  exposer_->RegisterCollectable(collector_);
+  exposer_->RegisterCollectable(registry_);
+  return true;
+}
+
+void Metrics::observeEnded(const relay::SessionReport& report) {
+  for (const auto& st : report.streams) {
+    for (const auto& leg : st) {
+      if (leg.counters.rtpPackets == 0) continue;
+      lossPercent_->Observe(leg.lossFraction * 100.0);
+      jitterMs_->Observe(leg.jitterMs);
+      if (leg.quality.rttMs >= 0) rttMs_->Observe(leg.quality.rttMs);
+    }
+  }
+}
+
+}  // namespace rdv::app

@@ -1,0 +1,48 @@
+#pragma once
+// The Prometheus endpoint. Counters are not pushed anywhere: on each scrape the collector reads
+// the relay workers' and the control plane's counters and sums them, so the packet path never
+// touches shared state. Per-leg quality goes into histograms when a session ends.
+
+#include <memory>
+#include <string>
+
+#include "media/Expected.h"
+#include "relay/MediaSession.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+template <typename T> class Family;
+class Histogram;
+}  // namespace prometheus
+
+namespace rdv::relay {
+class RelayControl;
+}
+namespace rdv::signaling {
+class NgServer;
+}
+
+namespace rdv::app {
+
+class Metrics {
+ public:
+  Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng);
+  ~Metrics();
+
+  // Starts the HTTP endpoint on "host:port".
+  Expected<bool, std::string> listen(const std::string& address);
+  // Records the quality of every leg of an ended session that carried RTP.
+  void observeEnded(const relay::SessionReport& report);
+
+ private:
+  class Collector;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<Collector> collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Histogram* lossPercent_ = nullptr;
+  prometheus::Histogram* jitterMs_ = nullptr;
+  prometheus::Histogram* rttMs_ = nullptr;
+};
+
+}  // namespace rdv::app

@@ -1,0 +1,123 @@
+#include "app/Server.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "app/Metrics.h"
+#include "relay/RelayControl.h"
+#include "signaling/MediaAnchor.h"
+#include "signaling/NgHandler.h"
+#include "signaling/NgServer.h"
+
+namespace rdv::app {
+
+struct Server::Impl {
+  config::Config cfg;
+  std::unique_ptr<relay::RelayControl> relay;
+  std::unique_ptr<signaling::MediaAnchor> anchor;
+  std::unique_ptr<signaling::NgHandler> ngHandler;
+  std::unique_ptr<signaling::NgServer> ng;
+  std::unique_ptr<Metrics> metrics;
+  relay::Fd signals;
+  relay::Fd epoll;
+};
+
+Server::Server(const config::Config& cfg) : impl_(std::make_unique<Impl>()) { impl_->cfg = cfg; }
+Server::~Server() = default;
+
+Expected<bool, std::string> Server::start() {
+  auto& m = *impl_;
+  const auto& rc = m.cfg.relay;
+
+  // Signals are taken through a signalfd; block them before any thread starts so all inherit it.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  m.signals = relay::Fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+
+  // Every media socket is a descriptor: lift the soft limit to the hard one.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+
+  relay::RelayOptions ro;
+  ro.interface = rc.interface;
+  ro.portMin = static_cast<uint16_t>(rc.portMin);
+  ro.portMax = static_cast<uint16_t>(rc.portMax);
+  ro.workers = rc.workers != 0 ? rc.workers : std::max(1U, std::thread::hardware_concurrency());
+  ro.worker.batch = rc.batch;
+  ro.worker.timeoutNs = static_cast<uint64_t>(rc.timeoutSeconds) * 1'000'000'000ULL;
+  ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
+  m.relay = std::make_unique<relay::RelayControl>(ro);
+  spdlog::info("relay: {} worker(s), ports {}-{} on {}, descriptor limit {}: capacity {} sessions "
+               "({} with rtcp-mux)",
+               ro.workers, rc.portMin, rc.portMax, rc.interface, rl.rlim_cur, m.relay->sessionCapacity(),
+               m.relay->sessionCapacityMux());
+
+  m.anchor = std::make_unique<signaling::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise);
+  m.ngHandler = std::make_unique<signaling::NgHandler>(*m.anchor);
+  m.ng = std::make_unique<signaling::NgServer>(*m.ngHandler, std::chrono::seconds(m.cfg.ng.cookieCacheSeconds));
+  if (auto r = m.ng->bind(m.cfg.ng.listen); !r) return Unexpected(r.error());
+  spdlog::info("NG control protocol on udp {}", m.cfg.ng.listen);
+
+  m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng);
+  if (!m.cfg.metrics.listen.empty()) {
+    if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());
+    spdlog::info("metrics on http://{}/metrics", m.cfg.metrics.listen);
+  }
+  m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
+
+  m.epoll = relay::Fd(epoll_create1(EPOLL_CLOEXEC));
+  for (int fd : {m.signals.get(), m.ng->fd(), m.relay->endedFd()}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(m.epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+  return true;
+}
+
+int Server::run() {
+  auto& m = *impl_;
+  epoll_event events[8];
+  for (;;) {
+    int n = epoll_wait(m.epoll.get(), events, 8, -1);
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("control loop: epoll_wait: {}", std::strerror(errno));
+      return 1;
+    }
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == m.signals.get()) {
+        signalfd_siginfo si{};
+        [[maybe_unused]] auto r = ::read(fd, &si, sizeof(si));
+        spdlog::info("signal {} received: shutting down ({} calls active)", si.ssi_signo, m.anchor->calls());
+        return 0;
+      }
+      if (fd == m.ng->fd()) {
+        m.ng->onReadable();
+      } else if (fd == m.relay->endedFd()) {
+        m.relay->drainEnded([&](const relay::SessionReport& rep) {
+          m.metrics->observeEnded(rep);
+          auto callId = m.anchor->onSessionEnded(rep);
+          spdlog::info("call={} media timeout after {} s without packets: session torn down", callId.value_or(rep.callId),
+                       m.cfg.relay.timeoutSeconds);
+        });
+      }
+    }
+  }
+}
+
+}  // namespace rdv::app

@@ -1,0 +1,73 @@
+// rendezvous: the media relay and conferencing server. Loads the configuration (embedded
+// defaults, an optional TOML file, then --set overrides), starts the server and runs until
+// SIGINT/SIGTERM.
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "app/Server.h"
+#include "config/ConfigLoader.h"
+
+#ifndef RDV_VERSION
+#define RDV_VERSION "0.0.0"
+#endif
+
+namespace {
+
+void setupLogging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("rendezvous");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Rendezvous " RDV_VERSION ": SIP/NG-controlled media relay and conferencing server"};
+  std::string configPath;
+  std::vector<std::string> sets;
+  bool checkOnly = false;
+  cli.add_option("-c,--config", configPath, "TOML configuration file (optional: defaults are built in)");
+  cli.add_option("--set", sets, "override one key, e.g. --set relay.port_min=40000 (repeatable)");
+  cli.add_flag("--check-config", checkOnly, "validate the configuration, report errors as FILE:LINE, and exit");
+  cli.set_version_flag("-V,--version", "rendezvous " RDV_VERSION);
+  cli.footer(rdv::config::describeKeys());
+  CLI11_PARSE(cli, argc, argv);
+
+  rdv::config::Config cfg;
+  std::vector<rdv::config::ConfigError> errors;
+  if (!configPath.empty()) {
+    std::ifstream in(configPath);
+    if (!in) {
+      std::cerr << configPath << ": cannot open\n";
+      return 1;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    rdv::config::applyToml(cfg, text.str(), configPath, errors);
+  }
+  for (const auto& s : sets) rdv::config::applySet(cfg, s, errors);
+  if (errors.empty()) rdv::config::validate(cfg, errors);
+  for (const auto& e : errors) std::cerr << e.str() << "\n";
+  if (!errors.empty()) return 1;
+  if (checkOnly) {
+    std::cout << "configuration OK\n";
+    return 0;
+  }
+
+  setupLogging(cfg.log.level);
+  spdlog::info("rendezvous {} starting", RDV_VERSION);
+  rdv::app::Server server(cfg);
+  if (auto r = server.start(); !r) {
+    spdlog::critical("startup failed: {}", r.error());
+    return 1;
+  }
+  return server.run();
+}

@@ -1,0 +1,310 @@
+#include "benchmarks/MediaLoad.h"
+
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cassert>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "benchmarks/UdpSocket.h"
+
+namespace rdv::bench {
+
+namespace {
+
+constexpr size_t kRxBatch = 8;
+constexpr size_t kRxSlot = 2048;
+constexpr size_t kRxControlSlot = CMSG_SPACE(sizeof(timespec));
+constexpr int kMaxEvents = 512;
+constexpr uint32_t kSsrcBase = 0x52445600;  // "RDV\0"
+// Raw sends: at most kRawBatch datagrams per sendmmsg, so the first of a batch is not stamped
+// long before it leaves.
+constexpr size_t kRawBatch = 16;
+constexpr size_t kMaxSendBurst = 256;
+constexpr size_t kRawSlot = 2048;
+constexpr size_t kIpHeaderBytes = 20;
+constexpr size_t kUdpHeaderBytes = 8;
+const uint32_t kLoopbackBe = htonl(INADDR_LOOPBACK);
+
+int64_t clockNs(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t monotonicNs() { return clockNs(CLOCK_MONOTONIC); }
+int64_t realtimeNs() { return clockNs(CLOCK_REALTIME); }
+
+void putBe16(std::byte* p, uint16_t v) {
+  p[0] = std::byte(v >> 8);
+  p[1] = std::byte(v);
+}
+
+void putBe32(std::byte* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) {
+    p[i] = std::byte(v >> (24 - 8 * i));
+  }
+}
+
+template <typename T>
+void putLe(std::byte* p, T v) {
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    p[i] = std::byte(static_cast<uint64_t>(v) >> (8 * i));
+  }
+}
+
+template <typename T>
+T getLe(const std::byte* p) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  }
+  return static_cast<T>(v);
+}
+
+}  // namespace
+
+MediaLoad::MediaLoad(std::vector<MediaStream> streams, std::vector<int> recvFds, MediaConfig config)
+    : streams_(std::move(streams)),
+      recvFds_(std::move(recvFds)),
+      config_(config),
+      seq_(streams_.size(), 0),
+      timestamp_(streams_.size(), 0),
+      txBuffer_(kRtpHeaderBytes + std::max(config.payload, kStampBytes)),
+      rxBuffers_(kRxBatch * kRxSlot),
+      rxControl_(kRxBatch * kRxControlSlot) {
+  assert(txBuffer_.size() + kIpHeaderBytes + kUdpHeaderBytes <= kRawSlot);
+}
+
+void MediaLoad::fillRtp(std::byte* p, size_t stream, int64_t now) {
+  p[0] = std::byte{0x80};  // V=2, no padding/extension/CSRC
+  p[1] = std::byte{0x00};  // M=0, PT=0
+  putBe16(p + 2, seq_[stream]++);
+  putBe32(p + 4, timestamp_[stream]);
+  timestamp_[stream] += static_cast<uint32_t>(8000 / config_.rate);  // PCMU: 8 kHz clock
+  putBe32(p + 8, kSsrcBase + static_cast<uint32_t>(stream));
+  putLe<int64_t>(p + kRtpHeaderBytes, now);
+  putLe<uint32_t>(p + kRtpHeaderBytes + 8, static_cast<uint32_t>(stream));
+}
+
+void MediaLoad::sendPacket(size_t stream, int64_t now, MediaResult& result) {
+  std::byte* p = txBuffer_.data();
+  fillRtp(p, stream, now);
+  const MediaStream& s = streams_[stream];
+  bool ok;
+  if (config_.sendApi == SendApi::SendMmsg) {
+    iovec iov{p, txBuffer_.size()};
+    mmsghdr msg{};
+    msg.msg_hdr.msg_name = const_cast<sockaddr_in*>(&s.dest);
+    msg.msg_hdr.msg_namelen = sizeof s.dest;
+    msg.msg_hdr.msg_iov = &iov;
+    msg.msg_hdr.msg_iovlen = 1;
+    ok = ::sendmmsg(s.fd, &msg, 1, 0) == 1;
+  } else {
+    ok = ::sendto(s.fd, p, txBuffer_.size(), 0, reinterpret_cast<const sockaddr*>(&s.dest), sizeof s.dest) >= 0;
+  }
+  ++(ok ? result.sent : result.sendErrors);
+}
+
+void MediaLoad::sendRawBatch(const size_t* streams, size_t count, MediaResult& result) {
+  const size_t rtpBytes = txBuffer_.size();
+  const size_t dgramBytes = kIpHeaderBytes + kUdpHeaderBytes + rtpBytes;
+  std::array<mmsghdr, kRawBatch> msgs{};
+  std::array<iovec, kRawBatch> iovs{};
+  int64_t now = monotonicNs();
+  for (size_t i = 0; i < count; ++i) {
+    const MediaStream& s = streams_[streams[i]];
+    std::byte* ip = rawBuffers_.data() + i * kRawSlot;
+    // RFC 791 header; with IP_HDRINCL the kernel fills in the checksum, total length and id.
+    ip[0] = std::byte{0x45};
+    ip[1] = std::byte{0};
+    putBe16(ip + 2, static_cast<uint16_t>(dgramBytes));
+    putBe16(ip + 4, 0);
+    putBe16(ip + 6, 0x4000);  // DF
+    ip[8] = std::byte{64};
+    ip[9] = std::byte{IPPROTO_UDP};
+    putBe16(ip + 10, 0);
+    std::memcpy(ip + 12, &kLoopbackBe, 4);
+    std::memcpy(ip + 16, &s.dest.sin_addr.s_addr, 4);
+    std::byte* udp = ip + kIpHeaderBytes;
+    putBe16(udp, s.srcPort);
+    std::memcpy(udp + 2, &s.dest.sin_port, 2);
+    putBe16(udp + 4, static_cast<uint16_t>(kUdpHeaderBytes + rtpBytes));
+    putBe16(udp + 6, 0);  // no checksum (RFC 768 allows it over IPv4)
+    std::byte* rtp = udp + kUdpHeaderBytes;
+    std::memcpy(rtp, txBuffer_.data(), rtpBytes);  // zero payload template
+    fillRtp(rtp, streams[i], now);
+    iovs[i] = iovec{ip, dgramBytes};
+    msgs[i].msg_hdr.msg_name = const_cast<sockaddr_in*>(&s.dest);
+    msgs[i].msg_hdr.msg_namelen = sizeof s.dest;
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  size_t done = 0;
+  while (done < count) {
+    int n = ::sendmmsg(rawFd_, msgs.data() + done, static_cast<unsigned>(count - done), 0);
+    if (n <= 0) {
+      result.sendErrors += count - done;  // a failed datagram is dropped, not retried
+      return;
+    }
+    done += static_cast<size_t>(n);
+    result.sent += static_cast<size_t>(n);
+  }
+}
+
+void MediaLoad::receiveFrom(int fd, MediaResult& result) {
+  std::array<mmsghdr, kRxBatch> msgs{};
+  std::array<iovec, kRxBatch> iovs{};
+  for (size_t i = 0; i < kRxBatch; ++i) {
+    iovs[i] = iovec{rxBuffers_.data() + i * kRxSlot, kRxSlot};
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = rxControl_.data() + i * kRxControlSlot;
+    msgs[i].msg_hdr.msg_controllen = kRxControlSlot;
+  }
+  // Level-triggered epoll: whatever is left after one batch is reported again.
+  int n = ::recvmmsg(fd, msgs.data(), kRxBatch, MSG_DONTWAIT, nullptr);
+  if (n <= 0) {
+    return;
+  }
+  int64_t now = monotonicNs();
+  for (int i = 0; i < n; ++i) {
+    const std::byte* p = rxBuffers_.data() + static_cast<size_t>(i) * kRxSlot;
+    if (msgs[i].msg_len < kRtpHeaderBytes + kStampBytes || (p[0] & std::byte{0xc0}) != std::byte{0x80}) {
+      ++result.foreign;
+      continue;
+    }
+    auto sentAt = getLe<int64_t>(p + kRtpHeaderBytes);
+    auto stream = getLe<uint32_t>(p + kRtpHeaderBytes + 8);
+    if (stream >= streams_.size() || sentAt > now) {
+      ++result.foreign;
+      continue;
+    }
+    // Arrival = when the kernel queued the datagram (SO_TIMESTAMPNS, wall clock, mapped onto the
+    // monotonic clock with the offset sampled this tick); our own read time if it is missing.
+    int64_t arrival = now;
+    msghdr& h = msgs[i].msg_hdr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        int64_t mono = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - realMinusMonoNs_;
+        arrival = std::clamp(mono, sentAt, now);
+      }
+    }
+    ++result.received;
+    result.latency.record(arrival - sentAt);
+  }
+}
+
+Expected<MediaResult, std::string> MediaLoad::run() {
+  Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep.valid()) {
+    return Unexpected(std::string("epoll_create1: ") + std::strerror(errno));
+  }
+  for (int fd : recvFds_) {
+    int on = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
+      return Unexpected(std::string("SO_TIMESTAMPNS: ") + std::strerror(errno));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return Unexpected(std::string("epoll_ctl: ") + std::strerror(errno));
+    }
+  }
+
+  MediaResult result;
+  const auto streamCount = static_cast<int64_t>(streams_.size());
+  const int64_t period = 1'000'000'000 / config_.rate;
+  const int64_t start = monotonicNs();
+  const int64_t endSend = start + static_cast<int64_t>(config_.seconds * 1e9);
+  const int64_t endDrain = endSend + static_cast<int64_t>(config_.drainSeconds * 1e9);
+  // Slot g is packet g / streamCount of stream g % streamCount, due at start + g * period / streamCount:
+  // the streams are spread evenly over one period and each keeps exactly `rate` packets/s.
+  Fd raw;
+  if (config_.sendApi == SendApi::Raw) {
+    raw = Fd(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+    if (!raw.valid()) {
+      return Unexpected(std::string("raw socket (needs CAP_NET_RAW): ") + std::strerror(errno));
+    }
+    rawFd_ = raw.get();
+    rawBuffers_.assign(kRawBatch * kRawSlot, std::byte{0});
+  }
+  std::array<size_t, kRawBatch> batch{};
+  int64_t slot = 0;
+  auto dueOf = [&](int64_t g) { return start + (streamCount == 0 ? endSend : g * period / streamCount); };
+  std::array<epoll_event, kMaxEvents> events{};
+
+  const bool ticking = config_.tickNs > 0;
+  int64_t nextTick = start;
+  for (;;) {
+    int64_t now = monotonicNs();
+    if (now >= endDrain) {
+      break;
+    }
+    realMinusMonoNs_ = realtimeNs() - now;
+    if (ticking) {
+      // Everything that arrived since the last tick; the kernel's arrival stamps keep the
+      // latency figures exact however late we look.
+      int n;
+      do {
+        n = ::epoll_wait(ep.get(), events.data(), kMaxEvents, 0);
+        for (int i = 0; i < n; ++i) {
+          receiveFrom(events[static_cast<size_t>(i)].data.fd, result);
+        }
+      } while (n == kMaxEvents);
+      now = monotonicNs();
+    }
+    int64_t due = dueOf(slot);
+    size_t batched = 0;
+    // Bounded burst: a generator that falls behind must still read, or the sockets overflow and
+    // every late packet counts as lost.
+    for (size_t burst = 0; burst < kMaxSendBurst && due <= now && due < endSend; ++burst) {
+      result.maxSendLagNs = std::max(result.maxSendLagNs, now - due);
+      auto stream = static_cast<size_t>(slot % streamCount);
+      if (rawFd_ >= 0) {
+        batch[batched++] = stream;
+        if (batched == kRawBatch) {
+          sendRawBatch(batch.data(), batched, result);
+          batched = 0;
+        }
+      } else {
+        sendPacket(stream, now, result);
+      }
+      ++slot;
+      due = dueOf(slot);
+      now = monotonicNs();
+    }
+    if (batched > 0) {
+      sendRawBatch(batch.data(), batched, result);
+    }
+    if (ticking) {
+      if (due <= now && due < endSend) {
+        continue;  // behind schedule: no sleep
+      }
+      nextTick = std::max(nextTick + config_.tickNs, now);
+      timespec ts{static_cast<time_t>(nextTick / 1'000'000'000), static_cast<long>(nextTick % 1'000'000'000)};
+      ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+      continue;
+    }
+    // Event mode: wake for every arrival, and for the next due send (millisecond resolution).
+    int64_t wakeAt = due < endSend ? due : endDrain;
+    int64_t waitNs = std::max<int64_t>(wakeAt - now, 0);
+    int waitMs = static_cast<int>((waitNs + 999'999) / 1'000'000);
+    int n = ::epoll_wait(ep.get(), events.data(), kMaxEvents, waitMs);
+    for (int i = 0; i < n; ++i) {
+      receiveFrom(events[static_cast<size_t>(i)].data.fd, result);
+    }
+  }
+  rawFd_ = -1;
+  return result;
+}
+
+}  // namespace rdv::bench

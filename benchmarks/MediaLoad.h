@@ -1,0 +1,91 @@
+#pragma once
+// The media phase of the load generator: every stream sends RTP at a fixed rate from its own
+// socket, streams are spread evenly over the packet period, and every socket is read back with
+// epoll + recvmmsg to count arrivals and measure one-way latency. Latency runs from the send
+// time stamped in the packet to the kernel's arrival stamp on our socket (SO_TIMESTAMPNS), so it
+// does not include how long the generator took to look.
+//
+// Packet layout (RFC 3550 §5.1 fixed header, then the payload):
+//   12-byte RTP header: V=2, PT=0 (PCMU), sequence and timestamp incrementing, SSRC per stream
+//   payload[0..8)  CLOCK_MONOTONIC send time in ns (little-endian)
+//   payload[8..12) stream index (little-endian)
+//   rest           zeros
+
+#include <netinet/in.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "benchmarks/LatencyHistogram.h"
+#include "media/Expected.h"
+
+namespace rdv::bench {
+
+// One direction of a call: packets of stream i leave from `fd` towards `dest`.
+struct MediaStream {
+  int fd = -1;
+  uint16_t srcPort = 0;  // the port fd is bound to (host order), for SendApi::Raw
+  sockaddr_in dest{};
+};
+
+// How packets leave. Every stream has its own socket, so sendmmsg cannot batch a stream's
+// packets within one tick (there is one); Raw batches across streams by writing the UDP/IP
+// headers itself on one IPPROTO_RAW socket (needs CAP_NET_RAW) with each stream's socket as source.
+enum class SendApi { SendTo, SendMmsg, Raw };
+
+struct MediaConfig {
+  int rate = 50;            // packets per second per stream
+  size_t payload = 160;     // RTP payload bytes (>= kStampBytes)
+  double seconds = 10;      // sending time
+  double drainSeconds = 1;  // receive-only time after the last send
+  SendApi sendApi = SendApi::SendTo;
+  // > 0: wake every tickNs, read everything that arrived, send everything due (few wake-ups, so
+  // the generator leaves the cores to the relay). 0: wake for every arrival.
+  int64_t tickNs = 1'000'000;
+};
+
+struct MediaResult {
+  uint64_t sent = 0;
+  uint64_t sendErrors = 0;
+  uint64_t received = 0;
+  uint64_t foreign = 0;        // datagrams that were not ours (bad header or stream index)
+  int64_t maxSendLagNs = 0;    // worst lateness of a send against its schedule
+  LatencyHistogram latency;
+};
+
+class MediaLoad {
+ public:
+  static constexpr size_t kRtpHeaderBytes = 12;
+  static constexpr size_t kStampBytes = 12;
+
+  // streams[i] carries stream index i; recvFds lists every socket to read.
+  MediaLoad(std::vector<MediaStream> streams, std::vector<int> recvFds, MediaConfig config);
+
+  // Runs the whole phase (config.seconds + config.drainSeconds). Fails only on setup errors
+  // (epoll); per-packet errors are counted in the result.
+  [[nodiscard]] Expected<MediaResult, std::string> run();
+
+ private:
+  void fillRtp(std::byte* p, size_t stream, int64_t now);
+  void sendPacket(size_t stream, int64_t now, MediaResult& result);
+  // Raw mode: packs streams [first, first + count) into one sendmmsg.
+  void sendRawBatch(const size_t* streams, size_t count, MediaResult& result);
+  void receiveFrom(int fd, MediaResult& result);
+
+  std::vector<MediaStream> streams_;
+  std::vector<int> recvFds_;
+  MediaConfig config_;
+  std::vector<uint16_t> seq_;
+  std::vector<uint32_t> timestamp_;
+  std::vector<std::byte> txBuffer_;
+  std::vector<std::byte> rxBuffers_;
+  std::vector<std::byte> rxControl_;  // cmsg space for SO_TIMESTAMPNS, one slot per batch entry
+  int64_t realMinusMonoNs_ = 0;       // CLOCK_REALTIME - CLOCK_MONOTONIC, sampled every loop
+  int rawFd_ = -1;                    // owned by run()
+  std::vector<std::byte> rawBuffers_;  // kRawBatch datagrams with IP + UDP headers
+};
+
+}  // namespace rdv::bench

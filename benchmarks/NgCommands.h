@@ -1,0 +1,50 @@
+#pragma once
+// The NG requests the load generator sends (offer / answer / delete, shaped like Kamailio's
+// rtpengine module sends them) and the parts of replies it reads. Bencode is the project codec
+// (signaling/Bencode.h); this file only decides which keys go where.
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "media/Expected.h"
+#include "signaling/Bencode.h"
+
+namespace rdv::bench {
+
+// Dialog identifiers of one generated call.
+struct CallIds {
+  std::string callId;
+  std::string fromTag;
+  std::string toTag;
+};
+
+// A plain G.711 audio SDP from 127.0.0.1:rtpPort, as a SIP phone would offer or answer.
+std::string phoneSdp(uint64_t sessionId, uint16_t rtpPort);
+
+// {command: offer, call-id, from-tag, sdp, replace: [origin, session-connection]}
+signaling::BValue makeOffer(const CallIds& ids, uint16_t callerRtpPort);
+// As makeOffer plus to-tag, with the callee's SDP.
+signaling::BValue makeAnswer(const CallIds& ids, uint16_t calleeRtpPort);
+// {command: delete, call-id, from-tag}: ends the whole call.
+signaling::BValue makeDelete(const CallIds& ids);
+
+// What the generator needs from a reply dictionary.
+struct NgReply {
+  bool ok = false;          // result == "ok" (or "pong")
+  std::string result;       // as received
+  std::string errorReason;  // error-reason when result == "error"
+  std::string sdp;          // rewritten SDP, when present
+};
+
+// Parses the dictionary part of a reply (the bytes after "<cookie> "). A reply that is not a
+// bencoded dictionary with a string `result` is an error.
+[[nodiscard]] Expected<NgReply, std::string> parseReply(std::string_view body);
+
+// Where the first audio m-line of an SDP wants media: its port and the c= address in force for
+// it (media-level c= overrides session-level). Only IPv4 is accepted.
+[[nodiscard]] Expected<sockaddr_in, std::string> audioDestination(std::string_view sdp);
+
+}  // namespace rdv::bench

@@ -1,0 +1,360 @@
+// rtp_load: RTP load generator for relay benchmarks.
+//
+//   rtp_load --ng 127.0.0.1:2223 --sessions N [--rate 50] [--seconds S] [--payload 160]
+//            [--direct] [--setup-only] [--ng-window 64] [--send-api sendto|sendmmsg|raw]
+//            [--tick-us 1000]
+//
+// Sets up N calls over the NG protocol (offer + answer, pipelined), sends RTP both ways through
+// the relay for S seconds, drains for 1 s, prints a key=value report on stdout, then deletes the
+// calls. --direct skips the relay (caller and callee send to each other): the floor to compare
+// with. stdout carries only key=value lines; the driver reads `phase=media_start` and
+// `phase=media_end` as they come to sample the relay's CPU over the media phase alone.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "benchmarks/MediaLoad.h"
+#include "benchmarks/NgClient.h"
+#include "benchmarks/NgCommands.h"
+#include "benchmarks/UdpSocket.h"
+
+namespace rdv::bench {
+namespace {
+
+struct Options {
+  std::string ng = "127.0.0.1:2223";
+  size_t sessions = 100;
+  int rate = 50;
+  double seconds = 10;
+  size_t payload = 160;
+  size_t ngWindow = 64;
+  bool direct = false;
+  bool setupOnly = false;
+  SendApi sendApi = SendApi::SendTo;
+  int64_t tickUs = 1000;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "rtp_load: %s\n"
+               "usage: rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
+               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg|raw] [--tick-us US]\n",
+               why);
+  std::exit(2);
+}
+
+Options parseOptions(int argc, char** argv) {
+  Options o;
+  auto value = [&](int& i) -> std::string {
+    if (i + 1 >= argc) {
+      usage((std::string("missing value for ") + argv[i]).c_str());
+    }
+    return argv[++i];
+  };
+  auto number = [&](int& i, double lo, double hi) {
+    std::string name = argv[i];
+    std::string text = value(i);
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || v < lo || v > hi) {
+      usage((name + " out of range: " + text).c_str());
+    }
+    return v;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--ng") {
+      o.ng = value(i);
+    } else if (a == "--sessions") {
+      o.sessions = static_cast<size_t>(number(i, 1, 100000));
+    } else if (a == "--rate") {
+      o.rate = static_cast<int>(number(i, 1, 1000));
+    } else if (a == "--seconds") {
+      o.seconds = number(i, 0, 3600);
+    } else if (a == "--payload") {
+      o.payload = static_cast<size_t>(number(i, MediaLoad::kStampBytes, 1400));
+    } else if (a == "--ng-window") {
+      o.ngWindow = static_cast<size_t>(number(i, 1, 4096));
+    } else if (a == "--tick-us") {
+      o.tickUs = static_cast<int64_t>(number(i, 0, 20000));
+    } else if (a == "--direct") {
+      o.direct = true;
+    } else if (a == "--setup-only") {
+      o.setupOnly = true;
+    } else if (a == "--send-api") {
+      std::string api = value(i);
+      if (api == "sendto") {
+        o.sendApi = SendApi::SendTo;
+      } else if (api == "sendmmsg") {
+        o.sendApi = SendApi::SendMmsg;
+      } else if (api == "raw") {
+        o.sendApi = SendApi::Raw;
+      } else {
+        usage("--send-api takes sendto, sendmmsg or raw");
+      }
+    } else if (a == "-h" || a == "--help") {
+      usage("help");
+    } else {
+      usage(("unknown option " + a).c_str());
+    }
+  }
+  return o;
+}
+
+void raiseFileLimit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+double cpuSeconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+void emit(const char* key, const std::string& value) {
+  std::printf("%s=%s\n", key, value.c_str());
+  std::fflush(stdout);
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+// One generated call: a caller and a callee socket, and where each must send.
+struct Session {
+  CallIds ids;
+  BoundSocket caller;
+  BoundSocket callee;
+  sockaddr_in callerSendsTo{};  // from the answer's reply
+  sockaddr_in calleeSendsTo{};  // from the offer's reply
+  bool offered = false;         // the relay accepted the offer: the call exists there
+  bool ready = false;           // both directions known
+};
+
+// Counts NG failures and prints each distinct reason once, on stderr.
+class FailureLog {
+ public:
+  void add(const std::string& what, const std::string& reason) {
+    if (++counts_[what + ": " + reason] == 1) {
+      std::fprintf(stderr, "rtp_load: %s failed: %s\n", what.c_str(), reason.c_str());
+    }
+  }
+
+ private:
+  std::map<std::string, uint64_t> counts_;
+};
+
+std::string describe(const NgClient::Outcome& out) {
+  switch (out.status) {
+    case NgClient::Status::Ok:
+      return "ok";
+    case NgClient::Status::Error:
+      return "error-reason '" + out.reply.errorReason + "'";
+    case NgClient::Status::Timeout:
+      return "timeout (" + out.detail + ")";
+    case NgClient::Status::BadReply:
+      return "bad reply (" + out.detail + ")";
+  }
+  return "?";
+}
+
+// The relay's rewritten SDP must send us to loopback; anything else is refused.
+Expected<sockaddr_in, std::string> relayDestination(const NgReply& reply) {
+  auto dest = audioDestination(reply.sdp);
+  if (!dest) {
+    return dest;
+  }
+  if ((ntohl(dest->sin_addr.s_addr) >> 24) != 127) {
+    return Unexpected(std::string("relay SDP points off loopback"));
+  }
+  return dest;
+}
+
+// Offers and answers every session through the relay, pipelined. Returns failed calls.
+uint64_t setUpCalls(NgClient& ng, std::vector<Session>& sessions, FailureLog& failures) {
+  constexpr uint64_t kAnswerBit = 1ULL << 63;
+  uint64_t failed = 0;
+  for (size_t s = 0; s < sessions.size(); ++s) {
+    ng.enqueue(s, makeOffer(sessions[s].ids, sessions[s].caller.port));
+  }
+  ng.runUntilIdle([&](uint64_t tag, NgClient::Outcome&& out) {
+    bool isAnswer = (tag & kAnswerBit) != 0;
+    Session& s = sessions[tag & ~kAnswerBit];
+    const char* what = isAnswer ? "answer" : "offer";
+    if (out.status != NgClient::Status::Ok) {
+      failures.add(what, describe(out));
+      ++failed;
+      return;
+    }
+    auto dest = relayDestination(out.reply);
+    if (!dest) {
+      failures.add(what, dest.error());
+      ++failed;
+      s.offered = true;  // the relay holds the call: delete it later
+      return;
+    }
+    if (!isAnswer) {
+      s.offered = true;
+      s.calleeSendsTo = *dest;
+      ng.enqueue(tag | kAnswerBit, makeAnswer(s.ids, s.callee.port), /*urgent=*/true);
+    } else {
+      s.callerSendsTo = *dest;
+      s.ready = true;
+    }
+  });
+  return failed;
+}
+
+uint64_t deleteCalls(NgClient& ng, const std::vector<Session>& sessions, FailureLog& failures) {
+  uint64_t failed = 0;
+  for (size_t s = 0; s < sessions.size(); ++s) {
+    if (sessions[s].offered) {
+      ng.enqueue(s, makeDelete(sessions[s].ids));
+    }
+  }
+  ng.runUntilIdle([&](uint64_t, NgClient::Outcome&& out) {
+    if (out.status != NgClient::Status::Ok) {
+      failures.add("delete", describe(out));
+      ++failed;
+    }
+  });
+  return failed;
+}
+
+int run(const Options& opt) {
+  raiseFileLimit();
+  using Clock = std::chrono::steady_clock;
+
+  std::vector<Session> sessions(opt.sessions);
+  const std::string runId = std::to_string(::getpid());
+  for (size_t s = 0; s < sessions.size(); ++s) {
+    auto caller = openLoopbackUdp();
+    auto callee = openLoopbackUdp();
+    if (!caller || !callee) {
+      std::fprintf(stderr, "rtp_load: cannot open sockets for session %zu: %s\n", s,
+                   (!caller ? caller.error() : callee.error()).c_str());
+      return 1;
+    }
+    sessions[s].caller = std::move(*caller);
+    sessions[s].callee = std::move(*callee);
+    sessions[s].ids = CallIds{"rtpload-" + runId + "-" + std::to_string(s), "caller-" + std::to_string(s),
+                              "callee-" + std::to_string(s)};
+  }
+
+  emit("mode", opt.direct ? "direct" : "relay");
+  emit("sessions", std::to_string(opt.sessions));
+
+  FailureLog failures;
+  std::unique_ptr<NgClient> ng;
+  uint64_t setupFailures = 0;
+  double setupSeconds = 0;
+  size_t readyCount = 0;
+  if (opt.direct) {
+    for (Session& s : sessions) {
+      s.callerSendsTo = loopbackAddress(s.callee.port);
+      s.calleeSendsTo = loopbackAddress(s.caller.port);
+      s.ready = true;
+    }
+    readyCount = sessions.size();
+  } else {
+    auto server = parseLoopbackEndpoint(opt.ng);
+    if (!server) {
+      std::fprintf(stderr, "rtp_load: --ng: %s\n", server.error().c_str());
+      return 2;
+    }
+    auto client = NgClient::open(*server, opt.ngWindow);
+    if (!client) {
+      std::fprintf(stderr, "rtp_load: %s\n", client.error().c_str());
+      return 1;
+    }
+    ng = std::move(*client);
+    auto t0 = Clock::now();
+    setupFailures = setUpCalls(*ng, sessions, failures);
+    setupSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (const Session& s : sessions) {
+      readyCount += s.ready ? 1 : 0;
+    }
+  }
+  emit("sessions_ok", std::to_string(readyCount));
+  emit("setup_seconds", fixed(setupSeconds, 3));
+  emit("setup_pairs_per_s", fixed(setupSeconds > 0 ? static_cast<double>(readyCount) / setupSeconds : 0, 0));
+  emit("setup_failures", std::to_string(setupFailures));
+  emit("ng_retransmits", std::to_string(ng ? ng->retransmits() : 0));
+
+  if (!opt.setupOnly) {
+    std::vector<MediaStream> streams;
+    std::vector<int> recvFds;
+    for (const Session& s : sessions) {
+      if (!s.ready) {
+        continue;
+      }
+      streams.push_back(MediaStream{s.caller.fd.get(), s.caller.port, s.callerSendsTo});
+      streams.push_back(MediaStream{s.callee.fd.get(), s.callee.port, s.calleeSendsTo});
+      recvFds.push_back(s.caller.fd.get());
+      recvFds.push_back(s.callee.fd.get());
+    }
+    MediaConfig cfg;
+    cfg.rate = opt.rate;
+    cfg.payload = opt.payload;
+    cfg.seconds = opt.seconds;
+    cfg.sendApi = opt.sendApi;
+    cfg.tickNs = opt.tickUs * 1000;
+    MediaLoad load(std::move(streams), std::move(recvFds), cfg);
+    double cpuBefore = cpuSeconds();
+    emit("phase", "media_start");
+    auto res = load.run();
+    emit("phase", "media_end");
+    double mediaCpu = cpuSeconds() - cpuBefore;
+    if (!res) {
+      std::fprintf(stderr, "rtp_load: media phase: %s\n", res.error().c_str());
+      return 1;
+    }
+    double loss = res->sent > 0 ? 100.0 * (static_cast<double>(res->sent) - static_cast<double>(res->received)) /
+                                      static_cast<double>(res->sent)
+                                : 0;
+    emit("streams", std::to_string(readyCount * 2));
+    emit("rate", std::to_string(opt.rate));
+    emit("payload", std::to_string(opt.payload));
+    emit("media_seconds", fixed(opt.seconds, 3));
+    emit("tick_us", std::to_string(opt.tickUs));
+    emit("sent", std::to_string(res->sent));
+    emit("send_errors", std::to_string(res->sendErrors));
+    emit("received", std::to_string(res->received));
+    emit("foreign", std::to_string(res->foreign));
+    emit("loss_pct", fixed(loss, 4));
+    emit("lat_p50_us", std::to_string(res->latency.quantileMicros(0.50)));
+    emit("lat_p99_us", std::to_string(res->latency.quantileMicros(0.99)));
+    emit("lat_max_us", std::to_string(res->latency.maxMicros()));
+    emit("send_lag_max_us", std::to_string(res->maxSendLagNs / 1000));
+    emit("gen_media_cpu_s", fixed(mediaCpu, 3));
+  }
+  emit("gen_cpu_s", fixed(cpuSeconds(), 3));
+
+  if (ng) {
+    auto t0 = Clock::now();
+    uint64_t deleteFailures = deleteCalls(*ng, sessions, failures);
+    emit("delete_seconds", fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 3));
+    emit("delete_failures", std::to_string(deleteFailures));
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace rdv::bench
+
+int main(int argc, char** argv) { return rdv::bench::run(rdv::bench::parseOptions(argc, argv)); }

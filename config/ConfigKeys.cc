@@ -1,0 +1,64 @@
+#include "config/ConfigKeys.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+namespace rdv::config {
+namespace {
+
+#define RDV_STR(field) [](Config& c) -> std::string& { return c.field; }
+#define RDV_NUM(field) [](Config& c) -> uint32_t& { return c.field; }
+
+const std::array kKeys{
+    KeyDef{"relay.interface", KeyType::String, 0, 0,
+           "IPv4/IPv6 address the media sockets bind to", RDV_STR(relay.interface)},
+    KeyDef{"relay.advertise", KeyType::String, 0, 0,
+           "address written into rewritten SDP (c=); empty = relay.interface", RDV_STR(relay.advertise)},
+    KeyDef{"relay.port_min", KeyType::UInt, 1024, 65534, "lowest media port (RTP ports are even)",
+           nullptr, RDV_NUM(relay.portMin)},
+    KeyDef{"relay.port_max", KeyType::UInt, 1025, 65535, "highest media port", nullptr,
+           RDV_NUM(relay.portMax)},
+    KeyDef{"relay.workers", KeyType::UInt, 0, 256, "relay worker threads; 0 = one per core", nullptr,
+           RDV_NUM(relay.workers)},
+    KeyDef{"relay.timeout", KeyType::UInt, 1, 86400,
+           "seconds without media after which a session is torn down", nullptr,
+           RDV_NUM(relay.timeoutSeconds)},
+    KeyDef{"relay.relatch_silence_ms", KeyType::UInt, 10, 60000,
+           "a latched leg moves to a new source with the same SSRC only after the old source "
+           "has been silent this long (NAT rebinding)",
+           nullptr, RDV_NUM(relay.relatchSilenceMs)},
+    KeyDef{"relay.batch", KeyType::UInt, 1, 256, "datagrams per recvmmsg/sendmmsg call", nullptr,
+           RDV_NUM(relay.batch)},
+    KeyDef{"ng.listen", KeyType::String, 0, 0, "NG control protocol UDP address (host:port)",
+           RDV_STR(ng.listen)},
+    KeyDef{"ng.cookie_cache", KeyType::UInt, 1, 3600,
+           "seconds a reply is kept to answer a retransmitted cookie", nullptr,
+           RDV_NUM(ng.cookieCacheSeconds)},
+    KeyDef{"metrics.listen", KeyType::String, 0, 0,
+           "Prometheus /metrics HTTP address (host:port); empty disables it", RDV_STR(metrics.listen)},
+    KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
+           RDV_STR(log.level)},
+};
+
+#undef RDV_STR
+#undef RDV_NUM
+
+}  // namespace
+
+std::span<const KeyDef> allKeys() { return kKeys; }
+
+const KeyDef* findKey(std::string_view name) {
+  for (const auto& k : kKeys) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+std::string formatValue(const KeyDef& key, const Config& cfg) {
+  auto& c = const_cast<Config&>(cfg);  // accessors are shared with the setters; nothing is written
+  if (key.type == KeyType::String) return fmt::format("\"{}\"", key.str(c));
+  return fmt::format("{}", key.num(c));
+}
+
+}  // namespace rdv::config

@@ -1,0 +1,31 @@
+#pragma once
+// The table of configuration keys: one entry per key, used by the loader, `--set` and `--help`.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "config/Config.h"
+
+namespace rdv::config {
+
+enum class KeyType : uint8_t { String, UInt };
+
+struct KeyDef {
+  std::string_view name;  // "section.key" as written in TOML
+  KeyType type;
+  uint32_t min = 0;       // UInt range, inclusive
+  uint32_t max = 0;
+  std::string_view doc;
+  std::string& (*str)(Config&) = nullptr;  // set for String keys
+  uint32_t& (*num)(Config&) = nullptr;     // set for UInt keys
+};
+
+std::span<const KeyDef> allKeys();
+const KeyDef* findKey(std::string_view name);
+
+// The key's current value in `cfg`, formatted as TOML would write it ("a string" or 42).
+std::string formatValue(const KeyDef& key, const Config& cfg);
+
+}  // namespace rdv::config

@@ -1,0 +1,156 @@
+#include "config/ConfigLoader.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "config/ConfigKeys.h"
+
+namespace rdv::config {
+namespace {
+
+// Sets `key` from text; returns an error message or "".
+std::string setFromText(Config& cfg, const KeyDef& key, std::string_view text) {
+  if (key.type == KeyType::String) {
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+      text = text.substr(1, text.size() - 2);
+    }
+    key.str(cfg) = std::string(text);
+    return {};
+  }
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    return fmt::format("{}: expected an unsigned integer, got '{}'", key.name, text);
+  }
+  if (v < key.min || v > key.max) {
+    return fmt::format("{}: {} is outside [{}, {}]", key.name, v, key.min, key.max);
+  }
+  key.num(cfg) = static_cast<uint32_t>(v);
+  return {};
+}
+
+void applyNode(Config& cfg, const std::string& path, const toml::node& node, std::string_view source,
+               std::vector<ConfigError>& errors) {
+  size_t line = node.source().begin.line;
+  if (const auto* table = node.as_table()) {
+    for (const auto& [k, v] : *table) {
+      applyNode(cfg, path.empty() ? std::string(k.str()) : path + "." + std::string(k.str()), v,
+                source, errors);
+    }
+    return;
+  }
+  const KeyDef* key = findKey(path);
+  if (key == nullptr) {
+    errors.push_back({std::string(source), line, fmt::format("unknown key '{}'", path)});
+    return;
+  }
+  std::string problem;
+  if (key->type == KeyType::String) {
+    if (const auto* s = node.as_string()) {
+      key->str(cfg) = s->get();
+    } else {
+      problem = fmt::format("{}: expected a string", path);
+    }
+  } else if (const auto* i = node.as_integer()) {
+    int64_t v = i->get();
+    problem = v < 0 ? fmt::format("{}: {} is outside [{}, {}]", path, v, key->min, key->max)
+                    : setFromText(cfg, *key, std::to_string(v));
+  } else {
+    problem = fmt::format("{}: expected an integer", path);
+  }
+  if (!problem.empty()) errors.push_back({std::string(source), line, problem});
+}
+
+bool isAddress(const std::string& a) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, a.c_str(), buf) == 1 || inet_pton(AF_INET6, a.c_str(), buf) == 1;
+}
+
+// "host:port" or "[v6]:port".
+bool isHostPort(const std::string& hp) {
+  auto colon = hp.rfind(':');
+  if (colon == std::string::npos || colon + 1 == hp.size()) return false;
+  std::string host = hp.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto tail = std::string_view(hp).substr(colon + 1);
+  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), port);
+  return ec == std::errc() && p == tail.data() + tail.size() && port <= 65535 && isAddress(host);
+}
+
+}  // namespace
+
+std::string ConfigError::str() const {
+  if (line == 0) return fmt::format("{}: {}", source, message);
+  return fmt::format("{}:{}: {}", source, line, message);
+}
+
+void applyToml(Config& cfg, std::string_view text, std::string_view sourceName,
+               std::vector<ConfigError>& errors) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, sourceName);
+  } catch (const toml::parse_error& e) {
+    errors.push_back({std::string(sourceName), e.source().begin.line, std::string(e.description())});
+    return;
+  }
+  const size_t first = errors.size();
+  applyNode(cfg, "", doc, sourceName, errors);
+  // Tables iterate in key order; report in file order.
+  std::stable_sort(errors.begin() + static_cast<std::ptrdiff_t>(first), errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+}
+
+void applySet(Config& cfg, std::string_view assignment, std::vector<ConfigError>& errors) {
+  auto eq = assignment.find('=');
+  if (eq == std::string_view::npos) {
+    errors.push_back({"--set", 0, fmt::format("'{}' is not key=value", assignment)});
+    return;
+  }
+  auto name = assignment.substr(0, eq);
+  const KeyDef* key = findKey(name);
+  if (key == nullptr) {
+    errors.push_back({"--set", 0, fmt::format("unknown key '{}'", name)});
+    return;
+  }
+  auto problem = setFromText(cfg, *key, assignment.substr(eq + 1));
+  if (!problem.empty()) errors.push_back({"--set", 0, problem});
+}
+
+void validate(const Config& cfg, std::vector<ConfigError>& errors) {
+  auto err = [&](std::string m) { errors.push_back({"config", 0, std::move(m)}); };
+  if (cfg.relay.portMin >= cfg.relay.portMax) {
+    err(fmt::format("relay.port_min ({}) must be below relay.port_max ({})", cfg.relay.portMin,
+                    cfg.relay.portMax));
+  } else if (cfg.relay.portMax - (cfg.relay.portMin + (cfg.relay.portMin & 1U)) < 3) {
+    err("relay port range must hold at least two RTP/RTCP pairs");
+  }
+  if (!isAddress(cfg.relay.interface)) err(fmt::format("relay.interface '{}' is not an IP address", cfg.relay.interface));
+  if (!cfg.relay.advertise.empty() && !isAddress(cfg.relay.advertise)) {
+    err(fmt::format("relay.advertise '{}' is not an IP address", cfg.relay.advertise));
+  }
+  if (!isHostPort(cfg.ng.listen)) err(fmt::format("ng.listen '{}' is not host:port", cfg.ng.listen));
+  if (!cfg.metrics.listen.empty() && !isHostPort(cfg.metrics.listen)) {
+    err(fmt::format("metrics.listen '{}' is not host:port", cfg.metrics.listen));
+  }
+  static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+  bool levelOk = false;
+  for (auto l : kLevels) levelOk = levelOk || l == cfg.log.level;
+  if (!levelOk) err(fmt::format("log.level '{}' is not one of trace, debug, info, warn, error, off", cfg.log.level));
+}
+
+std::string describeKeys() {
+  Config defaults;
+  std::string out = "Configuration keys (set in the TOML file or with --set key=value):\n";
+  for (const auto& k : allKeys()) {
+    out += fmt::format("  {:<26} default {:<18} {}\n", k.name, formatValue(k, defaults), k.doc);
+  }
+  return out;
+}
+
+}  // namespace rdv::config

@@ -1,0 +1,99 @@
+#include "config/ConfigLoader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <toml++/toml.h>
+
+#include "config/ConfigKeys.h"
+
+namespace rdv::config {
+namespace {
+
+std::string readFile(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ConfigLoader, DefaultFileMatchesEmbeddedDefaultsAndDocumentsEveryKey) {
+  std::string text = readFile(RDV_DEFAULT_TOML);
+  ASSERT_FALSE(text.empty());
+  Config fromFile;
+  // Start from values that differ from every default, so each key must come from the file.
+  for (const auto& k : allKeys()) {
+    if (k.type == KeyType::String) k.str(fromFile) = "sentinel";
+    else k.num(fromFile) = 7;
+  }
+  std::vector<ConfigError> errors;
+  applyToml(fromFile, text, "rendezvous.toml", errors);
+  ASSERT_TRUE(errors.empty()) << errors.front().str();
+  Config defaults;
+  for (const auto& k : allKeys()) {
+    EXPECT_EQ(formatValue(k, fromFile), formatValue(k, defaults)) << k.name;
+  }
+}
+
+TEST(ConfigLoader, ReportsUnknownKeyWithLine) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[relay]\nport_min = 40000\nbogus = 1\n", "x.toml", errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].str(), "x.toml:3: unknown key 'relay.bogus'");
+  EXPECT_EQ(c.relay.portMin, 40000U);
+}
+
+TEST(ConfigLoader, ReportsSyntaxErrorWithLine) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[relay]\nport_min = \n", "y.toml", errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].line, 2U);
+  EXPECT_NE(errors[0].str().find("y.toml:2:"), std::string::npos);
+}
+
+TEST(ConfigLoader, RejectsWrongTypeAndOutOfRange) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[relay]\nport_min = \"low\"\nport_max = 70000\n", "z.toml", errors);
+  ASSERT_EQ(errors.size(), 2U);
+  EXPECT_EQ(errors[0].line, 2U);
+  EXPECT_EQ(errors[1].line, 3U);
+  EXPECT_NE(errors[1].message.find("outside"), std::string::npos);
+}
+
+TEST(ConfigLoader, SetOverridesAnyKey) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applySet(c, "relay.port_min=40000", errors);
+  applySet(c, "ng.listen=127.0.0.1:2299", errors);
+  applySet(c, "metrics.listen=", errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(c.relay.portMin, 40000U);
+  EXPECT_EQ(c.ng.listen, "127.0.0.1:2299");
+  EXPECT_TRUE(c.metrics.listen.empty());
+  applySet(c, "relay.workers=many", errors);
+  applySet(c, "nope.key=1", errors);
+  applySet(c, "novalue", errors);
+  EXPECT_EQ(errors.size(), 3U);
+}
+
+TEST(ConfigLoader, ValidateRejectsInvertedPortRangeAndBadAddresses) {
+  Config c;
+  c.relay.portMin = 40000;
+  c.relay.portMax = 30000;
+  c.relay.interface = "not-an-ip";
+  c.ng.listen = "127.0.0.1";
+  c.log.level = "loud";
+  std::vector<ConfigError> errors;
+  validate(c, errors);
+  EXPECT_EQ(errors.size(), 4U);
+  std::vector<ConfigError> none;
+  validate(Config{}, none);
+  EXPECT_TRUE(none.empty());
+}
+
+}  // namespace
+}  // namespace rdv::config

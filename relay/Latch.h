@@ -1,0 +1,57 @@
+#pragma once
+// Symmetric latching of one leg component (RTP or RTCP) to the peer's real transport address.
+//
+// The rule (defeats "RTP Bleed" hijacking while surviving NAT rebinding):
+//  1. Until latched, the first valid packet latches: its source becomes the leg's address and
+//     its SSRC is remembered.
+//  2. Once latched, packets from the latched address are accepted (an SSRC change from the same
+//     address is accepted and remembered: phones change SSRC on re-INVITE).
+//  3. A packet from any other address is dropped as spoofed, except when it carries the latched
+//     SSRC *and* the latched address has been silent for at least `relatchSilenceNs`: that is
+//     what a NAT rebinding looks like (same stream, new mapping, old mapping gone), and the leg
+//     re-latches to the new address.
+// Pure state: the caller supplies the clock.
+
+#include <cstdint>
+
+#include "relay/SockAddr.h"
+
+namespace rdv::relay {
+
+enum class LatchVerdict : uint8_t { Accepted, Latched, Relatched, Spoofed };
+
+class Latch {
+ public:
+  LatchVerdict onPacket(const SockAddr& src, uint32_t ssrc, uint64_t nowNs, uint64_t relatchSilenceNs) {
+    if (!latched_) {
+      address_ = src;
+      ssrc_ = ssrc;
+      lastNs_ = nowNs;
+      latched_ = true;
+      return LatchVerdict::Latched;
+    }
+    if (src == address_) {
+      ssrc_ = ssrc;
+      lastNs_ = nowNs;
+      return LatchVerdict::Accepted;
+    }
+    if (ssrc == ssrc_ && nowNs - lastNs_ >= relatchSilenceNs) {
+      address_ = src;
+      lastNs_ = nowNs;
+      return LatchVerdict::Relatched;
+    }
+    return LatchVerdict::Spoofed;
+  }
+
+  bool latched() const { return latched_; }
+  const SockAddr& address() const { return address_; }
+  uint32_t ssrc() const { return ssrc_; }
+
+ private:
+  SockAddr address_;
+  uint64_t lastNs_ = 0;
+  uint32_t ssrc_ = 0;
+  bool latched_ = false;
+};
+
+}  // namespace rdv::relay

@@ -1,0 +1,110 @@
+#pragma once
+// The media objects a relay worker owns: a MediaSession has one MediaStream per SDP m-line, each
+// stream two Legs (index 0 faces the offerer, 1 the answerer), each leg an RTP component and,
+// unless rtcp-mux, an RTCP component. Objects never move once handed to a worker (the epoll
+// registration points at the Component), hence the unique_ptrs.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "media/RtpStats.h"
+#include "relay/Fd.h"
+#include "relay/Latch.h"
+#include "relay/SockAddr.h"
+
+namespace rdv::relay {
+
+struct Leg;
+struct MediaSession;
+
+enum class ComponentKind : uint8_t { Rtp, Rtcp };
+
+struct Component {
+  Fd fd;                 // invalid for the RTCP component of an rtcp-mux leg
+  uint16_t localPort = 0;
+  ComponentKind kind = ComponentKind::Rtp;
+  SockAddr advertised;   // from SDP; where to send until the peer's real source is latched
+  Latch latch;
+  Leg* leg = nullptr;    // owner
+};
+
+struct LegCounters {
+  uint64_t rtpPackets = 0;
+  uint64_t rtpBytes = 0;
+  uint64_t rtcpPackets = 0;
+  uint64_t rtcpBytes = 0;
+  uint64_t spoofed = 0;
+  uint64_t malformed = 0;
+  uint64_t relatched = 0;
+};
+
+// What RTCP tells about this leg's peer (RFC 3550 §6.4).
+struct LegQuality {
+  double rttMs = -1;             // relay <-> this peer, from its RR's LSR/DLSR; -1 until known
+  double remoteLossFraction = -1;  // fraction lost reported by this peer about what it receives
+  double remoteJitterMs = -1;
+  uint32_t lastSrMiddle32 = 0;   // the last SR the relay forwarded *to* this peer
+  uint64_t lastSrForwardNs = 0;
+};
+
+// How the peer of a leg behaves, from its SDP and the control flags.
+struct LegParams {
+  SockAddr rtpRemote;    // advertised address; invalid = unknown yet
+  SockAddr rtcpRemote;   // RTCP address (= rtpRemote when mux)
+  bool mux = false;      // rtcp-mux: RTP and RTCP share the RTP component
+  bool asymmetric = false;  // never latch: always send to the advertised address
+  bool srtp = false;     // RTP/SAVP(F): payload and RTCP body are opaque
+  uint32_t clockRate = 0;   // 0 = from static payload type
+};
+
+struct Leg {
+  Component rtp;
+  Component rtcp;
+  LegParams params;
+  LegCounters counters;
+  LegQuality quality;
+  media::RtpReceiveStats stats;
+  Leg* peer = nullptr;
+  MediaSession* session = nullptr;
+};
+
+struct MediaStream {
+  std::array<Leg, 2> legs;
+};
+
+struct MediaSession {
+  uint64_t id = 0;
+  std::string callId;
+  uint64_t createdNs = 0;
+  uint64_t lastMediaNs = 0;
+  std::vector<std::unique_ptr<MediaStream>> streams;
+};
+
+// A snapshot of a session, for query/delete replies, timeouts and quality histograms.
+struct LegReport {
+  uint16_t rtpPort = 0;
+  uint16_t rtcpPort = 0;  // 0 when rtcp-mux
+  SockAddr advertised;
+  SockAddr latched;       // invalid until the peer sent valid media
+  LegCounters counters;
+  uint64_t rtpExpected = 0;
+  int64_t rtpLost = 0;
+  double lossFraction = 0;
+  double jitterMs = 0;
+  LegQuality quality;
+};
+
+struct SessionReport {
+  uint64_t id = 0;
+  std::string callId;
+  uint64_t createdNs = 0;
+  uint64_t lastMediaNs = 0;
+  std::vector<std::array<LegReport, 2>> streams;
+};
+
+SessionReport makeReport(const MediaSession& s);
+
+}  // namespace rdv::relay

@@ -1,0 +1,219 @@
+#include "relay/RelayControl.h"
+
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace rdv::relay {
+namespace {
+
+// Descriptors kept for everything that is not a media socket (control sockets, epoll, eventfds,
+// timers, HTTP connections, log files).
+constexpr size_t kReservedDescriptors = 200;
+constexpr int kBindAttempts = 8;
+constexpr auto kWorkerReplyTimeout = std::chrono::seconds(2);
+
+}  // namespace
+
+RelayControl::RelayControl(const RelayOptions& opts)
+    : opts_(opts),
+      bindAddr_(SockAddr::fromIp(opts.interface, 0).value_or(SockAddr())),
+      pool_(opts.portMin, opts.portMax),
+      endedWake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  socketBudget_ = opts.descriptorBudget;
+  if (socketBudget_ == 0) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    socketBudget_ = rl.rlim_cur > kReservedDescriptors ? rl.rlim_cur - kReservedDescriptors : 0;
+  }
+  // A session with one stream takes 2 port pairs; 4 sockets, or 2 with rtcp-mux.
+  capacity_ = std::min(socketBudget_ / 4, pool_.capacity() / 2);
+  capacityMux_ = std::min(socketBudget_ / 2, pool_.capacity() / 2);
+  const uint32_t n = std::max<uint32_t>(1, opts.workers);
+  for (uint32_t i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<RelayWorker>(i, opts.worker, [this](SessionEnded&& e) {
+      ended_.enqueue(std::move(e));
+      uint64_t one = 1;
+      [[maybe_unused]] auto r = ::write(endedWake_.get(), &one, sizeof(one));
+    }));
+    workers_.back()->start();
+  }
+}
+
+RelayControl::~RelayControl() { workers_.clear(); }
+
+uint64_t RelayControl::createSession(const std::string& callId) {
+  // Least loaded by owned sessions, as last reported by the workers.
+  size_t best = 0;
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    if (workers_[i]->counters().sessions.get() < workers_[best]->counters().sessions.get()) best = i;
+  }
+  // Ties (e.g. a burst before workers report) are broken round-robin by id.
+  const uint64_t id = nextId_++;
+  if (workers_[best]->counters().sessions.get() == workers_[id % workers_.size()]->counters().sessions.get()) {
+    best = id % workers_.size();
+  }
+  auto s = std::make_unique<MediaSession>();
+  s->id = id;
+  s->callId = callId;
+  sessions_[id].worker = best;
+  workers_[best]->post(AddSession{std::move(s)});
+  counters_.sessionsCreated.add(1);
+  return id;
+}
+
+Expected<Fd, RelayError> RelayControl::openSocket(uint16_t port) {
+  SockAddr a = bindAddr_;
+  a.setPort(port);
+  Fd fd(::socket(a.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    return Unexpected(RelayError{RelayErrorCode::SocketFailed, fmt::format("socket(): {}", std::strerror(errno))});
+  }
+  if (::bind(fd.get(), a.sa(), a.len()) != 0) {
+    return Unexpected(RelayError{RelayErrorCode::SocketFailed,
+                                 fmt::format("bind {}: {}", a.str(), std::strerror(errno))});
+  }
+  counters_.socketsOpen.add(1);
+  return fd;
+}
+
+Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bool mux) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return Unexpected(RelayError{RelayErrorCode::UnknownSession, "unknown session"});
+  const size_t needed = mux ? 2 : 4;
+  if (counters_.socketsOpen.get() + needed > socketBudget_) {
+    counters_.capacityRefused.add(1);
+    return Unexpected(RelayError{RelayErrorCode::CapacityReached,
+                                 fmt::format("session capacity reached ({} sessions, {} with rtcp-mux)",
+                                             capacity_, capacityMux_)});
+  }
+  auto stream = std::make_unique<MediaStream>();
+  StreamRecord rec;
+  // Undo a half-built stream: its sockets close with `stream`, its ports go back to the pool.
+  auto fail = [&](RelayError e) -> Expected<StreamPorts, RelayError> {
+    for (int l = 0; l < 2; ++l) {
+      if (rec.rtpPort[l] != 0) pool_.release(rec.rtpPort[l]);
+      for (const Component* c : {&stream->legs[l].rtp, &stream->legs[l].rtcp}) {
+        if (c->fd.valid()) counters_.socketsOpen.set(counters_.socketsOpen.get() - 1);
+      }
+    }
+    return Unexpected(std::move(e));
+  };
+  for (int l = 0; l < 2; ++l) {
+    Leg& leg = stream->legs[l];
+    for (int attempt = 1;; ++attempt) {
+      auto port = pool_.allocate();
+      if (!port) {
+        counters_.poolExhausted.add(1);
+        return fail(RelayError{RelayErrorCode::PortsExhausted, "media port pool exhausted"});
+      }
+      auto rtp = openSocket(*port);
+      std::optional<Expected<Fd, RelayError>> rtcp;
+      if (rtp && !mux) rtcp = openSocket(static_cast<uint16_t>(*port + 1));
+      if (rtp && (mux || *rtcp)) {
+        leg.rtp.fd = std::move(*rtp);
+        leg.rtp.localPort = *port;
+        if (!mux) {
+          leg.rtcp.fd = std::move(**rtcp);
+          leg.rtcp.localPort = static_cast<uint16_t>(*port + 1);
+        }
+        rec.rtpPort[l] = *port;
+        rec.rtcpOpen[l] = !mux;
+        break;
+      }
+      // Port taken by another process: skip the pair (it goes to the back of the queue).
+      if (rtp) counters_.socketsOpen.set(counters_.socketsOpen.get() - 1);
+      pool_.release(*port);
+      if (attempt == kBindAttempts) return fail(rtp ? (*rtcp).error() : rtp.error());
+    }
+  }
+  counters_.portsUsed.add(4);
+  it->second.streams.push_back(rec);
+  workers_[it->second.worker]->post(AddStream{sessionId, std::move(stream)});
+  return StreamPorts{{rec.rtpPort[0], rec.rtpPort[1]}};
+}
+
+Expected<bool, RelayError> RelayControl::updateLeg(uint64_t sessionId, uint32_t stream, uint8_t leg,
+                                                  const LegParams& p) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end() || stream >= it->second.streams.size() || leg > 1) {
+    return Unexpected(RelayError{RelayErrorCode::UnknownSession, "unknown session or stream"});
+  }
+  StreamRecord& rec = it->second.streams[stream];
+  UpdateLeg cmd{sessionId, stream, leg, p, Fd(), 0};
+  if (!p.mux && !rec.rtcpOpen[leg]) {
+    // The peer will send RTCP to port+1: open it now (it was left closed while mux was offered).
+    auto port = static_cast<uint16_t>(rec.rtpPort[leg] + 1);
+    auto fd = openSocket(port);
+    if (!fd) return Unexpected(fd.error());
+    cmd.newRtcpFd = std::move(*fd);
+    cmd.newRtcpPort = port;
+    rec.rtcpOpen[leg] = true;
+  }
+  workers_[it->second.worker]->post(std::move(cmd));
+  return true;
+}
+
+std::optional<SessionReport> RelayControl::await(std::future<std::optional<SessionReport>> f) {
+  if (f.wait_for(kWorkerReplyTimeout) != std::future_status::ready) {
+    spdlog::error("relay worker did not answer within {} s", kWorkerReplyTimeout.count());
+    return std::nullopt;
+  }
+  return f.get();
+}
+
+std::optional<SessionReport> RelayControl::query(uint64_t sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return std::nullopt;
+  QuerySession q{sessionId, {}};
+  auto f = q.reply.get_future();
+  workers_[it->second.worker]->post(std::move(q));
+  return await(std::move(f));
+}
+
+std::optional<SessionReport> RelayControl::remove(uint64_t sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return std::nullopt;
+  RemoveSession r{sessionId, {}};
+  auto f = r.reply.get_future();
+  workers_[it->second.worker]->post(std::move(r));
+  auto report = await(std::move(f));
+  release(it->second);
+  sessions_.erase(it);
+  counters_.sessionsEnded.add(1);
+  return report;
+}
+
+void RelayControl::release(const SessionRecord& rec) {
+  for (const auto& s : rec.streams) {
+    for (int l = 0; l < 2; ++l) {
+      pool_.release(s.rtpPort[l]);
+      counters_.socketsOpen.set(counters_.socketsOpen.get() - (s.rtcpOpen[l] ? 2 : 1));
+    }
+    counters_.portsUsed.set(counters_.portsUsed.get() - 4);
+  }
+}
+
+void RelayControl::drainEnded(const std::function<void(const SessionReport&)>& fn) {
+  uint64_t v;
+  [[maybe_unused]] auto r = ::read(endedWake_.get(), &v, sizeof(v));
+  SessionEnded e;
+  while (ended_.try_dequeue(e)) {
+    auto it = sessions_.find(e.report.id);
+    if (it == sessions_.end()) continue;  // deleted by the control side meanwhile
+    release(it->second);
+    sessions_.erase(it);
+    counters_.sessionsTimedOut.add(1);
+    counters_.sessionsEnded.add(1);
+    fn(e.report);
+  }
+}
+
+}  // namespace rdv::relay

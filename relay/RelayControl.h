@@ -1,0 +1,109 @@
+#pragma once
+// The control thread's handle on the relay: allocates ports and sockets, spreads sessions over
+// the workers, and forwards updates, queries and deletes to the owning worker. Not thread-safe:
+// one control thread uses it. Never touches a worker's state directly.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "media/Expected.h"
+#include "relay/Fd.h"
+#include "relay/PortPool.h"
+#include "relay/RelayWorker.h"
+#include "relay/SockAddr.h"
+
+namespace rdv::relay {
+
+struct RelayOptions {
+  std::string interface = "127.0.0.1";
+  uint16_t portMin = 30000;
+  uint16_t portMax = 39999;
+  uint32_t workers = 1;
+  WorkerOptions worker;
+  size_t descriptorBudget = 0;  // sockets the relay may open; 0 = derive from RLIMIT_NOFILE
+};
+
+enum class RelayErrorCode : uint8_t { PortsExhausted, CapacityReached, SocketFailed, UnknownSession };
+
+struct RelayError {
+  RelayErrorCode code;
+  std::string message;
+};
+
+struct StreamPorts {
+  uint16_t rtpPort[2];  // leg 0 (offerer side), leg 1 (answerer side)
+};
+
+// Counters of the control side, read by the metrics collector from another thread.
+struct ControlCounters {
+  Counter sessionsCreated;
+  Counter sessionsEnded;     // deleted or timed out
+  Counter sessionsTimedOut;
+  Counter poolExhausted;
+  Counter capacityRefused;
+  Counter portsUsed;
+  Counter socketsOpen;
+};
+
+class RelayControl {
+ public:
+  explicit RelayControl(const RelayOptions& opts);
+  ~RelayControl();
+
+  // Creates an empty session on the least loaded worker.
+  uint64_t createSession(const std::string& callId);
+  // Allocates and opens a stream's sockets (RTCP ones unless `mux`) and hands them to the worker.
+  Expected<StreamPorts, RelayError> addStream(uint64_t sessionId, bool mux);
+  // Sets what one leg's peer advertised. A leg leaving rtcp-mux gets its RTCP socket opened here.
+  Expected<bool, RelayError> updateLeg(uint64_t sessionId, uint32_t stream, uint8_t leg, const LegParams& p);
+  std::optional<SessionReport> query(uint64_t sessionId);
+  std::optional<SessionReport> remove(uint64_t sessionId);
+
+  // Wakes when workers report ended sessions: poll it, then call drainEnded.
+  int endedFd() const { return endedWake_.get(); }
+  void drainEnded(const std::function<void(const SessionReport&)>& fn);
+
+  size_t sessionCapacityMux() const { return capacityMux_; }
+  size_t sessionCapacity() const { return capacity_; }
+  size_t activeSessions() const { return sessions_.size(); }
+  size_t portPairsTotal() const { return pool_.capacity(); }
+  size_t portPairsFree() const { return pool_.available(); }
+  const ControlCounters& counters() const { return counters_; }
+  const std::vector<std::unique_ptr<RelayWorker>>& workers() const { return workers_; }
+
+ private:
+  struct StreamRecord {
+    uint16_t rtpPort[2] = {0, 0};
+    bool rtcpOpen[2] = {false, false};
+  };
+  struct SessionRecord {
+    size_t worker = 0;
+    std::vector<StreamRecord> streams;
+  };
+
+  Expected<Fd, RelayError> openSocket(uint16_t port);
+  void release(const SessionRecord& rec);
+  std::optional<SessionReport> await(std::future<std::optional<SessionReport>> f);
+
+  RelayOptions opts_;
+  SockAddr bindAddr_;
+  PortPool pool_;
+  size_t socketBudget_ = 0;
+  size_t capacity_ = 0;
+  size_t capacityMux_ = 0;
+  uint64_t nextId_ = 1;
+  std::unordered_map<uint64_t, SessionRecord> sessions_;
+  std::vector<std::unique_ptr<RelayWorker>> workers_;
+  moodycamel::ConcurrentQueue<SessionEnded> ended_;
+  Fd endedWake_;
+  ControlCounters counters_;
+};
+
+}  // namespace rdv::relay

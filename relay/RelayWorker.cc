@@ -1,0 +1,427 @@
+#include "relay/RelayWorker.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "media/RtcpPacket.h"
+#include "media/RtpPacket.h"
+
+namespace rdv::relay {
+namespace {
+
+constexpr uint64_t kWakeTag = 1;
+constexpr uint64_t kTimerTag = 2;
+constexpr int kMaxEvents = 256;
+constexpr int kMaxBatchesPerEvent = 4;  // fairness: one busy socket cannot starve the others
+
+uint64_t monotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Same byte layout as RFC 3550 "middle 32 bits of NTP": DLSR is in 1/65536 s.
+constexpr double kDlsrUnitMs = 1000.0 / 65536.0;
+
+}  // namespace
+
+const char* toString(DropReason r) {
+  switch (r) {
+    case DropReason::Spoofed: return "spoofed_source";
+    case DropReason::NoSession: return "no_session";
+    case DropReason::Malformed: return "malformed";
+    case DropReason::SendFailed: return "send_failed";
+    case DropReason::kCount: break;
+  }
+  return "unknown";
+}
+
+// Datagrams queued for one outgoing socket: views into the worker's receive buffers.
+struct RelayWorker::OutBatch {
+  int fd = -1;
+  uint32_t count = 0;
+  std::vector<mmsghdr> msgs;
+  std::vector<iovec> iov;
+  std::vector<SockAddr> to;
+
+  explicit OutBatch(uint32_t n) : msgs(n), iov(n), to(n) {}
+};
+
+RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded)
+    : index_(index), opts_(opts), onEnded_(std::move(onEnded)) {
+  const uint32_t n = opts_.batch;
+  buffers_.resize(n);
+  recvMsgs_.resize(n);
+  recvIov_.resize(n);
+  recvFrom_.resize(n);
+  rtpOut_ = std::make_unique<OutBatch>(n);
+  rtcpOut_ = std::make_unique<OutBatch>(n);
+  epoll_ = Fd(epoll_create1(EPOLL_CLOEXEC));
+  wake_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  itimerspec tick{{1, 0}, {1, 0}};
+  timerfd_settime(timer_.get(), 0, &tick, nullptr);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  ev.data.u64 = kTimerTag;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timer_.get(), &ev);
+}
+
+RelayWorker::~RelayWorker() {
+  if (thread_.joinable()) {
+    post(StopWorker{});
+    thread_.join();
+  }
+}
+
+void RelayWorker::start() {
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void RelayWorker::post(WorkerCommand&& cmd) {
+  commands_.enqueue(std::move(cmd));
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+}
+
+void RelayWorker::run() {
+  std::array<epoll_event, kMaxEvents> events{};
+  while (running_) {
+    int n = epoll_wait(epoll_.get(), events.data(), kMaxEvents, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::critical("relay worker {}: epoll_wait failed: {}", index_, std::strerror(errno));
+      return;
+    }
+    const uint64_t start = monotonicNs();
+    // Commands first: a packet that arrives right after its session's update was posted must see
+    // the update. A command that destroys a session ends the round early: its sockets' events
+    // may be in `events`, and level-triggered epoll reports the live ones again next round.
+    bool tick = false;
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == kWakeTag) {
+        uint64_t v;
+        [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof(v));
+        destroyedInRound_ = false;
+        drainCommands();
+      } else if (events[i].data.u64 == kTimerTag) {
+        tick = true;
+      }
+    }
+    if (!destroyedInRound_) {
+      for (int i = 0; i < n; ++i) {
+        const uint64_t tag = events[i].data.u64;
+        if (tag != kWakeTag && tag != kTimerTag) onReadable(*reinterpret_cast<Component*>(tag), start);
+      }
+    }
+    destroyedInRound_ = false;
+    if (tick) {  // after the socket events, for the same reason
+      uint64_t v;
+      [[maybe_unused]] auto r = ::read(timer_.get(), &v, sizeof(v));
+      checkTimeouts(start);
+    }
+    counters_.busyNs.add(monotonicNs() - start);
+  }
+}
+
+void RelayWorker::drainCommands() {
+  WorkerCommand cmd;
+  while (commands_.try_dequeue(cmd)) {
+    std::visit([this](auto& c) { handle(c); }, cmd);
+  }
+}
+
+void RelayWorker::registerComponent(Component& c) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = reinterpret_cast<uint64_t>(&c);
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+}
+
+void RelayWorker::handle(AddSession& c) {
+  auto id = c.session->id;
+  c.session->lastMediaNs = c.session->createdNs = monotonicNs();
+  sessions_.emplace(id, std::move(c.session));
+  counters_.sessions.set(sessions_.size());
+}
+
+void RelayWorker::handle(AddStream& c) {
+  auto it = sessions_.find(c.sessionId);
+  if (it == sessions_.end()) return;  // removed meanwhile: the stream's sockets close here
+  MediaSession& s = *it->second;
+  MediaStream& st = *c.stream;
+  for (int l = 0; l < 2; ++l) {
+    Leg& leg = st.legs[l];
+    leg.peer = &st.legs[1 - l];
+    leg.session = &s;
+    leg.rtp.leg = leg.rtcp.leg = &leg;
+    leg.rtp.kind = ComponentKind::Rtp;
+    leg.rtcp.kind = ComponentKind::Rtcp;
+    if (leg.rtp.fd.valid()) registerComponent(leg.rtp);
+    if (leg.rtcp.fd.valid()) registerComponent(leg.rtcp);
+  }
+  s.streams.push_back(std::move(c.stream));
+}
+
+void RelayWorker::handle(UpdateLeg& c) {
+  auto it = sessions_.find(c.sessionId);
+  if (it == sessions_.end() || c.stream >= it->second->streams.size() || c.leg > 1) return;
+  Leg& leg = it->second->streams[c.stream]->legs[c.leg];
+  leg.params = c.params;
+  leg.rtp.advertised = c.params.rtpRemote;
+  leg.rtcp.advertised = c.params.rtcpRemote;
+  leg.stats.setClockRate(c.params.clockRate);
+  if (c.newRtcpFd.valid() && !leg.rtcp.fd.valid()) {
+    leg.rtcp.fd = std::move(c.newRtcpFd);
+    leg.rtcp.localPort = c.newRtcpPort;
+    registerComponent(leg.rtcp);
+  }
+}
+
+void RelayWorker::handle(QuerySession& c) {
+  auto it = sessions_.find(c.sessionId);
+  c.reply.set_value(it == sessions_.end() ? std::nullopt : std::optional(makeReport(*it->second)));
+}
+
+void RelayWorker::handle(RemoveSession& c) {
+  auto it = sessions_.find(c.sessionId);
+  if (it == sessions_.end()) {
+    c.reply.set_value(std::nullopt);
+    return;
+  }
+  auto report = makeReport(*it->second);
+  destroy(it);
+  c.reply.set_value(std::move(report));
+}
+
+void RelayWorker::handle(StopWorker&) { running_ = false; }
+
+void RelayWorker::destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
+  destroyedInRound_ = true;  // see run()
+  // Closing the sockets (in the destructors) also removes them from the epoll set.
+  sessions_.erase(it);
+  counters_.sessions.set(sessions_.size());
+}
+
+void RelayWorker::checkTimeouts(uint64_t nowNs) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    auto next = std::next(it);
+    if (nowNs - it->second->lastMediaNs >= opts_.timeoutNs) {
+      SessionEnded ev{index_, makeReport(*it->second)};
+      destroy(it);
+      onEnded_(std::move(ev));
+    }
+    it = next;
+  }
+}
+
+void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
+  const uint32_t batch = opts_.batch;
+  for (int round = 0; round < kMaxBatchesPerEvent; ++round) {
+    for (uint32_t i = 0; i < batch; ++i) {
+      recvIov_[i].iov_base = buffers_[i].data() + kHeadroom;
+      recvIov_[i].iov_len = kMaxPacket;
+      msghdr& h = recvMsgs_[i].msg_hdr;
+      h.msg_name = recvFrom_[i].storage();
+      h.msg_namelen = SockAddr::kStorage;
+      h.msg_iov = &recvIov_[i];
+      h.msg_iovlen = 1;
+      h.msg_control = nullptr;
+      h.msg_controllen = 0;
+      h.msg_flags = 0;
+    }
+    int n = recvmmsg(c.fd.get(), recvMsgs_.data(), batch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    Leg& leg = *c.leg;
+    Leg& peer = *leg.peer;
+    rtpOut_->count = 0;
+    rtcpOut_->count = 0;
+    // RTCP goes out of the peer's RTCP socket unless the peer muxes it onto RTP.
+    rtpOut_->fd = peer.rtp.fd.get();
+    rtcpOut_->fd = peer.rtcp.fd.valid() ? peer.rtcp.fd.get() : peer.rtp.fd.get();
+    for (int i = 0; i < n; ++i) processPacket(c, static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
+    flush(*rtpOut_);
+    flush(*rtcpOut_);
+    leg.session->lastMediaNs = nowNs;
+    if (static_cast<uint32_t>(n) < batch) return;
+  }
+}
+
+void RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut,
+                                OutBatch& rtcpOut) {
+  Leg& leg = *c.leg;
+  Leg& peer = *leg.peer;
+  const mmsghdr& m = recvMsgs_[i];
+  std::byte* data = buffers_[i].data() + kHeadroom;
+  const std::span<const std::byte> pkt(data, m.msg_len);
+  if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+    ++leg.counters.malformed;
+    counters_.drop(DropReason::Malformed).add(1);
+    return;
+  }
+  const bool isRtcp = c.kind == ComponentKind::Rtcp || (leg.params.mux && media::looksLikeRtcp(pkt));
+
+  // Parse just enough to validate and to learn the SSRC for latching.
+  uint32_t ssrc = 0;
+  std::optional<media::RtpView> rtp;
+  std::optional<media::RtcpSummary> rtcp;
+  if (isRtcp) {
+    if (leg.params.srtp) {
+      auto h = media::parseRtcpHeader(pkt);
+      if (h) ssrc = h->senderSsrc;
+      else goto malformed;
+    } else {
+      auto r = media::parseRtcpCompound(pkt);
+      if (!r) goto malformed;
+      ssrc = r->senderSsrc;
+      rtcp = *r;
+    }
+  } else {
+    auto r = media::RtpView::parse(pkt);
+    if (!r) {
+      // SRTP encrypts the padding count: accept a fixed header that only fails on padding.
+      if (!(leg.params.srtp && r.error() == media::ParseError::BadPadding)) goto malformed;
+      ssrc = (static_cast<uint32_t>(pkt[8]) << 24) | (static_cast<uint32_t>(pkt[9]) << 16) |
+             (static_cast<uint32_t>(pkt[10]) << 8) | static_cast<uint32_t>(pkt[11]);
+    } else {
+      ssrc = r->ssrc();
+      rtp = *r;
+    }
+  }
+
+  {
+    const SockAddr& src = recvFrom_[i];
+    if (!leg.params.asymmetric) {
+      switch (c.latch.onPacket(src, ssrc, nowNs, opts_.relatchSilenceNs)) {
+        case LatchVerdict::Accepted: break;
+        case LatchVerdict::Latched:
+          SPDLOG_DEBUG("call={} port={} latched to {}", leg.session->callId, c.localPort, src.str());
+          break;
+        case LatchVerdict::Relatched:
+          ++leg.counters.relatched;
+          counters_.legsRelatched.add(1);
+          spdlog::info("call={} port={} re-latched to {} (NAT rebinding)", leg.session->callId, c.localPort,
+                       src.str());
+          break;
+        case LatchVerdict::Spoofed:
+          ++leg.counters.spoofed;
+          counters_.drop(DropReason::Spoofed).add(1);
+          return;
+      }
+    }
+
+    // Statistics of what this leg's peer sends.
+    if (rtp) {
+      ++leg.counters.rtpPackets;
+      leg.counters.rtpBytes += pkt.size();
+      leg.stats.onPacket(*rtp, nowNs);
+    } else {
+      ++leg.counters.rtcpPackets;
+      leg.counters.rtcpBytes += pkt.size();
+      if (rtcp) {
+        if (rtcp->senderInfo) {
+          // Forwarded to the peer: its RR will echo this as LSR.
+          peer.quality.lastSrMiddle32 = rtcp->senderInfo->ntpMiddle32();
+          peer.quality.lastSrForwardNs = nowNs;
+        }
+        if (rtcp->blockCount > 0) {
+          const auto& b = rtcp->blocks[0];
+          leg.quality.remoteLossFraction = b.fractionLost / 256.0;
+          uint32_t rate = leg.peer->params.clockRate != 0 ? leg.peer->params.clockRate : 8000;
+          leg.quality.remoteJitterMs = 1000.0 * b.jitter / rate;
+          if (b.lsr != 0 && b.lsr == leg.quality.lastSrMiddle32) {
+            double rtt = static_cast<double>(nowNs - leg.quality.lastSrForwardNs) / 1e6 - b.dlsr * kDlsrUnitMs;
+            if (rtt >= 0) leg.quality.rttMs = rtt;
+          }
+        }
+      }
+    }
+
+    // Forward: to the peer's latched source, else to what its SDP advertised.
+    const bool viaRtcp = isRtcp && !peer.params.mux;
+    Component& dst = viaRtcp ? peer.rtcp : peer.rtp;
+    const SockAddr& to = (dst.latch.latched() && !peer.params.asymmetric) ? dst.latch.address() : dst.advertised;
+    OutBatch& out = isRtcp ? rtcpOut : rtpOut;
+    if (!to.valid() || out.fd < 0) {
+      counters_.drop(DropReason::NoSession).add(1);
+      return;
+    }
+    uint32_t k = out.count++;
+    out.to[k] = to;
+    out.iov[k].iov_base = data;
+    out.iov[k].iov_len = pkt.size();
+    msghdr& h = out.msgs[k].msg_hdr;
+    h.msg_name = const_cast<sockaddr*>(out.to[k].sa());
+    h.msg_namelen = out.to[k].len();
+    h.msg_iov = &out.iov[k];
+    h.msg_iovlen = 1;
+    h.msg_control = nullptr;
+    h.msg_controllen = 0;
+    h.msg_flags = 0;
+    return;
+  }
+
+malformed:
+  ++leg.counters.malformed;
+  counters_.drop(DropReason::Malformed).add(1);
+}
+
+void RelayWorker::flush(OutBatch& out) {
+  uint32_t sent = 0;
+  while (sent < out.count) {
+    int r = sendmmsg(out.fd, out.msgs.data() + sent, out.count - sent, MSG_DONTWAIT);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      // EAGAIN (socket buffer full) or an ICMP-reported error: drop the rest of the batch. A
+      // failed datagram is skipped so one bad destination does not block the others.
+      counters_.drop(DropReason::SendFailed).add(1);
+      ++sent;
+      continue;
+    }
+    for (int j = 0; j < r; ++j) {
+      counters_.bytesRelayed.add(out.msgs[sent + j].msg_len);
+    }
+    sent += static_cast<uint32_t>(r);
+    counters_.packetsRelayed.add(static_cast<uint64_t>(r));
+  }
+  if (&out == rtcpOut_.get()) counters_.rtcpRelayed.add(out.count);
+  out.count = 0;
+}
+
+SessionReport makeReport(const MediaSession& s) {
+  SessionReport r;
+  r.id = s.id;
+  r.callId = s.callId;
+  r.createdNs = s.createdNs;
+  r.lastMediaNs = s.lastMediaNs;
+  for (const auto& st : s.streams) {
+    std::array<LegReport, 2> legs;
+    for (int l = 0; l < 2; ++l) {
+      const Leg& leg = st->legs[l];
+      LegReport& lr = legs[l];
+      lr.rtpPort = leg.rtp.localPort;
+      lr.rtcpPort = leg.rtcp.fd.valid() ? leg.rtcp.localPort : 0;
+      lr.advertised = leg.params.rtpRemote;
+      if (leg.rtp.latch.latched()) lr.latched = leg.rtp.latch.address();
+      lr.counters = leg.counters;
+      lr.rtpExpected = leg.stats.expected();
+      lr.rtpLost = leg.stats.lost();
+      lr.lossFraction = leg.stats.lossFraction();
+      lr.jitterMs = leg.stats.jitterMs();
+      lr.quality = leg.quality;
+    }
+    r.streams.push_back(legs);
+  }
+  return r;
+}
+
+}  // namespace rdv::relay

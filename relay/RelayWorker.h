@@ -1,0 +1,91 @@
+#pragma once
+// A relay worker: one thread that owns a set of sessions, their sockets and their counters.
+// Shared-nothing: other threads reach it only through its command queue (lock-free MPSC,
+// woken by an eventfd). Its loop is epoll -> recvmmsg -> parse/latch/count -> sendmmsg, with
+// buffers allocated once at start: nothing per packet allocates, locks or logs.
+
+#include <sys/socket.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "relay/Fd.h"
+#include "relay/MediaSession.h"
+#include "relay/WorkerCommand.h"
+#include "relay/WorkerCounters.h"
+
+namespace rdv::relay {
+
+struct WorkerOptions {
+  uint32_t batch = 32;
+  uint64_t timeoutNs = 60'000'000'000ULL;
+  uint64_t relatchSilenceNs = 1'000'000'000ULL;
+};
+
+class RelayWorker {
+ public:
+  // `onEnded` runs on the worker thread when a session times out; it must only enqueue.
+  RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded);
+  ~RelayWorker();  // stops and joins
+  RelayWorker(const RelayWorker&) = delete;
+  RelayWorker& operator=(const RelayWorker&) = delete;
+
+  void start();
+  void post(WorkerCommand&& cmd);  // any thread
+  const WorkerCounters& counters() const { return counters_; }
+  size_t index() const { return index_; }
+
+  // Buffer layout: packets are received at kHeadroom so SRTP/TURN framing can be added in place
+  // later; kTailroom stays free for an SRTP auth tag.
+  static constexpr size_t kHeadroom = 64;
+  static constexpr size_t kTailroom = 64;
+  static constexpr size_t kBufferSize = 2048;
+  static constexpr size_t kMaxPacket = kBufferSize - kHeadroom - kTailroom;
+
+ private:
+  struct OutBatch;
+
+  void run();
+  void drainCommands();
+  void handle(AddSession& c);
+  void handle(AddStream& c);
+  void handle(UpdateLeg& c);
+  void handle(QuerySession& c);
+  void handle(RemoveSession& c);
+  void handle(StopWorker& c);
+  void onReadable(Component& c, uint64_t nowNs);
+  void processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut);
+  void flush(OutBatch& out);
+  void checkTimeouts(uint64_t nowNs);
+  void registerComponent(Component& c);
+  void destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it);
+
+  size_t index_;
+  WorkerOptions opts_;
+  std::function<void(SessionEnded&&)> onEnded_;
+  WorkerCounters counters_;
+  moodycamel::ConcurrentQueue<WorkerCommand> commands_;
+  Fd epoll_;
+  Fd wake_;   // eventfd
+  Fd timer_;  // timerfd, 1 s tick for media timeouts
+  std::thread thread_;
+  bool running_ = false;
+  bool destroyedInRound_ = false;
+  std::unordered_map<uint64_t, std::unique_ptr<MediaSession>> sessions_;
+
+  // Batch I/O state, sized once from opts_.batch.
+  std::vector<std::array<std::byte, kBufferSize>> buffers_;
+  std::vector<mmsghdr> recvMsgs_;
+  std::vector<iovec> recvIov_;
+  std::vector<SockAddr> recvFrom_;
+  std::unique_ptr<OutBatch> rtpOut_;
+  std::unique_ptr<OutBatch> rtcpOut_;
+};
+
+}  // namespace rdv::relay

@@ -1,0 +1,47 @@
+#pragma once
+// Messages between the control thread and a relay worker. They move ownership (sockets, streams)
+// into the worker; replies travel back through promises (control plane, not per packet).
+
+#include <future>
+#include <memory>
+#include <optional>
+#include <variant>
+
+#include "relay/MediaSession.h"
+
+namespace rdv::relay {
+
+struct AddSession {
+  std::unique_ptr<MediaSession> session;
+};
+struct AddStream {
+  uint64_t sessionId;
+  std::unique_ptr<MediaStream> stream;  // sockets open, legs not yet linked
+};
+struct UpdateLeg {
+  uint64_t sessionId;
+  uint32_t stream;
+  uint8_t leg;
+  LegParams params;
+  Fd newRtcpFd;         // set when the leg stops using rtcp-mux and needs its RTCP socket now
+  uint16_t newRtcpPort = 0;
+};
+struct QuerySession {
+  uint64_t sessionId;
+  std::promise<std::optional<SessionReport>> reply;
+};
+struct RemoveSession {
+  uint64_t sessionId;
+  std::promise<std::optional<SessionReport>> reply;
+};
+struct StopWorker {};
+
+using WorkerCommand = std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, StopWorker>;
+
+// Worker -> control: a session ended on its own (media timeout).
+struct SessionEnded {
+  size_t worker;
+  SessionReport report;
+};
+
+}  // namespace rdv::relay

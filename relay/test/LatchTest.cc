@@ -1,0 +1,53 @@
+#include "relay/Latch.h"
+
+#include <gtest/gtest.h>
+
+namespace rdv::relay {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kSilence = 1000 * kMs;
+
+SockAddr addr(const char* ip, uint16_t port) { return *SockAddr::fromIp(ip, port); }
+
+TEST(Latch, LatchesToFirstSourceThenDropsOthers) {
+  Latch l;
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 111, 0, kSilence), LatchVerdict::Latched);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 111, 20 * kMs, kSilence), LatchVerdict::Accepted);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.66", 4000), 111, 40 * kMs, kSilence), LatchVerdict::Spoofed);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4001), 999, 60 * kMs, kSilence), LatchVerdict::Spoofed);
+  EXPECT_EQ(l.address(), addr("198.18.0.1", 4000));
+}
+
+TEST(Latch, AttackerWithOtherSsrcNeverRelatchesEvenAfterSilence) {
+  Latch l;
+  (void)l.onPacket(addr("198.18.0.1", 4000), 111, 0, kSilence);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.66", 5000), 222, 5000 * kMs, kSilence), LatchVerdict::Spoofed);
+  EXPECT_EQ(l.address(), addr("198.18.0.1", 4000));
+}
+
+TEST(Latch, SameSsrcFromNewPortWhileOldSourceActiveIsSpoofed) {
+  Latch l;
+  (void)l.onPacket(addr("198.18.0.1", 4000), 111, 0, kSilence);
+  (void)l.onPacket(addr("198.18.0.1", 4000), 111, 500 * kMs, kSilence);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4002), 111, 900 * kMs, kSilence), LatchVerdict::Spoofed);
+}
+
+TEST(Latch, RelatchesOnNatRebindingAfterSilence) {
+  Latch l;
+  (void)l.onPacket(addr("198.18.0.1", 4000), 111, 0, kSilence);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4002), 111, 1000 * kMs, kSilence), LatchVerdict::Relatched);
+  EXPECT_EQ(l.address(), addr("198.18.0.1", 4002));
+  // The old mapping is now the stranger.
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 111, 1010 * kMs, kSilence), LatchVerdict::Spoofed);
+}
+
+TEST(Latch, SsrcChangeFromLatchedAddressIsAccepted) {
+  Latch l;
+  (void)l.onPacket(addr("198.18.0.1", 4000), 111, 0, kSilence);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 333, 10 * kMs, kSilence), LatchVerdict::Accepted);
+  EXPECT_EQ(l.ssrc(), 333U);
+}
+
+}  // namespace
+}  // namespace rdv::relay

@@ -1,0 +1,185 @@
+// Relay behaviour over real loopback sockets: RelayControl + workers, driven as the NG layer
+// drives them, with plain UDP sockets as the peers.
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "relay/RelayControl.h"
+
+namespace rdv::relay {
+namespace {
+
+class Peer {
+ public:
+  Peer() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    auto a = *SockAddr::fromIp("127.0.0.1", 0);
+    EXPECT_EQ(::bind(fd_.get(), a.sa(), a.len()), 0);
+    sockaddr_in sin{};
+    socklen_t len = sizeof(sin);
+    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
+    addr_ = *SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), len);
+  }
+  const SockAddr& addr() const { return addr_; }
+
+  void sendRtp(uint16_t toPort, uint16_t seq, uint32_t ssrc) {
+    std::array<uint8_t, 172> p{};
+    p[0] = 0x80;
+    p[1] = 0;  // PCMU
+    p[2] = static_cast<uint8_t>(seq >> 8);
+    p[3] = static_cast<uint8_t>(seq);
+    uint32_t ts = seq * 160U;
+    for (int i = 0; i < 4; ++i) p[4 + i] = static_cast<uint8_t>(ts >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i) p[8 + i] = static_cast<uint8_t>(ssrc >> (24 - 8 * i));
+    sendRaw(toPort, p.data(), p.size());
+  }
+  void sendRaw(uint16_t toPort, const void* data, size_t len) {
+    auto to = *SockAddr::fromIp("127.0.0.1", toPort);
+    ASSERT_EQ(::sendto(fd_.get(), data, len, 0, to.sa(), to.len()), static_cast<ssize_t>(len));
+  }
+  // Waits up to `ms` for one datagram; returns its size or -1.
+  ssize_t receive(int ms, uint8_t* out = nullptr, SockAddr* from = nullptr) {
+    pollfd pfd{fd_.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, ms) != 1) return -1;
+    uint8_t buf[2048];
+    SockAddr src;
+    socklen_t len = SockAddr::kStorage;
+    ssize_t n = ::recvfrom(fd_.get(), buf, sizeof(buf), 0, src.storage(), &len);
+    if (out != nullptr && n > 0) std::memcpy(out, buf, static_cast<size_t>(n));
+    if (from != nullptr) *from = src;
+    return n;
+  }
+
+ private:
+  Fd fd_;
+  SockAddr addr_;
+};
+
+RelayOptions options(uint16_t portMin, uint16_t portMax) {
+  RelayOptions o;
+  o.interface = "127.0.0.1";
+  o.portMin = portMin;
+  o.portMax = portMax;
+  o.workers = 2;
+  o.worker.timeoutNs = 1'000'000'000ULL;
+  return o;
+}
+
+LegParams towards(const Peer& p) {
+  LegParams lp;
+  lp.rtpRemote = p.addr();
+  lp.rtcpRemote = p.addr();
+  lp.rtcpRemote.setPort(static_cast<uint16_t>(p.addr().port() + 1));
+  return lp;
+}
+
+struct Call {
+  RelayControl& relay;
+  uint64_t id;
+  StreamPorts ports;
+};
+
+Call setUp(RelayControl& relay, const Peer& a, const Peer& b) {
+  uint64_t id = relay.createSession("call-1");
+  auto ports = relay.addStream(id, false);
+  EXPECT_TRUE(ports.has_value());
+  EXPECT_TRUE(relay.updateLeg(id, 0, 0, towards(a)).has_value());
+  EXPECT_TRUE(relay.updateLeg(id, 0, 1, towards(b)).has_value());
+  return Call{relay, id, *ports};
+}
+
+TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
+  RelayControl relay(options(41000, 41099));
+  Peer a, b;
+  Call c = setUp(relay, a, b);
+  // A sends to the leg facing it (leg 0); it arrives at B from the leg facing B (leg 1).
+  for (uint16_t s = 1; s <= 10; ++s) {
+    a.sendRtp(c.ports.rtpPort[0], s, 0xA);
+    SockAddr from;
+    ASSERT_EQ(b.receive(1000, nullptr, &from), 172) << "packet " << s;
+    EXPECT_EQ(from.port(), c.ports.rtpPort[1]);
+  }
+  for (uint16_t s = 1; s <= 5; ++s) {
+    b.sendRtp(c.ports.rtpPort[1], s, 0xB);
+    ASSERT_EQ(a.receive(1000), 172);
+  }
+  auto rep = relay.query(c.id);
+  ASSERT_TRUE(rep);
+  ASSERT_EQ(rep->streams.size(), 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.rtpPackets, 10U);
+  EXPECT_EQ(rep->streams[0][1].counters.rtpPackets, 5U);
+  EXPECT_EQ(rep->streams[0][0].latched, a.addr());
+  EXPECT_EQ(rep->streams[0][0].rtpLost, 0);
+}
+
+TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
+  RelayControl relay(options(41100, 41199));
+  Peer a, b, attacker;
+  Call c = setUp(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  attacker.sendRtp(c.ports.rtpPort[0], 2, 0xEE);
+  attacker.sendRtp(c.ports.rtpPort[0], 3, 0xA);  // even with the genuine SSRC
+  a.sendRtp(c.ports.rtpPort[0], 2, 0xA);
+  uint8_t buf[2048];
+  ASSERT_EQ(b.receive(1000, buf), 172);
+  EXPECT_EQ(buf[11], 0xA) << "B must receive the genuine stream, not the attacker's";
+  EXPECT_EQ(b.receive(200), -1) << "no attacker packet may reach B";
+  auto rep = relay.query(c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].counters.spoofed, 2U);
+  EXPECT_EQ(rep->streams[0][0].latched, a.addr());
+  uint64_t spoofed = 0;
+  for (const auto& w : relay.workers()) spoofed += w->counters().drop(DropReason::Spoofed).get();
+  EXPECT_EQ(spoofed, 2U);
+}
+
+TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
+  RelayControl relay(options(41200, 41299));
+  Peer a, b;
+  Call c = setUp(relay, a, b);
+  const uint8_t junk[] = {0x00, 0x01, 0x02};
+  a.sendRaw(c.ports.rtpPort[0], junk, sizeof(junk));
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  auto got = b.receive(1000);
+  auto rep = relay.query(c.id);
+  ASSERT_TRUE(rep);
+  ASSERT_EQ(got, 172) << "malformed=" << rep->streams[0][0].counters.malformed << " rtp=" << rep->streams[0][0].counters.rtpPackets;
+  EXPECT_EQ(rep->streams[0][0].counters.malformed, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.rtpPackets, 1U);
+}
+
+TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
+  RelayControl relay(options(41300, 41307));  // 4 pairs: exactly one two-leg stream twice
+  uint64_t s1 = relay.createSession("a");
+  ASSERT_TRUE(relay.addStream(s1, false));
+  uint64_t s2 = relay.createSession("b");
+  ASSERT_TRUE(relay.addStream(s2, false));
+  uint64_t s3 = relay.createSession("c");
+  auto r = relay.addStream(s3, false);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, RelayErrorCode::PortsExhausted);
+  EXPECT_EQ(relay.counters().poolExhausted.get(), 1U);
+  ASSERT_TRUE(relay.remove(s1));
+  EXPECT_TRUE(relay.addStream(s3, false));
+}
+
+TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
+  RelayControl relay(options(41400, 41499));
+  uint64_t id = relay.createSession("quiet-call");
+  ASSERT_TRUE(relay.addStream(id, false));
+  pollfd pfd{relay.endedFd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "timeout not reported";
+  std::vector<uint64_t> ended;
+  relay.drainEnded([&](const SessionReport& r) { ended.push_back(r.id); });
+  EXPECT_EQ(ended, std::vector<uint64_t>{id});
+  EXPECT_EQ(relay.activeSessions(), 0U);
+  EXPECT_EQ(relay.portPairsFree(), relay.portPairsTotal());
+}
+
+}  // namespace
+}  // namespace rdv::relay

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages that building, running and testing Rendezvous need.
+# Idempotent: packages already present are skipped, and apt is not touched when nothing is missing.
+# Usage: scripts/install-deps.sh [build|test]   (default: test, which is a superset of build)
+set -euo pipefail
+
+mode=${1:-test}
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libsrtp2-dev
+)
+test_pkgs=(
+  "${build_pkgs[@]}"
+  clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3 curl iproute2 iptables procps
+  sip-tester kamailio kamailio-extra-modules rtpengine-daemon
+)
+
+case "$mode" in
+  build) want=("${build_pkgs[@]}") ;;
+  test) want=("${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+# Daemons from these packages (kamailio, rtpengine) must not start as system services: the tests
+# start their own instances on loopback. policy-rc.d makes invoke-rc.d skip them during install.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  created_policy=1
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+[ "$created_policy" -eq 0 ] || $SUDO rm -f "$policy"

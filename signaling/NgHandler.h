@@ -1,0 +1,37 @@
+#pragma once
+// The rtpengine NG protocol's commands (ping, offer, answer, delete, query, list) on top of
+// MediaAnchor: takes a decoded request dictionary, returns the reply dictionary. Every failure is
+// a reply with `result: error` and an `error-reason`; nothing here throws.
+
+#include <cstdint>
+
+#include "signaling/Bencode.h"
+#include "signaling/MediaAnchor.h"
+
+namespace rdv::signaling {
+
+struct NgCounters {
+  relay::Counter requests;
+  relay::Counter errors;
+  relay::Counter retransmissions;
+  relay::Counter malformed;
+};
+
+class NgHandler {
+ public:
+  explicit NgHandler(MediaAnchor& anchor) : anchor_(anchor) {}
+
+  BValue handle(const BValue& request);
+
+ private:
+  BValue offerOrAnswer(const BValue& req, bool isOffer);
+  BValue remove(const BValue& req);
+  BValue query(const BValue& req);
+  BValue list(const BValue& req);
+
+  MediaAnchor& anchor_;
+};
+
+BValue ngError(std::string_view reason);
+
+}  // namespace rdv::signaling

@@ -1,0 +1,92 @@
+// libFuzzer target for the SDP parser/rewriter. Checks, for every accepted input:
+//  - round trip: parse(serialize(parse(x))) succeeds and serializes to the same text;
+//  - the rewrites a relay performs (addresses, ports, ICE removal, attributes) keep the session
+//    parseable while it stays within the parser's limits.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "signaling/Sdp.h"
+
+namespace {
+
+using rdv::signaling::SdpSession;
+
+void check(bool ok) {
+  if (!ok) {
+    std::abort();
+  }
+}
+
+size_t countLines(const std::string& text) {
+  size_t n = 0;
+  for (size_t pos = text.find("\r\n"); pos != std::string::npos; pos = text.find("\r\n", pos + 2)) {
+    ++n;
+  }
+  return n;
+}
+
+void readEverything(const SdpSession& s) {
+  (void)s.connectionAddress();
+  (void)s.attribute("group");
+  for (size_t i = 0; i <= s.media.size(); ++i) {
+    (void)s.mediaConnectionAddress(i);
+  }
+  for (const auto& m : s.media) {
+    (void)m.connectionAddress();
+    (void)m.rtcpPort();
+    (void)m.rtcpMux();
+    (void)m.attribute("crypto");
+    for (const auto& format : m.formats) {
+      if (!format.empty()) {
+        (void)m.clockRate(static_cast<uint8_t>(format[0]));
+      }
+    }
+    (void)m.clockRate(0);
+    (void)m.clockRate(96);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto parsed = SdpSession::parse(input);
+  if (!parsed) {
+    return 0;
+  }
+  readEverything(*parsed);
+
+  const std::string once = parsed->serialize();
+  auto reparsed = SdpSession::parse(once);
+  check(reparsed.has_value());
+  check(reparsed->serialize() == once);
+
+  // What the relay does to an offer before forwarding it.
+  SdpSession& s = *parsed;
+  s.setOriginAddress("IP4", "203.0.113.1");
+  if (s.connectionAddress()) {
+    s.setConnection("IP6", "2001:db8::1");
+  }
+  removeIceAttributes(s);
+  uint16_t port = 30000;
+  for (auto& m : s.media) {
+    m.port = port;
+    port = static_cast<uint16_t>(port + 2);
+    m.setConnection("IP4", "203.0.113.1");
+    m.removeAttributes("rtcp");
+    m.setAttribute("rtcp-mux", std::nullopt);
+  }
+  s.setAttribute("tool", "rendezvous");
+  readEverything(s);
+  const std::string rewritten = s.serialize();
+  if (rewritten.size() <= SdpSession::kMaxTextBytes && countLines(rewritten) <= SdpSession::kMaxLines) {
+    auto again = SdpSession::parse(rewritten);
+    check(again.has_value());
+    check(again->serialize() == rewritten);
+  }
+  return 0;
+}

@@ -1,0 +1,714 @@
+#!/usr/bin/env python3
+"""Integration test: a real Kamailio drives the media relay over NG for one sipp call.
+
+  relay (NG ping -> pong) -> kamailio (answers OPTIONS) -> sipp UAS (-rtp_echo) -> sipp UAC
+
+The UAC sends an INVITE with SDP through Kamailio, which calls rtpengine_manage() so the relay
+sees offer / answer / delete. The UAS answers with SDP naming the harness's callee media endpoint
+(a UDP socket here that counts RTP and echoes it back). The UAC then plays a PCMA pcap toward the
+address in the 200 OK's SDP. Checks:
+  1. the call completed (both sipp exit 0);
+  2. the SDP the UAS received (offer) and the SDP the UAC received (200 OK) both have
+     c=127.0.0.1 and an m=audio port inside [port_min, port_max] (rewritten by the relay);
+  3. RTP reached the callee: the callee endpoint got >= (packets the UAC sent - tolerance) RTP
+     packets, all from the relay port named in the offer SDP (so they went through the relay);
+  4. --relay-kind rendezvous (default, strict): the Prometheus counter rdv_relay_packets_total on
+     http://127.0.0.1:{metrics_port}/metrics is >= packets the UAC sent minus a small tolerance.
+     --relay-kind rtpengine (dev mode): no metrics; the NG `query` totals are reported instead.
+
+Python 3 stdlib only. Every process is started in its own session and stopped by its PID (and its
+own process group, for Kamailio's children) in a finally block. Exit 0 on pass, 1 on failure; the
+last line printed is a one-line verdict.
+"""
+
+import argparse
+import glob
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEST_NAME = "integration.kamailio_sipp"
+DEFAULT_PCAP = "/usr/share/sip-tester/g711a.pcap"
+# Packets the relay may legitimately miss (first packets racing the answer, final ones racing
+# the delete). Small compared with the ~236 packets of the default pcap.
+PACKET_TOLERANCE = 10
+
+
+class TestFailure(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- bencode (NG protocol)
+
+def bencode(value):
+    if isinstance(value, bytes):
+        return str(len(value)).encode() + b":" + value
+    if isinstance(value, str):
+        return bencode(value.encode())
+    if isinstance(value, bool):
+        return bencode(int(value))
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, (list, tuple)):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, dict):
+        out = b"d"
+        for k in sorted(value):
+            out += bencode(k) + bencode(value[k])
+        return out + b"e"
+    raise TypeError("cannot bencode %r" % (value,))
+
+
+def bdecode(data):
+    def parse(i):
+        c = data[i:i + 1]
+        if c == b"i":
+            end = data.index(b"e", i)
+            return int(data[i + 1:end]), end + 1
+        if c == b"l":
+            i += 1
+            out = []
+            while data[i:i + 1] != b"e":
+                v, i = parse(i)
+                out.append(v)
+            return out, i + 1
+        if c == b"d":
+            i += 1
+            out = {}
+            while data[i:i + 1] != b"e":
+                k, i = parse(i)
+                v, i = parse(i)
+                out[k.decode(errors="replace") if isinstance(k, bytes) else k] = v
+            return out, i + 1
+        if c.isdigit():
+            colon = data.index(b":", i)
+            n = int(data[i:colon])
+            return data[colon + 1:colon + 1 + n], colon + 1 + n
+        raise ValueError("bad bencode at offset %d" % i)
+
+    value, _ = parse(0)
+    return value
+
+
+def ng_request(port, command, timeout=0.5, **args):
+    """One NG request; returns (raw_reply_bytes, decoded_dict) or raises OSError/ValueError."""
+    cookie = "%08x" % random.getrandbits(32)
+    msg = dict(args)
+    msg["command"] = command
+    payload = cookie.encode() + b" " + bencode(msg)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(payload, ("127.0.0.1", port))
+        while True:
+            data, _ = s.recvfrom(65535)
+            head, _, body = data.partition(b" ")
+            if head.decode(errors="replace") == cookie:
+                return data, bdecode(body)
+
+
+def as_text(v):
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+
+# ---------------------------------------------------------------- ports
+
+def udp_port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def tcp_port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def pick_ports():
+    """A block of 100 ports free on UDP and TCP, laid out with room between sipp's media ports
+    (sipp binds several of its own next to -mp) and the relay's range."""
+    # Stay below the kernel's ephemeral range (ephemeral sockets, e.g. Kamailio's NG client,
+    # could otherwise land inside the block) and away from 50000-59999, the range the reference
+    # rtpengine command line in shared/REFERENCES.md uses.
+    low, high = 20000, 50000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_low = int(f.read().split()[0])
+        if eph_low - 100 > low:
+            high = min(high, eph_low - 100)
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    for _ in range(200):
+        base = rng.randrange(low, high, 100)
+        if all(udp_port_free(p) and tcp_port_free(p) for p in range(base, base + 100)):
+            return {
+                "sip": base,             # kamailio
+                "uas_sip": base + 1,
+                "uac_sip": base + 2,
+                "ng": base + 3,
+                "metrics": base + 4,     # TCP
+                "uac_media": base + 10,  # sipp uses +0 and +2 (audio/video), keep room
+                "uas_media": base + 20,  # sipp UAS's own media ports (unused)
+                "callee_rtp": base + 30, # harness callee media endpoint (count + echo)
+                "port_min": base + 40,   # even, 60 ports: plenty for one call (4 sockets)
+                "port_max": base + 99,
+            }
+    raise TestFailure("could not find a block of 100 free loopback ports")
+
+
+# ---------------------------------------------------------------- processes
+
+class Procs:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.procs = []  # (name, Popen, logpath)
+
+    def start(self, name, argv, cwd=None):
+        log = os.path.join(self.workdir, name + ".log")
+        with open(os.path.join(self.workdir, name + ".cmd"), "w") as f:
+            f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
+        fh = open(log, "wb")
+        try:
+            # Own session: Kamailio signals its whole process group on shutdown, which must not
+            # be ours; and it lets us reap its children by that group id.
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                 cwd=cwd or self.workdir, start_new_session=True)
+        except OSError as e:
+            raise TestFailure("cannot start %s (%s): %s" % (name, argv[0], e))
+        finally:
+            fh.close()
+        self.procs.append((name, p, log))
+        return p
+
+    def log_of(self, name):
+        for n, _, log in self.procs:
+            if n == name:
+                return log
+        return None
+
+    def stop_all(self):
+        for name, p, _ in reversed(self.procs):
+            stop_process(p)
+
+
+def stop_process(p, grace=5.0):
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                p.kill()
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=grace)
+    # Stragglers of the process group we created for it (e.g. Kamailio's children).
+    try:
+        os.killpg(p.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        while time.monotonic() < deadline:
+            os.killpg(p.pid, 0)
+            time.sleep(0.05)
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path, n=25):
+    if not path or not os.path.exists(path):
+        return "(no log)"
+    with open(path, "rb") as f:
+        lines = f.read().decode(errors="replace").splitlines()
+    return "\n".join("    | " + l for l in lines[-n:])
+
+
+def wait_until(what, predicate, deadline_s, proc=None, proc_name=None, log=None, interval=0.05):
+    """Poll predicate() until truthy; fail if the deadline passes or proc dies first."""
+    deadline = time.monotonic() + deadline_s
+    last_err = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TestFailure("%s exited with code %s while waiting for %s\n%s"
+                              % (proc_name, proc.returncode, what, tail(log)))
+        try:
+            v = predicate()
+            if v:
+                return v
+        except (OSError, ValueError) as e:
+            last_err = e
+        time.sleep(interval)
+    raise TestFailure("timed out after %.0fs waiting for %s (last error: %s)\n%s"
+                      % (deadline_s, what, last_err, tail(log)))
+
+
+# ---------------------------------------------------------------- callee media endpoint
+
+class RtpEcho(threading.Thread):
+    """Callee media: counts RTP (v2) packets per source address and echoes each back to it."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.1)
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.by_source = {}   # (ip, port) -> RTP packets
+        self.non_rtp = 0
+        self.payload_types = set()
+        self.echo_errors = 0
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self.lock:
+                if len(data) >= 12 and data[0] >> 6 == 2:
+                    self.by_source[src] = self.by_source.get(src, 0) + 1
+                    self.payload_types.add(data[1] & 0x7F)
+                else:
+                    self.non_rtp += 1
+            try:
+                self.sock.sendto(data, src)
+            except OSError:
+                self.echo_errors += 1
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(timeout=2.0)
+        self.sock.close()
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.by_source), self.non_rtp, set(self.payload_types)
+
+
+# ---------------------------------------------------------------- SIP / SDP helpers
+
+def sip_options_ok(port):
+    branch = "z9hG4bK-rdv-%08x" % random.getrandbits(32)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        lport = s.getsockname()[1]
+        msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport\r\n"
+               "Max-Forwards: 70\r\n"
+               "From: <sip:probe@127.0.0.1>;tag=%08x\r\n"
+               "To: <sip:127.0.0.1:%d>\r\n"
+               "Call-ID: probe-%08x@127.0.0.1\r\n"
+               "CSeq: 1 OPTIONS\r\n"
+               "Content-Length: 0\r\n\r\n"
+               % (port, lport, branch, random.getrandbits(32), port, random.getrandbits(32)))
+        s.settimeout(0.3)
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        data, _ = s.recvfrom(65535)
+        return data.startswith(b"SIP/2.0 200")
+
+
+def parse_sipp_messages(path):
+    """sipp -trace_msg log -> list of (direction, text) with direction 'received'/'sent'."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        text = f.read().decode(errors="replace")
+    out = []
+    for block in re.split(r"^-{10,}.*$", text, flags=re.M):
+        m = re.search(r"message (received|sent)[^\n]*\n", block)
+        if not m:
+            continue
+        out.append((m.group(1), block[m.end():].strip("\r\n") + "\n"))
+    return out
+
+
+def find_message(messages, direction, first_line_re, cseq_method):
+    for d, msg in messages:
+        if d != direction:
+            continue
+        lines = msg.splitlines()
+        if not lines or not re.match(first_line_re, lines[0]):
+            continue
+        if re.search(r"^CSeq:\s*\d+\s+%s\b" % cseq_method, msg, flags=re.M | re.I):
+            return msg
+    return None
+
+
+def sdp_of(msg):
+    parts = re.split(r"\r?\n\r?\n", msg, maxsplit=1)
+    return parts[1] if len(parts) == 2 else ""
+
+
+def check_sdp(who, sdp, port_min, port_max, forbidden_port):
+    """Assert c=127.0.0.1 and m=audio port in the relay range. Returns the port."""
+    if not sdp.strip():
+        raise TestFailure("%s received no SDP body" % who)
+    conns = re.findall(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
+    if not conns:
+        raise TestFailure("%s's SDP has no c=IN IP4 line:\n%s" % (who, sdp))
+    bad = [c for c in conns if c != "127.0.0.1"]
+    if bad:
+        raise TestFailure("%s's SDP has c= %s, expected 127.0.0.1:\n%s" % (who, bad, sdp))
+    m = re.search(r"^m=audio (\d+) ", sdp, flags=re.M)
+    if not m:
+        raise TestFailure("%s's SDP has no m=audio line:\n%s" % (who, sdp))
+    port = int(m.group(1))
+    if port == forbidden_port:
+        raise TestFailure("%s's SDP m=audio port %d is the other endpoint's own port: the relay "
+                          "did not rewrite it\n%s" % (who, port, sdp))
+    if not port_min <= port <= port_max:
+        raise TestFailure("%s's SDP m=audio port %d is outside the relay range [%d, %d]: not "
+                          "rewritten by the relay\n%s" % (who, port, port_min, port_max, sdp))
+    return port
+
+
+def pcap_info(path):
+    """(packets, seconds from first to last) of a classic pcap file (the UAC plays them all)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        raise TestFailure("pcap %s is truncated" % path)
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        raise TestFailure("%s is not a classic pcap file" % path)
+    off, n, first, last = 24, 0, None, None
+    while off + 16 <= len(data):
+        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
+        # Microsecond magic (a1b2c3d4) or nanosecond magic (a1b23c4d).
+        t = sec + frac / (1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6)
+        first = t if first is None else first
+        last = t
+        off += 16 + incl
+        n += 1
+    if n == 0:
+        raise TestFailure("pcap %s has no packets" % path)
+    return n, last - first
+
+
+# ---------------------------------------------------------------- metrics
+
+def scrape_metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=1.0) as r:
+        return r.read().decode(errors="replace")
+
+
+def relay_packet_count(text):
+    """Returns (value, description) for rdv_relay_packets_total: the unlabelled sample if there is
+    one, else the sum over its labelled (e.g. per-direction) series; falls back to per-direction
+    metric names rdv_relay_packets_<dir>_total. (None, reason) when absent."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m:
+            continue
+        try:
+            v = float(m.group(3))
+        except ValueError:
+            continue
+        samples.setdefault(m.group(1), []).append((m.group(2) or "", v))
+    exact = samples.get("rdv_relay_packets_total")
+    if exact:
+        plain = [v for labels, v in exact if not labels]
+        if plain:
+            return plain[0], "rdv_relay_packets_total"
+        return (sum(v for _, v in exact),
+                "sum of rdv_relay_packets_total%s" % ",".join(l for l, _ in exact))
+    per_dir = {k: v for k, v in samples.items()
+               if re.match(r"^rdv_relay_packets_(in|out|rx|tx|received|sent|forwarded|relayed|"
+                           r"ingress|egress|caller|callee|a_to_b|b_to_a)_total$", k)}
+    if per_dir:
+        total = sum(v for series in per_dir.values() for _, v in series)
+        return total, "sum of " + ", ".join(sorted(per_dir))
+    return None, "no rdv_relay_packets_total series in /metrics"
+
+
+# ---------------------------------------------------------------- main flow
+
+def module_dir(explicit):
+    if explicit:
+        return explicit
+    for d in ["/usr/lib/x86_64-linux-gnu/kamailio/modules"] + sorted(glob.glob("/usr/lib/*/kamailio/modules")) + \
+             ["/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules", "/usr/local/lib/kamailio/modules"]:
+        if os.path.exists(os.path.join(d, "rtpengine.so")):
+            return d
+    raise TestFailure("Kamailio's rtpengine.so not found (install kamailio-extra-modules)")
+
+
+def run(args, workdir):
+    procs = Procs(workdir)
+    notes = []
+    echo = None
+    try:
+        ports = pick_ports()
+        print("ports: %s" % ports, flush=True)
+        strict = args.relay_kind == "rendezvous"
+
+        # ---- relay
+        relay_cmd = args.relay_cmd
+        for key, val in (("ng_port", ports["ng"]), ("port_min", ports["port_min"]),
+                         ("port_max", ports["port_max"]), ("metrics_port", ports["metrics"])):
+            relay_cmd = relay_cmd.replace("{%s}" % key, str(val))
+        relay = procs.start("relay", shlex.split(relay_cmd))
+        relay_log = procs.log_of("relay")
+
+        def pong():
+            raw, reply = ng_request(ports["ng"], "ping")
+            if b"6:result4:pong" not in raw:
+                raise ValueError("unexpected ping reply %r" % raw[:200])
+            return True
+
+        wait_until("relay NG ping -> pong on udp 127.0.0.1:%d" % ports["ng"], pong, 10.0,
+                   relay, "relay", relay_log)
+        if strict:
+            wait_until("relay metrics on http://127.0.0.1:%d/metrics" % ports["metrics"],
+                       lambda: scrape_metrics(ports["metrics"]) is not None, 5.0, relay, "relay", relay_log)
+
+        # ---- kamailio
+        with open(os.path.join(HERE, "kamailio.cfg.in")) as f:
+            cfg = f.read()
+        rundir = os.path.join(workdir, "kamailio-run")
+        os.makedirs(rundir, exist_ok=True)
+        for key, val in (("SIP_PORT", ports["sip"]), ("NG_PORT", ports["ng"]),
+                         ("UAS_PORT", ports["uas_sip"]), ("RUN_DIR", rundir),
+                         ("MODULE_DIR", module_dir(args.kamailio_modules))):
+            cfg = cfg.replace("@%s@" % key, str(val))
+        left = re.findall(r"@[A-Z_]+@", cfg)
+        if left:
+            raise TestFailure("kamailio.cfg.in has unreplaced placeholders %s" % sorted(set(left)))
+        cfg_path = os.path.join(workdir, "kamailio.cfg")
+        with open(cfg_path, "w") as f:
+            f.write(cfg)
+        kam = procs.start("kamailio", [args.kamailio, "-f", cfg_path, "-DD", "-E",
+                                       "-P", os.path.join(rundir, "kamailio.pid"),
+                                       "-Y", rundir, "-w", rundir, "-m", "64", "-M", "8"])
+        kam_log = procs.log_of("kamailio")
+        wait_until("kamailio to answer OPTIONS on udp 127.0.0.1:%d" % ports["sip"],
+                   lambda: sip_options_ok(ports["sip"]), 10.0, kam, "kamailio", kam_log)
+
+        # ---- callee media endpoint + sipp UAS
+        n_pcap, pcap_seconds = pcap_info(args.pcap)
+        call_seconds = args.call_seconds if args.call_seconds else pcap_seconds + 0.5
+        call_ms = max(1000, int(call_seconds * 1000))
+        echo = RtpEcho(ports["callee_rtp"])
+        echo.start()
+        uas_msgs = os.path.join(workdir, "uas_messages.log")
+        uas_screen = os.path.join(workdir, "uas_screen.log")
+        uas = procs.start("sipp_uas", [
+            args.sipp, "-sf", os.path.join(HERE, "uas.xml"),
+            "-i", "127.0.0.1", "-p", str(ports["uas_sip"]),
+            "-mi", "127.0.0.1", "-mp", str(ports["uas_media"]),
+            "-set", "callee_rtp_port", str(ports["callee_rtp"]),
+            "-m", "1", "-nostdin", "-timeout", "%ds" % int(call_seconds + 20), "-timeout_error",
+            "-trace_msg", "-message_file", uas_msgs,
+            "-trace_screen", "-screen_file", uas_screen,
+            "-trace_err", "-error_file", os.path.join(workdir, "uas_errors.log")])
+        uas_log = procs.log_of("sipp_uas")
+        wait_until("sipp UAS to bind udp 127.0.0.1:%d" % ports["uas_sip"],
+                   lambda: not udp_port_free(ports["uas_sip"]), 5.0, uas, "sipp UAS", uas_log)
+
+        # ---- sipp UAC (scenario copied next to the audio it plays: ./audio.pcap)
+        shutil.copyfile(args.pcap, os.path.join(workdir, "audio.pcap"))
+        shutil.copyfile(os.path.join(HERE, "uac.xml"), os.path.join(workdir, "uac.xml"))
+        uac_msgs = os.path.join(workdir, "uac_messages.log")
+        uac_screen = os.path.join(workdir, "uac_screen.log")
+        uac = procs.start("sipp_uac", [
+            args.sipp, "127.0.0.1:%d" % ports["sip"], "-sf", os.path.join(workdir, "uac.xml"),
+            "-i", "127.0.0.1", "-p", str(ports["uac_sip"]),
+            "-mi", "127.0.0.1", "-mp", str(ports["uac_media"]),
+            "-d", str(call_ms),
+            "-m", "1", "-nostdin", "-timeout", "%ds" % int(call_seconds + 15), "-timeout_error",
+            "-recv_timeout", "10s",
+            "-trace_msg", "-message_file", uac_msgs,
+            "-trace_screen", "-screen_file", uac_screen,
+            "-trace_err", "-error_file", os.path.join(workdir, "uac_errors.log")])
+        uac_log = procs.log_of("sipp_uac")
+
+        # While the call runs, watch the relay: metrics (strict) and NG query (informational).
+        best_metric, metric_desc = None, "never scraped"
+        best_query = None
+        call_deadline = time.monotonic() + call_seconds + 20
+        while uac.poll() is None and time.monotonic() < call_deadline:
+            if strict:
+                try:
+                    v, desc = relay_packet_count(scrape_metrics(ports["metrics"]))
+                    metric_desc = desc
+                    if v is not None and (best_metric is None or v > best_metric):
+                        best_metric = v
+                except (OSError, ValueError) as e:
+                    metric_desc = "scrape failed: %s" % e
+            try:
+                _, lst = ng_request(ports["ng"], "list", timeout=0.3)
+                for cid in lst.get("calls", []) or []:
+                    _, q = ng_request(ports["ng"], "query", timeout=0.3, **{"call-id": cid})
+                    tot = q.get("totals", {}).get("RTP", {}).get("packets") if isinstance(q, dict) else None
+                    if isinstance(tot, int) and (best_query is None or tot > best_query):
+                        best_query = tot
+            except (OSError, ValueError, AttributeError):
+                pass
+            time.sleep(0.25)
+        if uac.poll() is None:
+            raise TestFailure("sipp UAC still running after %.0fs\n%s" % (call_seconds + 20, tail(uac_log)))
+
+        # ---- 1. call completed
+        if uac.returncode != 0:
+            raise TestFailure("call did not complete: sipp UAC exit code %d (0 = all calls "
+                              "succeeded)\n--- uac:\n%s\n--- uac errors:\n%s\n--- kamailio:\n%s\n--- relay:\n%s"
+                              % (uac.returncode, tail(uac_log), tail(os.path.join(workdir, "uac_errors.log")),
+                                 tail(kam_log), tail(relay_log)))
+        try:
+            uas.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("sipp UAS did not finish its call within 5 s of the UAC\n%s" % tail(uas_log))
+        if uas.returncode != 0:
+            raise TestFailure("sipp UAS exit code %d\n%s\n%s" % (uas.returncode, tail(uas_log),
+                                                                tail(os.path.join(workdir, "uas_errors.log"))))
+
+        # ---- 2. SDP rewritten by the relay, both directions
+        invite = find_message(parse_sipp_messages(uas_msgs), "received", r"^INVITE ", "INVITE")
+        if invite is None:
+            raise TestFailure("no INVITE in the UAS message log %s" % uas_msgs)
+        offer_port = check_sdp("UAS (offer via relay)", sdp_of(invite),
+                               ports["port_min"], ports["port_max"], ports["uac_media"])
+        ok = find_message(parse_sipp_messages(uac_msgs), "received", r"^SIP/2\.0 200", "INVITE")
+        if ok is None:
+            raise TestFailure("no 200 OK to the INVITE in the UAC message log %s" % uac_msgs)
+        answer_port = check_sdp("UAC (200 OK answer via relay)", sdp_of(ok),
+                                ports["port_min"], ports["port_max"], ports["callee_rtp"])
+        if offer_port == answer_port:
+            raise TestFailure("offer and answer SDP carry the same relay port %d" % offer_port)
+        notes.append("SDP rewritten (UAS sees relay :%d, UAC sees relay :%d)" % (offer_port, answer_port))
+
+        # ---- 3. RTP reached the callee through the relay
+        # sipp plays every packet of the pcap (its own counter never reaches the final screen dump).
+        sent = n_pcap
+        need = sent - PACKET_TOLERANCE
+        # The relay may still be flushing the last packets when the BYE completes.
+        settle = time.monotonic() + 1.0
+        while sum(echo.snapshot()[0].values()) < need and time.monotonic() < settle:
+            time.sleep(0.05)
+        by_source, non_rtp, pts = echo.snapshot()
+        got = sum(by_source.values())
+        from_relay = by_source.get(("127.0.0.1", offer_port), 0)
+        if got < need:
+            raise TestFailure("callee got only %d RTP packets of the %d the UAC sent to relay port %d "
+                              "(need >= %d, sources %s): media did not flow through the relay\n--- relay:\n%s"
+                              % (got, sent, answer_port, need, by_source or "none", tail(relay_log)))
+        if from_relay < need:
+            raise TestFailure("callee got %d RTP packets but only %d from the relay port 127.0.0.1:%d named in "
+                              "the offer SDP (sources %s)" % (got, from_relay, offer_port, by_source))
+        notes.append("UAC sent %d RTP; callee got %d from relay :%d (PT %s) and echoed them"
+                     % (sent, got, offer_port, ",".join(str(p) for p in sorted(pts))))
+        if best_query is not None:
+            notes.append("NG query totals.RTP.packets=%d" % best_query)
+
+        # ---- 4. relay counters
+        if strict:
+            try:
+                v, desc = relay_packet_count(scrape_metrics(ports["metrics"]))
+                metric_desc = desc
+                if v is not None and (best_metric is None or v > best_metric):
+                    best_metric = v
+            except (OSError, ValueError) as e:
+                metric_desc = "scrape after the call failed: %s" % e
+            if best_metric is None:
+                raise TestFailure("relay metrics: %s (http://127.0.0.1:%d/metrics)" % (metric_desc, ports["metrics"]))
+            if best_metric < need:
+                raise TestFailure("relay metrics: %s = %g < %d (UAC sent %d RTP packets, tolerance %d)"
+                                  % (metric_desc, best_metric, need, sent, PACKET_TOLERANCE))
+            notes.append("%s=%g" % (metric_desc, best_metric))
+        else:
+            notes.append("relay-kind %s: metrics check skipped (dev mode)" % args.relay_kind)
+        return notes
+    finally:
+        procs.stop_all()
+        if echo is not None:
+            echo.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--relay-cmd", required=True,
+                    help="relay command line with {ng_port} {port_min} {port_max} {metrics_port}")
+    ap.add_argument("--workdir", required=True, help="directory for configs and logs")
+    ap.add_argument("--relay-kind", choices=["rendezvous", "rtpengine"], default="rendezvous",
+                    help="rendezvous (default): strict, checks Prometheus counters; "
+                         "rtpengine: dev mode, no metrics check")
+    ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
+    ap.add_argument("--kamailio-modules", default=None, help="Kamailio module dir (auto-detected)")
+    ap.add_argument("--sipp", default=shutil.which("sipp") or "/usr/bin/sipp")
+    ap.add_argument("--pcap", default=DEFAULT_PCAP, help="RTP pcap the UAC plays")
+    ap.add_argument("--call-seconds", type=float, default=None,
+                    help="how long the call stays up after ACK (default: the pcap's length + 0.5 s; "
+                         "the default pcap lasts 7.05 s)")
+    ap.add_argument("--keep", action="store_true", help="keep the run directory on success")
+    args = ap.parse_args()
+
+    for tool, path in (("kamailio", args.kamailio), ("sipp", args.sipp)):
+        if not (path and os.access(path, os.X_OK)):
+            print("FAIL %s: %s not found at %r" % (TEST_NAME, tool, path))
+            return 1
+    if not os.path.exists(args.pcap):
+        print("FAIL %s: pcap %s not found (package sip-tester)" % (TEST_NAME, args.pcap))
+        return 1
+
+    os.makedirs(args.workdir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(args.workdir))
+    print("workdir: %s" % workdir, flush=True)
+    t0 = time.monotonic()
+    try:
+        notes = run(args, workdir)
+    except TestFailure as e:
+        msg = str(e)
+        print(msg)
+        print("FAIL %s (%s, %.1fs): %s [logs in %s]"
+              % (TEST_NAME, args.relay_kind, time.monotonic() - t0, msg.splitlines()[0], workdir))
+        return 1
+    except Exception as e:  # a harness bug must still be a clean failure
+        import traceback
+        traceback.print_exc()
+        print("FAIL %s (%s): harness error %s: %s [logs in %s]"
+              % (TEST_NAME, args.relay_kind, type(e).__name__, e, workdir))
+        return 1
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("PASS %s (%s, %.1fs): %s" % (TEST_NAME, args.relay_kind, time.monotonic() - t0, "; ".join(notes)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
