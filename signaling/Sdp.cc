@@ -233,11 +233,11 @@ std::optional<uint16_t> SdpMedia::rtcpPort() const {
   if (!value) {
     return std::nullopt;
   }
-  const auto port = parseDecimal(value->substr(0, value->find(' ')), std::numeric_limits<uint16_t>::max());
-  if (!port) {
+  const auto parsed = parseDecimal(value->substr(0, value->find(' ')), std::numeric_limits<uint16_t>::max());
+  if (!parsed) {
     return std::nullopt;
   }
-  return static_cast<uint16_t>(*port);
+  return static_cast<uint16_t>(*parsed);
 }
 
 bool SdpMedia::rtcpMux() const { return hasAttribute("rtcp-mux"); }

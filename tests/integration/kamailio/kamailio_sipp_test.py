@@ -39,6 +39,10 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rdvtest import (TestFailure, as_text, bdecode, bencode, ng_request, Procs, scrape_metrics,  # noqa: E402
+                     stop_process, tail, tcp_port_free, udp_port_free, wait_until)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_NAME = "integration.kamailio_sipp"
 DEFAULT_PCAP = "/usr/share/sip-tester/g711a.pcap"
@@ -47,101 +51,9 @@ DEFAULT_PCAP = "/usr/share/sip-tester/g711a.pcap"
 PACKET_TOLERANCE = 10
 
 
-class TestFailure(Exception):
-    pass
-
-
 # ---------------------------------------------------------------- bencode (NG protocol)
 
-def bencode(value):
-    if isinstance(value, bytes):
-        return str(len(value)).encode() + b":" + value
-    if isinstance(value, str):
-        return bencode(value.encode())
-    if isinstance(value, bool):
-        return bencode(int(value))
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, (list, tuple)):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        out = b"d"
-        for k in sorted(value):
-            out += bencode(k) + bencode(value[k])
-        return out + b"e"
-    raise TypeError("cannot bencode %r" % (value,))
-
-
-def bdecode(data):
-    def parse(i):
-        c = data[i:i + 1]
-        if c == b"i":
-            end = data.index(b"e", i)
-            return int(data[i + 1:end]), end + 1
-        if c == b"l":
-            i += 1
-            out = []
-            while data[i:i + 1] != b"e":
-                v, i = parse(i)
-                out.append(v)
-            return out, i + 1
-        if c == b"d":
-            i += 1
-            out = {}
-            while data[i:i + 1] != b"e":
-                k, i = parse(i)
-                v, i = parse(i)
-                out[k.decode(errors="replace") if isinstance(k, bytes) else k] = v
-            return out, i + 1
-        if c.isdigit():
-            colon = data.index(b":", i)
-            n = int(data[i:colon])
-            return data[colon + 1:colon + 1 + n], colon + 1 + n
-        raise ValueError("bad bencode at offset %d" % i)
-
-    value, _ = parse(0)
-    return value
-
-
-def ng_request(port, command, timeout=0.5, **args):
-    """One NG request; returns (raw_reply_bytes, decoded_dict) or raises OSError/ValueError."""
-    cookie = "%08x" % random.getrandbits(32)
-    msg = dict(args)
-    msg["command"] = command
-    payload = cookie.encode() + b" " + bencode(msg)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(payload, ("127.0.0.1", port))
-        while True:
-            data, _ = s.recvfrom(65535)
-            head, _, body = data.partition(b" ")
-            if head.decode(errors="replace") == cookie:
-                return data, bdecode(body)
-
-
-def as_text(v):
-    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-
-
 # ---------------------------------------------------------------- ports
-
-def udp_port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def tcp_port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
 
 def pick_ports():
     """A block of 100 ports free on UDP and TCP, laid out with room between sipp's media ports
@@ -177,96 +89,6 @@ def pick_ports():
 
 
 # ---------------------------------------------------------------- processes
-
-class Procs:
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.procs = []  # (name, Popen, logpath)
-
-    def start(self, name, argv, cwd=None):
-        log = os.path.join(self.workdir, name + ".log")
-        with open(os.path.join(self.workdir, name + ".cmd"), "w") as f:
-            f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
-        fh = open(log, "wb")
-        try:
-            # Own session: Kamailio signals its whole process group on shutdown, which must not
-            # be ours; and it lets us reap its children by that group id.
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                 cwd=cwd or self.workdir, start_new_session=True)
-        except OSError as e:
-            raise TestFailure("cannot start %s (%s): %s" % (name, argv[0], e))
-        finally:
-            fh.close()
-        self.procs.append((name, p, log))
-        return p
-
-    def log_of(self, name):
-        for n, _, log in self.procs:
-            if n == name:
-                return log
-        return None
-
-    def stop_all(self):
-        for name, p, _ in reversed(self.procs):
-            stop_process(p)
-
-
-def stop_process(p, grace=5.0):
-    if p.poll() is None:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            try:
-                p.kill()
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=grace)
-    # Stragglers of the process group we created for it (e.g. Kamailio's children).
-    try:
-        os.killpg(p.pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + grace
-    try:
-        os.killpg(p.pid, signal.SIGTERM)
-        while time.monotonic() < deadline:
-            os.killpg(p.pid, 0)
-            time.sleep(0.05)
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def tail(path, n=25):
-    if not path or not os.path.exists(path):
-        return "(no log)"
-    with open(path, "rb") as f:
-        lines = f.read().decode(errors="replace").splitlines()
-    return "\n".join("    | " + l for l in lines[-n:])
-
-
-def wait_until(what, predicate, deadline_s, proc=None, proc_name=None, log=None, interval=0.05):
-    """Poll predicate() until truthy; fail if the deadline passes or proc dies first."""
-    deadline = time.monotonic() + deadline_s
-    last_err = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise TestFailure("%s exited with code %s while waiting for %s\n%s"
-                              % (proc_name, proc.returncode, what, tail(log)))
-        try:
-            v = predicate()
-            if v:
-                return v
-        except (OSError, ValueError) as e:
-            last_err = e
-        time.sleep(interval)
-    raise TestFailure("timed out after %.0fs waiting for %s (last error: %s)\n%s"
-                      % (deadline_s, what, last_err, tail(log)))
-
 
 # ---------------------------------------------------------------- callee media endpoint
 
@@ -419,11 +241,6 @@ def pcap_info(path):
 
 
 # ---------------------------------------------------------------- metrics
-
-def scrape_metrics(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=1.0) as r:
-        return r.read().decode(errors="replace")
-
 
 def relay_packet_count(text):
     """Returns (value, description) for rdv_relay_packets_total: the unlabelled sample if there is

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, builds the two variants and runs the whole suite
+# through CTest:
+#   build/release  g++ RelWithDebInfo: the binary, unit, integration and end-to-end tests;
+#   build/san      clang Debug + ASan/UBSan: unit tests and libFuzzer targets, which the
+#                  release build's CTest runs too (labels asan, fuzz), so there is one summary.
+# Extra arguments go to ctest, e.g. -L unit or -R kamailio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+jobs=$(nproc)
+cmake -S . -B build/san -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_COMPILER=clang++-14 -DRDV_SANITIZE=ON -DRDV_FUZZ=ON -DRDV_BUILD_APP=OFF >/dev/null
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DRDV_SAN_BUILD_DIR="$PWD/build/san" >/dev/null
+cmake --build build/san -j "$jobs"
+cmake --build build/release -j "$jobs"
+# Integration tests start servers on fixed-per-test port ranges: two at a time is safe.
+exec ctest --test-dir build/release --output-on-failure -j 2 --timeout 300 "$@"
