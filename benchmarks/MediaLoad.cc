@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cassert>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -22,14 +21,7 @@ constexpr size_t kRxSlot = 2048;
 constexpr size_t kRxControlSlot = CMSG_SPACE(sizeof(timespec));
 constexpr int kMaxEvents = 512;
 constexpr uint32_t kSsrcBase = 0x52445600;  // "RDV\0"
-// Raw sends: at most kRawBatch datagrams per sendmmsg, so the first of a batch is not stamped
-// long before it leaves.
-constexpr size_t kRawBatch = 16;
 constexpr size_t kMaxSendBurst = 256;
-constexpr size_t kRawSlot = 2048;
-constexpr size_t kIpHeaderBytes = 20;
-constexpr size_t kUdpHeaderBytes = 8;
-const uint32_t kLoopbackBe = htonl(INADDR_LOOPBACK);
 
 int64_t clockNs(clockid_t clock) {
   timespec ts{};
@@ -78,7 +70,6 @@ MediaLoad::MediaLoad(std::vector<MediaStream> streams, std::vector<int> recvFds,
       txBuffer_(kRtpHeaderBytes + std::max(config.payload, kStampBytes)),
       rxBuffers_(kRxBatch * kRxSlot),
       rxControl_(kRxBatch * kRxControlSlot) {
-  assert(txBuffer_.size() + kIpHeaderBytes + kUdpHeaderBytes <= kRawSlot);
 }
 
 void MediaLoad::fillRtp(std::byte* p, size_t stream, int64_t now) {
@@ -109,52 +100,6 @@ void MediaLoad::sendPacket(size_t stream, int64_t now, MediaResult& result) {
     ok = ::sendto(s.fd, p, txBuffer_.size(), 0, reinterpret_cast<const sockaddr*>(&s.dest), sizeof s.dest) >= 0;
   }
   ++(ok ? result.sent : result.sendErrors);
-}
-
-void MediaLoad::sendRawBatch(const size_t* streams, size_t count, MediaResult& result) {
-  const size_t rtpBytes = txBuffer_.size();
-  const size_t dgramBytes = kIpHeaderBytes + kUdpHeaderBytes + rtpBytes;
-  std::array<mmsghdr, kRawBatch> msgs{};
-  std::array<iovec, kRawBatch> iovs{};
-  int64_t now = monotonicNs();
-  for (size_t i = 0; i < count; ++i) {
-    const MediaStream& s = streams_[streams[i]];
-    std::byte* ip = rawBuffers_.data() + i * kRawSlot;
-    // RFC 791 header; with IP_HDRINCL the kernel fills in the checksum, total length and id.
-    ip[0] = std::byte{0x45};
-    ip[1] = std::byte{0};
-    putBe16(ip + 2, static_cast<uint16_t>(dgramBytes));
-    putBe16(ip + 4, 0);
-    putBe16(ip + 6, 0x4000);  // DF
-    ip[8] = std::byte{64};
-    ip[9] = std::byte{IPPROTO_UDP};
-    putBe16(ip + 10, 0);
-    std::memcpy(ip + 12, &kLoopbackBe, 4);
-    std::memcpy(ip + 16, &s.dest.sin_addr.s_addr, 4);
-    std::byte* udp = ip + kIpHeaderBytes;
-    putBe16(udp, s.srcPort);
-    std::memcpy(udp + 2, &s.dest.sin_port, 2);
-    putBe16(udp + 4, static_cast<uint16_t>(kUdpHeaderBytes + rtpBytes));
-    putBe16(udp + 6, 0);  // no checksum (RFC 768 allows it over IPv4)
-    std::byte* rtp = udp + kUdpHeaderBytes;
-    std::memcpy(rtp, txBuffer_.data(), rtpBytes);  // zero payload template
-    fillRtp(rtp, streams[i], now);
-    iovs[i] = iovec{ip, dgramBytes};
-    msgs[i].msg_hdr.msg_name = const_cast<sockaddr_in*>(&s.dest);
-    msgs[i].msg_hdr.msg_namelen = sizeof s.dest;
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  size_t done = 0;
-  while (done < count) {
-    int n = ::sendmmsg(rawFd_, msgs.data() + done, static_cast<unsigned>(count - done), 0);
-    if (n <= 0) {
-      result.sendErrors += count - done;  // a failed datagram is dropped, not retried
-      return;
-    }
-    done += static_cast<size_t>(n);
-    result.sent += static_cast<size_t>(n);
-  }
 }
 
 void MediaLoad::receiveFrom(int fd, MediaResult& result) {
@@ -228,16 +173,6 @@ Expected<MediaResult, std::string> MediaLoad::run() {
   const int64_t endDrain = endSend + static_cast<int64_t>(config_.drainSeconds * 1e9);
   // Slot g is packet g / streamCount of stream g % streamCount, due at start + g * period / streamCount:
   // the streams are spread evenly over one period and each keeps exactly `rate` packets/s.
-  Fd raw;
-  if (config_.sendApi == SendApi::Raw) {
-    raw = Fd(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
-    if (!raw.valid()) {
-      return Unexpected(std::string("raw socket (needs CAP_NET_RAW): ") + std::strerror(errno));
-    }
-    rawFd_ = raw.get();
-    rawBuffers_.assign(kRawBatch * kRawSlot, std::byte{0});
-  }
-  std::array<size_t, kRawBatch> batch{};
   int64_t slot = 0;
   auto dueOf = [&](int64_t g) { return start + (streamCount == 0 ? endSend : g * period / streamCount); };
   std::array<epoll_event, kMaxEvents> events{};
@@ -263,27 +198,14 @@ Expected<MediaResult, std::string> MediaLoad::run() {
       now = monotonicNs();
     }
     int64_t due = dueOf(slot);
-    size_t batched = 0;
     // Bounded burst: a generator that falls behind must still read, or the sockets overflow and
     // every late packet counts as lost.
     for (size_t burst = 0; burst < kMaxSendBurst && due <= now && due < endSend; ++burst) {
       result.maxSendLagNs = std::max(result.maxSendLagNs, now - due);
-      auto stream = static_cast<size_t>(slot % streamCount);
-      if (rawFd_ >= 0) {
-        batch[batched++] = stream;
-        if (batched == kRawBatch) {
-          sendRawBatch(batch.data(), batched, result);
-          batched = 0;
-        }
-      } else {
-        sendPacket(stream, now, result);
-      }
+      sendPacket(static_cast<size_t>(slot % streamCount), now, result);
       ++slot;
       due = dueOf(slot);
       now = monotonicNs();
-    }
-    if (batched > 0) {
-      sendRawBatch(batch.data(), batched, result);
     }
     if (ticking) {
       if (due <= now && due < endSend) {
@@ -303,7 +225,6 @@ Expected<MediaResult, std::string> MediaLoad::run() {
       receiveFrom(events[static_cast<size_t>(i)].data.fd, result);
     }
   }
-  rawFd_ = -1;
   return result;
 }
 

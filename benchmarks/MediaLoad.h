@@ -27,14 +27,12 @@ namespace rdv::bench {
 // One direction of a call: packets of stream i leave from `fd` towards `dest`.
 struct MediaStream {
   int fd = -1;
-  uint16_t srcPort = 0;  // the port fd is bound to (host order), for SendApi::Raw
   sockaddr_in dest{};
 };
 
-// How packets leave. Every stream has its own socket, so sendmmsg cannot batch a stream's
-// packets within one tick (there is one); Raw batches across streams by writing the UDP/IP
-// headers itself on one IPPROTO_RAW socket (needs CAP_NET_RAW) with each stream's socket as source.
-enum class SendApi { SendTo, SendMmsg, Raw };
+// How packets leave. Every stream has its own socket and at most one packet due per tick, so
+// sendmmsg has nothing to batch; SendTo is the default (measured slightly cheaper, see README).
+enum class SendApi { SendTo, SendMmsg };
 
 struct MediaConfig {
   int rate = 50;            // packets per second per stream
@@ -44,7 +42,7 @@ struct MediaConfig {
   SendApi sendApi = SendApi::SendTo;
   // > 0: wake every tickNs, read everything that arrived, send everything due (few wake-ups, so
   // the generator leaves the cores to the relay). 0: wake for every arrival.
-  int64_t tickNs = 1'000'000;
+  int64_t tickNs = 500'000;
 };
 
 struct MediaResult {
@@ -71,8 +69,6 @@ class MediaLoad {
  private:
   void fillRtp(std::byte* p, size_t stream, int64_t now);
   void sendPacket(size_t stream, int64_t now, MediaResult& result);
-  // Raw mode: packs streams [first, first + count) into one sendmmsg.
-  void sendRawBatch(const size_t* streams, size_t count, MediaResult& result);
   void receiveFrom(int fd, MediaResult& result);
 
   std::vector<MediaStream> streams_;
@@ -84,8 +80,6 @@ class MediaLoad {
   std::vector<std::byte> rxBuffers_;
   std::vector<std::byte> rxControl_;  // cmsg space for SO_TIMESTAMPNS, one slot per batch entry
   int64_t realMinusMonoNs_ = 0;       // CLOCK_REALTIME - CLOCK_MONOTONIC, sampled every loop
-  int rawFd_ = -1;                    // owned by run()
-  std::vector<std::byte> rawBuffers_;  // kRawBatch datagrams with IP + UDP headers
 };
 
 }  // namespace rdv::bench

@@ -1,8 +1,8 @@
 // rtp_load: RTP load generator for relay benchmarks.
 //
 //   rtp_load --ng 127.0.0.1:2223 --sessions N [--rate 50] [--seconds S] [--payload 160]
-//            [--direct] [--setup-only] [--ng-window 64] [--send-api sendto|sendmmsg|raw]
-//            [--tick-us 1000]
+//            [--direct] [--setup-only] [--ng-window 64] [--send-api sendto|sendmmsg]
+//            [--tick-us 500]
 //
 // Sets up N calls over the NG protocol (offer + answer, pipelined), sends RTP both ways through
 // the relay for S seconds, drains for 1 s, prints a key=value report on stdout, then deletes the
@@ -39,14 +39,14 @@ struct Options {
   bool direct = false;
   bool setupOnly = false;
   SendApi sendApi = SendApi::SendTo;
-  int64_t tickUs = 1000;
+  int64_t tickUs = 500;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "rtp_load: %s\n"
                "usage: rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
-               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg|raw] [--tick-us US]\n",
+               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]\n",
                why);
   std::exit(2);
 }
@@ -95,10 +95,8 @@ Options parseOptions(int argc, char** argv) {
         o.sendApi = SendApi::SendTo;
       } else if (api == "sendmmsg") {
         o.sendApi = SendApi::SendMmsg;
-      } else if (api == "raw") {
-        o.sendApi = SendApi::Raw;
       } else {
-        usage("--send-api takes sendto, sendmmsg or raw");
+        usage("--send-api takes sendto or sendmmsg");
       }
     } else if (a == "-h" || a == "--help") {
       usage("help");
@@ -303,8 +301,8 @@ int run(const Options& opt) {
       if (!s.ready) {
         continue;
       }
-      streams.push_back(MediaStream{s.caller.fd.get(), s.caller.port, s.callerSendsTo});
-      streams.push_back(MediaStream{s.callee.fd.get(), s.callee.port, s.calleeSendsTo});
+      streams.push_back(MediaStream{s.caller.fd.get(), s.callerSendsTo});
+      streams.push_back(MediaStream{s.callee.fd.get(), s.calleeSendsTo});
       recvFds.push_back(s.caller.fd.get());
       recvFds.push_back(s.callee.fd.get());
     }

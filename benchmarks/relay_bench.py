@@ -173,7 +173,7 @@ def run_load(rtp_load, args, sessions, seconds, relay=None):
     """Runs rtp_load; samples the relay at the phase lines. Returns a dict of figures."""
     argv = [rtp_load, "--sessions", str(sessions), "--seconds", str(seconds),
             "--rate", str(args.rate), "--payload", str(args.payload), "--ng-window", str(args.ng_window),
-            "--send-api", args.send_api]
+            "--send-api", args.send_api, "--tick-us", str(args.tick_us)]
     if relay is None:
         argv.append("--direct")
     else:
@@ -290,7 +290,9 @@ def main():
     ap.add_argument("--rate", type=int, default=50)
     ap.add_argument("--payload", type=int, default=160)
     ap.add_argument("--ng-window", type=int, default=64)
-    ap.add_argument("--send-api", default="sendto", choices=["sendto", "sendmmsg", "raw"])
+    ap.add_argument("--send-api", default="sendto", choices=["sendto", "sendmmsg"])
+    ap.add_argument("--tick-us", type=int, default=500,
+                    help="rtp_load tick (0 = wake for every packet: smoother, ~2x generator CPU)")
     ap.add_argument("--no-rtpengine", action="store_true")
     ap.add_argument("--no-direct", action="store_true", help="skip the direct floor runs")
     ap.add_argument("--rtpengine", default=RTPENGINE, help="rtpengine binary")
