@@ -30,7 +30,7 @@ namespace rdv::bench {
 namespace {
 
 struct Options {
-  std::string ng = "127.0.0.1:2223";
+  sockaddr_in ng{};  // the relay's NG address (loopback only)
   size_t sessions = 100;
   int rate = 50;
   double seconds = 10;
@@ -42,17 +42,19 @@ struct Options {
   int64_t tickUs = 500;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "rtp_load: %s\n"
+[[noreturn]] void usage(const char* why, int status = 2) {
+  if (why != nullptr) {
+    std::fprintf(stderr, "rtp_load: %s\n", why);
+  }
+  std::fprintf(status == 0 ? stdout : stderr,
                "usage: rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
-               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]\n",
-               why);
-  std::exit(2);
+               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]\n");
+  std::exit(status);
 }
 
 Options parseOptions(int argc, char** argv) {
   Options o;
+  std::string ng = "127.0.0.1:2223";
   auto value = [&](int& i) -> std::string {
     if (i + 1 >= argc) {
       usage((std::string("missing value for ") + argv[i]).c_str());
@@ -72,7 +74,7 @@ Options parseOptions(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--ng") {
-      o.ng = value(i);
+      ng = value(i);
     } else if (a == "--sessions") {
       o.sessions = static_cast<size_t>(number(i, 1, 100000));
     } else if (a == "--rate") {
@@ -99,11 +101,16 @@ Options parseOptions(int argc, char** argv) {
         usage("--send-api takes sendto or sendmmsg");
       }
     } else if (a == "-h" || a == "--help") {
-      usage("help");
+      usage(nullptr, 0);
     } else {
       usage(("unknown option " + a).c_str());
     }
   }
+  auto server = parseLoopbackEndpoint(ng);
+  if (!server) {
+    usage(("--ng: " + server.error()).c_str());
+  }
+  o.ng = *server;
   return o;
 }
 
@@ -150,6 +157,13 @@ class FailureLog {
   void add(const std::string& what, const std::string& reason) {
     if (++counts_[what + ": " + reason] == 1) {
       std::fprintf(stderr, "rtp_load: %s failed: %s\n", what.c_str(), reason.c_str());
+    }
+  }
+
+  // One stderr line per distinct failure with its count.
+  void summarize() const {
+    for (const auto& [key, count] : counts_) {
+      std::fprintf(stderr, "rtp_load: %llu x %s\n", static_cast<unsigned long long>(count), key.c_str());
     }
   }
 
@@ -234,6 +248,57 @@ uint64_t deleteCalls(NgClient& ng, const std::vector<Session>& sessions, Failure
   return failed;
 }
 
+// Sends media on every ready session and prints the media figures. False on a setup error.
+bool runMediaPhase(const Options& opt, const std::vector<Session>& sessions) {
+  std::vector<MediaStream> streams;
+  std::vector<int> recvFds;
+  for (const Session& s : sessions) {
+    if (!s.ready) {
+      continue;
+    }
+    streams.push_back(MediaStream{s.caller.fd.get(), s.callerSendsTo});
+    streams.push_back(MediaStream{s.callee.fd.get(), s.calleeSendsTo});
+    recvFds.push_back(s.caller.fd.get());
+    recvFds.push_back(s.callee.fd.get());
+  }
+  const size_t streamCount = streams.size();
+  MediaConfig cfg;
+  cfg.rate = opt.rate;
+  cfg.payload = opt.payload;
+  cfg.seconds = opt.seconds;
+  cfg.sendApi = opt.sendApi;
+  cfg.tickNs = opt.tickUs * 1000;
+  MediaLoad load(std::move(streams), std::move(recvFds), cfg);
+  double cpuBefore = cpuSeconds();
+  emit("phase", "media_start");
+  auto res = load.run();
+  emit("phase", "media_end");
+  double mediaCpu = cpuSeconds() - cpuBefore;
+  if (!res) {
+    std::fprintf(stderr, "rtp_load: media phase: %s\n", res.error().c_str());
+    return false;
+  }
+  double loss = res->sent > 0 ? 100.0 * (static_cast<double>(res->sent) - static_cast<double>(res->received)) /
+                                    static_cast<double>(res->sent)
+                              : 0;
+  emit("streams", std::to_string(streamCount));
+  emit("rate", std::to_string(opt.rate));
+  emit("payload", std::to_string(opt.payload));
+  emit("media_seconds", fixed(opt.seconds, 3));
+  emit("tick_us", std::to_string(opt.tickUs));
+  emit("sent", std::to_string(res->sent));
+  emit("send_errors", std::to_string(res->sendErrors));
+  emit("received", std::to_string(res->received));
+  emit("foreign", std::to_string(res->foreign));
+  emit("loss_pct", fixed(loss, 4));
+  emit("lat_p50_us", std::to_string(res->latency.quantileMicros(0.50)));
+  emit("lat_p99_us", std::to_string(res->latency.quantileMicros(0.99)));
+  emit("lat_max_us", std::to_string(res->latency.maxMicros()));
+  emit("send_lag_max_us", std::to_string(res->maxSendLagNs / 1000));
+  emit("gen_media_cpu_s", fixed(mediaCpu, 3));
+  return true;
+}
+
 int run(const Options& opt) {
   raiseFileLimit();
   using Clock = std::chrono::steady_clock;
@@ -270,12 +335,7 @@ int run(const Options& opt) {
     }
     readyCount = sessions.size();
   } else {
-    auto server = parseLoopbackEndpoint(opt.ng);
-    if (!server) {
-      std::fprintf(stderr, "rtp_load: --ng: %s\n", server.error().c_str());
-      return 2;
-    }
-    auto client = NgClient::open(*server, opt.ngWindow);
+    auto client = NgClient::open(opt.ng, opt.ngWindow);
     if (!client) {
       std::fprintf(stderr, "rtp_load: %s\n", client.error().c_str());
       return 1;
@@ -294,52 +354,8 @@ int run(const Options& opt) {
   emit("setup_failures", std::to_string(setupFailures));
   emit("ng_retransmits", std::to_string(ng ? ng->retransmits() : 0));
 
-  if (!opt.setupOnly) {
-    std::vector<MediaStream> streams;
-    std::vector<int> recvFds;
-    for (const Session& s : sessions) {
-      if (!s.ready) {
-        continue;
-      }
-      streams.push_back(MediaStream{s.caller.fd.get(), s.callerSendsTo});
-      streams.push_back(MediaStream{s.callee.fd.get(), s.calleeSendsTo});
-      recvFds.push_back(s.caller.fd.get());
-      recvFds.push_back(s.callee.fd.get());
-    }
-    MediaConfig cfg;
-    cfg.rate = opt.rate;
-    cfg.payload = opt.payload;
-    cfg.seconds = opt.seconds;
-    cfg.sendApi = opt.sendApi;
-    cfg.tickNs = opt.tickUs * 1000;
-    MediaLoad load(std::move(streams), std::move(recvFds), cfg);
-    double cpuBefore = cpuSeconds();
-    emit("phase", "media_start");
-    auto res = load.run();
-    emit("phase", "media_end");
-    double mediaCpu = cpuSeconds() - cpuBefore;
-    if (!res) {
-      std::fprintf(stderr, "rtp_load: media phase: %s\n", res.error().c_str());
-      return 1;
-    }
-    double loss = res->sent > 0 ? 100.0 * (static_cast<double>(res->sent) - static_cast<double>(res->received)) /
-                                      static_cast<double>(res->sent)
-                                : 0;
-    emit("streams", std::to_string(readyCount * 2));
-    emit("rate", std::to_string(opt.rate));
-    emit("payload", std::to_string(opt.payload));
-    emit("media_seconds", fixed(opt.seconds, 3));
-    emit("tick_us", std::to_string(opt.tickUs));
-    emit("sent", std::to_string(res->sent));
-    emit("send_errors", std::to_string(res->sendErrors));
-    emit("received", std::to_string(res->received));
-    emit("foreign", std::to_string(res->foreign));
-    emit("loss_pct", fixed(loss, 4));
-    emit("lat_p50_us", std::to_string(res->latency.quantileMicros(0.50)));
-    emit("lat_p99_us", std::to_string(res->latency.quantileMicros(0.99)));
-    emit("lat_max_us", std::to_string(res->latency.maxMicros()));
-    emit("send_lag_max_us", std::to_string(res->maxSendLagNs / 1000));
-    emit("gen_media_cpu_s", fixed(mediaCpu, 3));
+  if (!opt.setupOnly && !runMediaPhase(opt, sessions)) {
+    return 1;
   }
   emit("gen_cpu_s", fixed(cpuSeconds(), 3));
 
@@ -349,6 +365,7 @@ int run(const Options& opt) {
     emit("delete_seconds", fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 3));
     emit("delete_failures", std::to_string(deleteFailures));
   }
+  failures.summarize();
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "relay/RelayControl.h"
+#include "relay/test/FreePorts.h"
 
 namespace rdv::relay {
 namespace {
@@ -59,11 +60,12 @@ class Peer {
   SockAddr addr_;
 };
 
-RelayOptions options(uint16_t portMin, uint16_t portMax) {
+// A relay on `pairs` RTP/RTCP port pairs that no other test process is using.
+RelayOptions options(uint16_t pairs) {
   RelayOptions o;
   o.interface = "127.0.0.1";
-  o.portMin = portMin;
-  o.portMax = portMax;
+  o.portMin = test::freePortWindow(static_cast<uint16_t>(2 * pairs));
+  o.portMax = static_cast<uint16_t>(o.portMin + 2 * pairs - 1);
   o.workers = 2;
   o.worker.timeoutNs = 1'000'000'000ULL;
   return o;
@@ -93,7 +95,7 @@ Call setUp(RelayControl& relay, const Peer& a, const Peer& b) {
 }
 
 TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
-  RelayControl relay(options(41000, 41099));
+  RelayControl relay(options(50));
   Peer a, b;
   Call c = setUp(relay, a, b);
   // A sends to the leg facing it (leg 0); it arrives at B from the leg facing B (leg 1).
@@ -117,7 +119,7 @@ TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
 }
 
 TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
-  RelayControl relay(options(41100, 41199));
+  RelayControl relay(options(50));
   Peer a, b, attacker;
   Call c = setUp(relay, a, b);
   a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
@@ -139,7 +141,7 @@ TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
 }
 
 TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
-  RelayControl relay(options(41200, 41299));
+  RelayControl relay(options(50));
   Peer a, b;
   Call c = setUp(relay, a, b);
   const uint8_t junk[] = {0x00, 0x01, 0x02};
@@ -154,7 +156,7 @@ TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
 }
 
 TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
-  RelayControl relay(options(41300, 41307));  // 4 pairs: exactly one two-leg stream twice
+  RelayControl relay(options(4));  // 4 pairs: exactly one two-leg stream twice
   uint64_t s1 = relay.createSession("a");
   ASSERT_TRUE(relay.addStream(s1, false));
   uint64_t s2 = relay.createSession("b");
@@ -169,7 +171,7 @@ TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
 }
 
 TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
-  RelayControl relay(options(41400, 41499));
+  RelayControl relay(options(50));
   uint64_t id = relay.createSession("quiet-call");
   ASSERT_TRUE(relay.addStream(id, false));
   pollfd pfd{relay.endedFd(), POLLIN, 0};

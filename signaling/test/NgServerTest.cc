@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "relay/RelayControl.h"
+#include "relay/test/FreePorts.h"
 #include "signaling/Sdp.h"
 
 namespace rdv::signaling {
@@ -13,15 +14,16 @@ namespace {
 
 relay::RelayOptions relayOptions() {
   relay::RelayOptions o;
-  o.portMin = 42000;
-  o.portMax = 42099;
+  o.portMin = relay::test::freePortWindow(100);
+  o.portMax = static_cast<uint16_t>(o.portMin + 99);
   o.workers = 1;
   return o;
 }
 
 class NgTest : public ::testing::Test {
  protected:
-  relay::RelayControl relay_{relayOptions()};
+  relay::RelayOptions opts_ = relayOptions();
+  relay::RelayControl relay_{opts_};
   MediaAnchor anchor_{relay_, "127.0.0.1"};
   NgHandler handler_{anchor_};
   NgServer server_{handler_, std::chrono::seconds(30)};
@@ -99,8 +101,8 @@ TEST_F(NgTest, OfferAndAnswerPointEachSideAtTheRelayAndStripIce) {
   EXPECT_EQ(out->connectionAddress(), "127.0.0.1");
   ASSERT_EQ(out->media.size(), 1U);
   const uint16_t calleeSends = out->media[0].port;
-  EXPECT_GE(calleeSends, 42000);
-  EXPECT_LE(calleeSends, 42099);
+  EXPECT_GE(calleeSends, opts_.portMin);
+  EXPECT_LE(calleeSends, opts_.portMax);
   EXPECT_EQ(out->media[0].rtcpPort(), calleeSends + 1);
   EXPECT_FALSE(out->media[0].hasAttribute("candidate"));
   EXPECT_FALSE(out->media[0].hasAttribute("ice-ufrag"));
