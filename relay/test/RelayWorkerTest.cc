@@ -155,6 +155,31 @@ TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
   EXPECT_EQ(rep->streams[0][0].counters.rtpPackets, 1U);
 }
 
+// RFC 3550 §6.4.1: the relay measures its round trip to B from the SR it forwarded to B and the
+// RR B sends back with that SR's LSR and its DLSR.
+TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
+  RelayControl relay(options(50));
+  Peer a, b, aRtcp;
+  Call c = setUp(relay, a, b);
+  // SR from A: V=2 RC=0 PT=200 len=6, SSRC, NTP (sec 0x11223344, frac 0x55667788), RTP ts, counts.
+  const uint8_t sr[28] = {0x80, 200, 0, 6, 0, 0, 0, 0xA, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+                          0x77, 0x88, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 160};
+  aRtcp.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[0] + 1), sr, sizeof(sr));
+  ASSERT_EQ(b.receive(200), -1) << "RTCP must go to B's RTCP port, not its RTP port";
+  // B answers with an RR (from its RTP socket's address family; source learnt by RTCP latch)
+  // with one report block: LSR = middle 32 bits of the SR's NTP, DLSR = 0.
+  const uint8_t rr[32] = {0x81, 201, 0, 7, 0, 0, 0, 0xB, 0, 0, 0, 0xA, 0, 0, 0, 0,
+                          0, 0, 0, 1, 0, 0, 0, 0, 0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0};
+  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rr, sizeof(rr));
+  ASSERT_GT(aRtcp.receive(1000), 0) << "A's RTCP address latched from its SR gets B's RR";
+  auto rep = relay.query(c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_GE(rep->streams[0][1].quality.rttMs, 0.0) << "RTT relay<->B";
+  EXPECT_LT(rep->streams[0][1].quality.rttMs, 1000.0);
+  EXPECT_EQ(rep->streams[0][1].counters.rtcpPackets, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.rtcpPackets, 1U);
+}
+
 TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
   RelayControl relay(options(4));  // 4 pairs: exactly one two-leg stream twice
   uint64_t s1 = relay.createSession("a");
