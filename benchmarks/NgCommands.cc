@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <functional>
 
 namespace rdv::bench {
 

@@ -10,6 +10,7 @@
 // with. stdout carries only key=value lines; the driver reads `phase=media_start` and
 // `phase=media_end` as they come to sample the relay's CPU over the media phase alone.
 
+#include <arpa/inet.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
