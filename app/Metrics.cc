@@ -11,7 +11,9 @@
 #include <fmt/format.h>
 
 #include "relay/RelayControl.h"
+#include "signaling/B2bua.h"
 #include "signaling/NgServer.h"
+#include "signaling/SipTransport.h"
 
 namespace rdv::app {
 namespace {
@@ -36,7 +38,9 @@ void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}
 
 class Metrics::Collector : public prometheus::Collectable {
  public:
-  Collector(const relay::RelayControl& relay, const signaling::NgServer& ng) : relay_(relay), ng_(ng) {}
+  Collector(const relay::RelayControl& relay, const signaling::NgServer& ng, const signaling::B2bua* b2bua,
+            const signaling::SipTransport* sip)
+      : relay_(relay), ng_(ng), b2bua_(b2bua), sip_(sip) {}
 
   std::vector<MetricFamily> Collect() const override {
     using relay::DropReason;
@@ -93,16 +97,41 @@ class Metrics::Collector : public prometheus::Collectable {
     single("rdv_ng_errors_total", "NG requests answered with an error", MetricType::Counter, static_cast<double>(nc.errors.get()));
     single("rdv_ng_retransmissions_total", "NG requests answered from the cookie cache", MetricType::Counter,
            static_cast<double>(nc.retransmissions.get()));
+    if (b2bua_ != nullptr && sip_ != nullptr) {
+      const auto& bc = b2bua_->counters();
+      const auto& tc = sip_->counters();
+      auto d = [](const relay::Counter& c) { return static_cast<double>(c.get()); };
+      single("rdv_sip_messages_received_total", "SIP messages received", MetricType::Counter, d(tc.received));
+      single("rdv_sip_messages_sent_total", "SIP messages sent", MetricType::Counter, d(tc.sent));
+      single("rdv_sip_malformed_total", "SIP messages answered with 400", MetricType::Counter, d(tc.malformed));
+      single("rdv_sip_dropped_total", "SIP datagrams dropped unanswerable", MetricType::Counter, d(tc.dropped));
+      single("rdv_sip_tcp_connections", "SIP TCP connections open", MetricType::Gauge, d(tc.connections));
+      single("rdv_sip_registrations_total", "Successful REGISTER requests", MetricType::Counter, d(bc.registrations));
+      single("rdv_sip_auth_challenges_total", "401/407 challenges sent", MetricType::Counter, d(bc.authChallenges));
+      single("rdv_calls_total", "Calls routed", MetricType::Counter, d(bc.callsTotal));
+      single("rdv_calls_answered_total", "Calls answered", MetricType::Counter, d(bc.callsAnswered));
+      single("rdv_calls_failed_total", "Calls that ended with a failure response or timeout", MetricType::Counter,
+             d(bc.callsFailed));
+      single("rdv_calls_rejected_total", "Calls refused by admission control (503)", MetricType::Counter,
+             d(bc.callsRejected));
+      single("rdv_calls_active", "Calls in progress", MetricType::Gauge, d(bc.callsActive));
+      single("rdv_calls_media_timeouts_total", "Calls hung up because media stopped", MetricType::Counter,
+             d(bc.mediaTimeouts));
+    }
     return out;
   }
 
  private:
   const relay::RelayControl& relay_;
   const signaling::NgServer& ng_;
+  const signaling::B2bua* b2bua_;
+  const signaling::SipTransport* sip_;
 };
 
-Metrics::Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng)
-    : registry_(std::make_shared<prometheus::Registry>()), collector_(std::make_shared<Collector>(relay, ng)) {
+Metrics::Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng, const signaling::B2bua* b2bua,
+                 const signaling::SipTransport* sip)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      collector_(std::make_shared<Collector>(relay, ng, b2bua, sip)) {
   using prometheus::BuildHistogram;
   using prometheus::Histogram;
   lossPercent_ = &BuildHistogram().Name("rdv_leg_loss_percent").Help("RTP loss per leg at session end (RFC 3550 A.3)")

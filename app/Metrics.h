@@ -21,13 +21,17 @@ class RelayControl;
 }
 namespace rdv::signaling {
 class NgServer;
+class B2bua;
+class SipTransport;
 }
 
 namespace rdv::app {
 
 class Metrics {
  public:
-  Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng);
+  // `b2bua` and `sip` are null when SIP is disabled.
+  Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng, const signaling::B2bua* b2bua,
+          const signaling::SipTransport* sip);
   ~Metrics();
 
   // Starts the HTTP endpoint on "host:port".

@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -13,9 +14,11 @@
 
 #include "app/Metrics.h"
 #include "relay/RelayControl.h"
+#include "signaling/B2bua.h"
 #include "signaling/MediaAnchor.h"
 #include "signaling/NgHandler.h"
 #include "signaling/NgServer.h"
+#include "signaling/SipTransport.h"
 
 namespace rdv::app {
 
@@ -26,6 +29,8 @@ struct Server::Impl {
   std::unique_ptr<signaling::NgHandler> ngHandler;
   std::unique_ptr<signaling::NgServer> ng;
   std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<signaling::SipTransport> sip;
+  std::unique_ptr<signaling::B2bua> b2bua;
   relay::Fd signals;
   relay::Fd epoll;
 };
@@ -72,7 +77,17 @@ Expected<bool, std::string> Server::start() {
   if (auto r = m.ng->bind(m.cfg.ng.listen); !r) return Unexpected(r.error());
   spdlog::info("NG control protocol on udp {}", m.cfg.ng.listen);
 
-  m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng);
+  if (!m.cfg.sip.listen.empty()) {
+    m.sip = std::make_unique<signaling::SipTransport>(
+        [&m](signaling::SipMessage&& msg, const signaling::SipPeer& from) { m.b2bua->onMessage(std::move(msg), from); },
+        [&m](uint64_t connId) { m.b2bua->onConnectionClosed(connId); });
+    if (auto r = m.sip->listen(m.cfg.sip.listen); !r) return Unexpected(r.error());
+    m.b2bua = std::make_unique<signaling::B2bua>(m.cfg.sip, *m.sip, *m.anchor);
+    spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
+                 m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
+  }
+
+  m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());
     spdlog::info("metrics on http://{}/metrics", m.cfg.metrics.listen);
@@ -80,7 +95,8 @@ Expected<bool, std::string> Server::start() {
   m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
 
   m.epoll = relay::Fd(epoll_create1(EPOLL_CLOEXEC));
-  for (int fd : {m.signals.get(), m.ng->fd(), m.relay->endedFd()}) {
+  for (int fd : {m.signals.get(), m.ng->fd(), m.relay->endedFd(), m.sip ? m.sip->fd() : -1}) {
+    if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -93,7 +109,13 @@ int Server::run() {
   auto& m = *impl_;
   epoll_event events[8];
   for (;;) {
-    int n = epoll_wait(m.epoll.get(), events, 8, -1);
+    int timeoutMs = -1;
+    if (m.b2bua) {
+      const uint64_t next = m.b2bua->nextDeadline();
+      const uint64_t now = signaling::nowMs();
+      timeoutMs = next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, 1000));
+    }
+    int n = epoll_wait(m.epoll.get(), events, 8, timeoutMs);
     if (n < 0 && errno != EINTR) {
       spdlog::critical("control loop: epoll_wait: {}", std::strerror(errno));
       return 1;
@@ -106,17 +128,21 @@ int Server::run() {
         spdlog::info("signal {} received: shutting down ({} calls active)", si.ssi_signo, m.anchor->calls());
         return 0;
       }
-      if (fd == m.ng->fd()) {
+      if (m.sip && fd == m.sip->fd()) {
+        m.sip->onReadable();
+      } else if (fd == m.ng->fd()) {
         m.ng->onReadable();
       } else if (fd == m.relay->endedFd()) {
         m.relay->drainEnded([&](const relay::SessionReport& rep) {
           m.metrics->observeEnded(rep);
           auto callId = m.anchor->onSessionEnded(rep);
+          if (callId && m.b2bua) m.b2bua->onMediaTimeout(*callId);
           spdlog::info("call={} media timeout after {} s without packets: session torn down", callId.value_or(rep.callId),
                        m.cfg.relay.timeoutSeconds);
         });
       }
     }
+    if (m.b2bua) m.b2bua->onTimer(signaling::nowMs());
   }
 }
 

@@ -4,6 +4,7 @@
 // `--help` all read that one table, and config/rendezvous.toml documents the same keys.
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace rdv::config {
@@ -28,6 +29,21 @@ struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";  // empty disables the HTTP endpoint
 };
 
+struct SipConfig {
+  std::string listen = "127.0.0.1:5060";  // UDP and TCP; empty disables SIP
+  std::string advertise;                 // host in Via/Contact; empty = the listen address
+  std::string realm = "rendezvous";
+  uint32_t authRegister = 1;             // REGISTER needs digest credentials
+  uint32_t authInvite = 1;               // INVITE from outside needs proxy credentials
+  uint32_t minExpires = 60;
+  uint32_t maxExpires = 3600;
+  uint32_t maxCalls = 4000;              // concurrent calls; beyond: 503
+  uint32_t maxCallsPerSecond = 1000;     // new calls per second; beyond: 503
+  uint32_t keepaliveSeconds = 25;        // CRLF keep-alives to UDP registrations (NAT bindings)
+  uint32_t ringTimeoutSeconds = 120;     // unanswered INVITE: 408 to the caller
+  std::map<std::string, std::string> users;  // sip.users.<name> = password
+};
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -36,6 +52,7 @@ struct Config {
   RelayConfig relay;
   NgConfig ng;
   MetricsConfig metrics;
+  SipConfig sip;
   LogConfig log;
 };
 

@@ -13,6 +13,9 @@
 namespace rdv::config {
 namespace {
 
+// sip.users.<name> = "<password>": the one map-valued setting.
+constexpr std::string_view kUsersPrefix = "sip.users.";
+
 // Sets `key` from text; returns an error message or "".
 std::string setFromText(Config& cfg, const KeyDef& key, std::string_view text) {
   if (key.type == KeyType::String) {
@@ -37,6 +40,11 @@ std::string setFromText(Config& cfg, const KeyDef& key, std::string_view text) {
 void applyNode(Config& cfg, const std::string& path, const toml::node& node, std::string_view source,
                std::vector<ConfigError>& errors) {
   size_t line = node.source().begin.line;
+  if (path.rfind(kUsersPrefix, 0) == 0 && path.size() > kUsersPrefix.size()) {
+    if (const auto* s = node.as_string()) cfg.sip.users[path.substr(kUsersPrefix.size())] = s->get();
+    else errors.push_back({std::string(source), line, fmt::format("{}: expected a password string", path)});
+    return;
+  }
   if (const auto* table = node.as_table()) {
     for (const auto& [k, v] : *table) {
       applyNode(cfg, path.empty() ? std::string(k.str()) : path + "." + std::string(k.str()), v,
@@ -113,6 +121,10 @@ void applySet(Config& cfg, std::string_view assignment, std::vector<ConfigError>
     return;
   }
   auto name = assignment.substr(0, eq);
+  if (name.rfind(kUsersPrefix, 0) == 0 && name.size() > kUsersPrefix.size()) {
+    cfg.sip.users[std::string(name.substr(kUsersPrefix.size()))] = std::string(assignment.substr(eq + 1));
+    return;
+  }
   const KeyDef* key = findKey(name);
   if (key == nullptr) {
     errors.push_back({"--set", 0, fmt::format("unknown key '{}'", name)});
@@ -138,6 +150,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (!cfg.metrics.listen.empty() && !isHostPort(cfg.metrics.listen)) {
     err(fmt::format("metrics.listen '{}' is not host:port", cfg.metrics.listen));
   }
+  if (!cfg.sip.listen.empty() && !isHostPort(cfg.sip.listen)) {
+    err(fmt::format("sip.listen '{}' is not host:port", cfg.sip.listen));
+  }
+  if (cfg.sip.minExpires > cfg.sip.maxExpires) err("sip.min_expires must not exceed sip.max_expires");
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;
   for (auto l : kLevels) levelOk = levelOk || l == cfg.log.level;
@@ -150,6 +166,7 @@ std::string describeKeys() {
   for (const auto& k : allKeys()) {
     out += fmt::format("  {:<26} default {:<18} {}\n", k.name, formatValue(k, defaults), k.doc);
   }
+  out += fmt::format("  {:<26} {:<26} {}\n", "sip.users.<name>", "", "password of SIP user <name> (repeatable)");
   return out;
 }
 

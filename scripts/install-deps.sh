@@ -9,13 +9,14 @@ mode=${1:-test}
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-  libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libsrtp2-dev
+  libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libsrtp2-dev libssl-dev
 )
 test_pkgs=(
   "${build_pkgs[@]}"
   clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
+  baresip-core
 )
 
 case "$mode" in

@@ -223,24 +223,69 @@ def free_block(size=100, low=20000, high=32000):
     raise TestFailure("no block of %d free loopback ports" % size)
 
 
-class Relay:
-    """A rendezvous process on its own ports: NG at base, metrics at base+1, media base+10.."""
+def sip_options_ok(port, timeout=0.3):
+    """True if an OPTIONS sent over UDP to 127.0.0.1:port is answered 200."""
+    call_id = "probe-%08x@127.0.0.1" % random.getrandbits(32)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        lport = s.getsockname()[1]
+        msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-rdv-%08x;rport\r\n"
+               "Max-Forwards: 70\r\n"
+               "From: <sip:probe@127.0.0.1>;tag=%08x\r\n"
+               "To: <sip:127.0.0.1:%d>\r\n"
+               "Call-ID: %s\r\n"
+               "CSeq: 1 OPTIONS\r\n"
+               "Content-Length: 0\r\n\r\n"
+               % (port, lport, random.getrandbits(32), random.getrandbits(32), port, call_id))
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                data, _ = s.recvfrom(65535)
+            except socket.timeout:
+                return False
+            if call_id.encode() in data and data.startswith(b"SIP/2.0 "):
+                if data.startswith(b"SIP/2.0 1"):
+                    continue
+                return data.startswith(b"SIP/2.0 200")
+        return False
 
-    def __init__(self, binary, workdir, extra=()):
+
+class Relay:
+    """A rendezvous process on its own ports: NG at base, metrics at base+1, media base+10..
+
+    sip: None (default: no SIP keys passed) or a dict of sip.* settings without the prefix, e.g.
+    {"users.alice": "alicepw", "auth_register": 1}; then sip.listen=127.0.0.1:base+2 (UDP and
+    TCP) and relay.interface=127.0.0.1 are added and start-up also waits for a 200 to OPTIONS."""
+
+    def __init__(self, binary, workdir, extra=(), sip=None):
         os.makedirs(workdir, exist_ok=True)
         self.base = free_block()
         self.ng_port = self.base
         self.metrics_port = self.base + 1
+        self.sip_port = self.base + 2 if sip is not None else None
         self.port_min = self.base + 10
         self.port_max = self.base + 99
         self.procs = Procs(workdir)
         argv = [os.path.abspath(binary), "--set", "ng.listen=127.0.0.1:%d" % self.ng_port,
                 "--set", "metrics.listen=127.0.0.1:%d" % self.metrics_port,
                 "--set", "relay.port_min=%d" % self.port_min, "--set", "relay.port_max=%d" % self.port_max,
-                "--set", "log.level=debug"] + list(extra)
+                "--set", "log.level=debug"]
+        if sip is not None:
+            argv += ["--set", "sip.listen=127.0.0.1:%d" % self.sip_port,
+                     "--set", "relay.interface=127.0.0.1"]
+            for key, value in sip.items():
+                argv += ["--set", "sip.%s=%s" % (key, value)]
+        argv += list(extra)
         self.proc = self.procs.start("rendezvous", argv)
         wait_until("rendezvous NG pong", lambda: self.ng("ping")["result"] == b"pong", 10,
                    proc=self.proc, proc_name="rendezvous", log=self.procs.log_of("rendezvous"))
+        if sip is not None:
+            wait_until("rendezvous SIP 200 to OPTIONS on udp 127.0.0.1:%d" % self.sip_port,
+                       lambda: sip_options_ok(self.sip_port), 10,
+                       proc=self.proc, proc_name="rendezvous", log=self.procs.log_of("rendezvous"))
 
     def ng(self, command, **args):
         return ng_request(self.ng_port, command, **args)[1]

@@ -1,0 +1,616 @@
+#include "signaling/B2bua.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "signaling/SipUri.h"
+
+namespace rdv::signaling {
+namespace {
+
+constexpr uint64_t kHousekeepingMs = 1000;
+constexpr uint64_t kTcpIdleMs = 3'900'000;  // longer than any registration may live
+constexpr std::string_view kAllow = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
+constexpr std::string_view kSdp = "application/sdp";
+
+// `"Display" <uri>` of a From/To/Contact value, without header parameters (tag etc.).
+std::string identity(std::string_view headerValue) {
+  auto na = NameAddr::parse(headerValue);
+  if (!na) return std::string(headerValue);
+  if (na->displayName.empty()) return fmt::format("<{}>", na->uri);
+  return fmt::format("{} <{}>", na->displayName, na->uri);
+}
+
+std::string uriOf(std::string_view headerValue) {
+  auto na = NameAddr::parse(headerValue);
+  return na ? std::string(na->uri) : std::string();
+}
+
+uint32_t toUint(std::string_view s, uint32_t fallback) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() ? v : fallback;
+}
+
+relay::SockAddr peerAddr(const Binding& b) {
+  return relay::SockAddr::fromIp(b.sourceIp, b.sourcePort).value_or(relay::SockAddr());
+}
+
+}  // namespace
+
+struct B2bua::Leg {
+  std::string callId;
+  std::string localTag;
+  std::string remoteTag;
+  std::string localId;       // name-addr we present on this leg
+  std::string remoteId;      // the peer's name-addr
+  std::string remoteTarget;  // Request-URI for requests on this leg (the peer's Contact)
+  SipPeer peer;              // where requests go: the peer's real source (NAT-aware)
+  uint32_t localCseq = 0;
+};
+
+struct B2bua::Call {
+  enum class State : uint8_t { Calling, Early, Answered, Confirmed };
+  uint64_t id = 0;
+  std::array<Leg, 2> legs;  // 0 = caller (A), 1 = callee (B)
+  std::string anchorId;     // A's Call-ID
+  State state = State::Calling;
+  TxnId aInvite = 0;
+  TxnId bInvite = 0;
+  uint32_t bInviteCseq = 0;
+  bool cancelled = false;
+  bool reofferPending = false;
+  std::string answerSdp;    // the rewritten answer A got, reused if B's 2xx carries none
+  TxnId awaitingAck[2] = {0, 0};  // server INVITE transactions whose 2xx awaits that side's ACK
+  uint64_t ringDeadlineMs = 0;
+};
+
+struct B2bua::Pending {
+  uint64_t call = 0;
+  int toSide = 0;       // leg the request went out on
+  TxnId serverTxn = 0;  // the request it forwards (0: our own, e.g. BYE)
+  bool initialInvite = false;
+  bool offer = false;   // carried an SDP offer to anchor
+  std::string method;
+};
+
+B2bua::B2bua(const config::SipConfig& cfg, SipTransport& transport, MediaAnchor& anchor)
+    : cfg_(cfg),
+      transport_(transport),
+      anchor_(anchor),
+      txns_(transport, *this),
+      registrar_(cfg.minExpires, cfg.maxExpires, std::min(3600U, cfg.maxExpires)),
+      auth_(cfg.realm, std::chrono::seconds(300)) {
+  const relay::SockAddr& local = transport.local();
+  advertiseHost_ = cfg.advertise.empty() ? local.ip() : cfg.advertise;
+  if (advertiseHost_.find(':') != std::string::npos) advertiseHost_ = "[" + advertiseHost_ + "]";
+  advertisePort_ = local.port();
+  uint64_t salt = 0;
+  if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = reinterpret_cast<uintptr_t>(this);
+  tagSalt_ = fmt::format("{:x}", salt & 0xffffffffULL);
+  cpsTokens_ = cfg.maxCallsPerSecond;
+}
+
+B2bua::~B2bua() = default;
+
+std::string B2bua::newTag() { return fmt::format("{}{:x}", tagSalt_, ++tagCounter_); }
+
+std::string B2bua::contactHeader(const SipPeer& over) const {
+  return fmt::format("Contact: <sip:rendezvous@{}:{}{}>", advertiseHost_, advertisePort_,
+                     over.kind == SipTransportKind::Tcp ? ";transport=tcp" : "");
+}
+
+std::string B2bua::viaHeader(const SipPeer& over, const std::string& branch) const {
+  return fmt::format("Via: SIP/2.0/{} {}:{};branch={};rport", over.kind == SipTransportKind::Tcp ? "TCP" : "UDP",
+                     advertiseHost_, advertisePort_, branch);
+}
+
+void B2bua::onRequest(TxnId id, const SipMessage& req, const SipPeer& from) {
+  if (id == 0) {
+    onAck(req);
+    return;
+  }
+  const SipMethod m = req.method();
+  if (m == SipMethod::Register) {
+    onRegister(id, req, from);
+    return;
+  }
+  if (!req.toTag().empty()) {
+    int side = 0;
+    Call* call = findCall(req, side);
+    if (call == nullptr) {
+      txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    onInDialog(id, req, *call, side);
+    return;
+  }
+  switch (m) {
+    case SipMethod::Invite: onInitialInvite(id, req, from); return;
+    case SipMethod::Options: {
+      std::array<std::string, 2> h{std::string(kAllow), "Accept: application/sdp"};
+      txns_.respond(id, 200, "OK", newTag(), h);
+      return;
+    }
+    case SipMethod::Unknown: txns_.respond(id, 501, "Not Implemented"); return;
+    case SipMethod::Bye:
+    case SipMethod::Update:
+    case SipMethod::Prack:
+    case SipMethod::Info: txns_.respond(id, 481, "Call/Transaction Does Not Exist"); return;
+    default: {
+      std::array<std::string, 1> h{std::string(kAllow)};
+      txns_.respond(id, 405, "Method Not Allowed", newTag(), h);
+      return;
+    }
+  }
+}
+
+B2bua::Call* B2bua::findCall(const SipMessage& msg, int& side) {
+  auto it = byCallId_.find(std::string(msg.callId()));
+  if (it == byCallId_.end()) return nullptr;
+  auto c = calls_.find(it->second);
+  if (c == calls_.end()) return nullptr;
+  Call& call = *c->second;
+  side = call.legs[0].callId == msg.callId() ? 0 : 1;
+  // Requests carry our tag in To; responses to our requests carry it in From.
+  std::string_view ours = msg.isRequest() ? msg.toTag() : msg.fromTag();
+  if (!ours.empty() && ours != call.legs[side].localTag) return nullptr;
+  return &call;
+}
+
+bool B2bua::authorize(TxnId id, const SipMessage& req, bool proxy) {
+  const uint64_t now = nowMs();
+  auto value = req.header(proxy ? "Proxy-Authorization" : "Authorization");
+  bool stale = false;
+  if (!value.empty()) {
+    auto creds = DigestCredentials::parse(value);
+    if (creds) {
+      auto user = cfg_.users.find(creds->username);
+      auto verdict = auth_.verify(req.methodText(), *creds, user == cfg_.users.end() ? "" : user->second, now);
+      if (verdict == DigestAuthenticator::Verdict::Ok) return true;
+      stale = verdict == DigestAuthenticator::Verdict::StaleNonce;
+      if (verdict == DigestAuthenticator::Verdict::BadCredentials || verdict == DigestAuthenticator::Verdict::UnknownUser) {
+        spdlog::info("sip: {} from user '{}' failed authentication", req.methodText(), creds->username);
+      }
+    }
+  }
+  std::vector<std::string> headers;
+  for (auto& c : auth_.challenges(now, stale)) {
+    headers.push_back(fmt::format("{}: {}", proxy ? "Proxy-Authenticate" : "WWW-Authenticate", c));
+  }
+  counters_.authChallenges.add(1);
+  txns_.respond(id, proxy ? 407 : 401, proxy ? "Proxy Authentication Required" : "Unauthorized", newTag(), headers);
+  return false;
+}
+
+void B2bua::onRegister(TxnId id, const SipMessage& req, const SipPeer& from) {
+  auto to = NameAddr::parse(req.header("To"));
+  auto uri = to ? SipUri::parse(to->uri) : Unexpected(SipError{400, "Malformed To header"});
+  if (!uri || uri->user.empty()) {
+    txns_.respond(id, 400, "Malformed To header");
+    return;
+  }
+  const std::string user = uri->unescapedUser();
+  if (cfg_.authRegister != 0) {
+    if (!authorize(id, req, false)) return;
+    auto creds = DigestCredentials::parse(req.header("Authorization"));
+    if (!creds || creds->username != user) {
+      txns_.respond(id, 403, "Credentials do not match the registered user");
+      return;
+    }
+  }
+  RegisterRequest rr;
+  rr.aor = user;
+  for (auto c : req.headerList("Contact")) {
+    auto na = NameAddr::parse(c);
+    if (!na) {
+      txns_.respond(id, 400, "Malformed Contact header");
+      return;
+    }
+    if (na->star) {
+      rr.star = true;
+      continue;
+    }
+    std::optional<uint32_t> expires;
+    if (auto e = na->param("expires")) expires = toUint(*e, cfg_.maxExpires);
+    rr.contacts.emplace_back(std::string(na->uri), expires);
+  }
+  if (auto e = req.header("Expires"); !e.empty()) rr.expiresHeader = toUint(e, cfg_.maxExpires);
+  rr.callId = std::string(req.callId());
+  rr.cseq = req.cseq();
+  rr.sourceIp = from.addr.ip();
+  rr.sourcePort = from.addr.port();
+  rr.transport = from.kind == SipTransportKind::Tcp ? "tcp" : "udp";
+  rr.connectionId = from.connId;
+  const uint64_t now = nowMs();
+  RegisterResult r = registrar_.apply(rr, now);
+  std::vector<std::string> headers;
+  if (r.status == 200) {
+    for (const auto& b : r.bindings) {
+      headers.push_back(fmt::format("Contact: <{}>;expires={}", b.contact, (b.expiresAtMs - std::min(b.expiresAtMs, now)) / 1000));
+    }
+    counters_.registrations.add(1);
+    spdlog::info("sip: registered {} -> {} binding(s) from {}", user, r.bindings.size(), from.addr.str());
+  } else if (r.status == 423) {
+    headers.push_back(fmt::format("Min-Expires: {}", r.minExpires));
+  }
+  txns_.respond(id, r.status, r.reason.empty() ? "OK" : r.reason, newTag(), headers);
+}
+
+void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from) {
+  if (cfg_.authInvite != 0 && !authorize(id, req, true)) return;
+  // Admission control: concurrent calls, then calls per second.
+  const uint64_t now = nowMs();
+  cpsTokens_ = std::min<double>(cfg_.maxCallsPerSecond,
+                                cpsTokens_ + static_cast<double>(now - cpsRefillMs_) * cfg_.maxCallsPerSecond / 1000.0);
+  cpsRefillMs_ = now;
+  if (calls_.size() >= cfg_.maxCalls || cpsTokens_ < 1.0) {
+    counters_.callsRejected.add(1);
+    std::array<std::string, 1> h{calls_.size() >= cfg_.maxCalls ? "Retry-After: 5" : "Retry-After: 1"};
+    txns_.respond(id, 503, "Service Unavailable", newTag(), h);
+    return;
+  }
+  cpsTokens_ -= 1.0;
+
+  auto ruri = SipUri::parse(req.requestUri());
+  if (!ruri || ruri->user.empty()) {
+    txns_.respond(id, 404, "Not Found", newTag());
+    return;
+  }
+  const std::string callee = ruri->unescapedUser();
+  if (!cfg_.users.empty() && cfg_.users.count(callee) == 0) {
+    txns_.respond(id, 404, "Not Found", newTag());
+    return;
+  }
+  auto bindings = registrar_.lookup(callee, now);
+  if (bindings.empty()) {
+    txns_.respond(id, 480, "Temporarily Unavailable", newTag());
+    return;
+  }
+  if (req.body().empty()) {
+    // Late offer (INVITE without SDP) is not anchored yet.
+    std::array<std::string, 1> h{"Warning: 399 rendezvous \"SDP offer required\""};
+    txns_.respond(id, 488, "Not Acceptable Here", newTag(), h);
+    return;
+  }
+  auto offer = anchor_.offer(req.callId(), req.fromTag(), req.body(), AnchorOptions{});
+  if (!offer) {
+    const bool capacity = offer.error().code == AnchorErrorCode::Capacity;
+    std::array<std::string, 1> h{fmt::format("Warning: 399 rendezvous \"{}\"", offer.error().reason)};
+    txns_.respond(id, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here", newTag(), h);
+    return;
+  }
+
+  auto call = std::make_unique<Call>();
+  Call& c = *call;
+  c.id = nextCallId_++;
+  c.anchorId = std::string(req.callId());
+  c.aInvite = id;
+  c.ringDeadlineMs = now + static_cast<uint64_t>(cfg_.ringTimeoutSeconds) * 1000;
+  Leg& a = c.legs[0];
+  a.callId = std::string(req.callId());
+  a.localTag = newTag();
+  a.remoteTag = std::string(req.fromTag());
+  a.localId = identity(req.header("To"));
+  a.remoteId = identity(req.header("From"));
+  a.remoteTarget = uriOf(req.header("Contact"));
+  if (a.remoteTarget.empty()) a.remoteTarget = std::string(req.requestUri());
+  a.peer = from;
+  Leg& b = c.legs[1];
+  const Binding& target = bindings.front();
+  b.callId = fmt::format("{}-{}@rendezvous", newTag(), c.id);
+  b.localTag = newTag();
+  b.localId = a.remoteId;
+  b.remoteId = a.localId;
+  b.remoteTarget = target.contact;
+  b.peer = SipPeer{peerAddr(target), target.transport == "udp" ? SipTransportKind::Udp : SipTransportKind::Tcp,
+                   target.connectionId};
+
+  byCallId_[a.callId] = c.id;
+  byCallId_[b.callId] = c.id;
+  byAnchor_[c.anchorId] = c.id;
+  byServerInvite_[id] = c.id;
+  counters_.callsTotal.add(1);
+  spdlog::info("call={} INVITE {} -> {} at {} (b-leg call-id {})", c.anchorId, a.remoteId, callee, b.peer.addr.str(),
+               b.callId);
+  calls_.emplace(c.id, std::move(call));
+  counters_.callsActive.set(calls_.size());
+  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, kSdp);
+  c.bInviteCseq = b.localCseq;
+  auto p = std::make_unique<Pending>();
+  p->call = c.id;
+  p->toSide = 1;
+  p->serverTxn = id;
+  p->initialInvite = true;
+  p->method = "INVITE";
+  pending_[c.bInvite] = std::move(p);
+}
+
+TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
+                       std::string_view contentType, std::string_view extraHeaders) {
+  Leg& leg = call.legs[side];
+  const uint32_t cseq = ++leg.localCseq;
+  std::string text = fmt::format("{} {} SIP/2.0\r\n{}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}{}{}\r\n"
+                                 "Call-ID: {}\r\nCSeq: {} {}\r\n{}\r\n{}",
+                                 method, leg.remoteTarget, viaHeader(leg.peer, txns_.newBranch()), leg.localId,
+                                 leg.localTag, leg.remoteId, leg.remoteTag.empty() ? "" : ";tag=", leg.remoteTag,
+                                 leg.callId, cseq, method, contactHeader(leg.peer), extraHeaders);
+  if (!contentType.empty()) text += fmt::format("Content-Type: {}\r\n", contentType);
+  text += fmt::format("Content-Length: {}\r\n\r\n", body.size());
+  text += body;
+  return txns_.sendRequest(std::move(text), leg.peer);
+}
+
+void B2bua::sendAck(Call& call, int side, uint32_t cseq) {
+  const Leg& leg = call.legs[side];
+  std::string text = fmt::format("ACK {} SIP/2.0\r\n{}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {};tag={}\r\n"
+                                 "Call-ID: {}\r\nCSeq: {} ACK\r\n{}\r\nContent-Length: 0\r\n\r\n",
+                                 leg.remoteTarget, viaHeader(leg.peer, txns_.newBranch()), leg.localId, leg.localTag,
+                                 leg.remoteId, leg.remoteTag, leg.callId, cseq, contactHeader(leg.peer));
+  txns_.sendStateless(leg.peer, text);
+}
+
+void B2bua::onInDialog(TxnId id, const SipMessage& req, Call& call, int side) {
+  const int other = 1 - side;
+  const SipMethod m = req.method();
+  if (auto contact = uriOf(req.header("Contact")); !contact.empty()) call.legs[side].remoteTarget = contact;
+  if (m == SipMethod::Bye) {
+    txns_.respond(id, 200, "OK");
+    spdlog::info("call={} BYE from {}", call.anchorId, side == 0 ? "caller" : "callee");
+    if (call.state == Call::State::Calling || call.state == Call::State::Early) {
+      // BYE before the final response (RFC 3261 §15): cancel the pending INVITE.
+      txns_.cancel(call.bInvite);
+      txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
+    } else {
+      sendOnLeg(call, other, "BYE", {}, {});
+    }
+    (void)anchor_.remove(call.anchorId);
+    endCall(call.id);
+    return;
+  }
+  if (m == SipMethod::Ack) return;  // in-dialog ACK without transaction is handled in onAck
+  std::string body(req.body());
+  std::string ctype(req.header("Content-Type"));
+  const bool offer = (m == SipMethod::Invite || m == SipMethod::Update) && !body.empty();
+  if (m == SipMethod::Invite) {
+    if (call.reofferPending || call.state != Call::State::Confirmed) {
+      std::array<std::string, 1> h{"Retry-After: 1"};
+      txns_.respond(id, 491, "Request Pending", {}, h);
+      return;
+    }
+    call.reofferPending = true;
+  }
+  if (offer) {
+    auto out = anchor_.offer(call.anchorId, call.legs[side].remoteTag, body, AnchorOptions{});
+    if (!out) {
+      call.reofferPending = false;
+      txns_.respond(id, 488, "Not Acceptable Here");
+      return;
+    }
+    body = std::move(*out);
+  }
+  TxnId out = sendOnLeg(call, other, req.methodText(), body, body.empty() ? std::string_view() : std::string_view(ctype));
+  auto p = std::make_unique<Pending>();
+  p->call = call.id;
+  p->toSide = other;
+  p->serverTxn = id;
+  p->offer = offer;
+  p->method = std::string(req.methodText());
+  pending_[out] = std::move(p);
+}
+
+void B2bua::onAck(const SipMessage& req) {
+  int side = 0;
+  Call* call = findCall(req, side);
+  if (call == nullptr) return;
+  if (call->awaitingAck[side] != 0) {
+    txns_.acknowledged(call->awaitingAck[side]);
+    call->awaitingAck[side] = 0;
+  }
+  if (side == 0 && call->state == Call::State::Answered) call->state = Call::State::Confirmed;
+}
+
+void B2bua::onCancel(TxnId inviteTxn) {
+  auto it = byServerInvite_.find(inviteTxn);
+  if (it == byServerInvite_.end()) return;
+  auto c = calls_.find(it->second);
+  if (c == calls_.end()) return;
+  Call& call = *c->second;
+  if (call.state != Call::State::Calling && call.state != Call::State::Early) return;
+  spdlog::info("call={} CANCEL from caller", call.anchorId);
+  call.cancelled = true;
+  txns_.cancel(call.bInvite);
+  txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
+  (void)anchor_.remove(call.anchorId);
+  // The call object lives on until the callee's final response (487, or a 2xx to hang up).
+}
+
+void B2bua::onResponse(TxnId id, const SipMessage& resp) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  const Pending& p = *it->second;
+  if (p.initialInvite) {
+    auto c = calls_.find(p.call);
+    if (c != calls_.end()) onInviteResponse(*c->second, resp);
+  } else {
+    onForwardedResponse(p, resp);
+  }
+  // Keep the entry while 2xx retransmissions may still come for an INVITE; drop it on other finals.
+  if (resp.status() >= 300 || (resp.status() >= 200 && p.method != "INVITE")) pending_.erase(id);
+}
+
+void B2bua::onInviteResponse(Call& call, const SipMessage& resp) {
+  const int status = resp.status();
+  if (status == 100) return;
+  Leg& b = call.legs[1];
+  if (!resp.toTag().empty()) b.remoteTag = std::string(resp.toTag());
+  if (auto contact = uriOf(resp.header("Contact")); !contact.empty()) b.remoteTarget = contact;
+  std::vector<std::string> headers{contactHeader(call.legs[0].peer)};
+  if (status >= 200 && status < 300) {
+    if (call.state == Call::State::Answered || call.state == Call::State::Confirmed) {
+      sendAck(call, 1, call.bInviteCseq);  // a retransmitted 2xx: our ACK was lost
+      return;
+    }
+    sendAck(call, 1, call.bInviteCseq);
+    if (call.cancelled) {  // answered while the caller's CANCEL was on its way
+      sendOnLeg(call, 1, "BYE", {}, {});
+      endCall(call.id);
+      return;
+    }
+    if (!resp.body().empty()) {
+      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), AnchorOptions{});
+      if (ans) call.answerSdp = std::move(*ans);
+    }
+    call.state = Call::State::Answered;
+    call.awaitingAck[0] = call.aInvite;
+    counters_.callsAnswered.add(1);
+    spdlog::info("call={} answered ({})", call.anchorId, status);
+    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, call.answerSdp,
+                  call.answerSdp.empty() ? std::string_view() : kSdp);
+    return;
+  }
+  if (status < 200) {
+    if (call.cancelled) return;
+    call.state = Call::State::Early;
+    std::string body;
+    if (!resp.body().empty()) {
+      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), AnchorOptions{});
+      if (ans) body = call.answerSdp = std::move(*ans);
+    }
+    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, body,
+                  body.empty() ? std::string_view() : kSdp);
+    return;
+  }
+  // Final failure: pass the callee's status on (RFC 3261 §16.7 style mapping keeps the code).
+  if (!call.cancelled) {
+    counters_.callsFailed.add(1);
+    spdlog::info("call={} failed: {} {}", call.anchorId, status, resp.reason());
+    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag);
+    (void)anchor_.remove(call.anchorId);
+  }
+  endCall(call.id);
+}
+
+void B2bua::onForwardedResponse(const Pending& p, const SipMessage& resp) {
+  if (p.serverTxn == 0) return;  // our own request (BYE): nothing to relay
+  auto c = calls_.find(p.call);
+  if (c == calls_.end()) return;
+  Call& call = *c->second;
+  const int status = resp.status();
+  if (status == 100) return;
+  const int from = 1 - p.toSide;  // side that sent the original request
+  std::string body(resp.body());
+  std::string ctype(resp.header("Content-Type"));
+  if (p.offer && status >= 200 && status < 300 && !body.empty()) {
+    auto ans = anchor_.answer(call.anchorId, call.legs[from].remoteTag, call.legs[p.toSide].remoteTag, body,
+                              AnchorOptions{});
+    if (ans) body = std::move(*ans);
+  }
+  const bool invite = p.method == "INVITE";
+  if (invite && status >= 200) {
+    if (status < 300) {
+      if (!call.reofferPending && call.awaitingAck[from] == 0) {
+        sendAck(call, p.toSide, call.legs[p.toSide].localCseq);  // retransmitted 2xx
+        return;
+      }
+      sendAck(call, p.toSide, call.legs[p.toSide].localCseq);
+      call.awaitingAck[from] = p.serverTxn;
+    }
+    call.reofferPending = false;
+  }
+  std::vector<std::string> headers{contactHeader(call.legs[from].peer)};
+  txns_.respond(p.serverTxn, status, resp.reason(), call.legs[from].localTag, headers, body,
+                body.empty() ? std::string_view() : std::string_view(ctype));
+}
+
+void B2bua::onTimeout(TxnId id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  auto p = std::move(it->second);
+  pending_.erase(it);
+  auto c = calls_.find(p->call);
+  if (c == calls_.end()) return;
+  Call& call = *c->second;
+  if (p->initialInvite) {
+    if (call.state == Call::State::Calling || call.state == Call::State::Early) {
+      counters_.callsFailed.add(1);
+      spdlog::info("call={} callee did not answer the INVITE (timer B)", call.anchorId);
+      txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
+      (void)anchor_.remove(call.anchorId);
+      endCall(call.id);
+    }
+    return;
+  }
+  if (p->serverTxn != 0) {
+    txns_.respond(p->serverTxn, 408, "Request Timeout", call.legs[1 - p->toSide].localTag);
+    if (p->method == "INVITE") call.reofferPending = false;
+  }
+}
+
+void B2bua::hangUp(Call& call, std::string_view why) {
+  spdlog::info("call={} hanging up both legs: {}", call.anchorId, why);
+  if (call.state == Call::State::Calling || call.state == Call::State::Early) {
+    txns_.cancel(call.bInvite);
+    txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
+  } else {
+    sendOnLeg(call, 0, "BYE", {}, {});
+    sendOnLeg(call, 1, "BYE", {}, {});
+  }
+  (void)anchor_.remove(call.anchorId);
+  endCall(call.id);
+}
+
+void B2bua::onMediaTimeout(const std::string& anchorCallId) {
+  auto it = byAnchor_.find(anchorCallId);
+  if (it == byAnchor_.end()) return;
+  auto c = calls_.find(it->second);
+  if (c == calls_.end()) return;
+  counters_.mediaTimeouts.add(1);
+  hangUp(*c->second, "media timeout");
+}
+
+void B2bua::endCall(uint64_t id) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  Call& call = *it->second;
+  byCallId_.erase(call.legs[0].callId);
+  byCallId_.erase(call.legs[1].callId);
+  byAnchor_.erase(call.anchorId);
+  byServerInvite_.erase(call.aInvite);
+  calls_.erase(it);
+  counters_.callsActive.set(calls_.size());
+}
+
+void B2bua::onConnectionClosed(uint64_t connId) { registrar_.removeConnection(connId); }
+
+uint64_t B2bua::nextDeadline() const { return std::min(txns_.nextDeadline(), nextHousekeepingMs_); }
+
+void B2bua::onTimer(uint64_t now) {
+  txns_.onTimer(now);
+  if (now < nextHousekeepingMs_) return;
+  nextHousekeepingMs_ = now + kHousekeepingMs;
+  registrar_.purge(now);
+  transport_.closeIdle(now, kTcpIdleMs);
+  std::vector<uint64_t> ringing;
+  for (const auto& [id, c] : calls_) {
+    if ((c->state == Call::State::Calling || c->state == Call::State::Early) && !c->cancelled &&
+        now >= c->ringDeadlineMs) {
+      ringing.push_back(id);
+    }
+  }
+  for (auto id : ringing) hangUp(*calls_.at(id), "ring timeout");
+  if (cfg_.keepaliveSeconds != 0 && now >= nextKeepaliveMs_) {
+    nextKeepaliveMs_ = now + static_cast<uint64_t>(cfg_.keepaliveSeconds) * 1000;
+    for (const auto& b : registrar_.keepaliveTargets(now)) {
+      if (b.transport == "udp") txns_.sendStateless(SipPeer{peerAddr(b), SipTransportKind::Udp, 0}, "\r\n\r\n");
+    }
+  }
+}
+
+}  // namespace rdv::signaling

@@ -1,0 +1,621 @@
+"""SIP helpers shared by the sipp-driven call test and the torture test (python3 stdlib only):
+message parsing and building, a digest-authenticating REGISTER client (MD5 and SHA-256, RFC 8760),
+UDP/TCP request/response clients, a sipp runner with message-log parsing, SDP checks, and the
+callee media endpoint (counts RTP, echoes it)."""
+
+import hashlib
+import os
+import random
+import re
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rdvtest import TestFailure, stop_process, tail, tcp_port_free, udp_port_free, wait_until  # noqa: E402
+
+# RFC 3261 section 7.3.3 compact forms.
+COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
+           "c": "content-type", "e": "content-encoding", "k": "supported", "s": "subject"}
+
+
+def rand_hex(n=8):
+    return "%0*x" % (n, random.getrandbits(4 * n))
+
+
+# ---------------------------------------------------------------- messages
+
+class SipMessage:
+    """A parsed SIP message: start line, headers (canonical lower-case names, in order), body."""
+
+    def __init__(self, start, headers, body, raw):
+        self.start = start
+        self.headers = headers   # [(name, value)]
+        self.body = body         # bytes
+        self.raw = raw
+
+    @property
+    def is_response(self):
+        return self.start.startswith("SIP/2.0 ")
+
+    @property
+    def status(self):
+        m = re.match(r"^SIP/2\.0 (\d{3})(?: (.*))?$", self.start)
+        return int(m.group(1)) if m else None
+
+    @property
+    def reason(self):
+        m = re.match(r"^SIP/2\.0 \d{3}(?: (.*))?$", self.start)
+        return (m.group(1) or "").strip() if m else ""
+
+    @property
+    def method(self):
+        return None if self.is_response else self.start.split(" ", 1)[0]
+
+    def all(self, name):
+        """Every value of header `name`, comma-separated values of one line kept together."""
+        name = COMPACT.get(name.lower(), name.lower())
+        return [v for n, v in self.headers if n == name]
+
+    def get(self, name):
+        vals = self.all(name)
+        return vals[0] if vals else None
+
+    def cseq(self):
+        v = self.get("cseq")
+        m = re.match(r"^\s*(\d+)\s+(\S+)", v or "")
+        return (int(m.group(1)), m.group(2)) if m else (None, None)
+
+    def __repr__(self):
+        return "<%s>" % self.start
+
+
+def parse_message(data):
+    """Parse one complete SIP message (bytes, header/body split at the first blank line);
+    folded lines are unfolded. Returns None if there is no start line / header block."""
+    if isinstance(data, str):
+        data = data.encode()
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = data.partition(b"\n\n")
+    lines = re.split(r"\r?\n", head.decode("utf-8", "replace"))
+    if not lines or not lines[0].strip():
+        return None
+    unfolded = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and unfolded:
+            unfolded[-1] += " " + line.strip()
+        else:
+            unfolded.append(line)
+    headers = []
+    for line in unfolded:
+        name, colon, value = line.partition(":")
+        if not colon:
+            continue
+        name = name.strip().lower()
+        headers.append((COMPACT.get(name, name), value.strip()))
+    return SipMessage(lines[0].strip(), headers, body, data)
+
+
+def header_params(value):
+    """;key=value parameters of a header value (after the URI part)."""
+    out = {}
+    rest = value.split(">", 1)[1] if ">" in value else value
+    for part in rest.split(";")[1:]:
+        k, _, v = part.partition("=")
+        out[k.strip().lower()] = v.strip().strip('"')
+    return out
+
+
+def via_branch(value):
+    return header_params(value.split(",")[0]).get("branch")
+
+
+def build_request(method, ruri, local_port, transport="UDP", call_id=None, cseq=1, cseq_method=None,
+                  from_uri="sip:probe@127.0.0.1", to_uri=None, from_tag=None, branch=None,
+                  extra=(), body=b"", content_type=None, max_forwards=70):
+    """A well-formed request (CRLF line ends, Content-Length = len(body))."""
+    if isinstance(body, str):
+        body = body.encode()
+    lines = [
+        "%s %s SIP/2.0" % (method, ruri),
+        "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s;rport" % (transport, local_port, branch or "z9hG4bK-" + rand_hex(12)),
+        "Max-Forwards: %d" % max_forwards,
+        "From: <%s>;tag=%s" % (from_uri, from_tag or rand_hex()),
+        "To: <%s>" % (to_uri or ruri),
+        "Call-ID: %s" % (call_id or "rdv-" + rand_hex(16) + "@127.0.0.1"),
+        "CSeq: %d %s" % (cseq, cseq_method or method),
+    ] + list(extra)
+    if content_type:
+        lines.append("Content-Type: " + content_type)
+    lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# ---------------------------------------------------------------- transports
+
+class UdpSip:
+    """A UDP socket on 127.0.0.1 that sends requests and collects what comes back."""
+
+    def __init__(self, server_port, local_port=0):
+        self.server = ("127.0.0.1", server_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", local_port))
+        self.port = self.sock.getsockname()[1]
+
+    def send(self, data):
+        self.sock.sendto(data if isinstance(data, bytes) else data.encode(), self.server)
+
+    def recv(self, timeout):
+        """Next datagram (parsed SipMessage, or raw bytes if unparseable), or None on timeout."""
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except socket.timeout:
+            return None
+        return parse_message(data) or data
+
+    def recv_until(self, pred, timeout):
+        """Collect datagrams until pred(msg) holds; returns (match or None, everything received)."""
+        deadline = time.monotonic() + timeout
+        got = []
+        while time.monotonic() < deadline:
+            m = self.recv(deadline - time.monotonic())
+            if m is None:
+                break
+            got.append(m)
+            if isinstance(m, SipMessage) and pred(m):
+                return m, got
+        return None, got
+
+    def transaction(self, data, timeout=2.0, call_id=None):
+        """Send a request; return its final response (skipping 1xx), or None. Retransmits
+        like RFC 3261 timer A (500 ms, doubling) while nothing final has arrived."""
+        if call_id is None:
+            call_id = parse_message(data).get("call-id")
+        deadline = time.monotonic() + timeout
+        interval = 0.5
+        while time.monotonic() < deadline:
+            self.send(data)
+            wait = min(interval, deadline - time.monotonic())
+            m, _ = self.recv_until(lambda r: r.is_response and r.get("call-id") == call_id
+                                   and (r.status or 0) >= 200, wait)
+            if m is not None:
+                return m
+            interval *= 2
+        return None
+
+    def close(self):
+        self.sock.close()
+
+
+class TcpSip:
+    """A TCP connection to the server with SIP stream framing (Content-Length)."""
+
+    def __init__(self, server_port, timeout=2.0):
+        self.sock = socket.create_connection(("127.0.0.1", server_port), timeout=timeout)
+        self.port = self.sock.getsockname()[1]
+        self.buf = b""
+        self.closed = False
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def recv(self, timeout):
+        """Next framed message, or None on timeout / when the server closed (self.closed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.buf = self.buf.lstrip(b"\r\n")
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"^(?:content-length|l)\s*:\s*(\d+)", self.buf[:end], re.I | re.M)
+                n = int(m.group(1)) if m else 0
+                if len(self.buf) >= end + 4 + n:
+                    raw = self.buf[:end + 4 + n]
+                    self.buf = self.buf[end + 4 + n:]
+                    return parse_message(raw)
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            except ConnectionError:
+                self.closed = True
+                return None
+            if not data:
+                self.closed = True
+                return None
+            self.buf += data
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def options_ok(server_port, transport="UDP", timeout=0.5):
+    """True if an OPTIONS to the server itself gets a 200."""
+    if transport == "UDP":
+        c = UdpSip(server_port)
+        try:
+            r = c.transaction(build_request("OPTIONS", "sip:127.0.0.1:%d" % server_port, c.port),
+                              timeout=timeout)
+        finally:
+            c.close()
+    else:
+        c = TcpSip(server_port, timeout=timeout)
+        try:
+            c.send(build_request("OPTIONS", "sip:127.0.0.1:%d;transport=tcp" % server_port, c.port,
+                                 transport="TCP"))
+            r = c.recv(timeout)
+        finally:
+            c.close()
+    return r is not None and r.status == 200
+
+
+# ---------------------------------------------------------------- digest (RFC 2617 / 7616 / 8760)
+
+HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+def parse_challenge(value):
+    """'Digest realm="x", nonce="y", algorithm=SHA-256, qop="auth"' -> dict (keys lower-case)."""
+    scheme, _, rest = value.strip().partition(" ")
+    out = {"scheme": scheme}
+    for m in re.finditer(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]+)', rest):
+        v = m.group(2)
+        out[m.group(1).lower()] = v[1:-1] if v.startswith('"') else v
+    out.setdefault("algorithm", "MD5")
+    return out
+
+
+def digest_authorization(ch, user, password, method, uri, nc=1):
+    h = HASHES[ch["algorithm"].upper()]
+
+    def H(s):
+        return h(s.encode()).hexdigest()
+
+    ha1 = H("%s:%s:%s" % (user, ch["realm"], password))
+    ha2 = H("%s:%s" % (method, uri))
+    parts = ['username="%s"' % user, 'realm="%s"' % ch["realm"], 'nonce="%s"' % ch["nonce"],
+             'uri="%s"' % uri, "algorithm=%s" % ch["algorithm"]]
+    qops = [q.strip() for q in ch.get("qop", "").split(",") if q.strip()]
+    if "auth" in qops:
+        cnonce = rand_hex(16)
+        ncs = "%08x" % nc
+        resp = H("%s:%s:%s:%s:auth:%s" % (ha1, ch["nonce"], ncs, cnonce, ha2))
+        parts += ["qop=auth", "nc=" + ncs, 'cnonce="%s"' % cnonce]
+    else:
+        resp = H("%s:%s:%s" % (ha1, ch["nonce"], ha2))
+    parts.append('response="%s"' % resp)
+    if "opaque" in ch:
+        parts.append('opaque="%s"' % ch["opaque"])
+    return "Digest " + ", ".join(parts)
+
+
+def register(server_port, user, password, local_port=0, expires=300, algorithm=None, contact_port=None):
+    """REGISTER user from 127.0.0.1:local_port with digest auth. algorithm None = the topmost
+    challenge this client supports (RFC 8760 section 2.3), else that algorithm's challenge.
+    Returns (challenge_response or None, final_response, challenges list)."""
+    c = UdpSip(server_port, local_port)
+    try:
+        cport = contact_port or c.port
+        call_id = "reg-" + rand_hex(16) + "@127.0.0.1"
+        tag = rand_hex()
+        ruri = "sip:127.0.0.1:%d" % server_port
+        aor = "sip:%s@127.0.0.1:%d" % (user, server_port)
+        common = dict(call_id=call_id, from_uri=aor, to_uri=aor, from_tag=tag)
+        contact = ["Contact: <sip:%s@127.0.0.1:%d>" % (user, cport), "Expires: %d" % expires]
+        r1 = c.transaction(build_request("REGISTER", ruri, c.port, cseq=1, extra=contact, **common))
+        if r1 is None:
+            raise TestFailure("no final response to REGISTER for %s" % user)
+        if r1.status != 401:
+            return None, r1, []
+        challenges = [parse_challenge(v) for v in r1.all("www-authenticate")]
+        usable = [ch for ch in challenges if ch["scheme"].lower() == "digest"
+                  and ch["algorithm"].upper() in HASHES and "nonce" in ch and "realm" in ch]
+        if algorithm:
+            usable = [ch for ch in usable if ch["algorithm"].upper() == algorithm.upper()]
+        if not usable:
+            raise TestFailure("401 for %s offers no usable %s challenge: %s"
+                              % (user, algorithm or "digest", r1.all("www-authenticate")))
+        auth = digest_authorization(usable[0], user, password, "REGISTER", ruri)
+        r2 = c.transaction(build_request("REGISTER", ruri, c.port, cseq=2,
+                                         extra=contact + ["Authorization: " + auth], **common))
+        if r2 is None:
+            raise TestFailure("no final response to the authenticated REGISTER for %s" % user)
+        return r1, r2, challenges
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- sipp
+
+class Sipp:
+    """Runs sipp scenarios with message logs in the run directory; every process is started via
+    Procs (own session) and waited for with a deadline."""
+
+    def __init__(self, procs, workdir, scen_dir, sipp="/usr/bin/sipp"):
+        self.procs = procs
+        self.workdir = workdir
+        self.scen_dir = scen_dir
+        self.sipp = sipp
+        self.n = 0
+
+    def start(self, name, scenario, local_port, media_port, remote_port=None, service=None,
+              sets=(), extra=(), timeout_s=15, transport="u1"):
+        self.n += 1
+        tag = "%02d_%s" % (self.n, name)
+        files = {k: os.path.join(self.workdir, "%s_%s.log" % (tag, k)) for k in ("msg", "err", "screen")}
+        argv = [self.sipp]
+        if remote_port is not None:
+            argv.append("127.0.0.1:%d" % remote_port)
+        argv += ["-sf", os.path.join(self.scen_dir, scenario), "-t", transport,
+                 "-i", "127.0.0.1", "-p", str(local_port), "-mi", "127.0.0.1", "-mp", str(media_port),
+                 "-m", "1", "-nostdin", "-timeout", "%ds" % timeout_s, "-timeout_error",
+                 "-recv_timeout", "%ds" % max(2, timeout_s - 2),
+                 "-trace_msg", "-message_file", files["msg"],
+                 "-trace_err", "-error_file", files["err"],
+                 "-trace_screen", "-screen_file", files["screen"]]
+        if service:
+            argv += ["-s", service]
+        for k, v in sets:
+            argv += ["-set", k, str(v)]
+        argv += list(extra)
+        p = self.procs.start(tag, argv)
+        return SippRun(tag, p, files, self.procs.log_of(tag), timeout_s)
+
+
+class SippRun:
+    def __init__(self, tag, proc, files, log, timeout_s):
+        self.tag, self.proc, self.files, self.log, self.timeout_s = tag, proc, files, log, timeout_s
+        self.companions = []   # runs that end with this one (e.g. a stand-in server): waited for too
+
+    def wait_bound(self, port, deadline=5.0, tcp=False):
+        free = tcp_port_free if tcp else udp_port_free
+        wait_until("%s to bind %s 127.0.0.1:%d" % (self.tag, "tcp" if tcp else "udp", port),
+                   lambda: not free(port), deadline, proc=self.proc, proc_name=self.tag, log=self.log)
+
+    def wait(self, extra=5.0):
+        """Exit code (0 = the call succeeded); kills the process past its own -timeout + extra."""
+        try:
+            rc = self.proc.wait(timeout=self.timeout_s + extra)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise TestFailure("%s did not exit within %.0fs" % (self.tag, self.timeout_s + extra))
+        for c in self.companions:
+            try:
+                c.proc.wait(timeout=3.0)
+            except subprocess.TimeoutExpired:
+                stop_process(c.proc, grace=1.0)
+        return rc
+
+    def messages(self):
+        return parse_sipp_messages(self.files["msg"])
+
+    def diagnostics(self):
+        return "--- %s (exit %s):\n%s\n--- errors:\n%s\n--- messages:\n%s" % (
+            self.tag, self.proc.returncode, tail(self.log, 8), tail(self.files["err"], 12),
+            tail(self.files["msg"], 40))
+
+    def expect_ok(self, what):
+        rc = self.wait()
+        if rc != 0:
+            raise TestFailure("%s: sipp %s exit code %d (0 = call succeeded)\n%s"
+                              % (what, self.tag, rc, self.diagnostics()))
+
+
+def parse_sipp_messages(path):
+    """sipp -trace_msg log -> [(direction 'received'/'sent', SipMessage)] in order."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        text = f.read().decode(errors="replace")
+    out = []
+    for block in re.split(r"^-{10,}.*$", text, flags=re.M):
+        m = re.search(r"message (received|sent)[^\n]*\n", block)
+        if not m:
+            continue
+        body = block[m.end():].lstrip("\r\n")
+        # sipp writes a blank line or two after each message; keep the body (SDP) intact.
+        body = re.sub(r"\n+$", "\n", body.replace("\r\n", "\n")).replace("\n", "\r\n")
+        msg = parse_message(body.encode())
+        if msg is not None:
+            out.append((m.group(1), msg))
+    return out
+
+
+def find(messages, direction, start_re, cseq_method=None, nth=0):
+    hits = [msg for d, msg in messages if d == direction and re.match(start_re, msg.start)
+            and (cseq_method is None or msg.cseq()[1] == cseq_method)]
+    return hits[nth] if len(hits) > nth else None
+
+
+# ---------------------------------------------------------------- SDP
+
+def sdp_text(msg):
+    return msg.body.decode(errors="replace") if msg is not None else ""
+
+
+def check_relay_sdp(who, msg, port_min, port_max, forbidden_ports=()):
+    """Assert the SDP of msg has c=IN IP4 127.0.0.1 only and an m=audio port in the relay range
+    that is not one of the endpoints' own ports. Returns the port."""
+    sdp = sdp_text(msg)
+    if not sdp.strip():
+        raise TestFailure("%s carries no SDP body:\n%s" % (who, msg.raw.decode(errors="replace") if msg else "(none)"))
+    conns = re.findall(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
+    if not conns or any(c != "127.0.0.1" for c in conns):
+        raise TestFailure("%s: SDP c= %s, expected only 127.0.0.1:\n%s" % (who, conns or "missing", sdp))
+    m = re.search(r"^m=audio (\d+) ", sdp, flags=re.M)
+    if not m:
+        raise TestFailure("%s: SDP has no m=audio line:\n%s" % (who, sdp))
+    port = int(m.group(1))
+    if port in forbidden_ports:
+        raise TestFailure("%s: SDP m=audio %d is an endpoint's own port, not rewritten to the relay:\n%s"
+                          % (who, port, sdp))
+    if not port_min <= port <= port_max:
+        raise TestFailure("%s: SDP m=audio %d outside the relay range [%d, %d]:\n%s"
+                          % (who, port, port_min, port_max, sdp))
+    return port
+
+
+def sdp_direction(msg):
+    """The media-level (else session-level) direction attribute; sendrecv when absent."""
+    sdp = sdp_text(msg)
+    parts = re.split(r"^m=", sdp, maxsplit=1, flags=re.M)
+    for section in reversed(parts):
+        m = re.search(r"^a=(sendrecv|sendonly|recvonly|inactive)\s*$", section, flags=re.M)
+        if m:
+            return m.group(1)
+    # RFC 3264 section 8.4 also allows c=0.0.0.0 for hold (RFC 2543 style).
+    return "sendrecv"
+
+
+# ---------------------------------------------------------------- media
+
+class RtpEcho(threading.Thread):
+    """Callee media endpoint: counts RTP (v2) packets per source address, echoes each one back."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.1)
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.by_source = {}
+        self.echoed = 0
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self.lock:
+                if len(data) >= 12 and data[0] >> 6 == 2:
+                    self.by_source[src] = self.by_source.get(src, 0) + 1
+            try:
+                self.sock.sendto(data, src)
+                with self.lock:
+                    self.echoed += 1
+            except OSError:
+                pass
+
+    def reset(self):
+        with self.lock:
+            self.by_source = {}
+            self.echoed = 0
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.by_source), self.echoed
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(timeout=2.0)
+        self.sock.close()
+
+
+class LoopbackCounter(threading.Thread):
+    """Counts UDP datagrams on the loopback interface to one destination port, per source port
+    (AF_PACKET: needs CAP_NET_RAW; `available` is False without it). Lets the harness see the
+    echoed RTP reach sipp's own media port, which sipp itself does not report."""
+
+    def __init__(self, dst_port):
+        super().__init__(daemon=True)
+        self.dst_port = dst_port
+        self.counts = {}
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.sock.bind(("lo", 0))
+            self.sock.settimeout(0.1)
+            self.available = True
+        except (OSError, AttributeError):
+            self.sock = None
+            self.available = False
+
+    def run(self):
+        if not self.available:
+            return
+        while not self.stop_event.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if addr[2] == socket.PACKET_OUTGOING:   # loopback shows each packet twice
+                continue
+            if len(data) < 14 + 28 or data[12:14] != b"\x08\x00":
+                continue
+            ip = data[14:]
+            ihl = (ip[0] & 0x0F) * 4
+            if ip[9] != 17:
+                continue
+            sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
+            if dport == self.dst_port:
+                with self.lock:
+                    self.counts[sport] = self.counts.get(sport, 0) + 1
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.counts)
+
+    def stop(self):
+        self.stop_event.set()
+        if self.available:
+            self.join(timeout=2.0)
+            self.sock.close()
+
+
+def pcap_info(path):
+    """(packets, seconds first to last) of a classic pcap file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        raise TestFailure("%s is not a classic pcap file" % path)
+    scale = 1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6
+    off, n, first, last = 24, 0, None, None
+    while off + 16 <= len(data):
+        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
+        t = sec + frac / scale
+        first = t if first is None else first
+        last = t
+        off += 16 + incl
+        n += 1
+    if not n:
+        raise TestFailure("pcap %s has no packets" % path)
+    return n, last - first
+
+
+def relay_packets(text):
+    """rdv_relay_packets_total: the unlabelled sample, else the sum of its labelled series."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        m = re.match(r"^rdv_relay_packets_total(\{[^}]*\})?\s+(\S+)", line)
+        if m:
+            if not m.group(1):
+                return float(m.group(2))
+            total += float(m.group(2))
+            found = True
+    return total if found else None
