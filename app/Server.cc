@@ -64,6 +64,7 @@ Expected<bool, std::string> Server::start() {
   ro.workers = rc.workers != 0 ? rc.workers : std::max(1U, std::thread::hardware_concurrency());
   ro.worker.batch = rc.batch;
   ro.worker.timeoutNs = static_cast<uint64_t>(rc.timeoutSeconds) * 1'000'000'000ULL;
+  ro.worker.setupTimeoutNs = static_cast<uint64_t>(rc.setupTimeoutSeconds) * 1'000'000'000ULL;
   ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
   m.relay = std::make_unique<relay::RelayControl>(ro);
   spdlog::info("relay: {} worker(s), ports {}-{} on {}, descriptor limit {}: capacity {} sessions "

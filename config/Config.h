@@ -16,6 +16,7 @@ struct RelayConfig {
   uint32_t portMax = 39999;
   uint32_t workers = 0;                 // 0 = one per core
   uint32_t timeoutSeconds = 60;         // no media for this long: session torn down
+  uint32_t setupTimeoutSeconds = 180;   // no media at all since the offer (ringing): torn down
   uint32_t relatchSilenceMs = 1000;     // see relay/Latch.h
   uint32_t batch = 32;                  // datagrams per recvmmsg/sendmmsg
 };
@@ -32,6 +33,9 @@ struct MetricsConfig {
 struct SipConfig {
   std::string listen = "127.0.0.1:5060";  // UDP and TCP; empty disables SIP
   std::string advertise;                 // host in Via/Contact; empty = the listen address
+  std::string tlsListen;                 // SIP over TLS (RFC 3261 §26.2); empty disables it
+  std::string tlsCert;                   // PEM certificate chain served on tlsListen
+  std::string tlsKey;                    // PEM private key of tlsCert
   std::string realm = "rendezvous";
   uint32_t authRegister = 1;             // REGISTER needs digest credentials
   uint32_t authInvite = 1;               // INVITE from outside needs proxy credentials

@@ -153,6 +153,12 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (!cfg.sip.listen.empty() && !isHostPort(cfg.sip.listen)) {
     err(fmt::format("sip.listen '{}' is not host:port", cfg.sip.listen));
   }
+  if (!cfg.sip.tlsListen.empty()) {
+    if (!isHostPort(cfg.sip.tlsListen)) err(fmt::format("sip.tls_listen '{}' is not host:port", cfg.sip.tlsListen));
+    if (cfg.sip.listen.empty()) err("sip.tls_listen needs sip.listen (SIP is disabled)");
+    if (cfg.sip.tlsCert.empty()) err("sip.tls_listen is set but sip.tls_cert (PEM certificate file) is empty");
+    if (cfg.sip.tlsKey.empty()) err("sip.tls_listen is set but sip.tls_key (PEM private key file) is empty");
+  }
   if (cfg.sip.minExpires > cfg.sip.maxExpires) err("sip.min_expires must not exceed sip.max_expires");
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;

@@ -80,6 +80,7 @@ struct MediaSession {
   std::string callId;
   uint64_t createdNs = 0;
   uint64_t lastMediaNs = 0;
+  bool mediaSeen = false;  // any packet yet: until then the (longer) setup timeout applies
   std::vector<std::unique_ptr<MediaStream>> streams;
 };
 

@@ -215,7 +215,8 @@ void RelayWorker::destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSess
 void RelayWorker::checkTimeouts(uint64_t nowNs) {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     auto next = std::next(it);
-    if (nowNs - it->second->lastMediaNs >= opts_.timeoutNs) {
+    const MediaSession& s = *it->second;
+    if (nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
       SessionEnded ev{index_, makeReport(*it->second)};
       destroy(it);
       onEnded_(std::move(ev));
@@ -248,15 +249,19 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
     // RTCP goes out of the peer's RTCP socket unless the peer muxes it onto RTP.
     rtpOut_->fd = peer.rtp.fd.get();
     rtcpOut_->fd = peer.rtcp.fd.valid() ? peer.rtcp.fd.get() : peer.rtp.fd.get();
-    for (int i = 0; i < n; ++i) processPacket(c, static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
+    bool valid = false;
+    for (int i = 0; i < n; ++i) valid |= processPacket(c, static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
     flush(*rtpOut_);
     flush(*rtcpOut_);
-    leg.session->lastMediaNs = nowNs;
+    if (valid) {  // spoofed or malformed packets do not keep a session alive
+      leg.session->lastMediaNs = nowNs;
+      leg.session->mediaSeen = true;
+    }
     if (static_cast<uint32_t>(n) < batch) return;
   }
 }
 
-void RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut,
+bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut,
                                 OutBatch& rtcpOut) {
   Leg& leg = *c.leg;
   Leg& peer = *leg.peer;
@@ -266,7 +271,7 @@ void RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
   if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
     ++leg.counters.malformed;
     counters_.drop(DropReason::Malformed).add(1);
-    return;
+    return false;
   }
   const bool isRtcp = c.kind == ComponentKind::Rtcp || (leg.params.mux && media::looksLikeRtcp(pkt));
 
@@ -315,7 +320,7 @@ void RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
         case LatchVerdict::Spoofed:
           ++leg.counters.spoofed;
           counters_.drop(DropReason::Spoofed).add(1);
-          return;
+          return false;
       }
     }
 
@@ -353,7 +358,7 @@ void RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     OutBatch& out = isRtcp ? rtcpOut : rtpOut;
     if (!to.valid() || out.fd < 0) {
       counters_.drop(DropReason::NoSession).add(1);
-      return;
+      return true;
     }
     uint32_t k = out.count++;
     out.to[k] = to;
@@ -367,12 +372,13 @@ void RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     h.msg_control = nullptr;
     h.msg_controllen = 0;
     h.msg_flags = 0;
-    return;
+    return true;
   }
 
 malformed:
   ++leg.counters.malformed;
   counters_.drop(DropReason::Malformed).add(1);
+  return false;
 }
 
 void RelayWorker::flush(OutBatch& out) {

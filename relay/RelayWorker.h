@@ -24,7 +24,8 @@ namespace rdv::relay {
 
 struct WorkerOptions {
   uint32_t batch = 32;
-  uint64_t timeoutNs = 60'000'000'000ULL;
+  uint64_t timeoutNs = 60'000'000'000ULL;       // no media for this long, once media flowed
+  uint64_t setupTimeoutNs = 180'000'000'000ULL; // no media at all since creation (ringing calls)
   uint64_t relatchSilenceNs = 1'000'000'000ULL;
 };
 
@@ -60,7 +61,8 @@ class RelayWorker {
   void handle(RemoveSession& c);
   void handle(StopWorker& c);
   void onReadable(Component& c, uint64_t nowNs);
-  void processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut);
+  // True when the packet was valid media from the latched peer (forwarded or not).
+  bool processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut);
   void flush(OutBatch& out);
   void checkTimeouts(uint64_t nowNs);
   void registerComponent(Component& c);

@@ -69,6 +69,7 @@ struct B2bua::Call {
   std::string answerSdp;    // the rewritten answer A got, reused if B's 2xx carries none
   TxnId awaitingAck[2] = {0, 0};  // server INVITE transactions whose 2xx awaits that side's ACK
   uint64_t ringDeadlineMs = 0;
+  uint32_t maxForwards = 70;  // the caller's Max-Forwards minus one (loop protection)
 };
 
 struct B2bua::Pending {
@@ -244,7 +245,26 @@ void B2bua::onRegister(TxnId id, const SipMessage& req, const SipPeer& from) {
 }
 
 void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from) {
-  if (cfg_.authInvite != 0 && !authorize(id, req, true)) return;
+  uint32_t maxForwards = 70;
+  if (auto mf = req.header("Max-Forwards"); !mf.empty()) {
+    maxForwards = toUint(mf, 70);
+    if (maxForwards == 0) {
+      txns_.respond(id, 483, "Too Many Hops", newTag());
+      return;
+    }
+    maxForwards = std::min<uint32_t>(maxForwards - 1, 70);
+  }
+  if (cfg_.authInvite != 0) {
+    if (!authorize(id, req, true)) return;
+    // The credentials must be the caller's own: no calling as someone else.
+    auto creds = DigestCredentials::parse(req.header("Proxy-Authorization"));
+    auto from = NameAddr::parse(req.header("From"));
+    auto fromUri = from ? SipUri::parse(from->uri) : Unexpected(SipError{400, "Malformed From header"});
+    if (!creds || !fromUri || creds->username != fromUri->unescapedUser()) {
+      txns_.respond(id, 403, "Credentials do not match the caller", newTag());
+      return;
+    }
+  }
   // Admission control: concurrent calls, then calls per second.
   const uint64_t now = nowMs();
   cpsTokens_ = std::min<double>(cfg_.maxCallsPerSecond,
@@ -293,6 +313,7 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
   c.anchorId = std::string(req.callId());
   c.aInvite = id;
   c.ringDeadlineMs = now + static_cast<uint64_t>(cfg_.ringTimeoutSeconds) * 1000;
+  c.maxForwards = maxForwards;
   Leg& a = c.legs[0];
   a.callId = std::string(req.callId());
   a.localTag = newTag();
@@ -306,7 +327,13 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
   const Binding& target = bindings.front();
   b.callId = fmt::format("{}-{}@rendezvous", newTag(), c.id);
   b.localTag = newTag();
-  b.localId = a.remoteId;
+  // Topology hiding: the callee sees the caller's name at our host, not the caller's address.
+  auto caller = NameAddr::parse(req.header("From"));
+  auto callerUri = caller ? SipUri::parse(caller->uri) : Unexpected(SipError{400, ""});
+  b.localId = callerUri && !callerUri->user.empty()
+                  ? fmt::format("{}{}<sip:{}@{}>", caller->displayName, caller->displayName.empty() ? "" : " ",
+                                callerUri->user, advertiseHost_)
+                  : a.remoteId;
   b.remoteId = a.localId;
   b.remoteTarget = target.contact;
   b.peer = SipPeer{peerAddr(target), target.transport == "udp" ? SipTransportKind::Udp : SipTransportKind::Tcp,
@@ -336,9 +363,10 @@ TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::strin
                        std::string_view contentType, std::string_view extraHeaders) {
   Leg& leg = call.legs[side];
   const uint32_t cseq = ++leg.localCseq;
-  std::string text = fmt::format("{} {} SIP/2.0\r\n{}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}{}{}\r\n"
+  std::string text = fmt::format("{} {} SIP/2.0\r\n{}\r\nMax-Forwards: {}\r\nFrom: {};tag={}\r\nTo: {}{}{}\r\n"
                                  "Call-ID: {}\r\nCSeq: {} {}\r\n{}\r\n{}",
-                                 method, leg.remoteTarget, viaHeader(leg.peer, txns_.newBranch()), leg.localId,
+                                 method, leg.remoteTarget, viaHeader(leg.peer, txns_.newBranch()), call.maxForwards,
+                                 leg.localId,
                                  leg.localTag, leg.remoteId, leg.remoteTag.empty() ? "" : ";tag=", leg.remoteTag,
                                  leg.callId, cseq, method, contactHeader(leg.peer), extraHeaders);
   if (!contentType.empty()) text += fmt::format("Content-Type: {}\r\n", contentType);

@@ -24,7 +24,9 @@ constexpr size_t kNonceHexChars = 16 + 16 + 2 * kNonceMacBytes;
 constexpr size_t kNcWindowBits = 64;
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lowerAscii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -38,7 +40,16 @@ bool iequals(std::string_view a, std::string_view b) {
 bool isTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '-': case '.': case '!': case '%': case '*': case '_': case '+': case '`': case '\'': case '~':
+    case '-':
+    case '.':
+    case '!':
+    case '%':
+    case '*':
+    case '_':
+    case '+':
+    case '`':
+    case '\'':
+    case '~':
       return true;
     default:
       return false;
@@ -163,7 +174,9 @@ struct Param {
   std::string value;
 };
 
-bool isLws(char c) { return c == ' ' || c == '\t'; }
+bool isLws(char c) {
+  return c == ' ' || c == '\t';
+}
 
 // Parses `Digest name=value, name="quoted", ...` into its parameters. Rejects CR/LF anywhere: the
 // SIP parser has already unfolded header lines, so a line break here is an injection attempt.
@@ -209,7 +222,8 @@ Expected<std::vector<Param>, std::string> parseDigestParams(std::string_view s) 
         if (c == '\\') {  // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
           if (i + 1 == s.size()) break;
           const auto e = static_cast<unsigned char>(s[i + 1]);
-          if (e == '\r' || e == '\n' || e > 0x7f) return Unexpected(std::string("bad escape in quoted string"));
+          if (e == '\r' || e == '\n' || e > 0x7f)
+            return Unexpected(std::string("bad escape in quoted string"));
           p.value.push_back(static_cast<char>(e));
           i += 2;
         } else if ((c < 0x20 && c != '\t') || c == 0x7f) {

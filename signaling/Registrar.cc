@@ -7,7 +7,9 @@ namespace {
 
 constexpr uint64_t kMsPerSecond = 1000;
 
-char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lowerAscii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string lowered(std::string_view s) {
   std::string out(s);
@@ -30,7 +32,9 @@ int hexValue(char c) {
   return -1;
 }
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool isSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
@@ -129,7 +133,9 @@ void sortByPreference(std::vector<Binding>& bindings) {
   });
 }
 
-bool isLive(const Binding& b, uint64_t nowMs) { return nowMs < b.expiresAtMs; }
+bool isLive(const Binding& b, uint64_t nowMs) {
+  return nowMs < b.expiresAtMs;
+}
 
 RegisterResult failure(int status, std::string reason) {
   RegisterResult r;
@@ -165,7 +171,8 @@ std::string canonicalAor(std::string_view uriText) {
   return out;
 }
 
-Registrar::Registrar(uint32_t minExpires, uint32_t maxExpires, uint32_t defaultExpires, size_t maxContactsPerAor)
+Registrar::Registrar(uint32_t minExpires, uint32_t maxExpires, uint32_t defaultExpires,
+                     size_t maxContactsPerAor)
     : minExpires_(minExpires),
       maxExpires_(std::max(maxExpires, minExpires)),
       defaultExpires_(std::clamp(defaultExpires, minExpires_, maxExpires_)),
@@ -216,7 +223,8 @@ RegisterResult Registrar::apply(const RegisterRequest& r, uint64_t nowMs) {
   std::vector<bool> mentioned(current.size(), false);
   for (size_t k = 0; k < r.contacts.size(); ++k) {
     const std::string& uri = r.contacts[k].first;
-    auto it = std::find_if(current.begin(), current.end(), [&](const Binding& b) { return b.contact == uri; });
+    auto it =
+        std::find_if(current.begin(), current.end(), [&](const Binding& b) { return b.contact == uri; });
     if (expiries[k] == 0) {
       if (it != current.end()) {
         mentioned.erase(mentioned.begin() + (it - current.begin()));

@@ -29,7 +29,7 @@ struct Binding {
   // contact go there.
   std::string sourceIp;
   uint16_t sourcePort = 0;
-  std::string transport;     // "udp" / "tcp" / "tls" (stored lowercased)
+  std::string transport;      // "udp" / "tcp" / "tls" (stored lowercased)
   uint64_t connectionId = 0;  // stream transport connection the REGISTER arrived on (0 for UDP)
 };
 
@@ -37,7 +37,7 @@ struct Binding {
 uint32_t remainingExpires(const Binding& b, uint64_t nowMs);
 
 struct RegisterRequest {  // what the SIP layer extracted from a REGISTER
-  std::string aor;  // canonical "sip:user@domain" of the To URI (see canonicalAor)
+  std::string aor;        // canonical "sip:user@domain" of the To URI (see canonicalAor)
   // Contact URIs (without <>) and their expires parameter, in header order.
   std::vector<std::pair<std::string /*contact uri*/, std::optional<uint32_t> /*expires param*/>> contacts;
   // q parameter of contacts[i] (RFC 3261 §20.10, 0..1). May be shorter than contacts (or empty):

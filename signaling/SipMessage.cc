@@ -31,7 +31,7 @@
 //     "Malformed Call-ID header"                    not word ["@" word] (RFC 3261 §25.1)
 //     "Malformed CSeq header"                       not 1*DIGIT LWS Method
 //     "CSeq number out of range"                    >= 2^31 (RFC 3261 §8.1.1.5)
-//     "Malformed From header"                       not a NameAddr (or "*")
+//     "Malformed From header"                       not a NameAddr, "*", or a tag that is not "tag=" token
 //     "Malformed To header"
 //     "Malformed Via header"                        an element not valid per Via::parse (empty ones included)
 //     "Malformed Contact header"                    an element not a NameAddr
@@ -267,6 +267,21 @@ std::optional<CSeqValue> parseCSeq(std::string_view v) {
     return std::nullopt;
   }
   return out;
+}
+
+// tag-param = "tag" EQUAL token (RFC 3261 §25.1): the first tag's value, "" when there is none,
+// nullopt when it is not a token.
+std::optional<std::string_view> tagParam(std::string_view params) {
+  for (SipParamCursor cursor(params); !cursor.done();) {
+    const SipParam p = cursor.next();
+    if (equalsIgnoreCase(p.name, "tag")) {
+      if (!p.hasValue || !isSipToken(p.value)) {
+        return std::nullopt;
+      }
+      return p.value;
+    }
+  }
+  return std::string_view();
 }
 
 // Request-URI = SIP-URI / SIPS-URI / absoluteURI; headers are not allowed in it (§19.1.1 table).
@@ -509,7 +524,7 @@ std::optional<SipError> SipMessage::parseOwned() {
       return error("Header section not terminated");
     }
     if (s[pos] == '\n' || (s[pos] == '\r' && pos + 1 < n && s[pos + 1] == '\n')) {
-      pos += s[pos] == '\n' ? 1 : 2;
+      pos += s[pos] == '\n' ? 1U : 2U;
       break;  // the empty line
     }
     const size_t nameStart = pos;
@@ -618,10 +633,11 @@ std::optional<SipError> SipMessage::parseOwned() {
           return headerError("Duplicate", known.name);
         }
         auto na = NameAddr::parse(value);
-        if (!na || na->star) {
+        const auto tag = na ? tagParam(na->params) : std::nullopt;
+        if (!na || na->star || !tag) {
           return headerError("Malformed", known.name);
         }
-        (known.id == HeaderId::From ? fromTag_ : toTag_) = na->param("tag").value_or(std::string_view());
+        (known.id == HeaderId::From ? fromTag_ : toTag_) = *tag;
         break;
       }
       case HeaderId::Via:

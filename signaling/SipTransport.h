@@ -1,6 +1,8 @@
 #pragma once
-// SIP over UDP and TCP on one address (RFC 3261 §18). Datagrams are one message each; streams
-// are framed by Content-Length (sipFrameLength), with CRLF keep-alives answered (RFC 5626 §3.5.1).
+// SIP over UDP and TCP on one address (RFC 3261 §18), and optionally over TLS on another
+// (RFC 3261 §26.2, RFC 5630: TLS 1.2 or newer, server certificate only, no client certificates
+// requested). Datagrams are one message each; streams (TCP and TLS alike) are framed by
+// Content-Length (sipFrameLength), with CRLF keep-alives answered (RFC 5626 §3.5.1).
 // What cannot be parsed is answered with a 400 naming the problem when enough of it can be
 // read to address a response, else dropped and counted. Control thread only; the transport
 // owns an epoll set whose descriptor the caller polls.
@@ -18,15 +20,19 @@
 #include "relay/WorkerCounters.h"
 #include "signaling/SipMessage.h"
 
+// OpenSSL's types, so that only SipTransport.cc needs its headers.
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace rdv::signaling {
 
-enum class SipTransportKind : uint8_t { Udp, Tcp };
+enum class SipTransportKind : uint8_t { Udp, Tcp, Tls };
 
 // Where a message came from, and so where responses and requests for that party go.
 struct SipPeer {
   relay::SockAddr addr;
   SipTransportKind kind = SipTransportKind::Udp;
-  uint64_t connId = 0;  // TCP connection; 0 for UDP
+  uint64_t connId = 0;  // TCP or TLS connection; 0 for UDP
 };
 
 struct SipTransportCounters {
@@ -34,7 +40,8 @@ struct SipTransportCounters {
   relay::Counter sent;
   relay::Counter malformed;       // answered with 400
   relay::Counter dropped;         // could not even be answered
-  relay::Counter connections;     // TCP connections now open
+  relay::Counter connections;     // TCP and TLS connections now open
+  relay::Counter tlsHandshakeFailures;  // TLS connections closed before the handshake completed
 };
 
 class SipTransport {
@@ -46,29 +53,53 @@ class SipTransport {
   ~SipTransport();
 
   Expected<bool, std::string> listen(const std::string& hostPort);
+  // Accepts SIP over TLS on `hostPort` with the PEM certificate (chain) and private key in the
+  // files named; an error names the file that cannot be read or used. Call after listen().
+  Expected<bool, std::string> listenTls(const std::string& hostPort, const std::string& certFile,
+                                        const std::string& keyFile);
   int fd() const { return epoll_.get(); }
   void onReadable();
-  // Sends one message; false when the TCP connection is gone or the send failed.
+  // Sends one message; false when the TCP/TLS connection is gone or the send failed. On a TLS
+  // connection still in its handshake the message waits in the output buffer.
   bool send(const SipPeer& to, std::string_view data);
-  // Closes TCP connections idle for longer than `idleMs`.
+  // Closes TCP/TLS connections idle for longer than `idleMs`, and TLS connections whose
+  // handshake has not completed within a few seconds (counted as handshake failures).
   void closeIdle(uint64_t nowMs, uint64_t idleMs);
 
   const relay::SockAddr& local() const { return local_; }
+  // The TLS listen address; port 0 when TLS is not enabled.
+  const relay::SockAddr& tlsLocal() const { return tlsLocal_; }
   const SipTransportCounters& counters() const { return counters_; }
 
  private:
+  struct SslFree {
+    void operator()(ssl_st* ssl) const;
+  };
+  struct SslCtxFree {
+    void operator()(ssl_ctx_st* ctx) const;
+  };
   struct Connection {
     relay::Fd fd;
+    std::unique_ptr<ssl_st, SslFree> tls;  // null for plain TCP
     relay::SockAddr peer;
     std::string in;
-    std::string out;
-    uint64_t lastMs = 0;
-    bool wantWrite = false;
+    std::string out;                       // plaintext not yet written (TLS: not yet encrypted)
+    uint64_t lastMs = 0;                   // TLS in handshake: accept time
+    bool wantWrite = false;                // EPOLLOUT is registered
+    bool handshaking = false;              // TLS: SSL_do_handshake has not completed
+    bool tlsWantsWrite = false;            // TLS: the last SSL call waits for writability
   };
   void readUdp();
-  void acceptTcp();
+  void acceptTcp(bool tls);
   void readTcp(uint64_t id);
   void flushTcp(uint64_t id);
+  // Frames and delivers what `id` has buffered in `in`; closes it afterwards when `closed`.
+  void deliverStream(uint64_t id, SipTransportKind kind, bool closed);
+  void serviceTls(uint64_t id);
+  void readTls(uint64_t id);
+  void flushTls(uint64_t id);
+  void updateTlsInterest(uint64_t id, Connection& c);
+  void failHandshake(uint64_t id, std::string_view why);
   void close(uint64_t id);
   void rejectUnparsable(std::string_view bytes, const SipError& err, const SipPeer& from);
 
@@ -78,6 +109,9 @@ class SipTransport {
   relay::Fd udp_;
   relay::Fd listener_;
   relay::SockAddr local_;
+  relay::Fd tlsListener_;
+  relay::SockAddr tlsLocal_;
+  std::unique_ptr<ssl_ctx_st, SslCtxFree> tlsCtx_;
   uint64_t nextConnId_ = 16;
   std::unordered_map<uint64_t, Connection> conns_;
   SipTransportCounters counters_;

@@ -95,5 +95,25 @@ TEST(ConfigLoader, ValidateRejectsInvertedPortRangeAndBadAddresses) {
   EXPECT_TRUE(none.empty());
 }
 
+TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
+  Config c;
+  c.sip.tlsListen = "127.0.0.1:5061";
+  std::vector<ConfigError> errors;
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 2U);
+  EXPECT_NE(errors[0].message.find("sip.tls_cert"), std::string::npos);
+  EXPECT_NE(errors[1].message.find("sip.tls_key"), std::string::npos);
+  c.sip.tlsCert = "/etc/rendezvous/cert.pem";
+  c.sip.tlsKey = "/etc/rendezvous/key.pem";
+  std::vector<ConfigError> none;
+  validate(c, none);
+  EXPECT_TRUE(none.empty());
+  c.sip.tlsListen = "localhost";
+  std::vector<ConfigError> bad;
+  validate(c, bad);
+  ASSERT_EQ(bad.size(), 1U);
+  EXPECT_NE(bad[0].message.find("sip.tls_listen"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rdv::config

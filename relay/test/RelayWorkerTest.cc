@@ -68,6 +68,7 @@ RelayOptions options(uint16_t pairs) {
   o.portMax = static_cast<uint16_t>(o.portMin + 2 * pairs - 1);
   o.workers = 2;
   o.worker.timeoutNs = 1'000'000'000ULL;
+  o.worker.setupTimeoutNs = 1'000'000'000ULL;
   return o;
 }
 

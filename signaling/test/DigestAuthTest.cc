@@ -29,8 +29,9 @@ DigestChallenge firstChallenge(DigestAuthenticator& auth, uint64_t nowMs, Digest
 }
 
 // What a well-behaved UA sends back for `ch` (RFC 2617 §3.2.2).
-DigestCredentials answer(const DigestChallenge& ch, std::string_view password, std::string_view nc = "00000001",
-                         DigestAlgorithm alg = DigestAlgorithm::Sha256, std::string_view user = "alice") {
+DigestCredentials answer(const DigestChallenge& ch, std::string_view password,
+                         std::string_view nc = "00000001", DigestAlgorithm alg = DigestAlgorithm::Sha256,
+                         std::string_view user = "alice") {
   DigestCredentials c;
   c.username = user;
   c.realm = ch.realm;
@@ -41,8 +42,8 @@ DigestCredentials answer(const DigestChallenge& ch, std::string_view password, s
   c.opaque = ch.opaque;
   c.qop = "auth";
   c.nc = nc;
-  c.response = digestResponse(alg, c.username, c.realm, password, "REGISTER", c.uri, c.nonce, c.nc, c.cnonce,
-                               c.qop);
+  c.response =
+      digestResponse(alg, c.username, c.realm, password, "REGISTER", c.uri, c.nonce, c.nc, c.cnonce, c.qop);
   return c;
 }
 
@@ -53,17 +54,17 @@ DigestAuthenticator makeAuth() {
 // ---- digestResponse: published vectors ----------------------------------------------------------
 
 TEST(DigestResponseTest, MatchesRfc2617Section3_5Example) {
-  EXPECT_EQ(digestResponse(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life", "GET",
-                           "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001", "0a4f113b",
-                           "auth"),
-            "6629fae49393a05397450978507c4ef1");
+  EXPECT_EQ(
+      digestResponse(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life", "GET",
+                     "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001", "0a4f113b", "auth"),
+      "6629fae49393a05397450978507c4ef1");
 }
 
 TEST(DigestResponseTest, MatchesRfc7616Section3_9_1Examples) {
   constexpr std::string_view kNonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
   constexpr std::string_view kCnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
-  EXPECT_EQ(digestResponse(DigestAlgorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life", "GET",
-                           "/dir/index.html", kNonce, "00000001", kCnonce, "auth"),
+  EXPECT_EQ(digestResponse(DigestAlgorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life",
+                           "GET", "/dir/index.html", kNonce, "00000001", kCnonce, "auth"),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
   EXPECT_EQ(digestResponse(DigestAlgorithm::Md5, "Mufasa", "http-auth@example.org", "Circle of Life", "GET",
                            "/dir/index.html", kNonce, "00000001", kCnonce, "auth"),
@@ -72,12 +73,12 @@ TEST(DigestResponseTest, MatchesRfc7616Section3_9_1Examples) {
 
 TEST(DigestResponseTest, WithoutQopUsesRfc2069Form) {
   // RFC 2617 §3.5 inputs without qop: H(HA1:nonce:HA2).
-  const std::string withQop = digestResponse(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life",
-                                             "GET", "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-                                             "00000001", "0a4f113b", "auth");
-  const std::string without = digestResponse(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life",
-                                             "GET", "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "", "",
-                                             "");
+  const std::string withQop =
+      digestResponse(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life", "GET",
+                     "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001", "0a4f113b", "auth");
+  const std::string without =
+      digestResponse(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life", "GET",
+                     "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "", "", "");
   EXPECT_EQ(without.size(), 32u);
   EXPECT_NE(without, withQop);
 }
@@ -118,11 +119,11 @@ TEST(DigestCredentialsTest, RejectsMalformedValues) {
       "Basic dXNlcjpwYXNz",
       "Digest",
       "Digestusername=\"a\"",
-      "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\"",                          // no response
-      "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x",            // unterminated
+      "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\"",                // no response
+      "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x",  // unterminated
       "Digest username=\"a\", username=\"b\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",  // dup
-      "Digest username=\"a\" realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",           // no comma
-      "Digest username=, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",               // empty token
+      "Digest username=\"a\" realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",             // no comma
+      "Digest username=, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",                 // empty token
       "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\", qop=auth",  // no nc/cnonce
       "Digest username=\"a\r\nVia: x\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",  // CRLF
       "Digest =\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",
@@ -210,14 +211,16 @@ TEST(DigestAuthenticatorTest, CorrectSha256AndMd5CredentialsAccepted) {
   auto auth = makeAuth();
   for (DigestAlgorithm alg : {DigestAlgorithm::Sha256, DigestAlgorithm::Md5}) {
     const auto ch = firstChallenge(auth, kT0, alg);
-    EXPECT_EQ(auth.verify("REGISTER", answer(ch, kPassword, "00000001", alg), kPassword, kT0 + 10), Verdict::Ok);
+    EXPECT_EQ(auth.verify("REGISTER", answer(ch, kPassword, "00000001", alg), kPassword, kT0 + 10),
+              Verdict::Ok);
   }
 }
 
 TEST(DigestAuthenticatorTest, ParsedHeaderFromClientVerifies) {
   auto auth = makeAuth();
   const auto ch = firstChallenge(auth, kT0, DigestAlgorithm::Md5);
-  auto parsed = DigestCredentials::parse(answer(ch, kPassword, "00000001", DigestAlgorithm::Md5).toHeaderValue());
+  auto parsed =
+      DigestCredentials::parse(answer(ch, kPassword, "00000001", DigestAlgorithm::Md5).toHeaderValue());
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(auth.verify("REGISTER", *parsed, kPassword, kT0, kUri), Verdict::Ok);
 }
@@ -298,15 +301,17 @@ TEST(DigestAuthenticatorTest, EvictedNonceIsStaleNotReplayable) {
   EXPECT_EQ(auth.verify("REGISTER", answer(c, kPassword), kPassword, kT0 + 3), Verdict::Ok);  // evicts a
   EXPECT_EQ(auth.trackedNonceCount(), 2u);
   EXPECT_EQ(auth.verify("REGISTER", answer(a, kPassword), kPassword, kT0 + 4), Verdict::StaleNonce);
-  EXPECT_EQ(auth.verify("REGISTER", answer(a, kPassword, "00000002"), kPassword, kT0 + 4), Verdict::StaleNonce);
+  EXPECT_EQ(auth.verify("REGISTER", answer(a, kPassword, "00000002"), kPassword, kT0 + 4),
+            Verdict::StaleNonce);
 }
 
 TEST(DigestAuthenticatorTest, ExpiredNoncesLeaveTheReplayTable) {
   auto auth = makeAuth();
   for (int i = 0; i < 5; ++i) {
     const auto ch = firstChallenge(auth, kT0 + i, DigestAlgorithm::Md5);
-    EXPECT_EQ(auth.verify("REGISTER", answer(ch, kPassword, "00000001", DigestAlgorithm::Md5), kPassword, kT0 + i),
-              Verdict::Ok);
+    EXPECT_EQ(
+        auth.verify("REGISTER", answer(ch, kPassword, "00000001", DigestAlgorithm::Md5), kPassword, kT0 + i),
+        Verdict::Ok);
   }
   EXPECT_EQ(auth.trackedNonceCount(), 5u);
   const auto late = firstChallenge(auth, kT0 + 60'000, DigestAlgorithm::Md5);

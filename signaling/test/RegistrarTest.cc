@@ -352,11 +352,13 @@ TEST(RegistrarTest, ContactLimitEvictsOldestUnmentionedBinding) {
 TEST(RegistrarTest, CanonicalAorNormalizesToRfc3261Section10_3Form) {
   EXPECT_EQ(canonicalAor("sip:alice@example.com"), "sip:alice@example.com");
   EXPECT_EQ(canonicalAor("SIP:Alice@EXAMPLE.com:5060;transport=udp?subject=x"), "sip:Alice@example.com");
-  EXPECT_EQ(canonicalAor(" <sip:%61lice%40home@Example.COM:5080;user=phone> "), "sip:alice@home@example.com:5080");
+  EXPECT_EQ(canonicalAor(" <sip:%61lice%40home@Example.COM:5080;user=phone> "),
+            "sip:alice@home@example.com:5080");
   EXPECT_EQ(canonicalAor("\"Alice\" <sips:alice@example.com:5061>"), "sips:alice@example.com");
   EXPECT_EQ(canonicalAor("sips:alice@example.com:5060"), "sips:alice@example.com:5060");
   EXPECT_EQ(canonicalAor("sip:alice:secret@example.com"), "sip:alice@example.com");
-  EXPECT_EQ(canonicalAor("sip:+15551234;phone-context=x@example.com"), "sip:+15551234;phone-context=x@example.com");
+  EXPECT_EQ(canonicalAor("sip:+15551234;phone-context=x@example.com"),
+            "sip:+15551234;phone-context=x@example.com");
   EXPECT_EQ(canonicalAor("sip:[2001:DB8::1]:5060"), "sip:[2001:db8::1]");
   EXPECT_EQ(canonicalAor("sip:example.com"), "sip:example.com");
 }

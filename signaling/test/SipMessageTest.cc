@@ -333,6 +333,10 @@ std::vector<TortureCase> tortureCases() {
       "Malformed Max-Forwards header");
   bad("CallIdWithSpace", invite().drop("Call-ID").add("Call-ID: two words").str(), 400, "Malformed Call-ID header");
   bad("DuplicateCallId", invite().add("i: other@example.com").str(), 400, "Duplicate Call-ID header");
+  bad("ToTagWithoutValue", invite().drop("To").add("To: <sip:bob@biloxi.example.com>;tag").str(), 400,
+      "Malformed To header");
+  bad("QuotedFromTag", invite().drop("From").add("From: <sip:a@atlanta.example.com>;tag=\"x\"").str(), 400,
+      "Malformed From header");
   bad("DuplicateTo", invite().add("t: <sip:x@example.com>").str(), 400, "Duplicate To header");
 
   // Bytes and lines.
@@ -692,7 +696,9 @@ TEST(BuildResponse, StampsReceivedAndRportOnTheTopViaWhenTheSourceIsKnown) {
   auto rport = SipMessage::parse(invite().str());  // top Via has ;rport
   ASSERT_TRUE(rport);
   rport->setSource("198.51.100.7", 40123);
-  auto stamped = Via::parse(SipMessage::parse(buildResponse(*rport, 200, "OK", "t"))->headerList("Via")[0]);
+  auto stampedResp = SipMessage::parse(buildResponse(*rport, 200, "OK", "t"));
+  ASSERT_TRUE(stampedResp);
+  auto stamped = Via::parse(stampedResp->headerList("Via")[0]);
   ASSERT_TRUE(stamped);
   EXPECT_EQ(stamped->rport, 40123);
   EXPECT_EQ(stamped->received, "198.51.100.7");

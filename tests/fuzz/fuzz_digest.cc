@@ -30,8 +30,8 @@ void check(bool ok) {
 
 bool sameFields(const DigestCredentials& a, const DigestCredentials& b) {
   return a.username == b.username && a.realm == b.realm && a.nonce == b.nonce && a.uri == b.uri &&
-         a.response == b.response && a.algorithm == b.algorithm && a.cnonce == b.cnonce && a.opaque == b.opaque &&
-         a.qop == b.qop && a.nc == b.nc;
+         a.response == b.response && a.algorithm == b.algorithm && a.cnonce == b.cnonce &&
+         a.opaque == b.opaque && a.qop == b.qop && a.nc == b.nc;
 }
 
 }  // namespace

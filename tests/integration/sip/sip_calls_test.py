@@ -28,7 +28,8 @@ what each side received.
                     matching CANCEL, caller gets 487)
   busy_486          callee_busy.xml + caller_expect_486.xml
   unregister        unregister.xml (Expires: 0), then a call to alice -> 480
-  alive             the server still answers OPTIONS (UDP, TCP) and /metrics
+  alive             the server still answers OPTIONS (UDP, TCP); rdv_calls_active,
+                    rdv_sessions_active and rdv_ports_used are back to 0
 
 --direct validates the scenarios without a server: callers talk to the callees directly,
 register.xml/unregister.xml to selftest/fake_registrar.xml, the 404/480 callers to
@@ -49,7 +50,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from rdvtest import Procs, Relay, TestFailure, free_block, scrape_metrics, tail, wait_until  # noqa: E402
+from rdvtest import Procs, Relay, TestFailure, free_block, metric, tail, wait_until  # noqa: E402
 import siptest  # noqa: E402
 from siptest import (LoopbackCounter, RtpEcho, Sipp, check_relay_sdp, find, options_ok,  # noqa: E402
                      pcap_info, relay_packets, sdp_direction, via_branch)
@@ -437,8 +438,19 @@ def case_alive(ctx):
     check(ctx.relay.alive(), "rendezvous exited (code %s)" % ctx.relay.proc.returncode)
     check(options_ok(ctx.sip_port, "UDP", 1.0) and options_ok(ctx.sip_port, "TCP", 1.0),
           "OPTIONS no longer answered 200")
-    text = ctx.relay.metrics()
-    return "OPTIONS 200, /metrics %d lines" % len(text.splitlines())
+    # Every call above ended (BYE either way, CANCEL, 486, 404/480): nothing may stay allocated.
+    gauges = ("rdv_calls_active", "rdv_sessions_active", "rdv_ports_used")
+
+    def idle():
+        text = ctx.relay.metrics()
+        vals = {g: metric(text, g) for g in gauges}
+        ctx.last_gauges = vals
+        return all(v == 0 for v in vals.values())
+    try:
+        wait_until("calls, sessions and ports back to 0", idle, 3.0)
+    except TestFailure:
+        raise TestFailure("after all calls ended /metrics still shows %s (absent = None)" % ctx.last_gauges)
+    return "OPTIONS 200; %s" % ", ".join("%s=0" % g for g in gauges)
 
 
 # ---------------------------------------------------------------- main

@@ -4,6 +4,7 @@ sent raw over UDP and TCP, each checked for the right reaction by status code (n
 phrase), and the server must keep serving afterwards.
 
 Reactions asserted:
+  - the response's top Via gets rport=<source port> and received=<source address> (RFC 3581);
   - odd-but-legal syntax (compact forms, folding, header-name case, LWS, comma-separated values,
     escaped URIs, Content-Length shorter than the datagram, no Content-Length on UDP) -> 200 to
     OPTIONS (the Via values echoed in order);
@@ -89,6 +90,12 @@ SDP = (b"v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r
 UDP_CASES = [
     # ---- odd but legal: 200
     ("options_plain", Msg(std()), {200}, False, "vias1"),
+    # RFC 3581 section 4: an empty rport gets the source port, and received the source address.
+    ("rport_filled_in", Msg(std()), {200}, False, "rport"),
+    # Behind NAT: Via names another port (the discard port 9 on loopback); with rport the answer
+    # still goes to the source (RFC 3581 section 4).
+    ("rport_source_differs", Msg(std().replace("127.0.0.1:{lport};branch", "127.0.0.1:9;branch")),
+     {200}, False, "rport"),
     ("compact_forms", Msg("""OPTIONS sip:127.0.0.1:{port} SIP/2.0
 v: SIP/2.0/UDP 127.0.0.1:{lport};branch={branch};rport
 Max-Forwards: 70
@@ -120,7 +127,7 @@ fROM:<sip:torture@127.0.0.1>;tag={tag}
 tO :  <sip:127.0.0.1:{port}>
 call-id\t:\t{cid}
 cseq: 0001 OPTIONS
-X-Unknown-Header-%^*: !value with ~ odd * chars @ and "quotes"
+X-Unknown.Header!%*_+`'~: value with ~ odd * chars @ and "quotes"
 content-LENGTH:   0"""), {200}, False, "vias1"),
     ("via_lws_in_protocol", Msg("""OPTIONS sip:127.0.0.1:{port} SIP/2.0
 Via: SIP / 2.0 / UDP 127.0.0.1:{lport};branch={branch};rport
@@ -260,6 +267,13 @@ def run_udp_case(ctx, tmpl, codes, drop_ok, extra):
                 b1 = re.search(r"branch=([^;,\s]+)", got_v)
                 b2 = re.search(r"branch=([^;,\s]+)", want_v)
                 check(b1 and b2 and b1.group(1) == b2.group(1), "Via order/branch not echoed: %s vs %s" % (vias, want))
+        if extra == "rport":
+            top = r.all("via")[0].split(",")[0]
+            params = dict((k.strip().lower(), v.strip()) for k, _, v in
+                          (p.partition("=") for p in top.split(";")[1:]))
+            check(params.get("rport") == str(c.port) and params.get("received") == "127.0.0.1",
+                  "response top Via %r: RFC 3581 wants rport=%d and received=127.0.0.1 filled in"
+                  % (top, c.port))
         if extra == "allow" and r.status == 405:
             check(r.get("allow"), "405 without an Allow header (RFC 3261 21.4.6)")
         if extra == "ack" and r.status >= 300:
@@ -343,7 +357,8 @@ def tcp_lying_content_length(ctx):
         r = c.recv(1.0)
         # The server cannot know the body is incomplete: it must wait (or give up with 400 /
         # a close), never answer as if the message were complete.
-        check(r is None or r.status in ERROR_CODES, "a message missing 4990 body bytes was answered %s" % r.start)
+        check(r is None or r.status in ERROR_CODES,
+              "a message missing 4990 body bytes was answered %s" % (r.start if r else ""))
         # The connection is still framed by that Content-Length; a second connection must work.
         check(options_ok(ctx.sip_port, "TCP", 1.0), "OPTIONS on a new TCP connection failed meanwhile")
         return "no answer to the incomplete message%s; other connections served" % (
