@@ -61,6 +61,16 @@ class Metrics::Collector : public prometheus::Collectable {
       add(wsessions, static_cast<double>(c.sessions.get()), l);
       add(wpackets, static_cast<double>(c.packetsRelayed.get()), l);
     }
+    // The kernel fast path forwards and drops without the workers: its totals join theirs.
+    double kernelPackets = 0, kernelEntries = 0;
+    for (const auto& w : relay_.workers()) kernelEntries += static_cast<double>(w->counters().kernelEntries.get());
+    if (const auto* k = relay_.kernelForwarder()) {
+      const auto t = k->totals();
+      kernelPackets = static_cast<double>(t.packets);
+      packets += kernelPackets;
+      bytes += static_cast<double>(t.bytes);
+      drops[static_cast<size_t>(DropReason::Spoofed)] += static_cast<double>(t.spoofed);
+    }
     std::vector<MetricFamily> out;
     auto single = [&](std::string name, std::string help, MetricType t, double v) {
       auto f = family(std::move(name), std::move(help), t);
@@ -82,6 +92,10 @@ class Metrics::Collector : public prometheus::Collectable {
     single("rdv_relay_packets_total", "Packets forwarded (RTP and RTCP)", MetricType::Counter, packets);
     single("rdv_relay_bytes_total", "Bytes forwarded (RTP and RTCP)", MetricType::Counter, bytes);
     single("rdv_relay_rtcp_packets_total", "RTCP packets forwarded", MetricType::Counter, rtcp);
+    single("rdv_relay_kernel_packets_total", "Packets forwarded by the kernel fast path (included in rdv_relay_packets_total)",
+           MetricType::Counter, kernelPackets);
+    single("rdv_relay_kernel_sessions", "Kernel fast-path entries installed (one per forwarded stream direction)",
+           MetricType::Gauge, kernelEntries);
     auto dropped = family("rdv_relay_dropped_packets_total",
                           "Packets dropped, by reason; pool_exhausted counts refused sessions", MetricType::Counter);
     for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
@@ -105,7 +119,9 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_sip_messages_sent_total", "SIP messages sent", MetricType::Counter, d(tc.sent));
       single("rdv_sip_malformed_total", "SIP messages answered with 400", MetricType::Counter, d(tc.malformed));
       single("rdv_sip_dropped_total", "SIP datagrams dropped unanswerable", MetricType::Counter, d(tc.dropped));
-      single("rdv_sip_tcp_connections", "SIP TCP connections open", MetricType::Gauge, d(tc.connections));
+      single("rdv_sip_tcp_connections", "SIP TCP and TLS connections open", MetricType::Gauge, d(tc.connections));
+      single("rdv_sip_tls_handshake_failures_total", "SIP TLS connections closed before the handshake completed",
+             MetricType::Counter, d(tc.tlsHandshakeFailures));
       single("rdv_sip_registrations_total", "Successful REGISTER requests", MetricType::Counter, d(bc.registrations));
       single("rdv_sip_auth_challenges_total", "401/407 challenges sent", MetricType::Counter, d(bc.authChallenges));
       single("rdv_calls_total", "Calls routed", MetricType::Counter, d(bc.callsTotal));

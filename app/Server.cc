@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "app/Metrics.h"
@@ -66,6 +67,7 @@ Expected<bool, std::string> Server::start() {
   ro.worker.timeoutNs = static_cast<uint64_t>(rc.timeoutSeconds) * 1'000'000'000ULL;
   ro.worker.setupTimeoutNs = static_cast<uint64_t>(rc.setupTimeoutSeconds) * 1'000'000'000ULL;
   ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
+  ro.kernelForwarding = rc.kernelForwarding != 0;
   m.relay = std::make_unique<relay::RelayControl>(ro);
   spdlog::info("relay: {} worker(s), ports {}-{} on {}, descriptor limit {}: capacity {} sessions "
                "({} with rtcp-mux)",
@@ -83,6 +85,13 @@ Expected<bool, std::string> Server::start() {
         [&m](signaling::SipMessage&& msg, const signaling::SipPeer& from) { m.b2bua->onMessage(std::move(msg), from); },
         [&m](uint64_t connId) { m.b2bua->onConnectionClosed(connId); });
     if (auto r = m.sip->listen(m.cfg.sip.listen); !r) return Unexpected(r.error());
+    if (!m.cfg.sip.tlsListen.empty()) {
+      if (auto r = m.sip->listenTls(m.cfg.sip.tlsListen, m.cfg.sip.tlsCert, m.cfg.sip.tlsKey); !r) {
+        return Unexpected(fmt::format("sip.tls_listen: {}", r.error()));
+      }
+      spdlog::info("SIP over TLS on {} (certificate {}, key {})", m.cfg.sip.tlsListen, m.cfg.sip.tlsCert,
+                   m.cfg.sip.tlsKey);
+    }
     m.b2bua = std::make_unique<signaling::B2bua>(m.cfg.sip, *m.sip, *m.anchor);
     spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);

@@ -19,6 +19,7 @@ struct RelayConfig {
   uint32_t setupTimeoutSeconds = 180;   // no media at all since the offer (ringing): torn down
   uint32_t relatchSilenceMs = 1000;     // see relay/Latch.h
   uint32_t batch = 32;                  // datagrams per recvmmsg/sendmmsg
+  uint32_t kernelForwarding = 0;        // 1 = eBPF fast path for latched RTP (relay/KernelForwarder.h)
 };
 
 struct NgConfig {
@@ -39,6 +40,7 @@ struct SipConfig {
   std::string realm = "rendezvous";
   uint32_t authRegister = 1;             // REGISTER needs digest credentials
   uint32_t authInvite = 1;               // INVITE from outside needs proxy credentials
+  std::string authAlgorithms = "SHA-256,MD5";  // digest challenges offered, in this order
   uint32_t minExpires = 60;
   uint32_t maxExpires = 3600;
   uint32_t maxCalls = 4000;              // concurrent calls; beyond: 503

@@ -159,6 +159,17 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     if (cfg.sip.tlsCert.empty()) err("sip.tls_listen is set but sip.tls_cert (PEM certificate file) is empty");
     if (cfg.sip.tlsKey.empty()) err("sip.tls_listen is set but sip.tls_key (PEM private key file) is empty");
   }
+  {
+    std::string_view list = cfg.sip.authAlgorithms;
+    bool ok = !list.empty();
+    while (ok && !list.empty()) {
+      auto comma = list.find(',');
+      auto item = list.substr(0, comma);
+      ok = item == "SHA-256" || item == "MD5";
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    }
+    if (!ok) err(fmt::format("sip.auth_algorithms '{}' must list SHA-256 and/or MD5, comma-separated", cfg.sip.authAlgorithms));
+  }
   if (cfg.sip.minExpires > cfg.sip.maxExpires) err("sip.min_expires must not exceed sip.max_expires");
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;

@@ -43,6 +43,14 @@ void RtpReceiveStats::startSource(uint32_t ssrc, uint16_t seq) {
   jitter_ = 0.0;
 }
 
+void RtpReceiveStats::addExternal(uint64_t expected, uint64_t received) {
+  foldSourceIntoTotals();
+  priorExpected_ += expected;
+  priorReceived_ += received;
+  hasSsrc_ = false;  // the next packet starts a source (and so restarts the sequence state)
+  probation_ = 0;
+}
+
 void RtpReceiveStats::foldSourceIntoTotals() {
   priorExpected_ += sourceExpected();
   priorReceived_ += received_;

@@ -28,6 +28,12 @@ class RtpReceiveStats {
   // arrivalNs: monotonic arrival time in nanoseconds.
   void onPacket(const RtpView& rtp, uint64_t arrivalNs);
 
+  // Adds a stretch of the stream that did not pass through onPacket (the relay's kernel fast
+  // path forwarded it): its expected and received counts join the totals, and sequence tracking
+  // restarts with the next packet, on probation as for a new source, since the packets in
+  // between were not seen here. Jitter keeps its estimate until then.
+  void addExternal(uint64_t expected, uint64_t received);
+
   uint64_t packets() const { return packets_; }
   // Cumulative expected packets (A.3) over all sources and restarts seen.
   uint64_t expected() const { return priorExpected_ + sourceExpected(); }

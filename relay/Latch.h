@@ -43,7 +43,16 @@ class Latch {
     return LatchVerdict::Spoofed;
   }
 
+  // The latched source was active elsewhere (the kernel fast path forwarded its packets, the
+  // last one at `lastNs` with `ssrc`): the silence that allows re-latching counts from there.
+  void observe(uint32_t ssrc, uint64_t lastNs) {
+    if (!latched_) return;
+    ssrc_ = ssrc;
+    if (lastNs > lastNs_) lastNs_ = lastNs;
+  }
+
   bool latched() const { return latched_; }
+  uint64_t lastNs() const { return lastNs_; }
   const SockAddr& address() const { return address_; }
   uint32_t ssrc() const { return ssrc_; }
 

@@ -22,21 +22,30 @@ struct MediaSession;
 
 enum class ComponentKind : uint8_t { Rtp, Rtcp };
 
+// The kernel fast path of an RTP component (relay/KernelForwarder.h).
+struct KernelPath {
+  bool installed = false;
+  uint64_t sinceNs = 0;  // install time: activity until the kernel forwards something
+  uint64_t retryNs = 0;  // after a failed install, no new attempt before this
+};
+
 struct Component {
   Fd fd;                 // invalid for the RTCP component of an rtcp-mux leg
   uint16_t localPort = 0;
   ComponentKind kind = ComponentKind::Rtp;
   SockAddr advertised;   // from SDP; where to send until the peer's real source is latched
   Latch latch;
+  KernelPath kernel;     // RTP components only
   Leg* leg = nullptr;    // owner
 };
 
 struct LegCounters {
-  uint64_t rtpPackets = 0;
+  uint64_t rtpPackets = 0;     // including kernelPackets
+  uint64_t kernelPackets = 0;  // RTP forwarded by the kernel fast path
   uint64_t rtpBytes = 0;
   uint64_t rtcpPackets = 0;
   uint64_t rtcpBytes = 0;
-  uint64_t spoofed = 0;
+  uint64_t spoofed = 0;        // including those the kernel dropped
   uint64_t malformed = 0;
   uint64_t relatched = 0;
 };

@@ -36,13 +36,25 @@ RelayControl::RelayControl(const RelayOptions& opts)
   // A session with one stream takes 2 port pairs; 4 sockets, or 2 with rtcp-mux.
   capacity_ = std::min(socketBudget_ / 4, pool_.capacity() / 2);
   capacityMux_ = std::min(socketBudget_ / 2, pool_.capacity() / 2);
+  if (opts.kernelForwarding) {
+    // One entry per RTP port at most: the pool hands out RTP/RTCP pairs.
+    auto k = KernelForwarder::create(opts.interface, static_cast<uint32_t>(pool_.capacity()));
+    if (k) {
+      kernel_ = std::move(*k);
+    } else {
+      spdlog::warn("relay.kernel_forwarding: {}; forwarding in userspace only", k.error());
+    }
+  }
   const uint32_t n = std::max<uint32_t>(1, opts.workers);
   for (uint32_t i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<RelayWorker>(i, opts.worker, [this](SessionEnded&& e) {
-      ended_.enqueue(std::move(e));
-      uint64_t one = 1;
-      [[maybe_unused]] auto r = ::write(endedWake_.get(), &one, sizeof(one));
-    }));
+    workers_.push_back(std::make_unique<RelayWorker>(
+        i, opts.worker,
+        [this](SessionEnded&& e) {
+          ended_.enqueue(std::move(e));
+          uint64_t one = 1;
+          [[maybe_unused]] auto r = ::write(endedWake_.get(), &one, sizeof(one));
+        },
+        kernel_.get()));
     workers_.back()->start();
   }
 }

@@ -15,6 +15,7 @@
 
 #include "media/Expected.h"
 #include "relay/Fd.h"
+#include "relay/KernelForwarder.h"
 #include "relay/PortPool.h"
 #include "relay/RelayWorker.h"
 #include "relay/SockAddr.h"
@@ -28,6 +29,9 @@ struct RelayOptions {
   uint32_t workers = 1;
   WorkerOptions worker;
   size_t descriptorBudget = 0;  // sockets the relay may open; 0 = derive from RLIMIT_NOFILE
+  // Forward latched RTP in the kernel (relay/KernelForwarder.h). When the program cannot be
+  // attached the relay logs a warning and forwards in userspace.
+  bool kernelForwarding = false;
 };
 
 enum class RelayErrorCode : uint8_t { PortsExhausted, CapacityReached, SocketFailed, UnknownSession };
@@ -77,6 +81,9 @@ class RelayControl {
   size_t portPairsFree() const { return pool_.available(); }
   const ControlCounters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<RelayWorker>>& workers() const { return workers_; }
+  // The kernel fast path; null when it is off or could not be attached. Any thread may read
+  // its totals.
+  const KernelForwarder* kernelForwarder() const { return kernel_.get(); }
 
  private:
   struct StreamRecord {
@@ -100,6 +107,7 @@ class RelayControl {
   size_t capacityMux_ = 0;
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, SessionRecord> sessions_;
+  std::unique_ptr<KernelForwarder> kernel_;  // declared before workers_: outlives them
   std::vector<std::unique_ptr<RelayWorker>> workers_;
   moodycamel::ConcurrentQueue<SessionEnded> ended_;
   Fd endedWake_;

@@ -4,8 +4,10 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,17 @@ uint64_t monotonicNs() {
 
 // Same byte layout as RFC 3550 "middle 32 bits of NTP": DLSR is in 1/65536 s.
 constexpr double kDlsrUnitMs = 1000.0 / 65536.0;
+
+// A component with a kernel entry never re-latches in userspace (see KernelForwarder.h).
+constexpr uint64_t kNeverRelatch = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kKernelRetryNs = 1'000'000'000ULL;
+
+// Both directions latched, neither side asymmetric: the kernel may forward this leg's RTP.
+bool kernelEligible(const Leg& leg) {
+  const Leg& peer = *leg.peer;
+  return leg.rtp.fd.valid() && peer.rtp.fd.valid() && !leg.params.asymmetric && !peer.params.asymmetric &&
+         leg.rtp.latch.latched() && peer.rtp.latch.latched();
+}
 
 }  // namespace
 
@@ -53,8 +66,9 @@ struct RelayWorker::OutBatch {
   explicit OutBatch(uint32_t n) : msgs(n), iov(n), to(n) {}
 };
 
-RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded)
-    : index_(index), opts_(opts), onEnded_(std::move(onEnded)) {
+RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded,
+                         KernelForwarder* kernel)
+    : index_(index), opts_(opts), onEnded_(std::move(onEnded)), kernel_(kernel) {
   const uint32_t n = opts_.batch;
   buffers_.resize(n);
   recvMsgs_.resize(n);
@@ -175,7 +189,11 @@ void RelayWorker::handle(AddStream& c) {
 void RelayWorker::handle(UpdateLeg& c) {
   auto it = sessions_.find(c.sessionId);
   if (it == sessions_.end() || c.stream >= it->second->streams.size() || c.leg > 1) return;
-  Leg& leg = it->second->streams[c.stream]->legs[c.leg];
+  MediaStream& st = *it->second->streams[c.stream];
+  Leg& leg = st.legs[c.leg];
+  // New parameters (asymmetric, addresses) may change what the kernel may do: its entries go,
+  // and come back with the next packet that finds the stream eligible.
+  kernelRemoveStream(st);
   leg.params = c.params;
   leg.rtp.advertised = c.params.rtpRemote;
   leg.rtcp.advertised = c.params.rtcpRemote;
@@ -189,7 +207,7 @@ void RelayWorker::handle(UpdateLeg& c) {
 
 void RelayWorker::handle(QuerySession& c) {
   auto it = sessions_.find(c.sessionId);
-  c.reply.set_value(it == sessions_.end() ? std::nullopt : std::optional(makeReport(*it->second)));
+  c.reply.set_value(it == sessions_.end() ? std::nullopt : std::optional(report(*it->second)));
 }
 
 void RelayWorker::handle(RemoveSession& c) {
@@ -198,12 +216,17 @@ void RelayWorker::handle(RemoveSession& c) {
     c.reply.set_value(std::nullopt);
     return;
   }
-  auto report = makeReport(*it->second);
-  destroy(it);
-  c.reply.set_value(std::move(report));
+  c.reply.set_value(finish(it));
 }
 
 void RelayWorker::handle(StopWorker&) { running_ = false; }
+
+SessionReport RelayWorker::finish(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
+  for (auto& st : it->second->streams) kernelRemoveStream(*st);
+  SessionReport r = makeReport(*it->second);
+  destroy(it);
+  return r;
+}
 
 void RelayWorker::destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
   destroyedInRound_ = true;  // see run()
@@ -215,10 +238,10 @@ void RelayWorker::destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSess
 void RelayWorker::checkTimeouts(uint64_t nowNs) {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     auto next = std::next(it);
-    const MediaSession& s = *it->second;
+    MediaSession& s = *it->second;
+    kernelCheck(s, nowNs);  // kernel activity keeps the session alive
     if (nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
-      SessionEnded ev{index_, makeReport(*it->second)};
-      destroy(it);
+      SessionEnded ev{index_, finish(it)};
       onEnded_(std::move(ev));
     }
     it = next;
@@ -306,7 +329,10 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
   {
     const SockAddr& src = recvFrom_[i];
     if (!leg.params.asymmetric) {
-      switch (c.latch.onPacket(src, ssrc, nowNs, opts_.relatchSilenceNs)) {
+      const LatchVerdict verdict =
+          c.latch.onPacket(src, ssrc, nowNs, c.kernel.installed ? kNeverRelatch : opts_.relatchSilenceNs);
+      if (kernel_ != nullptr && verdict != LatchVerdict::Spoofed) kernelOnLatch(c, verdict, nowNs);
+      switch (verdict) {
         case LatchVerdict::Accepted: break;
         case LatchVerdict::Latched:
           SPDLOG_DEBUG("call={} port={} latched to {}", leg.session->callId, c.localPort, src.str());
@@ -401,6 +427,113 @@ void RelayWorker::flush(OutBatch& out) {
   }
   if (&out == rtcpOut_.get()) counters_.rtcpRelayed.add(out.count);
   out.count = 0;
+}
+
+SessionReport RelayWorker::report(const MediaSession& s) const {
+  SessionReport r = makeReport(s);
+  if (kernel_ == nullptr) return r;
+  for (size_t i = 0; i < s.streams.size(); ++i) {
+    for (int l = 0; l < 2; ++l) {
+      const Component& c = s.streams[i]->legs[l].rtp;
+      if (!c.kernel.installed) continue;
+      auto k = kernel_->readCounters(kernel_->localAddress(c.localPort));
+      if (!k) continue;
+      LegReport& lr = r.streams[i][l];
+      lr.counters.rtpPackets += k->packets;
+      lr.counters.kernelPackets += k->packets;
+      lr.counters.rtpBytes += k->bytes;
+      lr.counters.spoofed += k->spoofed;
+      lr.rtpExpected += k->expected;
+      lr.rtpLost += static_cast<int64_t>(k->expected) - static_cast<int64_t>(k->packets);
+      lr.lossFraction = lr.rtpExpected == 0 ? 0.0
+                                            : std::clamp(static_cast<double>(lr.rtpLost) /
+                                                             static_cast<double>(lr.rtpExpected), 0.0, 1.0);
+      if (k->packets > 0) r.lastMediaNs = std::max(r.lastMediaNs, k->lastNs);
+    }
+  }
+  return r;
+}
+
+// A packet from the latched source (or one that latched) reached userspace: the first packet, a
+// re-latch, RTCP, or the first one after the kernel entry expired.
+void RelayWorker::kernelOnLatch(Component& c, LatchVerdict v, uint64_t nowNs) {
+  if (&c != &c.leg->rtp) return;  // the RTCP port of a leg without rtcp-mux: never in the kernel
+  Leg& leg = *c.leg;
+  Leg& peer = *leg.peer;
+  if (v == LatchVerdict::Relatched && peer.rtp.kernel.installed) {
+    kernelRemove(peer.rtp);  // it sends to this leg's old address
+  }
+  kernelTryInstall(leg, nowNs);
+  kernelTryInstall(peer, nowNs);
+}
+
+void RelayWorker::kernelTryInstall(Leg& leg, uint64_t nowNs) {
+  Component& c = leg.rtp;
+  if (c.kernel.installed || nowNs < c.kernel.retryNs || !kernelEligible(leg)) return;
+  const Leg& peer = *leg.peer;
+  auto r = kernel_->install(kernel_->localAddress(c.localPort), c.latch.address(),
+                            kernel_->localAddress(peer.rtp.localPort), peer.rtp.latch.address());
+  if (!r) {
+    c.kernel.retryNs = nowNs + kKernelRetryNs;
+    counters_.kernelInstallFailures.add(1);
+    SPDLOG_DEBUG("call={} port={}: kernel entry not installed: {}", leg.session->callId, c.localPort, r.error());
+    return;
+  }
+  c.kernel.installed = true;
+  c.kernel.sinceNs = nowNs;
+  counters_.kernelEntries.set(++kernelEntries_);
+  SPDLOG_DEBUG("call={} port={}: kernel forwards {} -> {}", leg.session->callId, c.localPort,
+               c.latch.address().str(), peer.rtp.latch.address().str());
+}
+
+void RelayWorker::kernelRemove(Component& c) {
+  if (!c.kernel.installed) return;
+  c.kernel.installed = false;
+  counters_.kernelEntries.set(--kernelEntries_);
+  auto k = kernel_->remove(kernel_->localAddress(c.localPort));
+  if (!k) return;
+  Leg& leg = *c.leg;
+  leg.counters.rtpPackets += k->packets;
+  leg.counters.kernelPackets += k->packets;
+  leg.counters.rtpBytes += k->bytes;
+  leg.counters.spoofed += k->spoofed;
+  if (k->packets > 0) {
+    leg.stats.addExternal(k->expected, k->packets);
+    c.latch.observe(k->ssrc, k->lastNs);
+  }
+}
+
+void RelayWorker::kernelRemoveStream(MediaStream& st) {
+  if (kernel_ == nullptr) return;
+  kernelRemove(st.legs[0].rtp);
+  kernelRemove(st.legs[1].rtp);
+}
+
+void RelayWorker::kernelCheck(MediaSession& s, uint64_t nowNs) {
+  if (kernel_ == nullptr) return;
+  for (auto& st : s.streams) {
+    for (Leg& leg : st->legs) {
+      Component& c = leg.rtp;
+      if (!c.kernel.installed) continue;
+      auto k = kernel_->readCounters(kernel_->localAddress(c.localPort));
+      if (!k) {  // gone from the map (not by us): userspace has the stream again
+        c.kernel.installed = false;
+        counters_.kernelEntries.set(--kernelEntries_);
+        continue;
+      }
+      // A packet forwarded after `nowNs` was sampled counts as now.
+      const uint64_t kernelLast = std::min(k->lastNs, nowNs);
+      if (k->packets > 0) {
+        s.lastMediaNs = std::max(s.lastMediaNs, kernelLast);
+        s.mediaSeen = true;
+      }
+      const uint64_t active = std::max({c.kernel.sinceNs, k->packets > 0 ? kernelLast : 0, c.latch.lastNs()});
+      if (nowNs >= active && nowNs - active >= opts_.relatchSilenceNs) {
+        // Silent latched source: let userspace see the next packet, which may be a re-latch.
+        kernelRemove(c);
+      }
+    }
+  }
 }
 
 SessionReport makeReport(const MediaSession& s) {

@@ -16,6 +16,7 @@
 #include <concurrentqueue/concurrentqueue.h>
 
 #include "relay/Fd.h"
+#include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
 #include "relay/WorkerCommand.h"
 #include "relay/WorkerCounters.h"
@@ -32,7 +33,9 @@ struct WorkerOptions {
 class RelayWorker {
  public:
   // `onEnded` runs on the worker thread when a session times out; it must only enqueue.
-  RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded);
+  // `kernel` (optional, shared by all workers, outlives them) is the in-kernel fast path.
+  RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded,
+              KernelForwarder* kernel = nullptr);
   ~RelayWorker();  // stops and joins
   RelayWorker(const RelayWorker&) = delete;
   RelayWorker& operator=(const RelayWorker&) = delete;
@@ -66,11 +69,24 @@ class RelayWorker {
   void flush(OutBatch& out);
   void checkTimeouts(uint64_t nowNs);
   void registerComponent(Component& c);
+  // Removes the session's kernel entries, reports it and destroys it.
+  SessionReport finish(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it);
   void destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it);
+  // makeReport plus what live kernel entries counted.
+  SessionReport report(const MediaSession& s) const;
+
+  // Kernel fast path (no-ops without a forwarder); the rule is in KernelForwarder.h.
+  void kernelOnLatch(Component& c, LatchVerdict v, uint64_t nowNs);
+  void kernelTryInstall(Leg& leg, uint64_t nowNs);
+  void kernelRemove(Component& c);  // folds the entry's counters into its leg
+  void kernelRemoveStream(MediaStream& st);
+  void kernelCheck(MediaSession& s, uint64_t nowNs);  // activity and expiry, on the timer tick
 
   size_t index_;
   WorkerOptions opts_;
   std::function<void(SessionEnded&&)> onEnded_;
+  KernelForwarder* kernel_;
+  uint64_t kernelEntries_ = 0;
   WorkerCounters counters_;
   moodycamel::ConcurrentQueue<WorkerCommand> commands_;
   Fd epoll_;

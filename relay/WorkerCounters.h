@@ -29,6 +29,8 @@ struct alignas(64) WorkerCounters {
   Counter busyNs;      // time spent handling events (load = busyNs / wall time)
   Counter sessions;    // sessions owned now
   Counter legsRelatched;
+  Counter kernelEntries;         // kernel fast-path entries installed now (one per direction)
+  Counter kernelInstallFailures;
 
   Counter& drop(DropReason r) { return drops[static_cast<size_t>(r)]; }
   const Counter& drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }

@@ -42,6 +42,41 @@ relay::SockAddr peerAddr(const Binding& b) {
   return relay::SockAddr::fromIp(b.sourceIp, b.sourcePort).value_or(relay::SockAddr());
 }
 
+// Via sent-by protocol and Contact transport parameter (RFC 3261 §18.2.1, §19.1.1). TLS gets a
+// sip: URI with transport=tls rather than sips:, since the other leg may be neither.
+std::string_view viaTransport(SipTransportKind k) {
+  switch (k) {
+    case SipTransportKind::Tcp: return "TCP";
+    case SipTransportKind::Tls: return "TLS";
+    case SipTransportKind::Udp: break;
+  }
+  return "UDP";
+}
+
+std::string_view contactTransport(SipTransportKind k) {
+  switch (k) {
+    case SipTransportKind::Tcp: return ";transport=tcp";
+    case SipTransportKind::Tls: return ";transport=tls";
+    case SipTransportKind::Udp: break;
+  }
+  return "";
+}
+
+// The registrar's lowercase transport name for a binding, and back.
+std::string_view bindingTransport(SipTransportKind k) {
+  switch (k) {
+    case SipTransportKind::Tcp: return "tcp";
+    case SipTransportKind::Tls: return "tls";
+    case SipTransportKind::Udp: break;
+  }
+  return "udp";
+}
+
+SipTransportKind bindingKind(std::string_view transport) {
+  if (transport == "udp") return SipTransportKind::Udp;
+  return transport == "tls" ? SipTransportKind::Tls : SipTransportKind::Tcp;
+}
+
 }  // namespace
 
 struct B2bua::Leg {
@@ -92,6 +127,7 @@ B2bua::B2bua(const config::SipConfig& cfg, SipTransport& transport, MediaAnchor&
   advertiseHost_ = cfg.advertise.empty() ? local.ip() : cfg.advertise;
   if (advertiseHost_.find(':') != std::string::npos) advertiseHost_ = "[" + advertiseHost_ + "]";
   advertisePort_ = local.port();
+  advertiseTlsPort_ = transport.tlsLocal().port();
   uint64_t salt = 0;
   if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = reinterpret_cast<uintptr_t>(this);
   tagSalt_ = fmt::format("{:x}", salt & 0xffffffffULL);
@@ -103,13 +139,14 @@ B2bua::~B2bua() = default;
 std::string B2bua::newTag() { return fmt::format("{}{:x}", tagSalt_, ++tagCounter_); }
 
 std::string B2bua::contactHeader(const SipPeer& over) const {
-  return fmt::format("Contact: <sip:rendezvous@{}:{}{}>", advertiseHost_, advertisePort_,
-                     over.kind == SipTransportKind::Tcp ? ";transport=tcp" : "");
+  return fmt::format("Contact: <sip:rendezvous@{}:{}{}>", advertiseHost_,
+                     over.kind == SipTransportKind::Tls ? advertiseTlsPort_ : advertisePort_,
+                     contactTransport(over.kind));
 }
 
 std::string B2bua::viaHeader(const SipPeer& over, const std::string& branch) const {
-  return fmt::format("Via: SIP/2.0/{} {}:{};branch={};rport", over.kind == SipTransportKind::Tcp ? "TCP" : "UDP",
-                     advertiseHost_, advertisePort_, branch);
+  return fmt::format("Via: SIP/2.0/{} {}:{};branch={};rport", viaTransport(over.kind), advertiseHost_,
+                     over.kind == SipTransportKind::Tls ? advertiseTlsPort_ : advertisePort_, branch);
 }
 
 void B2bua::onRequest(TxnId id, const SipMessage& req, const SipPeer& from) {
@@ -118,6 +155,10 @@ void B2bua::onRequest(TxnId id, const SipMessage& req, const SipPeer& from) {
     return;
   }
   const SipMethod m = req.method();
+  if (auto ruri = SipUri::parse(req.requestUri()); !ruri) {
+    txns_.respond(id, ruri.error().status, ruri.error().reason, newTag());  // e.g. 416 (RFC 3261 §8.2.2.1)
+    return;
+  }
   if (m == SipMethod::Register) {
     onRegister(id, req, from);
     return;
@@ -181,8 +222,22 @@ bool B2bua::authorize(TxnId id, const SipMessage& req, bool proxy) {
       }
     }
   }
+  // Offer the configured algorithms in the configured order (sip.auth_algorithms).
+  std::vector<std::string> all = auth_.challenges(now, stale);
+  std::vector<std::string> challenges;
+  std::string_view list = cfg_.authAlgorithms;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    const std::string want = fmt::format("algorithm={}", list.substr(0, comma));
+    for (const auto& c : all) {
+      auto at = c.find(want);
+      const size_t end = at + want.size();
+      if (at != std::string::npos && (end == c.size() || c[end] == ',' || c[end] == ' ')) challenges.push_back(c);
+    }
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
   std::vector<std::string> headers;
-  for (auto& c : auth_.challenges(now, stale)) {
+  for (auto& c : challenges) {
     headers.push_back(fmt::format("{}: {}", proxy ? "Proxy-Authenticate" : "WWW-Authenticate", c));
   }
   counters_.authChallenges.add(1);
@@ -227,7 +282,7 @@ void B2bua::onRegister(TxnId id, const SipMessage& req, const SipPeer& from) {
   rr.cseq = req.cseq();
   rr.sourceIp = from.addr.ip();
   rr.sourcePort = from.addr.port();
-  rr.transport = from.kind == SipTransportKind::Tcp ? "tcp" : "udp";
+  rr.transport = std::string(bindingTransport(from.kind));
   rr.connectionId = from.connId;
   const uint64_t now = nowMs();
   RegisterResult r = registrar_.apply(rr, now);
@@ -299,7 +354,7 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
     txns_.respond(id, 488, "Not Acceptable Here", newTag(), h);
     return;
   }
-  auto offer = anchor_.offer(req.callId(), req.fromTag(), req.body(), AnchorOptions{});
+  auto offer = anchor_.offer(req.callId(), req.fromTag(), req.body(), anchorOptions_);
   if (!offer) {
     const bool capacity = offer.error().code == AnchorErrorCode::Capacity;
     std::array<std::string, 1> h{fmt::format("Warning: 399 rendezvous \"{}\"", offer.error().reason)};
@@ -336,8 +391,7 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
                   : a.remoteId;
   b.remoteId = a.localId;
   b.remoteTarget = target.contact;
-  b.peer = SipPeer{peerAddr(target), target.transport == "udp" ? SipTransportKind::Udp : SipTransportKind::Tcp,
-                   target.connectionId};
+  b.peer = SipPeer{peerAddr(target), bindingKind(target.transport), target.connectionId};
 
   byCallId_[a.callId] = c.id;
   byCallId_[b.callId] = c.id;
@@ -415,7 +469,7 @@ void B2bua::onInDialog(TxnId id, const SipMessage& req, Call& call, int side) {
     call.reofferPending = true;
   }
   if (offer) {
-    auto out = anchor_.offer(call.anchorId, call.legs[side].remoteTag, body, AnchorOptions{});
+    auto out = anchor_.offer(call.anchorId, call.legs[side].remoteTag, body, anchorOptions_);
     if (!out) {
       call.reofferPending = false;
       txns_.respond(id, 488, "Not Acceptable Here");
@@ -492,7 +546,7 @@ void B2bua::onInviteResponse(Call& call, const SipMessage& resp) {
       return;
     }
     if (!resp.body().empty()) {
-      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), AnchorOptions{});
+      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
       if (ans) call.answerSdp = std::move(*ans);
     }
     call.state = Call::State::Answered;
@@ -508,7 +562,7 @@ void B2bua::onInviteResponse(Call& call, const SipMessage& resp) {
     call.state = Call::State::Early;
     std::string body;
     if (!resp.body().empty()) {
-      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), AnchorOptions{});
+      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
       if (ans) body = call.answerSdp = std::move(*ans);
     }
     txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, body,
@@ -537,7 +591,7 @@ void B2bua::onForwardedResponse(const Pending& p, const SipMessage& resp) {
   std::string ctype(resp.header("Content-Type"));
   if (p.offer && status >= 200 && status < 300 && !body.empty()) {
     auto ans = anchor_.answer(call.anchorId, call.legs[from].remoteTag, call.legs[p.toSide].remoteTag, body,
-                              AnchorOptions{});
+                              anchorOptions_);
     if (ans) body = std::move(*ans);
   }
   const bool invite = p.method == "INVITE";

@@ -83,6 +83,7 @@ class B2bua final : public SipTransactionUser {
   DigestAuthenticator auth_;
   std::string advertiseHost_;
   uint16_t advertisePort_ = 5060;
+  uint16_t advertiseTlsPort_ = 5061;  // the TLS listen port, for Via/Contact towards TLS peers
   uint64_t nextCallId_ = 1;
   uint64_t tagCounter_ = 0;
   std::string tagSalt_;
@@ -96,6 +97,8 @@ class B2bua final : public SipTransactionUser {
   // Admission: a token bucket of calls per second.
   double cpsTokens_ = 0;
   uint64_t cpsRefillMs_ = 0;
+  // Topology hiding: o= is rewritten too, so no party sees another's address.
+  const AnchorOptions anchorOptions_{.asymmetric = false, .replaceOrigin = true};
   B2buaCounters counters_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "signaling/SipUri.h"
+
 namespace rdv::signaling {
 namespace {
 
@@ -30,6 +32,31 @@ int hexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// RFC 3261 §19.1.4 URI equality, as a registrar needs it for Contact matching: scheme and host
+// case-insensitive, user and port exact; user/ttl/method/maddr/transport parameters must agree
+// even when only one side has them (a default value written out does not equal its omission);
+// other parameters only when both have them. So <sip:a@H;transport=UDP> equals
+// <sip:a@h;transport=udp;ob> but not <sip:a@h>.
+bool sameContactUri(std::string_view x, std::string_view y) {
+  auto a = SipUri::parse(x);
+  auto b = SipUri::parse(y);
+  if (!a || !b) return x == y;
+  if (!iequals(a->scheme, b->scheme) || a->user != b->user || a->password != b->password ||
+      !iequals(a->host, b->host) || a->port != b->port) {
+    return false;
+  }
+  for (std::string_view name : {"user", "ttl", "method", "maddr", "transport"}) {
+    auto pa = a->param(name);
+    auto pb = b->param(name);
+    if (pa && pb) {
+      if (!iequals(*pa, *pb)) return false;
+    } else if (pa.has_value() != pb.has_value()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool isSpace(char c) {
@@ -213,7 +240,7 @@ RegisterResult Registrar::apply(const RegisterRequest& r, uint64_t nowMs) {
     }
     expiries.push_back(std::min(e, maxExpires_));
     for (const Binding& b : current) {
-      if (b.contact == uri && b.callId == r.callId && r.cseq <= b.cseq) {
+      if (sameContactUri(b.contact, uri) && b.callId == r.callId && r.cseq <= b.cseq) {
         return failure(500, "Out of order CSeq");
       }
     }
@@ -224,7 +251,7 @@ RegisterResult Registrar::apply(const RegisterRequest& r, uint64_t nowMs) {
   for (size_t k = 0; k < r.contacts.size(); ++k) {
     const std::string& uri = r.contacts[k].first;
     auto it =
-        std::find_if(current.begin(), current.end(), [&](const Binding& b) { return b.contact == uri; });
+        std::find_if(current.begin(), current.end(), [&](const Binding& b) { return sameContactUri(b.contact, uri); });
     if (expiries[k] == 0) {
       if (it != current.end()) {
         mentioned.erase(mentioned.begin() + (it - current.begin()));

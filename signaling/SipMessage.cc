@@ -5,54 +5,56 @@
 // Status 400 unless noted. Checks run in this order, so the first problem found is reported.
 //
 //   SipMessage::parse
-//     "Empty message"                               no bytes at all
-//     "Keep-alive only"                             nothing but CR/LF
-//     "Message Too Large"                     (513) more than kMaxMessageSize bytes after leading CR/LF
-//     "NUL byte in message header"                  NUL in the start line or header section
-//     "Control character in message header"         other CTL (not HT) or DEL there
-//     "Bare CR in message header"                   CR not followed by LF there
-//     "Malformed request line"                      not METHOD SP Request-URI SP SIP-Version, method not a token,
-//                                                   extra or trailing spaces
-//     "Missing Request-URI"                         "METHOD SIP/2.0"
-//     "Malformed Request-URI"                       not an absoluteURI; sip/sips/tel not valid per SipUri::parse;
-//                                                   sip/sips with ?headers (RFC 3261 §19.1.1 table)
-//     "Malformed status line"                       response line not SIP-Version SP Status-Code ...
-//     "Invalid status code"                         not exactly 3 digits, or outside 100..699
-//     "Version Not Supported"                 (505) well-formed SIP/x.y other than SIP/2.0
-//     "Header section not terminated"               input ends before the empty line after the headers
-//     "Malformed header line"                       name not a token, no ':', or a fold with nothing to continue
-//     "Too many headers"                            more than kMaxHeaders header lines
-//     "Duplicate Call-ID header"                    Call-ID, CSeq, From, To, Content-Length, Max-Forwards
-//     "Duplicate CSeq header"                       each at most once (RFC 3261 §7.3.1: only list headers repeat)
-//     "Duplicate From header"
+//     "Empty message"                        no bytes at all
+//     "Keep-alive only"                      nothing but CR/LF
+//     "Message Too Large"              (513) over kMaxMessageSize bytes after leading CR/LF
+//     "NUL byte in message header"           NUL in the start line or header section
+//     "Control character in message header"  other CTL (not HT) or DEL there, even in a
+//                                            quoted-pair (deliberately stricter than RFC 3261)
+//     "Bare CR in message header"            CR not followed by LF there
+//     "Malformed request line"               not METHOD SP Request-URI SP SIP-Version; method
+//                                            not a token; extra or trailing spaces
+//     "Missing Request-URI"                  "METHOD SIP/2.0"
+//     "Malformed Request-URI"                not an absoluteURI; sip/sips/tel not valid per
+//                                            SipUri::parse; sip/sips with ?headers (§19.1.1)
+//     "Malformed status line"                not SIP-Version SP Status-Code [SP Reason]
+//     "Invalid status code"                  not exactly 3 digits, or outside 100..699
+//     "Version Not Supported"          (505) a well-formed SIP/x.y other than SIP/2.0
+//     "Header section not terminated"        input ends before the empty line after the headers
+//     "Malformed header line"                name not a token, no ':', or a leading fold
+//     "Too many headers"                     more than kMaxHeaders header lines
+//     "Duplicate Call-ID header"             Call-ID, CSeq, From, To, Content-Length and
+//     "Duplicate CSeq header"                Max-Forwards at most once each (RFC 3261 §7.3.1:
+//     "Duplicate From header"                only comma-list headers may repeat)
 //     "Duplicate To header"
 //     "Duplicate Content-Length header"
 //     "Duplicate Max-Forwards header"
-//     "Malformed Call-ID header"                    not word ["@" word] (RFC 3261 §25.1)
-//     "Malformed CSeq header"                       not 1*DIGIT LWS Method
-//     "CSeq number out of range"                    >= 2^31 (RFC 3261 §8.1.1.5)
-//     "Malformed From header"                       not a NameAddr, "*", or a tag that is not "tag=" token
-//     "Malformed To header"
-//     "Malformed Via header"                        an element not valid per Via::parse (empty ones included)
-//     "Malformed Contact header"                    an element not a NameAddr
-//     "Malformed Route header"                      an element not a NameAddr (or "*")
+//     "Malformed Call-ID header"             not word ["@" word] (RFC 3261 §25.1)
+//     "Malformed CSeq header"                not 1*DIGIT LWS Method
+//     "CSeq number out of range"             >= 2^31 (RFC 3261 §8.1.1.5)
+//     "Malformed From header"                not a NameAddr, "*", or a tag that is not
+//     "Malformed To header"                  "tag=" token (RFC 3261 §25.1 tag-param)
+//     "Malformed Via header"                 an element not valid per Via::parse (or empty)
+//     "Malformed Contact header"             an element not a NameAddr (or empty)
+//     "Malformed Route header"               an element not a NameAddr, or "*"
 //     "Malformed Record-Route header"
-//     "Malformed Max-Forwards header"               not 1*DIGIT, or above 255
-//     "Malformed Content-Length header"             not 1*DIGIT (negative values included)
-//     "Content-Length too large"                    above kMaxMessageSize (overflowing values included)
-//     "Missing Call-ID header"                      checked in this order
+//     "Malformed Max-Forwards header"        not 1*DIGIT, or above 255
+//     "Malformed Content-Length header"      not 1*DIGIT (negative values included)
+//     "Content-Length too large"             above kMaxMessageSize (overflowing values too)
+//     "Missing Call-ID header"               checked in this order
 //     "Missing CSeq header"
 //     "Missing From header"
 //     "Missing To header"
 //     "Missing Via header"
-//     "CSeq method does not match request method"   requests only (RFC 4475 §3.1.2 mismatch01/02)
-//     "Content-Length exceeds body"                 datagram shorter than Content-Length says
+//     "CSeq method does not match request method"
+//                                            requests only (RFC 4475 §3.1.2 mismatch01/02)
+//     "Content-Length exceeds body"          datagram shorter than Content-Length says
 //   sipFrameLength (streams)
-//     "Message Too Large"                     (513) header section or whole frame above maxSize
-//     "Missing Content-Length header"               mandatory on streams (RFC 3261 §18.3)
+//     "Message Too Large"               (513) header section or whole frame above maxSize
+//     "Missing Content-Length header"        mandatory on streams (RFC 3261 §18.3)
 //     "Malformed Content-Length header"
 //     "Duplicate Content-Length header"
-//     "Content-Length too large"                    above maxSize
+//     "Content-Length too large"             above maxSize
 //   The URI, name-addr and Via parsers (SipUri.cc) have their own list; a message reports their
 //   failures as "Malformed <Header> header" / "Malformed Request-URI".
 
@@ -70,7 +72,19 @@ namespace {
 constexpr std::string_view kSipVersion = "SIP/2.0";
 
 // Headers the parser checks (everything else is kept without looking inside).
-enum class HeaderId : uint8_t { Other, CallId, CSeq, From, To, Via, Contact, Route, RecordRoute, ContentLength, MaxForwards };
+enum class HeaderId : uint8_t {
+  Other,
+  CallId,
+  CSeq,
+  From,
+  To,
+  Via,
+  Contact,
+  Route,
+  RecordRoute,
+  ContentLength,
+  MaxForwards
+};
 
 struct KnownHeader {
   std::string_view name;
@@ -152,6 +166,7 @@ constexpr KnownHeader kKnownHeaders[] = {
 // RFC 3261 §7.3.3 compact forms, plus those registered later (RFC 3841, 3892, 4028, 4474, 6665).
 KnownHeader lookupHeader(std::string_view name) {
   if (name.size() == 1) {
+    // clang-format off
     switch (name[0] | 0x20) {
       case 'a': return {"Accept-Contact"};
       case 'b': return {"Referred-By"};
@@ -175,6 +190,7 @@ KnownHeader lookupHeader(std::string_view name) {
       case 'y': return {"Identity"};
       default: return {name};
     }
+    // clang-format on
   }
   for (const KnownHeader& known : kKnownHeaders) {
     if (known.name.size() == name.size() && equalsIgnoreCase(known.name, name)) {
@@ -184,7 +200,9 @@ KnownHeader lookupHeader(std::string_view name) {
   return {name};
 }
 
-SipError error(std::string_view reason, int status = 400) { return SipError{status, std::string(reason)}; }
+SipError error(std::string_view reason, int status = 400) {
+  return SipError{status, std::string(reason)};
+}
 
 SipError headerError(std::string_view what, std::string_view header) {
   std::string reason;
@@ -197,7 +215,9 @@ bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && equalsIgnoreCase(text.substr(0, prefix.size()), prefix);
 }
 
-constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // 1*DIGIT whose value is at most `max`; nullopt for other text, `max + 1` when it is larger.
 std::optional<uint64_t> parseBounded(std::string_view digits, uint64_t max) {
@@ -327,7 +347,8 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 
 // The top Via element with received/rport stamped (RFC 3261 §18.2.1, RFC 3581 §4), the rest of
 // the line copied.
-void appendStampedVia(std::string& out, std::string_view value, std::string_view sourceIp, uint16_t sourcePort) {
+void appendStampedVia(std::string& out, std::string_view value, std::string_view sourceIp,
+                      uint16_t sourcePort) {
   SipListCursor cursor(value);
   const std::string_view element = cursor.next();
   auto via = Via::parse(element);
@@ -395,9 +416,9 @@ bool hasTagLeniently(std::string_view to) {
 // ---- Methods and names ----
 
 namespace {
-constexpr std::array<std::string_view, 14> kMethodNames{"INVITE", "ACK",     "BYE",    "CANCEL", "OPTIONS",
-                                                        "REGISTER", "UPDATE", "PRACK", "INFO",   "MESSAGE",
-                                                        "REFER",  "NOTIFY",  "SUBSCRIBE", "PUBLISH"};
+constexpr std::array<std::string_view, 14> kMethodNames{
+    "INVITE", "ACK",  "BYE",     "CANCEL", "OPTIONS", "REGISTER",  "UPDATE",
+    "PRACK",  "INFO", "MESSAGE", "REFER",  "NOTIFY",  "SUBSCRIBE", "PUBLISH"};
 }  // namespace
 
 SipMethod methodFromName(std::string_view name) {
@@ -414,7 +435,9 @@ std::string_view methodName(SipMethod method) {
   return i < kMethodNames.size() ? kMethodNames[i] : std::string_view();
 }
 
-std::string_view canonicalHeaderName(std::string_view name) { return lookupHeader(name).name; }
+std::string_view canonicalHeaderName(std::string_view name) {
+  return lookupHeader(name).name;
+}
 
 // ---- SipMessage ----
 
@@ -486,7 +509,8 @@ std::optional<SipError> SipMessage::parseOwned() {
     method_ = methodFromName(methodText_);
     const size_t sp2 = line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos) {
-      return error(startsWithIgnoreCase(line.substr(sp1 + 1), "SIP/") ? "Missing Request-URI" : "Malformed request line");
+      return error(startsWithIgnoreCase(line.substr(sp1 + 1), "SIP/") ? "Missing Request-URI"
+                                                                      : "Malformed request line");
     }
     requestUri_ = line.substr(sp1 + 1, sp2 - sp1 - 1);
     if (requestUri_.empty()) {
@@ -778,8 +802,8 @@ void SipMessage::rebaseViews(uintptr_t oldBase, size_t oldSize) {
     rebase(h.name);
     rebase(h.value);
   }
-  for (std::string_view* v : {&methodText_, &requestUri_, &reason_, &body_, &callId_, &cseqMethodText_, &fromTag_,
-                              &toTag_, &topViaBranch_}) {
+  for (std::string_view* v : {&methodText_, &requestUri_, &reason_, &body_, &callId_, &cseqMethodText_,
+                              &fromTag_, &toTag_, &topViaBranch_}) {
     rebase(*v);
   }
 }
@@ -917,7 +941,8 @@ std::string buildResponse(const SipMessage& req, int status, std::string_view re
   assert(req.isRequest());
   assert(status >= 100 && status <= 699);
   assert(reason.find_first_of("\r\n") == std::string_view::npos);
-  size_t estimate = 96 + reason.size() + toTag.size() + body.size() + contentType.size() + req.sourceIp().size();
+  size_t estimate =
+      96 + reason.size() + toTag.size() + body.size() + contentType.size() + req.sourceIp().size();
   for (const SipHeader& h : req.headers()) {
     estimate += h.name.size() + h.value.size() + 4;
   }
@@ -991,7 +1016,8 @@ std::string buildBadRequest(std::string_view rawBytes, const SipError& err) {
     }
     if (line[0] == ' ' || line[0] == '\t') {
       if (current != nullptr) {
-        *current = trimLws(std::string_view(current->data(), static_cast<size_t>(line.data() + line.size() - current->data())));
+        *current = trimLws(std::string_view(
+            current->data(), static_cast<size_t>(line.data() + line.size() - current->data())));
       }
       continue;
     }
@@ -1006,15 +1032,20 @@ std::string buildBadRequest(std::string_view rawBytes, const SipError& err) {
       vias.push_back(value);
       current = &vias.back();
     } else {
-      std::string_view* slot = name == "From" ? &from : name == "To" ? &to : name == "Call-ID" ? &callId
-                             : name == "CSeq" ? &cseq : nullptr;
+      std::string_view* slot = name == "From"      ? &from
+                               : name == "To"      ? &to
+                               : name == "Call-ID" ? &callId
+                               : name == "CSeq"    ? &cseq
+                                                   : nullptr;
       if (slot != nullptr && slot->data() == nullptr) {
         *slot = value;
         current = slot;
       }
     }
   }
-  if (vias.empty() || from.empty() || to.empty() || callId.empty() || cseq.empty()) {
+  // The Via is what routes a response; a request missing From/To/Call-ID/CSeq still gets its 400
+  // (naming what is missing), with whichever of them it has.
+  if (vias.empty()) {
     return {};
   }
   const auto clean = [](std::string_view v) {
@@ -1032,8 +1063,10 @@ std::string buildBadRequest(std::string_view rawBytes, const SipError& err) {
       return {};
     }
   }
-  if (!clean(from) || !clean(to) || !clean(callId) || !clean(cseq)) {
-    return {};
+  for (const std::string_view v : {from, to, callId, cseq}) {
+    if (!v.empty() && !clean(v)) {
+      return {};
+    }
   }
 
   const int status = err.status >= 400 && err.status <= 699 ? err.status : 400;
@@ -1044,11 +1077,15 @@ std::string buildBadRequest(std::string_view rawBytes, const SipError& err) {
   for (const std::string_view v : vias) {
     appendHeader(out, "Via", v);
   }
-  appendHeader(out, "From", from);
-  out.append("To: ");
-  appendValue(out, to);
+  if (!from.empty()) {
+    appendHeader(out, "From", from);
+  }
+  if (!to.empty()) {
+    out.append("To: ");
+    appendValue(out, to);
+  }
   auto parsedTo = NameAddr::parse(to);
-  if (parsedTo ? !parsedTo->param("tag").has_value() : !hasTagLeniently(to)) {
+  if (!to.empty() && (parsedTo ? !parsedTo->param("tag").has_value() : !hasTagLeniently(to))) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const std::string_view part : {callId, cseq, vias.front(), from}) {
       h = fnv1a(h, part);
@@ -1057,9 +1094,15 @@ std::string buildBadRequest(std::string_view rawBytes, const SipError& err) {
     const auto res = std::to_chars(hex.data(), hex.data() + hex.size(), h, 16);
     out.append(";tag=").append(hex.data(), res.ptr);
   }
-  out.append("\r\n");
-  appendHeader(out, "Call-ID", callId);
-  appendHeader(out, "CSeq", cseq);
+  if (!to.empty()) {
+    out.append("\r\n");
+  }
+  if (!callId.empty()) {
+    appendHeader(out, "Call-ID", callId);
+  }
+  if (!cseq.empty()) {
+    appendHeader(out, "CSeq", cseq);
+  }
   out.append("Content-Length: 0\r\n\r\n");
   return out;
 }

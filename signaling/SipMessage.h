@@ -22,7 +22,20 @@
 namespace rdv::signaling {
 
 enum class SipMethod : uint8_t {
-  Invite, Ack, Bye, Cancel, Options, Register, Update, Prack, Info, Message, Refer, Notify, Subscribe, Publish,
+  Invite,
+  Ack,
+  Bye,
+  Cancel,
+  Options,
+  Register,
+  Update,
+  Prack,
+  Info,
+  Message,
+  Refer,
+  Notify,
+  Subscribe,
+  Publish,
   Unknown
 };
 
@@ -155,9 +168,9 @@ size_t skipKeepalive(std::string_view buf);
 // "Name: value", no CRLF); then Content-Type (when contentType is non-empty), Content-Length and
 // the body. Folds in copied values become plain whitespace. Preconditions: req.isRequest(),
 // status in 100..699, reason and extraHeaders without CR/LF.
-std::string buildResponse(const SipMessage& req, int status, std::string_view reason, std::string_view toTag = {},
-                          std::span<const std::string> extraHeaders = {}, std::string_view body = {},
-                          std::string_view contentType = {});
+std::string buildResponse(const SipMessage& req, int status, std::string_view reason,
+                          std::string_view toTag = {}, std::span<const std::string> extraHeaders = {},
+                          std::string_view body = {}, std::string_view contentType = {});
 
 // Best-effort 400 for bytes that did not parse: if Via, From, To, Call-ID and CSeq can be found by a
 // lenient line scan (any line ending, compact names) and hold no control characters, answers with

@@ -55,6 +55,7 @@ class SipTransport {
   Expected<bool, std::string> listen(const std::string& hostPort);
   // Accepts SIP over TLS on `hostPort` with the PEM certificate (chain) and private key in the
   // files named; an error names the file that cannot be read or used. Call after listen().
+  // TLS records are written with write(2) by OpenSSL: the process must ignore SIGPIPE.
   Expected<bool, std::string> listenTls(const std::string& hostPort, const std::string& certFile,
                                         const std::string& keyFile);
   int fd() const { return epoll_.get(); }
@@ -93,8 +94,9 @@ class SipTransport {
   void acceptTcp(bool tls);
   void readTcp(uint64_t id);
   void flushTcp(uint64_t id);
-  // Frames and delivers what `id` has buffered in `in`; closes it afterwards when `closed`.
-  void deliverStream(uint64_t id, SipTransportKind kind, bool closed);
+  // Frames and delivers what connection `id` (`c`) has buffered in `in`; closes it afterwards
+  // when `closed`. `c` may be gone on return.
+  void deliverStream(uint64_t id, Connection& c, SipTransportKind kind, bool closed);
   void serviceTls(uint64_t id);
   void readTls(uint64_t id);
   void flushTls(uint64_t id);

@@ -34,6 +34,7 @@ namespace rdv::signaling {
 
 namespace {
 
+// clang-format off
 constexpr bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
 constexpr bool isAlnum(char c) { return isAlpha(c) || isDigit(c); }
@@ -46,10 +47,12 @@ constexpr bool isUserChar(char c) { return isUnreserved(c) || isIn(c, "&=+$,;?/"
 constexpr bool isPasswordChar(char c) { return isUnreserved(c) || isIn(c, "&=+$,"); }
 constexpr bool isParamChar(char c) { return isUnreserved(c) || isIn(c, "[]/:&+$"); }
 constexpr bool isHnvChar(char c) { return isUnreserved(c) || isIn(c, "[]/?:+$"); }
-constexpr bool isHostnameChar(char c) { return isAlnum(c) || c == '-' || c == '.' || c == '_'; }  // '_' tolerated
+// '_' is not in RFC 3261 hostnames but appears in real ones (container names); tolerated.
+constexpr bool isHostnameChar(char c) { return isAlnum(c) || c == '-' || c == '.' || c == '_'; }
 constexpr bool isTelChar(char c) { return isHex(c) || isIn(c, "*#+-.()"); }
 // gen-value = token / host / quoted-string; host adds ':' and '[' ']' for IPv6.
 constexpr bool isGenValueChar(char c) { return isSipTokenChar(c) || c == ':' || c == '[' || c == ']'; }
+// clang-format on
 
 Unexpected<SipError> fail(std::string_view reason, int status = 400) {
   return Unexpected(SipError{status, std::string(reason)});
@@ -114,7 +117,8 @@ bool parseHost(std::string_view s, size_t& pos, std::string_view& host) {
     }
     const std::string_view v6 = s.substr(pos + 1, close - pos - 1);
     if (v6.size() < 2 || v6.size() > 45 || v6.find(':') == std::string_view::npos ||
-        !allChars(v6, [](char c) { return isHex(c) || c == ':' || c == '.'; }, false)) {
+        !allChars(
+            v6, [](char c) { return isHex(c) || c == ':' || c == '.'; }, false)) {
       return false;
     }
     host = v6;
@@ -138,7 +142,8 @@ size_t scanQuoted(std::string_view s, size_t open) {
       return i + 1;
     }
     if (c == '\\') {
-      if (i + 1 >= s.size() || s[i + 1] == '\r' || s[i + 1] == '\n' || static_cast<unsigned char>(s[i + 1]) > 0x7f) {
+      if (i + 1 >= s.size() || s[i + 1] == '\r' || s[i + 1] == '\n' ||
+          static_cast<unsigned char>(s[i + 1]) > 0x7f) {
         return std::string_view::npos;
       }
       ++i;
@@ -222,7 +227,8 @@ bool validGenericParams(std::string_view params) {
 // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 bool validScheme(std::string_view scheme) {
   return !scheme.empty() && isAlpha(scheme.front()) &&
-         allChars(scheme, [](char c) { return isAlnum(c) || c == '+' || c == '-' || c == '.'; }, false);
+         allChars(
+             scheme, [](char c) { return isAlnum(c) || c == '+' || c == '-' || c == '.'; }, false);
 }
 
 Expected<SipUri, SipError> parseTel(SipUri uri, std::string_view rest) {
@@ -392,7 +398,9 @@ Expected<std::string_view, SipError> checkAnyUri(std::string_view text) {
   return text.substr(0, colon);
 }
 
-std::optional<std::string_view> SipUri::param(std::string_view name) const { return findSipParam(params, name); }
+std::optional<std::string_view> SipUri::param(std::string_view name) const {
+  return findSipParam(params, name);
+}
 
 std::string SipUri::unescapedUser() const {
   std::string out;
@@ -492,7 +500,9 @@ Expected<SipUri, SipError> SipUri::parse(std::string_view text) {
 
 // ---- NameAddr ----
 
-std::optional<std::string_view> NameAddr::param(std::string_view name) const { return findSipParam(params, name); }
+std::optional<std::string_view> NameAddr::param(std::string_view name) const {
+  return findSipParam(params, name);
+}
 
 Expected<NameAddr, SipError> NameAddr::parse(std::string_view text) {
   const std::string_view t = trimLws(text);
@@ -510,7 +520,8 @@ Expected<NameAddr, SipError> NameAddr::parse(std::string_view text) {
   if (t.front() == '"') {
     const size_t end = scanQuoted(t, 0);
     if (end == std::string_view::npos) {
-      return fail(t.find('"', 1) == std::string_view::npos ? "Unterminated quoted string" : "Malformed display name");
+      return fail(t.find('"', 1) == std::string_view::npos ? "Unterminated quoted string"
+                                                           : "Malformed display name");
     }
     na.displayName = t.substr(1, end - 2);
     pos = skipLws(t, end);
@@ -566,7 +577,9 @@ Expected<NameAddr, SipError> NameAddr::parse(std::string_view text) {
 
 // ---- Via ----
 
-std::optional<std::string_view> Via::param(std::string_view name) const { return findSipParam(params, name); }
+std::optional<std::string_view> Via::param(std::string_view name) const {
+  return findSipParam(params, name);
+}
 
 Expected<Via, SipError> Via::parse(std::string_view text) {
   const std::string_view t = trimLws(text);

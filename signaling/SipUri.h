@@ -29,7 +29,9 @@ struct SipError {
 // ---- Lexical helpers (RFC 3261 §25.1) ----
 
 // LWS in the widest sense: SP, HT, and the CR/LF of a line fold.
-constexpr bool isSipLws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+constexpr bool isSipLws(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 // token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
 constexpr bool isSipTokenChar(char c) {

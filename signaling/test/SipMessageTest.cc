@@ -105,7 +105,8 @@ std::string withLength(std::string message) {
 
 // Short tortuous INVITE: mixed-case and padded header names, folds everywhere LWS may appear,
 // escaped quotes, compact forms, addr-spec To with spaced params, several Vias on one line.
-const std::string kTortuousInvite = withLength(crlf(R"SIP(INVITE sip:carol@chicago.example.com;weirdparam SIP/2.0
+const std::string kTortuousInvite =
+    withLength(crlf(R"SIP(INVITE sip:carol@chicago.example.com;weirdparam SIP/2.0
 TO :
  sip:carol@chicago.example.com ;   tag    = 77aa19x
 from   : "Alice \\\"Ally\\\" Liddell"     <sip:alice%20l@atlanta.example.com>
@@ -169,20 +170,20 @@ const std::string kCompact = crlf(
     "l: 0\n"
     "\n");
 
-const std::string kEscapedUris = withLength(crlf(
-    "INVITE sip:sips%3Auser%40example.com@example.net SIP/2.0\n"
-    "To: sip:%75se%72@example.com\n"
-    "From: <sip:I%20have%20spaces@example.net>;tag=1234\n"
-    "Max-Forwards: 87\n"
-    "i: esc01.239409asdfakjkn23onasd0-3234\n"
-    "CSeq: 234234 INVITE\n"
-    "Via: SIP/2.0/UDP host5.example.net;branch=z9hG4bKkdjuw\n"
-    "C: application/sdp\n"
-    "Contact:\n"
-    "  <sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31>\n"
-    "Content-Length: {len}\n"
-    "\n"
-    "v=0\n"));
+const std::string kEscapedUris =
+    withLength(crlf("INVITE sip:sips%3Auser%40example.com@example.net SIP/2.0\n"
+                    "To: sip:%75se%72@example.com\n"
+                    "From: <sip:I%20have%20spaces@example.net>;tag=1234\n"
+                    "Max-Forwards: 87\n"
+                    "i: esc01.239409asdfakjkn23onasd0-3234\n"
+                    "CSeq: 234234 INVITE\n"
+                    "Via: SIP/2.0/UDP host5.example.net;branch=z9hG4bKkdjuw\n"
+                    "C: application/sdp\n"
+                    "Contact:\n"
+                    "  <sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31>\n"
+                    "Content-Length: {len}\n"
+                    "\n"
+                    "v=0\n"));
 
 const std::string kMultiplePerLine =
     Msg("REGISTER sip:registrar.example.com SIP/2.0")
@@ -220,7 +221,8 @@ std::vector<TortureCase> tortureCases() {
   ok("EscapedUris", kEscapedUris);
   ok("UnknownMethodWithMatchingCSeq",
      invite("NEWMETHOD sip:bob@biloxi.example.com SIP/2.0").drop("CSeq").add("CSeq: 8 NEWMETHOD").str());
-  ok("UnknownRequestUriScheme", invite("OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0").drop("CSeq").add("CSeq: 1 OPTIONS").str());
+  ok("UnknownRequestUriScheme",
+     invite("OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0").drop("CSeq").add("CSeq: 1 OPTIONS").str());
   ok("Ipv6References",
      Msg("INVITE sip:[2001:db8::10]:5070 SIP/2.0")
          .add("Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKas3;received=[2001:db8::9:255]")
@@ -233,10 +235,12 @@ std::vector<TortureCase> tortureCases() {
      invite().drop("From").add("From: caller<sip:caller@example.com>;tag=323").str());
   ok("EmptyReasonPhrase", withStartLine(okResponse().str(), "SIP/2.0 100 "));
   ok("ReasonPhraseInUtf8",
-     withStartLine(okResponse().str(), "SIP/2.0 200 = 2**3 * 5**2 \xD0\xBD\xD0\xBE \xD1\x81\xD1\x82\xD0\xBE"));
+     withStartLine(okResponse().str(),
+                   "SIP/2.0 200 = 2**3 * 5**2 \xD0\xBD\xD0\xBE \xD1\x81\xD1\x82\xD0\xBE"));
   ok("ExtraDatagramOctetsAfterContentLength", invite().str() + "INVITE sip:x@example.com SIP/2.0\r\n\r\n");
   ok("LfOnlyLineEndings",
-     "INVITE sip:bob@biloxi.example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nTo: <sip:bob@b.example>\n"
+     "INVITE sip:bob@biloxi.example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nTo: "
+     "<sip:bob@b.example>\n"
      "From: <sip:a@a.example>;tag=1\nCall-ID: lf@h\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
   ok("NulInBodyIsData", invite().body(std::string("\0\x01\x02", 3)).str());
   ok("VersionIsCaseInsensitive", invite("INVITE sip:bob@biloxi.example.com sip/2.0").str());
@@ -249,14 +253,18 @@ std::vector<TortureCase> tortureCases() {
   }());
 
   // Size limits.
-  bad("HugeHeaderOverMessageLimit", invite().add("X-Huge: " + std::string(70000, 'a')).str(), 513, "Message Too Large");
-  bad("TooManyHeaders", [] {
-    Msg m = invite();
-    for (int i = 0; i < 249; ++i) {
-      m.add("X-Filler: " + std::to_string(i));
-    }
-    return m.str();
-  }(), 400, "Too many headers");
+  bad("HugeHeaderOverMessageLimit", invite().add("X-Huge: " + std::string(70000, 'a')).str(), 513,
+      "Message Too Large");
+  bad(
+      "TooManyHeaders",
+      [] {
+        Msg m = invite();
+        for (int i = 0; i < 249; ++i) {
+          m.add("X-Filler: " + std::to_string(i));
+        }
+        return m.str();
+      }(),
+      400, "Too many headers");
 
   // Content-Length.
   bad("NegativeContentLength", invite().noContentLength().add("Content-Length: -999").str(), 400,
@@ -279,16 +287,19 @@ std::vector<TortureCase> tortureCases() {
   bad("ResponseMissingVia", okResponse().drop("Via").str(), 400, "Missing Via header");
 
   // Start lines.
-  bad("UnknownProtocolVersion", invite("INVITE sip:bob@biloxi.example.com SIP/7.0").str(), 505, "Version Not Supported");
+  bad("UnknownProtocolVersion", invite("INVITE sip:bob@biloxi.example.com SIP/7.0").str(), 505,
+      "Version Not Supported");
   bad("ResponseVersion", withStartLine(okResponse().str(), "SIP/3.0 200 OK"), 505, "Version Not Supported");
   bad("FourDigitStatus", withStartLine(okResponse().str(), "SIP/2.0 1000 Big"), 400, "Invalid status code");
-  bad("OverlargeStatus", withStartLine(okResponse().str(), "SIP/2.0 4294967301 better not break the receiver"),
-      400, "Invalid status code");
+  bad("OverlargeStatus",
+      withStartLine(okResponse().str(), "SIP/2.0 4294967301 better not break the receiver"), 400,
+      "Invalid status code");
   bad("StatusBelow100", withStartLine(okResponse().str(), "SIP/2.0 099 Low"), 400, "Invalid status code");
   bad("StatusLineWithoutCode", withStartLine(okResponse().str(), "SIP/2.0"), 400, "Malformed status line");
   bad("NoRequestUri", invite("INVITE SIP/2.0").str(), 400, "Missing Request-URI");
   bad("NoVersion", invite("INVITE sip:bob@biloxi.example.com").str(), 400, "Malformed request line");
-  bad("LwsInRequestUri", invite("INVITE sip:bob@biloxi.example.com; lr SIP/2.0").str(), 400, "Malformed request line");
+  bad("LwsInRequestUri", invite("INVITE sip:bob@biloxi.example.com; lr SIP/2.0").str(), 400,
+      "Malformed request line");
   bad("MultipleSpacesInRequestLine", invite("INVITE  sip:bob@biloxi.example.com  SIP/2.0").str(), 400,
       "Malformed request line");
   bad("TrailingSpacesInRequestLine", invite("INVITE sip:bob@biloxi.example.com SIP/2.0  ").str(), 400,
@@ -298,40 +309,45 @@ std::vector<TortureCase> tortureCases() {
   bad("EscapedHeadersInRequestUri",
       invite("INVITE sip:bob@biloxi.example.com?Route=%3Csip:example.com%3E SIP/2.0").str(), 400,
       "Malformed Request-URI");
-  bad("MethodNotAToken", invite("INV@ITE sip:bob@biloxi.example.com SIP/2.0").str(), 400, "Malformed request line");
+  bad("MethodNotAToken", invite("INV@ITE sip:bob@biloxi.example.com SIP/2.0").str(), 400,
+      "Malformed request line");
 
   // CSeq.
   bad("CSeqMethodMismatch", invite().drop("CSeq").add("CSeq: 1 ACK").str(), 400,
       "CSeq method does not match request method");
-  bad("UnknownMethodWithCSeqMismatch",
-      invite("NEWMETHOD sip:bob@biloxi.example.com SIP/2.0").str(), 400, "CSeq method does not match request method");
+  bad("UnknownMethodWithCSeqMismatch", invite("NEWMETHOD sip:bob@biloxi.example.com SIP/2.0").str(), 400,
+      "CSeq method does not match request method");
   bad("CSeqMethodCaseMismatch", invite().drop("CSeq").add("CSeq: 1 invite").str(), 400,
       "CSeq method does not match request method");
   bad("OverlargeCSeq", invite().drop("CSeq").add("CSeq: 36893488147419103232 INVITE").str(), 400,
       "CSeq number out of range");
-  bad("CSeqAt2To31", invite().drop("CSeq").add("CSeq: 2147483648 INVITE").str(), 400, "CSeq number out of range");
+  bad("CSeqAt2To31", invite().drop("CSeq").add("CSeq: 2147483648 INVITE").str(), 400,
+      "CSeq number out of range");
   bad("CSeqWithoutMethod", invite().drop("CSeq").add("CSeq: 1").str(), 400, "Malformed CSeq header");
   bad("DuplicateCSeq", invite().add("CSeq: 314159 INVITE").str(), 400, "Duplicate CSeq header");
 
   // Other header values.
   bad("UnterminatedQuotedDisplayName",
-      invite().drop("To").add("To: \"Mr. J. User <sip:j.user@example.com>").str(), 400, "Malformed To header");
+      invite().drop("To").add("To: \"Mr. J. User <sip:j.user@example.com>").str(), 400,
+      "Malformed To header");
   bad("NonTokenDisplayName",
       invite().drop("From").add("From: Bell, Alexander <sip:a.g.bell@example.com>;tag=43").str(), 400,
       "Malformed From header");
   bad("SpacesInsideAngleBrackets",
-      invite().drop("To").add("To: \"Watson, Thomas\" < sip:t.watson@example.org >").str(), 400, "Malformed To header");
+      invite().drop("To").add("To: \"Watson, Thomas\" < sip:t.watson@example.org >").str(), 400,
+      "Malformed To header");
   bad("ExtraneousViaSeparators", invite().drop("Via").add("Via: SIP/2.0/UDP 192.0.2.15;;,;,,").str(), 400,
       "Malformed Via header");
   bad("UnbracketedContactWithHeaders",
-      invite().drop("Contact").add("Contact: sip:user@example.com?Route=%3Csip:sip.example.com%3E").str(), 400,
-      "Malformed Contact header");
+      invite().drop("Contact").add("Contact: sip:user@example.com?Route=%3Csip:sip.example.com%3E").str(),
+      400, "Malformed Contact header");
   bad("StarRoute", invite().add("Route: *").str(), 400, "Malformed Route header");
   bad("MalformedRecordRoute", invite().add("Record-Route: <sip:p1.example.com;lr").str(), 400,
       "Malformed Record-Route header");
   bad("MaxForwardsOver255", invite().drop("Max-Forwards").add("Max-Forwards: 300").str(), 400,
       "Malformed Max-Forwards header");
-  bad("CallIdWithSpace", invite().drop("Call-ID").add("Call-ID: two words").str(), 400, "Malformed Call-ID header");
+  bad("CallIdWithSpace", invite().drop("Call-ID").add("Call-ID: two words").str(), 400,
+      "Malformed Call-ID header");
   bad("DuplicateCallId", invite().add("i: other@example.com").str(), 400, "Duplicate Call-ID header");
   bad("ToTagWithoutValue", invite().drop("To").add("To: <sip:bob@biloxi.example.com>;tag").str(), 400,
       "Malformed To header");
@@ -342,34 +358,46 @@ std::vector<TortureCase> tortureCases() {
   // Bytes and lines.
   bad("EmptyInput", "", 400, "Empty message");
   bad("OnlyCrlf", "\r\n\r\n\r\n", 400, "Keep-alive only");
-  bad("NulInHeader", [] {
-    std::string m = invite().str();
-    m.insert(m.find("Alice"), 1, '\0');
-    return m;
-  }(), 400, "NUL byte in message header");
-  bad("NulInRequestLine", [] {
-    std::string m = invite().str();
-    m.insert(m.find(".example.com"), 1, '\0');
-    return m;
-  }(), 400, "NUL byte in message header");
-  bad("NulAsHeaderName", [] {
-    std::string m = invite().str();
-    m.insert(m.find("Max-Forwards"), std::string("\0: x\r\n", 6));
-    return m;
-  }(), 400, "NUL byte in message header");
+  bad(
+      "NulInHeader",
+      [] {
+        std::string m = invite().str();
+        m.insert(m.find("Alice"), 1, '\0');
+        return m;
+      }(),
+      400, "NUL byte in message header");
+  bad(
+      "NulInRequestLine",
+      [] {
+        std::string m = invite().str();
+        m.insert(m.find(".example.com"), 1, '\0');
+        return m;
+      }(),
+      400, "NUL byte in message header");
+  bad(
+      "NulAsHeaderName",
+      [] {
+        std::string m = invite().str();
+        m.insert(m.find("Max-Forwards"), std::string("\0: x\r\n", 6));
+        return m;
+      }(),
+      400, "NUL byte in message header");
   bad("QuotedPairOfControlByte", invite().add(std::string("Subject: \"bell \\\x07\"")).str(), 400,
       "Control character in message header");
   bad("BareCr", invite().add("Subject: a\rb").str(), 400, "Bare CR in message header");
   bad("HeaderWithoutColon", invite().add("Subject hello").str(), 400, "Malformed header line");
-  bad("FoldBeforeFirstHeader", withStartLine(invite().str(), "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n continued"),
-      400, "Malformed header line");
+  bad("FoldBeforeFirstHeader",
+      withStartLine(invite().str(), "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n continued"), 400,
+      "Malformed header line");
   bad("NoEmptyLineAfterHeaders", crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n"), 400,
       "Header section not terminated");
   bad("StartLineOnly", "OPTIONS sip:a@b SIP/2.0", 400, "Header section not terminated");
   return cases;
 }
 
-void PrintTo(const TortureCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const TortureCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class SipTorture : public testing::TestWithParam<TortureCase> {};
 
@@ -439,8 +467,8 @@ TEST(SipMessage, CompactNamesAreExpandedAndFoundByEitherName) {
   for (const SipHeader& h : msg->headers()) {
     names.push_back(h.name);
   }
-  EXPECT_EQ(names, (std::vector<std::string_view>{"Via", "From", "To", "Call-ID", "CSeq", "Contact", "Supported",
-                                                  "Content-Length"}));
+  EXPECT_EQ(names, (std::vector<std::string_view>{"Via", "From", "To", "Call-ID", "CSeq", "Contact",
+                                                  "Supported", "Content-Length"}));
   EXPECT_EQ(msg->header("i"), "compact-1@192.0.2.7");
   EXPECT_EQ(msg->header("call-id"), "compact-1@192.0.2.7");
   EXPECT_EQ(msg->header("CALL-ID"), "compact-1@192.0.2.7");
@@ -536,7 +564,8 @@ TEST(SipMessage, ViewsStayValidAcrossMovesAndCopies) {
   EXPECT_EQ(copy.topViaBranch(), "z9hG4bKtort1");
   EXPECT_EQ(copy.header("X-Odd-Header"), "first part\r\n second part");
   EXPECT_EQ(copy.headers()[0].name, "To");
-  EXPECT_EQ(copy.headers()[0].value.data(), copy.raw().data() + copy.raw().find("sip:carol@chicago.example.com ;"));
+  EXPECT_EQ(copy.headers()[0].value.data(),
+            copy.raw().data() + copy.raw().find("sip:carol@chicago.example.com ;"));
   EXPECT_EQ(copy.body().data() + copy.body().size(), copy.raw().data() + copy.raw().size());
   SipMessage assigned = *SipMessage::parse(kCompact);
   assigned = copy;
@@ -545,9 +574,10 @@ TEST(SipMessage, ViewsStayValidAcrossMovesAndCopies) {
 }
 
 TEST(SipMethod, NamesRoundTripAndAreCaseSensitive) {
-  for (const auto m : {SipMethod::Invite, SipMethod::Ack, SipMethod::Bye, SipMethod::Cancel, SipMethod::Options,
-                       SipMethod::Register, SipMethod::Update, SipMethod::Prack, SipMethod::Info, SipMethod::Message,
-                       SipMethod::Refer, SipMethod::Notify, SipMethod::Subscribe, SipMethod::Publish}) {
+  for (const auto m :
+       {SipMethod::Invite, SipMethod::Ack, SipMethod::Bye, SipMethod::Cancel, SipMethod::Options,
+        SipMethod::Register, SipMethod::Update, SipMethod::Prack, SipMethod::Info, SipMethod::Message,
+        SipMethod::Refer, SipMethod::Notify, SipMethod::Subscribe, SipMethod::Publish}) {
     EXPECT_EQ(methodFromName(methodName(m)), m);
   }
   EXPECT_EQ(methodName(SipMethod::Register), "REGISTER");
@@ -610,7 +640,8 @@ TEST(SipFrameLength, RejectsStreamsItCannotFrame) {
   };
   const Case cases[] = {
       {invite().noContentLength().str(), 65536, 400, "Missing Content-Length header"},
-      {invite().noContentLength().add("Content-Length: -1").str(), 65536, 400, "Malformed Content-Length header"},
+      {invite().noContentLength().add("Content-Length: -1").str(), 65536, 400,
+       "Malformed Content-Length header"},
       {invite().noContentLength().add("Content-Length: 99999999999999999999999").str(), 65536, 400,
        "Content-Length too large"},
       {invite().add("l: 0").str(), 65536, 400, "Duplicate Content-Length header"},
@@ -653,7 +684,8 @@ TEST(BuildResponse, AddsAToTagOnlyWhenMissingAndNotTo100) {
   EXPECT_EQ(SipMessage::parse(buildResponse(*req, 100, "Trying", "t1"))->toTag(), "");
   EXPECT_EQ(SipMessage::parse(buildResponse(*req, 180, "Ringing", "t1"))->toTag(), "t1");
   EXPECT_EQ(SipMessage::parse(buildResponse(*req, 486, "Busy Here"))->toTag(), "");
-  auto inDialog = SipMessage::parse(invite().drop("To").add("To: Bob <sip:bob@biloxi.example.com>;tag=old").str());
+  auto inDialog =
+      SipMessage::parse(invite().drop("To").add("To: Bob <sip:bob@biloxi.example.com>;tag=old").str());
   ASSERT_TRUE(inDialog);
   const std::string text = buildResponse(*inDialog, 200, "OK", "new");
   EXPECT_EQ(SipMessage::parse(text)->toTag(), "old");
@@ -765,11 +797,21 @@ TEST(BuildBadRequest, FindsFoldedAndCompactHeaders) {
   EXPECT_EQ(resp->callId(), "fold@x");
 }
 
-TEST(BuildBadRequest, GivesUpWhenHeadersAreMissingOrTheBytesAreAResponse) {
+// A request that names where its response goes (Via) gets a 400 even when other mandatory
+// headers are missing: the reason phrase tells the sender what to fix.
+TEST(BuildBadRequest, AnswersARequestMissingCallIdThroughItsVia) {
+  std::string r = buildBadRequest(invite().drop("Call-ID").str(), "Missing Call-ID header");
+  EXPECT_EQ(r.rfind("SIP/2.0 400 Missing Call-ID header\r\n", 0), 0U) << r;
+  EXPECT_NE(r.find("Via: SIP/2.0/UDP pc33.atlanta.example.com"), std::string::npos);
+  EXPECT_EQ(r.find("\r\nCall-ID:"), std::string::npos);
+}
+
+TEST(BuildBadRequest, GivesUpWhenViaIsMissingOrTheBytesAreAResponse) {
   EXPECT_EQ(buildBadRequest("", "Empty message"), "");
   EXPECT_EQ(buildBadRequest("\r\n\r\n", "Keep-alive only"), "");
-  EXPECT_EQ(buildBadRequest(invite().drop("Call-ID").str(), "Missing Call-ID header"), "");
-  EXPECT_EQ(buildBadRequest(okResponse().add("Content-Length: x").str(), "Malformed Content-Length header"), "");
+  EXPECT_EQ(buildBadRequest(invite().drop("Via").str(), "Missing Via header"), "");
+  EXPECT_EQ(buildBadRequest(okResponse().add("Content-Length: x").str(), "Malformed Content-Length header"),
+            "");
   std::string nul = invite().str();
   nul.insert(nul.find("a84b4c76"), 1, '\0');
   EXPECT_EQ(buildBadRequest(nul, "NUL byte in message header"), "");

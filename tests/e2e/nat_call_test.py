@@ -18,13 +18,15 @@ Phases:
      198.18.0.1:5060 that routes SIP NAT-aware and rewrites each SDP address to the sender's
      public NAT address, but relays no media. The call is established on both sides, each side
      sends its tone, and neither side receives the other's: direct media does not get through.
+     Router counters show the media reached the far NAT's public address and was refused there
+     (router B's random port mapping never matches what the SDP advertised).
   2. Rendezvous on 198.18.0.1:5060 (registrar with digest auth + B2BUA + RTP relay): the clients
      register (digest), alice calls sip:bob@198.18.0.1, bob auto-answers; alice plays 440 Hz,
      bob 1000 Hz; each side's recording (baresip sndfile, decoded audio) must hold at least
      MIN_TONE_S of the other's tone, dominating its own, with media arriving from the relay.
 
 Usage: nat_call_test.py --rendezvous PATH --workdir DIR [--prefix rdvnat] [--skip-relay]
-       [--skip-control] [--selfcheck]
+       [--skip-control] [--selfcheck] [--rdv-set KEY=VALUE ...]
   --selfcheck runs only a direct baresip-to-baresip call in one namespace (no NAT, no
   Rendezvous) to validate the tone/recording/analysis pipeline.
 """
@@ -61,7 +63,7 @@ MEDIA_S = 5.0        # how long the established call runs before hangup
 MIN_TONE_S = 1.0     # of the other side's tone, per recording
 BLOCK_S = 0.1        # analysis block
 MEDIA_PORTS = (10000, 19999)  # every client rtp_ports range lies inside
-BAREsip = "baresip"
+BARESIP = "baresip"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -349,7 +351,7 @@ class Client:
         self.logname = "%s-%s" % (phase, name)
 
     def start(self):
-        self.proc = self.procs.start(self.logname, ["ip", "netns", "exec", self.ns, BAREsip, "-f", self.dir])
+        self.proc = self.procs.start(self.logname, ["ip", "netns", "exec", self.ns, BARESIP, "-s", "-f", self.dir])
         self._wait("console", lambda: "Help" in self.cons("/help", 0.3), 10)
 
     def _wait(self, what, predicate, deadline):
@@ -357,6 +359,8 @@ class Client:
             wait_until("%s: %s" % (self.logname, what), predicate, deadline, proc=self.proc,
                        proc_name=self.logname)
         except TestFailure as e:
+            if getattr(e, "has_tail", False):
+                raise
             raise TestFailure("%s\n--- %s log tail\n%s" % (e, self.logname, tail(self.log_path())))
 
     def log_path(self):
@@ -371,6 +375,26 @@ class Client:
 
     def wait_log(self, what, regex, deadline):
         self._wait(what, lambda: re.search(regex, self.log()), deadline)
+
+    def wait_registered(self, regex, deadline):
+        def check():
+            text = self.log()
+            if re.search(regex, text):
+                return True
+            m = re.search(r"reg: .*: Register: (.*)|\{0/UDP/v4\} ([3-6]\d\d [^\r\n]*)", text)
+            if m:
+                why = (m.group(1) or m.group(2)).strip()
+                hint = ""
+                if "Function not implemented" in why:
+                    hint = ("\nhint: baresip 1.0.0 (libre 1.1.0) computes MD5 digests only and gives up "
+                            "(ENOSYS) on a 401 that carries any WWW-Authenticate with another algorithm "
+                            "(e.g. SHA-256), whatever the order: the registrar must challenge with MD5 only.")
+                err = TestFailure("%s: registration failed: %s%s\n--- %s log tail\n%s"
+                                  % (self.logname, why, hint, self.logname, tail(self.log_path())))
+                err.has_tail = True
+                raise err
+            return False
+        self._wait("registered", check, deadline)
 
     def quit(self):
         if self.proc is None or self.proc.poll() is not None:
@@ -396,7 +420,7 @@ def run_call(phase, procs, phase_dir, clients, dial_uri, registered_re):
         for c in clients:
             c.start()
         for c in clients:
-            c.wait_log("registered", registered_re, 15)
+            c.wait_registered(registered_re, 15)
         print("[%s] both clients registered" % phase)
         alice.cons("/dial %s" % dial_uri)
         for c in clients:
@@ -527,7 +551,7 @@ def phase_control(topo, workdir, tones):
           % (counters["rta"]["refused"], counters["rtb"]["refused"]))
 
 
-def phase_relay(topo, workdir, tones, binary):
+def phase_relay(topo, workdir, tones, binary, extra_sets=()):
     phase_dir = os.path.join(workdir, "relay")
     os.makedirs(phase_dir)
     procs = Procs(workdir)
@@ -539,11 +563,15 @@ def phase_relay(topo, workdir, tones, binary):
             "--set", "sip.users.alice=%s" % USERS["alice"],
             "--set", "sip.users.bob=%s" % USERS["bob"],
             "--set", "sip.auth_register=1", "--set", "sip.auth_invite=0",
+            # baresip 1.0 (libre 1.1) abandons a 401 that carries any non-MD5 challenge.
+            "--set", "sip.auth_algorithms=MD5",
             "--set", "relay.interface=%s" % PUB_IP,
             "--set", "relay.port_min=30000", "--set", "relay.port_max=30999",
             "--set", "ng.listen=127.0.0.1:%d" % ng_port,
             "--set", "metrics.listen=127.0.0.1:%d" % metrics_port,
             "--set", "log.level=debug"]
+    for kv in extra_sets:
+        argv += ["--set", kv]
     try:
         rdv = procs.start("relay-rendezvous", argv)
         rlog = procs.log_of("relay-rendezvous")
@@ -594,11 +622,13 @@ def main():
     ap.add_argument("--skip-control", action="store_true")
     ap.add_argument("--skip-relay", action="store_true")
     ap.add_argument("--selfcheck", action="store_true")
+    ap.add_argument("--rdv-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra rendezvous --set, after the test's own (debugging)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("SKIP nat_call: needs root (network namespaces)")
         return 77
-    if not shutil.which(BAREsip):
+    if not shutil.which(BARESIP):
         print("FAIL nat_call: baresip not installed (scripts/install-deps.sh)")
         return 1
     if not args.selfcheck and not args.skip_relay and not args.rendezvous:
@@ -624,7 +654,7 @@ def main():
         if not args.skip_control:
             phase_control(topo, args.workdir, tones)
         if not args.skip_relay:
-            phase_relay(topo, args.workdir, tones, args.rendezvous)
+            phase_relay(topo, args.workdir, tones, args.rendezvous, args.rdv_set)
     except (TestFailure, OSError, subprocess.SubprocessError) as e:
         print("FAIL nat_call: %s: %s" % (type(e).__name__, e))
         print("(logs in %s)" % args.workdir)

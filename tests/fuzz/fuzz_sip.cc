@@ -95,7 +95,8 @@ void checkResponses(const SipMessage& req) {
   withSource.setSource("203.0.113.77", 40000);
   for (const SipMessage* m : {&req, static_cast<const SipMessage*>(&withSource)}) {
     for (const int status : {100, 180, 200, 487}) {
-      const std::string text = buildResponse(*m, status, "Fuzz Reason", "fz1", extra, body, "application/sdp");
+      const std::string text =
+          buildResponse(*m, status, "Fuzz Reason", "fz1", extra, body, "application/sdp");
       if (text.size() > SipMessage::kMaxMessageSize || viaLines + 8 > SipMessage::kMaxHeaders) {
         continue;
       }

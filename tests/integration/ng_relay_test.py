@@ -10,7 +10,10 @@ Checks, in order (each failure names what broke):
   - NG errors (malformed bencode, missing keys, unknown call) are error replies and the relay
     keeps serving; a retransmitted cookie gets the cached reply without a second session;
   - delete returns totals and the call is gone.
-Usage: ng_relay_test.py --rendezvous PATH --workdir DIR
+With --set relay.kernel_forwarding=1 the same checks run against the kernel fast path, and the
+test also requires that the kernel carried the bulk of the media and that delete removed its
+entries.
+Usage: ng_relay_test.py --rendezvous PATH --workdir DIR [--set KEY=VALUE]...
 """
 
 import argparse
@@ -78,7 +81,7 @@ def exchange(a, b, a_port, b_port, n):
         check(addr == ("127.0.0.1", a_port), "A got a packet from %s, not the relay port %d" % (addr, a_port))
 
 
-def run(relay):
+def run(relay, kernel):
     a, b, attacker = Peer(0xAAAA), Peer(0xBBBB), Peer(0xEEEE)
     r = relay.ng("offer", **{"call-id": "c1", "from-tag": "ta", "sdp": a.sdp(),
                              "replace": ["origin", "session-connection"], "flags": ["trust-address"],
@@ -123,6 +126,12 @@ def run(relay):
     dropped = metric(text, "rdv_relay_dropped_packets_total", {"reason": "spoofed_source"})
     check(dropped == spoofed, "spoofed drops in /metrics = %s, expected %d" % (dropped, spoofed))
     check(metric(text, "rdv_sessions_active") == 1, "rdv_sessions_active != 1")
+    if kernel:
+        # Only each direction's first packet needs userspace; the kernel forwards the rest.
+        in_kernel = metric(text, "rdv_relay_kernel_packets_total")
+        check(in_kernel is not None and in_kernel >= 2 * (N + 5) - 4,
+              "kernel forwarded %s of %d packets" % (in_kernel, 2 * (N + 5)))
+        check(metric(text, "rdv_relay_kernel_sessions") == 2, "expected 2 kernel entries (one per direction)")
 
     # Hostile and broken control input: error replies, nothing else disturbed.
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -157,6 +166,15 @@ def run(relay):
     d = relay.ng("delete", **{"call-id": "c1", "from-tag": "ta"})
     check(d.get("result") == b"ok" and d["totals"]["RTP"]["packets"] == 2 * (N + 6), "delete totals: %r" % d)
     check(relay.ng("query", **{"call-id": "c1"}).get("result") == b"error", "deleted call still answers query")
+    if kernel:
+        check(metric(relay.metrics(), "rdv_relay_kernel_sessions") == 0, "delete left kernel entries behind")
+        a.send(port_for_a, a.rtp())
+        b.sock.settimeout(0.3)
+        try:
+            b.recv()
+            raise TestFailure("media still forwarded after delete")
+        except socket.timeout:
+            pass
     check(relay.alive(), "relay died")
 
 
@@ -164,10 +182,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rendezvous", required=True)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra rendezvous setting (repeatable), e.g. relay.kernel_forwarding=1")
     args = ap.parse_args()
-    relay = Relay(args.rendezvous, args.workdir)
+    extra = [x for kv in args.set for x in ("--set", kv)]
+    kernel = "relay.kernel_forwarding=1" in args.set
+    relay = Relay(args.rendezvous, args.workdir, extra=extra)
     try:
-        run(relay)
+        run(relay, kernel)
     except (TestFailure, OSError, KeyError) as e:
         print("FAIL ng_relay: %s: %s" % (type(e).__name__, e))
         print(open(relay.procs.log_of("rendezvous")).read()[-3000:])

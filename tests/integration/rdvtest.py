@@ -213,13 +213,16 @@ def metric(text, name, labels=None):
     return None
 
 
-def free_block(size=100, low=20000, high=32000):
-    """Base of `size` consecutive loopback ports free on UDP and TCP, below the ephemeral range."""
+def free_block(size=100, low=20000, high=32000, fallback=((10000, 20000),)):
+    """Base of `size` consecutive loopback ports free on UDP and TCP, below the ephemeral range.
+    Tries [low, high) first, then each (low, high) of `fallback` (a benchmark relay allocating
+    ports at random across [low, high) can leave no free run of `size` there)."""
     rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-    for _ in range(200):
-        base = rng.randrange(low, high - size, 2)
-        if all(udp_port_free(p) and tcp_port_free(p) for p in range(base, base + size)):
-            return base
+    for lo, hi in ((low, high),) + tuple(fallback):
+        for _ in range(200):
+            base = rng.randrange(lo, hi - size, 2)
+            if all(udp_port_free(p) and tcp_port_free(p) for p in range(base, base + size)):
+                return base
     raise TestFailure("no block of %d free loopback ports" % size)
 
 

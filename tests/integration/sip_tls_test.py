@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""Integration test: SIP over TLS (RFC 3261 section 26.2) on sip.tls_listen.
+
+A self-signed certificate is made with the openssl CLI in the work directory; Rendezvous runs
+with SIP on UDP+TCP and TLS, without digest authentication. Each case prints PASS / FAIL / SKIP;
+the last line is the verdict (exit 1 on any FAIL).
+
+  tls_version       the handshake verifies against the generated certificate, TLS 1.2 or newer
+  tls_1_1_refused   a client limited to TLS 1.1 gets no connection (SKIP if the local OpenSSL
+                    cannot even offer TLS 1.1)
+  options_tls       OPTIONS over TLS -> 200, our Via echoed
+  register_tls      REGISTER bob over TLS (Contact ;transport=tls) -> 200 with that Contact
+  call_tcp_to_tls   a plain-TCP caller INVITEs bob: bob's TLS connection gets the INVITE with
+                    Via SIP/2.0/TLS and Contact ;transport=tls at the TLS port, SDP at the relay
+                    (c=127.0.0.1, m= in the relay's range); bob's 200 reaches the caller with
+                    relay SDP; bob gets the ACK; the caller's BYE reaches bob over TLS and both
+                    BYEs are answered 200
+  garbage_closed    plaintext bytes on the TLS port: the server closes the connection and counts
+                    rdv_sip_tls_handshake_failures_total
+  closed_unregisters bob's TLS connection closes: a call to bob then gets 480
+  silent_closed     a client that never starts the handshake is closed within the time limit
+  alive             the server still answers OPTIONS over TLS and UDP
+
+Usage: sip_tls_test.py --rendezvous PATH --workdir DIR
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rdvtest import Relay, TestFailure, metric, sip_options_ok, tcp_port_free, udp_port_free, wait_until  # noqa: E402
+
+TEST_NAME = "integration.sip_tls"
+IO_TIMEOUT = 5.0
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def rand_hex(n=8):
+    return "%0*x" % (n, random.getrandbits(4 * n))
+
+
+# ---------------------------------------------------------------- SIP over a stream
+
+class Msg:
+    def __init__(self, start, headers, body):
+        self.start = start
+        self.headers = headers  # [(lower-case name, value)]
+        self.body = body
+
+    @property
+    def status(self):
+        m = re.match(r"^SIP/2\.0 (\d{3})", self.start)
+        return int(m.group(1)) if m else None
+
+    @property
+    def method(self):
+        return None if self.start.startswith("SIP/2.0 ") else self.start.split(" ", 1)[0]
+
+    @property
+    def uri(self):
+        return self.start.split(" ")[1]
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n == name.lower():
+                return v
+        return ""
+
+    def all(self, name):
+        return [v for n, v in self.headers if n == name.lower()]
+
+    def tag(self, name):
+        m = re.search(r";\s*tag=([^;\s>]+)", self.get(name))
+        return m.group(1) if m else ""
+
+    def __str__(self):
+        return self.start
+
+
+COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
+           "c": "content-type"}
+
+
+class Stream:
+    """SIP messages over a connected stream socket (TCP or TLS), framed by Content-Length."""
+
+    def __init__(self, sock, name):
+        self.sock = sock
+        self.name = name
+        self.buf = b""
+
+    def send(self, text):
+        self.sock.sendall(text.encode() if isinstance(text, str) else text)
+
+    def local(self):
+        return self.sock.getsockname()
+
+    def recv(self, timeout=IO_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.buf = self.buf.lstrip(b"\r\n")  # keep-alive pongs
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                head = self.buf[:end].decode(errors="replace").split("\r\n")
+                headers = []
+                for line in head[1:]:
+                    if line[:1] in (" ", "\t") and headers:
+                        headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+                        continue
+                    name, _, value = line.partition(":")
+                    name = name.strip().lower()
+                    headers.append((COMPACT.get(name, name), value.strip()))
+                length = 0
+                for n, v in headers:
+                    if n == "content-length":
+                        length = int(v)
+                if len(self.buf) >= end + 4 + length:
+                    body = self.buf[end + 4:end + 4 + length]
+                    self.buf = self.buf[end + 4 + length:]
+                    return Msg(head[0], headers, body.decode(errors="replace"))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("%s: no complete SIP message within %.0fs (have %r)"
+                                  % (self.name, timeout, self.buf[:200]))
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError):
+                continue
+            if not data:
+                raise TestFailure("%s: connection closed by the server" % self.name)
+            self.buf += data
+
+    def expect(self, what, pred, timeout=IO_TIMEOUT):
+        """The next message satisfying pred; provisional responses and others are skipped."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("%s: no %s; got %s" % (self.name, what, [str(m) for m in seen]))
+            try:
+                m = self.recv(left)
+            except TestFailure:
+                raise TestFailure("%s: no %s; got %s" % (self.name, what, [str(m) for m in seen]))
+            if pred(m):
+                return m
+            seen.append(m)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def request(method, uri, transport, local, to, frm, call_id, cseq, contact=None, body="", extra=()):
+    lhost, lport = local
+    lines = ["%s %s SIP/2.0" % (method, uri),
+             "Via: SIP/2.0/%s %s:%d;branch=z9hG4bK-%s;rport" % (transport, lhost, lport, rand_hex()),
+             "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to, "Call-ID: %s" % call_id,
+             "CSeq: %d %s" % (cseq, method)]
+    if contact:
+        lines.append("Contact: %s" % contact)
+    lines += list(extra)
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append("Content-Length: %d" % len(body.encode()))
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+def response(req, status, reason, to_tag=None, contact=None, body=""):
+    lines = ["SIP/2.0 %d %s" % (status, reason)]
+    lines += ["Via: %s" % v for v in req.all("via")]
+    to = req.get("to")
+    if to_tag and "tag=" not in to:
+        to += ";tag=" + to_tag
+    lines += ["From: %s" % req.get("from"), "To: %s" % to, "Call-ID: %s" % req.get("call-id"),
+              "CSeq: %s" % req.get("cseq")]
+    if contact:
+        lines.append("Contact: %s" % contact)
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append("Content-Length: %d" % len(body.encode()))
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+def sdp(port, session):
+    return ("v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio %d RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+            % (session, port))
+
+
+def sdp_target(body):
+    c = re.search(r"^c=IN IP4 (\S+)", body, re.M)
+    m = re.search(r"^m=audio (\d+) ", body, re.M)
+    return (c.group(1) if c else None, int(m.group(1)) if m else None)
+
+
+def check_relay_sdp(body, relay, who):
+    host, port = sdp_target(body)
+    check(host == "127.0.0.1", "%s: SDP c= is %r, not the relay's 127.0.0.1:\n%s" % (who, host, body))
+    check(port is not None and relay.port_min <= port <= relay.port_max,
+          "%s: SDP m= port %s is outside the relay range %d-%d" % (who, port, relay.port_min, relay.port_max))
+
+
+# ---------------------------------------------------------------- connections
+
+def make_cert(workdir):
+    cert = os.path.join(workdir, "cert.pem")
+    key = os.path.join(workdir, "key.pem")
+    if shutil.which("openssl") is None:
+        raise TestFailure("the openssl command is not installed (scripts/install-deps.sh test)")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                        "-days", "1", "-keyout", key, "-out", cert],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    if r.returncode != 0:
+        raise TestFailure("openssl req failed:\n%s" % r.stdout.decode(errors="replace"))
+    return cert, key
+
+
+def client_context(cert):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cert)
+    # The certificate names 127.0.0.1 in its CN only; IP matching needs a SAN, so the trust anchor
+    # (our own self-signed certificate) is what is verified.
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def tls_connect(ctx, port, name):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    try:
+        s = ctx.wrap_socket(raw)
+    except Exception:
+        raw.close()
+        raise
+    return Stream(s, name)
+
+
+def tcp_connect(port, name):
+    return Stream(socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT), name)
+
+
+def pick_port(low=32100, high=32700):
+    """A loopback port free on TCP above the range Relay takes its blocks from (< 32000)."""
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    for _ in range(200):
+        p = rng.randrange(low, high)
+        if tcp_port_free(p) and udp_port_free(p):
+            return p
+    raise TestFailure("no free loopback port in %d-%d" % (low, high))
+
+
+def wait_closed(sock, timeout):
+    """True if the server closes `sock` (EOF or reset) within timeout; bytes before are ignored."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if not sock.recv(4096):
+                return True
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+def options_over(stream, port, transport):
+    call_id = "opt-%s@127.0.0.1" % rand_hex()
+    stream.send(request("OPTIONS", "sip:127.0.0.1:%d" % port, transport, stream.local(),
+                        "<sip:127.0.0.1:%d>" % port, "<sip:probe@127.0.0.1>;tag=%s" % rand_hex(),
+                        call_id, 1))
+    return stream.expect("response to OPTIONS",
+                         lambda m: m.status is not None and m.status >= 200 and m.get("call-id") == call_id)
+
+
+# ---------------------------------------------------------------- the test
+
+class Ctx:
+    pass
+
+
+def run_case(name, fn, results):
+    try:
+        fn()
+        results.append((name, "PASS", ""))
+        print("PASS %s" % name, flush=True)
+    except Skip as e:
+        results.append((name, "SKIP", str(e)))
+        print("SKIP %s: %s" % (name, e), flush=True)
+    except Exception as e:  # noqa: BLE001 - every failure is reported, the next case runs
+        detail = str(e) if isinstance(e, TestFailure) else traceback.format_exc()
+        results.append((name, "FAIL", detail))
+        print("FAIL %s: %s" % (name, detail), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rendezvous", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+
+    x = Ctx()
+    cert, key = make_cert(args.workdir)
+    x.tls_port = pick_port()
+    relay = Relay(args.rendezvous, args.workdir,
+                  sip={"auth_register": 0, "auth_invite": 0},
+                  extra=["--set", "sip.tls_listen=127.0.0.1:%d" % x.tls_port,
+                         "--set", "sip.tls_cert=%s" % cert, "--set", "sip.tls_key=%s" % key])
+    x.relay = relay
+    x.sip_port = relay.sip_port
+    x.ctx = client_context(cert)
+    results = []
+    # Opened first so that its handshake deadline runs out while the other cases run.
+    silent = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
+    silent_since = time.monotonic()
+    try:
+        wait_until("TLS listener on 127.0.0.1:%d" % x.tls_port,
+                   lambda: options_over(tls_connect(x.ctx, x.tls_port, "probe"), x.tls_port, "TLS").status == 200,
+                   10, proc=relay.proc, proc_name="rendezvous", log=relay.procs.log_of("rendezvous"))
+
+        def tls_version():
+            s = tls_connect(x.ctx, x.tls_port, "version")
+            try:
+                v = s.sock.version()
+                check(v in ("TLSv1.2", "TLSv1.3"), "negotiated %s" % v)
+                check(s.sock.getpeercert() is not None, "no verified peer certificate")
+            finally:
+                s.close()
+
+        def tls_1_1_refused():
+            old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            old.check_hostname = False
+            old.verify_mode = ssl.CERT_NONE
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # the point is an old version
+                    old.minimum_version = ssl.TLSVersion.TLSv1
+                    old.maximum_version = ssl.TLSVersion.TLSv1_1
+                old.set_ciphers("DEFAULT:@SECLEVEL=0")
+            except (ValueError, ssl.SSLError) as e:
+                raise Skip("local OpenSSL cannot be limited to TLS 1.1: %s" % e)
+            before = metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") or 0
+            raw = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
+            try:
+                s = old.wrap_socket(raw)
+            except ssl.SSLError as e:
+                if "NO_PROTOCOLS_AVAILABLE" in str(e) or "no protocols available" in str(e):
+                    raise Skip("local OpenSSL refuses to offer TLS 1.1: %s" % e)
+                # Refused by the server, as it should be.
+                wait_until("rdv_sip_tls_handshake_failures_total above %d" % before,
+                           lambda: (metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") or 0) > before, 5)
+                return
+            finally:
+                raw.close()
+            raise TestFailure("a TLS 1.1 handshake succeeded (%s)" % s.version())
+
+        def options_tls():
+            s = tls_connect(x.ctx, x.tls_port, "options")
+            try:
+                r = options_over(s, x.tls_port, "TLS")
+                check(r.status == 200, "OPTIONS over TLS got %s" % r)
+                check(r.get("via").startswith("SIP/2.0/TLS 127.0.0.1:%d" % s.local()[1]),
+                      "Via not echoed: %r" % r.get("via"))
+            finally:
+                s.close()
+
+        def register_tls():
+            x.bob = tls_connect(x.ctx, x.tls_port, "bob(tls)")
+            lport = x.bob.local()[1]
+            x.bob_contact = "sip:bob@127.0.0.1:%d;transport=tls" % lport
+            call_id = "reg-%s@127.0.0.1" % rand_hex()
+            x.bob.send(request("REGISTER", "sip:127.0.0.1:%d;transport=tls" % x.tls_port, "TLS", x.bob.local(),
+                               "<sip:bob@127.0.0.1>", "<sip:bob@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1,
+                               contact="<%s>" % x.bob_contact, extra=["Expires: 300"]))
+            r = x.bob.expect("response to REGISTER", lambda m: m.status is not None and m.status >= 200)
+            check(r.status == 200, "REGISTER over TLS got %s" % r)
+            check(any(x.bob_contact in c for c in r.all("contact")),
+                  "200 lists no binding for %s: %s" % (x.bob_contact, r.all("contact")))
+
+        def call_tcp_to_tls():
+            check(getattr(x, "bob", None) is not None, "bob is not registered")
+            caller = tcp_connect(x.sip_port, "alice(tcp)")
+            callee_media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            callee_media.bind(("127.0.0.1", 0))
+            caller_media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            caller_media.bind(("127.0.0.1", 0))
+            try:
+                call_id = "call-%s@127.0.0.1" % rand_hex()
+                a_from = "<sip:alice@127.0.0.1>;tag=%s" % rand_hex()
+                a_contact = "<sip:alice@127.0.0.1:%d;transport=tcp>" % caller.local()[1]
+                caller.send(request("INVITE", "sip:bob@127.0.0.1:%d" % x.sip_port, "TCP", caller.local(),
+                                    "<sip:bob@127.0.0.1>", a_from, call_id, 1, contact=a_contact,
+                                    body=sdp(caller_media.getsockname()[1], 1)))
+                inv = x.bob.expect("INVITE over TLS", lambda m: m.method == "INVITE")
+                check(inv.uri == x.bob_contact, "Request-URI %r is not bob's Contact %r" % (inv.uri, x.bob_contact))
+                check(inv.get("via").startswith("SIP/2.0/TLS 127.0.0.1:%d;" % x.tls_port),
+                      "B2BUA Via towards a TLS peer: %r" % inv.get("via"))
+                check(re.search(r"<sip:[^>]*127\.0\.0\.1:%d;transport=tls>" % x.tls_port, inv.get("contact")),
+                      "B2BUA Contact towards a TLS peer: %r" % inv.get("contact"))
+                check(inv.get("call-id") != call_id, "the b-leg reuses the caller's Call-ID")
+                check_relay_sdp(inv.body, relay, "INVITE to bob")
+                bob_tag = rand_hex()
+                bob_contact = "<%s>" % x.bob_contact
+                x.bob.send(response(inv, 180, "Ringing", bob_tag, bob_contact))
+                x.bob.send(response(inv, 200, "OK", bob_tag, bob_contact, sdp(callee_media.getsockname()[1], 2)))
+                ok = caller.expect("final response to INVITE",
+                                   lambda m: m.status is not None and m.status >= 200 and "INVITE" in m.get("cseq"))
+                check(ok.status == 200, "caller got %s" % ok)
+                check_relay_sdp(ok.body, relay, "200 to the caller")
+                ack_b = x.bob.expect("ACK over TLS", lambda m: m.method == "ACK")
+                check(ack_b.get("call-id") == inv.get("call-id"), "ACK on another dialog: %s" % ack_b.get("call-id"))
+                caller_to = ok.get("to")
+                caller.send(request("ACK", "sip:bob@127.0.0.1:%d;transport=tcp" % x.sip_port, "TCP", caller.local(),
+                                    caller_to, a_from, call_id, 1))
+                # Media: the caller's RTP to the relay address in its 200 reaches bob's SDP port.
+                host, port = sdp_target(ok.body)
+                rtp = bytes([0x80, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78]) + b"\xff" * 160
+                got = None
+                callee_media.settimeout(0.2)
+                for _ in range(15):
+                    caller_media.sendto(rtp, (host, port))
+                    try:
+                        got = callee_media.recvfrom(2048)
+                        break
+                    except socket.timeout:
+                        continue
+                check(got is not None, "RTP from the caller did not reach bob through the relay")
+                check(relay.port_min <= got[1][1] <= relay.port_max, "bob's RTP came from %s, not the relay" % (got[1],))
+                caller.send(request("BYE", "sip:bob@127.0.0.1:%d;transport=tcp" % x.sip_port, "TCP", caller.local(),
+                                    caller_to, a_from, call_id, 2))
+                bye = x.bob.expect("BYE over TLS", lambda m: m.method == "BYE")
+                check(bye.get("call-id") == inv.get("call-id"), "BYE on another dialog")
+                check(bye.get("via").startswith("SIP/2.0/TLS "), "BYE Via: %r" % bye.get("via"))
+                x.bob.send(response(bye, 200, "OK"))
+                r = caller.expect("response to BYE", lambda m: m.status is not None and "BYE" in m.get("cseq"))
+                check(r.status == 200, "caller's BYE got %s" % r)
+            finally:
+                caller.close()
+                callee_media.close()
+                caller_media.close()
+
+        def garbage_closed():
+            before = metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total")
+            check(before is not None, "rdv_sip_tls_handshake_failures_total is not exported")
+            g = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
+            try:
+                g.sendall(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKx\r\n"
+                          b"Content-Length: 0\r\n\r\n" + bytes(random.getrandbits(8) for _ in range(300)))
+                check(wait_closed(g, 5), "the server kept a non-TLS connection on the TLS port open")
+            finally:
+                g.close()
+            wait_until("rdv_sip_tls_handshake_failures_total above %s" % before,
+                       lambda: metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") > before, 5)
+            check(relay.alive(), "rendezvous exited")
+
+        def closed_unregisters():
+            check(getattr(x, "bob", None) is not None, "bob is not registered")
+            x.bob.close()
+            time.sleep(0.2)
+            caller = tcp_connect(x.sip_port, "alice(tcp)")
+            try:
+                call_id = "call-%s@127.0.0.1" % rand_hex()
+                caller.send(request("INVITE", "sip:bob@127.0.0.1:%d" % x.sip_port, "TCP", caller.local(),
+                                    "<sip:bob@127.0.0.1>", "<sip:alice@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1,
+                                    contact="<sip:alice@127.0.0.1:%d;transport=tcp>" % caller.local()[1],
+                                    body=sdp(40000, 3)))
+                r = caller.expect("final response to INVITE", lambda m: m.status is not None and m.status >= 200)
+                check(r.status == 480, "a call to bob after his TLS connection closed got %s, not 480" % r)
+            finally:
+                caller.close()
+
+        def silent_closed():
+            # The handshake limit is 10 s, enforced by the once-a-second housekeeping.
+            left = 10 + 4 - (time.monotonic() - silent_since)
+            check(wait_closed(silent, max(left, 0.5)), "a connection that never started TLS is still open after %.0fs"
+                  % (time.monotonic() - silent_since))
+
+        def alive():
+            s = tls_connect(x.ctx, x.tls_port, "alive")
+            try:
+                check(options_over(s, x.tls_port, "TLS").status == 200, "no 200 to OPTIONS over TLS")
+            finally:
+                s.close()
+            check(sip_options_ok(x.sip_port, timeout=2.0), "no 200 to OPTIONS over UDP")
+            m = relay.metrics()
+            check(metric(m, "rdv_calls_answered_total") == 1, "rdv_calls_answered_total is %s"
+                  % metric(m, "rdv_calls_answered_total"))
+
+        for name, fn in [("tls_version", tls_version), ("tls_1_1_refused", tls_1_1_refused),
+                         ("options_tls", options_tls), ("register_tls", register_tls),
+                         ("call_tcp_to_tls", call_tcp_to_tls), ("garbage_closed", garbage_closed),
+                         ("closed_unregisters", closed_unregisters), ("silent_closed", silent_closed),
+                         ("alive", alive)]:
+            run_case(name, fn, results)
+    finally:
+        silent.close()
+        relay.stop()
+    failed = [r for r in results if r[1] == "FAIL"]
+    print("%s: %d passed, %d failed, %d skipped -> %s"
+          % (TEST_NAME, sum(r[1] == "PASS" for r in results), len(failed), sum(r[1] == "SKIP" for r in results),
+             "FAIL" if failed else "PASS"), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except TestFailure as e:
+        print("FAIL %s: %s" % (TEST_NAME, e), flush=True)
+        sys.exit(1)
