@@ -15,6 +15,9 @@ Figures per run:
   gen_cpu        the generator's own CPU over the media phase (it shares the cores)
   other_cpu%     CPU used by everything else on the machine during the media phase; a figure
                  taken while other work ran is marked with '!' (noisy: run again on a quiet machine)
+  machine us/pkt all cores' busy time (/proc/stat) over the media phase / packets received,
+                 printed after the table with the direct floor subtracted: the fair figure for
+                 kernel forwarding, whose work on loopback lands in the sender's softirq
 
 Python 3 standard library only. Sends only to 127.0.0.1. Every wait is bounded.
 """
@@ -157,10 +160,10 @@ class Relay:
             return ""
 
 
-def rendezvous_argv(path, ng_port):
+def rendezvous_argv(path, ng_port, extra=()):
     return [path, "--set", f"ng.listen=127.0.0.1:{ng_port}", "--set", "relay.interface=127.0.0.1",
             "--set", "relay.port_min=20000", "--set", "relay.port_max=59999",
-            "--set", "metrics.listen=", "--set", "log.level=warn"]
+            "--set", "metrics.listen=", "--set", "log.level=warn"] + list(extra)
 
 
 def rtpengine_argv(path, ng_port):
@@ -222,6 +225,8 @@ def run_load(rtp_load, args, sessions, seconds, relay=None):
         figures["media_wall_s"] = wall
         figures["relay_cpu_s"] = relay_cpu
         figures["cpu_us_per_pkt"] = relay_cpu * 1e6 / received if received else None
+        figures["machine_cpu_s"] = b["busy"] - a["busy"]
+        figures["machine_us_per_pkt"] = figures["machine_cpu_s"] * 1e6 / received if received else None
         other = (b["busy"] - a["busy"]) - relay_cpu - gen_cpu
         figures["other_cpu_pct"] = max(0.0, 100.0 * other / (wall * NCPU)) if wall > 0 else 0.0
         if relay:
@@ -281,6 +286,29 @@ def print_ratios(rows):
         print(f"ratio rendezvous/rtpengine @ {n} sessions: " + ", ".join(parts))
 
 
+def print_machine_cpu(rows):
+    """CPU per packet beyond the direct run at the same session count, two ways: the whole
+    machine (/proc/stat: exact, but includes anything else running, see other%), and relay +
+    generator processes (immune to other load; on loopback it includes the softirq work done in
+    the sender's context, which is where a kernel fast path runs)."""
+    direct = {int(r["sessions"]): r for r in rows if r["relay"] == "direct"}
+    for r in rows:
+        v = r.get("machine_us_per_pkt")
+        if v is None:
+            continue
+        n = int(r["sessions"])
+        line = f"CPU/pkt @ {n} sessions: {r['relay']}: machine {v:.2f} us"
+        d = direct.get(n)
+        if r["relay"] != "direct" and d is not None and d.get("machine_us_per_pkt") is not None:
+            line += f" ({v - d['machine_us_per_pkt']:.2f} above direct)"
+            try:
+                procs = (float(r["relay_cpu_s"]) + float(r["gen_media_cpu_s"]) - float(d["gen_media_cpu_s"])) * 1e6
+                line += f"; relay+generator above direct generator {procs / int(r['received']):.2f} us"
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                pass
+        print(line)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rendezvous", help="path to the rendezvous binary (skipped if missing)")
@@ -297,6 +325,9 @@ def main():
     ap.add_argument("--no-direct", action="store_true", help="skip the direct floor runs")
     ap.add_argument("--rtpengine", default=RTPENGINE, help="rtpengine binary")
     ap.add_argument("--json", help="also write every figure to this file")
+    ap.add_argument("--rendezvous-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for rendezvous (repeatable), e.g. --rendezvous-arg=--set "
+                         "--rendezvous-arg=relay.kernel_forwarding=1")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness for the relays and rtp_load (e.g. -10 on a machine others share; needs root)")
     args = ap.parse_args()
@@ -313,7 +344,7 @@ def main():
 
     relays = []
     if args.rendezvous and os.access(args.rendezvous, os.X_OK):
-        relays.append(("rendezvous", lambda port: rendezvous_argv(args.rendezvous, port)))
+        relays.append(("rendezvous", lambda port: rendezvous_argv(args.rendezvous, port, args.rendezvous_arg)))
     else:
         print(f"note: rendezvous binary not found ({args.rendezvous}); skipped", file=sys.stderr)
     if not args.no_rtpengine and os.access(args.rtpengine, os.X_OK):
@@ -344,6 +375,7 @@ def main():
 
     print_table(rows)
     print_ratios(rows)
+    print_machine_cpu(rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

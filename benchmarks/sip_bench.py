@@ -64,7 +64,9 @@ SCEN_DIR = os.path.join(HERE, "sip")
 SUCCESS_PCT = 99.9
 OTHER_CPU_WARN_PCT = 10.0
 RATE_KEPT = 0.95           # a step counts only if the generator kept >= 95 % of the asked rate
-RELAY_PORT_MIN, RELAY_PORT_MAX = 20000, 59999
+RELAY_PORTS = [20000, 59999]  # media ports of both relays (--relay-ports)
+LOG_LEVEL = "warn"            # Rendezvous log.level (--log-level)
+EXTRA_SETS = []               # --rendezvous-set KEY=VALUE, appended last
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 PTIME_MS = 20
 
@@ -205,6 +207,19 @@ class Proc:
 
 # ---------------------------------------------------------------- servers
 
+_KEYS = {}
+
+
+def supports_key(binary, key):
+    """Whether this rendezvous build knows a configuration key (its --help lists them all)."""
+    if binary not in _KEYS:
+        try:
+            _KEYS[binary] = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            _KEYS[binary] = ""
+    return key in _KEYS[binary]
+
+
 class RendezvousServer:
     name = "rendezvous"
 
@@ -212,14 +227,21 @@ class RendezvousServer:
         self.ports = ports
         self.sip_port = ports["sip"]
         argv = rendezvous_argv(binary, ports["ng"]) + [
-            "--set", f"relay.port_min={RELAY_PORT_MIN}", "--set", f"relay.port_max={RELAY_PORT_MAX}",
+            "--set", f"relay.port_min={RELAY_PORTS[0]}", "--set", f"relay.port_max={RELAY_PORTS[1]}",
             "--set", f"metrics.listen=127.0.0.1:{ports['metrics']}",
             "--set", f"sip.listen=127.0.0.1:{ports['sip']}",
             "--set", "sip.auth_register=1", "--set", "sip.auth_invite=0", "--set", "sip.keepalive=0"]
+        if LOG_LEVEL != "warn":
+            argv += ["--set", f"log.level={LOG_LEVEL}"]
+        if supports_key(binary, "sip.auth_algorithms"):
+            # sipp 3.6.1 answers the topmost challenge only and knows MD5 only.
+            argv += ["--set", "sip.auth_algorithms=MD5,SHA-256"]
         for k, v in sets.items():
             argv += ["--set", f"sip.{k}={v}"]
         for u in users:
             argv += ["--set", f"sip.users.{u}={password_of(u)}"]
+        for kv in EXTRA_SETS:
+            argv += ["--set", kv]
         self.relay = Relay("rendezvous", argv, ports["ng"], workdir)
 
     def start(self):
@@ -276,8 +298,8 @@ class KamailioServer:
         self.sip_port = ports["sip"]
         self.workdir = workdir
         argv = rtpengine_argv(rtpengine, ports["ng"])
-        argv = [a.replace("--port-min=50000", f"--port-min={RELAY_PORT_MIN}")
-                 .replace("--port-max=59999", f"--port-max={RELAY_PORT_MAX}") for a in argv]
+        argv = [a.replace("--port-min=50000", f"--port-min={RELAY_PORTS[0]}")
+                 .replace("--port-max=59999", f"--port-max={RELAY_PORTS[1]}") for a in argv]
         self.rtpengine = Relay("rtpengine", argv, ports["ng"], workdir)
         from kamailio_sipp_test import module_dir  # noqa: E402 (only needed with Kamailio)
         rundir = tempfile.mkdtemp(prefix="kamailio-run-", dir=workdir)
@@ -458,7 +480,7 @@ def run_uac(ctx, server, scenario, callee, rate, calls, hold_ms, local_port, med
     if timeout_s is None:
         timeout_s = calls / float(rate) * 1.5 + hold_ms / 1000.0 + 20
     limit = int(rate * (hold_ms / 1000.0 + 3) * 2 + 200)
-    argv = [SIPP, "127.0.0.1:%d" % server.sip_port, "-sf", scenario, "-s", callee,
+    argv = [SIPP, "127.0.0.1:%d" % server.sip_port, "-sf", scenario] + (["-s", callee] if callee else []) + [
             "-i", "127.0.0.1", "-p", str(local_port), "-mi", "127.0.0.1", "-mp", str(media_port),
             "-r", str(rate), "-rp", "1000", "-m", str(calls), "-d", str(int(hold_ms)), "-l", str(limit),
             "-timeout", "%ds" % int(timeout_s), "-recv_timeout", "10000",
@@ -984,7 +1006,12 @@ def call_steps(ctx, kind, mode):
                 gen_cpu = r["uac_cpu_s"] + uas_cpu + (s1["self"] - s0["self"])
                 row["server_cpu_s"] = server_cpu
                 row["cpu_ms_per_call"] = 1000.0 * server_cpu / n_calls if n_calls else None
+                # Everything the machine did per call (generators included): the fair figure when
+                # forwarding runs in the kernel, whose work lands in the sender's (sipp's) context.
+                row["machine_ms_per_call"] = 1000.0 * (s1["busy"] - s0["busy"]) / n_calls if n_calls else None
                 row["gen_cpu_s"] = gen_cpu
+                row["uac_pct"] = 100.0 * r["uac_cpu_s"] / r["wall_s"] if r["wall_s"] else None
+                row["uas_pct"] = 100.0 * uas_cpu / r["wall_s"] if r["wall_s"] else None
                 row["wall_s"] = s1["t"] - s0["t"]
                 row["other_pct"] = other_pct(s0, s1, server_cpu, gen_cpu)
                 row["rss_kib"] = s1["rss"]
@@ -1024,10 +1051,43 @@ def call_steps(ctx, kind, mode):
     return with_server(ctx, kind, mode, users, None, body)
 
 
+def register_step_sipp(ctx, server, kind, rate, users_csv):
+    """One REGISTER step with sipp (register.xml, -inf users.csv): one sipp "call" = one
+    registration (REGISTER, 401, REGISTER with [authentication], 200)."""
+    a = ctx.args
+    p = ctx.ports
+    n = max(1, int(rate * a.reg_seconds))
+    log("... %s register @ %d/s (sipp, %d registrations)" % (kind, rate, n))
+    s0 = server_sample(server)
+    r = run_uac(ctx, server, "register.xml", None, rate, n, 0, p["reg_sip"], p["uac_media"],
+                extra=["-inf", users_csv])
+    time.sleep(0.2)
+    s1 = server_sample(server)
+    server_cpu = s1["cpu"] - s0["cpu"]
+    gen_cpu = r["uac_cpu_s"] + (s1["self"] - s0["self"])
+    lat = [x[1] for x in r["rtt"].get(1, [])]
+    row = {"server": kind, "mode": "register", "client": "sipp", "cps": rate, "calls": n, "ok": r["ok"],
+           "ok_pct": 100.0 * r["ok"] / n, "failed": r["errors"] if r["failed"] else {},
+           "kept_cps": kept_rate(r["rtt"].get(1, []), n), "lat_p50_ms": pct(lat, 50), "lat_p99_ms": pct(lat, 99),
+           "server_cpu_s": server_cpu, "cpu_us_per_reg": 1e6 * server_cpu / r["ok"] if r["ok"] else None,
+           "gen_cpu_s": gen_cpu, "uac_pct": 100.0 * r["uac_cpu_s"] / r["wall_s"] if r["wall_s"] else None,
+           "wall_s": s1["t"] - s0["t"], "other_pct": other_pct(s0, s1, server_cpu, gen_cpu), "rss_kib": s1["rss"],
+           "retrans": r["retrans"], "tag": r["tag"]}
+    if "error" in r:
+        row["error"] = r["error"]
+    return row
+
+
 def register_steps(ctx, kind):
     a = ctx.args
     p = ctx.ports
     users = ["u%05d" % i for i in range(a.reg_users)]
+    users_csv = os.path.join(ctx.workdir, "users.csv")
+    with open(users_csv, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for u in users:
+            # The whole keyword is injected: sipp 3.6.1 does not expand [fieldN] inside [authentication ...].
+            f.write("%s;[authentication username=%s password=%s]\n" % (u, u, password_of(u)))
     rows = []
 
     def body(server):
@@ -1035,7 +1095,15 @@ def register_steps(ctx, kind):
             if not server.alive():
                 rows.append({"server": kind, "mode": "register", "cps": rate, "error": "server not running"})
                 break
-            log("... %s register @ %d/s (%d workers)" % (kind, rate, a.reg_workers))
+            if a.reg_client == "sipp":
+                row = register_step_sipp(ctx, server, kind, rate, users_csv)
+                row["pass"] = (row["ok_pct"] >= SUCCESS_PCT and "error" not in row and
+                               (row["kept_cps"] or 0) >= RATE_KEPT * rate)
+                rows.append(row)
+                if not row["pass"]:
+                    break
+                continue
+            log("... %s register @ %d/s (Python, %d workers)" % (kind, rate, a.reg_workers))
             s0 = server_sample(server)
             cpu0 = children_cpu()
             procs, conns = [], []
@@ -1076,7 +1144,7 @@ def register_steps(ctx, kind):
             span = max((x["send_span_s"] for x in results), default=0)
             sent = sum(x["sent"] for x in results)
             server_cpu = s1["cpu"] - s0["cpu"]
-            row = {"server": kind, "mode": "register", "cps": rate, "calls": asked, "ok": ok,
+            row = {"server": kind, "mode": "register", "client": "python", "cps": rate, "calls": asked, "ok": ok,
                    "ok_pct": 100.0 * ok / asked if asked else 0.0, "failed": failed,
                    "kept_cps": (sent - len(results)) / span if span > 0 else None,
                    "lat_p50_ms": pct(lat, 50), "lat_p99_ms": pct(lat, 99),
@@ -1267,11 +1335,17 @@ def cell(v, spec="", width=8):
 def print_tables(rows):
     calls = [r for r in rows if r.get("mode") in ("calls", "media")]
     if calls:
-        print("\nCalls (mode 'calls': signalling + anchoring, no RTP; 'media': RTP both ways). Latency: probe = "
-              "Python caller, kernel stamps; sipp = sipp's rtd (ms ticks, its own loop included)")
+        print("\nCalls. mode calls = signalling with media anchoring, no RTP; media = RTP both ways.\n"
+              "  180p50..200p99: INVITE->180 / INVITE->200 in ms, Python probe calls beside the load (kernel\n"
+              "  receive stamps); s180p99/s200p99: the same from sipp's rtd (whole ms, sipp's own loop included).\n"
+              "  msCPU/c: server CPU per completed call; machms/c: the whole machine's busy CPU per call\n"
+              "  (generators included: fair for kernel forwarding, charged to the sender); deliv%: RTP delivered / sent (kernel counters); us/pkt:\n"
+              "  server CPU per delivered packet; uac%/uas%: sipp caller / callee CPU, % of one core; other%:\n"
+              "  the rest of the machine, % of all cores ('!' over 10 %)")
         heads = [("server", 10), ("mode", 6), ("cps", 5), ("kept", 6), ("calls", 6), ("ok%", 7), ("180p50", 7),
                  ("180p99", 7), ("200p50", 7), ("200p99", 7), ("s180p99", 7), ("s200p99", 7), ("msCPU/c", 7),
-                 ("deliv%", 7), ("us/pkt", 6), ("genCPU", 6), ("other%", 6), ("pass", 4)]
+                 ("machms/c", 8), ("deliv%", 7), ("us/pkt", 6), ("uac%", 4), ("uas%", 4), ("other%", 6),
+                 ("pass", 4)]
         print("  ".join(h.rjust(w) for h, w in heads))
         for r in calls:
             if "cps" not in r or "calls" not in r:
@@ -1283,8 +1357,10 @@ def print_tables(rows):
                     cell(r.get("p180_p50_ms"), ".2f", 7), cell(r.get("p180_p99_ms"), ".2f", 7),
                     cell(r.get("p200_p50_ms"), ".2f", 7), cell(r.get("p200_p99_ms"), ".2f", 7),
                     cell(r.get("sipp180_p99_ms"), ".0f", 7), cell(r.get("sipp200_p99_ms"), ".0f", 7),
-                    cell(r.get("cpu_ms_per_call"), ".3f", 7), cell(r.get("delivered_pct"), ".2f", 7),
-                    cell(r.get("server_us_per_pkt"), ".1f", 6), cell(r.get("gen_cpu_s"), ".1f", 6), other.rjust(6),
+                    cell(r.get("cpu_ms_per_call"), ".3f", 7), cell(r.get("machine_ms_per_call"), ".3f", 8),
+                    cell(r.get("delivered_pct"), ".2f", 7),
+                    cell(r.get("server_us_per_pkt"), ".1f", 6), cell(r.get("uac_pct"), ".0f", 4),
+                    cell(r.get("uas_pct"), ".0f", 4), other.rjust(6),
                     ("yes" if r.get("pass") else "NO").rjust(4)]
             print("  ".join(vals))
             notes = []
@@ -1307,19 +1383,21 @@ def print_tables(rows):
                 print("      %s @ %s cps: %s" % (r["server"], r["cps"], n))
     regs = [r for r in rows if r.get("mode") == "register"]
     if regs:
-        print("\nREGISTER with digest (401 then MD5 credentials): Python workers")
-        heads = [("server", 10), ("reg/s", 6), ("kept", 6), ("regs", 6), ("ok%", 7), ("p50ms", 6), ("p99ms", 6),
-                 ("usCPU/r", 7), ("genCPU", 6), ("other%", 6), ("pass", 4)]
+        print("\nREGISTER with digest (REGISTER, 401, REGISTER with MD5 credentials, 200); latency = "
+              "authenticated REGISTER -> 200")
+        heads = [("server", 10), ("client", 6), ("reg/s", 6), ("kept", 6), ("regs", 6), ("ok%", 7), ("p50ms", 6),
+                 ("p99ms", 6), ("usCPU/r", 7), ("genCPU", 6), ("uac%", 5), ("other%", 6), ("pass", 4)]
         print("  ".join(h.rjust(w) for h, w in heads))
         for r in regs:
             if "calls" not in r:
                 print("%10s  error: %s" % (r.get("server"), r.get("error")))
                 continue
             other = fmt(r.get("other_pct"), ".0f") + ("!" if (r.get("other_pct") or 0) > OTHER_CPU_WARN_PCT else "")
-            print("  ".join([r["server"].rjust(10), cell(r["cps"], "", 6), cell(r.get("kept_cps"), ".0f", 6),
+            print("  ".join([r["server"].rjust(10), r.get("client", "").rjust(6), cell(r["cps"], "", 6),
+                             cell(r.get("kept_cps"), ".0f", 6),
                              cell(r["calls"], "", 6), cell(r["ok_pct"], ".2f", 7), cell(r.get("lat_p50_ms"), ".2f", 6),
                              cell(r.get("lat_p99_ms"), ".2f", 6), cell(r.get("cpu_us_per_reg"), ".1f", 7),
-                             cell(r.get("gen_cpu_s"), ".1f", 6), other.rjust(6),
+                             cell(r.get("gen_cpu_s"), ".1f", 6), cell(r.get("uac_pct"), ".0f", 5), other.rjust(6),
                              ("yes" if r.get("pass") else "NO").rjust(4)]))
             if r.get("failed"):
                 print("      %s @ %s/s: failures %s" % (r["server"], r["cps"], r["failed"]))
@@ -1406,20 +1484,23 @@ def main():
     ap.add_argument("--no-kamailio", action="store_true", help="skip Kamailio + rtpengine")
     ap.add_argument("--kamailio", default=KAMAILIO)
     ap.add_argument("--rtpengine", default=relay_bench.RTPENGINE)
-    ap.add_argument("--kamailio-children", type=int, default=4, help="Kamailio UDP worker processes")
+    ap.add_argument("--kamailio-children", type=int, default=8, help="Kamailio UDP worker processes")
     ap.add_argument("--phases", default="calls,media,register,concurrent,flood",
                     help="comma-separated subset of calls,media,register,concurrent,flood")
     ap.add_argument("--quick", action="store_true", help="about a minute: small steps, short runs")
     ap.add_argument("--cps-steps", help="mode-1 call rates (default 250,500,1000,2000,3000)")
     ap.add_argument("--media-steps", help="mode-2 call rates (default 50,100,200,300)")
-    ap.add_argument("--reg-steps", help="REGISTER rates (default 1000,2500,5000,7500,10000)")
+    ap.add_argument("--reg-steps", help="REGISTER rates (default 2500,5000,10000,15000,20000)")
     ap.add_argument("--step-seconds", type=float, help="seconds of new calls per step (default 10)")
     ap.add_argument("--hold-ms", type=int, default=1000, help="mode-1 call length after the ACK")
     ap.add_argument("--media-seconds", type=float, default=5.0, help="mode-2 RTP per call and direction")
     ap.add_argument("--probe-cps", type=float, default=50, help="Python probe calls per second (mode 1)")
     ap.add_argument("--reg-seconds", type=float, help="seconds per REGISTER step (default 5)")
     ap.add_argument("--reg-users", type=int, default=5000)
-    ap.add_argument("--reg-workers", type=int, default=2)
+    ap.add_argument("--reg-workers", type=int, default=2, help="Python REGISTER workers (--reg-client python)")
+    ap.add_argument("--reg-client", choices=["sipp", "python"], default="sipp",
+                    help="sipp (register.xml; Rendezvous must offer MD5 first: sip.auth_algorithms) or Python "
+                         "worker processes (MD5, whatever the challenge order)")
     ap.add_argument("--concurrent", type=int, help="calls held at once (default 4000)")
     ap.add_argument("--concurrent-cps", type=int, default=500)
     ap.add_argument("--concurrent-extra-s", type=float, default=4.0, help="hold beyond the ramp")
@@ -1428,6 +1509,10 @@ def main():
     ap.add_argument("--flood-seconds", type=float, help="default 5")
     ap.add_argument("--kamailio-flood", action="store_true",
                     help="also flood Kamailio (its config has no admission control: informational)")
+    ap.add_argument("--relay-ports", default="20000-59999", help="media port range of both relays")
+    ap.add_argument("--log-level", default="warn", help="Rendezvous log.level (info/debug slow it down)")
+    ap.add_argument("--rendezvous-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Rendezvous setting, repeatable (e.g. relay.kernel_forwarding=1)")
     ap.add_argument("--json", help="also write every figure to this file")
     ap.add_argument("--nice", type=int, default=0, help="niceness (own autogroup) for servers and generators")
     args = ap.parse_args()
@@ -1435,10 +1520,12 @@ def main():
     q = args.quick
     args.cps_steps = parse_list(args.cps_steps or ("250,1000" if q else "250,500,1000,2000,3000"))
     args.media_steps = parse_list(args.media_steps or ("50" if q else "50,100,200,300"))
-    args.reg_steps = parse_list(args.reg_steps or ("1000,5000" if q else "1000,2500,5000,7500,10000"))
-    args.step_seconds = args.step_seconds or (3.0 if q else 10.0)
+    args.reg_steps = parse_list(args.reg_steps or ("1000,5000" if q else "2500,5000,10000,15000,20000"))
+    args.step_seconds = args.step_seconds or (2.0 if q else 10.0)
     args.reg_seconds = args.reg_seconds or (2.0 if q else 5.0)
-    args.concurrent = args.concurrent or (1000 if q else 4000)
+    args.concurrent = args.concurrent or (500 if q else 4000)
+    if q and args.concurrent_extra_s == 4.0:
+        args.concurrent_extra_s = 2.0
     args.flood_max_cps = args.flood_max_cps or (100 if q else 200)
     args.flood_seconds = args.flood_seconds or (2.0 if q else 5.0)
     phases = [x.strip() for x in args.phases.split(",") if x.strip()]
@@ -1461,6 +1548,13 @@ def main():
     args.phase_limit = int(max(len(args.cps_steps), len(args.media_steps)) *
                            (args.step_seconds * 1.5 + args.media_seconds + 35) + args.concurrent / args.concurrent_cps + 120)
 
+    m = re.match(r"^(\d+)-(\d+)$", args.relay_ports)
+    if not m or not 1024 <= int(m.group(1)) < int(m.group(2)) <= 65535:
+        ap.error("--relay-ports: MIN-MAX")
+    RELAY_PORTS[:] = [int(m.group(1)), int(m.group(2))]
+    global LOG_LEVEL
+    LOG_LEVEL = args.log_level
+    EXTRA_SETS[:] = args.rendezvous_set
     relay_bench.NICE = args.nice
     raise_nofile()
     servers = []
@@ -1480,7 +1574,7 @@ def main():
     if not servers:
         log("nothing to measure: no rendezvous binary and no Kamailio + rtpengine")
         return 2
-    for f in ("uas.xml", "uas_media.xml", "uac_call.xml", "uac_media.xml", "uac_flood.xml"):
+    for f in ("uas.xml", "uas_media.xml", "uac_call.xml", "uac_media.xml", "uac_flood.xml", "register.xml"):
         shutil.copy(os.path.join(SCEN_DIR, f), workdir)
     ctx.pcap_packets = int(args.media_seconds * 1000 / PTIME_MS)
     write_rtp_pcap(os.path.join(workdir, "rtp.pcap"), ctx.pcap_packets)

@@ -97,10 +97,12 @@ Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort,
   auto addr = parseHostPort(hostPort);
   if (!addr) return Unexpected(fmt::format("SIP TLS listen address '{}' is not host:port", hostPort));
   if (::access(certFile.c_str(), R_OK) != 0) {
-    return Unexpected(fmt::format("cannot read TLS certificate file '{}': {}", certFile, std::strerror(errno)));
+    return Unexpected(
+        fmt::format("cannot read TLS certificate file '{}': {}", certFile, std::strerror(errno)));
   }
   if (::access(keyFile.c_str(), R_OK) != 0) {
-    return Unexpected(fmt::format("cannot read TLS private key file '{}': {}", keyFile, std::strerror(errno)));
+    return Unexpected(
+        fmt::format("cannot read TLS private key file '{}': {}", keyFile, std::strerror(errno)));
   }
   ERR_clear_error();
   std::unique_ptr<ssl_ctx_st, SslCtxFree> ctx(SSL_CTX_new(TLS_server_method()));
@@ -112,14 +114,16 @@ Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort,
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), certFile.c_str()) != 1) {
-    return Unexpected(fmt::format("TLS certificate file '{}' holds no usable PEM certificate: {}", certFile, sslError()));
+    return Unexpected(
+        fmt::format("TLS certificate file '{}' holds no usable PEM certificate: {}", certFile, sslError()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return Unexpected(fmt::format("TLS private key file '{}' is no PEM key for the certificate in '{}': {}", keyFile,
-                                  certFile, sslError()));
+    return Unexpected(fmt::format("TLS private key file '{}' is no PEM key for the certificate in '{}': {}",
+                                  keyFile, certFile, sslError()));
   }
   if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-    return Unexpected(fmt::format("TLS private key file '{}' does not match the certificate in '{}'", keyFile, certFile));
+    return Unexpected(
+        fmt::format("TLS private key file '{}' does not match the certificate in '{}'", keyFile, certFile));
   }
   const int family = addr->isV6() ? AF_INET6 : AF_INET;
   relay::Fd tcp(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -196,7 +200,8 @@ void SipTransport::acceptTcp(bool tls) {
   for (;;) {
     relay::SockAddr peer;
     socklen_t len = relay::SockAddr::kStorage;
-    int fd = ::accept4(tls ? tlsListener_.get() : listener_.get(), peer.storage(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(tls ? tlsListener_.get() : listener_.get(), peer.storage(), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     if (conns_.size() >= kMaxConnections) {
       ::close(fd);
@@ -423,7 +428,9 @@ void SipTransport::readTls(uint64_t id) {
       // close_notify, EOF or a protocol error: nothing more will be readable.
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
         closed = true;
-        if (e != SSL_ERROR_ZERO_RETURN) spdlog::debug("sip: TLS connection {} from {}: {}", id, c.peer.str(), sslError());
+        if (e != SSL_ERROR_ZERO_RETURN) {
+          spdlog::debug("sip: TLS connection {} from {}: {}", id, c.peer.str(), sslError());
+        }
       }
       break;
     }
@@ -442,7 +449,8 @@ void SipTransport::flushTls(uint64_t id) {
   while (!c.out.empty()) {
     ERR_clear_error();
     errno = 0;
-    const int n = SSL_write(c.tls.get(), c.out.data(), static_cast<int>(std::min<size_t>(c.out.size(), 1 << 30)));
+    const int n =
+        SSL_write(c.tls.get(), c.out.data(), static_cast<int>(std::min<size_t>(c.out.size(), 1 << 30)));
     if (n > 0) {
       c.out.erase(0, static_cast<size_t>(n));
       continue;
