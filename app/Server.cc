@@ -143,12 +143,12 @@ int Server::run() {
       } else if (fd == m.ng->fd()) {
         m.ng->onReadable();
       } else if (fd == m.relay->endedFd()) {
-        m.relay->drainEnded([&](const relay::SessionReport& rep) {
+        m.relay->drainEnded([&](const relay::SessionReport& rep, bool timedOut) {
           m.metrics->observeEnded(rep);
+          if (!timedOut) return;  // a drop() the control side asked for
           auto callId = m.anchor->onSessionEnded(rep);
+          spdlog::info("call={} media timeout: session torn down", callId.value_or(rep.callId));
           if (callId && m.b2bua) m.b2bua->onMediaTimeout(*callId);
-          spdlog::info("call={} media timeout after {} s without packets: session torn down", callId.value_or(rep.callId),
-                       m.cfg.relay.timeoutSeconds);
         });
       }
     }

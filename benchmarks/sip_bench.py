@@ -259,6 +259,9 @@ class RendezvousServer:
     def cpu(self):
         return safe_cpu(self.relay.proc.pid)
 
+    def cpu_parts(self):
+        return {}
+
     def rss_kib(self):
         try:
             return proc_rss_kib(self.relay.proc.pid)
@@ -339,6 +342,9 @@ class KamailioServer:
 
     def cpu(self):
         return sum(safe_cpu(p) for p in self.pids) + safe_cpu(self.rtpengine.proc.pid)
+
+    def cpu_parts(self):
+        return {"kamailio": sum(safe_cpu(p) for p in self.pids), "rtpengine": safe_cpu(self.rtpengine.proc.pid)}
 
     def rss_kib(self):
         """Kamailio's processes share memory: their PSS sum, plus rtpengine's RSS."""
@@ -893,8 +899,13 @@ def reg_worker(server_port, local_port, users, rate, seconds, nice, conn):
 # ---------------------------------------------------------------- phases
 
 def server_sample(server):
-    return {"t": time.monotonic(), "cpu": server.cpu(), "busy": system_busy_seconds(), "self": self_cpu(),
-            "rss": server.rss_kib()}
+    return {"t": time.monotonic(), "cpu": server.cpu(), "parts": server.cpu_parts(), "busy": system_busy_seconds(),
+            "self": self_cpu(), "rss": server.rss_kib()}
+
+
+def cpu_split(s0, s1, n):
+    """Per-process-kind CPU per unit (ms), e.g. Kamailio's own processes and rtpengine apart."""
+    return {k: 1000.0 * (v - s0["parts"].get(k, 0.0)) / n for k, v in s1["parts"].items()} if n else {}
 
 
 def other_pct(a, b, server_cpu, gen_cpu):
@@ -1006,6 +1017,7 @@ def call_steps(ctx, kind, mode):
                 gen_cpu = r["uac_cpu_s"] + uas_cpu + (s1["self"] - s0["self"])
                 row["server_cpu_s"] = server_cpu
                 row["cpu_ms_per_call"] = 1000.0 * server_cpu / n_calls if n_calls else None
+                row["cpu_ms_per_call_parts"] = cpu_split(s0, s1, n_calls)
                 # Everything the machine did per call (generators included): the fair figure when
                 # forwarding runs in the kernel, whose work lands in the sender's (sipp's) context.
                 row["machine_ms_per_call"] = 1000.0 * (s1["busy"] - s0["busy"]) / n_calls if n_calls else None
@@ -1372,6 +1384,9 @@ def print_tables(rows):
                 notes.append("probe failures %s" % r["probe_failed"])
             if r.get("uas_failed"):
                 notes.append("UAS failed calls %d" % r["uas_failed"])
+            if r.get("cpu_ms_per_call_parts"):
+                notes.append("server CPU ms/call by process: %s" % ", ".join(
+                    "%s %.3f" % kv for kv in sorted(r["cpu_ms_per_call_parts"].items())))
             if r.get("server_counters") and not r.get("pass"):
                 notes.append("server counters over the step %s" % {k: int(v) for k, v in r["server_counters"].items()})
             if r.get("active_after"):

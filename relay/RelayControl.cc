@@ -213,18 +213,33 @@ void RelayControl::release(const SessionRecord& rec) {
   }
 }
 
-void RelayControl::drainEnded(const std::function<void(const SessionReport&)>& fn) {
+void RelayControl::drop(uint64_t sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return;
+  workers_[it->second.worker]->post(DropSession{sessionId});
+  dropping_.emplace(sessionId, std::move(it->second));
+  sessions_.erase(it);
+}
+
+void RelayControl::drainEnded(const std::function<void(const SessionReport&, bool timedOut)>& fn) {
   uint64_t v;
   [[maybe_unused]] auto r = ::read(endedWake_.get(), &v, sizeof(v));
   SessionEnded e;
   while (ended_.try_dequeue(e)) {
-    auto it = sessions_.find(e.report.id);
-    if (it == sessions_.end()) continue;  // deleted by the control side meanwhile
+    // The worker has closed the sockets: only now may the ports be handed out again.
+    // A timeout may race a drop (then the record is in dropping_) or a remove (then it is gone).
+    auto* table = &sessions_;
+    auto it = table->find(e.report.id);
+    if (it == table->end()) {
+      table = &dropping_;
+      it = table->find(e.report.id);
+      if (it == table->end()) continue;
+    }
     release(it->second);
-    sessions_.erase(it);
-    counters_.sessionsTimedOut.add(1);
+    table->erase(it);
     counters_.sessionsEnded.add(1);
-    fn(e.report);
+    if (e.timedOut) counters_.sessionsTimedOut.add(1);
+    fn(e.report, e.timedOut);
   }
 }
 

@@ -69,10 +69,14 @@ class RelayControl {
   Expected<bool, RelayError> updateLeg(uint64_t sessionId, uint32_t stream, uint8_t leg, const LegParams& p);
   std::optional<SessionReport> query(uint64_t sessionId);
   std::optional<SessionReport> remove(uint64_t sessionId);
+  // Removes without waiting for the worker; the final report arrives through drainEnded. For
+  // callers that must never block on the media side (the B2BUA).
+  void drop(uint64_t sessionId);
 
   // Wakes when workers report ended sessions: poll it, then call drainEnded.
   int endedFd() const { return endedWake_.get(); }
-  void drainEnded(const std::function<void(const SessionReport&)>& fn);
+  // `timedOut` is false for sessions ended by drop().
+  void drainEnded(const std::function<void(const SessionReport&, bool timedOut)>& fn);
 
   size_t sessionCapacityMux() const { return capacityMux_; }
   size_t sessionCapacity() const { return capacity_; }
@@ -107,6 +111,7 @@ class RelayControl {
   size_t capacityMux_ = 0;
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, SessionRecord> sessions_;
+  std::unordered_map<uint64_t, SessionRecord> dropping_;  // dropped, ports held until the worker confirms
   std::unique_ptr<KernelForwarder> kernel_;  // declared before workers_: outlives them
   std::vector<std::unique_ptr<RelayWorker>> workers_;
   moodycamel::ConcurrentQueue<SessionEnded> ended_;

@@ -219,6 +219,12 @@ void RelayWorker::handle(RemoveSession& c) {
   c.reply.set_value(finish(it));
 }
 
+void RelayWorker::handle(DropSession& c) {
+  auto it = sessions_.find(c.sessionId);
+  if (it == sessions_.end()) return;
+  onEnded_(SessionEnded{index_, finish(it), false});
+}
+
 void RelayWorker::handle(StopWorker&) { running_ = false; }
 
 SessionReport RelayWorker::finish(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
@@ -241,7 +247,7 @@ void RelayWorker::checkTimeouts(uint64_t nowNs) {
     MediaSession& s = *it->second;
     kernelCheck(s, nowNs);  // kernel activity keeps the session alive
     if (nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
-      SessionEnded ev{index_, finish(it)};
+      SessionEnded ev{index_, finish(it), true};
       onEnded_(std::move(ev));
     }
     it = next;

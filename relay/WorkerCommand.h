@@ -34,14 +34,21 @@ struct RemoveSession {
   uint64_t sessionId;
   std::promise<std::optional<SessionReport>> reply;
 };
+// Remove without waiting: the final report comes back as a SessionEnded (timedOut = false), so
+// signalling never blocks on a busy worker.
+struct DropSession {
+  uint64_t sessionId;
+};
 struct StopWorker {};
 
-using WorkerCommand = std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, StopWorker>;
+using WorkerCommand =
+    std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, DropSession, StopWorker>;
 
-// Worker -> control: a session ended on its own (media timeout).
+// Worker -> control: a session ended, on its own (media timeout) or after a DropSession.
 struct SessionEnded {
-  size_t worker;
+  size_t worker = 0;
   SessionReport report;
+  bool timedOut = false;
 };
 
 }  // namespace rdv::relay

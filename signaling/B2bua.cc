@@ -452,7 +452,7 @@ void B2bua::onInDialog(TxnId id, const SipMessage& req, Call& call, int side) {
     } else {
       sendOnLeg(call, other, "BYE", {}, {});
     }
-    (void)anchor_.remove(call.anchorId);
+    anchor_.release(call.anchorId);
     endCall(call.id);
     return;
   }
@@ -509,7 +509,7 @@ void B2bua::onCancel(TxnId inviteTxn) {
   call.cancelled = true;
   txns_.cancel(call.bInvite);
   txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
-  (void)anchor_.remove(call.anchorId);
+  anchor_.release(call.anchorId);
   // The call object lives on until the callee's final response (487, or a 2xx to hang up).
 }
 
@@ -574,7 +574,7 @@ void B2bua::onInviteResponse(Call& call, const SipMessage& resp) {
     counters_.callsFailed.add(1);
     spdlog::info("call={} failed: {} {}", call.anchorId, status, resp.reason());
     txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag);
-    (void)anchor_.remove(call.anchorId);
+    anchor_.release(call.anchorId);
   }
   endCall(call.id);
 }
@@ -624,7 +624,7 @@ void B2bua::onTimeout(TxnId id) {
       counters_.callsFailed.add(1);
       spdlog::info("call={} callee did not answer the INVITE (timer B)", call.anchorId);
       txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
-      (void)anchor_.remove(call.anchorId);
+      anchor_.release(call.anchorId);
       endCall(call.id);
     }
     return;
@@ -644,7 +644,7 @@ void B2bua::hangUp(Call& call, std::string_view why) {
     sendOnLeg(call, 0, "BYE", {}, {});
     sendOnLeg(call, 1, "BYE", {}, {});
   }
-  (void)anchor_.remove(call.anchorId);
+  anchor_.release(call.anchorId);
   endCall(call.id);
 }
 

@@ -181,6 +181,15 @@ Expected<CallInfo, AnchorError> MediaAnchor::remove(std::string_view callId) {
   return ci;
 }
 
+void MediaAnchor::release(std::string_view callId) {
+  auto it = calls_.find(std::string(callId));
+  if (it == calls_.end()) return;
+  relay_.drop(it->second.sessionId);
+  bySession_.erase(it->second.sessionId);
+  spdlog::info("call={} media released", it->first);
+  calls_.erase(it);
+}
+
 Expected<CallInfo, AnchorError> MediaAnchor::query(std::string_view callId) {
   auto it = calls_.find(std::string(callId));
   if (it == calls_.end()) return Unexpected(AnchorError{AnchorErrorCode::UnknownCall, "Unknown call-id"});

@@ -57,6 +57,9 @@ class MediaAnchor {
                                             std::string_view toTag, std::string_view sdp,
                                             const AnchorOptions& opts);
   Expected<CallInfo, AnchorError> remove(std::string_view callId);
+  // Forgets the call and drops its relay session without waiting for the worker (its final
+  // report arrives through RelayControl::drainEnded). For signalling that must not block.
+  void release(std::string_view callId);
   Expected<CallInfo, AnchorError> query(std::string_view callId);
   std::vector<std::string> list(size_t limit) const;
 

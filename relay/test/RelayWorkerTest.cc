@@ -196,6 +196,29 @@ TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
   EXPECT_TRUE(relay.addStream(s3, false));
 }
 
+// The B2BUA's path: dropping returns at once; the ports stay reserved until the worker has
+// closed the sockets and reported the session's final counters.
+TEST(RelayWorker, DropDoesNotWaitAndReleasesPortsWhenTheWorkerConfirms) {
+  RelayControl relay(options(50));
+  Peer a, b;
+  Call c = setUp(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  relay.drop(c.id);
+  EXPECT_EQ(relay.activeSessions(), 0U);
+  EXPECT_LT(relay.portPairsFree(), relay.portPairsTotal()) << "ports held until the worker confirms";
+  pollfd pfd{relay.endedFd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 2000), 1) << "drop not confirmed";
+  std::vector<uint64_t> packets;
+  relay.drainEnded([&](const SessionReport& r, bool timedOut) {
+    EXPECT_FALSE(timedOut);
+    packets.push_back(r.streams.at(0)[0].counters.rtpPackets);
+  });
+  EXPECT_EQ(packets, std::vector<uint64_t>{1});
+  EXPECT_EQ(relay.portPairsFree(), relay.portPairsTotal());
+  EXPECT_EQ(relay.counters().sessionsEnded.get(), 1U);
+}
+
 TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
   RelayControl relay(options(50));
   uint64_t id = relay.createSession("quiet-call");
@@ -203,7 +226,10 @@ TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
   pollfd pfd{relay.endedFd(), POLLIN, 0};
   ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "timeout not reported";
   std::vector<uint64_t> ended;
-  relay.drainEnded([&](const SessionReport& r) { ended.push_back(r.id); });
+  relay.drainEnded([&](const SessionReport& r, bool timedOut) {
+    EXPECT_TRUE(timedOut);
+    ended.push_back(r.id);
+  });
   EXPECT_EQ(ended, std::vector<uint64_t>{id});
   EXPECT_EQ(relay.activeSessions(), 0U);
   EXPECT_EQ(relay.portPairsFree(), relay.portPairsTotal());
