@@ -131,6 +131,8 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_calls_rejected_total", "Calls refused by admission control (503)", MetricType::Counter,
              d(bc.callsRejected));
       single("rdv_calls_active", "Calls in progress", MetricType::Gauge, d(bc.callsActive));
+      single("rdv_sip_overload_rejected_total", "Requests answered 503 without state: transaction table full",
+             MetricType::Counter, d(b2bua_->transactionsShed()));
       single("rdv_calls_media_timeouts_total", "Calls hung up because media stopped", MetricType::Counter,
              d(bc.mediaTimeouts));
     }

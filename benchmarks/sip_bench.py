@@ -461,6 +461,8 @@ def start_uas(ctx, server, scenario, callee, sip_port, media_port, max_seconds):
     argv = [SIPP, "-sf", scenario, "-s", callee, "-i", "127.0.0.1", "-p", str(sip_port),
             "-mi", "127.0.0.1", "-mp", str(media_port), "-timeout", "%ds" % int(max_seconds),
             "-trace_stat", "-stf", os.path.join(ctx.workdir, tag + ".stat.csv"), "-fd", "1"] + sipp_common(ctx, tag)
+    if ctx.args.trace_msg:
+        argv += ["-trace_msg", "-message_file", os.path.join(ctx.workdir, tag + ".messages.log")]
     p = Proc(tag, argv, ctx.workdir)
     p.tag = tag
     deadline = time.monotonic() + 5
@@ -492,6 +494,8 @@ def run_uac(ctx, server, scenario, callee, rate, calls, hold_ms, local_port, med
             "-timeout", "%ds" % int(timeout_s), "-recv_timeout", "10000",
             "-trace_stat", "-stf", stat, "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
             "-trace_counts"] + sipp_common(ctx, tag) + list(extra)
+    if ctx.args.trace_msg:
+        argv += ["-trace_msg", "-message_file", os.path.join(ctx.workdir, tag + ".messages.log")]
     cpu0 = children_cpu()
     t0 = time.monotonic()
     p = Proc(tag, argv, ctx.workdir)
@@ -1049,7 +1053,9 @@ def call_steps(ctx, kind, mode):
                     row["active_after"] = server.active_calls()
                 passed = (row["ok_pct"] >= SUCCESS_PCT and "error" not in row and
                           (row["kept_cps"] or 0) >= RATE_KEPT * rate and
-                          (not media or (row.get("delivered_pct") or 0) >= SUCCESS_PCT))
+                          (not media or row.get("delivered_pct") is None or row["delivered_pct"] >= SUCCESS_PCT))
+                if media and row.get("delivered_pct") is None:
+                    row["note"] = "packets not counted (%s)" % (counters.error if counters else "no counters")
                 row["pass"] = passed
                 rows.append(row)
                 if not passed:
@@ -1380,6 +1386,8 @@ def print_tables(rows):
                 notes.append("sipp errors %s" % r["errors"])
             if r.get("error"):
                 notes.append(r["error"])
+            if r.get("note"):
+                notes.append(r["note"])
             if r.get("probe_failed"):
                 notes.append("probe failures %s" % r["probe_failed"])
             if r.get("uas_failed"):
@@ -1528,6 +1536,8 @@ def main():
     ap.add_argument("--log-level", default="warn", help="Rendezvous log.level (info/debug slow it down)")
     ap.add_argument("--rendezvous-set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra Rendezvous setting, repeatable (e.g. relay.kernel_forwarding=1)")
+    ap.add_argument("--trace-msg", action="store_true",
+                    help="sipp -trace_msg for every sipp (diagnostics only: costs sipp CPU and disk)")
     ap.add_argument("--json", help="also write every figure to this file")
     ap.add_argument("--nice", type=int, default=0, help="niceness (own autogroup) for servers and generators")
     args = ap.parse_args()
@@ -1624,9 +1634,17 @@ def main():
     print_tables(rows)
     best = summary(rows)
     if args.json:
+        info = {"loadavg_end": os.getloadavg(), "cores": NCPU}
+        try:
+            info["tree"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
+                                          text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+        if "rendezvous" in servers:
+            info["rendezvous_mtime"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(ctx.rendezvous)))
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "best": best, "args": {k: v for k, v in vars(args).items()}}, f, indent=1,
-                      default=str)
+            json.dump({"rows": rows, "best": best, "run": info, "args": {k: v for k, v in vars(args).items()}}, f,
+                      indent=1, default=str)
     return 1 if any("error" in r for r in rows) else 0
 
 

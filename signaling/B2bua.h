@@ -44,6 +44,7 @@ class B2bua final : public SipTransactionUser {
   void onTimer(uint64_t nowMs);
 
   const B2buaCounters& counters() const { return counters_; }
+  const relay::Counter& transactionsShed() const { return txns_.shed(); }
   size_t activeCalls() const { return calls_.size(); }
   const Registrar& registrar() const { return registrar_; }
 

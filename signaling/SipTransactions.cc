@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <array>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,9 @@ namespace rdv::signaling {
 namespace {
 
 constexpr uint64_t kT4Ms = 5000;
+// Server transactions linger up to 64*T1 (32 s) after their final response, keeping only that
+// response (under 1 KiB): this bounds their memory under a flood (2,000 calls/s need ~130k).
+constexpr size_t kMaxServerTransactions = 200000;
 
 bool isUdp(const SipPeer& p) { return p.kind == SipTransportKind::Udp; }
 
@@ -74,11 +78,18 @@ void SipTransactions::onRequest(SipMessage&& msg, const SipPeer& from) {
     if (!s.lastResponse.empty()) transport_.send(s.peer, s.lastResponse);  // retransmission
     return;
   }
+  if (server_.size() >= kMaxServerTransactions) {
+    // Overload: answer without keeping state, so a flood cannot grow memory without bound.
+    std::array<std::string, 1> retry{"Retry-After: 5"};
+    transport_.send(from, buildResponse(msg, 503, "Service Unavailable", {}, retry));
+    shed_.add(1);
+    return;
+  }
   const TxnId id = nextId_++;
-  auto& ref = server_.emplace(id, Server{key, std::move(msg), from}).first->second;
+  auto& ref = server_.emplace(id, Server{key, std::move(msg), from, m == SipMethod::Invite}).first->second;
   serverByKey_.emplace(key, id);
   if (m == SipMethod::Cancel) {
-    auto inv = serverByKey_.find(serverKey(ref.req, true));
+    auto inv = serverByKey_.find(serverKey(*ref.req, true));
     if (inv == serverByKey_.end()) {
       respond(id, 481, "Call/Transaction Does Not Exist");
       return;
@@ -89,7 +100,7 @@ void SipTransactions::onRequest(SipMessage&& msg, const SipPeer& from) {
     return;
   }
   if (m == SipMethod::Invite) respond(id, 100, "Trying");
-  user_.onRequest(id, ref.req, from);
+  user_.onRequest(id, *ref.req, from);
 }
 
 void SipTransactions::respond(TxnId id, int status, std::string_view reason, std::string_view toTag,
@@ -98,8 +109,8 @@ void SipTransactions::respond(TxnId id, int status, std::string_view reason, std
   auto it = server_.find(id);
   if (it == server_.end()) return;
   Server& s = it->second;
-  if (s.lastStatus >= 200) return;  // already final
-  s.lastResponse = buildResponse(s.req, status, reason, status == 100 ? std::string_view() : toTag, extraHeaders,
+  if (s.lastStatus >= 200 || !s.req) return;  // already final
+  s.lastResponse = buildResponse(*s.req, status, reason, status == 100 ? std::string_view() : toTag, extraHeaders,
                                  body, contentType);
   s.lastStatus = status;
   transport_.send(s.peer, s.lastResponse);
@@ -108,7 +119,8 @@ void SipTransactions::respond(TxnId id, int status, std::string_view reason, std
     return;
   }
   const uint64_t now = nowMs();
-  const bool invite = s.req.method() == SipMethod::Invite;
+  const bool invite = s.invite;
+  s.req.reset();
   if (invite) {
     // 2xx (RFC 6026 Accepted) and non-2xx (Completed) are retransmitted over UDP until the ACK.
     s.state = status < 300 ? State::Accepted : State::Completed;
@@ -131,7 +143,7 @@ void SipTransactions::acknowledged(TxnId id) {
 
 const SipMessage* SipTransactions::request(TxnId id) const {
   auto it = server_.find(id);
-  return it == server_.end() ? nullptr : &it->second.req;
+  return it == server_.end() || !it->second.req ? nullptr : &*it->second.req;
 }
 
 TxnId SipTransactions::sendRequest(std::string text, const SipPeer& to) {
@@ -230,7 +242,7 @@ void SipTransactions::onTimer(uint64_t now) {
       Server& s = it->second;
       if (now >= s.endAt && s.endAt != 0) {
         if (s.state == State::Accepted && s.retransmitAt != 0) {
-          spdlog::info("sip: no ACK for 2xx on call-id {}", s.req.callId());
+          spdlog::info("sip: no ACK for a 2xx (transaction {})", s.key);
         }
         serverByKey_.erase(s.key);
         server_.erase(it);

@@ -55,7 +55,7 @@ class SipTransactions {
                std::string_view contentType = {});
   // The dialog received the ACK for this INVITE's 2xx: stop retransmitting it.
   void acknowledged(TxnId id);
-  const SipMessage* request(TxnId id) const;  // the server transaction's request
+  const SipMessage* request(TxnId id) const;  // the server transaction's request, until it is final
 
   // Client side: `request` is complete text whose top Via carries `branch` (from newBranch()).
   TxnId sendRequest(std::string request, const SipPeer& to);
@@ -68,13 +68,16 @@ class SipTransactions {
   uint64_t nextDeadline() const;  // ms (monotonic), UINT64_MAX if none
   void onTimer(uint64_t nowMs);
   size_t size() const { return server_.size() + client_.size(); }
+  // Requests answered 503 statelessly because the transaction table was full.
+  const relay::Counter& shed() const { return shed_; }
 
  private:
   enum class State : uint8_t { Trying, Proceeding, Accepted, Completed, Confirmed, Terminated };
   struct Server {
     std::string key;
-    SipMessage req;
+    std::optional<SipMessage> req;  // freed once final: a lingering transaction keeps only its reply
     SipPeer peer;
+    bool invite = false;
     State state = State::Trying;
     std::string lastResponse;
     int lastStatus = 0;
@@ -114,6 +117,7 @@ class SipTransactions {
   std::unordered_map<std::string, TxnId> clientByBranch_;
   using Timer = std::pair<uint64_t, TxnId>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timerQueue_;
+  relay::Counter shed_;
 };
 
 }  // namespace rdv::signaling

@@ -168,13 +168,14 @@ int rdv_relay_ingress(struct __sk_buff* skb) {
     fib.ifindex = skb->ifindex;
     long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
     /* Only out of the interface the packet came in on: the program owns no other device's L2. */
-    if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != skb->ifindex || l2 != ETH_HLEN) {
+    if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != skb->ifindex || l2 != ETH_HLEN ||
+        data + ETH_HLEN > end) {
       t->fallback++;
       return TC_ACT_UNSPEC;
     }
   }
 
-  /* Count before rewriting: `e` stays valid across the helpers, packet pointers do not. */
+  /* Count before rewriting. */
   __sync_fetch_and_add(&e->packets, 1);
   __sync_fetch_and_add(&e->bytes, udp_len - sizeof(struct udphdr));
   e->last_ns = bpf_ktime_get_ns();
@@ -182,35 +183,43 @@ int rdv_relay_ingress(struct __sk_buff* skb) {
   t->packets++;
   t->bytes += udp_len - sizeof(struct udphdr);
 
-  /* Addresses are in the UDP pseudo-header, ports only in the UDP header. The helpers handle
-   * CHECKSUM_PARTIAL (loopback) and CHECKSUM_COMPLETE skbs. */
+  /* Rewrite in place, then fix the checksums from the old and new values: addresses are in the
+   * UDP pseudo-header, ports only in the UDP header, the TTL only in the IP header. The helpers
+   * handle CHECKSUM_PARTIAL (loopback, veth) and CHECKSUM_COMPLETE skbs. */
+  union ports {
+    struct {
+      __u16 src;
+      __u16 dst;
+    } p;
+    __u32 word;
+  };
+  const union ports old_ports = {.p = {old_sport, old_dport}};
+  const union ports new_ports = {.p = {new_sport, new_dport}};
+  __u32 old_addrs[2] = {old_saddr, old_daddr};
+  __u32 new_addrs[2] = {new_saddr, new_daddr};
+  ip->saddr = new_saddr;
+  ip->daddr = new_daddr;
+  udp->source = new_sport;
+  udp->dest = new_dport;
+  __u16 new_ttl_proto = old_ttl_proto;
+  if (!local) {
+    /* Leaving the host: the relay is the packet's origin, so it gets a fresh TTL. */
+    struct ethhdr* eth = data;
+    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+    ip->ttl = OUTGOING_TTL;
+    new_ttl_proto = *(__u16*)&ip->ttl;
+  }
   const __u32 ip_csum = l2 + offsetof(struct iphdr, check);
   const __u32 udp_csum = udp_off + offsetof(struct udphdr, check);
-  const __u32 new_addrs[2] = {new_saddr, new_daddr};
-  long err = 0;
-  err |= bpf_l4_csum_replace(skb, udp_csum, old_saddr, new_saddr, L4_FLAGS | BPF_F_PSEUDO_HDR | 4);
-  err |= bpf_l4_csum_replace(skb, udp_csum, old_daddr, new_daddr, L4_FLAGS | BPF_F_PSEUDO_HDR | 4);
-  err |= bpf_l4_csum_replace(skb, udp_csum, old_sport, new_sport, L4_FLAGS | 2);
-  err |= bpf_l4_csum_replace(skb, udp_csum, old_dport, new_dport, L4_FLAGS | 2);
-  err |= bpf_l3_csum_replace(skb, ip_csum, old_saddr, new_saddr, 4);
-  err |= bpf_l3_csum_replace(skb, ip_csum, old_daddr, new_daddr, 4);
-  err |= bpf_skb_store_bytes(skb, l2 + offsetof(struct iphdr, saddr), new_addrs, sizeof(new_addrs), 0);
-  err |= bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, source), &new_sport, 2, 0);
-  err |= bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, dest), &new_dport, 2, 0);
-  if (local) {
-    if (err) goto broken;
-    return TC_ACT_OK;
-  }
-
-  /* Leaving the host: the relay is the packet's origin, so it gets a fresh TTL. */
-  __u16 new_ttl_proto = old_ttl_proto;
-  ((__u8*)&new_ttl_proto)[0] = OUTGOING_TTL;
-  err |= bpf_l3_csum_replace(skb, ip_csum, old_ttl_proto, new_ttl_proto, 2);
-  err |= bpf_skb_store_bytes(skb, l2 + offsetof(struct iphdr, ttl), &new_ttl_proto, 2, 0);
-  err |= bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0);
-  err |= bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0);
+  const __s64 diff = bpf_csum_diff(old_addrs, sizeof(old_addrs), new_addrs, sizeof(new_addrs), 0);
+  long err = diff < 0;
+  err |= bpf_l3_csum_replace(skb, ip_csum, 0, (__u32)diff, 0);
+  err |= bpf_l4_csum_replace(skb, udp_csum, 0, (__u32)diff, L4_FLAGS | BPF_F_PSEUDO_HDR);
+  err |= bpf_l4_csum_replace(skb, udp_csum, old_ports.word, new_ports.word, L4_FLAGS | 4);
+  if (!local) err |= bpf_l3_csum_replace(skb, ip_csum, old_ttl_proto, new_ttl_proto, 2);
   if (err) goto broken;
-  return bpf_redirect(fib.ifindex, 0);
+  return local ? TC_ACT_OK : bpf_redirect(fib.ifindex, 0);
 
 broken:
   t->errors++;
