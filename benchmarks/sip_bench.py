@@ -1356,13 +1356,12 @@ def print_tables(rows):
         print("\nCalls. mode calls = signalling with media anchoring, no RTP; media = RTP both ways.\n"
               "  180p50..200p99: INVITE->180 / INVITE->200 in ms, Python probe calls beside the load (kernel\n"
               "  receive stamps); s180p99/s200p99: the same from sipp's rtd (whole ms, sipp's own loop included).\n"
-              "  msCPU/c: server CPU per completed call; machms/c: the whole machine's busy CPU per call\n"
-              "  (generators included: fair for kernel forwarding, charged to the sender); deliv%: RTP delivered / sent (kernel counters); us/pkt:\n"
+              "  msCPU/c: server CPU per completed call (process utime+stime); deliv%: RTP delivered / sent (kernel counters); us/pkt:\n"
               "  server CPU per delivered packet; uac%/uas%: sipp caller / callee CPU, % of one core; other%:\n"
               "  the rest of the machine, % of all cores ('!' over 10 %)")
         heads = [("server", 10), ("mode", 6), ("cps", 5), ("kept", 6), ("calls", 6), ("ok%", 7), ("180p50", 7),
                  ("180p99", 7), ("200p50", 7), ("200p99", 7), ("s180p99", 7), ("s200p99", 7), ("msCPU/c", 7),
-                 ("machms/c", 8), ("deliv%", 7), ("us/pkt", 6), ("uac%", 4), ("uas%", 4), ("other%", 6),
+                 ("deliv%", 7), ("us/pkt", 6), ("uac%", 4), ("uas%", 4), ("other%", 6),
                  ("pass", 4)]
         print("  ".join(h.rjust(w) for h, w in heads))
         for r in calls:
@@ -1375,8 +1374,7 @@ def print_tables(rows):
                     cell(r.get("p180_p50_ms"), ".2f", 7), cell(r.get("p180_p99_ms"), ".2f", 7),
                     cell(r.get("p200_p50_ms"), ".2f", 7), cell(r.get("p200_p99_ms"), ".2f", 7),
                     cell(r.get("sipp180_p99_ms"), ".0f", 7), cell(r.get("sipp200_p99_ms"), ".0f", 7),
-                    cell(r.get("cpu_ms_per_call"), ".3f", 7), cell(r.get("machine_ms_per_call"), ".3f", 8),
-                    cell(r.get("delivered_pct"), ".2f", 7),
+                    cell(r.get("cpu_ms_per_call"), ".3f", 7), cell(r.get("delivered_pct"), ".2f", 7),
                     cell(r.get("server_us_per_pkt"), ".1f", 6), cell(r.get("uac_pct"), ".0f", 4),
                     cell(r.get("uas_pct"), ".0f", 4), other.rjust(6),
                     ("yes" if r.get("pass") else "NO").rjust(4)]

@@ -50,7 +50,8 @@ int libbpfLog(enum libbpf_print_level level, const char* format, va_list args) {
   if (n > 0 && line[std::min<size_t>(static_cast<size_t>(n), sizeof(line) - 1) - 1] == '\n') {
     line[std::min<size_t>(static_cast<size_t>(n), sizeof(line) - 1) - 1] = '\0';
   }
-  if (level == LIBBPF_WARN) spdlog::warn("libbpf: {}", line);
+  // bpf_tc_hook_create on an existing clsact qdisc is expected (another relay, or a stale one).
+  if (level == LIBBPF_WARN && std::strstr(line, "Exclusivity flag on") == nullptr) spdlog::warn("libbpf: {}", line);
   else spdlog::debug("libbpf: {}", line);
   return 0;
 }

@@ -185,7 +185,8 @@ def main():
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra rendezvous setting (repeatable), e.g. relay.kernel_forwarding=1")
     args = ap.parse_args()
-    extra = [x for kv in args.set for x in ("--set", kv)]
+    # No SIP: the default 127.0.0.1:5060 would collide with other relays CTest runs in parallel.
+    extra = ["--set", "sip.listen="] + [x for kv in args.set for x in ("--set", kv)]
     kernel = "relay.kernel_forwarding=1" in args.set
     relay = Relay(args.rendezvous, args.workdir, extra=extra)
     try:

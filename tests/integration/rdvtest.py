@@ -281,6 +281,10 @@ class Relay:
                      "--set", "relay.interface=127.0.0.1"]
             for key, value in sip.items():
                 argv += ["--set", "sip.%s=%s" % (key, value)]
+        else:
+            # No SIP unless asked for (extra may still set sip.listen): the default 5060 would
+            # collide between tests running in parallel.
+            argv += ["--set", "sip.listen="]
         argv += list(extra)
         self.proc = self.procs.start("rendezvous", argv)
         wait_until("rendezvous NG pong", lambda: self.ng("ping")["result"] == b"pong", 10,

@@ -7,6 +7,7 @@ import hashlib
 import os
 import random
 import re
+import ctypes
 import socket
 import struct
 import subprocess
@@ -528,6 +529,22 @@ class RtpEcho(threading.Thread):
         self.sock.close()
 
 
+SO_ATTACH_FILTER = 26
+
+
+def _udp_dst_port_filter(port):
+    """A classic BPF program accepting IPv4 UDP (unfragmented) to `port` on an Ethernet-framed
+    interface (loopback included): ldh [12]; jeq IPv4; ldb [23]; jeq UDP; ldh [20]; jset frag;
+    ldxb 4*([14]&0xf); ldh [x+16]; jeq port; ret all / ret 0. Returns (sock_fprog, keep-alive)."""
+    insns = [(0x28, 0, 0, 12), (0x15, 0, 8, 0x0800), (0x30, 0, 0, 23), (0x15, 0, 6, 17),
+             (0x28, 0, 0, 20), (0x45, 4, 0, 0x1FFF), (0xB1, 0, 0, 14), (0x48, 0, 0, 16),
+             (0x15, 0, 1, port), (0x06, 0, 0, 0x40000), (0x06, 0, 0, 0)]
+    prog = b"".join(struct.pack("HBBI", *i) for i in insns)
+    buf = ctypes.create_string_buffer(prog)
+    fprog = struct.pack("HL", len(insns), ctypes.addressof(buf))
+    return fprog, buf
+
+
 class LoopbackCounter(threading.Thread):
     """Counts UDP datagrams on the loopback interface to one destination port, per source port
     (AF_PACKET: needs CAP_NET_RAW; `available` is False without it). Lets the harness see the
@@ -541,6 +558,10 @@ class LoopbackCounter(threading.Thread):
         self.stop_event = threading.Event()
         try:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+            # The kernel filters for our port, so other loopback traffic (parallel tests,
+            # benchmarks) cannot overflow the buffer and make the count come out short.
+            self._filter = _udp_dst_port_filter(dst_port)
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, self._filter[0])
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             self.sock.bind(("lo", 0))
             self.sock.settimeout(0.1)
