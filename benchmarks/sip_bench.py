@@ -696,27 +696,29 @@ class Probe(threading.Thread):
 # ---------------------------------------------------------------- kernel packet counters (mode 2)
 
 class PacketCounters:
-    """iptables counters on our own chain (loopback UDP to/from the two endpoints' media ports).
-    Only counting rules (RETURN), in a chain named after our PID, removed in stop()."""
+    """iptables counters for the RTP of the two endpoints' media ports, on loopback: what each
+    endpoint sent is counted on OUTPUT (before anything, the relay's kernel fast path included,
+    can redirect it), what reached it on INPUT. Only counting rules (RETURN), in two chains named
+    after our PID, removed in stop()."""
 
     def __init__(self, uac_media, uas_media):
-        self.chain = "RDV_SIPBENCH_%d" % os.getpid()
-        self.rules = [("caller_sent", ["--sport", str(uac_media)]), ("callee_got", ["--dport", str(uas_media)]),
-                      ("callee_sent", ["--sport", str(uas_media)]), ("caller_got", ["--dport", str(uac_media)])]
+        self.chains = {"OUTPUT": "RDV_SIPBENCH_%d_OUT" % os.getpid(), "INPUT": "RDV_SIPBENCH_%d_IN" % os.getpid()}
+        self.rules = {"OUTPUT": [("caller_sent", ["--sport", str(uac_media)]), ("callee_sent", ["--sport", str(uas_media)])],
+                      "INPUT": [("caller_got", ["--dport", str(uac_media)]), ("callee_got", ["--dport", str(uas_media)])]}
         self.ok = False
         self.error = None
-        ipt = shutil.which("iptables")
-        if not ipt:
+        self.ipt = shutil.which("iptables")
+        if not self.ipt:
             self.error = "iptables not found"
             return
-        self.ipt = ipt
         try:
-            self.run("-N", self.chain)
-            for _, match in self.rules:
-                self.run("-A", self.chain, "-p", "udp", *match, "-j", "RETURN")
-            self.run("-I", "INPUT", "1", "-i", "lo", "-p", "udp", "-j", self.chain)
+            for hook, chain in self.chains.items():
+                self.run("-N", chain)
+                for _, match in self.rules[hook]:
+                    self.run("-A", chain, "-p", "udp", *match, "-j", "RETURN")
+                self.run("-I", hook, "1", "-o" if hook == "OUTPUT" else "-i", "lo", "-p", "udp", "-j", chain)
             self.ok = True
-        except (OSError, subprocess.CalledProcessError) as e:
+        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
             self.error = "iptables: %s" % e
             self.stop()
 
@@ -726,25 +728,29 @@ class PacketCounters:
 
     def zero(self):
         if self.ok:
-            self.run("-Z", self.chain)
+            for chain in self.chains.values():
+                self.run("-Z", chain)
 
     def read(self):
         if not self.ok:
             return {}
-        out = self.run("-L", self.chain, "-n", "-v", "-x")
-        lines = [l for l in out.splitlines() if "RETURN" in l]
         vals = {}
-        for (name, _), line in zip(self.rules, lines):
-            vals[name] = int(line.split()[0])
+        for hook, chain in self.chains.items():
+            lines = [l for l in self.run("-L", chain, "-n", "-v", "-x").splitlines() if "RETURN" in l]
+            for (name, _), line in zip(self.rules[hook], lines):
+                vals[name] = int(line.split()[0])
         return vals
 
     def stop(self):
-        for args in (("-D", "INPUT", "-i", "lo", "-p", "udp", "-j", self.chain), ("-F", self.chain),
-                     ("-X", self.chain)):
-            try:
-                self.run(*args)
-            except (OSError, subprocess.CalledProcessError, AttributeError):
-                pass
+        if not self.ipt:
+            return
+        for hook, chain in self.chains.items():
+            for args in (("-D", hook, "-o" if hook == "OUTPUT" else "-i", "lo", "-p", "udp", "-j", chain),
+                         ("-F", chain), ("-X", chain)):
+                try:
+                    self.run(*args)
+                except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                    pass
         self.ok = False
 
 
@@ -1076,11 +1082,13 @@ def register_step_sipp(ctx, server, kind, rate, users_csv):
     p = ctx.ports
     n = max(1, int(rate * a.reg_seconds))
     log("... %s register @ %d/s (sipp, %d registrations)" % (kind, rate, n))
+    k0 = server.counters()
     s0 = server_sample(server)
     r = run_uac(ctx, server, "register.xml", None, rate, n, 0, p["reg_sip"], p["uac_media"],
                 extra=["-inf", users_csv])
     time.sleep(0.2)
     s1 = server_sample(server)
+    k1 = server.counters()
     server_cpu = s1["cpu"] - s0["cpu"]
     gen_cpu = r["uac_cpu_s"] + (s1["self"] - s0["self"])
     lat = [x[1] for x in r["rtt"].get(1, [])]
@@ -1090,7 +1098,8 @@ def register_step_sipp(ctx, server, kind, rate, users_csv):
            "server_cpu_s": server_cpu, "cpu_us_per_reg": 1e6 * server_cpu / r["ok"] if r["ok"] else None,
            "gen_cpu_s": gen_cpu, "uac_pct": 100.0 * r["uac_cpu_s"] / r["wall_s"] if r["wall_s"] else None,
            "wall_s": s1["t"] - s0["t"], "other_pct": other_pct(s0, s1, server_cpu, gen_cpu), "rss_kib": s1["rss"],
-           "retrans": r["retrans"], "tag": r["tag"]}
+           "retrans": r["retrans"], "tag": r["tag"],
+           "server_counters": {k.replace("rdv_", ""): v - k0.get(k, 0) for k, v in k1.items() if v != k0.get(k, 0)}}
     if "error" in r:
         row["error"] = r["error"]
     return row
@@ -1422,6 +1431,9 @@ def print_tables(rows):
                              ("yes" if r.get("pass") else "NO").rjust(4)]))
             if r.get("failed"):
                 print("      %s @ %s/s: failures %s" % (r["server"], r["cps"], r["failed"]))
+            if r.get("server_counters") and not r.get("pass"):
+                print("      %s @ %s/s: server counters over the step %s"
+                      % (r["server"], r["cps"], {k: int(v) for k, v in r["server_counters"].items()}))
             if r.get("error"):
                 print("      %s @ %s/s: %s" % (r["server"], r["cps"], r["error"]))
     conc = [r for r in rows if r.get("mode") == "concurrent"]

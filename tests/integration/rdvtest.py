@@ -1,6 +1,7 @@
 """Shared helpers for Rendezvous integration tests (python3 stdlib only): NG protocol client
 (bencode), process control by PID, bounded waits, Prometheus scraping."""
 
+import fcntl
 import os
 import random
 import re
@@ -213,17 +214,31 @@ def metric(text, name, labels=None):
     return None
 
 
-def free_block(size=100, low=20000, high=32000, fallback=((10000, 20000),)):
-    """Base of `size` consecutive loopback ports free on UDP and TCP, below the ephemeral range.
-    Tries [low, high) first, then each (low, high) of `fallback` (a benchmark relay allocating
-    ports at random across [low, high) can leave no free run of `size` there)."""
-    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-    for lo, hi in ((low, high),) + tuple(fallback):
-        for _ in range(200):
-            base = rng.randrange(lo, hi - size, 2)
-            if all(udp_port_free(p) and tcp_port_free(p) for p in range(base, base + size)):
-                return base
-    raise TestFailure("no block of %d free loopback ports" % size)
+_held_blocks = []  # lock files of the port blocks this process holds (released at exit)
+
+
+def free_block(size=100, low=20000, high=32000):
+    """Base of a block of `size` loopback ports, free on UDP and TCP and reserved for this process.
+
+    Blocks are aligned windows of [low, high) (below the ephemeral range; the C++ unit tests use
+    10000-20000). Tests run in parallel, so "free right now" is not enough: a block is taken by
+    holding an flock on /tmp/rdvtest-ports/<base> for the life of the process, and a process
+    never takes a block another one holds."""
+    os.makedirs("/tmp/rdvtest-ports", exist_ok=True)
+    windows = list(range(low, high - size + 1, size))
+    random.Random(os.getpid() ^ int(time.time() * 1000)).shuffle(windows)
+    for base in windows:
+        fd = os.open("/tmp/rdvtest-ports/%d" % base, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if all(udp_port_free(p) and tcp_port_free(p) for p in range(base, base + size)):
+            _held_blocks.append(fd)
+            return base
+        os.close(fd)
+    raise TestFailure("no block of %d free loopback ports in %d-%d" % (size, low, high))
 
 
 def sip_options_ok(port, timeout=0.3):

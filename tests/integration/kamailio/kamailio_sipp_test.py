@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rdvtest import (TestFailure, as_text, bdecode, bencode, ng_request, Procs, scrape_metrics,  # noqa: E402
+from rdvtest import (TestFailure, free_block, as_text, bdecode, bencode, ng_request, Procs, scrape_metrics,  # noqa: E402
                      stop_process, tail, tcp_port_free, udp_port_free, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,36 +56,21 @@ PACKET_TOLERANCE = 10
 # ---------------------------------------------------------------- ports
 
 def pick_ports():
-    """A block of 100 ports free on UDP and TCP, laid out with room between sipp's media ports
-    (sipp binds several of its own next to -mp) and the relay's range."""
-    # Stay below the kernel's ephemeral range (ephemeral sockets, e.g. Kamailio's NG client,
-    # could otherwise land inside the block) and away from 50000-59999, the range the reference
-    # rtpengine command line in shared/REFERENCES.md uses.
-    low, high = 20000, 50000
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            eph_low = int(f.read().split()[0])
-        if eph_low - 100 > low:
-            high = min(high, eph_low - 100)
-    except (OSError, ValueError, IndexError):
-        pass
-    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-    for _ in range(200):
-        base = rng.randrange(low, high, 100)
-        if all(udp_port_free(p) and tcp_port_free(p) for p in range(base, base + 100)):
-            return {
-                "sip": base,             # kamailio
-                "uas_sip": base + 1,
-                "uac_sip": base + 2,
-                "ng": base + 3,
-                "metrics": base + 4,     # TCP
-                "uac_media": base + 10,  # sipp uses +0 and +2 (audio/video), keep room
-                "uas_media": base + 20,  # sipp UAS's own media ports (unused)
-                "callee_rtp": base + 30, # harness callee media endpoint (count + echo)
-                "port_min": base + 40,   # even, 60 ports: plenty for one call (4 sockets)
-                "port_max": base + 99,
-            }
-    raise TestFailure("could not find a block of 100 free loopback ports")
+    """A reserved block of 100 ports (rdvtest.free_block), laid out with room between sipp's media
+    ports (sipp binds several of its own next to -mp) and the relay's range."""
+    base = free_block(100)
+    return {
+        "sip": base,             # kamailio
+        "uas_sip": base + 1,
+        "uac_sip": base + 2,
+        "ng": base + 3,
+        "metrics": base + 4,     # TCP
+        "uac_media": base + 10,  # sipp uses +0 and +2 (audio/video), keep room
+        "uas_media": base + 20,  # sipp UAS's own media ports (unused)
+        "callee_rtp": base + 30, # harness callee media endpoint (count + echo)
+        "port_min": base + 40,   # even, 60 ports: plenty for one call (4 sockets)
+        "port_max": base + 99,
+    }
 
 
 # ---------------------------------------------------------------- processes
