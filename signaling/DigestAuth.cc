@@ -14,6 +14,8 @@
 #include <initializer_list>
 #include <memory>
 
+#include "signaling/SipUri.h"
+
 namespace rdv::signaling {
 namespace {
 
@@ -26,49 +28,6 @@ constexpr char kHexDigits[] = "0123456789abcdef";
 
 char lowerAscii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
-  }
-  return true;
-}
-
-// RFC 3261 §25.1 token characters.
-bool isTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '-':
-    case '.':
-    case '!':
-    case '%':
-    case '*':
-    case '_':
-    case '+':
-    case '`':
-    case '\'':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool isToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!isTokenChar(c)) return false;
-  }
-  return true;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 void appendHex(std::string& out, const unsigned char* bytes, size_t n) {
@@ -86,7 +45,7 @@ std::optional<uint64_t> parseHex64(std::string_view s) {
   if (s.size() != 16) return std::nullopt;
   uint64_t v = 0;
   for (char c : s) {
-    const int d = hexValue(c);
+    const int d = hexDigitValue(c);
     if (d < 0) return std::nullopt;
     v = (v << 4) | static_cast<uint64_t>(d);
   }
@@ -187,8 +146,8 @@ Expected<std::vector<Param>, std::string> parseDigestParams(std::string_view s) 
   };
   skipLws();
   const size_t schemeStart = i;
-  while (i < s.size() && isTokenChar(s[i])) ++i;
-  if (!iequals(s.substr(schemeStart, i - schemeStart), "Digest")) {
+  while (i < s.size() && isSipTokenChar(s[i])) ++i;
+  if (!equalsIgnoreCase(s.substr(schemeStart, i - schemeStart), "Digest")) {
     return Unexpected(std::string("not a Digest scheme"));
   }
   if (i == s.size() || !isLws(s[i])) return Unexpected(std::string("no digest parameters"));
@@ -202,7 +161,7 @@ Expected<std::vector<Param>, std::string> parseDigestParams(std::string_view s) 
       continue;
     }
     const size_t nameStart = i;
-    while (i < s.size() && isTokenChar(s[i])) ++i;
+    while (i < s.size() && isSipTokenChar(s[i])) ++i;
     if (i == nameStart) return Unexpected(std::string("bad parameter name"));
     Param p{s.substr(nameStart, i - nameStart), {}};
     skipLws();
@@ -239,7 +198,7 @@ Expected<std::vector<Param>, std::string> parseDigestParams(std::string_view s) 
       if (!closed) return Unexpected(std::string("unterminated quoted string"));
     } else {
       const size_t valueStart = i;
-      while (i < s.size() && isTokenChar(s[i])) ++i;
+      while (i < s.size() && isSipTokenChar(s[i])) ++i;
       if (i == valueStart) return Unexpected(std::string("bad parameter value"));
       if (i - valueStart > DigestCredentials::kMaxValueBytes) {
         return Unexpected(std::string("parameter value too long"));
@@ -261,7 +220,7 @@ template <size_t N>
 bool assignKnown(const std::array<std::pair<std::string_view, std::string*>, N>& fields,
                  std::array<bool, N>& seen, Param& p, std::string& error) {
   for (size_t k = 0; k < N; ++k) {
-    if (iequals(p.name, fields[k].first)) {
+    if (equalsIgnoreCase(p.name, fields[k].first)) {
       if (seen[k]) {
         error = "duplicate " + std::string(fields[k].first) + " parameter";
         return false;
@@ -300,7 +259,7 @@ std::optional<uint32_t> parseNc(std::string_view nc) {
   if (nc.size() != 8) return std::nullopt;
   uint32_t v = 0;
   for (char c : nc) {
-    const int d = hexValue(c);
+    const int d = hexDigitValue(c);
     if (d < 0) return std::nullopt;
     v = (v << 4) | static_cast<uint32_t>(d);
   }
@@ -315,8 +274,8 @@ std::string_view digestAlgorithmName(DigestAlgorithm alg) {
 }
 
 std::optional<DigestAlgorithm> digestAlgorithmFromName(std::string_view name) {
-  if (name.empty() || iequals(name, "MD5")) return DigestAlgorithm::Md5;
-  if (iequals(name, "SHA-256")) return DigestAlgorithm::Sha256;
+  if (name.empty() || equalsIgnoreCase(name, "MD5")) return DigestAlgorithm::Md5;
+  if (equalsIgnoreCase(name, "SHA-256")) return DigestAlgorithm::Sha256;
   return std::nullopt;
 }
 
@@ -367,7 +326,7 @@ std::string DigestCredentials::toHeaderValue() const {
     out += ", ";
     out += name;
     out += '=';
-    if (isToken(v)) {
+    if (isSipToken(v)) {
       out += v;
     } else {
       appendQuoted(out, v);
@@ -408,7 +367,7 @@ Expected<DigestChallenge, std::string> DigestChallenge::parse(std::string_view h
   }
   if (!seen[0]) return Unexpected(std::string("missing realm parameter"));
   if (!seen[1]) return Unexpected(std::string("missing nonce parameter"));
-  ch.stale = iequals(stale, "true");
+  ch.stale = equalsIgnoreCase(stale, "true");
   return ch;
 }
 
@@ -501,7 +460,7 @@ DigestAuthenticator::Verdict DigestAuthenticator::check(std::string_view method,
                                                         std::optional<std::string_view> requestUri) {
   const auto alg = digestAlgorithmFromName(c.algorithm);
   if (!alg) return Verdict::Malformed;
-  if (!iequals(c.qop, "auth")) return Verdict::Malformed;  // we only ever offer qop="auth"
+  if (!equalsIgnoreCase(c.qop, "auth")) return Verdict::Malformed;  // we only ever offer qop="auth"
   const auto nc = parseNc(c.nc);
   if (!nc || c.cnonce.empty() || c.uri.empty()) return Verdict::Malformed;
   if (c.realm != realm_) return Verdict::BadCredentials;
@@ -513,7 +472,7 @@ DigestAuthenticator::Verdict DigestAuthenticator::check(std::string_view method,
   const std::string expected =
       digestResponse(*alg, c.username, c.realm, password, method, c.uri, c.nonce, c.nc, c.cnonce, c.qop);
   if (!equalsIgnoreCaseConstantTime(expected, c.response)) return Verdict::BadCredentials;
-  if (requestUri && !iequals(c.uri, *requestUri)) return Verdict::BadCredentials;
+  if (requestUri && !equalsIgnoreCase(c.uri, *requestUri)) return Verdict::BadCredentials;
 
   // The digest is right; from here on failures mean "retry with a fresh nonce" (RFC 2617 §3.2.1).
   const uint64_t issuedMs = id->first;

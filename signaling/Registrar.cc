@@ -9,29 +9,12 @@ namespace {
 
 constexpr uint64_t kMsPerSecond = 1000;
 
-char lowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 std::string lowered(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = lowerAscii(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  return true;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+  return out;
 }
 
 // RFC 3261 §19.1.4 URI equality, as a registrar needs it for Contact matching: scheme and host
@@ -43,30 +26,20 @@ bool sameContactUri(std::string_view x, std::string_view y) {
   auto a = SipUri::parse(x);
   auto b = SipUri::parse(y);
   if (!a || !b) return x == y;
-  if (!iequals(a->scheme, b->scheme) || a->user != b->user || a->password != b->password ||
-      !iequals(a->host, b->host) || a->port != b->port) {
+  if (!equalsIgnoreCase(a->scheme, b->scheme) || a->user != b->user || a->password != b->password ||
+      !equalsIgnoreCase(a->host, b->host) || a->port != b->port) {
     return false;
   }
   for (std::string_view name : {"user", "ttl", "method", "maddr", "transport"}) {
     auto pa = a->param(name);
     auto pb = b->param(name);
     if (pa && pb) {
-      if (!iequals(*pa, *pb)) return false;
+      if (!equalsIgnoreCase(*pa, *pb)) return false;
     } else if (pa.has_value() != pb.has_value()) {
       return false;
     }
   }
   return true;
-}
-
-bool isSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // The pieces of "sip[s]:[user[:password]@]host[:port][;params][?headers]" (RFC 3261 §19.1.1)
@@ -83,16 +56,16 @@ bool isHostChar(char c) {
 }
 
 std::optional<SipUriParts> splitSipUri(std::string_view text) {
-  std::string_view s = trim(text);
+  std::string_view s = trimLws(text);
   if (const size_t lt = s.find('<'); lt != std::string_view::npos) {  // name-addr form
     const size_t gt = s.find('>', lt);
     if (gt == std::string_view::npos) return std::nullopt;
-    s = trim(s.substr(lt + 1, gt - lt - 1));
+    s = trimLws(s.substr(lt + 1, gt - lt - 1));
   }
   SipUriParts parts;
-  if (s.size() >= 4 && iequals(s.substr(0, 4), "sip:")) {
+  if (s.size() >= 4 && equalsIgnoreCase(s.substr(0, 4), "sip:")) {
     s.remove_prefix(4);
-  } else if (s.size() >= 5 && iequals(s.substr(0, 5), "sips:")) {
+  } else if (s.size() >= 5 && equalsIgnoreCase(s.substr(0, 5), "sips:")) {
     parts.secure = true;
     s.remove_prefix(5);
   } else {
@@ -110,7 +83,7 @@ std::optional<SipUriParts> splitSipUri(std::string_view text) {
     const size_t close = s.find(']');
     if (close == std::string_view::npos || close == 1) return std::nullopt;
     for (size_t k = 1; k < close; ++k) {
-      if (hexValue(s[k]) < 0 && s[k] != ':' && s[k] != '.') return std::nullopt;
+      if (hexDigitValue(s[k]) < 0 && s[k] != ':' && s[k] != '.') return std::nullopt;
     }
     i = close + 1;
   } else {
@@ -143,8 +116,8 @@ std::optional<std::string> unescape(std::string_view s) {
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = hexValue(s[i + 1]);
-    const int lo = hexValue(s[i + 2]);
+    const int hi = hexDigitValue(s[i + 1]);
+    const int lo = hexDigitValue(s[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;

@@ -405,12 +405,9 @@ std::optional<std::string_view> SipUri::param(std::string_view name) const {
 std::string SipUri::unescapedUser() const {
   std::string out;
   out.reserve(user.size());
-  const auto hexValue = [](char c) {
-    return isDigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : c - 'A' + 10;
-  };
   for (size_t i = 0; i < user.size(); ++i) {
     if (user[i] == '%' && i + 2 < user.size() && isHex(user[i + 1]) && isHex(user[i + 2])) {
-      out += static_cast<char>(hexValue(user[i + 1]) * 16 + hexValue(user[i + 2]));
+      out += static_cast<char>(hexDigitValue(user[i + 1]) * 16 + hexDigitValue(user[i + 2]));
       i += 2;
     } else {
       out += user[i];

@@ -39,6 +39,14 @@ constexpr bool isSipTokenChar(char c) {
          c == '!' || c == '%' || c == '*' || c == '_' || c == '+' || c == '`' || c == '\'' || c == '~';
 }
 
+// The value of a hexadecimal digit (either case), or -1 for any other character.
+constexpr int hexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 // Non-empty and made of token characters.
 bool isSipToken(std::string_view text);
 // Without leading and trailing SP, HT, CR and LF.

@@ -17,60 +17,15 @@
 #include <gtest/gtest.h>
 
 #include "relay/RelayControl.h"
-#include "relay/test/FreePorts.h"
+#include "relay/test/TestPeer.h"
 
 namespace rdv::relay {
 namespace {
 
-constexpr size_t kRtpSize = 172;  // 12-byte header + 160 bytes of PCMU
-
-class Peer {
- public:
-  Peer() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    auto a = *SockAddr::fromIp("127.0.0.1", 0);
-    EXPECT_EQ(::bind(fd_.get(), a.sa(), a.len()), 0);
-    sockaddr_in sin{};
-    socklen_t len = sizeof(sin);
-    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
-    addr_ = *SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), len);
-  }
-  const SockAddr& addr() const { return addr_; }
-
-  static std::array<uint8_t, kRtpSize> rtp(uint16_t seq, uint32_t ssrc) {
-    std::array<uint8_t, kRtpSize> p{};
-    p[0] = 0x80;
-    p[2] = static_cast<uint8_t>(seq >> 8);
-    p[3] = static_cast<uint8_t>(seq);
-    for (int i = 0; i < 4; ++i) p[8 + i] = static_cast<uint8_t>(ssrc >> (24 - 8 * i));
-    for (size_t i = 12; i < p.size(); ++i) p[i] = static_cast<uint8_t>(seq + i);  // payload to compare
-    return p;
-  }
-  void sendRtp(uint16_t toPort, uint16_t seq, uint32_t ssrc) {
-    auto p = rtp(seq, ssrc);
-    auto to = *SockAddr::fromIp("127.0.0.1", toPort);
-    ASSERT_EQ(::sendto(fd_.get(), p.data(), p.size(), 0, to.sa(), to.len()), static_cast<ssize_t>(p.size()));
-  }
-  // Waits up to `ms` for one datagram; returns its size or -1.
-  ssize_t receive(int ms, uint8_t* out = nullptr, SockAddr* from = nullptr) {
-    pollfd pfd{fd_.get(), POLLIN, 0};
-    if (::poll(&pfd, 1, ms) != 1) return -1;
-    uint8_t buf[2048];
-    SockAddr src;
-    socklen_t len = SockAddr::kStorage;
-    ssize_t n = ::recvfrom(fd_.get(), buf, sizeof(buf), 0, src.storage(), &len);
-    if (out != nullptr && n > 0) std::memcpy(out, buf, static_cast<size_t>(n));
-    if (from != nullptr) *from = src;
-    return n;
-  }
-  void drain() {
-    while (receive(0) >= 0) {
-    }
-  }
-
- private:
-  Fd fd_;
-  SockAddr addr_;
-};
+using test::Call;
+using test::kRtpSize;
+using test::Peer;
+using test::setUpCall;
 
 uint16_t foldSum(uint32_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
@@ -125,36 +80,10 @@ void requireRoot() {
 }
 
 RelayOptions kernelOptions(uint16_t pairs) {
-  RelayOptions o;
-  o.interface = "127.0.0.1";
-  o.portMin = test::freePortWindow(static_cast<uint16_t>(2 * pairs));
-  o.portMax = static_cast<uint16_t>(o.portMin + 2 * pairs - 1);
-  o.workers = 2;
+  RelayOptions o = test::loopbackOptions(pairs);
   o.kernelForwarding = true;
   o.worker.relatchSilenceNs = 200'000'000ULL;
   return o;
-}
-
-LegParams towards(const Peer& p) {
-  LegParams lp;
-  lp.rtpRemote = p.addr();
-  lp.rtcpRemote = p.addr();
-  lp.rtcpRemote.setPort(static_cast<uint16_t>(p.addr().port() + 1));
-  return lp;
-}
-
-struct Call {
-  uint64_t id;
-  StreamPorts ports;
-};
-
-Call setUp(RelayControl& relay, const Peer& a, const Peer& b) {
-  uint64_t id = relay.createSession("kernel-call");
-  auto ports = relay.addStream(id, false);
-  EXPECT_TRUE(ports.has_value());
-  EXPECT_TRUE(relay.updateLeg(id, 0, 0, towards(a)).has_value());
-  EXPECT_TRUE(relay.updateLeg(id, 0, 1, towards(b)).has_value());
-  return Call{id, *ports};
 }
 
 // One packet each way through userspace latches both legs, which installs both kernel entries.
@@ -190,7 +119,7 @@ TEST(KernelForwarder, CarriesLatchedRtpDropsSpoofedAndStopsAfterDelete) {
   ASSERT_NE(k, nullptr) << "the TC program did not attach (see the warning above)";
   EXPECT_EQ(k->interfaceName(), "lo");
   Peer a, b, attacker;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b, "kernel-call");
   uint16_t seq = 0;
   latchBoth(c, a, b, seq);
   const uint64_t before = k->totals().packets;
@@ -250,7 +179,7 @@ TEST(KernelForwarder, SilentEntryExpiresSoNatRebindingRelatchesInUserspace) {
   const KernelForwarder* k = relay.kernelForwarder();
   ASSERT_NE(k, nullptr);
   Peer a, b;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b, "kernel-call");
   uint16_t seq = 0;
   latchBoth(c, a, b, seq);
   exchange(c, a, b, seq, 20);
@@ -299,7 +228,7 @@ TEST(KernelForwarder, KernelOnlyMediaKeepsTheSessionAlive) {
   RelayControl relay(o);
   ASSERT_NE(relay.kernelForwarder(), nullptr);
   Peer a, b;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b, "kernel-call");
   uint16_t seq = 0;
   latchBoth(c, a, b, seq);
   // 2.5 s of media, all in the kernel, across two timeout checks of a 1 s media timeout.

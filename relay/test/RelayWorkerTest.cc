@@ -2,103 +2,31 @@
 // drives them, with plain UDP sockets as the peers.
 
 #include <poll.h>
-#include <sys/socket.h>
-
-#include <array>
-#include <cstring>
 
 #include <gtest/gtest.h>
 
 #include "relay/RelayControl.h"
-#include "relay/test/FreePorts.h"
+#include "relay/test/TestPeer.h"
 
 namespace rdv::relay {
 namespace {
 
-class Peer {
- public:
-  Peer() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    auto a = *SockAddr::fromIp("127.0.0.1", 0);
-    EXPECT_EQ(::bind(fd_.get(), a.sa(), a.len()), 0);
-    sockaddr_in sin{};
-    socklen_t len = sizeof(sin);
-    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
-    addr_ = *SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), len);
-  }
-  const SockAddr& addr() const { return addr_; }
+using test::Call;
+using test::Peer;
+using test::setUpCall;
 
-  void sendRtp(uint16_t toPort, uint16_t seq, uint32_t ssrc) {
-    std::array<uint8_t, 172> p{};
-    p[0] = 0x80;
-    p[1] = 0;  // PCMU
-    p[2] = static_cast<uint8_t>(seq >> 8);
-    p[3] = static_cast<uint8_t>(seq);
-    uint32_t ts = seq * 160U;
-    for (int i = 0; i < 4; ++i) p[4 + i] = static_cast<uint8_t>(ts >> (24 - 8 * i));
-    for (int i = 0; i < 4; ++i) p[8 + i] = static_cast<uint8_t>(ssrc >> (24 - 8 * i));
-    sendRaw(toPort, p.data(), p.size());
-  }
-  void sendRaw(uint16_t toPort, const void* data, size_t len) {
-    auto to = *SockAddr::fromIp("127.0.0.1", toPort);
-    ASSERT_EQ(::sendto(fd_.get(), data, len, 0, to.sa(), to.len()), static_cast<ssize_t>(len));
-  }
-  // Waits up to `ms` for one datagram; returns its size or -1.
-  ssize_t receive(int ms, uint8_t* out = nullptr, SockAddr* from = nullptr) {
-    pollfd pfd{fd_.get(), POLLIN, 0};
-    if (::poll(&pfd, 1, ms) != 1) return -1;
-    uint8_t buf[2048];
-    SockAddr src;
-    socklen_t len = SockAddr::kStorage;
-    ssize_t n = ::recvfrom(fd_.get(), buf, sizeof(buf), 0, src.storage(), &len);
-    if (out != nullptr && n > 0) std::memcpy(out, buf, static_cast<size_t>(n));
-    if (from != nullptr) *from = src;
-    return n;
-  }
-
- private:
-  Fd fd_;
-  SockAddr addr_;
-};
-
-// A relay on `pairs` RTP/RTCP port pairs that no other test process is using.
+// A relay on `pairs` port pairs with 1 s media and setup timeouts.
 RelayOptions options(uint16_t pairs) {
-  RelayOptions o;
-  o.interface = "127.0.0.1";
-  o.portMin = test::freePortWindow(static_cast<uint16_t>(2 * pairs));
-  o.portMax = static_cast<uint16_t>(o.portMin + 2 * pairs - 1);
-  o.workers = 2;
+  RelayOptions o = test::loopbackOptions(pairs);
   o.worker.timeoutNs = 1'000'000'000ULL;
   o.worker.setupTimeoutNs = 1'000'000'000ULL;
   return o;
 }
 
-LegParams towards(const Peer& p) {
-  LegParams lp;
-  lp.rtpRemote = p.addr();
-  lp.rtcpRemote = p.addr();
-  lp.rtcpRemote.setPort(static_cast<uint16_t>(p.addr().port() + 1));
-  return lp;
-}
-
-struct Call {
-  RelayControl& relay;
-  uint64_t id;
-  StreamPorts ports;
-};
-
-Call setUp(RelayControl& relay, const Peer& a, const Peer& b) {
-  uint64_t id = relay.createSession("call-1");
-  auto ports = relay.addStream(id, false);
-  EXPECT_TRUE(ports.has_value());
-  EXPECT_TRUE(relay.updateLeg(id, 0, 0, towards(a)).has_value());
-  EXPECT_TRUE(relay.updateLeg(id, 0, 1, towards(b)).has_value());
-  return Call{relay, id, *ports};
-}
-
 TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
   RelayControl relay(options(50));
   Peer a, b;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b);
   // A sends to the leg facing it (leg 0); it arrives at B from the leg facing B (leg 1).
   for (uint16_t s = 1; s <= 10; ++s) {
     a.sendRtp(c.ports.rtpPort[0], s, 0xA);
@@ -122,7 +50,7 @@ TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
 TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
   RelayControl relay(options(50));
   Peer a, b, attacker;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b);
   a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
   ASSERT_EQ(b.receive(1000), 172);
   attacker.sendRtp(c.ports.rtpPort[0], 2, 0xEE);
@@ -144,7 +72,7 @@ TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
 TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
   RelayControl relay(options(50));
   Peer a, b;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b);
   const uint8_t junk[] = {0x00, 0x01, 0x02};
   a.sendRaw(c.ports.rtpPort[0], junk, sizeof(junk));
   a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
@@ -161,7 +89,7 @@ TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
 TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
   RelayControl relay(options(50));
   Peer a, b, aRtcp;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b);
   // SR from A: V=2 RC=0 PT=200 len=6, SSRC, NTP (sec 0x11223344, frac 0x55667788), RTP ts, counts.
   const uint8_t sr[28] = {0x80, 200, 0, 6, 0, 0, 0, 0xA, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
                           0x77, 0x88, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 160};
@@ -201,7 +129,7 @@ TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
 TEST(RelayWorker, DropDoesNotWaitAndReleasesPortsWhenTheWorkerConfirms) {
   RelayControl relay(options(50));
   Peer a, b;
-  Call c = setUp(relay, a, b);
+  Call c = setUpCall(relay, a, b);
   a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
   ASSERT_EQ(b.receive(1000), 172);
   relay.drop(c.id);

@@ -4,20 +4,12 @@
 
 #include <string>
 
+#include "signaling/test/Crlf.h"
+
 namespace rdv::signaling {
 namespace {
 
-// Test SDPs are written with LF and converted, since real bodies use CRLF.
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (const char c : lf) {
-    if (c == '\n') {
-      out += '\r';
-    }
-    out += c;
-  }
-  return out;
-}
+using test::crlf;
 
 // A WebRTC-ish softphone offer: ICE, rtcp-mux, RFC 3605 a=rtcp, opus and telephone-event.
 constexpr std::string_view kSoftphoneOffer =

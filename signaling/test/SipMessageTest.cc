@@ -6,20 +6,12 @@
 #include <utility>
 #include <vector>
 
+#include "signaling/test/Crlf.h"
+
 namespace rdv::signaling {
 namespace {
 
-// Test messages are written with LF and converted, since SIP uses CRLF.
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (const char c : lf) {
-    if (c == '\n') {
-      out += '\r';
-    }
-    out += c;
-  }
-  return out;
-}
+using test::crlf;
 
 // A message from a start line and header lines; Content-Length is appended from the body unless
 // told otherwise.

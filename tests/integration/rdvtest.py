@@ -1,5 +1,7 @@
 """Shared helpers for Rendezvous integration tests (python3 stdlib only): NG protocol client
-(bencode), process control by PID, bounded waits, Prometheus scraping."""
+(bencode), process control by PID, bounded waits, Prometheus scraping, port blocks, and the
+pieces of a sipp-driven call: sipp message logs, relay SDP checks, pcap length, the callee media
+endpoint (counts RTP, echoes it)."""
 
 import fcntl
 import os
@@ -8,7 +10,9 @@ import re
 import shlex
 import signal
 import socket
+import struct
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -86,22 +90,21 @@ def as_text(v):
     return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
 
 
-def udp_port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def _port_free(kind, port):
+    with socket.socket(socket.AF_INET, kind) as s:
         try:
             s.bind(("127.0.0.1", port))
             return True
         except OSError:
             return False
+
+
+def udp_port_free(port):
+    return _port_free(socket.SOCK_DGRAM, port)
 
 
 def tcp_port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
+    return _port_free(socket.SOCK_STREAM, port)
 
 
 class Procs:
@@ -197,6 +200,20 @@ def wait_until(what, predicate, deadline_s, proc=None, proc_name=None, log=None,
 def scrape_metrics(port):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=1.0) as r:
         return r.read().decode(errors="replace")
+
+
+def relay_packets(text):
+    """rdv_relay_packets_total: the unlabelled sample, else the sum of its labelled series; None
+    when /metrics has neither."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        m = re.match(r"^rdv_relay_packets_total(\{[^}]*\})?\s+(\S+)", line)
+        if m:
+            if not m.group(1):
+                return float(m.group(2))
+            total += float(m.group(2))
+            found = True
+    return total if found else None
 
 
 def metric(text, name, labels=None):
@@ -320,3 +337,126 @@ class Relay:
 
     def stop(self):
         self.procs.stop_all()
+
+
+# ---------------------------------------------------------------- sipp-driven calls
+
+def sipp_trace_messages(path):
+    """sipp -trace_msg log -> [(direction 'received'/'sent', message text as sipp wrote it)] in
+    order; [] when the log does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        text = f.read().decode(errors="replace")
+    out = []
+    for block in re.split(r"^-{10,}.*$", text, flags=re.M):
+        m = re.search(r"message (received|sent)[^\n]*\n", block)
+        if m:
+            out.append((m.group(1), block[m.end():]))
+    return out
+
+
+def relay_sdp_port(who, sdp, port_min, port_max, forbidden_ports=()):
+    """The m=audio port of SDP text that the relay rewrote: fails unless every c= is IN IP4
+    127.0.0.1 and the port lies in the relay range [port_min, port_max] and is none of
+    `forbidden_ports` (the endpoints' own ports)."""
+    if not sdp.strip():
+        raise TestFailure("%s carries no SDP body" % who)
+    conns = re.findall(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
+    if not conns or any(c != "127.0.0.1" for c in conns):
+        raise TestFailure("%s: SDP c= %s, expected only 127.0.0.1:\n%s" % (who, conns or "missing", sdp))
+    m = re.search(r"^m=audio (\d+) ", sdp, flags=re.M)
+    if not m:
+        raise TestFailure("%s: SDP has no m=audio line:\n%s" % (who, sdp))
+    port = int(m.group(1))
+    if port in forbidden_ports:
+        raise TestFailure("%s: SDP m=audio %d is an endpoint's own port, not rewritten to the relay:\n%s"
+                          % (who, port, sdp))
+    if not port_min <= port <= port_max:
+        raise TestFailure("%s: SDP m=audio %d outside the relay range [%d, %d]:\n%s"
+                          % (who, port, port_min, port_max, sdp))
+    return port
+
+
+def pcap_info(path):
+    """(packets, seconds from first to last) of a classic pcap file (sipp plays them all)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        raise TestFailure("pcap %s is truncated" % path)
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        raise TestFailure("%s is not a classic pcap file" % path)
+    # Microsecond magic (a1b2c3d4) or nanosecond magic (a1b23c4d).
+    scale = 1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6
+    off, n, first, last = 24, 0, None, None
+    while off + 16 <= len(data):
+        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
+        t = sec + frac / scale
+        first = t if first is None else first
+        last = t
+        off += 16 + incl
+        n += 1
+    if not n:
+        raise TestFailure("pcap %s has no packets" % path)
+    return n, last - first
+
+
+class RtpEcho(threading.Thread):
+    """Callee media endpoint on 127.0.0.1:port: counts RTP (v2) packets per source address and
+    the payload types seen, and echoes every datagram back to its source."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.1)
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.by_source = {}   # (ip, port) -> RTP packets
+        self.payload_types = set()
+        self.echoed = 0
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self.lock:
+                if len(data) >= 12 and data[0] >> 6 == 2:
+                    self.by_source[src] = self.by_source.get(src, 0) + 1
+                    self.payload_types.add(data[1] & 0x7F)
+            try:
+                self.sock.sendto(data, src)
+                with self.lock:
+                    self.echoed += 1
+            except OSError:
+                pass
+
+    def reset(self):
+        with self.lock:
+            self.by_source = {}
+            self.payload_types = set()
+            self.echoed = 0
+
+    def snapshot(self):
+        """({source: RTP packets}, datagrams echoed) so far."""
+        with self.lock:
+            return dict(self.by_source), self.echoed
+
+    def seen_payload_types(self):
+        with self.lock:
+            return set(self.payload_types)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(timeout=2.0)
+        self.sock.close()

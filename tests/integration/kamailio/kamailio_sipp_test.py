@@ -24,24 +24,18 @@ last line printed is a one-line verdict.
 import argparse
 import glob
 import os
-import random
 import re
 import shlex
 import shutil
-import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rdvtest import (TestFailure, free_block, as_text, bdecode, bencode, ng_request, Procs, scrape_metrics,  # noqa: E402
-                     stop_process, tail, tcp_port_free, udp_port_free, wait_until)
+from rdvtest import (Procs, RtpEcho, TestFailure, free_block, ng_request, pcap_info, relay_packets,  # noqa: E402
+                     relay_sdp_port, scrape_metrics, sip_options_ok, sipp_trace_messages, tail,
+                     udp_port_free, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_NAME = "integration.kamailio_sipp"
@@ -50,8 +44,6 @@ DEFAULT_PCAP = "/usr/share/sip-tester/g711a.pcap"
 # the delete). Small compared with the ~236 packets of the default pcap.
 PACKET_TOLERANCE = 10
 
-
-# ---------------------------------------------------------------- bencode (NG protocol)
 
 # ---------------------------------------------------------------- ports
 
@@ -73,89 +65,11 @@ def pick_ports():
     }
 
 
-# ---------------------------------------------------------------- processes
-
-# ---------------------------------------------------------------- callee media endpoint
-
-class RtpEcho(threading.Thread):
-    """Callee media: counts RTP (v2) packets per source address and echoes each back to it."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.settimeout(0.1)
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.by_source = {}   # (ip, port) -> RTP packets
-        self.non_rtp = 0
-        self.payload_types = set()
-        self.echo_errors = 0
-
-    def run(self):
-        while not self.stop_event.is_set():
-            try:
-                data, src = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            with self.lock:
-                if len(data) >= 12 and data[0] >> 6 == 2:
-                    self.by_source[src] = self.by_source.get(src, 0) + 1
-                    self.payload_types.add(data[1] & 0x7F)
-                else:
-                    self.non_rtp += 1
-            try:
-                self.sock.sendto(data, src)
-            except OSError:
-                self.echo_errors += 1
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(timeout=2.0)
-        self.sock.close()
-
-    def snapshot(self):
-        with self.lock:
-            return dict(self.by_source), self.non_rtp, set(self.payload_types)
-
-
 # ---------------------------------------------------------------- SIP / SDP helpers
-
-def sip_options_ok(port):
-    branch = "z9hG4bK-rdv-%08x" % random.getrandbits(32)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        lport = s.getsockname()[1]
-        msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
-               "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport\r\n"
-               "Max-Forwards: 70\r\n"
-               "From: <sip:probe@127.0.0.1>;tag=%08x\r\n"
-               "To: <sip:127.0.0.1:%d>\r\n"
-               "Call-ID: probe-%08x@127.0.0.1\r\n"
-               "CSeq: 1 OPTIONS\r\n"
-               "Content-Length: 0\r\n\r\n"
-               % (port, lport, branch, random.getrandbits(32), port, random.getrandbits(32)))
-        s.settimeout(0.3)
-        s.sendto(msg.encode(), ("127.0.0.1", port))
-        data, _ = s.recvfrom(65535)
-        return data.startswith(b"SIP/2.0 200")
-
 
 def parse_sipp_messages(path):
     """sipp -trace_msg log -> list of (direction, text) with direction 'received'/'sent'."""
-    if not os.path.exists(path):
-        return []
-    with open(path, "rb") as f:
-        text = f.read().decode(errors="replace")
-    out = []
-    for block in re.split(r"^-{10,}.*$", text, flags=re.M):
-        m = re.search(r"message (received|sent)[^\n]*\n", block)
-        if not m:
-            continue
-        out.append((m.group(1), block[m.end():].strip("\r\n") + "\n"))
-    return out
+    return [(d, text.strip("\r\n") + "\n") for d, text in sipp_trace_messages(path)]
 
 
 def find_message(messages, direction, first_line_re, cseq_method):
@@ -173,90 +87,6 @@ def find_message(messages, direction, first_line_re, cseq_method):
 def sdp_of(msg):
     parts = re.split(r"\r?\n\r?\n", msg, maxsplit=1)
     return parts[1] if len(parts) == 2 else ""
-
-
-def check_sdp(who, sdp, port_min, port_max, forbidden_port):
-    """Assert c=127.0.0.1 and m=audio port in the relay range. Returns the port."""
-    if not sdp.strip():
-        raise TestFailure("%s received no SDP body" % who)
-    conns = re.findall(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
-    if not conns:
-        raise TestFailure("%s's SDP has no c=IN IP4 line:\n%s" % (who, sdp))
-    bad = [c for c in conns if c != "127.0.0.1"]
-    if bad:
-        raise TestFailure("%s's SDP has c= %s, expected 127.0.0.1:\n%s" % (who, bad, sdp))
-    m = re.search(r"^m=audio (\d+) ", sdp, flags=re.M)
-    if not m:
-        raise TestFailure("%s's SDP has no m=audio line:\n%s" % (who, sdp))
-    port = int(m.group(1))
-    if port == forbidden_port:
-        raise TestFailure("%s's SDP m=audio port %d is the other endpoint's own port: the relay "
-                          "did not rewrite it\n%s" % (who, port, sdp))
-    if not port_min <= port <= port_max:
-        raise TestFailure("%s's SDP m=audio port %d is outside the relay range [%d, %d]: not "
-                          "rewritten by the relay\n%s" % (who, port, port_min, port_max, sdp))
-    return port
-
-
-def pcap_info(path):
-    """(packets, seconds from first to last) of a classic pcap file (the UAC plays them all)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        raise TestFailure("pcap %s is truncated" % path)
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        endian = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        endian = ">"
-    else:
-        raise TestFailure("%s is not a classic pcap file" % path)
-    off, n, first, last = 24, 0, None, None
-    while off + 16 <= len(data):
-        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
-        # Microsecond magic (a1b2c3d4) or nanosecond magic (a1b23c4d).
-        t = sec + frac / (1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6)
-        first = t if first is None else first
-        last = t
-        off += 16 + incl
-        n += 1
-    if n == 0:
-        raise TestFailure("pcap %s has no packets" % path)
-    return n, last - first
-
-
-# ---------------------------------------------------------------- metrics
-
-def relay_packet_count(text):
-    """Returns (value, description) for rdv_relay_packets_total: the unlabelled sample if there is
-    one, else the sum over its labelled (e.g. per-direction) series; falls back to per-direction
-    metric names rdv_relay_packets_<dir>_total. (None, reason) when absent."""
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
-        if not m:
-            continue
-        try:
-            v = float(m.group(3))
-        except ValueError:
-            continue
-        samples.setdefault(m.group(1), []).append((m.group(2) or "", v))
-    exact = samples.get("rdv_relay_packets_total")
-    if exact:
-        plain = [v for labels, v in exact if not labels]
-        if plain:
-            return plain[0], "rdv_relay_packets_total"
-        return (sum(v for _, v in exact),
-                "sum of rdv_relay_packets_total%s" % ",".join(l for l, _ in exact))
-    per_dir = {k: v for k, v in samples.items()
-               if re.match(r"^rdv_relay_packets_(in|out|rx|tx|received|sent|forwarded|relayed|"
-                           r"ingress|egress|caller|callee|a_to_b|b_to_a)_total$", k)}
-    if per_dir:
-        total = sum(v for series in per_dir.values() for _, v in series)
-        return total, "sum of " + ", ".join(sorted(per_dir))
-    return None, "no rdv_relay_packets_total series in /metrics"
 
 
 # ---------------------------------------------------------------- main flow
@@ -362,12 +192,17 @@ def run(args, workdir):
 
         # While the call runs, watch the relay: metrics (strict) and NG query (informational).
         best_metric, metric_desc = None, "never scraped"
+
+        def scrape_packets():
+            v = relay_packets(scrape_metrics(ports["metrics"]))
+            return v, "rdv_relay_packets_total" if v is not None else "no rdv_relay_packets_total in /metrics"
+
         best_query = None
         call_deadline = time.monotonic() + call_seconds + 20
         while uac.poll() is None and time.monotonic() < call_deadline:
             if strict:
                 try:
-                    v, desc = relay_packet_count(scrape_metrics(ports["metrics"]))
+                    v, desc = scrape_packets()
                     metric_desc = desc
                     if v is not None and (best_metric is None or v > best_metric):
                         best_metric = v
@@ -404,13 +239,13 @@ def run(args, workdir):
         invite = find_message(parse_sipp_messages(uas_msgs), "received", r"^INVITE ", "INVITE")
         if invite is None:
             raise TestFailure("no INVITE in the UAS message log %s" % uas_msgs)
-        offer_port = check_sdp("UAS (offer via relay)", sdp_of(invite),
-                               ports["port_min"], ports["port_max"], ports["uac_media"])
+        offer_port = relay_sdp_port("UAS (offer via relay)", sdp_of(invite),
+                                    ports["port_min"], ports["port_max"], (ports["uac_media"],))
         ok = find_message(parse_sipp_messages(uac_msgs), "received", r"^SIP/2\.0 200", "INVITE")
         if ok is None:
             raise TestFailure("no 200 OK to the INVITE in the UAC message log %s" % uac_msgs)
-        answer_port = check_sdp("UAC (200 OK answer via relay)", sdp_of(ok),
-                                ports["port_min"], ports["port_max"], ports["callee_rtp"])
+        answer_port = relay_sdp_port("UAC (200 OK answer via relay)", sdp_of(ok),
+                                     ports["port_min"], ports["port_max"], (ports["callee_rtp"],))
         if offer_port == answer_port:
             raise TestFailure("offer and answer SDP carry the same relay port %d" % offer_port)
         notes.append("SDP rewritten (UAS sees relay :%d, UAC sees relay :%d)" % (offer_port, answer_port))
@@ -423,7 +258,8 @@ def run(args, workdir):
         settle = time.monotonic() + 1.0
         while sum(echo.snapshot()[0].values()) < need and time.monotonic() < settle:
             time.sleep(0.05)
-        by_source, non_rtp, pts = echo.snapshot()
+        by_source, _ = echo.snapshot()
+        pts = echo.seen_payload_types()
         got = sum(by_source.values())
         from_relay = by_source.get(("127.0.0.1", offer_port), 0)
         if got < need:
@@ -441,7 +277,7 @@ def run(args, workdir):
         # ---- 4. relay counters
         if strict:
             try:
-                v, desc = relay_packet_count(scrape_metrics(ports["metrics"]))
+                v, desc = scrape_packets()
                 metric_desc = desc
                 if v is not None and (best_metric is None or v > best_metric):
                     best_metric = v

@@ -50,10 +50,11 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from rdvtest import Procs, Relay, TestFailure, free_block, metric, tail, wait_until  # noqa: E402
+from rdvtest import (Procs, Relay, RtpEcho, TestFailure, free_block, metric, pcap_info,  # noqa: E402
+                     relay_packets, tail, wait_until)
 import siptest  # noqa: E402
-from siptest import (LoopbackCounter, RtpEcho, Sipp, check_relay_sdp, find, options_ok,  # noqa: E402
-                     pcap_info, relay_packets, sdp_direction, via_branch)
+from siptest import (LoopbackCounter, Sipp, check_relay_sdp, find, options_ok, sdp_direction,  # noqa: E402
+                     via_branch)
 
 TEST_NAME = "integration.sip_calls"
 USERS = {"alice": "alicepw", "bob": "bobpw"}

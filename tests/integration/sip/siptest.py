@@ -1,7 +1,8 @@
 """SIP helpers shared by the sipp-driven call test and the torture test (python3 stdlib only):
 message parsing and building, a digest-authenticating REGISTER client (MD5 and SHA-256, RFC 8760),
-UDP/TCP request/response clients, a sipp runner with message-log parsing, SDP checks, and the
-callee media endpoint (counts RTP, echoes it)."""
+UDP/TCP request/response clients, a sipp runner with message-log parsing, SDP checks, and a
+loopback sniffer that counts datagrams to one port. The callee media endpoint, pcap reading and
+relay metrics live in rdvtest (shared with the Kamailio test)."""
 
 import hashlib
 import os
@@ -16,7 +17,8 @@ import time
 
 import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rdvtest import TestFailure, stop_process, tail, tcp_port_free, udp_port_free, wait_until  # noqa: E402
+from rdvtest import (TestFailure, relay_sdp_port, sipp_trace_messages, stop_process, tail,  # noqa: E402
+                     tcp_port_free, udp_port_free, wait_until)
 
 # RFC 3261 section 7.3.3 compact forms.
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
@@ -416,21 +418,14 @@ class SippRun:
 
 def parse_sipp_messages(path):
     """sipp -trace_msg log -> [(direction 'received'/'sent', SipMessage)] in order."""
-    if not os.path.exists(path):
-        return []
-    with open(path, "rb") as f:
-        text = f.read().decode(errors="replace")
     out = []
-    for block in re.split(r"^-{10,}.*$", text, flags=re.M):
-        m = re.search(r"message (received|sent)[^\n]*\n", block)
-        if not m:
-            continue
-        body = block[m.end():].lstrip("\r\n")
+    for direction, text in sipp_trace_messages(path):
+        body = text.lstrip("\r\n")
         # sipp writes a blank line or two after each message; keep the body (SDP) intact.
         body = re.sub(r"\n+$", "\n", body.replace("\r\n", "\n")).replace("\n", "\r\n")
         msg = parse_message(body.encode())
         if msg is not None:
-            out.append((m.group(1), msg))
+            out.append((direction, msg))
     return out
 
 
@@ -452,20 +447,7 @@ def check_relay_sdp(who, msg, port_min, port_max, forbidden_ports=()):
     sdp = sdp_text(msg)
     if not sdp.strip():
         raise TestFailure("%s carries no SDP body:\n%s" % (who, msg.raw.decode(errors="replace") if msg else "(none)"))
-    conns = re.findall(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
-    if not conns or any(c != "127.0.0.1" for c in conns):
-        raise TestFailure("%s: SDP c= %s, expected only 127.0.0.1:\n%s" % (who, conns or "missing", sdp))
-    m = re.search(r"^m=audio (\d+) ", sdp, flags=re.M)
-    if not m:
-        raise TestFailure("%s: SDP has no m=audio line:\n%s" % (who, sdp))
-    port = int(m.group(1))
-    if port in forbidden_ports:
-        raise TestFailure("%s: SDP m=audio %d is an endpoint's own port, not rewritten to the relay:\n%s"
-                          % (who, port, sdp))
-    if not port_min <= port <= port_max:
-        raise TestFailure("%s: SDP m=audio %d outside the relay range [%d, %d]:\n%s"
-                          % (who, port, port_min, port_max, sdp))
-    return port
+    return relay_sdp_port(who, sdp, port_min, port_max, forbidden_ports)
 
 
 def sdp_direction(msg):
@@ -481,53 +463,6 @@ def sdp_direction(msg):
 
 
 # ---------------------------------------------------------------- media
-
-class RtpEcho(threading.Thread):
-    """Callee media endpoint: counts RTP (v2) packets per source address, echoes each one back."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.settimeout(0.1)
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.by_source = {}
-        self.echoed = 0
-
-    def run(self):
-        while not self.stop_event.is_set():
-            try:
-                data, src = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            with self.lock:
-                if len(data) >= 12 and data[0] >> 6 == 2:
-                    self.by_source[src] = self.by_source.get(src, 0) + 1
-            try:
-                self.sock.sendto(data, src)
-                with self.lock:
-                    self.echoed += 1
-            except OSError:
-                pass
-
-    def reset(self):
-        with self.lock:
-            self.by_source = {}
-            self.echoed = 0
-
-    def snapshot(self):
-        with self.lock:
-            return dict(self.by_source), self.echoed
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(timeout=2.0)
-        self.sock.close()
-
 
 SO_ATTACH_FILTER = 26
 
@@ -602,41 +537,3 @@ class LoopbackCounter(threading.Thread):
         if self.available:
             self.join(timeout=2.0)
             self.sock.close()
-
-
-def pcap_info(path):
-    """(packets, seconds first to last) of a classic pcap file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        endian = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        endian = ">"
-    else:
-        raise TestFailure("%s is not a classic pcap file" % path)
-    scale = 1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6
-    off, n, first, last = 24, 0, None, None
-    while off + 16 <= len(data):
-        sec, frac, incl = struct.unpack(endian + "III", data[off:off + 12])
-        t = sec + frac / scale
-        first = t if first is None else first
-        last = t
-        off += 16 + incl
-        n += 1
-    if not n:
-        raise TestFailure("pcap %s has no packets" % path)
-    return n, last - first
-
-
-def relay_packets(text):
-    """rdv_relay_packets_total: the unlabelled sample, else the sum of its labelled series."""
-    total, found = 0.0, False
-    for line in text.splitlines():
-        m = re.match(r"^rdv_relay_packets_total(\{[^}]*\})?\s+(\S+)", line)
-        if m:
-            if not m.group(1):
-                return float(m.group(2))
-            total += float(m.group(2))
-            found = True
-    return total if found else None

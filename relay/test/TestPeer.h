@@ -1,0 +1,114 @@
+#pragma once
+// Test helpers for relay tests over real loopback sockets: a plain UDP socket playing a media peer,
+// and a RelayControl session with one two-leg stream facing two such peers.
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "relay/RelayControl.h"
+#include "relay/test/FreePorts.h"
+
+namespace rdv::relay::test {
+
+constexpr size_t kRtpSize = 172;  // 12-byte header + 160 bytes of PCMU
+
+// A UDP socket bound to an ephemeral port on 127.0.0.1.
+class Peer {
+ public:
+  Peer() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    auto a = *SockAddr::fromIp("127.0.0.1", 0);
+    EXPECT_EQ(::bind(fd_.get(), a.sa(), a.len()), 0);
+    sockaddr_in sin{};
+    socklen_t len = sizeof(sin);
+    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
+    addr_ = *SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), len);
+  }
+  const SockAddr& addr() const { return addr_; }
+
+  // A PCMU packet: V=2, PT 0, `seq`, timestamp seq * 160, `ssrc`, and a payload derived from `seq`
+  // so that a receiver can compare what arrived with what was sent.
+  static std::array<uint8_t, kRtpSize> rtp(uint16_t seq, uint32_t ssrc) {
+    std::array<uint8_t, kRtpSize> p{};
+    p[0] = 0x80;
+    p[1] = 0;  // PCMU
+    p[2] = static_cast<uint8_t>(seq >> 8);
+    p[3] = static_cast<uint8_t>(seq);
+    const uint32_t ts = seq * 160U;
+    for (int i = 0; i < 4; ++i) p[4 + i] = static_cast<uint8_t>(ts >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i) p[8 + i] = static_cast<uint8_t>(ssrc >> (24 - 8 * i));
+    for (size_t i = 12; i < p.size(); ++i) p[i] = static_cast<uint8_t>(seq + i);
+    return p;
+  }
+  void sendRtp(uint16_t toPort, uint16_t seq, uint32_t ssrc) {
+    auto p = rtp(seq, ssrc);
+    sendRaw(toPort, p.data(), p.size());
+  }
+  void sendRaw(uint16_t toPort, const void* data, size_t len) {
+    auto to = *SockAddr::fromIp("127.0.0.1", toPort);
+    ASSERT_EQ(::sendto(fd_.get(), data, len, 0, to.sa(), to.len()), static_cast<ssize_t>(len));
+  }
+  // Waits up to `ms` for one datagram; returns its size or -1.
+  ssize_t receive(int ms, uint8_t* out = nullptr, SockAddr* from = nullptr) {
+    pollfd pfd{fd_.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, ms) != 1) return -1;
+    uint8_t buf[2048];
+    SockAddr src;
+    socklen_t len = SockAddr::kStorage;
+    ssize_t n = ::recvfrom(fd_.get(), buf, sizeof(buf), 0, src.storage(), &len);
+    if (out != nullptr && n > 0) std::memcpy(out, buf, static_cast<size_t>(n));
+    if (from != nullptr) *from = src;
+    return n;
+  }
+  // Discards whatever has already arrived.
+  void drain() {
+    while (receive(0) >= 0) {
+    }
+  }
+
+ private:
+  Fd fd_;
+  SockAddr addr_;
+};
+
+// A relay on 127.0.0.1 with two workers and `pairs` RTP/RTCP port pairs that no other test
+// process is using.
+inline RelayOptions loopbackOptions(uint16_t pairs) {
+  RelayOptions o;
+  o.interface = "127.0.0.1";
+  o.portMin = freePortWindow(static_cast<uint16_t>(2 * pairs));
+  o.portMax = static_cast<uint16_t>(o.portMin + 2 * pairs - 1);
+  o.workers = 2;
+  return o;
+}
+
+// Leg parameters sending RTP to the peer's address and RTCP to the port above it.
+inline LegParams towards(const Peer& p) {
+  LegParams lp;
+  lp.rtpRemote = p.addr();
+  lp.rtcpRemote = p.addr();
+  lp.rtcpRemote.setPort(static_cast<uint16_t>(p.addr().port() + 1));
+  return lp;
+}
+
+struct Call {
+  uint64_t id;
+  StreamPorts ports;
+};
+
+// A session with one stream whose leg 0 faces `a` and leg 1 faces `b`.
+inline Call setUpCall(RelayControl& relay, const Peer& a, const Peer& b, std::string_view callId = "call-1") {
+  uint64_t id = relay.createSession(std::string(callId));
+  auto ports = relay.addStream(id, false);
+  EXPECT_TRUE(ports.has_value());
+  EXPECT_TRUE(relay.updateLeg(id, 0, 0, towards(a)).has_value());
+  EXPECT_TRUE(relay.updateLeg(id, 0, 1, towards(b)).has_value());
+  return Call{id, *ports};
+}
+
+}  // namespace rdv::relay::test
