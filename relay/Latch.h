@@ -35,7 +35,7 @@ class Latch {
       lastNs_ = nowNs;
       return LatchVerdict::Accepted;
     }
-    if (ssrc == ssrc_ && nowNs - lastNs_ >= relatchSilenceNs) {
+    if (ssrc == ssrc_ && nowNs > lastNs_ && nowNs - lastNs_ >= relatchSilenceNs) {
       address_ = src;
       lastNs_ = nowNs;
       return LatchVerdict::Relatched;

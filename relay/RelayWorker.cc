@@ -141,7 +141,7 @@ void RelayWorker::run() {
     if (tick) {  // after the socket events, for the same reason
       uint64_t v;
       [[maybe_unused]] auto r = ::read(timer_.get(), &v, sizeof(v));
-      checkTimeouts(start);
+      checkTimeouts(monotonicNs());  // not `start`: commands of this round may have stamped later times
     }
     counters_.busyNs.add(monotonicNs() - start);
   }
@@ -246,7 +246,8 @@ void RelayWorker::checkTimeouts(uint64_t nowNs) {
     auto next = std::next(it);
     MediaSession& s = *it->second;
     kernelCheck(s, nowNs);  // kernel activity keeps the session alive
-    if (nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
+    // lastMediaNs may be later than nowNs (kernel activity stamps): never let the difference wrap.
+    if (nowNs > s.lastMediaNs && nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
       SessionEnded ev{index_, finish(it), true};
       onEnded_(std::move(ev));
     }

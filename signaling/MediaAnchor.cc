@@ -108,8 +108,10 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       if (!isOffer) {
         return Unexpected(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} was not offered", i + 1)});
       }
-      // RTCP sockets are opened below, by updateLeg, only for legs that do not mux.
-      auto ports = relay_.addStream(call.sessionId, true);
+      // Without rtcp-mux on offer, both legs' RTCP sockets are opened now, where a taken port
+      // can still be skipped; with it, they are opened by updateLeg only if the answer declines.
+      const bool offerMux = (m.rtcpMux() || opts.muxOffer) && !opts.muxDemux;
+      auto ports = relay_.addStream(call.sessionId, offerMux);
       if (!ports) return Unexpected(relayError(ports.error()));
       st.active = true;
       st.relayIndex = call.relayStreams++;

@@ -12,9 +12,12 @@ namespace rdv::signaling {
 namespace {
 
 constexpr uint64_t kT4Ms = 5000;
-// Server transactions linger up to 64*T1 (32 s) after their final response, keeping only that
-// response (under 1 KiB): this bounds their memory under a flood (2,000 calls/s need ~130k).
-constexpr size_t kMaxServerTransactions = 200000;
+// Server transactions not yet answered finally: beyond this, requests get a stateless 503.
+constexpr size_t kMaxLiveServer = 50000;
+// Answered transactions linger up to 64*T1 (32 s) to absorb retransmissions, keeping only their
+// response (about 1 KiB). Past this many the oldest are let go early (a late retransmission is
+// then treated as new): memory stays bounded at any request rate without refusing work.
+constexpr size_t kMaxLingering = 200000;
 
 bool isUdp(const SipPeer& p) { return p.kind == SipTransportKind::Udp; }
 
@@ -78,7 +81,7 @@ void SipTransactions::onRequest(SipMessage&& msg, const SipPeer& from) {
     if (!s.lastResponse.empty()) transport_.send(s.peer, s.lastResponse);  // retransmission
     return;
   }
-  if (server_.size() >= kMaxServerTransactions) {
+  if (server_.size() - finalServers_ >= kMaxLiveServer) {
     // Overload: answer without keeping state, so a flood cannot grow memory without bound.
     std::array<std::string, 1> retry{"Retry-After: 5"};
     transport_.send(from, buildResponse(msg, 503, "Service Unavailable", {}, retry));
@@ -121,6 +124,9 @@ void SipTransactions::respond(TxnId id, int status, std::string_view reason, std
   const uint64_t now = nowMs();
   const bool invite = s.invite;
   s.req.reset();
+  ++finalServers_;
+  lingering_.push_back(id);
+  trimLingering();
   if (invite) {
     // 2xx (RFC 6026 Accepted) and non-2xx (Completed) are retransmitted over UDP until the ACK.
     s.state = status < 300 ? State::Accepted : State::Completed;
@@ -134,6 +140,19 @@ void SipTransactions::respond(TxnId id, int status, std::string_view reason, std
     s.endAt = now + (isUdp(s.peer) ? 64 * timers_.t1Ms : 0);  // timer J
   }
   schedule(std::min(s.retransmitAt == 0 ? s.endAt : s.retransmitAt, s.endAt), id);
+}
+
+void SipTransactions::trimLingering() {
+  // Entries of transactions that already expired sit at the front (all linger about as long).
+  while (!lingering_.empty()) {
+    auto it = server_.find(lingering_.front());
+    if (it != server_.end() && finalServers_ <= kMaxLingering) break;
+    lingering_.pop_front();
+    if (it == server_.end()) continue;
+    --finalServers_;
+    serverByKey_.erase(it->second.key);
+    server_.erase(it);
+  }
 }
 
 void SipTransactions::acknowledged(TxnId id) {
@@ -244,6 +263,7 @@ void SipTransactions::onTimer(uint64_t now) {
         if (s.state == State::Accepted && s.retransmitAt != 0) {
           spdlog::info("sip: no ACK for a 2xx (transaction {})", s.key);
         }
+        if (s.lastStatus >= 200) --finalServers_;
         serverByKey_.erase(s.key);
         server_.erase(it);
         continue;

@@ -8,6 +8,7 @@
 // nextDeadline() passes.
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -104,6 +105,7 @@ class SipTransactions {
   void schedule(uint64_t at, TxnId id);
   std::string serverKey(const SipMessage& m, bool asInvite) const;
   std::string buildAck(const Client& c, const SipMessage& resp) const;
+  void trimLingering();
 
   SipTransport& transport_;
   SipTransactionUser& user_;
@@ -118,6 +120,8 @@ class SipTransactions {
   using Timer = std::pair<uint64_t, TxnId>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timerQueue_;
   relay::Counter shed_;
+  size_t finalServers_ = 0;     // server transactions answered finally (lingering)
+  std::deque<TxnId> lingering_;  // those, oldest first (may hold ids already expired)
 };
 
 }  // namespace rdv::signaling

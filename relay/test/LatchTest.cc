@@ -42,6 +42,14 @@ TEST(Latch, RelatchesOnNatRebindingAfterSilence) {
   EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 111, 1010 * kMs, kSilence), LatchVerdict::Spoofed);
 }
 
+// A clock reading older than the last activity (e.g. a batch stamped before a later event was
+// recorded) must not look like a long silence: unsigned wrap-around would allow a hijack.
+TEST(Latch, EarlierClockThanLastActivityNeverCountsAsSilence) {
+  Latch l;
+  (void)l.onPacket(addr("198.18.0.1", 4000), 111, 5000 * kMs, kSilence);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4002), 111, 4999 * kMs, kSilence), LatchVerdict::Spoofed);
+}
+
 TEST(Latch, SsrcChangeFromLatchedAddressIsAccepted) {
   Latch l;
   (void)l.onPacket(addr("198.18.0.1", 4000), 111, 0, kSilence);

@@ -155,7 +155,7 @@ TEST_F(NgTest, DemuxFlagOffersNoMuxToAnswererButAcceptsItFromOfferer) {
   auto ans = SdpSession::parse(*r.getString("sdp"));
   ASSERT_TRUE(ans);
   EXPECT_TRUE(ans->media[0].rtcpMux());
-  EXPECT_EQ(relay_.counters().socketsOpen.get(), 3U) << "offerer leg muxed, answerer leg has RTCP";
+  EXPECT_EQ(relay_.counters().socketsOpen.get(), 4U) << "RTCP sockets were opened with the non-mux offer";
 }
 
 TEST_F(NgTest, DeleteReturnsTotalsAndForgetsTheCall) {
