@@ -69,10 +69,14 @@ Expected<bool, std::string> Server::start() {
   ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
   ro.kernelForwarding = rc.kernelForwarding != 0;
   m.relay = std::make_unique<relay::RelayControl>(ro);
-  spdlog::info("relay: {} worker(s), ports {}-{} on {}, descriptor limit {}: capacity {} sessions "
-               "({} with rtcp-mux)",
-               ro.workers, rc.portMin, rc.portMax, rc.interface, rl.rlim_cur, m.relay->sessionCapacity(),
-               m.relay->sessionCapacityMux());
+  spdlog::info("relay: {} worker(s), ports {}-{} on {}: capacity {} sessions ({} with rtcp-mux); the descriptor "
+               "limit {} allows {} ({} with rtcp-mux), the port range {}",
+               ro.workers, rc.portMin, rc.portMax, rc.interface, m.relay->sessionCapacity(),
+               m.relay->sessionCapacityMux(), rl.rlim_cur, m.relay->descriptorCapacity(),
+               m.relay->descriptorCapacityMux(), m.relay->portCapacity());
+  if (m.relay->portCapacity() < m.relay->descriptorCapacity()) {
+    spdlog::info("relay: the port range is the limit; widen relay.port_min/relay.port_max to use the descriptors");
+  }
 
   m.anchor = std::make_unique<signaling::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise);
   m.ngHandler = std::make_unique<signaling::NgHandler>(*m.anchor);

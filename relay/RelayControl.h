@@ -79,6 +79,10 @@ class RelayControl {
   void drainEnded(const std::function<void(const SessionReport&, bool timedOut)>& fn);
 
   size_t sessionCapacityMux() const { return capacityMux_; }
+  // What each limit alone allows (two-leg sessions): descriptors without / with rtcp-mux, ports.
+  size_t descriptorCapacity() const { return socketBudget_ / 4; }
+  size_t descriptorCapacityMux() const { return socketBudget_ / 2; }
+  size_t portCapacity() const { return pool_.capacity() / 2; }
   size_t sessionCapacity() const { return capacity_; }
   size_t activeSessions() const { return sessions_.size(); }
   size_t portPairsTotal() const { return pool_.capacity(); }
