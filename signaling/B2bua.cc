@@ -100,11 +100,19 @@ struct B2bua::Call {
   TxnId bInvite = 0;
   uint32_t bInviteCseq = 0;
   bool cancelled = false;
+  bool anchored = false;  // the media session exists (false until a late offer arrives)
   bool reofferPending = false;
   std::string answerSdp;    // the rewritten answer A got, reused if B's 2xx carries none
   TxnId awaitingAck[2] = {0, 0};  // server INVITE transactions whose 2xx awaits that side's ACK
   uint64_t ringDeadlineMs = 0;
-  uint32_t maxForwards = 70;  // the caller's Max-Forwards minus one (loop protection)
+  uint32_t maxForwards = 70;
+  // Late offer (RFC 3264 §5, INVITE without SDP): the 2xx carried the offer, so the ACK to that
+  // side must carry the answer, which arrives in the other side's ACK.
+  struct DeferredAck {
+    bool pending = false;
+    int toSide = 0;
+    uint32_t cseq = 0;
+  } deferredAck;  // the caller's Max-Forwards minus one (loop protection)
 };
 
 struct B2bua::Pending {
@@ -348,13 +356,9 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
     txns_.respond(id, 480, "Temporarily Unavailable", newTag());
     return;
   }
-  if (req.body().empty()) {
-    // Late offer (INVITE without SDP) is not anchored yet.
-    std::array<std::string, 1> h{"Warning: 399 rendezvous \"SDP offer required\""};
-    txns_.respond(id, 488, "Not Acceptable Here", newTag(), h);
-    return;
-  }
-  auto offer = anchor_.offer(req.callId(), req.fromTag(), req.body(), anchorOptions_);
+  // An INVITE without SDP is a late offer: the callee's 2xx will carry the offer.
+  auto offer = req.body().empty() ? Expected<std::string, AnchorError>(std::string())
+                                  : anchor_.offer(req.callId(), req.fromTag(), req.body(), anchorOptions_);
   if (!offer) {
     const bool capacity = offer.error().code == AnchorErrorCode::Capacity;
     std::array<std::string, 1> h{fmt::format("Warning: 399 rendezvous \"{}\"", offer.error().reason)};
@@ -369,6 +373,7 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
   c.aInvite = id;
   c.ringDeadlineMs = now + static_cast<uint64_t>(cfg_.ringTimeoutSeconds) * 1000;
   c.maxForwards = maxForwards;
+  c.anchored = !offer->empty();
   Leg& a = c.legs[0];
   a.callId = std::string(req.callId());
   a.localTag = newTag();
@@ -402,7 +407,7 @@ void B2bua::onInitialInvite(TxnId id, const SipMessage& req, const SipPeer& from
                b.callId);
   calls_.emplace(c.id, std::move(call));
   counters_.callsActive.set(calls_.size());
-  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, kSdp);
+  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp);
   c.bInviteCseq = b.localCseq;
   auto p = std::make_unique<Pending>();
   p->call = c.id;
@@ -429,13 +434,24 @@ TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::strin
   return txns_.sendRequest(std::move(text), leg.peer);
 }
 
-void B2bua::sendAck(Call& call, int side, uint32_t cseq) {
+void B2bua::sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp) {
   const Leg& leg = call.legs[side];
   std::string text = fmt::format("ACK {} SIP/2.0\r\n{}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {};tag={}\r\n"
-                                 "Call-ID: {}\r\nCSeq: {} ACK\r\n{}\r\nContent-Length: 0\r\n\r\n",
+                                 "Call-ID: {}\r\nCSeq: {} ACK\r\n{}\r\n{}Content-Length: {}\r\n\r\n{}",
                                  leg.remoteTarget, viaHeader(leg.peer, txns_.newBranch()), leg.localId, leg.localTag,
-                                 leg.remoteId, leg.remoteTag, leg.callId, cseq, contactHeader(leg.peer));
+                                 leg.remoteId, leg.remoteTag, leg.callId, cseq, contactHeader(leg.peer),
+                                 sdp.empty() ? "" : "Content-Type: application/sdp\r\n", sdp.size(), sdp);
   txns_.sendStateless(leg.peer, text);
+}
+
+// Forwards `resp` (a 2xx carrying a late offer) after anchoring it; the ACK to `toSide` waits for
+// the answer in the other side's ACK. False when the offer could not be anchored.
+bool B2bua::deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const SipMessage& resp, std::string& body) {
+  auto offer = anchor_.offer(call.anchorId, call.legs[toSide].remoteTag, resp.body(), anchorOptions_);
+  if (!offer) return false;
+  body = std::move(*offer);
+  call.deferredAck = Call::DeferredAck{true, toSide, cseq};
+  return true;
 }
 
 void B2bua::onInDialog(TxnId id, const SipMessage& req, Call& call, int side) {
@@ -495,6 +511,18 @@ void B2bua::onAck(const SipMessage& req) {
     txns_.acknowledged(call->awaitingAck[side]);
     call->awaitingAck[side] = 0;
   }
+  if (call->deferredAck.pending && call->deferredAck.toSide == 1 - side) {
+    // The answer to a late offer: anchor it and complete the other side's ACK with it.
+    const int offerer = call->deferredAck.toSide;
+    std::string answer;
+    if (!req.body().empty()) {
+      auto a = anchor_.answer(call->anchorId, call->legs[offerer].remoteTag, call->legs[side].remoteTag, req.body(),
+                              anchorOptions_);
+      if (a) answer = std::move(*a);
+    }
+    call->deferredAck.pending = false;
+    sendAck(*call, offerer, call->deferredAck.cseq, answer);
+  }
   if (side == 0 && call->state == Call::State::Answered) call->state = Call::State::Confirmed;
 }
 
@@ -536,16 +564,27 @@ void B2bua::onInviteResponse(Call& call, const SipMessage& resp) {
   std::vector<std::string> headers{contactHeader(call.legs[0].peer)};
   if (status >= 200 && status < 300) {
     if (call.state == Call::State::Answered || call.state == Call::State::Confirmed) {
-      sendAck(call, 1, call.bInviteCseq);  // a retransmitted 2xx: our ACK was lost
+      // A retransmitted 2xx: our ACK was lost (or, for a late offer, is still waiting).
+      if (!call.deferredAck.pending) sendAck(call, 1, call.bInviteCseq);
       return;
     }
-    sendAck(call, 1, call.bInviteCseq);
+    const bool lateOffer = !call.anchored;
+    if (!lateOffer || call.cancelled || resp.body().empty()) sendAck(call, 1, call.bInviteCseq);
     if (call.cancelled) {  // answered while the caller's CANCEL was on its way
       sendOnLeg(call, 1, "BYE", {}, {});
       endCall(call.id);
       return;
     }
-    if (!resp.body().empty()) {
+    if (lateOffer && !resp.body().empty()) {
+      if (!deferAckForLateOffer(call, 1, call.bInviteCseq, resp, call.answerSdp)) {
+        sendAck(call, 1, call.bInviteCseq);
+        sendOnLeg(call, 1, "BYE", {}, {});
+        txns_.respond(call.aInvite, 488, "Not Acceptable Here", call.legs[0].localTag);
+        endCall(call.id);
+        return;
+      }
+      call.anchored = true;
+    } else if (!resp.body().empty()) {
       auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
       if (ans) call.answerSdp = std::move(*ans);
     }
@@ -561,7 +600,7 @@ void B2bua::onInviteResponse(Call& call, const SipMessage& resp) {
     if (call.cancelled) return;
     call.state = Call::State::Early;
     std::string body;
-    if (!resp.body().empty()) {
+    if (!resp.body().empty() && call.anchored) {  // early media; with a late offer the SDP waits for the 2xx
       auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
       if (ans) body = call.answerSdp = std::move(*ans);
     }
@@ -589,19 +628,23 @@ void B2bua::onForwardedResponse(const Pending& p, const SipMessage& resp) {
   const int from = 1 - p.toSide;  // side that sent the original request
   std::string body(resp.body());
   std::string ctype(resp.header("Content-Type"));
+  const bool invite = p.method == "INVITE";
+  bool deferred = false;
   if (p.offer && status >= 200 && status < 300 && !body.empty()) {
     auto ans = anchor_.answer(call.anchorId, call.legs[from].remoteTag, call.legs[p.toSide].remoteTag, body,
                               anchorOptions_);
     if (ans) body = std::move(*ans);
+  } else if (invite && !p.offer && status >= 200 && status < 300 && !body.empty() && call.reofferPending) {
+    // A re-INVITE without SDP: this 2xx is the offer, the initiator's ACK brings the answer.
+    deferred = deferAckForLateOffer(call, p.toSide, call.legs[p.toSide].localCseq, resp, body);
   }
-  const bool invite = p.method == "INVITE";
   if (invite && status >= 200) {
     if (status < 300) {
       if (!call.reofferPending && call.awaitingAck[from] == 0) {
-        sendAck(call, p.toSide, call.legs[p.toSide].localCseq);  // retransmitted 2xx
+        if (!call.deferredAck.pending) sendAck(call, p.toSide, call.legs[p.toSide].localCseq);  // retransmitted 2xx
         return;
       }
-      sendAck(call, p.toSide, call.legs[p.toSide].localCseq);
+      if (!deferred) sendAck(call, p.toSide, call.legs[p.toSide].localCseq);
       call.awaitingAck[from] = p.serverTxn;
     }
     call.reofferPending = false;

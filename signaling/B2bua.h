@@ -68,7 +68,8 @@ class B2bua final : public SipTransactionUser {
   void onForwardedResponse(const Pending& p, const SipMessage& resp);
   TxnId sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
                   std::string_view contentType, std::string_view extraHeaders = {});
-  void sendAck(Call& call, int side, uint32_t cseq);
+  void sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp = {});
+  bool deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const SipMessage& resp, std::string& body);
   void hangUp(Call& call, std::string_view why);
   void endCall(uint64_t callId);
   std::string contactHeader(const SipPeer& over) const;

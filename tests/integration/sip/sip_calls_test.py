@@ -53,7 +53,7 @@ sys.path.insert(0, HERE)
 from rdvtest import (Procs, Relay, RtpEcho, TestFailure, free_block, metric, pcap_info,  # noqa: E402
                      relay_packets, tail, wait_until)
 import siptest  # noqa: E402
-from siptest import (LoopbackCounter, Sipp, check_relay_sdp, find, options_ok, sdp_direction,  # noqa: E402
+from siptest import (LoopbackCounter, Sipp, check_relay_sdp, find, options_ok, sdp_direction, sdp_text,  # noqa: E402
                      via_branch)
 
 TEST_NAME = "integration.sip_calls"
@@ -348,6 +348,20 @@ def case_callee_bye(ctx):
     return "BYE from the callee reached the caller in its dialog (Call-ID %s)" % bye.get("call-id")
 
 
+def case_late_offer(ctx):
+    callee, caller = sipp_pair(ctx, "late_offer", "callee_bye.xml", "caller_late_offer.xml")
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    check(not sdp_text(inv_b).strip(), "the callee's INVITE should carry no SDP (late offer)")
+    ok = find(caller.messages(), "received", r"^SIP/2\.0 200", "INVITE")
+    offer_port = check_relay_sdp("the 200 OK the caller got (the offer)", ok, ctx.port_min, ctx.port_max,
+                                 (ctx.alice_media, ctx.bob_media, ctx.echo_port))
+    ack = find(callee.messages(), "received", r"^ACK ", "ACK")
+    answer_port = check_relay_sdp("the ACK the callee got (the answer)", ack, ctx.port_min, ctx.port_max,
+                                  (ctx.alice_media, ctx.bob_media, ctx.echo_port))
+    check(offer_port != answer_port, "offer and answer name the same relay port")
+    return "INVITE without SDP; 200 offer -> relay :%d, ACK answer -> relay :%d" % (offer_port, answer_port)
+
+
 def case_hold_resume(ctx):
     callee, caller = sipp_pair(ctx, "hold", "callee_reinvite.xml", "caller_hold.xml")
     inv_b, _ = b2bua_legs(ctx, callee, caller)
@@ -466,6 +480,7 @@ def server_cases():
         ("register_bob", case_register_bob),
         ("call_rtp_bye", case_call_rtp_bye),
         ("callee_bye", case_callee_bye),
+        ("late_offer", case_late_offer),
         ("hold_resume", case_hold_resume),
         ("cancel", case_cancel),
         ("busy_486", case_busy),
