@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     rdv::config::applyToml(cfg, text.str(), configPath, errors);
   }
   for (const auto& s : sets) rdv::config::applySet(cfg, s, errors);
-  if (errors.empty()) rdv::config::validate(cfg, errors);
+  rdv::config::validate(cfg, errors);  // all problems at once, file ones first
   for (const auto& e : errors) std::cerr << e.str() << "\n";
   if (!errors.empty()) return 1;
   if (checkOnly) {
