@@ -65,7 +65,7 @@ Expected<std::string, AnchorError> MediaAnchor::offer(std::string_view callId, s
     if (call.toTag.empty()) call.toTag = std::string(fromTag);
   }
   auto out = anchor(call, side, true, *sdp, opts);
-  if (!out && created) drop(it);
+  if (!out && created) release(callId);  // nothing of a refused call stays behind
   return out;
 }
 
@@ -216,12 +216,6 @@ std::optional<std::string> MediaAnchor::onSessionEnded(const relay::SessionRepor
   bySession_.erase(s);
   calls_.erase(callId);
   return callId;
-}
-
-void MediaAnchor::drop(std::unordered_map<std::string, Call>::iterator it) {
-  (void)relay_.remove(it->second.sessionId);
-  bySession_.erase(it->second.sessionId);
-  calls_.erase(it);
 }
 
 }  // namespace rdv::signaling

@@ -94,7 +94,6 @@ class MediaAnchor {
   Expected<std::string, AnchorError> anchor(Call& call, int side, bool isOffer, SdpSession& sdp,
                                             const AnchorOptions& opts);
   CallInfo info(const Call& call, relay::SessionReport report) const;
-  void drop(std::unordered_map<std::string, Call>::iterator it);
 
   relay::RelayControl& relay_;
   std::string advertise_;

@@ -160,11 +160,6 @@ void SipTransactions::acknowledged(TxnId id) {
   if (it != server_.end() && it->second.state == State::Accepted) it->second.retransmitAt = 0;
 }
 
-const SipMessage* SipTransactions::request(TxnId id) const {
-  auto it = server_.find(id);
-  return it == server_.end() || !it->second.req ? nullptr : &*it->second.req;
-}
-
 TxnId SipTransactions::sendRequest(std::string text, const SipPeer& to) {
   auto parsed = SipMessage::parse(text);
   if (!parsed) {

@@ -56,7 +56,6 @@ class SipTransactions {
                std::string_view contentType = {});
   // The dialog received the ACK for this INVITE's 2xx: stop retransmitting it.
   void acknowledged(TxnId id);
-  const SipMessage* request(TxnId id) const;  // the server transaction's request, until it is final
 
   // Client side: `request` is complete text whose top Via carries `branch` (from newBranch()).
   TxnId sendRequest(std::string request, const SipPeer& to);
