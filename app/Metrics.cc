@@ -11,9 +11,9 @@
 #include <fmt/format.h>
 
 #include "relay/RelayControl.h"
-#include "signaling/B2bua.h"
-#include "signaling/NgServer.h"
-#include "signaling/SipTransport.h"
+#include "signaling/b2bua/B2bua.h"
+#include "signaling/ng/NgServer.h"
+#include "signaling/sip/SipTransport.h"
 
 namespace rdv::app {
 namespace {
@@ -38,8 +38,8 @@ void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}
 
 class Metrics::Collector : public prometheus::Collectable {
  public:
-  Collector(const relay::RelayControl& relay, const signaling::NgServer& ng, const signaling::B2bua* b2bua,
-            const signaling::SipTransport* sip)
+  Collector(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
+            const sip::SipTransport* sip)
       : relay_(relay), ng_(ng), b2bua_(b2bua), sip_(sip) {}
 
   std::vector<MetricFamily> Collect() const override {
@@ -114,7 +114,7 @@ class Metrics::Collector : public prometheus::Collectable {
     if (b2bua_ != nullptr && sip_ != nullptr) {
       const auto& bc = b2bua_->counters();
       const auto& tc = sip_->counters();
-      auto d = [](const relay::Counter& c) { return static_cast<double>(c.get()); };
+      auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
       single("rdv_sip_messages_received_total", "SIP messages received", MetricType::Counter, d(tc.received));
       single("rdv_sip_messages_sent_total", "SIP messages sent", MetricType::Counter, d(tc.sent));
       single("rdv_sip_malformed_total", "SIP messages answered with 400", MetricType::Counter, d(tc.malformed));
@@ -141,13 +141,13 @@ class Metrics::Collector : public prometheus::Collectable {
 
  private:
   const relay::RelayControl& relay_;
-  const signaling::NgServer& ng_;
-  const signaling::B2bua* b2bua_;
-  const signaling::SipTransport* sip_;
+  const ng::NgServer& ng_;
+  const b2bua::B2bua* b2bua_;
+  const sip::SipTransport* sip_;
 };
 
-Metrics::Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng, const signaling::B2bua* b2bua,
-                 const signaling::SipTransport* sip)
+Metrics::Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
+                 const sip::SipTransport* sip)
     : registry_(std::make_shared<prometheus::Registry>()),
       collector_(std::make_shared<Collector>(relay, ng, b2bua, sip)) {
   using prometheus::BuildHistogram;

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "media/Expected.h"
+#include "common/Expected.h"
 #include "relay/MediaSession.h"
 
 namespace prometheus {
@@ -19,9 +19,13 @@ class Histogram;
 namespace rdv::relay {
 class RelayControl;
 }
-namespace rdv::signaling {
+namespace rdv::ng {
 class NgServer;
+}  // namespace rdv::ng
+namespace rdv::b2bua {
 class B2bua;
+}  // namespace rdv::b2bua
+namespace rdv::sip {
 class SipTransport;
 }
 
@@ -30,8 +34,8 @@ namespace rdv::app {
 class Metrics {
  public:
   // `b2bua` and `sip` are null when SIP is disabled.
-  Metrics(const relay::RelayControl& relay, const signaling::NgServer& ng, const signaling::B2bua* b2bua,
-          const signaling::SipTransport* sip);
+  Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
+          const sip::SipTransport* sip);
   ~Metrics();
 
   // Starts the HTTP endpoint on "host:port".

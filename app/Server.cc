@@ -15,25 +15,26 @@
 
 #include "app/Metrics.h"
 #include "relay/RelayControl.h"
-#include "signaling/B2bua.h"
-#include "signaling/MediaAnchor.h"
-#include "signaling/NgHandler.h"
-#include "signaling/NgServer.h"
-#include "signaling/SipTransport.h"
+#include "signaling/b2bua/B2bua.h"
+#include "signaling/anchor/MediaAnchor.h"
+#include "signaling/ng/NgHandler.h"
+#include "signaling/ng/NgServer.h"
+#include "signaling/sip/SipTransport.h"
 
 namespace rdv::app {
 
 struct Server::Impl {
   config::Config cfg;
+  const common::Clock& clock = common::SystemClock::instance();
   std::unique_ptr<relay::RelayControl> relay;
-  std::unique_ptr<signaling::MediaAnchor> anchor;
-  std::unique_ptr<signaling::NgHandler> ngHandler;
-  std::unique_ptr<signaling::NgServer> ng;
+  std::unique_ptr<anchor::MediaAnchor> anchor;
+  std::unique_ptr<ng::NgHandler> ngHandler;
+  std::unique_ptr<ng::NgServer> ng;
   std::unique_ptr<Metrics> metrics;
-  std::unique_ptr<signaling::SipTransport> sip;
-  std::unique_ptr<signaling::B2bua> b2bua;
-  relay::Fd signals;
-  relay::Fd epoll;
+  std::unique_ptr<sip::SipTransport> sip;
+  std::unique_ptr<b2bua::B2bua> b2bua;
+  common::Fd signals;
+  common::Fd epoll;
 };
 
 Server::Server(const config::Config& cfg) : impl_(std::make_unique<Impl>()) { impl_->cfg = cfg; }
@@ -50,7 +51,7 @@ Expected<bool, std::string> Server::start() {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  m.signals = relay::Fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  m.signals = common::Fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
 
   // Every media socket is a descriptor: lift the soft limit to the hard one.
   rlimit rl{};
@@ -64,6 +65,7 @@ Expected<bool, std::string> Server::start() {
   ro.portMax = static_cast<uint16_t>(rc.portMax);
   ro.workers = rc.workers != 0 ? rc.workers : std::max(1U, std::thread::hardware_concurrency());
   ro.worker.batch = rc.batch;
+  ro.worker.clock = &m.clock;
   ro.worker.timeoutNs = static_cast<uint64_t>(rc.timeoutSeconds) * 1'000'000'000ULL;
   ro.worker.setupTimeoutNs = static_cast<uint64_t>(rc.setupTimeoutSeconds) * 1'000'000'000ULL;
   ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
@@ -78,16 +80,17 @@ Expected<bool, std::string> Server::start() {
     spdlog::info("relay: the port range is the limit; widen relay.port_min/relay.port_max to use the descriptors");
   }
 
-  m.anchor = std::make_unique<signaling::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise);
-  m.ngHandler = std::make_unique<signaling::NgHandler>(*m.anchor);
-  m.ng = std::make_unique<signaling::NgServer>(*m.ngHandler, std::chrono::seconds(m.cfg.ng.cookieCacheSeconds));
+  m.anchor = std::make_unique<anchor::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise,
+                                                  m.clock);
+  m.ngHandler = std::make_unique<ng::NgHandler>(*m.anchor);
+  m.ng = std::make_unique<ng::NgServer>(*m.ngHandler, std::chrono::seconds(m.cfg.ng.cookieCacheSeconds), m.clock);
   if (auto r = m.ng->bind(m.cfg.ng.listen); !r) return Unexpected(r.error());
   spdlog::info("NG control protocol on udp {}", m.cfg.ng.listen);
 
   if (!m.cfg.sip.listen.empty()) {
-    m.sip = std::make_unique<signaling::SipTransport>(
-        [&m](signaling::SipMessage&& msg, const signaling::SipPeer& from) { m.b2bua->onMessage(std::move(msg), from); },
-        [&m](uint64_t connId) { m.b2bua->onConnectionClosed(connId); });
+    m.sip = std::make_unique<sip::SipTransport>(
+        [&m](sip::SipMessage&& msg, const sip::SipPeer& from) { m.b2bua->onMessage(std::move(msg), from); },
+        [&m](uint64_t connId) { m.b2bua->onConnectionClosed(connId); }, m.clock);
     if (auto r = m.sip->listen(m.cfg.sip.listen); !r) return Unexpected(r.error());
     if (!m.cfg.sip.tlsListen.empty()) {
       if (auto r = m.sip->listenTls(m.cfg.sip.tlsListen, m.cfg.sip.tlsCert, m.cfg.sip.tlsKey); !r) {
@@ -96,7 +99,7 @@ Expected<bool, std::string> Server::start() {
       spdlog::info("SIP over TLS on {} (certificate {}, key {})", m.cfg.sip.tlsListen, m.cfg.sip.tlsCert,
                    m.cfg.sip.tlsKey);
     }
-    m.b2bua = std::make_unique<signaling::B2bua>(m.cfg.sip, *m.sip, *m.anchor);
+    m.b2bua = std::make_unique<b2bua::B2bua>(m.cfg.sip, *m.sip, *m.anchor, m.clock);
     spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
   }
@@ -108,7 +111,7 @@ Expected<bool, std::string> Server::start() {
   }
   m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
 
-  m.epoll = relay::Fd(epoll_create1(EPOLL_CLOEXEC));
+  m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
   for (int fd : {m.signals.get(), m.ng->fd(), m.relay->endedFd(), m.sip ? m.sip->fd() : -1}) {
     if (fd < 0) continue;
     epoll_event ev{};
@@ -126,7 +129,7 @@ int Server::run() {
     int timeoutMs = -1;
     if (m.b2bua) {
       const uint64_t next = m.b2bua->nextDeadline();
-      const uint64_t now = signaling::nowMs();
+      const uint64_t now = m.clock.monotonicMs();
       timeoutMs = next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, 1000));
     }
     int n = epoll_wait(m.epoll.get(), events, 8, timeoutMs);
@@ -156,7 +159,7 @@ int Server::run() {
         });
       }
     }
-    if (m.b2bua) m.b2bua->onTimer(signaling::nowMs());
+    if (m.b2bua) m.b2bua->onTimer();
   }
 }
 

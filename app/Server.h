@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "config/Config.h"
-#include "media/Expected.h"
+#include "common/Expected.h"
 
 namespace rdv::app {
 

@@ -148,7 +148,7 @@ void MediaLoad::receiveFrom(int fd, MediaResult& result) {
 }
 
 Expected<MediaResult, std::string> MediaLoad::run() {
-  Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+  common::Fd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep.valid()) {
     return Unexpected(std::string("epoll_create1: ") + std::strerror(errno));
   }

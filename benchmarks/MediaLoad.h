@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "benchmarks/LatencyHistogram.h"
-#include "media/Expected.h"
+#include "common/Expected.h"
 
 namespace rdv::bench {
 

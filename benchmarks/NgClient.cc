@@ -35,15 +35,15 @@ Expected<std::unique_ptr<NgClient>, std::string> NgClient::open(const sockaddr_i
   return std::unique_ptr<NgClient>(new NgClient(std::move(sock->fd), std::max<size_t>(window, 1)));
 }
 
-NgClient::NgClient(Fd fd, size_t window)
+NgClient::NgClient(common::Fd fd, size_t window)
     : fd_(std::move(fd)), window_(window), rxStorage_(kRecvBatch * kMaxDatagram) {
   // Cookies must not repeat across runs against the same relay: a relay caches replies by cookie.
   std::random_device rd;
   cookiePrefix_ = std::to_string(::getpid()) + "x" + std::to_string(rd() & 0xffffff) + "_";
 }
 
-void NgClient::enqueue(uint64_t tag, const signaling::BValue& request, bool urgent) {
-  Pending p{tag, signaling::encodeBencode(request)};
+void NgClient::enqueue(uint64_t tag, const ng::BValue& request, bool urgent) {
+  Pending p{tag, ng::encodeBencode(request)};
   if (urgent) {
     queue_.push_front(std::move(p));
   } else {

@@ -17,8 +17,8 @@
 
 #include "benchmarks/NgCommands.h"
 #include "benchmarks/UdpSocket.h"
-#include "media/Expected.h"
-#include "signaling/Bencode.h"
+#include "common/Expected.h"
+#include "signaling/ng/Bencode.h"
 
 namespace rdv::bench {
 
@@ -44,7 +44,7 @@ class NgClient {
 
   // Queues a request. Urgent requests go before those already queued (an answer completing a
   // call jumps ahead of offers opening new ones).
-  void enqueue(uint64_t tag, const signaling::BValue& request, bool urgent = false);
+  void enqueue(uint64_t tag, const ng::BValue& request, bool urgent = false);
 
   // Sends, retransmits and collects replies until nothing is queued or in flight. Bounded: every
   // request ends within kMaxTries * kRetransmitAfter of its first send.
@@ -65,13 +65,13 @@ class NgClient {
     std::chrono::steady_clock::time_point deadline;
   };
 
-  NgClient(Fd fd, size_t window);
+  NgClient(common::Fd fd, size_t window);
   void fillWindow(std::chrono::steady_clock::time_point now);
   void sendBatch(const std::vector<const std::string*>& datagrams);
   void receiveReplies(const OnDone& onDone);
   void expire(std::chrono::steady_clock::time_point now, const OnDone& onDone);
 
-  Fd fd_;
+  common::Fd fd_;
   size_t window_;
   std::string cookiePrefix_;
   uint64_t nextSeq_ = 0;

@@ -7,7 +7,7 @@
 
 namespace rdv::bench {
 
-using signaling::BValue;
+using ng::BValue;
 
 namespace {
 
@@ -88,7 +88,7 @@ BValue makeDelete(const CallIds& ids) {
 }
 
 Expected<NgReply, std::string> parseReply(std::string_view body) {
-  auto parsed = signaling::parseBencode(body);
+  auto parsed = ng::parseBencode(body);
   if (!parsed) {
     return Unexpected("bencode: " + parsed.error().reason + " at offset " + std::to_string(parsed.error().offset));
   }

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "media/Expected.h"
-#include "signaling/Bencode.h"
+#include "common/Expected.h"
+#include "signaling/ng/Bencode.h"
 
 namespace rdv::bench {
 
@@ -25,11 +25,11 @@ struct CallIds {
 std::string phoneSdp(uint64_t sessionId, uint16_t rtpPort);
 
 // {command: offer, call-id, from-tag, sdp, replace: [origin, session-connection]}
-signaling::BValue makeOffer(const CallIds& ids, uint16_t callerRtpPort);
+ng::BValue makeOffer(const CallIds& ids, uint16_t callerRtpPort);
 // As makeOffer plus to-tag, with the callee's SDP.
-signaling::BValue makeAnswer(const CallIds& ids, uint16_t calleeRtpPort);
+ng::BValue makeAnswer(const CallIds& ids, uint16_t calleeRtpPort);
 // {command: delete, call-id, from-tag}: ends the whole call.
-signaling::BValue makeDelete(const CallIds& ids);
+ng::BValue makeDelete(const CallIds& ids);
 
 // What the generator needs from a reply dictionary.
 struct NgReply {

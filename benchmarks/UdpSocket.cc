@@ -7,29 +7,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/SockAddr.h"
+
 namespace rdv::bench {
-
-Fd& Fd::operator=(Fd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
-}
-
-int Fd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
 
 sockaddr_in loopbackAddress(uint16_t port) {
   sockaddr_in a{};
@@ -40,7 +20,7 @@ sockaddr_in loopbackAddress(uint16_t port) {
 }
 
 Expected<BoundSocket, std::string> openLoopbackUdp(int rcvbuf) {
-  Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  common::Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     return Unexpected(std::string("socket: ") + std::strerror(errno));
   }
@@ -59,25 +39,14 @@ Expected<BoundSocket, std::string> openLoopbackUdp(int rcvbuf) {
 }
 
 Expected<sockaddr_in, std::string> parseLoopbackEndpoint(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) {
-    return Unexpected("expected ADDRESS:PORT, got '" + text + "'");
-  }
-  std::string host = text.substr(0, colon);
-  std::string portText = text.substr(colon + 1);
-  char* end = nullptr;
-  long port = std::strtol(portText.c_str(), &end, 10);
-  if (portText.empty() || *end != '\0' || port <= 0 || port > 65535) {
-    return Unexpected("bad port in '" + text + "'");
+  auto addr = common::SockAddr::parseHostPort(text);
+  if (!addr || addr->isV6() || addr->port() == 0) {
+    return Unexpected("expected IPv4-ADDRESS:PORT, got '" + text + "'");
   }
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) {
-    return Unexpected("bad IPv4 address in '" + text + "'");
-  }
+  std::memcpy(&a, addr->sa(), sizeof a);
   if ((ntohl(a.sin_addr.s_addr) >> 24) != 127) {
-    return Unexpected("refusing non-loopback address '" + host + "': benchmarks stay on 127.0.0.0/8");
+    return Unexpected("refusing non-loopback address '" + addr->ip() + "': benchmarks stay on 127.0.0.0/8");
   }
   return a;
 }

@@ -1,6 +1,5 @@
 #pragma once
-// Loopback UDP sockets for the load generator: an owning descriptor and a helper that opens a
-// non-blocking socket bound to 127.0.0.1 on an ephemeral port. The generator only ever talks to
+// Loopback UDP sockets for the load generator: a helper that opens a non-blocking socket bound to 127.0.0.1 on an ephemeral port. The generator only ever talks to
 // loopback (benchmarks never send off the machine).
 
 #include <netinet/in.h>
@@ -8,31 +7,13 @@
 #include <cstdint>
 #include <string>
 
-#include "media/Expected.h"
+#include "common/Expected.h"
+#include "common/Fd.h"
 
 namespace rdv::bench {
 
-// Owns one file descriptor; closes it on destruction. Move-only.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release();
-
- private:
-  int fd_ = -1;
-};
-
 struct BoundSocket {
-  Fd fd;
+  common::Fd fd;
   uint16_t port = 0;  // host byte order
 };
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "common/SockAddr.h"
 #include "config/ConfigKeys.h"
 
 namespace rdv::config {
@@ -79,17 +80,8 @@ bool isAddress(const std::string& a) {
   return inet_pton(AF_INET, a.c_str(), buf) == 1 || inet_pton(AF_INET6, a.c_str(), buf) == 1;
 }
 
-// "host:port" or "[v6]:port".
-bool isHostPort(const std::string& hp) {
-  auto colon = hp.rfind(':');
-  if (colon == std::string::npos || colon + 1 == hp.size()) return false;
-  std::string host = hp.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  auto tail = std::string_view(hp).substr(colon + 1);
-  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), port);
-  return ec == std::errc() && p == tail.data() + tail.size() && port <= 65535 && isAddress(host);
-}
+// "host:port" or "[v6]:port", as the servers parse it.
+bool isHostPort(const std::string& hp) { return common::SockAddr::parseHostPort(hp).has_value(); }
 
 }  // namespace
 

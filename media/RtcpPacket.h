@@ -9,7 +9,7 @@
 #include <optional>
 #include <span>
 
-#include "media/Expected.h"
+#include "common/Expected.h"
 #include "media/RtpPacket.h"
 
 namespace rdv::media {

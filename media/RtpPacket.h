@@ -8,7 +8,7 @@
 #include <span>
 #include <string_view>
 
-#include "media/Expected.h"
+#include "common/Expected.h"
 
 namespace rdv::media {
 

@@ -18,7 +18,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "relay/Fd.h"
+#include "common/Fd.h"
 
 #if RDV_HAVE_BPF
 #include <linux/netlink.h>
@@ -65,7 +65,7 @@ struct TcFilter {
 // The filters under one clsact parent (RTM_GETTFILTER dump). Empty when there is no clsact
 // qdisc; nullopt when netlink itself failed.
 std::optional<std::vector<TcFilter>> listFilters(int ifindex, uint32_t parent) {
-  Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  common::Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (!fd.valid()) return std::nullopt;
   struct {
     nlmsghdr nh;
@@ -134,7 +134,7 @@ Expected<Interface, std::string> interfaceOwning(in_addr_t addr, std::set<in_add
     return Unexpected(fmt::format("no interface that is up has address {}", text));
   }
   found.ifindex = static_cast<int>(if_nametoindex(found.name.c_str()));
-  Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  common::Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, found.name.c_str(), IFNAMSIZ - 1);
   if (found.ifindex == 0 || ::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0) {
@@ -144,7 +144,7 @@ Expected<Interface, std::string> interfaceOwning(in_addr_t addr, std::set<in_add
   return found;
 }
 
-rdv_fwd_key keyOf(const SockAddr& a) {
+rdv_fwd_key keyOf(const common::SockAddr& a) {
   const auto* sin = reinterpret_cast<const sockaddr_in*>(a.sa());
   rdv_fwd_key k{};
   k.addr = sin->sin_addr.s_addr;
@@ -169,7 +169,7 @@ struct KernelForwarder::Impl {
   relay_tc* skel = nullptr;
   Interface iface;
   in_addr_t addr = 0;
-  SockAddr local;  // the relay address, port 0
+  common::SockAddr local;  // the relay address, port 0
   std::set<in_addr_t> localAddrs;
   bpf_tc_hook hook{};
   bpf_tc_opts opts{};
@@ -245,7 +245,7 @@ struct KernelForwarder::Impl {
 
 Expected<std::unique_ptr<KernelForwarder>, std::string> KernelForwarder::create(std::string_view interface,
                                                                                uint32_t maxEntries) {
-  auto ip = SockAddr::fromIp(interface, 0);
+  auto ip = common::SockAddr::fromIp(interface, 0);
   if (!ip || ip->isV6()) return Unexpected(std::string("kernel forwarding supports IPv4 relay addresses only"));
   const in_addr_t addr = reinterpret_cast<const sockaddr_in*>(ip->sa())->sin_addr.s_addr;
   if (addr == htonl(INADDR_ANY)) {
@@ -295,8 +295,8 @@ Expected<std::unique_ptr<KernelForwarder>, std::string> KernelForwarder::create(
 KernelForwarder::KernelForwarder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KernelForwarder::~KernelForwarder() = default;
 
-Expected<bool, std::string> KernelForwarder::install(const SockAddr& local, const SockAddr& latchedSrc,
-                                                     const SockAddr& egressLocal, const SockAddr& dst) {
+Expected<bool, std::string> KernelForwarder::install(const common::SockAddr& local, const common::SockAddr& latchedSrc,
+                                                     const common::SockAddr& egressLocal, const common::SockAddr& dst) {
   if (!serves(local) || latchedSrc.isV6() || egressLocal.isV6() || dst.isV6() || !latchedSrc.valid() ||
       !dst.valid()) {
     return Unexpected(std::string("not an IPv4 address of the attached interface"));
@@ -318,7 +318,7 @@ Expected<bool, std::string> KernelForwarder::install(const SockAddr& local, cons
   return true;
 }
 
-std::optional<KernelEntryCounters> KernelForwarder::remove(const SockAddr& local) {
+std::optional<KernelEntryCounters> KernelForwarder::remove(const common::SockAddr& local) {
   const rdv_fwd_key key = keyOf(local);
   rdv_fwd_entry e{};
   if (bpf_map_lookup_and_delete_elem(impl_->mapFd, &key, &e) == 0) return countersOf(e);
@@ -329,7 +329,7 @@ std::optional<KernelEntryCounters> KernelForwarder::remove(const SockAddr& local
   return countersOf(e);
 }
 
-std::optional<KernelEntryCounters> KernelForwarder::readCounters(const SockAddr& local) const {
+std::optional<KernelEntryCounters> KernelForwarder::readCounters(const common::SockAddr& local) const {
   const rdv_fwd_key key = keyOf(local);
   rdv_fwd_entry e{};
   if (bpf_map_lookup_elem(impl_->mapFd, &key, &e) != 0) return std::nullopt;
@@ -354,13 +354,13 @@ KernelTotals KernelForwarder::totals() const {
   return sum;
 }
 
-bool KernelForwarder::serves(const SockAddr& local) const {
+bool KernelForwarder::serves(const common::SockAddr& local) const {
   return local.valid() && !local.isV6() &&
          reinterpret_cast<const sockaddr_in*>(local.sa())->sin_addr.s_addr == impl_->addr;
 }
 
-SockAddr KernelForwarder::localAddress(uint16_t port) const {
-  SockAddr a = impl_->local;
+common::SockAddr KernelForwarder::localAddress(uint16_t port) const {
+  common::SockAddr a = impl_->local;
   a.setPort(port);
   return a;
 }
@@ -378,15 +378,15 @@ Expected<std::unique_ptr<KernelForwarder>, std::string> KernelForwarder::create(
 }
 KernelForwarder::KernelForwarder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KernelForwarder::~KernelForwarder() = default;
-Expected<bool, std::string> KernelForwarder::install(const SockAddr&, const SockAddr&, const SockAddr&,
-                                                     const SockAddr&) {
+Expected<bool, std::string> KernelForwarder::install(const common::SockAddr&, const common::SockAddr&, const common::SockAddr&,
+                                                     const common::SockAddr&) {
   return Unexpected(std::string("no kernel forwarding in this build"));
 }
-std::optional<KernelEntryCounters> KernelForwarder::remove(const SockAddr&) { return std::nullopt; }
-std::optional<KernelEntryCounters> KernelForwarder::readCounters(const SockAddr&) const { return std::nullopt; }
+std::optional<KernelEntryCounters> KernelForwarder::remove(const common::SockAddr&) { return std::nullopt; }
+std::optional<KernelEntryCounters> KernelForwarder::readCounters(const common::SockAddr&) const { return std::nullopt; }
 KernelTotals KernelForwarder::totals() const { return {}; }
-bool KernelForwarder::serves(const SockAddr&) const { return false; }
-SockAddr KernelForwarder::localAddress(uint16_t) const { return SockAddr(); }
+bool KernelForwarder::serves(const common::SockAddr&) const { return false; }
+common::SockAddr KernelForwarder::localAddress(uint16_t) const { return common::SockAddr(); }
 const std::string& KernelForwarder::interfaceName() const { return impl_->name; }
 
 #endif

@@ -37,8 +37,8 @@
 #include <string>
 #include <string_view>
 
-#include "media/Expected.h"
-#include "relay/SockAddr.h"
+#include "common/Expected.h"
+#include "common/SockAddr.h"
 
 namespace rdv::relay {
 
@@ -76,17 +76,17 @@ class KernelForwarder {
 
   // Forward RTP arriving at `local` from `latchedSrc` as if sent from `egressLocal` to `dst`.
   // Replaces an existing entry of `local` (its counters restart). Errors are errno texts.
-  Expected<bool, std::string> install(const SockAddr& local, const SockAddr& latchedSrc,
-                                      const SockAddr& egressLocal, const SockAddr& dst);
+  Expected<bool, std::string> install(const common::SockAddr& local, const common::SockAddr& latchedSrc,
+                                      const common::SockAddr& egressLocal, const common::SockAddr& dst);
   // Removes the entry of `local` and returns its final counters; nullopt if there was none.
-  std::optional<KernelEntryCounters> remove(const SockAddr& local);
-  std::optional<KernelEntryCounters> readCounters(const SockAddr& local) const;
+  std::optional<KernelEntryCounters> remove(const common::SockAddr& local);
+  std::optional<KernelEntryCounters> readCounters(const common::SockAddr& local) const;
   KernelTotals totals() const;
 
   // True when `local` could ever be installed: an IPv4 address of the attached interface.
-  bool serves(const SockAddr& local) const;
+  bool serves(const common::SockAddr& local) const;
   // The relay socket address of `port` (the relay address with that port).
-  SockAddr localAddress(uint16_t port) const;
+  common::SockAddr localAddress(uint16_t port) const;
   const std::string& interfaceName() const;
 
  private:

@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "relay/SockAddr.h"
+#include "common/SockAddr.h"
 
 namespace rdv::relay {
 
@@ -22,7 +22,7 @@ enum class LatchVerdict : uint8_t { Accepted, Latched, Relatched, Spoofed };
 
 class Latch {
  public:
-  LatchVerdict onPacket(const SockAddr& src, uint32_t ssrc, uint64_t nowNs, uint64_t relatchSilenceNs) {
+  LatchVerdict onPacket(const common::SockAddr& src, uint32_t ssrc, uint64_t nowNs, uint64_t relatchSilenceNs) {
     if (!latched_) {
       address_ = src;
       ssrc_ = ssrc;
@@ -53,11 +53,11 @@ class Latch {
 
   bool latched() const { return latched_; }
   uint64_t lastNs() const { return lastNs_; }
-  const SockAddr& address() const { return address_; }
+  const common::SockAddr& address() const { return address_; }
   uint32_t ssrc() const { return ssrc_; }
 
  private:
-  SockAddr address_;
+  common::SockAddr address_;
   uint64_t lastNs_ = 0;
   uint32_t ssrc_ = 0;
   bool latched_ = false;

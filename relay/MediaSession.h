@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "media/RtpStats.h"
-#include "relay/Fd.h"
+#include "common/Fd.h"
 #include "relay/Latch.h"
-#include "relay/SockAddr.h"
+#include "common/SockAddr.h"
 
 namespace rdv::relay {
 
@@ -30,10 +30,10 @@ struct KernelPath {
 };
 
 struct Component {
-  Fd fd;                 // invalid for the RTCP component of an rtcp-mux leg
+  common::Fd fd;                 // invalid for the RTCP component of an rtcp-mux leg
   uint16_t localPort = 0;
   ComponentKind kind = ComponentKind::Rtp;
-  SockAddr advertised;   // from SDP; where to send until the peer's real source is latched
+  common::SockAddr advertised;   // from SDP; where to send until the peer's real source is latched
   Latch latch;
   KernelPath kernel;     // RTP components only
   Leg* leg = nullptr;    // owner
@@ -61,8 +61,8 @@ struct LegQuality {
 
 // How the peer of a leg behaves, from its SDP and the control flags.
 struct LegParams {
-  SockAddr rtpRemote;    // advertised address; invalid = unknown yet
-  SockAddr rtcpRemote;   // RTCP address (= rtpRemote when mux)
+  common::SockAddr rtpRemote;    // advertised address; invalid = unknown yet
+  common::SockAddr rtcpRemote;   // RTCP address (= rtpRemote when mux)
   bool mux = false;      // rtcp-mux: RTP and RTCP share the RTP component
   bool asymmetric = false;  // never latch: always send to the advertised address
   bool srtp = false;     // RTP/SAVP(F): payload and RTCP body are opaque
@@ -97,8 +97,8 @@ struct MediaSession {
 struct LegReport {
   uint16_t rtpPort = 0;
   uint16_t rtcpPort = 0;  // 0 when rtcp-mux
-  SockAddr advertised;
-  SockAddr latched;       // invalid until the peer sent valid media
+  common::SockAddr advertised;
+  common::SockAddr latched;       // invalid until the peer sent valid media
   LegCounters counters;
   uint64_t rtpExpected = 0;
   int64_t rtpLost = 0;

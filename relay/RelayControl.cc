@@ -24,7 +24,7 @@ constexpr auto kWorkerReplyTimeout = std::chrono::seconds(2);
 
 RelayControl::RelayControl(const RelayOptions& opts)
     : opts_(opts),
-      bindAddr_(SockAddr::fromIp(opts.interface, 0).value_or(SockAddr())),
+      bindAddr_(common::SockAddr::fromIp(opts.interface, 0).value_or(common::SockAddr())),
       pool_(opts.portMin, opts.portMax),
       endedWake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   socketBudget_ = opts.descriptorBudget;
@@ -81,10 +81,10 @@ uint64_t RelayControl::createSession(const std::string& callId) {
   return id;
 }
 
-Expected<Fd, RelayError> RelayControl::openSocket(uint16_t port) {
-  SockAddr a = bindAddr_;
+Expected<common::Fd, RelayError> RelayControl::openSocket(uint16_t port) {
+  common::SockAddr a = bindAddr_;
   a.setPort(port);
-  Fd fd(::socket(a.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  common::Fd fd(::socket(a.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     return Unexpected(RelayError{RelayErrorCode::SocketFailed, fmt::format("socket(): {}", std::strerror(errno))});
   }
@@ -127,7 +127,7 @@ Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bo
         return fail(RelayError{RelayErrorCode::PortsExhausted, "media port pool exhausted"});
       }
       auto rtp = openSocket(*port);
-      std::optional<Expected<Fd, RelayError>> rtcp;
+      std::optional<Expected<common::Fd, RelayError>> rtcp;
       if (rtp && !mux) rtcp = openSocket(static_cast<uint16_t>(*port + 1));
       if (rtp && (mux || *rtcp)) {
         leg.rtp.fd = std::move(*rtp);
@@ -159,7 +159,7 @@ Expected<bool, RelayError> RelayControl::updateLeg(uint64_t sessionId, uint32_t 
     return Unexpected(RelayError{RelayErrorCode::UnknownSession, "unknown session or stream"});
   }
   StreamRecord& rec = it->second.streams[stream];
-  UpdateLeg cmd{sessionId, stream, leg, p, Fd(), 0};
+  UpdateLeg cmd{sessionId, stream, leg, p, common::Fd(), 0};
   if (!p.mux && !rec.rtcpOpen[leg]) {
     // The peer will send RTCP to port+1: open it now (it was left closed while mux was offered).
     auto port = static_cast<uint16_t>(rec.rtpPort[leg] + 1);

@@ -13,12 +13,12 @@
 
 #include <concurrentqueue/concurrentqueue.h>
 
-#include "media/Expected.h"
-#include "relay/Fd.h"
+#include "common/Expected.h"
+#include "common/Fd.h"
 #include "relay/KernelForwarder.h"
 #include "relay/PortPool.h"
 #include "relay/RelayWorker.h"
-#include "relay/SockAddr.h"
+#include "common/SockAddr.h"
 
 namespace rdv::relay {
 
@@ -103,12 +103,12 @@ class RelayControl {
     std::vector<StreamRecord> streams;
   };
 
-  Expected<Fd, RelayError> openSocket(uint16_t port);
+  Expected<common::Fd, RelayError> openSocket(uint16_t port);
   void release(const SessionRecord& rec);
   std::optional<SessionReport> await(std::future<std::optional<SessionReport>> f);
 
   RelayOptions opts_;
-  SockAddr bindAddr_;
+  common::SockAddr bindAddr_;
   PortPool pool_;
   size_t socketBudget_ = 0;
   size_t capacity_ = 0;
@@ -119,7 +119,7 @@ class RelayControl {
   std::unique_ptr<KernelForwarder> kernel_;  // declared before workers_: outlives them
   std::vector<std::unique_ptr<RelayWorker>> workers_;
   moodycamel::ConcurrentQueue<SessionEnded> ended_;
-  Fd endedWake_;
+  common::Fd endedWake_;
   ControlCounters counters_;
 };
 

@@ -22,12 +22,6 @@ constexpr uint64_t kTimerTag = 2;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxBatchesPerEvent = 4;  // fairness: one busy socket cannot starve the others
 
-uint64_t monotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 // Same byte layout as RFC 3550 "middle 32 bits of NTP": DLSR is in 1/65536 s.
 constexpr double kDlsrUnitMs = 1000.0 / 65536.0;
 
@@ -61,7 +55,7 @@ struct RelayWorker::OutBatch {
   uint32_t count = 0;
   std::vector<mmsghdr> msgs;
   std::vector<iovec> iov;
-  std::vector<SockAddr> to;
+  std::vector<common::SockAddr> to;
 
   explicit OutBatch(uint32_t n) : msgs(n), iov(n), to(n) {}
 };
@@ -76,9 +70,9 @@ RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(Se
   recvFrom_.resize(n);
   rtpOut_ = std::make_unique<OutBatch>(n);
   rtcpOut_ = std::make_unique<OutBatch>(n);
-  epoll_ = Fd(epoll_create1(EPOLL_CLOEXEC));
-  wake_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  epoll_ = common::Fd(epoll_create1(EPOLL_CLOEXEC));
+  wake_ = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  timer_ = common::Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   itimerspec tick{{1, 0}, {1, 0}};
   timerfd_settime(timer_.get(), 0, &tick, nullptr);
   epoll_event ev{};
@@ -116,7 +110,7 @@ void RelayWorker::run() {
       spdlog::critical("relay worker {}: epoll_wait failed: {}", index_, std::strerror(errno));
       return;
     }
-    const uint64_t start = monotonicNs();
+    const uint64_t start = opts_.clock->monotonicNs();
     // Commands first: a packet that arrives right after its session's update was posted must see
     // the update. A command that destroys a session ends the round early: its sockets' events
     // may be in `events`, and level-triggered epoll reports the live ones again next round.
@@ -141,9 +135,9 @@ void RelayWorker::run() {
     if (tick) {  // after the socket events, for the same reason
       uint64_t v;
       [[maybe_unused]] auto r = ::read(timer_.get(), &v, sizeof(v));
-      checkTimeouts(monotonicNs());  // not `start`: commands of this round may have stamped later times
+      checkTimeouts(opts_.clock->monotonicNs());  // not `start`: commands of this round may have stamped later times
     }
-    counters_.busyNs.add(monotonicNs() - start);
+    counters_.busyNs.add(opts_.clock->monotonicNs() - start);
   }
 }
 
@@ -163,7 +157,7 @@ void RelayWorker::registerComponent(Component& c) {
 
 void RelayWorker::handle(AddSession& c) {
   auto id = c.session->id;
-  c.session->lastMediaNs = c.session->createdNs = monotonicNs();
+  c.session->lastMediaNs = c.session->createdNs = opts_.clock->monotonicNs();
   sessions_.emplace(id, std::move(c.session));
   counters_.sessions.set(sessions_.size());
 }
@@ -263,7 +257,7 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
       recvIov_[i].iov_len = kMaxPacket;
       msghdr& h = recvMsgs_[i].msg_hdr;
       h.msg_name = recvFrom_[i].storage();
-      h.msg_namelen = SockAddr::kStorage;
+      h.msg_namelen = common::SockAddr::kStorage;
       h.msg_iov = &recvIov_[i];
       h.msg_iovlen = 1;
       h.msg_control = nullptr;
@@ -334,7 +328,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
   }
 
   {
-    const SockAddr& src = recvFrom_[i];
+    const common::SockAddr& src = recvFrom_[i];
     if (!leg.params.asymmetric) {
       const LatchVerdict verdict =
           c.latch.onPacket(src, ssrc, nowNs, c.kernel.installed ? kNeverRelatch : opts_.relatchSilenceNs);
@@ -387,7 +381,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     // Forward: to the peer's latched source, else to what its SDP advertised.
     const bool viaRtcp = isRtcp && !peer.params.mux;
     Component& dst = viaRtcp ? peer.rtcp : peer.rtp;
-    const SockAddr& to = (dst.latch.latched() && !peer.params.asymmetric) ? dst.latch.address() : dst.advertised;
+    const common::SockAddr& to = (dst.latch.latched() && !peer.params.asymmetric) ? dst.latch.address() : dst.advertised;
     OutBatch& out = isRtcp ? rtcpOut : rtpOut;
     if (!to.valid() || out.fd < 0) {
       counters_.drop(DropReason::NoSession).add(1);

@@ -15,7 +15,8 @@
 
 #include <concurrentqueue/concurrentqueue.h>
 
-#include "relay/Fd.h"
+#include "common/Clock.h"
+#include "common/Fd.h"
 #include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
 #include "relay/WorkerCommand.h"
@@ -28,6 +29,9 @@ struct WorkerOptions {
   uint64_t timeoutNs = 60'000'000'000ULL;       // no media for this long, once media flowed
   uint64_t setupTimeoutNs = 180'000'000'000ULL; // no media at all since creation (ringing calls)
   uint64_t relatchSilenceNs = 1'000'000'000ULL;
+  // Times media activity, timeouts and re-latching (not the timer tick, which is a timerfd); must
+  // outlive the worker. Tests pass a ManualClock.
+  const common::Clock* clock = &common::SystemClock::instance();
 };
 
 class RelayWorker {
@@ -90,9 +94,9 @@ class RelayWorker {
   uint64_t kernelEntries_ = 0;
   WorkerCounters counters_;
   moodycamel::ConcurrentQueue<WorkerCommand> commands_;
-  Fd epoll_;
-  Fd wake_;   // eventfd
-  Fd timer_;  // timerfd, 1 s tick for media timeouts
+  common::Fd epoll_;
+  common::Fd wake_;   // eventfd
+  common::Fd timer_;  // timerfd, 1 s tick for media timeouts
   std::thread thread_;
   bool running_ = false;
   bool destroyedInRound_ = false;
@@ -102,7 +106,7 @@ class RelayWorker {
   std::vector<std::array<std::byte, kBufferSize>> buffers_;
   std::vector<mmsghdr> recvMsgs_;
   std::vector<iovec> recvIov_;
-  std::vector<SockAddr> recvFrom_;
+  std::vector<common::SockAddr> recvFrom_;
   std::unique_ptr<OutBatch> rtpOut_;
   std::unique_ptr<OutBatch> rtcpOut_;
 };

@@ -23,7 +23,7 @@ struct UpdateLeg {
   uint32_t stream;
   uint8_t leg;
   LegParams params;
-  Fd newRtcpFd;         // set when the leg stops using rtcp-mux and needs its RTCP socket now
+  common::Fd newRtcpFd;         // set when the leg stops using rtcp-mux and needs its RTCP socket now
   uint16_t newRtcpPort = 0;
 };
 struct QuerySession {

@@ -1,22 +1,14 @@
 #pragma once
-// Per-worker counters: written only by their worker thread, read by the metrics collector.
-// Relaxed atomic load/store (no read-modify-write) compiles to plain moves on x86; it only makes
-// the cross-thread read well-defined. No shared cache line is written by two threads.
+// Per-worker counters: written only by their worker thread, read by the metrics collector. One
+// cache line per worker, so no line is written by two threads.
 
-#include <atomic>
 #include <cstdint>
+
+#include "common/Counter.h"
 
 namespace rdv::relay {
 
-class Counter {
- public:
-  void add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
+using common::Counter;
 
 enum class DropReason : uint8_t { Spoofed, NoSession, Malformed, SendFailed, kCount };
 const char* toString(DropReason r);

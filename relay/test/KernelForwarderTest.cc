@@ -36,8 +36,8 @@ uint16_t foldSum(uint32_t sum) {
 // arrives without checksum offload (CHECKSUM_NONE): the receiving stack verifies the checksum,
 // and a wrong rewrite in the kernel path would make the datagram vanish. `checksum` false sends
 // UDP checksum 0 ("none", RFC 768), which must stay 0.
-void sendRaw(const SockAddr& from, uint16_t toPort, const uint8_t* payload, size_t len, bool checksum) {
-  Fd raw(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+void sendRaw(const common::SockAddr& from, uint16_t toPort, const uint8_t* payload, size_t len, bool checksum) {
+  common::Fd raw(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
   ASSERT_TRUE(raw.valid()) << std::strerror(errno);
   std::array<uint8_t, 2048> pkt{};
   auto* ip = reinterpret_cast<iphdr*>(pkt.data());
@@ -101,7 +101,7 @@ void exchange(const Call& c, Peer& a, Peer& b, uint16_t& seq, int n) {
     ++seq;
     a.sendRtp(c.ports.rtpPort[0], seq, 0xA);
     uint8_t got[2048];
-    SockAddr from;
+    common::SockAddr from;
     ASSERT_EQ(b.receive(1000, got, &from), static_cast<ssize_t>(kRtpSize)) << "A->B packet " << seq;
     EXPECT_EQ(from.port(), c.ports.rtpPort[1]);
     auto want = Peer::rtp(seq, 0xA);
@@ -158,7 +158,7 @@ TEST(KernelForwarder, CarriesLatchedRtpDropsSpoofedAndStopsAfterDelete) {
   EXPECT_GE(k->totals().spoofed, 10U);
   exchange(c, a, b, seq, 3);  // the genuine stream is unaffected
 
-  const SockAddr entryA = k->localAddress(c.ports.rtpPort[0]);
+  const common::SockAddr entryA = k->localAddress(c.ports.rtpPort[0]);
   ASSERT_TRUE(k->readCounters(entryA).has_value());
   auto fin = relay.remove(c.id);
   ASSERT_TRUE(fin);
@@ -199,7 +199,7 @@ TEST(KernelForwarder, SilentEntryExpiresSoNatRebindingRelatchesInUserspace) {
   ASSERT_TRUE(expired) << "a silent source's kernel entry did not expire";
   // ...so userspace sees the new source and re-latches, and the kernel then carries it.
   rebound.sendRtp(c.ports.rtpPort[0], ++seq, 0xA);
-  SockAddr from;
+  common::SockAddr from;
   ASSERT_EQ(b.receive(1000, nullptr, &from), static_cast<ssize_t>(kRtpSize));
   EXPECT_EQ(from.port(), c.ports.rtpPort[1]);
   b.drain();

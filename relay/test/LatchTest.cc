@@ -8,7 +8,7 @@ namespace {
 constexpr uint64_t kMs = 1'000'000;
 constexpr uint64_t kSilence = 1000 * kMs;
 
-SockAddr addr(const char* ip, uint16_t port) { return *SockAddr::fromIp(ip, port); }
+common::SockAddr addr(const char* ip, uint16_t port) { return *common::SockAddr::fromIp(ip, port); }
 
 TEST(Latch, LatchesToFirstSourceThenDropsOthers) {
   Latch l;

@@ -30,7 +30,7 @@ TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
   // A sends to the leg facing it (leg 0); it arrives at B from the leg facing B (leg 1).
   for (uint16_t s = 1; s <= 10; ++s) {
     a.sendRtp(c.ports.rtpPort[0], s, 0xA);
-    SockAddr from;
+    common::SockAddr from;
     ASSERT_EQ(b.receive(1000, nullptr, &from), 172) << "packet " << s;
     EXPECT_EQ(from.port(), c.ports.rtpPort[1]);
   }

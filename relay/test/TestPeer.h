@@ -22,14 +22,14 @@ constexpr size_t kRtpSize = 172;  // 12-byte header + 160 bytes of PCMU
 class Peer {
  public:
   Peer() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    auto a = *SockAddr::fromIp("127.0.0.1", 0);
+    auto a = *common::SockAddr::fromIp("127.0.0.1", 0);
     EXPECT_EQ(::bind(fd_.get(), a.sa(), a.len()), 0);
     sockaddr_in sin{};
     socklen_t len = sizeof(sin);
     getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
-    addr_ = *SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), len);
+    addr_ = *common::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), len);
   }
-  const SockAddr& addr() const { return addr_; }
+  const common::SockAddr& addr() const { return addr_; }
 
   // A PCMU packet: V=2, PT 0, `seq`, timestamp seq * 160, `ssrc`, and a payload derived from `seq`
   // so that a receiver can compare what arrived with what was sent.
@@ -50,16 +50,16 @@ class Peer {
     sendRaw(toPort, p.data(), p.size());
   }
   void sendRaw(uint16_t toPort, const void* data, size_t len) {
-    auto to = *SockAddr::fromIp("127.0.0.1", toPort);
+    auto to = *common::SockAddr::fromIp("127.0.0.1", toPort);
     ASSERT_EQ(::sendto(fd_.get(), data, len, 0, to.sa(), to.len()), static_cast<ssize_t>(len));
   }
   // Waits up to `ms` for one datagram; returns its size or -1.
-  ssize_t receive(int ms, uint8_t* out = nullptr, SockAddr* from = nullptr) {
+  ssize_t receive(int ms, uint8_t* out = nullptr, common::SockAddr* from = nullptr) {
     pollfd pfd{fd_.get(), POLLIN, 0};
     if (::poll(&pfd, 1, ms) != 1) return -1;
     uint8_t buf[2048];
-    SockAddr src;
-    socklen_t len = SockAddr::kStorage;
+    common::SockAddr src;
+    socklen_t len = common::SockAddr::kStorage;
     ssize_t n = ::recvfrom(fd_.get(), buf, sizeof(buf), 0, src.storage(), &len);
     if (out != nullptr && n > 0) std::memcpy(out, buf, static_cast<size_t>(n));
     if (from != nullptr) *from = src;
@@ -72,8 +72,8 @@ class Peer {
   }
 
  private:
-  Fd fd_;
-  SockAddr addr_;
+  common::Fd fd_;
+  common::SockAddr addr_;
 };
 
 // A relay on 127.0.0.1 with two workers and `pairs` RTP/RTCP port pairs that no other test

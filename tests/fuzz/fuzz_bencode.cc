@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "signaling/Bencode.h"
+#include "signaling/ng/Bencode.h"
 
 namespace {
 
@@ -18,7 +18,7 @@ void check(bool ok) {
 }
 
 // Walks the value through the public accessors, as NG command handling would.
-void touch(const rdv::signaling::BValue& v) {
+void touch(const rdv::ng::BValue& v) {
   (void)v.getString("command");
   (void)v.getString("call-id");
   (void)v.getInt("ttl");
@@ -35,19 +35,19 @@ void touch(const rdv::signaling::BValue& v) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  auto parsed = rdv::signaling::parseBencode(input);
+  auto parsed = rdv::ng::parseBencode(input);
   // Tight limits exercise the limit paths on the same input.
-  (void)rdv::signaling::parseBencode(input, rdv::signaling::BencodeLimits{3, 16});
+  (void)rdv::ng::parseBencode(input, rdv::ng::BencodeLimits{3, 16});
   if (!parsed) {
     check(parsed.error().offset <= size && !parsed.error().reason.empty());
     return 0;
   }
   touch(*parsed);
-  const std::string encoded = rdv::signaling::encodeBencode(*parsed);
+  const std::string encoded = rdv::ng::encodeBencode(*parsed);
   // Accepted input is canonical except for dictionary key order, which is kept, so it re-encodes
   // to exactly the input.
   check(encoded == input);
-  auto again = rdv::signaling::parseBencode(encoded);
+  auto again = rdv::ng::parseBencode(encoded);
   check(again.has_value() && *again == *parsed);
   return 0;
 }

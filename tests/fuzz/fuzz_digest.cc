@@ -13,14 +13,14 @@
 #include <string>
 #include <string_view>
 
-#include "signaling/DigestAuth.h"
-#include "signaling/Registrar.h"
+#include "signaling/sip/DigestAuth.h"
+#include "signaling/sip/Registrar.h"
 
 namespace {
 
-using rdv::signaling::DigestAuthenticator;
-using rdv::signaling::DigestChallenge;
-using rdv::signaling::DigestCredentials;
+using rdv::sip::DigestAuthenticator;
+using rdv::sip::DigestChallenge;
+using rdv::sip::DigestCredentials;
 
 void check(bool ok) {
   if (!ok) {
@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   (void)DigestChallenge::parse(input);
 
-  const std::string aor = rdv::signaling::canonicalAor(input);
+  const std::string aor = rdv::sip::canonicalAor(input);
   check(aor.empty() || aor.rfind("sip:", 0) == 0 || aor.rfind("sips:", 0) == 0);
   return 0;
 }

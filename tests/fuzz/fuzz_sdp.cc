@@ -9,11 +9,11 @@
 #include <string>
 #include <string_view>
 
-#include "signaling/Sdp.h"
+#include "signaling/sdp/Sdp.h"
 
 namespace {
 
-using rdv::signaling::SdpSession;
+using rdv::sdp::SdpSession;
 
 void check(bool ok) {
   if (!ok) {

@@ -14,16 +14,16 @@
 #include <string_view>
 #include <vector>
 
-#include "signaling/SipMessage.h"
+#include "signaling/sip/SipMessage.h"
 
 namespace {
 
-using rdv::signaling::NameAddr;
-using rdv::signaling::SipHeader;
-using rdv::signaling::SipListCursor;
-using rdv::signaling::SipMessage;
-using rdv::signaling::SipUri;
-using rdv::signaling::Via;
+using rdv::sip::NameAddr;
+using rdv::sip::SipHeader;
+using rdv::sip::SipListCursor;
+using rdv::sip::SipMessage;
+using rdv::sip::SipUri;
+using rdv::sip::Via;
 
 void check(bool ok) {
   if (!ok) {
@@ -122,10 +122,10 @@ void checkResponses(const SipMessage& req) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
-  const size_t keepalive = rdv::signaling::skipKeepalive(input);
+  const size_t keepalive = rdv::sip::skipKeepalive(input);
   check(keepalive <= input.size());
   for (const size_t maxSize : {size_t{256}, SipMessage::kMaxMessageSize}) {
-    auto frame = rdv::signaling::sipFrameLength(input, maxSize);
+    auto frame = rdv::sip::sipFrameLength(input, maxSize);
     if (frame) {
       check(*frame <= input.size());
       check(*frame == 0 || *frame - keepalive <= maxSize);
@@ -138,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed) {
     const auto& err = parsed.error();
     check(!err.reason.empty() && err.status >= 400 && err.status <= 599);
-    const std::string bad = rdv::signaling::buildBadRequest(input, err);
+    const std::string bad = rdv::sip::buildBadRequest(input, err);
     if (!bad.empty()) {
       check(bad.starts_with("SIP/2.0 ") && bad.ends_with("Content-Length: 0\r\n\r\n"));
     }

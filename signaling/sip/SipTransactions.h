@@ -1,0 +1,132 @@
+#pragma once
+// RFC 3261 §17 transactions (with the RFC 6026 "Accepted" state for INVITE 2xx): server
+// transactions absorb retransmitted requests by resending the last response, retransmit final
+// INVITE responses over UDP until the ACK (timers G/H, and 2xx until the dialog's ACK), and
+// linger to absorb late retransmissions (timers I/J). Client transactions retransmit requests
+// over UDP (timers A/E), give up after 64*T1 (timers B/F), ACK non-2xx finals hop by hop and
+// absorb their retransmissions (timer D/K). Control thread only; the owner calls onTimer() when
+// nextDeadline() passes.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/Clock.h"
+#include "common/Counter.h"
+#include "signaling/sip/SipMessage.h"
+#include "signaling/sip/SipSender.h"
+
+namespace rdv::sip {
+
+using TxnId = uint64_t;
+
+// What the transaction user (the registrar/B2BUA) is told. Small on purpose.
+class SipTransactionUser {
+ public:
+  virtual ~SipTransactionUser() = default;
+  // A new request, or an ACK to a 2xx (which has no transaction: id 0). CANCEL is handled by
+  // the layer (200 to the CANCEL) and reported through onCancel instead.
+  virtual void onRequest(TxnId id, const SipMessage& req, const SipPeer& from) = 0;
+  virtual void onCancel(TxnId inviteTxn) = 0;
+  // Every response to a client transaction, provisional and final (2xx retransmissions too).
+  virtual void onResponse(TxnId id, const SipMessage& resp) = 0;
+  // No final response within 64*T1 (timer B/F), or the transport failed.
+  virtual void onTimeout(TxnId id) = 0;
+};
+
+struct SipTimers {
+  uint64_t t1Ms = 500;
+  uint64_t t2Ms = 4000;
+};
+
+class SipTransactions {
+ public:
+  // `clock` (monotonicMs) times every timer; it must outlive the object.
+  SipTransactions(SipSender& transport, SipTransactionUser& user, const common::Clock& clock,
+                  SipTimers timers = {});
+
+  // Entry point for every message the transport delivers.
+  void onMessage(SipMessage&& msg, const SipPeer& from);
+
+  // Server side: answer transaction `id`. `toTag` is added to To unless present.
+  void respond(TxnId id, int status, std::string_view reason, std::string_view toTag = {},
+               std::span<const std::string> extraHeaders = {}, std::string_view body = {},
+               std::string_view contentType = {});
+  // The dialog received the ACK for this INVITE's 2xx: stop retransmitting it.
+  void acknowledged(TxnId id);
+
+  // Client side: `request` is complete text whose top Via carries `branch` (from newBranch()).
+  TxnId sendRequest(std::string request, const SipPeer& to);
+  // CANCEL a pending INVITE client transaction (RFC 3261 §9.1); no-op once it is final.
+  void cancel(TxnId inviteTxn);
+  // Sends a message outside any transaction (ACK to a 2xx, stateless replies).
+  bool sendStateless(const SipPeer& to, std::string_view data) { return transport_.send(to, data); }
+
+  std::string newBranch();
+  uint64_t nextDeadline() const;  // clock.monotonicMs() instant, UINT64_MAX if none
+  // Runs every timer due at the clock's current instant.
+  void onTimer();
+  size_t size() const { return server_.size() + client_.size(); }
+  // Requests answered 503 statelessly because the transaction table was full.
+  const common::Counter& shed() const { return shed_; }
+
+ private:
+  enum class State : uint8_t { Trying, Proceeding, Accepted, Completed, Confirmed, Terminated };
+  struct Server {
+    std::string key;
+    std::optional<SipMessage> req;  // freed once final: a lingering transaction keeps only its reply
+    SipPeer peer;
+    bool invite = false;
+    State state = State::Trying;
+    std::string lastResponse;
+    int lastStatus = 0;
+    uint64_t retransmitAt = 0;
+    uint64_t interval = 0;
+    uint64_t endAt = 0;
+  };
+  struct Client {
+    std::string branch;
+    SipMessage req;
+    std::string text;
+    SipPeer peer;
+    State state = State::Trying;
+    bool isInvite = false;
+    int finalStatus = 0;
+    std::string ack;  // for non-2xx finals, resent on retransmitted finals
+    uint64_t retransmitAt = 0;
+    uint64_t interval = 0;
+    uint64_t endAt = 0;
+  };
+
+  void onRequest(SipMessage&& msg, const SipPeer& from);
+  void onResponse(SipMessage&& msg);
+  void schedule(uint64_t at, TxnId id);
+  std::string serverKey(const SipMessage& m, bool asInvite) const;
+  std::string buildAck(const Client& c, const SipMessage& resp) const;
+  void trimLingering();
+
+  SipSender& transport_;
+  SipTransactionUser& user_;
+  const common::Clock& clock_;
+  SipTimers timers_;
+  uint64_t nextId_ = 1;
+  uint64_t branchCounter_ = 0;
+  std::string branchSalt_;
+  std::unordered_map<TxnId, Server> server_;
+  std::unordered_map<std::string, TxnId> serverByKey_;
+  std::unordered_map<TxnId, Client> client_;
+  std::unordered_map<std::string, TxnId> clientByBranch_;
+  using Timer = std::pair<uint64_t, TxnId>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timerQueue_;
+  common::Counter shed_;
+  size_t finalServers_ = 0;     // server transactions answered finally (lingering)
+  std::deque<TxnId> lingering_;  // those, oldest first (may hold ids already expired)
+};
+
+}  // namespace rdv::sip

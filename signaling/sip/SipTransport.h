@@ -1,0 +1,117 @@
+#pragma once
+// SIP over UDP and TCP on one address (RFC 3261 §18), and optionally over TLS on another
+// (RFC 3261 §26.2, RFC 5630: TLS 1.2 or newer, server certificate only, no client certificates
+// requested). Datagrams are one message each; streams (TCP and TLS alike) are framed by
+// Content-Length (sipFrameLength), with CRLF keep-alives answered (RFC 5626 §3.5.1).
+// What cannot be parsed is answered with a 400 naming the problem when enough of it can be
+// read to address a response, else dropped and counted. Control thread only; the transport
+// owns an epoll set whose descriptor the caller polls.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/Clock.h"
+#include "common/Expected.h"
+#include "common/Fd.h"
+#include "common/SockAddr.h"
+#include "common/Counter.h"
+#include "signaling/sip/SipMessage.h"
+#include "signaling/sip/SipSender.h"
+
+// OpenSSL's types, so that only SipTransport.cc needs its headers.
+struct ssl_st;
+struct ssl_ctx_st;
+
+namespace rdv::sip {
+
+struct SipTransportCounters {
+  common::Counter received;
+  common::Counter sent;
+  common::Counter malformed;       // answered with 400
+  common::Counter dropped;         // could not even be answered
+  common::Counter connections;     // TCP and TLS connections now open
+  common::Counter tlsHandshakeFailures;  // TLS connections closed before the handshake completed
+};
+
+class SipTransport final : public SipSender {
+ public:
+  using MessageHandler = std::function<void(SipMessage&&, const SipPeer&)>;
+  using ClosedHandler = std::function<void(uint64_t connId)>;
+
+  // `clock` stamps connection activity for closeIdle(); it must outlive the transport.
+  SipTransport(MessageHandler onMessage, ClosedHandler onClosed, const common::Clock& clock);
+  ~SipTransport() override;
+
+  Expected<bool, std::string> listen(const std::string& hostPort);
+  // Accepts SIP over TLS on `hostPort` with the PEM certificate (chain) and private key in the
+  // files named; an error names the file that cannot be read or used. Call after listen().
+  // TLS records are written with write(2) by OpenSSL: the process must ignore SIGPIPE.
+  Expected<bool, std::string> listenTls(const std::string& hostPort, const std::string& certFile,
+                                        const std::string& keyFile);
+  int fd() const { return epoll_.get(); }
+  void onReadable();
+  // Sends one message; false when the TCP/TLS connection is gone or the send failed. On a TLS
+  // connection still in its handshake the message waits in the output buffer.
+  bool send(const SipPeer& to, std::string_view data) override;
+  // Closes TCP/TLS connections idle for longer than `idleMs`, and TLS connections whose
+  // handshake has not completed within a few seconds (counted as handshake failures).
+  void closeIdle(uint64_t idleMs) override;
+
+  const common::SockAddr& local() const override { return local_; }
+  // The TLS listen address; port 0 when TLS is not enabled.
+  const common::SockAddr& tlsLocal() const override { return tlsLocal_; }
+  const SipTransportCounters& counters() const { return counters_; }
+
+ private:
+  struct SslFree {
+    void operator()(ssl_st* ssl) const;
+  };
+  struct SslCtxFree {
+    void operator()(ssl_ctx_st* ctx) const;
+  };
+  struct Connection {
+    common::Fd fd;
+    std::unique_ptr<ssl_st, SslFree> tls;  // null for plain TCP
+    common::SockAddr peer;
+    std::string in;
+    std::string out;                       // plaintext not yet written (TLS: not yet encrypted)
+    uint64_t lastMs = 0;                   // TLS in handshake: accept time
+    bool wantWrite = false;                // EPOLLOUT is registered
+    bool handshaking = false;              // TLS: SSL_do_handshake has not completed
+    bool tlsWantsWrite = false;            // TLS: the last SSL call waits for writability
+  };
+  void readUdp();
+  void acceptTcp(bool tls);
+  void readTcp(uint64_t id);
+  void flushTcp(uint64_t id);
+  // Frames and delivers what connection `id` (`c`) has buffered in `in`; closes it afterwards
+  // when `closed`. `c` may be gone on return.
+  void deliverStream(uint64_t id, Connection& c, SipTransportKind kind, bool closed);
+  void serviceTls(uint64_t id);
+  void readTls(uint64_t id);
+  void flushTls(uint64_t id);
+  void updateTlsInterest(uint64_t id, Connection& c);
+  void failHandshake(uint64_t id, std::string_view why);
+  void close(uint64_t id);
+  void rejectUnparsable(std::string_view bytes, const SipError& err, const SipPeer& from);
+
+  MessageHandler onMessage_;
+  ClosedHandler onClosed_;
+  const common::Clock& clock_;
+  common::Fd epoll_;
+  common::Fd udp_;
+  common::Fd listener_;
+  common::SockAddr local_;
+  common::Fd tlsListener_;
+  common::SockAddr tlsLocal_;
+  std::unique_ptr<ssl_ctx_st, SslCtxFree> tlsCtx_;
+  uint64_t nextConnId_ = 16;
+  std::unordered_map<uint64_t, Connection> conns_;
+  SipTransportCounters counters_;
+};
+
+}  // namespace rdv::sip
