@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <exception>
 
@@ -171,6 +172,13 @@ Expected<bool, std::string> Metrics::listen(const std::string& address) {
   exposer_->RegisterCollectable(collector_);
   exposer_->RegisterCollectable(registry_);
   return true;
+}
+
+std::string Metrics::render() const {
+  auto families = collector_->Collect();
+  auto histograms = registry_->Collect();
+  families.insert(families.end(), std::make_move_iterator(histograms.begin()), std::make_move_iterator(histograms.end()));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 void Metrics::observeEnded(const relay::SessionReport& report) {

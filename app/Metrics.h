@@ -40,6 +40,8 @@ class Metrics {
 
   // Starts the HTTP endpoint on "host:port".
   Expected<bool, std::string> listen(const std::string& address);
+  // The exposition text a scrape would get now (Prometheus text format 0.0.4).
+  std::string render() const;
   // Records the quality of every leg of an ended session that carried RTP.
   void observeEnded(const relay::SessionReport& report);
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 
 #include <cerrno>
@@ -34,6 +35,7 @@ struct Server::Impl {
   std::unique_ptr<sip::SipTransport> sip;
   std::unique_ptr<b2bua::B2bua> b2bua;
   common::Fd signals;
+  common::Fd stopWake = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   common::Fd epoll;
 };
 
@@ -112,7 +114,7 @@ Expected<bool, std::string> Server::start() {
   m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
-  for (int fd : {m.signals.get(), m.ng->fd(), m.relay->endedFd(), m.sip ? m.sip->fd() : -1}) {
+  for (int fd : {m.signals.get(), m.stopWake.get(), m.ng->fd(), m.relay->endedFd(), m.sip ? m.sip->fd() : -1}) {
     if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -145,6 +147,10 @@ int Server::run() {
         spdlog::info("signal {} received: shutting down ({} calls active)", si.ssi_signo, m.anchor->calls());
         return 0;
       }
+      if (fd == m.stopWake.get()) {
+        spdlog::info("stop requested: shutting down ({} calls active)", m.anchor->calls());
+        return 0;
+      }
       if (m.sip && fd == m.sip->fd()) {
         m.sip->onReadable();
       } else if (fd == m.ng->fd()) {
@@ -161,6 +167,11 @@ int Server::run() {
     }
     if (m.b2bua) m.b2bua->onTimer();
   }
+}
+
+void Server::stop() {
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(impl_->stopWake.get(), &one, sizeof(one));
 }
 
 }  // namespace rdv::app

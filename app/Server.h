@@ -1,6 +1,6 @@
 #pragma once
 // Wires the planes together: relay workers, media anchoring, the NG control socket and metrics,
-// and runs the control thread's event loop until SIGINT/SIGTERM.
+// and runs the control thread's event loop until SIGINT/SIGTERM or stop().
 
 #include <memory>
 
@@ -16,8 +16,10 @@ class Server {
 
   // Opens sockets and starts threads; the error says what could not be set up.
   Expected<bool, std::string> start();
-  // Runs the control loop; returns when a termination signal arrives.
+  // Runs the control loop; returns 0 when SIGINT/SIGTERM arrives or stop() is called.
   int run();
+  // Makes run() return; callable from any thread (embedding, tests).
+  void stop();
 
  private:
   struct Impl;

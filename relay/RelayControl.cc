@@ -221,6 +221,10 @@ void RelayControl::drop(uint64_t sessionId) {
   sessions_.erase(it);
 }
 
+void RelayControl::checkTimeouts() {
+  for (auto& w : workers_) w->post(CheckTimeouts{});
+}
+
 void RelayControl::drainEnded(const std::function<void(const SessionReport&, bool timedOut)>& fn) {
   uint64_t v;
   [[maybe_unused]] auto r = ::read(endedWake_.get(), &v, sizeof(v));

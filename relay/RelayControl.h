@@ -73,6 +73,10 @@ class RelayControl {
   // callers that must never block on the media side (the B2BUA).
   void drop(uint64_t sessionId);
 
+  // Every worker checks media/setup timeouts now (at its clock's instant), after the commands
+  // already posted to it; ended sessions arrive through drainEnded as usual.
+  void checkTimeouts();
+
   // Wakes when workers report ended sessions: poll it, then call drainEnded.
   int endedFd() const { return endedWake_.get(); }
   // `timedOut` is false for sessions ended by drop().

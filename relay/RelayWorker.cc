@@ -213,6 +213,8 @@ void RelayWorker::handle(RemoveSession& c) {
   c.reply.set_value(finish(it));
 }
 
+void RelayWorker::handle(CheckTimeouts&) { checkTimeouts(opts_.clock->monotonicNs()); }
+
 void RelayWorker::handle(DropSession& c) {
   auto it = sessions_.find(c.sessionId);
   if (it == sessions_.end()) return;

@@ -67,6 +67,7 @@ class RelayWorker {
   void handle(QuerySession& c);
   void handle(RemoveSession& c);
   void handle(DropSession& c);
+  void handle(CheckTimeouts& c);
   void handle(StopWorker& c);
   void onReadable(Component& c, uint64_t nowNs);
   // True when the packet was valid media from the latched peer (forwarded or not).

@@ -39,10 +39,13 @@ struct RemoveSession {
 struct DropSession {
   uint64_t sessionId;
 };
+// Runs the media/setup timeout check now instead of at the next 1 s tick, at the worker clock's
+// current instant (tests with a ManualClock; an operator-triggered sweep).
+struct CheckTimeouts {};
 struct StopWorker {};
 
-using WorkerCommand =
-    std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, DropSession, StopWorker>;
+using WorkerCommand = std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, DropSession,
+                                   CheckTimeouts, StopWorker>;
 
 // Worker -> control: a session ended, on its own (media timeout) or after a DropSession.
 struct SessionEnded {

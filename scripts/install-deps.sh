@@ -8,13 +8,13 @@ mode=${1:-test}
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
-  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-  libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libsrtp2-dev libssl-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+  libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libssl-dev
   libbpf-dev bpftool linux-libc-dev clang-14
 )
 test_pkgs=(
   "${build_pkgs[@]}"
-  clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libclang-rt-14-dev libgtest-dev libgmock-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
   baresip-core

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, builds the two variants and runs the whole suite
 # through CTest:
-#   build/release  g++ RelWithDebInfo: the binary, unit, integration and end-to-end tests;
-#   build/san      clang Debug + ASan/UBSan: unit tests and libFuzzer targets, which the
-#                  release build's CTest runs too (labels asan, fuzz), so there is one summary.
+#   build/test  g++ RelWithDebInfo: the binary, unit, integration and end-to-end tests;
+#   build/san   clang Debug + ASan/UBSan: unit tests and libFuzzer targets, which build/test's
+#               CTest runs too (labels asan, fuzz), so there is one summary.
+# Both build with -Werror (RDV_WERROR). scripts/start.sh builds build/release, so running one
+# script after the other never rebuilds the other's tree.
 # Extra arguments go to ctest, e.g. -L unit or -R kamailio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 jobs=$(nproc)
-cmake -S . -B build/san -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+cmake -S . -B build/san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRDV_WERROR=ON \
   -DCMAKE_CXX_COMPILER=clang++-14 -DRDV_SANITIZE=ON -DRDV_FUZZ=ON -DRDV_BUILD_APP=OFF >/dev/null
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDV_WERROR=ON \
   -DRDV_SAN_BUILD_DIR="$PWD/build/san" >/dev/null
 cmake --build build/san -j "$jobs"
-cmake --build build/release -j "$jobs"
+cmake --build build/test -j "$jobs"
 # Integration tests start servers on fixed-per-test port ranges: two at a time is safe.
-exec ctest --test-dir build/release --output-on-failure -j 2 --timeout 300 "$@"
+exec ctest --test-dir build/test --output-on-failure -j 2 --timeout 300 "$@"

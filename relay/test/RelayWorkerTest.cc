@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/Clock.h"
 #include "relay/RelayControl.h"
 #include "relay/test/TestPeer.h"
 
@@ -161,6 +162,64 @@ TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
   EXPECT_EQ(ended, std::vector<uint64_t>{id});
   EXPECT_EQ(relay.activeSessions(), 0U);
   EXPECT_EQ(relay.portPairsFree(), relay.portPairsTotal());
+}
+
+// Timeouts on an injected ManualClock: nothing happens one millisecond early, the session ends at
+// the exact instant. (The worker's own 1 s tick may also run the check; it reads the same clock.)
+TEST(RelayWorker, SetupTimeoutFollowsTheInjectedClockToTheMillisecond) {
+  common::ManualClock clock;
+  RelayOptions o = options(50);
+  o.worker.clock = &clock;
+  o.worker.setupTimeoutNs = 3'000'000'000ULL;
+  RelayControl relay(o);
+  const uint64_t id = relay.createSession("ringing-call");
+  ASSERT_TRUE(relay.addStream(id, false));
+  ASSERT_TRUE(relay.query(id));  // a round trip: the worker has stamped the session at the start instant
+  clock.advanceMs(2999);
+  relay.checkTimeouts();
+  auto early = relay.query(id);  // runs after the check
+  ASSERT_TRUE(early) << "ended before the setup timeout";
+  EXPECT_EQ(early->createdNs, 1'000'000'000U);
+  pollfd pfd{relay.endedFd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+  clock.advanceMs(1);
+  relay.checkTimeouts();
+  ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "setup timeout not reported";
+  std::vector<uint64_t> ended;
+  relay.drainEnded([&](const SessionReport& r, bool timedOut) {
+    EXPECT_TRUE(timedOut);
+    ended.push_back(r.id);
+  });
+  EXPECT_EQ(ended, std::vector<uint64_t>{id});
+}
+
+TEST(RelayWorker, MediaTimeoutCountsFromTheLastPacketOnTheInjectedClock) {
+  common::ManualClock clock;
+  RelayOptions o = options(50);
+  o.worker.clock = &clock;
+  o.worker.timeoutNs = 2'000'000'000ULL;
+  o.worker.setupTimeoutNs = 60'000'000'000ULL;
+  RelayControl relay(o);
+  Peer a, b;
+  Call c = setUpCall(relay, a, b);
+  ASSERT_TRUE(relay.query(c.id));  // the worker has the session before the clock moves
+  clock.advanceMs(10'000);  // long silence before the first packet: only the setup timeout applies
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);  // the worker has stamped the packet at +10 s
+  clock.advanceMs(1999);
+  relay.checkTimeouts();
+  ASSERT_TRUE(relay.query(c.id)) << "ended before the media timeout";
+  pollfd pfd{relay.endedFd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+  clock.advanceMs(1);
+  relay.checkTimeouts();
+  ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "media timeout not reported";
+  std::vector<uint64_t> packets;
+  relay.drainEnded([&](const SessionReport& r, bool timedOut) {
+    EXPECT_TRUE(timedOut);
+    packets.push_back(r.streams.at(0)[0].counters.rtpPackets);
+  });
+  EXPECT_EQ(packets, std::vector<uint64_t>{1});
 }
 
 }  // namespace

@@ -1,0 +1,105 @@
+// The Prometheus collector: on each scrape it sums what the relay workers and the control plane
+// counted. Driven through a real relay on loopback and read back through render().
+
+#include "app/Metrics.h"
+
+#include <gtest/gtest.h>
+
+#include "app/test/TestSockets.h"
+#include "relay/RelayControl.h"
+#include "relay/test/TestPeer.h"
+#include "signaling/anchor/MediaAnchor.h"
+#include "signaling/ng/NgServer.h"
+
+namespace rdv::app {
+namespace {
+
+using test::sample;
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  relay::RelayOptions opts_ = relay::test::loopbackOptions(20);
+  relay::RelayControl relay_{opts_};
+  common::ManualClock clock_;
+  anchor::MediaAnchor anchor_{relay_, "127.0.0.1", clock_};
+  ng::NgHandler handler_{anchor_};
+  ng::NgServer ng_{handler_, std::chrono::seconds(30), clock_};
+  Metrics metrics_{relay_, ng_, nullptr, nullptr};
+};
+
+TEST_F(MetricsTest, SumsRelayedPacketsAndSessionsAcrossWorkers) {
+  const std::string before = metrics_.render();
+  EXPECT_EQ(sample(before, "rdv_relay_packets_total"), 0);
+  EXPECT_EQ(sample(before, "rdv_sessions_active"), 0);
+  EXPECT_EQ(sample(before, "rdv_ports_free"), 40);
+  // Two sessions: with two workers they land on different ones, and the totals add up.
+  relay::test::Peer a, b, c, d;
+  auto first = relay::test::setUpCall(relay_, a, b, "m1");
+  auto second = relay::test::setUpCall(relay_, c, d, "m2");
+  for (uint16_t s = 1; s <= 3; ++s) {
+    a.sendRtp(first.ports.rtpPort[0], s, 0xA);
+    ASSERT_EQ(b.receive(1000), 172);
+  }
+  for (uint16_t s = 1; s <= 2; ++s) {
+    c.sendRtp(second.ports.rtpPort[0], s, 0xC);
+    ASSERT_EQ(d.receive(1000), 172);
+  }
+  const std::string after = metrics_.render();
+  EXPECT_EQ(sample(after, "rdv_relay_packets_total"), 5);
+  EXPECT_EQ(sample(after, "rdv_relay_bytes_total"), 5 * 172);
+  EXPECT_EQ(sample(after, "rdv_sessions_active"), 2);
+  EXPECT_EQ(sample(after, "rdv_sessions_total"), 2);
+  EXPECT_EQ(sample(after, "rdv_ports_used"), 8);  // RTP + RTCP for two legs each
+  EXPECT_EQ(sample(after, "rdv_ports_free"), 32);
+  EXPECT_NE(after.find("rdv_worker_packets_total{worker=\"0\"}"), std::string::npos);
+  EXPECT_NE(after.find("rdv_worker_packets_total{worker=\"1\"}"), std::string::npos);
+}
+
+TEST_F(MetricsTest, DropsAreLabelledByReason) {
+  relay::test::Peer a, b, attacker;
+  auto call = relay::test::setUpCall(relay_, a, b, "m3");
+  a.sendRtp(call.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  attacker.sendRtp(call.ports.rtpPort[0], 2, 0xA);
+  attacker.sendRtp(call.ports.rtpPort[0], 3, 0xA);
+  // The drops are counted by the worker before it forwards the next genuine packet.
+  a.sendRtp(call.ports.rtpPort[0], 2, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  const std::string text = metrics_.render();
+  EXPECT_NE(text.find("rdv_relay_dropped_packets_total{reason=\"spoofed_source\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("rdv_relay_dropped_packets_total{reason=\"malformed\"} 0"), std::string::npos);
+}
+
+TEST_F(MetricsTest, NgCountersAreExported) {
+  ng_.process("c1 d7:command4:pinge");
+  ng_.process("c1 d7:command4:pinge");  // retransmission: cached
+  ng_.process("c2 not-bencode");
+  const std::string text = metrics_.render();
+  EXPECT_EQ(sample(text, "rdv_ng_requests_total"), 3);
+  EXPECT_EQ(sample(text, "rdv_ng_retransmissions_total"), 1);
+  EXPECT_EQ(sample(text, "rdv_ng_errors_total"), 1);
+  EXPECT_EQ(text.find("rdv_sip_"), std::string::npos) << "no SIP families without SIP";
+}
+
+TEST_F(MetricsTest, EndedLegsWithRtpFeedTheQualityHistograms) {
+  relay::SessionReport report;
+  report.streams.resize(1);
+  auto& carried = report.streams[0][0];
+  carried.counters.rtpPackets = 100;
+  carried.lossFraction = 0.03;   // 3 %
+  carried.jitterMs = 7;
+  carried.quality.rttMs = 30;
+  auto& silent = report.streams[0][1];  // no RTP: not a quality sample
+  silent.counters.rtpPackets = 0;
+  metrics_.observeEnded(report);
+  const std::string text = metrics_.render();
+  EXPECT_EQ(sample(text, "rdv_leg_loss_percent_count"), 1);
+  EXPECT_EQ(sample(text, "rdv_leg_loss_percent_sum"), 3);
+  EXPECT_NE(text.find("rdv_leg_loss_percent_bucket{le=\"2\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("rdv_leg_loss_percent_bucket{le=\"5\"} 1"), std::string::npos);
+  EXPECT_EQ(sample(text, "rdv_leg_jitter_ms_count"), 1);
+  EXPECT_EQ(sample(text, "rdv_leg_rtt_ms_sum"), 30);
+}
+
+}  // namespace
+}  // namespace rdv::app
