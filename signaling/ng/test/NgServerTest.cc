@@ -80,6 +80,31 @@ TEST_F(NgTest, RetransmittedCookieGetsCachedReplyWithoutSecondCall) {
   EXPECT_EQ(relay_.counters().sessionsCreated.get(), 1U);
 }
 
+TEST_F(NgTest, CachedReplyExpiresExactlyAfterTheCacheTtl) {
+  const std::string ping = "exp1 " + encodeBencode(cmd("ping"));
+  server_.process(ping);
+  clock_.advanceMs(29'999);
+  server_.process(ping);
+  EXPECT_EQ(server_.counters().retransmissions.get(), 1U) << "still cached 1 ms before the 30 s TTL";
+  clock_.advanceMs(1);
+  server_.process(ping);
+  EXPECT_EQ(server_.counters().retransmissions.get(), 1U) << "expired at the TTL: the command ran again";
+  EXPECT_EQ(server_.counters().requests.get(), 3U);
+}
+
+TEST_F(NgTest, QueryReportsCreationTimeFromTheInjectedWallClock) {
+  BValue offer = cmd("offer");
+  offer.set("call-id", BValue::string("t1")).set("from-tag", BValue::string("a")).set("sdp", BValue::string(sdp(5000, false)));
+  ASSERT_EQ(call("t-1", offer).getString("result"), "ok");
+  clock_.advanceMs(5000);
+  BValue query = cmd("query");
+  query.set("call-id", BValue::string("t1"));
+  auto r = call("t-2", query);
+  ASSERT_EQ(r.getString("result"), "ok");
+  EXPECT_EQ(r.getInt("created"), static_cast<int64_t>(clock_.wallSeconds()) - 5);
+  EXPECT_EQ(r.getInt("last signal"), static_cast<int64_t>(clock_.wallSeconds()) - 5);
+}
+
 TEST_F(NgTest, MissingKeysAndUnknownCallAreErrors) {
   BValue noCallId = cmd("offer");
   noCallId.set("from-tag", BValue::string("a")).set("sdp", BValue::string(sdp(5000, false)));
