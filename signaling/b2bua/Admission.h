@@ -1,0 +1,33 @@
+#pragma once
+// Admission control for new calls: a cap on concurrent calls (sip.max_calls), then a token bucket
+// of calls per second (sip.max_calls_per_second). Pure logic over a time value passed in, so the
+// policy is testable without a clock.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rdv::b2bua {
+
+class Admission {
+ public:
+  enum class Verdict : uint8_t { Admit, TooManyCalls, TooManyPerSecond };
+
+  // The bucket starts full: `maxCallsPerSecond` calls may arrive at once. 0 admits nothing.
+  Admission(uint32_t maxCalls, uint32_t maxCallsPerSecond);
+
+  // Decides for one new call while `activeCalls` are up, at monotonic instant `nowMs` (never
+  // earlier than a previous call's). The bucket refills continuously at maxCallsPerSecond per
+  // second up to its size, also while calls are refused; only an admitted call takes a token.
+  Verdict admit(size_t activeCalls, uint64_t nowMs);
+
+  // The Retry-After (seconds) a 503 for `v` carries: the call cap clears slowly, the rate fast.
+  static uint32_t retryAfterSeconds(Verdict v) { return v == Verdict::TooManyCalls ? 5 : 1; }
+
+ private:
+  uint32_t maxCalls_;
+  uint32_t maxCallsPerSecond_;
+  double tokens_;
+  uint64_t refilledAtMs_ = 0;
+};
+
+}  // namespace rdv::b2bua

@@ -1,0 +1,20 @@
+#pragma once
+// What the B2BUA counts: written on the control thread by the call state machine and the
+// REGISTER handler, read by the metrics collector from another thread (common::Counter).
+
+#include "common/Counter.h"
+
+namespace rdv::b2bua {
+
+struct B2buaCounters {
+  common::Counter registrations;   // successful REGISTERs
+  common::Counter authChallenges;  // 401/407 sent
+  common::Counter callsTotal;      // INVITEs accepted for routing
+  common::Counter callsAnswered;
+  common::Counter callsFailed;    // final non-2xx from the callee, timeouts
+  common::Counter callsRejected;  // 503 by admission control
+  common::Counter callsActive;
+  common::Counter mediaTimeouts;
+};
+
+}  // namespace rdv::b2bua

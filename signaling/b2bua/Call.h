@@ -1,0 +1,63 @@
+#pragma once
+// A B2BUA call as plain state: the two dialogs (RFC 3261 §12) we hold, one with the caller and one
+// with the callee, and what is in flight between them. No behaviour here; B2bua drives it.
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "signaling/sip/SipSender.h"
+#include "signaling/sip/SipTransactions.h"
+
+namespace rdv::b2bua {
+
+// One dialog as we, the user agent on our side of it, see it.
+struct Leg {
+  std::string callId;
+  std::string localTag;
+  std::string remoteTag;
+  std::string localId;       // name-addr we present on this leg
+  std::string remoteId;      // the peer's name-addr
+  std::string remoteTarget;  // Request-URI for requests on this leg (the peer's Contact)
+  sip::SipPeer peer;         // where requests go: the peer's real source (NAT-aware)
+  uint32_t localCseq = 0;
+};
+
+struct Call {
+  enum class State : uint8_t { Calling, Early, Answered, Confirmed };
+  uint64_t id = 0;
+  std::array<Leg, 2> legs;  // 0 = caller (A), 1 = callee (B)
+  std::string anchorId;     // A's Call-ID: the MediaAnchor key
+  State state = State::Calling;
+  sip::TxnId aInvite = 0;
+  sip::TxnId bInvite = 0;
+  uint32_t bInviteCseq = 0;
+  bool cancelled = false;
+  bool anchored = false;  // the media session exists (false until a late offer arrives)
+  bool reofferPending = false;
+  std::string answerSdp;               // the rewritten answer A got, reused if B's 2xx carries none
+  sip::TxnId awaitingAck[2] = {0, 0};  // server INVITE transactions whose 2xx awaits that side's ACK
+  uint64_t ringDeadlineMs = 0;
+  uint32_t maxForwards = 70;  // the caller's Max-Forwards minus one (loop protection)
+  // Late offer (RFC 3264 §5, INVITE without SDP): the 2xx carried the offer, so the ACK to that
+  // side must carry the answer, which arrives in the other side's ACK.
+  struct DeferredAck {
+    bool pending = false;
+    int toSide = 0;
+    uint32_t cseq = 0;
+  } deferredAck;
+
+  bool unanswered() const { return state == State::Calling || state == State::Early; }
+};
+
+// A client transaction we started on one leg, and what to do with its responses.
+struct PendingRequest {
+  uint64_t call = 0;
+  int toSide = 0;            // leg the request went out on
+  sip::TxnId serverTxn = 0;  // the request it forwards (0: our own, e.g. BYE)
+  bool initialInvite = false;
+  bool offer = false;  // carried an SDP offer to anchor
+  std::string method;
+};
+
+}  // namespace rdv::b2bua

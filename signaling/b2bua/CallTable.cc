@@ -1,0 +1,74 @@
+#include "signaling/b2bua/CallTable.h"
+
+namespace rdv::b2bua {
+
+Call& CallTable::add(std::unique_ptr<Call> call) {
+  Call& c = *call;
+  byCallId_[c.legs[0].callId] = c.id;
+  byCallId_[c.legs[1].callId] = c.id;
+  byAnchor_[c.anchorId] = c.id;
+  byServerInvite_[c.aInvite] = c.id;
+  calls_.emplace(c.id, std::move(call));
+  return c;
+}
+
+void CallTable::erase(uint64_t id) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  const Call& call = *it->second;
+  byCallId_.erase(call.legs[0].callId);
+  byCallId_.erase(call.legs[1].callId);
+  byAnchor_.erase(call.anchorId);
+  byServerInvite_.erase(call.aInvite);
+  calls_.erase(it);
+}
+
+Call* CallTable::get(uint64_t id) {
+  auto it = calls_.find(id);
+  return it == calls_.end() ? nullptr : it->second.get();
+}
+
+Call* CallTable::byAnchor(const std::string& anchorId) {
+  auto it = byAnchor_.find(anchorId);
+  return it == byAnchor_.end() ? nullptr : get(it->second);
+}
+
+Call* CallTable::byServerInvite(sip::TxnId inviteTxn) {
+  auto it = byServerInvite_.find(inviteTxn);
+  return it == byServerInvite_.end() ? nullptr : get(it->second);
+}
+
+Call* CallTable::find(const sip::SipMessage& msg, int& side) {
+  auto it = byCallId_.find(std::string(msg.callId()));
+  if (it == byCallId_.end()) return nullptr;
+  Call* call = get(it->second);
+  if (call == nullptr) return nullptr;
+  side = call->legs[0].callId == msg.callId() ? 0 : 1;
+  // Requests carry our tag in To; responses to our requests carry it in From.
+  std::string_view ours = msg.isRequest() ? msg.toTag() : msg.fromTag();
+  if (!ours.empty() && ours != call->legs[side].localTag) return nullptr;
+  return call;
+}
+
+std::vector<uint64_t> CallTable::ringExpired(uint64_t nowMs) const {
+  std::vector<uint64_t> out;
+  for (const auto& [id, c] : calls_) {
+    if (c->unanswered() && !c->cancelled && nowMs >= c->ringDeadlineMs) out.push_back(id);
+  }
+  return out;
+}
+
+const PendingRequest* CallTable::pending(sip::TxnId id) const {
+  auto it = pending_.find(id);
+  return it == pending_.end() ? nullptr : it->second.get();
+}
+
+std::unique_ptr<PendingRequest> CallTable::takePending(sip::TxnId id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return nullptr;
+  auto p = std::move(it->second);
+  pending_.erase(it);
+  return p;
+}
+
+}  // namespace rdv::b2bua
