@@ -24,6 +24,10 @@ Phases:
      register (digest), alice calls sip:bob@198.18.0.1, bob auto-answers; alice plays 440 Hz,
      bob 1000 Hz; each side's recording (baresip sndfile, decoded audio) must hold at least
      MIN_TONE_S of the other's tone, dominating its own, with media arriving from the relay.
+     Its /metrics then show exactly one call, answered, and no call, session or port left once
+     the hangup went through; Rendezvous must live to the end and exit 0 on SIGTERM.
+
+Exit codes: 0 pass, 1 fail, 77 skipped (not root: CTest's SKIP_RETURN_CODE).
 
 Usage: nat_call_test.py --rendezvous PATH --workdir DIR [--prefix rdvnat] [--skip-relay]
        [--skip-control] [--selfcheck] [--rdv-set KEY=VALUE ...]
@@ -47,7 +51,7 @@ import wave
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from rdvtest import Procs, TestFailure, stop_process, wait_until  # noqa: E402
+from rdvtest import Procs, TestFailure, metric, stop_process, stop_server, wait_until  # noqa: E402
 
 PUB_IP = "198.18.0.1"
 RTA_WAN, RTB_WAN = "198.18.0.2", "198.18.0.3"
@@ -82,10 +86,13 @@ def nsexec(ns, argv, **kw):
     return run(["ip", "netns", "exec", ns] + argv, **kw)
 
 
-def ns_udp(ns, port, text, wait=0.8):
-    """Send one UDP datagram to 127.0.0.1:port inside namespace ns; return what came back."""
-    return nsexec(ns, [sys.executable, os.path.abspath(__file__), "--ns-udp", str(port), text,
-                       "--ns-wait", str(wait)], timeout=10)
+def ns_udp(ns, port, text, wait=0.8, until=None):
+    """Send one UDP datagram to 127.0.0.1:port inside namespace ns; return what came back within
+    `wait` seconds - or as soon as the reply matches the regex `until`."""
+    argv = [sys.executable, os.path.abspath(__file__), "--ns-udp", str(port), text, "--ns-wait", str(wait)]
+    if until:
+        argv += ["--ns-until", until]
+    return nsexec(ns, argv, timeout=10)
 
 
 def ns_http(ns, url):
@@ -98,12 +105,13 @@ def helper_main(argv):
     if argv[0] == "--ns-udp":
         port, text = int(argv[1]), argv[2]
         wait = float(argv[4]) if len(argv) > 4 else 0.8
+        until = re.compile(argv[6].encode()) if len(argv) > 6 else None
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(0.1)
         s.sendto(text.encode(), ("127.0.0.1", port))
         out = b""
         end = time.monotonic() + wait
-        while time.monotonic() < end:
+        while time.monotonic() < end and not (until and until.search(out)):
             try:
                 out += s.recvfrom(65535)[0]
             except socket.timeout:
@@ -352,7 +360,7 @@ class Client:
 
     def start(self):
         self.proc = self.procs.start(self.logname, ["ip", "netns", "exec", self.ns, BARESIP, "-s", "-f", self.dir])
-        self._wait("console", lambda: "Help" in self.cons("/help", 0.3), 10)
+        self._wait("console", lambda: "Help" in self.cons("/help", 0.5, until="Help"), 10)
 
     def _wait(self, what, predicate, deadline):
         try:
@@ -370,8 +378,8 @@ class Client:
         with open(self.log_path(), "rb") as f:
             return f.read().decode(errors="replace")
 
-    def cons(self, cmd, wait=0.5):
-        return ns_udp(self.ns, CONS_PORT, cmd + "\n", wait)
+    def cons(self, cmd, wait=0.5, until=None):
+        return ns_udp(self.ns, CONS_PORT, cmd + "\n", wait, until)
 
     def wait_log(self, what, regex, deadline):
         self._wait(what, lambda: re.search(regex, self.log()), deadline)
@@ -426,6 +434,8 @@ def run_call(phase, procs, phase_dir, clients, dial_uri, registered_re):
         for c in clients:
             c.wait_log("call established", r"Call established", 15)
         print("[%s] call established on both sides; media for %.0fs" % (phase, MEDIA_S))
+        # Not synchronisation: the media runs for MEDIA_S (what the recordings are judged on, and
+        # the control's window for media that must not arrive), watched for early ends meanwhile.
         t_end = time.monotonic() + MEDIA_S
         while time.monotonic() < t_end:
             for c in clients:
@@ -572,6 +582,7 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
             "--set", "log.level=debug"]
     for kv in extra_sets:
         argv += ["--set", kv]
+    rdv = None
     try:
         rdv = procs.start("relay-rendezvous", argv)
         rlog = procs.log_of("relay-rendezvous")
@@ -588,13 +599,28 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
             res, hangup = run_call("relay", procs, phase_dir, clients, "sip:bob@%s" % PUB_IP, r"\{0/UDP/v4\} 200 OK")
         except TestFailure as e:
             raise TestFailure("%s\n--- rendezvous log tail\n%s" % (e, tail(rlog, 40)))
-        print("[relay] router media counters: %r" % topo.media_counters())
-        metrics = ns_http(pub, "http://127.0.0.1:%d/metrics" % metrics_port)
+        counters = topo.media_counters()
+        print("[relay] router media counters: %r" % counters)
+        # After the hangup the B2BUA and the relay wind down: wait (bounded) for idle gauges, keep
+        # the last scrape either way; the checks below judge it.
+        idle = ("rdv_calls_active", "rdv_sessions_active", "rdv_ports_used")
+        scraped = {"text": ""}
+
+        def wound_down():
+            scraped["text"] = ns_http(pub, "http://127.0.0.1:%d/metrics" % metrics_port)
+            return all(metric(scraped["text"], g) == 0 for g in idle)
+        try:
+            wait_until("rendezvous idle after the hangup", wound_down, 5, proc=rdv, proc_name="rendezvous", log=rlog)
+        except TestFailure:
+            if rdv.poll() is not None:
+                raise
+        metrics = scraped["text"]
         with open(os.path.join(phase_dir, "metrics.txt"), "w") as f:
             f.write(metrics)
         if rdv.poll() is not None:
             raise TestFailure("rendezvous exited (code %s) during the call\n%s" % (rdv.returncode, tail(rlog, 40)))
     finally:
+        stopped = stop_server(rdv, "rendezvous", rlog) if rdv is not None else None
         procs.stop_all()
     check_own_tone_sent("relay", res)
     for c in clients:
@@ -609,6 +635,28 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
     if hangup:
         raise TestFailure("[relay] media passed, but alice's hangup did not end the call on both "
                           "sides: %s\n--- rendezvous log tail\n%s" % (hangup, tail(rlog, 40)))
+    # One call was made, it was answered, and nothing of it is left.
+    want = {"rdv_calls_total": 1, "rdv_calls_answered_total": 1, "rdv_calls_failed_total": 0,
+            "rdv_calls_active": 0, "rdv_sessions_active": 0, "rdv_ports_used": 0}
+    got = {k: metric(metrics, k) for k in want}
+    if got != want:
+        raise TestFailure("[relay] /metrics after the call: %s, expected %s (saved in %s)"
+                          % (got, want, os.path.join(phase_dir, "metrics.txt")))
+    # The relay is the only sender of media on the public segment in this phase: everything the
+    # routers let through to their client came from it, and it sends only to the NAT mappings the
+    # clients' own packets opened, so nothing is refused.
+    for key in ("rta", "rtb"):
+        c = counters[key]
+        if c.get("refused", 0) != 0 or c.get("forwarded", 0) < 10:
+            raise TestFailure("[relay] router %s: expected the relayed media let through to its client and none "
+                              "refused, counters %r" % (topo.ns[key], c))
+    relayed = metric(metrics, "rdv_relay_packets_total")
+    through = counters["rta"]["forwarded"] + counters["rtb"]["forwarded"]
+    if relayed is None or relayed < through:
+        raise TestFailure("[relay] rdv_relay_packets_total is %s, but the routers let %d relayed packets through "
+                          "to the clients" % (relayed, through))
+    if stopped:
+        raise TestFailure("[relay] %s" % stopped)
     print("[relay] PASS: each side recorded the other's tone through Rendezvous, hangup propagated")
 
 

@@ -170,6 +170,29 @@ def stop_process(p, grace=5.0):
         pass
 
 
+def stop_server(p, name, log=None, grace=5.0):
+    """Stops a server the test started (SIGTERM, then SIGKILL after `grace`) and says how it
+    ended: None when it was still running and exited 0 on SIGTERM; otherwise what went wrong (it
+    died during the test, or crashed / hung on shutdown). Every test fails on a non-None result."""
+    early = p.poll()
+    stop_process(p, grace)
+    if early is not None:
+        return "%s died during the test (exit code %s)\n%s" % (name, early, tail(log))
+    if p.returncode != 0:
+        return ("%s exited with code %s on SIGTERM, expected 0 (crash or hang on shutdown)\n%s"
+                % (name, p.returncode, tail(log)))
+    return None
+
+
+def log_text(path):
+    """The whole log file as text ("" when it does not exist yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def tail(path, n=25):
     if not path or not os.path.exists(path):
         return "(no log)"
@@ -335,8 +358,16 @@ class Relay:
     def alive(self):
         return self.proc.poll() is None
 
+    def log(self):
+        return log_text(self.procs.log_of("rendezvous"))
+
     def stop(self):
-        self.procs.stop_all()
+        """Stops rendezvous; None if it ran to the end and exited 0 on SIGTERM, else the problem
+        (see stop_server). Safe to call again: later calls return the first call's result."""
+        if not hasattr(self, "_stopped"):
+            self._stopped = stop_server(self.proc, "rendezvous", self.procs.log_of("rendezvous"))
+            self.procs.stop_all()
+        return self._stopped
 
 
 # ---------------------------------------------------------------- sipp-driven calls

@@ -2,12 +2,17 @@
 """Integration test: SIP over TLS (RFC 3261 section 26.2) on sip.tls_listen.
 
 A self-signed certificate is made with the openssl CLI in the work directory; Rendezvous runs
-with SIP on UDP+TCP and TLS, without digest authentication. Each case prints PASS / FAIL / SKIP;
-the last line is the verdict (exit 1 on any FAIL).
+with SIP on UDP+TCP and TLS, without digest authentication. Each case prints PASS / FAIL; the
+last line is the verdict (exit 1 on any FAIL, or when rendezvous died during the test or did not
+exit 0 on SIGTERM). No case is ever skipped.
 
-  tls_version       the handshake verifies against the generated certificate, TLS 1.2 or newer
-  tls_1_1_refused   a client limited to TLS 1.1 gets no connection (SKIP if the local OpenSSL
-                    cannot even offer TLS 1.1)
+  tls_version       the handshake verifies against the generated certificate, TLS 1.2 or newer;
+                    a client limited to TLS 1.2 is accepted with TLS 1.2
+  tls_1_1_refused   a client limited to TLS 1.1 (ciphers at @SECLEVEL=0, so OpenSSL 3 offers it)
+                    first completes a TLS 1.1 handshake with a local reference server that allows
+                    it (proof that it really offers TLS 1.1; if it cannot, the case FAILS), then is
+                    refused by Rendezvous with a protocol_version alert; the server logs the
+                    failed handshake for that connection and counts it
   options_tls       OPTIONS over TLS -> 200, our Via echoed
   register_tls      REGISTER bob over TLS (Contact ;transport=tls) -> 200 with that Contact
   call_tcp_to_tls   a plain-TCP caller INVITEs bob: bob's TLS connection gets the INVITE with
@@ -17,8 +22,10 @@ the last line is the verdict (exit 1 on any FAIL).
                     BYEs are answered 200
   garbage_closed    plaintext bytes on the TLS port: the server closes the connection and counts
                     rdv_sip_tls_handshake_failures_total
-  closed_unregisters bob's TLS connection closes: a call to bob then gets 480
-  silent_closed     a client that never starts the handshake is closed within the time limit
+  closed_unregisters bob's TLS connection closes: a binding query (REGISTER without Contact)
+                    stops listing his TLS contact, and a call to bob then gets 480
+  silent_closed     a client that never starts the handshake is closed within the time limit,
+                    logged as a failed handshake
   alive             the server still answers OPTIONS over TLS and UDP
 
 Usage: sip_tls_test.py --rendezvous PATH --workdir DIR
@@ -33,6 +40,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -42,10 +50,6 @@ from rdvtest import Relay, TestFailure, metric, sip_options_ok, tcp_port_free, u
 
 TEST_NAME = "integration.sip_tls"
 IO_TIMEOUT = 5.0
-
-
-class Skip(Exception):
-    pass
 
 
 def check(cond, what):
@@ -247,6 +251,68 @@ def client_context(cert):
     return ctx
 
 
+def pinned_context(version, server=False, cert=None, key=None):
+    """A context that speaks exactly `version`. Ciphers at @SECLEVEL=0: at OpenSSL 3's default
+    level 1, TLS 1.1 (SHA-1 signatures) is refused by the library itself, and a client would
+    fail on its own side - which must not be mistaken for the server refusing it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    if server:
+        ctx.load_cert_chain(cert, key)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # the point is an old version
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError) as e:
+        raise TestFailure("this Python/OpenSSL cannot be limited to %s (%s): the check cannot run" % (version, e))
+    return ctx
+
+
+def reference_handshake(client_ctx, cert, key, version):
+    """Handshake of client_ctx with a local Python TLS server that allows exactly `version`
+    (the control for a refusal check). Returns the version the client negotiated."""
+    server_ctx = pinned_context(version, server=True, cert=cert, key=key)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(IO_TIMEOUT)
+    server_error = []
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+        except OSError as e:
+            server_error.append(e)
+            return
+        conn.settimeout(IO_TIMEOUT)
+        try:
+            server_ctx.wrap_socket(conn, server_side=True).close()
+        except (OSError, ssl.SSLError) as e:
+            server_error.append(e)
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    raw = socket.create_connection(listener.getsockname(), timeout=IO_TIMEOUT)
+    try:
+        s = client_ctx.wrap_socket(raw)
+        got = s.version()
+        s.close()
+    except (OSError, ssl.SSLError) as e:
+        raise TestFailure("the %s client cannot complete a handshake with a local server that allows %s "
+                          "(client: %s; server: %s): this OpenSSL cannot offer it, the refusal check cannot run"
+                          % (version.name, version.name, e, server_error or "-"))
+    finally:
+        raw.close()
+        t.join(IO_TIMEOUT)
+        listener.close()
+    return got
+
+
 def tls_connect(ctx, port, name):
     raw = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
     try:
@@ -301,14 +367,17 @@ class Ctx:
     pass
 
 
+def handshake_failure_logged(relay, client_port, why=""):
+    """The server's log line for a failed TLS handshake of our connection from client_port."""
+    return re.search(r"TLS handshake with 127\.0\.0\.1:%d failed: [^\n]*%s" % (client_port, re.escape(why)),
+                     relay.log())
+
+
 def run_case(name, fn, results):
     try:
         fn()
         results.append((name, "PASS", ""))
         print("PASS %s" % name, flush=True)
-    except Skip as e:
-        results.append((name, "SKIP", str(e)))
-        print("SKIP %s: %s" % (name, e), flush=True)
     except Exception as e:  # noqa: BLE001 - every failure is reported, the next case runs
         detail = str(e) if isinstance(e, TestFailure) else traceback.format_exc()
         results.append((name, "FAIL", detail))
@@ -333,13 +402,20 @@ def main():
     x.sip_port = relay.sip_port
     x.ctx = client_context(cert)
     results = []
+    log = relay.procs.log_of("rendezvous")
     # Opened first so that its handshake deadline runs out while the other cases run.
     silent = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
     silent_since = time.monotonic()
+    silent_port = silent.getsockname()[1]
     try:
-        wait_until("TLS listener on 127.0.0.1:%d" % x.tls_port,
-                   lambda: options_over(tls_connect(x.ctx, x.tls_port, "probe"), x.tls_port, "TLS").status == 200,
-                   10, proc=relay.proc, proc_name="rendezvous", log=relay.procs.log_of("rendezvous"))
+        def listener_up():
+            s = tls_connect(x.ctx, x.tls_port, "probe")
+            try:
+                return options_over(s, x.tls_port, "TLS").status == 200
+            finally:
+                s.close()
+        wait_until("TLS listener on 127.0.0.1:%d" % x.tls_port, listener_up,
+                   10, proc=relay.proc, proc_name="rendezvous", log=log)
 
         def tls_version():
             s = tls_connect(x.ctx, x.tls_port, "version")
@@ -349,33 +425,44 @@ def main():
                 check(s.sock.getpeercert() is not None, "no verified peer certificate")
             finally:
                 s.close()
-
-        def tls_1_1_refused():
-            old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            old.check_hostname = False
-            old.verify_mode = ssl.CERT_NONE
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)  # the point is an old version
-                    old.minimum_version = ssl.TLSVersion.TLSv1
-                    old.maximum_version = ssl.TLSVersion.TLSv1_1
-                old.set_ciphers("DEFAULT:@SECLEVEL=0")
-            except (ValueError, ssl.SSLError) as e:
-                raise Skip("local OpenSSL cannot be limited to TLS 1.1: %s" % e)
-            before = metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") or 0
+            # The lowest version the server must accept (README: TLS 1.2 or newer).
             raw = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
             try:
-                s = old.wrap_socket(raw)
-            except ssl.SSLError as e:
-                if "NO_PROTOCOLS_AVAILABLE" in str(e) or "no protocols available" in str(e):
-                    raise Skip("local OpenSSL refuses to offer TLS 1.1: %s" % e)
-                # Refused by the server, as it should be.
-                wait_until("rdv_sip_tls_handshake_failures_total above %d" % before,
-                           lambda: (metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") or 0) > before, 5)
-                return
+                try:
+                    s12 = pinned_context(ssl.TLSVersion.TLSv1_2).wrap_socket(raw)
+                except ssl.SSLError as e:
+                    raise TestFailure("a client limited to TLS 1.2 was refused: %s" % e)
+                check(s12.version() == "TLSv1.2", "a client limited to TLS 1.2 negotiated %s" % s12.version())
+                s12.close()
             finally:
                 raw.close()
-            raise TestFailure("a TLS 1.1 handshake succeeded (%s)" % s.version())
+
+        def tls_1_1_refused():
+            old = pinned_context(ssl.TLSVersion.TLSv1_1)
+            got = reference_handshake(old, cert, key, ssl.TLSVersion.TLSv1_1)
+            check(got == "TLSv1.1", "the TLS 1.1 client negotiated %s with the reference server" % got)
+            before = metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total")
+            check(before is not None, "rdv_sip_tls_handshake_failures_total is not exported")
+            raw = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
+            port = raw.getsockname()[1]
+            try:
+                s = old.wrap_socket(raw)
+                v = s.version()
+                s.close()
+                raise TestFailure("Rendezvous accepted a %s handshake" % v)
+            except ssl.SSLError as e:
+                # RFC 5246 E.1: a server that does not support the client's version answers
+                # with a protocol_version alert.
+                check(e.reason == "TLSV1_ALERT_PROTOCOL_VERSION",
+                      "the TLS 1.1 handshake failed with %s, not the server's protocol_version alert" % e)
+            finally:
+                raw.close()
+            wait_until("the log line for the refused handshake from 127.0.0.1:%d" % port,
+                       lambda: handshake_failure_logged(relay, port), 5, proc=relay.proc,
+                       proc_name="rendezvous", log=log)
+            # A counter: the silent connection may add its own failure, so at least ours.
+            wait_until("rdv_sip_tls_handshake_failures_total above %s" % before,
+                       lambda: metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") > before, 5)
 
         def options_tls():
             s = tls_connect(x.ctx, x.tls_port, "options")
@@ -466,28 +553,48 @@ def main():
             before = metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total")
             check(before is not None, "rdv_sip_tls_handshake_failures_total is not exported")
             g = socket.create_connection(("127.0.0.1", x.tls_port), timeout=IO_TIMEOUT)
+            port = g.getsockname()[1]
             try:
                 g.sendall(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKx\r\n"
                           b"Content-Length: 0\r\n\r\n" + bytes(random.getrandbits(8) for _ in range(300)))
                 check(wait_closed(g, 5), "the server kept a non-TLS connection on the TLS port open")
             finally:
                 g.close()
+            wait_until("the log line for the failed handshake from 127.0.0.1:%d" % port,
+                       lambda: handshake_failure_logged(relay, port), 5, proc=relay.proc,
+                       proc_name="rendezvous", log=log)
             wait_until("rdv_sip_tls_handshake_failures_total above %s" % before,
                        lambda: metric(relay.metrics(), "rdv_sip_tls_handshake_failures_total") > before, 5)
             check(relay.alive(), "rendezvous exited")
 
+        def bob_bindings(stream):
+            """Bob's bindings per a binding query: REGISTER without Contact (RFC 3261 10.2.3)."""
+            call_id = "query-%s@127.0.0.1" % rand_hex()
+            stream.send(request("REGISTER", "sip:127.0.0.1:%d;transport=tcp" % x.sip_port, "TCP", stream.local(),
+                                "<sip:bob@127.0.0.1>", "<sip:bob@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1))
+            r = stream.expect("response to the binding query",
+                              lambda m: m.status is not None and m.status >= 200 and m.get("call-id") == call_id)
+            check(r.status == 200, "binding query for bob got %s" % r)
+            return r.all("contact")
+
         def closed_unregisters():
             check(getattr(x, "bob", None) is not None, "bob is not registered")
-            x.bob.close()
-            time.sleep(0.2)
             caller = tcp_connect(x.sip_port, "alice(tcp)")
             try:
+                listed = bob_bindings(caller)
+                check(any(x.bob_contact in c for c in listed),
+                      "before the close the binding query does not list %s: %s" % (x.bob_contact, listed))
+                x.bob.close()
+                wait_until("bob's TLS binding to go with his connection",
+                           lambda: not any(x.bob_contact in c for c in bob_bindings(caller)), 5,
+                           proc=relay.proc, proc_name="rendezvous", log=log)
                 call_id = "call-%s@127.0.0.1" % rand_hex()
                 caller.send(request("INVITE", "sip:bob@127.0.0.1:%d" % x.sip_port, "TCP", caller.local(),
                                     "<sip:bob@127.0.0.1>", "<sip:alice@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1,
                                     contact="<sip:alice@127.0.0.1:%d;transport=tcp>" % caller.local()[1],
                                     body=sdp(40000, 3)))
-                r = caller.expect("final response to INVITE", lambda m: m.status is not None and m.status >= 200)
+                r = caller.expect("final response to INVITE", lambda m: m.status is not None and m.status >= 200
+                                  and m.get("call-id") == call_id)
                 check(r.status == 480, "a call to bob after his TLS connection closed got %s, not 480" % r)
             finally:
                 caller.close()
@@ -497,6 +604,9 @@ def main():
             left = 10 + 4 - (time.monotonic() - silent_since)
             check(wait_closed(silent, max(left, 0.5)), "a connection that never started TLS is still open after %.0fs"
                   % (time.monotonic() - silent_since))
+            wait_until("the log line for the stalled handshake from 127.0.0.1:%d" % silent_port,
+                       lambda: handshake_failure_logged(relay, silent_port, "no handshake within the time limit"),
+                       2, proc=relay.proc, proc_name="rendezvous", log=log)
 
         def alive():
             s = tls_connect(x.ctx, x.tls_port, "alive")
@@ -517,12 +627,14 @@ def main():
             run_case(name, fn, results)
     finally:
         silent.close()
-        relay.stop()
-    failed = [r for r in results if r[1] == "FAIL"]
-    print("%s: %d passed, %d failed, %d skipped -> %s"
-          % (TEST_NAME, sum(r[1] == "PASS" for r in results), len(failed), sum(r[1] == "SKIP" for r in results),
-             "FAIL" if failed else "PASS"), flush=True)
-    return 1 if failed else 0
+        stopped = relay.stop()
+    if stopped:
+        print("FAIL rendezvous: %s" % stopped, flush=True)
+        results.append(("rendezvous_exit", "FAIL", stopped))
+    failed = [r for r in results if r[1] != "PASS"]
+    print("%s: %d passed, %d failed -> %s"
+          % (TEST_NAME, sum(r[1] == "PASS" for r in results), len(failed), "FAIL" if failed else "PASS"), flush=True)
+    return 1 if failed or not results else 0
 
 
 if __name__ == "__main__":

@@ -482,8 +482,9 @@ def _udp_dst_port_filter(port):
 
 class LoopbackCounter(threading.Thread):
     """Counts UDP datagrams on the loopback interface to one destination port, per source port
-    (AF_PACKET: needs CAP_NET_RAW; `available` is False without it). Lets the harness see the
-    echoed RTP reach sipp's own media port, which sipp itself does not report."""
+    (AF_PACKET: needs CAP_NET_RAW; without it `available` is False and `error` says why - the
+    caller must then fail, not skip its check). Lets the harness see the echoed RTP reach sipp's
+    own media port, which sipp itself does not report."""
 
     def __init__(self, dst_port):
         super().__init__(daemon=True)
@@ -491,6 +492,7 @@ class LoopbackCounter(threading.Thread):
         self.counts = {}
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
+        self.error = None
         try:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
             # The kernel filters for our port, so other loopback traffic (parallel tests,
@@ -501,9 +503,10 @@ class LoopbackCounter(threading.Thread):
             self.sock.bind(("lo", 0))
             self.sock.settimeout(0.1)
             self.available = True
-        except (OSError, AttributeError):
+        except (OSError, AttributeError) as e:
             self.sock = None
             self.available = False
+            self.error = "%s: %s" % (type(e).__name__, e)
 
     def run(self):
         if not self.available:
