@@ -1,0 +1,278 @@
+// MediaAnchor over a real RelayControl bound on loopback (sockets, no media): what each side's SDP
+// becomes after offer and answer, what the relay legs were told, and the call's lifecycle
+// (query, remove, release, refused offers) with wall time from a ManualClock.
+
+#include "signaling/anchor/MediaAnchor.h"
+
+#include <poll.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "relay/RelayControl.h"
+#include "relay/test/FreePorts.h"
+#include "signaling/sdp/Sdp.h"
+
+namespace rdv::anchor {
+namespace {
+
+constexpr uint64_t kWallSeconds = 1'700'000'123;
+
+relay::RelayOptions relayOptions() {
+  relay::RelayOptions o;
+  o.portMin = relay::test::freePortWindow(100);
+  o.portMax = static_cast<uint16_t>(o.portMin + 99);
+  o.workers = 1;
+  return o;
+}
+
+// One audio m-line from `ip`:`port`, ICE attributes included (the anchor strips them).
+std::string audioSdp(std::string_view ip, uint16_t port, bool mux, std::string_view extraMedia = {}) {
+  std::string s = "v=0\r\no=- 1 1 IN IP4 " + std::string(ip) + "\r\ns=-\r\nc=IN IP4 " + std::string(ip) +
+                  "\r\nt=0 0\r\nm=audio " + std::to_string(port) + " RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n";
+  if (mux) s += "a=rtcp-mux\r\n";
+  s += "a=ice-ufrag:abcd\r\na=candidate:1 1 UDP 1 " + std::string(ip) + " " + std::to_string(port) +
+       " typ host\r\n";
+  return s + std::string(extraMedia);
+}
+
+sdp::SdpSession parsed(const Expected<std::string, AnchorError>& out) {
+  EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().reason);
+  auto s = sdp::SdpSession::parse(out ? *out : std::string());
+  EXPECT_TRUE(s.has_value());
+  return s ? std::move(*s) : sdp::SdpSession();
+}
+
+// The o= line's value ("- 1 1 IN IP4 addr").
+std::string origin(const sdp::SdpSession& s) {
+  for (const auto& l : s.lines) {
+    if (l.type == 'o') return l.value;
+  }
+  return {};
+}
+
+common::SockAddr addr(std::string_view ip, uint16_t port) {
+  return *common::SockAddr::fromIp(ip, port);
+}
+
+class MediaAnchorTest : public ::testing::Test {
+ protected:
+  bool isRelayPort(uint16_t p) const { return p >= opts_.portMin && p <= opts_.portMax; }
+
+  // Waits (bounded) until the relay worker has confirmed every dropped session and the control
+  // side has returned their ports to the pool.
+  bool portsAllFreeWithin(int attempts) {
+    for (int i = 0; i < attempts; ++i) {
+      relay_.drainEnded([](const relay::SessionReport&, bool) {});
+      if (relay_.portPairsFree() == relay_.portPairsTotal()) return true;
+      pollfd p{relay_.endedFd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+    }
+    return false;
+  }
+
+  relay::RelayOptions opts_ = relayOptions();
+  relay::RelayControl relay_{opts_};
+  common::ManualClock clock_{1'000'000'000, kWallSeconds * 1'000'000'000};
+  MediaAnchor anchor_{relay_, "127.0.0.1", clock_};
+  const AnchorOptions plain_{};
+};
+
+TEST_F(MediaAnchorTest, OfferPointsTheAnswererAtARelayPortAndStripsIce) {
+  auto out = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  EXPECT_EQ(out.connectionAddress(), "127.0.0.1");
+  ASSERT_EQ(out.media.size(), 1U);
+  const uint16_t port = out.media[0].port;
+  EXPECT_TRUE(isRelayPort(port)) << port;
+  EXPECT_EQ(out.media[0].rtcpPort(), port + 1);
+  EXPECT_FALSE(out.media[0].rtcpMux());
+  EXPECT_FALSE(out.media[0].hasAttribute("candidate"));
+  EXPECT_FALSE(out.media[0].hasAttribute("ice-ufrag"));
+  EXPECT_EQ(origin(out), "- 1 1 IN IP4 198.18.0.9") << "o= is kept unless replaceOrigin";
+  EXPECT_EQ(anchor_.calls(), 1U);
+  EXPECT_EQ(relay_.activeSessions(), 1U);
+}
+
+TEST_F(MediaAnchorTest, ReplaceOriginRewritesTheOriginAddress) {
+  const AnchorOptions opts{.replaceOrigin = true};
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), opts));
+  EXPECT_EQ(origin(offer), "- 1 1 IN IP4 127.0.0.1");
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), opts));
+  EXPECT_EQ(origin(answer), "- 1 1 IN IP4 127.0.0.1");
+}
+
+TEST_F(MediaAnchorTest, AnswerPointsTheOffererAtTheOtherRelayPortAndTellsTheRelayBothPeers) {
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  ASSERT_EQ(answer.media.size(), 1U);
+  const uint16_t towardAnswerer = offer.media[0].port;
+  const uint16_t towardOfferer = answer.media[0].port;
+  EXPECT_TRUE(isRelayPort(towardOfferer)) << towardOfferer;
+  EXPECT_NE(towardOfferer, towardAnswerer);
+  EXPECT_EQ(answer.connectionAddress(), "127.0.0.1");
+  EXPECT_EQ(answer.media[0].rtcpPort(), towardOfferer + 1);
+
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  ASSERT_EQ(info->report.streams.size(), 1U);
+  const auto& legs = info->report.streams[0];
+  EXPECT_EQ(legs[0].rtpPort, towardOfferer);
+  EXPECT_EQ(legs[1].rtpPort, towardAnswerer);
+  EXPECT_EQ(legs[0].advertised, addr("198.18.0.9", 5000));
+  EXPECT_EQ(legs[1].advertised, addr("198.18.0.10", 6000));
+}
+
+TEST_F(MediaAnchorTest, ReofferFromEitherSideKeepsTheRelayPortsAndMovesThatPeer) {
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  // The answerer re-offers from a new port: the offerer is pointed at the same relay port.
+  auto reoffer = parsed(anchor_.offer("c1", "b", audioSdp("198.18.0.10", 6002, false), plain_));
+  EXPECT_EQ(reoffer.media[0].port, answer.media[0].port);
+  auto reanswer = parsed(anchor_.answer("c1", "b", "a", audioSdp("198.18.0.9", 5002, false), plain_));
+  EXPECT_EQ(reanswer.media[0].port, offer.media[0].port);
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->report.streams[0][0].advertised, addr("198.18.0.9", 5002));
+  EXPECT_EQ(info->report.streams[0][1].advertised, addr("198.18.0.10", 6002));
+  EXPECT_EQ(relay_.activeSessions(), 1U);
+}
+
+TEST_F(MediaAnchorTest, RtcpMuxOfferedAndAcceptedIsKeptOnBothSides) {
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, true), plain_));
+  EXPECT_TRUE(offer.media[0].rtcpMux());
+  EXPECT_FALSE(offer.media[0].rtcpPort().has_value()) << "no a=rtcp beside rtcp-mux";
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, true), plain_));
+  EXPECT_TRUE(answer.media[0].rtcpMux());
+  EXPECT_FALSE(answer.media[0].rtcpPort().has_value());
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->report.streams[0][0].rtcpPort, 0U) << "muxed legs have no RTCP socket";
+  EXPECT_EQ(info->report.streams[0][1].rtcpPort, 0U);
+}
+
+TEST_F(MediaAnchorTest, RtcpMuxDeclinedByTheAnswererGivesTheOffererSeparateRtcp) {
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, true), plain_));
+  EXPECT_TRUE(offer.media[0].rtcpMux());
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  const uint16_t port = answer.media[0].port;
+  EXPECT_FALSE(answer.media[0].rtcpMux());
+  EXPECT_EQ(answer.media[0].rtcpPort(), port + 1);
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->report.streams[0][0].rtcpPort, port + 1) << "the offerer's leg opened its RTCP socket";
+  EXPECT_EQ(info->report.streams[0][1].rtcpPort, info->report.streams[0][1].rtpPort + 1);
+}
+
+TEST_F(MediaAnchorTest, MuxOfferOptionOffersRtcpMuxToTheAnswerer) {
+  const AnchorOptions opts{.muxOffer = true};
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), opts));
+  EXPECT_TRUE(offer.media[0].rtcpMux());
+}
+
+TEST_F(MediaAnchorTest, RejectedMediaLineStaysRejectedAndGetsNoRelayStream) {
+  const std::string video = "m=video 0 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false, video), plain_));
+  ASSERT_EQ(offer.media.size(), 2U);
+  EXPECT_TRUE(isRelayPort(offer.media[0].port));
+  EXPECT_EQ(offer.media[1].port, 0U);
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false, video), plain_));
+  ASSERT_EQ(answer.media.size(), 2U);
+  EXPECT_EQ(answer.media[1].port, 0U);
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->report.streams.size(), 1U);
+}
+
+TEST_F(MediaAnchorTest, UnparsableOfferIsBadSdpAndLeavesNoCallBehind) {
+  auto out = anchor_.offer("c1", "a", "this is not sdp", plain_);
+  ASSERT_FALSE(out.has_value());
+  EXPECT_EQ(out.error().code, AnchorErrorCode::BadSdp);
+  EXPECT_EQ(anchor_.calls(), 0U);
+  EXPECT_EQ(relay_.activeSessions(), 0U);
+  EXPECT_EQ(anchor_.query("c1").error().code, AnchorErrorCode::UnknownCall);
+}
+
+TEST_F(MediaAnchorTest, OfferRefusedWhileAnchoringReleasesTheSessionItCreated) {
+  // Parses, but the m-line has no connection address at either level.
+  const std::string noConnection =
+      "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+  auto out = anchor_.offer("c1", "a", noConnection, plain_);
+  ASSERT_FALSE(out.has_value());
+  EXPECT_EQ(out.error().code, AnchorErrorCode::BadSdp);
+  EXPECT_EQ(out.error().reason, "m-line 1 has no connection address");
+  EXPECT_EQ(anchor_.calls(), 0U);
+  EXPECT_EQ(relay_.activeSessions(), 0U);
+}
+
+TEST_F(MediaAnchorTest, AnswerToAnUnknownCallIsUnknownCall) {
+  auto out = anchor_.answer("ghost", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_);
+  ASSERT_FALSE(out.has_value());
+  EXPECT_EQ(out.error().code, AnchorErrorCode::UnknownCall);
+  EXPECT_EQ(relay_.activeSessions(), 0U);
+}
+
+TEST_F(MediaAnchorTest, QueryAndRemoveReportTheTagsAndStreamsThenTheCallIsGone) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  int removedReports = 0;
+  anchor_.setOnRemoved([&](const relay::SessionReport&) { ++removedReports; });
+
+  auto q = anchor_.query("c1");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->callId, "c1");
+  EXPECT_EQ(q->fromTag, "a");
+  EXPECT_EQ(q->toTag, "b");
+  EXPECT_EQ(q->report.callId, "c1");
+  EXPECT_EQ(q->report.streams.size(), 1U);
+
+  auto r = anchor_.remove("c1");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->callId, "c1");
+  EXPECT_EQ(r->fromTag, "a");
+  EXPECT_EQ(r->toTag, "b");
+  EXPECT_EQ(r->report.streams.size(), 1U);
+  EXPECT_EQ(removedReports, 1);
+  EXPECT_EQ(anchor_.calls(), 0U);
+  EXPECT_EQ(relay_.activeSessions(), 0U);
+  EXPECT_EQ(anchor_.query("c1").error().code, AnchorErrorCode::UnknownCall);
+  EXPECT_EQ(anchor_.remove("c1").error().code, AnchorErrorCode::UnknownCall);
+}
+
+TEST_F(MediaAnchorTest, ReleaseForgetsTheCallAtOnceAndThePortsReturnOnceTheWorkerConfirms) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  ASSERT_LT(relay_.portPairsFree(), relay_.portPairsTotal());
+  anchor_.release("c1");
+  EXPECT_EQ(anchor_.calls(), 0U);
+  EXPECT_EQ(relay_.activeSessions(), 0U);
+  EXPECT_EQ(anchor_.query("c1").error().code, AnchorErrorCode::UnknownCall);
+  EXPECT_TRUE(anchor_.list(10).empty());
+  EXPECT_TRUE(portsAllFreeWithin(50));
+  anchor_.release("c1");  // a second release is a no-op
+  EXPECT_EQ(anchor_.calls(), 0U);
+}
+
+TEST_F(MediaAnchorTest, CreatedAndLastSignalTimesComeFromTheInjectedWallClock) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  clock_.advanceMs(7000);
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  auto q = anchor_.query("c1");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->createdUnix, kWallSeconds);
+  EXPECT_EQ(q->lastSignalUnix, kWallSeconds + 7);
+}
+
+TEST_F(MediaAnchorTest, ListNamesEveryCallUpToTheLimit) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.offer("c2", "a", audioSdp("198.18.0.9", 5002, false), plain_));
+  auto all = anchor_.list(10);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<std::string>{"c1", "c2"}));
+  EXPECT_EQ(anchor_.list(1).size(), 1U);
+}
+
+}  // namespace
+}  // namespace rdv::anchor
