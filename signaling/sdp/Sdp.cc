@@ -166,6 +166,95 @@ std::optional<SdpMedia> parseMediaLine(std::string_view value, std::string& reas
 // Line types that belong to the session part only (RFC 8866 §5).
 constexpr std::string_view kSessionOnlyTypes = "vosueptrz";
 
+// The session-level lines that may appear at most once, seen so far.
+struct SessionLineTally {
+  bool sawOrigin = false;
+  bool sawName = false;
+  bool sawSessionConnection = false;
+};
+
+// Why a non-empty line (without its line end) is not "<type>=<value>" with a lowercase type and
+// a clean value; nullopt when it is.
+std::optional<std::string_view> lineSyntaxError(std::string_view line) {
+  if (!isCleanText(line)) {
+    return "CR or NUL inside line";
+  }
+  if (line.size() < 2 || line[1] != '=') {
+    return "expected <type>=<value>";
+  }
+  if (line[0] < 'a' || line[0] > 'z') {
+    return "line type is not a lowercase letter";
+  }
+  return std::nullopt;
+}
+
+// Session-level o=, s= and c= rules (RFC 8866 §5): one o= with 6 fields, one s=, at most one c=.
+std::optional<std::string> checkSessionLine(SessionLineTally& tally, char type, std::string_view value) {
+  if (type == 'o') {
+    if (tally.sawOrigin) {
+      return "more than one o= line";
+    }
+    if (splitFields(value).size() != 6) {
+      return "o= must have 6 fields";
+    }
+    tally.sawOrigin = true;
+  } else if (type == 's') {
+    if (tally.sawName) {
+      return "more than one s= line";
+    }
+    tally.sawName = true;
+  } else if (type == 'c') {
+    if (tally.sawSessionConnection) {
+      return "more than one session-level c= line";
+    }
+    tally.sawSessionConnection = true;
+  }
+  return std::nullopt;
+}
+
+// Checks one well-formed line in document order and appends it where it belongs: the session
+// part, a new media section (m=), or the current media section. Returns why it is refused.
+std::optional<std::string> addLine(SdpSession& session, SessionLineTally& tally, bool firstLine, char type,
+                                   std::string_view value) {
+  if (firstLine) {
+    if (type != 'v' || value != "0") {
+      return "first line must be v=0";
+    }
+    session.lines.push_back(SdpLine{type, std::string(value)});
+    return std::nullopt;
+  }
+  if (type == 'v') {
+    return "v= allowed only as the first line";
+  }
+  if (type == 'c' && !connectionAddressOf(value)) {
+    return "c= must be \"IN IP4|IP6 <address>\"";
+  }
+  if (type == 'm') {
+    if (session.media.size() >= SdpSession::kMaxMedia) {
+      return "more than 64 media sections";
+    }
+    std::string reason;
+    auto m = parseMediaLine(value, reason);
+    if (!m) {
+      return reason;
+    }
+    session.media.push_back(std::move(*m));
+    return std::nullopt;
+  }
+  if (!session.media.empty()) {
+    if (kSessionOnlyTypes.find(type) != std::string_view::npos) {
+      return std::string(1, type) + "= not allowed in a media section";
+    }
+    session.media.back().lines.push_back(SdpLine{type, std::string(value)});
+    return std::nullopt;
+  }
+  if (auto bad = checkSessionLine(tally, type, value)) {
+    return bad;
+  }
+  session.lines.push_back(SdpLine{type, std::string(value)});
+  return std::nullopt;
+}
+
 }  // namespace
 
 // ---- SdpMedia ----
@@ -251,12 +340,10 @@ Expected<SdpSession, SdpError> SdpSession::parse(std::string_view text) {
   }
 
   SdpSession session;
+  SessionLineTally tally;
   size_t lineNumber = 0;
   size_t firstEmptyLine = 0;  // an empty line is fine only if nothing but empty lines follows
   size_t normalizedBytes = 0;
-  bool sawOrigin = false;
-  bool sawName = false;
-  bool sawSessionConnection = false;
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t newline = std::min(text.find('\n', pos), text.size());
@@ -282,78 +369,20 @@ Expected<SdpSession, SdpError> SdpSession::parse(std::string_view text) {
     if (normalizedBytes > kMaxTextBytes) {
       return fail(lineNumber, "SDP larger than 64 KiB");
     }
-    if (!isCleanText(line)) {
-      return fail(lineNumber, "CR or NUL inside line");
+    if (auto bad = lineSyntaxError(line)) {
+      return fail(lineNumber, std::string(*bad));
     }
-    if (line.size() < 2 || line[1] != '=') {
-      return fail(lineNumber, "expected <type>=<value>");
+    if (auto bad = addLine(session, tally, lineNumber == 1, line[0], line.substr(2))) {
+      return fail(lineNumber, std::move(*bad));
     }
-    const char type = line[0];
-    if (type < 'a' || type > 'z') {
-      return fail(lineNumber, "line type is not a lowercase letter");
-    }
-    std::string_view value = line.substr(2);
-
-    if (lineNumber == 1) {
-      if (type != 'v' || value != "0") {
-        return fail(lineNumber, "first line must be v=0");
-      }
-      session.lines.push_back(SdpLine{type, std::string(value)});
-      continue;
-    }
-    if (type == 'v') {
-      return fail(lineNumber, "v= allowed only as the first line");
-    }
-    if (type == 'c' && !connectionAddressOf(value)) {
-      return fail(lineNumber, "c= must be \"IN IP4|IP6 <address>\"");
-    }
-    if (type == 'm') {
-      if (session.media.size() >= kMaxMedia) {
-        return fail(lineNumber, "more than 64 media sections");
-      }
-      std::string reason;
-      auto m = parseMediaLine(value, reason);
-      if (!m) {
-        return fail(lineNumber, std::move(reason));
-      }
-      session.media.push_back(std::move(*m));
-      continue;
-    }
-    if (!session.media.empty()) {
-      if (kSessionOnlyTypes.find(type) != std::string_view::npos) {
-        return fail(lineNumber, std::string(1, type) + "= not allowed in a media section");
-      }
-      session.media.back().lines.push_back(SdpLine{type, std::string(value)});
-      continue;
-    }
-    if (type == 'o') {
-      if (sawOrigin) {
-        return fail(lineNumber, "more than one o= line");
-      }
-      if (splitFields(value).size() != 6) {
-        return fail(lineNumber, "o= must have 6 fields");
-      }
-      sawOrigin = true;
-    } else if (type == 's') {
-      if (sawName) {
-        return fail(lineNumber, "more than one s= line");
-      }
-      sawName = true;
-    } else if (type == 'c') {
-      if (sawSessionConnection) {
-        return fail(lineNumber, "more than one session-level c= line");
-      }
-      sawSessionConnection = true;
-    }
-    session.lines.push_back(SdpLine{type, std::string(value)});
   }
   if (session.lines.empty()) {
     return fail(1, "first line must be v=0");
   }
-  if (!sawOrigin) {
+  if (!tally.sawOrigin) {
     return fail(0, "missing o= line");
   }
-  if (!sawName) {
+  if (!tally.sawName) {
     return fail(0, "missing s= line");
   }
   return session;

@@ -14,7 +14,7 @@
 #include <initializer_list>
 #include <memory>
 
-#include "signaling/sip/SipUri.h"
+#include "signaling/sip/SipLex.h"
 
 namespace rdv::sip {
 namespace {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "signaling/sip/SipLex.h"
 #include "signaling/sip/SipUri.h"
 
 namespace rdv::sip {

@@ -1,6 +1,8 @@
 #pragma once
-// SIP message codec (RFC 3261 §7 message format, §20 header fields, §25 grammar; RFC 3581 rport):
-// parsing of one complete message, stream framing (§18.3), and building of responses (§8.2.6).
+// SIP message (RFC 3261 §7 message format, §20 header fields, §25 grammar; RFC 3581 rport): the
+// parsed message type and its parser for one complete message. Stream framing (§18.3) is in
+// SipFraming.h, responses (§8.2.6) in SipResponse.h, the best-effort 400 for unparsable bytes in
+// SipBadRequest.h; header values are parsed with SipUri.h, NameAddr.h and Via.h.
 //
 // A parsed SipMessage owns its bytes; every view it returns points into them (or, for canonical
 // header names, into static storage) and lives as long as the object, across moves and copies.
@@ -11,51 +13,25 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/Expected.h"
-#include "signaling/sip/SipUri.h"
+#include "signaling/sip/SipError.h"
+#include "signaling/sip/SipHeaderNames.h"
+#include "signaling/sip/SipMethod.h"
 
 namespace rdv::sip {
-
-enum class SipMethod : uint8_t {
-  Invite,
-  Ack,
-  Bye,
-  Cancel,
-  Options,
-  Register,
-  Update,
-  Prack,
-  Info,
-  Message,
-  Refer,
-  Notify,
-  Subscribe,
-  Publish,
-  Unknown
-};
-
-// Method names are case-sensitive (RFC 3261 §7.1): "invite" is Unknown.
-SipMethod methodFromName(std::string_view name);
-// "INVITE", ...; "" for Unknown (use the message's methodText()).
-std::string_view methodName(SipMethod method);
 
 // One header line. name: the canonical long form for known headers ("Call-ID", "Via",
 // "Content-Length", ...; the compact forms a b c d e f i j k l m n o r s t u v x y are expanded),
 // other names as written. value: trimmed; may contain a fold (CRLF or LF then SP/HT), which the
-// value helpers (SipUri.h) treat as whitespace.
+// value helpers (SipLex.h) treat as whitespace.
 struct SipHeader {
   std::string_view name;
   std::string_view value;
 };
-
-// Canonical form of a header name as SipHeader::name holds it ("i" and "CALL-ID" -> "Call-ID");
-// unknown names come back as given.
-std::string_view canonicalHeaderName(std::string_view name);
 
 class SipMessage {
  public:
@@ -130,8 +106,20 @@ class SipMessage {
   uint16_t sourcePort() const { return sourcePort_; }
 
  private:
+  struct HeaderTally;  // what the header section has held so far (SipMessage.cc)
+
   SipMessage() = default;
+  // The steps of parse() over raw_, each reporting the first problem it finds.
   std::optional<SipError> parseOwned();
+  std::optional<SipError> parseStartLine(std::string_view line);
+  std::optional<SipError> parseStatusLine(std::string_view line);
+  std::optional<SipError> parseRequestLine(std::string_view line);
+  // Reads header lines from pos up to and including the empty line; pos ends at the body.
+  std::optional<SipError> parseHeaderSection(size_t& pos, HeaderTally& tally);
+  std::optional<SipError> checkHeader(const detail::KnownHeader& known, std::string_view value,
+                                      HeaderTally& tally);
+  std::optional<SipError> checkWholeMessage(const HeaderTally& tally) const;
+  std::optional<SipError> cutBody(size_t bodyStart, std::optional<uint64_t> contentLength);
   void rebaseViews(uintptr_t oldBase, size_t oldSize);
 
   std::unique_ptr<std::string> raw_;  // heap-held so views survive moves of the object
@@ -151,35 +139,5 @@ class SipMessage {
   std::string sourceIp_;
   uint16_t sourcePort_ = 0;
 };
-
-// RFC 3261 §18.3 stream framing: length of the first complete message at the start of buf
-// (headers + Content-Length body); 0 if more bytes are needed. Errors: the header section or the
-// whole frame exceeds maxSize (513 "Message Too Large"), Content-Length missing ("Missing
-// Content-Length header", mandatory on streams), malformed, repeated, or larger than maxSize.
-// Leading CR/LF (keep-alives, RFC 5626 §3.5.1) should be dropped with skipKeepalive first; any
-// that are left are counted in the frame (and parse() drops them). maxSize excludes them.
-Expected<size_t, SipError> sipFrameLength(std::string_view buf, size_t maxSize = SipMessage::kMaxMessageSize);
-// How many leading CR/LF bytes of buf are keep-alives to drop.
-size_t skipKeepalive(std::string_view buf);
-
-// Builds a response to `req` (RFC 3261 §8.2.6): status line with the given reason; all Via lines
-// (in order; the top one stamped as setSource describes), From, To (adding ";tag=<toTag>" if To
-// has no tag, toTag is non-empty and status > 100), Call-ID, CSeq; then `extraHeaders` (each
-// "Name: value", no CRLF); then Content-Type (when contentType is non-empty), Content-Length and
-// the body. Folds in copied values become plain whitespace. Preconditions: req.isRequest(),
-// status in 100..699, reason and extraHeaders without CR/LF.
-std::string buildResponse(const SipMessage& req, int status, std::string_view reason,
-                          std::string_view toTag = {}, std::span<const std::string> extraHeaders = {},
-                          std::string_view body = {}, std::string_view contentType = {});
-
-// Best-effort 400 for bytes that did not parse: if Via, From, To, Call-ID and CSeq can be found by a
-// lenient line scan (any line ending, compact names) and hold no control characters, answers with
-// them, adding a To tag derived from the request when To has none (RFC 3261 §8.2.6.2; the same
-// bytes always get the same tag, so retransmissions match). "" when not even that is possible,
-// or when the bytes look like a response (responses are never answered); then the caller drops
-// and counts. Precondition: reason has no CR/LF.
-std::string buildBadRequest(std::string_view rawBytes, std::string_view reason);
-// The same with the error's status (e.g. 505, 513) and reason.
-std::string buildBadRequest(std::string_view rawBytes, const SipError& error);
 
 }  // namespace rdv::sip

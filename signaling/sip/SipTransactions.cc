@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/sip/SipResponse.h"
+#include "signaling/sip/Via.h"
+
 namespace rdv::sip {
 namespace {
 

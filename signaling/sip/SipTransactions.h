@@ -84,7 +84,7 @@ class SipTransactions {
     SipPeer peer;
     bool invite = false;
     State state = State::Trying;
-    std::string lastResponse;
+    std::string lastResponse{};
     int lastStatus = 0;
     uint64_t retransmitAt = 0;
     uint64_t interval = 0;
@@ -93,12 +93,12 @@ class SipTransactions {
   struct Client {
     std::string branch;
     SipMessage req;
-    std::string text;
-    SipPeer peer;
+    std::string text{};
+    SipPeer peer{};
     State state = State::Trying;
     bool isInvite = false;
     int finalStatus = 0;
-    std::string ack;  // for non-2xx finals, resent on retransmitted finals
+    std::string ack{};  // for non-2xx finals, resent on retransmitted finals
     uint64_t retransmitAt = 0;
     uint64_t interval = 0;
     uint64_t endAt = 0;

@@ -16,6 +16,9 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/sip/SipBadRequest.h"
+#include "signaling/sip/SipFraming.h"
+
 namespace rdv::sip {
 namespace {
 

@@ -1,4 +1,5 @@
-// libFuzzer target for the SIP message codec (signaling/SipMessage.h, signaling/SipUri.h). Checks:
+// libFuzzer target for the SIP message codec (signaling/sip/: SipMessage, SipFraming, SipResponse,
+// SipBadRequest, SipUri, NameAddr, Via). Checks:
 //  - framing: sipFrameLength/skipKeepalive stay within the buffer and the size limit;
 //  - every accepted message keeps the parser's guarantees (Via/From/To/Contact values parse, views
 //    point into raw()), survives copy and move, and parses again from raw() to the same values;
@@ -14,7 +15,14 @@
 #include <string_view>
 #include <vector>
 
+#include "signaling/sip/NameAddr.h"
+#include "signaling/sip/SipBadRequest.h"
+#include "signaling/sip/SipFraming.h"
+#include "signaling/sip/SipLex.h"
 #include "signaling/sip/SipMessage.h"
+#include "signaling/sip/SipResponse.h"
+#include "signaling/sip/SipUri.h"
+#include "signaling/sip/Via.h"
 
 namespace {
 

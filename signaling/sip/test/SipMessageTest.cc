@@ -7,6 +7,12 @@
 #include <vector>
 
 #include "common/test/Crlf.h"
+#include "signaling/sip/NameAddr.h"
+#include "signaling/sip/SipBadRequest.h"
+#include "signaling/sip/SipFraming.h"
+#include "signaling/sip/SipResponse.h"
+#include "signaling/sip/SipUri.h"
+#include "signaling/sip/Via.h"
 
 namespace rdv::sip {
 namespace {

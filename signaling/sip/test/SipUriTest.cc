@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "signaling/sip/NameAddr.h"
+#include "signaling/sip/SipLex.h"
+#include "signaling/sip/Via.h"
+
 namespace rdv::sip {
 namespace {
 
