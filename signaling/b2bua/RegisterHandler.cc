@@ -8,9 +8,6 @@
 
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
-#if __has_include("signaling/sip/NameAddr.h")
-#include "signaling/sip/NameAddr.h"  // NameAddr's home once the signaling/sip split lands
-#endif
 
 namespace rdv::b2bua {
 namespace {

@@ -8,10 +8,8 @@
 #include <optional>
 
 #include "signaling/b2bua/test/B2buaHarness.h"
+#include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
-#if __has_include("signaling/sip/NameAddr.h")
-#include "signaling/sip/NameAddr.h"  // NameAddr's home once the signaling/sip split lands
-#endif
 
 namespace rdv::b2bua::test {
 namespace {
