@@ -88,7 +88,11 @@ std::optional<std::vector<TcFilter>> listFilters(int ifindex, uint32_t parent) {
       return std::nullopt;
     }
     int len = static_cast<int>(n);
+    // The kernel's NLMSG_OK compares its unsigned nlmsg_len with the signed length by design.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
     for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+#pragma GCC diagnostic pop
       if (nh->nlmsg_type == NLMSG_DONE) return out;
       if (nh->nlmsg_type == NLMSG_ERROR) {
         // No clsact qdisc on the device: nothing is attached.
