@@ -119,6 +119,17 @@ void setAttributeIn(std::vector<SdpLine>& lines, std::string_view name, std::opt
 
 // Replaces the first c= in `lines` and drops the others, or inserts one before the first line
 // whose type is in `insertBefore` (at the end when there is none).
+// The address of the first c= line of a section; nullopt without one or when it is not IN IP4/IP6.
+std::optional<std::string> connectionAddressIn(const std::vector<SdpLine>& lines) {
+  for (const auto& line : lines) {
+    if (line.type == 'c') {
+      if (auto address = connectionAddressOf(line.value)) return std::string(*address);
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 void setConnectionIn(std::vector<SdpLine>& lines, std::string value, std::string_view insertBefore) {
   auto isConnection = [](const SdpLine& l) { return l.type == 'c'; };
   auto first = std::find_if(lines.begin(), lines.end(), isConnection);
@@ -259,17 +270,7 @@ std::optional<std::string> addLine(SdpSession& session, SessionLineTally& tally,
 
 // ---- SdpMedia ----
 
-std::optional<std::string> SdpMedia::connectionAddress() const {
-  for (const auto& line : lines) {
-    if (line.type == 'c') {
-      if (auto address = connectionAddressOf(line.value)) {
-        return std::string(*address);
-      }
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
+std::optional<std::string> SdpMedia::connectionAddress() const { return connectionAddressIn(lines); }
 
 void SdpMedia::setConnection(std::string_view addrType, std::string_view address) {
   // Media section order is i=, c=, b=, k=, a=: the new c= goes before anything but i=.
@@ -421,17 +422,7 @@ std::string SdpSession::serialize() const {
   return out;
 }
 
-std::optional<std::string> SdpSession::connectionAddress() const {
-  for (const auto& line : lines) {
-    if (line.type == 'c') {
-      if (auto address = connectionAddressOf(line.value)) {
-        return std::string(*address);
-      }
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
+std::optional<std::string> SdpSession::connectionAddress() const { return connectionAddressIn(lines); }
 
 void SdpSession::setConnection(std::string_view addrType, std::string_view address) {
   setConnectionIn(lines, connectionValue(addrType, address), "btrzka");
