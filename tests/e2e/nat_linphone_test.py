@@ -51,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import nat_call_test as nat  # noqa: E402
-from nat_call_test import (ALICE_IP, BOB_IP, FLAT_A, FLAT_B, MEDIA_PORTS, MEDIA_S, MIN_TONE_S,  # noqa: E402
+from nat_call_test import (ALICE_IP, BOB_IP, FLAT_A, FLAT_B, MEDIA_S, MIN_TONE_S,  # noqa: E402
                            PUB_IP, RTA_WAN, RTB_WAN, SIP_PORT, TONES, USERS, Topology, account_line,
                            analyse, nsexec, ns_http, run, tail, tone_seconds, write_tone)
 from rdvtest import Procs, TestFailure, metric, stop_process, stop_server, wait_until  # noqa: E402
@@ -166,9 +166,7 @@ class Linphone:
         self._wait("registered", check, deadline)
 
     def quit(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 self.cmd("quit")
                 self.proc.wait(timeout=8)
@@ -270,11 +268,14 @@ def direct_counters(topo, reset=False):
         counts = {}
         for line in text.splitlines():
             f = line.split()
-            if len(f) < 9 or not f[0].isdigit():
+            # pkts bytes [target] prot opt in out source destination [match]: no target here,
+            # so the source is the field before the (any) destination.
+            if not f or not f[0].isdigit() or "0.0.0.0/0" not in f:
                 continue
-            if f[7] == other:
+            source = f[f.index("0.0.0.0/0") - 1]
+            if source == other:
                 counts["from_other_nat"] = int(f[0])
-            elif f[7] == PUB_IP and "spts:%d:%d" % RELAY_PORTS in line:
+            elif source == PUB_IP and "spts:%d:%d" % RELAY_PORTS in line:
                 counts["from_relay_media"] = int(f[0])
         out[key] = counts
     return out
@@ -330,7 +331,8 @@ def phase_control(topo, workdir, tones):
         direct_counters(topo, reset=True)
         res, hangup = run_call("control", alice, bob, "sip:bob@%s" % PUB_IP, r"\{0/UDP/v4\} 200 OK")
         counters = topo.media_counters()
-        print("[control] router media counters: %r" % counters)
+        direct = direct_counters(topo)
+        print("[control] router media counters: %r; per source: %r" % (counters, direct))
         plog = open(plog_path).read()
     finally:
         procs.stop_all()
@@ -350,6 +352,11 @@ def phase_control(topo, workdir, tones):
         if c.get("forwarded", 0) != 0 or c.get("refused", 0) < 10:
             raise TestFailure("[control] router %s: expected %s's media to arrive and be refused, "
                               "counters %r" % (topo.ns[key], who, c))
+        # The relay phase's "no direct media" rests on this counter: here it must see the far
+        # NAT's packets (at least the refused media).
+        if direct[key].get("from_other_nat", 0) < c["refused"]:
+            raise TestFailure("[control] router %s: the per-source counter saw %r packets from the other NAT, "
+                              "fewer than the %d refused" % (topo.ns[key], direct[key], c["refused"]))
     print("[control] PASS: call established, neither side received the other's tone; media refused at "
           "the NATs: A %d packets (from baresip), B %d packets (from linphone)"
           % (counters["rta"]["refused"], counters["rtb"]["refused"]))
