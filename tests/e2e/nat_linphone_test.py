@@ -142,7 +142,7 @@ class Linphone:
     def tails(self):
         return "--- %s console\n%s\n--- %s debug log (warnings, errors, states)\n%s" % (
             self.logname, tail(self.log_path(), 20), self.logname, "\n".join(
-                "    | " + l for l in re.findall(r"^.*(?:-warning-|-error-|moving from state).*$",
+                "    | " + l for l in re.findall(r"^(?!.*soundcard).*(?:-warning-|-error-|moving from state).*$",
                                                   self.debug(), re.M)[-20:]))
 
     def _wait(self, what, predicate, deadline):
