@@ -17,7 +17,7 @@ test_pkgs=(
   libclang-rt-14-dev libgtest-dev libgmock-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
-  baresip-core
+  baresip-core linphone-cli
 )
 
 case "$mode" in
@@ -44,7 +44,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
 # Daemons from these packages (kamailio, rtpengine) must not start as system services: the tests
-# start their own instances on loopback. policy-rc.d makes invoke-rc.d skip them during install.
+# start their own instances on loopback. policy-rc.d makes invoke-rc.d skip them during install
+# (linphone-cli and its dependencies ship no service; the guard covers them all the same).
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then
