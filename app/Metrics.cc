@@ -46,7 +46,7 @@ class Metrics::Collector : public prometheus::Collectable {
   std::vector<MetricFamily> Collect() const override {
     using relay::DropReason;
     const auto& cc = relay_.counters();
-    double packets = 0, bytes = 0, rtcp = 0;
+    double packets = 0, bytes = 0, rtcp = 0, other = 0;
     double drops[static_cast<size_t>(DropReason::kCount)] = {};
     auto busy = family("rdv_worker_busy_seconds_total", "Time each relay worker spent handling events", MetricType::Counter);
     auto wsessions = family("rdv_worker_sessions", "Sessions owned by each relay worker", MetricType::Gauge);
@@ -57,6 +57,7 @@ class Metrics::Collector : public prometheus::Collectable {
       packets += static_cast<double>(c.packetsRelayed.get());
       bytes += static_cast<double>(c.bytesRelayed.get());
       rtcp += static_cast<double>(c.rtcpRelayed.get());
+      other += static_cast<double>(c.otherRelayed.get());
       for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) drops[r] += static_cast<double>(c.drops[r].get());
       add(busy, static_cast<double>(c.busyNs.get()) / 1e9, l);
       add(wsessions, static_cast<double>(c.sessions.get()), l);
@@ -93,6 +94,10 @@ class Metrics::Collector : public prometheus::Collectable {
     single("rdv_relay_packets_total", "Packets forwarded (RTP and RTCP)", MetricType::Counter, packets);
     single("rdv_relay_bytes_total", "Bytes forwarded (RTP and RTCP)", MetricType::Counter, bytes);
     single("rdv_relay_rtcp_packets_total", "RTCP packets forwarded", MetricType::Counter, rtcp);
+    single("rdv_relay_other_packets_total",
+           "Datagrams forwarded from latched peers that are neither RTP nor RTCP (T.38 UDPTL, STUN, DTLS); "
+           "included in rdv_relay_packets_total",
+           MetricType::Counter, other);
     single("rdv_relay_kernel_packets_total", "Packets forwarded by the kernel fast path (included in rdv_relay_packets_total)",
            MetricType::Counter, kernelPackets);
     single("rdv_relay_kernel_sessions", "Kernel fast-path entries installed (one per forwarded stream direction)",

@@ -114,7 +114,8 @@ Expected<bool, std::string> Server::start() {
   m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
-  for (int fd : {m.signals.get(), m.stopWake.get(), m.ng->fd(), m.relay->endedFd(), m.sip ? m.sip->fd() : -1}) {
+  for (int fd : {m.signals.get(), m.stopWake.get(), m.ng->fd(), m.relay->endedFd(), m.relay->replyFd(),
+                 m.sip ? m.sip->fd() : -1}) {
     if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -155,6 +156,8 @@ int Server::run() {
         m.sip->onReadable();
       } else if (fd == m.ng->fd()) {
         m.ng->onReadable();
+      } else if (fd == m.relay->replyFd()) {
+        m.relay->drainReplies();  // NG query/delete answers: their replies go out from here
       } else if (fd == m.relay->endedFd()) {
         m.relay->drainEnded([&](const relay::SessionReport& rep, bool timedOut) {
           m.metrics->observeEnded(rep);

@@ -10,6 +10,8 @@
 //     SSRC *and* the latched address has been silent for at least `relatchSilenceNs`: that is
 //     what a NAT rebinding looks like (same stream, new mapping, old mapping gone), and the leg
 //     re-latches to the new address.
+//  4. Signalling may reset the latch (reset()) when a re-offer moves the peer's advertised
+//     address: the first packet after that latches again (transfer, device handover).
 // Pure state: the caller supplies the clock.
 
 #include <cstdint>
@@ -50,6 +52,10 @@ class Latch {
     ssrc_ = ssrc;
     if (lastNs > lastNs_) lastNs_ = lastNs;
   }
+
+  // Forgets the latched source: the next packet latches again. For a peer that signalling says
+  // has moved (a re-offer with a new address), never for anything seen on the wire.
+  void reset() { *this = Latch(); }
 
   bool latched() const { return latched_; }
   uint64_t lastNs() const { return lastNs_; }

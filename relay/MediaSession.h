@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "media/RtpStats.h"
 #include "common/Fd.h"
+#include "media/EModel.h"
+#include "media/MosSummary.h"
+#include "media/RtpStats.h"
 #include "relay/Latch.h"
 #include "common/SockAddr.h"
 
@@ -47,7 +49,9 @@ struct LegCounters {
   uint64_t rtcpBytes = 0;
   uint64_t spoofed = 0;        // including those the kernel dropped
   uint64_t malformed = 0;
-  uint64_t relatched = 0;
+  uint64_t relatched = 0;     // NAT rebindings, and re-latches after a re-offer moved the peer
+  uint64_t otherPackets = 0;  // forwarded datagrams that are neither RTP nor RTCP (UDPTL, STUN, DTLS)
+  uint64_t otherBytes = 0;
 };
 
 // What RTCP tells about this leg's peer (RFC 3550 §6.4).
@@ -66,7 +70,18 @@ struct LegParams {
   bool mux = false;      // rtcp-mux: RTP and RTCP share the RTP component
   bool asymmetric = false;  // never latch: always send to the advertised address
   bool srtp = false;     // RTP/SAVP(F): payload and RTCP body are opaque
+  bool opaque = false;   // not RTP at all (m=image udptl): latch on and forward any datagram
+  bool strictSource = false;  // never re-latch, not even on a NAT rebinding (NG `strict-source`)
   uint32_t clockRate = 0;   // 0 = from static payload type
+  media::VoiceCodec codec = media::VoiceCodec::G711Plc;  // rates this peer's stream (media/EModel.h)
+};
+
+// Where the current MOS sampling interval of a leg started (RelayWorker samples on its timer).
+struct MosWindow {
+  uint64_t sinceNs = 0;  // 0 = no packet yet: the window opens with the first tick that sees one
+  uint64_t packets = 0;  // stats.packets() at the start
+  uint64_t expected = 0;
+  int64_t lost = 0;
 };
 
 struct Leg {
@@ -76,6 +91,9 @@ struct Leg {
   LegCounters counters;
   LegQuality quality;
   media::RtpReceiveStats stats;
+  media::MosSummary mos;
+  MosWindow mosWindow;
+  common::SockAddr lastRemote;  // the last valid advertised RTP address: a re-offer that moves it re-latches
   Leg* peer = nullptr;
   MediaSession* session = nullptr;
 };
@@ -105,6 +123,10 @@ struct LegReport {
   double lossFraction = 0;
   double jitterMs = 0;
   LegQuality quality;
+  uint32_t ssrc = 0;    // of the stream the peer sends, when hasSsrc
+  bool hasSsrc = false;
+  media::VoiceCodec codec = media::VoiceCodec::G711Plc;
+  media::MosSummary mos;  // E-model samples of that stream, including one for packets not yet sampled
 };
 
 struct SessionReport {

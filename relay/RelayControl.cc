@@ -18,7 +18,6 @@ namespace {
 // timers, HTTP connections, log files).
 constexpr size_t kReservedDescriptors = 200;
 constexpr int kBindAttempts = 8;
-constexpr auto kWorkerReplyTimeout = std::chrono::seconds(2);
 
 }  // namespace
 
@@ -26,7 +25,8 @@ RelayControl::RelayControl(const RelayOptions& opts)
     : opts_(opts),
       bindAddr_(common::SockAddr::fromIp(opts.interface, 0).value_or(common::SockAddr())),
       pool_(opts.portMin, opts.portMax),
-      endedWake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      endedWake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      replyWake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   socketBudget_ = opts.descriptorBudget;
   if (socketBudget_ == 0) {
     rlimit rl{};
@@ -53,6 +53,11 @@ RelayControl::RelayControl(const RelayOptions& opts)
           ended_.enqueue(std::move(e));
           uint64_t one = 1;
           [[maybe_unused]] auto r = ::write(endedWake_.get(), &one, sizeof(one));
+        },
+        [this](SessionReply&& r) {
+          replies_.enqueue(std::move(r));
+          uint64_t one = 1;
+          [[maybe_unused]] auto w = ::write(replyWake_.get(), &one, sizeof(one));
         },
         kernel_.get()));
     workers_.back()->start();
@@ -173,34 +178,50 @@ Expected<bool, RelayError> RelayControl::updateLeg(uint64_t sessionId, uint32_t 
   return true;
 }
 
-std::optional<SessionReport> RelayControl::await(std::future<std::optional<SessionReport>> f) {
-  if (f.wait_for(kWorkerReplyTimeout) != std::future_status::ready) {
-    spdlog::error("relay worker did not answer within {} s", kWorkerReplyTimeout.count());
-    return std::nullopt;
+void RelayControl::query(uint64_t sessionId, ReportCallback done) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) {
+    done(std::nullopt);
+    return;
   }
-  return f.get();
+  const uint64_t req = nextRequestId_++;
+  pending_.emplace(req, Pending{std::move(done), 0});
+  workers_[it->second.worker]->post(QuerySession{sessionId, req});
 }
 
-std::optional<SessionReport> RelayControl::query(uint64_t sessionId) {
+void RelayControl::remove(uint64_t sessionId, ReportCallback done) {
   auto it = sessions_.find(sessionId);
-  if (it == sessions_.end()) return std::nullopt;
-  QuerySession q{sessionId, {}};
-  auto f = q.reply.get_future();
-  workers_[it->second.worker]->post(std::move(q));
-  return await(std::move(f));
-}
-
-std::optional<SessionReport> RelayControl::remove(uint64_t sessionId) {
-  auto it = sessions_.find(sessionId);
-  if (it == sessions_.end()) return std::nullopt;
-  RemoveSession r{sessionId, {}};
-  auto f = r.reply.get_future();
-  workers_[it->second.worker]->post(std::move(r));
-  auto report = await(std::move(f));
-  release(it->second);
+  if (it == sessions_.end()) {
+    done(std::nullopt);
+    return;
+  }
+  const uint64_t req = nextRequestId_++;
+  pending_.emplace(req, Pending{std::move(done), sessionId});
+  workers_[it->second.worker]->post(RemoveSession{sessionId, req});
+  dropping_.emplace(sessionId, std::move(it->second));
   sessions_.erase(it);
-  counters_.sessionsEnded.add(1);
-  return report;
+}
+
+void RelayControl::drainReplies() {
+  uint64_t v;
+  [[maybe_unused]] auto r = ::read(replyWake_.get(), &v, sizeof(v));
+  SessionReply reply;
+  while (replies_.try_dequeue(reply)) {
+    auto p = pending_.find(reply.requestId);
+    if (p == pending_.end()) continue;
+    Pending pending = std::move(p->second);
+    pending_.erase(p);
+    if (pending.removing != 0 && reply.report) {
+      // The worker has closed the sockets. Without a report the worker no longer had the session
+      // (it timed out first): its SessionEnded releases the record instead.
+      if (auto d = dropping_.find(pending.removing); d != dropping_.end()) {
+        release(d->second);
+        dropping_.erase(d);
+        counters_.sessionsEnded.add(1);
+      }
+    }
+    pending.done(std::move(reply.report));
+  }
 }
 
 void RelayControl::release(const SessionRecord& rec) {

@@ -1,7 +1,8 @@
 #pragma once
 // The control thread's handle on the relay: allocates ports and sockets, spreads sessions over
 // the workers, and forwards updates, queries and deletes to the owning worker. Not thread-safe:
-// one control thread uses it. Never touches a worker's state directly.
+// one control thread uses it. Never touches a worker's state directly and never waits for one:
+// queries and removals are answered through callbacks run from drainReplies().
 
 #include <cstdint>
 #include <functional>
@@ -67,8 +68,15 @@ class RelayControl {
   Expected<StreamPorts, RelayError> addStream(uint64_t sessionId, bool mux);
   // Sets what one leg's peer advertised. A leg leaving rtcp-mux gets its RTCP socket opened here.
   Expected<bool, RelayError> updateLeg(uint64_t sessionId, uint32_t stream, uint8_t leg, const LegParams& p);
-  std::optional<SessionReport> query(uint64_t sessionId);
-  std::optional<SessionReport> remove(uint64_t sessionId);
+  // Called with the session's report (nullopt: no such session, or it ended meanwhile).
+  using ReportCallback = std::function<void(std::optional<SessionReport>)>;
+  // Asks the owning worker for a report; `done` runs from drainReplies(), or before query()
+  // returns when the session is unknown.
+  void query(uint64_t sessionId, ReportCallback done);
+  // Removes the session; `done` gets its final report from drainReplies() once the worker has
+  // closed its sockets (the ports are back in the pool by then), or nullopt at once when the
+  // session is unknown. The session is gone from activeSessions() when remove() returns.
+  void remove(uint64_t sessionId, ReportCallback done);
   // Removes without waiting for the worker; the final report arrives through drainEnded. For
   // callers that must never block on the media side (the B2BUA).
   void drop(uint64_t sessionId);
@@ -81,6 +89,11 @@ class RelayControl {
   int endedFd() const { return endedWake_.get(); }
   // `timedOut` is false for sessions ended by drop().
   void drainEnded(const std::function<void(const SessionReport&, bool timedOut)>& fn);
+  // Wakes when workers answer queries and removals: poll it, then call drainReplies, which runs
+  // their callbacks.
+  int replyFd() const { return replyWake_.get(); }
+  void drainReplies();
+  size_t pendingReplies() const { return pending_.size(); }
 
   size_t sessionCapacityMux() const { return capacityMux_; }
   // What each limit alone allows (two-leg sessions): descriptors without / with rtcp-mux, ports.
@@ -107,9 +120,13 @@ class RelayControl {
     std::vector<StreamRecord> streams;
   };
 
+  struct Pending {
+    ReportCallback done;
+    uint64_t removing = 0;  // the session a RemoveSession ends, 0 for a query
+  };
+
   Expected<common::Fd, RelayError> openSocket(uint16_t port);
   void release(const SessionRecord& rec);
-  std::optional<SessionReport> await(std::future<std::optional<SessionReport>> f);
 
   RelayOptions opts_;
   common::SockAddr bindAddr_;
@@ -119,11 +136,16 @@ class RelayControl {
   size_t capacityMux_ = 0;
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, SessionRecord> sessions_;
-  std::unordered_map<uint64_t, SessionRecord> dropping_;  // dropped, ports held until the worker confirms
+  // dropped or removed, ports held until the worker confirms
+  std::unordered_map<uint64_t, SessionRecord> dropping_;
   std::unique_ptr<KernelForwarder> kernel_;  // declared before workers_: outlives them
   std::vector<std::unique_ptr<RelayWorker>> workers_;
   moodycamel::ConcurrentQueue<SessionEnded> ended_;
   common::Fd endedWake_;
+  moodycamel::ConcurrentQueue<SessionReply> replies_;
+  common::Fd replyWake_;
+  uint64_t nextRequestId_ = 1;
+  std::unordered_map<uint64_t, Pending> pending_;
   ControlCounters counters_;
 };
 

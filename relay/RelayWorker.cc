@@ -33,6 +33,7 @@ constexpr uint64_t kKernelRetryNs = 1'000'000'000ULL;
 bool kernelEligible(const Leg& leg) {
   const Leg& peer = *leg.peer;
   return leg.rtp.fd.valid() && peer.rtp.fd.valid() && !leg.params.asymmetric && !peer.params.asymmetric &&
+         !leg.params.opaque && !peer.params.opaque &&
          leg.rtp.latch.latched() && peer.rtp.latch.latched();
 }
 
@@ -61,8 +62,8 @@ struct RelayWorker::OutBatch {
 };
 
 RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded,
-                         KernelForwarder* kernel)
-    : index_(index), opts_(opts), onEnded_(std::move(onEnded)), kernel_(kernel) {
+                         std::function<void(SessionReply&&)> onReply, KernelForwarder* kernel)
+    : index_(index), opts_(opts), onEnded_(std::move(onEnded)), onReply_(std::move(onReply)), kernel_(kernel) {
   const uint32_t n = opts_.batch;
   buffers_.resize(n);
   recvMsgs_.resize(n);
@@ -188,6 +189,19 @@ void RelayWorker::handle(UpdateLeg& c) {
   // New parameters (asymmetric, addresses) may change what the kernel may do: its entries go,
   // and come back with the next packet that finds the stream eligible.
   kernelRemoveStream(st);
+  // A re-offer that moves the peer (transfer, device handover) lets its new source latch; a
+  // re-offer from the same address (session refresh, hold with 0.0.0.0, resume) keeps the latch.
+  const common::SockAddr& to = c.params.rtpRemote;
+  if (to.valid() && leg.lastRemote.valid() && !(to == leg.lastRemote) &&
+      (leg.rtp.latch.latched() || leg.rtcp.latch.latched())) {
+    leg.rtp.latch.reset();
+    leg.rtcp.latch.reset();
+    ++leg.counters.relatched;
+    counters_.legsRelatched.add(1);
+    spdlog::info("call={} port={}: peer moved from {} to {}: latch reset", it->second->callId, leg.rtp.localPort,
+                 leg.lastRemote.str(), to.str());
+  }
+  if (to.valid()) leg.lastRemote = to;
   leg.params = c.params;
   leg.rtp.advertised = c.params.rtpRemote;
   leg.rtcp.advertised = c.params.rtcpRemote;
@@ -201,16 +215,16 @@ void RelayWorker::handle(UpdateLeg& c) {
 
 void RelayWorker::handle(QuerySession& c) {
   auto it = sessions_.find(c.sessionId);
-  c.reply.set_value(it == sessions_.end() ? std::nullopt : std::optional(report(*it->second)));
+  onReply_(SessionReply{c.requestId, it == sessions_.end() ? std::nullopt : std::optional(report(*it->second))});
 }
 
 void RelayWorker::handle(RemoveSession& c) {
   auto it = sessions_.find(c.sessionId);
   if (it == sessions_.end()) {
-    c.reply.set_value(std::nullopt);
+    onReply_(SessionReply{c.requestId, std::nullopt});
     return;
   }
-  c.reply.set_value(finish(it));
+  onReply_(SessionReply{c.requestId, finish(it)});
 }
 
 void RelayWorker::handle(CheckTimeouts&) { checkTimeouts(opts_.clock->monotonicNs()); }
@@ -225,6 +239,7 @@ void RelayWorker::handle(StopWorker&) { running_ = false; }
 
 SessionReport RelayWorker::finish(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
   for (auto& st : it->second->streams) kernelRemoveStream(*st);
+  sampleQuality(*it->second, opts_.clock->monotonicNs(), true);
   SessionReport r = makeReport(*it->second);
   destroy(it);
   return r;
@@ -242,6 +257,7 @@ void RelayWorker::checkTimeouts(uint64_t nowNs) {
     auto next = std::next(it);
     MediaSession& s = *it->second;
     kernelCheck(s, nowNs);  // kernel activity keeps the session alive
+    sampleQuality(s, nowNs, false);
     // lastMediaNs may be later than nowNs (kernel activity stamps): never let the difference wrap.
     if (nowNs > s.lastMediaNs && nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
       SessionEnded ev{index_, finish(it), true};
@@ -299,6 +315,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     counters_.drop(DropReason::Malformed).add(1);
     return false;
   }
+  if (leg.params.opaque) return processOther(c, i, nowNs, c.kind == ComponentKind::Rtcp ? rtcpOut : rtpOut);
   const bool isRtcp = c.kind == ComponentKind::Rtcp || (leg.params.mux && media::looksLikeRtcp(pkt));
 
   // Parse just enough to validate and to learn the SSRC for latching.
@@ -309,10 +326,10 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     if (leg.params.srtp) {
       auto h = media::parseRtcpHeader(pkt);
       if (h) ssrc = h->senderSsrc;
-      else goto malformed;
+      else goto other;
     } else {
       auto r = media::parseRtcpCompound(pkt);
-      if (!r) goto malformed;
+      if (!r) goto other;
       ssrc = r->senderSsrc;
       rtcp = *r;
     }
@@ -320,7 +337,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     auto r = media::RtpView::parse(pkt);
     if (!r) {
       // SRTP encrypts the padding count: accept a fixed header that only fails on padding.
-      if (!(leg.params.srtp && r.error() == media::ParseError::BadPadding)) goto malformed;
+      if (!(leg.params.srtp && r.error() == media::ParseError::BadPadding)) goto other;
       ssrc = (static_cast<uint32_t>(pkt[8]) << 24) | (static_cast<uint32_t>(pkt[9]) << 16) |
              (static_cast<uint32_t>(pkt[10]) << 8) | static_cast<uint32_t>(pkt[11]);
     } else {
@@ -332,8 +349,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
   {
     const common::SockAddr& src = recvFrom_[i];
     if (!leg.params.asymmetric) {
-      const LatchVerdict verdict =
-          c.latch.onPacket(src, ssrc, nowNs, c.kernel.installed ? kNeverRelatch : opts_.relatchSilenceNs);
+      const LatchVerdict verdict = c.latch.onPacket(src, ssrc, nowNs, relatchSilence(c));
       if (kernel_ != nullptr && verdict != LatchVerdict::Spoofed) kernelOnLatch(c, verdict, nowNs);
       switch (verdict) {
         case LatchVerdict::Accepted: break;
@@ -382,32 +398,102 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
 
     // Forward: to the peer's latched source, else to what its SDP advertised.
     const bool viaRtcp = isRtcp && !peer.params.mux;
-    Component& dst = viaRtcp ? peer.rtcp : peer.rtp;
-    const common::SockAddr& to = (dst.latch.latched() && !peer.params.asymmetric) ? dst.latch.address() : dst.advertised;
-    OutBatch& out = isRtcp ? rtcpOut : rtpOut;
-    if (!to.valid() || out.fd < 0) {
-      counters_.drop(DropReason::NoSession).add(1);
-      return true;
-    }
-    uint32_t k = out.count++;
-    out.to[k] = to;
-    out.iov[k].iov_base = data;
-    out.iov[k].iov_len = pkt.size();
-    msghdr& h = out.msgs[k].msg_hdr;
-    h.msg_name = const_cast<sockaddr*>(out.to[k].sa());
-    h.msg_namelen = out.to[k].len();
-    h.msg_iov = &out.iov[k];
-    h.msg_iovlen = 1;
-    h.msg_control = nullptr;
-    h.msg_controllen = 0;
-    h.msg_flags = 0;
+    enqueue(isRtcp ? rtcpOut : rtpOut, viaRtcp ? peer.rtcp : peer.rtp, peer.params.asymmetric, i, pkt.size());
     return true;
   }
 
-malformed:
-  ++leg.counters.malformed;
-  counters_.drop(DropReason::Malformed).add(1);
-  return false;
+other:
+  return processOther(c, i, nowNs, isRtcp ? rtcpOut : rtpOut);
+}
+
+bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out) {
+  Leg& leg = *c.leg;
+  Leg& peer = *leg.peer;
+  const common::SockAddr& src = recvFrom_[i];
+  const size_t size = recvMsgs_[i].msg_len;
+  if (leg.params.opaque && !leg.params.asymmetric) {
+    // No SSRC to tell a rebinding from a hijack: an opaque leg re-latches only by signalling.
+    if (c.latch.onPacket(src, 0, nowNs, kNeverRelatch) == LatchVerdict::Spoofed) {
+      ++leg.counters.spoofed;
+      counters_.drop(DropReason::Spoofed).add(1);
+      return false;
+    }
+  } else if (!leg.params.opaque && !(c.latch.latched() && src == c.latch.address())) {
+    // Before latching nothing vouches for the sender; after it, a stranger is a stranger.
+    if (c.latch.latched()) {
+      ++leg.counters.spoofed;
+      counters_.drop(DropReason::Spoofed).add(1);
+    } else {
+      ++leg.counters.malformed;
+      counters_.drop(DropReason::Malformed).add(1);
+    }
+    return false;
+  }
+  ++leg.counters.otherPackets;
+  leg.counters.otherBytes += size;
+  counters_.otherRelayed.add(1);
+  const bool viaRtcp = c.kind == ComponentKind::Rtcp && !peer.params.mux;
+  enqueue(out, viaRtcp ? peer.rtcp : peer.rtp, peer.params.asymmetric, i, size);
+  return true;
+}
+
+bool RelayWorker::enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size) {
+  const common::SockAddr& to = (dst.latch.latched() && !dstAsymmetric) ? dst.latch.address() : dst.advertised;
+  if (!to.valid() || out.fd < 0) {
+    counters_.drop(DropReason::NoSession).add(1);
+    return false;
+  }
+  uint32_t k = out.count++;
+  out.to[k] = to;
+  out.iov[k].iov_base = buffers_[i].data() + kHeadroom;
+  out.iov[k].iov_len = size;
+  msghdr& h = out.msgs[k].msg_hdr;
+  h.msg_name = const_cast<sockaddr*>(out.to[k].sa());
+  h.msg_namelen = out.to[k].len();
+  h.msg_iov = &out.iov[k];
+  h.msg_iovlen = 1;
+  h.msg_control = nullptr;
+  h.msg_controllen = 0;
+  h.msg_flags = 0;
+  return true;
+}
+
+uint64_t RelayWorker::relatchSilence(const Component& c) const {
+  return (c.kernel.installed || c.leg->params.strictSource) ? kNeverRelatch : opts_.relatchSilenceNs;
+}
+
+namespace {
+
+// The sample of `leg`'s stream since its window opened; nullopt when no packet arrived since.
+std::optional<media::MosSample> pendingSample(const Leg& leg, uint64_t wallSeconds) {
+  const MosWindow& w = leg.mosWindow;
+  if (leg.stats.packets() == w.packets) return std::nullopt;
+  const uint64_t expected = leg.stats.expected() - w.expected;
+  const int64_t lost = leg.stats.lost() - w.lost;
+  const double loss =
+      expected == 0 ? 0.0 : std::clamp(static_cast<double>(lost) / static_cast<double>(expected), 0.0, 1.0) * 100.0;
+  const double rtt = leg.quality.rttMs;
+  const media::QualityScore q = media::estimateQuality(
+      media::QualityInput{.lossPercent = loss, .jitterMs = leg.stats.jitterMs(), .rttMs = rtt, .codec = leg.params.codec});
+  return media::MosSample{q.mos, loss, leg.stats.jitterMs(), rtt >= 0 ? rtt : 0.0, wallSeconds};
+}
+
+}  // namespace
+
+void RelayWorker::sampleQuality(MediaSession& s, uint64_t nowNs, bool final) {
+  for (auto& st : s.streams) {
+    for (Leg& leg : st->legs) {
+      MosWindow& w = leg.mosWindow;
+      if (leg.stats.packets() == w.packets) continue;
+      if (w.sinceNs == 0 && !final) {  // the first packets open the first window
+        w.sinceNs = nowNs;
+        continue;
+      }
+      if (!final && nowNs - w.sinceNs < opts_.mosIntervalNs) continue;
+      if (auto sample = pendingSample(leg, opts_.clock->wallSeconds())) leg.mos.add(*sample);
+      w = MosWindow{nowNs, leg.stats.packets(), leg.stats.expected(), leg.stats.lost()};
+    }
+  }
 }
 
 void RelayWorker::flush(OutBatch& out) {
@@ -434,6 +520,13 @@ void RelayWorker::flush(OutBatch& out) {
 
 SessionReport RelayWorker::report(const MediaSession& s) const {
   SessionReport r = makeReport(s);
+  // What arrived since the last sample is scored too, without closing the interval.
+  const uint64_t wall = opts_.clock->wallSeconds();
+  for (size_t i = 0; i < s.streams.size(); ++i) {
+    for (int l = 0; l < 2; ++l) {
+      if (auto sample = pendingSample(s.streams[i]->legs[l], wall)) r.streams[i][l].mos.add(*sample);
+    }
+  }
   if (kernel_ == nullptr) return r;
   for (size_t i = 0; i < s.streams.size(); ++i) {
     for (int l = 0; l < 2; ++l) {
@@ -560,6 +653,12 @@ SessionReport makeReport(const MediaSession& s) {
       lr.lossFraction = leg.stats.lossFraction();
       lr.jitterMs = leg.stats.jitterMs();
       lr.quality = leg.quality;
+      // The RTP latch remembers the SSRC also when the kernel fast path carried the stream (the
+      // statistics then restart on the next packet they see).
+      lr.hasSsrc = leg.stats.hasSsrc() || (leg.rtp.latch.latched() && !leg.params.opaque);
+      lr.ssrc = leg.stats.hasSsrc() ? leg.stats.ssrc() : leg.rtp.latch.ssrc();
+      lr.codec = leg.params.codec;
+      lr.mos = leg.mos;
     }
     r.streams.push_back(legs);
   }

@@ -29,6 +29,9 @@ struct WorkerOptions {
   uint64_t timeoutNs = 60'000'000'000ULL;       // no media for this long, once media flowed
   uint64_t setupTimeoutNs = 180'000'000'000ULL; // no media at all since creation (ringing calls)
   uint64_t relatchSilenceNs = 1'000'000'000ULL;
+  // Length of a MOS sampling interval per leg (media/EModel.h), checked on the timer tick; the
+  // last, shorter interval is sampled when the session ends.
+  uint64_t mosIntervalNs = 5'000'000'000ULL;
   // Times media activity, timeouts and re-latching (not the timer tick, which is a timerfd); must
   // outlive the worker. Tests pass a ManualClock.
   const common::Clock* clock = &common::SystemClock::instance();
@@ -36,10 +39,11 @@ struct WorkerOptions {
 
 class RelayWorker {
  public:
-  // `onEnded` runs on the worker thread when a session times out; it must only enqueue.
+  // `onEnded` runs on the worker thread when a session times out or is dropped, `onReply` when it
+  // answers a QuerySession/RemoveSession; both must only enqueue.
   // `kernel` (optional, shared by all workers, outlives them) is the in-kernel fast path.
   RelayWorker(size_t index, WorkerOptions opts, std::function<void(SessionEnded&&)> onEnded,
-              KernelForwarder* kernel = nullptr);
+              std::function<void(SessionReply&&)> onReply, KernelForwarder* kernel = nullptr);
   ~RelayWorker();  // stops and joins
   RelayWorker(const RelayWorker&) = delete;
   RelayWorker& operator=(const RelayWorker&) = delete;
@@ -70,8 +74,17 @@ class RelayWorker {
   void handle(CheckTimeouts& c);
   void handle(StopWorker& c);
   void onReadable(Component& c, uint64_t nowNs);
-  // True when the packet was valid media from the latched peer (forwarded or not).
+  // True when the packet was valid media or another datagram from the latched peer (forwarded
+  // or not).
   bool processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut);
+  // A datagram that is not RTP/RTCP (or any datagram of an opaque leg): forwarded unchanged and
+  // counted as `other` when it comes from the latched peer, dropped and counted otherwise.
+  bool processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out);
+  // Queues buffer i toward `dst` (its latched source, else its advertised address).
+  bool enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size);
+  uint64_t relatchSilence(const Component& c) const;
+  // One MOS sample per leg and interval (media/EModel.h); `final` samples whatever is left.
+  void sampleQuality(MediaSession& s, uint64_t nowNs, bool final);
   void flush(OutBatch& out);
   void checkTimeouts(uint64_t nowNs);
   void registerComponent(Component& c);
@@ -91,6 +104,7 @@ class RelayWorker {
   size_t index_;
   WorkerOptions opts_;
   std::function<void(SessionEnded&&)> onEnded_;
+  std::function<void(SessionReply&&)> onReply_;
   KernelForwarder* kernel_;
   uint64_t kernelEntries_ = 0;
   WorkerCounters counters_;

@@ -1,8 +1,8 @@
 #pragma once
 // Messages between the control thread and a relay worker. They move ownership (sockets, streams)
-// into the worker; replies travel back through promises (control plane, not per packet).
+// into the worker; answers travel back as SessionReply / SessionEnded through the control side's
+// queues (control plane, not per packet), so the control thread never waits for a worker.
 
-#include <future>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -26,13 +26,15 @@ struct UpdateLeg {
   common::Fd newRtcpFd;         // set when the leg stops using rtcp-mux and needs its RTCP socket now
   uint16_t newRtcpPort = 0;
 };
+// Answered with a SessionReply carrying `requestId`.
 struct QuerySession {
   uint64_t sessionId;
-  std::promise<std::optional<SessionReport>> reply;
+  uint64_t requestId;
 };
+// Destroys the session; answered with a SessionReply carrying its final report.
 struct RemoveSession {
   uint64_t sessionId;
-  std::promise<std::optional<SessionReport>> reply;
+  uint64_t requestId;
 };
 // Remove without waiting: the final report comes back as a SessionEnded (timedOut = false), so
 // signalling never blocks on a busy worker.
@@ -46,6 +48,13 @@ struct StopWorker {};
 
 using WorkerCommand = std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, DropSession,
                                    CheckTimeouts, StopWorker>;
+
+// Worker -> control: the answer to a QuerySession or RemoveSession (no report: the worker does
+// not own that session, e.g. it timed out just before).
+struct SessionReply {
+  uint64_t requestId = 0;
+  std::optional<SessionReport> report;
+};
 
 // Worker -> control: a session ended, on its own (media timeout) or after a DropSession.
 struct SessionEnded {

@@ -17,10 +17,11 @@ struct alignas(64) WorkerCounters {
   Counter packetsRelayed;
   Counter bytesRelayed;
   Counter rtcpRelayed;
+  Counter otherRelayed;  // neither RTP nor RTCP (UDPTL, STUN, DTLS) from a latched peer; in packetsRelayed too
   Counter drops[static_cast<size_t>(DropReason::kCount)];
   Counter busyNs;      // time spent handling events (load = busyNs / wall time)
   Counter sessions;    // sessions owned now
-  Counter legsRelatched;
+  Counter legsRelatched;  // NAT rebindings and re-latches after a re-offer moved the peer
   Counter kernelEntries;         // kernel fast-path entries installed now (one per direction)
   Counter kernelInstallFailures;
 

@@ -70,6 +70,19 @@ TEST_F(MetricsTest, DropsAreLabelledByReason) {
   EXPECT_NE(text.find("rdv_relay_dropped_packets_total{reason=\"malformed\"} 0"), std::string::npos);
 }
 
+TEST_F(MetricsTest, OtherDatagramsFromLatchedPeersAreCountedApart) {
+  relay::test::Peer a, b;
+  auto call = relay::test::setUpCall(relay_, a, b, "m4");
+  a.sendRtp(call.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  const uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42};
+  a.sendRaw(call.ports.rtpPort[0], stun, sizeof(stun));
+  ASSERT_EQ(b.receive(1000), static_cast<ssize_t>(sizeof(stun)));
+  const std::string text = metrics_.render();
+  EXPECT_EQ(sample(text, "rdv_relay_other_packets_total"), 1);
+  EXPECT_EQ(sample(text, "rdv_relay_packets_total"), 2) << "other datagrams are relayed packets too";
+}
+
 TEST_F(MetricsTest, NgCountersAreExported) {
   ng_.process("c1 d7:command4:pinge");
   ng_.process("c1 d7:command4:pinge");  // retransmission: cached

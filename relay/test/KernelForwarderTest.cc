@@ -126,7 +126,7 @@ TEST(KernelForwarder, CarriesLatchedRtpDropsSpoofedAndStopsAfterDelete) {
   exchange(c, a, b, seq, 100);
   EXPECT_EQ(k->totals().packets - before, 200U);
 
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   for (int l = 0; l < 2; ++l) {
     const LegCounters& lc = rep->streams[0][l].counters;
@@ -151,7 +151,7 @@ TEST(KernelForwarder, CarriesLatchedRtpDropsSpoofedAndStopsAfterDelete) {
   // RTP Bleed: another source, even with A's SSRC, is dropped in the kernel and counted.
   for (uint16_t i = 0; i < 10; ++i) attacker.sendRtp(c.ports.rtpPort[0], static_cast<uint16_t>(seq + 1 + i), 0xA);
   EXPECT_EQ(b.receive(300), -1) << "spoofed RTP reached B";
-  rep = relay.query(c.id);
+  rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   EXPECT_EQ(rep->streams[0][0].counters.spoofed, 10U);
   EXPECT_EQ(rep->streams[0][0].latched, a.addr());
@@ -160,7 +160,7 @@ TEST(KernelForwarder, CarriesLatchedRtpDropsSpoofedAndStopsAfterDelete) {
 
   const common::SockAddr entryA = k->localAddress(c.ports.rtpPort[0]);
   ASSERT_TRUE(k->readCounters(entryA).has_value());
-  auto fin = relay.remove(c.id);
+  auto fin = test::removeNow(relay, c.id);
   ASSERT_TRUE(fin);
   EXPECT_EQ(fin->streams[0][0].counters.rtpPackets, 1U + 100 + 2 + 3);
   EXPECT_EQ(fin->streams[0][1].counters.rtpPackets, 1U + 100 + 3);
@@ -211,7 +211,7 @@ TEST(KernelForwarder, SilentEntryExpiresSoNatRebindingRelatchesInUserspace) {
     ASSERT_EQ(rebound.receive(1000), static_cast<ssize_t>(kRtpSize)) << "B's media must follow A's new address";
   }
   EXPECT_EQ(a.receive(200), -1) << "the old address still gets media";
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   EXPECT_EQ(rep->streams[0][0].latched, rebound.addr());
   EXPECT_EQ(rep->streams[0][0].counters.relatched, 1U);
@@ -237,7 +237,7 @@ TEST(KernelForwarder, KernelOnlyMediaKeepsTheSessionAlive) {
     exchange(c, a, b, seq, 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep) << "the session timed out although the kernel was forwarding its media";
   EXPECT_GT(rep->streams[0][0].counters.kernelPackets, 50U);
   EXPECT_EQ(relay.counters().sessionsTimedOut.get(), 0U);

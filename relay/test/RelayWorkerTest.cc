@@ -3,6 +3,8 @@
 
 #include <poll.h>
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "common/Clock.h"
@@ -39,7 +41,7 @@ TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
     b.sendRtp(c.ports.rtpPort[1], s, 0xB);
     ASSERT_EQ(a.receive(1000), 172);
   }
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   ASSERT_EQ(rep->streams.size(), 1U);
   EXPECT_EQ(rep->streams[0][0].counters.rtpPackets, 10U);
@@ -61,7 +63,7 @@ TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
   ASSERT_EQ(b.receive(1000, buf), 172);
   EXPECT_EQ(buf[11], 0xA) << "B must receive the genuine stream, not the attacker's";
   EXPECT_EQ(b.receive(200), -1) << "no attacker packet may reach B";
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   EXPECT_EQ(rep->streams[0][0].counters.spoofed, 2U);
   EXPECT_EQ(rep->streams[0][0].latched, a.addr());
@@ -78,7 +80,7 @@ TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
   a.sendRaw(c.ports.rtpPort[0], junk, sizeof(junk));
   a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
   auto got = b.receive(1000);
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   ASSERT_EQ(got, 172) << "malformed=" << rep->streams[0][0].counters.malformed << " rtp=" << rep->streams[0][0].counters.rtpPackets;
   EXPECT_EQ(rep->streams[0][0].counters.malformed, 1U);
@@ -102,7 +104,7 @@ TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
                           0, 0, 0, 1, 0, 0, 0, 0, 0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0};
   b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rr, sizeof(rr));
   ASSERT_GT(aRtcp.receive(1000), 0) << "A's RTCP address latched from its SR gets B's RR";
-  auto rep = relay.query(c.id);
+  auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   EXPECT_GE(rep->streams[0][1].quality.rttMs, 0.0) << "RTT relay<->B";
   EXPECT_LT(rep->streams[0][1].quality.rttMs, 1000.0);
@@ -121,7 +123,7 @@ TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, RelayErrorCode::PortsExhausted);
   EXPECT_EQ(relay.counters().poolExhausted.get(), 1U);
-  ASSERT_TRUE(relay.remove(s1));
+  ASSERT_TRUE(test::removeNow(relay, s1));
   EXPECT_TRUE(relay.addStream(s3, false));
 }
 
@@ -174,10 +176,10 @@ TEST(RelayWorker, SetupTimeoutFollowsTheInjectedClockToTheMillisecond) {
   RelayControl relay(o);
   const uint64_t id = relay.createSession("ringing-call");
   ASSERT_TRUE(relay.addStream(id, false));
-  ASSERT_TRUE(relay.query(id));  // a round trip: the worker has stamped the session at the start instant
+  ASSERT_TRUE(test::queryNow(relay, id));  // a round trip: the worker has stamped the session at the start instant
   clock.advanceMs(2999);
   relay.checkTimeouts();
-  auto early = relay.query(id);  // runs after the check
+  auto early = test::queryNow(relay, id);  // runs after the check
   ASSERT_TRUE(early) << "ended before the setup timeout";
   EXPECT_EQ(early->createdNs, 1'000'000'000U);
   pollfd pfd{relay.endedFd(), POLLIN, 0};
@@ -202,13 +204,13 @@ TEST(RelayWorker, MediaTimeoutCountsFromTheLastPacketOnTheInjectedClock) {
   RelayControl relay(o);
   Peer a, b;
   Call c = setUpCall(relay, a, b);
-  ASSERT_TRUE(relay.query(c.id));  // the worker has the session before the clock moves
+  ASSERT_TRUE(test::queryNow(relay, c.id));  // the worker has the session before the clock moves
   clock.advanceMs(10'000);  // long silence before the first packet: only the setup timeout applies
   a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
   ASSERT_EQ(b.receive(1000), 172);  // the worker has stamped the packet at +10 s
   clock.advanceMs(1999);
   relay.checkTimeouts();
-  ASSERT_TRUE(relay.query(c.id)) << "ended before the media timeout";
+  ASSERT_TRUE(test::queryNow(relay, c.id)) << "ended before the media timeout";
   pollfd pfd{relay.endedFd(), POLLIN, 0};
   EXPECT_EQ(::poll(&pfd, 1, 0), 0);
   clock.advanceMs(1);
@@ -220,6 +222,210 @@ TEST(RelayWorker, MediaTimeoutCountsFromTheLastPacketOnTheInjectedClock) {
     packets.push_back(r.streams.at(0)[0].counters.rtpPackets);
   });
   EXPECT_EQ(packets, std::vector<uint64_t>{1});
+}
+
+// STUN binding request header (RFC 8489 §5): first byte 0x00, not RTP version 2.
+constexpr uint8_t kStun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+
+uint64_t workerTotal(const RelayControl& relay, const Counter WorkerCounters::*c) {
+  uint64_t n = 0;
+  for (const auto& w : relay.workers()) n += (w->counters().*c).get();
+  return n;
+}
+
+TEST(RelayWorker, OtherDatagramsFromTheLatchedPeerAreForwardedUnchangedAndCounted) {
+  RelayControl relay(options(50));
+  Peer a, b;
+  Call c = setUpCall(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  a.sendRaw(c.ports.rtpPort[0], kStun, sizeof(kStun));
+  uint8_t got[2048];
+  ASSERT_EQ(b.receive(1000, got), static_cast<ssize_t>(sizeof(kStun)));
+  EXPECT_EQ(std::memcmp(got, kStun, sizeof(kStun)), 0) << "forwarded unchanged";
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].counters.otherPackets, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.otherBytes, sizeof(kStun));
+  EXPECT_EQ(rep->streams[0][0].counters.rtpPackets, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.malformed, 0U);
+  EXPECT_EQ(workerTotal(relay, &WorkerCounters::otherRelayed), 1U);
+}
+
+TEST(RelayWorker, OtherDatagramsFromUnlatchedOrStrangerSourcesAreDroppedAndCounted) {
+  RelayControl relay(options(50));
+  Peer a, b, stranger;
+  Call c = setUpCall(relay, a, b);
+  a.sendRaw(c.ports.rtpPort[0], kStun, sizeof(kStun));  // nothing latched yet: nothing vouches for it
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172) << "the RTP packet, not the STUN one";
+  stranger.sendRaw(c.ports.rtpPort[0], kStun, sizeof(kStun));
+  a.sendRtp(c.ports.rtpPort[0], 2, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  EXPECT_EQ(b.receive(200), -1);
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].counters.malformed, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.spoofed, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.otherPackets, 0U);
+  EXPECT_EQ(workerTotal(relay, &WorkerCounters::otherRelayed), 0U);
+}
+
+// m=image udptl: no RTP at all. The leg latches on the first datagram and forwards UDPTL.
+TEST(RelayWorker, OpaqueLegLatchesOnAnyDatagramAndForwardsIt) {
+  RelayControl relay(options(50));
+  Peer a, b, stranger;
+  const uint64_t id = relay.createSession("fax");
+  auto ports = relay.addStream(id, false);
+  ASSERT_TRUE(ports);
+  LegParams pa = test::towards(a), pb = test::towards(b);
+  pa.opaque = pb.opaque = true;
+  ASSERT_TRUE(relay.updateLeg(id, 0, 0, pa));
+  ASSERT_TRUE(relay.updateLeg(id, 0, 1, pb));
+  const uint8_t udptl[6] = {0x00, 0x00, 0x06, 0xC0, 0x01, 0x80};
+  a.sendRaw(ports->rtpPort[0], udptl, sizeof(udptl));
+  ASSERT_EQ(b.receive(1000), static_cast<ssize_t>(sizeof(udptl)));
+  stranger.sendRaw(ports->rtpPort[0], udptl, sizeof(udptl));
+  EXPECT_EQ(b.receive(200), -1);
+  b.sendRaw(ports->rtpPort[1], udptl, sizeof(udptl));
+  ASSERT_EQ(a.receive(1000), static_cast<ssize_t>(sizeof(udptl)));
+  auto rep = test::queryNow(relay, id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, a.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.otherPackets, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.spoofed, 1U);
+  EXPECT_EQ(rep->streams[0][1].counters.otherPackets, 1U);
+}
+
+TEST(RelayWorker, ReofferThatMovesThePeerResetsItsLatch) {
+  RelayControl relay(options(50));
+  Peer a, b, moved;
+  Call c = setUpCall(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, test::towards(moved)));
+  moved.sendRtp(c.ports.rtpPort[0], 1, 0xB0);
+  ASSERT_EQ(b.receive(1000), 172) << "the moved peer latches";
+  a.sendRtp(c.ports.rtpPort[0], 2, 0xA);
+  EXPECT_EQ(b.receive(200), -1) << "the old source is dropped";
+  b.sendRtp(c.ports.rtpPort[1], 1, 0xB);
+  ASSERT_EQ(moved.receive(1000), 172) << "and the other direction follows the new latch";
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, moved.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.relatched, 1U);
+  EXPECT_EQ(rep->streams[0][0].counters.spoofed, 1U);
+  EXPECT_EQ(workerTotal(relay, &WorkerCounters::legsRelatched), 1U);
+}
+
+TEST(RelayWorker, ReofferFromTheSameAddressOrOnHoldKeepsTheLatch) {
+  RelayControl relay(options(50));
+  Peer a, b, attacker;
+  Call c = setUpCall(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, test::towards(a)));  // session refresh
+  LegParams hold;  // c=0.0.0.0: no address
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, hold));
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, test::towards(a)));  // resume
+  attacker.sendRtp(c.ports.rtpPort[0], 2, 0xEE);
+  a.sendRtp(c.ports.rtpPort[0], 2, 0xA);
+  uint8_t buf[2048];
+  ASSERT_EQ(b.receive(1000, buf), 172);
+  EXPECT_EQ(buf[11], 0xA);
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, a.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.relatched, 0U);
+  EXPECT_EQ(rep->streams[0][0].counters.spoofed, 1U);
+}
+
+// NG `strict-source`: a new source is never accepted, not even one that looks like a NAT
+// rebinding (same SSRC after the old source went silent).
+TEST(RelayWorker, StrictSourceNeverRelatchesEvenOnANatRebinding) {
+  common::ManualClock clock;
+  RelayOptions o = options(50);
+  o.worker.clock = &clock;
+  RelayControl relay(o);
+  for (bool strict : {false, true}) {
+    Peer a, b, rebound;
+    Call c = setUpCall(relay, a, b, strict ? "strict" : "loose");
+    LegParams pa = test::towards(a);
+    pa.strictSource = strict;
+    ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, pa));
+    a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+    ASSERT_EQ(b.receive(1000), 172);
+    clock.advanceMs(2000);  // longer than relatch_silence
+    rebound.sendRtp(c.ports.rtpPort[0], 2, 0xA);
+    EXPECT_EQ(b.receive(strict ? 200 : 1000), strict ? -1 : 172) << (strict ? "strict" : "loose");
+    auto rep = test::queryNow(relay, c.id);
+    ASSERT_TRUE(rep);
+    EXPECT_EQ(rep->streams[0][0].latched, strict ? a.addr() : rebound.addr());
+  }
+}
+
+// MOS samples: one per interval on the worker's timer, a provisional one in queries for packets
+// not sampled yet, and a final one when the session goes; each is the E-model of that interval.
+TEST(RelayWorker, MosIsSampledPerIntervalAndOnRemoval) {
+  common::ManualClock clock;
+  RelayOptions o = options(50);
+  o.worker.clock = &clock;
+  o.worker.mosIntervalNs = 5'000'000'000ULL;
+  o.worker.timeoutNs = 600'000'000'000ULL;
+  RelayControl relay(o);
+  Peer a, b;
+  Call c = setUpCall(relay, a, b);
+  LegParams pa = test::towards(a);
+  pa.codec = media::VoiceCodec::G722;
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, pa));
+  // Sequence 1..10, 12..21: one lost of the 20 RFC 3550 expects (seq 1 is probation).
+  for (uint16_t s = 1; s <= 21; ++s) {
+    if (s == 11) continue;
+    a.sendRtp(c.ports.rtpPort[0], s, 0xA);
+    ASSERT_EQ(b.receive(1000), 172);
+  }
+  relay.checkTimeouts();  // opens the first window
+  auto early = test::queryNow(relay, c.id);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->streams[0][0].mos.samples(), 1U) << "provisional sample of the open window";
+  EXPECT_EQ(early->streams[0][1].mos.samples(), 0U) << "B sent nothing";
+  clock.advanceMs(5000);
+  relay.checkTimeouts();  // closes it
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  const auto& leg = rep->streams[0][0];
+  ASSERT_EQ(leg.mos.samples(), 1U);
+  const media::MosSample first = leg.mos.lowest();
+  EXPECT_DOUBLE_EQ(first.lossPercent, 5.0);
+  EXPECT_EQ(first.atUnix, clock.wallSeconds());
+  EXPECT_EQ(first.rttMs, 0.0);
+  EXPECT_DOUBLE_EQ(first.mos, media::estimateQuality({.lossPercent = 5.0, .jitterMs = first.jitterMs,
+                                                      .rttMs = -1, .codec = media::VoiceCodec::G722})
+                                  .mos);
+  EXPECT_EQ(leg.codec, media::VoiceCodec::G722);
+  EXPECT_TRUE(leg.hasSsrc);
+  EXPECT_EQ(leg.ssrc, 0xAU);
+  for (uint16_t s = 22; s <= 31; ++s) {
+    a.sendRtp(c.ports.rtpPort[0], s, 0xA);
+    ASSERT_EQ(b.receive(1000), 172);
+  }
+  clock.advanceMs(1000);
+  auto fin = test::removeNow(relay, c.id);
+  ASSERT_TRUE(fin);
+  const auto& end = fin->streams[0][0];
+  ASSERT_EQ(end.mos.samples(), 2U) << "the final, shorter interval";
+  // Lossless, but the 5 s the frozen clock jumped between the batches shows as jitter.
+  const double finalMos = media::estimateQuality({.lossPercent = 0, .jitterMs = end.jitterMs, .rttMs = -1,
+                                                  .codec = media::VoiceCodec::G722})
+                              .mos;
+  const bool finalIsLowest = finalMos < first.mos;
+  const media::MosSample& last = finalIsLowest ? end.mos.lowest() : end.mos.highest();
+  EXPECT_DOUBLE_EQ(last.mos, finalMos);
+  EXPECT_DOUBLE_EQ(last.lossPercent, 0.0);
+  EXPECT_EQ(last.atUnix, clock.wallSeconds());
+  EXPECT_DOUBLE_EQ((finalIsLowest ? end.mos.highest() : end.mos.lowest()).mos, first.mos);
+  EXPECT_DOUBLE_EQ(end.mos.average().lossPercent, 2.5);
+  EXPECT_DOUBLE_EQ(end.mos.average().mos, (first.mos + finalMos) / 2);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include <gtest/gtest.h>
@@ -100,6 +101,31 @@ struct Call {
   uint64_t id;
   StreamPorts ports;
 };
+
+// Runs RelayControl's asynchronous query/remove to completion: waits (bounded, 5 s) for the
+// worker's answer on replyFd and drains it. Tests only: the control thread never waits.
+template <typename Start>
+std::optional<SessionReport> awaitReport(RelayControl& relay, Start start) {
+  bool done = false;
+  std::optional<SessionReport> out;
+  start([&](std::optional<SessionReport> r) {
+    out = std::move(r);
+    done = true;
+  });
+  for (int i = 0; i < 500 && !done; ++i) {
+    pollfd p{relay.replyFd(), POLLIN, 0};
+    ::poll(&p, 1, 10);
+    relay.drainReplies();
+  }
+  EXPECT_TRUE(done) << "relay worker did not answer within 5 s";
+  return out;
+}
+inline std::optional<SessionReport> queryNow(RelayControl& relay, uint64_t id) {
+  return awaitReport(relay, [&](RelayControl::ReportCallback cb) { relay.query(id, std::move(cb)); });
+}
+inline std::optional<SessionReport> removeNow(RelayControl& relay, uint64_t id) {
+  return awaitReport(relay, [&](RelayControl::ReportCallback cb) { relay.remove(id, std::move(cb)); });
+}
 
 // A session with one stream whose leg 0 faces `a` and leg 1 faces `b`.
 inline Call setUpCall(RelayControl& relay, const Peer& a, const Peer& b, std::string_view callId = "call-1") {

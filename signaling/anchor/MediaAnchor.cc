@@ -1,7 +1,9 @@
 #include "signaling/anchor/MediaAnchor.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstddef>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -20,18 +22,52 @@ SockAddr remoteAddress(const std::optional<std::string>& ip, uint16_t port) {
   return SockAddr::fromIp(*ip, port).value_or(SockAddr());
 }
 
-uint32_t firstClockRate(const sdp::SdpMedia& m) {
-  if (m.formats.empty()) return 0;
+std::optional<uint8_t> firstPayloadType(const sdp::SdpMedia& m) {
+  if (m.formats.empty()) return std::nullopt;
   unsigned pt = 0;
   const auto& f = m.formats.front();
   auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), pt);
-  if (ec != std::errc() || pt > 127) return 0;
-  return m.clockRate(static_cast<uint8_t>(pt)).value_or(0);
+  if (ec != std::errc() || p != f.data() + f.size() || pt > 127) return std::nullopt;
+  return static_cast<uint8_t>(pt);
 }
 
+uint32_t firstClockRate(const sdp::SdpMedia& m) {
+  auto pt = firstPayloadType(m);
+  return pt ? m.clockRate(*pt).value_or(0) : 0;
+}
+
+// The codec of the first format: its a=rtpmap encoding name, else the RFC 3551 static table.
+media::VoiceCodec firstCodec(const sdp::SdpMedia& m) {
+  auto pt = firstPayloadType(m);
+  if (!pt) return media::VoiceCodec::G711Plc;
+  const std::string prefix = "rtpmap:" + std::to_string(*pt) + " ";
+  for (const auto& l : m.lines) {
+    if (l.type != 'a' || l.value.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string_view enc(l.value);
+    enc.remove_prefix(prefix.size());
+    return media::voiceCodecFromEncoding(enc.substr(0, enc.find('/')));
+  }
+  return *pt == 9 ? media::VoiceCodec::G722 : media::VoiceCodec::G711Plc;
+}
+
+// rtpengine's wording, which Kamailio's and OpenSIPS's modules match to fail over to the next
+// relay: "Ran out of ports" (no port or socket left) and "Parallel session limit reached".
 AnchorError relayError(const relay::RelayError& e) {
-  bool capacity = e.code == relay::RelayErrorCode::PortsExhausted || e.code == relay::RelayErrorCode::CapacityReached;
-  return AnchorError{capacity ? AnchorErrorCode::Capacity : AnchorErrorCode::Internal, e.message};
+  switch (e.code) {
+    case relay::RelayErrorCode::PortsExhausted:
+    case relay::RelayErrorCode::SocketFailed:
+      spdlog::warn("relay: {}", e.message);
+      return AnchorError{AnchorErrorCode::Capacity, "Ran out of ports", CapacityLimit::Ports};
+    case relay::RelayErrorCode::CapacityReached:
+      spdlog::warn("relay: {}", e.message);
+      return AnchorError{AnchorErrorCode::Capacity, "Parallel session limit reached", CapacityLimit::Sessions};
+    case relay::RelayErrorCode::UnknownSession: break;
+  }
+  return AnchorError{AnchorErrorCode::Internal, e.message};
+}
+
+AnchorError tagMismatch() {
+  return AnchorError{AnchorErrorCode::TagMismatch, "Call-ID not found or tags didn't match"};
 }
 
 }  // namespace
@@ -61,9 +97,18 @@ Expected<std::string, AnchorError> MediaAnchor::offer(std::string_view callId, s
   Call& call = it->second;
   int side = 0;
   if (fromTag != call.fromTag) {
+    // A re-offer from the other side: its party is (now) the branch on leg 1.
     side = 1;
-    if (call.toTag.empty()) call.toTag = std::string(fromTag);
+    call.toTag = std::string(fromTag);
+    Party& b = branch(call, fromTag);
+    if (!opts.viaBranch.empty()) b.viaBranch = opts.viaBranch;
+  } else if (!opts.viaBranch.empty()) {
+    // The caller's offer toward one fork: remember the branch until its answer names its tag.
+    const bool known = std::any_of(call.branches.begin(), call.branches.end(),
+                                   [&](const Party& b) { return b.viaBranch == opts.viaBranch; });
+    if (!known) call.branches.push_back(Party{"", "", opts.viaBranch});
   }
+  applyLabels(call, side, opts);
   auto out = anchor(call, side, true, *sdp, opts);
   if (!out && created) release(callId);  // nothing of a refused call stays behind
   return out;
@@ -82,10 +127,60 @@ Expected<std::string, AnchorError> MediaAnchor::answer(std::string_view callId, 
   Call& call = it->second;
   // The answerer is the party of the to-tag; a new to-tag (a forked answer) replaces the old one.
   int side = 1;
-  if (!toTag.empty() && toTag == call.fromTag) side = 0;
-  else if (!toTag.empty()) call.toTag = std::string(toTag);
-  else if (fromTag != call.fromTag && !fromTag.empty()) side = 0;
+  if (!toTag.empty() && toTag == call.fromTag) {
+    side = 0;
+  } else if (!toTag.empty()) {
+    call.toTag = std::string(toTag);
+    // The fork this answer comes from: by via-branch (its offer named it), else by tag.
+    auto byVia = std::find_if(call.branches.begin(), call.branches.end(), [&](const Party& b) {
+      return !opts.viaBranch.empty() && b.viaBranch == opts.viaBranch && (b.tag.empty() || b.tag == toTag);
+    });
+    if (byVia != call.branches.end()) {
+      byVia->tag = std::string(toTag);
+    } else {
+      Party& b = branch(call, toTag);
+      if (!opts.viaBranch.empty()) b.viaBranch = opts.viaBranch;
+    }
+  } else if (fromTag != call.fromTag && !fromTag.empty()) {
+    side = 0;
+  }
+  applyLabels(call, side, opts);
   return anchor(call, side, false, *sdp, opts);
+}
+
+Party& MediaAnchor::branch(Call& call, std::string_view tag) {
+  for (Party& b : call.branches) {
+    if (b.tag == tag) return b;
+  }
+  call.branches.push_back(Party{std::string(tag), "", ""});
+  return call.branches.back();
+}
+
+void MediaAnchor::applyLabels(Call& call, int side, const AnchorOptions& opts) {
+  auto labelOf = [&](int s) -> std::string* {
+    if (s == 0) return &call.fromLabel;
+    if (call.toTag.empty()) return nullptr;
+    return &branch(call, call.toTag).label;
+  };
+  if (!opts.label.empty()) {
+    if (auto* l = labelOf(side)) *l = opts.label;
+  }
+  if (!opts.otherLabel.empty()) {
+    if (auto* l = labelOf(1 - side)) *l = opts.otherLabel;
+  }
+}
+
+SockAddr MediaAnchor::peerAddress(const std::optional<std::string>& sdpAddress, uint16_t port,
+                                  const AnchorOptions& opts) const {
+  auto hold = remoteAddress(sdpAddress, port);
+  if (!hold.valid()) return hold;  // RFC 3264 hold or an unusable address: nothing to send to
+  if (!opts.mediaAddress.empty()) {
+    if (auto a = SockAddr::fromIp(opts.mediaAddress, port)) return *a;
+  }
+  if (opts.sipSourceAddress && !opts.receivedFrom.empty()) {
+    if (auto a = SockAddr::fromIp(opts.receivedFrom, port)) return *a;
+  }
+  return hold;
 }
 
 Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, bool isOffer, sdp::SdpSession& sdp,
@@ -110,7 +205,8 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       }
       // Without rtcp-mux on offer, both legs' RTCP sockets are opened now, where a taken port
       // can still be skipped; with it, they are opened by updateLeg only if the answer declines.
-      const bool offerMux = (m.rtcpMux() || opts.muxOffer) && !opts.muxDemux;
+      const bool offerMux =
+          ((m.rtcpMux() && !opts.muxReject) || opts.muxOffer || opts.muxRequire) && !opts.muxDemux;
       auto ports = relay_.addStream(call.sessionId, offerMux);
       if (!ports) return Unexpected(relayError(ports.error()));
       st.active = true;
@@ -121,24 +217,29 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
 
     relay::LegParams& p = st.params[side];
     const bool peerMux = m.rtcpMux();
-    p.rtpRemote = remoteAddress(conn, m.port);
-    p.rtcpRemote = peerMux ? p.rtpRemote : remoteAddress(conn, m.rtcpPort().value_or(static_cast<uint16_t>(m.port + 1)));
+    p.rtpRemote = peerAddress(conn, m.port, opts);
+    p.rtcpRemote = peerMux ? p.rtpRemote
+                           : peerAddress(conn, m.rtcpPort().value_or(static_cast<uint16_t>(m.port + 1)), opts);
     p.asymmetric = opts.asymmetric;
+    p.strictSource = opts.strictSource;
     p.srtp = m.proto.find("SAVP") != std::string::npos;
+    p.opaque = m.proto.find("RTP") == std::string::npos;  // udptl and other non-RTP transports
     p.clockRate = firstClockRate(m);
+    p.codec = firstCodec(m);
     bool muxTowardReceiver = false;  // does the SDP we pass on carry a=rtcp-mux?
     if (isOffer) {
       st.offerer = side;
-      st.offeredMux = peerMux;
+      st.offeredMux = peerMux && !opts.muxReject;
       st.demuxed = opts.muxDemux;
-      p.mux = peerMux;  // provisional until the answer
-      muxTowardReceiver = (peerMux || opts.muxOffer) && !opts.muxDemux;
+      st.muxRequired = opts.muxRequire && !opts.muxDemux;
+      p.mux = st.offeredMux;  // provisional until the answer
+      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) && !opts.muxDemux;
       st.params[other].mux = muxTowardReceiver;
       st.params[other].srtp = p.srtp;
     } else {
-      p.mux = peerMux;
+      p.mux = peerMux || st.muxRequired;
       relay::LegParams& off = st.params[st.offerer];
-      off.mux = st.offeredMux && (peerMux || st.demuxed);
+      off.mux = st.offeredMux && (peerMux || st.demuxed || st.muxRequired);
       muxTowardReceiver = off.mux;
     }
     for (int l : {side, other}) {
@@ -155,7 +256,13 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       m.removeAttributes("rtcp");
     } else {
       m.removeAttributes("rtcp-mux");
-      m.setAttribute("rtcp", std::to_string(port + 1));
+      if (opts.noRtcpAttribute) m.removeAttributes("rtcp");
+      else m.setAttribute("rtcp", std::to_string(port + 1));
+    }
+  }
+  if (opts.generateMid) {
+    for (size_t i = 0; i < sdp.media.size(); ++i) {
+      if (!sdp.media[i].hasAttribute("mid")) sdp.media[i].setAttribute("mid", std::to_string(i));
     }
   }
   sdp.setConnection(addrType_, advertise_);
@@ -168,19 +275,88 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
 }
 
 CallInfo MediaAnchor::info(const Call& call, relay::SessionReport report) const {
-  return CallInfo{call.callId, call.fromTag, call.toTag, call.createdUnix, call.lastSignalUnix, std::move(report)};
+  CallInfo ci{call.callId, call.fromTag, call.toTag, call.createdUnix, call.lastSignalUnix, std::move(report), {}, {}};
+  ci.caller = Party{call.fromTag, call.fromLabel, ""};
+  for (const Party& b : call.branches) {
+    if (!call.toTag.empty() && b.tag == call.toTag) ci.callee = b;
+  }
+  if (ci.callee.tag.empty()) ci.callee.tag = call.toTag;
+  return ci;
 }
 
-Expected<CallInfo, AnchorError> MediaAnchor::remove(std::string_view callId) {
-  auto it = calls_.find(std::string(callId));
-  if (it == calls_.end()) return Unexpected(AnchorError{AnchorErrorCode::UnknownCall, "Unknown call-id"});
-  auto report = relay_.remove(it->second.sessionId);
-  CallInfo ci = info(it->second, report.value_or(relay::SessionReport{}));
-  bySession_.erase(it->second.sessionId);
+void MediaAnchor::removeCall(std::unordered_map<std::string, Call>::iterator it, DeleteCallback done) {
+  // The call is forgotten now; the final report arrives when the worker has closed the sockets.
+  CallInfo skeleton = info(it->second, relay::SessionReport{});
+  const uint64_t sessionId = it->second.sessionId;
+  bySession_.erase(sessionId);
   calls_.erase(it);
-  if (onRemoved_ && report) onRemoved_(ci.report);
-  spdlog::info("call={} deleted", ci.callId);
-  return ci;
+  spdlog::info("call={} deleted", skeleton.callId);
+  relay_.remove(sessionId, [this, skeleton = std::move(skeleton), done = std::move(done)](
+                               std::optional<relay::SessionReport> report) mutable {
+    if (report) {
+      skeleton.report = std::move(*report);
+      if (onRemoved_) onRemoved_(skeleton.report);
+    }
+    done(DeleteOutcome{true, std::move(skeleton)});
+  });
+}
+
+void MediaAnchor::remove(const DeleteRequest& req, DeleteCallback done) {
+  auto it = calls_.find(req.callId);
+  if (it == calls_.end()) {
+    done(Unexpected(AnchorError{AnchorErrorCode::UnknownCall, "Unknown call-id"}));
+    return;
+  }
+  Call& call = it->second;
+  const bool byTag = !req.fromTag.empty() || !req.toTag.empty();
+  if (!byTag && req.viaBranch.empty()) return removeCall(it, std::move(done));
+
+  // Which branches the request names. The caller's own tag names no branch.
+  std::vector<size_t> selected;
+  bool unknownTag = false;
+  for (const std::string* tag : {&req.fromTag, &req.toTag}) {
+    if (tag->empty() || *tag == call.fromTag) continue;
+    auto b = std::find_if(call.branches.begin(), call.branches.end(), [&](const Party& p) { return p.tag == *tag; });
+    if (b == call.branches.end()) unknownTag = true;
+    else selected.push_back(static_cast<size_t>(b - call.branches.begin()));
+  }
+  if (selected.empty() && !req.viaBranch.empty()) {
+    // A via-branch names the fork when no tag did (its reply may carry a to-tag never seen).
+    for (size_t i = 0; i < call.branches.size(); ++i) {
+      if (call.branches[i].viaBranch == req.viaBranch) selected.push_back(i);
+    }
+    unknownTag = selected.empty();
+  }
+  if (unknownTag && selected.empty()) {
+    // A to-tag that never sent SDP (486 or 487 of an unforked call): the call is only the caller.
+    if (call.branches.empty() && (req.fromTag.empty() || req.fromTag == call.fromTag)) {
+      return removeCall(it, std::move(done));
+    }
+    done(Unexpected(tagMismatch()));
+    return;
+  }
+  if (selected.empty()) return removeCall(it, std::move(done));  // only the caller's tag
+
+  std::sort(selected.begin(), selected.end());
+  selected.erase(std::unique(selected.begin(), selected.end()), selected.end());
+  for (auto i = selected.rbegin(); i != selected.rend(); ++i) {
+    const Party gone = call.branches[*i];
+    call.branches.erase(call.branches.begin() + static_cast<std::ptrdiff_t>(*i));
+    spdlog::info("call={} branch {}{} deleted", call.callId, gone.tag.empty() ? "via " : "tag ",
+                 gone.tag.empty() ? gone.viaBranch : gone.tag);
+    if (gone.tag == call.toTag && !gone.tag.empty()) call.toTag.clear();
+  }
+  if (call.branches.empty()) return removeCall(it, std::move(done));
+  if (call.toTag.empty()) {
+    // Leg 1 keeps the media parameters of the deleted answer until another fork answers.
+    for (auto b = call.branches.rbegin(); b != call.branches.rend(); ++b) {
+      if (!b->tag.empty()) {
+        call.toTag = b->tag;
+        break;
+      }
+    }
+  }
+  done(DeleteOutcome{false, info(call, relay::SessionReport{})});
 }
 
 void MediaAnchor::release(std::string_view callId) {
@@ -192,12 +368,43 @@ void MediaAnchor::release(std::string_view callId) {
   calls_.erase(it);
 }
 
-Expected<CallInfo, AnchorError> MediaAnchor::query(std::string_view callId) {
+void MediaAnchor::query(std::string_view callId, QueryCallback done) {
+  auto it = calls_.find(std::string(callId));
+  if (it == calls_.end()) {
+    done(Unexpected(AnchorError{AnchorErrorCode::UnknownCall, "Unknown call-id"}));
+    return;
+  }
+  relay_.query(it->second.sessionId, [skeleton = info(it->second, relay::SessionReport{}), done = std::move(done)](
+                                         std::optional<relay::SessionReport> report) mutable {
+    if (!report) {
+      done(Unexpected(AnchorError{AnchorErrorCode::UnknownCall, "Unknown call-id"}));
+      return;
+    }
+    skeleton.report = std::move(*report);
+    done(std::move(skeleton));
+  });
+}
+
+Expected<CallInfo, AnchorError> MediaAnchor::query(std::string_view callId) const {
   auto it = calls_.find(std::string(callId));
   if (it == calls_.end()) return Unexpected(AnchorError{AnchorErrorCode::UnknownCall, "Unknown call-id"});
-  auto report = relay_.query(it->second.sessionId);
-  if (!report) return Unexpected(AnchorError{AnchorErrorCode::Internal, "relay worker did not answer"});
-  return info(it->second, std::move(*report));
+  const Call& call = it->second;
+  relay::SessionReport r;
+  r.id = call.sessionId;
+  r.callId = call.callId;
+  for (const StreamState& st : call.streams) {
+    if (!st.active) continue;
+    std::array<relay::LegReport, 2> legs;
+    for (int l = 0; l < 2; ++l) {
+      legs[l].rtpPort = st.port[l];
+      legs[l].rtcpPort = st.params[l].mux ? 0 : static_cast<uint16_t>(st.port[l] + 1);
+      legs[l].advertised = st.params[l].rtpRemote;
+      legs[l].codec = st.params[l].codec;
+    }
+    r.streams.push_back(legs);
+  }
+  CallInfo ci = info(call, std::move(r));
+  return ci;
 }
 
 std::vector<std::string> MediaAnchor::list(size_t limit) const {

@@ -6,6 +6,14 @@
 //
 // Leg 0 of every stream faces the party whose tag created the call (the first offerer), leg 1
 // the other party; re-offers from either side are recognised by their tag.
+//
+// Forking: every tag seen on the other side (a to-tag of an answer, the from-tag of its
+// re-offers) and every via-branch of the caller's offers is a branch of the call. The relay holds
+// one answer at a time (the latest answer's party is on leg 1); deleting one branch keeps the
+// call while other branches remain (remove()).
+//
+// Queries and deletes of live counters go to the relay worker and answer through a callback, so
+// the control thread never waits for media code.
 
 #include <chrono>
 #include <functional>
@@ -31,13 +39,37 @@ struct AnchorOptions {
   bool replaceOrigin = false;   // rewrite o= too (NG `replace: [origin]`)
   bool muxOffer = false;        // offer rtcp-mux to the answerer even if the offerer did not
   bool muxDemux = false;        // do not offer rtcp-mux to the answerer
+  bool muxRequire = false;      // offer rtcp-mux and keep the answerer's leg muxed whatever it answers
+  bool muxReject = false;       // decline rtcp-mux offered by the offerer
+  bool noRtcpAttribute = false; // no a=rtcp line in the SDP passed on
+  bool generateMid = false;     // a=mid:<index> on every m-line without one
+  bool strictSource = false;    // the sender's legs never re-latch, not even on a NAT rebinding
+  // NG `SIP-source-address`: the sender's media address is `receivedFrom` (the signalling
+  // source) with the SDP's ports, until latching learns the real one. Without receivedFrom the
+  // SDP address is used.
+  bool sipSourceAddress = false;
+  std::string receivedFrom = {};  // IP the SDP's signalling came from (NG `received-from`)
+  std::string mediaAddress = {};  // NG `media-address`: overrides every other source of the address
+  std::string label = {};         // label of the party sending this SDP (NG `label`, `from-label`)
+  std::string otherLabel = {};    // label of the party receiving it (NG `to-label`)
+  std::string viaBranch = {};     // NG `via-branch`: names the branch of a forked call
 };
 
-enum class AnchorErrorCode : uint8_t { BadSdp, UnknownCall, Capacity, Internal };
+enum class AnchorErrorCode : uint8_t { BadSdp, UnknownCall, TagMismatch, Capacity, Internal };
+// Which limit a Capacity error hit; NG replies word them as rtpengine does so proxies fail over.
+enum class CapacityLimit : uint8_t { None, Ports, Sessions };
 
 struct AnchorError {
   AnchorErrorCode code;
   std::string reason;
+  CapacityLimit limit = CapacityLimit::None;
+};
+
+// One party of a call as signalling named it.
+struct Party {
+  std::string tag;
+  std::string label;
+  std::string viaBranch;
 };
 
 struct CallInfo {
@@ -47,6 +79,21 @@ struct CallInfo {
   uint64_t createdUnix = 0;     // wall clock, seconds since the Unix epoch
   uint64_t lastSignalUnix = 0;  // the last offer or answer, same unit
   relay::SessionReport report;
+  Party caller;                 // leg 0's party (tag == fromTag)
+  Party callee;                 // leg 1's party (tag == toTag; empty until answered)
+};
+
+// NG `delete`: call-id plus optional tags and via-branch (see MediaAnchor::remove).
+struct DeleteRequest {
+  std::string callId;
+  std::string fromTag;
+  std::string toTag;
+  std::string viaBranch;
+};
+
+struct DeleteOutcome {
+  bool callGone = false;  // the whole call went; otherwise one or more branches did
+  CallInfo info;          // with the final relay report when callGone
 };
 
 class MediaAnchor {
@@ -60,12 +107,30 @@ class MediaAnchor {
   Expected<std::string, AnchorError> answer(std::string_view callId, std::string_view fromTag,
                                             std::string_view toTag, std::string_view sdp,
                                             const AnchorOptions& opts);
-  Expected<CallInfo, AnchorError> remove(std::string_view callId);
+  using DeleteCallback = std::function<void(Expected<DeleteOutcome, AnchorError>)>;
+  // Deletes what the request selects (rtpengine's rules):
+  //  - no tag and no via-branch, or only the caller's tag: the whole call;
+  //  - a branch's tag (as from-tag or to-tag) or via-branch: that branch; the call goes with its
+  //    last branch;
+  //  - a to-tag never seen while no branch exists yet (the 486/487 of an unforked call): the
+  //    whole call.
+  // Anything else is TagMismatch and an unknown call-id UnknownCall; neither changes anything.
+  // `done` runs before remove() returns, except when the whole call goes: then it runs from
+  // RelayControl::drainReplies() with the final report (the call is forgotten at once).
+  void remove(const DeleteRequest& req, DeleteCallback done);
   // Forgets the call and drops its relay session without waiting for the worker (its final
   // report arrives through RelayControl::drainEnded). For signalling that must not block.
   void release(std::string_view callId);
-  Expected<CallInfo, AnchorError> query(std::string_view callId);
+  using QueryCallback = std::function<void(Expected<CallInfo, AnchorError>)>;
+  // Live report from the relay worker; `done` runs from RelayControl::drainReplies(), or at once
+  // for an unknown call.
+  void query(std::string_view callId, QueryCallback done);
+  // The signalling view, at once: ports, advertised addresses and rtcp-mux as the anchor told
+  // the relay, no counters (those need query(callId, done)).
+  Expected<CallInfo, AnchorError> query(std::string_view callId) const;
   std::vector<std::string> list(size_t limit) const;
+  // "IP4" or "IP6": the family of the address the anchor advertises.
+  const std::string& addressType() const { return addrType_; }
 
   // A session the relay ended by itself (media timeout): forget its call.
   std::optional<std::string> onSessionEnded(const relay::SessionReport& report);
@@ -80,13 +145,16 @@ class MediaAnchor {
     uint16_t port[2] = {0, 0};
     bool offeredMux = false;   // the last offerer asked for rtcp-mux
     bool demuxed = false;      // NG `rtcp-mux: [demux]`: mux accepted from the offerer only
+    bool muxRequired = false;  // NG `rtcp-mux: [require]`: the answerer's leg stays muxed
     int offerer = 0;           // leg index of the last offerer
     relay::LegParams params[2];  // mirror of what the relay legs were told
   };
   struct Call {
     std::string callId;
     std::string fromTag;
-    std::string toTag;
+    std::string toTag;          // the branch on leg 1
+    std::string fromLabel;
+    std::vector<Party> branches;  // the other side's parties (forks), by tag and/or via-branch
     uint64_t sessionId = 0;
     uint32_t relayStreams = 0;
     std::vector<StreamState> streams;
@@ -98,6 +166,14 @@ class MediaAnchor {
   Expected<std::string, AnchorError> anchor(Call& call, int side, bool isOffer, sdp::SdpSession& sdp,
                                             const AnchorOptions& opts);
   CallInfo info(const Call& call, relay::SessionReport report) const;
+  // The branch with `tag`, created when absent. Precondition: tag not empty.
+  Party& branch(Call& call, std::string_view tag);
+  void applyLabels(Call& call, int side, const AnchorOptions& opts);
+  // Removes the call now and reports its final relay report through `done`.
+  void removeCall(std::unordered_map<std::string, Call>::iterator it, DeleteCallback done);
+  // `sdpAddress` (the SDP's c=) or what the options put in its place.
+  common::SockAddr peerAddress(const std::optional<std::string>& sdpAddress, uint16_t port,
+                               const AnchorOptions& opts) const;
 
   relay::RelayControl& relay_;
   const common::Clock& clock_;

@@ -1,39 +1,22 @@
 #include "signaling/ng/NgHandler.h"
 
-#include <chrono>
+#include <cmath>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
 namespace rdv::ng {
 namespace {
 
-// Options arrive as a list of strings (`flags: [trust-address, symmetric]`), as a single
-// string, or (older modules) as a space-separated string. Calls fn for each word.
-template <typename Fn>
-void forEachWord(const BValue* v, Fn&& fn) {
-  if (v == nullptr) return;
-  auto words = [&](std::string_view s) {
-    size_t i = 0;
-    while (i < s.size()) {
-      size_t j = s.find(' ', i);
-      if (j == std::string_view::npos) j = s.size();
-      if (j > i) fn(s.substr(i, j - i));
-      i = j + 1;
-    }
-  };
-  if (v->isString()) {
-    words(v->asString());
-  } else if (v->isList()) {
-    for (const auto& e : v->asList()) {
-      if (e.isString()) words(e.asString());
-    }
-  }
-}
+constexpr size_t kMaxUnknownNames = 1024;
+constexpr std::string_view kNotFound = "Call-ID not found or tags didn't match";
+
+BValue integer(double v) { return BValue::integer(static_cast<int64_t>(std::llround(v))); }
 
 BValue endpoint(const common::SockAddr& a) {
   BValue e = BValue::dict();
   if (!a.valid()) return e;
-  e.set("family", BValue::string(a.isV6() ? "IP6" : "IP4"));
+  e.set("family", BValue::string(a.isV6() ? "IPv6" : "IPv4"));
   e.set("address", BValue::string(a.ip()));
   e.set("port", BValue::integer(a.port()));
   return e;
@@ -46,6 +29,8 @@ BValue legStats(const relay::LegReport& l) {
   s.set("errors", BValue::integer(static_cast<int64_t>(l.counters.malformed)));
   s.set("spoofed", BValue::integer(static_cast<int64_t>(l.counters.spoofed)));
   s.set("rtcp packets", BValue::integer(static_cast<int64_t>(l.counters.rtcpPackets)));
+  s.set("other packets", BValue::integer(static_cast<int64_t>(l.counters.otherPackets)));
+  s.set("other bytes", BValue::integer(static_cast<int64_t>(l.counters.otherBytes)));
   s.set("expected", BValue::integer(static_cast<int64_t>(l.rtpExpected)));
   s.set("lost", BValue::integer(l.rtpLost));
   // Fractions and times as integers: bencode has no floats (per-mille and microseconds).
@@ -55,26 +40,81 @@ BValue legStats(const relay::LegReport& l) {
   return s;
 }
 
-// rtpengine-style report: per tag, its medias, each with the relay stream facing that party.
+// rtpengine's units: MOS x 10, round-trip time in microseconds, jitter in milliseconds, packet
+// loss in percent, all integers.
+BValue mosEntry(const media::MosSample& s, bool average, uint32_t samples) {
+  BValue e = BValue::dict();
+  e.set("MOS", BValue::integer(static_cast<int64_t>(s.mos * 10.0)));
+  e.set("round-trip time", integer(s.rttMs * 1000.0));
+  e.set("jitter", integer(s.jitterMs));
+  e.set("packet loss", integer(s.lossPercent));
+  if (average) e.set("samples", BValue::integer(samples));
+  else e.set("reported at", BValue::integer(static_cast<int64_t>(s.atUnix)));
+  return e;
+}
+
+BValue ssrcEntry(const media::MosSummary& m) {
+  BValue e = BValue::dict();
+  e.set("average MOS", mosEntry(m.average(), true, m.samples()));
+  e.set("lowest MOS", mosEntry(m.lowest(), false, 0));
+  e.set("highest MOS", mosEntry(m.highest(), false, 0));
+  return e;
+}
+
+BValue anchorError(const anchor::AnchorError& e, bool supportsLoadLimit) {
+  // rtpengine answers a session limit with `load limit` to clients that support it (Kamailio and
+  // OpenSIPS then try the next relay), with the plain error otherwise.
+  if (e.limit == anchor::CapacityLimit::Sessions && supportsLoadLimit) {
+    BValue r = BValue::dict();
+    r.set("result", BValue::string("load limit"));
+    r.set("message", BValue::string(e.reason));
+    return r;
+  }
+  return ngError(e.reason);
+}
+
+}  // namespace
+
+BValue ngError(std::string_view reason) {
+  BValue r = BValue::dict();
+  r.set("result", BValue::string("error"));
+  r.set("error-reason", BValue::string(std::string(reason)));
+  return r;
+}
+
 BValue callReport(const anchor::CallInfo& ci) {
   BValue r = BValue::dict();
   r.set("result", BValue::string("ok"));
   r.set("created", BValue::integer(static_cast<int64_t>(ci.createdUnix)));
   r.set("last signal", BValue::integer(static_cast<int64_t>(ci.lastSignalUnix)));
+  BValue ssrcs = BValue::dict();
   BValue tags = BValue::dict();
   uint64_t totals[2][2] = {};  // [rtp|rtcp][packets|bytes]
   uint64_t errors = 0;
   for (int leg = 0; leg < 2; ++leg) {
+    const anchor::Party& party = leg == 0 ? ci.caller : ci.callee;
     BValue tag = BValue::dict();
-    tag.set("tag", BValue::string(leg == 0 ? ci.fromTag : ci.toTag));
+    tag.set("tag", BValue::string(party.tag));
+    if (!party.label.empty()) tag.set("label", BValue::string(party.label));
+    if (!party.viaBranch.empty()) tag.set("via-branch", BValue::string(party.viaBranch));
+    tag.set("created", BValue::integer(static_cast<int64_t>(ci.createdUnix)));
     BValue medias = BValue::list();
     for (size_t i = 0; i < ci.report.streams.size(); ++i) {
       const auto& l = ci.report.streams[i][leg];
       BValue stream = BValue::dict();
       stream.set("local port", BValue::integer(l.rtpPort));
       if (l.rtcpPort != 0) stream.set("local rtcp port", BValue::integer(l.rtcpPort));
+      // Where the relay sends to this party: its latched source, else what its SDP said.
+      stream.set("endpoint", endpoint(l.latched.valid() ? l.latched : l.advertised));
       stream.set("advertised endpoint", endpoint(l.advertised));
-      stream.set("endpoint", endpoint(l.latched));
+      BValue flags = BValue::list();
+      flags.push(BValue::string("RTP"));
+      if (l.rtcpPort == 0) flags.push(BValue::string("RTCP"));
+      stream.set("flags", std::move(flags));
+      if (l.hasSsrc) {
+        stream.set("SSRC", BValue::integer(l.ssrc));
+        if (l.mos.samples() > 0) ssrcs.set(std::to_string(l.ssrc), ssrcEntry(l.mos));
+      }
       stream.set("stats", legStats(l));
       BValue streams = BValue::list();
       streams.push(std::move(stream));
@@ -89,8 +129,9 @@ BValue callReport(const anchor::CallInfo& ci) {
       errors += l.counters.malformed;
     }
     tag.set("medias", std::move(medias));
-    tags.set(leg == 0 ? ci.fromTag : (ci.toTag.empty() ? std::string("-") : ci.toTag), std::move(tag));
+    tags.set(party.tag.empty() ? std::string("-") : party.tag, std::move(tag));
   }
+  r.set("SSRC", std::move(ssrcs));
   r.set("tags", std::move(tags));
   BValue tot = BValue::dict();
   for (int k = 0; k < 2; ++k) {
@@ -104,83 +145,94 @@ BValue callReport(const anchor::CallInfo& ci) {
   return r;
 }
 
-BValue anchorError(const anchor::AnchorError& e) { return ngError(e.reason); }
-
-}  // namespace
-
-BValue ngError(std::string_view reason) {
-  BValue r = BValue::dict();
-  r.set("result", BValue::string("error"));
-  r.set("error-reason", BValue::string(std::string(reason)));
-  return r;
-}
-
-BValue NgHandler::handle(const BValue& req) {
-  if (!req.isDict()) return ngError("Request is not a dictionary");
+void NgHandler::handle(const BValue& req, Reply reply) {
+  if (!req.isDict()) return reply(ngError("Request is not a dictionary"));
   auto cmd = req.getString("command");
-  if (!cmd) return ngError("No command given");
-  if (*cmd == "ping") return BValue::dict().set("result", BValue::string("pong"));
-  if (*cmd == "offer") return offerOrAnswer(req, true);
-  if (*cmd == "answer") return offerOrAnswer(req, false);
-  if (*cmd == "delete") return remove(req);
-  if (*cmd == "query") return query(req);
-  if (*cmd == "list") return list(req);
-  return ngError("Unrecognized command");
+  if (!cmd) return reply(ngError("No command given"));
+  if (*cmd == "ping") return reply(BValue::dict().set("result", BValue::string("pong")));
+  if (*cmd == "list") return reply(list(req));
+  if (*cmd != "offer" && *cmd != "answer" && *cmd != "delete" && *cmd != "query") {
+    return reply(ngError("Unrecognized command"));
+  }
+  const NgOptions o = parseNgOptions(req);
+  noteOptions(o);
+  if (*cmd == "offer") return reply(offerOrAnswer(o, true));
+  if (*cmd == "answer") return reply(offerOrAnswer(o, false));
+  if (*cmd == "delete") return remove(o, std::move(reply));
+  query(o, std::move(reply));
 }
 
-BValue NgHandler::offerOrAnswer(const BValue& req, bool isOffer) {
-  auto callId = req.getString("call-id");
-  auto fromTag = req.getString("from-tag");
-  auto sdp = req.getString("sdp");
-  if (!callId || callId->empty()) return ngError("No call-id in message");
-  if (!fromTag || fromTag->empty()) return ngError("No from-tag in message");
-  if (!sdp) return ngError("No SDP body in message");
-  auto toTag = req.getString("to-tag");
-  if (!isOffer && (!toTag || toTag->empty())) return ngError("No to-tag in message");
+void NgHandler::noteOptions(const NgOptions& o) {
+  auto once = [&](const std::string& name, const char* what) {
+    if (unknownLogged_.size() >= kMaxUnknownNames) {
+      if (!unknownCapLogged_) spdlog::warn("NG: more than {} unknown option names; no longer logged", kMaxUnknownNames);
+      unknownCapLogged_ = true;
+      return;
+    }
+    if (unknownLogged_.insert(name).second) spdlog::warn("NG: {} {} ignored (logged once)", what, name);
+  };
+  for (const auto& n : o.unknown) once(n, "unknown");
+  for (const auto& n : o.unsupported) once(n, "unsupported option");
+}
 
-  anchor::AnchorOptions opts;
-  forEachWord(req.find("flags"), [&](std::string_view f) {
-    if (f == "asymmetric") opts.asymmetric = true;
-    else if (f == "symmetric") opts.asymmetric = false;
-    // trust-address: SDP addresses are always used (the relay does not see the SIP source).
-  });
-  forEachWord(req.find("replace"), [&](std::string_view f) {
-    if (f == "origin") opts.replaceOrigin = true;
-    // session-connection: c= lines are always rewritten.
-  });
-  forEachWord(req.find("rtcp-mux"), [&](std::string_view f) {
-    if (f == "offer") opts.muxOffer = true;
-    else if (f == "demux") opts.muxDemux = true;
-  });
-  // `ICE: remove|force|...`: ICE attributes are always removed (the relay is the only path).
-  // `direction`, `transport-protocol` (RTP/AVP pass-through) need no action.
-
-  auto out = isOffer ? anchor_.offer(*callId, *fromTag, *sdp, opts)
-                     : anchor_.answer(*callId, *fromTag, toTag.value_or(""), *sdp, opts);
+BValue NgHandler::offerOrAnswer(const NgOptions& o, bool isOffer) {
+  if (o.callId.empty()) return ngError("No call-id in message");
+  if (o.fromTag.empty()) return ngError("No from-tag in message");
+  if (!o.sdp) return ngError("No SDP body in message");
+  if (!isOffer && o.toTag.empty()) return ngError("No to-tag in message");
+  if (!o.addressFamily.empty() && o.addressFamily != anchor_.addressType()) {
+    return ngError("Address family " + o.addressFamily + " not available (relay advertises " +
+                   anchor_.addressType() + ")");
+  }
+  auto out = isOffer ? anchor_.offer(o.callId, o.fromTag, *o.sdp, o.anchor)
+                     : anchor_.answer(o.callId, o.fromTag, o.toTag, *o.sdp, o.anchor);
   if (!out) {
-    spdlog::warn("call={} {} failed: {}", *callId, isOffer ? "offer" : "answer", out.error().reason);
-    return anchorError(out.error());
+    spdlog::warn("call={} {} failed: {}", o.callId, isOffer ? "offer" : "answer", out.error().reason);
+    return anchorError(out.error(), o.supportsLoadLimit);
   }
   BValue r = BValue::dict();
   r.set("result", BValue::string("ok"));
   r.set("sdp", BValue::string(std::move(*out)));
+  if (o.recordCall) r.set("warning", BValue::string("Call recording is not supported"));
   return r;
 }
 
-BValue NgHandler::remove(const BValue& req) {
-  auto callId = req.getString("call-id");
-  if (!callId || callId->empty()) return ngError("No call-id in message");
-  auto ci = anchor_.remove(*callId);
-  if (!ci) return anchorError(ci.error());
-  return callReport(*ci);
+void NgHandler::remove(const NgOptions& o, Reply reply) {
+  if (o.callId.empty()) return reply(ngError("No call-id in message"));
+  anchor::DeleteRequest d{o.callId, o.fromTag, o.toTag, o.anchor.viaBranch};
+  anchor_.remove(d, [reply = std::move(reply), fatal = o.fatal, callId = o.callId](
+                        Expected<anchor::DeleteOutcome, anchor::AnchorError> out) {
+    if (!out) {
+      const auto code = out.error().code;
+      if (code != anchor::AnchorErrorCode::UnknownCall && code != anchor::AnchorErrorCode::TagMismatch) {
+        return reply(ngError(out.error().reason));
+      }
+      // The usual second delete (a 487 after CANCEL, BYE after a failed INVITE): not an error
+      // for rtpengine either, unless the proxy asked for `fatal`.
+      spdlog::info("call={} delete: {}", callId, kNotFound);
+      if (fatal) return reply(ngError(kNotFound));
+      BValue r = BValue::dict();
+      r.set("result", BValue::string("ok"));
+      r.set("warning", BValue::string(std::string(kNotFound)));
+      return reply(std::move(r));
+    }
+    if (!out->callGone) {
+      BValue r = BValue::dict();
+      r.set("result", BValue::string("ok"));
+      r.set("created", BValue::integer(static_cast<int64_t>(out->info.createdUnix)));
+      r.set("last signal", BValue::integer(static_cast<int64_t>(out->info.lastSignalUnix)));
+      return reply(std::move(r));
+    }
+    reply(callReport(out->info));
+  });
 }
 
-BValue NgHandler::query(const BValue& req) {
-  auto callId = req.getString("call-id");
-  if (!callId || callId->empty()) return ngError("No call-id in message");
-  auto ci = anchor_.query(*callId);
-  if (!ci) return anchorError(ci.error());
-  return callReport(*ci);
+void NgHandler::query(const NgOptions& o, Reply reply) {
+  if (o.callId.empty()) return reply(ngError("No call-id in message"));
+  anchor_.query(o.callId, [reply = std::move(reply)](Expected<anchor::CallInfo, anchor::AnchorError> ci) {
+    if (!ci) return reply(ngError(ci.error().reason));
+    reply(callReport(*ci));
+  });
 }
 
 BValue NgHandler::list(const BValue& req) {

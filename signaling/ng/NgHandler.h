@@ -1,13 +1,20 @@
 #pragma once
 // The rtpengine NG protocol's commands (ping, offer, answer, delete, query, list) on top of
-// MediaAnchor: takes a decoded request dictionary, returns the reply dictionary. Every failure is
-// a reply with `result: error` and an `error-reason`; nothing here throws.
+// MediaAnchor: takes a decoded request dictionary and answers with the reply dictionary through
+// a callback. Most commands answer before handle() returns; query and delete answer when the
+// relay worker's report arrives (RelayControl::drainReplies), so the control thread never waits.
+// Every failure is a reply (`result: error` + `error-reason`, or rtpengine's `load limit`);
+// nothing here throws.
 
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_set>
 
 #include "common/Counter.h"
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/ng/Bencode.h"
+#include "signaling/ng/NgOptions.h"
 
 namespace rdv::ng {
 
@@ -20,19 +27,34 @@ struct NgCounters {
 
 class NgHandler {
  public:
+  using Reply = std::function<void(BValue)>;
+
   explicit NgHandler(anchor::MediaAnchor& anchor) : anchor_(anchor) {}
 
-  BValue handle(const BValue& request);
+  // Answers `request` exactly once through `reply` (see the file comment for when).
+  void handle(const BValue& request, Reply reply);
+
+  // Names of unknown flags/keys logged so far (each is logged once).
+  size_t unknownNamesLogged() const { return unknownLogged_.size(); }
 
  private:
-  BValue offerOrAnswer(const BValue& req, bool isOffer);
-  BValue remove(const BValue& req);
-  BValue query(const BValue& req);
+  BValue offerOrAnswer(const NgOptions& o, bool isOffer);
+  void remove(const NgOptions& o, Reply reply);
+  void query(const NgOptions& o, Reply reply);
   BValue list(const BValue& req);
+  // Logs each unknown or unsupported option name once per process.
+  void noteOptions(const NgOptions& o);
 
   anchor::MediaAnchor& anchor_;
+  std::unordered_set<std::string> unknownLogged_;
+  bool unknownCapLogged_ = false;
 };
 
 BValue ngError(std::string_view reason);
+
+// The rtpengine-style report Kamailio's and OpenSIPS's modules read: created, last signal, per
+// tag its label, via-branch and medias -> streams (local port, endpoint, stats, SSRC), the
+// top-level SSRC dictionary with lowest/highest/average MOS (media/EModel.h), and totals.
+BValue callReport(const anchor::CallInfo& ci);
 
 }  // namespace rdv::ng

@@ -38,14 +38,14 @@ void NgServer::onReadable() {
     socklen_t len = common::SockAddr::kStorage;
     ssize_t n = ::recvfrom(sock_.get(), buf.data(), buf.size(), MSG_DONTWAIT, from.storage(), &len);
     if (n < 0) return;
-    std::string reply = process(std::string_view(buf.data(), static_cast<size_t>(n)));
+    std::string reply = process(std::string_view(buf.data(), static_cast<size_t>(n)), from);
     if (!reply.empty()) {
       ::sendto(sock_.get(), reply.data(), reply.size(), MSG_DONTWAIT, from.sa(), from.len());
     }
   }
 }
 
-std::string NgServer::process(std::string_view datagram) {
+std::string NgServer::process(std::string_view datagram, const common::SockAddr& from) {
   counters_.requests.add(1);
   const uint64_t now = clock_.monotonicNs();
   expire(now);
@@ -58,29 +58,55 @@ std::string NgServer::process(std::string_view datagram) {
   std::string cookie(datagram.substr(0, space));
   if (auto it = cache_.find(cookie); it != cache_.end()) {
     counters_.retransmissions.add(1);
-    return it->second.reply;
+    return it->second.reply;  // "" while the command is pending: it replies once, when done
   }
-  BValue reply;
   auto req = parseBencode(datagram.substr(space + 1));
   if (!req) {
     counters_.malformed.add(1);
-    reply = ngError(fmt::format("Failed to decode bencode at offset {}: {}", req.error().offset, req.error().reason));
-  } else {
-    reply = handler_.handle(*req);
   }
+  if (cache_.size() < kMaxCached) {
+    cache_.emplace(cookie, Cached{"", now + static_cast<uint64_t>(std::chrono::nanoseconds(ttl_).count()), true});
+    order_.push_back(cookie);
+  }
+  ++pending_;
+  immediate_.clear();
+  inProcess_ = &cookie;
+  if (!req) {
+    complete(cookie, from,
+             ngError(fmt::format("Failed to decode bencode at offset {}: {}", req.error().offset, req.error().reason)));
+  } else {
+    handler_.handle(*req, [this, cookie, from](BValue reply) { complete(cookie, from, std::move(reply)); });
+  }
+  inProcess_ = nullptr;
+  return std::move(immediate_);
+}
+
+void NgServer::complete(const std::string& cookie, const common::SockAddr& from, BValue reply) {
+  --pending_;
   if (auto r = reply.getString("result"); r && *r == "error") counters_.errors.add(1);
   std::string out = cookie + " " + encodeBencode(reply);
-  if (cache_.size() < kMaxCached) {
-    cache_.emplace(cookie, Cached{out, now + static_cast<uint64_t>(std::chrono::nanoseconds(ttl_).count())});
-    order_.push_back(std::move(cookie));
+  if (auto it = cache_.find(cookie); it != cache_.end() && it->second.pending) {
+    it->second.reply = out;
+    it->second.pending = false;
+    // The TTL counts from the reply: a retransmission within it must not run the command again.
+    it->second.expiresNs = clock_.monotonicNs() + static_cast<uint64_t>(std::chrono::nanoseconds(ttl_).count());
   }
-  return out;
+  if (inProcess_ != nullptr && *inProcess_ == cookie) {
+    immediate_ = std::move(out);
+    return;
+  }
+  if (send_) {
+    send_(out, from);
+  } else if (sock_.valid() && from.valid()) {
+    ::sendto(sock_.get(), out.data(), out.size(), MSG_DONTWAIT, from.sa(), from.len());
+  }
 }
 
 void NgServer::expire(uint64_t now) {
   while (!order_.empty()) {
     auto it = cache_.find(order_.front());
-    if (it != cache_.end() && it->second.expiresNs > now) break;
+    // A pending command keeps its cookie (and, behind it, the later ones) until it is answered.
+    if (it != cache_.end() && (it->second.pending || it->second.expiresNs > now)) break;
     if (it != cache_.end()) cache_.erase(it);
     order_.pop_front();
   }

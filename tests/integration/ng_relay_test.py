@@ -9,7 +9,14 @@ Checks, in order (each failure names what broke):
   - /metrics packet and drop counters match what the test sent;
   - NG errors (malformed bencode, missing keys, unknown call) are error replies and the relay
     keeps serving; a retransmitted cookie gets the cached reply without a second session;
-  - delete returns totals and the call is gone;
+  - a non-RTP datagram (STUN) from the latched peer is forwarded unchanged and counted as
+    `other` (NG per-leg stats and rdv_relay_other_packets_total);
+  - query carries the stream's SSRC and the SSRC dictionary with lowest/highest/average MOS;
+  - delete returns totals and the call is gone; a second delete is `ok` with a warning;
+  - what Kamailio sends: rtpp-flags with SIP-source-address and received-from (the signalling
+    source replaces an unreachable SDP address), labels, two forked answers of which one is
+    deleted by to-tag while the call goes on, and a re-offer that moves the caller to a new
+    socket, whose media then latches;
   - rendezvous is alive throughout and exits 0 on SIGTERM.
 With --set relay.kernel_forwarding=1 the same checks run against the kernel fast path, and the
 test also requires that the kernel carried the bulk of the media and that delete removed its
@@ -168,8 +175,30 @@ def run(relay, kernel):
     check(metric(relay.metrics(), "rdv_ng_retransmissions_total") == 1, "retransmission not counted")
 
     exchange(a, b, port_for_a, port_for_b, 1)  # the genuine call still works
+
+    # Not RTP, from the latched peer: forwarded unchanged, counted as `other`.
+    stun = bytes([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42]) + bytes(range(12))
+    a.send(port_for_a, stun)
+    data, _ = b.recv()
+    check(data == stun, "the STUN datagram was not forwarded unchanged: %r" % data)
+    q = relay.ng("query", **{"call-id": "c1"})
+    legs = {k: v["medias"][0]["streams"][0] for k, v in q["tags"].items()}
+    check(legs["ta"]["stats"]["other packets"] == 1, "other packets: %r" % legs["ta"]["stats"])
+    check(metric(relay.metrics(), "rdv_relay_other_packets_total") == 1, "rdv_relay_other_packets_total != 1")
+    # What Kamailio's mos_* parameters read: stream SSRC -> SSRC dictionary -> MOS blocks.
+    check(legs["ta"]["SSRC"] == a.ssrc, "stream SSRC %r, expected %d" % (legs["ta"].get("SSRC"), a.ssrc))
+    entry = q["SSRC"].get(str(a.ssrc))
+    check(entry is not None, "no SSRC entry for A: %r" % q.get("SSRC"))
+    for block in ("average MOS", "lowest MOS", "highest MOS"):
+        check(10 <= entry[block]["MOS"] <= 45, "%s: %r" % (block, entry[block]))
+        check(entry[block]["packet loss"] == 0, "loss on a clean loopback stream: %r" % entry[block])
+    check(entry["average MOS"]["samples"] >= 1, "no MOS samples: %r" % entry)
+
     d = relay.ng("delete", **{"call-id": "c1", "from-tag": "ta"})
     check(d.get("result") == b"ok" and d["totals"]["RTP"]["packets"] == 2 * (N + 6), "delete totals: %r" % d)
+    again = relay.ng("delete", **{"call-id": "c1", "from-tag": "ta"})
+    check(again.get("result") == b"ok" and again.get("warning") == b"Call-ID not found or tags didn't match",
+          "second delete: %r" % again)
     check(relay.ng("query", **{"call-id": "c1"}).get("result") == b"error", "deleted call still answers query")
     if kernel:
         check(metric(relay.metrics(), "rdv_relay_kernel_sessions") == 0, "delete left kernel entries behind")
@@ -181,6 +210,49 @@ def run(relay, kernel):
         except socket.timeout:
             pass
     check(relay.alive(), "relay died")
+    kamailio_style(relay)
+
+
+def kamailio_style(relay):
+    """What Kamailio's rtpengine module sends: one rtpp-flags string, received-from, labels,
+    forked answers and a delete of one fork, and a re-offer that moves a party."""
+    a, b1, b2, a2 = Peer(0xA0), Peer(0xB1), Peer(0xB2), Peer(0xA2)
+    unreachable = a.sdp().replace("c=IN IP4 127.0.0.1", "c=IN IP4 192.0.2.99")
+    r = relay.ng("offer", **{"call-id": "k1", "from-tag": "fa", "sdp": unreachable,
+                             "received-from": ["IP4", "127.0.0.1"],
+                             "rtpp-flags": "SIP-source-address replace-origin ICE=remove label=caller"})
+    check(r.get("result") == b"ok", "rtpp-flags offer failed: %r" % r)
+    check(b"o=- 1 1 IN IP4 127.0.0.1" in r["sdp"], "replace-origin from rtpp-flags not applied")
+    port_for_b = media_port(r["sdp"])
+    for peer, tag in ((b1, "fb1"), (b2, "fb2")):
+        r = relay.ng("answer", **{"call-id": "k1", "from-tag": "fa", "to-tag": tag, "sdp": peer.sdp(),
+                                  "flags": ["SIP-source-address"], "received-from": ["IP4", "127.0.0.1"],
+                                  "label": "callee"})
+        check(r.get("result") == b"ok", "answer %s failed: %r" % (tag, r))
+    port_for_a = media_port(r["sdp"])
+    d = relay.ng("delete", **{"call-id": "k1", "from-tag": "fa", "to-tag": "fb1"})
+    check(d.get("result") == b"ok" and "warning" not in d, "deleting fork fb1: %r" % d)
+    check(b"k1" in relay.ng("list")["calls"], "deleting one fork deleted the call")
+    # Media between the caller (SDP address unreachable: the signalling source is used) and fb2.
+    exchange(a, b2, port_for_a, port_for_b, 3)
+    q = relay.ng("query", **{"call-id": "k1"})
+    check(q["tags"]["fa"]["label"] == b"caller", "caller label: %r" % q["tags"]["fa"])
+    check(q["tags"]["fb2"]["label"] == b"callee", "callee label: %r" % q["tags"]["fb2"])
+    check("fb1" not in q["tags"], "deleted fork still reported")
+    adv = q["tags"]["fa"]["medias"][0]["streams"][0]["advertised endpoint"]
+    check(adv["address"] == b"127.0.0.1" and adv["port"] == a.port, "SIP-source-address not used: %r" % adv)
+    # The caller moves to another socket (transfer, handover): its new source must latch.
+    r = relay.ng("offer", **{"call-id": "k1", "from-tag": "fa", "sdp": a2.sdp()})
+    check(r.get("result") == b"ok" and media_port(r["sdp"]) == port_for_b, "re-offer: %r" % r)
+    r = relay.ng("answer", **{"call-id": "k1", "from-tag": "fa", "to-tag": "fb2", "sdp": b2.sdp()})
+    check(r.get("result") == b"ok", "re-answer: %r" % r)
+    exchange(a2, b2, port_for_a, port_for_b, 3)
+    q = relay.ng("query", **{"call-id": "k1"})
+    ep = q["tags"]["fa"]["medias"][0]["streams"][0]["endpoint"]
+    check(ep["port"] == a2.port, "the moved caller did not latch: %r" % ep)
+    d = relay.ng("delete", **{"call-id": "k1", "from-tag": "fb2", "to-tag": "fa"})
+    check(d.get("result") == b"ok" and "totals" in d, "BYE from the callee: %r" % d)
+    check(b"k1" not in relay.ng("list")["calls"], "call k1 left behind")
 
 
 def main():

@@ -14,6 +14,7 @@
 
 #include "relay/RelayControl.h"
 #include "relay/test/FreePorts.h"
+#include "relay/test/TestPeer.h"
 #include "signaling/sdp/Sdp.h"
 
 namespace rdv::anchor {
@@ -72,6 +73,28 @@ class MediaAnchorTest : public ::testing::Test {
       ::poll(&p, 1, 100);
     }
     return false;
+  }
+
+  // Runs an asynchronous delete or live query to completion (bounded wait for the worker).
+  template <typename T, typename Start>
+  std::optional<Expected<T, AnchorError>> await(Start start) {
+    std::optional<Expected<T, AnchorError>> out;
+    start([&](Expected<T, AnchorError> r) { out.emplace(std::move(r)); });
+    for (int i = 0; i < 500 && !out; ++i) {
+      pollfd p{relay_.replyFd(), POLLIN, 0};
+      ::poll(&p, 1, 10);
+      relay_.drainReplies();
+    }
+    EXPECT_TRUE(out.has_value()) << "no answer within 5 s";
+    return out;
+  }
+  Expected<DeleteOutcome, AnchorError> removeNow(DeleteRequest req) {
+    auto r = await<DeleteOutcome>([&](MediaAnchor::DeleteCallback cb) { anchor_.remove(req, std::move(cb)); });
+    return r ? std::move(*r) : Expected<DeleteOutcome, AnchorError>(Unexpected(AnchorError{AnchorErrorCode::Internal, "timeout"}));
+  }
+  Expected<CallInfo, AnchorError> queryLive(std::string_view id) {
+    auto r = await<CallInfo>([&](MediaAnchor::QueryCallback cb) { anchor_.query(id, std::move(cb)); });
+    return r ? std::move(*r) : Expected<CallInfo, AnchorError>(Unexpected(AnchorError{AnchorErrorCode::Internal, "timeout"}));
   }
 
   relay::RelayOptions opts_ = relayOptions();
@@ -220,25 +243,30 @@ TEST_F(MediaAnchorTest, QueryAndRemoveReportTheTagsAndStreamsThenTheCallIsGone) 
   int removedReports = 0;
   anchor_.setOnRemoved([&](const relay::SessionReport&) { ++removedReports; });
 
-  auto q = anchor_.query("c1");
+  auto q = queryLive("c1");
   ASSERT_TRUE(q.has_value());
   EXPECT_EQ(q->callId, "c1");
   EXPECT_EQ(q->fromTag, "a");
   EXPECT_EQ(q->toTag, "b");
+  EXPECT_EQ(q->caller.tag, "a");
+  EXPECT_EQ(q->callee.tag, "b");
   EXPECT_EQ(q->report.callId, "c1");
   EXPECT_EQ(q->report.streams.size(), 1U);
 
-  auto r = anchor_.remove("c1");
+  auto r = removeNow({"c1", "", "", ""});
   ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->callId, "c1");
-  EXPECT_EQ(r->fromTag, "a");
-  EXPECT_EQ(r->toTag, "b");
-  EXPECT_EQ(r->report.streams.size(), 1U);
+  EXPECT_TRUE(r->callGone);
+  EXPECT_EQ(r->info.callId, "c1");
+  EXPECT_EQ(r->info.fromTag, "a");
+  EXPECT_EQ(r->info.toTag, "b");
+  EXPECT_EQ(r->info.report.streams.size(), 1U);
   EXPECT_EQ(removedReports, 1);
   EXPECT_EQ(anchor_.calls(), 0U);
   EXPECT_EQ(relay_.activeSessions(), 0U);
+  EXPECT_EQ(relay_.portPairsFree(), relay_.portPairsTotal()) << "ports are back once the removal is answered";
   EXPECT_EQ(anchor_.query("c1").error().code, AnchorErrorCode::UnknownCall);
-  EXPECT_EQ(anchor_.remove("c1").error().code, AnchorErrorCode::UnknownCall);
+  EXPECT_EQ(queryLive("c1").error().code, AnchorErrorCode::UnknownCall);
+  EXPECT_EQ(removeNow({"c1", "", "", ""}).error().code, AnchorErrorCode::UnknownCall);
 }
 
 TEST_F(MediaAnchorTest, ReleaseForgetsTheCallAtOnceAndThePortsReturnOnceTheWorkerConfirms) {
@@ -272,6 +300,179 @@ TEST_F(MediaAnchorTest, ListNamesEveryCallUpToTheLimit) {
   std::sort(all.begin(), all.end());
   EXPECT_EQ(all, (std::vector<std::string>{"c1", "c2"}));
   EXPECT_EQ(anchor_.list(1).size(), 1U);
+}
+
+TEST_F(MediaAnchorTest, DeletingOneForkKeepsTheCallAndTheLastForkTakesItAlong) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b1", audioSdp("198.18.0.10", 6000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b2", audioSdp("198.18.0.11", 6000, false), plain_));
+  auto r = removeNow({"c1", "a", "b1", ""});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->callGone);
+  EXPECT_EQ(anchor_.calls(), 1U);
+  EXPECT_EQ(anchor_.query("c1")->toTag, "b2");
+  EXPECT_EQ(removeNow({"c1", "a", "b1", ""}).error().code, AnchorErrorCode::TagMismatch);
+  EXPECT_EQ(removeNow({"c1", "zz", "", ""}).error().code, AnchorErrorCode::TagMismatch);
+  // The callee's BYE: from-tag b2, to-tag a.
+  r = removeNow({"c1", "b2", "a", ""});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->callGone);
+  EXPECT_EQ(anchor_.calls(), 0U);
+}
+
+TEST_F(MediaAnchorTest, DeleteWithTheCallersTagOnlyOrAnUnansweredToTagEndsTheCall) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  auto r = removeNow({"c1", "a", "never-sent-sdp", ""});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->callGone) << "the 487 of an unforked call";
+  ASSERT_TRUE(anchor_.offer("c2", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c2", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  r = removeNow({"c2", "a", "", ""});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->callGone);
+}
+
+TEST_F(MediaAnchorTest, ViaBranchNamesTheForkOfOfferAnswerAndDelete) {
+  AnchorOptions v1 = plain_;
+  v1.viaBranch = "br1";
+  AnchorOptions v2 = plain_;
+  v2.viaBranch = "br2";
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), v1));
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), v2));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b2", audioSdp("198.18.0.11", 6000, false), v2));
+  EXPECT_EQ(anchor_.query("c1")->callee.viaBranch, "br2");
+  auto r = removeNow({"c1", "a", "", "br1"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->callGone);
+  EXPECT_EQ(removeNow({"c1", "a", "", "br9"}).error().code, AnchorErrorCode::TagMismatch);
+  r = removeNow({"c1", "a", "", "br2"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->callGone);
+}
+
+TEST_F(MediaAnchorTest, LabelsBelongToTheSenderOfTheSdpAndToLabelToTheOtherParty) {
+  AnchorOptions offer = plain_;
+  offer.label = "caller";
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), offer));
+  AnchorOptions answer = plain_;
+  answer.label = "callee";
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), answer));
+  auto q = anchor_.query("c1");
+  EXPECT_EQ(q->caller.label, "caller");
+  EXPECT_EQ(q->callee.label, "callee");
+  AnchorOptions relabel = plain_;
+  relabel.otherLabel = "A";
+  ASSERT_TRUE(anchor_.offer("c1", "b", audioSdp("198.18.0.10", 6000, false), relabel));
+  EXPECT_EQ(anchor_.query("c1")->caller.label, "A");
+}
+
+TEST_F(MediaAnchorTest, SipSourceAddressUsesTheSignallingSourceAndMediaAddressOverridesIt) {
+  AnchorOptions src = plain_;
+  src.sipSourceAddress = true;
+  src.receivedFrom = "192.0.2.50";
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("10.0.0.5", 5000, false), src));
+  AnchorOptions media = plain_;
+  media.mediaAddress = "203.0.113.9";
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("10.0.0.6", 6000, false), media));
+  auto q = anchor_.query("c1");
+  EXPECT_EQ(q->report.streams[0][0].advertised, addr("192.0.2.50", 5000));
+  EXPECT_EQ(q->report.streams[0][1].advertised, addr("203.0.113.9", 6000));
+  // Hold (c=0.0.0.0) stays hold whatever the flags say.
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("0.0.0.0", 5000, false), src));
+  EXPECT_FALSE(anchor_.query("c1")->report.streams[0][0].advertised.valid());
+}
+
+TEST_F(MediaAnchorTest, RtcpMuxRequireKeepsTheAnswererMuxedAndRejectDeclinesTheOfferersMux) {
+  AnchorOptions require = plain_;
+  require.muxRequire = true;
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), require));
+  EXPECT_TRUE(offer.media[0].rtcpMux());
+  EXPECT_FALSE(offer.media[0].rtcpPort().has_value());
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  EXPECT_FALSE(answer.media[0].rtcpMux()) << "the offerer did not offer mux";
+  auto q = anchor_.query("c1");
+  EXPECT_EQ(q->report.streams[0][1].rtcpPort, 0U) << "the answerer's leg stays muxed";
+  EXPECT_NE(q->report.streams[0][0].rtcpPort, 0U);
+
+  AnchorOptions reject = plain_;
+  reject.muxReject = true;
+  auto offer2 = parsed(anchor_.offer("c2", "a", audioSdp("198.18.0.9", 5000, true), reject));
+  EXPECT_FALSE(offer2.media[0].rtcpMux());
+  auto answer2 = parsed(anchor_.answer("c2", "a", "b", audioSdp("198.18.0.10", 6000, true), plain_));
+  EXPECT_FALSE(answer2.media[0].rtcpMux()) << "declined toward the offerer too";
+  EXPECT_EQ(answer2.media[0].rtcpPort(), answer2.media[0].port + 1);
+}
+
+TEST_F(MediaAnchorTest, NoRtcpAttributeAndGenerateMidShapeTheSdpPassedOn) {
+  AnchorOptions o = plain_;
+  o.noRtcpAttribute = true;
+  o.generateMid = true;
+  const std::string video = "m=video 7000 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=mid:v\r\n";
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false, video), o));
+  EXPECT_FALSE(offer.media[0].hasAttribute("rtcp"));
+  EXPECT_EQ(offer.media[0].attribute("mid"), "0");
+  EXPECT_EQ(offer.media[1].attribute("mid"), "v") << "an existing mid is kept";
+}
+
+TEST_F(MediaAnchorTest, CodecAndTransportOfEachLegComeFromItsSdp) {
+  const std::string g722 = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n"
+                           "m=audio 5000 RTP/AVP 9 0\r\nm=image 5002 udptl t38\r\n";
+  ASSERT_TRUE(anchor_.offer("c1", "a", g722, plain_));
+  const std::string opus = "v=0\r\no=- 1 1 IN IP4 198.18.0.10\r\ns=-\r\nc=IN IP4 198.18.0.10\r\nt=0 0\r\n"
+                           "m=audio 6000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\nm=image 6002 udptl t38\r\n";
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", opus, plain_));
+  auto q = anchor_.query("c1");
+  ASSERT_EQ(q->report.streams.size(), 2U);
+  EXPECT_EQ(q->report.streams[0][0].codec, media::VoiceCodec::G722) << "static payload type 9";
+  EXPECT_EQ(q->report.streams[0][1].codec, media::VoiceCodec::Opus);
+}
+
+TEST_F(MediaAnchorTest, CapacityErrorsUseRtpenginesWording) {
+  relay::RelayOptions tiny = relayOptions();
+  tiny.portMax = static_cast<uint16_t>(tiny.portMin + 3);  // one two-leg stream
+  relay::RelayControl relay(tiny);
+  MediaAnchor anchor(relay, "127.0.0.1", clock_);
+  ASSERT_TRUE(anchor.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  auto out = anchor.offer("c2", "a", audioSdp("198.18.0.9", 5002, false), plain_);
+  ASSERT_FALSE(out.has_value());
+  EXPECT_EQ(out.error().code, AnchorErrorCode::Capacity);
+  EXPECT_EQ(out.error().reason, "Ran out of ports");
+  EXPECT_EQ(out.error().limit, CapacityLimit::Ports);
+
+  relay::RelayOptions few = relayOptions();
+  few.descriptorBudget = 2;
+  relay::RelayControl small(few);
+  MediaAnchor anchor2(small, "127.0.0.1", clock_);
+  auto refused = anchor2.offer("c3", "a", audioSdp("198.18.0.9", 5000, false), plain_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().reason, "Parallel session limit reached");
+  EXPECT_EQ(refused.error().limit, CapacityLimit::Sessions);
+}
+
+// Item: a re-offer that moves a party (transfer, device handover) lets its new device latch;
+// without it, the new device's packets were dropped as spoofed for the rest of the call.
+TEST_F(MediaAnchorTest, ReofferMovingAPartyLetsItsNewSourceLatch) {
+  relay::test::Peer a, b, a2;
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("127.0.0.1", a.addr().port(), false), plain_));
+  auto answer = parsed(anchor_.answer("c1", "a", "b", audioSdp("127.0.0.1", b.addr().port(), false), plain_));
+  const uint16_t towardA = answer.media[0].port;  // where A sends
+  a.sendRtp(towardA, 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  a2.sendRtp(towardA, 1, 0xA2);
+  EXPECT_EQ(b.receive(200), -1) << "before the re-offer the new device is a stranger";
+  // A's party moves to a2 (same tag, new address in its re-offer).
+  auto reoffer = parsed(anchor_.offer("c1", "a", audioSdp("127.0.0.1", a2.addr().port(), false), plain_));
+  EXPECT_EQ(reoffer.media[0].port, offer.media[0].port);
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("127.0.0.1", b.addr().port(), false), plain_));
+  a2.sendRtp(towardA, 2, 0xA2);
+  ASSERT_EQ(b.receive(1000), 172) << "the moved party latches";
+  a.sendRtp(towardA, 3, 0xA);
+  EXPECT_EQ(b.receive(200), -1) << "and the old address is now the stranger";
+  auto q = queryLive("c1");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->report.streams[0][0].latched, a2.addr());
+  EXPECT_EQ(q->report.streams[0][0].counters.relatched, 1U);
+  EXPECT_EQ(q->report.streams[0][0].counters.spoofed, 2U);
 }
 
 }  // namespace

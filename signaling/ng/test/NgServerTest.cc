@@ -1,12 +1,20 @@
-// NG protocol over the real relay control (sockets on loopback, no media): framing, cookie
-// cache, error replies, and the SDP rewriting of offer/answer including rtcp-mux negotiation.
+// NG protocol over the real relay control (sockets on loopback): framing, cookie cache, error
+// replies, the SDP rewriting of offer/answer including rtcp-mux negotiation, asynchronous
+// query/delete, delete semantics (tags, via-branch, unknown calls), capacity errors, the options
+// Kamailio and OpenSIPS send, and the stats/MOS report their modules read.
 
 #include "signaling/ng/NgServer.h"
 
+#include <poll.h>
+
 #include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
 
 #include "relay/RelayControl.h"
 #include "relay/test/FreePorts.h"
+#include "relay/test/TestPeer.h"
 #include "signaling/sdp/Sdp.h"
 
 namespace rdv::ng {
@@ -20,22 +28,51 @@ relay::RelayOptions relayOptions() {
   return o;
 }
 
+// A relay, anchor, handler and server; deferred replies (query, delete) are captured.
+struct NgStack {
+  explicit NgStack(const relay::RelayOptions& o) : relay(o) {
+    server.setSender([this](std::string_view d, const common::SockAddr&) { sent.emplace_back(d); });
+  }
+  relay::RelayControl relay;
+  common::ManualClock clock;
+  anchor::MediaAnchor anchor{relay, "127.0.0.1", clock};
+  NgHandler handler{anchor};
+  NgServer server{handler, std::chrono::seconds(30), clock};
+  std::vector<std::string> sent;  // deferred replies, in order
+
+  // Runs one request to its reply: at once, or after the relay worker answered (bounded wait).
+  BValue call(std::string_view cookie, const BValue& req) {
+    std::string out = server.process(std::string(cookie) + " " + encodeBencode(req));
+    for (int i = 0; i < 500 && out.empty(); ++i) {
+      pollfd p{relay.replyFd(), POLLIN, 0};
+      ::poll(&p, 1, 10);
+      relay.drainReplies();
+      for (auto it = sent.begin(); it != sent.end(); ++it) {
+        if (it->rfind(std::string(cookie) + " ", 0) == 0) {
+          out = *it;
+          sent.erase(it);
+          break;
+        }
+      }
+    }
+    EXPECT_EQ(out.substr(0, cookie.size() + 1), std::string(cookie) + " ");
+    auto v = parseBencode(std::string_view(out).substr(std::min(out.size(), cookie.size() + 1)));
+    EXPECT_TRUE(v.has_value()) << out;
+    return v ? *v : BValue();
+  }
+};
+
 class NgTest : public ::testing::Test {
  protected:
   relay::RelayOptions opts_ = relayOptions();
-  relay::RelayControl relay_{opts_};
-  common::ManualClock clock_;
-  anchor::MediaAnchor anchor_{relay_, "127.0.0.1", clock_};
-  NgHandler handler_{anchor_};
-  NgServer server_{handler_, std::chrono::seconds(30), clock_};
+  NgStack stack_{opts_};
+  relay::RelayControl& relay_ = stack_.relay;
+  common::ManualClock& clock_ = stack_.clock;
+  anchor::MediaAnchor& anchor_ = stack_.anchor;
+  NgHandler& handler_ = stack_.handler;
+  NgServer& server_ = stack_.server;
 
-  BValue call(std::string_view cookie, const BValue& req) {
-    std::string out = server_.process(std::string(cookie) + " " + encodeBencode(req));
-    EXPECT_EQ(out.substr(0, cookie.size() + 1), std::string(cookie) + " ");
-    auto v = parseBencode(std::string_view(out).substr(cookie.size() + 1));
-    EXPECT_TRUE(v.has_value());
-    return v ? *v : BValue();
-  }
+  BValue call(std::string_view cookie, const BValue& req) { return stack_.call(cookie, req); }
   static BValue cmd(std::string_view name) {
     BValue d = BValue::dict();
     d.set("command", BValue::string(std::string(name)));
@@ -43,11 +80,11 @@ class NgTest : public ::testing::Test {
   }
 };
 
-std::string sdp(int port, bool mux) {
-  std::string s = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\nm=audio " +
+std::string sdp(int port, bool mux, const std::string& ip = "198.18.0.9") {
+  std::string s = "v=0\r\no=- 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\nm=audio " +
                   std::to_string(port) + " RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n";
   if (mux) s += "a=rtcp-mux\r\n";
-  return s + "a=ice-ufrag:abcd\r\na=candidate:1 1 UDP 1 198.18.0.9 " + std::to_string(port) + " typ host\r\n";
+  return s + "a=ice-ufrag:abcd\r\na=candidate:1 1 UDP 1 " + ip + " " + std::to_string(port) + " typ host\r\n";
 }
 
 TEST_F(NgTest, PingIsAnsweredWithPongUnderTheSameCookie) {
@@ -195,7 +232,274 @@ TEST_F(NgTest, DeleteReturnsTotalsAndForgetsTheCall) {
   ASSERT_NE(r.find("totals"), nullptr);
   EXPECT_EQ(anchor_.calls(), 0U);
   EXPECT_EQ(relay_.counters().socketsOpen.get(), 0U);
-  EXPECT_EQ(call("z3", del).getString("result"), "error");
+  auto again = call("z3", del);
+  EXPECT_EQ(again.getString("result"), "ok") << "a second delete is not an error";
+  EXPECT_EQ(again.getString("warning"), "Call-ID not found or tags didn't match");
+}
+
+BValue words(std::initializer_list<const char*> ws) {
+  BValue l = BValue::list();
+  for (const char* w : ws) l.push(BValue::string(w));
+  return l;
+}
+
+BValue offerReq(std::string_view callId, std::string_view fromTag, const std::string& body) {
+  BValue d = BValue::dict();
+  d.set("command", BValue::string("offer")).set("call-id", BValue::string(std::string(callId)));
+  d.set("from-tag", BValue::string(std::string(fromTag))).set("sdp", BValue::string(body));
+  return d;
+}
+
+BValue answerReq(std::string_view callId, std::string_view fromTag, std::string_view toTag, const std::string& body) {
+  BValue d = offerReq(callId, fromTag, body);
+  d.set("command", BValue::string("answer")).set("to-tag", BValue::string(std::string(toTag)));
+  return d;
+}
+
+BValue deleteReq(std::string_view callId, std::string_view fromTag = {}, std::string_view toTag = {}) {
+  BValue d = BValue::dict();
+  d.set("command", BValue::string("delete")).set("call-id", BValue::string(std::string(callId)));
+  if (!fromTag.empty()) d.set("from-tag", BValue::string(std::string(fromTag)));
+  if (!toTag.empty()) d.set("to-tag", BValue::string(std::string(toTag)));
+  return d;
+}
+
+TEST_F(NgTest, DeleteOfAnUnknownCallIsOkWithAWarningAndFatalMakesItAnError) {
+  auto r = call("u1", deleteReq("never-was", "a"));
+  EXPECT_EQ(r.getString("result"), "ok");
+  EXPECT_EQ(r.getString("warning"), "Call-ID not found or tags didn't match");
+  BValue fatal = deleteReq("never-was", "a");
+  fatal.set("flags", words({"fatal"}));
+  r = call("u2", fatal);
+  EXPECT_EQ(r.getString("result"), "error");
+  EXPECT_EQ(r.getString("error-reason"), "Call-ID not found or tags didn't match");
+  EXPECT_EQ(server_.counters().errors.get(), 1U);
+}
+
+// CANCEL: the 487 deletes with the caller's from-tag and the callee's fresh to-tag (no SDP ever
+// came from it); the failure route's delete follows and only warns.
+TEST_F(NgTest, CancelledCallIsDeletedByItsFirstDeleteAndTheSecondOnlyWarns) {
+  ASSERT_EQ(call("c1", offerReq("cx", "a", sdp(5000, false))).getString("result"), "ok");
+  auto first = call("c2", deleteReq("cx", "a", "b-487"));
+  EXPECT_EQ(first.getString("result"), "ok");
+  EXPECT_EQ(first.find("warning"), nullptr);
+  EXPECT_NE(first.find("totals"), nullptr);
+  EXPECT_EQ(anchor_.calls(), 0U);
+  auto second = call("c3", deleteReq("cx", "a"));
+  EXPECT_EQ(second.getString("result"), "ok");
+  EXPECT_EQ(second.getString("warning"), "Call-ID not found or tags didn't match");
+  EXPECT_EQ(server_.counters().errors.get(), 0U);
+}
+
+TEST_F(NgTest, DeletingOneForkByToTagKeepsTheCallForTheOthers) {
+  ASSERT_EQ(call("f1", offerReq("fork", "a", sdp(5000, false))).getString("result"), "ok");
+  ASSERT_EQ(call("f2", answerReq("fork", "a", "b1", sdp(6000, false))).getString("result"), "ok");
+  ASSERT_EQ(call("f3", answerReq("fork", "a", "b2", sdp(6002, false))).getString("result"), "ok");
+  auto r = call("f4", deleteReq("fork", "a", "b1"));
+  EXPECT_EQ(r.getString("result"), "ok");
+  EXPECT_EQ(r.find("warning"), nullptr);
+  EXPECT_EQ(r.find("totals"), nullptr) << "only a branch went";
+  EXPECT_EQ(anchor_.calls(), 1U);
+  BValue q = cmd("query");
+  q.set("call-id", BValue::string("fork"));
+  auto rep = call("f5", q);
+  ASSERT_EQ(rep.getString("result"), "ok");
+  EXPECT_NE(rep.find("tags")->find("b2"), nullptr);
+  EXPECT_EQ(rep.find("tags")->find("b1"), nullptr);
+  // b1 again: no such branch any more.
+  EXPECT_EQ(call("f6", deleteReq("fork", "a", "b1")).getString("warning"), "Call-ID not found or tags didn't match");
+  EXPECT_EQ(anchor_.calls(), 1U);
+  r = call("f7", deleteReq("fork", "a", "b2"));
+  EXPECT_NE(r.find("totals"), nullptr) << "the last branch takes the call with it";
+  EXPECT_EQ(anchor_.calls(), 0U);
+}
+
+TEST_F(NgTest, DeleteByViaBranchRemovesThatForkOnly) {
+  BValue o1 = offerReq("via", "a", sdp(5000, false));
+  o1.set("via-branch", BValue::string("z9hG4bK-1"));
+  ASSERT_EQ(call("v1", o1).getString("result"), "ok");
+  BValue o2 = offerReq("via", "a", sdp(5000, false));
+  o2.set("via-branch", BValue::string("z9hG4bK-2"));
+  ASSERT_EQ(call("v2", o2).getString("result"), "ok");
+  BValue d = deleteReq("via", "a");
+  d.set("via-branch", BValue::string("z9hG4bK-1"));
+  auto r = call("v3", d);
+  EXPECT_EQ(r.getString("result"), "ok");
+  EXPECT_EQ(r.find("warning"), nullptr);
+  EXPECT_EQ(anchor_.calls(), 1U);
+  BValue a2 = answerReq("via", "a", "b2", sdp(6000, false));
+  a2.set("via-branch", BValue::string("z9hG4bK-2"));
+  ASSERT_EQ(call("v4", a2).getString("result"), "ok");
+  BValue q = cmd("query");
+  q.set("call-id", BValue::string("via"));
+  auto rep = call("v5", q);
+  EXPECT_EQ(rep.find("tags")->find("b2")->getString("via-branch"), "z9hG4bK-2");
+  d.set("via-branch", BValue::string("z9hG4bK-2"));
+  EXPECT_NE(call("v6", d).find("totals"), nullptr);
+  EXPECT_EQ(anchor_.calls(), 0U);
+}
+
+// A relay with room for exactly one two-leg stream; `budget` caps its sockets.
+relay::RelayOptions tinyRelay(size_t budget) {
+  relay::RelayOptions o = relayOptions();
+  o.portMax = static_cast<uint16_t>(o.portMin + 3);
+  o.descriptorBudget = budget;
+  return o;
+}
+
+TEST(NgCapacity, PortExhaustionIsRtpenginesRanOutOfPorts) {
+  NgStack s(tinyRelay(1000));
+  ASSERT_EQ(s.call("p1", offerReq("one", "a", sdp(5000, false))).getString("result"), "ok");
+  auto r = s.call("p2", offerReq("two", "a", sdp(5002, false)));
+  EXPECT_EQ(r.getString("result"), "error");
+  EXPECT_EQ(r.getString("error-reason"), "Ran out of ports");
+  EXPECT_EQ(s.anchor.calls(), 1U) << "the refused call leaves nothing behind";
+}
+
+TEST(NgCapacity, SessionLimitIsLoadLimitForClientsThatSupportIt) {
+  NgStack s(tinyRelay(2));  // two sockets: not even one stream without rtcp-mux
+  auto legacy = s.call("l1", offerReq("one", "a", sdp(5000, false)));
+  EXPECT_EQ(legacy.getString("result"), "error");
+  EXPECT_EQ(legacy.getString("error-reason"), "Parallel session limit reached");
+  BValue modern = offerReq("two", "a", sdp(5000, false));
+  modern.set("supports", words({"load limit"}));
+  auto r = s.call("l2", modern);
+  EXPECT_EQ(r.getString("result"), "load limit");
+  EXPECT_EQ(r.getString("message"), "Parallel session limit reached");
+  EXPECT_EQ(s.anchor.calls(), 0U);
+}
+
+TEST_F(NgTest, RtppFlagsStringIsReadLikeTheDictionary) {
+  BValue o = offerReq("rf", "a", sdp(5000, false));
+  o.set("received-from", words({"IP4", "198.51.100.7"}));
+  o.set("rtpp-flags", BValue::string("replace-origin  SIP-source-address ICE=remove rtcp-mux=[offer require] "
+                                     "label=caller generate-mid no-rtcp-attribute"));
+  auto r = call("r1", o);
+  ASSERT_EQ(r.getString("result"), "ok") << encodeBencode(r);
+  auto out = sdp::SdpSession::parse(*r.getString("sdp"));
+  ASSERT_TRUE(out);
+  EXPECT_NE(out->lines[1].value.find("127.0.0.1"), std::string::npos) << "replace-origin: " << out->lines[1].value;
+  EXPECT_TRUE(out->media[0].rtcpMux()) << "rtcp-mux=[offer require]";
+  EXPECT_EQ(out->media[0].attribute("mid"), "0") << "generate-mid";
+  EXPECT_FALSE(out->media[0].hasAttribute("rtcp"));
+  BValue q = cmd("query");
+  q.set("call-id", BValue::string("rf"));
+  auto rep = call("r2", q);
+  const BValue* tagA = rep.find("tags")->find("a");
+  ASSERT_NE(tagA, nullptr);
+  EXPECT_EQ(tagA->getString("label"), "caller");
+  const BValue& stream = tagA->find("medias")->asList().at(0).find("streams")->asList().at(0);
+  EXPECT_EQ(stream.find("advertised endpoint")->getString("address"), "198.51.100.7")
+      << "SIP-source-address: the signalling source, not the SDP's 198.18.0.9";
+  EXPECT_EQ(stream.find("advertised endpoint")->getInt("port"), 5000);
+  EXPECT_EQ(stream.find("endpoint")->getString("family"), "IPv4");
+  EXPECT_EQ(handler_.unknownNamesLogged(), 0U);
+}
+
+TEST_F(NgTest, TrustAddressAndMediaAddressChooseTheAdvertisedAddress) {
+  BValue o = offerReq("ta", "a", sdp(5000, false));
+  o.set("received-from", words({"IP4", "198.51.100.7"}));
+  o.set("flags", words({"trust-address"}));
+  ASSERT_EQ(call("t1", o).getString("result"), "ok");
+  BValue a = answerReq("ta", "a", "b", sdp(6000, false));
+  a.set("media-address", BValue::string("203.0.113.5"));
+  a.set("received-from", words({"IP4", "198.51.100.8"}));
+  a.set("flags", words({"SIP-source-address"}));
+  ASSERT_EQ(call("t2", a).getString("result"), "ok");
+  auto info = anchor_.query("ta");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->report.streams[0][0].advertised, *common::SockAddr::fromIp("198.18.0.9", 5000));
+  EXPECT_EQ(info->report.streams[0][1].advertised, *common::SockAddr::fromIp("203.0.113.5", 6000));
+}
+
+TEST_F(NgTest, UnknownFlagsAreLoggedOncePerNameAndIgnored) {
+  BValue o = offerReq("uf", "a", sdp(5000, false));
+  o.set("flags", words({"frobnicate", "trust-address"}));
+  ASSERT_EQ(call("k1", o).getString("result"), "ok");
+  EXPECT_EQ(handler_.unknownNamesLogged(), 1U);
+  BValue again = offerReq("uf", "a", sdp(5000, false));
+  again.set("flags", words({"frobnicate"}));
+  again.set("rtpp-flags", BValue::string("frobnicate wibble=1"));
+  ASSERT_EQ(call("k2", again).getString("result"), "ok");
+  EXPECT_EQ(handler_.unknownNamesLogged(), 2U) << "frobnicate once; the unknown key wibble once";
+}
+
+TEST_F(NgTest, RecordCallIsAcceptedAndReportedAsNotSupported) {
+  BValue o = offerReq("rc", "a", sdp(5000, false));
+  o.set("flags", words({"record-call"}));
+  auto r = call("rc1", o);
+  EXPECT_EQ(r.getString("result"), "ok");
+  EXPECT_EQ(r.getString("warning"), "Call recording is not supported");
+  EXPECT_EQ(handler_.unknownNamesLogged(), 0U);
+}
+
+TEST_F(NgTest, AddressFamilyOtherThanTheRelaysIsRefused) {
+  BValue o = offerReq("af", "a", sdp(5000, false));
+  o.set("address-family", BValue::string("IP6"));
+  auto r = call("af1", o);
+  EXPECT_EQ(r.getString("result"), "error");
+  EXPECT_EQ(anchor_.calls(), 0U);
+  o.set("address-family", BValue::string("IP4"));
+  EXPECT_EQ(call("af2", o).getString("result"), "ok");
+}
+
+// query waits for the relay worker without blocking: other requests are served meanwhile, and a
+// retransmission of the pending cookie neither runs the command again nor gets a second reply.
+TEST_F(NgTest, QueryAnswersAsynchronouslyAndRetransmissionsDoNotRunItTwice) {
+  ASSERT_EQ(call("q0", offerReq("aq", "a", sdp(5000, false))).getString("result"), "ok");
+  BValue q = cmd("query");
+  q.set("call-id", BValue::string("aq"));
+  const std::string wire = "q1 " + encodeBencode(q);
+  EXPECT_EQ(server_.process(wire), "") << "deferred until the worker answers";
+  EXPECT_EQ(server_.pending(), 1U);
+  EXPECT_NE(server_.process("p1 " + encodeBencode(cmd("ping"))), "") << "served while the query waits";
+  EXPECT_EQ(server_.process(wire), "") << "retransmission of a pending command";
+  EXPECT_EQ(server_.counters().retransmissions.get(), 1U);
+  EXPECT_EQ(relay_.pendingReplies(), 1U) << "one worker request, not two";
+  for (int i = 0; i < 500 && server_.pending() > 0; ++i) {
+    pollfd p{relay_.replyFd(), POLLIN, 0};
+    ::poll(&p, 1, 10);
+    relay_.drainReplies();
+  }
+  ASSERT_EQ(stack_.sent.size(), 1U);
+  EXPECT_EQ(stack_.sent[0].rfind("q1 ", 0), 0U);
+  EXPECT_EQ(server_.process(wire), stack_.sent[0]) << "later retransmissions get the cached reply";
+}
+
+// What Kamailio's $rtpstat and mos_* read: totals, per-tag streams with SSRC, and the SSRC
+// dictionary with lowest/highest/average MOS in rtpengine's units.
+TEST_F(NgTest, QueryAndDeleteCarryPerSsrcMosThatKamailioReads) {
+  relay::test::Peer a, b;
+  auto offer = call("m1", offerReq("mos", "a", sdp(a.addr().port(), false, "127.0.0.1")));
+  auto towardB = sdp::SdpSession::parse(*offer.getString("sdp"));
+  ASSERT_TRUE(towardB);
+  auto ans = call("m2", answerReq("mos", "a", "b", sdp(b.addr().port(), false, "127.0.0.1")));
+  auto towardA = sdp::SdpSession::parse(*ans.getString("sdp"));
+  ASSERT_TRUE(towardA);
+  for (uint16_t seq = 1; seq <= 10; ++seq) {
+    a.sendRtp(towardA->media[0].port, seq, 0xA1A1);
+    ASSERT_GT(b.receive(1000), 0);
+  }
+  BValue q = cmd("query");
+  q.set("call-id", BValue::string("mos"));
+  auto rep = call("m3", q);
+  const BValue& stream = rep.find("tags")->find("a")->find("medias")->asList().at(0).find("streams")->asList().at(0);
+  EXPECT_EQ(stream.getInt("SSRC"), 0xA1A1);
+  EXPECT_EQ(stream.getInt("local port"), towardA->media[0].port);
+  EXPECT_EQ(stream.find("stats")->getInt("packets"), 10);
+  const BValue* entry = rep.find("SSRC")->find(std::to_string(0xA1A1));
+  ASSERT_NE(entry, nullptr) << encodeBencode(rep);
+  // Lossless, jitter far below 45 ms, no RTT: R = 93.2, MOS 4.41 -> 44.
+  EXPECT_EQ(entry->find("average MOS")->getInt("MOS"), 44);
+  EXPECT_EQ(entry->find("average MOS")->getInt("samples"), 1);
+  EXPECT_EQ(entry->find("average MOS")->getInt("packet loss"), 0);
+  EXPECT_EQ(entry->find("lowest MOS")->getInt("MOS"), 44);
+  EXPECT_EQ(entry->find("highest MOS")->getInt("round-trip time"), 0);
+  EXPECT_GT(entry->find("lowest MOS")->getInt("reported at").value_or(0), 0);
+  EXPECT_EQ(rep.find("SSRC")->asDict().size(), 1U) << "B sent nothing: no entry for it";
+  auto del = call("m4", deleteReq("mos", "a"));
+  EXPECT_EQ(del.find("totals")->find("RTP")->getInt("packets"), 10);
+  EXPECT_EQ(del.find("SSRC")->find(std::to_string(0xA1A1))->find("lowest MOS")->getInt("MOS"), 44);
 }
 
 }  // namespace

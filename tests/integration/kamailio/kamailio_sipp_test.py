@@ -16,7 +16,16 @@ address in the 200 OK's SDP. Checks:
      http://127.0.0.1:{metrics_port}/metrics after the call is at least the packets the callee
      got from the relay and at most the packets sent into it (UAC's RTP + the callee's echoes).
      --relay-kind rtpengine (dev mode): no metrics; the NG `query` totals are reported instead.
-  5. the relay stayed up for the whole test and exits 0 on SIGTERM.
+  5. Kamailio read the relay's statistics the way it reads rtpengine's: its log has the
+     $rtpstat line (RTP packets > 0) it printed before the BYE's delete, and the MOS values the
+     rtpengine module's mos_* parameters filled from the delete reply (average, min, max, samples,
+     and per label caller/callee), all non-empty;
+  6. a second call is CANCELled: the CANCEL deletes it on the relay, the failure route's delete
+     of the now unknown call is answered without an error (no "proxy replied with error" and no
+     rtpengine error in Kamailio's log), and the relay holds no call afterwards;
+  7. the relay stayed up for the whole test and exits 0 on SIGTERM.
+Kamailio drives the relay with rtpengine_manage("SIP-source-address replace-origin
+replace-session-connection ...") and labels the parties caller/callee.
 
 Python 3 stdlib only. Every process is started in its own session and stopped by its PID (and its
 own process group, for Kamailio's children) in a finally block. Exit 0 on pass, 1 on failure; the
@@ -90,6 +99,88 @@ def find_message(messages, direction, first_line_re, cseq_method):
 def sdp_of(msg):
     parts = re.split(r"\r?\n\r?\n", msg, maxsplit=1)
     return parts[1] if len(parts) == 2 else ""
+
+
+# ---------------------------------------------------------------- Kamailio's view of the relay
+
+MOS_RE = re.compile(r"RDV-MOS call=\S+ average=(\S+) min=(\S+) max=(\S+) min_at=(\S+) loss=(\S+) jitter=(\S+) "
+                    r"roundtrip=(\S+) samples=(\S+) caller=(\S+) callee=(\S+)")
+RTPSTAT_RE = re.compile(r"RDV-RTPSTAT call=\S+ RTP: (-?\d+) bytes, (-?\d+) packets, (-?\d+) errors; "
+                        r"RTCP: (-?\d+) bytes, (-?\d+) packets, (-?\d+) errors")
+RTPENGINE_ERRORS = ("proxy replied with error", "proxy return error", "failed to")
+
+
+def log_text(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def check_kamailio_stats(kam_log):
+    """The $rtpstat line (logged before the delete) and the mos_* values (filled by the delete)."""
+    text = log_text(kam_log)
+    st = RTPSTAT_RE.search(text)
+    if st is None:
+        raise TestFailure("no $rtpstat line with RTP/RTCP counters in Kamailio's log (the relay's query reply lacks "
+                          "totals?)\n" + tail(kam_log, 40))
+    if int(st.group(2)) <= 0:
+        raise TestFailure("$rtpstat reports %s RTP packets: %s" % (st.group(2), st.group(0)))
+    m = MOS_RE.search(text)
+    if m is None:
+        raise TestFailure("no RDV-MOS line in Kamailio's log\n" + tail(kam_log, 40))
+    names = ("average", "min", "max", "min_at", "loss", "jitter", "roundtrip", "samples", "caller", "callee")
+    values = dict(zip(names, m.groups()))
+    empty = [k for k, v in values.items() if v in ("", "<null>")]
+    if empty:
+        raise TestFailure("Kamailio's mos_* variables are empty for %s: %s" % (", ".join(empty), m.group(0)))
+    for k in ("average", "min", "max", "caller", "callee"):
+        if not re.fullmatch(r"[1-4]\.\d", values[k]):
+            raise TestFailure("MOS %s=%r is not a score between 1.0 and 4.9: %s" % (k, values[k], m.group(0)))
+    if not float(values["min"]) <= float(values["average"]) <= float(values["max"]):
+        raise TestFailure("MOS min <= average <= max does not hold: %s" % m.group(0))
+    return "Kamailio read $rtpstat (%s RTP packets) and MOS average=%s min=%s max=%s caller=%s callee=%s" % (
+        st.group(2), values["average"], values["min"], values["max"], values["caller"], values["callee"])
+
+
+def run_cancelled_call(args, workdir, procs, ports, kam_log, relay_log):
+    """INVITE, 180, CANCEL, 487: the relay sees the CANCEL's delete and then the failure route's
+    delete of a call it no longer has; Kamailio must log no rtpengine error for it."""
+    before = len(log_text(kam_log))
+    uas = procs.start("sipp_uas_cancel", [
+        args.sipp, "-sf", os.path.join(HERE, "uas_cancel.xml"),
+        "-i", "127.0.0.1", "-p", str(ports["uas_sip"]),
+        "-mi", "127.0.0.1", "-mp", str(ports["uas_media"]),
+        "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error",
+        "-trace_err", "-error_file", os.path.join(workdir, "uas_cancel_errors.log")])
+    wait_until("sipp UAS (cancel) to bind udp 127.0.0.1:%d" % ports["uas_sip"],
+               lambda: not udp_port_free(ports["uas_sip"]), 5.0, uas, "sipp UAS", procs.log_of("sipp_uas_cancel"))
+    uac = procs.start("sipp_uac_cancel", [
+        args.sipp, "127.0.0.1:%d" % ports["sip"], "-sf", os.path.join(HERE, "uac_cancel.xml"),
+        "-i", "127.0.0.1", "-p", str(ports["uac_sip"]),
+        "-mi", "127.0.0.1", "-mp", str(ports["uac_media"]),
+        "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error", "-recv_timeout", "10s",
+        "-trace_err", "-error_file", os.path.join(workdir, "uac_cancel_errors.log")])
+    for proc, name in ((uac, "sipp_uac_cancel"), (uas, "sipp_uas_cancel")):
+        try:
+            proc.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("%s did not finish the cancelled call within 25 s\n%s" % (name, tail(procs.log_of(name))))
+        if proc.returncode != 0:
+            raise TestFailure("cancelled call: %s exit code %d\n%s\n--- kamailio:\n%s"
+                              % (name, proc.returncode, tail(procs.log_of(name)), tail(kam_log)))
+    # The failure route runs when the 487 arrives, before the UAC's ACK; give its log line a moment.
+    wait_until("Kamailio's failure route to log its delete",
+               lambda: "RDV-FAILURE" in log_text(kam_log)[before:], 3.0)
+    new = log_text(kam_log)[before:]
+    bad = [line for line in new.splitlines()
+           if "rtpengine" in line.lower() and ("ERROR" in line or any(e in line for e in RTPENGINE_ERRORS))]
+    if bad:
+        raise TestFailure("Kamailio logged rtpengine errors for the cancelled call:\n" + "\n".join(bad[:10]))
+    _, lst = ng_request(ports["ng"], "list")
+    if lst.get("calls"):
+        raise TestFailure("the relay still holds calls after the CANCEL: %r" % lst.get("calls"))
+    if "Call-ID not found or tags didn't match" not in log_text(relay_log):
+        raise TestFailure("the relay never saw the second delete of the cancelled call\n" + tail(relay_log))
+    return "cancelled call: second delete answered without error"
 
 
 # ---------------------------------------------------------------- main flow
@@ -303,6 +394,12 @@ def run(args, workdir):
             notes.append("rdv_relay_packets_total=%g (%d..%d)" % (v, low, high))
         else:
             notes.append("relay-kind %s: metrics check skipped (dev mode)" % args.relay_kind)
+
+        # ---- 5. what Kamailio read from the relay
+        notes.append(check_kamailio_stats(kam_log))
+
+        # ---- 6. a cancelled call: the second delete is not an error
+        notes.append(run_cancelled_call(args, workdir, procs, ports, kam_log, relay_log))
     finally:
         stopped = None
         if relay is not None:

@@ -1,0 +1,53 @@
+#pragma once
+// The options of one NG request, gathered from every form Kamailio's and OpenSIPS's rtpengine
+// modules send them in: dictionary keys (`replace: [origin]`, `received-from: [IP4, addr]`),
+// words of the `flags` list (`replace-origin`, `SIP-source-address`, `rtcp-mux-demux`), and
+// Kamailio's `rtpp-flags` string, which carries all of them as one space-separated text in
+// rtpengine's syntax (`replace-origin ICE=remove rtcp-mux=[offer require] label=caller`).
+// Names are matched as rtpengine matches them: spaces and hyphens alike, case-insensitively.
+//
+// Pure: parsing never logs; names it does not know are returned in `unknown` for the handler to
+// log (once per name).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "signaling/anchor/MediaAnchor.h"
+#include "signaling/ng/Bencode.h"
+
+namespace rdv::ng {
+
+struct NgOptions {
+  std::string callId;
+  std::string fromTag;
+  std::string toTag;
+  std::optional<std::string> sdp;
+  anchor::AnchorOptions anchor;   // includes label, via-branch, received-from, media-address
+  std::string addressFamily;      // "IP4" / "IP6" when requested (NG `address-family`)
+  std::optional<int64_t> deleteDelay;  // seconds (NG `delete-delay`); see README: deletes are immediate
+  bool fatal = false;             // `delete` of an unknown call is an error, not a warning
+  bool supportsLoadLimit = false; // `supports: [load limit]`: capacity replies use result `load limit`
+  bool recordCall = false;        // `record-call` / `record call: yes` (recording does not exist yet)
+  // Names of flags and keys that are not understood, "flag NAME" / "key NAME", in order.
+  std::vector<std::string> unknown;
+  // Options understood but not supported here (e.g. "ICE=force"), for the handler to log.
+  std::vector<std::string> unsupported;
+};
+
+// Reads every option of `request` (a dictionary). Later sources override earlier ones: the
+// dictionary's keys, then the `flags` list, then `rtpp-flags`.
+NgOptions parseNgOptions(const BValue& request);
+
+// `text` as rtpengine splits rtpp-flags: words separated by spaces, `key=value`, and
+// `key=[a b c]` lists that may span words. Each entry: key (empty for a bare flag word) and
+// value (a string, or a list of strings). Exposed for tests.
+struct RtppFlag {
+  std::string key;
+  BValue value;  // string; list for `[...]`; for a bare flag the word itself
+};
+std::vector<RtppFlag> splitRtppFlags(std::string_view text);
+
+}  // namespace rdv::ng

@@ -1,0 +1,103 @@
+// Option parsing: the dictionary, the flags list and Kamailio's rtpp-flags string all reach the
+// same AnchorOptions, with rtpengine's name matching.
+
+#include "signaling/ng/NgOptions.h"
+
+#include <gtest/gtest.h>
+
+namespace rdv::ng {
+namespace {
+
+BValue words(std::initializer_list<const char*> ws) {
+  BValue l = BValue::list();
+  for (const char* w : ws) l.push(BValue::string(w));
+  return l;
+}
+
+TEST(NgOptions, RtppFlagsSplitIntoFlagsKeysAndBracketedLists) {
+  auto f = splitRtppFlags("  replace-origin ICE=remove rtcp-mux=[offer  require] codec-strip=[] label=x=y trust-address");
+  ASSERT_EQ(f.size(), 6U);
+  EXPECT_EQ(f[0].key, "");
+  EXPECT_EQ(f[0].value.asString(), "replace-origin");
+  EXPECT_EQ(f[1].key, "ICE");
+  EXPECT_EQ(f[1].value.asString(), "remove");
+  EXPECT_EQ(f[2].key, "rtcp-mux");
+  EXPECT_EQ(f[2].value, words({"offer", "require"}));
+  EXPECT_EQ(f[3].key, "codec-strip");
+  EXPECT_EQ(f[3].value, BValue::list());
+  EXPECT_EQ(f[4].key, "label");
+  EXPECT_EQ(f[4].value.asString(), "x=y");
+  EXPECT_EQ(f[5].value.asString(), "trust-address");
+  EXPECT_EQ(splitRtppFlags("rtcp-mux=[offer").at(0).value, words({"offer"})) << "unterminated list";
+  EXPECT_TRUE(splitRtppFlags("   ").empty());
+}
+
+TEST(NgOptions, DictionaryFlagsAndRtppFlagsReachTheSameOptions) {
+  BValue dict = BValue::dict();
+  dict.set("command", BValue::string("offer")).set("call-id", BValue::string("c")).set("from-tag", BValue::string("a"));
+  dict.set("replace", words({"origin", "session connection"}));
+  dict.set("rtcp-mux", words({"demux"}));
+  dict.set("received-from", words({"IP4", "192.0.2.1"}));
+  dict.set("flags", words({"SIP source address", "strict-source", "port-latching", "generate-mid"}));
+  dict.set("via-branch", BValue::string("z9"));
+  dict.set("to-label", BValue::string("callee"));
+  dict.set("supports", words({"load limit"}));
+  dict.set("delete-delay", BValue::string("0"));
+  const NgOptions a = parseNgOptions(dict);
+
+  BValue rtpp = BValue::dict();
+  rtpp.set("command", BValue::string("offer")).set("call-id", BValue::string("c")).set("from-tag", BValue::string("a"));
+  rtpp.set("rtpp-flags", BValue::string("replace-origin replace-session-connection rtcp-mux-demux "
+                                        "received-from=[IP4 192.0.2.1] SIP-source-address strict-source "
+                                        "port-latching generate-mid via-branch=z9 to-label=callee "
+                                        "supports=[load limit] delete-delay=0"));
+  const NgOptions b = parseNgOptions(rtpp);
+  for (const NgOptions* o : {&a, &b}) {
+    EXPECT_EQ(o->callId, "c");
+    EXPECT_EQ(o->fromTag, "a");
+    EXPECT_TRUE(o->anchor.replaceOrigin);
+    EXPECT_TRUE(o->anchor.muxDemux);
+    EXPECT_TRUE(o->anchor.sipSourceAddress);
+    EXPECT_EQ(o->anchor.receivedFrom, "192.0.2.1");
+    EXPECT_TRUE(o->anchor.strictSource);
+    EXPECT_TRUE(o->anchor.generateMid);
+    EXPECT_EQ(o->anchor.viaBranch, "z9");
+    EXPECT_EQ(o->anchor.otherLabel, "callee");
+    EXPECT_EQ(o->deleteDelay, 0);
+    EXPECT_TRUE(o->unknown.empty()) << o->unknown.front();
+  }
+  EXPECT_TRUE(a.supportsLoadLimit);
+  EXPECT_TRUE(b.supportsLoadLimit);
+}
+
+TEST(NgOptions, LaterSourcesOverrideAndUnknownNamesAreReported) {
+  BValue d = BValue::dict();
+  d.set("command", BValue::string("answer")).set("call-id", BValue::string("c"));
+  d.set("flags", words({"asymmetric", "loop-protect"}));
+  d.set("rtpp-flags", BValue::string("symmetric from-tag=ft to-tag=tt ICE=force rtcp-mux=[sideways] fatal"));
+  d.set("wibble", BValue::integer(1));
+  const NgOptions o = parseNgOptions(d);
+  EXPECT_FALSE(o.anchor.asymmetric) << "rtpp-flags come after the flags list";
+  EXPECT_EQ(o.fromTag, "ft");
+  EXPECT_EQ(o.toTag, "tt");
+  EXPECT_TRUE(o.fatal);
+  EXPECT_EQ(o.unknown, (std::vector<std::string>{"key wibble", "flag loop-protect", "rtcp-mux sideways"}));
+  EXPECT_EQ(o.unsupported, (std::vector<std::string>{"ICE=force"}));
+}
+
+TEST(NgOptions, RtcpMuxWordsAndRecordCall) {
+  BValue d = BValue::dict();
+  d.set("rtcp-mux", words({"offer", "require", "reject", "accept"}));
+  d.set("record call", BValue::string("yes"));
+  d.set("flags", words({"no-rtcp-attribute"}));
+  const NgOptions o = parseNgOptions(d);
+  EXPECT_TRUE(o.anchor.muxOffer);
+  EXPECT_TRUE(o.anchor.muxRequire);
+  EXPECT_TRUE(o.anchor.muxReject);
+  EXPECT_TRUE(o.anchor.noRtcpAttribute);
+  EXPECT_TRUE(o.recordCall);
+  EXPECT_TRUE(o.unknown.empty());
+}
+
+}  // namespace
+}  // namespace rdv::ng
