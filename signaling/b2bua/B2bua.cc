@@ -19,6 +19,21 @@ constexpr std::string_view kAllow =
     "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
 constexpr std::string_view kSdp = "application/sdp";
 
+// Timer C only guards the callee's INVITE: it stays longer than our own ring timeout (plus the
+// 64*T1 a CANCEL may wait for its 487), so a long-ringing call ends with our 408 and CANCEL.
+sip::SipTimers sipTimers(const config::SipConfig& cfg) {
+  sip::SipTimers t;
+  t.timerCMs = std::max<uint64_t>(t.timerCMs, uint64_t{cfg.ringTimeoutSeconds} * 1000 + 64 * t.t1Ms);
+  return t;
+}
+
+// "Warning: 399 rendezvous "<why>"" (RFC 3261 §20.43), the reason kept inside its quotes.
+std::string warningHeader(std::string_view why) {
+  std::string text(why);
+  std::replace(text.begin(), text.end(), '"', '\'');
+  return fmt::format("Warning: 399 rendezvous \"{}\"", text);
+}
+
 }  // namespace
 
 B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::MediaAnchor& anchor,
@@ -27,7 +42,8 @@ B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::Me
       transport_(transport),
       anchor_(anchor),
       clock_(clock),
-      txns_(transport, *this, clock),
+      timers_(sipTimers(cfg)),
+      txns_(transport, *this, clock, timers_),
       local_(cfg, transport),
       registrations_(cfg_, txns_, tags_, clock, counters_),
       admission_(cfg.maxCalls, cfg.maxCallsPerSecond) {}
@@ -105,13 +121,17 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   }
   std::string callee;
   auto bindings = routeInvite(id, req, callee);
-  if (bindings.empty()) return;
+  if (bindings.empty()) {
+    admission_.refund();  // 404/480: not a call
+    return;
+  }
   // An INVITE without SDP is a late offer: the callee's 2xx will carry the offer.
   auto offer = req.body().empty() ? Expected<std::string, anchor::AnchorError>(std::string())
                                   : anchor_.offer(req.callId(), req.fromTag(), req.body(), anchorOptions_);
   if (!offer) {
+    admission_.refund();
     const bool capacity = offer.error().code == anchor::AnchorErrorCode::Capacity;
-    std::array<std::string, 1> h{fmt::format("Warning: 399 rendezvous \"{}\"", offer.error().reason)};
+    std::array<std::string, 1> h{warningHeader(offer.error().reason)};
     txns_.respond(id, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here",
                   tags_.next(), h);
     return;
@@ -124,10 +144,21 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   counters_.callsActive.set(calls_.size());
   c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp);
   c.bInviteCseq = c.legs[1].localCseq;
+  if (c.bInvite == 0) {
+    // The INVITE we built does not parse (sendRequest logged it) and never went out: no callee
+    // will answer, so the caller hears now rather than at the ring timeout.
+    counters_.callsFailed.add(1);
+    std::array<std::string, 1> h{warningHeader("cannot build the INVITE to the callee")};
+    txns_.respond(id, 500, "Server Internal Error", c.legs[0].localTag, h);
+    anchor_.release(c.anchorId);
+    endCall(c.id);
+    return;
+  }
   auto p = std::make_unique<PendingRequest>();
   p->call = c.id;
   p->toSide = 1;
   p->serverTxn = id;
+  p->cseq = c.bInviteCseq;
   p->initialInvite = true;
   p->method = "INVITE";
   calls_.addPending(c.bInvite, std::move(p));
@@ -193,36 +224,50 @@ sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::
       leg.peer);
 }
 
-void B2bua::sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp) {
+// The ACK of the 2xx that `clientTxn` (an INVITE on `side`, CSeq `cseq`) got; kept with its
+// PendingRequest so that a retransmitted 2xx gets the very same ACK (onResponse).
+void B2bua::ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp) {
   const Leg& leg = call.legs[side];
-  txns_.sendStateless(leg.peer, ackText(local_, leg, cseq, txns_.newBranch(), sdp));
+  std::string text = ackText(local_, leg, cseq, txns_.newBranch(), sdp);
+  txns_.sendStateless(leg.peer, text);
+  if (PendingRequest* p = calls_.pending(clientTxn)) {
+    p->ack = std::move(text);
+    p->ackPeer = leg.peer;
+  }
 }
 
-// Forwards `resp` (a 2xx carrying a late offer) after anchoring it; the ACK to `toSide` waits for
-// the answer in the other side's ACK. False when the offer could not be anchored.
-bool B2bua::deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const sip::SipMessage& resp,
-                                 std::string& body) {
+// Anchors `resp`, a 2xx to `clientTxn` that carries a late offer, and returns the SDP to pass on;
+// the ACK to `toSide` then waits for the answer in the other side's ACK.
+Expected<std::string, anchor::AnchorError> B2bua::deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
+                                                                       int toSide, uint32_t cseq,
+                                                                       const sip::SipMessage& resp) {
   auto offer = anchor_.offer(call.anchorId, call.legs[toSide].remoteTag, resp.body(), anchorOptions_);
-  if (!offer) return false;
-  body = std::move(*offer);
-  call.deferredAck = Call::DeferredAck{true, toSide, cseq};
-  return true;
+  if (offer) call.deferredAck = Call::DeferredAck{true, toSide, cseq, clientTxn};
+  return offer;
 }
 
 void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side) {
   const int other = 1 - side;
   const sip::SipMethod m = req.method();
+  if (call.cancelled) {
+    // Given up on and answered finally towards the caller: only a BYE of the early dialog is left.
+    if (m == sip::SipMethod::Bye) {
+      txns_.respond(id, 200, "OK");
+    } else if (m != sip::SipMethod::Ack) {
+      txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+    }
+    return;
+  }
   if (auto contact = uriOf(req.header("Contact")); !contact.empty()) call.legs[side].remoteTarget = contact;
   if (m == sip::SipMethod::Bye) {
     txns_.respond(id, 200, "OK");
     spdlog::info("call={} BYE from {}", call.anchorId, side == 0 ? "caller" : "callee");
     if (call.unanswered()) {
       // BYE before the final response (RFC 3261 §15): cancel the pending INVITE.
-      txns_.cancel(call.bInvite);
-      txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
-    } else {
-      sendOnLeg(call, other, "BYE", {}, {});
+      giveUpOnCallee(call, 487, "Request Terminated");
+      return;
     }
+    sendOnLeg(call, other, "BYE", {}, {});
     anchor_.release(call.anchorId);
     endCall(call.id);
     return;
@@ -250,10 +295,17 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
   }
   sip::TxnId out = sendOnLeg(call, other, req.methodText(), body,
                              body.empty() ? std::string_view() : std::string_view(ctype));
+  if (out == 0) {  // the request we built does not parse (logged): nothing went out
+    if (offer) anchor_.revertOffer(call.anchorId);
+    if (m == sip::SipMethod::Invite) call.reofferPending = false;
+    txns_.respond(id, 500, "Server Internal Error");
+    return;
+  }
   auto p = std::make_unique<PendingRequest>();
   p->call = call.id;
   p->toSide = other;
   p->serverTxn = id;
+  p->cseq = call.legs[other].localCseq;
   p->offer = offer;
   p->method = std::string(req.methodText());
   calls_.addPending(out, std::move(p));
@@ -277,44 +329,60 @@ void B2bua::onAck(const sip::SipMessage& req) {
       if (a) answer = std::move(*a);
     }
     call->deferredAck.pending = false;
-    sendAck(*call, offerer, call->deferredAck.cseq, answer);
+    ackInvite(call->deferredAck.clientTxn, *call, offerer, call->deferredAck.cseq, answer);
   }
   if (side == 0 && call->state == Call::State::Answered) call->state = Call::State::Confirmed;
 }
 
 void B2bua::onCancel(sip::TxnId inviteTxn) {
   Call* found = calls_.byServerInvite(inviteTxn);
-  if (found == nullptr || !found->unanswered()) return;
-  Call& call = *found;
-  spdlog::info("call={} CANCEL from caller", call.anchorId);
+  if (found == nullptr || !found->unanswered() || found->cancelled) return;
+  spdlog::info("call={} CANCEL from caller", found->anchorId);
+  giveUpOnCallee(*found, 487, "Request Terminated");
+}
+
+// The caller gets `status` now and the media goes; the callee's INVITE is CANCELled (the
+// transaction layer holds the CANCEL until the callee sent a provisional, RFC 3261 §9.1). The call
+// stays, marked cancelled, until that INVITE ends (onInviteResponse, onTimeout).
+void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason) {
   call.cancelled = true;
   txns_.cancel(call.bInvite);
-  txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
+  txns_.respond(call.aInvite, status, reason, call.legs[0].localTag);
   anchor_.release(call.anchorId);
-  // The call object lives on until the callee's final response (487, or a 2xx to hang up).
 }
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
-  const PendingRequest* pending = calls_.pending(id);
+  PendingRequest* pending = calls_.pending(id);
   if (pending == nullptr) return;
-  const PendingRequest& p = *pending;
-  if (p.initialInvite) {
-    if (Call* call = calls_.get(p.call)) onInviteResponse(*call, resp);
-  } else {
-    onForwardedResponse(p, resp);
+  PendingRequest& p = *pending;
+  const int status = resp.status();
+  const bool invite = p.method == "INVITE";
+  if (invite && status >= 200 && status < 300) {
+    if (p.answered) {
+      // A retransmitted 2xx: our ACK was lost (a late offer's ACK may still wait for its answer).
+      if (!p.ack.empty()) txns_.sendStateless(p.ackPeer, p.ack);
+      return;
+    }
+    // 2xx retransmissions stop within 64*T1 (RFC 3261 §13.3.1.4): so may the entry.
+    p.answered = true;
+    calls_.expirePendingAt(id, clock_.monotonicMs() + 64 * timers_.t1Ms);
   }
-  // Keep the entry while 2xx retransmissions may still come for an INVITE; drop it on other finals.
-  if (resp.status() >= 300 || (resp.status() >= 200 && p.method != "INVITE")) calls_.erasePending(id);
+  if (p.initialInvite) {
+    if (Call* call = calls_.get(p.call)) onInviteResponse(id, *call, resp);
+  } else {
+    onForwardedResponse(id, p, resp);
+  }
+  if (status >= 300 || (status >= 200 && !invite)) calls_.erasePending(id);
 }
 
-void B2bua::onInviteResponse(Call& call, const sip::SipMessage& resp) {
+void B2bua::onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& resp) {
   const int status = resp.status();
   if (status == 100) return;
   Leg& b = call.legs[1];
   if (!resp.toTag().empty()) b.remoteTag = std::string(resp.toTag());
   if (auto contact = uriOf(resp.header("Contact")); !contact.empty()) b.remoteTarget = contact;
   if (status >= 200 && status < 300) {
-    onInviteSuccess(call, resp);
+    onInviteSuccess(id, call, resp);
     return;
   }
   if (status < 200) {
@@ -342,34 +410,38 @@ void B2bua::onInviteResponse(Call& call, const sip::SipMessage& resp) {
 }
 
 // The callee answered the initial INVITE: ACK it (unless a late offer makes the ACK wait for the
-// caller's answer) and pass the 2xx on with the anchored answer.
-void B2bua::onInviteSuccess(Call& call, const sip::SipMessage& resp) {
+// caller's answer) and pass the 2xx on with the anchored SDP.
+void B2bua::onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& resp) {
   const int status = resp.status();
-  if (call.state == Call::State::Answered || call.state == Call::State::Confirmed) {
-    // A retransmitted 2xx: our ACK was lost (or, for a late offer, is still waiting).
-    if (!call.deferredAck.pending) sendAck(call, 1, call.bInviteCseq);
-    return;
-  }
-  const bool lateOffer = !call.anchored;
-  if (!lateOffer || call.cancelled || resp.body().empty()) sendAck(call, 1, call.bInviteCseq);
-  if (call.cancelled) {  // answered while the caller's CANCEL was on its way
+  if (call.cancelled) {  // answered while we were giving up: the 2xx crossed our CANCEL
+    spdlog::info("call={} answered after it was given up: ACK and BYE", call.anchorId);
+    ackInvite(id, call, 1, call.bInviteCseq);
     sendOnLeg(call, 1, "BYE", {}, {});
     endCall(call.id);
     return;
   }
-  if (lateOffer && !resp.body().empty()) {
-    if (!deferAckForLateOffer(call, 1, call.bInviteCseq, resp, call.answerSdp)) {
-      sendAck(call, 1, call.bInviteCseq);
-      sendOnLeg(call, 1, "BYE", {}, {});
-      txns_.respond(call.aInvite, 488, "Not Acceptable Here", call.legs[0].localTag);
-      endCall(call.id);
+  if (!call.anchored && !resp.body().empty()) {  // late offer: the 2xx carries the offer
+    auto offer = deferAckForLateOffer(id, call, 1, call.bInviteCseq, resp);
+    if (!offer) {
+      failAnswered(id, call, offer.error());
       return;
     }
+    call.answerSdp = std::move(*offer);
     call.anchored = true;
-  } else if (!resp.body().empty()) {
-    auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, call.legs[1].remoteTag, resp.body(),
-                              anchorOptions_);
-    if (ans) call.answerSdp = std::move(*ans);
+  } else {
+    if (call.anchored && !resp.body().empty()) {
+      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, call.legs[1].remoteTag, resp.body(),
+                                anchorOptions_);
+      if (!ans) {
+        failAnswered(id, call, ans.error());
+        return;
+      }
+      call.answerSdp = std::move(*ans);
+    } else if (call.anchored && call.answerSdp.empty()) {
+      failAnswered(id, call, anchor::AnchorError{anchor::AnchorErrorCode::BadSdp, "2xx without an answer"});
+      return;
+    }
+    ackInvite(id, call, 1, call.bInviteCseq);
   }
   call.state = Call::State::Answered;
   call.awaitingAck[0] = call.aInvite;
@@ -380,7 +452,23 @@ void B2bua::onInviteSuccess(Call& call, const sip::SipMessage& resp) {
                 call.answerSdp.empty() ? std::string_view() : kSdp);
 }
 
-void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& resp) {
+// The callee's 2xx carries SDP the relay cannot take (or no answer at all): passed on, it would
+// connect a call without working media. The callee's dialog is ACKed and hung up, the caller gets
+// a final error instead (503 when the relay is out of capacity).
+void B2bua::failAnswered(sip::TxnId id, Call& call, const anchor::AnchorError& why) {
+  spdlog::warn("call={} the callee's answer cannot be anchored ({}): hanging up", call.anchorId, why.reason);
+  ackInvite(id, call, 1, call.bInviteCseq);
+  sendOnLeg(call, 1, "BYE", {}, {});
+  counters_.callsFailed.add(1);
+  const bool capacity = why.code == anchor::AnchorErrorCode::Capacity;
+  std::array<std::string, 1> h{warningHeader(why.reason)};
+  txns_.respond(call.aInvite, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here",
+                call.legs[0].localTag, h);
+  anchor_.release(call.anchorId);
+  endCall(call.id);
+}
+
+void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp) {
   if (p.serverTxn == 0) return;  // our own request (BYE): nothing to relay
   Call* found = calls_.get(p.call);
   if (found == nullptr) return;
@@ -391,23 +479,33 @@ void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& 
   std::string body(resp.body());
   std::string ctype(resp.header("Content-Type"));
   const bool invite = p.method == "INVITE";
+  const bool success = status >= 200 && status < 300;
   bool deferred = false;
-  if (p.offer && status >= 200 && status < 300 && !body.empty()) {
-    auto ans = anchor_.answer(call.anchorId, call.legs[from].remoteTag, call.legs[p.toSide].remoteTag, body,
-                              anchorOptions_);
-    if (ans) body = std::move(*ans);
-  } else if (invite && !p.offer && status >= 200 && status < 300 && !body.empty() && call.reofferPending) {
+  if (success && p.offer) {
+    auto ans = body.empty() ? Expected<std::string, anchor::AnchorError>(Unexpected(anchor::AnchorError{
+                                  anchor::AnchorErrorCode::BadSdp, "2xx without an answer"}))
+                            : anchor_.answer(call.anchorId, call.legs[from].remoteTag,
+                                             call.legs[p.toSide].remoteTag, body, anchorOptions_);
+    if (!ans) {
+      rejectReoffer(id, p, call, ans.error());
+      return;
+    }
+    body = std::move(*ans);
+  } else if (success && invite && !body.empty()) {
     // A re-INVITE without SDP: this 2xx is the offer, the initiator's ACK brings the answer.
-    deferred = deferAckForLateOffer(call, p.toSide, call.legs[p.toSide].localCseq, resp, body);
+    auto offer = deferAckForLateOffer(id, call, p.toSide, p.cseq, resp);
+    if (!offer) {
+      rejectReoffer(id, p, call, offer.error());
+      return;
+    }
+    body = std::move(*offer);
+    deferred = true;
+  } else if (status >= 300 && p.offer) {
+    anchor_.revertOffer(call.anchorId);  // a rejected re-offer leaves the media as it was
   }
   if (invite && status >= 200) {
-    if (status < 300) {
-      if (!call.reofferPending && call.awaitingAck[from] == 0) {
-        if (!call.deferredAck.pending)
-          sendAck(call, p.toSide, call.legs[p.toSide].localCseq);  // retransmitted 2xx
-        return;
-      }
-      if (!deferred) sendAck(call, p.toSide, call.legs[p.toSide].localCseq);
+    if (success) {
+      if (!deferred) ackInvite(id, call, p.toSide, p.cseq);
       call.awaitingAck[from] = p.serverTxn;
     }
     call.reofferPending = false;
@@ -417,6 +515,20 @@ void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& 
                 body.empty() ? std::string_view() : std::string_view(ctype));
 }
 
+// The 2xx to a forwarded offer carries SDP the relay cannot take: the relay stays as it was before
+// the offer, the answering side's dialog stays (its 2xx is ACKed), the offer's sender gets 488.
+void B2bua::rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call,
+                          const anchor::AnchorError& why) {
+  spdlog::warn("call={} {} answer cannot be anchored ({}): 488", call.anchorId, p.method, why.reason);
+  anchor_.revertOffer(call.anchorId);
+  if (p.method == "INVITE") {
+    ackInvite(id, call, p.toSide, p.cseq);
+    call.reofferPending = false;
+  }
+  std::array<std::string, 1> h{warningHeader(why.reason)};
+  txns_.respond(p.serverTxn, 488, "Not Acceptable Here", call.legs[1 - p.toSide].localTag, h);
+}
+
 void B2bua::onTimeout(sip::TxnId id) {
   std::unique_ptr<PendingRequest> p = calls_.takePending(id);
   if (p == nullptr) return;
@@ -424,9 +536,13 @@ void B2bua::onTimeout(sip::TxnId id) {
   if (found == nullptr) return;
   Call& call = *found;
   if (p->initialInvite) {
+    if (call.cancelled) {  // the given-up INVITE ended without a final response
+      endCall(call.id);
+      return;
+    }
     if (call.unanswered()) {
       counters_.callsFailed.add(1);
-      spdlog::info("call={} callee did not answer the INVITE (timer B)", call.anchorId);
+      spdlog::info("call={} the callee's INVITE ended without a final response", call.anchorId);
       txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
       anchor_.release(call.anchorId);
       endCall(call.id);
@@ -434,6 +550,7 @@ void B2bua::onTimeout(sip::TxnId id) {
     return;
   }
   if (p->serverTxn != 0) {
+    if (p->offer) anchor_.revertOffer(call.anchorId);
     txns_.respond(p->serverTxn, 408, "Request Timeout", call.legs[1 - p->toSide].localTag);
     if (p->method == "INVITE") call.reofferPending = false;
   }
@@ -442,19 +559,19 @@ void B2bua::onTimeout(sip::TxnId id) {
 void B2bua::hangUp(Call& call, std::string_view why) {
   spdlog::info("call={} hanging up both legs: {}", call.anchorId, why);
   if (call.unanswered()) {
-    txns_.cancel(call.bInvite);
-    txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
-  } else {
-    sendOnLeg(call, 0, "BYE", {}, {});
-    sendOnLeg(call, 1, "BYE", {}, {});
+    counters_.callsFailed.add(1);
+    giveUpOnCallee(call, 408, "Request Timeout");
+    return;
   }
+  sendOnLeg(call, 0, "BYE", {}, {});
+  sendOnLeg(call, 1, "BYE", {}, {});
   anchor_.release(call.anchorId);
   endCall(call.id);
 }
 
 void B2bua::onMediaTimeout(const std::string& anchorCallId) {
   Call* call = calls_.byAnchor(anchorCallId);
-  if (call == nullptr) return;
+  if (call == nullptr || call->cancelled) return;
   counters_.mediaTimeouts.add(1);
   hangUp(*call, "media timeout");
 }
@@ -465,12 +582,13 @@ void B2bua::endCall(uint64_t id) {
 }
 
 uint64_t B2bua::nextDeadline() const {
-  return std::min(txns_.nextDeadline(), nextHousekeepingMs_);
+  return std::min({txns_.nextDeadline(), nextHousekeepingMs_, calls_.nextPendingExpiry()});
 }
 
 void B2bua::onTimer() {
   txns_.onTimer();
   const uint64_t now = clock_.monotonicMs();
+  calls_.purgePending(now);
   if (now < nextHousekeepingMs_) return;
   nextHousekeepingMs_ = now + kHousekeepingMs;
   registrations_.purge(now);

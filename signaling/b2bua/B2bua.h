@@ -6,8 +6,12 @@
 // to the address the REGISTER came from (NAT-aware), not to the host in its Contact.
 //
 // This class is the call state machine: INVITE, re-INVITE, UPDATE, ACK, BYE and CANCEL routed
-// between the two dialogs. REGISTER and authentication are RegisterHandler's, admission control
-// Admission's, the text we write SipText's, the call indexes CallTable's.
+// between the two dialogs. A callee may ring until sip.ring_timeout. Giving up on the callee (ring
+// timeout, the caller's CANCEL or early BYE, media timeout while ringing) answers the caller at
+// once and CANCELs the callee; the call lives on until the callee's INVITE ends, so that a 2xx
+// crossing the CANCEL is ACKed and hung up. A 2xx whose SDP cannot be anchored is never passed on.
+// REGISTER and authentication are RegisterHandler's, admission control Admission's, the text we
+// write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
 #include <string>
@@ -43,7 +47,11 @@ class B2bua final : public sip::SipTransactionUser {
 
   const B2buaCounters& counters() const { return counters_; }
   const common::Counter& transactionsShed() const { return txns_.shed(); }
+  // Calls in the table, including those given up on whose callee INVITE has not ended yet.
   size_t activeCalls() const { return calls_.size(); }
+  // Client transactions we track (PendingRequest): bounded, each ends with its transaction or
+  // 64*T1 after an INVITE's 2xx.
+  size_t pendingRequests() const { return calls_.pendingCount(); }
   const sip::Registrar& registrar() const { return registrations_.registrar(); }
 
   // SipTransactionUser
@@ -60,14 +68,18 @@ class B2bua final : public sip::SipTransactionUser {
                    const sip::Binding& target, uint32_t maxForwards, bool anchored);
   void onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
   void onAck(const sip::SipMessage& req);
-  void onInviteResponse(Call& call, const sip::SipMessage& resp);
-  void onInviteSuccess(Call& call, const sip::SipMessage& resp);
-  void onForwardedResponse(const PendingRequest& p, const sip::SipMessage& resp);
+  void onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& resp);
+  void onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& resp);
+  void failAnswered(sip::TxnId id, Call& call, const anchor::AnchorError& why);
+  void onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp);
+  void rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call, const anchor::AnchorError& why);
   sip::TxnId sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
                        std::string_view contentType);
-  void sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp = {});
-  bool deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const sip::SipMessage& resp,
-                            std::string& body);
+  void ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp = {});
+  Expected<std::string, anchor::AnchorError> deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
+                                                                  int toSide, uint32_t cseq,
+                                                                  const sip::SipMessage& resp);
+  void giveUpOnCallee(Call& call, int status, std::string_view reason);
   void hangUp(Call& call, std::string_view why);
   void endCall(uint64_t callId);
 
@@ -75,6 +87,7 @@ class B2bua final : public sip::SipTransactionUser {
   sip::SipSender& transport_;
   anchor::MediaAnchor& anchor_;
   const common::Clock& clock_;
+  const sip::SipTimers timers_;
   sip::SipTransactions txns_;
   LocalContact local_;
   TagMinter tags_;

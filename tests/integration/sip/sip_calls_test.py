@@ -29,6 +29,20 @@ side received.
                     answered recvonly, resume); the relay ports stay the same across re-INVITEs
   cancel            callee_cancel.xml + caller_cancel.xml (CANCEL after 180: callee gets a
                     matching CANCEL, caller gets 487)
+  long_ring_answer  callee_ring_long.xml + caller_callee_bye.xml: the callee rings 40 s (longer
+                    than 64*T1, timer B before a provisional) and then answers; the caller gets the
+                    200, the callee the ACK, and the callee's BYE ends the call (real time, ~41 s)
+  cancel_before_ringing  caller_cancel_early.xml + the harness as callee (a UDP socket on bob's
+                    port): the caller CANCELs after Rendezvous's 100 and has its 200 and 487 while
+                    the callee has sent nothing and got only the INVITE; then the callee sends 180,
+                    and only then gets the CANCEL (matching its INVITE); its 487 is ACKed
+  answer_crossing_cancel  callee_answer_after_cancel.xml + caller_cancel.xml: the callee answers
+                    200 after the CANCEL arrived; it gets the ACK (its INVITE's CSeq, its To tag)
+                    and a BYE in that dialog; the caller has its 487 and no 200
+  ring_timeout_408  a second Rendezvous with sip.ring_timeout=3, bob registered there:
+                    callee_cancel.xml + caller_expect_408.xml; the caller's 408 comes no sooner than
+                    3 s after its INVITE, the callee gets a CANCEL matching its INVITE and an ACK
+                    for its 487; that server ends with no call left and exits 0
   busy_486          callee_busy.xml + caller_expect_486.xml
   unregister        unregister.xml (Expires: 0), then a call to alice -> 480
   alive             the server still answers OPTIONS (UDP, TCP); rdv_calls_active,
@@ -134,14 +148,15 @@ def register_user(ctx, user, port, expires=300, via=None):
 
 
 def sipp_pair(ctx, name, callee_xml, caller_xml, callee_user="bob", callee_sets=True, d_ms=0,
-              timeout_s=SHORT):
-    """Starts the callee scenario on bob's port, then the caller toward the server (or, with
-    --direct, toward the callee); both must succeed. Returns (callee_run, caller_run)."""
+              timeout_s=SHORT, server_port=None):
+    """Starts the callee scenario on bob's port, then the caller toward the server (server_port,
+    default the shared one; with --direct, toward the callee); both must succeed. Returns
+    (callee_run, caller_run)."""
     callee = ctx.sipp.start(name + "_callee", callee_xml, ctx.bob_sip, ctx.bob_media, service=callee_user,
                             sets=[("callee_rtp_port", ctx.echo_port)] if callee_sets else [],
                             timeout_s=timeout_s)
     callee.wait_bound(ctx.bob_sip)
-    target = ctx.bob_sip if ctx.direct else ctx.sip_port
+    target = ctx.bob_sip if ctx.direct else (server_port or ctx.sip_port)
     caller = ctx.sipp.start(name + "_caller", caller_xml, ctx.alice_sip, ctx.alice_media, remote_port=target,
                             service=callee_user, extra=["-d", str(d_ms)], timeout_s=timeout_s)
     rc = caller.wait()
@@ -433,6 +448,121 @@ def case_cancel(ctx):
     return "CANCEL matched the callee's INVITE; caller got 200 (CANCEL) and 487"
 
 
+def case_long_ring_answer(ctx):
+    callee, caller = sipp_pair(ctx, "long_ring", "callee_ring_long.xml", "caller_callee_bye.xml", timeout_s=60)
+    am, cm = caller.messages(), callee.messages()
+    check(find(am, "received", r"^SIP/2\.0 180", "INVITE") is not None, "the callee's 180 did not reach the caller")
+    bad = [m.start for d, m in am if d == "received" and (m.status or 0) >= 300]
+    check(not bad, "the caller got %s while the callee was ringing" % bad)
+    check(find(am, "received", r"^SIP/2\.0 200", "INVITE") is not None, "the caller got no 200 after 40 s of ringing")
+    check(find(cm, "received", r"^CANCEL ") is None, "the callee was CANCELled while ringing")
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    ack = find(cm, "received", r"^ACK ", "ACK")
+    check(ack is not None and ack.cseq()[0] == inv_b.cseq()[0],
+          "the callee's 200 got no ACK with its INVITE's CSeq %s: %s" % (inv_b.get("cseq"), ack and ack.get("cseq")))
+    return "rang 40 s, answered: caller got 200, callee got ACK (CSeq %d), BYE ended it" % ack.cseq()[0]
+
+
+def drain(sock):
+    """Everything that has already arrived on the harness socket (a read that does not wait)."""
+    out = []
+    while True:
+        m = sock.recv(0.05)
+        if m is None:
+            return out
+        out.append(m)
+
+
+def case_cancel_before_ringing(ctx):
+    bob = siptest.UdpSip(ctx.sip_port, ctx.bob_sip)
+    try:
+        caller = ctx.sipp.start("cancel_early_caller", "caller_cancel_early.xml", ctx.alice_sip, ctx.alice_media,
+                                remote_port=ctx.sip_port, service="bob", timeout_s=SHORT)
+        inv, _ = bob.recv_until(lambda m: m.method == "INVITE", SHORT)
+        check(inv is not None, "the callee got no INVITE\n--- rendezvous:\n%s" % ctx.server_log())
+        rc = caller.wait()
+        check(rc == 0, "caller sipp exit code %d\n%s\n--- rendezvous:\n%s"
+              % (rc, caller.diagnostics(), ctx.server_log()))
+        am = caller.messages()
+        check(find(am, "received", r"^SIP/2\.0 487", "INVITE") is not None, "the caller got no 487")
+        check(find(am, "received", r"^SIP/2\.0 200", "CANCEL") is not None, "the caller's CANCEL got no 200")
+        # The CANCEL has reached Rendezvous (its 487 came back) and the callee has sent nothing yet.
+        early = [m for m in drain(bob) if isinstance(m, siptest.SipMessage)]
+        check(all(m.method == "INVITE" for m in early),
+              "before its first provisional the callee got %s (RFC 3261 9.1: no CANCEL yet)" % [m.start for m in early])
+        tag = siptest.rand_hex()
+        contact = "Contact: <sip:bob@127.0.0.1:%d>" % ctx.bob_sip
+        bob.send(siptest.build_response(inv, 180, "Ringing", tag, [contact]))
+        can, got = bob.recv_until(lambda m: m.method == "CANCEL", 5.0)
+        check(can is not None, "no CANCEL after the callee's 180; got %s" % [getattr(m, "start", m) for m in got])
+        check(can.get("call-id") == inv.get("call-id") and via_branch(can.get("via")) == via_branch(inv.get("via"))
+              and can.cseq()[0] == inv.cseq()[0],
+              "the CANCEL does not match the INVITE (Call-ID, branch, CSeq): %s vs %s"
+              % (can.raw.decode(errors="replace"), inv.raw.decode(errors="replace")))
+        bob.send(siptest.build_response(can, 200, "OK", tag))
+        bob.send(siptest.build_response(inv, 487, "Request Terminated", tag, [contact]))
+        ack, got = bob.recv_until(lambda m: m.method == "ACK", 5.0)
+        check(ack is not None, "the callee's 487 got no ACK; got %s" % [getattr(m, "start", m) for m in got])
+        check(via_branch(ack.get("via")) == via_branch(inv.get("via")) and ack.cseq() == (inv.cseq()[0], "ACK")
+              and siptest.header_params(ack.get("to")).get("tag") == tag,
+              "the ACK of the 487 does not match the INVITE: %s" % ack.raw.decode(errors="replace"))
+        check(find(am, "received", r"^SIP/2\.0 180") is None, "the 180 after the CANCEL reached the caller")
+        return "caller had 200+487 with the callee silent (%d INVITE(s) seen); CANCEL only after the 180; 487 ACKed" \
+            % len(early + [inv])
+    finally:
+        bob.close()
+
+
+def case_answer_crossing_cancel(ctx):
+    callee, caller = sipp_pair(ctx, "crossing", "callee_answer_after_cancel.xml", "caller_cancel.xml",
+                               callee_sets=False)
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    cm, am = callee.messages(), caller.messages()
+    ok = find(cm, "sent", r"^SIP/2\.0 200", "INVITE")
+    tag = siptest.header_params(ok.get("to")).get("tag")
+    ack = find(cm, "received", r"^ACK ", "ACK")
+    bye = find(cm, "received", r"^BYE ", "BYE")
+    check(ack is not None and ack.cseq()[0] == inv_b.cseq()[0]
+          and siptest.header_params(ack.get("to")).get("tag") == tag,
+          "the 200 that crossed the CANCEL got no ACK with CSeq %d and To tag %s: %s"
+          % (inv_b.cseq()[0], tag, ack and ack.raw.decode(errors="replace")))
+    check(bye.get("call-id") == inv_b.get("call-id") and siptest.header_params(bye.get("to")).get("tag") == tag,
+          "the BYE is not in the answered dialog: %s" % bye.raw.decode(errors="replace"))
+    check(find(am, "received", r"^SIP/2\.0 487", "INVITE") is not None, "the caller got no 487")
+    check(find(am, "received", r"^SIP/2\.0 200", "INVITE") is None, "the caller was connected after its CANCEL")
+    return "200 after the CANCEL: ACK (CSeq %d) + BYE to the callee, 487 to the caller" % ack.cseq()[0]
+
+
+def case_ring_timeout(ctx):
+    relay = Relay(ctx.binary, os.path.join(ctx.workdir, "rendezvous_ring3"), sip=dict(ctx.server_sip, ring_timeout=3))
+    stopped = "not stopped"
+    try:
+        _, final, _ = siptest.register(relay.sip_port, "bob", USERS["bob"], local_port=ctx.bob_sip, expires=60)
+        check(final is not None and final.status == 200, "REGISTER bob at the second server: %s"
+              % (final.start if final else "nothing"))
+        t0 = time.monotonic()
+        callee, caller = sipp_pair(ctx, "ring_timeout", "callee_cancel.xml", "caller_expect_408.xml",
+                                   callee_sets=False, server_port=relay.sip_port)
+        took = time.monotonic() - t0
+        check(took >= 3.0, "the caller's call ended after %.2f s, before sip.ring_timeout=3" % took)
+        cm = callee.messages()
+        inv = find(cm, "received", r"^INVITE ", "INVITE")
+        can = find(cm, "received", r"^CANCEL ", "CANCEL")
+        ack = find(cm, "received", r"^ACK ", "ACK")
+        check(can is not None and via_branch(can.get("via")) == via_branch(inv.get("via"))
+              and can.cseq()[0] == inv.cseq()[0] and can.get("call-id") == inv.get("call-id"),
+              "the CANCEL does not match the callee's INVITE: %s" % (can and can.raw.decode(errors="replace")))
+        check(ack is not None and via_branch(ack.get("via")) == via_branch(inv.get("via"))
+              and ack.cseq()[0] == inv.cseq()[0], "the callee's 487 got no matching ACK: %s"
+              % (ack and ack.raw.decode(errors="replace")))
+        wait_until("no call left on the ring_timeout=3 server",
+                   lambda: metric(relay.metrics(), "rdv_calls_active") == 0, 3.0)
+    finally:
+        stopped = relay.stop()
+    check(stopped is None, "the ring_timeout=3 rendezvous: %s" % stopped)
+    return "408 after %.1f s; callee got a matching CANCEL and an ACK for its 487" % took
+
+
 def case_busy(ctx):
     callee, caller = sipp_pair(ctx, "busy", "callee_busy.xml", "caller_expect_486.xml", callee_sets=False)
     check(find(callee.messages(), "received", r"^ACK ", "ACK") is not None, "the callee's 486 was not ACKed")
@@ -504,6 +634,10 @@ def server_cases():
         ("late_offer", case_late_offer),
         ("hold_resume", case_hold_resume),
         ("cancel", case_cancel),
+        ("cancel_before_ringing", case_cancel_before_ringing),
+        ("answer_crossing_cancel", case_answer_crossing_cancel),
+        ("long_ring_answer", case_long_ring_answer),
+        ("ring_timeout_408", case_ring_timeout),
         ("busy_486", case_busy),
         ("unregister", case_unregister),
         ("alive", case_alive),
@@ -567,10 +701,11 @@ def main():
     results = []
     try:
         try:
+            ctx.binary, ctx.workdir = args.rendezvous, workdir
+            ctx.server_sip = {"users.alice": USERS["alice"], "users.bob": USERS["bob"],
+                              "auth_register": 1, "auth_invite": 0, "auth_algorithms": "MD5,SHA-256"}
             if not args.direct:
-                ctx.relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"), sip={
-                    "users.alice": USERS["alice"], "users.bob": USERS["bob"],
-                    "auth_register": 1, "auth_invite": 0, "auth_algorithms": "MD5,SHA-256"})
+                ctx.relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"), sip=ctx.server_sip)
                 ctx.sip_port = ctx.relay.sip_port
                 ctx.port_min, ctx.port_max = ctx.relay.port_min, ctx.relay.port_max
                 ctx.server_log = lambda: tail(ctx.relay.procs.log_of("rendezvous"), 15)

@@ -138,6 +138,23 @@ def build_request(method, ruri, local_port, transport="UDP", call_id=None, cseq=
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def build_response(req, status, reason, to_tag=None, extra=(), body=b"", content_type=None):
+    """A response to the parsed request `req` (RFC 3261 section 8.2.6.2): its Via headers, From,
+    Call-ID and CSeq copied, To with `to_tag` added unless it carries a tag already."""
+    if isinstance(body, str):
+        body = body.encode()
+    to = req.get("to")
+    if to_tag and "tag" not in header_params(to):
+        to += ";tag=" + to_tag
+    lines = ["SIP/2.0 %d %s" % (status, reason)] + ["Via: " + v for v in req.all("via")] + [
+        "From: " + req.get("from"), "To: " + to, "Call-ID: " + req.get("call-id"),
+        "CSeq: " + req.get("cseq")] + list(extra)
+    if content_type:
+        lines.append("Content-Type: " + content_type)
+    lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 # ---------------------------------------------------------------- transports
 
 class UdpSip:
