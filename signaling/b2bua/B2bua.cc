@@ -140,12 +140,16 @@ std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessag
     return {};
   }
   callee = ruri->unescapedUser();
-  if (!cfg_.users.empty() && cfg_.users.count(callee) == 0) {
-    txns_.respond(id, 404, "Not Found", tags_.next());
-    return {};
-  }
   auto bindings = registrations_.lookup(callee, clock_.monotonicMs());
-  if (bindings.empty()) txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
+  if (bindings.empty()) {
+    // As Kamailio's registrar answers: a user we have never heard of does not exist; a known one
+    // (configured, or registered at some point) is only away.
+    if (registrations_.isKnownUser(callee)) {
+      txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
+    } else {
+      txns_.respond(id, 404, "Not Found", tags_.next());
+    }
+  }
   return bindings;
 }
 
@@ -172,12 +176,7 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   b.callId = fmt::format("{}-{}@rendezvous", tags_.next(), c.id);
   b.localTag = tags_.next();
   // Topology hiding: the callee sees the caller's name at our host, not the caller's address.
-  auto caller = sip::NameAddr::parse(req.header("From"));
-  auto callerUri = caller ? sip::SipUri::parse(caller->uri) : Unexpected(sip::SipError{400, ""});
-  b.localId = callerUri && !callerUri->user.empty()
-                  ? fmt::format("{}{}<sip:{}@{}>", caller->displayName,
-                                caller->displayName.empty() ? "" : " ", callerUri->user, local_.host())
-                  : a.remoteId;
+  b.localId = presentedCaller(req.header("From"), local_.host());
   b.remoteId = a.localId;
   b.remoteTarget = target.contact;
   b.peer = peerOf(target);

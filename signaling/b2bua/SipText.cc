@@ -41,8 +41,15 @@ std::string_view contactTransport(sip::SipTransportKind k) {
 std::string identity(std::string_view headerValue) {
   auto na = sip::NameAddr::parse(headerValue);
   if (!na) return std::string(headerValue);
-  if (na->displayName.empty()) return fmt::format("<{}>", na->uri);
-  return fmt::format("{} <{}>", na->displayName, na->uri);
+  return sip::formatNameAddr(na->displayNameText(), na->uri);
+}
+
+std::string presentedCaller(std::string_view fromHeader, std::string_view host) {
+  auto caller = sip::NameAddr::parse(fromHeader);
+  if (!caller) return std::string(fromHeader);
+  auto uri = sip::SipUri::parse(caller->uri);
+  if (!uri || uri->user.empty()) return identity(fromHeader);
+  return sip::formatNameAddr(caller->displayNameText(), fmt::format("sip:{}@{}", uri->user, host));
 }
 
 std::string uriOf(std::string_view headerValue) {

@@ -14,9 +14,13 @@
 
 namespace rdv::b2bua {
 
-// `"Display" <uri>` of a From/To/Contact value, without header parameters (tag etc.); the value
-// itself when it does not parse.
+// `"Display" <uri>` of a From/To/Contact value, without header parameters (tag etc.), the display
+// name re-quoted as sip::formatNameAddr writes it; the value itself when it does not parse.
 std::string identity(std::string_view headerValue);
+// The caller as we present it on the callee's leg (topology hiding): the From's display name and
+// SIP user at `host` (a URI host part), e.g. `"Boss, Big" <sip:boss@192.0.2.1>`; identity() of
+// the From when it has no SIP URI with a user.
+std::string presentedCaller(std::string_view fromHeader, std::string_view host);
 // The URI of a name-addr header value; empty when it does not parse.
 std::string uriOf(std::string_view headerValue);
 // A whole decimal number, else `fallback`.

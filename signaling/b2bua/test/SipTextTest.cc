@@ -125,6 +125,27 @@ TEST(SipTextTest, TagsAreDistinctAndShareOneSalt) {
   EXPECT_EQ(b.back(), '2');
 }
 
+TEST(SipTextTest, IdentityKeepsDisplayNamesThatNeedQuotesQuoted) {
+  EXPECT_EQ(identity("\"Boss, Big\" <sip:boss@x>;tag=9"), "\"Boss, Big\" <sip:boss@x>");
+  EXPECT_EQ(identity(R"("Say \"hi\" \\o/" <sip:a@x>)"), R"("Say \"hi\" \\o/" <sip:a@x>)");
+  EXPECT_EQ(identity("\"Alice <sip:admin@x>\" <sip:mallory@x>"), "\"Alice <sip:admin@x>\" <sip:mallory@x>")
+      << "a name that looks like a URI stays inside its quotes";
+  EXPECT_EQ(identity("\"J\xc3\xb6rg\" <sip:j@x>"), "\"J\xc3\xb6rg\" <sip:j@x>") << "UTF-8 is no token";
+  EXPECT_EQ(identity("\"Alice\" <sip:alice@x>"), "Alice <sip:alice@x>") << "a plain token needs no quotes";
+  EXPECT_EQ(identity("Big   Boss <sip:boss@x>"), "Big Boss <sip:boss@x>");
+  EXPECT_EQ(identity("sip:bob@x;tag=1"), "<sip:bob@x>");
+}
+
+TEST(SipTextTest, PresentedCallerIsTheCallersNameAndUserAtOurHost) {
+  EXPECT_EQ(presentedCaller("\"Boss, Big\" <sip:boss@198.51.100.9:5070>;tag=1", "192.0.2.1"),
+            "\"Boss, Big\" <sip:boss@192.0.2.1>");
+  EXPECT_EQ(presentedCaller("<sip:%61lice@198.51.100.9>;tag=1", "[2001:db8::1]"),
+            "<sip:%61lice@[2001:db8::1]>");
+  EXPECT_EQ(presentedCaller("Anonymous <sip:198.51.100.9>;tag=1", "192.0.2.1"),
+            "Anonymous <sip:198.51.100.9>")
+      << "no user: the From as it is";
+}
+
 TEST(SipTextTest, HeaderValueHelpers) {
   EXPECT_EQ(identity("Bob <sip:bob@x>;tag=9"), "Bob <sip:bob@x>");
   EXPECT_EQ(identity("<sip:bob@x>;tag=9"), "<sip:bob@x>");
