@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/b2bua/Reconnect.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -189,12 +190,13 @@ sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::
   const uint32_t cseq = ++leg.localCseq;
   return txns_.sendRequest(
       requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body, contentType),
-      leg.peer);
+      withReconnect(leg.peer, leg.remoteTarget));
 }
 
 void B2bua::sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp) {
   const Leg& leg = call.legs[side];
-  txns_.sendStateless(leg.peer, ackText(local_, leg, cseq, txns_.newBranch(), sdp));
+  txns_.sendStateless(withReconnect(leg.peer, leg.remoteTarget),
+                      ackText(local_, leg, cseq, txns_.newBranch(), sdp));
 }
 
 // Forwards `resp` (a 2xx carrying a late offer) after anchoring it; the ACK to `toSide` waits for
@@ -436,6 +438,25 @@ void B2bua::onTimeout(sip::TxnId id) {
     txns_.respond(p->serverTxn, 408, "Request Timeout", call.legs[1 - p->toSide].localTag);
     if (p->method == "INVITE") call.reofferPending = false;
   }
+}
+
+// The party could not be reached over TCP/TLS: its connection closed and no new one could be
+// opened (RFC 3261 §18.1.1), or the one opened closed before a final response. An unanswered
+// initial INVITE is 480 to the caller, as for a callee without a binding; anything else is
+// answered as a timeout is.
+void B2bua::onTransportError(sip::TxnId id) {
+  const PendingRequest* p = calls_.pending(id);
+  Call* call = p != nullptr && p->initialInvite ? calls_.get(p->call) : nullptr;
+  if (call == nullptr || !call->unanswered() || call->cancelled) {
+    onTimeout(id);
+    return;
+  }
+  calls_.erasePending(id);
+  counters_.callsFailed.add(1);
+  spdlog::info("call={} callee unreachable: its connection is gone and a new one failed", call->anchorId);
+  txns_.respond(call->aInvite, 480, "Temporarily Unavailable", call->legs[0].localTag);
+  anchor_.release(call->anchorId);
+  endCall(call->id);
 }
 
 void B2bua::hangUp(Call& call, std::string_view why) {

@@ -34,7 +34,9 @@ class B2bua final : public sip::SipTransactionUser {
   ~B2bua() override;
 
   void onMessage(sip::SipMessage&& msg, const sip::SipPeer& from) { txns_.onMessage(std::move(msg), from); }
-  void onConnectionClosed(uint64_t connId) { registrations_.onConnectionClosed(connId); }
+  // A TCP/TLS connection closed, or one we opened failed. Bindings on it stay (requests to them
+  // open a new connection); requests sent on it without any answer yet fail (480 for a call).
+  void onConnectionClosed(uint64_t connId) { txns_.onConnectionClosed(connId); }
   // The relay tore the call's media down (no packets): hang up both legs.
   void onMediaTimeout(const std::string& anchorCallId);
 
@@ -51,6 +53,7 @@ class B2bua final : public sip::SipTransactionUser {
   void onCancel(sip::TxnId inviteTxn) override;
   void onResponse(sip::TxnId id, const sip::SipMessage& resp) override;
   void onTimeout(sip::TxnId id) override;
+  void onTransportError(sip::TxnId id) override;
 
  private:
   void onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);

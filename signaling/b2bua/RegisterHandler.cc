@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/b2bua/Reconnect.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -46,7 +47,7 @@ std::optional<std::string> userOf(std::string_view headerValue) {
 }  // namespace
 
 sip::SipPeer peerOf(const sip::Binding& b) {
-  return sip::SipPeer{sourceOf(b), bindingKind(b.transport), b.connectionId};
+  return withReconnect(sip::SipPeer{sourceOf(b), bindingKind(b.transport), b.connectionId}, b.contact);
 }
 
 RegisterHandler::RegisterHandler(const config::SipConfig& cfg, sip::SipTransactions& txns, TagMinter& tags,

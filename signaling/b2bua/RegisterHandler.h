@@ -21,7 +21,8 @@
 namespace rdv::b2bua {
 
 // Where requests to a registered contact go: the REGISTER's real source and transport (NAT-aware),
-// not the host in its Contact.
+// not the host in its Contact; over TCP/TLS its connection, or a new one (Reconnect.h) once that
+// has closed.
 sip::SipPeer peerOf(const sip::Binding& b);
 
 class RegisterHandler {
@@ -51,8 +52,6 @@ class RegisterHandler {
   void purge(uint64_t nowMs) { registrar_.purge(nowMs); }
   // Every sip.keepalive_seconds (checked at each call), a CRLF pair to each live UDP binding.
   void sendKeepalives(uint64_t nowMs);
-  // A TCP/TLS connection closed: its bindings go.
-  void onConnectionClosed(uint64_t connId) { registrar_.removeConnection(connId); }
 
   const sip::Registrar& registrar() const { return registrar_; }
 

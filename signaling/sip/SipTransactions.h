@@ -36,8 +36,12 @@ class SipTransactionUser {
   virtual void onCancel(TxnId inviteTxn) = 0;
   // Every response to a client transaction, provisional and final (2xx retransmissions too).
   virtual void onResponse(TxnId id, const SipMessage& resp) = 0;
-  // No final response within 64*T1 (timer B/F), or the transport failed.
+  // No final response within 64*T1 (timer B/F).
   virtual void onTimeout(TxnId id) = 0;
+  // The request could not be delivered: no connection to send it on could be opened, or the
+  // TCP/TLS connection it went on closed before a final response (RFC 3261 §8.1.3.1, §17.1.4).
+  // Unless overridden, reported as a timeout.
+  virtual void onTransportError(TxnId id) { onTimeout(id); }
 };
 
 struct SipTimers {
@@ -65,6 +69,11 @@ class SipTransactions {
   TxnId sendRequest(std::string request, const SipPeer& to);
   // CANCEL a pending INVITE client transaction (RFC 3261 §9.1); no-op once it is final.
   void cancel(TxnId inviteTxn);
+  // A TCP/TLS connection closed (or one we opened failed): client transactions sent on it that
+  // have had no response at all end with onTransportError at the next onTimer(), their request
+  // lost with it (RFC 3261 §17.1.4). One with a provisional response waits on: the party has the
+  // request and may send its final response over a new connection.
+  void onConnectionClosed(uint64_t connId);
   // Sends a message outside any transaction (ACK to a 2xx, stateless replies).
   bool sendStateless(const SipPeer& to, std::string_view data) { return transport_.send(to, data); }
 
@@ -102,6 +111,7 @@ class SipTransactions {
     uint64_t retransmitAt = 0;
     uint64_t interval = 0;
     uint64_t endAt = 0;
+    bool transportError = false;  // ends (at endAt) with onTransportError rather than onTimeout
   };
 
   void onRequest(SipMessage&& msg, const SipPeer& from);
@@ -110,6 +120,8 @@ class SipTransactions {
   std::string serverKey(const SipMessage& m, bool asInvite) const;
   std::string buildAck(const Client& c, const SipMessage& resp) const;
   void trimLingering();
+  // Drops `id` from clientByConnection_ (it ended before its connection did).
+  void forgetConnection(TxnId id, uint64_t connId);
 
   SipSender& transport_;
   SipTransactionUser& user_;
@@ -122,6 +134,7 @@ class SipTransactions {
   std::unordered_map<std::string, TxnId> serverByKey_;
   std::unordered_map<TxnId, Client> client_;
   std::unordered_map<std::string, TxnId> clientByBranch_;
+  std::unordered_multimap<uint64_t, TxnId> clientByConnection_;  // TCP/TLS client transactions
   using Timer = std::pair<uint64_t, TxnId>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timerQueue_;
   common::Counter shed_;

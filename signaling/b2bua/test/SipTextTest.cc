@@ -12,7 +12,7 @@ class FixedAddresses final : public sip::SipSender {
  public:
   FixedAddresses(std::string_view ip, uint16_t port, uint16_t tlsPort)
       : local_(*common::SockAddr::fromIp(ip, port)), tls_(*common::SockAddr::fromIp(ip, tlsPort)) {}
-  bool send(const sip::SipPeer&, std::string_view) override { return true; }
+  sip::SendResult send(const sip::SipPeer&, std::string_view) override { return {true, 0}; }
   void closeIdle(uint64_t) override {}
   const common::SockAddr& local() const override { return local_; }
   const common::SockAddr& tlsLocal() const override { return tls_; }
