@@ -16,8 +16,7 @@ namespace {
 
 constexpr uint64_t kHousekeepingMs = 1000;
 constexpr uint64_t kTcpIdleMs = 3'900'000;  // longer than any registration may live
-constexpr std::string_view kAllow =
-    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
+constexpr std::string_view kAllow = kAllowHeader;
 constexpr std::string_view kSdp = "application/sdp";
 
 }  // namespace
@@ -57,7 +56,12 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
       return;
     }
-    onInDialog(id, req, *call, side);
+    if (m == sip::SipMethod::Invite || m == sip::SipMethod::Ack || m == sip::SipMethod::Bye ||
+        m == sip::SipMethod::Update) {
+      onInDialog(id, req, *call, side);
+    } else {
+      onInDialogRequest(id, req, *call, side);
+    }
     return;
   }
   switch (m) {
@@ -69,6 +73,9 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       txns_.respond(id, 200, "OK", tags_.next(), h);
       return;
     }
+    case sip::SipMethod::Message:
+      onPagerMessage(id, req);
+      return;
     case sip::SipMethod::Unknown:
       txns_.respond(id, 501, "Not Implemented");
       return;
@@ -76,7 +83,11 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     case sip::SipMethod::Update:
     case sip::SipMethod::Prack:
     case sip::SipMethod::Info:
+    case sip::SipMethod::Notify:  // no subscription of ours (RFC 6665 §4.1.3)
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+      return;
+    case sip::SipMethod::Refer:  // RFC 3515 allows it outside a dialog; we transfer calls only
+      txns_.respond(id, 403, "REFER only within a call", tags_.next());
       return;
     default: {
       std::array<std::string, 1> h{std::string(kAllow)};
@@ -296,6 +307,7 @@ void B2bua::onCancel(sip::TxnId inviteTxn) {
 }
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
+  if (onPagerResponse(id, resp)) return;
   const PendingRequest* pending = calls_.pending(id);
   if (pending == nullptr) return;
   const PendingRequest& p = *pending;
@@ -419,6 +431,7 @@ void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& 
 }
 
 void B2bua::onTimeout(sip::TxnId id) {
+  if (onPagerFailure(id, 408, "Request Timeout")) return;
   std::unique_ptr<PendingRequest> p = calls_.takePending(id);
   if (p == nullptr) return;
   Call* found = calls_.get(p->call);
@@ -445,6 +458,7 @@ void B2bua::onTimeout(sip::TxnId id) {
 // initial INVITE is 480 to the caller, as for a callee without a binding; anything else is
 // answered as a timeout is.
 void B2bua::onTransportError(sip::TxnId id) {
+  if (onPagerFailure(id, 480, "Temporarily Unavailable")) return;
   const PendingRequest* p = calls_.pending(id);
   Call* call = p != nullptr && p->initialInvite ? calls_.get(p->call) : nullptr;
   if (call == nullptr || !call->unanswered() || call->cancelled) {

@@ -6,11 +6,14 @@
 // to the address the REGISTER came from (NAT-aware), not to the host in its Contact.
 //
 // This class is the call state machine: INVITE, re-INVITE, UPDATE, ACK, BYE and CANCEL routed
-// between the two dialogs. REGISTER and authentication are RegisterHandler's, admission control
-// Admission's, the text we write SipText's, the call indexes CallTable's.
+// between the two dialogs (B2bua.cc); INFO, MESSAGE, NOTIFY and REFER relayed within a call, and
+// MESSAGE outside one (B2buaRequests.cc). REGISTER and authentication are RegisterHandler's,
+// admission control Admission's, the text we write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/Clock.h"
@@ -62,6 +65,14 @@ class B2bua final : public sip::SipTransactionUser {
   Call& createCall(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from,
                    const sip::Binding& target, uint32_t maxForwards, bool anchored);
   void onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
+  // B2buaRequests.cc. In-dialog requests other than INVITE, ACK, BYE and UPDATE: INFO, MESSAGE,
+  // NOTIFY and REFER relayed to the other party; the rest answered here.
+  void onInDialogRequest(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
+  // MESSAGE outside a dialog: routed like an INVITE (404/480) and relayed to the callee.
+  void onPagerMessage(sip::TxnId id, const sip::SipMessage& req);
+  // A response to, or the failure of, a relayed pager MESSAGE; false when `id` is no such relay.
+  bool onPagerResponse(sip::TxnId id, const sip::SipMessage& resp);
+  bool onPagerFailure(sip::TxnId id, int status, std::string_view reason);
   void onAck(const sip::SipMessage& req);
   void onInviteResponse(Call& call, const sip::SipMessage& resp);
   void onInviteSuccess(Call& call, const sip::SipMessage& resp);
@@ -86,6 +97,11 @@ class B2bua final : public sip::SipTransactionUser {
   Admission admission_;
   CallTable calls_;
   uint64_t nextHousekeepingMs_ = 0;
+  struct PagerRelay {
+    sip::TxnId serverTxn = 0;
+    std::string toTag;
+  };
+  std::unordered_map<sip::TxnId, PagerRelay> pagers_;  // our MESSAGE transaction -> the caller's
   // Topology hiding: o= is rewritten too, so no party sees another's address.
   const anchor::AnchorOptions anchorOptions_{.asymmetric = false, .replaceOrigin = true};
 };

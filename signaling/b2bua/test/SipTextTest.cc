@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace rdv::b2bua {
 namespace {
 
@@ -80,9 +83,27 @@ TEST(SipTextTest, RequestTextCarriesTheDialogStateAndBody) {
             "Call-ID: b-1@rendezvous\r\n"
             "CSeq: 3 INVITE\r\n"
             "Contact: <sip:rendezvous@192.0.2.1:5060>\r\n"
+            "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER\r\n"
             "Content-Type: application/sdp\r\n"
             "Content-Length: 5\r\n\r\n"
             "v=0\r\n");
+}
+
+TEST(SipTextTest, RequestTextWritesExtraHeadersBeforeTheBodyHeaders) {
+  config::SipConfig cfg;
+  const FixedAddresses addrs("192.0.2.1", 5060, 5061);
+  const std::vector<std::string> extra{"Event: refer", "Subscription-State: active;expires=60"};
+  const std::string text = requestText(LocalContact(cfg, addrs), calleeLeg(), "NOTIFY", 4, "z9hG4bKn", 70,
+                                       "SIP/2.0 100 Trying\r\n", "message/sipfrag", extra);
+  EXPECT_TRUE(
+      text.ends_with("Contact: <sip:rendezvous@192.0.2.1:5060>\r\n"
+                     "Event: refer\r\n"
+                     "Subscription-State: active;expires=60\r\n"
+                     "Content-Type: message/sipfrag\r\n"
+                     "Content-Length: 20\r\n\r\n"
+                     "SIP/2.0 100 Trying\r\n"))
+      << text;
+  EXPECT_EQ(text.find("Allow:"), std::string::npos) << "only INVITEs carry Allow";
 }
 
 TEST(SipTextTest, RequestWithoutRemoteTagHasAnUntaggedToAndNoContentType) {
