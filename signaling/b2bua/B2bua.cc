@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/b2bua/Reconnect.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -15,8 +16,7 @@ namespace {
 
 constexpr uint64_t kHousekeepingMs = 1000;
 constexpr uint64_t kTcpIdleMs = 3'900'000;  // longer than any registration may live
-constexpr std::string_view kAllow =
-    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
+constexpr std::string_view kAllow = kAllowHeader;
 constexpr std::string_view kSdp = "application/sdp";
 
 // Timer C only guards the callee's INVITE: it stays longer than our own ring timeout (plus the
@@ -72,7 +72,12 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
       return;
     }
-    onInDialog(id, req, *call, side);
+    if (m == sip::SipMethod::Invite || m == sip::SipMethod::Ack || m == sip::SipMethod::Bye ||
+        m == sip::SipMethod::Update) {
+      onInDialog(id, req, *call, side);
+    } else {
+      onInDialogRequest(id, req, *call, side);
+    }
     return;
   }
   switch (m) {
@@ -84,6 +89,9 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       txns_.respond(id, 200, "OK", tags_.next(), h);
       return;
     }
+    case sip::SipMethod::Message:
+      onPagerMessage(id, req);
+      return;
     case sip::SipMethod::Unknown:
       txns_.respond(id, 501, "Not Implemented");
       return;
@@ -91,7 +99,11 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     case sip::SipMethod::Update:
     case sip::SipMethod::Prack:
     case sip::SipMethod::Info:
+    case sip::SipMethod::Notify:  // no subscription of ours (RFC 6665 §4.1.3)
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+      return;
+    case sip::SipMethod::Refer:  // RFC 3515 allows it outside a dialog; we transfer calls only
+      txns_.respond(id, 403, "REFER only within a call", tags_.next());
       return;
     default: {
       std::array<std::string, 1> h{std::string(kAllow)};
@@ -171,12 +183,16 @@ std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessag
     return {};
   }
   callee = ruri->unescapedUser();
-  if (!cfg_.users.empty() && cfg_.users.count(callee) == 0) {
-    txns_.respond(id, 404, "Not Found", tags_.next());
-    return {};
-  }
   auto bindings = registrations_.lookup(callee, clock_.monotonicMs());
-  if (bindings.empty()) txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
+  if (bindings.empty()) {
+    // As Kamailio's registrar answers: a user we have never heard of does not exist; a known one
+    // (configured, or registered at some point) is only away.
+    if (registrations_.isKnownUser(callee)) {
+      txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
+    } else {
+      txns_.respond(id, 404, "Not Found", tags_.next());
+    }
+  }
   return bindings;
 }
 
@@ -203,12 +219,7 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   b.callId = fmt::format("{}-{}@rendezvous", tags_.next(), c.id);
   b.localTag = tags_.next();
   // Topology hiding: the callee sees the caller's name at our host, not the caller's address.
-  auto caller = sip::NameAddr::parse(req.header("From"));
-  auto callerUri = caller ? sip::SipUri::parse(caller->uri) : Unexpected(sip::SipError{400, ""});
-  b.localId = callerUri && !callerUri->user.empty()
-                  ? fmt::format("{}{}<sip:{}@{}>", caller->displayName,
-                                caller->displayName.empty() ? "" : " ", callerUri->user, local_.host())
-                  : a.remoteId;
+  b.localId = presentedCaller(req.header("From"), local_.host());
   b.remoteId = a.localId;
   b.remoteTarget = target.contact;
   b.peer = peerOf(target);
@@ -221,7 +232,7 @@ sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::
   const uint32_t cseq = ++leg.localCseq;
   return txns_.sendRequest(
       requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body, contentType),
-      leg.peer);
+      withReconnect(leg.peer, leg.remoteTarget));
 }
 
 // The ACK of the 2xx that `clientTxn` (an INVITE on `side`, CSeq `cseq`) got; kept with its
@@ -229,10 +240,11 @@ sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::
 void B2bua::ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp) {
   const Leg& leg = call.legs[side];
   std::string text = ackText(local_, leg, cseq, txns_.newBranch(), sdp);
-  txns_.sendStateless(leg.peer, text);
+  const sip::SipPeer peer = withReconnect(leg.peer, leg.remoteTarget);
+  txns_.sendStateless(peer, text);
   if (PendingRequest* p = calls_.pending(clientTxn)) {
     p->ack = std::move(text);
-    p->ackPeer = leg.peer;
+    p->ackPeer = peer;
   }
 }
 
@@ -352,6 +364,7 @@ void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason) {
 }
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
+  if (onPagerResponse(id, resp)) return;
   PendingRequest* pending = calls_.pending(id);
   if (pending == nullptr) return;
   PendingRequest& p = *pending;
@@ -447,7 +460,7 @@ void B2bua::onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& re
   call.awaitingAck[0] = call.aInvite;
   counters_.callsAnswered.add(1);
   spdlog::info("call={} answered ({})", call.anchorId, status);
-  std::array<std::string, 1> headers{local_.contact(call.legs[0].peer)};
+  std::array<std::string, 2> headers{local_.contact(call.legs[0].peer), std::string(kAllow)};
   txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, call.answerSdp,
                 call.answerSdp.empty() ? std::string_view() : kSdp);
 }
@@ -530,6 +543,7 @@ void B2bua::rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call,
 }
 
 void B2bua::onTimeout(sip::TxnId id) {
+  if (onPagerFailure(id, 408, "Request Timeout")) return;
   std::unique_ptr<PendingRequest> p = calls_.takePending(id);
   if (p == nullptr) return;
   Call* found = calls_.get(p->call);
@@ -554,6 +568,26 @@ void B2bua::onTimeout(sip::TxnId id) {
     txns_.respond(p->serverTxn, 408, "Request Timeout", call.legs[1 - p->toSide].localTag);
     if (p->method == "INVITE") call.reofferPending = false;
   }
+}
+
+// The party could not be reached over TCP/TLS: its connection closed and no new one could be
+// opened (RFC 3261 §18.1.1), or the one opened closed before a final response. An unanswered
+// initial INVITE is 480 to the caller, as for a callee without a binding; anything else is
+// answered as a timeout is.
+void B2bua::onTransportError(sip::TxnId id) {
+  if (onPagerFailure(id, 480, "Temporarily Unavailable")) return;
+  const PendingRequest* p = calls_.pending(id);
+  Call* call = p != nullptr && p->initialInvite ? calls_.get(p->call) : nullptr;
+  if (call == nullptr || !call->unanswered() || call->cancelled) {
+    onTimeout(id);
+    return;
+  }
+  calls_.erasePending(id);
+  counters_.callsFailed.add(1);
+  spdlog::info("call={} callee unreachable: its connection is gone and a new one failed", call->anchorId);
+  txns_.respond(call->aInvite, 480, "Temporarily Unavailable", call->legs[0].localTag);
+  anchor_.release(call->anchorId);
+  endCall(call->id);
 }
 
 void B2bua::hangUp(Call& call, std::string_view why) {

@@ -146,6 +146,16 @@ void SipTransactions::respond(TxnId id, int status, std::string_view reason, std
   schedule(std::min(s.retransmitAt == 0 ? s.endAt : s.retransmitAt, s.endAt), id);
 }
 
+void SipTransactions::forgetConnection(TxnId id, uint64_t connId) {
+  auto [first, last] = clientByConnection_.equal_range(connId);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == id) {
+      clientByConnection_.erase(it);
+      return;
+    }
+  }
+}
+
 void SipTransactions::trimLingering() {
   // Entries of transactions that already expired sit at the front (all linger about as long).
   while (!lingering_.empty()) {
@@ -182,10 +192,17 @@ TxnId SipTransactions::sendRequest(std::string text, const SipPeer& to) {
     c.retransmitAt = now + c.interval;
   }
   c.endAt = now + 64 * timers_.t1Ms;  // timer B / F
-  const bool sent = transport_.send(to, c.text);
+  const SendResult sent = transport_.send(to, c.text);
+  if (sent.connId != 0) {
+    c.peer.connId = sent.connId;  // perhaps a new connection: the CANCEL and ACK follow it
+    clientByConnection_.emplace(sent.connId, id);
+  }
   clientByBranch_[c.branch] = id;
   auto& ref = client_.emplace(id, std::move(c)).first->second;
-  if (!sent) ref.endAt = now;  // reported as a timeout on the next timer pass
+  if (!sent) {  // reported on the next timer pass
+    ref.endAt = now;
+    ref.transportError = true;
+  }
   schedule(ref.retransmitAt != 0 ? std::min(ref.retransmitAt, ref.endAt) : ref.endAt, id);
   return id;
 }
@@ -237,6 +254,21 @@ void SipTransactions::onProvisional(TxnId id, Client& c, int status, uint64_t no
     schedule(c.endAt, id);
   }
   if (c.cancelHeld) sendCancel(id, c, now);
+}
+
+void SipTransactions::onConnectionClosed(uint64_t connId) {
+  const uint64_t now = clock_.monotonicMs();
+  auto [first, last] = clientByConnection_.equal_range(connId);
+  for (auto it = first; it != last; ++it) {
+    auto c = client_.find(it->second);
+    // One with a provisional response got through; its final one may come over a new connection.
+    if (c == client_.end() || c->second.state != State::Trying) continue;
+    c->second.transportError = true;
+    c->second.retransmitAt = 0;
+    c->second.endAt = now;
+    schedule(now, it->second);
+  }
+  clientByConnection_.erase(connId);
 }
 
 void SipTransactions::onResponse(SipMessage&& msg) {
@@ -320,9 +352,15 @@ void SipTransactions::onTimer() {
       }
       if (now >= c.endAt) {
         const bool timedOut = c.finalStatus == 0;
+        const bool transportError = c.transportError;
+        forgetConnection(id, c.peer.connId);
         clientByBranch_.erase(c.branch);
         client_.erase(it);
-        if (timedOut) user_.onTimeout(id);
+        if (timedOut && transportError) {
+          user_.onTransportError(id);
+        } else if (timedOut) {
+          user_.onTimeout(id);
+        }
         continue;
       }
       if (c.retransmitAt != 0 && now >= c.retransmitAt) {

@@ -40,8 +40,12 @@ class SipTransactionUser {
   // Every response to a client transaction, provisional and final (2xx retransmissions too).
   virtual void onResponse(TxnId id, const SipMessage& resp) = 0;
   // The transaction ended without a final response: none within 64*T1 of the request (timer
-  // B/F) or of its CANCEL (§9.1), or the transport failed. Nothing more is reported for `id`.
+  // B/F) or of its CANCEL (§9.1). Nothing more is reported for `id`.
   virtual void onTimeout(TxnId id) = 0;
+  // The request could not be delivered: no connection to send it on could be opened, or the
+  // TCP/TLS connection it went on closed before a final response (RFC 3261 §8.1.3.1, §17.1.4).
+  // Unless overridden, reported as a timeout.
+  virtual void onTransportError(TxnId id) { onTimeout(id); }
 };
 
 struct SipTimers {
@@ -75,6 +79,11 @@ class SipTransactions {
   // or timer B comes first). The INVITE then waits 64*T1 at most for its final response (487, or
   // a 2xx that crossed the CANCEL). No-op once final or already cancelled.
   void cancel(TxnId inviteTxn);
+  // A TCP/TLS connection closed (or one we opened failed): client transactions sent on it that
+  // have had no response at all end with onTransportError at the next onTimer(), their request
+  // lost with it (RFC 3261 §17.1.4). One with a provisional response waits on: the party has the
+  // request and may send its final response over a new connection.
+  void onConnectionClosed(uint64_t connId);
   // Sends a message outside any transaction (ACK to a 2xx, stateless replies).
   bool sendStateless(const SipPeer& to, std::string_view data) { return transport_.send(to, data); }
 
@@ -114,6 +123,7 @@ class SipTransactions {
     uint64_t endAt = 0;       // timer B/F, then timer C (INVITE in Proceeding), the CANCEL guard, D/K
     bool cancelHeld = false;  // cancel() before any provisional: sent on the first one
     bool cancelSent = false;
+    bool transportError = false;  // ends (at endAt) with onTransportError rather than onTimeout
   };
 
   void onRequest(SipMessage&& msg, const SipPeer& from);
@@ -124,6 +134,8 @@ class SipTransactions {
   void onProvisional(TxnId id, Client& c, int status, uint64_t now);
   void sendCancel(TxnId id, Client& c, uint64_t now);
   void trimLingering();
+  // Drops `id` from clientByConnection_ (it ended before its connection did).
+  void forgetConnection(TxnId id, uint64_t connId);
 
   SipSender& transport_;
   SipTransactionUser& user_;
@@ -136,6 +148,7 @@ class SipTransactions {
   std::unordered_map<std::string, TxnId> serverByKey_;
   std::unordered_map<TxnId, Client> client_;
   std::unordered_map<std::string, TxnId> clientByBranch_;
+  std::unordered_multimap<uint64_t, TxnId> clientByConnection_;  // TCP/TLS client transactions
   using Timer = std::pair<uint64_t, TxnId>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timerQueue_;
   common::Counter shed_;
