@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/b2bua/SessionTimer.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -96,6 +97,7 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
     maxForwards = std::min<uint32_t>(maxForwards - 1, 70);
   }
   if (!registrations_.authorizeCaller(id, req)) return;
+  if (rejectShortSession(id, req, tags_.next())) return;
   if (auto verdict = admission_.admit(calls_.size(), clock_.monotonicMs());
       verdict != Admission::Verdict::Admit) {
     counters_.callsRejected.add(1);
@@ -122,7 +124,12 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   spdlog::info("call={} INVITE {} -> {} at {} (b-leg call-id {})", c.anchorId, c.legs[0].remoteId, callee,
                c.legs[1].peer.addr.str(), c.legs[1].callId);
   counters_.callsActive.set(calls_.size());
-  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp);
+  c.caller100rel = hasOptionTag(req, "Supported", "100rel") || hasOptionTag(req, "Require", "100rel");
+  c.callerTimer = hasOptionTag(req, "Supported", "timer");
+  c.offeredSessionSeconds = parseSessionExpires(req.header("Session-Expires")).value_or(SessionExpires{}).seconds;
+  c.aInviteCseq = req.cseq();
+  const auto extensions = passedHeaders(req);
+  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp, extensions);
   c.bInviteCseq = c.legs[1].localCseq;
   auto p = std::make_unique<PendingRequest>();
   p->call = c.id;
@@ -185,12 +192,12 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
 }
 
 sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
-                            std::string_view contentType) {
+                            std::string_view contentType, std::span<const std::string> extraHeaders) {
   Leg& leg = call.legs[side];
   const uint32_t cseq = ++leg.localCseq;
-  return txns_.sendRequest(
-      requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body, contentType),
-      leg.peer);
+  return txns_.sendRequest(requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body,
+                                       contentType, extraHeaders),
+                           leg.peer);
 }
 
 void B2bua::sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp) {
@@ -228,6 +235,12 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     return;
   }
   if (m == sip::SipMethod::Ack) return;  // in-dialog ACK without transaction is handled in onAck
+  if (m == sip::SipMethod::Prack) {
+    onPrack(id, req, call, side);
+    return;
+  }
+  const bool refresh = m == sip::SipMethod::Invite || m == sip::SipMethod::Update;  // RFC 4028 §7.4
+  if (refresh && rejectShortSession(id, req, {})) return;
   std::string body(req.body());
   std::string ctype(req.header("Content-Type"));
   const bool offer = (m == sip::SipMethod::Invite || m == sip::SipMethod::Update) && !body.empty();
@@ -248,14 +261,19 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     }
     body = std::move(*out);
   }
+  const auto extensions = passedHeaders(req);
   sip::TxnId out = sendOnLeg(call, other, req.methodText(), body,
-                             body.empty() ? std::string_view() : std::string_view(ctype));
+                             body.empty() ? std::string_view() : std::string_view(ctype), extensions);
   auto p = std::make_unique<PendingRequest>();
   p->call = call.id;
   p->toSide = other;
   p->serverTxn = id;
   p->offer = offer;
   p->method = std::string(req.methodText());
+  if (refresh) {
+    p->sessionSeconds = parseSessionExpires(req.header("Session-Expires")).value_or(SessionExpires{}).seconds;
+    p->requesterTimer = hasOptionTag(req, "Supported", "timer");
+  }
   calls_.addPending(out, std::move(p));
 }
 
@@ -313,29 +331,34 @@ void B2bua::onInviteResponse(Call& call, const sip::SipMessage& resp) {
   Leg& b = call.legs[1];
   if (!resp.toTag().empty()) b.remoteTag = std::string(resp.toTag());
   if (auto contact = uriOf(resp.header("Contact")); !contact.empty()) b.remoteTarget = contact;
+  if (status >= 200) {  // RFC 3262 §3: a final response ends reliable provisional retransmission
+    call.toCaller.stop();
+    reliableResends_.erase(call.id);
+  }
   if (status >= 200 && status < 300) {
     onInviteSuccess(call, resp);
     return;
   }
   if (status < 200) {
     if (call.cancelled) return;
+    bool reliable = false;
+    if (!prackCallee(call, resp, reliable)) return;
     call.state = Call::State::Early;
     std::string body;
-    std::array<std::string, 1> headers{local_.contact(call.legs[0].peer)};
     if (!resp.body().empty() && call.anchored) {  // early media; with a late offer the SDP waits for the 2xx
       auto ans =
           anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
       if (ans) body = call.answerSdp = std::move(*ans);
     }
-    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, body,
-                  body.empty() ? std::string_view() : kSdp);
+    relayProvisional(call, resp, reliable, body);
     return;
   }
   // Final failure: pass the callee's status on (RFC 3261 §16.7 style mapping keeps the code).
   if (!call.cancelled) {
     counters_.callsFailed.add(1);
     spdlog::info("call={} failed: {} {}", call.anchorId, status, resp.reason());
-    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag);
+    const auto extensions = passedHeaders(resp, false);  // e.g. Min-SE of a 422
+    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, extensions);
     anchor_.release(call.anchorId);
   }
   endCall(call.id);
@@ -375,7 +398,8 @@ void B2bua::onInviteSuccess(Call& call, const sip::SipMessage& resp) {
   call.awaitingAck[0] = call.aInvite;
   counters_.callsAnswered.add(1);
   spdlog::info("call={} answered ({})", call.anchorId, status);
-  std::array<std::string, 1> headers{local_.contact(call.legs[0].peer)};
+  std::vector<std::string> headers = negotiateSession(call, resp, call.offeredSessionSeconds, call.callerTimer);
+  headers.push_back(local_.contact(call.legs[0].peer));
   txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, call.answerSdp,
                 call.answerSdp.empty() ? std::string_view() : kSdp);
 }
@@ -412,7 +436,10 @@ void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& 
     }
     call.reofferPending = false;
   }
-  std::array<std::string, 1> headers{local_.contact(call.legs[from].peer)};
+  const bool refreshed = (invite || p.method == "UPDATE") && status >= 200 && status < 300;
+  std::vector<std::string> headers = refreshed ? negotiateSession(call, resp, p.sessionSeconds, p.requesterTimer)
+                                               : passedHeaders(resp, false);
+  headers.push_back(local_.contact(call.legs[from].peer));
   txns_.respond(p.serverTxn, status, resp.reason(), call.legs[from].localTag, headers, body,
                 body.empty() ? std::string_view() : std::string_view(ctype));
 }
@@ -460,17 +487,20 @@ void B2bua::onMediaTimeout(const std::string& anchorCallId) {
 }
 
 void B2bua::endCall(uint64_t id) {
+  sessionEnds_.erase(id);
+  reliableResends_.erase(id);
   calls_.erase(id);
   counters_.callsActive.set(calls_.size());
 }
 
 uint64_t B2bua::nextDeadline() const {
-  return std::min(txns_.nextDeadline(), nextHousekeepingMs_);
+  return std::min({txns_.nextDeadline(), nextHousekeepingMs_, sessionEnds_.next(), reliableResends_.next()});
 }
 
 void B2bua::onTimer() {
   txns_.onTimer();
   const uint64_t now = clock_.monotonicMs();
+  runCallTimers(now);
   if (now < nextHousekeepingMs_) return;
   nextHousekeepingMs_ = now + kHousekeepingMs;
   registrations_.purge(now);

@@ -10,6 +10,7 @@
 // Admission's, the text we write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/b2bua/Admission.h"
 #include "signaling/b2bua/B2buaCounters.h"
+#include "signaling/b2bua/CallDeadlines.h"
 #include "signaling/b2bua/CallTable.h"
 #include "signaling/b2bua/RegisterHandler.h"
 #include "signaling/b2bua/SipText.h"
@@ -64,11 +66,20 @@ class B2bua final : public sip::SipTransactionUser {
   void onInviteSuccess(Call& call, const sip::SipMessage& resp);
   void onForwardedResponse(const PendingRequest& p, const sip::SipMessage& resp);
   sip::TxnId sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
-                       std::string_view contentType);
+                       std::string_view contentType, std::span<const std::string> extraHeaders = {});
   void sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp = {});
   bool deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const sip::SipMessage& resp,
                             std::string& body);
   void hangUp(Call& call, std::string_view why);
+  // RFC 4028 and RFC 3262 across the two legs (B2buaExtensions.cc).
+  bool rejectShortSession(sip::TxnId id, const sip::SipMessage& req, std::string_view toTag);
+  std::vector<std::string> negotiateSession(Call& call, const sip::SipMessage& resp, uint32_t requested,
+                                            bool requesterTimer);
+  bool prackCallee(Call& call, const sip::SipMessage& resp, bool& reliable);
+  void relayProvisional(Call& call, const sip::SipMessage& resp, bool reliable, std::string_view body);
+  void sendReliable(Call& call);
+  void onPrack(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
+  void runCallTimers(uint64_t nowMs);
   void endCall(uint64_t callId);
 
   config::SipConfig cfg_;
@@ -83,6 +94,8 @@ class B2bua final : public sip::SipTransactionUser {
   Admission admission_;
   CallTable calls_;
   uint64_t nextHousekeepingMs_ = 0;
+  CallDeadlines sessionEnds_;     // RFC 4028 §10 instants of calls with a session timer
+  CallDeadlines reliableResends_;  // RFC 3262 §3 retransmissions of reliable provisionals
   // Topology hiding: o= is rewritten too, so no party sees another's address.
   const anchor::AnchorOptions anchorOptions_{.asymmetric = false, .replaceOrigin = true};
 };

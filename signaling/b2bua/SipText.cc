@@ -89,13 +89,14 @@ std::string TagMinter::next() {
 
 std::string requestText(const LocalContact& local, const Leg& leg, std::string_view method, uint32_t cseq,
                         std::string_view branch, uint32_t maxForwards, std::string_view body,
-                        std::string_view contentType) {
+                        std::string_view contentType, std::span<const std::string> extraHeaders) {
   std::string text = fmt::format(
       "{} {} SIP/2.0\r\n{}\r\nMax-Forwards: {}\r\nFrom: {};tag={}\r\nTo: {}{}{}\r\n"
       "Call-ID: {}\r\nCSeq: {} {}\r\n{}\r\n",
       method, leg.remoteTarget, local.via(leg.peer, branch), maxForwards, leg.localId, leg.localTag,
       leg.remoteId, leg.remoteTag.empty() ? "" : ";tag=", leg.remoteTag, leg.callId, cseq, method,
       local.contact(leg.peer));
+  for (const auto& h : extraHeaders) text += h + "\r\n";
   if (!contentType.empty()) text += fmt::format("Content-Type: {}\r\n", contentType);
   text += fmt::format("Content-Length: {}\r\n\r\n", body.size());
   text += body;

@@ -5,6 +5,7 @@
 // address and the tag counter.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -58,10 +59,11 @@ class TagMinter {
 
 // A request within `leg`'s dialog (RFC 3261 §12.2.1.1): Request-URI is the remote target, From
 // and To carry the leg's identities and tags (To without a tag while the remote one is unknown).
-// Content-Type is written only when `contentType` is not empty.
+// Content-Type is written only when `contentType` is not empty; `extraHeaders` are whole header
+// lines without CRLF.
 std::string requestText(const LocalContact& local, const Leg& leg, std::string_view method, uint32_t cseq,
                         std::string_view branch, uint32_t maxForwards, std::string_view body,
-                        std::string_view contentType);
+                        std::string_view contentType, std::span<const std::string> extraHeaders = {});
 // The ACK of a 2xx on `leg` (RFC 3261 §13.2.2.4), with CSeq `cseq` of the INVITE it acknowledges
 // and, when `sdp` is not empty, an SDP body (the answer to an offer in the 2xx).
 std::string ackText(const LocalContact& local, const Leg& leg, uint32_t cseq, std::string_view branch,
