@@ -128,6 +128,12 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_sip_tcp_connections", "SIP TCP and TLS connections open", MetricType::Gauge, d(tc.connections));
       single("rdv_sip_tls_handshake_failures_total", "SIP TLS connections closed before the handshake completed",
              MetricType::Counter, d(tc.tlsHandshakeFailures));
+      single("rdv_sip_outbound_connections_total",
+             "SIP TCP/TLS connections opened by Rendezvous to parties whose own connection had closed",
+             MetricType::Counter, d(tc.outboundConnections));
+      single("rdv_sip_outbound_connection_failures_total",
+             "Of those, connections refused, not established in time or failing their TLS handshake",
+             MetricType::Counter, d(tc.outboundFailures));
       single("rdv_sip_registrations_total", "Successful REGISTER requests", MetricType::Counter, d(bc.registrations));
       single("rdv_sip_auth_challenges_total", "401/407 challenges sent", MetricType::Counter, d(bc.authChallenges));
       single("rdv_calls_total", "Calls routed", MetricType::Counter, d(bc.callsTotal));

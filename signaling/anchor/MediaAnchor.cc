@@ -31,6 +31,12 @@ std::optional<uint8_t> firstPayloadType(const sdp::SdpMedia& m) {
   return static_cast<uint8_t>(pt);
 }
 
+bool sameParams(const relay::LegParams& a, const relay::LegParams& b) {
+  return a.rtpRemote == b.rtpRemote && a.rtcpRemote == b.rtcpRemote && a.mux == b.mux &&
+         a.asymmetric == b.asymmetric && a.srtp == b.srtp && a.opaque == b.opaque &&
+         a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec;
+}
+
 uint32_t firstClockRate(const sdp::SdpMedia& m) {
   auto pt = firstPayloadType(m);
   return pt ? m.clockRate(*pt).value_or(0) : 0;
@@ -95,6 +101,7 @@ Expected<std::string, AnchorError> MediaAnchor::offer(std::string_view callId, s
     it = calls_.emplace(c.callId, std::move(c)).first;
   }
   Call& call = it->second;
+  const std::string toTagBefore = call.toTag;
   int side = 0;
   if (fromTag != call.fromTag) {
     // A re-offer from the other side: its party is (now) the branch on leg 1.
@@ -109,8 +116,17 @@ Expected<std::string, AnchorError> MediaAnchor::offer(std::string_view callId, s
     if (!known) call.branches.push_back(Party{"", "", opts.viaBranch});
   }
   applyLabels(call, side, opts);
+  std::vector<StreamState> before = call.streams;
   auto out = anchor(call, side, true, *sdp, opts);
-  if (!out && created) release(callId);  // nothing of a refused call stays behind
+  if (!out) {
+    if (created) {
+      release(callId);  // nothing of a refused call stays behind
+    } else {
+      call.toTag = toTagBefore;
+    }
+    return out;
+  }
+  if (!call.beforeOffer) call.beforeOffer = std::move(before);  // a repeated offer keeps the first state
   return out;
 }
 
@@ -125,6 +141,7 @@ Expected<std::string, AnchorError> MediaAnchor::answer(std::string_view callId, 
                                   fmt::format("SDP line {}: {}", sdp.error().line, sdp.error().reason)});
   }
   Call& call = it->second;
+  const std::string toTagBefore = call.toTag;
   // The answerer is the party of the to-tag; a new to-tag (a forked answer) replaces the old one.
   int side = 1;
   if (!toTag.empty() && toTag == call.fromTag) {
@@ -145,7 +162,78 @@ Expected<std::string, AnchorError> MediaAnchor::answer(std::string_view callId, 
     side = 0;
   }
   applyLabels(call, side, opts);
-  return anchor(call, side, false, *sdp, opts);
+  auto out = anchor(call, side, false, *sdp, opts);
+  if (!out) {
+    call.toTag = toTagBefore;
+    return out;
+  }
+  call.beforeOffer.reset();
+  return out;
+}
+
+void MediaAnchor::revertOffer(std::string_view callId) {
+  auto it = calls_.find(std::string(callId));
+  if (it == calls_.end() || !it->second.beforeOffer) return;
+  Call& call = it->second;
+  restore(call, *call.beforeOffer);
+  call.beforeOffer.reset();
+  spdlog::info("call={} offer rejected: media as before it", call.callId);
+}
+
+std::optional<AnchorError> MediaAnchor::check(const Call& call, bool isOffer,
+                                              const sdp::SdpSession& sdp) const {
+  if (sdp.media.size() > 64) return AnchorError{AnchorErrorCode::BadSdp, "too many m-lines"};
+  if (!isOffer && sdp.media.size() > call.streams.size()) {
+    return AnchorError{AnchorErrorCode::BadSdp, "answer has more m-lines than the offer"};
+  }
+  for (size_t i = 0; i < sdp.media.size(); ++i) {
+    if (sdp.media[i].port == 0) continue;  // rejected or disabled m-line: nothing to anchor
+    if (!sdp.mediaConnectionAddress(i)) {
+      return AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} has no connection address", i + 1)};
+    }
+    if (!isOffer && !call.streams[i].active) {
+      return AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} was not offered", i + 1)};
+    }
+  }
+  return std::nullopt;
+}
+
+Expected<bool, AnchorError> MediaAnchor::allocate(Call& call, StreamState& st, bool mux) {
+  if (!call.spare.empty()) {
+    const SpareStream sp = call.spare.back();
+    call.spare.pop_back();
+    st.relayIndex = sp.relayIndex;
+    st.port[0] = sp.port[0];
+    st.port[1] = sp.port[1];
+  } else {
+    auto ports = relay_.addStream(call.sessionId, mux);
+    if (!ports) return Unexpected(relayError(ports.error()));
+    st.relayIndex = call.relayStreams++;
+    st.port[0] = ports->rtpPort[0];
+    st.port[1] = ports->rtpPort[1];
+  }
+  st.active = true;
+  return true;
+}
+
+void MediaAnchor::restore(Call& call, const std::vector<StreamState>& before) {
+  relay::LegParams idle;  // no peer, and no RTCP socket opened for it
+  idle.mux = true;
+  for (size_t i = 0; i < call.streams.size(); ++i) {
+    const StreamState& cur = call.streams[i];
+    if (!cur.active) continue;
+    const bool existed = i < before.size() && before[i].active;
+    for (uint8_t l = 0; l < 2; ++l) {
+      const relay::LegParams& want = existed ? before[i].params[l] : idle;
+      if (existed && sameParams(cur.params[l], want)) continue;
+      if (auto r = relay_.updateLeg(call.sessionId, cur.relayIndex, l, want); !r) {
+        spdlog::error("call={} could not restore relay stream {}: {}", call.callId, cur.relayIndex,
+                      r.error().message);
+      }
+    }
+    if (!existed) call.spare.push_back(SpareStream{cur.relayIndex, {cur.port[0], cur.port[1]}});
+  }
+  call.streams = before;
 }
 
 Party& MediaAnchor::branch(Call& call, std::string_view tag) {
@@ -185,34 +273,25 @@ SockAddr MediaAnchor::peerAddress(const std::optional<std::string>& sdpAddress, 
 
 Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, bool isOffer, sdp::SdpSession& sdp,
                                                        const AnchorOptions& opts) {
+  if (auto bad = check(call, isOffer, sdp)) return Unexpected(std::move(*bad));
   const int other = 1 - side;
-  if (sdp.media.size() > 64) return Unexpected(AnchorError{AnchorErrorCode::BadSdp, "too many m-lines"});
-  if (!isOffer && sdp.media.size() > call.streams.size()) {
-    return Unexpected(AnchorError{AnchorErrorCode::BadSdp, "answer has more m-lines than the offer"});
-  }
+  const std::vector<StreamState> before = call.streams;
+  auto undo = [&](AnchorError e) {
+    restore(call, before);
+    return Unexpected(std::move(e));
+  };
   for (size_t i = 0; i < sdp.media.size(); ++i) {
     sdp::SdpMedia& m = sdp.media[i];
     if (i >= call.streams.size()) call.streams.emplace_back();
     StreamState& st = call.streams[i];
     if (m.port == 0) continue;  // rejected or disabled m-line: nothing to anchor
-    auto conn = sdp.mediaConnectionAddress(i);
-    if (!conn) {
-      return Unexpected(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} has no connection address", i + 1)});
-    }
+    auto conn = sdp.mediaConnectionAddress(i);  // present: check()
     if (!st.active) {
-      if (!isOffer) {
-        return Unexpected(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} was not offered", i + 1)});
-      }
       // Without rtcp-mux on offer, both legs' RTCP sockets are opened now, where a taken port
       // can still be skipped; with it, they are opened by updateLeg only if the answer declines.
       const bool offerMux =
           ((m.rtcpMux() && !opts.muxReject) || opts.muxOffer || opts.muxRequire) && !opts.muxDemux;
-      auto ports = relay_.addStream(call.sessionId, offerMux);
-      if (!ports) return Unexpected(relayError(ports.error()));
-      st.active = true;
-      st.relayIndex = call.relayStreams++;
-      st.port[0] = ports->rtpPort[0];
-      st.port[1] = ports->rtpPort[1];
+      if (auto ok = allocate(call, st, offerMux); !ok) return undo(ok.error());
     }
 
     relay::LegParams& p = st.params[side];
@@ -244,7 +323,7 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     }
     for (int l : {side, other}) {
       auto r = relay_.updateLeg(call.sessionId, st.relayIndex, static_cast<uint8_t>(l), st.params[l]);
-      if (!r) return Unexpected(relayError(r.error()));
+      if (!r) return undo(relayError(r.error()));
     }
 
     // What the receiver of this SDP must use: the relay's ports on the leg facing it.

@@ -14,6 +14,11 @@
 //
 // Queries and deletes of live counters go to the relay worker and answer through a callback, so
 // the control thread never waits for media code.
+//
+// offer() and answer() change the relay all or nothing: SDP that cannot be anchored leaves every
+// relay leg as it was. An offer takes effect at once (the offerer's new address) and stays
+// pending until its answer; revertOffer() undoes a pending offer that was rejected (RFC 3264 §8:
+// the session then continues as before the offer).
 
 #include <chrono>
 #include <functional>
@@ -101,9 +106,11 @@ class MediaAnchor {
   // `clock` (wall time) stamps calls for queries; it and `relay` must outlive the anchor.
   MediaAnchor(relay::RelayControl& relay, std::string advertise, const common::Clock& clock);
 
-  // Returns the SDP to pass on to the other party.
+  // Returns the SDP to pass on to the other party. On error nothing changed (a call the offer
+  // created is gone again).
   Expected<std::string, AnchorError> offer(std::string_view callId, std::string_view fromTag,
                                            std::string_view sdp, const AnchorOptions& opts);
+  // Completes the pending offer. On error nothing changed and the offer stays pending.
   Expected<std::string, AnchorError> answer(std::string_view callId, std::string_view fromTag,
                                             std::string_view toTag, std::string_view sdp,
                                             const AnchorOptions& opts);
@@ -118,6 +125,10 @@ class MediaAnchor {
   // `done` runs before remove() returns, except when the whole call goes: then it runs from
   // RelayControl::drainReplies() with the final report (the call is forgotten at once).
   void remove(const DeleteRequest& req, DeleteCallback done);
+  // The pending offer was rejected: every relay leg goes back to what the last answer left (relay
+  // streams the offer added stay allocated to the call, idle, for a later offer). No-op without a
+  // pending offer or call.
+  void revertOffer(std::string_view callId);
   // Forgets the call and drops its relay session without waiting for the worker (its final
   // report arrives through RelayControl::drainEnded). For signalling that must not block.
   void release(std::string_view callId);
@@ -149,6 +160,10 @@ class MediaAnchor {
     int offerer = 0;           // leg index of the last offerer
     relay::LegParams params[2];  // mirror of what the relay legs were told
   };
+  struct SpareStream {  // a relay stream allocated by an offer that was undone
+    uint32_t relayIndex = 0;
+    uint16_t port[2] = {0, 0};
+  };
   struct Call {
     std::string callId;
     std::string fromTag;
@@ -158,13 +173,24 @@ class MediaAnchor {
     uint64_t sessionId = 0;
     uint32_t relayStreams = 0;
     std::vector<StreamState> streams;
+    // The streams as the last answer left them, while an offer awaits its answer.
+    std::optional<std::vector<StreamState>> beforeOffer;
+    std::vector<SpareStream> spare;
     uint64_t createdUnix = 0;
     uint64_t lastSignalUnix = 0;
   };
 
-  // Applies one side's SDP to the relay and rewrites it for the other side.
+  // Applies one side's SDP to the relay and rewrites it for the other side; on error the relay
+  // and `call.streams` are as before.
   Expected<std::string, AnchorError> anchor(Call& call, int side, bool isOffer, sdp::SdpSession& sdp,
                                             const AnchorOptions& opts);
+  // What makes `sdp` unusable for `call` before anything is touched, if anything.
+  std::optional<AnchorError> check(const Call& call, bool isOffer, const sdp::SdpSession& sdp) const;
+  // Gives `st` a relay stream: a spare one if the call has any, else a new one.
+  Expected<bool, AnchorError> allocate(Call& call, StreamState& st, bool mux);
+  // Tells the relay `before`'s legs again and makes it `call.streams`; streams allocated since
+  // are idled and kept as spares.
+  void restore(Call& call, const std::vector<StreamState>& before);
   CallInfo info(const Call& call, relay::SessionReport report) const;
   // The branch with `tag`, created when absent. Precondition: tag not empty.
   Party& branch(Call& call, std::string_view tag);

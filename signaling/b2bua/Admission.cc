@@ -17,4 +17,8 @@ Admission::Verdict Admission::admit(size_t activeCalls, uint64_t nowMs) {
   return Verdict::Admit;
 }
 
+void Admission::refund() {
+  tokens_ = std::min<double>(maxCallsPerSecond_, tokens_ + 1.0);
+}
+
 }  // namespace rdv::b2bua

@@ -19,6 +19,9 @@ class Admission {
   // earlier than a previous call's). The bucket refills continuously at maxCallsPerSecond per
   // second up to its size, also while calls are refused; only an admitted call takes a token.
   Verdict admit(size_t activeCalls, uint64_t nowMs);
+  // Returns the token of an admitted call that was then not routed (404, 480, 488): only calls
+  // that go out to a callee count against the rate.
+  void refund();
 
   // The Retry-After (seconds) a 503 for `v` carries: the call cap clears slowly, the rate fast.
   static uint32_t retryAfterSeconds(Verdict v) { return v == Verdict::TooManyCalls ? 5 : 1; }

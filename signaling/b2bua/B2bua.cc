@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/b2bua/Reconnect.h"
 #include "signaling/b2bua/SessionTimer.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
@@ -16,9 +17,23 @@ namespace {
 
 constexpr uint64_t kHousekeepingMs = 1000;
 constexpr uint64_t kTcpIdleMs = 3'900'000;  // longer than any registration may live
-constexpr std::string_view kAllow =
-    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
+constexpr std::string_view kAllow = kAllowHeader;
 constexpr std::string_view kSdp = "application/sdp";
+
+// Timer C only guards the callee's INVITE: it stays longer than our own ring timeout (plus the
+// 64*T1 a CANCEL may wait for its 487), so a long-ringing call ends with our 408 and CANCEL.
+sip::SipTimers sipTimers(const config::SipConfig& cfg) {
+  sip::SipTimers t;
+  t.timerCMs = std::max<uint64_t>(t.timerCMs, uint64_t{cfg.ringTimeoutSeconds} * 1000 + 64 * t.t1Ms);
+  return t;
+}
+
+// "Warning: 399 rendezvous "<why>"" (RFC 3261 §20.43), the reason kept inside its quotes.
+std::string warningHeader(std::string_view why) {
+  std::string text(why);
+  std::replace(text.begin(), text.end(), '"', '\'');
+  return fmt::format("Warning: 399 rendezvous \"{}\"", text);
+}
 
 }  // namespace
 
@@ -28,7 +43,8 @@ B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::Me
       transport_(transport),
       anchor_(anchor),
       clock_(clock),
-      txns_(transport, *this, clock),
+      timers_(sipTimers(cfg)),
+      txns_(transport, *this, clock, timers_),
       local_(cfg, transport),
       registrations_(cfg_, txns_, tags_, clock, counters_),
       admission_(cfg.maxCalls, cfg.maxCallsPerSecond) {}
@@ -57,7 +73,12 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
       return;
     }
-    onInDialog(id, req, *call, side);
+    if (m == sip::SipMethod::Invite || m == sip::SipMethod::Ack || m == sip::SipMethod::Bye ||
+        m == sip::SipMethod::Update || m == sip::SipMethod::Prack) {
+      onInDialog(id, req, *call, side);
+    } else {
+      onInDialogRequest(id, req, *call, side);
+    }
     return;
   }
   switch (m) {
@@ -69,6 +90,9 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       txns_.respond(id, 200, "OK", tags_.next(), h);
       return;
     }
+    case sip::SipMethod::Message:
+      onPagerMessage(id, req);
+      return;
     case sip::SipMethod::Unknown:
       txns_.respond(id, 501, "Not Implemented");
       return;
@@ -76,7 +100,11 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     case sip::SipMethod::Update:
     case sip::SipMethod::Prack:
     case sip::SipMethod::Info:
+    case sip::SipMethod::Notify:  // no subscription of ours (RFC 6665 §4.1.3)
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+      return;
+    case sip::SipMethod::Refer:  // RFC 3515 allows it outside a dialog; we transfer calls only
+      txns_.respond(id, 403, "REFER only within a call", tags_.next());
       return;
     default: {
       std::array<std::string, 1> h{std::string(kAllow)};
@@ -107,13 +135,17 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   }
   std::string callee;
   auto bindings = routeInvite(id, req, callee);
-  if (bindings.empty()) return;
+  if (bindings.empty()) {
+    admission_.refund();  // 404/480: not a call
+    return;
+  }
   // An INVITE without SDP is a late offer: the callee's 2xx will carry the offer.
   auto offer = req.body().empty() ? Expected<std::string, anchor::AnchorError>(std::string())
                                   : anchor_.offer(req.callId(), req.fromTag(), req.body(), anchorOptions_);
   if (!offer) {
+    admission_.refund();
     const bool capacity = offer.error().code == anchor::AnchorErrorCode::Capacity;
-    std::array<std::string, 1> h{fmt::format("Warning: 399 rendezvous \"{}\"", offer.error().reason)};
+    std::array<std::string, 1> h{warningHeader(offer.error().reason)};
     txns_.respond(id, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here",
                   tags_.next(), h);
     return;
@@ -131,10 +163,21 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   const auto extensions = passedHeaders(req);
   c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp, extensions);
   c.bInviteCseq = c.legs[1].localCseq;
+  if (c.bInvite == 0) {
+    // The INVITE we built does not parse (sendRequest logged it) and never went out: no callee
+    // will answer, so the caller hears now rather than at the ring timeout.
+    counters_.callsFailed.add(1);
+    std::array<std::string, 1> h{warningHeader("cannot build the INVITE to the callee")};
+    txns_.respond(id, 500, "Server Internal Error", c.legs[0].localTag, h);
+    anchor_.release(c.anchorId);
+    endCall(c.id);
+    return;
+  }
   auto p = std::make_unique<PendingRequest>();
   p->call = c.id;
   p->toSide = 1;
   p->serverTxn = id;
+  p->cseq = c.bInviteCseq;
   p->initialInvite = true;
   p->method = "INVITE";
   calls_.addPending(c.bInvite, std::move(p));
@@ -147,12 +190,16 @@ std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessag
     return {};
   }
   callee = ruri->unescapedUser();
-  if (!cfg_.users.empty() && cfg_.users.count(callee) == 0) {
-    txns_.respond(id, 404, "Not Found", tags_.next());
-    return {};
-  }
   auto bindings = registrations_.lookup(callee, clock_.monotonicMs());
-  if (bindings.empty()) txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
+  if (bindings.empty()) {
+    // As Kamailio's registrar answers: a user we have never heard of does not exist; a known one
+    // (configured, or registered at some point) is only away.
+    if (registrations_.isKnownUser(callee)) {
+      txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
+    } else {
+      txns_.respond(id, 404, "Not Found", tags_.next());
+    }
+  }
   return bindings;
 }
 
@@ -179,12 +226,7 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   b.callId = fmt::format("{}-{}@rendezvous", tags_.next(), c.id);
   b.localTag = tags_.next();
   // Topology hiding: the callee sees the caller's name at our host, not the caller's address.
-  auto caller = sip::NameAddr::parse(req.header("From"));
-  auto callerUri = caller ? sip::SipUri::parse(caller->uri) : Unexpected(sip::SipError{400, ""});
-  b.localId = callerUri && !callerUri->user.empty()
-                  ? fmt::format("{}{}<sip:{}@{}>", caller->displayName,
-                                caller->displayName.empty() ? "" : " ", callerUri->user, local_.host())
-                  : a.remoteId;
+  b.localId = presentedCaller(req.header("From"), local_.host());
   b.remoteId = a.localId;
   b.remoteTarget = target.contact;
   b.peer = peerOf(target);
@@ -197,39 +239,54 @@ sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::
   const uint32_t cseq = ++leg.localCseq;
   return txns_.sendRequest(requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body,
                                        contentType, extraHeaders),
-                           leg.peer);
+                           withReconnect(leg.peer, leg.remoteTarget));
 }
 
-void B2bua::sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp) {
+// The ACK of the 2xx that `clientTxn` (an INVITE on `side`, CSeq `cseq`) got; kept with its
+// PendingRequest so that a retransmitted 2xx gets the very same ACK (onResponse).
+void B2bua::ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp) {
   const Leg& leg = call.legs[side];
-  txns_.sendStateless(leg.peer, ackText(local_, leg, cseq, txns_.newBranch(), sdp));
+  std::string text = ackText(local_, leg, cseq, txns_.newBranch(), sdp);
+  const sip::SipPeer peer = withReconnect(leg.peer, leg.remoteTarget);
+  txns_.sendStateless(peer, text);
+  if (PendingRequest* p = calls_.pending(clientTxn)) {
+    p->ack = std::move(text);
+    p->ackPeer = peer;
+  }
 }
 
-// Forwards `resp` (a 2xx carrying a late offer) after anchoring it; the ACK to `toSide` waits for
-// the answer in the other side's ACK. False when the offer could not be anchored.
-bool B2bua::deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const sip::SipMessage& resp,
-                                 std::string& body) {
+// Anchors `resp`, a 2xx to `clientTxn` that carries a late offer, and returns the SDP to pass on;
+// the ACK to `toSide` then waits for the answer in the other side's ACK.
+Expected<std::string, anchor::AnchorError> B2bua::deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
+                                                                       int toSide, uint32_t cseq,
+                                                                       const sip::SipMessage& resp) {
   auto offer = anchor_.offer(call.anchorId, call.legs[toSide].remoteTag, resp.body(), anchorOptions_);
-  if (!offer) return false;
-  body = std::move(*offer);
-  call.deferredAck = Call::DeferredAck{true, toSide, cseq};
-  return true;
+  if (offer) call.deferredAck = Call::DeferredAck{true, toSide, cseq, clientTxn};
+  return offer;
 }
 
 void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side) {
   const int other = 1 - side;
   const sip::SipMethod m = req.method();
+  if (call.cancelled) {
+    // Given up on and answered finally towards the caller: only a BYE of the early dialog is left.
+    if (m == sip::SipMethod::Bye) {
+      txns_.respond(id, 200, "OK");
+    } else if (m != sip::SipMethod::Ack) {
+      txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+    }
+    return;
+  }
   if (auto contact = uriOf(req.header("Contact")); !contact.empty()) call.legs[side].remoteTarget = contact;
   if (m == sip::SipMethod::Bye) {
     txns_.respond(id, 200, "OK");
     spdlog::info("call={} BYE from {}", call.anchorId, side == 0 ? "caller" : "callee");
     if (call.unanswered()) {
       // BYE before the final response (RFC 3261 §15): cancel the pending INVITE.
-      txns_.cancel(call.bInvite);
-      txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
-    } else {
-      sendOnLeg(call, other, "BYE", {}, {});
+      giveUpOnCallee(call, 487, "Request Terminated");
+      return;
     }
+    sendOnLeg(call, other, "BYE", {}, {});
     anchor_.release(call.anchorId);
     endCall(call.id);
     return;
@@ -264,10 +321,17 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
   const auto extensions = passedHeaders(req);
   sip::TxnId out = sendOnLeg(call, other, req.methodText(), body,
                              body.empty() ? std::string_view() : std::string_view(ctype), extensions);
+  if (out == 0) {  // the request we built does not parse (logged): nothing went out
+    if (offer) anchor_.revertOffer(call.anchorId);
+    if (m == sip::SipMethod::Invite) call.reofferPending = false;
+    txns_.respond(id, 500, "Server Internal Error");
+    return;
+  }
   auto p = std::make_unique<PendingRequest>();
   p->call = call.id;
   p->toSide = other;
   p->serverTxn = id;
+  p->cseq = call.legs[other].localCseq;
   p->offer = offer;
   p->method = std::string(req.methodText());
   if (refresh) {
@@ -295,37 +359,54 @@ void B2bua::onAck(const sip::SipMessage& req) {
       if (a) answer = std::move(*a);
     }
     call->deferredAck.pending = false;
-    sendAck(*call, offerer, call->deferredAck.cseq, answer);
+    ackInvite(call->deferredAck.clientTxn, *call, offerer, call->deferredAck.cseq, answer);
   }
   if (side == 0 && call->state == Call::State::Answered) call->state = Call::State::Confirmed;
 }
 
 void B2bua::onCancel(sip::TxnId inviteTxn) {
   Call* found = calls_.byServerInvite(inviteTxn);
-  if (found == nullptr || !found->unanswered()) return;
-  Call& call = *found;
-  spdlog::info("call={} CANCEL from caller", call.anchorId);
+  if (found == nullptr || !found->unanswered() || found->cancelled) return;
+  spdlog::info("call={} CANCEL from caller", found->anchorId);
+  giveUpOnCallee(*found, 487, "Request Terminated");
+}
+
+// The caller gets `status` now and the media goes; the callee's INVITE is CANCELled (the
+// transaction layer holds the CANCEL until the callee sent a provisional, RFC 3261 §9.1). The call
+// stays, marked cancelled, until that INVITE ends (onInviteResponse, onTimeout).
+void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason) {
   call.cancelled = true;
   txns_.cancel(call.bInvite);
-  txns_.respond(call.aInvite, 487, "Request Terminated", call.legs[0].localTag);
+  txns_.respond(call.aInvite, status, reason, call.legs[0].localTag);
   anchor_.release(call.anchorId);
-  // The call object lives on until the callee's final response (487, or a 2xx to hang up).
 }
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
-  const PendingRequest* pending = calls_.pending(id);
+  if (onPagerResponse(id, resp)) return;
+  PendingRequest* pending = calls_.pending(id);
   if (pending == nullptr) return;
-  const PendingRequest& p = *pending;
-  if (p.initialInvite) {
-    if (Call* call = calls_.get(p.call)) onInviteResponse(*call, resp);
-  } else {
-    onForwardedResponse(p, resp);
+  PendingRequest& p = *pending;
+  const int status = resp.status();
+  const bool invite = p.method == "INVITE";
+  if (invite && status >= 200 && status < 300) {
+    if (p.answered) {
+      // A retransmitted 2xx: our ACK was lost (a late offer's ACK may still wait for its answer).
+      if (!p.ack.empty()) txns_.sendStateless(p.ackPeer, p.ack);
+      return;
+    }
+    // 2xx retransmissions stop within 64*T1 (RFC 3261 §13.3.1.4): so may the entry.
+    p.answered = true;
+    calls_.expirePendingAt(id, clock_.monotonicMs() + 64 * timers_.t1Ms);
   }
-  // Keep the entry while 2xx retransmissions may still come for an INVITE; drop it on other finals.
-  if (resp.status() >= 300 || (resp.status() >= 200 && p.method != "INVITE")) calls_.erasePending(id);
+  if (p.initialInvite) {
+    if (Call* call = calls_.get(p.call)) onInviteResponse(id, *call, resp);
+  } else {
+    onForwardedResponse(id, p, resp);
+  }
+  if (status >= 300 || (status >= 200 && !invite)) calls_.erasePending(id);
 }
 
-void B2bua::onInviteResponse(Call& call, const sip::SipMessage& resp) {
+void B2bua::onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& resp) {
   const int status = resp.status();
   if (status == 100) return;
   Leg& b = call.legs[1];
@@ -336,7 +417,7 @@ void B2bua::onInviteResponse(Call& call, const sip::SipMessage& resp) {
     reliableResends_.erase(call.id);
   }
   if (status >= 200 && status < 300) {
-    onInviteSuccess(call, resp);
+    onInviteSuccess(id, call, resp);
     return;
   }
   if (status < 200) {
@@ -365,34 +446,38 @@ void B2bua::onInviteResponse(Call& call, const sip::SipMessage& resp) {
 }
 
 // The callee answered the initial INVITE: ACK it (unless a late offer makes the ACK wait for the
-// caller's answer) and pass the 2xx on with the anchored answer.
-void B2bua::onInviteSuccess(Call& call, const sip::SipMessage& resp) {
+// caller's answer) and pass the 2xx on with the anchored SDP.
+void B2bua::onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& resp) {
   const int status = resp.status();
-  if (call.state == Call::State::Answered || call.state == Call::State::Confirmed) {
-    // A retransmitted 2xx: our ACK was lost (or, for a late offer, is still waiting).
-    if (!call.deferredAck.pending) sendAck(call, 1, call.bInviteCseq);
-    return;
-  }
-  const bool lateOffer = !call.anchored;
-  if (!lateOffer || call.cancelled || resp.body().empty()) sendAck(call, 1, call.bInviteCseq);
-  if (call.cancelled) {  // answered while the caller's CANCEL was on its way
+  if (call.cancelled) {  // answered while we were giving up: the 2xx crossed our CANCEL
+    spdlog::info("call={} answered after it was given up: ACK and BYE", call.anchorId);
+    ackInvite(id, call, 1, call.bInviteCseq);
     sendOnLeg(call, 1, "BYE", {}, {});
     endCall(call.id);
     return;
   }
-  if (lateOffer && !resp.body().empty()) {
-    if (!deferAckForLateOffer(call, 1, call.bInviteCseq, resp, call.answerSdp)) {
-      sendAck(call, 1, call.bInviteCseq);
-      sendOnLeg(call, 1, "BYE", {}, {});
-      txns_.respond(call.aInvite, 488, "Not Acceptable Here", call.legs[0].localTag);
-      endCall(call.id);
+  if (!call.anchored && !resp.body().empty()) {  // late offer: the 2xx carries the offer
+    auto offer = deferAckForLateOffer(id, call, 1, call.bInviteCseq, resp);
+    if (!offer) {
+      failAnswered(id, call, offer.error());
       return;
     }
+    call.answerSdp = std::move(*offer);
     call.anchored = true;
-  } else if (!resp.body().empty()) {
-    auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, call.legs[1].remoteTag, resp.body(),
-                              anchorOptions_);
-    if (ans) call.answerSdp = std::move(*ans);
+  } else {
+    if (call.anchored && !resp.body().empty()) {
+      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, call.legs[1].remoteTag, resp.body(),
+                                anchorOptions_);
+      if (!ans) {
+        failAnswered(id, call, ans.error());
+        return;
+      }
+      call.answerSdp = std::move(*ans);
+    } else if (call.anchored && call.answerSdp.empty()) {
+      failAnswered(id, call, anchor::AnchorError{anchor::AnchorErrorCode::BadSdp, "2xx without an answer"});
+      return;
+    }
+    ackInvite(id, call, 1, call.bInviteCseq);
   }
   call.state = Call::State::Answered;
   call.awaitingAck[0] = call.aInvite;
@@ -400,11 +485,28 @@ void B2bua::onInviteSuccess(Call& call, const sip::SipMessage& resp) {
   spdlog::info("call={} answered ({})", call.anchorId, status);
   std::vector<std::string> headers = negotiateSession(call, resp, call.offeredSessionSeconds, call.callerTimer);
   headers.push_back(local_.contact(call.legs[0].peer));
+  headers.emplace_back(kAllow);
   txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, call.answerSdp,
                 call.answerSdp.empty() ? std::string_view() : kSdp);
 }
 
-void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& resp) {
+// The callee's 2xx carries SDP the relay cannot take (or no answer at all): passed on, it would
+// connect a call without working media. The callee's dialog is ACKed and hung up, the caller gets
+// a final error instead (503 when the relay is out of capacity).
+void B2bua::failAnswered(sip::TxnId id, Call& call, const anchor::AnchorError& why) {
+  spdlog::warn("call={} the callee's answer cannot be anchored ({}): hanging up", call.anchorId, why.reason);
+  ackInvite(id, call, 1, call.bInviteCseq);
+  sendOnLeg(call, 1, "BYE", {}, {});
+  counters_.callsFailed.add(1);
+  const bool capacity = why.code == anchor::AnchorErrorCode::Capacity;
+  std::array<std::string, 1> h{warningHeader(why.reason)};
+  txns_.respond(call.aInvite, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here",
+                call.legs[0].localTag, h);
+  anchor_.release(call.anchorId);
+  endCall(call.id);
+}
+
+void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp) {
   if (p.serverTxn == 0) return;  // our own request (BYE): nothing to relay
   Call* found = calls_.get(p.call);
   if (found == nullptr) return;
@@ -415,23 +517,33 @@ void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& 
   std::string body(resp.body());
   std::string ctype(resp.header("Content-Type"));
   const bool invite = p.method == "INVITE";
+  const bool success = status >= 200 && status < 300;
   bool deferred = false;
-  if (p.offer && status >= 200 && status < 300 && !body.empty()) {
-    auto ans = anchor_.answer(call.anchorId, call.legs[from].remoteTag, call.legs[p.toSide].remoteTag, body,
-                              anchorOptions_);
-    if (ans) body = std::move(*ans);
-  } else if (invite && !p.offer && status >= 200 && status < 300 && !body.empty() && call.reofferPending) {
+  if (success && p.offer) {
+    auto ans = body.empty() ? Expected<std::string, anchor::AnchorError>(Unexpected(anchor::AnchorError{
+                                  anchor::AnchorErrorCode::BadSdp, "2xx without an answer"}))
+                            : anchor_.answer(call.anchorId, call.legs[from].remoteTag,
+                                             call.legs[p.toSide].remoteTag, body, anchorOptions_);
+    if (!ans) {
+      rejectReoffer(id, p, call, ans.error());
+      return;
+    }
+    body = std::move(*ans);
+  } else if (success && invite && !body.empty()) {
     // A re-INVITE without SDP: this 2xx is the offer, the initiator's ACK brings the answer.
-    deferred = deferAckForLateOffer(call, p.toSide, call.legs[p.toSide].localCseq, resp, body);
+    auto offer = deferAckForLateOffer(id, call, p.toSide, p.cseq, resp);
+    if (!offer) {
+      rejectReoffer(id, p, call, offer.error());
+      return;
+    }
+    body = std::move(*offer);
+    deferred = true;
+  } else if (status >= 300 && p.offer) {
+    anchor_.revertOffer(call.anchorId);  // a rejected re-offer leaves the media as it was
   }
   if (invite && status >= 200) {
-    if (status < 300) {
-      if (!call.reofferPending && call.awaitingAck[from] == 0) {
-        if (!call.deferredAck.pending)
-          sendAck(call, p.toSide, call.legs[p.toSide].localCseq);  // retransmitted 2xx
-        return;
-      }
-      if (!deferred) sendAck(call, p.toSide, call.legs[p.toSide].localCseq);
+    if (success) {
+      if (!deferred) ackInvite(id, call, p.toSide, p.cseq);
       call.awaitingAck[from] = p.serverTxn;
     }
     call.reofferPending = false;
@@ -444,16 +556,35 @@ void B2bua::onForwardedResponse(const PendingRequest& p, const sip::SipMessage& 
                 body.empty() ? std::string_view() : std::string_view(ctype));
 }
 
+// The 2xx to a forwarded offer carries SDP the relay cannot take: the relay stays as it was before
+// the offer, the answering side's dialog stays (its 2xx is ACKed), the offer's sender gets 488.
+void B2bua::rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call,
+                          const anchor::AnchorError& why) {
+  spdlog::warn("call={} {} answer cannot be anchored ({}): 488", call.anchorId, p.method, why.reason);
+  anchor_.revertOffer(call.anchorId);
+  if (p.method == "INVITE") {
+    ackInvite(id, call, p.toSide, p.cseq);
+    call.reofferPending = false;
+  }
+  std::array<std::string, 1> h{warningHeader(why.reason)};
+  txns_.respond(p.serverTxn, 488, "Not Acceptable Here", call.legs[1 - p.toSide].localTag, h);
+}
+
 void B2bua::onTimeout(sip::TxnId id) {
+  if (onPagerFailure(id, 408, "Request Timeout")) return;
   std::unique_ptr<PendingRequest> p = calls_.takePending(id);
   if (p == nullptr) return;
   Call* found = calls_.get(p->call);
   if (found == nullptr) return;
   Call& call = *found;
   if (p->initialInvite) {
+    if (call.cancelled) {  // the given-up INVITE ended without a final response
+      endCall(call.id);
+      return;
+    }
     if (call.unanswered()) {
       counters_.callsFailed.add(1);
-      spdlog::info("call={} callee did not answer the INVITE (timer B)", call.anchorId);
+      spdlog::info("call={} the callee's INVITE ended without a final response", call.anchorId);
       txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
       anchor_.release(call.anchorId);
       endCall(call.id);
@@ -461,27 +592,48 @@ void B2bua::onTimeout(sip::TxnId id) {
     return;
   }
   if (p->serverTxn != 0) {
+    if (p->offer) anchor_.revertOffer(call.anchorId);
     txns_.respond(p->serverTxn, 408, "Request Timeout", call.legs[1 - p->toSide].localTag);
     if (p->method == "INVITE") call.reofferPending = false;
   }
 }
 
+// The party could not be reached over TCP/TLS: its connection closed and no new one could be
+// opened (RFC 3261 §18.1.1), or the one opened closed before a final response. An unanswered
+// initial INVITE is 480 to the caller, as for a callee without a binding; anything else is
+// answered as a timeout is.
+void B2bua::onTransportError(sip::TxnId id) {
+  if (onPagerFailure(id, 480, "Temporarily Unavailable")) return;
+  const PendingRequest* p = calls_.pending(id);
+  Call* call = p != nullptr && p->initialInvite ? calls_.get(p->call) : nullptr;
+  if (call == nullptr || !call->unanswered() || call->cancelled) {
+    onTimeout(id);
+    return;
+  }
+  calls_.erasePending(id);
+  counters_.callsFailed.add(1);
+  spdlog::info("call={} callee unreachable: its connection is gone and a new one failed", call->anchorId);
+  txns_.respond(call->aInvite, 480, "Temporarily Unavailable", call->legs[0].localTag);
+  anchor_.release(call->anchorId);
+  endCall(call->id);
+}
+
 void B2bua::hangUp(Call& call, std::string_view why) {
   spdlog::info("call={} hanging up both legs: {}", call.anchorId, why);
   if (call.unanswered()) {
-    txns_.cancel(call.bInvite);
-    txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
-  } else {
-    sendOnLeg(call, 0, "BYE", {}, {});
-    sendOnLeg(call, 1, "BYE", {}, {});
+    counters_.callsFailed.add(1);
+    giveUpOnCallee(call, 408, "Request Timeout");
+    return;
   }
+  sendOnLeg(call, 0, "BYE", {}, {});
+  sendOnLeg(call, 1, "BYE", {}, {});
   anchor_.release(call.anchorId);
   endCall(call.id);
 }
 
 void B2bua::onMediaTimeout(const std::string& anchorCallId) {
   Call* call = calls_.byAnchor(anchorCallId);
-  if (call == nullptr) return;
+  if (call == nullptr || call->cancelled) return;
   counters_.mediaTimeouts.add(1);
   hangUp(*call, "media timeout");
 }
@@ -494,12 +646,14 @@ void B2bua::endCall(uint64_t id) {
 }
 
 uint64_t B2bua::nextDeadline() const {
-  return std::min({txns_.nextDeadline(), nextHousekeepingMs_, sessionEnds_.next(), reliableResends_.next()});
+  return std::min({txns_.nextDeadline(), nextHousekeepingMs_, calls_.nextPendingExpiry(), sessionEnds_.next(),
+                   reliableResends_.next()});
 }
 
 void B2bua::onTimer() {
   txns_.onTimer();
   const uint64_t now = clock_.monotonicMs();
+  calls_.purgePending(now);
   runCallTimers(now);
   if (now < nextHousekeepingMs_) return;
   nextHousekeepingMs_ = now + kHousekeepingMs;

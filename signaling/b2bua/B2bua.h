@@ -6,12 +6,19 @@
 // to the address the REGISTER came from (NAT-aware), not to the host in its Contact.
 //
 // This class is the call state machine: INVITE, re-INVITE, UPDATE, ACK, BYE and CANCEL routed
-// between the two dialogs. REGISTER and authentication are RegisterHandler's, admission control
-// Admission's, the text we write SipText's, the call indexes CallTable's.
+// between the two dialogs (B2bua.cc); INFO, MESSAGE, NOTIFY and REFER relayed within a call, and
+// MESSAGE outside one (B2buaRequests.cc). A callee may ring until sip.ring_timeout. Giving up on
+// the callee (ring timeout, the caller's CANCEL or early BYE, media timeout while ringing) answers
+// the caller at once and CANCELs the callee; the call lives on until the callee's INVITE ends, so
+// that a 2xx crossing the CANCEL is ACKed and hung up. A 2xx whose SDP cannot be anchored is never
+// passed on. REGISTER and authentication are RegisterHandler's, admission control Admission's,
+// the text we write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/Clock.h"
@@ -36,7 +43,9 @@ class B2bua final : public sip::SipTransactionUser {
   ~B2bua() override;
 
   void onMessage(sip::SipMessage&& msg, const sip::SipPeer& from) { txns_.onMessage(std::move(msg), from); }
-  void onConnectionClosed(uint64_t connId) { registrations_.onConnectionClosed(connId); }
+  // A TCP/TLS connection closed, or one we opened failed. Bindings on it stay (requests to them
+  // open a new connection); requests sent on it without any answer yet fail (480 for a call).
+  void onConnectionClosed(uint64_t connId) { txns_.onConnectionClosed(connId); }
   // The relay tore the call's media down (no packets): hang up both legs.
   void onMediaTimeout(const std::string& anchorCallId);
 
@@ -45,7 +54,11 @@ class B2bua final : public sip::SipTransactionUser {
 
   const B2buaCounters& counters() const { return counters_; }
   const common::Counter& transactionsShed() const { return txns_.shed(); }
+  // Calls in the table, including those given up on whose callee INVITE has not ended yet.
   size_t activeCalls() const { return calls_.size(); }
+  // Client transactions we track (PendingRequest): bounded, each ends with its transaction or
+  // 64*T1 after an INVITE's 2xx.
+  size_t pendingRequests() const { return calls_.pendingCount(); }
   const sip::Registrar& registrar() const { return registrations_.registrar(); }
 
   // SipTransactionUser
@@ -53,6 +66,7 @@ class B2bua final : public sip::SipTransactionUser {
   void onCancel(sip::TxnId inviteTxn) override;
   void onResponse(sip::TxnId id, const sip::SipMessage& resp) override;
   void onTimeout(sip::TxnId id) override;
+  void onTransportError(sip::TxnId id) override;
 
  private:
   void onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
@@ -61,15 +75,27 @@ class B2bua final : public sip::SipTransactionUser {
   Call& createCall(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from,
                    const sip::Binding& target, uint32_t maxForwards, bool anchored);
   void onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
+  // B2buaRequests.cc. In-dialog requests other than INVITE, ACK, BYE and UPDATE: INFO, MESSAGE,
+  // NOTIFY and REFER relayed to the other party; the rest answered here.
+  void onInDialogRequest(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
+  // MESSAGE outside a dialog: routed like an INVITE (404/480) and relayed to the callee.
+  void onPagerMessage(sip::TxnId id, const sip::SipMessage& req);
+  // A response to, or the failure of, a relayed pager MESSAGE; false when `id` is no such relay.
+  bool onPagerResponse(sip::TxnId id, const sip::SipMessage& resp);
+  bool onPagerFailure(sip::TxnId id, int status, std::string_view reason);
   void onAck(const sip::SipMessage& req);
-  void onInviteResponse(Call& call, const sip::SipMessage& resp);
-  void onInviteSuccess(Call& call, const sip::SipMessage& resp);
-  void onForwardedResponse(const PendingRequest& p, const sip::SipMessage& resp);
+  void onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& resp);
+  void onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& resp);
+  void failAnswered(sip::TxnId id, Call& call, const anchor::AnchorError& why);
+  void onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp);
+  void rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call, const anchor::AnchorError& why);
   sip::TxnId sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
                        std::string_view contentType, std::span<const std::string> extraHeaders = {});
-  void sendAck(Call& call, int side, uint32_t cseq, std::string_view sdp = {});
-  bool deferAckForLateOffer(Call& call, int toSide, uint32_t cseq, const sip::SipMessage& resp,
-                            std::string& body);
+  void ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp = {});
+  Expected<std::string, anchor::AnchorError> deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
+                                                                  int toSide, uint32_t cseq,
+                                                                  const sip::SipMessage& resp);
+  void giveUpOnCallee(Call& call, int status, std::string_view reason);
   void hangUp(Call& call, std::string_view why);
   // RFC 4028 and RFC 3262 across the two legs (B2buaExtensions.cc).
   bool rejectShortSession(sip::TxnId id, const sip::SipMessage& req, std::string_view toTag);
@@ -86,6 +112,7 @@ class B2bua final : public sip::SipTransactionUser {
   sip::SipSender& transport_;
   anchor::MediaAnchor& anchor_;
   const common::Clock& clock_;
+  const sip::SipTimers timers_;
   sip::SipTransactions txns_;
   LocalContact local_;
   TagMinter tags_;
@@ -96,6 +123,11 @@ class B2bua final : public sip::SipTransactionUser {
   uint64_t nextHousekeepingMs_ = 0;
   CallDeadlines sessionEnds_;     // RFC 4028 §10 instants of calls with a session timer
   CallDeadlines reliableResends_;  // RFC 3262 §3 retransmissions of reliable provisionals
+  struct PagerRelay {
+    sip::TxnId serverTxn = 0;
+    std::string toTag;
+  };
+  std::unordered_map<sip::TxnId, PagerRelay> pagers_;  // our MESSAGE transaction -> the caller's
   // Topology hiding: o= is rewritten too, so no party sees another's address.
   const anchor::AnchorOptions anchorOptions_{.asymmetric = false, .replaceOrigin = true};
 };

@@ -69,6 +69,7 @@ bool B2bua::prackCallee(Call& call, const sip::SipMessage& resp, bool& reliable)
   reliable = true;
   std::array<std::string, 1> rack{fmt::format("RAck: {} {} INVITE", *rseq, resp.cseq())};
   sip::TxnId t = sendOnLeg(call, 1, "PRACK", {}, {}, rack);
+  if (t == 0) return true;  // the PRACK we built does not parse (logged): relay the 18x anyway
   auto p = std::make_unique<PendingRequest>();
   p->call = call.id;
   p->toSide = 1;
@@ -117,7 +118,7 @@ void B2bua::onPrack(sip::TxnId id, const sip::SipMessage& req, Call& call, int s
 void B2bua::runCallTimers(uint64_t nowMs) {
   for (uint64_t id : reliableResends_.takeDue(nowMs)) {
     Call* call = calls_.get(id);
-    if (call == nullptr || !call->unanswered()) continue;
+    if (call == nullptr || !call->unanswered() || call->cancelled) continue;
     switch (call->toCaller.onTimer(nowMs)) {
       case ReliableProvisional::Due::Retransmit:
         sendReliable(*call);
@@ -125,11 +126,8 @@ void B2bua::runCallTimers(uint64_t nowMs) {
       case ReliableProvisional::Due::GiveUp:
         // RFC 3262 §3: no PRACK within 64*T1, the INVITE is rejected with a 5xx.
         spdlog::info("call={} caller never PRACKed the reliable provisional", call->anchorId);
-        call->cancelled = true;
         counters_.callsFailed.add(1);
-        txns_.cancel(call->bInvite);
-        txns_.respond(call->aInvite, 504, "Server Time-out", call->legs[0].localTag);
-        anchor_.release(call->anchorId);
+        giveUpOnCallee(*call, 504, "Server Time-out");
         break;
       case ReliableProvisional::Due::Nothing:
         reliableResends_.set(id, call->toCaller.deadlineMs());

@@ -33,6 +33,10 @@ struct Call {
   sip::TxnId aInvite = 0;
   sip::TxnId bInvite = 0;
   uint32_t bInviteCseq = 0;
+  // We gave up on the callee before its final response (the caller's CANCEL or BYE, ring or media
+  // timeout): the caller has its final response and the media is released; the call lives on
+  // until B's INVITE ends, so that its 487 is absorbed and a 2xx that crossed the CANCEL is
+  // ACKed and hung up.
   bool cancelled = false;
   bool anchored = false;  // the media session exists (false until a late offer arrives)
   bool reofferPending = false;
@@ -46,6 +50,7 @@ struct Call {
     bool pending = false;
     int toSide = 0;
     uint32_t cseq = 0;
+    sip::TxnId clientTxn = 0;  // the INVITE whose 2xx it acknowledges
   } deferredAck;
   // RFC 4028 session timer: the interval the INVITE to the callee asked for, and the one
   // negotiated by the last 2xx (0: the call has no session timer; B2bua keeps its deadline).
@@ -67,11 +72,17 @@ struct PendingRequest {
   uint64_t call = 0;
   int toSide = 0;            // leg the request went out on
   sip::TxnId serverTxn = 0;  // the request it forwards (0: our own, e.g. BYE)
+  uint32_t cseq = 0;         // its CSeq number: the ACK of an INVITE's 2xx repeats it (§13.2.2.4)
   bool initialInvite = false;
   bool offer = false;  // carried an SDP offer to anchor
   std::string method;
   uint32_t sessionSeconds = 0;  // RFC 4028: the Session-Expires the forwarded request asked for
   bool requesterTimer = false;  // its sender said Supported: timer
+  // An INVITE's 2xx: set on the first, so later ones are retransmissions that get `ack` again
+  // (empty while a late offer's ACK waits for the answer). The entry then lives 64*T1.
+  bool answered = false;
+  std::string ack;
+  sip::SipPeer ackPeer;
 };
 
 }  // namespace rdv::b2bua

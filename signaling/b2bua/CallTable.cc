@@ -58,7 +58,7 @@ std::vector<uint64_t> CallTable::ringExpired(uint64_t nowMs) const {
   return out;
 }
 
-const PendingRequest* CallTable::pending(sip::TxnId id) const {
+PendingRequest* CallTable::pending(sip::TxnId id) {
   auto it = pending_.find(id);
   return it == pending_.end() ? nullptr : it->second.get();
 }
@@ -69,6 +69,13 @@ std::unique_ptr<PendingRequest> CallTable::takePending(sip::TxnId id) {
   auto p = std::move(it->second);
   pending_.erase(it);
   return p;
+}
+
+void CallTable::purgePending(uint64_t nowMs) {
+  while (!expiries_.empty() && expiries_.front().first <= nowMs) {
+    pending_.erase(expiries_.front().second);
+    expiries_.pop_front();
+  }
 }
 
 }  // namespace rdv::b2bua

@@ -4,9 +4,11 @@
 // (PendingRequest) by their id. Owns the Call objects; a Call& stays valid until erase(id).
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "signaling/b2bua/Call.h"
@@ -35,10 +37,18 @@ class CallTable {
   size_t size() const { return calls_.size(); }
 
   void addPending(sip::TxnId id, std::unique_ptr<PendingRequest> p) { pending_[id] = std::move(p); }
-  // Null when `id` is not ours; the pointer lives until erasePending/takePending of the same id.
-  const PendingRequest* pending(sip::TxnId id) const;
+  // Null when `id` is not ours; the pointer lives until erasePending/takePending/purgePending of
+  // the same id.
+  PendingRequest* pending(sip::TxnId id);
   std::unique_ptr<PendingRequest> takePending(sip::TxnId id);
   void erasePending(sip::TxnId id) { pending_.erase(id); }
+  // Forget `id` at `atMs` (an INVITE answered 2xx: its retransmissions stop within 64*T1). Calls
+  // must come in non-decreasing `atMs` order.
+  void expirePendingAt(sip::TxnId id, uint64_t atMs) { expiries_.emplace_back(atMs, id); }
+  // Drops the entries whose expiry is at or before nowMs.
+  void purgePending(uint64_t nowMs);
+  uint64_t nextPendingExpiry() const { return expiries_.empty() ? UINT64_MAX : expiries_.front().first; }
+  size_t pendingCount() const { return pending_.size(); }
 
  private:
   uint64_t nextId_ = 1;
@@ -47,6 +57,7 @@ class CallTable {
   std::unordered_map<std::string, uint64_t> byAnchor_;       // MediaAnchor key -> call
   std::unordered_map<sip::TxnId, uint64_t> byServerInvite_;  // A's INVITE transaction -> call
   std::unordered_map<sip::TxnId, std::unique_ptr<PendingRequest>> pending_;
+  std::deque<std::pair<uint64_t, sip::TxnId>> expiries_;  // oldest first
 };
 
 }  // namespace rdv::b2bua

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/b2bua/Reconnect.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -46,7 +47,7 @@ std::optional<std::string> userOf(std::string_view headerValue) {
 }  // namespace
 
 sip::SipPeer peerOf(const sip::Binding& b) {
-  return sip::SipPeer{sourceOf(b), bindingKind(b.transport), b.connectionId};
+  return withReconnect(sip::SipPeer{sourceOf(b), bindingKind(b.transport), b.connectionId}, b.contact);
 }
 
 RegisterHandler::RegisterHandler(const config::SipConfig& cfg, sip::SipTransactions& txns, TagMinter& tags,
@@ -164,11 +165,25 @@ void RegisterHandler::onRegister(sip::TxnId id, const sip::SipMessage& req, cons
                                     (b.expiresAtMs - std::min(b.expiresAtMs, now)) / 1000));
     }
     counters_.registrations.add(1);
+    if (!r.bindings.empty()) rememberUser(user);
     spdlog::info("sip: registered {} -> {} binding(s) from {}", user, r.bindings.size(), from.addr.str());
   } else if (r.status == 423) {
     headers.push_back(fmt::format("Min-Expires: {}", r.minExpires));
   }
   txns_.respond(id, r.status, r.reason.empty() ? "OK" : r.reason, tags_.next(), headers);
+}
+
+bool RegisterHandler::isKnownUser(const std::string& user) const {
+  return cfg_.users.count(user) != 0 || registeredUsers_.count(user) != 0;
+}
+
+void RegisterHandler::rememberUser(const std::string& user) {
+  if (cfg_.users.count(user) != 0 || !registeredUsers_.insert(user).second) return;
+  registeredOrder_.push_back(user);
+  if (registeredOrder_.size() > kMaxRememberedUsers) {
+    registeredUsers_.erase(registeredOrder_.front());
+    registeredOrder_.pop_front();
+  }
 }
 
 void RegisterHandler::sendKeepalives(uint64_t nowMs) {

@@ -5,7 +5,9 @@
 // Control thread only; answers through the transaction layer it is given.
 
 #include <cstdint>
+#include <deque>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "common/Clock.h"
@@ -19,7 +21,8 @@
 namespace rdv::b2bua {
 
 // Where requests to a registered contact go: the REGISTER's real source and transport (NAT-aware),
-// not the host in its Contact.
+// not the host in its Contact; over TCP/TLS its connection, or a new one (Reconnect.h) once that
+// has closed.
 sip::SipPeer peerOf(const sip::Binding& b);
 
 class RegisterHandler {
@@ -35,6 +38,11 @@ class RegisterHandler {
   // For an initial INVITE: true when it may proceed (sip.auth_invite off, or valid
   // Proxy-Authorization of the From user). Otherwise the request has been answered (407 or 403).
   bool authorizeCaller(sip::TxnId id, const sip::SipMessage& req);
+  // A user in sip.users, or one that has held a binding since start-up (an open registrar,
+  // sip.auth_register = 0, takes anyone): a call to a known user without a live binding is 480,
+  // to anyone else 404. The most recent kMaxRememberedUsers registered users are remembered.
+  bool isKnownUser(const std::string& user) const;
+  static constexpr size_t kMaxRememberedUsers = 100'000;
   // Live bindings of `user`, highest q first.
   std::vector<sip::Binding> lookup(const std::string& user, uint64_t nowMs) const {
     return registrar_.lookup(user, nowMs);
@@ -44,8 +52,6 @@ class RegisterHandler {
   void purge(uint64_t nowMs) { registrar_.purge(nowMs); }
   // Every sip.keepalive_seconds (checked at each call), a CRLF pair to each live UDP binding.
   void sendKeepalives(uint64_t nowMs);
-  // A TCP/TLS connection closed: its bindings go.
-  void onConnectionClosed(uint64_t connId) { registrar_.removeConnection(connId); }
 
   const sip::Registrar& registrar() const { return registrar_; }
 
@@ -55,6 +61,7 @@ class RegisterHandler {
   bool authorize(sip::TxnId id, const sip::SipMessage& req, bool proxy);
   // (Proxy-|WWW-)Authenticate headers for the algorithms of sip.auth_algorithms, in its order.
   std::vector<std::string> challengeHeaders(uint64_t nowMs, bool stale, bool proxy);
+  void rememberUser(const std::string& user);
 
   const config::SipConfig& cfg_;
   sip::SipTransactions& txns_;
@@ -64,6 +71,8 @@ class RegisterHandler {
   sip::Registrar registrar_;
   sip::DigestAuthenticator auth_;
   uint64_t nextKeepaliveMs_ = 0;
+  std::unordered_set<std::string> registeredUsers_;  // not in sip.users, bound at some point
+  std::deque<std::string> registeredOrder_;          // the same, oldest first
 };
 
 }  // namespace rdv::b2bua

@@ -41,8 +41,15 @@ std::string_view contactTransport(sip::SipTransportKind k) {
 std::string identity(std::string_view headerValue) {
   auto na = sip::NameAddr::parse(headerValue);
   if (!na) return std::string(headerValue);
-  if (na->displayName.empty()) return fmt::format("<{}>", na->uri);
-  return fmt::format("{} <{}>", na->displayName, na->uri);
+  return sip::formatNameAddr(na->displayNameText(), na->uri);
+}
+
+std::string presentedCaller(std::string_view fromHeader, std::string_view host) {
+  auto caller = sip::NameAddr::parse(fromHeader);
+  if (!caller) return std::string(fromHeader);
+  auto uri = sip::SipUri::parse(caller->uri);
+  if (!uri || uri->user.empty()) return identity(fromHeader);
+  return sip::formatNameAddr(caller->displayNameText(), fmt::format("sip:{}@{}", uri->user, host));
 }
 
 std::string uriOf(std::string_view headerValue) {
@@ -96,7 +103,8 @@ std::string requestText(const LocalContact& local, const Leg& leg, std::string_v
       method, leg.remoteTarget, local.via(leg.peer, branch), maxForwards, leg.localId, leg.localTag,
       leg.remoteId, leg.remoteTag.empty() ? "" : ";tag=", leg.remoteTag, leg.callId, cseq, method,
       local.contact(leg.peer));
-  for (const auto& h : extraHeaders) text += h + "\r\n";
+  if (method == "INVITE") text += fmt::format("{}\r\n", kAllowHeader);
+  for (const auto& h : extraHeaders) text += fmt::format("{}\r\n", h);
   if (!contentType.empty()) text += fmt::format("Content-Type: {}\r\n", contentType);
   text += fmt::format("Content-Length: {}\r\n\r\n", body.size());
   text += body;

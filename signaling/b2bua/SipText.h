@@ -15,9 +15,20 @@
 
 namespace rdv::b2bua {
 
-// `"Display" <uri>` of a From/To/Contact value, without header parameters (tag etc.); the value
-// itself when it does not parse.
+// The methods we handle end to end (RFC 3261 §20.5), for OPTIONS, 405 and the INVITEs we send:
+// INVITE, ACK, BYE, UPDATE and CANCEL make and end calls; INFO, MESSAGE, NOTIFY and REFER are
+// relayed within a call to the other party; MESSAGE outside a call goes to the registered user
+// (RFC 3428 pager mode); OPTIONS is answered; REGISTER is the registrar's.
+constexpr std::string_view kAllowHeader =
+    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
+
+// `"Display" <uri>` of a From/To/Contact value, without header parameters (tag etc.), the display
+// name re-quoted as sip::formatNameAddr writes it; the value itself when it does not parse.
 std::string identity(std::string_view headerValue);
+// The caller as we present it on the callee's leg (topology hiding): the From's display name and
+// SIP user at `host` (a URI host part), e.g. `"Boss, Big" <sip:boss@192.0.2.1>`; identity() of
+// the From when it has no SIP URI with a user.
+std::string presentedCaller(std::string_view fromHeader, std::string_view host);
 // The URI of a name-addr header value; empty when it does not parse.
 std::string uriOf(std::string_view headerValue);
 // A whole decimal number, else `fallback`.
@@ -59,8 +70,8 @@ class TagMinter {
 
 // A request within `leg`'s dialog (RFC 3261 §12.2.1.1): Request-URI is the remote target, From
 // and To carry the leg's identities and tags (To without a tag while the remote one is unknown).
-// Content-Type is written only when `contentType` is not empty; `extraHeaders` are whole header
-// lines without CRLF.
+// Content-Type is written only when `contentType` is not empty; `extraHeaders` (whole header
+// lines without CRLF) go before it. An INVITE carries kAllowHeader too.
 std::string requestText(const LocalContact& local, const Leg& leg, std::string_view method, uint32_t cseq,
                         std::string_view branch, uint32_t maxForwards, std::string_view body,
                         std::string_view contentType, std::span<const std::string> extraHeaders = {});

@@ -24,10 +24,73 @@ using detail::fail;
 using detail::scanQuoted;
 using detail::skipLws;
 using detail::validGenericParams;
+
+// token *(SP token): written as is, needing no quotes (RFC 3261 §25.1 display-name).
+bool isPlainTokenSequence(std::string_view text) {
+  if (text.empty() || text.front() == ' ' || text.back() == ' ') return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == ' ') {
+      if (text[i - 1] == ' ') return false;
+    } else if (!isSipTokenChar(text[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<std::string_view> NameAddr::param(std::string_view name) const {
   return findSipParam(params, name);
+}
+
+std::string NameAddr::displayNameText() const {
+  std::string out;
+  out.reserve(displayName.size());
+  for (size_t i = 0; i < displayName.size(); ++i) {
+    const char c = displayName[i];
+    if (quoted) {
+      if (c == '\\' && i + 1 < displayName.size()) {
+        out += displayName[++i];  // quoted-pair (scanQuoted checked it)
+      } else if (c != '\r' && c != '\n') {
+        out += c;  // a fold (CRLF SP) reads as its SP
+      }
+    } else if (!isSipLws(c)) {
+      out += c;
+    } else if (!out.empty() && out.back() != ' ') {
+      out += ' ';  // display-name = *(token LWS): the words, one space apart (trimmed by parse)
+    }
+  }
+  return out;
+}
+
+std::string formatNameAddr(std::string_view displayName, std::string_view uri) {
+  std::string out;
+  out.reserve(displayName.size() + uri.size() + 8);
+  if (isPlainTokenSequence(displayName)) {
+    out.append(displayName);
+    out += ' ';
+  } else if (!displayName.empty()) {
+    out += '"';
+    for (const char c : displayName) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (c == '\r' || c == '\n') {
+        out += ' ';
+      } else if (u >= 0x20 && u != 0x7f) {
+        out += c;  // qdtext, UTF-8 included
+      } else if (c == '\t') {
+        out += c;
+      }
+    }
+    out += "\" ";
+  }
+  out += '<';
+  out.append(uri);
+  out += '>';
+  return out;
 }
 
 Expected<NameAddr, SipError> NameAddr::parse(std::string_view text) {
@@ -50,6 +113,7 @@ Expected<NameAddr, SipError> NameAddr::parse(std::string_view text) {
                                                            : "Malformed display name");
     }
     na.displayName = t.substr(1, end - 2);
+    na.quoted = true;
     pos = skipLws(t, end);
     if (pos >= t.size() || t[pos] != '<') {
       return fail("Malformed display name");

@@ -318,42 +318,14 @@ std::vector<Binding> Registrar::keepaliveTargets(uint64_t nowMs) const {
   return out;
 }
 
-void Registrar::removeConnection(uint64_t connectionId) {
-  if (connectionId == 0) return;
-  const auto it = aorsByConnection_.find(connectionId);
-  if (it == aorsByConnection_.end()) return;
-  const std::vector<std::string> affected(it->second.begin(), it->second.end());
-  for (const std::string& aor : affected) {
-    const auto found = aors_.find(aor);
-    if (found == aors_.end()) continue;
-    std::vector<Binding> kept;
-    for (const Binding& b : found->second) {
-      if (b.connectionId != connectionId) kept.push_back(b);
-    }
-    store(aor, std::move(kept));
-  }
-}
-
 void Registrar::store(const std::string& aor, std::vector<Binding> bindings) {
   auto it = aors_.find(aor);
-  if (it != aors_.end()) {
-    bindingCount_ -= it->second.size();
-    for (const Binding& b : it->second) {
-      if (b.connectionId == 0) continue;
-      auto byConn = aorsByConnection_.find(b.connectionId);
-      if (byConn == aorsByConnection_.end()) continue;
-      byConn->second.erase(aor);
-      if (byConn->second.empty()) aorsByConnection_.erase(byConn);
-    }
-  }
+  if (it != aors_.end()) bindingCount_ -= it->second.size();
   if (bindings.empty()) {
     if (it != aors_.end()) aors_.erase(it);
     return;
   }
   bindingCount_ += bindings.size();
-  for (const Binding& b : bindings) {
-    if (b.connectionId != 0) aorsByConnection_[b.connectionId].insert(aor);
-  }
   if (it != aors_.end()) {
     it->second = std::move(bindings);
   } else {

@@ -13,7 +13,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -30,7 +29,9 @@ struct Binding {
   std::string sourceIp;
   uint16_t sourcePort = 0;
   std::string transport;      // "udp" / "tcp" / "tls" (stored lowercased)
-  uint64_t connectionId = 0;  // stream transport connection the REGISTER arrived on (0 for UDP)
+  // Stream transport connection the REGISTER arrived on (0 for UDP). The binding outlives it:
+  // once it has closed, requests open a new connection (RFC 3261 §18.1.1).
+  uint64_t connectionId = 0;
 };
 
 // Seconds until `b` expires, rounded up, for the Contact expires parameter of a 200 (§10.3 step 8).
@@ -110,16 +111,11 @@ class Registrar {
   // share one flow; the caller may send one keepalive per (sourceIp, sourcePort).
   std::vector<Binding> keepaliveTargets(uint64_t nowMs) const;
 
-  // A TCP/TLS connection closed: its bindings are unreachable (RFC 5626 §4.2 spirit), drop them.
-  // connectionId 0 (UDP) is ignored.
-  void removeConnection(uint64_t connectionId);
-
   uint32_t minExpires() const { return minExpires_; }
   uint32_t maxExpires() const { return maxExpires_; }
 
  private:
-  // Replaces the AOR's bindings (erasing the AOR when empty), keeping bindingCount_ and the
-  // connection index in step.
+  // Replaces the AOR's bindings (erasing the AOR when empty), keeping bindingCount_ in step.
   void store(const std::string& aor, std::vector<Binding> bindings);
 
   uint32_t minExpires_;
@@ -131,8 +127,6 @@ class Registrar {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::vector<Binding>, StringHash, std::equal_to<>> aors_;
-  // connectionId -> AORs holding at least one binding on it (exact, maintained by store()).
-  std::unordered_map<uint64_t, std::unordered_set<std::string>> aorsByConnection_;
   size_t bindingCount_ = 0;
 };
 

@@ -146,6 +146,16 @@ void SipTransactions::respond(TxnId id, int status, std::string_view reason, std
   schedule(std::min(s.retransmitAt == 0 ? s.endAt : s.retransmitAt, s.endAt), id);
 }
 
+void SipTransactions::forgetConnection(TxnId id, uint64_t connId) {
+  auto [first, last] = clientByConnection_.equal_range(connId);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == id) {
+      clientByConnection_.erase(it);
+      return;
+    }
+  }
+}
+
 void SipTransactions::trimLingering() {
   // Entries of transactions that already expired sit at the front (all linger about as long).
   while (!lingering_.empty()) {
@@ -182,10 +192,17 @@ TxnId SipTransactions::sendRequest(std::string text, const SipPeer& to) {
     c.retransmitAt = now + c.interval;
   }
   c.endAt = now + 64 * timers_.t1Ms;  // timer B / F
-  const bool sent = transport_.send(to, c.text);
+  const SendResult sent = transport_.send(to, c.text);
+  if (sent.connId != 0) {
+    c.peer.connId = sent.connId;  // perhaps a new connection: the CANCEL and ACK follow it
+    clientByConnection_.emplace(sent.connId, id);
+  }
   clientByBranch_[c.branch] = id;
   auto& ref = client_.emplace(id, std::move(c)).first->second;
-  if (!sent) ref.endAt = now;  // reported as a timeout on the next timer pass
+  if (!sent) {  // reported on the next timer pass
+    ref.endAt = now;
+    ref.transportError = true;
+  }
   schedule(ref.retransmitAt != 0 ? std::min(ref.retransmitAt, ref.endAt) : ref.endAt, id);
   return id;
 }
@@ -200,13 +217,58 @@ std::string SipTransactions::buildAck(const Client& c, const SipMessage& resp) c
 
 void SipTransactions::cancel(TxnId inviteTxn) {
   auto it = client_.find(inviteTxn);
-  if (it == client_.end() || !it->second.isInvite || it->second.finalStatus != 0) return;
-  const Client& c = it->second;
+  if (it == client_.end()) return;
+  Client& c = it->second;
+  if (!c.isInvite || c.finalStatus != 0 || c.cancelHeld || c.cancelSent) return;
+  if (c.state == State::Trying) {
+    c.cancelHeld = true;  // §9.1: "MUST NOT be sent" before a provisional response
+    return;
+  }
+  sendCancel(inviteTxn, c, clock_.monotonicMs());
+}
+
+void SipTransactions::sendCancel(TxnId id, Client& c, uint64_t now) {
+  c.cancelHeld = false;
+  c.cancelSent = true;
   std::string text = fmt::format(
       "CANCEL {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\n"
       "CSeq: {} CANCEL\r\nContent-Length: 0\r\n\r\n",
       c.req.requestUri(), topVia(c.req), c.req.header("From"), c.req.header("To"), c.req.callId(), c.req.cseq());
-  sendRequest(std::move(text), c.peer);
+  const SipPeer peer = c.peer;
+  // §9.1: without a final response 64*T1 after the CANCEL, the INVITE transaction is given up
+  // (this replaces timer C).
+  c.endAt = now + 64 * timers_.t1Ms;
+  schedule(c.endAt, id);
+  sendRequest(std::move(text), peer);  // adds to client_: references (c) stay valid, iterators do not
+}
+
+// A 1xx to an INVITE: timer A and timer B stop (§17.1.1.2), timer C runs from here and restarts
+// on every 101-199 (§16.7 step 2), and a held CANCEL goes out.
+void SipTransactions::onProvisional(TxnId id, Client& c, int status, uint64_t now) {
+  const bool first = c.state == State::Trying;
+  c.state = State::Proceeding;
+  c.retransmitAt = 0;
+  if (c.cancelSent) return;  // the CANCEL's guard bounds the transaction now
+  if (first || status > 100) {
+    c.endAt = now + timers_.timerCMs;
+    schedule(c.endAt, id);
+  }
+  if (c.cancelHeld) sendCancel(id, c, now);
+}
+
+void SipTransactions::onConnectionClosed(uint64_t connId) {
+  const uint64_t now = clock_.monotonicMs();
+  auto [first, last] = clientByConnection_.equal_range(connId);
+  for (auto it = first; it != last; ++it) {
+    auto c = client_.find(it->second);
+    // One with a provisional response got through; its final one may come over a new connection.
+    if (c == client_.end() || c->second.state != State::Trying) continue;
+    c->second.transportError = true;
+    c->second.retransmitAt = 0;
+    c->second.endAt = now;
+    schedule(now, it->second);
+  }
+  clientByConnection_.erase(connId);
 }
 
 void SipTransactions::onResponse(SipMessage&& msg) {
@@ -218,9 +280,12 @@ void SipTransactions::onResponse(SipMessage&& msg) {
   const uint64_t now = clock_.monotonicMs();
   if (status < 200) {
     if (c.finalStatus != 0) return;
-    c.state = State::Proceeding;
-    if (c.isInvite) c.retransmitAt = 0;  // timer A stops; non-INVITE keeps retransmitting at T2
-    else if (c.retransmitAt != 0) c.interval = timers_.t2Ms;
+    if (c.isInvite) {
+      onProvisional(id, c, status, now);
+    } else {
+      c.state = State::Proceeding;
+      if (c.retransmitAt != 0) c.interval = timers_.t2Ms;  // non-INVITE keeps retransmitting at T2
+    }
     user_.onResponse(id, msg);
     return;
   }
@@ -278,11 +343,24 @@ void SipTransactions::onTimer() {
     }
     if (auto it = client_.find(id); it != client_.end()) {
       Client& c = it->second;
+      if (now >= c.endAt && c.isInvite && c.finalStatus == 0 && c.state == State::Proceeding &&
+          !c.cancelSent) {
+        // Timer C (§16.8): CANCEL, then wait 64*T1 for the 487 (or a 2xx that crossed it).
+        spdlog::info("sip: timer C fired, cancelling {}", c.branch);
+        sendCancel(id, c, now);
+        continue;
+      }
       if (now >= c.endAt) {
         const bool timedOut = c.finalStatus == 0;
+        const bool transportError = c.transportError;
+        forgetConnection(id, c.peer.connId);
         clientByBranch_.erase(c.branch);
         client_.erase(it);
-        if (timedOut) user_.onTimeout(id);
+        if (timedOut && transportError) {
+          user_.onTransportError(id);
+        } else if (timedOut) {
+          user_.onTimeout(id);
+        }
         continue;
       }
       if (c.retransmitAt != 0 && now >= c.retransmitAt) {

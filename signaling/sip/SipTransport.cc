@@ -28,9 +28,14 @@ constexpr uint64_t kTlsListenTag = 3;
 // Epoll tags of TLS connections are their id with this bit set; connection ids never reach it.
 constexpr uint64_t kTlsBit = uint64_t{1} << 63;
 constexpr uint64_t kTlsHandshakeMs = 10'000;
+constexpr uint64_t kConnectMs = 10'000;  // as Kamailio's tcp_connect_timeout
 constexpr size_t kMaxMessage = 65536;
 constexpr size_t kMaxOutBuffer = 1 << 20;
 constexpr size_t kMaxConnections = 4096;
+
+std::string outboundKeyOf(SipTransportKind kind, const common::SockAddr& to) {
+  return fmt::format("{}/{}", kind == SipTransportKind::Tls ? "tls" : "tcp", to.str());
+}
 
 // The reason for the most recent OpenSSL failure on this thread, for logs and start-up errors.
 std::string sslError() {
@@ -142,6 +147,8 @@ void SipTransport::onReadable() {
       acceptTcp(false);
     } else if (tag == kTlsListenTag) {
       acceptTcp(true);
+    } else if (auto c = conns_.find(tag & ~kTlsBit); c != conns_.end() && c->second.connecting) {
+      finishConnect(tag & ~kTlsBit);
     } else if ((tag & kTlsBit) != 0) {
       serviceTls(tag & ~kTlsBit);  // whatever the event, retry what the TLS state waits for
     } else {
@@ -280,29 +287,133 @@ void SipTransport::deliverStream(uint64_t id, Connection& c, SipTransportKind ki
   if (closed) close(id);
 }
 
-bool SipTransport::send(const SipPeer& to, std::string_view data) {
+SendResult SipTransport::send(const SipPeer& to, std::string_view data) {
   if (to.kind == SipTransportKind::Udp) {
     ssize_t n = ::sendto(udp_.get(), data.data(), data.size(), MSG_DONTWAIT, to.addr.sa(), to.addr.len());
-    if (n < 0) return false;
+    if (n < 0) return {};
     counters_.sent.add(1);
-    return true;
+    return {true, 0};
   }
-  auto it = conns_.find(to.connId);
-  if (it == conns_.end()) return false;
+  uint64_t id = to.connId;
+  auto it = conns_.find(id);
+  if (it == conns_.end()) {
+    id = outboundFor(to);
+    it = conns_.find(id);
+    if (it == conns_.end()) return {};
+  }
   Connection& c = it->second;
   if (c.out.size() + data.size() > kMaxOutBuffer) {
     spdlog::warn("sip: TCP peer {} is not reading; closing", c.peer.str());
-    close(to.connId);
-    return false;
+    close(id);
+    return {};
   }
   c.out.append(data);
   counters_.sent.add(1);
+  if (c.connecting) return {true, id};  // finishConnect flushes
   if (c.tls) {
-    flushTls(to.connId);
+    flushTls(id);
   } else {
-    flushTcp(to.connId);
+    flushTcp(id);
   }
-  return true;
+  return {conns_.count(id) != 0, id};  // a failed write closed it
+}
+
+uint64_t SipTransport::outboundFor(const SipPeer& to) {
+  if (!to.reconnectTo.valid() || to.reconnectTo.port() == 0) return 0;
+  const bool tls = to.kind == SipTransportKind::Tls;
+  std::string key = outboundKeyOf(to.kind, to.reconnectTo);
+  if (auto it = outbound_.find(key); it != outbound_.end()) return it->second;
+  auto refuse = [&](std::string_view why) {
+    counters_.outboundFailures.add(1);
+    spdlog::info("sip: cannot connect to {} over {}: {}", to.reconnectTo.str(), tls ? "TLS" : "TCP", why);
+    return uint64_t{0};
+  };
+  if (conns_.size() >= kMaxConnections) return refuse("too many connections");
+  const common::SockAddr& addr = to.reconnectTo;
+  common::Fd fd(::socket(addr.isV6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return refuse(std::strerror(errno));
+  int one = 1;
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (::connect(fd.get(), addr.sa(), addr.len()) != 0 && errno != EINPROGRESS) {
+    return refuse(std::strerror(errno));
+  }
+  Connection c;
+  if (tls) {
+    ssl_ctx_st* ctx = tlsClientContext();
+    c.tls.reset(ctx != nullptr ? SSL_new(ctx) : nullptr);
+    if (!c.tls || SSL_set_fd(c.tls.get(), fd.get()) != 1) return refuse(sslError());
+    SSL_set_connect_state(c.tls.get());
+  }
+  const uint64_t id = nextConnId_++;
+  // Writable once connected; a refusal raises EPOLLERR, which is always reported.
+  epoll_event ev{};
+  ev.events = EPOLLOUT;
+  ev.data.u64 = tls ? (id | kTlsBit) : id;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+  c.fd = std::move(fd);
+  c.peer = addr;
+  c.lastMs = clock_.monotonicMs();
+  c.wantWrite = true;
+  c.connecting = true;
+  c.outboundKey = key;
+  conns_.emplace(id, std::move(c));
+  outbound_.emplace(std::move(key), id);
+  counters_.connections.set(conns_.size());
+  counters_.outboundConnections.add(1);
+  spdlog::info("sip: connecting to {} over {} (connection {})", addr.str(), tls ? "TLS" : "TCP", id);
+  return id;
+}
+
+void SipTransport::finishConnect(uint64_t id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Connection& c = it->second;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    failOutbound(id, std::strerror(err));
+    return;
+  }
+  c.connecting = false;
+  c.lastMs = clock_.monotonicMs();
+  // Both directions until the flush or the handshake says what it waits for.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT;
+  ev.data.u64 = c.tls ? (id | kTlsBit) : id;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+  c.wantWrite = true;
+  spdlog::debug("sip: connection {} to {} is up", id, c.peer.str());
+  if (c.tls) {
+    c.handshaking = true;
+    serviceTls(id);
+  } else {
+    flushTcp(id);
+  }
+}
+
+void SipTransport::failOutbound(uint64_t id, std::string_view why) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  counters_.outboundFailures.add(1);
+  spdlog::info("sip: connection {} to {} failed: {}", id, it->second.peer.str(), why);
+  close(id);
+}
+
+ssl_ctx_st* SipTransport::tlsClientContext() {
+  if (tlsClientCtx_) return tlsClientCtx_.get();
+  tlsClientCtx_.reset(SSL_CTX_new(TLS_client_method()));
+  if (!tlsClientCtx_) return nullptr;
+  SSL_CTX_set_min_proto_version(tlsClientCtx_.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(tlsClientCtx_.get(), SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_mode(tlsClientCtx_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                            SSL_MODE_RELEASE_BUFFERS);
+  // The phone's certificate is not verified. This checks nothing beyond what our server side
+  // does today, which asks phones for no certificate at all: the link is encrypted, and the party
+  // is the one that registered from that address with digest credentials. Verifying phones'
+  // certificates (and sips: URIs) would need a trust store for them, which we do not have.
+  SSL_CTX_set_verify(tlsClientCtx_.get(), SSL_VERIFY_NONE, nullptr);
+  return tlsClientCtx_.get();
 }
 
 void SipTransport::flushTcp(uint64_t id) {
@@ -330,7 +441,10 @@ void SipTransport::flushTcp(uint64_t id) {
 }
 
 void SipTransport::close(uint64_t id) {
-  if (conns_.erase(id) == 0) return;
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  if (!it->second.outboundKey.empty()) outbound_.erase(it->second.outboundKey);
+  conns_.erase(it);
   counters_.connections.set(conns_.size());
   onClosed_(id);
 }
@@ -339,8 +453,11 @@ void SipTransport::closeIdle(uint64_t idleMs) {
   const uint64_t now = clock_.monotonicMs();
   std::vector<uint64_t> idle;
   std::vector<uint64_t> stalled;
+  std::vector<uint64_t> unconnected;
   for (const auto& [id, c] : conns_) {
-    if (c.handshaking && now - c.lastMs > std::min(idleMs, kTlsHandshakeMs)) {
+    if (c.connecting && now - c.lastMs > std::min(idleMs, kConnectMs)) {
+      unconnected.push_back(id);
+    } else if (c.handshaking && now - c.lastMs > std::min(idleMs, kTlsHandshakeMs)) {
       stalled.push_back(id);
     } else if (now - c.lastMs > idleMs) {
       idle.push_back(id);
@@ -348,6 +465,7 @@ void SipTransport::closeIdle(uint64_t idleMs) {
   }
   for (auto id : idle) close(id);
   for (auto id : stalled) failHandshake(id, "no handshake within the time limit");
+  for (auto id : unconnected) failOutbound(id, "not connected within the time limit");
 }
 
 // TLS connections. Every epoll event on one runs serviceTls, which advances the handshake or
@@ -359,6 +477,7 @@ void SipTransport::failHandshake(uint64_t id, std::string_view why) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   counters_.tlsHandshakeFailures.add(1);
+  if (!it->second.outboundKey.empty()) counters_.outboundFailures.add(1);
   spdlog::info("sip: TLS handshake with {} failed: {}", it->second.peer.str(), why);
   close(id);
 }

@@ -6,6 +6,13 @@
 // What cannot be parsed is answered with a 400 naming the problem when enough of it can be
 // read to address a response, else dropped and counted. Control thread only; the transport
 // owns an epoll set whose descriptor the caller polls.
+//
+// A request for a TCP/TLS party whose connection has closed opens a new connection to the
+// peer's reconnectTo address (RFC 3261 §18.1.1): a non-blocking connect in the epoll set, then
+// for TLS a client handshake; what is sent meanwhile waits in the connection's output buffer.
+// Connections we opened are found again by transport and address, so a dialog's later requests
+// reuse them. One that fails (refused, no answer within 10 s, failed handshake) is closed and
+// reported like any other closed connection.
 
 #include <cstdint>
 #include <functional>
@@ -35,6 +42,9 @@ struct SipTransportCounters {
   common::Counter dropped;         // could not even be answered
   common::Counter connections;     // TCP and TLS connections now open
   common::Counter tlsHandshakeFailures;  // TLS connections closed before the handshake completed
+  common::Counter outboundConnections;   // TCP/TLS connections we opened (RFC 3261 §18.1.1)
+  common::Counter outboundFailures;      // of those, ones that never carried a message: refused,
+                                         // timed out, or their TLS handshake failed
 };
 
 class SipTransport final : public SipSender {
@@ -54,11 +64,12 @@ class SipTransport final : public SipSender {
                                         const std::string& keyFile);
   int fd() const { return epoll_.get(); }
   void onReadable();
-  // Sends one message; false when the TCP/TLS connection is gone or the send failed. On a TLS
-  // connection still in its handshake the message waits in the output buffer.
-  bool send(const SipPeer& to, std::string_view data) override;
-  // Closes TCP/TLS connections idle for longer than `idleMs`, and TLS connections whose
-  // handshake has not completed within a few seconds (counted as handshake failures).
+  // Sends one message (see SipSender::send). On a connection still opening or in its TLS
+  // handshake the message waits in the output buffer.
+  SendResult send(const SipPeer& to, std::string_view data) override;
+  // Closes TCP/TLS connections idle for longer than `idleMs`, TLS connections whose handshake has
+  // not completed within 10 s (counted as handshake failures), and connections we are opening
+  // that have not connected within 10 s (counted as outbound failures).
   void closeIdle(uint64_t idleMs) override;
 
   const common::SockAddr& local() const override { return local_; }
@@ -83,6 +94,8 @@ class SipTransport final : public SipSender {
     bool wantWrite = false;                // EPOLLOUT is registered
     bool handshaking = false;              // TLS: SSL_do_handshake has not completed
     bool tlsWantsWrite = false;            // TLS: the last SSL call waits for writability
+    bool connecting = false;               // ours, connect() in progress (lastMs: when it began)
+    std::string outboundKey;               // ours: its key in outbound_; empty for accepted ones
   };
   void readUdp();
   void acceptTcp(bool tls);
@@ -96,6 +109,13 @@ class SipTransport final : public SipSender {
   void flushTls(uint64_t id);
   void updateTlsInterest(uint64_t id, Connection& c);
   void failHandshake(uint64_t id, std::string_view why);
+  // The connection of ours to `to.reconnectTo` over `to.kind`, opening it when there is none;
+  // 0 when there is no address or the connect fails at once.
+  uint64_t outboundFor(const SipPeer& to);
+  // A connect() completed (or failed): start TLS, or flush what waits.
+  void finishConnect(uint64_t id);
+  void failOutbound(uint64_t id, std::string_view why);
+  ssl_ctx_st* tlsClientContext();
   void close(uint64_t id);
   void rejectUnparsable(std::string_view bytes, const SipError& err, const SipPeer& from);
 
@@ -111,6 +131,8 @@ class SipTransport final : public SipSender {
   std::unique_ptr<ssl_ctx_st, SslCtxFree> tlsCtx_;
   uint64_t nextConnId_ = 16;
   std::unordered_map<uint64_t, Connection> conns_;
+  std::unordered_map<std::string, uint64_t> outbound_;    // "<kind>/<address>" -> our connection
+  std::unique_ptr<ssl_ctx_st, SslCtxFree> tlsClientCtx_;  // made on the first outbound TLS connect
   SipTransportCounters counters_;
 };
 

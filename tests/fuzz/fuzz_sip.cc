@@ -43,6 +43,26 @@ bool inside(std::string_view view, const std::string& raw) {
   return view.empty() || (view.data() >= raw.data() && view.data() + view.size() <= raw.data() + raw.size());
 }
 
+// formatNameAddr writes what NameAddr::parse reads back as the same URI and display name (less
+// the control characters no display name can carry, which it drops).
+void checkNameAddrRoundTrip(const NameAddr& na) {
+  const std::string text = na.displayNameText();
+  const std::string written = rdv::sip::formatNameAddr(text, na.uri);
+  auto back = NameAddr::parse(written);
+  check(back.has_value());
+  check(back->uri == na.uri);
+  std::string expected;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\r' || c == '\n') {
+      expected += ' ';
+    } else if (u >= 0x20 || c == '\t') {
+      if (u != 0x7f) expected += c;
+    }
+  }
+  check(back->displayNameText() == expected);
+}
+
 void exerciseValueParsers(std::string_view value) {
   (void)SipUri::parse(value);
   (void)NameAddr::parse(value);
@@ -55,6 +75,7 @@ void exerciseValueParsers(std::string_view value) {
         (void)uri->param("lr");
         (void)uri->unescapedUser();
       }
+      if (!na->star) checkNameAddrRoundTrip(*na);
     }
     if (auto via = Via::parse(element)) {
       (void)via->param("branch");

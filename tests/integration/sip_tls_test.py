@@ -14,7 +14,8 @@ exit 0 on SIGTERM). No case is ever skipped.
                     refused by Rendezvous with a protocol_version alert; the server logs the
                     failed handshake for that connection and counts it
   options_tls       OPTIONS over TLS -> 200, our Via echoed
-  register_tls      REGISTER bob over TLS (Contact ;transport=tls) -> 200 with that Contact
+  register_tls      REGISTER bob over TLS (Contact ;transport=tls naming a port where the harness
+                    listens for TLS) -> 200 with that Contact
   call_tcp_to_tls   a plain-TCP caller INVITEs bob: bob's TLS connection gets the INVITE with
                     Via SIP/2.0/TLS and Contact ;transport=tls at the TLS port, SDP at the relay
                     (c=127.0.0.1, m= in the relay's range); bob's 200 reaches the caller with
@@ -22,8 +23,12 @@ exit 0 on SIGTERM). No case is ever skipped.
                     BYEs are answered 200
   garbage_closed    plaintext bytes on the TLS port: the server closes the connection and counts
                     rdv_sip_tls_handshake_failures_total
-  closed_unregisters bob's TLS connection closes: a binding query (REGISTER without Contact)
-                    stops listing his TLS contact, and a call to bob then gets 480
+  closed_reconnects bob's TLS connection closes: a binding query (REGISTER without Contact) still
+                    lists his TLS contact; a call to bob makes the server open a new TLS connection
+                    to that Contact (bob's listener accepts it, the handshake completes against
+                    the harness certificate), bob's 486 reaches the caller and bob gets the ACK on
+                    it; rdv_sip_outbound_connections_total +1. With bob's listener closed too, a
+                    call gets 480 and rdv_sip_outbound_connection_failures_total +1
   silent_closed     a client that never starts the handshake is closed within the time limit,
                     logged as a failed handshake
   alive             the server still answers OPTIONS over TLS and UDP
@@ -476,8 +481,11 @@ def main():
 
         def register_tls():
             x.bob = tls_connect(x.ctx, x.tls_port, "bob(tls)")
-            lport = x.bob.local()[1]
-            x.bob_contact = "sip:bob@127.0.0.1:%d;transport=tls" % lport
+            # Where bob takes new connections from the server once his own has closed.
+            x.bob_listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            x.bob_listener.bind(("127.0.0.1", 0))
+            x.bob_listener.listen(4)
+            x.bob_contact = "sip:bob@127.0.0.1:%d;transport=tls" % x.bob_listener.getsockname()[1]
             call_id = "reg-%s@127.0.0.1" % rand_hex()
             x.bob.send(request("REGISTER", "sip:127.0.0.1:%d;transport=tls" % x.tls_port, "TLS", x.bob.local(),
                                "<sip:bob@127.0.0.1>", "<sip:bob@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1,
@@ -577,27 +585,83 @@ def main():
             check(r.status == 200, "binding query for bob got %s" % r)
             return r.all("contact")
 
-        def closed_unregisters():
+        def call_bob(caller):
+            """INVITE bob from `caller`; returns the Call-ID."""
+            call_id = "call-%s@127.0.0.1" % rand_hex()
+            caller.send(request("INVITE", "sip:bob@127.0.0.1:%d" % x.sip_port, "TCP", caller.local(),
+                                "<sip:bob@127.0.0.1>", "<sip:alice@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1,
+                                contact="<sip:alice@127.0.0.1:%d;transport=tcp>" % caller.local()[1],
+                                body=sdp(40000, 3)))
+            return call_id
+
+        def closed_reconnects():
             check(getattr(x, "bob", None) is not None, "bob is not registered")
             caller = tcp_connect(x.sip_port, "alice(tcp)")
+            server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server_ctx.load_cert_chain(cert, key)
+            bob2 = None
             try:
                 listed = bob_bindings(caller)
                 check(any(x.bob_contact in c for c in listed),
                       "before the close the binding query does not list %s: %s" % (x.bob_contact, listed))
+                before = relay.metrics()
+                opened0 = metric(before, "rdv_sip_outbound_connections_total")
+                failed0 = metric(before, "rdv_sip_outbound_connection_failures_total")
+                check(opened0 is not None and failed0 is not None, "the outbound connection counters are not exported")
+                conns0 = metric(before, "rdv_sip_tcp_connections")
                 x.bob.close()
-                wait_until("bob's TLS binding to go with his connection",
-                           lambda: not any(x.bob_contact in c for c in bob_bindings(caller)), 5,
+                wait_until("the server to see bob's TLS connection close",
+                           lambda: metric(relay.metrics(), "rdv_sip_tcp_connections") <= conns0 - 1, 5,
                            proc=relay.proc, proc_name="rendezvous", log=log)
-                call_id = "call-%s@127.0.0.1" % rand_hex()
-                caller.send(request("INVITE", "sip:bob@127.0.0.1:%d" % x.sip_port, "TCP", caller.local(),
-                                    "<sip:bob@127.0.0.1>", "<sip:alice@127.0.0.1>;tag=%s" % rand_hex(), call_id, 1,
-                                    contact="<sip:alice@127.0.0.1:%d;transport=tcp>" % caller.local()[1],
-                                    body=sdp(40000, 3)))
+                listed = bob_bindings(caller)
+                check(any(x.bob_contact in c for c in listed),
+                      "after the close the binding query no longer lists %s: %s" % (x.bob_contact, listed))
+
+                call_id = call_bob(caller)
+                x.bob_listener.settimeout(IO_TIMEOUT)
+                try:
+                    raw, peer = x.bob_listener.accept()
+                except socket.timeout:
+                    raise TestFailure("the server opened no new connection to bob's Contact %s" % x.bob_contact)
+                raw.settimeout(IO_TIMEOUT)
+                bob2 = Stream(server_ctx.wrap_socket(raw, server_side=True), "bob(new tls)")
+                check(bob2.sock.version() in ("TLSv1.2", "TLSv1.3"), "the server's handshake negotiated %s"
+                      % bob2.sock.version())
+                inv = bob2.expect("INVITE over the new TLS connection", lambda m: m.method == "INVITE")
+                check(inv.uri == x.bob_contact, "Request-URI %r is not bob's Contact %r" % (inv.uri, x.bob_contact))
+                check(inv.get("via").startswith("SIP/2.0/TLS 127.0.0.1:%d;" % x.tls_port),
+                      "B2BUA Via on the new connection: %r" % inv.get("via"))
+                bob2.send(response(inv, 486, "Busy Here", rand_hex(), "<%s>" % x.bob_contact))
                 r = caller.expect("final response to INVITE", lambda m: m.status is not None and m.status >= 200
                                   and m.get("call-id") == call_id)
-                check(r.status == 480, "a call to bob after his TLS connection closed got %s, not 480" % r)
+                check(r.status == 486, "the caller got %s, expected bob's 486" % r)
+                ack = bob2.expect("ACK of the 486 on the new connection", lambda m: m.method == "ACK")
+                check(ack.get("call-id") == inv.get("call-id"), "ACK on another dialog: %s" % ack.get("call-id"))
+                after = relay.metrics()
+                check(metric(after, "rdv_sip_outbound_connections_total") == opened0 + 1,
+                      "rdv_sip_outbound_connections_total went from %s to %s, expected +1"
+                      % (opened0, metric(after, "rdv_sip_outbound_connections_total")))
+                check(metric(after, "rdv_sip_outbound_connection_failures_total") == failed0,
+                      "an outbound connection failure was counted")
+
+                # Bob gone for good: nothing listens at his Contact any more.
+                conns1 = metric(relay.metrics(), "rdv_sip_tcp_connections")
+                bob2.close()
+                bob2 = None
+                x.bob_listener.close()
+                wait_until("the server to see bob's new TLS connection close",
+                           lambda: metric(relay.metrics(), "rdv_sip_tcp_connections") <= conns1 - 1, 5,
+                           proc=relay.proc, proc_name="rendezvous", log=log)
+                call_id = call_bob(caller)
+                r = caller.expect("final response to INVITE", lambda m: m.status is not None and m.status >= 200
+                                  and m.get("call-id") == call_id)
+                check(r.status == 480, "a call to bob with nothing listening at his Contact got %s, not 480" % r)
+                check(metric(relay.metrics(), "rdv_sip_outbound_connection_failures_total") == failed0 + 1,
+                      "rdv_sip_outbound_connection_failures_total did not count the refused connection")
             finally:
                 caller.close()
+                if bob2 is not None:
+                    bob2.close()
 
         def silent_closed():
             # The handshake limit is 10 s, enforced by the once-a-second housekeeping.
@@ -622,7 +686,7 @@ def main():
         for name, fn in [("tls_version", tls_version), ("tls_1_1_refused", tls_1_1_refused),
                          ("options_tls", options_tls), ("register_tls", register_tls),
                          ("call_tcp_to_tls", call_tcp_to_tls), ("garbage_closed", garbage_closed),
-                         ("closed_unregisters", closed_unregisters), ("silent_closed", silent_closed),
+                         ("closed_reconnects", closed_reconnects), ("silent_closed", silent_closed),
                          ("alive", alive)]:
             run_case(name, fn, results)
     finally:

@@ -209,6 +209,76 @@ TEST_F(MediaAnchorTest, RejectedMediaLineStaysRejectedAndGetsNoRelayStream) {
   EXPECT_EQ(info->report.streams.size(), 1U);
 }
 
+TEST_F(MediaAnchorTest, ReofferThatCannotBeAnchoredLeavesEveryRelayLegAsItWas) {
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  // m-line 1 is fine (a new port), m-line 2 has no connection address at either level.
+  const std::string reoffer =
+      "v=0\r\no=- 1 2 IN IP4 198.18.0.9\r\ns=-\r\nt=0 0\r\nm=audio 5002 RTP/AVP 0\r\n"
+      "c=IN IP4 198.18.0.9\r\nm=video 5004 RTP/AVP 96\r\n";
+  auto out = anchor_.offer("c1", "a", reoffer, plain_);
+  ASSERT_FALSE(out.has_value());
+  EXPECT_EQ(out.error().reason, "m-line 2 has no connection address");
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  ASSERT_EQ(info->report.streams.size(), 1U) << "no relay stream for the refused m-line";
+  EXPECT_EQ(info->report.streams[0][0].advertised, addr("198.18.0.9", 5000)) << "m-line 1 was not applied";
+  EXPECT_EQ(info->report.streams[0][1].advertised, addr("198.18.0.10", 6000));
+  EXPECT_EQ(anchor_.query("c1")->toTag, "b");
+}
+
+TEST_F(MediaAnchorTest, AnswerThatCannotBeAnchoredChangesNothingAndRevertOfferRestoresTheOfferer) {
+  const auto video = [](uint16_t port) {
+    return "m=video " + std::to_string(port) + " RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  };
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false, video(5010)), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false, video(6010)), plain_));
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5002, false, video(5012)), plain_));
+  // Audio answered from a new port, video without any connection address.
+  const std::string badAnswer =
+      "v=0\r\no=- 1 2 IN IP4 198.18.0.10\r\ns=-\r\nt=0 0\r\nm=audio 6002 RTP/AVP 0\r\n"
+      "c=IN IP4 198.18.0.10\r\nm=video 6012 RTP/AVP 96\r\n";
+  ASSERT_FALSE(anchor_.answer("c1", "a", "b", badAnswer, plain_).has_value());
+  auto info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  ASSERT_EQ(info->report.streams.size(), 2U);
+  EXPECT_EQ(info->report.streams[0][1].advertised, addr("198.18.0.10", 6000)) << "audio answer not applied";
+  EXPECT_EQ(info->report.streams[0][0].advertised, addr("198.18.0.9", 5002)) << "the offer took effect";
+
+  anchor_.revertOffer("c1");
+  info = anchor_.query("c1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->report.streams[0][0].advertised, addr("198.18.0.9", 5000));
+  EXPECT_EQ(info->report.streams[0][1].advertised, addr("198.18.0.10", 6000));
+  EXPECT_EQ(info->report.streams[1][0].advertised, addr("198.18.0.9", 5010));
+  EXPECT_EQ(info->report.streams[1][1].advertised, addr("198.18.0.10", 6010));
+  anchor_.revertOffer("c1");  // nothing pending: a no-op
+  EXPECT_EQ(anchor_.query("c1")->report.streams[0][0].advertised, addr("198.18.0.9", 5000));
+}
+
+TEST_F(MediaAnchorTest, RevertedOfferIdlesTheStreamItAddedAndTheNextOfferReusesIt) {
+  const std::string video = "m=video 5010 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  ASSERT_TRUE(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false), plain_));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false), plain_));
+  auto first = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false, video), plain_));
+  ASSERT_EQ(first.media.size(), 2U);
+  anchor_.revertOffer("c1");
+  EXPECT_EQ(anchor_.query("c1")->report.streams.size(), 1U) << "signalling forgets the reverted stream";
+  auto info = queryLive("c1");  // the relay's own view
+  ASSERT_TRUE(info.has_value());
+  ASSERT_EQ(info->report.streams.size(), 2U) << "a relay session keeps its streams";
+  EXPECT_EQ(info->report.streams[1][0].advertised, common::SockAddr()) << "the added stream is idle";
+  EXPECT_EQ(info->report.streams[1][1].advertised, common::SockAddr());
+  EXPECT_FALSE(
+      anchor_.answer("c1", "a", "b", audioSdp("198.18.0.10", 6000, false, video), plain_).has_value())
+      << "the reverted offer's video line is no longer offered";
+
+  auto again = parsed(anchor_.offer("c1", "a", audioSdp("198.18.0.9", 5000, false, video), plain_));
+  ASSERT_EQ(again.media.size(), 2U);
+  EXPECT_EQ(again.media[1].port, first.media[1].port) << "the idle stream is reused";
+  EXPECT_EQ(anchor_.query("c1")->report.streams.size(), 2U);
+}
+
 TEST_F(MediaAnchorTest, UnparsableOfferIsBadSdpAndLeavesNoCallBehind) {
   auto out = anchor_.offer("c1", "a", "this is not sdp", plain_);
   ASSERT_FALSE(out.has_value());

@@ -164,7 +164,7 @@ TEST_F(B2buaRegisterTest, UdpBindingsGetCrlfKeepalivesEveryKeepaliveSeconds) {
   EXPECT_EQ(instants, (std::vector<uint64_t>{0, 25'000, 50'000}));
 }
 
-TEST_F(B2buaRegisterTest, TcpBindingIsReachedOverItsConnectionAndGoesWhenItCloses) {
+TEST_F(B2buaRegisterTest, TcpBindingIsReachedOverItsConnectionAndStaysWhenItCloses) {
   const sip::SipPeer bobTcp{addr("127.0.0.3", 5081), sip::SipTransportKind::Tcp, 7};
   receive(registerLf("bob", "sip:bob@10.0.0.3:5081;transport=tcp", 1), bobTcp);
   EXPECT_EQ(takeStartLines(), Lines{"127.0.0.3:5081: SIP/2.0 200 OK"});
@@ -175,15 +175,16 @@ TEST_F(B2buaRegisterTest, TcpBindingIsReachedOverItsConnectionAndGoesWhenItClose
   EXPECT_EQ(sent[1].to.addr, bobTcp.addr);
   EXPECT_EQ(sent[1].to.kind, sip::SipTransportKind::Tcp);
   EXPECT_EQ(sent[1].to.connId, 7U);
+  EXPECT_EQ(sent[1].to.reconnectTo, bobTcp.addr) << "behind a NAT: the source, not the Contact";
   auto inv = parsedSent(sent[1]);
   EXPECT_EQ(inv.header("Via").substr(0, 27), "SIP/2.0/TCP 127.0.0.1:5060;");
   EXPECT_EQ(inv.header("Contact"), "<sip:rendezvous@127.0.0.1:5060;transport=tcp>");
 
   b2b().onConnectionClosed(7);
-  EXPECT_EQ(b2b().registrar().bindingCount(), 0U);
+  EXPECT_EQ(b2b().registrar().bindingCount(), 1U) << "requests to it open a new connection";
   receive(inviteLf("call-2", "bob", sdpLf("198.18.0.2", 40000)), alice_);
-  EXPECT_EQ(takeStartLines(),
-            (Lines{"alice: SIP/2.0 100 Trying", "alice: SIP/2.0 480 Temporarily Unavailable"}));
+  EXPECT_EQ(takeStartLines(), (Lines{"alice: SIP/2.0 100 Trying",
+                                     "127.0.0.3:5081: INVITE sip:bob@10.0.0.3:5081;transport=tcp SIP/2.0"}));
 }
 
 }  // namespace

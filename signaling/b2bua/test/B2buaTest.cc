@@ -7,7 +7,7 @@
 
 #include <optional>
 
-#include "signaling/b2bua/test/B2buaHarness.h"
+#include "signaling/b2bua/test/B2buaCallTest.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -15,99 +15,8 @@ namespace rdv::b2bua::test {
 namespace {
 
 using sip::test::runTimersUntil;
-using Lines = std::vector<std::string>;
 
-constexpr std::string_view kBobContact = "sip:bob@10.0.0.3:5080";
-constexpr std::string_view kAliceContact = "sip:alice@127.0.0.2:5070";
-constexpr std::string_view kInviteToBob = "bob: INVITE sip:bob@10.0.0.3:5080 SIP/2.0";
-constexpr std::string_view kAckToBob = "bob: ACK sip:bob@10.0.0.3:5080 SIP/2.0";
-
-// Both dialogs of an answered, acknowledged call alice -> bob ("call-1").
-struct Dialogs {
-  std::optional<sip::SipMessage> bInvite;  // the INVITE bob got: leg B's Call-ID and our tag
-  std::string aTag;                        // our To tag towards alice
-  uint16_t portToBob = 0;                  // relay port in the SDP bob got
-  uint16_t portToAlice = 0;                // relay port in the SDP alice got
-};
-
-class B2buaTest : public B2buaHarness {
- protected:
-  // Alice INVITEs bob (registered); returns the INVITE the B2BUA sent bob.
-  sip::SipMessage inviteBob(std::string_view callId = "call-1", std::string_view sdp = aliceSdp()) {
-    receive(inviteLf(callId, "bob", sdp), alice_);
-    auto sent = take();
-    EXPECT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 100 Trying", std::string(kInviteToBob)}));
-    return parsedSent(sent.at(1));
-  }
-  static std::string aliceSdp() { return sdpLf("198.18.0.2", 40000); }
-
-  Dialogs establish() {
-    registerBob();
-    Dialogs d;
-    d.bInvite = inviteBob();
-    d.portToBob = mediaTarget(*d.bInvite).port;
-    receive(responseLf(*d.bInvite, 180, "Ringing", "b1", kBobContact), bob_);
-    receive(responseLf(*d.bInvite, 200, "OK", "b1", kBobContact, sdpLf("198.18.0.3", 50000)), bob_);
-    auto sent = take();
-    EXPECT_EQ(startLines(sent),
-              (Lines{"alice: SIP/2.0 180 Ringing", std::string(kAckToBob), "alice: SIP/2.0 200 OK"}));
-    auto ok = parsedSent(sent.at(2));
-    d.aTag = std::string(ok.toTag());
-    d.portToAlice = mediaTarget(ok).port;
-    receive(fromAliceLf(d, "ACK", 1), alice_);
-    EXPECT_TRUE(take().empty());
-    return d;
-  }
-
-  // A request from alice in her dialog with us.
-  static std::string fromAliceLf(const Dialogs& d, std::string_view method, uint32_t cseq,
-                                 std::string_view sdp = {}) {
-    return withBody(fmt::format("{0} sip:rendezvous@127.0.0.1:5060 SIP/2.0\n"
-                                "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-a{0}{1}\n"
-                                "Max-Forwards: 70\n"
-                                "From: \"Alice\" <sip:alice@example.com>;tag=a1\n"
-                                "To: <sip:bob@127.0.0.1>;tag={2}\n"
-                                "Call-ID: call-1\n"
-                                "CSeq: {1} {0}\n"
-                                "Contact: <{3}>\n",
-                                method, cseq, d.aTag, kAliceContact),
-                    sdp);
-  }
-  // A request from bob in his dialog with us (leg B): his From is the To of the INVITE he got.
-  static std::string fromBobLf(const Dialogs& d, std::string_view method, uint32_t cseq,
-                               std::string_view sdp = {}) {
-    const sip::SipMessage& inv = *d.bInvite;
-    return withBody(
-        fmt::format("{0} sip:rendezvous@127.0.0.1:5060 SIP/2.0\n"
-                    "Via: SIP/2.0/UDP 10.0.0.3:5080;branch=z9hG4bK-b{0}{1}\n"
-                    "Max-Forwards: 70\n"
-                    "From: {2};tag=b1\n"
-                    "To: {3}\n"
-                    "Call-ID: {4}\n"
-                    "CSeq: {1} {0}\n"
-                    "Contact: <{5}>\n",
-                    method, cseq, inv.header("To"), inv.header("From"), inv.callId(), kBobContact),
-        sdp);
-  }
-  static std::string cancelLf(std::string_view callId) {
-    return fmt::format(
-        "CANCEL sip:bob@127.0.0.1 SIP/2.0\n"
-        "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-{0}\n"
-        "Max-Forwards: 70\n"
-        "From: \"Alice\" <sip:alice@example.com>;tag=a1\n"
-        "To: <sip:bob@127.0.0.1>\n"
-        "Call-ID: {0}\n"
-        "CSeq: 1 CANCEL\n"
-        "Content-Length: 0\n\n",
-        callId);
-  }
-  // The single message sent since the last take(), checked against `startLine`.
-  sip::SipMessage takeOnly(std::string_view startLine) {
-    auto sent = take();
-    EXPECT_EQ(startLines(sent), Lines{std::string(startLine)});
-    return parsedSent(sent.at(0));
-  }
-};
+class B2buaTest : public B2buaCallTest {};
 
 TEST_F(B2buaTest, InitialInviteGoesToTheRegisteredSourceAsANewDialogWithSdpOnTheRelay) {
   registerBob();
@@ -386,27 +295,6 @@ TEST_F(B2buaTest, CallsBeyondMaxCallsPerSecondGet503RetryAfter1UntilTheBucketRef
   inviteBob("call-4");
   EXPECT_EQ(b2b().activeCalls(), 3U);
   EXPECT_EQ(b2b().counters().callsRejected.get(), 1U);
-}
-
-TEST_F(B2buaTest, UnansweredCallIsHungUpAtTheRingTimeout) {
-  cfg_.ringTimeoutSeconds = 2;
-  registerBob();
-  auto inv = inviteBob();
-  receive(responseLf(inv, 180, "Ringing", "b1", kBobContact), bob_);
-  take();
-  // Housekeeping runs every second from the first timer pass (here kT0, when the call started).
-  runTimersUntil(clock_, b2b(), kT0 + 1999);
-  EXPECT_TRUE(take().empty());
-  EXPECT_EQ(b2b().activeCalls(), 1U);
-  runTimersUntil(clock_, b2b(), kT0 + 2000);
-  auto sent = take();
-  ASSERT_EQ(startLines(sent),
-            (Lines{"bob: CANCEL sip:bob@10.0.0.3:5080 SIP/2.0", "alice: SIP/2.0 408 Request Timeout"}));
-  EXPECT_EQ(sent[0].atMs, kT0 + 2000);
-  EXPECT_EQ(sent[1].atMs, kT0 + 2000);
-  EXPECT_EQ(b2b().activeCalls(), 0U);
-  EXPECT_EQ(anchor_.calls(), 0U);
-  EXPECT_EQ(relay_.activeSessions(), 0U);
 }
 
 TEST_F(B2buaTest, MediaTimeoutHangsUpBothLegsWithBye) {

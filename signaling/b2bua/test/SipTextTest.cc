@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace rdv::b2bua {
 namespace {
 
@@ -12,7 +15,7 @@ class FixedAddresses final : public sip::SipSender {
  public:
   FixedAddresses(std::string_view ip, uint16_t port, uint16_t tlsPort)
       : local_(*common::SockAddr::fromIp(ip, port)), tls_(*common::SockAddr::fromIp(ip, tlsPort)) {}
-  bool send(const sip::SipPeer&, std::string_view) override { return true; }
+  sip::SendResult send(const sip::SipPeer&, std::string_view) override { return {true, 0}; }
   void closeIdle(uint64_t) override {}
   const common::SockAddr& local() const override { return local_; }
   const common::SockAddr& tlsLocal() const override { return tls_; }
@@ -80,9 +83,27 @@ TEST(SipTextTest, RequestTextCarriesTheDialogStateAndBody) {
             "Call-ID: b-1@rendezvous\r\n"
             "CSeq: 3 INVITE\r\n"
             "Contact: <sip:rendezvous@192.0.2.1:5060>\r\n"
+            "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER\r\n"
             "Content-Type: application/sdp\r\n"
             "Content-Length: 5\r\n\r\n"
             "v=0\r\n");
+}
+
+TEST(SipTextTest, RequestTextWritesExtraHeadersBeforeTheBodyHeaders) {
+  config::SipConfig cfg;
+  const FixedAddresses addrs("192.0.2.1", 5060, 5061);
+  const std::vector<std::string> extra{"Event: refer", "Subscription-State: active;expires=60"};
+  const std::string text = requestText(LocalContact(cfg, addrs), calleeLeg(), "NOTIFY", 4, "z9hG4bKn", 70,
+                                       "SIP/2.0 100 Trying\r\n", "message/sipfrag", extra);
+  EXPECT_TRUE(
+      text.ends_with("Contact: <sip:rendezvous@192.0.2.1:5060>\r\n"
+                     "Event: refer\r\n"
+                     "Subscription-State: active;expires=60\r\n"
+                     "Content-Type: message/sipfrag\r\n"
+                     "Content-Length: 20\r\n\r\n"
+                     "SIP/2.0 100 Trying\r\n"))
+      << text;
+  EXPECT_EQ(text.find("Allow:"), std::string::npos) << "only INVITEs carry Allow";
 }
 
 TEST(SipTextTest, RequestWithoutRemoteTagHasAnUntaggedToAndNoContentType) {
@@ -123,6 +144,27 @@ TEST(SipTextTest, TagsAreDistinctAndShareOneSalt) {
   EXPECT_EQ(a.substr(0, a.size() - 1), b.substr(0, b.size() - 1)) << "salt then a hex counter: 1, 2";
   EXPECT_EQ(a.back(), '1');
   EXPECT_EQ(b.back(), '2');
+}
+
+TEST(SipTextTest, IdentityKeepsDisplayNamesThatNeedQuotesQuoted) {
+  EXPECT_EQ(identity("\"Boss, Big\" <sip:boss@x>;tag=9"), "\"Boss, Big\" <sip:boss@x>");
+  EXPECT_EQ(identity(R"("Say \"hi\" \\o/" <sip:a@x>)"), R"("Say \"hi\" \\o/" <sip:a@x>)");
+  EXPECT_EQ(identity("\"Alice <sip:admin@x>\" <sip:mallory@x>"), "\"Alice <sip:admin@x>\" <sip:mallory@x>")
+      << "a name that looks like a URI stays inside its quotes";
+  EXPECT_EQ(identity("\"J\xc3\xb6rg\" <sip:j@x>"), "\"J\xc3\xb6rg\" <sip:j@x>") << "UTF-8 is no token";
+  EXPECT_EQ(identity("\"Alice\" <sip:alice@x>"), "Alice <sip:alice@x>") << "a plain token needs no quotes";
+  EXPECT_EQ(identity("Big   Boss <sip:boss@x>"), "Big Boss <sip:boss@x>");
+  EXPECT_EQ(identity("sip:bob@x;tag=1"), "<sip:bob@x>");
+}
+
+TEST(SipTextTest, PresentedCallerIsTheCallersNameAndUserAtOurHost) {
+  EXPECT_EQ(presentedCaller("\"Boss, Big\" <sip:boss@198.51.100.9:5070>;tag=1", "192.0.2.1"),
+            "\"Boss, Big\" <sip:boss@192.0.2.1>");
+  EXPECT_EQ(presentedCaller("<sip:%61lice@198.51.100.9>;tag=1", "[2001:db8::1]"),
+            "<sip:%61lice@[2001:db8::1]>");
+  EXPECT_EQ(presentedCaller("Anonymous <sip:198.51.100.9>;tag=1", "192.0.2.1"),
+            "Anonymous <sip:198.51.100.9>")
+      << "no user: the From as it is";
 }
 
 TEST(SipTextTest, HeaderValueHelpers) {

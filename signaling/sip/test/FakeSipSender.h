@@ -24,9 +24,9 @@ class FakeSipSender final : public SipSender {
   explicit FakeSipSender(const common::Clock& clock)
       : clock_(clock), local_(*common::SockAddr::fromIp("127.0.0.1", 5060)) {}
 
-  bool send(const SipPeer& to, std::string_view data) override {
+  SendResult send(const SipPeer& to, std::string_view data) override {
     sent.push_back(SentMessage{to, std::string(data), clock_.monotonicMs()});
-    return !failSends;
+    return SendResult{!failSends, failSends ? 0 : to.connId};
   }
   void closeIdle(uint64_t) override { ++closeIdleCalls; }
   const common::SockAddr& local() const override { return local_; }

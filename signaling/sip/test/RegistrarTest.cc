@@ -291,45 +291,22 @@ TEST(RegistrarTest, KeepaliveTargetsAreLiveUdpBindings) {
   EXPECT_TRUE(registrar.keepaliveTargets(kT0 + 600'000).empty());
 }
 
-TEST(RegistrarTest, ConnectionCloseDropsBindings) {
-  Registrar registrar;
-  auto overTcp = reg("sip:alice@10.0.0.5;transport=tcp", 600);
-  overTcp.transport = "tcp";
-  overTcp.connectionId = 42;
-  ASSERT_EQ(registrar.apply(overTcp, kT0).status, 200);
-  auto bob = overTcp;
-  bob.aor = "sip:bob@example.com";
-  bob.contacts = {{"sip:bob@10.0.0.6;transport=tcp", 600}};
-  ASSERT_EQ(registrar.apply(bob, kT0).status, 200);
-  auto overUdp = reg("sip:alice@10.0.0.5", 600, 2);
-  ASSERT_EQ(registrar.apply(overUdp, kT0).status, 200);
-  ASSERT_EQ(registrar.bindingCount(), 3u);
-
-  registrar.removeConnection(41);  // unrelated
-  registrar.removeConnection(0);   // UDP has no connection
-  EXPECT_EQ(registrar.bindingCount(), 3u);
-  registrar.removeConnection(42);
-  const auto found = registrar.lookup(kAor, kT0);
-  ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(found[0].contact, "sip:alice@10.0.0.5");
-  EXPECT_TRUE(registrar.lookup("sip:bob@example.com", kT0).empty());
-  EXPECT_EQ(registrar.bindingCount(), 1u);
-  EXPECT_EQ(registrar.aorCount(), 1u);
-}
-
-TEST(RegistrarTest, RefreshOverNewConnectionSurvivesOldConnectionClose) {
+TEST(RegistrarTest, RefreshOverANewConnectionMovesTheBindingToIt) {
   Registrar registrar;
   auto r = reg("sip:alice@10.0.0.5;transport=tcp", 600);
   r.transport = "tcp";
   r.connectionId = 1;
+  r.sourcePort = 40001;
   ASSERT_EQ(registrar.apply(r, kT0).status, 200);
   r.cseq = 2;
   r.connectionId = 2;  // reconnected and re-registered
+  r.sourcePort = 40002;
   ASSERT_EQ(registrar.apply(r, kT0 + 1).status, 200);
-  registrar.removeConnection(1);
-  EXPECT_EQ(registrar.lookup(kAor, kT0 + 1).size(), 1u);
-  registrar.removeConnection(2);
-  EXPECT_TRUE(registrar.lookup(kAor, kT0 + 1).empty());
+  const auto found = registrar.lookup(kAor, kT0 + 1);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].connectionId, 2u);
+  EXPECT_EQ(found[0].sourcePort, 40002);
+  EXPECT_EQ(registrar.bindingCount(), 1u);
 }
 
 TEST(RegistrarTest, ContactLimitEvictsOldestUnmentionedBinding) {

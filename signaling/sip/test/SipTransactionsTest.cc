@@ -155,6 +155,122 @@ TEST_F(SipTransactionsTest, ProvisionalStopsInviteRetransmissions) {
   EXPECT_EQ(tu_.responses, std::vector<int>{180});
 }
 
+TEST_F(SipTransactionsTest, InviteThatGotAProvisionalOutlivesTimerBAndIsCancelledAtTimerC) {
+  const std::string branch = txns_.newBranch();
+  const TxnId id = txns_.sendRequest(outgoing("INVITE", branch), SipPeer{peer_, SipTransportKind::Udp, 0});
+  runUntil(1000);
+  receive(responseTo(branch, "INVITE", 180, "Ringing"));
+  // §17.1.1.2: timer B (64*T1 = 32 s after the INVITE) no longer applies; timer C (181 s after
+  // the 180) is the only guard.
+  runUntil(181'999);
+  EXPECT_TRUE(tu_.timeouts.empty());
+  EXPECT_TRUE(instants(sender_.take(), "CANCEL").empty());
+  runUntil(182'000);
+  auto sent = sender_.take();
+  ASSERT_EQ(instants(sent, "CANCEL"), std::vector<uint64_t>{182'000}) << "§16.8: timer C cancels";
+  EXPECT_NE(sent.back().text.find("branch=" + branch), std::string::npos);
+  EXPECT_NE(sent.back().text.find("CSeq: 7 CANCEL"), std::string::npos);
+  receive(responseTo(branch, "CANCEL", 200, "OK"));
+  receive(responseTo(branch, "INVITE", 487, "Request Terminated"));
+  EXPECT_EQ(instants(sender_.take(), "ACK"), std::vector<uint64_t>{182'000});
+  EXPECT_EQ(tu_.responses, (std::vector<int>{180, 200, 487}));
+  runUntil(400'000);
+  EXPECT_TRUE(tu_.timeouts.empty()) << "the 487 ended the INVITE: no timeout for " << id;
+}
+
+TEST_F(SipTransactionsTest, TimerCRestartsOnRingingButNotOnTrying) {
+  const std::string branch = txns_.newBranch();
+  const TxnId id = txns_.sendRequest(outgoing("INVITE", branch), SipPeer{peer_, SipTransportKind::Udp, 0});
+  receive(responseTo(branch, "INVITE", 100, "Trying"));  // at 0: timer C runs from here
+  runUntil(100'000);
+  receive(responseTo(branch, "INVITE", 100, "Trying"));
+  runUntil(181'000);
+  EXPECT_EQ(instants(sender_.take(), "CANCEL"), std::vector<uint64_t>{181'000});
+  receive(responseTo(branch, "CANCEL", 200, "OK"));  // its INVITE gets no 487
+
+  const std::string other = txns_.newBranch();
+  txns_.sendRequest(outgoing("INVITE", other), SipPeer{peer_, SipTransportKind::Udp, 0});
+  receive(responseTo(other, "INVITE", 180, "Ringing"));  // at 181 s
+  runUntil(250'000);
+  receive(responseTo(other, "INVITE", 183, "Session Progress"));  // restarts timer C
+  runUntil(430'999);
+  EXPECT_TRUE(instants(sender_.take(), "CANCEL").empty());
+  runUntil(431'000);
+  EXPECT_EQ(instants(sender_.take(), "CANCEL"), std::vector<uint64_t>{431'000});
+  // The first INVITE never got its final response: given up 64*T1 after its CANCEL (§9.1).
+  ASSERT_FALSE(tu_.timeouts.empty());
+  EXPECT_EQ(tu_.timeouts[0], std::make_pair(id, uint64_t{213'000}));
+}
+
+TEST_F(SipTransactionsTest, CancelBeforeAnyProvisionalIsHeldUntilTheFirstOne) {
+  const std::string branch = txns_.newBranch();
+  const TxnId id = txns_.sendRequest(outgoing("INVITE", branch), SipPeer{peer_, SipTransportKind::Udp, 0});
+  runUntil(100);
+  txns_.cancel(id);
+  runUntil(1200);
+  EXPECT_EQ(instants(sender_.take(), "INVITE"), (std::vector<uint64_t>{0, 500})) << "no CANCEL yet (§9.1)";
+  receive(responseTo(branch, "INVITE", 180, "Ringing"));
+  auto sent = sender_.take();
+  ASSERT_EQ(instants(sent, "CANCEL"), std::vector<uint64_t>{1200}) << "sent with the first provisional";
+  EXPECT_NE(sent[0].text.find("branch=" + branch), std::string::npos);
+  txns_.cancel(id);
+  EXPECT_TRUE(sender_.take().empty()) << "one CANCEL per INVITE";
+  receive(responseTo(branch, "CANCEL", 200, "OK"));
+  receive(responseTo(branch, "INVITE", 487, "Request Terminated"));
+  EXPECT_EQ(instants(sender_.take(), "ACK"), std::vector<uint64_t>{1200});
+  runUntil(100'000);
+  EXPECT_TRUE(tu_.timeouts.empty());
+}
+
+TEST_F(SipTransactionsTest, HeldCancelIsDroppedWhenAFinalResponseComesFirst) {
+  const std::string branch = txns_.newBranch();
+  const TxnId id = txns_.sendRequest(outgoing("INVITE", branch), SipPeer{peer_, SipTransportKind::Udp, 0});
+  txns_.cancel(id);
+  receive(responseTo(branch, "INVITE", 486, "Busy Here"));
+  runUntil(100'000);
+  auto sent = sender_.take();
+  EXPECT_TRUE(instants(sent, "CANCEL").empty());
+  EXPECT_EQ(instants(sent, "ACK"), std::vector<uint64_t>{0});
+  EXPECT_TRUE(tu_.timeouts.empty());
+}
+
+TEST_F(SipTransactionsTest, HeldCancelOfAnInviteThatNeverGetsAnswerEndsAtTimerB) {
+  const TxnId id =
+      txns_.sendRequest(outgoing("INVITE", txns_.newBranch()), SipPeer{peer_, SipTransportKind::Udp, 0});
+  txns_.cancel(id);
+  runUntil(100'000);
+  EXPECT_TRUE(instants(sender_.take(), "CANCEL").empty());
+  ASSERT_EQ(tu_.timeouts.size(), 1U);
+  EXPECT_EQ(tu_.timeouts[0], std::make_pair(id, uint64_t{32'000}));
+}
+
+TEST_F(SipTransactionsTest, CancelledInviteWithoutFinalResponseEnds64T1AfterTheCancel) {
+  const std::string branch = txns_.newBranch();
+  const TxnId id = txns_.sendRequest(outgoing("INVITE", branch), SipPeer{peer_, SipTransportKind::Udp, 0});
+  receive(responseTo(branch, "INVITE", 180, "Ringing"));
+  runUntil(2000);
+  txns_.cancel(id);
+  EXPECT_EQ(instants(sender_.take(), "CANCEL"), std::vector<uint64_t>{2000});
+  receive(responseTo(branch, "CANCEL", 200, "OK"));
+  runUntil(33'999);
+  EXPECT_TRUE(tu_.timeouts.empty());
+  runUntil(34'000);
+  ASSERT_EQ(tu_.timeouts.size(), 1U);
+  EXPECT_EQ(tu_.timeouts[0], std::make_pair(id, uint64_t{34'000}));
+}
+
+TEST_F(SipTransactionsTest, SuccessCrossingTheCancelIsReportedToTheUser) {
+  const std::string branch = txns_.newBranch();
+  const TxnId id = txns_.sendRequest(outgoing("INVITE", branch), SipPeer{peer_, SipTransportKind::Udp, 0});
+  receive(responseTo(branch, "INVITE", 180, "Ringing"));
+  txns_.cancel(id);
+  receive(responseTo(branch, "INVITE", 200, "OK"));
+  receive(responseTo(branch, "CANCEL", 200, "OK"));
+  EXPECT_EQ(tu_.responses, (std::vector<int>{180, 200, 200})) << "the INVITE's 2xx, then the CANCEL's";
+  runUntil(100'000);
+  EXPECT_TRUE(tu_.timeouts.empty());
+}
+
 TEST_F(SipTransactionsTest, ProvisionalMovesNonInviteRetransmissionsToT2) {
   const std::string branch = txns_.newBranch();
   txns_.sendRequest(outgoing("OPTIONS", branch), SipPeer{peer_, SipTransportKind::Udp, 0});

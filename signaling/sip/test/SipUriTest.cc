@@ -252,6 +252,55 @@ TEST(NameAddr, RejectsMalformedValuesWithSpecificReasons) {
   }
 }
 
+TEST(NameAddr, DisplayNameTextUndoesQuotedPairsAndJoinsTokenWords) {
+  auto quoted = NameAddr::parse(R"("J Rosenberg \\\"" <sip:jdrosen@example.com>)");
+  ASSERT_TRUE(quoted);
+  EXPECT_TRUE(quoted->quoted);
+  EXPECT_EQ(quoted->displayNameText(), R"(J Rosenberg \")");
+  auto folded = NameAddr::parse("\"Big\r\n  Boss\" <sip:b@example.com>");
+  ASSERT_TRUE(folded);
+  EXPECT_EQ(folded->displayNameText(), "Big  Boss") << "a fold reads as its whitespace";
+  auto words = NameAddr::parse("Alice \t Smith <sip:alice@example.com>");
+  ASSERT_TRUE(words);
+  EXPECT_FALSE(words->quoted);
+  EXPECT_EQ(words->displayNameText(), "Alice Smith");
+  auto none = NameAddr::parse("<sip:alice@example.com>");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->displayNameText(), "");
+}
+
+TEST(NameAddr, FormatQuotesWhateverIsNotPlainTokenWordsAndParsesBackToTheSameName) {
+  struct Case {
+    std::string name;
+    std::string written;
+  };
+  const Case cases[] = {
+      {"", "<sip:a@example.com>"},
+      {"Alice", "Alice <sip:a@example.com>"},
+      {"Alice Smith", "Alice Smith <sip:a@example.com>"},
+      {"Boss, Big", R"("Boss, Big" <sip:a@example.com>)"},
+      {R"(Say "hi")", R"("Say \"hi\"" <sip:a@example.com>)"},
+      {R"(back\slash)", R"("back\\slash" <sip:a@example.com>)"},
+      {"ceo <sip:ceo@bank.example>", R"("ceo <sip:ceo@bank.example>" <sip:a@example.com>)"},
+      {"J\xc3\xb6rg", "\"J\xc3\xb6rg\" <sip:a@example.com>"},
+      {"two  spaces", R"("two  spaces" <sip:a@example.com>)"},
+      {" lead", R"(" lead" <sip:a@example.com>)"},
+      {"semi;colon", R"("semi;colon" <sip:a@example.com>)"},
+      {"line\r\nbreak", R"("line  break" <sip:a@example.com>)"},
+      {std::string("nul\0bell\x07", 9), R"("nulbell" <sip:a@example.com>)"},
+  };
+  for (const Case& c : cases) {
+    const std::string written = formatNameAddr(c.name, "sip:a@example.com");
+    EXPECT_EQ(written, c.written);
+    auto back = NameAddr::parse(written);
+    ASSERT_TRUE(back) << written << ": " << back.error().reason;
+    EXPECT_EQ(back->uri, "sip:a@example.com");
+    if (c.name.find_first_of(std::string("\r\n\0\x07", 4)) == std::string::npos) {
+      EXPECT_EQ(back->displayNameText(), c.name) << written;
+    }
+  }
+}
+
 // ---- Via ----
 
 TEST(Via, ParsesSentByAndTheParamsTheTransactionLayerNeeds) {

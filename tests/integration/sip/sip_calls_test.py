@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Integration test: Rendezvous as SIP registrar and back-to-back user agent, driven by sipp.
 
-One Rendezvous (sip.users alice/bob, REGISTER challenged, INVITE not) serves every sub-case;
+One Rendezvous (sip.users alice/bob/dave, REGISTER challenged, INVITE not) serves every sub-case;
 each prints PASS / FAIL with its reason, the last line is the verdict (exit 1 on any FAIL, or
 when rendezvous died during the test or did not exit 0 on SIGTERM; no case is ever skipped).
 sipp scenarios are in scenarios/; the message logs (-trace_msg) are read back to check what each
@@ -38,7 +38,37 @@ side received.
                     rdv_calls_session_expired_total grows by 1
   cancel            callee_cancel.xml + caller_cancel.xml (CANCEL after 180: callee gets a
                     matching CANCEL, caller gets 487)
+  long_ring_answer  callee_ring_long.xml + caller_callee_bye.xml: the callee rings 40 s (longer
+                    than 64*T1, timer B before a provisional) and then answers; the caller gets the
+                    200, the callee the ACK, and the callee's BYE ends the call (real time, ~41 s)
+  cancel_before_ringing  caller_cancel_early.xml + the harness as callee (a UDP socket on bob's
+                    port): the caller CANCELs after Rendezvous's 100 and has its 200 and 487 while
+                    the callee has sent nothing and got only the INVITE; then the callee sends 180,
+                    and only then gets the CANCEL (matching its INVITE); its 487 is ACKed
+  answer_crossing_cancel  callee_answer_after_cancel.xml + caller_cancel.xml: the callee answers
+                    200 after the CANCEL arrived; it gets the ACK (its INVITE's CSeq, its To tag)
+                    and a BYE in that dialog; the caller has its 487 and no 200
+  ring_timeout_408  a second Rendezvous with sip.ring_timeout=3, bob registered there:
+                    callee_cancel.xml + caller_expect_408.xml; the caller's 408 comes no sooner than
+                    3 s after its INVITE, the callee gets a CANCEL matching its INVITE and an ACK
+                    for its 487; that server ends with no call left and exits 0
   busy_486          callee_busy.xml + caller_expect_486.xml
+  display_name_quoted  a harness caller (UDP) INVITEs bob with From "Boss, Big \"B\"" <...>; the
+                    harness, as bob on his registered port, gets it as exactly
+                    "Boss, Big \"B\"" <sip:alice@127.0.0.1>;tag=..., and To "Bob, Desk" <...>
+                    quoted too; bob's BYE reaches the caller with From "Bob, Desk" <...> and To
+                    "Boss, Big \"B\"" <...> (its own values, quoted)
+  info_message      in an answered call, the caller's INFO (application/dtmf-relay) reaches bob
+                    with the same body and Content-Type in bob's dialog, its 200 comes back; bob's
+                    MESSAGE (text/plain, UTF-8) reaches the caller in the caller's dialog, byte for
+                    byte; the caller's BYE ends it
+  tcp_reconnect     dave registers over TCP (Contact: a port where the harness listens) and closes
+                    that connection; a call to dave makes the server open a new connection to his
+                    Contact (accepted by the harness: rdv_sip_outbound_connections_total +1), and
+                    INVITE, ACK and BYE reach him on it; with dave's listener closed too, a call
+                    gets 480 and rdv_sip_outbound_connection_failures_total +1
+  open_404_480      (a second server, sip.auth_register = 0 and no user list) carol registers,
+                    is called, unregisters: a call to her is 480, to dave (never registered) 404
   unregister        unregister.xml (Expires: 0), then a call to alice -> 480
   alive             the server still answers OPTIONS (UDP, TCP); rdv_calls_active,
                     rdv_sessions_active and rdv_ports_used are back to 0
@@ -54,6 +84,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -69,7 +100,7 @@ from siptest import (LoopbackCounter, Sipp, check_relay_sdp, find, options_ok, s
                      via_branch)
 
 TEST_NAME = "integration.sip_calls"
-USERS = {"alice": "alicepw", "bob": "bobpw"}
+USERS = {"alice": "alicepw", "bob": "bobpw", "dave": "davepw"}
 # RTP packets a check may miss. The media is real UDP over loopback through three sockets
 # (sipp -> relay -> callee endpoint and back); the kernel drops datagrams when a receive buffer
 # is full, e.g. while a process is descheduled on a loaded CI machine. 10 of the pcap's ~236
@@ -143,14 +174,15 @@ def register_user(ctx, user, port, expires=300, via=None):
 
 
 def sipp_pair(ctx, name, callee_xml, caller_xml, callee_user="bob", callee_sets=True, d_ms=0,
-              timeout_s=SHORT):
-    """Starts the callee scenario on bob's port, then the caller toward the server (or, with
-    --direct, toward the callee); both must succeed. Returns (callee_run, caller_run)."""
+              timeout_s=SHORT, server_port=None):
+    """Starts the callee scenario on bob's port, then the caller toward the server (server_port,
+    default the shared one; with --direct, toward the callee); both must succeed. Returns
+    (callee_run, caller_run)."""
     callee = ctx.sipp.start(name + "_callee", callee_xml, ctx.bob_sip, ctx.bob_media, service=callee_user,
                             sets=[("callee_rtp_port", ctx.echo_port)] if callee_sets else [],
                             timeout_s=timeout_s)
     callee.wait_bound(ctx.bob_sip)
-    target = ctx.bob_sip if ctx.direct else ctx.sip_port
+    target = ctx.bob_sip if ctx.direct else (server_port or ctx.sip_port)
     caller = ctx.sipp.start(name + "_caller", caller_xml, ctx.alice_sip, ctx.alice_media, remote_port=target,
                             service=callee_user, extra=["-d", str(d_ms)], timeout_s=timeout_s)
     rc = caller.wait()
@@ -490,6 +522,121 @@ def case_cancel(ctx):
     return "CANCEL matched the callee's INVITE; caller got 200 (CANCEL) and 487"
 
 
+def case_long_ring_answer(ctx):
+    callee, caller = sipp_pair(ctx, "long_ring", "callee_ring_long.xml", "caller_callee_bye.xml", timeout_s=60)
+    am, cm = caller.messages(), callee.messages()
+    check(find(am, "received", r"^SIP/2\.0 180", "INVITE") is not None, "the callee's 180 did not reach the caller")
+    bad = [m.start for d, m in am if d == "received" and (m.status or 0) >= 300]
+    check(not bad, "the caller got %s while the callee was ringing" % bad)
+    check(find(am, "received", r"^SIP/2\.0 200", "INVITE") is not None, "the caller got no 200 after 40 s of ringing")
+    check(find(cm, "received", r"^CANCEL ") is None, "the callee was CANCELled while ringing")
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    ack = find(cm, "received", r"^ACK ", "ACK")
+    check(ack is not None and ack.cseq()[0] == inv_b.cseq()[0],
+          "the callee's 200 got no ACK with its INVITE's CSeq %s: %s" % (inv_b.get("cseq"), ack and ack.get("cseq")))
+    return "rang 40 s, answered: caller got 200, callee got ACK (CSeq %d), BYE ended it" % ack.cseq()[0]
+
+
+def drain(sock):
+    """Everything that has already arrived on the harness socket (a read that does not wait)."""
+    out = []
+    while True:
+        m = sock.recv(0.05)
+        if m is None:
+            return out
+        out.append(m)
+
+
+def case_cancel_before_ringing(ctx):
+    bob = siptest.UdpSip(ctx.sip_port, ctx.bob_sip)
+    try:
+        caller = ctx.sipp.start("cancel_early_caller", "caller_cancel_early.xml", ctx.alice_sip, ctx.alice_media,
+                                remote_port=ctx.sip_port, service="bob", timeout_s=SHORT)
+        inv, _ = bob.recv_until(lambda m: m.method == "INVITE", SHORT)
+        check(inv is not None, "the callee got no INVITE\n--- rendezvous:\n%s" % ctx.server_log())
+        rc = caller.wait()
+        check(rc == 0, "caller sipp exit code %d\n%s\n--- rendezvous:\n%s"
+              % (rc, caller.diagnostics(), ctx.server_log()))
+        am = caller.messages()
+        check(find(am, "received", r"^SIP/2\.0 487", "INVITE") is not None, "the caller got no 487")
+        check(find(am, "received", r"^SIP/2\.0 200", "CANCEL") is not None, "the caller's CANCEL got no 200")
+        # The CANCEL has reached Rendezvous (its 487 came back) and the callee has sent nothing yet.
+        early = [m for m in drain(bob) if isinstance(m, siptest.SipMessage)]
+        check(all(m.method == "INVITE" for m in early),
+              "before its first provisional the callee got %s (RFC 3261 9.1: no CANCEL yet)" % [m.start for m in early])
+        tag = siptest.rand_hex()
+        contact = "Contact: <sip:bob@127.0.0.1:%d>" % ctx.bob_sip
+        bob.send(siptest.build_response(inv, 180, "Ringing", tag, [contact]))
+        can, got = bob.recv_until(lambda m: m.method == "CANCEL", 5.0)
+        check(can is not None, "no CANCEL after the callee's 180; got %s" % [getattr(m, "start", m) for m in got])
+        check(can.get("call-id") == inv.get("call-id") and via_branch(can.get("via")) == via_branch(inv.get("via"))
+              and can.cseq()[0] == inv.cseq()[0],
+              "the CANCEL does not match the INVITE (Call-ID, branch, CSeq): %s vs %s"
+              % (can.raw.decode(errors="replace"), inv.raw.decode(errors="replace")))
+        bob.send(siptest.build_response(can, 200, "OK", tag))
+        bob.send(siptest.build_response(inv, 487, "Request Terminated", tag, [contact]))
+        ack, got = bob.recv_until(lambda m: m.method == "ACK", 5.0)
+        check(ack is not None, "the callee's 487 got no ACK; got %s" % [getattr(m, "start", m) for m in got])
+        check(via_branch(ack.get("via")) == via_branch(inv.get("via")) and ack.cseq() == (inv.cseq()[0], "ACK")
+              and siptest.header_params(ack.get("to")).get("tag") == tag,
+              "the ACK of the 487 does not match the INVITE: %s" % ack.raw.decode(errors="replace"))
+        check(find(am, "received", r"^SIP/2\.0 180") is None, "the 180 after the CANCEL reached the caller")
+        return "caller had 200+487 with the callee silent (%d INVITE(s) seen); CANCEL only after the 180; 487 ACKed" \
+            % len(early + [inv])
+    finally:
+        bob.close()
+
+
+def case_answer_crossing_cancel(ctx):
+    callee, caller = sipp_pair(ctx, "crossing", "callee_answer_after_cancel.xml", "caller_cancel.xml",
+                               callee_sets=False)
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    cm, am = callee.messages(), caller.messages()
+    ok = find(cm, "sent", r"^SIP/2\.0 200", "INVITE")
+    tag = siptest.header_params(ok.get("to")).get("tag")
+    ack = find(cm, "received", r"^ACK ", "ACK")
+    bye = find(cm, "received", r"^BYE ", "BYE")
+    check(ack is not None and ack.cseq()[0] == inv_b.cseq()[0]
+          and siptest.header_params(ack.get("to")).get("tag") == tag,
+          "the 200 that crossed the CANCEL got no ACK with CSeq %d and To tag %s: %s"
+          % (inv_b.cseq()[0], tag, ack and ack.raw.decode(errors="replace")))
+    check(bye.get("call-id") == inv_b.get("call-id") and siptest.header_params(bye.get("to")).get("tag") == tag,
+          "the BYE is not in the answered dialog: %s" % bye.raw.decode(errors="replace"))
+    check(find(am, "received", r"^SIP/2\.0 487", "INVITE") is not None, "the caller got no 487")
+    check(find(am, "received", r"^SIP/2\.0 200", "INVITE") is None, "the caller was connected after its CANCEL")
+    return "200 after the CANCEL: ACK (CSeq %d) + BYE to the callee, 487 to the caller" % ack.cseq()[0]
+
+
+def case_ring_timeout(ctx):
+    relay = Relay(ctx.binary, os.path.join(ctx.workdir, "rendezvous_ring3"), sip=dict(ctx.server_sip, ring_timeout=3))
+    stopped = "not stopped"
+    try:
+        _, final, _ = siptest.register(relay.sip_port, "bob", USERS["bob"], local_port=ctx.bob_sip, expires=60)
+        check(final is not None and final.status == 200, "REGISTER bob at the second server: %s"
+              % (final.start if final else "nothing"))
+        t0 = time.monotonic()
+        callee, caller = sipp_pair(ctx, "ring_timeout", "callee_cancel.xml", "caller_expect_408.xml",
+                                   callee_sets=False, server_port=relay.sip_port)
+        took = time.monotonic() - t0
+        check(took >= 3.0, "the caller's call ended after %.2f s, before sip.ring_timeout=3" % took)
+        cm = callee.messages()
+        inv = find(cm, "received", r"^INVITE ", "INVITE")
+        can = find(cm, "received", r"^CANCEL ", "CANCEL")
+        ack = find(cm, "received", r"^ACK ", "ACK")
+        check(can is not None and via_branch(can.get("via")) == via_branch(inv.get("via"))
+              and can.cseq()[0] == inv.cseq()[0] and can.get("call-id") == inv.get("call-id"),
+              "the CANCEL does not match the callee's INVITE: %s" % (can and can.raw.decode(errors="replace")))
+        check(ack is not None and via_branch(ack.get("via")) == via_branch(inv.get("via"))
+              and ack.cseq()[0] == inv.cseq()[0], "the callee's 487 got no matching ACK: %s"
+              % (ack and ack.raw.decode(errors="replace")))
+        wait_until("no call left on the ring_timeout=3 server",
+                   lambda: metric(relay.metrics(), "rdv_calls_active") == 0, 3.0)
+    finally:
+        stopped = relay.stop()
+    check(stopped is None, "the ring_timeout=3 rendezvous: %s" % stopped)
+    return "408 after %.1f s; callee got a matching CANCEL and an ACK for its 487" % took
+
+
 def case_busy(ctx):
     callee, caller = sipp_pair(ctx, "busy", "callee_busy.xml", "caller_expect_486.xml", callee_sets=False)
     check(find(callee.messages(), "received", r"^ACK ", "ACK") is not None, "the callee's 486 was not ACKed")
@@ -521,6 +668,294 @@ def case_unregister(ctx):
     check(not left, "after Expires: 0 the 200 still lists %s" % left)
     note = case_reject(480, "alice")(ctx)
     return "%s -> 200 without the binding; then %s" % (how, note)
+
+
+# ---------------------------------------------------------------- harness-driven dialogs
+
+SIP_WAIT = 3.0   # seconds a harness party waits for one expected message
+
+
+def harness_sdp(port):
+    return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n" % port)
+
+
+def expect(party, what, pred, timeout=SIP_WAIT):
+    """The first message `party` (UdpSip or TcpSip) receives that satisfies pred; others (1xx,
+    retransmissions) are skipped."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        m = party.recv(deadline - time.monotonic())
+        if m is None:
+            break
+        if isinstance(m, siptest.SipMessage) and pred(m):
+            return m
+        seen.append(m.start if isinstance(m, siptest.SipMessage) else m[:60])
+    raise TestFailure("no %s within %.0fs; got %s" % (what, timeout, seen or "nothing"))
+
+
+def is_request(method, call_id=None):
+    return lambda m: m.method == method and (call_id is None or m.get("call-id") == call_id)
+
+
+def is_final(cseq_method, call_id):
+    return lambda m: (m.is_response and (m.status or 0) >= 200 and m.cseq()[1] == cseq_method
+                      and m.get("call-id") == call_id)
+
+
+class HarnessCall:
+    """A call from a harness caller (UDP, ephemeral port) through the server to `callee`, a
+    UdpSip or TcpSip the callee's requests arrive on. Tracks both dialogs: the caller's (Call-ID,
+    its tag, the 200's To and Contact) and the callee's (the INVITE it got, its tag)."""
+
+    def __init__(self, ctx, user, callee, from_value="<sip:alice@127.0.0.1>", to_value=None):
+        self.ctx = ctx
+        self.callee = callee
+        self.caller = siptest.UdpSip(ctx.sip_port)
+        self.call_id = "hc-%s@127.0.0.1" % siptest.rand_hex(12)
+        self.a_tag = siptest.rand_hex()
+        self.from_value = from_value
+        self.a_cseq = 1
+        self.b_cseq = 0
+        self.b_tag = siptest.rand_hex()
+        self.caller.send(siptest.build_request(
+            "INVITE", "sip:%s@127.0.0.1:%d" % (user, ctx.sip_port), self.caller.port, call_id=self.call_id,
+            from_value=from_value, to_value=to_value, from_tag=self.a_tag, body=harness_sdp(ctx.spare_media),
+            content_type="application/sdp",
+            extra=["Contact: <sip:alice@127.0.0.1:%d>" % self.caller.port]))
+
+    def close(self):
+        self.caller.close()
+
+    def invite_at_callee(self):
+        self.inv_b = expect(self.callee, "INVITE at the callee", is_request("INVITE"))
+        return self.inv_b
+
+    def answer(self, contact):
+        """The callee answers 200 with SDP, the caller ACKs; the callee gets the ACK."""
+        self.b_contact = contact
+        self.callee.send(siptest.build_response(self.inv_b, 200, "OK", self.b_tag,
+                                                extra=["Contact: <%s>" % contact],
+                                                body=harness_sdp(self.ctx.spare_media + 1),
+                                                content_type="application/sdp"))
+        self.ok_a = expect(self.caller, "200 to the INVITE at the caller", is_final("INVITE", self.call_id))
+        check(self.ok_a.status == 200, "the caller got %s" % self.ok_a.start)
+        self.a_target = siptest.uri_of(self.ok_a.get("contact"))
+        self.caller.send(self.caller_request("ACK", cseq=1))
+        expect(self.callee, "ACK at the callee", is_request("ACK", self.inv_b.get("call-id")))
+
+    def caller_request(self, method, cseq=None, extra=(), body=b"", content_type=None):
+        if cseq is None:
+            self.a_cseq += 1
+            cseq = self.a_cseq
+        req = siptest.build_request(method, self.a_target, self.caller.port, call_id=self.call_id, cseq=cseq,
+                                    from_value=self.from_value, from_tag=self.a_tag, to_value=self.ok_a.get("to"),
+                                    extra=list(extra), body=body, content_type=content_type)
+        return req
+
+    def callee_request(self, method, transport="UDP", extra=(), body=b"", content_type=None):
+        self.b_cseq += 1
+        # Bob's From is the To of the INVITE he got (with his tag), his To its From.
+        return siptest.build_request(method, siptest.uri_of(self.inv_b.get("contact")), self.callee.port,
+                                     transport=transport, call_id=self.inv_b.get("call-id"), cseq=self.b_cseq,
+                                     from_value=self.inv_b.get("to"), from_tag=self.b_tag,
+                                     to_value=self.inv_b.get("from"),
+                                     extra=["Contact: <%s>" % self.b_contact] + list(extra), body=body,
+                                     content_type=content_type)
+
+    def caller_bye(self):
+        """The caller hangs up; the callee answers the BYE it gets; the caller gets its 200."""
+        self.caller.send(self.caller_request("BYE"))
+        bye = expect(self.callee, "BYE at the callee", is_request("BYE", self.inv_b.get("call-id")))
+        self.callee.send(siptest.build_response(bye, 200, "OK"))
+        r = expect(self.caller, "200 to the BYE", is_final("BYE", self.call_id))
+        check(r.status == 200, "the caller's BYE got %s" % r.start)
+        return bye
+
+
+def name_addr_parts(value):
+    """(display name as written, URI) of a From/To value."""
+    m = re.match(r'^\s*((?:"(?:[^"\\]|\\.)*")|[^<"]*?)\s*<([^>]*)>', value or "")
+    return (m.group(1), m.group(2)) if m else (None, None)
+
+
+def case_display_name_quoted(ctx):
+    boss = r'"Boss, Big \"B\""'
+    desk = '"Bob, Desk"'
+    bob = siptest.UdpSip(ctx.sip_port, ctx.bob_sip)
+    call = HarnessCall(ctx, "bob", bob, from_value="%s <sip:alice@127.0.0.1:%d>" % (boss, ctx.alice_sip),
+                       to_value="%s <sip:bob@127.0.0.1:%d>" % (desk, ctx.sip_port))
+    try:
+        inv = call.invite_at_callee()
+        check(name_addr_parts(inv.get("from")) == (boss, "sip:alice@127.0.0.1"),
+              "the callee's From is %r, expected %s <sip:alice@127.0.0.1>;tag=..." % (inv.get("from"), boss))
+        check(name_addr_parts(inv.get("to"))[0] == desk,
+              "the callee's To is %r, expected the display name %s" % (inv.get("to"), desk))
+        call.answer("sip:bob@127.0.0.1:%d" % ctx.bob_sip)
+        bob.send(call.callee_request("BYE"))
+        bye = expect(call.caller, "BYE at the caller", is_request("BYE", call.call_id))
+        call.caller.send(siptest.build_response(bye, 200, "OK"))
+        r = expect(bob, "200 to bob's BYE", is_final("BYE", inv.get("call-id")))
+        check(r.status == 200, "bob's BYE got %s" % r.start)
+        check(name_addr_parts(bye.get("from"))[0] == desk, "the caller's BYE has From %r" % bye.get("from"))
+        check(name_addr_parts(bye.get("to"))[0] == boss, "the caller's BYE has To %r" % bye.get("to"))
+        return "callee got From %s; caller's BYE From %s, To %s" % (inv.get("from"), bye.get("from"), bye.get("to"))
+    finally:
+        call.close()
+        bob.close()
+
+
+def case_info_message(ctx):
+    dtmf = b"Signal=5\r\nDuration=160\r\n"
+    text = "Läuft, 5 min \u23f0\r\n".encode()
+    bob = siptest.UdpSip(ctx.sip_port, ctx.bob_sip)
+    call = HarnessCall(ctx, "bob", bob)
+    try:
+        call.invite_at_callee()
+        call.answer("sip:bob@127.0.0.1:%d" % ctx.bob_sip)
+        call.caller.send(call.caller_request("INFO", body=dtmf, content_type="application/dtmf-relay"))
+        info = expect(bob, "INFO at the callee", is_request("INFO", call.inv_b.get("call-id")))
+        check(info.body == dtmf, "the callee's INFO body is %r, expected %r" % (info.body, dtmf))
+        check(info.get("content-type") == "application/dtmf-relay",
+              "the callee's INFO has Content-Type %r" % info.get("content-type"))
+        check(siptest.header_params(info.get("to")).get("tag") == call.b_tag, "the INFO left bob's dialog")
+        bob.send(siptest.build_response(info, 200, "OK"))
+        r = expect(call.caller, "200 to the INFO", is_final("INFO", call.call_id))
+        check(r.status == 200, "the caller's INFO got %s" % r.start)
+
+        bob.send(call.callee_request("MESSAGE", body=text, content_type="text/plain;charset=UTF-8"))
+        msg = expect(call.caller, "MESSAGE at the caller", is_request("MESSAGE", call.call_id))
+        check(msg.body == text, "the caller's MESSAGE body is %r, expected %r" % (msg.body, text))
+        check(msg.get("content-type") == "text/plain;charset=UTF-8",
+              "the caller's MESSAGE has Content-Type %r" % msg.get("content-type"))
+        check(siptest.header_params(msg.get("to")).get("tag") == call.a_tag, "the MESSAGE left the caller's dialog")
+        call.caller.send(siptest.build_response(msg, 200, "OK"))
+        r = expect(bob, "200 to the MESSAGE", is_final("MESSAGE", call.inv_b.get("call-id")))
+        check(r.status == 200, "bob's MESSAGE got %s" % r.start)
+        call.caller_bye()
+        return "INFO %d bytes dtmf-relay -> callee; MESSAGE %d bytes -> caller; both 200" % (len(dtmf), len(text))
+    finally:
+        call.close()
+        bob.close()
+
+
+def wait_connections_below(ctx, value, what):
+    wait_until(what, lambda: (metric(ctx.relay.metrics(), "rdv_sip_tcp_connections") or 0) < value, 5.0,
+               proc=ctx.relay.proc, proc_name="rendezvous", log=ctx.relay.procs.log_of("rendezvous"))
+
+
+def case_tcp_reconnect(ctx):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", ctx.dave_tcp))
+    listener.listen(4)
+    listener.settimeout(SIP_WAIT)
+    contact = "sip:dave@127.0.0.1:%d;transport=tcp" % ctx.dave_tcp
+    dave = None
+    call = None
+    try:
+        reg = siptest.TcpSip(ctx.sip_port)
+        before = ctx.relay.metrics()
+        opened0 = metric(before, "rdv_sip_outbound_connections_total")
+        failed0 = metric(before, "rdv_sip_outbound_connection_failures_total")
+        check(opened0 is not None and failed0 is not None, "the outbound connection counters are not exported")
+        try:
+            ok = siptest.register_tcp(reg, ctx.sip_port, "dave", USERS["dave"], contact)
+            check(ok is not None and ok.status == 200, "REGISTER dave over TCP got %s" % (ok.start if ok else "nothing"))
+            conns = metric(ctx.relay.metrics(), "rdv_sip_tcp_connections")
+        finally:
+            reg.close()
+        wait_connections_below(ctx, conns, "the server to see dave's registering connection close")
+
+        call = HarnessCall(ctx, "dave", None)
+        try:
+            conn, peer = listener.accept()
+        except socket.timeout:
+            raise TestFailure("the server opened no connection to dave's Contact %s\n--- rendezvous:\n%s"
+                              % (contact, ctx.server_log()))
+        conn.settimeout(SIP_WAIT)
+        dave = siptest.TcpSip(0, sock=conn)
+        call.callee = dave
+        inv = call.invite_at_callee()
+        check(inv.start == "INVITE %s SIP/2.0" % contact, "dave got %r, expected his Contact as Request-URI" % inv.start)
+        check(inv.get("via").startswith("SIP/2.0/TCP 127.0.0.1:%d;" % ctx.sip_port), "Via %r" % inv.get("via"))
+        call.answer(contact)
+        call.caller_bye()
+        opened = metric(ctx.relay.metrics(), "rdv_sip_outbound_connections_total")
+        check(opened == opened0 + 1, "rdv_sip_outbound_connections_total went from %s to %s, expected +1"
+              % (opened0, opened))
+        call.close()
+        call = None
+
+        # Dave gone for good: the new connection and the listener close.
+        conns = metric(ctx.relay.metrics(), "rdv_sip_tcp_connections")
+        dave.close()
+        dave = None
+        listener.close()
+        wait_connections_below(ctx, conns, "the server to see dave's connection close")
+        call = HarnessCall(ctx, "dave", None)
+        r = expect(call.caller, "final response to the INVITE", is_final("INVITE", call.call_id))
+        check(r.status == 480, "a call to dave with nothing listening at his Contact got %s, not 480" % r.start)
+        failed = metric(ctx.relay.metrics(), "rdv_sip_outbound_connection_failures_total")
+        check(failed == failed0 + 1, "rdv_sip_outbound_connection_failures_total went from %s to %s, expected +1"
+              % (failed0, failed))
+        return "new connection from %s:%d carried INVITE/ACK/BYE; refused reconnect -> 480" % peer
+    finally:
+        if call is not None:
+            call.close()
+        if dave is not None:
+            dave.close()
+        listener.close()
+
+
+def case_open_404_480(ctx):
+    """A second server: open registrar without a user list."""
+    relay = Relay(ctx.rendezvous, os.path.join(ctx.workdir, "open-registrar"),
+                  sip={"auth_register": 0, "auth_invite": 0})
+    carol = siptest.UdpSip(relay.sip_port)
+    try:
+        def reg(expires, cseq):
+            r = carol.transaction(siptest.build_request(
+                "REGISTER", "sip:127.0.0.1:%d" % relay.sip_port, carol.port, call_id="open-reg@127.0.0.1",
+                cseq=cseq, from_uri="sip:carol@127.0.0.1", to_uri="sip:carol@127.0.0.1",
+                extra=["Contact: <sip:carol@127.0.0.1:%d>" % carol.port, "Expires: %d" % expires]))
+            check(r is not None and r.status == 200, "REGISTER carol (Expires %d) got %s"
+                  % (expires, r.start if r else "nothing"))
+
+        def invite(user):
+            caller = siptest.UdpSip(relay.sip_port)
+            try:
+                call_id = "open-%s@127.0.0.1" % siptest.rand_hex()
+                r = caller.transaction(siptest.build_request(
+                    "INVITE", "sip:%s@127.0.0.1:%d" % (user, relay.sip_port), caller.port, call_id=call_id,
+                    from_uri="sip:alice@127.0.0.1", body=harness_sdp(40000), content_type="application/sdp"),
+                    timeout=SIP_WAIT)
+                check(r is not None, "no final response to an INVITE for %s" % user)
+                return r
+            finally:
+                caller.close()
+        reg(300, 1)
+        caller = siptest.UdpSip(relay.sip_port)
+        try:
+            caller.send(siptest.build_request("INVITE", "sip:carol@127.0.0.1:%d" % relay.sip_port, caller.port,
+                                              body=harness_sdp(40000), content_type="application/sdp"))
+            inv = expect(carol, "INVITE at carol", is_request("INVITE"))
+            carol.send(siptest.build_response(inv, 486, "Busy Here", "c1"))
+            r = expect(caller, "carol's 486 at the caller", lambda m: m.is_response and (m.status or 0) >= 200)
+            check(r.status == 486, "the call to registered carol got %s" % r.start)
+        finally:
+            caller.close()
+        reg(0, 2)
+        away = invite("carol")
+        check(away.status == 480, "a call to carol after she unregistered got %s, not 480" % away.start)
+        nobody = invite("dave")
+        check(nobody.status == 404, "a call to dave, never registered, got %s, not 404" % nobody.start)
+        return "registered carol reached; unregistered carol -> 480; dave -> 404"
+    finally:
+        carol.close()
+        stopped = relay.stop()
+        if stopped:
+            raise TestFailure("the open-registrar server: %s" % stopped)
 
 
 def case_alive(ctx):
@@ -563,7 +998,15 @@ def server_cases():
         ("reliable_183", case_reliable_183),
         ("session_expires", case_session_expires),
         ("cancel", case_cancel),
+        ("cancel_before_ringing", case_cancel_before_ringing),
+        ("answer_crossing_cancel", case_answer_crossing_cancel),
+        ("long_ring_answer", case_long_ring_answer),
+        ("ring_timeout_408", case_ring_timeout),
         ("busy_486", case_busy),
+        ("display_name_quoted", case_display_name_quoted),
+        ("info_message", case_info_message),
+        ("tcp_reconnect", case_tcp_reconnect),
+        ("open_404_480", case_open_404_480),
         ("unregister", case_unregister),
         ("alive", case_alive),
     ]
@@ -621,16 +1064,19 @@ def main():
     t0 = time.monotonic()
     ctx = Ctx()
     ctx.direct = args.direct
+    ctx.rendezvous = args.rendezvous
+    ctx.workdir = workdir
     ctx.procs = Procs(workdir)
     ctx.relay = None
     ctx.echo = None
     results = []
     try:
         try:
+            ctx.binary, ctx.workdir = args.rendezvous, workdir
+            ctx.server_sip = {"users.alice": USERS["alice"], "users.bob": USERS["bob"],
+                              "users.dave": USERS["dave"], "auth_register": 1, "auth_invite": 0, "auth_algorithms": "MD5,SHA-256"}
             if not args.direct:
-                ctx.relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"), sip={
-                    "users.alice": USERS["alice"], "users.bob": USERS["bob"],
-                    "auth_register": 1, "auth_invite": 0, "auth_algorithms": "MD5,SHA-256"})
+                ctx.relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"), sip=ctx.server_sip)
                 ctx.sip_port = ctx.relay.sip_port
                 ctx.port_min, ctx.port_max = ctx.relay.port_min, ctx.relay.port_max
                 ctx.server_log = lambda: tail(ctx.relay.procs.log_of("rendezvous"), 15)
@@ -642,6 +1088,7 @@ def main():
             while avoid is not None and abs(base - avoid) < 100:
                 base = free_block()
             ctx.alice_sip, ctx.bob_sip, ctx.alice_tcp, ctx.fake_sip = base, base + 1, base + 2, base + 3
+            ctx.dave_tcp = base + 4
             ctx.alice_media, ctx.bob_media, ctx.spare_media, ctx.echo_port = base + 10, base + 20, base + 40, base + 30
             if args.direct:
                 ctx.sip_port = ctx.fake_sip

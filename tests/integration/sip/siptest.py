@@ -119,16 +119,17 @@ def via_branch(value):
 
 def build_request(method, ruri, local_port, transport="UDP", call_id=None, cseq=1, cseq_method=None,
                   from_uri="sip:probe@127.0.0.1", to_uri=None, from_tag=None, branch=None,
-                  extra=(), body=b"", content_type=None, max_forwards=70):
-    """A well-formed request (CRLF line ends, Content-Length = len(body))."""
+                  extra=(), body=b"", content_type=None, max_forwards=70, from_value=None, to_value=None):
+    """A well-formed request (CRLF line ends, Content-Length = len(body)). from_value / to_value,
+    when given, are the whole From (before ;tag=) / To values, e.g. with a display name."""
     if isinstance(body, str):
         body = body.encode()
     lines = [
         "%s %s SIP/2.0" % (method, ruri),
         "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s;rport" % (transport, local_port, branch or "z9hG4bK-" + rand_hex(12)),
         "Max-Forwards: %d" % max_forwards,
-        "From: <%s>;tag=%s" % (from_uri, from_tag or rand_hex()),
-        "To: <%s>" % (to_uri or ruri),
+        "From: %s;tag=%s" % (from_value or "<%s>" % from_uri, from_tag or rand_hex()),
+        "To: %s" % (to_value or "<%s>" % (to_uri or ruri)),
         "Call-ID: %s" % (call_id or "rdv-" + rand_hex(16) + "@127.0.0.1"),
         "CSeq: %d %s" % (cseq, cseq_method or method),
     ] + list(extra)
@@ -136,6 +137,29 @@ def build_request(method, ruri, local_port, transport="UDP", call_id=None, cseq=
         lines.append("Content-Type: " + content_type)
     lines.append("Content-Length: %d" % len(body))
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def build_response(req, status, reason, to_tag=None, extra=(), body=b"", content_type=None):
+    """A response to the parsed request `req` (RFC 3261 section 8.2.6.2): its Via headers, From,
+    Call-ID and CSeq copied, To with `to_tag` added unless it carries a tag already."""
+    if isinstance(body, str):
+        body = body.encode()
+    to = req.get("to")
+    if to_tag and "tag" not in header_params(to):
+        to += ";tag=" + to_tag
+    lines = ["SIP/2.0 %d %s" % (status, reason)] + ["Via: " + v for v in req.all("via")] + [
+        "From: " + req.get("from"), "To: " + to, "Call-ID: " + req.get("call-id"),
+        "CSeq: " + req.get("cseq")] + list(extra)
+    if content_type:
+        lines.append("Content-Type: " + content_type)
+    lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def uri_of(value):
+    """The URI of a name-addr header value (inside <>), or the value up to ';'."""
+    m = re.search(r"<([^>]*)>", value or "")
+    return m.group(1) if m else (value or "").split(";")[0].strip()
 
 
 # ---------------------------------------------------------------- transports
@@ -196,10 +220,11 @@ class UdpSip:
 
 
 class TcpSip:
-    """A TCP connection to the server with SIP stream framing (Content-Length)."""
+    """A TCP connection to the server with SIP stream framing (Content-Length); `sock`: an
+    already connected socket (e.g. one the server opened to us) instead."""
 
-    def __init__(self, server_port, timeout=2.0):
-        self.sock = socket.create_connection(("127.0.0.1", server_port), timeout=timeout)
+    def __init__(self, server_port, timeout=2.0, sock=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", server_port), timeout=timeout)
         self.port = self.sock.getsockname()[1]
         self.buf = b""
         self.closed = False
@@ -301,6 +326,35 @@ def digest_authorization(ch, user, password, method, uri, nc=1):
     if "opaque" in ch:
         parts.append('opaque="%s"' % ch["opaque"])
     return "Digest " + ", ".join(parts)
+
+
+def register_tcp(conn, server_port, user, password, contact, expires=300, timeout=2.0):
+    """REGISTER user with Contact <contact> over the TcpSip `conn`, answering the 401 with the
+    topmost supported digest challenge. Returns the final response (None if none came)."""
+    call_id = "reg-" + rand_hex(16) + "@127.0.0.1"
+    ruri = "sip:127.0.0.1:%d;transport=tcp" % server_port
+    aor = "sip:%s@127.0.0.1:%d" % (user, server_port)
+    common = dict(transport="TCP", call_id=call_id, from_uri=aor, to_uri=aor, from_tag=rand_hex())
+    extra = ["Contact: <%s>" % contact, "Expires: %d" % expires]
+
+    def final(cseq, more=()):
+        conn.send(build_request("REGISTER", ruri, conn.port, cseq=cseq, extra=extra + list(more), **common))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = conn.recv(deadline - time.monotonic())
+            if m is None:
+                return None
+            if m.is_response and m.get("call-id") == call_id and (m.status or 0) >= 200:
+                return m
+        return None
+    r1 = final(1)
+    if r1 is None or r1.status != 401:
+        return r1
+    usable = [ch for ch in (parse_challenge(v) for v in r1.all("www-authenticate"))
+              if ch["scheme"].lower() == "digest" and ch["algorithm"].upper() in HASHES]
+    if not usable:
+        raise TestFailure("401 for %s offers no usable challenge: %s" % (user, r1.all("www-authenticate")))
+    return final(2, ["Authorization: " + digest_authorization(usable[0], user, password, "REGISTER", ruri)])
 
 
 def register(server_port, user, password, local_port=0, expires=300, algorithm=None, contact_port=None):
