@@ -1,9 +1,9 @@
 #include "signaling/b2bua/Reliable.h"
 
+#include <strings.h>
 #include <cassert>
 #include <charconv>
 #include <limits>
-#include <strings.h>
 
 namespace rdv::b2bua {
 namespace {
@@ -67,7 +67,8 @@ ReliableProvisional::Due ReliableProvisional::onTimer(uint64_t nowMs) {
 }
 
 bool ReliableProvisional::prack(const RAck& rack, uint32_t inviteCseq) {
-  if (!outstanding_ || rack.rseq != rseq_ || rack.cseq != inviteCseq || strcasecmp(rack.method.c_str(), "INVITE") != 0)
+  if (!outstanding_ || rack.rseq != rseq_ || rack.cseq != inviteCseq ||
+      strcasecmp(rack.method.c_str(), "INVITE") != 0)
     return false;
   outstanding_ = false;
   return true;

@@ -1,9 +1,9 @@
 #include "signaling/b2bua/SessionTimer.h"
 
+#include <strings.h>
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <strings.h>
 
 #include <fmt/format.h>
 
@@ -83,7 +83,8 @@ bool passedOptionTag(std::string_view tag) {
 
 std::vector<std::string> passedHeaders(const sip::SipMessage& msg, bool withRequire100rel) {
   std::vector<std::string> out;
-  if (auto se = msg.header("Session-Expires"); !se.empty()) out.push_back(fmt::format("Session-Expires: {}", se));
+  if (auto se = msg.header("Session-Expires"); !se.empty())
+    out.push_back(fmt::format("Session-Expires: {}", se));
   if (auto minSe = msg.header("Min-SE"); !minSe.empty()) out.push_back(fmt::format("Min-SE: {}", minSe));
   if (auto s = passedTags(msg, "Supported", true); !s.empty()) out.push_back("Supported: " + s);
   if (auto r = passedTags(msg, "Require", withRequire100rel); !r.empty()) out.push_back("Require: " + r);

@@ -46,8 +46,9 @@ class B2buaTimersTest : public B2buaHarness {
   // Answers `inv` with a 200 carrying `answerHeaders`, checks the ACK and the caller's 200, ACKs
   // it as alice; returns the 200 alice got.
   sip::SipMessage answer(const sip::SipMessage& inv, std::string_view answerHeaders) {
-    receive(withHeaders(responseLf(inv, 200, "OK", "b1", kBobContact, sdpLf("198.18.0.3", 50000)), answerHeaders),
-            bob_);
+    receive(
+        withHeaders(responseLf(inv, 200, "OK", "b1", kBobContact, sdpLf("198.18.0.3", 50000)), answerHeaders),
+        bob_);
     auto sent = take();
     EXPECT_EQ(startLines(sent), (Lines{std::string(kAckToBob), "alice: SIP/2.0 200 OK"}));
     auto ok = parsedSent(sent.at(1));
@@ -95,9 +96,30 @@ TEST_F(B2buaTimersTest, SessionExpiresBelow90Gets422WithMinSe) {
   registerBob();
   receive(inviteLf("call-1", "bob", aliceSdp(), "Supported: timer\nSession-Expires: 60\n"), alice_);
   auto sent = take();
-  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 100 Trying", "alice: SIP/2.0 422 Session Interval Too Small"}));
+  ASSERT_EQ(startLines(sent),
+            (Lines{"alice: SIP/2.0 100 Trying", "alice: SIP/2.0 422 Session Interval Too Small"}));
   EXPECT_EQ(parsedSent(sent[1]).header("Min-SE"), "90");
   EXPECT_EQ(b2b().activeCalls(), 0U);
+}
+
+TEST_F(B2buaTimersTest, CalleesOwn422ReachesTheCallerWithItsMinSe) {
+  auto inv = inviteBob(kTimerCaller);
+  receive(withHeaders(responseLf(inv, 422, "Session Interval Too Small", "b1", kBobContact), "Min-SE: 120\n"),
+          bob_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent),
+            (Lines{std::string(kAckToBob), "alice: SIP/2.0 422 Session Interval Too Small"}));
+  EXPECT_EQ(parsedSent(sent[1]).header("Min-SE"), "120");
+}
+
+TEST_F(B2buaTimersTest, RefreshBelow90Gets422AndLeavesTheSessionAsItWas) {
+  auto inv = inviteBob(kTimerCaller);
+  answer(inv, "Session-Expires: 90;refresher=uac\nRequire: timer\n");
+  receive(fromAlice("UPDATE", 2, "Supported: timer\nSession-Expires: 45\n"), alice_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 422 Session Interval Too Small"})) << "not relayed";
+  EXPECT_EQ(parsedSent(sent[0]).header("Min-SE"), "90");
+  EXPECT_EQ(byesUntil(kT0 + 60'000), (Lines{std::string(kByeToAlice), std::string(kByeToBob)}));
 }
 
 TEST_F(B2buaTimersTest, CalleesSessionExpiresReachesTheCallerAndNoRefreshMeansByeOnBothLegsAt60s) {
@@ -147,7 +169,8 @@ TEST_F(B2buaTimersTest, RefreshByReinviteFromTheCalleeRestartsTheInterval) {
                    sdpLf("198.18.0.3", 50000)),
           bob_);
   auto sent = take();
-  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 100 Trying", "alice: INVITE sip:alice@127.0.0.2:5070 SIP/2.0"}));
+  ASSERT_EQ(startLines(sent),
+            (Lines{"bob: SIP/2.0 100 Trying", "alice: INVITE sip:alice@127.0.0.2:5070 SIP/2.0"}));
   auto re = parsedSent(sent[1]);
   EXPECT_EQ(re.header("Session-Expires"), "90;refresher=uac");
   // Alice does not do session timers: her 200 has none, so we add it for bob, who refreshes.
@@ -183,9 +206,10 @@ class B2buaReliableTest : public B2buaTimersTest {
   // Bob sends a reliable 183 with SDP (RSeq `rseq`) and answers our PRACK if one came; returns
   // what was sent in reply to the 183.
   std::vector<sip::test::SentMessage> reliable183(const sip::SipMessage& inv, uint32_t rseq) {
-    receive(withHeaders(responseLf(inv, 183, "Session Progress", "b1", kBobContact, sdpLf("198.18.0.3", 50000)),
-                        fmt::format("Require: 100rel\nRSeq: {}\n", rseq)),
-            bob_);
+    receive(
+        withHeaders(responseLf(inv, 183, "Session Progress", "b1", kBobContact, sdpLf("198.18.0.3", 50000)),
+                    fmt::format("Require: 100rel\nRSeq: {}\n", rseq)),
+        bob_);
     auto sent = take();
     if (!sent.empty() && startLines(sent)[0] == kPrackToBob) {
       receive(responseLf(parsedSent(sent[0]), 200, "OK", "b1", kBobContact), bob_);
@@ -214,7 +238,8 @@ TEST_F(B2buaReliableTest, Reliable183IsPrackedAndRelayedReliablyToACallerSupport
   // Retransmitted at T1, 3 T1 (interval doubling) until alice PRACKs.
   runTimersUntil(clock_, b2b(), kT0 + 1600);
   auto again = take();
-  ASSERT_EQ(startLines(again), (Lines{"alice: SIP/2.0 183 Session Progress", "alice: SIP/2.0 183 Session Progress"}));
+  ASSERT_EQ(startLines(again),
+            (Lines{"alice: SIP/2.0 183 Session Progress", "alice: SIP/2.0 183 Session Progress"}));
   EXPECT_EQ(again[0].atMs, kT0 + 500);
   EXPECT_EQ(again[1].atMs, kT0 + 1500);
   EXPECT_EQ(parsedSent(again[1]).header("RSeq"), "1");
