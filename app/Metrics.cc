@@ -147,6 +147,9 @@ class Metrics::Collector : public prometheus::Collectable {
              MetricType::Counter, d(b2bua_->transactionsShed()));
       single("rdv_calls_media_timeouts_total", "Calls hung up because media stopped", MetricType::Counter,
              d(bc.mediaTimeouts));
+      single("rdv_calls_session_expired_total",
+             "Calls hung up because their RFC 4028 session interval ran out without a refresh",
+             MetricType::Counter, d(bc.sessionExpired));
     }
     return out;
   }

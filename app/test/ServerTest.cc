@@ -81,6 +81,7 @@ TEST(ServerTest, AnswersNgPingSipAndServesMetricsThenStops) {
   EXPECT_NE(metrics.find(" 200 "), std::string::npos);
   EXPECT_EQ(sample(metrics, "rdv_ng_requests_total"), 1);
   EXPECT_EQ(sample(metrics, "rdv_sip_auth_challenges_total"), 1);
+  EXPECT_EQ(sample(metrics, "rdv_calls_session_expired_total"), 0) << "exported before any call expires";
   EXPECT_EQ(sample(metrics, "rdv_sessions_active"), 0);
   EXPECT_EQ(sample(metrics, "rdv_ports_free"), 40);
 

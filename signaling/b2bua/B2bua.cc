@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "signaling/b2bua/Reconnect.h"
+#include "signaling/b2bua/SessionTimer.h"
 #include "signaling/sip/NameAddr.h"
 #include "signaling/sip/SipUri.h"
 
@@ -73,7 +74,7 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       return;
     }
     if (m == sip::SipMethod::Invite || m == sip::SipMethod::Ack || m == sip::SipMethod::Bye ||
-        m == sip::SipMethod::Update) {
+        m == sip::SipMethod::Update || m == sip::SipMethod::Prack) {
       onInDialog(id, req, *call, side);
     } else {
       onInDialogRequest(id, req, *call, side);
@@ -124,6 +125,7 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
     maxForwards = std::min<uint32_t>(maxForwards - 1, 70);
   }
   if (!registrations_.authorizeCaller(id, req)) return;
+  if (rejectShortSession(id, req, tags_.next())) return;
   if (auto verdict = admission_.admit(calls_.size(), clock_.monotonicMs());
       verdict != Admission::Verdict::Admit) {
     counters_.callsRejected.add(1);
@@ -154,7 +156,12 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   spdlog::info("call={} INVITE {} -> {} at {} (b-leg call-id {})", c.anchorId, c.legs[0].remoteId, callee,
                c.legs[1].peer.addr.str(), c.legs[1].callId);
   counters_.callsActive.set(calls_.size());
-  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp);
+  c.caller100rel = hasOptionTag(req, "Supported", "100rel") || hasOptionTag(req, "Require", "100rel");
+  c.callerTimer = hasOptionTag(req, "Supported", "timer");
+  c.offeredSessionSeconds = parseSessionExpires(req.header("Session-Expires")).value_or(SessionExpires{}).seconds;
+  c.aInviteCseq = req.cseq();
+  const auto extensions = passedHeaders(req);
+  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp, extensions);
   c.bInviteCseq = c.legs[1].localCseq;
   if (c.bInvite == 0) {
     // The INVITE we built does not parse (sendRequest logged it) and never went out: no callee
@@ -227,12 +234,12 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
 }
 
 sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
-                            std::string_view contentType) {
+                            std::string_view contentType, std::span<const std::string> extraHeaders) {
   Leg& leg = call.legs[side];
   const uint32_t cseq = ++leg.localCseq;
-  return txns_.sendRequest(
-      requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body, contentType),
-      withReconnect(leg.peer, leg.remoteTarget));
+  return txns_.sendRequest(requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body,
+                                       contentType, extraHeaders),
+                           withReconnect(leg.peer, leg.remoteTarget));
 }
 
 // The ACK of the 2xx that `clientTxn` (an INVITE on `side`, CSeq `cseq`) got; kept with its
@@ -285,6 +292,12 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     return;
   }
   if (m == sip::SipMethod::Ack) return;  // in-dialog ACK without transaction is handled in onAck
+  if (m == sip::SipMethod::Prack) {
+    onPrack(id, req, call, side);
+    return;
+  }
+  const bool refresh = m == sip::SipMethod::Invite || m == sip::SipMethod::Update;  // RFC 4028 §7.4
+  if (refresh && rejectShortSession(id, req, {})) return;
   std::string body(req.body());
   std::string ctype(req.header("Content-Type"));
   const bool offer = (m == sip::SipMethod::Invite || m == sip::SipMethod::Update) && !body.empty();
@@ -305,8 +318,9 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     }
     body = std::move(*out);
   }
+  const auto extensions = passedHeaders(req);
   sip::TxnId out = sendOnLeg(call, other, req.methodText(), body,
-                             body.empty() ? std::string_view() : std::string_view(ctype));
+                             body.empty() ? std::string_view() : std::string_view(ctype), extensions);
   if (out == 0) {  // the request we built does not parse (logged): nothing went out
     if (offer) anchor_.revertOffer(call.anchorId);
     if (m == sip::SipMethod::Invite) call.reofferPending = false;
@@ -320,6 +334,10 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
   p->cseq = call.legs[other].localCseq;
   p->offer = offer;
   p->method = std::string(req.methodText());
+  if (refresh) {
+    p->sessionSeconds = parseSessionExpires(req.header("Session-Expires")).value_or(SessionExpires{}).seconds;
+    p->requesterTimer = hasOptionTag(req, "Supported", "timer");
+  }
   calls_.addPending(out, std::move(p));
 }
 
@@ -394,29 +412,34 @@ void B2bua::onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& r
   Leg& b = call.legs[1];
   if (!resp.toTag().empty()) b.remoteTag = std::string(resp.toTag());
   if (auto contact = uriOf(resp.header("Contact")); !contact.empty()) b.remoteTarget = contact;
+  if (status >= 200) {  // RFC 3262 §3: a final response ends reliable provisional retransmission
+    call.toCaller.stop();
+    reliableResends_.erase(call.id);
+  }
   if (status >= 200 && status < 300) {
     onInviteSuccess(id, call, resp);
     return;
   }
   if (status < 200) {
     if (call.cancelled) return;
+    bool reliable = false;
+    if (!prackCallee(call, resp, reliable)) return;
     call.state = Call::State::Early;
     std::string body;
-    std::array<std::string, 1> headers{local_.contact(call.legs[0].peer)};
     if (!resp.body().empty() && call.anchored) {  // early media; with a late offer the SDP waits for the 2xx
       auto ans =
           anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
       if (ans) body = call.answerSdp = std::move(*ans);
     }
-    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, body,
-                  body.empty() ? std::string_view() : kSdp);
+    relayProvisional(call, resp, reliable, body);
     return;
   }
   // Final failure: pass the callee's status on (RFC 3261 §16.7 style mapping keeps the code).
   if (!call.cancelled) {
     counters_.callsFailed.add(1);
     spdlog::info("call={} failed: {} {}", call.anchorId, status, resp.reason());
-    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag);
+    const auto extensions = passedHeaders(resp, false);  // e.g. Min-SE of a 422
+    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, extensions);
     anchor_.release(call.anchorId);
   }
   endCall(call.id);
@@ -460,7 +483,9 @@ void B2bua::onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& re
   call.awaitingAck[0] = call.aInvite;
   counters_.callsAnswered.add(1);
   spdlog::info("call={} answered ({})", call.anchorId, status);
-  std::array<std::string, 2> headers{local_.contact(call.legs[0].peer), std::string(kAllow)};
+  std::vector<std::string> headers = negotiateSession(call, resp, call.offeredSessionSeconds, call.callerTimer);
+  headers.push_back(local_.contact(call.legs[0].peer));
+  headers.emplace_back(kAllow);
   txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, call.answerSdp,
                 call.answerSdp.empty() ? std::string_view() : kSdp);
 }
@@ -523,7 +548,10 @@ void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const si
     }
     call.reofferPending = false;
   }
-  std::array<std::string, 1> headers{local_.contact(call.legs[from].peer)};
+  const bool refreshed = (invite || p.method == "UPDATE") && status >= 200 && status < 300;
+  std::vector<std::string> headers = refreshed ? negotiateSession(call, resp, p.sessionSeconds, p.requesterTimer)
+                                               : passedHeaders(resp, false);
+  headers.push_back(local_.contact(call.legs[from].peer));
   txns_.respond(p.serverTxn, status, resp.reason(), call.legs[from].localTag, headers, body,
                 body.empty() ? std::string_view() : std::string_view(ctype));
 }
@@ -611,18 +639,22 @@ void B2bua::onMediaTimeout(const std::string& anchorCallId) {
 }
 
 void B2bua::endCall(uint64_t id) {
+  sessionEnds_.erase(id);
+  reliableResends_.erase(id);
   calls_.erase(id);
   counters_.callsActive.set(calls_.size());
 }
 
 uint64_t B2bua::nextDeadline() const {
-  return std::min({txns_.nextDeadline(), nextHousekeepingMs_, calls_.nextPendingExpiry()});
+  return std::min({txns_.nextDeadline(), nextHousekeepingMs_, calls_.nextPendingExpiry(), sessionEnds_.next(),
+                   reliableResends_.next()});
 }
 
 void B2bua::onTimer() {
   txns_.onTimer();
   const uint64_t now = clock_.monotonicMs();
   calls_.purgePending(now);
+  runCallTimers(now);
   if (now < nextHousekeepingMs_) return;
   nextHousekeepingMs_ = now + kHousekeepingMs;
   registrations_.purge(now);

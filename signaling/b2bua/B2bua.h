@@ -15,6 +15,7 @@
 // the text we write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +26,7 @@
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/b2bua/Admission.h"
 #include "signaling/b2bua/B2buaCounters.h"
+#include "signaling/b2bua/CallDeadlines.h"
 #include "signaling/b2bua/CallTable.h"
 #include "signaling/b2bua/RegisterHandler.h"
 #include "signaling/b2bua/SipText.h"
@@ -88,13 +90,22 @@ class B2bua final : public sip::SipTransactionUser {
   void onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp);
   void rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call, const anchor::AnchorError& why);
   sip::TxnId sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
-                       std::string_view contentType);
+                       std::string_view contentType, std::span<const std::string> extraHeaders = {});
   void ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp = {});
   Expected<std::string, anchor::AnchorError> deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
                                                                   int toSide, uint32_t cseq,
                                                                   const sip::SipMessage& resp);
   void giveUpOnCallee(Call& call, int status, std::string_view reason);
   void hangUp(Call& call, std::string_view why);
+  // RFC 4028 and RFC 3262 across the two legs (B2buaExtensions.cc).
+  bool rejectShortSession(sip::TxnId id, const sip::SipMessage& req, std::string_view toTag);
+  std::vector<std::string> negotiateSession(Call& call, const sip::SipMessage& resp, uint32_t requested,
+                                            bool requesterTimer);
+  bool prackCallee(Call& call, const sip::SipMessage& resp, bool& reliable);
+  void relayProvisional(Call& call, const sip::SipMessage& resp, bool reliable, std::string_view body);
+  void sendReliable(Call& call);
+  void onPrack(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
+  void runCallTimers(uint64_t nowMs);
   void endCall(uint64_t callId);
 
   config::SipConfig cfg_;
@@ -110,6 +121,8 @@ class B2bua final : public sip::SipTransactionUser {
   Admission admission_;
   CallTable calls_;
   uint64_t nextHousekeepingMs_ = 0;
+  CallDeadlines sessionEnds_;     // RFC 4028 §10 instants of calls with a session timer
+  CallDeadlines reliableResends_;  // RFC 3262 §3 retransmissions of reliable provisionals
   struct PagerRelay {
     sip::TxnId serverTxn = 0;
     std::string toTag;

@@ -15,6 +15,7 @@ struct B2buaCounters {
   common::Counter callsRejected;  // 503 by admission control
   common::Counter callsActive;
   common::Counter mediaTimeouts;
+  common::Counter sessionExpired;  // RFC 4028: no refresh before the session interval ran out
 };
 
 }  // namespace rdv::b2bua

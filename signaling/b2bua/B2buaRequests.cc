@@ -53,8 +53,8 @@ void B2bua::onInDialogRequest(sip::TxnId id, const sip::SipMessage& req, Call& c
       return;
     }
     case sip::SipMethod::Prack:
-      // We never send reliable provisional responses (no 100rel either way), so none awaits a
-      // PRACK (RFC 3262 §3).
+      // Not reached: B2bua::onRequest hands PRACK to onInDialog, which answers it against the
+      // reliable provisional we sent (B2buaExtensions.cc, RFC 3262 §3).
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
       return;
     case sip::SipMethod::Unknown:

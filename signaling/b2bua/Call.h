@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "signaling/b2bua/Reliable.h"
 #include "signaling/sip/SipSender.h"
 #include "signaling/sip/SipTransactions.h"
 
@@ -51,6 +52,17 @@ struct Call {
     uint32_t cseq = 0;
     sip::TxnId clientTxn = 0;  // the INVITE whose 2xx it acknowledges
   } deferredAck;
+  // RFC 4028 session timer: the interval the INVITE to the callee asked for, and the one
+  // negotiated by the last 2xx (0: the call has no session timer; B2bua keeps its deadline).
+  uint32_t offeredSessionSeconds = 0;
+  uint32_t sessionSeconds = 0;
+  bool callerTimer = false;  // the caller's INVITE said Supported: timer
+  // RFC 3262: the caller takes reliable provisionals (100rel in its Supported or Require); the
+  // callee's last PRACKed RSeq; the reliable provisional outstanding towards the caller.
+  bool caller100rel = false;
+  uint32_t aInviteCseq = 0;
+  uint32_t calleeRSeq = 0;
+  ReliableProvisional toCaller;
 
   bool unanswered() const { return state == State::Calling || state == State::Early; }
 };
@@ -64,6 +76,8 @@ struct PendingRequest {
   bool initialInvite = false;
   bool offer = false;  // carried an SDP offer to anchor
   std::string method;
+  uint32_t sessionSeconds = 0;  // RFC 4028: the Session-Expires the forwarded request asked for
+  bool requesterTimer = false;  // its sender said Supported: timer
   // An INVITE's 2xx: set on the first, so later ones are retransmissions that get `ack` again
   // (empty while a late offer's ACK waits for the answer). The entry then lives 64*T1.
   bool answered = false;

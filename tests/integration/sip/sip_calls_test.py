@@ -27,6 +27,15 @@ side received.
   callee_bye        callee_bye.xml + caller_callee_bye.xml (BYE from the callee side)
   hold_resume       callee_reinvite.xml + caller_hold.xml (183 with SDP, a=sendonly re-INVITE
                     answered recvonly, resume); the relay ports stay the same across re-INVITEs
+  reliable_183      callee_100rel.xml + caller_100rel.xml (RFC 3262): the callee's INVITE offers
+                    100rel; its 183 (Require: 100rel, RSeq, SDP) is PRACKed on leg B (RAck = its RSeq
+                    and the INVITE's CSeq); the caller gets a reliable 183 of its own (Require,
+                    RSeq, SDP on the relay) and a 200 to its PRACK from the B2BUA
+  session_expires   callee_timer.xml + caller_timer.xml (RFC 4028): Session-Expires: 90 and Min-SE
+                    cross to the callee, the callee's Session-Expires/Require: timer reach the
+                    caller; nobody refreshes, so both get a BYE from the B2BUA (90 - min(32, 30) =
+                    60 s after the answer; 90 s is the smallest interval RFC 4028 allows) and
+                    rdv_calls_session_expired_total grows by 1
   cancel            callee_cancel.xml + caller_cancel.xml (CANCEL after 180: callee gets a
                     matching CANCEL, caller gets 487)
   long_ring_answer  callee_ring_long.xml + caller_callee_bye.xml: the callee rings 40 s (longer
@@ -326,6 +335,54 @@ def case_hold_resume(ctx):
     return "183 SDP -> relay :%d; callee offers :%s; caller answers :%s" % (e_port, ports_b, ports_a)
 
 
+def case_reliable_183(ctx):
+    callee, caller = sipp_pair(ctx, "rel100", "callee_100rel.xml", "caller_100rel.xml")
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    cm, am = callee.messages(), caller.messages()
+    check("100rel" in (inv_b.get("supported") or ""),
+          "the callee's INVITE does not offer 100rel (Supported: %r)" % inv_b.get("supported"))
+    prack = find(cm, "received", r"^PRACK ", "PRACK")
+    check(prack is not None, "the callee got no PRACK for its reliable 183")
+    check(prack.get("call-id") == inv_b.get("call-id"), "the PRACK to the callee left leg B's dialog")
+    rack = (prack.get("rack") or "").split()
+    check(rack == ["1", str(inv_b.cseq()[0]), "INVITE"],
+          "the PRACK's RAck is %r, expected '1 %s INVITE'" % (prack.get("rack"), inv_b.cseq()[0]))
+    early = find(am, "received", r"^SIP/2\.0 183", "INVITE")
+    check(early is not None, "the reliable 183 did not reach the caller")
+    check("100rel" in (early.get("require") or "") and (early.get("rseq") or "").strip().isdigit(),
+          "the caller's 183 is not reliable (Require: %r, RSeq: %r)" % (early.get("require"), early.get("rseq")))
+    check(find(am, "received", r"^SIP/2\.0 200", "PRACK") is not None, "the caller's PRACK got no 200")
+    if ctx.direct:
+        return "reliable 183 flow"
+    port = check_relay_sdp("183 at the caller", early, ctx.port_min, ctx.port_max, (ctx.alice_media, ctx.echo_port))
+    return "callee PRACKed (RAck %s); caller got a reliable 183 (RSeq %s) with SDP -> relay :%d, PRACK 200" % (
+        prack.get("rack"), early.get("rseq").strip(), port)
+
+
+def case_session_expires(ctx):
+    before = metric(ctx.relay.metrics(), "rdv_calls_session_expired_total") or 0
+    t0 = time.monotonic()
+    callee, caller = sipp_pair(ctx, "session_timer", "callee_timer.xml", "caller_timer.xml", timeout_s=90)
+    elapsed = time.monotonic() - t0
+    inv_b, _ = b2bua_legs(ctx, callee, caller)
+    cm, am = callee.messages(), caller.messages()
+    check((inv_b.get("session-expires") or "").startswith("90"),
+          "the callee's INVITE has Session-Expires %r" % inv_b.get("session-expires"))
+    check((inv_b.get("min-se") or "").strip() == "90", "the callee's INVITE has Min-SE %r" % inv_b.get("min-se"))
+    ok = find(am, "received", r"^SIP/2\.0 200", "INVITE")
+    check((ok.get("session-expires") or "").replace(" ", "") == "90;refresher=uac",
+          "the caller's 200 has Session-Expires %r" % ok.get("session-expires"))
+    check("timer" in (ok.get("require") or ""), "the caller's 200 has Require %r" % ok.get("require"))
+    check(find(am, "received", r"^BYE ", "BYE") is not None, "the caller got no BYE")
+    check(find(cm, "received", r"^BYE ", "BYE") is not None, "the callee got no BYE")
+    # Not a speed check: a BYE well before 60 s would mean the interval was not honoured.
+    check(elapsed >= 59.0, "the BYEs came after %.1f s, before the 60 s the interval allows" % elapsed)
+    after = metric(ctx.relay.metrics(), "rdv_calls_session_expired_total")
+    check(after == before + 1, "rdv_calls_session_expired_total went %s -> %s, expected +1" % (before, after))
+    return "no refresh: BYE to both legs after %.1f s; rdv_calls_session_expired_total %s -> %s" % (
+        elapsed, before, after)
+
+
 def case_cancel(ctx):
     callee, caller = sipp_pair(ctx, "cancel", "callee_cancel.xml", "caller_cancel.xml", callee_sets=False)
     cm = callee.messages()
@@ -416,6 +473,8 @@ def server_cases():
         ("callee_bye", case_callee_bye),
         ("late_offer", case_late_offer),
         ("hold_resume", case_hold_resume),
+        ("reliable_183", case_reliable_183),
+        ("session_expires", case_session_expires),
         ("cancel", case_cancel),
         ("cancel_before_ringing", case_cancel_before_ringing),
         ("answer_crossing_cancel", case_answer_crossing_cancel),
@@ -446,6 +505,7 @@ def direct_cases():
         ("call_rtp_bye", case_call_rtp_bye),
         ("callee_bye", case_callee_bye),
         ("hold_resume", case_hold_resume),
+        ("reliable_183", case_reliable_183),
         ("cancel", case_cancel),
         ("busy_486", case_busy),
         ("unregister", case_unregister),
