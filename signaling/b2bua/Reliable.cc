@@ -5,6 +5,8 @@
 #include <charconv>
 #include <limits>
 
+#include "signaling/sip/SipLex.h"
+
 namespace rdv::b2bua {
 namespace {
 
@@ -30,7 +32,12 @@ std::optional<RAck> parseRAck(std::string_view value) {
   auto rseq = number(nextWord(value));
   auto cseq = number(nextWord(value));
   std::string_view method = nextWord(value);
-  if (!rseq || !cseq || method.empty() || !nextWord(value).empty()) return std::nullopt;
+  // RFC 3262 §7.2 with §7.1's and RFC 3261 §8.1.1.5's ranges: response-num 1..2^31-1, CSeq-num
+  // below 2^31, Method a token.
+  if (!rseq || *rseq == 0 || *rseq > 0x7fffffffU || !cseq || *cseq > 0x7fffffffU || !sip::isSipToken(method) ||
+      !nextWord(value).empty()) {
+    return std::nullopt;
+  }
   return RAck{*rseq, *cseq, std::string(method)};
 }
 

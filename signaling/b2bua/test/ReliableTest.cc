@@ -18,6 +18,10 @@ TEST(ReliableTest, RAckAndRSeqParse) {
   EXPECT_EQ(r->method, "INVITE");
   EXPECT_FALSE(parseRAck("1 INVITE").has_value());
   EXPECT_FALSE(parseRAck("1 2 INVITE extra").has_value());
+  EXPECT_FALSE(parseRAck("0 2 INVITE").has_value()) << "response-num starts at 1";
+  EXPECT_FALSE(parseRAck("2147483648 2 INVITE").has_value()) << "response-num below 2^31";
+  EXPECT_FALSE(parseRAck("1 2147483648 INVITE").has_value()) << "CSeq-num below 2^31";
+  EXPECT_FALSE(parseRAck("1 2 INV\x01TE").has_value()) << "Method is a token";
   EXPECT_EQ(parseRSeq(" 988789 "), 988789U);
   EXPECT_FALSE(parseRSeq("0").has_value());
   EXPECT_FALSE(parseRSeq("2147483648").has_value()) << "above 2**31 - 1";
