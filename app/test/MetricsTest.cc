@@ -3,6 +3,8 @@
 
 #include "app/Metrics.h"
 
+#include <poll.h>
+
 #include <gtest/gtest.h>
 
 #include "app/test/TestSockets.h"
@@ -25,6 +27,18 @@ class MetricsTest : public ::testing::Test {
   ng::NgHandler handler_{anchor_};
   ng::NgServer ng_{handler_, std::chrono::seconds(30), clock_};
   Metrics metrics_{relay_, ng_, nullptr, nullptr};
+
+  // The scrape once `name` reads `value`, or after 2 s the last one. A worker counts a packet
+  // after sendmmsg returns, so the receiver may hold it a moment before the counter moves.
+  std::string renderWhen(const std::string& name, double value) {
+    std::string text = metrics_.render();
+    for (int i = 0; i < 200 && sample(text, name) != value; ++i) {
+      pollfd none{-1, 0, 0};
+      ::poll(&none, 0, 10);  // nothing to wait on: the counter has no descriptor
+      text = metrics_.render();
+    }
+    return text;
+  }
 };
 
 TEST_F(MetricsTest, SumsRelayedPacketsAndSessionsAcrossWorkers) {
@@ -44,7 +58,7 @@ TEST_F(MetricsTest, SumsRelayedPacketsAndSessionsAcrossWorkers) {
     c.sendRtp(second.ports.rtpPort[0], s, 0xC);
     ASSERT_EQ(d.receive(1000), 172);
   }
-  const std::string after = metrics_.render();
+  const std::string after = renderWhen("rdv_relay_packets_total", 5);
   EXPECT_EQ(sample(after, "rdv_relay_packets_total"), 5);
   EXPECT_EQ(sample(after, "rdv_relay_bytes_total"), 5 * 172);
   EXPECT_EQ(sample(after, "rdv_sessions_active"), 2);
@@ -78,7 +92,7 @@ TEST_F(MetricsTest, OtherDatagramsFromLatchedPeersAreCountedApart) {
   const uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42};
   a.sendRaw(call.ports.rtpPort[0], stun, sizeof(stun));
   ASSERT_EQ(b.receive(1000), static_cast<ssize_t>(sizeof(stun)));
-  const std::string text = metrics_.render();
+  const std::string text = renderWhen("rdv_relay_packets_total", 2);
   EXPECT_EQ(sample(text, "rdv_relay_other_packets_total"), 1);
   EXPECT_EQ(sample(text, "rdv_relay_packets_total"), 2) << "other datagrams are relayed packets too";
 }
