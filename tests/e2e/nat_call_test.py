@@ -561,13 +561,13 @@ def phase_control(topo, workdir, tones):
           % (counters["rta"]["refused"], counters["rtb"]["refused"]))
 
 
-def phase_relay(topo, workdir, tones, binary, extra_sets=()):
-    phase_dir = os.path.join(workdir, "relay")
-    os.makedirs(phase_dir)
-    procs = Procs(workdir)
-    pub = topo.ns["pub"]
-    # The public namespace is ours alone: its loopback ports are all free.
-    ng_port, metrics_port = 22222, 22223
+RELAY_PORTS = (30000, 30999)
+METRICS_PORT = 22223   # loopback of the public namespace, which is ours alone: all ports free
+
+
+def start_rendezvous(procs, pub, binary, extra_sets=()):
+    """Starts the server in the public namespace (SIP on PUB_IP, media on RELAY_PORTS, metrics
+    on its loopback) and waits (bounded) for its SIP socket; returns (process, log path)."""
     argv = ["ip", "netns", "exec", pub, os.path.abspath(binary),
             "--set", "sip.listen=%s:%d" % (PUB_IP, SIP_PORT),
             "--set", "sip.users.alice=%s" % USERS["alice"],
@@ -576,19 +576,45 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
             # baresip 1.0 (libre 1.1) abandons a 401 that carries any non-MD5 challenge.
             "--set", "sip.auth_algorithms=MD5",
             "--set", "relay.interface=%s" % PUB_IP,
-            "--set", "relay.port_min=30000", "--set", "relay.port_max=30999",
-            "--set", "ng.listen=127.0.0.1:%d" % ng_port,
-            "--set", "metrics.listen=127.0.0.1:%d" % metrics_port,
+            "--set", "relay.port_min=%d" % RELAY_PORTS[0], "--set", "relay.port_max=%d" % RELAY_PORTS[1],
+            "--set", "ng.listen=127.0.0.1:22222",
+            "--set", "metrics.listen=127.0.0.1:%d" % METRICS_PORT,
             "--set", "log.level=debug"]
     for kv in extra_sets:
         argv += ["--set", kv]
-    rdv = None
+    rdv = procs.start("relay-rendezvous", argv)
+    rlog = procs.log_of("relay-rendezvous")
+    wait_until("rendezvous SIP socket on %s:%d" % (PUB_IP, SIP_PORT),
+               lambda: ("%s:%d" % (PUB_IP, SIP_PORT)) in nsexec(pub, ["ss", "-Hlun"]), 15,
+               proc=rdv, proc_name="rendezvous", log=rlog)
+    return rdv, rlog
+
+
+def scrape_when_idle(pub, rdv, rlog):
+    """/metrics once the B2BUA and the relay have wound down after the hangup (idle gauges, a
+    bounded wait), else the last scrape: the caller's checks judge it. Raises if the server died."""
+    idle = ("rdv_calls_active", "rdv_sessions_active", "rdv_ports_used")
+    scraped = {"text": ""}
+
+    def wound_down():
+        scraped["text"] = ns_http(pub, "http://127.0.0.1:%d/metrics" % METRICS_PORT)
+        return all(metric(scraped["text"], g) == 0 for g in idle)
     try:
-        rdv = procs.start("relay-rendezvous", argv)
-        rlog = procs.log_of("relay-rendezvous")
-        wait_until("rendezvous SIP socket on %s:%d" % (PUB_IP, SIP_PORT),
-                   lambda: ("%s:%d" % (PUB_IP, SIP_PORT)) in nsexec(pub, ["ss", "-Hlun"]), 15,
-                   proc=rdv, proc_name="rendezvous", log=rlog)
+        wait_until("rendezvous idle after the hangup", wound_down, 5, proc=rdv, proc_name="rendezvous", log=rlog)
+    except TestFailure:
+        if rdv.poll() is not None:
+            raise
+    return scraped["text"]
+
+
+def phase_relay(topo, workdir, tones, binary, extra_sets=()):
+    phase_dir = os.path.join(workdir, "relay")
+    os.makedirs(phase_dir)
+    procs = Procs(workdir)
+    pub = topo.ns["pub"]
+    rdv = rlog = None
+    try:
+        rdv, rlog = start_rendezvous(procs, pub, binary, extra_sets)
         clients = (
             Client(procs, phase_dir, "relay", "alice", topo.ns["alice"], ALICE_IP, tones["alice"],
                    (14000, 14099), account_line("alice", PUB_IP, USERS["alice"])),
@@ -601,20 +627,7 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
             raise TestFailure("%s\n--- rendezvous log tail\n%s" % (e, tail(rlog, 40)))
         counters = topo.media_counters()
         print("[relay] router media counters: %r" % counters)
-        # After the hangup the B2BUA and the relay wind down: wait (bounded) for idle gauges, keep
-        # the last scrape either way; the checks below judge it.
-        idle = ("rdv_calls_active", "rdv_sessions_active", "rdv_ports_used")
-        scraped = {"text": ""}
-
-        def wound_down():
-            scraped["text"] = ns_http(pub, "http://127.0.0.1:%d/metrics" % metrics_port)
-            return all(metric(scraped["text"], g) == 0 for g in idle)
-        try:
-            wait_until("rendezvous idle after the hangup", wound_down, 5, proc=rdv, proc_name="rendezvous", log=rlog)
-        except TestFailure:
-            if rdv.poll() is not None:
-                raise
-        metrics = scraped["text"]
+        metrics = scrape_when_idle(pub, rdv, rlog)
         with open(os.path.join(phase_dir, "metrics.txt"), "w") as f:
             f.write(metrics)
         if rdv.poll() is not None:

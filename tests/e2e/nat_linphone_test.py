@@ -52,12 +52,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import nat_call_test as nat  # noqa: E402
 from nat_call_test import (ALICE_IP, BOB_IP, FLAT_A, FLAT_B, MEDIA_S, MIN_TONE_S,  # noqa: E402
-                           PUB_IP, RTA_WAN, RTB_WAN, SIP_PORT, TONES, USERS, Topology, account_line,
-                           analyse, nsexec, ns_http, run, tail, tone_seconds, write_tone)
+                           PUB_IP, RELAY_PORTS, RTA_WAN, RTB_WAN, SIP_PORT, TONES, USERS, Topology, account_line,
+                           analyse, nsexec, run, tail, tone_seconds, write_tone)
 from rdvtest import Procs, TestFailure, metric, stop_process, stop_server, wait_until  # noqa: E402
 
 LINPHONEC = "linphonec"
-RELAY_PORTS = (30000, 30999)
 # Every audio codec linphone-cli 5.1 knows, in its own order (mime, rate, channels). A codec left
 # out of the rc file comes back enabled, so all are written and only PCMU is enabled.
 LINPHONE_CODECS = [
@@ -367,29 +366,9 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
     os.makedirs(phase_dir)
     procs = Procs(workdir)
     pub = topo.ns["pub"]
-    ng_port, metrics_port = 22222, 22223
-    argv = ["ip", "netns", "exec", pub, os.path.abspath(binary),
-            "--set", "sip.listen=%s:%d" % (PUB_IP, SIP_PORT),
-            "--set", "sip.users.alice=%s" % USERS["alice"],
-            "--set", "sip.users.bob=%s" % USERS["bob"],
-            "--set", "sip.auth_register=1", "--set", "sip.auth_invite=0",
-            # baresip 1.0 (libre 1.1) abandons a 401 that carries any non-MD5 challenge.
-            "--set", "sip.auth_algorithms=MD5",
-            "--set", "relay.interface=%s" % PUB_IP,
-            "--set", "relay.port_min=%d" % RELAY_PORTS[0], "--set", "relay.port_max=%d" % RELAY_PORTS[1],
-            "--set", "ng.listen=127.0.0.1:%d" % ng_port,
-            "--set", "metrics.listen=127.0.0.1:%d" % metrics_port,
-            "--set", "log.level=debug"]
-    for kv in extra_sets:
-        argv += ["--set", kv]
-    rdv = None
-    rlog = None
+    rdv = rlog = None
     try:
-        rdv = procs.start("relay-rendezvous", argv)
-        rlog = procs.log_of("relay-rendezvous")
-        wait_until("rendezvous SIP socket on %s:%d" % (PUB_IP, SIP_PORT),
-                   lambda: ("%s:%d" % (PUB_IP, SIP_PORT)) in nsexec(pub, ["ss", "-Hlun"]), 15,
-                   proc=rdv, proc_name="rendezvous", log=rlog)
+        rdv, rlog = nat.start_rendezvous(procs, pub, binary, extra_sets)
         alice, bob = make_clients(procs, phase_dir, "relay", topo, tones, 14000)
         topo.media_counters(reset=True)
         direct_counters(topo, reset=True)
@@ -414,18 +393,7 @@ def phase_relay(topo, workdir, tones, binary, extra_sets=()):
         counters = topo.media_counters()
         direct = direct_counters(topo)
         print("[relay] router media counters: %r; per source: %r" % (counters, direct))
-        idle = ("rdv_calls_active", "rdv_sessions_active", "rdv_ports_used")
-        scraped = {"text": ""}
-
-        def wound_down():
-            scraped["text"] = ns_http(pub, "http://127.0.0.1:%d/metrics" % metrics_port)
-            return all(metric(scraped["text"], g) == 0 for g in idle)
-        try:
-            wait_until("rendezvous idle after the hangup", wound_down, 5, proc=rdv, proc_name="rendezvous", log=rlog)
-        except TestFailure:
-            if rdv.poll() is not None:
-                raise
-        metrics = scraped["text"]
+        metrics = nat.scrape_when_idle(pub, rdv, rlog)
         with open(os.path.join(phase_dir, "metrics.txt"), "w") as f:
             f.write(metrics)
         if rdv.poll() is not None:
