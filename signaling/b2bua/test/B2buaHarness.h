@@ -49,12 +49,16 @@ inline std::string sdpLf(std::string_view ip, uint16_t port) {
 
 // Ends LF-written headers (no blank line yet) with Content-Type/-Length and the LF-written body.
 // The length counts the CRLF that parseSip turns each LF into.
-inline std::string withBody(std::string headersLf, std::string_view bodyLf) {
+inline std::string withTypedBody(std::string headersLf, std::string_view contentType, std::string_view bodyLf) {
   if (bodyLf.empty()) return headersLf + "Content-Length: 0\n\n";
   const size_t crlfLength =
       bodyLf.size() + static_cast<size_t>(std::count(bodyLf.begin(), bodyLf.end(), '\n'));
-  return headersLf + "Content-Type: application/sdp\nContent-Length: " + std::to_string(crlfLength) + "\n\n" +
-         std::string(bodyLf);
+  return fmt::format("{}Content-Type: {}\nContent-Length: {}\n\n{}", headersLf, contentType, crlfLength,
+                     bodyLf);
+}
+// The same with an SDP body.
+inline std::string withBody(std::string headersLf, std::string_view sdpLf) {
+  return withTypedBody(std::move(headersLf), "application/sdp", sdpLf);
 }
 
 // c= address and first m= port of a message's SDP body.

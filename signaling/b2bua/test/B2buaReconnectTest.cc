@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "signaling/b2bua/Reconnect.h"
-#include "signaling/b2bua/test/B2buaCallHarness.h"
+#include "signaling/b2bua/test/B2buaCallTest.h"
 
 namespace rdv::b2bua::test {
 namespace {
@@ -28,7 +28,7 @@ TEST(ReconnectTest, ContactWhenItNamesTheSourceIpElseTheSource) {
   EXPECT_FALSE(withReconnect(udp, "sip:bob@192.0.2.7:5090").reconnectTo.valid()) << "UDP needs none";
 }
 
-class B2buaReconnectTest : public B2buaCallHarness {
+class B2buaReconnectTest : public B2buaCallTest {
  protected:
   // Bob registers over TCP connection 7 from an ephemeral port, listening where his Contact says.
   void registerBobOverTcp() {
@@ -83,7 +83,7 @@ TEST_F(B2buaReconnectTest, InviteThatCannotEvenBeQueuedIs480ToTheCaller) {
 
 TEST_F(B2buaReconnectTest, InDialogRequestsToATcpCallerWhoseConnectionClosedGoToItsContact) {
   const sip::SipPeer aliceTcp{addr("127.0.0.2", 40001), sip::SipTransportKind::Tcp, 9};
-  CallDialogs d = establish(aliceTcp, "sip:alice@127.0.0.2:5070;transport=tcp");
+  Dialogs d = establishFrom(aliceTcp, "sip:alice@127.0.0.2:5070;transport=tcp");
   b2b().onConnectionClosed(9);
 
   receive(inDialogLf(d, 1, "INVITE", 1, {}, "application/sdp", sdpLf("198.18.0.3", 50002)), bob_);

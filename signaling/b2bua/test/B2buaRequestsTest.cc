@@ -8,18 +8,20 @@
 #include <set>
 #include <string>
 
-#include "signaling/b2bua/test/B2buaCallHarness.h"
+#include "common/test/Crlf.h"
+#include "signaling/b2bua/test/B2buaCallTest.h"
 #include "signaling/sip/NameAddr.h"
 
 namespace rdv::b2bua::test {
 namespace {
 
+using common::test::crlf;
 using sip::test::runTimersUntil;
 using Lines = std::vector<std::string>;
 
 constexpr std::string_view kDtmfLf = "Signal=5\nDuration=160\n";
 
-class B2buaRequestsTest : public B2buaCallHarness {
+class B2buaRequestsTest : public B2buaCallTest {
  protected:
   // An out-of-dialog request from alice to `ruri` (no To tag); `n` tells transactions apart.
   static std::string outsideLf(std::string_view method, std::string_view ruri,
@@ -34,7 +36,7 @@ class B2buaRequestsTest : public B2buaCallHarness {
 };
 
 TEST_F(B2buaRequestsTest, InfoFromTheCallerReachesTheCalleeWithItsBodyAndTheAnswerComesBack) {
-  CallDialogs d = establish();
+  Dialogs d = establish();
   receive(inDialogLf(d, 0, "INFO", 2, "Info-Package: dtmf\n", "application/dtmf-relay", kDtmfLf), alice_);
   auto info = takeOnly("bob: INFO sip:bob@10.0.0.3:5080 SIP/2.0");
   EXPECT_EQ(info.callId(), d.bInvite->callId());
@@ -54,7 +56,7 @@ TEST_F(B2buaRequestsTest, InfoFromTheCallerReachesTheCalleeWithItsBodyAndTheAnsw
 }
 
 TEST_F(B2buaRequestsTest, MessageFromTheCalleeReachesTheCallerWithItsBody) {
-  CallDialogs d = establish();
+  Dialogs d = establish();
   receive(inDialogLf(d, 1, "MESSAGE", 2, {}, "text/plain;charset=UTF-8", "Running late, 5 min\n"), bob_);
   auto msg = takeOnly("alice: MESSAGE sip:alice@127.0.0.2:5070 SIP/2.0");
   EXPECT_EQ(msg.callId(), "call-1");
@@ -71,7 +73,7 @@ TEST_F(B2buaRequestsTest, MessageFromTheCalleeReachesTheCallerWithItsBody) {
 }
 
 TEST_F(B2buaRequestsTest, FailureAnswersToRelayedRequestsAreMappedBack) {
-  CallDialogs d = establish();
+  Dialogs d = establish();
   receive(inDialogLf(d, 0, "INFO", 2, {}, "application/x-unknown", "x\n"), alice_);
   auto info = takeOnly("bob: INFO sip:bob@10.0.0.3:5080 SIP/2.0");
   receive(typedResponseLf(info, 415, "Unsupported Media Type"), bob_);
@@ -87,7 +89,7 @@ TEST_F(B2buaRequestsTest, FailureAnswersToRelayedRequestsAreMappedBack) {
 }
 
 TEST_F(B2buaRequestsTest, ReferIsRelayedWithReferToAndTheReferNotifysComeBack) {
-  CallDialogs d = establish();
+  Dialogs d = establish();
   receive(
       inDialogLf(d, 0, "REFER", 2,
                  "Refer-To: <sip:carol@127.0.0.1?Subject=transfer>\nReferred-By: <sip:alice@example.com>\n"),
@@ -128,7 +130,7 @@ TEST_F(B2buaRequestsTest, ReferIsRelayedWithReferToAndTheReferNotifysComeBack) {
 }
 
 TEST_F(B2buaRequestsTest, OtherInDialogMethodsAreAnsweredHereAndNotRelayed) {
-  CallDialogs d = establish();
+  Dialogs d = establish();
   receive(inDialogLf(d, 0, "OPTIONS", 2), alice_);
   auto ok = takeOnly("alice: SIP/2.0 200 OK");
   EXPECT_EQ(ok.header("Allow"), kAllowHeader.substr(7));

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "signaling/b2bua/test/B2buaCallHarness.h"
+#include "signaling/b2bua/test/B2buaCallTest.h"
 #include "signaling/sip/NameAddr.h"
 
 namespace rdv::b2bua::test {
@@ -12,7 +12,7 @@ namespace {
 
 using Lines = std::vector<std::string>;
 
-class B2buaRoutingTest : public B2buaCallHarness {
+class B2buaRoutingTest : public B2buaCallTest {
  protected:
   // An INVITE from alice with the From and To values given (the From gets tag a1).
   static std::string inviteNamedLf(std::string_view callId, std::string_view user, std::string_view from,
@@ -53,7 +53,7 @@ TEST_F(B2buaRoutingTest, DisplayNamesStayQuotedOnTheCallersLegToo) {
                                        R"("Bob, Desk" <sip:bob@127.0.0.1>)"));
   receive(responseLf(inv, 200, "OK", "b1", "sip:bob@10.0.0.3:5080", sdpLf("198.18.0.3", 50000)), bob_);
   auto ok = parsedSent(take().at(1));
-  CallDialogs d;
+  Dialogs d;
   d.bInvite = inv;
   d.aTag = std::string(ok.toTag());
   receive(inDialogLf(d, 1, "BYE", 1), bob_);
