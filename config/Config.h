@@ -47,6 +47,11 @@ struct SipConfig {
   uint32_t maxCallsPerSecond = 1000;     // new calls per second; beyond: 503
   uint32_t keepaliveSeconds = 25;        // CRLF keep-alives to UDP registrations (NAT bindings)
   uint32_t ringTimeoutSeconds = 120;     // unanswered INVITE: 408 to the caller
+  // A user with several registered contacts: "parallel" rings them all at once, "sequential" one
+  // after another, highest q first (RFC 3261 §16.6), each for forkStepSeconds or until it fails.
+  std::string forking = "parallel";
+  uint32_t forkStepSeconds = 20;         // sequential: how long one contact rings before the next (0 = until it fails)
+  uint32_t maxBranches = 8;              // contacts rung per call (the most preferred ones)
   std::map<std::string, std::string> users;  // sip.users.<name> = password
 };
 

@@ -163,6 +163,9 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     if (!ok) err(fmt::format("sip.auth_algorithms '{}' must list SHA-256 and/or MD5, comma-separated", cfg.sip.authAlgorithms));
   }
   if (cfg.sip.minExpires > cfg.sip.maxExpires) err("sip.min_expires must not exceed sip.max_expires");
+  if (cfg.sip.forking != "parallel" && cfg.sip.forking != "sequential") {
+    err(fmt::format("sip.forking '{}' is not one of parallel, sequential", cfg.sip.forking));
+  }
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;
   for (auto l : kLevels) levelOk = levelOk || l == cfg.log.level;

@@ -74,6 +74,10 @@ struct LegParams {
   bool strictSource = false;  // never re-latch, not even on a NAT rebinding (NG `strict-source`)
   uint32_t clockRate = 0;   // 0 = from static payload type
   media::VoiceCodec codec = media::VoiceCodec::G711Plc;  // rates this peer's stream (media/EModel.h)
+  // Which party this leg talks to: signalling bumps it when another party takes the leg over (a
+  // forked call answered by another branch than the one whose early media latched), which
+  // re-latches even when both parties advertise the same address.
+  uint32_t party = 0;
 };
 
 // Where the current MOS sampling interval of a leg started (RelayWorker samples on its timer).

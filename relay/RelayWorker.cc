@@ -189,11 +189,12 @@ void RelayWorker::handle(UpdateLeg& c) {
   // New parameters (asymmetric, addresses) may change what the kernel may do: its entries go,
   // and come back with the next packet that finds the stream eligible.
   kernelRemoveStream(st);
-  // A re-offer that moves the peer (transfer, device handover) lets its new source latch; a
-  // re-offer from the same address (session refresh, hold with 0.0.0.0, resume) keeps the latch.
+  // A re-offer that moves the peer (transfer, device handover), or another party taking the leg
+  // (a fork's answer), lets the new source latch; a re-offer from the same address (session
+  // refresh, hold with 0.0.0.0, resume) keeps the latch.
   const common::SockAddr& to = c.params.rtpRemote;
-  if (to.valid() && leg.lastRemote.valid() && !(to == leg.lastRemote) &&
-      (leg.rtp.latch.latched() || leg.rtcp.latch.latched())) {
+  const bool moved = to.valid() && leg.lastRemote.valid() && !(to == leg.lastRemote);
+  if ((moved || c.params.party != leg.params.party) && (leg.rtp.latch.latched() || leg.rtcp.latch.latched())) {
     leg.rtp.latch.reset();
     leg.rtcp.latch.reset();
     ++leg.counters.relatched;

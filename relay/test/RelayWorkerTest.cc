@@ -318,6 +318,25 @@ TEST(RelayWorker, ReofferThatMovesThePeerResetsItsLatch) {
   EXPECT_EQ(workerTotal(relay, &WorkerCounters::legsRelatched), 1U);
 }
 
+TEST(RelayWorker, AnotherPartyTakingTheLegRelatchesEvenFromTheSameAdvertisedAddress) {
+  // Two forks behind NATs that both advertise the same private address: the answer of the second
+  // (a new party) must let its packets latch although the SDP address did not move.
+  RelayControl relay(options(50));
+  Peer a, b, secondFork;
+  Call c = setUpCall(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  ASSERT_EQ(b.receive(1000), 172);
+  LegParams same = test::towards(a);
+  same.party = 1;
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, same));
+  secondFork.sendRtp(c.ports.rtpPort[0], 1, 0xC);
+  ASSERT_EQ(b.receive(1000), 172) << "the new party latches";
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, secondFork.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.relatched, 1U);
+}
+
 TEST(RelayWorker, ReofferFromTheSameAddressOrOnHoldKeepsTheLatch) {
   RelayControl relay(options(50));
   Peer a, b, attacker;

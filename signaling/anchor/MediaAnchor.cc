@@ -34,7 +34,8 @@ std::optional<uint8_t> firstPayloadType(const sdp::SdpMedia& m) {
 bool sameParams(const relay::LegParams& a, const relay::LegParams& b) {
   return a.rtpRemote == b.rtpRemote && a.rtcpRemote == b.rtcpRemote && a.mux == b.mux &&
          a.asymmetric == b.asymmetric && a.srtp == b.srtp && a.opaque == b.opaque &&
-         a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec;
+         a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec &&
+         a.party == b.party;
 }
 
 uint32_t firstClockRate(const sdp::SdpMedia& m) {
@@ -107,6 +108,7 @@ Expected<std::string, AnchorError> MediaAnchor::offer(std::string_view callId, s
     // A re-offer from the other side: its party is (now) the branch on leg 1.
     side = 1;
     call.toTag = std::string(fromTag);
+    if (!toTagBefore.empty() && toTagBefore != call.toTag) ++call.calleeParty;
     Party& b = branch(call, fromTag);
     if (!opts.viaBranch.empty()) b.viaBranch = opts.viaBranch;
   } else if (!opts.viaBranch.empty()) {
@@ -148,6 +150,7 @@ Expected<std::string, AnchorError> MediaAnchor::answer(std::string_view callId, 
     side = 0;
   } else if (!toTag.empty()) {
     call.toTag = std::string(toTag);
+    if (!toTagBefore.empty() && toTagBefore != call.toTag) ++call.calleeParty;  // another fork answers
     // The fork this answer comes from: by via-branch (its offer named it), else by tag.
     auto byVia = std::find_if(call.branches.begin(), call.branches.end(), [&](const Party& b) {
       return !opts.viaBranch.empty() && b.viaBranch == opts.viaBranch && (b.tag.empty() || b.tag == toTag);
@@ -305,6 +308,7 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     p.opaque = m.proto.find("RTP") == std::string::npos;  // udptl and other non-RTP transports
     p.clockRate = firstClockRate(m);
     p.codec = firstCodec(m);
+    p.party = side == 1 ? call.calleeParty : 0;
     bool muxTowardReceiver = false;  // does the SDP we pass on carry a=rtcp-mux?
     if (isOffer) {
       st.offerer = side;

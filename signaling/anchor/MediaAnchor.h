@@ -168,6 +168,7 @@ class MediaAnchor {
     std::string callId;
     std::string fromTag;
     std::string toTag;          // the branch on leg 1
+    uint32_t calleeParty = 0;   // bumped when another branch takes leg 1 (relay::LegParams::party)
     std::string fromLabel;
     std::vector<Party> branches;  // the other side's parties (forks), by tag and/or via-branch
     uint64_t sessionId = 0;

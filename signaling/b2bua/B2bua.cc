@@ -28,13 +28,6 @@ sip::SipTimers sipTimers(const config::SipConfig& cfg) {
   return t;
 }
 
-// "Warning: 399 rendezvous "<why>"" (RFC 3261 §20.43), the reason kept inside its quotes.
-std::string warningHeader(std::string_view why) {
-  std::string text(why);
-  std::replace(text.begin(), text.end(), '"', '\'');
-  return fmt::format("Warning: 399 rendezvous \"{}\"", text);
-}
-
 }  // namespace
 
 B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::MediaAnchor& anchor,
@@ -68,9 +61,14 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
   }
   if (!req.toTag().empty()) {
     int side = 0;
-    Call* call = calls_.find(req, side);
+    size_t branch = 0;
+    Call* call = calls_.find(req, side, branch);
     if (call == nullptr) {
       txns_.respond(id, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    if (side == 1 && branch != call->current) {
+      onOtherBranchRequest(id, req);
       return;
     }
     if (m == sip::SipMethod::Invite || m == sip::SipMethod::Ack || m == sip::SipMethod::Bye ||
@@ -151,36 +149,20 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
     return;
   }
 
-  Call& c = createCall(id, req, from, bindings.front(), maxForwards, !offer->empty());
+  Call& c = createCall(id, req, from, bindings, maxForwards, !offer->empty());
   counters_.callsTotal.add(1);
-  spdlog::info("call={} INVITE {} -> {} at {} (b-leg call-id {})", c.anchorId, c.legs[0].remoteId, callee,
-               c.legs[1].peer.addr.str(), c.legs[1].callId);
+  spdlog::info("call={} INVITE {} -> {} ({} contact(s), {})", c.anchorId, c.caller.remoteId, callee,
+               c.branches.size(), c.branches.size() > 1 ? cfg_.forking : "one branch");
   counters_.callsActive.set(calls_.size());
   c.caller100rel = hasOptionTag(req, "Supported", "100rel") || hasOptionTag(req, "Require", "100rel");
   c.callerTimer = hasOptionTag(req, "Supported", "timer");
   c.offeredSessionSeconds = parseSessionExpires(req.header("Session-Expires")).value_or(SessionExpires{}).seconds;
   c.aInviteCseq = req.cseq();
-  const auto extensions = passedHeaders(req);
-  c.bInvite = sendOnLeg(c, 1, "INVITE", *offer, offer->empty() ? std::string_view() : kSdp, extensions);
-  c.bInviteCseq = c.legs[1].localCseq;
-  if (c.bInvite == 0) {
-    // The INVITE we built does not parse (sendRequest logged it) and never went out: no callee
-    // will answer, so the caller hears now rather than at the ring timeout.
-    counters_.callsFailed.add(1);
-    std::array<std::string, 1> h{warningHeader("cannot build the INVITE to the callee")};
-    txns_.respond(id, 500, "Server Internal Error", c.legs[0].localTag, h);
-    anchor_.release(c.anchorId);
-    endCall(c.id);
-    return;
-  }
-  auto p = std::make_unique<PendingRequest>();
-  p->call = c.id;
-  p->toSide = 1;
-  p->serverTxn = id;
-  p->cseq = c.bInviteCseq;
-  p->initialInvite = true;
-  p->method = "INVITE";
-  calls_.addPending(c.bInvite, std::move(p));
+  c.offerSdp = std::move(*offer);
+  c.inviteHeaders = passedHeaders(req);
+  // An INVITE we built that does not parse (sendRequest logged it) never went out: when no branch
+  // could start, the caller hears now rather than at the ring timeout.
+  if (!ringBranches(c)) failCall(c);
 }
 
 std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee) {
@@ -204,7 +186,7 @@ std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessag
 }
 
 Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from,
-                        const sip::Binding& target, uint32_t maxForwards, bool anchored) {
+                        const std::vector<sip::Binding>& targets, uint32_t maxForwards, bool anchored) {
   auto call = std::make_unique<Call>();
   Call& c = *call;
   c.id = calls_.newId();
@@ -213,7 +195,7 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   c.ringDeadlineMs = clock_.monotonicMs() + static_cast<uint64_t>(cfg_.ringTimeoutSeconds) * 1000;
   c.maxForwards = maxForwards;
   c.anchored = anchored;
-  Leg& a = c.legs[0];
+  Leg& a = c.caller;
   a.callId = std::string(req.callId());
   a.localTag = tags_.next();
   a.remoteTag = std::string(req.fromTag());
@@ -222,22 +204,31 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   a.remoteTarget = uriOf(req.header("Contact"));
   if (a.remoteTarget.empty()) a.remoteTarget = std::string(req.requestUri());
   a.peer = from;
-  Leg& b = c.legs[1];
-  b.callId = fmt::format("{}-{}@rendezvous", tags_.next(), c.id);
-  b.localTag = tags_.next();
   // Topology hiding: the callee sees the caller's name at our host, not the caller's address.
-  b.localId = presentedCaller(req.header("From"), local_.host());
-  b.remoteId = a.localId;
-  b.remoteTarget = target.contact;
-  b.peer = peerOf(target);
+  const std::string presented = presentedCaller(req.header("From"), local_.host());
+  const size_t n = std::min<size_t>(targets.size(), std::max<uint32_t>(cfg_.maxBranches, 1));
+  c.branches.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    Leg& b = c.branches[k].leg;
+    b.callId = fmt::format("{}-{}.{}@rendezvous", tags_.next(), c.id, k);
+    b.localTag = tags_.next();
+    b.localId = presented;
+    b.remoteId = a.localId;
+    b.remoteTarget = targets[k].contact;
+    b.peer = peerOf(targets[k]);
+  }
   return calls_.add(std::move(call));
 }
 
 sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
                             std::string_view contentType, std::span<const std::string> extraHeaders) {
-  Leg& leg = call.legs[side];
+  return sendOn(call.leg(side), call.maxForwards, method, body, contentType, extraHeaders);
+}
+
+sip::TxnId B2bua::sendOn(Leg& leg, uint32_t maxForwards, std::string_view method, std::string_view body,
+                         std::string_view contentType, std::span<const std::string> extraHeaders) {
   const uint32_t cseq = ++leg.localCseq;
-  return txns_.sendRequest(requestText(local_, leg, method, cseq, txns_.newBranch(), call.maxForwards, body,
+  return txns_.sendRequest(requestText(local_, leg, method, cseq, txns_.newBranch(), maxForwards, body,
                                        contentType, extraHeaders),
                            withReconnect(leg.peer, leg.remoteTarget));
 }
@@ -245,7 +236,7 @@ sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::
 // The ACK of the 2xx that `clientTxn` (an INVITE on `side`, CSeq `cseq`) got; kept with its
 // PendingRequest so that a retransmitted 2xx gets the very same ACK (onResponse).
 void B2bua::ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp) {
-  const Leg& leg = call.legs[side];
+  const Leg& leg = call.leg(side);
   std::string text = ackText(local_, leg, cseq, txns_.newBranch(), sdp);
   const sip::SipPeer peer = withReconnect(leg.peer, leg.remoteTarget);
   txns_.sendStateless(peer, text);
@@ -260,7 +251,7 @@ void B2bua::ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq,
 Expected<std::string, anchor::AnchorError> B2bua::deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
                                                                        int toSide, uint32_t cseq,
                                                                        const sip::SipMessage& resp) {
-  auto offer = anchor_.offer(call.anchorId, call.legs[toSide].remoteTag, resp.body(), anchorOptions_);
+  auto offer = anchor_.offer(call.anchorId, call.leg(toSide).remoteTag, resp.body(), anchorOptions_);
   if (offer) call.deferredAck = Call::DeferredAck{true, toSide, cseq, clientTxn};
   return offer;
 }
@@ -268,16 +259,7 @@ Expected<std::string, anchor::AnchorError> B2bua::deferAckForLateOffer(sip::TxnI
 void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side) {
   const int other = 1 - side;
   const sip::SipMethod m = req.method();
-  if (call.cancelled) {
-    // Given up on and answered finally towards the caller: only a BYE of the early dialog is left.
-    if (m == sip::SipMethod::Bye) {
-      txns_.respond(id, 200, "OK");
-    } else if (m != sip::SipMethod::Ack) {
-      txns_.respond(id, 481, "Call/Transaction Does Not Exist");
-    }
-    return;
-  }
-  if (auto contact = uriOf(req.header("Contact")); !contact.empty()) call.legs[side].remoteTarget = contact;
+  if (auto contact = uriOf(req.header("Contact")); !contact.empty()) call.leg(side).remoteTarget = contact;
   if (m == sip::SipMethod::Bye) {
     txns_.respond(id, 200, "OK");
     spdlog::info("call={} BYE from {}", call.anchorId, side == 0 ? "caller" : "callee");
@@ -310,7 +292,7 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     call.reofferPending = true;
   }
   if (offer) {
-    auto out = anchor_.offer(call.anchorId, call.legs[side].remoteTag, body, anchorOptions_);
+    auto out = anchor_.offer(call.anchorId, call.leg(side).remoteTag, body, anchorOptions_);
     if (!out) {
       call.reofferPending = false;
       txns_.respond(id, 488, "Not Acceptable Here");
@@ -331,7 +313,7 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
   p->call = call.id;
   p->toSide = other;
   p->serverTxn = id;
-  p->cseq = call.legs[other].localCseq;
+  p->cseq = call.leg(other).localCseq;
   p->offer = offer;
   p->method = std::string(req.methodText());
   if (refresh) {
@@ -343,8 +325,9 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
 
 void B2bua::onAck(const sip::SipMessage& req) {
   int side = 0;
-  Call* call = calls_.find(req, side);
-  if (call == nullptr) return;
+  size_t branch = 0;
+  Call* call = calls_.find(req, side, branch);
+  if (call == nullptr || (side == 1 && branch != call->current)) return;
   if (call->awaitingAck[side] != 0) {
     txns_.acknowledged(call->awaitingAck[side]);
     call->awaitingAck[side] = 0;
@@ -354,7 +337,7 @@ void B2bua::onAck(const sip::SipMessage& req) {
     const int offerer = call->deferredAck.toSide;
     std::string answer;
     if (!req.body().empty()) {
-      auto a = anchor_.answer(call->anchorId, call->legs[offerer].remoteTag, call->legs[side].remoteTag,
+      auto a = anchor_.answer(call->anchorId, call->leg(offerer).remoteTag, call->leg(side).remoteTag,
                               req.body(), anchorOptions_);
       if (a) answer = std::move(*a);
     }
@@ -366,19 +349,20 @@ void B2bua::onAck(const sip::SipMessage& req) {
 
 void B2bua::onCancel(sip::TxnId inviteTxn) {
   Call* found = calls_.byServerInvite(inviteTxn);
-  if (found == nullptr || !found->unanswered() || found->cancelled) return;
+  if (found == nullptr || !found->unanswered()) return;
   spdlog::info("call={} CANCEL from caller", found->anchorId);
   giveUpOnCallee(*found, 487, "Request Terminated");
 }
 
-// The caller gets `status` now and the media goes; the callee's INVITE is CANCELled (the
-// transaction layer holds the CANCEL until the callee sent a provisional, RFC 3261 §9.1). The call
-// stays, marked cancelled, until that INVITE ends (onInviteResponse, onTimeout).
+// The caller gets `status` now, the media goes, and every branch still ringing is CANCELled (the
+// transaction layer holds a CANCEL until its branch sent a provisional, RFC 3261 §9.1). The call
+// ends here: a 2xx that crosses the CANCEL finds no call and is ACKed and hung up
+// (onStrayInviteResponse).
 void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason) {
-  call.cancelled = true;
-  txns_.cancel(call.bInvite);
-  txns_.respond(call.aInvite, status, reason, call.legs[0].localTag);
+  cancelBranches(call, kNoBranch);
+  txns_.respond(call.aInvite, status, reason, call.caller.localTag);
   anchor_.release(call.anchorId);
+  endCall(call.id);
 }
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
@@ -399,111 +383,103 @@ void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
     calls_.expirePendingAt(id, clock_.monotonicMs() + 64 * timers_.t1Ms);
   }
   if (p.initialInvite) {
-    if (Call* call = calls_.get(p.call)) onInviteResponse(id, *call, resp);
+    Call* call = calls_.get(p.call);
+    if (call != nullptr && p.branch < call->branches.size() && call->branches[p.branch].live()) {
+      onInviteResponse(id, *call, p.branch, resp);
+    } else {
+      onStrayInviteResponse(p, resp);
+    }
   } else {
     onForwardedResponse(id, p, resp);
   }
   if (status >= 300 || (status >= 200 && !invite)) calls_.erasePending(id);
 }
 
-void B2bua::onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& resp) {
+void B2bua::onInviteResponse(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp) {
   const int status = resp.status();
   if (status == 100) return;
-  Leg& b = call.legs[1];
+  Leg& b = call.branches[branch].leg;
   if (!resp.toTag().empty()) b.remoteTag = std::string(resp.toTag());
   if (auto contact = uriOf(resp.header("Contact")); !contact.empty()) b.remoteTarget = contact;
-  if (status >= 200) {  // RFC 3262 §3: a final response ends reliable provisional retransmission
-    call.toCaller.stop();
-    reliableResends_.erase(call.id);
-  }
   if (status >= 200 && status < 300) {
-    onInviteSuccess(id, call, resp);
-    return;
+    onInviteSuccess(id, call, branch, resp);
+  } else if (status < 200) {
+    onBranchProvisional(call, branch, resp);
+  } else {
+    spdlog::info("call={} branch {} failed: {} {}", call.anchorId, branch, status, resp.reason());
+    onBranchFailed(call, branch, status, resp.reason(), passedHeaders(resp, false), false);
   }
-  if (status < 200) {
-    if (call.cancelled) return;
-    bool reliable = false;
-    if (!prackCallee(call, resp, reliable)) return;
-    call.state = Call::State::Early;
-    std::string body;
-    if (!resp.body().empty() && call.anchored) {  // early media; with a late offer the SDP waits for the 2xx
-      auto ans =
-          anchor_.answer(call.anchorId, call.legs[0].remoteTag, b.remoteTag, resp.body(), anchorOptions_);
-      if (ans) body = call.answerSdp = std::move(*ans);
-    }
-    relayProvisional(call, resp, reliable, body);
-    return;
-  }
-  // Final failure: pass the callee's status on (RFC 3261 §16.7 style mapping keeps the code).
-  if (!call.cancelled) {
-    counters_.callsFailed.add(1);
-    spdlog::info("call={} failed: {} {}", call.anchorId, status, resp.reason());
-    const auto extensions = passedHeaders(resp, false);  // e.g. Min-SE of a 422
-    txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, extensions);
-    anchor_.release(call.anchorId);
-  }
-  endCall(call.id);
 }
 
-// The callee answered the initial INVITE: ACK it (unless a late offer makes the ACK wait for the
-// caller's answer) and pass the 2xx on with the anchored SDP.
-void B2bua::onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& resp) {
+// A branch answered the initial INVITE: unless its SDP cannot be anchored, it wins. It is ACKed
+// (unless a late offer makes the ACK wait for the caller's answer), every other branch is
+// CANCELled, and the 2xx goes on to the caller with the anchored SDP.
+void B2bua::onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp) {
   const int status = resp.status();
-  if (call.cancelled) {  // answered while we were giving up: the 2xx crossed our CANCEL
-    spdlog::info("call={} answered after it was given up: ACK and BYE", call.anchorId);
-    ackInvite(id, call, 1, call.bInviteCseq);
-    sendOnLeg(call, 1, "BYE", {}, {});
-    endCall(call.id);
-    return;
-  }
+  const size_t before = call.current;
+  const bool earlyAnswer = call.earlyMedia && before == branch;  // its 183 gave the answer already
+  call.current = branch;  // leg(1) is this branch from here on
+  const uint32_t cseq = call.branches[branch].inviteCseq;
   if (!call.anchored && !resp.body().empty()) {  // late offer: the 2xx carries the offer
-    auto offer = deferAckForLateOffer(id, call, 1, call.bInviteCseq, resp);
+    auto offer = deferAckForLateOffer(id, call, 1, cseq, resp);
     if (!offer) {
-      failAnswered(id, call, offer.error());
+      call.current = before;
+      failBranchAnswer(call, branch, resp, offer.error());
       return;
     }
     call.answerSdp = std::move(*offer);
     call.anchored = true;
   } else {
-    if (call.anchored && !resp.body().empty()) {
-      auto ans = anchor_.answer(call.anchorId, call.legs[0].remoteTag, call.legs[1].remoteTag, resp.body(),
-                                anchorOptions_);
-      if (!ans) {
-        failAnswered(id, call, ans.error());
-        return;
-      }
-      call.answerSdp = std::move(*ans);
-    } else if (call.anchored && call.answerSdp.empty()) {
-      failAnswered(id, call, anchor::AnchorError{anchor::AnchorErrorCode::BadSdp, "2xx without an answer"});
+    auto anchored = anchorAnswer(call, resp, earlyAnswer);
+    if (!anchored) {
+      call.current = before;
+      failBranchAnswer(call, branch, resp, anchored.error());
       return;
     }
-    ackInvite(id, call, 1, call.bInviteCseq);
+    ackInvite(id, call, 1, cseq);
   }
+  call.branches[branch].state = Branch::State::Answered;
+  cancelBranches(call, branch);
+  call.toCaller.stop();  // RFC 3262 §3: a final response ends reliable provisional retransmission
+  reliableResends_.erase(call.id);
+  forkSteps_.erase(call.id);
   call.state = Call::State::Answered;
   call.awaitingAck[0] = call.aInvite;
   counters_.callsAnswered.add(1);
-  spdlog::info("call={} answered ({})", call.anchorId, status);
+  spdlog::info("call={} answered ({}){}", call.anchorId, status,
+               call.branches.size() > 1 ? fmt::format(" by branch {} of {}", branch, call.branches.size()) : "");
   std::vector<std::string> headers = negotiateSession(call, resp, call.offeredSessionSeconds, call.callerTimer);
-  headers.push_back(local_.contact(call.legs[0].peer));
+  headers.push_back(local_.contact(call.caller.peer));
   headers.emplace_back(kAllow);
-  txns_.respond(call.aInvite, status, resp.reason(), call.legs[0].localTag, headers, call.answerSdp,
+  txns_.respond(call.aInvite, status, resp.reason(), call.caller.localTag, headers, call.answerSdp,
                 call.answerSdp.empty() ? std::string_view() : kSdp);
 }
 
-// The callee's 2xx carries SDP the relay cannot take (or no answer at all): passed on, it would
-// connect a call without working media. The callee's dialog is ACKed and hung up, the caller gets
-// a final error instead (503 when the relay is out of capacity).
-void B2bua::failAnswered(sip::TxnId id, Call& call, const anchor::AnchorError& why) {
-  spdlog::warn("call={} the callee's answer cannot be anchored ({}): hanging up", call.anchorId, why.reason);
-  ackInvite(id, call, 1, call.bInviteCseq);
-  sendOnLeg(call, 1, "BYE", {}, {});
-  counters_.callsFailed.add(1);
+// The answer in the callee's 2xx (or the one its early media gave, when the 2xx has none) onto the
+// relay; call.answerSdp becomes what the caller gets.
+Expected<bool, anchor::AnchorError> B2bua::anchorAnswer(Call& call, const sip::SipMessage& resp, bool earlyAnswer) {
+  if (call.anchored && !resp.body().empty()) {
+    auto ans = anchor_.answer(call.anchorId, call.caller.remoteTag, call.leg(1).remoteTag, resp.body(),
+                              anchorOptions_);
+    if (!ans) return Unexpected(ans.error());
+    call.answerSdp = std::move(*ans);
+  } else if (call.anchored && !earlyAnswer) {
+    return Unexpected(anchor::AnchorError{anchor::AnchorErrorCode::BadSdp, "2xx without an answer"});
+  }
+  return true;
+}
+
+// A branch's 2xx carries SDP the relay cannot take (or no answer at all): passed on, it would
+// connect a call without working media. That dialog is ACKed and hung up, and the branch counts
+// as failed with 488 (503 when the relay is out of capacity): the caller gets it unless another
+// branch still rings.
+void B2bua::failBranchAnswer(Call& call, size_t branch, const sip::SipMessage& resp, const anchor::AnchorError& why) {
+  spdlog::warn("call={} branch {}: the answer cannot be anchored ({}): hanging up that branch", call.anchorId,
+               branch, why.reason);
+  if (PendingRequest* p = calls_.pending(call.branches[branch].invite)) onStrayInviteResponse(*p, resp);
   const bool capacity = why.code == anchor::AnchorErrorCode::Capacity;
-  std::array<std::string, 1> h{warningHeader(why.reason)};
-  txns_.respond(call.aInvite, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here",
-                call.legs[0].localTag, h);
-  anchor_.release(call.anchorId);
-  endCall(call.id);
+  onBranchFailed(call, branch, capacity ? 503 : 488, capacity ? "Service Unavailable" : "Not Acceptable Here",
+                 {warningHeader(why.reason)}, true);
 }
 
 void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp) {
@@ -522,8 +498,8 @@ void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const si
   if (success && p.offer) {
     auto ans = body.empty() ? Expected<std::string, anchor::AnchorError>(Unexpected(anchor::AnchorError{
                                   anchor::AnchorErrorCode::BadSdp, "2xx without an answer"}))
-                            : anchor_.answer(call.anchorId, call.legs[from].remoteTag,
-                                             call.legs[p.toSide].remoteTag, body, anchorOptions_);
+                            : anchor_.answer(call.anchorId, call.leg(from).remoteTag,
+                                             call.leg(p.toSide).remoteTag, body, anchorOptions_);
     if (!ans) {
       rejectReoffer(id, p, call, ans.error());
       return;
@@ -551,8 +527,8 @@ void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const si
   const bool refreshed = (invite || p.method == "UPDATE") && status >= 200 && status < 300;
   std::vector<std::string> headers = refreshed ? negotiateSession(call, resp, p.sessionSeconds, p.requesterTimer)
                                                : passedHeaders(resp, false);
-  headers.push_back(local_.contact(call.legs[from].peer));
-  txns_.respond(p.serverTxn, status, resp.reason(), call.legs[from].localTag, headers, body,
+  headers.push_back(local_.contact(call.leg(from).peer));
+  txns_.respond(p.serverTxn, status, resp.reason(), call.leg(from).localTag, headers, body,
                 body.empty() ? std::string_view() : std::string_view(ctype));
 }
 
@@ -567,7 +543,7 @@ void B2bua::rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call,
     call.reofferPending = false;
   }
   std::array<std::string, 1> h{warningHeader(why.reason)};
-  txns_.respond(p.serverTxn, 488, "Not Acceptable Here", call.legs[1 - p.toSide].localTag, h);
+  txns_.respond(p.serverTxn, 488, "Not Acceptable Here", call.leg(1 - p.toSide).localTag, h);
 }
 
 void B2bua::onTimeout(sip::TxnId id) {
@@ -578,44 +554,35 @@ void B2bua::onTimeout(sip::TxnId id) {
   if (found == nullptr) return;
   Call& call = *found;
   if (p->initialInvite) {
-    if (call.cancelled) {  // the given-up INVITE ended without a final response
-      endCall(call.id);
-      return;
-    }
-    if (call.unanswered()) {
-      counters_.callsFailed.add(1);
-      spdlog::info("call={} the callee's INVITE ended without a final response", call.anchorId);
-      txns_.respond(call.aInvite, 408, "Request Timeout", call.legs[0].localTag);
-      anchor_.release(call.anchorId);
-      endCall(call.id);
+    if (p->branch < call.branches.size() && call.branches[p->branch].live()) {
+      spdlog::info("call={} branch {}: the INVITE ended without a final response", call.anchorId, p->branch);
+      onBranchFailed(call, p->branch, 408, "Request Timeout", {}, true);
     }
     return;
   }
   if (p->serverTxn != 0) {
     if (p->offer) anchor_.revertOffer(call.anchorId);
-    txns_.respond(p->serverTxn, 408, "Request Timeout", call.legs[1 - p->toSide].localTag);
+    txns_.respond(p->serverTxn, 408, "Request Timeout", call.leg(1 - p->toSide).localTag);
     if (p->method == "INVITE") call.reofferPending = false;
   }
 }
 
 // The party could not be reached over TCP/TLS: its connection closed and no new one could be
 // opened (RFC 3261 §18.1.1), or the one opened closed before a final response. An unanswered
-// initial INVITE is 480 to the caller, as for a callee without a binding; anything else is
-// answered as a timeout is.
+// branch fails with 480, as a callee without a binding does; anything else is answered as a
+// timeout is.
 void B2bua::onTransportError(sip::TxnId id) {
   if (onPagerFailure(id, 480, "Temporarily Unavailable")) return;
   const PendingRequest* p = calls_.pending(id);
   Call* call = p != nullptr && p->initialInvite ? calls_.get(p->call) : nullptr;
-  if (call == nullptr || !call->unanswered() || call->cancelled) {
+  if (call == nullptr || p->branch >= call->branches.size() || !call->branches[p->branch].live()) {
     onTimeout(id);
     return;
   }
+  const size_t branch = p->branch;
   calls_.erasePending(id);
-  counters_.callsFailed.add(1);
-  spdlog::info("call={} callee unreachable: its connection is gone and a new one failed", call->anchorId);
-  txns_.respond(call->aInvite, 480, "Temporarily Unavailable", call->legs[0].localTag);
-  anchor_.release(call->anchorId);
-  endCall(call->id);
+  spdlog::info("call={} branch {} unreachable: its connection is gone and a new one failed", call->anchorId, branch);
+  onBranchFailed(*call, branch, 480, "Temporarily Unavailable", {}, true);
 }
 
 void B2bua::hangUp(Call& call, std::string_view why) {
@@ -633,7 +600,7 @@ void B2bua::hangUp(Call& call, std::string_view why) {
 
 void B2bua::onMediaTimeout(const std::string& anchorCallId) {
   Call* call = calls_.byAnchor(anchorCallId);
-  if (call == nullptr || call->cancelled) return;
+  if (call == nullptr) return;
   counters_.mediaTimeouts.add(1);
   hangUp(*call, "media timeout");
 }
@@ -647,7 +614,7 @@ void B2bua::endCall(uint64_t id) {
 
 uint64_t B2bua::nextDeadline() const {
   return std::min({txns_.nextDeadline(), nextHousekeepingMs_, calls_.nextPendingExpiry(), sessionEnds_.next(),
-                   reliableResends_.next()});
+                   reliableResends_.next(), forkSteps_.next()});
 }
 
 void B2bua::onTimer() {
@@ -655,6 +622,7 @@ void B2bua::onTimer() {
   const uint64_t now = clock_.monotonicMs();
   calls_.purgePending(now);
   runCallTimers(now);
+  runForkSteps(now);
   if (now < nextHousekeepingMs_) return;
   nextHousekeepingMs_ = now + kHousekeepingMs;
   registrations_.purge(now);

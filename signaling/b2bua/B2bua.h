@@ -7,11 +7,11 @@
 //
 // This class is the call state machine: INVITE, re-INVITE, UPDATE, ACK, BYE and CANCEL routed
 // between the two dialogs (B2bua.cc); INFO, MESSAGE, NOTIFY and REFER relayed within a call, and
-// MESSAGE outside one (B2buaRequests.cc). A callee may ring until sip.ring_timeout. Giving up on
-// the callee (ring timeout, the caller's CANCEL or early BYE, media timeout while ringing) answers
-// the caller at once and CANCELs the callee; the call lives on until the callee's INVITE ends, so
-// that a 2xx crossing the CANCEL is ACKed and hung up. A 2xx whose SDP cannot be anchored is never
-// passed on. REGISTER and authentication are RegisterHandler's, admission control Admission's,
+// MESSAGE outside one (B2buaRequests.cc). A callee registered from several devices rings on all
+// of them, in parallel or in turn (B2buaForking.cc). A callee may ring until sip.ring_timeout.
+// Giving up on the callee (ring timeout, the caller's CANCEL or early BYE, media timeout while
+// ringing) answers the caller at once, CANCELs every branch and ends the call; a 2xx crossing the
+// CANCEL is ACKed and hung up. A 2xx whose SDP cannot be anchored is never passed on. REGISTER and authentication are RegisterHandler's, admission control Admission's,
 // the text we write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
@@ -72,8 +72,9 @@ class B2bua final : public sip::SipTransactionUser {
   void onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
   // The callee's bindings, or empty after answering 404/480.
   std::vector<sip::Binding> routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee);
+  // The call with one branch per target (at most sip.max_branches, in the given order); nothing sent.
   Call& createCall(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from,
-                   const sip::Binding& target, uint32_t maxForwards, bool anchored);
+                   const std::vector<sip::Binding>& targets, uint32_t maxForwards, bool anchored);
   void onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
   // B2buaRequests.cc. In-dialog requests other than INVITE, ACK, BYE and UPDATE: INFO, MESSAGE,
   // NOTIFY and REFER relayed to the other party; the rest answered here.
@@ -84,13 +85,30 @@ class B2bua final : public sip::SipTransactionUser {
   bool onPagerResponse(sip::TxnId id, const sip::SipMessage& resp);
   bool onPagerFailure(sip::TxnId id, int status, std::string_view reason);
   void onAck(const sip::SipMessage& req);
-  void onInviteResponse(sip::TxnId id, Call& call, const sip::SipMessage& resp);
-  void onInviteSuccess(sip::TxnId id, Call& call, const sip::SipMessage& resp);
-  void failAnswered(sip::TxnId id, Call& call, const anchor::AnchorError& why);
+  void onInviteResponse(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
+  void onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
+  Expected<bool, anchor::AnchorError> anchorAnswer(Call& call, const sip::SipMessage& resp, bool earlyAnswer);
+  void failBranchAnswer(Call& call, size_t branch, const sip::SipMessage& resp, const anchor::AnchorError& why);
+  // Forking (B2buaForking.cc). Calls that end the call (failCall, and onBranchFailed when it
+  // does) leave `call` dangling.
+  static constexpr size_t kNoBranch = SIZE_MAX;
+  bool sequentialForking() const;
+  bool ringBranches(Call& call);
+  bool startBranch(Call& call, size_t k);
+  void onBranchProvisional(Call& call, size_t branch, const sip::SipMessage& resp);
+  void onBranchFailed(Call& call, size_t branch, int status, std::string_view reason,
+                      std::vector<std::string> headers, bool local);
+  void cancelBranches(Call& call, size_t except);
+  void failCall(Call& call);
+  void onStrayInviteResponse(PendingRequest& p, const sip::SipMessage& resp);
+  void onOtherBranchRequest(sip::TxnId id, const sip::SipMessage& req);
+  void runForkSteps(uint64_t nowMs);
   void onForwardedResponse(sip::TxnId id, const PendingRequest& p, const sip::SipMessage& resp);
   void rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call, const anchor::AnchorError& why);
   sip::TxnId sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,
                        std::string_view contentType, std::span<const std::string> extraHeaders = {});
+  sip::TxnId sendOn(Leg& leg, uint32_t maxForwards, std::string_view method, std::string_view body,
+                    std::string_view contentType, std::span<const std::string> extraHeaders = {});
   void ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq, std::string_view sdp = {});
   Expected<std::string, anchor::AnchorError> deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
                                                                   int toSide, uint32_t cseq,
@@ -101,7 +119,7 @@ class B2bua final : public sip::SipTransactionUser {
   bool rejectShortSession(sip::TxnId id, const sip::SipMessage& req, std::string_view toTag);
   std::vector<std::string> negotiateSession(Call& call, const sip::SipMessage& resp, uint32_t requested,
                                             bool requesterTimer);
-  bool prackCallee(Call& call, const sip::SipMessage& resp, bool& reliable);
+  bool prackCallee(Call& call, Branch& branch, const sip::SipMessage& resp, bool& reliable);
   void relayProvisional(Call& call, const sip::SipMessage& resp, bool reliable, std::string_view body);
   void sendReliable(Call& call);
   void onPrack(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
@@ -123,6 +141,7 @@ class B2bua final : public sip::SipTransactionUser {
   uint64_t nextHousekeepingMs_ = 0;
   CallDeadlines sessionEnds_;     // RFC 4028 §10 instants of calls with a session timer
   CallDeadlines reliableResends_;  // RFC 3262 §3 retransmissions of reliable provisionals
+  CallDeadlines forkSteps_;        // sequential forking: when the ringing branch gives way
   struct PagerRelay {
     sip::TxnId serverTxn = 0;
     std::string toTag;

@@ -59,16 +59,16 @@ std::vector<std::string> B2bua::negotiateSession(Call& call, const sip::SipMessa
 
 // A provisional from the callee: PRACKs it when it is reliable (RFC 3262 §4). False when it is a
 // retransmission of one already PRACKed (absorbed, not relayed again).
-bool B2bua::prackCallee(Call& call, const sip::SipMessage& resp, bool& reliable) {
+bool B2bua::prackCallee(Call& call, Branch& branch, const sip::SipMessage& resp, bool& reliable) {
   reliable = false;
   if (!hasOptionTag(resp, "Require", "100rel")) return true;
   auto rseq = parseRSeq(resp.header("RSeq"));
   if (!rseq) return true;  // not usable as reliable: relayed as a plain provisional
-  if (call.calleeRSeq != 0 && *rseq <= call.calleeRSeq) return false;
-  call.calleeRSeq = *rseq;
+  if (branch.rseq != 0 && *rseq <= branch.rseq) return false;
+  branch.rseq = *rseq;
   reliable = true;
   std::array<std::string, 1> rack{fmt::format("RAck: {} {} INVITE", *rseq, resp.cseq())};
-  sip::TxnId t = sendOnLeg(call, 1, "PRACK", {}, {}, rack);
+  sip::TxnId t = sendOn(branch.leg, call.maxForwards, "PRACK", {}, {}, rack);
   if (t == 0) return true;  // the PRACK we built does not parse (logged): relay the 18x anyway
   auto p = std::make_unique<PendingRequest>();
   p->call = call.id;
@@ -84,17 +84,17 @@ void B2bua::relayProvisional(Call& call, const sip::SipMessage& resp, bool relia
     sendReliable(call);
     return;
   }
-  std::array<std::string, 1> headers{local_.contact(call.legs[0].peer)};
-  txns_.respond(call.aInvite, resp.status(), resp.reason(), call.legs[0].localTag, headers, body,
+  std::array<std::string, 1> headers{local_.contact(call.leg(0).peer)};
+  txns_.respond(call.aInvite, resp.status(), resp.reason(), call.leg(0).localTag, headers, body,
                 body.empty() ? std::string_view() : kSdpType);
 }
 
 // (Re)sends the outstanding reliable provisional to the caller and schedules the next copy.
 void B2bua::sendReliable(Call& call) {
   const auto& r = call.toCaller.response();
-  std::array<std::string, 3> headers{local_.contact(call.legs[0].peer), "Require: 100rel",
+  std::array<std::string, 3> headers{local_.contact(call.leg(0).peer), "Require: 100rel",
                                      fmt::format("RSeq: {}", call.toCaller.rseq())};
-  txns_.respond(call.aInvite, r.status, r.reason, call.legs[0].localTag, headers, r.body,
+  txns_.respond(call.aInvite, r.status, r.reason, call.leg(0).localTag, headers, r.body,
                 r.body.empty() ? std::string_view() : kSdpType);
   reliableResends_.set(call.id, call.toCaller.deadlineMs());
 }
@@ -118,7 +118,7 @@ void B2bua::onPrack(sip::TxnId id, const sip::SipMessage& req, Call& call, int s
 void B2bua::runCallTimers(uint64_t nowMs) {
   for (uint64_t id : reliableResends_.takeDue(nowMs)) {
     Call* call = calls_.get(id);
-    if (call == nullptr || !call->unanswered() || call->cancelled) continue;
+    if (call == nullptr || !call->unanswered()) continue;
     switch (call->toCaller.onTimer(nowMs)) {
       case ReliableProvisional::Due::Retransmit:
         sendReliable(*call);

@@ -67,7 +67,7 @@ void B2bua::onInDialogRequest(sip::TxnId id, const sip::SipMessage& req, Call& c
     }
   }
   const int other = 1 - side;
-  Leg& leg = call.legs[other];
+  Leg& leg = call.leg(other);
   const std::vector<std::string> extra = relayedHeaders(req);
   const std::string_view body = req.body();
   const std::string_view ctype = body.empty() ? std::string_view() : req.header("Content-Type");

@@ -4,8 +4,8 @@ namespace rdv::b2bua {
 
 Call& CallTable::add(std::unique_ptr<Call> call) {
   Call& c = *call;
-  byCallId_[c.legs[0].callId] = c.id;
-  byCallId_[c.legs[1].callId] = c.id;
+  byCallId_[c.caller.callId] = c.id;
+  for (const Branch& b : c.branches) byCallId_[b.leg.callId] = c.id;
   byAnchor_[c.anchorId] = c.id;
   byServerInvite_[c.aInvite] = c.id;
   calls_.emplace(c.id, std::move(call));
@@ -16,8 +16,8 @@ void CallTable::erase(uint64_t id) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   const Call& call = *it->second;
-  byCallId_.erase(call.legs[0].callId);
-  byCallId_.erase(call.legs[1].callId);
+  byCallId_.erase(call.caller.callId);
+  for (const Branch& b : call.branches) byCallId_.erase(b.leg.callId);
   byAnchor_.erase(call.anchorId);
   byServerInvite_.erase(call.aInvite);
   calls_.erase(it);
@@ -38,22 +38,31 @@ Call* CallTable::byServerInvite(sip::TxnId inviteTxn) {
   return it == byServerInvite_.end() ? nullptr : get(it->second);
 }
 
-Call* CallTable::find(const sip::SipMessage& msg, int& side) {
+Call* CallTable::find(const sip::SipMessage& msg, int& side, size_t& branch) {
   auto it = byCallId_.find(std::string(msg.callId()));
   if (it == byCallId_.end()) return nullptr;
   Call* call = get(it->second);
   if (call == nullptr) return nullptr;
-  side = call->legs[0].callId == msg.callId() ? 0 : 1;
+  const Leg* leg = &call->caller;
+  side = 0;
+  branch = 0;
+  if (call->caller.callId != msg.callId()) {
+    side = 1;
+    for (size_t i = 0; i < call->branches.size(); ++i) {
+      if (call->branches[i].leg.callId == msg.callId()) branch = i;
+    }
+    leg = &call->branches[branch].leg;
+  }
   // Requests carry our tag in To; responses to our requests carry it in From.
   std::string_view ours = msg.isRequest() ? msg.toTag() : msg.fromTag();
-  if (!ours.empty() && ours != call->legs[side].localTag) return nullptr;
+  if (!ours.empty() && ours != leg->localTag) return nullptr;
   return call;
 }
 
 std::vector<uint64_t> CallTable::ringExpired(uint64_t nowMs) const {
   std::vector<uint64_t> out;
   for (const auto& [id, c] : calls_) {
-    if (c->unanswered() && !c->cancelled && nowMs >= c->ringDeadlineMs) out.push_back(id);
+    if (c->unanswered() && nowMs >= c->ringDeadlineMs) out.push_back(id);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The B2BUA's live calls and the indexes that route SIP traffic to them: by either leg's Call-ID,
+// The B2BUA's live calls and the indexes that route SIP traffic to them: by any dialog's Call-ID,
 // by MediaAnchor key, by the caller's INVITE server transaction, and client transactions we sent
 // (PendingRequest) by their id. Owns the Call objects; a Call& stays valid until erase(id).
 
@@ -20,7 +20,7 @@ class CallTable {
  public:
   // A fresh call id (never reused).
   uint64_t newId() { return nextId_++; }
-  // Takes the call (legs, anchorId and aInvite filled in) and indexes it.
+  // Takes the call (caller, branches, anchorId and aInvite filled in) and indexes it.
   Call& add(std::unique_ptr<Call> call);
   // Forgets the call and its indexes; its pending client transactions stay until they end.
   void erase(uint64_t id);
@@ -28,11 +28,11 @@ class CallTable {
   Call* get(uint64_t id);
   Call* byAnchor(const std::string& anchorId);
   Call* byServerInvite(sip::TxnId inviteTxn);
-  // The call an in-dialog request or a response belongs to, and which side (0 caller, 1 callee)
-  // it came from. Null when the Call-ID is unknown or the tag naming us (To of a request, From of
-  // a response) is not this leg's local tag.
-  Call* find(const sip::SipMessage& msg, int& side);
-  // Unanswered, uncancelled calls whose ring deadline is at or before nowMs.
+  // The call an in-dialog request or a response belongs to, which side (0 caller, 1 callee) it
+  // came from and, for the callee, which branch. Null when the Call-ID is unknown or the tag
+  // naming us (To of a request, From of a response) is not that dialog's local tag.
+  Call* find(const sip::SipMessage& msg, int& side, size_t& branch);
+  // Unanswered calls whose ring deadline is at or before nowMs.
   std::vector<uint64_t> ringExpired(uint64_t nowMs) const;
   size_t size() const { return calls_.size(); }
 
@@ -53,7 +53,7 @@ class CallTable {
  private:
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
-  std::unordered_map<std::string, uint64_t> byCallId_;       // either leg's Call-ID -> call
+  std::unordered_map<std::string, uint64_t> byCallId_;       // the caller's and every branch's Call-ID -> call
   std::unordered_map<std::string, uint64_t> byAnchor_;       // MediaAnchor key -> call
   std::unordered_map<sip::TxnId, uint64_t> byServerInvite_;  // A's INVITE transaction -> call
   std::unordered_map<sip::TxnId, std::unique_ptr<PendingRequest>> pending_;

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -55,6 +56,12 @@ std::string presentedCaller(std::string_view fromHeader, std::string_view host) 
 std::string uriOf(std::string_view headerValue) {
   auto na = sip::NameAddr::parse(headerValue);
   return na ? std::string(na->uri) : std::string();
+}
+
+std::string warningHeader(std::string_view why) {
+  std::string text(why);
+  std::replace(text.begin(), text.end(), '"', '\'');
+  return fmt::format("Warning: 399 rendezvous \"{}\"", text);
 }
 
 uint32_t toUint(std::string_view s, uint32_t fallback) {

@@ -31,6 +31,8 @@ std::string identity(std::string_view headerValue);
 std::string presentedCaller(std::string_view fromHeader, std::string_view host);
 // The URI of a name-addr header value; empty when it does not parse.
 std::string uriOf(std::string_view headerValue);
+// "Warning: 399 rendezvous "<why>"" (RFC 3261 §20.43), the reason kept inside its quotes.
+std::string warningHeader(std::string_view why);
 // A whole decimal number, else `fallback`.
 uint32_t toUint(std::string_view s, uint32_t fallback);
 

@@ -545,5 +545,25 @@ TEST_F(MediaAnchorTest, ReofferMovingAPartyLetsItsNewSourceLatch) {
   EXPECT_EQ(q->report.streams[0][0].counters.spoofed, 2U);
 }
 
+// Forking: early media latched from one branch, then another branch answers advertising the same
+// (private, NATed) address: the answering branch is a new party on leg 1 and latches.
+TEST_F(MediaAnchorTest, AnswerFromAnotherForkRelatchesEvenAtTheSameAdvertisedAddress) {
+  relay::test::Peer a, b1, b2;
+  auto offer = parsed(anchor_.offer("c1", "a", audioSdp("127.0.0.1", a.addr().port(), false), plain_));
+  const uint16_t towardB = offer.media[0].port;  // where the callee side sends
+  const std::string sameAddress = audioSdp("127.0.0.1", b1.addr().port(), false);
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b1", sameAddress, plain_));  // b1's early media
+  b1.sendRtp(towardB, 1, 0xB1);
+  ASSERT_EQ(a.receive(1000), 172);
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b2", sameAddress, plain_));  // b2 answers
+  b2.sendRtp(towardB, 1, 0xB2);
+  ASSERT_EQ(a.receive(1000), 172) << "the answering fork latches";
+  auto q = queryLive("c1");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->report.streams[0][1].latched, b2.addr());
+  EXPECT_EQ(q->report.streams[0][1].counters.relatched, 1U);
+  EXPECT_EQ(q->callee.tag, "b2");
+}
+
 }  // namespace
 }  // namespace rdv::anchor

@@ -28,6 +28,7 @@ class B2buaRingingTest : public B2buaCallTest {
     EXPECT_EQ(ack.cseq(), inv.cseq());
     EXPECT_EQ(ack.toTag(), "b1");
     EXPECT_EQ(b2b().activeCalls(), 0U);
+    EXPECT_EQ(b2b().pendingRequests(), 0U) << "the INVITE ended";
   }
   // What the B2BUA sent at exactly kT0 + ms, as start lines (everything before is dropped); the
   // messages themselves stay in atSent_.
@@ -90,7 +91,8 @@ TEST_F(B2buaRingingTest, RingTimeoutCancelsTheCalleeAnswersTheCaller408AndAcksTh
   EXPECT_EQ(b2b().counters().callsFailed.get(), 1U) << "a ring timeout is a failed call";
   EXPECT_EQ(anchor_.calls(), 0U) << "media released at once";
   EXPECT_EQ(relay_.activeSessions(), 0U);
-  EXPECT_EQ(b2b().activeCalls(), 1U) << "until the callee's INVITE ends";
+  EXPECT_EQ(b2b().activeCalls(), 0U);
+  EXPECT_EQ(b2b().pendingRequests(), 1U) << "the callee's INVITE is tracked until it ends";
   auto cancel = parsedSent(atSent_.at(0));
   EXPECT_EQ(cancel.topViaBranch(), inv.topViaBranch()) << "RFC 3261 §9.1: the INVITE's branch";
   EXPECT_EQ(cancel.cseq(), inv.cseq());
@@ -116,10 +118,11 @@ TEST_F(B2buaRingingTest, CalleeSilentAfterTheRingTimeoutEndsTheCallAtTimerB) {
   registerBob();
   inviteBob();
   EXPECT_EQ(linesAt(2000), Lines{"alice: SIP/2.0 408 Request Timeout"});
-  runTimersUntil(clock_, b2b(), kT0 + 31'999);
-  EXPECT_EQ(b2b().activeCalls(), 1U);
-  runTimersUntil(clock_, b2b(), kT0 + 32'000);
   EXPECT_EQ(b2b().activeCalls(), 0U);
+  runTimersUntil(clock_, b2b(), kT0 + 31'999);
+  EXPECT_EQ(b2b().pendingRequests(), 1U);
+  runTimersUntil(clock_, b2b(), kT0 + 32'000);
+  EXPECT_EQ(b2b().pendingRequests(), 0U) << "timer B ends the callee's INVITE";
   EXPECT_EQ(b2b().counters().callsFailed.get(), 1U) << "counted once, at the ring timeout";
   for (const auto& line : takeStartLines()) EXPECT_NE(line, kCancelToBob);
 }
@@ -168,7 +171,8 @@ TEST_F(B2buaRingingTest, CallersByeOnTheEarlyDialogCancelsTheCalleeAndAnAnswerCr
   EXPECT_EQ(takeStartLines(), (Lines{"alice: SIP/2.0 200 OK", std::string(kCancelToBob),
                                      "alice: SIP/2.0 487 Request Terminated"}));
   EXPECT_EQ(anchor_.calls(), 0U);
-  EXPECT_EQ(b2b().activeCalls(), 1U) << "kept for the callee's final response";
+  EXPECT_EQ(b2b().activeCalls(), 0U);
+  EXPECT_EQ(b2b().pendingRequests(), 1U) << "the callee's INVITE is tracked for its final response";
   receive(responseLf(inv, 200, "OK", "b1", kBobContact, sdpLf("198.18.0.3", 50000)), bob_);
   EXPECT_EQ(takeStartLines(), (Lines{std::string(kAckToBob), std::string(kByeToBob)}));
   EXPECT_EQ(b2b().activeCalls(), 0U);

@@ -203,13 +203,14 @@ TEST_F(B2buaTest, CancelBeforeAnswerGives487ToTheCallerAndCancelsTheCallee) {
   EXPECT_EQ(cancel.cseq(), inv.cseq());
   EXPECT_EQ(anchor_.calls(), 0U) << "media released at once";
   EXPECT_EQ(relay_.activeSessions(), 0U);
-  EXPECT_EQ(b2b().activeCalls(), 1U) << "until the callee's final response";
+  EXPECT_EQ(b2b().activeCalls(), 0U) << "the call ends with the caller's final response";
+  EXPECT_EQ(b2b().pendingRequests(), 1U) << "the callee's INVITE is tracked until its final response";
 
   receive(responseLf(cancel, 200, "OK", "b1", kBobContact), bob_);
   EXPECT_TRUE(take().empty());
   receive(responseLf(inv, 487, "Request Terminated", "b1", kBobContact), bob_);
   EXPECT_EQ(takeOnly(kAckToBob).cseqMethodText(), "ACK");
-  EXPECT_EQ(b2b().activeCalls(), 0U);
+  EXPECT_EQ(b2b().pendingRequests(), 0U);
   EXPECT_EQ(b2b().counters().callsFailed.get(), 0U) << "a cancelled call is not a failure";
 }
 
