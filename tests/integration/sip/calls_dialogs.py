@@ -4,6 +4,7 @@ reconnection to a callee whose connection closed, the 404/480 rule of an open re
 import os
 import re
 import socket
+import struct
 import sys
 import time
 
@@ -183,6 +184,72 @@ def case_info_message(ctx):
     finally:
         call.close()
         bob.close()
+
+
+def rtp(seq, ssrc):
+    """A 172-byte PCMA RTP packet (RFC 3550 header, payload type 8)."""
+    return struct.pack("!BBHII", 0x80, 8, seq, seq * 160, ssrc) + bytes(160)
+
+
+def rtp_arrives(sock, what, timeout=1.0):
+    """The first datagram `sock` gets within `timeout`, or a TestFailure naming `what`."""
+    sock.settimeout(timeout)
+    try:
+        data, _ = sock.recvfrom(2048)
+        return data
+    except socket.timeout:
+        raise TestFailure("no RTP %s within %.1fs" % (what, timeout))
+
+
+def nothing_arrives(sock, timeout=0.3):
+    sock.settimeout(timeout)
+    try:
+        sock.recvfrom(2048)
+        return False
+    except socket.timeout:
+        return True
+
+
+def case_reinvite_new_address(ctx):
+    """The caller's re-INVITE moves its media to another port (a transfer, a device handover): the
+    new source, with a new SSRC, latches at once, and the old address becomes a stranger."""
+    bob = siptest.UdpSip(ctx.sip_port, ctx.bob_sip)
+    media = {}
+    for name, port in (("a1", ctx.spare_media), ("b", ctx.spare_media + 1), ("a2", ctx.spare_media + 2)):
+        media[name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        media[name].bind(("127.0.0.1", port))
+    call = HarnessCall(ctx, "bob", bob)
+    try:
+        inv = call.invite_at_callee()
+        to_bob_port = int(re.search(r"m=audio (\d+)", inv.body.decode()).group(1))
+        call.answer("sip:bob@127.0.0.1:%d" % ctx.bob_sip)
+        to_alice_port = int(re.search(r"m=audio (\d+)", call.ok_a.body.decode()).group(1))
+        media["a1"].sendto(rtp(1, 0xA1), ("127.0.0.1", to_alice_port))
+        rtp_arrives(media["b"], "from the caller's first address at the callee")
+        call.caller.send(call.caller_request("INVITE", body=harness_sdp(ctx.spare_media + 2),
+                                             content_type="application/sdp"))
+        reinv = expect(bob, "re-INVITE at the callee", is_request("INVITE", inv.get("call-id")))
+        bob.send(siptest.build_response(reinv, 200, "OK", extra=["Contact: <sip:bob@127.0.0.1:%d>" % ctx.bob_sip],
+                                        body=harness_sdp(ctx.spare_media + 1), content_type="application/sdp"))
+        ok = expect(call.caller, "200 to the re-INVITE", is_final("INVITE", call.call_id))
+        check(ok.status == 200, "the re-INVITE got %s" % ok.start)
+        call.caller.send(call.caller_request("ACK", cseq=call.a_cseq))
+        media["a2"].sendto(rtp(1, 0xA2), ("127.0.0.1", to_alice_port))
+        got = rtp_arrives(media["b"], "from the caller's new address at the callee (latch not reset?)")
+        check(struct.unpack("!I", got[8:12])[0] == 0xA2, "the callee got SSRC %08x, not the new source's"
+              % struct.unpack("!I", got[8:12])[0])
+        media["b"].sendto(rtp(1, 0xB), ("127.0.0.1", to_bob_port))
+        rtp_arrives(media["a2"], "from the callee at the caller's new address")
+        media["a1"].sendto(rtp(2, 0xA1), ("127.0.0.1", to_alice_port))
+        check(nothing_arrives(media["b"]), "the caller's old address still reaches the callee after the move")
+        call.caller_bye()
+        return "re-INVITE moved the caller :%d -> :%d; the new source (new SSRC) latched, the old one is dropped" % (
+            ctx.spare_media, ctx.spare_media + 2)
+    finally:
+        call.close()
+        bob.close()
+        for sock in media.values():
+            sock.close()
 
 
 def wait_connections_below(ctx, value, what):

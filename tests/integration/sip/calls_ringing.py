@@ -127,3 +127,38 @@ def case_ring_timeout(ctx):
         stopped = relay.stop()
     check(stopped is None, "the ring_timeout=3 rendezvous: %s" % stopped)
     return "408 after %.1f s; callee got a matching CANCEL and an ACK for its 487" % took
+
+
+def case_forking(ctx):
+    """bob registered from a second device (the 'soft' phone, q=default): a call rings both; the
+    desk phone answers, the soft phone, ringing, gets a CANCEL matching its INVITE, and its 487 an
+    ACK. The soft binding is removed afterwards so later cases ring one device again."""
+    soft_sip, soft_media = ctx.bob_sip + 4, ctx.bob_media + 30
+    _, final, _ = siptest.register(ctx.sip_port, "bob", USERS["bob"], local_port=soft_sip, expires=120)
+    check(final is not None and final.status == 200, "REGISTER bob's second device: %s"
+          % (final.start if final else "nothing"))
+    try:
+        soft = ctx.sipp.start("fork_soft", "callee_cancel.xml", soft_sip, soft_media, service="bob",
+                              timeout_s=SHORT)
+        soft.wait_bound(soft_sip)
+        desk, caller = sipp_pair(ctx, "fork", "callee_answer.xml", "caller_call.xml")
+        soft.expect_ok("the soft phone (rang, got CANCEL, 487 ACKed)")
+    finally:
+        siptest.register(ctx.sip_port, "bob", USERS["bob"], local_port=soft_sip, expires=0)
+    inv_desk, _ = b2bua_legs(ctx, desk, caller)
+    sm = soft.messages()
+    inv_soft = find(sm, "received", r"^INVITE ", "INVITE")
+    can = find(sm, "received", r"^CANCEL ", "CANCEL")
+    ack = find(sm, "received", r"^ACK ", "ACK")
+    check(inv_soft is not None and inv_soft.get("call-id") != inv_desk.get("call-id"),
+          "the soft phone got no INVITE of its own branch (its own Call-ID)")
+    check(can is not None and via_branch(can.get("via")) == via_branch(inv_soft.get("via"))
+          and can.cseq()[0] == inv_soft.cseq()[0],
+          "the soft phone's CANCEL does not match its INVITE: %s" % (can and can.raw.decode(errors="replace")))
+    check(ack is not None and ack.cseq()[0] == inv_soft.cseq()[0], "the soft phone's 487 got no ACK")
+    am = caller.messages()
+    check(find(am, "received", r"^SIP/2\.0 200", "INVITE") is not None, "the caller got no 200 from the desk phone")
+    bad = [m.start for d, m in am if d == "received" and (m.status or 0) >= 300]
+    check(not bad, "the caller got %s although the desk phone answered" % bad)
+    check(find(desk.messages(), "received", r"^BYE ") is not None, "the caller's BYE did not reach the desk phone")
+    return "both devices rang; desk answered, soft got CANCEL (its INVITE's branch) and an ACK for its 487"

@@ -41,6 +41,10 @@ side received.
   long_ring_answer  callee_ring_long.xml + caller_callee_bye.xml: the callee rings 40 s (longer
                     than 64*T1, timer B before a provisional) and then answers; the caller gets the
                     200, the callee the ACK, and the callee's BYE ends the call (real time, ~41 s)
+  forking           bob registers a second device (harness digest client, another port): a call
+                    rings both; the desk (callee_answer.xml) answers, the second (callee_cancel.xml)
+                    rings and gets a CANCEL matching its own INVITE (its own Call-ID), and an ACK
+                    for its 487; the caller gets only the 200; the binding is removed after
   cancel_before_ringing  caller_cancel_early.xml + the harness as callee (a UDP socket on bob's
                     port): the caller CANCELs after Rendezvous's 100 and has its 200 and 487 while
                     the callee has sent nothing and got only the INVITE; then the callee sends 180,
@@ -62,6 +66,10 @@ side received.
                     with the same body and Content-Type in bob's dialog, its 200 comes back; bob's
                     MESSAGE (text/plain, UTF-8) reaches the caller in the caller's dialog, byte for
                     byte; the caller's BYE ends it
+  reinvite_new_address  a harness caller's call to bob (the harness on bob's port) with RTP from
+                    one port, then a re-INVITE moving the caller's media to another port: RTP from
+                    the new port (new SSRC) reaches bob at once, bob's RTP reaches the new port,
+                    and the old port's packets are dropped
   tcp_reconnect     dave registers over TCP (Contact: a port where the harness listens) and closes
                     that connection; a call to dave makes the server open a new connection to his
                     Contact (accepted by the harness: rdv_sip_outbound_connections_total +1), and
@@ -100,9 +108,9 @@ from calls_common import (Ctx, PACKET_TOLERANCE, SHORT, USERS, b2bua_legs, check
                           check_register_ok, contacts_of, register_user, sipp_pair,
                           sipp_registrar_client, wait_until_soft)  # noqa: E402
 from calls_dialogs import (case_display_name_quoted, case_info_message, case_open_404_480,  # noqa: E402
-                           case_tcp_reconnect)
+                           case_reinvite_new_address, case_tcp_reconnect)
 from calls_ringing import (case_answer_crossing_cancel, case_cancel_before_ringing,  # noqa: E402
-                           case_long_ring_answer, case_ring_timeout)
+                           case_forking, case_long_ring_answer, case_ring_timeout)
 
 
 TEST_NAME = "integration.sip_calls"
@@ -479,10 +487,12 @@ def server_cases():
         ("cancel_before_ringing", case_cancel_before_ringing),
         ("answer_crossing_cancel", case_answer_crossing_cancel),
         ("long_ring_answer", case_long_ring_answer),
+        ("forking", case_forking),
         ("ring_timeout_408", case_ring_timeout),
         ("busy_486", case_busy),
         ("display_name_quoted", case_display_name_quoted),
         ("info_message", case_info_message),
+        ("reinvite_new_address", case_reinvite_new_address),
         ("tcp_reconnect", case_tcp_reconnect),
         ("open_404_480", case_open_404_480),
         ("unregister", case_unregister),
