@@ -193,6 +193,7 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   c.anchorId = std::string(req.callId());
   c.aInvite = id;
   c.ringDeadlineMs = clock_.monotonicMs() + static_cast<uint64_t>(cfg_.ringTimeoutSeconds) * 1000;
+  c.startUnixMs = clock_.wallNs() / 1'000'000;
   c.maxForwards = maxForwards;
   c.anchored = anchored;
   Leg& a = c.caller;
@@ -265,12 +266,12 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     spdlog::info("call={} BYE from {}", call.anchorId, side == 0 ? "caller" : "callee");
     if (call.unanswered()) {
       // BYE before the final response (RFC 3261 §15): cancel the pending INVITE.
-      giveUpOnCallee(call, 487, "Request Terminated");
+      giveUpOnCallee(call, 487, "Request Terminated", EndReason::CallerCancel);
       return;
     }
     sendOnLeg(call, other, "BYE", {}, {});
     anchor_.release(call.anchorId);
-    endCall(call.id);
+    endCall(call, side == 0 ? EndReason::CallerBye : EndReason::CalleeBye, 200);
     return;
   }
   if (m == sip::SipMethod::Ack) return;  // in-dialog ACK without transaction is handled in onAck
@@ -351,18 +352,18 @@ void B2bua::onCancel(sip::TxnId inviteTxn) {
   Call* found = calls_.byServerInvite(inviteTxn);
   if (found == nullptr || !found->unanswered()) return;
   spdlog::info("call={} CANCEL from caller", found->anchorId);
-  giveUpOnCallee(*found, 487, "Request Terminated");
+  giveUpOnCallee(*found, 487, "Request Terminated", EndReason::CallerCancel);
 }
 
 // The caller gets `status` now, the media goes, and every branch still ringing is CANCELled (the
 // transaction layer holds a CANCEL until its branch sent a provisional, RFC 3261 §9.1). The call
 // ends here: a 2xx that crosses the CANCEL finds no call and is ACKed and hung up
 // (onStrayInviteResponse).
-void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason) {
+void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason, EndReason why) {
   cancelBranches(call, kNoBranch);
   txns_.respond(call.aInvite, status, reason, call.caller.localTag);
   anchor_.release(call.anchorId);
-  endCall(call.id);
+  endCall(call, why, status);
 }
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
@@ -444,6 +445,7 @@ void B2bua::onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip:
   reliableResends_.erase(call.id);
   forkSteps_.erase(call.id);
   call.state = Call::State::Answered;
+  call.answerUnixMs = clock_.wallNs() / 1'000'000;
   call.awaitingAck[0] = call.aInvite;
   counters_.callsAnswered.add(1);
   spdlog::info("call={} answered ({}){}", call.anchorId, status,
@@ -585,29 +587,47 @@ void B2bua::onTransportError(sip::TxnId id) {
   onBranchFailed(*call, branch, 480, "Temporarily Unavailable", {}, true);
 }
 
-void B2bua::hangUp(Call& call, std::string_view why) {
-  spdlog::info("call={} hanging up both legs: {}", call.anchorId, why);
+void B2bua::hangUp(Call& call, EndReason why, std::string_view detail) {
+  spdlog::info("call={} hanging up both legs: {}{}", call.anchorId, toString(why), detail);
   if (call.unanswered()) {
     counters_.callsFailed.add(1);
-    giveUpOnCallee(call, 408, "Request Timeout");
+    giveUpOnCallee(call, 408, "Request Timeout", why);
     return;
   }
   sendOnLeg(call, 0, "BYE", {}, {});
   sendOnLeg(call, 1, "BYE", {}, {});
   anchor_.release(call.anchorId);
-  endCall(call.id);
+  endCall(call, why, 200);
 }
 
 void B2bua::onMediaTimeout(const std::string& anchorCallId) {
   Call* call = calls_.byAnchor(anchorCallId);
   if (call == nullptr) return;
   counters_.mediaTimeouts.add(1);
-  hangUp(*call, "media timeout");
+  hangUp(*call, EndReason::MediaTimeout);
 }
 
-void B2bua::endCall(uint64_t id) {
+void B2bua::endCall(Call& call, EndReason why, int status) {
+  const uint64_t id = call.id;
+  counters_.ended[static_cast<size_t>(why)].add(1);
+  if (onCallEnded_) {
+    const bool answered = call.answerUnixMs != 0;
+    CallRecord r{call.anchorId,
+                 answered ? call.leg(1).callId : std::string(),
+                 call.caller.remoteId,
+                 call.caller.localId,
+                 answered ? call.leg(1).remoteTarget : std::string(),
+                 call.startUnixMs,
+                 call.answerUnixMs,
+                 clock_.wallNs() / 1'000'000,
+                 why,
+                 status,
+                 static_cast<uint32_t>(call.branches.size())};
+    onCallEnded_(std::move(r));
+  }
   sessionEnds_.erase(id);
   reliableResends_.erase(id);
+  forkSteps_.erase(id);
   calls_.erase(id);
   counters_.callsActive.set(calls_.size());
 }
@@ -627,7 +647,7 @@ void B2bua::onTimer() {
   nextHousekeepingMs_ = now + kHousekeepingMs;
   registrations_.purge(now);
   transport_.closeIdle(kTcpIdleMs);
-  for (auto id : calls_.ringExpired(now)) hangUp(*calls_.get(id), "ring timeout");
+  for (auto id : calls_.ringExpired(now)) hangUp(*calls_.get(id), EndReason::RingTimeout);
   registrations_.sendKeepalives(now);
 }
 

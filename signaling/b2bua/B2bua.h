@@ -15,6 +15,7 @@
 // the text we write SipText's, the call indexes CallTable's.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@
 #include "signaling/b2bua/Admission.h"
 #include "signaling/b2bua/B2buaCounters.h"
 #include "signaling/b2bua/CallDeadlines.h"
+#include "signaling/b2bua/CallRecord.h"
 #include "signaling/b2bua/CallTable.h"
 #include "signaling/b2bua/RegisterHandler.h"
 #include "signaling/b2bua/SipText.h"
@@ -60,6 +62,8 @@ class B2bua final : public sip::SipTransactionUser {
   // 64*T1 after an INVITE's 2xx.
   size_t pendingRequests() const { return calls_.pendingCount(); }
   const sip::Registrar& registrar() const { return registrations_.registrar(); }
+  // Called (on the control thread) with the record of every call that ends.
+  void setOnCallEnded(std::function<void(CallRecord&&)> fn) { onCallEnded_ = std::move(fn); }
 
   // SipTransactionUser
   void onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) override;
@@ -113,8 +117,8 @@ class B2bua final : public sip::SipTransactionUser {
   Expected<std::string, anchor::AnchorError> deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
                                                                   int toSide, uint32_t cseq,
                                                                   const sip::SipMessage& resp);
-  void giveUpOnCallee(Call& call, int status, std::string_view reason);
-  void hangUp(Call& call, std::string_view why);
+  void giveUpOnCallee(Call& call, int status, std::string_view reason, EndReason why);
+  void hangUp(Call& call, EndReason why, std::string_view detail = {});
   // RFC 4028 and RFC 3262 across the two legs (B2buaExtensions.cc).
   bool rejectShortSession(sip::TxnId id, const sip::SipMessage& req, std::string_view toTag);
   std::vector<std::string> negotiateSession(Call& call, const sip::SipMessage& resp, uint32_t requested,
@@ -124,7 +128,8 @@ class B2bua final : public sip::SipTransactionUser {
   void sendReliable(Call& call);
   void onPrack(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
   void runCallTimers(uint64_t nowMs);
-  void endCall(uint64_t callId);
+  // Forgets the call, counts it by `why` and hands its record to the onCallEnded callback.
+  void endCall(Call& call, EndReason why, int status);
 
   config::SipConfig cfg_;
   sip::SipSender& transport_;
@@ -138,6 +143,7 @@ class B2bua final : public sip::SipTransactionUser {
   RegisterHandler registrations_;
   Admission admission_;
   CallTable calls_;
+  std::function<void(CallRecord&&)> onCallEnded_;
   uint64_t nextHousekeepingMs_ = 0;
   CallDeadlines sessionEnds_;     // RFC 4028 §10 instants of calls with a session timer
   CallDeadlines reliableResends_;  // RFC 3262 §3 retransmissions of reliable provisionals

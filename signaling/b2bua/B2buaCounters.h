@@ -2,7 +2,10 @@
 // What the B2BUA counts: written on the control thread by the call state machine and the
 // REGISTER handler, read by the metrics collector from another thread (common::Counter).
 
+#include <array>
+
 #include "common/Counter.h"
+#include "signaling/b2bua/CallRecord.h"
 
 namespace rdv::b2bua {
 
@@ -16,6 +19,7 @@ struct B2buaCounters {
   common::Counter callsActive;
   common::Counter mediaTimeouts;
   common::Counter sessionExpired;  // RFC 4028: no refresh before the session interval ran out
+  std::array<common::Counter, kEndReasons> ended;  // calls that ended, by EndReason
 };
 
 }  // namespace rdv::b2bua

@@ -127,7 +127,7 @@ void B2bua::runCallTimers(uint64_t nowMs) {
         // RFC 3262 §3: no PRACK within 64*T1, the INVITE is rejected with a 5xx.
         spdlog::info("call={} caller never PRACKed the reliable provisional", call->anchorId);
         counters_.callsFailed.add(1);
-        giveUpOnCallee(*call, 504, "Server Time-out");
+        giveUpOnCallee(*call, 504, "Server Time-out", EndReason::NoPrack);
         break;
       case ReliableProvisional::Due::Nothing:
         reliableResends_.set(id, call->toCaller.deadlineMs());
@@ -138,7 +138,7 @@ void B2bua::runCallTimers(uint64_t nowMs) {
     Call* call = calls_.get(id);
     if (call == nullptr) continue;
     counters_.sessionExpired.add(1);
-    hangUp(*call, fmt::format("session expired ({} s without refresh)", call->sessionSeconds));
+    hangUp(*call, EndReason::SessionExpired, fmt::format(" ({} s without refresh)", call->sessionSeconds));
   }
 }
 

@@ -132,7 +132,12 @@ void B2bua::failCall(Call& call) {
   spdlog::info("call={} failed: {} {}", call.anchorId, f.status, f.reason);
   txns_.respond(call.aInvite, f.status, f.reason, call.caller.localTag, f.headers);
   anchor_.release(call.anchorId);
-  endCall(call.id);
+  // A real response is the callee's refusal; our own 408/480 means nobody answered at all; any
+  // other status of ours (500, 488, 503) is an error on our side.
+  const EndReason why = !f.local ? EndReason::Rejected
+                        : (f.status == 408 || f.status == 480) ? EndReason::Unreachable
+                                                               : EndReason::Error;
+  endCall(call, why, f.status);
 }
 
 // A response to an INVITE whose branch is over (another branch won, it was CANCELled, the call

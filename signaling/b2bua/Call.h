@@ -85,6 +85,8 @@ struct Call {
   std::string answerSdp;               // the rewritten answer A got, reused if B's 2xx carries none
   sip::TxnId awaitingAck[2] = {0, 0};  // server INVITE transactions whose 2xx awaits that side's ACK
   uint64_t ringDeadlineMs = 0;
+  uint64_t startUnixMs = 0;   // wall clock: call records
+  uint64_t answerUnixMs = 0;
   uint32_t maxForwards = 70;  // the caller's Max-Forwards minus one (loop protection)
   // Late offer (RFC 3264 §5, INVITE without SDP): the 2xx carried the offer, so the ACK to that
   // side must carry the answer, which arrives in the other side's ACK.
