@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "app/cdr/CdrWriter.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/ng/NgServer.h"
@@ -150,6 +151,20 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_calls_session_expired_total",
              "Calls hung up because their RFC 4028 session interval ran out without a refresh",
              MetricType::Counter, d(bc.sessionExpired));
+      auto ended = family("rdv_calls_ended_total", "Calls that ended, by reason", MetricType::Counter);
+      for (size_t r = 0; r < b2bua::kEndReasons; ++r) {
+        add(ended, d(bc.ended[r]), {{"reason", std::string(b2bua::toString(static_cast<b2bua::EndReason>(r)))}});
+      }
+      out.push_back(std::move(ended));
+    }
+    if (cdr_ != nullptr) {
+      auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
+      single("rdv_cdr_written_total", "Call detail records written to cdr.file", MetricType::Counter, d(cdr_->written()));
+      single("rdv_cdr_dropped_total", "Call detail records dropped: the writer's queue was full", MetricType::Counter,
+             d(cdr_->dropped()));
+      single("rdv_cdr_write_errors_total", "Call detail records lost to a failed write (disk full, I/O error)",
+             MetricType::Counter, d(cdr_->writeErrors()));
+      single("rdv_cdr_rotations_total", "Rotations of cdr.file", MetricType::Counter, d(cdr_->rotations()));
     }
     return out;
   }
@@ -159,6 +174,9 @@ class Metrics::Collector : public prometheus::Collectable {
   const ng::NgServer& ng_;
   const b2bua::B2bua* b2bua_;
   const sip::SipTransport* sip_;
+
+ public:
+  const cdr::CdrWriter* cdr_ = nullptr;  // set before the endpoint starts
 };
 
 Metrics::Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
@@ -187,6 +205,8 @@ Expected<bool, std::string> Metrics::listen(const std::string& address) {
   exposer_->RegisterCollectable(registry_);
   return true;
 }
+
+void Metrics::setCdr(const cdr::CdrWriter* writer) { collector_->cdr_ = writer; }
 
 std::string Metrics::render() const {
   auto families = collector_->Collect();

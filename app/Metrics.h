@@ -25,6 +25,9 @@ class NgServer;
 namespace rdv::b2bua {
 class B2bua;
 }  // namespace rdv::b2bua
+namespace rdv::cdr {
+class CdrWriter;
+}  // namespace rdv::cdr
 namespace rdv::sip {
 class SipTransport;
 }
@@ -42,6 +45,8 @@ class Metrics {
   Expected<bool, std::string> listen(const std::string& address);
   // The exposition text a scrape would get now (Prometheus text format 0.0.4).
   std::string render() const;
+  // Exports the call record writer's counters; call before listen().
+  void setCdr(const cdr::CdrWriter* writer);
   // Records the quality of every leg of an ended session that carried RTP.
   void observeEnded(const relay::SessionReport& report);
 

@@ -15,6 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "app/Metrics.h"
+#include "app/cdr/CdrJoiner.h"
+#include "app/cdr/CdrWriter.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/anchor/MediaAnchor.h"
@@ -34,6 +36,8 @@ struct Server::Impl {
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<sip::SipTransport> sip;
   std::unique_ptr<b2bua::B2bua> b2bua;
+  std::unique_ptr<cdr::CdrWriter> cdrWriter;  // declared before the joiner that feeds it
+  std::unique_ptr<cdr::CdrJoiner> cdr;
   common::Fd signals;
   common::Fd stopWake = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   common::Fd epoll;
@@ -51,6 +55,7 @@ Expected<bool, std::string> Server::start() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);  // reopen the call record file (logrotate)
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   m.signals = common::Fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -107,11 +112,28 @@ Expected<bool, std::string> Server::start() {
   }
 
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
+  if (!m.cfg.cdr.file.empty()) {
+    // Call detail records: the B2BUA's and the relay's halves meet in the joiner, whose lines the
+    // writer appends to cdr.file off the control thread.
+    const auto& cc = m.cfg.cdr;
+    m.cdrWriter = std::make_unique<cdr::CdrWriter>(cdr::CdrWriterOptions{
+        cc.file, uint64_t{cc.rotateMegabytes} << 20, cc.rotateSeconds, cc.syslog != 0, 10'000});
+    m.cdr = std::make_unique<cdr::CdrJoiner>(2000, [&m](std::string&& line) { m.cdrWriter->write(std::move(line)); });
+    if (m.b2bua) {
+      m.b2bua->setOnCallEnded([&m](b2bua::CallRecord&& r) { m.cdr->onCall(std::move(r), m.clock.monotonicMs()); });
+    }
+    m.metrics->setCdr(m.cdrWriter.get());
+    spdlog::info("call detail records to {} (rotate at {} MiB / {} s; SIGUSR1 reopens)", cc.file, cc.rotateMegabytes,
+                 cc.rotateSeconds);
+  }
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());
     spdlog::info("metrics on http://{}/metrics", m.cfg.metrics.listen);
   }
-  m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
+  m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) {
+    m.metrics->observeEnded(rep);
+    if (m.cdr) m.cdr->onMedia(rep, "ng_delete", m.clock.monotonicMs());
+  });
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
   for (int fd : {m.signals.get(), m.stopWake.get(), m.ng->fd(), m.relay->endedFd(), m.relay->replyFd(),
@@ -130,8 +152,9 @@ int Server::run() {
   epoll_event events[8];
   for (;;) {
     int timeoutMs = -1;
-    if (m.b2bua) {
-      const uint64_t next = m.b2bua->nextDeadline();
+    const uint64_t next = std::min(m.b2bua ? m.b2bua->nextDeadline() : UINT64_MAX,
+                                   m.cdr ? m.cdr->nextDeadline() : UINT64_MAX);
+    if (next != UINT64_MAX) {
       const uint64_t now = m.clock.monotonicMs();
       timeoutMs = next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, 1000));
     }
@@ -145,6 +168,11 @@ int Server::run() {
       if (fd == m.signals.get()) {
         signalfd_siginfo si{};
         [[maybe_unused]] auto r = ::read(fd, &si, sizeof(si));
+        if (si.ssi_signo == SIGUSR1) {
+          spdlog::info("SIGUSR1: reopening {}", m.cfg.cdr.file.empty() ? "nothing (cdr.file is off)" : m.cfg.cdr.file);
+          if (m.cdrWriter) m.cdrWriter->reopen();
+          continue;
+        }
         spdlog::info("signal {} received: shutting down ({} calls active)", si.ssi_signo, m.anchor->calls());
         return 0;
       }
@@ -161,6 +189,7 @@ int Server::run() {
       } else if (fd == m.relay->endedFd()) {
         m.relay->drainEnded([&](const relay::SessionReport& rep, bool timedOut) {
           m.metrics->observeEnded(rep);
+          if (m.cdr) m.cdr->onMedia(rep, timedOut ? "media_timeout" : "released", m.clock.monotonicMs());
           if (!timedOut) return;  // a drop() the control side asked for
           auto callId = m.anchor->onSessionEnded(rep);
           spdlog::info("call={} media timeout: session torn down", callId.value_or(rep.callId));
@@ -169,6 +198,7 @@ int Server::run() {
       }
     }
     if (m.b2bua) m.b2bua->onTimer();
+    if (m.cdr) m.cdr->flush(m.clock.monotonicMs());
   }
 }
 

@@ -55,6 +55,14 @@ struct SipConfig {
   std::map<std::string, std::string> users;  // sip.users.<name> = password
 };
 
+// Call detail records (app/cdr): one JSON line per ended call.
+struct CdrConfig {
+  std::string file;                      // empty: no records
+  uint32_t rotateMegabytes = 100;        // rotate at this size in MiB (0: never)
+  uint32_t rotateSeconds = 86400;        // rotate at this age (0: never); SIGUSR1 reopens
+  uint32_t syslog = 0;                   // 1: every record to syslog too (LOG_LOCAL0, info)
+};
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -64,6 +72,7 @@ struct Config {
   NgConfig ng;
   MetricsConfig metrics;
   SipConfig sip;
+  CdrConfig cdr;
   LogConfig log;
 };
 

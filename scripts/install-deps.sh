@@ -8,7 +8,7 @@ mode=${1:-test}
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
-  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libssl-dev
   libbpf-dev bpftool linux-libc-dev clang-14
 )

@@ -77,6 +77,11 @@ side received.
                     gets 480 and rdv_sip_outbound_connection_failures_total +1
   open_404_480      (a second server, sip.auth_register = 0 and no user list) carol registers,
                     is called, unregisters: a call to her is 480, to dave (never registered) 404
+  cdr               cdr.file (set for this server): the RTP call's record has both legs with the
+                    packets sent and a MOS of 4.0..4.5, the busy, cancelled and callee-BYE calls
+                    are there with their end reason and status, rdv_cdr_written_total matches the
+                    lines; the file is moved away and SIGUSR1 sent: the next call's record starts a
+                    new file and the moved one stays as it was
   unregister        unregister.xml (Expires: 0), then a call to alice -> 480
   alive             the server still answers OPTIONS (UDP, TCP); rdv_calls_active,
                     rdv_sessions_active and rdv_ports_used are back to 0
@@ -109,6 +114,7 @@ from calls_common import (Ctx, PACKET_TOLERANCE, SHORT, USERS, b2bua_legs, check
                           sipp_registrar_client, wait_until_soft)  # noqa: E402
 from calls_dialogs import (case_display_name_quoted, case_info_message, case_open_404_480,  # noqa: E402
                            case_reinvite_new_address, case_tcp_reconnect)
+from calls_records import case_cdr  # noqa: E402
 from calls_ringing import (case_answer_crossing_cancel, case_cancel_before_ringing,  # noqa: E402
                            case_forking, case_long_ring_answer, case_ring_timeout)
 
@@ -495,6 +501,7 @@ def server_cases():
         ("reinvite_new_address", case_reinvite_new_address),
         ("tcp_reconnect", case_tcp_reconnect),
         ("open_404_480", case_open_404_480),
+        ("cdr", case_cdr),
         ("unregister", case_unregister),
         ("alive", case_alive),
     ]
@@ -564,7 +571,9 @@ def main():
             ctx.server_sip = {"users.alice": USERS["alice"], "users.bob": USERS["bob"],
                               "users.dave": USERS["dave"], "auth_register": 1, "auth_invite": 0, "auth_algorithms": "MD5,SHA-256"}
             if not args.direct:
-                ctx.relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"), sip=ctx.server_sip)
+                ctx.cdr_file = os.path.join(workdir, "cdr.jsonl")
+                ctx.relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"), sip=ctx.server_sip,
+                                  extra=["--set", "cdr.file=" + ctx.cdr_file])
                 ctx.sip_port = ctx.relay.sip_port
                 ctx.port_min, ctx.port_max = ctx.relay.port_min, ctx.relay.port_max
                 ctx.server_log = lambda: tail(ctx.relay.procs.log_of("rendezvous"), 15)

@@ -1,0 +1,98 @@
+#include "app/cdr/CdrLine.h"
+
+#include <cmath>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace rdv::cdr {
+namespace {
+
+using nlohmann::json;
+
+std::string rfc3339(uint64_t unixMs) {
+  const std::time_t s = static_cast<std::time_t>(unixMs / 1000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, unixMs % 1000);
+}
+
+std::string_view codecName(media::VoiceCodec c) {
+  switch (c) {
+    case media::VoiceCodec::G711:
+    case media::VoiceCodec::G711Plc:
+      return "g711";
+    case media::VoiceCodec::G722:
+      return "g722";
+    case media::VoiceCodec::Opus:
+      return "opus";
+  }
+  return "g711";
+}
+
+// -1 (unknown) as null, everything else rounded to 0.01.
+json measured(double v) { return v < 0 ? json(nullptr) : json(std::round(v * 100) / 100); }
+
+json leg(const relay::LegReport& l, size_t stream, int side) {
+  json j = {{"stream", stream},
+            {"side", side == 0 ? "caller" : "callee"},
+            {"codec", codecName(l.codec)},
+            {"packets", l.counters.rtpPackets},
+            {"bytes", l.counters.rtpBytes},
+            {"rtcp_packets", l.counters.rtcpPackets},
+            {"expected", l.rtpExpected},
+            {"lost", l.rtpLost},
+            {"loss_percent", measured(l.lossFraction * 100)},
+            {"jitter_ms", measured(l.jitterMs)},
+            {"rtt_ms", measured(l.quality.rttMs)},
+            {"spoofed", l.counters.spoofed},
+            {"latched", l.latched.valid() ? json(l.latched.str()) : json(nullptr)}};
+  if (l.mos.samples() > 0) {
+    j["mos"] = {{"min", measured(l.mos.lowest().mos)},
+                {"avg", measured(l.mos.average().mos)},
+                {"max", measured(l.mos.highest().mos)},
+                {"samples", l.mos.samples()}};
+  } else {
+    j["mos"] = nullptr;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string cdrLine(const b2bua::CallRecord* call, const relay::SessionReport* media, std::string_view ngReason) {
+  json j;
+  j["type"] = "call";
+  if (call != nullptr) {
+    j["source"] = "sip";
+    j["call_id"] = call->callId;
+    j["callee_call_id"] = call->calleeCallId.empty() ? json(nullptr) : json(call->calleeCallId);
+    j["caller"] = call->caller;
+    j["callee"] = call->callee;
+    j["callee_contact"] = call->calleeContact.empty() ? json(nullptr) : json(call->calleeContact);
+    j["start"] = rfc3339(call->startUnixMs);
+    j["answer"] = call->answerUnixMs == 0 ? json(nullptr) : json(rfc3339(call->answerUnixMs));
+    j["end"] = rfc3339(call->endUnixMs);
+    j["duration_s"] = call->answerUnixMs == 0 ? 0.0 : (call->endUnixMs - call->answerUnixMs) / 1000.0;
+    j["end_reason"] = b2bua::toString(call->reason);
+    j["status"] = call->status;
+    j["branches"] = call->branches;
+  } else {
+    j["source"] = "ng";
+    j["call_id"] = media != nullptr ? media->callId : std::string();
+    j["end_reason"] = ngReason;
+  }
+  json legs = json::array();
+  if (media != nullptr) {
+    for (size_t s = 0; s < media->streams.size(); ++s) {
+      for (int side = 0; side < 2; ++side) legs.push_back(leg(media->streams[s][side], s, side));
+    }
+  }
+  j["legs"] = std::move(legs);
+  // Invalid UTF-8 in a display name must not make the record unwritable: replaced, not thrown.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace rdv::cdr
