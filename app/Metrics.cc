@@ -8,9 +8,11 @@
 #include <prometheus/text_serializer.h>
 
 #include <exception>
+#include <limits>
 
 #include <fmt/format.h>
 
+#include "app/ProcessCpu.h"
 #include "app/cdr/CdrWriter.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
@@ -34,6 +36,71 @@ void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}
   if (f.type == MetricType::Counter) m.counter.value = v;
   else m.gauge.value = v;
   f.metric.push_back(std::move(m));
+}
+
+// A histogram family from per-worker fixed histograms, summed (buckets made cumulative).
+template <size_t N, typename Get>
+MetricFamily histogram(std::string name, std::string help, const relay::RelayControl& relay, Get get) {
+  MetricFamily f = family(std::move(name), std::move(help), MetricType::Histogram);
+  ClientMetric m;
+  std::array<uint64_t, N + 1> counts{};
+  uint64_t sumMilli = 0, count = 0;
+  const std::array<double, N>* bounds = nullptr;
+  for (const auto& w : relay.workers()) {
+    const relay::FixedHistogram<N>& h = get(w->liveQuality());
+    bounds = &h.bounds;
+    for (size_t i = 0; i <= N; ++i) counts[i] += h.counts[i].get();
+    sumMilli += h.sumMilli.get();
+    count += h.count.get();
+  }
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= N; ++i) {
+    cumulative += counts[i];
+    const double upper = i < N && bounds != nullptr ? (*bounds)[i] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(ClientMetric::Bucket{cumulative, upper});
+  }
+  m.histogram.sample_count = count;
+  m.histogram.sample_sum = static_cast<double>(sumMilli) / 1000.0;
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+// SIP responses by class and NG commands by name; process CPU by thread group.
+void addProtocolAndCpu(std::vector<MetricFamily>& out, const ng::NgServer& ng, const sip::SipTransport* sip) {
+  auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
+  auto commands = family("rdv_ng_commands_total", "NG commands received, by name", MetricType::Counter);
+  for (size_t i = 0; i < ng::kNgCommandNames.size(); ++i) {
+    add(commands, d(ng.counters().commands[i]), {{"command", std::string(ng::kNgCommandNames[i])}});
+  }
+  out.push_back(std::move(commands));
+  if (sip != nullptr) {
+    auto sent = family("rdv_sip_responses_sent_total", "SIP responses sent, by class", MetricType::Counter);
+    auto received = family("rdv_sip_responses_received_total", "SIP responses received, by class", MetricType::Counter);
+    for (size_t c = 1; c <= 6; ++c) {
+      const std::string cls = fmt::format("{}xx", c);
+      add(sent, d(sip->counters().responsesSent[c]), {{"class", cls}});
+      add(received, d(sip->counters().responsesReceived[c]), {{"class", cls}});
+    }
+    out.push_back(std::move(sent));
+    out.push_back(std::move(received));
+  }
+  auto cpu = family("rdv_cpu_seconds_total", "CPU time of the process by thread group (user + system)",
+                    MetricType::Counter);
+  const auto seconds = cpuSecondsByGroup();
+  for (size_t g = 0; g < kCpuGroups.size(); ++g) add(cpu, seconds[g], {{"group", std::string(kCpuGroups[g])}});
+  out.push_back(std::move(cpu));
+}
+
+void addLiveQuality(std::vector<MetricFamily>& out, const relay::RelayControl& relay) {
+  using relay::QualityHistograms;
+  out.push_back(histogram<9>("rdv_live_leg_mos", "E-model MOS of live legs, one observation per leg every 5 s",
+                             relay, [](const QualityHistograms& q) -> const auto& { return q.mos; }));
+  out.push_back(histogram<8>("rdv_live_leg_loss_percent", "RTP loss of live legs over each 5 s sample", relay,
+                             [](const QualityHistograms& q) -> const auto& { return q.lossPercent; }));
+  out.push_back(histogram<9>("rdv_live_leg_jitter_ms", "Interarrival jitter of live legs, sampled every 5 s", relay,
+                             [](const QualityHistograms& q) -> const auto& { return q.jitterMs; }));
+  out.push_back(histogram<9>("rdv_live_leg_rtt_ms", "RTCP round trip of live legs, sampled every 5 s (when known)",
+                             relay, [](const QualityHistograms& q) -> const auto& { return q.rttMs; }));
 }
 
 }  // namespace
@@ -157,6 +224,8 @@ class Metrics::Collector : public prometheus::Collectable {
       }
       out.push_back(std::move(ended));
     }
+    addProtocolAndCpu(out, ng_, sip_);
+    addLiveQuality(out, relay_);
     if (cdr_ != nullptr) {
       auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
       single("rdv_cdr_written_total", "Call detail records written to cdr.file", MetricType::Counter, d(cdr_->written()));
@@ -189,6 +258,8 @@ Metrics::Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const
                       .Register(*registry_).Add({}, Histogram::BucketBoundaries{0.1, 0.5, 1, 2, 5, 10, 20, 50});
   jitterMs_ = &BuildHistogram().Name("rdv_leg_jitter_ms").Help("RTP interarrival jitter per leg at session end (RFC 3550 A.8)")
                    .Register(*registry_).Add({}, Histogram::BucketBoundaries{1, 2, 5, 10, 20, 30, 50, 100, 200});
+  mos_ = &BuildHistogram().Name("rdv_leg_mos").Help("Average E-model MOS per leg at session end (ITU-T G.107)")
+              .Register(*registry_).Add({}, Histogram::BucketBoundaries{1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4});
   rttMs_ = &BuildHistogram().Name("rdv_leg_rtt_ms").Help("Round trip relay<->peer from RTCP LSR/DLSR, per leg at session end")
                 .Register(*registry_).Add({}, Histogram::BucketBoundaries{1, 5, 10, 25, 50, 100, 200, 400, 800});
 }
@@ -222,6 +293,7 @@ void Metrics::observeEnded(const relay::SessionReport& report) {
       lossPercent_->Observe(leg.lossFraction * 100.0);
       jitterMs_->Observe(leg.jitterMs);
       if (leg.quality.rttMs >= 0) rttMs_->Observe(leg.quality.rttMs);
+      if (leg.mos.samples() > 0) mos_->Observe(leg.mos.average().mos);
     }
   }
 }

@@ -58,6 +58,7 @@ class Metrics {
   prometheus::Histogram* lossPercent_ = nullptr;
   prometheus::Histogram* jitterMs_ = nullptr;
   prometheus::Histogram* rttMs_ = nullptr;
+  prometheus::Histogram* mos_ = nullptr;
 };
 
 }  // namespace rdv::app

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/Metrics.h"
+#include "app/ProcessCpu.h"
 #include "app/cdr/CdrJoiner.h"
 #include "app/cdr/CdrWriter.h"
 #include "relay/RelayControl.h"
@@ -144,6 +145,8 @@ Expected<bool, std::string> Server::start() {
     ev.data.fd = fd;
     epoll_ctl(m.epoll.get(), EPOLL_CTL_ADD, fd, &ev);
   }
+  // Threads started from here on inherit this name; those above keep theirs (ProcessCpu.h groups).
+  nameThisThread("rdv-control");
   return true;
 }
 

@@ -1,5 +1,6 @@
 #include "relay/RelayWorker.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -9,6 +10,7 @@
 #include <ctime>
 #include <limits>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "media/RtcpPacket.h"
@@ -103,6 +105,8 @@ void RelayWorker::post(WorkerCommand&& cmd) {
 }
 
 void RelayWorker::run() {
+  // Named for per-group CPU accounting (/metrics rdv_cpu_seconds_total) and for top -H.
+  pthread_setname_np(pthread_self(), fmt::format("rdv-relay-{}", index_).substr(0, 15).c_str());
   std::array<epoll_event, kMaxEvents> events{};
   while (running_) {
     int n = epoll_wait(epoll_.get(), events.data(), kMaxEvents, -1);
@@ -491,7 +495,15 @@ void RelayWorker::sampleQuality(MediaSession& s, uint64_t nowNs, bool final) {
         continue;
       }
       if (!final && nowNs - w.sinceNs < opts_.mosIntervalNs) continue;
-      if (auto sample = pendingSample(leg, opts_.clock->wallSeconds())) leg.mos.add(*sample);
+      if (auto sample = pendingSample(leg, opts_.clock->wallSeconds())) {
+        leg.mos.add(*sample);
+        if (!final) {
+          liveQuality_.mos.observe(sample->mos);
+          liveQuality_.lossPercent.observe(sample->lossPercent);
+          liveQuality_.jitterMs.observe(sample->jitterMs);
+          if (leg.quality.rttMs >= 0) liveQuality_.rttMs.observe(sample->rttMs);
+        }
+      }
       w = MosWindow{nowNs, leg.stats.packets(), leg.stats.expected(), leg.stats.lost()};
     }
   }

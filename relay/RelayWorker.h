@@ -19,6 +19,7 @@
 #include "common/Fd.h"
 #include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
+#include "relay/QualityHistograms.h"
 #include "relay/WorkerCommand.h"
 #include "relay/WorkerCounters.h"
 
@@ -51,6 +52,7 @@ class RelayWorker {
   void start();
   void post(WorkerCommand&& cmd);  // any thread
   const WorkerCounters& counters() const { return counters_; }
+  const QualityHistograms& liveQuality() const { return liveQuality_; }
   size_t index() const { return index_; }
 
   // Buffer layout: packets are received at kHeadroom so SRTP/TURN framing can be added in place
@@ -108,6 +110,7 @@ class RelayWorker {
   KernelForwarder* kernel_;
   uint64_t kernelEntries_ = 0;
   WorkerCounters counters_;
+  QualityHistograms liveQuality_;  // samples of live legs (sampleQuality)
   moodycamel::ConcurrentQueue<WorkerCommand> commands_;
   common::Fd epoll_;
   common::Fd wake_;   // eventfd

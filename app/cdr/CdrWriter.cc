@@ -1,6 +1,7 @@
 #include "app/cdr/CdrWriter.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -80,6 +81,7 @@ void CdrWriter::sync() {
 }
 
 void CdrWriter::run() {
+  pthread_setname_np(pthread_self(), "rdv-cdr");
   std::vector<std::string> batch;
   for (;;) {
     bool reopen = false;

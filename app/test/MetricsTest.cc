@@ -105,6 +105,8 @@ TEST_F(MetricsTest, NgCountersAreExported) {
   EXPECT_EQ(sample(text, "rdv_ng_requests_total"), 3);
   EXPECT_EQ(sample(text, "rdv_ng_retransmissions_total"), 1);
   EXPECT_EQ(sample(text, "rdv_ng_errors_total"), 1);
+  EXPECT_EQ(sample(text, "rdv_ng_commands_total{command=\"ping\"}"), 1) << "the retransmission is not a command";
+  EXPECT_EQ(sample(text, "rdv_ng_commands_total{command=\"offer\"}"), 0);
   EXPECT_EQ(text.find("rdv_sip_"), std::string::npos) << "no SIP families without SIP";
 }
 
@@ -126,6 +128,36 @@ TEST_F(MetricsTest, EndedLegsWithRtpFeedTheQualityHistograms) {
   EXPECT_NE(text.find("rdv_leg_loss_percent_bucket{le=\"5\"} 1"), std::string::npos);
   EXPECT_EQ(sample(text, "rdv_leg_jitter_ms_count"), 1);
   EXPECT_EQ(sample(text, "rdv_leg_rtt_ms_sum"), 30);
+}
+
+TEST(MetricsLiveTest, LiveLegsAreSampledIntoTheLiveQualityHistograms) {
+  relay::RelayOptions opts = relay::test::loopbackOptions(4);
+  opts.worker.mosIntervalNs = 1;  // every worker tick (1 s) with new packets samples the leg
+  relay::RelayControl relay(opts);
+  common::ManualClock clock;
+  anchor::MediaAnchor anchor(relay, "127.0.0.1", clock);
+  ng::NgHandler handler(anchor);
+  ng::NgServer ng(handler, std::chrono::seconds(30), clock);
+  Metrics metrics(relay, ng, nullptr, nullptr);
+  relay::test::Peer a, b;
+  auto call = relay::test::setUpCall(relay, a, b, "live");
+  std::string text = metrics.render();
+  EXPECT_EQ(sample(text, "rdv_live_leg_mos_count"), 0);
+  // A packet every 20 ms until two worker ticks have seen packets (the first opens the window,
+  // the second samples it): at most 4 s.
+  for (uint16_t seq = 1; seq < 200 && sample(text, "rdv_live_leg_mos_count") < 1; ++seq) {
+    a.sendRtp(call.ports.rtpPort[0], seq, 0xA);
+    ASSERT_EQ(b.receive(1000), 172);
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 0, 20);
+    text = metrics.render();
+  }
+  ASSERT_GE(sample(text, "rdv_live_leg_mos_count"), 1) << text;
+  EXPECT_GT(sample(text, "rdv_live_leg_mos_sum"), 4.0) << "a clean loopback G.711 stream";
+  EXPECT_NE(text.find("rdv_live_leg_mos_bucket{le=\"+Inf\"}"), std::string::npos);
+  EXPECT_GE(sample(text, "rdv_live_leg_loss_percent_count"), 1);
+  EXPECT_EQ(sample(text, "rdv_live_leg_rtt_ms_count"), 0) << "no RTCP, no round trip";
+  EXPECT_GE(sample(text, "rdv_cpu_seconds_total{group=\"relay\"}"), 0);
 }
 
 }  // namespace

@@ -6,9 +6,12 @@
 // Every failure is a reply (`result: error` + `error-reason`, or rtpengine's `load limit`);
 // nothing here throws.
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 
 #include "common/Counter.h"
@@ -18,11 +21,22 @@
 
 namespace rdv::ng {
 
+// The commands counted by name; anything else (and a request without a command) is "other".
+inline constexpr std::array<std::string_view, 7> kNgCommandNames = {"ping",  "offer", "answer", "delete",
+                                                                   "query", "list",  "other"};
+
 struct NgCounters {
   common::Counter requests;
   common::Counter errors;
   common::Counter retransmissions;
   common::Counter malformed;
+  std::array<common::Counter, kNgCommandNames.size()> commands;  // decoded requests, by kNgCommandNames
+
+  void countCommand(std::optional<std::string_view> name) {
+    size_t i = 0;
+    while (i + 1 < kNgCommandNames.size() && (!name || *name != kNgCommandNames[i])) ++i;
+    commands[i].add(1);
+  }
 };
 
 class NgHandler {

@@ -75,6 +75,7 @@ std::string NgServer::process(std::string_view datagram, const common::SockAddr&
     complete(cookie, from,
              ngError(fmt::format("Failed to decode bencode at offset {}: {}", req.error().offset, req.error().reason)));
   } else {
+    counters_.countCommand(req->getString("command"));
     handler_.handle(*req, [this, cookie, from](BValue reply) { complete(cookie, from, std::move(reply)); });
   }
   inProcess_ = nullptr;

@@ -186,6 +186,7 @@ void SipTransport::readUdp() {
       continue;
     }
     msg->setSource(from.addr.ip(), from.addr.port());  // responses get received/rport (RFC 3581)
+    countReceived(*msg);
     onMessage_(std::move(*msg), from);
   }
 }
@@ -280,6 +281,7 @@ void SipTransport::deliverStream(uint64_t id, Connection& c, SipTransportKind ki
       continue;
     }
     msg->setSource(from.addr.ip(), from.addr.port());
+    countReceived(*msg);
     onMessage_(std::move(*msg), from);
     if (gone()) return;  // the handler may have sent and failed, closing the connection
   }
@@ -287,11 +289,25 @@ void SipTransport::deliverStream(uint64_t id, Connection& c, SipTransportKind ki
   if (closed) close(id);
 }
 
+void SipTransport::countSent(std::string_view data) {
+  counters_.sent.add(1);
+  // "SIP/2.0 NNN ": a response; its class is the first digit.
+  if (data.size() > 8 && data.substr(0, 8) == "SIP/2.0 " && data[8] >= '1' && data[8] <= '6') {
+    counters_.responsesSent[static_cast<size_t>(data[8] - '0')].add(1);
+  }
+}
+
+void SipTransport::countReceived(const SipMessage& msg) {
+  if (msg.isRequest()) return;
+  const int cls = msg.status() / 100;
+  if (cls >= 1 && cls <= 6) counters_.responsesReceived[static_cast<size_t>(cls)].add(1);
+}
+
 SendResult SipTransport::send(const SipPeer& to, std::string_view data) {
   if (to.kind == SipTransportKind::Udp) {
     ssize_t n = ::sendto(udp_.get(), data.data(), data.size(), MSG_DONTWAIT, to.addr.sa(), to.addr.len());
     if (n < 0) return {};
-    counters_.sent.add(1);
+    countSent(data);
     return {true, 0};
   }
   uint64_t id = to.connId;
@@ -308,7 +324,7 @@ SendResult SipTransport::send(const SipPeer& to, std::string_view data) {
     return {};
   }
   c.out.append(data);
-  counters_.sent.add(1);
+  countSent(data);
   if (c.connecting) return {true, id};  // finishConnect flushes
   if (c.tls) {
     flushTls(id);

@@ -14,6 +14,7 @@
 // reuse them. One that fails (refused, no answer within 10 s, failed handshake) is closed and
 // reported like any other closed connection.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,9 @@ namespace rdv::sip {
 struct SipTransportCounters {
   common::Counter received;
   common::Counter sent;
+  // Responses by class (index 1..6 = 1xx..6xx; retransmissions included), sent and received.
+  std::array<common::Counter, 7> responsesSent;
+  std::array<common::Counter, 7> responsesReceived;
   common::Counter malformed;       // answered with 400
   common::Counter dropped;         // could not even be answered
   common::Counter connections;     // TCP and TLS connections now open
@@ -118,6 +122,8 @@ class SipTransport final : public SipSender {
   ssl_ctx_st* tlsClientContext();
   void close(uint64_t id);
   void rejectUnparsable(std::string_view bytes, const SipError& err, const SipPeer& from);
+  void countSent(std::string_view data);
+  void countReceived(const SipMessage& msg);
 
   MessageHandler onMessage_;
   ClosedHandler onClosed_;

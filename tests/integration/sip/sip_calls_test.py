@@ -466,7 +466,15 @@ def case_alive(ctx):
         wait_until("calls, sessions and ports back to 0", idle, 3.0)
     except TestFailure:
         raise TestFailure("after all calls ended /metrics still shows %s (absent = None)" % ctx.last_gauges)
-    return "OPTIONS 200; %s" % ", ".join("%s=0" % g for g in gauges)
+    # The calls above got and sent responses of several classes (200, 180, 486, 487, 401...).
+    text = ctx.relay.metrics()
+    classes = {}
+    for way in ("sent", "received"):
+        for cls in ("1xx", "2xx", "4xx"):
+            classes[(way, cls)] = metric(text, "rdv_sip_responses_%s_total" % way, {"class": cls}) or 0
+    check(all(v > 0 for v in classes.values()), "SIP responses by class not all counted: %s" % classes)
+    return "OPTIONS 200; %s; responses sent 2xx=%d 4xx=%d" % (
+        ", ".join("%s=0" % g for g in gauges), classes[("sent", "2xx")], classes[("sent", "4xx")])
 
 
 # ---------------------------------------------------------------- main
