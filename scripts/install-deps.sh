@@ -17,7 +17,7 @@ test_pkgs=(
   libclang-rt-14-dev libgtest-dev libgmock-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
-  baresip-core linphone-cli
+  baresip-core linphone-cli prometheus
 )
 
 case "$mode" in
