@@ -418,10 +418,10 @@ class Client:
         return files[-1] if files else None
 
 
-def run_call(phase, procs, phase_dir, clients, dial_uri, registered_re):
+def run_call(phase, procs, phase_dir, clients, dial_uri, registered_re, before_hangup=None):
     """Start both clients, wait for registration, alice dials, wait established on both, let the
-    media run, hang up, quit (finalises the recordings). Returns
-    ({name: (dec_res, enc_res)}, hangup_error or None)."""
+    media run, call `before_hangup()` (if given: observe the live call), hang up, quit (finalises
+    the recordings). Returns ({name: (dec_res, enc_res)}, hangup_error or None)."""
     alice, bob = clients
     hangup_error = None
     try:
@@ -445,6 +445,8 @@ def run_call(phase, procs, phase_dir, clients, dial_uri, registered_re):
                 raise TestFailure("[%s] call ended early\n%s\n%s" % (phase, tail(alice.log_path()),
                                                                      tail(bob.log_path())))
             time.sleep(0.1)
+        if before_hangup is not None:
+            before_hangup()
         alice.cons("/hangup")
         for c in clients:
             try:
