@@ -15,6 +15,9 @@
 #include <spdlog/spdlog.h>
 
 #include "app/Metrics.h"
+#include "app/Operator.h"
+#include "app/api/ApiServer.h"
+#include "app/api/ControlQueue.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/anchor/MediaAnchor.h"
@@ -25,7 +28,8 @@
 namespace rdv::app {
 
 struct Server::Impl {
-  config::Config cfg;
+  config::Config cfg;  // in effect: a reload changes only the keys it applies
+  config::ConfigSource source;
   const common::Clock& clock = common::SystemClock::instance();
   std::unique_ptr<relay::RelayControl> relay;
   std::unique_ptr<anchor::MediaAnchor> anchor;
@@ -37,9 +41,17 @@ struct Server::Impl {
   common::Fd signals;
   common::Fd stopWake = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   common::Fd epoll;
+  api::ControlQueue control;  // API requests for the control thread
+  std::unique_ptr<Operator> op;
+  std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
+
+  Expected<bool, std::string> startApi();
 };
 
-Server::Server(const config::Config& cfg) : impl_(std::make_unique<Impl>()) { impl_->cfg = cfg; }
+Server::Server(const config::Config& cfg, config::ConfigSource source) : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = cfg;
+  impl_->source = std::move(source);
+}
 Server::~Server() = default;
 
 Expected<bool, std::string> Server::start() {
@@ -51,6 +63,7 @@ Expected<bool, std::string> Server::start() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   m.signals = common::Fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -112,10 +125,12 @@ Expected<bool, std::string> Server::start() {
     spdlog::info("metrics on http://{}/metrics", m.cfg.metrics.listen);
   }
   m.anchor->setOnRemoved([&m](const relay::SessionReport& rep) { m.metrics->observeEnded(rep); });
+  m.op = std::make_unique<Operator>(m.cfg, m.source, Operator::Planes{*m.relay, *m.anchor, *m.ngHandler, m.b2bua.get()});
+  if (auto r = m.startApi(); !r) return r;
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
-  for (int fd : {m.signals.get(), m.stopWake.get(), m.ng->fd(), m.relay->endedFd(), m.relay->replyFd(),
-                 m.sip ? m.sip->fd() : -1}) {
+  for (int fd : {m.signals.get(), m.stopWake.get(), m.control.fd(), m.ng->fd(), m.relay->endedFd(),
+                 m.relay->replyFd(), m.sip ? m.sip->fd() : -1}) {
     if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -145,6 +160,11 @@ int Server::run() {
       if (fd == m.signals.get()) {
         signalfd_siginfo si{};
         [[maybe_unused]] auto r = ::read(fd, &si, sizeof(si));
+        if (si.ssi_signo == SIGHUP) {
+          spdlog::info("SIGHUP received: reloading the configuration");
+          m.op->reload("SIGHUP");
+          continue;
+        }
         spdlog::info("signal {} received: shutting down ({} calls active)", si.ssi_signo, m.anchor->calls());
         return 0;
       }
@@ -152,7 +172,9 @@ int Server::run() {
         spdlog::info("stop requested: shutting down ({} calls active)", m.anchor->calls());
         return 0;
       }
-      if (m.sip && fd == m.sip->fd()) {
+      if (fd == m.control.fd()) {
+        m.control.drain();  // API requests: each handler answers at once
+      } else if (m.sip && fd == m.sip->fd()) {
         m.sip->onReadable();
       } else if (fd == m.ng->fd()) {
         m.ng->onReadable();
@@ -169,7 +191,23 @@ int Server::run() {
       }
     }
     if (m.b2bua) m.b2bua->onTimer();
+    if (m.op->exitDue()) {
+      spdlog::info("drain complete: the last call ended, exiting");
+      return 0;
+    }
   }
+}
+
+Expected<bool, std::string> Server::Impl::startApi() {
+  if (cfg.api.listen.empty()) return true;
+  api::ApiOptions opts;
+  opts.token = cfg.api.token;
+  api = std::make_unique<api::ApiServer>(opts, control);
+  op->addRoutes(*api);
+  if (auto r = api->listen(cfg.api.listen); !r) return Unexpected(r.error());
+  spdlog::info("operator API on http://{}{}", cfg.api.listen,
+               cfg.api.token.empty() ? " (no token: loopback only)" : " (bearer token required)");
+  return true;
 }
 
 void Server::stop() {

@@ -50,6 +50,11 @@ struct SipConfig {
   std::map<std::string, std::string> users;  // sip.users.<name> = password
 };
 
+struct ApiConfig {
+  std::string listen = "127.0.0.1:8080";  // operator HTTP JSON API; empty disables it
+  std::string token;                     // bearer token; required when listen is not loopback
+};
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -59,6 +64,7 @@ struct Config {
   NgConfig ng;
   MetricsConfig metrics;
   SipConfig sip;
+  ApiConfig api;
   LogConfig log;
 };
 

@@ -75,6 +75,13 @@ const std::array kKeys{
            RDV_NUM(sip.keepaliveSeconds)},
     KeyDef{"sip.ring_timeout", KeyType::UInt, 1, 3600, "seconds an INVITE may ring before 408", nullptr,
            RDV_NUM(sip.ringTimeoutSeconds)},
+    KeyDef{"api.listen", KeyType::String, 0, 0,
+           "operator HTTP JSON API address (host:port): health, readiness, drain, reload; empty disables it",
+           RDV_STR(api.listen)},
+    KeyDef{"api.token", KeyType::String, 0, 0,
+           "bearer token the API requires (Authorization: Bearer <token>); must be set when api.listen "
+           "is not a loopback address",
+           RDV_STR(api.token)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };
@@ -91,6 +98,15 @@ const KeyDef* findKey(std::string_view name) {
     if (k.name == name) return &k;
   }
   return nullptr;
+}
+
+std::vector<std::string> changedKeys(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  for (const auto& k : kKeys) {
+    if (formatValue(k, a) != formatValue(k, b)) out.emplace_back(k.name);
+  }
+  if (a.sip.users != b.sip.users) out.emplace_back("sip.users");
+  return out;
 }
 
 std::string formatValue(const KeyDef& key, const Config& cfg) {

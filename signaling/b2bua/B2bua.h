@@ -60,6 +60,9 @@ class B2bua final : public sip::SipTransactionUser {
   // 64*T1 after an INVITE's 2xx.
   size_t pendingRequests() const { return calls_.pendingCount(); }
   const sip::Registrar& registrar() const { return registrations_.registrar(); }
+  // Operator drain: new INVITEs get 503 with Retry-After (Admission::Verdict::Draining); calls
+  // already up, and requests within them, go on.
+  void setDraining(bool on);
 
   // SipTransactionUser
   void onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) override;

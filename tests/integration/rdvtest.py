@@ -312,7 +312,8 @@ def sip_options_ok(port, timeout=0.3):
 
 
 class Relay:
-    """A rendezvous process on its own ports: NG at base, metrics at base+1, media base+10..
+    """A rendezvous process on its own ports: NG at base, metrics at base+1, the operator API at
+    base+3 (no token), media base+10..
 
     sip: None (default: no SIP keys passed) or a dict of sip.* settings without the prefix, e.g.
     {"users.alice": "alicepw", "auth_register": 1}; then sip.listen=127.0.0.1:base+2 (UDP and
@@ -324,11 +325,13 @@ class Relay:
         self.ng_port = self.base
         self.metrics_port = self.base + 1
         self.sip_port = self.base + 2 if sip is not None else None
+        self.api_port = self.base + 3
         self.port_min = self.base + 10
         self.port_max = self.base + 99
         self.procs = Procs(workdir)
         argv = [os.path.abspath(binary), "--set", "ng.listen=127.0.0.1:%d" % self.ng_port,
                 "--set", "metrics.listen=127.0.0.1:%d" % self.metrics_port,
+                "--set", "api.listen=127.0.0.1:%d" % self.api_port,
                 "--set", "relay.port_min=%d" % self.port_min, "--set", "relay.port_max=%d" % self.port_max,
                 "--set", "log.level=debug"]
         if sip is not None:
