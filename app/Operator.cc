@@ -51,6 +51,12 @@ size_t Operator::activeCalls() const {
   return std::max(planes_.anchor.calls(), planes_.b2bua != nullptr ? planes_.b2bua->activeCalls() : 0);
 }
 
+bool Operator::exitDue() const {
+  if (!draining_ || !exitWhenIdle_ || activeCalls() != 0) return false;
+  if (planes_.relay.pendingReplies() != 0) return false;
+  return planes_.b2bua == nullptr || planes_.b2bua->pendingRequests() == 0;
+}
+
 void Operator::addRoutes(api::ApiServer& api) {
   using api::Access;
   using api::Method;

@@ -52,8 +52,10 @@ class Operator {
   // (nothing changed), 409 when no file was given on the command line.
   api::ApiReply reload(std::string_view trigger);
 
-  // A drain asked to exit when idle, and no call is left: the control loop should return.
-  bool exitDue() const { return draining_ && exitWhenIdle_ && activeCalls() == 0; }
+  // A drain asked to exit when idle, no call is left and nothing is still to be answered (the NG
+  // reply to the last delete comes from the relay worker's report; SIP client transactions): the
+  // control loop should return.
+  bool exitDue() const;
   size_t activeCalls() const;
 
  private:

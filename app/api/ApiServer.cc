@@ -111,6 +111,16 @@ void ApiServer::Impl::setup() {
   http.Patch(".*", handle);
   http.Delete(".*", handle);
   http.Options(".*", handle);
+  // RFC 9112 §6.3: a request with neither Content-Length nor Transfer-Encoding has no body. httplib
+  // 0.11 refuses such a POST (curl -X POST sends one) with 400; the pre-routing handler runs
+  // before it reads a body, so such requests are dispatched from there.
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    dispatch(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http.set_payload_max_length(opts.maxBodyBytes);
   http.set_keep_alive_timeout(2);
   const size_t threads = opts.threads;
@@ -177,6 +187,7 @@ void ApiServer::Impl::dispatch(const httplib::Request& req, httplib::Response& r
       reply = callControl(entry, ApiRequest{req.path, std::move(route.params), std::move(*body)});
     }
   }
+  spdlog::debug("api: {} {} -> {}", req.method, req.path, reply.status);
   res.status = reply.status;
   for (auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);
   res.set_content(dumpJson(reply.body), std::string(kJson));

@@ -317,9 +317,10 @@ class Relay:
 
     sip: None (default: no SIP keys passed) or a dict of sip.* settings without the prefix, e.g.
     {"users.alice": "alicepw", "auth_register": 1}; then sip.listen=127.0.0.1:base+2 (UDP and
-    TCP) and relay.interface=127.0.0.1 are added and start-up also waits for a 200 to OPTIONS."""
+    TCP) and relay.interface=127.0.0.1 are added and start-up also waits for a 200 to OPTIONS.
+    log_level: passed as --set log.level (None: not passed, so a --config file's level holds)."""
 
-    def __init__(self, binary, workdir, extra=(), sip=None):
+    def __init__(self, binary, workdir, extra=(), sip=None, log_level="debug"):
         os.makedirs(workdir, exist_ok=True)
         self.base = free_block()
         self.ng_port = self.base
@@ -332,8 +333,9 @@ class Relay:
         argv = [os.path.abspath(binary), "--set", "ng.listen=127.0.0.1:%d" % self.ng_port,
                 "--set", "metrics.listen=127.0.0.1:%d" % self.metrics_port,
                 "--set", "api.listen=127.0.0.1:%d" % self.api_port,
-                "--set", "relay.port_min=%d" % self.port_min, "--set", "relay.port_max=%d" % self.port_max,
-                "--set", "log.level=debug"]
+                "--set", "relay.port_min=%d" % self.port_min, "--set", "relay.port_max=%d" % self.port_max]
+        if log_level is not None:
+            argv += ["--set", "log.level=%s" % log_level]
         if sip is not None:
             argv += ["--set", "sip.listen=127.0.0.1:%d" % self.sip_port,
                      "--set", "relay.interface=127.0.0.1"]
