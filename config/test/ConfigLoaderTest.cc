@@ -1,5 +1,7 @@
 #include "config/ConfigLoader.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -146,7 +148,7 @@ TEST(ConfigLoader, ApiBeyondLoopbackNeedsAToken) {
 }
 
 TEST(ConfigLoader, LoadAppliesTheFileThenTheSetsThenValidates) {
-  const std::string path = ::testing::TempDir() + "rdv-load-test.toml";
+  const std::string path = ::testing::TempDir() + "rdv-load-test-" + std::to_string(::getpid()) + ".toml";
   {
     std::ofstream f(path);
     f << "[log]\nlevel = \"debug\"\n[relay]\nbatch = 8\n";
