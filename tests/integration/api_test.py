@@ -30,7 +30,6 @@ any FAIL, or when rendezvous died or did not exit 0). No case is ever skipped.
 Usage: api_test.py --rendezvous PATH --workdir DIR
 """
 
-import argparse
 import json
 import os
 import random
@@ -44,15 +43,10 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Relay, TestFailure, log_text, ng_request, wait_until  # noqa: E402
+from rdvtest import Relay, TestFailure, check, log_text, ng_request, test_args, wait_until  # noqa: E402
 
 TOKEN = "it-api-token-3f9c"
 IO_TIMEOUT = 5.0
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
 
 
 def http(port, method, path, token=None, body=None):
@@ -274,11 +268,7 @@ CASES = [case_needs_token, case_health_ready, case_token, case_drain, case_undra
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
+    args = test_args(__doc__)
     x = Ctx()
     x.binary = os.path.abspath(args.rendezvous)
     x.config = os.path.join(args.workdir, "rdv.toml")

@@ -3,6 +3,7 @@
 pieces of a sipp-driven call: sipp message logs, relay SDP checks, pcap length, the callee media
 endpoint (counts RTP, echoes it)."""
 
+import argparse
 import fcntl
 import os
 import random
@@ -18,6 +19,12 @@ import urllib.request
 
 class TestFailure(Exception):
     pass
+
+
+def check(cond, what):
+    """Fails the running case with `what` unless `cond` holds."""
+    if not cond:
+        raise TestFailure(what)
 
 
 def bencode(value):
@@ -105,6 +112,17 @@ def udp_port_free(port):
 
 def tcp_port_free(port):
     return _port_free(socket.SOCK_STREAM, port)
+
+
+def test_args(doc):
+    """The command line every server test takes (--rendezvous PATH --workdir DIR, help from the
+    module `doc`), with the work directory created."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rendezvous", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    return args
 
 
 class Procs:

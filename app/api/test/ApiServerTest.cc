@@ -15,6 +15,8 @@
 #include <atomic>
 #include <thread>
 
+#include "app/api/test/ControlThread.h"
+
 namespace rdv::api {
 namespace {
 
@@ -22,32 +24,18 @@ using nlohmann::json;
 
 constexpr const char* kToken = "s3cret-token";
 
-// The control thread of these tests: drains the queue until destroyed.
-class ControlThread {
- public:
-  explicit ControlThread(ControlQueue& q)
-      : thread_([this, &q] {
-          while (!stop_) {
-            pollfd p{q.fd(), POLLIN, 0};
-            if (::poll(&p, 1, 10) == 1) q.drain();
-          }
-        }) {}
-  ~ControlThread() {
-    stop_ = true;
-    thread_.join();
-  }
-  std::thread::id id() const { return thread_.get_id(); }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 json bodyOf(const httplib::Result& r) {
   EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
   auto j = json::parse(r->body, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << r->body;
   return j;
+}
+
+// `r` is an error answer: `status` and {"error": reason}.
+void expectError(const httplib::Result& r, int status, const std::string& reason) {
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, status);
+  EXPECT_EQ(bodyOf(r)["error"], reason);
 }
 
 class ApiServerTest : public ::testing::Test {
@@ -108,7 +96,7 @@ class ApiServerTest : public ::testing::Test {
   httplib::Headers auth(const std::string& token = kToken) { return {{"Authorization", "Bearer " + token}}; }
 
   ControlQueue control_;
-  ControlThread thread_{control_};
+  test::ControlThread thread_{control_};
   ApiServer api_{options(), control_};
   std::unique_ptr<httplib::Client> client_;
   uint16_t port_ = 0;
@@ -124,9 +112,7 @@ TEST_F(ApiServerTest, PublicRouteAnswersJsonWithoutToken) {
 
 TEST_F(ApiServerTest, UnknownRouteIs404Json) {
   auto r = client_->Get("/nope", auth());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 404);
-  EXPECT_EQ(bodyOf(r)["error"], "no such route: /nope");
+  expectError(r, 404, "no such route: /nope");
 }
 
 TEST_F(ApiServerTest, KnownPathWithOtherMethodIs405WithAllow) {
@@ -181,31 +167,21 @@ TEST_F(ApiServerTest, PostWithoutContentLengthHasAnEmptyBody) {
 
 TEST_F(ApiServerTest, BadJsonAndNonObjectBodiesAre400) {
   auto bad = client_->Post("/api/v1/echo/1", auth(), "{\"x\": ", "application/json");
-  ASSERT_TRUE(bad);
-  EXPECT_EQ(bad->status, 400);
-  EXPECT_EQ(bodyOf(bad)["error"], "body is not valid JSON");
+  expectError(bad, 400, "body is not valid JSON");
   auto array = client_->Post("/api/v1/echo/1", auth(), "[1]", "application/json");
-  ASSERT_TRUE(array);
-  EXPECT_EQ(array->status, 400);
-  EXPECT_EQ(bodyOf(array)["error"], "body must be a JSON object");
+  expectError(array, 400, "body must be a JSON object");
   auto flag = client_->Post("/api/v1/flag", auth(), R"({"on": "yes"})", "application/json");
-  ASSERT_TRUE(flag);
-  EXPECT_EQ(flag->status, 400);
-  EXPECT_EQ(bodyOf(flag)["error"], "on must be true or false");
+  expectError(flag, 400, "on must be true or false");
 }
 
 TEST_F(ApiServerTest, BodyOverTheLimitIs413Json) {
   auto r = client_->Post("/api/v1/echo/1", auth(), "{\"x\": \"" + std::string(2000, 'a') + "\"}", "application/json");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 413);
-  EXPECT_EQ(bodyOf(r)["error"], "request body larger than 1024 bytes");
+  expectError(r, 413, "request body larger than 1024 bytes");
 }
 
 TEST_F(ApiServerTest, HandlerExceptionIs500AndTheControlThreadGoesOn) {
   auto r = client_->Get("/api/v1/throws", auth());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 500);
-  EXPECT_EQ(bodyOf(r)["error"], "internal error");
+  expectError(r, 500, "internal error");
   auto next = client_->Get("/health");
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
@@ -232,9 +208,7 @@ TEST(ApiServerTimeout, ControlThreadThatDoesNotAnswerGives503AndTheHandlerNeverR
   httplib::Client client("127.0.0.1", *port);
   client.set_read_timeout(5, 0);
   auto r = client.Post("/api/v1/drain", "", "application/json");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(bodyOf(r)["error"], "control thread did not answer within 50 ms; nothing was done");
+  expectError(r, 503, "control thread did not answer within 50 ms; nothing was done");
   EXPECT_EQ(control.drain(), 1U);
   EXPECT_FALSE(ran) << "the request was answered 503: it must not take effect later";
 }

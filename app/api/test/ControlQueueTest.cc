@@ -3,6 +3,8 @@
 
 #include "app/api/ControlQueue.h"
 
+#include "app/api/test/ControlThread.h"
+
 #include <poll.h>
 
 #include <gtest/gtest.h>
@@ -18,26 +20,6 @@ bool readable(int fd, int timeoutMs = 0) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, timeoutMs) == 1;
 }
-
-// Drains `q` on its own thread (the control thread of these tests) until destroyed.
-class Drainer {
- public:
-  explicit Drainer(ControlQueue& q)
-      : thread_([this, &q] {
-          while (!stop_) {
-            if (readable(q.fd(), 10)) q.drain();
-          }
-        }) {}
-  ~Drainer() {
-    stop_ = true;
-    thread_.join();
-  }
-  std::thread::id id() const { return thread_.get_id(); }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 TEST(ControlQueueTest, PostedTasksRunInOrderWhenDrainedAndTheFdSaysSo) {
   ControlQueue q(8);
@@ -64,7 +46,7 @@ TEST(ControlQueueTest, FullQueueRefusesAndKeepsWhatItHas) {
 
 TEST(ControlQueueTest, CallReturnsWhatTheTaskComputedOnTheDrainingThread) {
   ControlQueue q;
-  Drainer control(q);
+  test::ControlThread control(q);
   auto r = q.call<std::thread::id>([] { return std::this_thread::get_id(); }, std::chrono::seconds(5));
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, control.id());
