@@ -51,7 +51,7 @@ struct ApiOptions {
   std::string token;  // empty: every route is public
   std::chrono::milliseconds controlTimeout{2000};  // longest wait for the control thread (then 503)
   size_t maxBodyBytes = 64 * 1024;                 // larger bodies get 413
-  size_t threads = 2;                              // HTTP connection threads
+  size_t threads = 4;                              // HTTP connection threads (keep-alive holds one)
 };
 
 class ApiServer {
