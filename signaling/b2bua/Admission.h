@@ -22,7 +22,6 @@ class Admission {
   // While draining (the operator API's drain) every new call is refused with Draining; calls
   // already admitted are not affected.
   void setDraining(bool on) { draining_ = on; }
-  bool draining() const { return draining_; }
   // Returns the token of an admitted call that was then not routed (404, 480, 488): only calls
   // that go out to a callee count against the rate.
   void refund();
