@@ -15,7 +15,10 @@
 #include <spdlog/spdlog.h>
 
 #include "app/Metrics.h"
+#include "app/Operator.h"
 #include "app/ProcessCpu.h"
+#include "app/api/ApiServer.h"
+#include "app/api/ControlQueue.h"
 #include "app/cdr/CdrJoiner.h"
 #include "app/cdr/CdrWriter.h"
 #include "relay/RelayControl.h"
@@ -28,7 +31,8 @@
 namespace rdv::app {
 
 struct Server::Impl {
-  config::Config cfg;
+  config::Config cfg;  // in effect: a reload changes only the keys it applies
+  config::ConfigSource source;
   const common::Clock& clock = common::SystemClock::instance();
   std::unique_ptr<relay::RelayControl> relay;
   std::unique_ptr<anchor::MediaAnchor> anchor;
@@ -42,9 +46,17 @@ struct Server::Impl {
   common::Fd signals;
   common::Fd stopWake = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   common::Fd epoll;
+  api::ControlQueue control;  // API requests for the control thread
+  std::unique_ptr<Operator> op;
+  std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
+
+  Expected<bool, std::string> startApi();
 };
 
-Server::Server(const config::Config& cfg) : impl_(std::make_unique<Impl>()) { impl_->cfg = cfg; }
+Server::Server(const config::Config& cfg, config::ConfigSource source) : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = cfg;
+  impl_->source = std::move(source);
+}
 Server::~Server() = default;
 
 Expected<bool, std::string> Server::start() {
@@ -56,6 +68,7 @@ Expected<bool, std::string> Server::start() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);   // reload the configuration
   sigaddset(&set, SIGUSR1);  // reopen the call record file (logrotate)
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -135,10 +148,12 @@ Expected<bool, std::string> Server::start() {
     m.metrics->observeEnded(rep);
     if (m.cdr) m.cdr->onMedia(rep, "ng_delete", m.clock.monotonicMs());
   });
+  m.op = std::make_unique<Operator>(m.cfg, m.source, Operator::Planes{*m.relay, *m.anchor, *m.ngHandler, m.b2bua.get()});
+  if (auto r = m.startApi(); !r) return r;
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
-  for (int fd : {m.signals.get(), m.stopWake.get(), m.ng->fd(), m.relay->endedFd(), m.relay->replyFd(),
-                 m.sip ? m.sip->fd() : -1}) {
+  for (int fd : {m.signals.get(), m.stopWake.get(), m.control.fd(), m.ng->fd(), m.relay->endedFd(),
+                 m.relay->replyFd(), m.sip ? m.sip->fd() : -1}) {
     if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -176,6 +191,11 @@ int Server::run() {
           if (m.cdrWriter) m.cdrWriter->reopen();
           continue;
         }
+        if (si.ssi_signo == SIGHUP) {
+          spdlog::info("SIGHUP received: reloading the configuration");
+          m.op->reload("SIGHUP");
+          continue;
+        }
         spdlog::info("signal {} received: shutting down ({} calls active)", si.ssi_signo, m.anchor->calls());
         return 0;
       }
@@ -183,7 +203,9 @@ int Server::run() {
         spdlog::info("stop requested: shutting down ({} calls active)", m.anchor->calls());
         return 0;
       }
-      if (m.sip && fd == m.sip->fd()) {
+      if (fd == m.control.fd()) {
+        m.control.drain();  // API requests: each handler answers at once
+      } else if (m.sip && fd == m.sip->fd()) {
         m.sip->onReadable();
       } else if (fd == m.ng->fd()) {
         m.ng->onReadable();
@@ -202,7 +224,23 @@ int Server::run() {
     }
     if (m.b2bua) m.b2bua->onTimer();
     if (m.cdr) m.cdr->flush(m.clock.monotonicMs());
+    if (m.op->exitDue()) {
+      spdlog::info("drain complete: the last call ended, exiting");
+      return 0;
+    }
   }
+}
+
+Expected<bool, std::string> Server::Impl::startApi() {
+  if (cfg.api.listen.empty()) return true;
+  api::ApiOptions opts;
+  opts.token = cfg.api.token;
+  api = std::make_unique<api::ApiServer>(opts, control);
+  op->addRoutes(*api);
+  if (auto r = api->listen(cfg.api.listen); !r) return Unexpected(r.error());
+  spdlog::info("operator API on http://{}{}", cfg.api.listen,
+               cfg.api.token.empty() ? " (no token: loopback only)" : " (bearer token required)");
+  return true;
 }
 
 void Server::stop() {

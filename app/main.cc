@@ -1,10 +1,8 @@
 // rendezvous: the media relay and conferencing server. Loads the configuration (embedded
 // defaults, an optional TOML file, then --set overrides), starts the server and runs until
-// SIGINT/SIGTERM.
+// SIGINT/SIGTERM (SIGHUP reloads the configuration).
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -41,20 +39,9 @@ int main(int argc, char** argv) {
   cli.footer(rdv::config::describeKeys());
   CLI11_PARSE(cli, argc, argv);
 
-  rdv::config::Config cfg;
+  const rdv::config::ConfigSource source{configPath, sets};
   std::vector<rdv::config::ConfigError> errors;
-  if (!configPath.empty()) {
-    std::ifstream in(configPath);
-    if (!in) {
-      std::cerr << configPath << ": cannot open\n";
-      return 1;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    rdv::config::applyToml(cfg, text.str(), configPath, errors);
-  }
-  for (const auto& s : sets) rdv::config::applySet(cfg, s, errors);
-  rdv::config::validate(cfg, errors);  // all problems at once, file ones first
+  rdv::config::Config cfg = rdv::config::load(source, errors);
   for (const auto& e : errors) std::cerr << e.str() << "\n";
   if (!errors.empty()) return 1;
   if (checkOnly) {
@@ -64,7 +51,8 @@ int main(int argc, char** argv) {
 
   setupLogging(cfg.log.level);
   spdlog::info("rendezvous {} starting", RDV_VERSION);
-  rdv::app::Server server(cfg);
+  // SIGHUP and POST /api/v1/reload build the configuration again from the same file and --set list.
+  rdv::app::Server server(cfg, source);
   if (auto r = server.start(); !r) {
     spdlog::critical("startup failed: {}", r.error());
     return 1;

@@ -163,7 +163,7 @@ class Relay:
 def rendezvous_argv(path, ng_port, extra=()):
     return [path, "--set", f"ng.listen=127.0.0.1:{ng_port}", "--set", "relay.interface=127.0.0.1",
             "--set", "relay.port_min=20000", "--set", "relay.port_max=59999",
-            "--set", "metrics.listen=", "--set", "sip.listen=", "--set", "log.level=warn"] + list(extra)
+            "--set", "metrics.listen=", "--set", "sip.listen=", "--set", "api.listen=", "--set", "log.level=warn"] + list(extra)
 
 
 def rtpengine_argv(path, ng_port):

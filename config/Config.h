@@ -63,6 +63,11 @@ struct CdrConfig {
   uint32_t syslog = 0;                   // 1: every record to syslog too (LOG_LOCAL0, info)
 };
 
+struct ApiConfig {
+  std::string listen = "127.0.0.1:8080";  // operator HTTP JSON API; empty disables it
+  std::string token;                     // bearer token; required when listen is not loopback
+};
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -73,6 +78,7 @@ struct Config {
   MetricsConfig metrics;
   SipConfig sip;
   CdrConfig cdr;
+  ApiConfig api;
   LogConfig log;
 };
 

@@ -92,6 +92,13 @@ const std::array kKeys{
            RDV_NUM(cdr.rotateSeconds)},
     KeyDef{"cdr.syslog", KeyType::UInt, 0, 1, "1 = every call record to syslog too (LOG_LOCAL0, info)", nullptr,
            RDV_NUM(cdr.syslog)},
+    KeyDef{"api.listen", KeyType::String, 0, 0,
+           "operator HTTP JSON API address (host:port): health, readiness, drain, reload; empty disables it",
+           RDV_STR(api.listen)},
+    KeyDef{"api.token", KeyType::String, 0, 0,
+           "bearer token the API requires (Authorization: Bearer <token>); must be set when api.listen "
+           "is not a loopback address",
+           RDV_STR(api.token)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };
@@ -108,6 +115,15 @@ const KeyDef* findKey(std::string_view name) {
     if (k.name == name) return &k;
   }
   return nullptr;
+}
+
+std::vector<std::string> changedKeys(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  for (const auto& k : kKeys) {
+    if (formatValue(k, a) != formatValue(k, b)) out.emplace_back(k.name);
+  }
+  if (a.sip.users != b.sip.users) out.emplace_back("sip.users");
+  return out;
 }
 
 std::string formatValue(const KeyDef& key, const Config& cfg) {

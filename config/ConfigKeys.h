@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/Config.h"
 
@@ -24,6 +25,10 @@ struct KeyDef {
 
 std::span<const KeyDef> allKeys();
 const KeyDef* findKey(std::string_view name);
+
+// Names of the keys whose values differ between `a` and `b`, in table order; "sip.users" when
+// the user maps differ.
+std::vector<std::string> changedKeys(const Config& a, const Config& b);
 
 // The key's current value in `cfg`, formatted as TOML would write it ("a string" or 42).
 std::string formatValue(const KeyDef& key, const Config& cfg);

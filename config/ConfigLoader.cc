@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -82,6 +84,25 @@ bool isAddress(const std::string& a) {
 
 // "host:port" or "[v6]:port", as the servers parse it.
 bool isHostPort(const std::string& hp) { return common::SockAddr::parseHostPort(hp).has_value(); }
+
+// 127.0.0.0/8 or ::1: only processes on this machine can connect.
+bool isLoopback(const common::SockAddr& a) {
+  if (a.isV6()) return a.ip() == "::1";
+  return a.ip().rfind("127.", 0) == 0;
+}
+
+void validateApi(const ApiConfig& api, std::vector<ConfigError>& errors) {
+  if (api.listen.empty()) return;
+  auto addr = common::SockAddr::parseHostPort(api.listen);
+  if (!addr) {
+    errors.push_back({"config", 0, fmt::format("api.listen '{}' is not host:port", api.listen)});
+  } else if (api.token.empty() && !isLoopback(*addr)) {
+    errors.push_back({"config", 0,
+                      fmt::format("api.listen '{}' is not a loopback address: set api.token (the bearer token "
+                                  "the API then requires) or listen on 127.0.0.1",
+                                  api.listen)});
+  }
+}
 
 }  // namespace
 
@@ -166,10 +187,28 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (cfg.sip.forking != "parallel" && cfg.sip.forking != "sequential") {
     err(fmt::format("sip.forking '{}' is not one of parallel, sequential", cfg.sip.forking));
   }
+  validateApi(cfg.api, errors);
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;
   for (auto l : kLevels) levelOk = levelOk || l == cfg.log.level;
   if (!levelOk) err(fmt::format("log.level '{}' is not one of trace, debug, info, warn, error, off", cfg.log.level));
+}
+
+Config load(const ConfigSource& source, std::vector<ConfigError>& errors) {
+  Config cfg;
+  if (!source.path.empty()) {
+    std::ifstream in(source.path);
+    if (!in) {
+      errors.push_back({source.path, 0, "cannot open"});
+      return cfg;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    applyToml(cfg, text.str(), source.path, errors);
+  }
+  for (const auto& s : source.sets) applySet(cfg, s, errors);
+  validate(cfg, errors);  // all problems at once, file ones first
+  return cfg;
 }
 
 std::string describeKeys() {

@@ -30,6 +30,20 @@ void applySet(Config& cfg, std::string_view assignment, std::vector<ConfigError>
 // Checks relations between keys (port range, addresses) after all sources are applied.
 void validate(const Config& cfg, std::vector<ConfigError>& errors);
 
+// Where a configuration comes from: the TOML file named on the command line (empty: none) and
+// the --set overrides, in order. Kept by the server so that a reload repeats the same steps.
+struct ConfigSource {
+  std::string path;
+  std::vector<std::string> sets;
+};
+
+// The one way a configuration is built (startup and reload): the embedded defaults, then the
+// TOML file (skipped when the path is empty), then each `key=value` override in order (so the
+// command line wins over the file), then validate(). Every problem of every stage lands in
+// `errors`; an unreadable file is one error and stops there. Use the result only when `errors`
+// stayed empty.
+Config load(const ConfigSource& source, std::vector<ConfigError>& errors);
+
 // Text listing every key, its default and its meaning (for --help).
 std::string describeKeys();
 

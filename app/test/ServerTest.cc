@@ -24,6 +24,7 @@ struct Ports {
   uint16_t ng() const { return static_cast<uint16_t>(base + 40); }
   uint16_t sip() const { return static_cast<uint16_t>(base + 41); }
   uint16_t metrics() const { return static_cast<uint16_t>(base + 42); }
+  uint16_t api() const { return static_cast<uint16_t>(base + 43); }
 };
 
 config::Config configFor(const Ports& p) {
@@ -35,6 +36,7 @@ config::Config configFor(const Ports& p) {
   c.ng.listen = "127.0.0.1:" + std::to_string(p.ng());
   c.sip.listen = "127.0.0.1:" + std::to_string(p.sip());
   c.metrics.listen = "127.0.0.1:" + std::to_string(p.metrics());
+  c.api.listen = "127.0.0.1:" + std::to_string(p.api());
   c.sip.users["alice"] = "secret";
   return c;
 }

@@ -45,6 +45,8 @@ class RendezvousServer:
             "--set", "sip.auth_register=1", "--set", "sip.auth_invite=0", "--set", "sip.keepalive=0"]
         if LOG_LEVEL != "warn":
             argv += ["--set", f"log.level={LOG_LEVEL}"]
+        if supports_key(binary, "api.listen"):
+            argv += ["--set", "api.listen="]  # its default port may be taken; the benchmark needs no API
         if supports_key(binary, "sip.auth_algorithms"):
             # sipp 3.6.1 answers the topmost challenge only and knows MD5 only.
             argv += ["--set", "sip.auth_algorithms=MD5,SHA-256"]

@@ -1,5 +1,7 @@
 #include "config/ConfigLoader.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -113,6 +115,70 @@ TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
   validate(c, bad);
   ASSERT_EQ(bad.size(), 1U);
   EXPECT_NE(bad[0].message.find("sip.tls_listen"), std::string::npos);
+}
+
+// Messages of `cfg`'s validation problems.
+std::vector<std::string> problems(const Config& cfg) {
+  std::vector<ConfigError> errors;
+  validate(cfg, errors);
+  std::vector<std::string> out;
+  for (const auto& e : errors) out.push_back(e.message);
+  return out;
+}
+
+TEST(ConfigLoader, ApiBeyondLoopbackNeedsAToken) {
+  Config c;
+  c.api.listen = "0.0.0.0:8080";
+  auto open = problems(c);
+  ASSERT_EQ(open.size(), 1U);
+  EXPECT_NE(open[0].find("api.token"), std::string::npos) << open[0];
+  c.api.token = "t";
+  EXPECT_TRUE(problems(c).empty());
+  c.api.token.clear();
+  for (const char* loopback : {"127.0.0.1:8080", "127.0.0.2:0", "[::1]:8080", ""}) {
+    c.api.listen = loopback;
+    EXPECT_TRUE(problems(c).empty()) << loopback;
+  }
+  c.api.listen = "[2001:db8::1]:8080";
+  EXPECT_EQ(problems(c).size(), 1U) << "IPv6 beyond ::1 too";
+  c.api.listen = "localhost:8080";
+  auto bad = problems(c);
+  ASSERT_EQ(bad.size(), 1U);
+  EXPECT_EQ(bad[0], "api.listen 'localhost:8080' is not host:port");
+}
+
+TEST(ConfigLoader, LoadAppliesTheFileThenTheSetsThenValidates) {
+  const std::string path = ::testing::TempDir() + "rdv-load-test-" + std::to_string(::getpid()) + ".toml";
+  {
+    std::ofstream f(path);
+    f << "[log]\nlevel = \"debug\"\n[relay]\nbatch = 8\n";
+  }
+  std::vector<ConfigError> errors;
+  Config c = load(ConfigSource{path, {"relay.batch=16"}}, errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(c.log.level, "debug");
+  EXPECT_EQ(c.relay.batch, 16U) << "--set wins over the file";
+
+  std::vector<ConfigError> invalid;
+  load(ConfigSource{path, {"relay.port_min=50000", "relay.port_max=40000"}}, invalid);
+  ASSERT_EQ(invalid.size(), 1U) << "validate() ran";
+
+  std::vector<ConfigError> missing;
+  load(ConfigSource{path + ".absent", {}}, missing);
+  ASSERT_EQ(missing.size(), 1U);
+  EXPECT_EQ(missing[0].str(), path + ".absent: cannot open");
+}
+
+TEST(ConfigKeys, ChangedKeysNamesEachDifferingKeyInTableOrder) {
+  Config a;
+  Config b;
+  EXPECT_TRUE(changedKeys(a, b).empty());
+  b.log.level = "debug";
+  b.relay.portMin = 40000;
+  b.api.token = "secret";
+  b.sip.users["alice"] = "pw";
+  EXPECT_EQ(changedKeys(a, b),
+            (std::vector<std::string>{"relay.port_min", "api.token", "log.level", "sip.users"}));
 }
 
 }  // namespace

@@ -651,4 +651,6 @@ void B2bua::onTimer() {
   registrations_.sendKeepalives(now);
 }
 
+void B2bua::setDraining(bool on) { admission_.setDraining(on); }
+
 }  // namespace rdv::b2bua

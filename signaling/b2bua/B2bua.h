@@ -64,6 +64,9 @@ class B2bua final : public sip::SipTransactionUser {
   const sip::Registrar& registrar() const { return registrations_.registrar(); }
   // Called (on the control thread) with the record of every call that ends.
   void setOnCallEnded(std::function<void(CallRecord&&)> fn) { onCallEnded_ = std::move(fn); }
+  // Operator drain: new INVITEs get 503 with Retry-After (Admission::Verdict::Draining); calls
+  // already up, and requests within them, go on.
+  void setDraining(bool on);
 
   // SipTransactionUser
   void onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) override;

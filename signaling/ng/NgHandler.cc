@@ -61,15 +61,19 @@ BValue ssrcEntry(const media::MosSummary& m) {
   return e;
 }
 
+// What rtpengine answers when it takes no new call (its magic_load_limit_strings): `load limit`
+// to clients that support it, else an error whose reason Kamailio's module recognises; either
+// way Kamailio and OpenSIPS try the next relay.
+BValue loadLimit(std::string_view message, bool supportsLoadLimit) {
+  if (!supportsLoadLimit) return ngError(message);
+  BValue r = BValue::dict();
+  r.set("result", BValue::string("load limit"));
+  r.set("message", BValue::string(std::string(message)));
+  return r;
+}
+
 BValue anchorError(const anchor::AnchorError& e, bool supportsLoadLimit) {
-  // rtpengine answers a session limit with `load limit` to clients that support it (Kamailio and
-  // OpenSIPS then try the next relay), with the plain error otherwise.
-  if (e.limit == anchor::CapacityLimit::Sessions && supportsLoadLimit) {
-    BValue r = BValue::dict();
-    r.set("result", BValue::string("load limit"));
-    r.set("message", BValue::string(e.reason));
-    return r;
-  }
+  if (e.limit == anchor::CapacityLimit::Sessions) return loadLimit(e.reason, supportsLoadLimit);
   return ngError(e.reason);
 }
 
@@ -183,6 +187,10 @@ BValue NgHandler::offerOrAnswer(const NgOptions& o, bool isOffer) {
   if (!o.addressFamily.empty() && o.addressFamily != anchor_.addressType()) {
     return ngError("Address family " + o.addressFamily + " not available (relay advertises " +
                    anchor_.addressType() + ")");
+  }
+  if (isOffer && draining_ && !anchor_.query(o.callId)) {
+    spdlog::info("call={} offer refused: draining", o.callId);
+    return loadLimit(kDrainingLimit, o.supportsLoadLimit);
   }
   auto out = isOffer ? anchor_.offer(o.callId, o.fromTag, *o.sdp, o.anchor)
                      : anchor_.answer(o.callId, o.fromTag, o.toTag, *o.sdp, o.anchor);

@@ -48,6 +48,11 @@ class NgHandler {
   // Answers `request` exactly once through `reply` (see the file comment for when).
   void handle(const BValue& request, Reply reply);
 
+  // While draining, offers for call-ids the anchor does not know are refused as rtpengine refuses
+  // calls over its session limit (kDrainingLimit), so proxies fail over; calls already up go on.
+  void setDraining(bool on) { draining_ = on; }
+  static constexpr std::string_view kDrainingLimit = "Parallel session limit reached";
+
   // Names of unknown flags/keys logged so far (each is logged once).
   size_t unknownNamesLogged() const { return unknownLogged_.size(); }
 
@@ -62,6 +67,7 @@ class NgHandler {
   anchor::MediaAnchor& anchor_;
   std::unordered_set<std::string> unknownLogged_;
   bool unknownCapLogged_ = false;
+  bool draining_ = false;
 };
 
 BValue ngError(std::string_view reason);

@@ -3,6 +3,7 @@
 pieces of a sipp-driven call: sipp message logs, relay SDP checks, pcap length, the callee media
 endpoint (counts RTP, echoes it)."""
 
+import argparse
 import fcntl
 import os
 import random
@@ -18,6 +19,12 @@ import urllib.request
 
 class TestFailure(Exception):
     pass
+
+
+def check(cond, what):
+    """Fails the running case with `what` unless `cond` holds."""
+    if not cond:
+        raise TestFailure(what)
 
 
 def bencode(value):
@@ -105,6 +112,17 @@ def udp_port_free(port):
 
 def tcp_port_free(port):
     return _port_free(socket.SOCK_STREAM, port)
+
+
+def test_args(doc):
+    """The command line every server test takes (--rendezvous PATH --workdir DIR, help from the
+    module `doc`), with the work directory created."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rendezvous", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    return args
 
 
 class Procs:
@@ -312,25 +330,30 @@ def sip_options_ok(port, timeout=0.3):
 
 
 class Relay:
-    """A rendezvous process on its own ports: NG at base, metrics at base+1, media base+10..
+    """A rendezvous process on its own ports: NG at base, metrics at base+1, the operator API at
+    base+3 (no token), media base+10..
 
     sip: None (default: no SIP keys passed) or a dict of sip.* settings without the prefix, e.g.
     {"users.alice": "alicepw", "auth_register": 1}; then sip.listen=127.0.0.1:base+2 (UDP and
-    TCP) and relay.interface=127.0.0.1 are added and start-up also waits for a 200 to OPTIONS."""
+    TCP) and relay.interface=127.0.0.1 are added and start-up also waits for a 200 to OPTIONS.
+    log_level: passed as --set log.level (None: not passed, so a --config file's level holds)."""
 
-    def __init__(self, binary, workdir, extra=(), sip=None):
+    def __init__(self, binary, workdir, extra=(), sip=None, log_level="debug"):
         os.makedirs(workdir, exist_ok=True)
         self.base = free_block()
         self.ng_port = self.base
         self.metrics_port = self.base + 1
         self.sip_port = self.base + 2 if sip is not None else None
+        self.api_port = self.base + 3
         self.port_min = self.base + 10
         self.port_max = self.base + 99
         self.procs = Procs(workdir)
         argv = [os.path.abspath(binary), "--set", "ng.listen=127.0.0.1:%d" % self.ng_port,
                 "--set", "metrics.listen=127.0.0.1:%d" % self.metrics_port,
-                "--set", "relay.port_min=%d" % self.port_min, "--set", "relay.port_max=%d" % self.port_max,
-                "--set", "log.level=debug"]
+                "--set", "api.listen=127.0.0.1:%d" % self.api_port,
+                "--set", "relay.port_min=%d" % self.port_min, "--set", "relay.port_max=%d" % self.port_max]
+        if log_level is not None:
+            argv += ["--set", "log.level=%s" % log_level]
         if sip is not None:
             argv += ["--set", "sip.listen=127.0.0.1:%d" % self.sip_port,
                      "--set", "relay.interface=127.0.0.1"]

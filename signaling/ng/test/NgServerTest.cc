@@ -369,6 +369,23 @@ TEST(NgCapacity, SessionLimitIsLoadLimitForClientsThatSupportIt) {
   EXPECT_EQ(s.anchor.calls(), 0U);
 }
 
+TEST_F(NgTest, DrainingRefusesOffersForNewCallsAsASessionLimitAndKeepsKnownCalls) {
+  ASSERT_EQ(call("d1", offerReq("old", "a", sdp(5000, false))).getString("result"), "ok");
+  handler_.setDraining(true);
+  auto legacy = call("d2", offerReq("new", "a", sdp(5002, false)));
+  EXPECT_EQ(legacy.getString("result"), "error");
+  EXPECT_EQ(legacy.getString("error-reason"), "Parallel session limit reached");
+  BValue modern = offerReq("new", "a", sdp(5002, false));
+  modern.set("supports", words({"load limit"}));
+  EXPECT_EQ(call("d3", modern).getString("result"), "load limit");
+  EXPECT_EQ(anchor_.calls(), 1U) << "nothing was allocated for the refused call";
+  EXPECT_EQ(call("d4", offerReq("old", "a", sdp(5004, false))).getString("result"), "ok")
+      << "a re-offer of a call already up goes on while draining";
+  handler_.setDraining(false);
+  EXPECT_EQ(call("d5", offerReq("new", "a", sdp(5002, false))).getString("result"), "ok");
+  EXPECT_EQ(anchor_.calls(), 2U);
+}
+
 TEST_F(NgTest, RtppFlagsStringIsReadLikeTheDictionary) {
   BValue o = offerReq("rf", "a", sdp(5000, false));
   o.set("received-from", words({"IP4", "198.51.100.7"}));

@@ -1,0 +1,141 @@
+// Operator: the drain state lives here and is pushed to the two places that admit new calls (the
+// B2BUA's Admission and the NG handler); reload compares the new configuration with the running
+// one key by key and applies what it can.
+
+#include "app/Operator.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "config/ConfigKeys.h"
+#include "relay/RelayControl.h"
+#include "signaling/anchor/MediaAnchor.h"
+#include "signaling/b2bua/B2bua.h"
+#include "signaling/ng/NgHandler.h"
+
+namespace rdv::app {
+namespace {
+
+using api::ApiReply;
+using nlohmann::json;
+
+// Keys a reload applies to the running server; every other changed key needs a restart.
+struct LiveKey {
+  std::string_view name;
+  void (*apply)(config::Config& running, const config::Config& next);
+};
+
+const std::array kLiveKeys{
+    LiveKey{"log.level",
+            [](config::Config& running, const config::Config& next) {
+              running.log.level = next.log.level;
+              spdlog::default_logger()->set_level(spdlog::level::from_str(next.log.level));
+            }},
+};
+
+const LiveKey* liveKey(std::string_view name) {
+  auto it = std::find_if(kLiveKeys.begin(), kLiveKeys.end(), [&](const LiveKey& k) { return k.name == name; });
+  return it == kLiveKeys.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+Operator::Operator(config::Config& running, config::ConfigSource source, Planes planes)
+    : running_(running), source_(std::move(source)), planes_(planes) {}
+
+size_t Operator::activeCalls() const {
+  return std::max(planes_.anchor.calls(), planes_.b2bua != nullptr ? planes_.b2bua->activeCalls() : 0);
+}
+
+bool Operator::exitDue() const {
+  if (!draining_ || !exitWhenIdle_ || activeCalls() != 0) return false;
+  if (planes_.relay.pendingReplies() != 0) return false;
+  return planes_.b2bua == nullptr || planes_.b2bua->pendingRequests() == 0;
+}
+
+void Operator::addRoutes(api::ApiServer& api) {
+  using api::Access;
+  using api::Method;
+  // Answered by the control thread, so "alive" means the control loop turns.
+  api.route(Method::Get, "/health", Access::Public, [](const api::ApiRequest&) {
+    return ApiReply::ok({{"status", "ok"}});
+  });
+  api.route(Method::Get, "/ready", Access::Public, [this](const api::ApiRequest&) { return ready(); });
+  api.route(Method::Post, "/api/v1/drain", Access::Token, [this](const api::ApiRequest& req) {
+    auto exit = req.flag("exit_when_idle", false);
+    if (!exit) return ApiReply::error(400, exit.error());
+    return drain(*exit);
+  });
+  api.route(Method::Post, "/api/v1/undrain", Access::Token, [this](const api::ApiRequest&) { return undrain(); });
+  api.route(Method::Post, "/api/v1/reload", Access::Token, [this](const api::ApiRequest&) { return reload("API"); });
+}
+
+ApiReply Operator::ready() const {
+  std::string_view reason;
+  if (draining_) {
+    reason = "draining";
+  } else if (planes_.relay.portPairsFree() < 2) {
+    reason = "no free relay ports";  // a call needs a port pair per leg
+  } else if (planes_.relay.activeSessions() >= planes_.relay.sessionCapacity()) {
+    reason = "relay at its session capacity";
+  }
+  if (reason.empty()) return ApiReply::ok({{"ready", true}});
+  return ApiReply{503, {{"ready", false}, {"reason", reason}}, {}};
+}
+
+ApiReply Operator::drain(bool exitWhenIdle) {
+  draining_ = true;
+  exitWhenIdle_ = exitWhenIdle;
+  planes_.ng.setDraining(true);
+  if (planes_.b2bua != nullptr) planes_.b2bua->setDraining(true);
+  spdlog::info("drain: new calls refused, {} active call(s) go on{}", activeCalls(),
+               exitWhenIdle ? "; exiting when the last one ends" : "");
+  return ApiReply::ok({{"draining", true}, {"exit_when_idle", exitWhenIdle}, {"active_calls", activeCalls()}});
+}
+
+ApiReply Operator::undrain() {
+  draining_ = false;
+  exitWhenIdle_ = false;
+  planes_.ng.setDraining(false);
+  if (planes_.b2bua != nullptr) planes_.b2bua->setDraining(false);
+  spdlog::info("undrain: accepting new calls ({} active)", activeCalls());
+  return ApiReply::ok({{"draining", false}, {"active_calls", activeCalls()}});
+}
+
+ApiReply Operator::reload(std::string_view trigger) {
+  if (source_.path.empty()) {
+    spdlog::warn("config reload ({}): no configuration file was given (--config), nothing to re-read", trigger);
+    return ApiReply::error(409, "no configuration file was given on the command line (--config)");
+  }
+  std::vector<config::ConfigError> errors;
+  const config::Config next = config::load(source_, errors);
+  if (!errors.empty()) {
+    json list = json::array();
+    for (const auto& e : errors) {
+      spdlog::error("config reload ({}) refused: {}", trigger, e.str());
+      list.push_back(e.str());
+    }
+    return ApiReply::error(400, "configuration refused; the running configuration stays", {{"errors", list}});
+  }
+  std::vector<std::string> applied;
+  std::vector<std::string> restart;
+  for (auto& key : config::changedKeys(running_, next)) {
+    if (const LiveKey* live = liveKey(key)) {
+      live->apply(running_, next);
+      applied.push_back(std::move(key));
+    } else {
+      restart.push_back(std::move(key));
+    }
+  }
+  // After applying, so the line obeys the new log level; warn when the operator has to act.
+  spdlog::log(restart.empty() ? spdlog::level::info : spdlog::level::warn,
+              "config reload ({}) from {}: applied [{}]; restart required for [{}]", trigger, source_.path,
+              fmt::join(applied, ", "), fmt::join(restart, ", "));
+  return ApiReply::ok({{"file", source_.path}, {"applied", applied}, {"restart_required", restart}});
+}
+
+}  // namespace rdv::app
