@@ -11,10 +11,11 @@ build_pkgs=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libssl-dev
   libbpf-dev bpftool linux-libc-dev clang-14
+  libopus-dev libspandsp-dev libspeexdsp-dev libreaderwriterqueue-dev
 )
 test_pkgs=(
   "${build_pkgs[@]}"
-  libclang-rt-14-dev libgtest-dev libgmock-dev
+  libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
   baresip-core linphone-cli
