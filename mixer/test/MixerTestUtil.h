@@ -72,6 +72,13 @@ class Receiver {
     return media::testutil::toneAmplitude(std::span(pcm).last(n), hz);
   }
 
+  // Amplitude of `hz` over `frames` frames starting at frame `from` of those received.
+  double amplitudeAt(double hz, size_t from, size_t frames) const {
+    const size_t begin = std::min(pcm.size(), from * media::kFrameSamples);
+    const size_t n = std::min(pcm.size() - begin, frames * media::kFrameSamples);
+    return media::testutil::toneAmplitude(std::span(pcm).subspan(begin, n), hz);
+  }
+
   uint64_t packets = 0;
   uint16_t lastSeq = 0;
   uint32_t lastTs = 0;
