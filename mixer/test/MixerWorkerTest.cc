@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "mixer/test/MixerTestUtil.h"
 
@@ -45,14 +46,25 @@ ParticipantConfig opus(ParticipantId id) {
   return ParticipantConfig{.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = 0xB000 + id};
 }
 
-TEST(MixerWorkerTest, MixesPacketsFromTheQueueOnItsOwnTick) {
+// A worker with room 1; join() posts the room's creation and the given Opus participants.
+class MixerWorkerTest : public ::testing::Test {
+ protected:
+  void join(std::vector<ParticipantId> ids) {
+    worker.post([ids](MixerWorker& w) {
+      if (w.conference(1) == nullptr) {
+        ASSERT_NE(w.createConference(1), nullptr);
+      }
+      for (ParticipantId id : ids) ASSERT_TRUE(w.addParticipant(1, opus(id)));
+    });
+  }
+
   LockedSink sink;
-  MixerWorker worker(MixerWorkerOptions{}, sink);
+  MixerWorker worker{MixerWorkerOptions{}, sink};
+};
+
+TEST_F(MixerWorkerTest, MixesPacketsFromTheQueueOnItsOwnTick) {
   ASSERT_TRUE(worker.start());
-  worker.post([](MixerWorker& w) {
-    ASSERT_NE(w.createConference(1), nullptr);
-    for (ParticipantId id : {1u, 2u, 3u}) ASSERT_TRUE(w.addParticipant(1, opus(id)));
-  });
+  join({1, 2, 3});
   std::map<ParticipantId, testutil::Sender> senders;
   senders.emplace(1, testutil::Sender(CodecId::Opus, 111, 0x1, 440));
   senders.emplace(2, testutil::Sender(CodecId::Opus, 111, 0x2, 1000));
@@ -79,13 +91,8 @@ TEST(MixerWorkerTest, MixesPacketsFromTheQueueOnItsOwnTick) {
   EXPECT_EQ(worker.counters().packetsUnknown.get(), 0u);
 }
 
-TEST(MixerWorkerTest, CountsPacketsForNobodyAndGarbage) {
-  LockedSink sink;
-  MixerWorker worker(MixerWorkerOptions{}, sink);
-  worker.post([](MixerWorker& w) {
-    w.createConference(1);
-    w.addParticipant(1, opus(1));
-  });
+TEST_F(MixerWorkerTest, CountsPacketsForNobodyAndGarbage) {
+  join({1});
   testutil::Sender s(CodecId::Opus, 111, 0x1, 440);
   ASSERT_TRUE(worker.inbound(0).push(99, s.next(), 0));
   const std::array<std::byte, 3> garbage{};
@@ -96,14 +103,8 @@ TEST(MixerWorkerTest, CountsPacketsForNobodyAndGarbage) {
   EXPECT_EQ(worker.counters().ticks.get(), 1u);
 }
 
-TEST(MixerWorkerTest, RemovedParticipantNoLongerReceivesOrRoutes) {
-  LockedSink sink;
-  MixerWorker worker(MixerWorkerOptions{}, sink);
-  worker.post([](MixerWorker& w) {
-    w.createConference(1);
-    w.addParticipant(1, opus(1));
-    w.addParticipant(1, opus(2));
-  });
+TEST_F(MixerWorkerTest, RemovedParticipantNoLongerReceivesOrRoutes) {
+  join({1, 2});
   worker.runTick();
   EXPECT_EQ(sink.packetsFor(2), 1u);
   worker.post([](MixerWorker& w) { EXPECT_TRUE(w.removeParticipant(2)); });
