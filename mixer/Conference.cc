@@ -208,14 +208,20 @@ void Conference::sendToTalker(Participant& p, TickStats& st) {
   send(p, std::span<const std::byte>(talkerPayload_.data(), n), st);
 }
 
-TickStats Conference::tick() {
+TickStats Conference::decodeShard(size_t shard, size_t shards) {
+  TickStats st;
+  for (size_t i = shard; i < participants_.size(); i += shards) {
+    Participant& p = *participants_[i];
+    const uint64_t concealed = p.stats().concealed;
+    st.decodes += p.pullFrame(p.talkerSlot >= 0);
+    st.concealed += static_cast<uint32_t>(p.stats().concealed - concealed);
+  }
+  return st;
+}
+
+TickStats Conference::mixAndSend() {
   TickStats st;
   for (auto& g : groups_) g->sharedEncoded = false;
-  for (auto& p : participants_) {
-    const uint64_t concealed = p->stats().concealed;
-    st.decodes += p->pullFrame(p->talkerSlot >= 0);
-    st.concealed += static_cast<uint32_t>(p->stats().concealed - concealed);
-  }
   selectTalkers();
   mixTalkers();
   for (auto& p : participants_) {
@@ -228,6 +234,14 @@ TickStats Conference::tick() {
     }
   }
   st.talkers = static_cast<uint32_t>(talkerCount_);
+  return st;
+}
+
+TickStats Conference::tick() {
+  const TickStats decoded = decodeShard(0, 1);
+  TickStats st = mixAndSend();
+  st.decodes = decoded.decodes;
+  st.concealed = decoded.concealed;
   return st;
 }
 

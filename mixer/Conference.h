@@ -66,8 +66,15 @@ class Conference {
 
   // Data path: a packet from `p` (a participant of this room).
   void receive(Participant& p, const media::RtpView& rtp, uint64_t arrivalNs) { p.receive(rtp, arrivalNs); }
-  // One 20 ms mixing step.
+  // One 20 ms mixing step: decodeShard(0, 1) then mixAndSend().
   TickStats tick();
+  // The two phases of a tick, for a worker that spreads a big room's decoding over threads.
+  // decodeShard pulls and decodes the frames of participants i with i % shards == shard; the
+  // shards of one tick may run on different threads at once (each participant is touched by
+  // one), and all must finish (with a happens-before edge) before mixAndSend runs on the
+  // owning thread. Returns decodes and concealed frames in the TickStats fields of those names.
+  TickStats decodeShard(size_t shard, size_t shards);
+  TickStats mixAndSend();
 
  private:
   // The participants who share one codec (and so one listener encode and a pool of talker

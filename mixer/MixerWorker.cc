@@ -23,9 +23,61 @@ MixerWorker::MixerWorker(const MixerWorkerOptions& opts, MediaSink& sink, Confer
   for (size_t i = 0; i < std::max<size_t>(opts_.producers, 1); ++i) {
     queues_.push_back(std::make_unique<PacketQueue>(opts_.queueCapacity));
   }
+  for (size_t k = 0; k < opts_.decodeHelpers; ++k) helpers_.push_back(std::make_unique<Helper>());
+  for (size_t k = 0; k < helpers_.size(); ++k) helpers_[k]->thread = std::thread([this, k] { helperLoop(k); });
 }
 
-MixerWorker::~MixerWorker() { stop(); }
+MixerWorker::~MixerWorker() {
+  stop();
+  helpersStop_.store(true);
+  epoch_.fetch_add(1, std::memory_order_release);
+  epoch_.notify_all();
+  for (auto& h : helpers_) h->thread.join();
+}
+
+// Helper k decodes shard k + 1 of every room whenever the epoch moves. The worker changes rooms
+// only between ticks, before it bumps the epoch (release), so the helper sees them settled.
+void MixerWorker::helperLoop(size_t k) {
+  const size_t shards = helpers_.size() + 1;
+  uint64_t seen = 0;
+  for (;;) {
+    epoch_.wait(seen, std::memory_order_acquire);
+    seen = epoch_.load(std::memory_order_acquire);
+    if (helpersStop_.load()) return;
+    TickStats st;
+    for (auto& room : rooms_) {
+      const TickStats r = room->decodeShard(k + 1, shards);
+      st.decodes += r.decodes;
+      st.concealed += r.concealed;
+    }
+    helpers_[k]->stats = st;
+    done_.fetch_add(1, std::memory_order_release);
+    done_.notify_one();
+  }
+}
+
+TickStats MixerWorker::decodeAll() {
+  const size_t shards = helpers_.size() + 1;
+  if (shards > 1) {
+    done_.store(0, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+  }
+  TickStats sum;
+  for (auto& room : rooms_) {
+    const TickStats r = room->decodeShard(0, shards);
+    sum.decodes += r.decodes;
+    sum.concealed += r.concealed;
+  }
+  for (uint32_t d = done_.load(std::memory_order_acquire); d < helpers_.size(); d = done_.load(std::memory_order_acquire)) {
+    done_.wait(d, std::memory_order_acquire);
+  }
+  for (const auto& h : helpers_) {
+    sum.decodes += h->stats.decodes;
+    sum.concealed += h->stats.concealed;
+  }
+  return sum;
+}
 
 bool MixerWorker::start() {
   timer_ = common::Fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
@@ -97,12 +149,10 @@ void MixerWorker::drainPackets() {
 void MixerWorker::runTick() {
   drainCommands();
   drainPackets();
-  TickStats sum;
+  TickStats sum = decodeAll();
   for (auto& room : rooms_) {
-    const TickStats st = room->tick();
-    sum.decodes += st.decodes;
+    const TickStats st = room->mixAndSend();
     sum.encodes += st.encodes;
-    sum.concealed += st.concealed;
     sum.talkers += st.talkers;
     sum.packetsSent += st.packetsSent;
   }

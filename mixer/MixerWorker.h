@@ -1,6 +1,7 @@
 #pragma once
 // A mixer worker: one thread that owns whole conferences and ticks them every 20 ms on a
-// timerfd. Shared-nothing: relay workers hand it RTP through one SPSC PacketQueue each, the
+// timerfd (optionally with decode helper threads that take a share of each tick's decoding,
+// synchronised by two atomics with futex wait/notify). Shared-nothing: relay workers hand it RTP through one SPSC PacketQueue each, the
 // control side posts commands (create a room, join, mute, ...) through a lock-free MPSC queue
 // run at the start of the next tick, and everything it produces leaves through the MediaSink
 // and ConferenceEvents interfaces on its own thread. Nothing per packet or per tick allocates,
@@ -29,6 +30,10 @@ struct MixerWorkerOptions {
   size_t producers = 1;          // inbound queues, one per relay worker
   size_t queueCapacity = 4096;   // packets per queue: 80 ms of a 1,000-participant room
   uint32_t tickMs = kTickMs;
+  // Extra threads that share the decoding of every room with the worker thread each tick (the
+  // mixing and encoding stay on the worker). 0 suits rooms that fit one core; a 1,000-
+  // participant Opus room decodes for ~25 ms a tick on this machine and needs 1.
+  size_t decodeHelpers = 0;
   ConferenceOptions conference;  // defaults for createConference
 };
 
@@ -63,8 +68,9 @@ class MixerWorker {
   bool addParticipant(ConferenceId room, const ParticipantConfig& cfg);
   bool removeParticipant(ParticipantId id);
 
-  // One tick's work (commands, packets, mixing) as the thread does it; for tests and
+  // One tick's work (commands, packets, decoding, mixing) as the thread does it; for tests and
   // benchmarks that drive the worker without its thread. Worker thread only once started.
+  // Decode helpers, when configured, run from construction, so this uses them either way.
   void runTick();
 
  private:
@@ -73,9 +79,16 @@ class MixerWorker {
     Participant* participant;
   };
 
+  struct alignas(64) Helper {
+    std::thread thread;
+    TickStats stats;
+  };
+
   void run();
   void drainCommands();
   void drainPackets();
+  TickStats decodeAll();
+  void helperLoop(size_t k);
 
   MixerWorkerOptions opts_;
   MediaSink& sink_;
@@ -87,6 +100,12 @@ class MixerWorker {
   common::Fd timer_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  // Decode helpers: the worker bumps epoch_ to start a tick's decoding, each helper adds one to
+  // done_ when its shard is decoded. Both are futex-waited (C++20 atomic wait), never locked.
+  std::vector<std::unique_ptr<Helper>> helpers_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<uint32_t> done_{0};
+  std::atomic<bool> helpersStop_{false};
   MixerCounters counters_;
 };
 

@@ -132,5 +132,42 @@ TEST(PacketQueueTest, FullQueueRefusesAndCounts) {
   EXPECT_EQ(q.front()->size, 20u);
 }
 
+// Keeps the payloads (not the headers, whose sequence and timestamp start at random) sent to
+// each participant.
+struct PayloadSink : MediaSink {
+  std::map<ParticipantId, std::vector<std::vector<std::byte>>> payloads;
+  void send(ParticipantId to, std::span<const std::byte> rtp) override {
+    payloads[to].emplace_back(rtp.begin() + 12, rtp.end());
+  }
+};
+
+PayloadSink runWithHelpers(size_t helpers) {
+  PayloadSink sink;
+  MixerWorkerOptions opts;
+  opts.decodeHelpers = helpers;
+  MixerWorker worker(opts, sink);
+  worker.createConference(1);
+  std::vector<testutil::Sender> senders;
+  for (ParticipantId id = 0; id < 9; ++id) {
+    worker.addParticipant(1, opus(id));
+    senders.emplace_back(CodecId::Opus, 111, 0x100 + id, id < 2 ? 500.0 + 400 * id : 0.0);
+  }
+  for (int t = 0; t < 40; ++t) {
+    for (ParticipantId id = 0; id < 9; ++id) {
+      if (t % 5 != static_cast<int>(id)) worker.inbound(0).push(id, senders[id].next(), uint64_t(t) * 20'000'000);
+    }
+    worker.runTick();
+  }
+  EXPECT_GT(worker.counters().framesConcealed.get(), 0u);
+  return sink;
+}
+
+TEST(MixerWorkerHelpersTest, DecodeHelpersProduceTheSameMixAsOneThread) {
+  const PayloadSink alone = runWithHelpers(0);
+  const PayloadSink shared = runWithHelpers(2);
+  ASSERT_EQ(alone.payloads.size(), 9u);
+  EXPECT_EQ(alone.payloads, shared.payloads);
+}
+
 }  // namespace
 }  // namespace rdv::mixer
