@@ -121,6 +121,24 @@ TEST(JitterBufferTest, SilentSenderIsConcealedBrieflyThenEmpty) {
   EXPECT_EQ(seqOf(firstFrame(jb).payload), 2);
 }
 
+TEST(JitterBufferTest, TimestampJumpWithContinuousSequencePlaysOnWithoutJitterSpike) {
+  JitterBuffer jb;
+  for (uint16_t s = 1; s <= 20; ++s) push(jb, s);
+  for (int i = 0; i < 20; ++i) jb.pop();
+  const auto p = payloadOf(21);
+  // The sender's timestamp leaps 10 s ahead (a restart or a long DTX pause), the sequence does not.
+  EXPECT_EQ(jb.push(kSsrc, 21, 21 * 960u + 480'000, p, 21 * 20 * kMs), Push::Stored);
+  EXPECT_LT(jb.jitterMs(), 1.0);
+  EXPECT_EQ(seqOf(firstFrame(jb).payload), 21);
+}
+
+TEST(JitterBufferTest, CarriesTheAudioLevelOfEachPacket) {
+  JitterBuffer jb;
+  const auto p = payloadOf(1);
+  jb.push(kSsrc, 1, 0, p, 0, 42);
+  EXPECT_EQ(jb.pop().audioLevel, 42);
+}
+
 TEST(JitterBufferTest, RejectsOversizedPayload) {
   JitterBuffer jb;
   std::vector<std::byte> big(kMaxPayload + 1);

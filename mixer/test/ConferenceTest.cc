@@ -221,6 +221,38 @@ TEST(ConferenceTest, WrongPayloadTypeIsDroppedAndCounted) {
   EXPECT_EQ(room.conf.find(1)->jitterBuffer().depthMs(), 0u);
 }
 
+TEST(ConferenceTest, Rfc6464LevelsSpareDecodingQuietListeners) {
+  ConferenceOptions opts;
+  CaptureSink sink;
+  Conference conf(1, opts, sink);
+  for (ParticipantId id : {1u, 2u}) {
+    ASSERT_TRUE(conf.addParticipant({.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = id, .audioLevelExtId = 3}));
+    sink.codecs[id] = CodecId::Opus;
+  }
+  Sender loud(CodecId::Opus, 111, 0x51, 440);
+  Sender quiet(CodecId::Opus, 111, 0x52, 0);
+  std::array<std::byte, 1500> buf{};
+  // Re-frames a packet with a one-byte extension (id 3) carrying `level` (RFC 6464 §3).
+  const auto withLevel = [&](std::span<const std::byte> rtp, int level) {
+    std::copy(rtp.begin(), rtp.begin() + 12, buf.begin());
+    buf[0] |= std::byte{0x10};
+    const std::array<std::byte, 8> ext{std::byte{0xbe}, std::byte{0xde}, std::byte{0}, std::byte{1},
+                                       std::byte{0x30}, std::byte(level), std::byte{0}, std::byte{0}};
+    std::copy(ext.begin(), ext.end(), buf.begin() + 12);
+    std::copy(rtp.begin() + 12, rtp.end(), buf.begin() + 20);
+    return *media::RtpView::parse(std::span(buf).first(rtp.size() + 8));
+  };
+  for (int t = 0; t < 40; ++t) {
+    conf.receive(*conf.find(1), withLevel(loud.next(), 10), t * kTickNs);
+    conf.receive(*conf.find(2), withLevel(quiet.next(), 127), t * kTickNs);
+    conf.tick();
+  }
+  EXPECT_EQ(conf.find(2)->stats().decodes, 0u);
+  EXPECT_GE(conf.find(2)->stats().decodesSkipped, 39u);
+  EXPECT_GT(conf.find(1)->stats().decodes, 30u);
+  EXPECT_GT(sink.receivers.at(2).amplitude(440), kHeard);
+}
+
 TEST(ConferenceTest, GainScalesATalkersVoice) {
   Room room;
   room.add(1, CodecId::Opus, 440);
