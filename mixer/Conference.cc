@@ -67,7 +67,7 @@ bool Conference::removeParticipant(ParticipantId id) {
   auto it = std::find_if(participants_.begin(), participants_.end(), [id](const auto& p) { return p->id() == id; });
   if (it == participants_.end()) return false;
   Participant& p = **it;
-  if (p.talkerSlot >= 0) {
+  if (p.talkerSlot() >= 0) {
     releaseTalker(p);
     auto end = std::remove(talkers_.begin(), talkers_.begin() + static_cast<ptrdiff_t>(talkerCount_), &p);
     talkerCount_ = static_cast<size_t>(end - talkers_.begin());
@@ -109,8 +109,8 @@ void Conference::setTalker(Participant& p, bool talking) {
     auto free = std::find(g->talkerEncoderBusy.begin(), g->talkerEncoderBusy.end(), false);
     assert(free != g->talkerEncoderBusy.end());  // maxTalkers encoders for at most maxTalkers talkers
     *free = true;
-    p.talkerSlot = static_cast<int>(free - g->talkerEncoderBusy.begin());
-    g->talkerEncoders[static_cast<size_t>(p.talkerSlot)]->reset();
+    p.setTalkerSlot(static_cast<int>(free - g->talkerEncoderBusy.begin()));
+    g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->reset();
   } else {
     releaseTalker(p);
   }
@@ -118,10 +118,10 @@ void Conference::setTalker(Participant& p, bool talking) {
 }
 
 void Conference::releaseTalker(Participant& p) {
-  if (CodecGroup* g = group(p.config().codec); g != nullptr && p.talkerSlot >= 0) {
-    g->talkerEncoderBusy[static_cast<size_t>(p.talkerSlot)] = false;
+  if (CodecGroup* g = group(p.config().codec); g != nullptr && p.talkerSlot() >= 0) {
+    g->talkerEncoderBusy[static_cast<size_t>(p.talkerSlot())] = false;
   }
-  p.talkerSlot = -1;
+  p.setTalkerSlot(-1);
 }
 
 // The loudest maxTalkers detected, unmuted speakers, current talkers ranked talkerHysteresisDb
@@ -133,7 +133,7 @@ void Conference::selectTalkers() {
   for (auto& up : participants_) {
     Participant& p = *up;
     if (!p.talking() || p.config().muted) continue;
-    const double score = p.score() + (p.talkerSlot >= 0 ? opts_.talkerHysteresisDb : 0.0);
+    const double score = p.score() + (p.talkerSlot() >= 0 ? opts_.talkerHysteresisDb : 0.0);
     size_t at = n;
     while (at > 0 && bestScore[at - 1] < score) --at;
     if (at >= opts_.maxTalkers) continue;
@@ -150,7 +150,7 @@ void Conference::selectTalkers() {
     if (!chosen(talkers_[i])) setTalker(*talkers_[i], false);
   }
   for (size_t i = 0; i < n; ++i) {
-    if (best[i]->talkerSlot < 0) setTalker(*best[i], true);
+    if (best[i]->talkerSlot() < 0) setTalker(*best[i], true);
   }
   talkers_ = best;
   talkerCount_ = n;
@@ -199,7 +199,7 @@ void Conference::sendToTalker(Participant& p, TickStats& st) {
   const auto pcm = p.pcm();
   for (size_t i = 0; i < media::kFrameSamples; ++i) own_[i] = saturate(mix_[i] - pcm[i]);
   CodecGroup* g = group(p.config().codec);
-  const size_t n = g->talkerEncoders[static_cast<size_t>(p.talkerSlot)]->encode(own_, talkerPayload_);
+  const size_t n = g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->encode(own_, talkerPayload_);
   ++st.encodes;
   if (n == 0) {
     p.advanceSilently();
@@ -213,7 +213,7 @@ TickStats Conference::decodeShard(size_t shard, size_t shards) {
   for (size_t i = shard; i < participants_.size(); i += shards) {
     Participant& p = *participants_[i];
     const uint64_t concealed = p.stats().concealed;
-    st.decodes += p.pullFrame(p.talkerSlot >= 0);
+    st.decodes += p.pullFrame(p.talkerSlot() >= 0);
     st.concealed += static_cast<uint32_t>(p.stats().concealed - concealed);
   }
   return st;
@@ -227,7 +227,7 @@ TickStats Conference::mixAndSend() {
   for (auto& p : participants_) {
     if (p->config().deaf) {
       p->advanceSilently();
-    } else if (p->talkerSlot >= 0) {
+    } else if (p->talkerSlot() >= 0) {
       sendToTalker(*p, st);
     } else {
       sendToListener(*p, st);

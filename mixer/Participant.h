@@ -77,8 +77,9 @@ class Participant {
   ParticipantStats& stats() { return stats_; }
 
   // Index of the talker encoder this participant holds in its codec group, -1 when not mixed
-  // as a talker. Owned by Conference.
-  int talkerSlot = -1;
+  // as a talker. Set by Conference only.
+  int talkerSlot() const { return talkerSlot_; }
+  void setTalkerSlot(int slot) { talkerSlot_ = slot; }
 
  private:
   void silence();
@@ -94,6 +95,7 @@ class Participant {
   uint32_t outTs_;
   bool outMarker_ = true;
   ParticipantStats stats_;
+  int talkerSlot_ = -1;
 };
 
 }  // namespace rdv::mixer

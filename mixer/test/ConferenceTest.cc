@@ -188,10 +188,10 @@ TEST(ConferenceTest, ListenerWhoStartsTalkingMovesToItsOwnMixAndBack) {
   const TickStats both = room.run(1);
   EXPECT_EQ(both.talkers, 2u);
   EXPECT_EQ(both.encodes, 3u);  // two mix-minus + shared for participant 3
-  EXPECT_GE(room.conf.find(2)->talkerSlot, 0);
+  EXPECT_GE(room.conf.find(2)->talkerSlot(), 0);
   room.replaceSender(2, 0);
   room.run(40);
-  EXPECT_EQ(room.conf.find(2)->talkerSlot, -1);
+  EXPECT_EQ(room.conf.find(2)->talkerSlot(), -1);
   EXPECT_EQ(room.run(1).encodes, 2u);
 }
 
