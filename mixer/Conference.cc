@@ -84,6 +84,17 @@ Participant* Conference::find(ParticipantId id) {
   return nullptr;
 }
 
+ConferenceReport Conference::report() const {
+  ConferenceReport r{id_, {}};
+  r.participants.reserve(participants_.size());
+  for (const auto& p : participants_) {
+    const media::JitterBuffer& jb = p->jitterBuffer();
+    r.participants.push_back({p->id(), p->config().codec, p->talkerSlot() >= 0, p->config().muted, p->config().deaf,
+                              p->config().gainDb, p->stats(), jb.stats(), jb.depthMs(), jb.targetMs(), jb.jitterMs()});
+  }
+  return r;
+}
+
 bool Conference::setMuted(ParticipantId id, bool muted) {
   Participant* p = find(id);
   if (p != nullptr) p->setMuted(muted);  // leaves the mix at the next tick's selection

@@ -34,6 +34,26 @@ struct ConferenceOptions {
   media::EncoderOptions encoder;
 };
 
+// A snapshot of one participant for the operator API (GET /api/v1/conferences/{room}).
+struct ParticipantReport {
+  ParticipantId id = 0;
+  media::CodecId codec = media::CodecId::Opus;
+  bool talking = false;  // mixed as a talker in the last tick
+  bool muted = false;
+  bool deaf = false;
+  double gainDb = 0;
+  ParticipantStats stats;
+  media::JitterBufferStats jitterBuffer;
+  uint32_t jitterBufferDepthMs = 0;
+  uint32_t jitterBufferTargetMs = 0;
+  double jitterMs = 0;
+};
+
+struct ConferenceReport {
+  ConferenceId id = 0;
+  std::vector<ParticipantReport> participants;
+};
+
 // What one tick did, summed into the worker's counters.
 struct TickStats {
   uint32_t decodes = 0;
@@ -63,6 +83,8 @@ class Conference {
   Participant* find(ParticipantId id);
   const std::vector<std::unique_ptr<Participant>>& participants() const { return participants_; }
   size_t size() const { return participants_.size(); }
+  // Control path (allocates): the state of every participant, for the API.
+  ConferenceReport report() const;
 
   // Data path: a packet from `p` (a participant of this room).
   void receive(Participant& p, const media::RtpView& rtp, uint64_t arrivalNs) { p.receive(rtp, arrivalNs); }

@@ -211,6 +211,23 @@ TEST(ConferenceTest, MixSaturatesInsteadOfWrapping) {
   EXPECT_GT(room.heard(3).amplitude(500), 30000);
 }
 
+TEST(ConferenceTest, ReportShowsTalkersMuteAndJitterBufferState) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Pcmu, 0, /*muted=*/true);
+  room.run(20);
+  const ConferenceReport r = room.conf.report();
+  ASSERT_EQ(r.participants.size(), 2u);
+  EXPECT_EQ(r.id, 7u);
+  EXPECT_TRUE(r.participants[0].talking);
+  EXPECT_FALSE(r.participants[1].talking);
+  EXPECT_TRUE(r.participants[1].muted);
+  EXPECT_EQ(r.participants[1].codec, CodecId::Pcmu);
+  EXPECT_EQ(r.participants[0].stats.packets, 20u);
+  EXPECT_EQ(r.participants[0].jitterBuffer.pushed, 20u);
+  EXPECT_EQ(r.participants[0].jitterBufferTargetMs, 20u);
+}
+
 TEST(ConferenceTest, WrongPayloadTypeIsDroppedAndCounted) {
   Room room;
   room.add(1, CodecId::Opus, 0);
