@@ -101,7 +101,6 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
   };
   for (int i = 0; i < 60; ++i) feedAndTick();  // warm up: jitter buffers primed, talkers chosen
   encodes = worker.counters().encodes.get();
-  const uint64_t overrunsBefore = worker.counters().tickOverruns.get();
   for (auto _ : state) feedAndTick();
   const auto ticks = static_cast<double>(state.iterations());
   state.counters["participants"] = participants;
@@ -109,7 +108,6 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
   state.counters["talkers"] = static_cast<double>(worker.counters().talkers.get());
   state.counters["per_participant"] =
       benchmark::Counter(participants, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-  state.counters["overruns"] = static_cast<double>(worker.counters().tickOverruns.get() - overrunsBefore);
   benchmark::DoNotOptimize(sink.bytes);
 }
 
