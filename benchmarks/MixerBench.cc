@@ -38,9 +38,9 @@ struct NullSink : rdv::mixer::MediaSink {
 
 using Payload = std::vector<std::byte>;
 
-// kRing Opus payloads of a tone (hz > 0) or of silence.
-std::vector<Payload> encodeRing(double hz) {
-  auto enc = rdv::media::makeEncoder(CodecId::Opus);
+// kRing payloads of a tone (hz > 0) or of silence.
+std::vector<Payload> encodeRing(double hz, CodecId codec = CodecId::Opus) {
+  auto enc = rdv::media::makeEncoder(codec);
   std::vector<Payload> ring;
   std::array<int16_t, rdv::media::kFrameSamples> pcm{};
   std::array<std::byte, rdv::media::kMaxPayload> out{};
@@ -57,8 +57,11 @@ std::vector<Payload> encodeRing(double hz) {
 }
 
 // Header (+ optional RFC 8285 one-byte extension with an RFC 6464 level) + payload.
-size_t buildPacket(std::span<std::byte> buf, uint32_t ssrc, uint16_t seq, const Payload& payload, int level) {
-  size_t n = rdv::media::writeRtpHeader(buf, {kPt, false, seq, seq * 960u, ssrc});
+size_t buildPacket(std::span<std::byte> buf, uint32_t ssrc, uint16_t seq, const Payload& payload, int level,
+                   CodecId codec = CodecId::Opus) {
+  const auto& info = rdv::media::codecInfo(codec);
+  const uint8_t pt = codec == CodecId::Opus ? kPt : info.defaultPayloadType;
+  size_t n = rdv::media::writeRtpHeader(buf, {pt, false, seq, seq * info.rtpFrameTicks(), ssrc});
   if (level >= 0) {
     buf[0] |= std::byte{0x10};
     const std::array<std::byte, 8> ext{std::byte{0xbe}, std::byte{0xde}, std::byte{0}, std::byte{1},
@@ -111,6 +114,52 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
   benchmark::DoNotOptimize(sink.bytes);
 }
 
+// 100 rooms of 10 (Opus, G.722 and PCMU in turn; participants 0 and 1 of each room talk) on one
+// worker: issue 8's many-small-rooms load.
+void BM_HundredMixedRooms(benchmark::State& state) {
+  constexpr int kRooms = 100;
+  constexpr int kSize = 10;
+  static constexpr CodecId kCodecs[] = {CodecId::Opus, CodecId::G722, CodecId::Pcmu};
+  static const auto rings = [] {
+    std::vector<std::array<std::vector<Payload>, 2>> r;  // per codec: {talker, silence}
+    for (CodecId c : kCodecs) r.push_back({encodeRing(600, c), encodeRing(0, c)});
+    return r;
+  }();
+  NullSink sink;
+  rdv::mixer::MixerWorkerOptions opts;
+  opts.queueCapacity = kRooms * kSize + 16;
+  MixerWorker worker(opts, sink);
+  for (int room = 0; room < kRooms; ++room) {
+    worker.createConference(static_cast<rdv::mixer::ConferenceId>(room));
+    for (int i = 0; i < kSize; ++i) {
+      const CodecId c = kCodecs[i % 3];
+      const auto id = static_cast<ParticipantId>(room * kSize + i);
+      const uint8_t pt = c == CodecId::Opus ? kPt : rdv::media::codecInfo(c).defaultPayloadType;
+      worker.addParticipant(static_cast<rdv::mixer::ConferenceId>(room), {.id = id, .codec = c, .payloadType = pt, .ssrc = id});
+    }
+  }
+  std::array<std::byte, 1500> buf{};
+  uint16_t seq = 0;
+  const auto feedAndTick = [&] {
+    for (ParticipantId id = 0; id < kRooms * kSize; ++id) {
+      const int i = static_cast<int>(id % kSize);
+      const Payload& p = rings[static_cast<size_t>(i % 3)][i < 2 ? 0 : 1][seq % kRing];
+      const size_t n = buildPacket(buf, 0x9000 + id, seq, p, -1, kCodecs[i % 3]);
+      worker.inbound(0).push(id, std::span(buf).first(n), uint64_t{seq} * 20'000'000);
+    }
+    ++seq;
+    worker.runTick();
+  };
+  for (int i = 0; i < 60; ++i) feedAndTick();
+  const uint64_t encodes = worker.counters().encodes.get();
+  for (auto _ : state) feedAndTick();
+  state.counters["encodes_per_tick"] =
+      static_cast<double>(worker.counters().encodes.get() - encodes) / static_cast<double>(state.iterations());
+  state.counters["talkers"] = static_cast<double>(worker.counters().talkers.get());
+  state.counters["per_participant"] =
+      benchmark::Counter(kRooms * kSize, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 void BM_OpusRoom(benchmark::State& state) { runRoom(state, false); }
 void BM_OpusRoomWithLevels(benchmark::State& state) { runRoom(state, true); }
 // One decode helper thread: wall time per tick is what must stay under 20 ms (the helper's CPU
@@ -119,6 +168,7 @@ void BM_OpusRoomDecodeHelper(benchmark::State& state) { runRoom(state, false, 1)
 
 BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_HundredMixedRooms)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
