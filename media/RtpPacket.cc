@@ -56,6 +56,34 @@ std::span<const std::byte> RtpView::extension() const {
   return bytes_.subspan(header + 4, 4 * size_t{wire::loadBe16(bytes_, header + 2)});
 }
 
+size_t writeRtpHeader(std::span<std::byte> out, const RtpHeaderFields& h) {
+  assert(out.size() >= RtpView::kFixedHeaderSize);
+  out[0] = std::byte{RtpView::kVersion << 6};
+  out[1] = std::byte(static_cast<uint8_t>((h.marker ? 0x80 : 0) | (h.payloadType & 0x7f)));
+  wire::storeBe16(out, 2, h.sequence);
+  wire::storeBe32(out, 4, h.timestamp);
+  wire::storeBe32(out, 8, h.ssrc);
+  return RtpView::kFixedHeaderSize;
+}
+
+std::span<const std::byte> findOneByteExtension(const RtpView& rtp, uint8_t id) {
+  if (rtp.extensionProfile() != 0xBEDE) return {};
+  const std::span<const std::byte> ext = rtp.extension();
+  for (size_t i = 0; i < ext.size();) {
+    const uint8_t b = wire::load8(ext, i);
+    if (b == 0) {  // padding byte (§4.2)
+      ++i;
+      continue;
+    }
+    const uint8_t elementId = b >> 4;
+    const size_t len = size_t{b & 0x0fu} + 1;
+    if (elementId == 15 || i + 1 + len > ext.size()) return {};  // 15: stop processing
+    if (elementId == id) return ext.subspan(i + 1, len);
+    i += 1 + len;
+  }
+  return {};
+}
+
 uint32_t defaultClockRate(uint8_t payloadType) {
   // RFC 3551 table 4 (audio, 0-18) and table 5 (video, 25-34); 0 marks reserved/unassigned.
   static constexpr std::array<uint32_t, 35> kRates = {

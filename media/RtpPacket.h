@@ -41,6 +41,14 @@ inline uint32_t loadBe32(std::span<const std::byte> b, size_t offset) {
 inline uint64_t loadBe64(std::span<const std::byte> b, size_t offset) {
   return (uint64_t{loadBe32(b, offset)} << 32) | loadBe32(b, offset + 4);
 }
+inline void storeBe16(std::span<std::byte> b, size_t offset, uint16_t v) {
+  b[offset] = std::byte(v >> 8);
+  b[offset + 1] = std::byte(v & 0xff);
+}
+inline void storeBe32(std::span<std::byte> b, size_t offset, uint32_t v) {
+  storeBe16(b, offset, static_cast<uint16_t>(v >> 16));
+  storeBe16(b, offset + 2, static_cast<uint16_t>(v & 0xffff));
+}
 }  // namespace wire
 
 // A parsed RTP packet. Holds only a span of the caller's buffer and two offsets: it is valid
@@ -94,6 +102,24 @@ class RtpView {
   size_t payloadOffset_;
   size_t payloadSize_;  // excludes padding
 };
+
+// The fields of an RTP header a sender chooses (RFC 3550 §5.1).
+struct RtpHeaderFields {
+  uint8_t payloadType = 0;
+  bool marker = false;
+  uint16_t sequence = 0;
+  uint32_t timestamp = 0;
+  uint32_t ssrc = 0;
+};
+
+// Writes a 12-byte fixed header (V=2, no padding, extension or CSRC) at the start of `out`,
+// which must hold at least RtpView::kFixedHeaderSize bytes. Returns the header size.
+size_t writeRtpHeader(std::span<std::byte> out, const RtpHeaderFields& h);
+
+// The data of element `id` (1..14) in an RFC 8285 §4.2 one-byte-header extension (profile
+// 0xBEDE); empty when the packet has no such extension or element. RFC 6464's audio level is
+// one byte: V in the top bit, the level (-dBov, 0..127) in the low seven.
+std::span<const std::byte> findOneByteExtension(const RtpView& rtp, uint8_t id);
 
 // RFC 5761 §4 demultiplexing on an rtcp-mux port: true iff the packet has at least two bytes
 // and the second one is in [192, 223] (the RTCP packet-type range). Says nothing about validity.

@@ -1,6 +1,7 @@
 #pragma once
-// rdv::mixer: audio conferences and SFU video forwarding (see docs/ARCHITECTURE.md). The
-// conferencing issue fills this in; until then it only fixes the tick the mixer will run on.
+// rdv::mixer: audio conferences (see docs/ARCHITECTURE.md and mixer/README.md). The entry
+// points are MixerWorker (a thread owning rooms), Conference (one room's mix) and the MediaSink
+// and ConferenceEvents interfaces; this header fixes the tick they run on.
 
 #include <cstdint>
 

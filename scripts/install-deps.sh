@@ -12,10 +12,11 @@ build_pkgs=(
   libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libssl-dev
   libcpp-httplib-dev
   libbpf-dev bpftool linux-libc-dev clang-14
+  libopus-dev libspandsp-dev libspeexdsp-dev libreaderwriterqueue-dev
 )
 test_pkgs=(
   "${build_pkgs[@]}"
-  libclang-rt-14-dev libgtest-dev libgmock-dev
+  libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
   baresip-core linphone-cli prometheus

@@ -1,0 +1,176 @@
+// mixer_bench: CPU per 20 ms tick of one conference room of N Opus participants with 3 talkers
+// (Google Benchmark). Each iteration is one tick as a mixer worker runs it: every participant's
+// next packet goes through the SPSC inbound queue, then the room decodes, picks talkers, mixes
+// and encodes, and hands every listener its RTP to a sink that drops it. Non-talkers send
+// continuous Opus silence frames (no DTX); the "levels" variant adds RFC 6464 audio levels, so
+// quiet non-talkers are not decoded; the "decode helper" variant shares decoding with a second
+// thread. Payloads are encoded once before timing starts.
+//
+// Figures: time per iteration = per tick; per_participant = CPU per participant per tick, so
+// per_participant x 50 is the CPU per participant-second (issue 8's unit).
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <cmath>
+#include <numbers>
+#include <memory>
+#include <vector>
+
+#include "media/AudioCodec.h"
+#include "media/RtpPacket.h"
+#include "mixer/MixerWorker.h"
+
+namespace {
+
+using rdv::media::CodecId;
+using rdv::mixer::MixerWorker;
+using rdv::mixer::ParticipantId;
+
+constexpr uint8_t kPt = 111;
+constexpr uint8_t kLevelExtId = 1;
+constexpr int kRing = 50;  // distinct frames per stream (1 s), replayed in a loop
+constexpr int kTalkers = 3;
+
+struct NullSink : rdv::mixer::MediaSink {
+  uint64_t bytes = 0;
+  void send(ParticipantId, std::span<const std::byte> rtp) override { bytes += rtp.size(); }
+};
+
+using Payload = std::vector<std::byte>;
+
+// kRing payloads of a tone (hz > 0) or of silence.
+std::vector<Payload> encodeRing(double hz, CodecId codec = CodecId::Opus) {
+  auto enc = rdv::media::makeEncoder(codec);
+  std::vector<Payload> ring;
+  std::array<int16_t, rdv::media::kFrameSamples> pcm{};
+  std::array<std::byte, rdv::media::kMaxPayload> out{};
+  double phase = 0;
+  for (int i = 0; i < kRing; ++i) {
+    for (int16_t& s : pcm) {
+      s = static_cast<int16_t>(hz > 0 ? 8000 * std::sin(phase) : 0);
+      phase += 2 * std::numbers::pi * hz / rdv::media::kMixerRate;
+    }
+    const size_t n = enc->encode(pcm, out);
+    ring.emplace_back(out.begin(), out.begin() + static_cast<ptrdiff_t>(n));
+  }
+  return ring;
+}
+
+// Header (+ optional RFC 8285 one-byte extension with an RFC 6464 level) + payload.
+size_t buildPacket(std::span<std::byte> buf, uint32_t ssrc, uint16_t seq, const Payload& payload, int level,
+                   CodecId codec = CodecId::Opus) {
+  const auto& info = rdv::media::codecInfo(codec);
+  const uint8_t pt = codec == CodecId::Opus ? kPt : info.defaultPayloadType;
+  size_t n = rdv::media::writeRtpHeader(buf, {pt, false, seq, seq * info.rtpFrameTicks(), ssrc});
+  if (level >= 0) {
+    buf[0] |= std::byte{0x10};
+    const std::array<std::byte, 8> ext{std::byte{0xbe}, std::byte{0xde}, std::byte{0}, std::byte{1},
+                                       std::byte{kLevelExtId << 4}, std::byte(level), std::byte{0}, std::byte{0}};
+    std::copy(ext.begin(), ext.end(), buf.begin() + static_cast<ptrdiff_t>(n));
+    n += ext.size();
+  }
+  std::copy(payload.begin(), payload.end(), buf.begin() + static_cast<ptrdiff_t>(n));
+  return n + payload.size();
+}
+
+void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
+  const auto participants = static_cast<ParticipantId>(state.range(0));
+  static const std::vector<std::vector<Payload>> talkerRings{encodeRing(440), encodeRing(1000), encodeRing(1700)};
+  static const std::vector<Payload> silence = encodeRing(0);
+
+  NullSink sink;
+  rdv::mixer::MixerWorkerOptions opts;
+  opts.queueCapacity = participants + 16;
+  opts.decodeHelpers = helpers;
+  MixerWorker worker(opts, sink);
+  worker.createConference(1);
+  for (ParticipantId id = 0; id < participants; ++id) {
+    worker.addParticipant(1, {.id = id, .codec = CodecId::Opus, .payloadType = kPt, .ssrc = 0x100 + id,
+                              .audioLevelExtId = levels ? kLevelExtId : uint8_t{0}});
+  }
+  std::array<std::byte, 1500> buf{};
+  uint16_t seq = 0;
+  uint64_t encodes = worker.counters().encodes.get();
+  const auto feedAndTick = [&] {
+    const int frame = seq % kRing;
+    for (ParticipantId id = 0; id < participants; ++id) {
+      const bool talker = id < kTalkers;
+      const Payload& p = talker ? talkerRings[id][frame] : silence[frame];
+      const size_t n = buildPacket(buf, 0x9000 + id, seq, p, levels ? (talker ? 20 : 127) : -1);
+      worker.inbound(0).push(id, std::span(buf).first(n), uint64_t{seq} * 20'000'000);
+    }
+    ++seq;
+    worker.runTick();
+  };
+  for (int i = 0; i < 60; ++i) feedAndTick();  // warm up: jitter buffers primed, talkers chosen
+  encodes = worker.counters().encodes.get();
+  for (auto _ : state) feedAndTick();
+  const auto ticks = static_cast<double>(state.iterations());
+  state.counters["participants"] = participants;
+  state.counters["encodes_per_tick"] = static_cast<double>(worker.counters().encodes.get() - encodes) / ticks;
+  state.counters["talkers"] = static_cast<double>(worker.counters().talkers.get());
+  state.counters["per_participant"] =
+      benchmark::Counter(participants, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  benchmark::DoNotOptimize(sink.bytes);
+}
+
+// 100 rooms of 10 (Opus, G.722 and PCMU in turn; participants 0 and 1 of each room talk) on one
+// worker: issue 8's many-small-rooms load.
+void BM_HundredMixedRooms(benchmark::State& state) {
+  constexpr int kRooms = 100;
+  constexpr int kSize = 10;
+  static constexpr CodecId kCodecs[] = {CodecId::Opus, CodecId::G722, CodecId::Pcmu};
+  static const auto rings = [] {
+    std::vector<std::array<std::vector<Payload>, 2>> r;  // per codec: {talker, silence}
+    for (CodecId c : kCodecs) r.push_back({encodeRing(600, c), encodeRing(0, c)});
+    return r;
+  }();
+  NullSink sink;
+  rdv::mixer::MixerWorkerOptions opts;
+  opts.queueCapacity = kRooms * kSize + 16;
+  MixerWorker worker(opts, sink);
+  for (int room = 0; room < kRooms; ++room) {
+    worker.createConference(static_cast<rdv::mixer::ConferenceId>(room));
+    for (int i = 0; i < kSize; ++i) {
+      const CodecId c = kCodecs[i % 3];
+      const auto id = static_cast<ParticipantId>(room * kSize + i);
+      const uint8_t pt = c == CodecId::Opus ? kPt : rdv::media::codecInfo(c).defaultPayloadType;
+      worker.addParticipant(static_cast<rdv::mixer::ConferenceId>(room), {.id = id, .codec = c, .payloadType = pt, .ssrc = id});
+    }
+  }
+  std::array<std::byte, 1500> buf{};
+  uint16_t seq = 0;
+  const auto feedAndTick = [&] {
+    for (ParticipantId id = 0; id < kRooms * kSize; ++id) {
+      const int i = static_cast<int>(id % kSize);
+      const Payload& p = rings[static_cast<size_t>(i % 3)][i < 2 ? 0 : 1][seq % kRing];
+      const size_t n = buildPacket(buf, 0x9000 + id, seq, p, -1, kCodecs[i % 3]);
+      worker.inbound(0).push(id, std::span(buf).first(n), uint64_t{seq} * 20'000'000);
+    }
+    ++seq;
+    worker.runTick();
+  };
+  for (int i = 0; i < 60; ++i) feedAndTick();
+  const uint64_t encodes = worker.counters().encodes.get();
+  for (auto _ : state) feedAndTick();
+  state.counters["encodes_per_tick"] =
+      static_cast<double>(worker.counters().encodes.get() - encodes) / static_cast<double>(state.iterations());
+  state.counters["talkers"] = static_cast<double>(worker.counters().talkers.get());
+  state.counters["per_participant"] =
+      benchmark::Counter(kRooms * kSize, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+void BM_OpusRoom(benchmark::State& state) { runRoom(state, false); }
+void BM_OpusRoomWithLevels(benchmark::State& state) { runRoom(state, true); }
+// One decode helper thread: wall time per tick is what must stay under 20 ms (the helper's CPU
+// is not in this thread's CPU column).
+void BM_OpusRoomDecodeHelper(benchmark::State& state) { runRoom(state, false, 1); }
+
+BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_HundredMixedRooms)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

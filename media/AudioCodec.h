@@ -1,0 +1,88 @@
+#pragma once
+// Voice codecs at the conference mixer's boundary: every decoder turns an RTP payload into one
+// 20 ms frame of 16-bit mono PCM at kMixerRate, and every encoder turns such a frame back into a
+// payload, resampling (speexdsp) inside when the codec runs at another rate. Decoder and encoder
+// are separate objects because their state has different owners: a decoder belongs to the one
+// participant who sends the stream, an encoder to an output stream that many listeners may share.
+//
+// Contracts common to all implementations (no exceptions, no allocation after construction):
+//  - a frame is exactly kFrameSamples samples; spans of another size are a programming error;
+//  - decode() rejects a payload it cannot take (empty, garbage, not 20 ms) by returning false,
+//    leaving `out` filled with concealment so the caller can still mix it;
+//  - conceal() produces a frame for a packet that never came, from the codec's own loss
+//    concealment; `next` is the following packet when the jitter buffer has it (Opus recovers
+//    the lost frame from its in-band FEC), otherwise empty.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace rdv::media {
+
+// The mixer works on 48 kHz mono: Opus decodes there natively, and 8/16 kHz codecs upsample to
+// it by integer ratios (6 and 3), so one internal rate serves every codec without fractional
+// resampling.
+inline constexpr uint32_t kMixerRate = 48000;
+inline constexpr uint32_t kFrameMs = 20;
+inline constexpr size_t kFrameSamples = kMixerRate / 1000 * kFrameMs;  // 960
+// Largest payload an encoder writes or the jitter buffer keeps: one Opus frame is at most 1275
+// bytes (RFC 6716 §3.2.1); G.711/G.722 need 160 bytes per 20 ms.
+inline constexpr size_t kMaxPayload = 1276;
+
+enum class CodecId : uint8_t { Pcmu, Pcma, G722, Opus };
+
+// Fixed facts about a codec: its RTP clock (RFC 3551 §4.5.2: G.722 advertises 8000 though it
+// samples at 16000), the rate it codes at and the payload type used when SDP says nothing else.
+struct CodecInfo {
+  std::string_view name;      // lower case as in the API: "pcmu", "pcma", "g722", "opus"
+  uint32_t rtpClockRate;
+  uint32_t sampleRate;
+  uint8_t defaultPayloadType;  // dynamic for Opus (commonly 111)
+  // RTP timestamp units per 20 ms frame.
+  uint32_t rtpFrameTicks() const { return rtpClockRate / 1000 * kFrameMs; }
+};
+
+const CodecInfo& codecInfo(CodecId id);
+
+using PcmFrame = std::span<int16_t, kFrameSamples>;
+using ConstPcmFrame = std::span<const int16_t, kFrameSamples>;
+
+class AudioDecoder {
+ public:
+  virtual ~AudioDecoder() = default;
+  // Decodes one 20 ms payload into `out`. False (and `out` concealed) when the payload is not a
+  // valid 20 ms frame of this codec.
+  virtual bool decode(std::span<const std::byte> payload, PcmFrame out) = 0;
+  // Fills `out` for a lost frame; `next` is the following payload if known (may be empty).
+  virtual void conceal(std::span<const std::byte> next, PcmFrame out) = 0;
+  // Forgets the stream (a new SSRC): the next frame decodes as if it were the first.
+  virtual void reset() = 0;
+};
+
+struct EncoderOptions {
+  uint32_t bitrate = 32000;  // Opus only; G.711/G.722 have fixed rates
+  // Opus 0..10. 5 halves the encode cost of 8-10 (about 120 µs against 250 µs per 20 ms frame
+  // of mixed speech here) for a small quality loss; a mixer encodes once per talker and per
+  // codec group every tick, so this is its main CPU lever.
+  int complexity = 5;
+  int expectedLossPercent = 5;  // Opus: sizes in-band FEC (OPUS_SET_PACKET_LOSS_PERC)
+};
+
+class AudioEncoder {
+ public:
+  virtual ~AudioEncoder() = default;
+  // Encodes one frame into `out` (at least kMaxPayload bytes); returns the payload size, 0 on a
+  // codec failure (the caller skips the frame).
+  virtual size_t encode(ConstPcmFrame in, std::span<std::byte> out) = 0;
+  // Drops the coding history, as if newly created (an encoder reused for another stream).
+  virtual void reset() = 0;
+};
+
+// Factories. They allocate (codec state, resampler) and so belong on the control path or at
+// participant creation; nullptr only if a library refuses to initialise.
+std::unique_ptr<AudioDecoder> makeDecoder(CodecId id);
+std::unique_ptr<AudioEncoder> makeEncoder(CodecId id, const EncoderOptions& opts = {});
+
+}  // namespace rdv::media

@@ -1,0 +1,222 @@
+#include "media/JitterBuffer.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace rdv::media {
+namespace {
+
+int seqDelta(uint16_t a, uint16_t b) { return static_cast<int16_t>(static_cast<uint16_t>(a - b)); }
+
+constexpr double kDepthAlpha = 1.0 / 32;        // EWMA of the depth seen at each pop
+constexpr uint32_t kBoostDecayPops = 500;       // 10 s without underrun lowers the boost by one
+constexpr uint32_t kBurstUnderrunPops = 50;     // two underruns within 1 s raise it
+constexpr uint32_t kMaxBoost = 4;
+
+}  // namespace
+
+JitterBuffer::JitterBuffer(const JitterBufferOptions& opts) : opts_(opts), sinceUnderrun_(kBurstUnderrunPops) {
+  assert(opts_.frameTicks > 0 && opts_.clockRate > 0);
+  opts_.maxFrames = std::clamp<uint32_t>(opts_.maxFrames, 1, kSlots - 2);
+  opts_.minFrames = std::clamp<uint32_t>(opts_.minFrames, 1, opts_.maxFrames);
+}
+
+uint32_t JitterBuffer::depthFrames() const {
+  if (count_ == 0) return 0;
+  return static_cast<uint32_t>(seqDelta(highestSeq_, nextSeq_) + 1);
+}
+
+uint32_t JitterBuffer::targetFrames() const {
+  const double jitterFrames = jitter_ / opts_.frameTicks;
+  const auto t = static_cast<uint32_t>(1 + std::ceil(3 * jitterFrames)) + boost_;
+  return std::clamp(t, opts_.minFrames, opts_.maxFrames);
+}
+
+void JitterBuffer::clear() {
+  for (Slot& s : slots_) s.used = false;
+  count_ = 0;
+  playing_ = false;
+  concealRun_ = 0;
+}
+
+void JitterBuffer::resync(uint32_t ssrc, uint16_t seq) {
+  clear();
+  hasSsrc_ = true;
+  ssrc_ = ssrc;
+  nextSeq_ = seq;
+  highestSeq_ = seq;
+  badSeq_ = 1u << 16;
+  hasTransit_ = false;
+  avgDepth_ = 0;
+}
+
+// RFC 3550 A.1: a far jump is believed only when the packet after it follows it.
+bool JitterBuffer::acceptJump(uint16_t seq) {
+  if (badSeq_ == seq) return true;
+  badSeq_ = static_cast<uint16_t>(seq + 1);
+  ++stats_.jumpHeld;
+  return false;
+}
+
+// `seq` lies kSlots or more ahead of the play point: frames that no longer fit behind it are
+// dropped, and the play point moves to the oldest frame still buffered (or to `seq`), so a
+// burst after an outage is not preceded by frames of concealment.
+void JitterBuffer::slideWindow(uint16_t seq) {
+  const auto oldest = static_cast<uint16_t>(seq - (kSlots - 1));
+  for (Slot& s : slots_) {
+    if (s.used && seqDelta(s.seq, oldest) < 0) {
+      s.used = false;
+      --count_;
+      ++stats_.windowDrops;
+    }
+  }
+  nextSeq_ = seq;
+  for (uint16_t s = oldest; s != seq; ++s) {
+    if (has(s)) {
+      nextSeq_ = s;
+      break;
+    }
+  }
+}
+
+JitterBuffer::PushResult JitterBuffer::store(uint16_t seq, std::span<const std::byte> payload, int audioLevel) {
+  Slot& s = slot(seq);
+  if (s.used && s.seq == seq) {
+    ++stats_.duplicates;
+    return PushResult::Duplicate;
+  }
+  assert(!s.used);
+  s.used = true;
+  s.seq = seq;
+  s.level = static_cast<int8_t>(std::clamp(audioLevel, -1, 127));
+  s.size = static_cast<uint16_t>(payload.size());
+  std::memcpy(s.data.data(), payload.data(), payload.size());
+  if (count_ == 0 || seqDelta(seq, highestSeq_) > 0) highestSeq_ = seq;
+  ++count_;
+  ++stats_.pushed;
+  return PushResult::Stored;
+}
+
+JitterBuffer::PushResult JitterBuffer::push(uint32_t ssrc, uint16_t seq, uint32_t timestamp,
+                                            std::span<const std::byte> payload, uint64_t arrivalNs,
+                                            int audioLevel) {
+  if (payload.size() > kMaxPayload) {
+    ++stats_.tooLarge;
+    return PushResult::TooLarge;
+  }
+  bool resynced = false;
+  if (!hasSsrc_ || ssrc != ssrc_) {
+    resynced = hasSsrc_;  // the first stream is no resync
+    if (resynced) ++stats_.resyncs;
+    resync(ssrc, seq);
+  }
+  if (count_ == 0 && !playing_) nextSeq_ = seq;  // idle: anchor on whatever comes (DTX resume)
+  const int d = seqDelta(seq, nextSeq_);
+  if (d < -kMaxMisorder || d >= kMaxDropout) {
+    if (!acceptJump(seq)) return PushResult::JumpHeld;
+    ++stats_.resyncs;
+    resync(ssrc_, seq);
+    resynced = true;
+  } else if (d < 0) {
+    const bool fits = count_ == 0 || seqDelta(highestSeq_, seq) < static_cast<int>(kSlots);
+    if (playing_ || !fits) {
+      ++stats_.late;
+      return PushResult::Late;
+    }
+    nextSeq_ = seq;  // reordered ahead of playout start: begin with the earlier packet
+  } else if (d >= static_cast<int>(kSlots)) {
+    slideWindow(seq);
+  }
+  badSeq_ = 1u << 16;
+  updateJitter(timestamp, arrivalNs);
+  const PushResult r = store(seq, payload, audioLevel);
+  return resynced && r == PushResult::Stored ? PushResult::Resynced : r;
+}
+
+void JitterBuffer::updateJitter(uint32_t timestamp, uint64_t arrivalNs) {
+  const auto arrivalTicks = static_cast<int64_t>(arrivalNs / 1000 * opts_.clockRate / 1'000'000);
+  const int64_t transit = arrivalTicks - static_cast<int64_t>(timestamp);
+  if (hasTransit_) {
+    const auto d = static_cast<double>(std::llabs(transit - transit_));
+    // A timestamp jump (sender restart, long DTX) is no jitter sample: re-anchor only.
+    if (d < opts_.clockRate) jitter_ += (d - jitter_) / 16.0;
+  }
+  transit_ = transit;
+  hasTransit_ = true;
+}
+
+JitterBuffer::Frame JitterBuffer::take(FrameKind kind) {
+  Frame f;
+  f.kind = kind;
+  if (kind == FrameKind::Packet) {
+    Slot& s = slot(nextSeq_);
+    s.used = false;
+    --count_;
+    f.payload = std::span<const std::byte>(s.data.data(), s.size);
+    f.audioLevel = s.level;
+  } else {
+    ++stats_.lost;
+  }
+  ++nextSeq_;
+  if (has(nextSeq_)) {
+    const Slot& n = slot(nextSeq_);
+    f.next = std::span<const std::byte>(n.data.data(), n.size);
+  }
+  return f;
+}
+
+JitterBuffer::Frame JitterBuffer::underrun() {
+  if (concealRun_ == 0) {  // a new underrun, not the next frame of the same one
+    ++stats_.underruns;
+    if (sinceUnderrun_ < kBurstUnderrunPops && boost_ < kMaxBoost) ++boost_;
+    sinceUnderrun_ = 0;
+  }
+  if (++concealRun_ > kMaxConceal) {
+    playing_ = false;  // the sender went quiet; restart with a prefetch when it is back
+    return Frame{};
+  }
+  ++stats_.lost;
+  ++stats_.inserted;
+  return Frame{FrameKind::Lost, {}, {}, -1};
+}
+
+// Drift control on the depth averaged over ~32 pops; see the header's contract.
+void JitterBuffer::adapt() {
+  const uint32_t depth = depthFrames();
+  avgDepth_ += (static_cast<double>(depth) - avgDepth_) * kDepthAlpha;
+  if (++sinceUnderrun_ % kBoostDecayPops == 0 && boost_ > 0) --boost_;
+  if (++sinceDrift_ < kDriftCooldown) return;
+  const double target = targetFrames();
+  if (avgDepth_ > target + 1.5 && depth > target + 1 && has(nextSeq_)) {
+    slot(nextSeq_).used = false;
+    --count_;
+    ++nextSeq_;
+    ++stats_.driftDrops;
+    avgDepth_ -= 1;
+    sinceDrift_ = 0;
+  }
+}
+
+JitterBuffer::Frame JitterBuffer::pop() {
+  if (!playing_) {
+    if (count_ == 0 || depthFrames() < targetFrames()) return Frame{};
+    playing_ = true;
+    avgDepth_ = depthFrames();
+    sinceDrift_ = 0;
+  }
+  adapt();
+  if (count_ == 0) return underrun();
+  concealRun_ = 0;
+  if (sinceDrift_ >= kDriftCooldown && avgDepth_ < static_cast<double>(targetFrames()) - 1.0) {
+    ++stats_.inserted;  // stretch: conceal one frame without consuming the buffer
+    ++stats_.lost;
+    avgDepth_ += 1;
+    sinceDrift_ = 0;
+    return Frame{FrameKind::Lost, {}, {}, -1};
+  }
+  return take(has(nextSeq_) ? FrameKind::Packet : FrameKind::Lost);
+}
+
+}  // namespace rdv::media

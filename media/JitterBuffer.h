@@ -1,0 +1,136 @@
+#pragma once
+// An adaptive jitter buffer for one participant's audio: RTP packets go in as they arrive, one
+// 20 ms frame comes out per mixer tick. Pure state (the caller passes arrival times), a fixed
+// ring of kSlots payload copies allocated with the object; push() and pop() never allocate.
+//
+// Ordering is by RTP sequence number, one 20 ms frame per packet (the SDP side negotiates
+// ptime 20). Contracts:
+//  - Reorder: a packet behind the newest one but not yet played takes its slot; before playout
+//    starts, an earlier packet moves the play point back to itself.
+//  - Duplicates (same sequence already buffered) and late packets (already played or concealed)
+//    are dropped and counted.
+//  - Loss: pop() returns Lost for a missing frame when later frames are buffered (the caller
+//    conceals it with the codec, `next` carrying the following payload for Opus FEC).
+//  - Underrun (nothing buffered): Lost while the gap is short (the play point waits for the
+//    late packet, i.e. one frame is inserted), then Empty after kMaxConceal frames (the sender
+//    went silent: DTX, hold); the next packet restarts playout after a fresh prefetch.
+//  - Jumps: a packet kSlots or more ahead drops what it pushes out of the window; a packet more
+//    than kMaxMisorder behind, or kMaxDropout ahead, is held back until a second one in
+//    sequence confirms the new numbering (RFC 3550 A.1's rule), then playout resyncs to it.
+//    An SSRC change resyncs at once (a new stream), and the caller resets its decoder.
+//  - Adaptivity: the target depth follows 1 + 3 x interarrival jitter (RFC 3550 A.8) in
+//    frames, plus a boost after bursts of underruns, within [minFrames, maxFrames].
+//  - Clock drift: when the average depth stays 1.5 frames above target a frame is dropped;
+//    when it stays a frame below, one is inserted (a Lost that does not advance), at most once
+//    per kDriftCooldown pops, so a fast or slow sender never grows the buffer without bound.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "media/AudioCodec.h"
+
+namespace rdv::media {
+
+struct JitterBufferOptions {
+  uint32_t clockRate = 48000;  // RTP clock of the stream
+  uint32_t frameTicks = 960;   // RTP timestamp units per 20 ms frame
+  uint32_t minFrames = 1;
+  uint32_t maxFrames = 10;     // < kSlots
+};
+
+struct JitterBufferStats {
+  uint64_t pushed = 0;       // stored packets
+  uint64_t duplicates = 0;
+  uint64_t late = 0;         // arrived after their frame was played or concealed
+  uint64_t tooLarge = 0;     // payload over kMaxPayload
+  uint64_t jumpHeld = 0;     // held back waiting for a second packet after a sequence jump
+  uint64_t resyncs = 0;      // SSRC changes and confirmed jumps
+  uint64_t windowDrops = 0;  // buffered frames pushed out by a packet far ahead
+  uint64_t lost = 0;         // Lost frames returned (includes inserted)
+  uint64_t inserted = 0;     // Lost frames that did not advance the play point (underrun, drift)
+  uint64_t driftDrops = 0;   // frames dropped to pull a growing buffer back
+  uint64_t underruns = 0;
+};
+
+class JitterBuffer {
+ public:
+  static constexpr size_t kSlots = 16;
+  static constexpr uint32_t kMaxConceal = 5;  // 100 ms of PLC before falling silent
+  static constexpr int kMaxMisorder = 100;
+  static constexpr int kMaxDropout = 3000;
+  static constexpr uint32_t kDriftCooldown = 50;  // pops (1 s)
+
+  enum class PushResult : uint8_t { Stored, Duplicate, Late, TooLarge, JumpHeld, Resynced };
+  enum class FrameKind : uint8_t { Packet, Lost, Empty };
+
+  // What pop() hands out. `payload` (Packet) and `next` (the following frame's payload when
+  // buffered, else empty) point into the buffer's slots and stay valid until the next push()
+  // or pop(). `audioLevel` is the RFC 6464 level (0..127 -dBov) pushed with the packet, or -1.
+  struct Frame {
+    FrameKind kind = FrameKind::Empty;
+    std::span<const std::byte> payload;
+    std::span<const std::byte> next;
+    int audioLevel = -1;
+  };
+
+  explicit JitterBuffer(const JitterBufferOptions& opts = {});
+
+  PushResult push(uint32_t ssrc, uint16_t seq, uint32_t timestamp, std::span<const std::byte> payload,
+                  uint64_t arrivalNs, int audioLevel = -1);
+  Frame pop();
+
+  // Frames from the play point to the newest buffered one, in milliseconds.
+  uint32_t depthMs() const { return depthFrames() * kFrameMs; }
+  uint32_t targetMs() const { return targetFrames() * kFrameMs; }
+  double jitterMs() const { return jitter_ * 1000.0 / opts_.clockRate; }
+  bool playing() const { return playing_; }
+  const JitterBufferStats& stats() const { return stats_; }
+
+ private:
+  struct Slot {
+    bool used = false;
+    uint16_t seq = 0;
+    int8_t level = -1;
+    uint16_t size = 0;
+    std::array<std::byte, kMaxPayload> data;
+  };
+
+  Slot& slot(uint16_t seq) { return slots_[seq % kSlots]; }
+  bool has(uint16_t seq) const { const Slot& s = slots_[seq % kSlots]; return s.used && s.seq == seq; }
+  uint32_t depthFrames() const;
+  uint32_t targetFrames() const;
+  void clear();
+  void resync(uint32_t ssrc, uint16_t seq);
+  bool acceptJump(uint16_t seq);
+  void slideWindow(uint16_t seq);
+  PushResult store(uint16_t seq, std::span<const std::byte> payload, int audioLevel);
+  void updateJitter(uint32_t timestamp, uint64_t arrivalNs);
+  Frame take(FrameKind kind);
+  Frame underrun();
+  void adapt();
+
+  JitterBufferOptions opts_;
+  std::array<Slot, kSlots> slots_{};
+  uint32_t count_ = 0;  // used slots
+  bool hasSsrc_ = false;
+  uint32_t ssrc_ = 0;
+  bool playing_ = false;
+  uint16_t nextSeq_ = 0;     // play point
+  uint16_t highestSeq_ = 0;  // newest buffered (meaningful while count_ > 0)
+  uint32_t badSeq_ = 1u << 16;  // sequence that would confirm a jump; none when >= 2^16
+  uint32_t concealRun_ = 0;     // consecutive underrun frames
+  // RFC 3550 A.8 jitter in timestamp units.
+  bool hasTransit_ = false;
+  int64_t transit_ = 0;
+  double jitter_ = 0.0;
+  // Adaptation.
+  uint32_t boost_ = 0;
+  uint32_t sinceUnderrun_;
+  uint32_t sinceDrift_ = 0;
+  double avgDepth_ = 0.0;
+  JitterBufferStats stats_;
+};
+
+}  // namespace rdv::media

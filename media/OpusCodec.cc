@@ -1,0 +1,89 @@
+#include "media/OpusCodec.h"
+
+#include <opus/opus.h>
+
+#include <algorithm>
+
+namespace rdv::media {
+namespace {
+
+constexpr int kFrame = static_cast<int>(kFrameSamples);
+
+const unsigned char* uc(std::span<const std::byte> b) {
+  return reinterpret_cast<const unsigned char*>(b.data());
+}
+
+opus_int32 len(std::span<const std::byte> b) {
+  return static_cast<opus_int32>(std::min<size_t>(b.size(), kMaxPayload));
+}
+
+}  // namespace
+
+OpusAudioDecoder::OpusAudioDecoder() {
+  int err = OPUS_OK;
+  dec_ = opus_decoder_create(kMixerRate, 1, &err);
+  if (err != OPUS_OK) dec_ = nullptr;
+}
+
+OpusAudioDecoder::~OpusAudioDecoder() {
+  if (dec_ != nullptr) opus_decoder_destroy(dec_);
+}
+
+bool OpusAudioDecoder::decode(std::span<const std::byte> payload, PcmFrame out) {
+  if (dec_ == nullptr || payload.empty() || payload.size() > kMaxPayload ||
+      opus_decoder_get_nb_samples(dec_, uc(payload), len(payload)) != kFrame ||
+      opus_decode(dec_, uc(payload), len(payload), out.data(), kFrame, 0) != kFrame) {
+    conceal({}, out);
+    return false;
+  }
+  return true;
+}
+
+void OpusAudioDecoder::conceal(std::span<const std::byte> next, PcmFrame out) {
+  if (dec_ == nullptr) {
+    std::fill(out.begin(), out.end(), int16_t{0});
+    return;
+  }
+  // decode_fec=1 decodes the LBRR copy of the previous frame that `next` carries; when it has
+  // none, libopus falls back to PLC itself. With no next packet, a null payload asks for PLC.
+  const bool fec = !next.empty() && next.size() <= kMaxPayload &&
+                   opus_packet_get_nb_samples(uc(next), len(next), kMixerRate) == kFrame;
+  const int n = fec ? opus_decode(dec_, uc(next), len(next), out.data(), kFrame, 1)
+                    : opus_decode(dec_, nullptr, 0, out.data(), kFrame, 0);
+  if (n != kFrame) std::fill(out.begin(), out.end(), int16_t{0});
+}
+
+void OpusAudioDecoder::reset() {
+  if (dec_ != nullptr) opus_decoder_ctl(dec_, OPUS_RESET_STATE);
+}
+
+OpusAudioEncoder::OpusAudioEncoder(const EncoderOptions& opts) {
+  int err = OPUS_OK;
+  enc_ = opus_encoder_create(kMixerRate, 1, OPUS_APPLICATION_VOIP, &err);
+  if (err != OPUS_OK) {
+    enc_ = nullptr;
+    return;
+  }
+  opus_encoder_ctl(enc_, OPUS_SET_BITRATE(static_cast<opus_int32>(opts.bitrate)));
+  opus_encoder_ctl(enc_, OPUS_SET_COMPLEXITY(opts.complexity));
+  opus_encoder_ctl(enc_, OPUS_SET_INBAND_FEC(1));
+  opus_encoder_ctl(enc_, OPUS_SET_PACKET_LOSS_PERC(opts.expectedLossPercent));
+  opus_encoder_ctl(enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+}
+
+OpusAudioEncoder::~OpusAudioEncoder() {
+  if (enc_ != nullptr) opus_encoder_destroy(enc_);
+}
+
+size_t OpusAudioEncoder::encode(ConstPcmFrame in, std::span<std::byte> out) {
+  if (enc_ == nullptr) return 0;
+  const opus_int32 n = opus_encode(enc_, in.data(), kFrame, reinterpret_cast<unsigned char*>(out.data()),
+                                   static_cast<opus_int32>(std::min(out.size(), kMaxPayload)));
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+void OpusAudioEncoder::reset() {
+  if (enc_ != nullptr) opus_encoder_ctl(enc_, OPUS_RESET_STATE);
+}
+
+}  // namespace rdv::media

@@ -1,0 +1,125 @@
+// Codec round trips at the mixer's boundary: a tone through each encoder and decoder keeps its
+// frequency and level (Goertzel), resampling leaves no images, losses are concealed.
+#include "media/AudioCodec.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "media/G711.h"
+#include "media/test/AudioTestUtil.h"
+
+namespace rdv::media {
+namespace {
+
+using testutil::Tone;
+using testutil::toneAmplitude;
+
+constexpr double kAmp = 8000;
+constexpr int kFrames = 50;
+
+struct RoundTrip {
+  std::vector<int16_t> decoded;  // the last half of the run, past every codec's start-up
+  std::vector<std::array<std::byte, kMaxPayload>> payloads;
+  std::vector<size_t> sizes;
+};
+
+RoundTrip roundTrip(CodecId id, double hz) {
+  auto enc = makeEncoder(id);
+  auto dec = makeDecoder(id);
+  EXPECT_TRUE(enc && dec);
+  RoundTrip r;
+  Tone tone(hz, kAmp);
+  std::array<int16_t, kFrameSamples> in{};
+  std::array<int16_t, kFrameSamples> out{};
+  for (int i = 0; i < kFrames; ++i) {
+    tone.next(in);
+    auto& payload = r.payloads.emplace_back();
+    const size_t n = enc->encode(in, payload);
+    r.sizes.push_back(n);
+    EXPECT_GT(n, 0u);
+    EXPECT_TRUE(dec->decode(std::span(payload).first(n), out));
+    if (i >= kFrames / 2) r.decoded.insert(r.decoded.end(), out.begin(), out.end());
+  }
+  return r;
+}
+
+class CodecRoundTrip : public ::testing::TestWithParam<CodecId> {};
+
+TEST_P(CodecRoundTrip, OneKilohertzToneKeepsFrequencyAndLevel) {
+  const RoundTrip r = roundTrip(GetParam(), 1000);
+  const double at1k = toneAmplitude(r.decoded, 1000);
+  EXPECT_NEAR(20 * std::log10(at1k / kAmp), 0.0, 1.0) << "level in dB against the input";
+  for (double other : {440.0, 2000.0, 3000.0}) {
+    EXPECT_LT(toneAmplitude(r.decoded, other), at1k / 100) << other << " Hz";
+  }
+  EXPECT_NEAR(testutil::rms(r.decoded), kAmp / std::sqrt(2.0), kAmp * 0.08);
+}
+
+TEST_P(CodecRoundTrip, UpsamplingLeavesNoImages) {
+  const CodecInfo& info = codecInfo(GetParam());
+  if (info.sampleRate == kMixerRate) GTEST_SKIP() << "no resampling";
+  const RoundTrip r = roundTrip(GetParam(), 1000);
+  // Zero-stuffing without a filter leaves images at k·fs ± f at nearly full level.
+  const double image = toneAmplitude(r.decoded, info.sampleRate - 1000.0);
+  EXPECT_LT(image, toneAmplitude(r.decoded, 1000) / 1000) << "image at fs - 1 kHz is not 60 dB down";
+}
+
+TEST_P(CodecRoundTrip, ConcealsALostFrameWithSound) {
+  const RoundTrip r = roundTrip(GetParam(), 1000);
+  auto dec = makeDecoder(GetParam());
+  std::array<int16_t, kFrameSamples> out{};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(dec->decode(std::span(r.payloads[i]).first(r.sizes[i]), out));
+  dec->conceal(std::span(r.payloads[11]).first(r.sizes[11]), out);  // frame 10 lost
+  EXPECT_GT(testutil::rms(out), kAmp / std::sqrt(2.0) / 4) << "concealment is not silence after a tone";
+  EXPECT_GT(toneAmplitude(out, 1000), kAmp / 4);
+}
+
+TEST_P(CodecRoundTrip, RejectsAPayloadThatIsNotTwentyMilliseconds) {
+  auto dec = makeDecoder(GetParam());
+  std::array<int16_t, kFrameSamples> out{};
+  std::array<std::byte, 80> shortPayload{};
+  EXPECT_FALSE(dec->decode(shortPayload, out));
+  EXPECT_FALSE(dec->decode({}, out));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCodecs, CodecRoundTrip,
+                         ::testing::Values(CodecId::Pcmu, CodecId::Pcma, CodecId::G722, CodecId::Opus),
+                         [](const auto& info) { return std::string(codecInfo(info.param).name); });
+
+TEST(G711Test, TablesMatchTheReferenceCodewords) {
+  EXPECT_EQ(g711::linearToUlaw(0), 0xff);
+  EXPECT_EQ(g711::linearToAlaw(0), 0xd5);
+  EXPECT_EQ(g711::ulawToLinear(0xff), 0);
+  EXPECT_EQ(g711::ulawToLinear(0x00), -32124);
+  EXPECT_EQ(g711::alawToLinear(0xd5), 8);
+  EXPECT_EQ(g711::alawToLinear(0x2a), -32256);
+  for (int code = 0; code < 256; ++code) {  // every codeword survives decode -> encode
+    const auto c = static_cast<uint8_t>(code);
+    if (c != 0x7f) {  // 0x7f is µ-law's negative zero, which encodes back as 0xff
+      EXPECT_EQ(g711::linearToUlaw(g711::ulawToLinear(c)), c) << code;
+    }
+    EXPECT_EQ(g711::linearToAlaw(g711::alawToLinear(c)), c) << code;
+  }
+}
+
+TEST(OpusTest, InBandFecRecoversALostFrameFromTheNextPacket) {
+  const RoundTrip r = roundTrip(CodecId::Opus, 440);
+  auto withFec = makeDecoder(CodecId::Opus);
+  std::array<int16_t, kFrameSamples> out{};
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(withFec->decode(std::span(r.payloads[i]).first(r.sizes[i]), out));
+  withFec->conceal(std::span(r.payloads[21]).first(r.sizes[21]), out);  // frame 20 lost, 21 known
+  EXPECT_NEAR(20 * std::log10(toneAmplitude(out, 440) / kAmp), 0.0, 3.0);
+}
+
+TEST(CodecInfoTest, RtpClocksFollowRfc3551) {
+  EXPECT_EQ(codecInfo(CodecId::G722).rtpClockRate, 8000u);
+  EXPECT_EQ(codecInfo(CodecId::G722).sampleRate, 16000u);
+  EXPECT_EQ(codecInfo(CodecId::Opus).rtpFrameTicks(), 960u);
+  EXPECT_EQ(codecInfo(CodecId::Pcmu).rtpFrameTicks(), 160u);
+}
+
+}  // namespace
+}  // namespace rdv::media

@@ -1,0 +1,195 @@
+// Jitter buffer: ordering, duplicates, loss, resync, depth, underrun and clock drift, on
+// simulated arrival times (no clock, no sleeping).
+#include "media/JitterBuffer.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <vector>
+
+namespace rdv::media {
+namespace {
+
+using Kind = JitterBuffer::FrameKind;
+using Push = JitterBuffer::PushResult;
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint32_t kSsrc = 0x1234;
+
+// A payload that names its sequence number, so a popped frame says which packet it was.
+std::array<std::byte, 2> payloadOf(uint16_t seq) { return {std::byte(seq >> 8), std::byte(seq & 0xff)}; }
+int seqOf(std::span<const std::byte> p) {
+  return p.size() == 2 ? (std::to_integer<int>(p[0]) << 8) | std::to_integer<int>(p[1]) : -1;
+}
+
+// Arrival defaults to the packet's own time (20 ms per sequence number): no jitter.
+Push push(JitterBuffer& jb, uint16_t seq, uint32_t ssrc = kSsrc) {
+  const auto p = payloadOf(seq);
+  return jb.push(ssrc, seq, seq * 960u, p, seq * 20 * kMs);
+}
+
+// Pops until the first frame that is not Empty (the prefetch) and returns it.
+JitterBuffer::Frame firstFrame(JitterBuffer& jb) {
+  for (int i = 0; i < 20; ++i) {
+    auto f = jb.pop();
+    if (f.kind != Kind::Empty) return f;
+  }
+  return {};
+}
+
+TEST(JitterBufferTest, PlaysInOrderPacketsOnePerPop) {
+  JitterBuffer jb;
+  for (uint16_t s = 100; s < 105; ++s) EXPECT_EQ(push(jb, s), Push::Stored);
+  EXPECT_EQ(jb.depthMs(), 100u);
+  for (uint16_t s = 100; s < 105; ++s) {
+    auto f = jb.pop();
+    ASSERT_EQ(f.kind, Kind::Packet);
+    EXPECT_EQ(seqOf(f.payload), s);
+  }
+  EXPECT_EQ(jb.depthMs(), 0u);
+}
+
+TEST(JitterBufferTest, ReorderedPacketsPlayInSequence) {
+  JitterBuffer jb;
+  for (uint16_t s : {11, 10, 13, 12, 14}) EXPECT_EQ(push(jb, s), Push::Stored) << s;
+  std::vector<int> played;
+  for (int i = 0; i < 5; ++i) played.push_back(seqOf(jb.pop().payload));
+  EXPECT_EQ(played, (std::vector<int>{10, 11, 12, 13, 14}));
+}
+
+TEST(JitterBufferTest, DuplicateIsDroppedAndCounted) {
+  JitterBuffer jb;
+  EXPECT_EQ(push(jb, 7), Push::Stored);
+  EXPECT_EQ(push(jb, 7), Push::Duplicate);
+  EXPECT_EQ(jb.stats().duplicates, 1u);
+  EXPECT_EQ(seqOf(firstFrame(jb).payload), 7);
+  EXPECT_EQ(push(jb, 7), Push::Late);  // after it played
+  EXPECT_EQ(jb.stats().late, 1u);
+}
+
+TEST(JitterBufferTest, LossIsConcealedWithTheNextPayloadForFec) {
+  JitterBuffer jb;
+  for (uint16_t s : {1, 2, 4, 5}) push(jb, s);
+  EXPECT_EQ(seqOf(jb.pop().payload), 1);
+  EXPECT_EQ(seqOf(jb.pop().payload), 2);
+  auto lost = jb.pop();
+  EXPECT_EQ(lost.kind, Kind::Lost);
+  EXPECT_EQ(seqOf(lost.next), 4) << "Opus recovers frame 3 from packet 4's FEC";
+  EXPECT_EQ(seqOf(jb.pop().payload), 4);
+  EXPECT_EQ(jb.stats().lost, 1u);
+  EXPECT_EQ(push(jb, 3), Push::Late);
+}
+
+TEST(JitterBufferTest, SsrcChangeResyncsToTheNewStream) {
+  JitterBuffer jb;
+  for (uint16_t s = 1; s < 4; ++s) push(jb, s);
+  EXPECT_EQ(seqOf(jb.pop().payload), 1);
+  EXPECT_EQ(push(jb, 5000, 0x9999), Push::Resynced);
+  EXPECT_EQ(jb.stats().resyncs, 1u);
+  EXPECT_EQ(jb.depthMs(), 20u);
+  EXPECT_EQ(seqOf(firstFrame(jb).payload), 5000);
+}
+
+TEST(JitterBufferTest, SequenceJumpNeedsASecondPacketInSequence) {
+  JitterBuffer jb;
+  push(jb, 1);
+  EXPECT_EQ(seqOf(jb.pop().payload), 1);
+  EXPECT_EQ(push(jb, 40000), Push::JumpHeld);
+  EXPECT_EQ(push(jb, 40001), Push::Resynced);
+  EXPECT_EQ(seqOf(firstFrame(jb).payload), 40001);
+}
+
+TEST(JitterBufferTest, PacketFarAheadSlidesTheWindowWithoutConcealingTheGap) {
+  JitterBuffer jb;
+  push(jb, 1);
+  EXPECT_EQ(seqOf(jb.pop().payload), 1);
+  push(jb, 2);
+  EXPECT_EQ(push(jb, 60), Push::Stored);  // 1.2 s outage: 3..59 never came
+  EXPECT_EQ(jb.stats().windowDrops, 1u) << "packet 2 fell out of the window";
+  EXPECT_EQ(seqOf(jb.pop().payload), 60);
+}
+
+TEST(JitterBufferTest, SilentSenderIsConcealedBrieflyThenEmpty) {
+  JitterBuffer jb;
+  push(jb, 1);
+  EXPECT_EQ(jb.pop().kind, Kind::Packet);
+  for (uint32_t i = 0; i < JitterBuffer::kMaxConceal; ++i) EXPECT_EQ(jb.pop().kind, Kind::Lost);
+  EXPECT_EQ(jb.pop().kind, Kind::Empty);
+  EXPECT_FALSE(jb.playing());
+  EXPECT_EQ(jb.stats().underruns, 1u);
+  push(jb, 2);  // the late packet still plays: the play point waited for it
+  EXPECT_EQ(seqOf(firstFrame(jb).payload), 2);
+}
+
+TEST(JitterBufferTest, TimestampJumpWithContinuousSequencePlaysOnWithoutJitterSpike) {
+  JitterBuffer jb;
+  for (uint16_t s = 1; s <= 20; ++s) push(jb, s);
+  for (int i = 0; i < 20; ++i) jb.pop();
+  const auto p = payloadOf(21);
+  // The sender's timestamp leaps 10 s ahead (a restart or a long DTX pause), the sequence does not.
+  EXPECT_EQ(jb.push(kSsrc, 21, 21 * 960u + 480'000, p, 21 * 20 * kMs), Push::Stored);
+  EXPECT_LT(jb.jitterMs(), 1.0);
+  EXPECT_EQ(seqOf(firstFrame(jb).payload), 21);
+}
+
+TEST(JitterBufferTest, CarriesTheAudioLevelOfEachPacket) {
+  JitterBuffer jb;
+  const auto p = payloadOf(1);
+  jb.push(kSsrc, 1, 0, p, 0, 42);
+  EXPECT_EQ(jb.pop().audioLevel, 42);
+}
+
+TEST(JitterBufferTest, RejectsOversizedPayload) {
+  JitterBuffer jb;
+  std::vector<std::byte> big(kMaxPayload + 1);
+  EXPECT_EQ(jb.push(kSsrc, 1, 0, big, 0), Push::TooLarge);
+  EXPECT_EQ(jb.depthMs(), 0u);
+}
+
+// Runs a sender whose packets are `intervalUs` apart (with optional jitter) against a 20 ms pop
+// for `seconds`; returns the largest depth seen.
+uint32_t runSender(JitterBuffer& jb, uint64_t intervalUs, int seconds, uint64_t jitterUs = 0) {
+  uint32_t maxDepth = 0;
+  uint64_t nextSend = 0;
+  uint16_t seq = 0;
+  for (uint64_t popUs = 30'000; popUs < uint64_t(seconds) * 1'000'000; popUs += 20'000) {
+    for (; nextSend <= popUs; nextSend += intervalUs, ++seq) {
+      const uint64_t wobble = jitterUs == 0 ? 0 : (seq * 7919u) % jitterUs;  // deterministic spread
+      const auto p = payloadOf(seq);
+      jb.push(kSsrc, seq, seq * 960u, p, (nextSend + wobble) * 1000);
+    }
+    maxDepth = std::max(maxDepth, jb.depthMs());
+    jb.pop();
+  }
+  return maxDepth;
+}
+
+TEST(JitterBufferTest, FastSenderClockIsPulledBackByDroppingFrames) {
+  JitterBuffer jb;
+  const uint32_t maxDepth = runSender(jb, 19'900, 60);  // +0.5 %: 15 extra frames a minute
+  EXPECT_LE(maxDepth, 100u);
+  EXPECT_GE(jb.stats().driftDrops, 10u);
+  EXPECT_EQ(jb.stats().windowDrops, 0u);
+}
+
+TEST(JitterBufferTest, SlowSenderClockIsStretchedByInsertingFrames) {
+  JitterBuffer jb;
+  runSender(jb, 20'100, 60);  // -0.5 %
+  EXPECT_GE(jb.stats().inserted, 10u);
+  EXPECT_LE(jb.stats().inserted, 30u);
+  EXPECT_LE(jb.depthMs(), 100u);
+}
+
+TEST(JitterBufferTest, JitterRaisesTheTargetDepth) {
+  JitterBuffer calm;
+  runSender(calm, 20'000, 10);
+  JitterBuffer jittery;
+  runSender(jittery, 20'000, 10, 30'000);
+  EXPECT_EQ(calm.targetMs(), 20u);
+  EXPECT_GT(jittery.targetMs(), calm.targetMs());
+  EXPECT_GT(jittery.jitterMs(), 3.0);
+  EXPECT_LE(jittery.targetMs(), 200u);
+}
+
+}  // namespace
+}  // namespace rdv::media

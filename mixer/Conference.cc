@@ -1,0 +1,259 @@
+#include "mixer/Conference.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace rdv::mixer {
+
+using media::CodecId;
+
+namespace {
+
+int16_t saturate(int32_t v) { return static_cast<int16_t>(std::clamp<int32_t>(v, INT16_MIN, INT16_MAX)); }
+
+}  // namespace
+
+Conference::Conference(ConferenceId id, const ConferenceOptions& opts, MediaSink& sink, ConferenceEvents* events)
+    : id_(id), opts_(opts), sink_(sink), events_(events) {
+  opts_.maxTalkers = std::clamp<size_t>(opts_.maxTalkers, 1, kMaxTalkersLimit);
+}
+
+Conference::~Conference() = default;
+
+Conference::CodecGroup* Conference::group(CodecId codec) {
+  for (auto& g : groups_) {
+    if (g->codec == codec) return g.get();
+  }
+  return nullptr;
+}
+
+// A codec's group is created with its first member: one shared encoder plus one encoder per
+// possible talker, so becoming a talker never allocates.
+Conference::CodecGroup* Conference::addToGroup(CodecId codec) {
+  CodecGroup* g = group(codec);
+  if (g == nullptr) {
+    auto made = std::make_unique<CodecGroup>();
+    made->codec = codec;
+    made->shared = media::makeEncoder(codec, opts_.encoder);
+    if (!made->shared) return nullptr;
+    for (size_t i = 0; i < opts_.maxTalkers; ++i) {
+      auto enc = media::makeEncoder(codec, opts_.encoder);
+      if (!enc) return nullptr;
+      made->talkerEncoders.push_back(std::move(enc));
+    }
+    made->talkerEncoderBusy.assign(opts_.maxTalkers, false);
+    g = made.get();
+    groups_.push_back(std::move(made));
+  }
+  ++g->members;
+  return g;
+}
+
+bool Conference::addParticipant(const ParticipantConfig& cfg) {
+  if (find(cfg.id) != nullptr) return false;
+  auto decoder = media::makeDecoder(cfg.codec);
+  if (!decoder) return false;
+  media::JitterBufferOptions jb = opts_.jitter;
+  jb.clockRate = media::codecInfo(cfg.codec).rtpClockRate;
+  jb.frameTicks = media::codecInfo(cfg.codec).rtpFrameTicks();
+  auto p = std::make_unique<Participant>(cfg, std::move(decoder), opts_.vad, jb);
+  if (addToGroup(cfg.codec) == nullptr) return false;
+  participants_.push_back(std::move(p));
+  return true;
+}
+
+bool Conference::removeParticipant(ParticipantId id) {
+  auto it = std::find_if(participants_.begin(), participants_.end(), [id](const auto& p) { return p->id() == id; });
+  if (it == participants_.end()) return false;
+  Participant& p = **it;
+  if (p.talkerSlot() >= 0) {
+    releaseTalker(p);
+    auto end = std::remove(talkers_.begin(), talkers_.begin() + static_cast<ptrdiff_t>(talkerCount_), &p);
+    talkerCount_ = static_cast<size_t>(end - talkers_.begin());
+  }
+  if (CodecGroup* g = group(p.config().codec)) --g->members;
+  participants_.erase(it);
+  return true;
+}
+
+Participant* Conference::find(ParticipantId id) {
+  for (auto& p : participants_) {
+    if (p->id() == id) return p.get();
+  }
+  return nullptr;
+}
+
+ConferenceReport Conference::report() const {
+  ConferenceReport r{id_, {}};
+  r.participants.reserve(participants_.size());
+  for (const auto& p : participants_) {
+    const media::JitterBuffer& jb = p->jitterBuffer();
+    r.participants.push_back({p->id(), p->config().codec, p->talkerSlot() >= 0, p->config().muted, p->config().deaf,
+                              p->config().gainDb, p->stats(), jb.stats(), jb.depthMs(), jb.targetMs(), jb.jitterMs()});
+  }
+  return r;
+}
+
+bool Conference::setMuted(ParticipantId id, bool muted) {
+  Participant* p = find(id);
+  if (p != nullptr) p->setMuted(muted);  // leaves the mix at the next tick's selection
+  return p != nullptr;
+}
+
+bool Conference::setDeaf(ParticipantId id, bool deaf) {
+  Participant* p = find(id);
+  if (p != nullptr) p->setDeaf(deaf);
+  return p != nullptr;
+}
+
+bool Conference::setGainDb(ParticipantId id, double db) {
+  Participant* p = find(id);
+  if (p != nullptr) p->setGainDb(db);
+  return p != nullptr;
+}
+
+void Conference::setTalker(Participant& p, bool talking) {
+  if (talking) {
+    CodecGroup* g = group(p.config().codec);
+    assert(g != nullptr);
+    auto free = std::find(g->talkerEncoderBusy.begin(), g->talkerEncoderBusy.end(), false);
+    assert(free != g->talkerEncoderBusy.end());  // maxTalkers encoders for at most maxTalkers talkers
+    *free = true;
+    p.setTalkerSlot(static_cast<int>(free - g->talkerEncoderBusy.begin()));
+    g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->reset();
+  } else {
+    releaseTalker(p);
+  }
+  if (events_ != nullptr) events_->onTalking(id_, p.id(), talking);
+}
+
+void Conference::releaseTalker(Participant& p) {
+  if (CodecGroup* g = group(p.config().codec); g != nullptr && p.talkerSlot() >= 0) {
+    g->talkerEncoderBusy[static_cast<size_t>(p.talkerSlot())] = false;
+  }
+  p.setTalkerSlot(-1);
+}
+
+// The loudest maxTalkers detected, unmuted speakers, current talkers ranked talkerHysteresisDb
+// higher. Participants who left or joined the set are told through the events interface.
+void Conference::selectTalkers() {
+  std::array<Participant*, kMaxTalkersLimit> best{};
+  std::array<double, kMaxTalkersLimit> bestScore{};
+  size_t n = 0;
+  for (auto& up : participants_) {
+    Participant& p = *up;
+    if (!p.talking() || p.config().muted) continue;
+    const double score = p.score() + (p.talkerSlot() >= 0 ? opts_.talkerHysteresisDb : 0.0);
+    size_t at = n;
+    while (at > 0 && bestScore[at - 1] < score) --at;
+    if (at >= opts_.maxTalkers) continue;
+    n = std::min(n + 1, opts_.maxTalkers);
+    for (size_t i = n - 1; i > at; --i) {
+      best[i] = best[i - 1];
+      bestScore[i] = bestScore[i - 1];
+    }
+    best[at] = &p;
+    bestScore[at] = score;
+  }
+  const auto chosen = [&](const Participant* p) { return std::find(best.begin(), best.begin() + static_cast<ptrdiff_t>(n), p) != best.begin() + static_cast<ptrdiff_t>(n); };
+  for (size_t i = 0; i < talkerCount_; ++i) {
+    if (!chosen(talkers_[i])) setTalker(*talkers_[i], false);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (best[i]->talkerSlot() < 0) setTalker(*best[i], true);
+  }
+  talkers_ = best;
+  talkerCount_ = n;
+}
+
+void Conference::mixTalkers() {
+  std::fill(mix_.begin(), mix_.end(), 0);
+  for (size_t t = 0; t < talkerCount_; ++t) {
+    talkers_[t]->applyGain();
+    const auto pcm = talkers_[t]->pcm();
+    for (size_t i = 0; i < media::kFrameSamples; ++i) mix_[i] += pcm[i];
+  }
+  sharedReady_ = false;
+}
+
+void Conference::send(Participant& p, std::span<const std::byte> payload, TickStats& st) {
+  const size_t header = media::writeRtpHeader(packet_, p.nextHeader());
+  std::memcpy(packet_.data() + header, payload.data(), payload.size());
+  sink_.send(p.id(), std::span<const std::byte>(packet_.data(), header + payload.size()));
+  ++p.stats().sent;
+  ++st.packetsSent;
+}
+
+// Everyone who is not a talker hears the same mix: the first listener of each codec group in a
+// tick encodes it, the others reuse the payload.
+void Conference::sendToListener(Participant& p, TickStats& st) {
+  CodecGroup* g = group(p.config().codec);
+  if (!g->sharedEncoded) {
+    if (!sharedReady_) {
+      for (size_t i = 0; i < media::kFrameSamples; ++i) shared_[i] = saturate(mix_[i]);
+      sharedReady_ = true;
+    }
+    g->sharedSize = g->shared->encode(shared_, g->sharedPayload);
+    g->sharedEncoded = true;
+    ++st.encodes;
+  }
+  if (g->sharedSize == 0) {
+    p.advanceSilently();  // the encoder failed: skip the frame rather than send garbage
+    return;
+  }
+  send(p, std::span<const std::byte>(g->sharedPayload.data(), g->sharedSize), st);
+}
+
+// A talker hears the mix without its own (gain-adjusted) voice, in an encode of its own.
+void Conference::sendToTalker(Participant& p, TickStats& st) {
+  const auto pcm = p.pcm();
+  for (size_t i = 0; i < media::kFrameSamples; ++i) own_[i] = saturate(mix_[i] - pcm[i]);
+  CodecGroup* g = group(p.config().codec);
+  const size_t n = g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->encode(own_, talkerPayload_);
+  ++st.encodes;
+  if (n == 0) {
+    p.advanceSilently();
+    return;
+  }
+  send(p, std::span<const std::byte>(talkerPayload_.data(), n), st);
+}
+
+TickStats Conference::decodeShard(size_t shard, size_t shards) {
+  TickStats st;
+  for (size_t i = shard; i < participants_.size(); i += shards) {
+    Participant& p = *participants_[i];
+    const uint64_t concealed = p.stats().concealed;
+    st.decodes += p.pullFrame(p.talkerSlot() >= 0);
+    st.concealed += static_cast<uint32_t>(p.stats().concealed - concealed);
+  }
+  return st;
+}
+
+TickStats Conference::mixAndSend() {
+  TickStats st;
+  for (auto& g : groups_) g->sharedEncoded = false;
+  selectTalkers();
+  mixTalkers();
+  for (auto& p : participants_) {
+    if (p->config().deaf) {
+      p->advanceSilently();
+    } else if (p->talkerSlot() >= 0) {
+      sendToTalker(*p, st);
+    } else {
+      sendToListener(*p, st);
+    }
+  }
+  st.talkers = static_cast<uint32_t>(talkerCount_);
+  return st;
+}
+
+TickStats Conference::tick() {
+  const TickStats decoded = decodeShard(0, 1);
+  TickStats st = mixAndSend();
+  st.decodes = decoded.decodes;
+  st.concealed = decoded.concealed;
+  return st;
+}
+
+}  // namespace rdv::mixer

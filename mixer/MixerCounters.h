@@ -1,0 +1,30 @@
+#pragma once
+// Counters of one mixer worker: written by its thread only, read by the metrics collector
+// (common::Counter: relaxed single-writer stores). One cache-line-aligned block per worker.
+
+#include "common/Counter.h"
+
+namespace rdv::mixer {
+
+using common::Counter;
+
+struct alignas(64) MixerCounters {
+  Counter ticks;
+  Counter tickOverruns;     // ticks whose work took longer than the tick period
+  Counter ticksMissed;      // timer expirations that passed while a tick was still running
+  Counter encodes;          // all encodes (shared listener mixes + talkers' mix-minus)
+  Counter encodesLastTick;
+  Counter decodes;
+  Counter framesConcealed;  // frames made by codec PLC/FEC
+  Counter packetsIn;        // taken off the inbound queues
+  Counter packetsUnknown;   // for no participant of this worker (left, or never joined)
+  Counter packetsMalformed; // not RTP
+  Counter packetsOut;       // handed to the MediaSink
+  Counter busyNs;           // time spent ticking (load = busyNs / wall time)
+  Counter lastTickNs;
+  Counter conferences;
+  Counter participants;
+  Counter talkers;          // mixed talkers in the last tick, all rooms
+};
+
+}  // namespace rdv::mixer

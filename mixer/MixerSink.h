@@ -1,0 +1,30 @@
+#pragma once
+// The mixer's two upward interfaces (STYLE.md §11): where encoded RTP goes, and who hears about
+// talkers. Both are called on the mixer worker's thread from inside a tick; implementations must
+// only copy or enqueue (a relay worker's send queue, the control thread's event queue) and
+// never block.
+
+#include <cstdint>
+#include <span>
+
+namespace rdv::mixer {
+
+using ConferenceId = uint32_t;
+using ParticipantId = uint32_t;  // unique within one mixer worker; chosen by the control side
+
+class MediaSink {
+ public:
+  virtual ~MediaSink() = default;
+  // One RTP packet (12-byte header + payload) for participant `to`. The bytes are valid only
+  // during the call.
+  virtual void send(ParticipantId to, std::span<const std::byte> rtp) = 0;
+};
+
+class ConferenceEvents {
+ public:
+  virtual ~ConferenceEvents() = default;
+  // `who` entered (true) or left (false) the set of mixed talkers.
+  virtual void onTalking(ConferenceId room, ParticipantId who, bool talking) = 0;
+};
+
+}  // namespace rdv::mixer

@@ -1,0 +1,211 @@
+#include "mixer/MixerWorker.h"
+
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
+namespace rdv::mixer {
+namespace {
+
+uint64_t monotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+MixerWorker::MixerWorker(const MixerWorkerOptions& opts, MediaSink& sink, ConferenceEvents* events)
+    : opts_(opts), sink_(sink), events_(events) {
+  for (size_t i = 0; i < std::max<size_t>(opts_.producers, 1); ++i) {
+    queues_.push_back(std::make_unique<PacketQueue>(opts_.queueCapacity));
+  }
+  for (size_t k = 0; k < opts_.decodeHelpers; ++k) helpers_.push_back(std::make_unique<Helper>());
+  for (size_t k = 0; k < helpers_.size(); ++k) helpers_[k]->thread = std::thread([this, k] { helperLoop(k); });
+}
+
+MixerWorker::~MixerWorker() {
+  stop();
+  helpersStop_.store(true);
+  epoch_.fetch_add(1, std::memory_order_release);
+  epoch_.notify_all();
+  for (auto& h : helpers_) h->thread.join();
+}
+
+// Helper k decodes shard k + 1 of every room whenever the epoch moves. The worker changes rooms
+// only between ticks, before it bumps the epoch (release), so the helper sees them settled.
+void MixerWorker::helperLoop(size_t k) {
+  const size_t shards = helpers_.size() + 1;
+  uint64_t seen = 0;
+  for (;;) {
+    epoch_.wait(seen, std::memory_order_acquire);
+    seen = epoch_.load(std::memory_order_acquire);
+    if (helpersStop_.load()) return;
+    TickStats st;
+    for (auto& room : rooms_) {
+      const TickStats r = room->decodeShard(k + 1, shards);
+      st.decodes += r.decodes;
+      st.concealed += r.concealed;
+    }
+    helpers_[k]->stats = st;
+    done_.fetch_add(1, std::memory_order_release);
+    done_.notify_one();
+  }
+}
+
+TickStats MixerWorker::decodeAll() {
+  const size_t shards = helpers_.size() + 1;
+  if (shards > 1) {
+    done_.store(0, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+  }
+  TickStats sum;
+  for (auto& room : rooms_) {
+    const TickStats r = room->decodeShard(0, shards);
+    sum.decodes += r.decodes;
+    sum.concealed += r.concealed;
+  }
+  for (uint32_t d = done_.load(std::memory_order_acquire); d < helpers_.size(); d = done_.load(std::memory_order_acquire)) {
+    done_.wait(d, std::memory_order_acquire);
+  }
+  for (const auto& h : helpers_) {
+    sum.decodes += h->stats.decodes;
+    sum.concealed += h->stats.concealed;
+  }
+  return sum;
+}
+
+bool MixerWorker::start() {
+  timer_ = common::Fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
+  if (!timer_.valid()) return false;
+  const long periodNs = static_cast<long>(opts_.tickMs) * 1'000'000L;
+  itimerspec spec{};
+  spec.it_interval.tv_sec = periodNs / 1'000'000'000L;
+  spec.it_interval.tv_nsec = periodNs % 1'000'000'000L;
+  spec.it_value = spec.it_interval;
+  if (timerfd_settime(timer_.get(), 0, &spec, nullptr) != 0) return false;
+  stop_.store(false);
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void MixerWorker::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();  // the timer wakes the loop within one tick
+}
+
+void MixerWorker::post(MixerCommand&& cmd) { commands_.enqueue(std::move(cmd)); }
+
+void MixerWorker::run() {
+  const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    uint64_t expirations = 0;
+    const ssize_t n = read(timer_.get(), &expirations, sizeof expirations);
+    if (n != static_cast<ssize_t>(sizeof expirations)) {
+      if (n < 0 && errno == EINTR) continue;
+      break;  // the timerfd broke: nothing sensible left to do on this thread
+    }
+    if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
+    const uint64_t start = monotonicNs();
+    runTick();
+    const uint64_t busy = monotonicNs() - start;
+    counters_.busyNs.add(busy);
+    counters_.lastTickNs.set(busy);
+    if (busy > periodNs) counters_.tickOverruns.add(1);
+  }
+}
+
+void MixerWorker::drainCommands() {
+  MixerCommand cmd;
+  while (commands_.try_dequeue(cmd)) cmd(*this);
+}
+
+void MixerWorker::drainPackets() {
+  uint64_t in = 0, unknown = 0, malformed = 0;
+  for (auto& q : queues_) {
+    while (const InboundPacket* p = q->front()) {
+      ++in;
+      auto route = routes_.find(p->from);
+      auto rtp = media::RtpView::parse(p->data());
+      if (route == routes_.end()) {
+        ++unknown;
+      } else if (!rtp) {
+        ++malformed;
+      } else {
+        route->second.room->receive(*route->second.participant, *rtp, p->arrivalNs);
+      }
+      q->pop();
+    }
+  }
+  counters_.packetsIn.add(in);
+  counters_.packetsUnknown.add(unknown);
+  counters_.packetsMalformed.add(malformed);
+}
+
+void MixerWorker::runTick() {
+  drainCommands();
+  drainPackets();
+  TickStats sum = decodeAll();
+  for (auto& room : rooms_) {
+    const TickStats st = room->mixAndSend();
+    sum.encodes += st.encodes;
+    sum.talkers += st.talkers;
+    sum.packetsSent += st.packetsSent;
+  }
+  counters_.ticks.add(1);
+  counters_.encodes.add(sum.encodes);
+  counters_.encodesLastTick.set(sum.encodes);
+  counters_.decodes.add(sum.decodes);
+  counters_.framesConcealed.add(sum.concealed);
+  counters_.packetsOut.add(sum.packetsSent);
+  counters_.talkers.set(sum.talkers);
+}
+
+Conference* MixerWorker::createConference(ConferenceId id) { return createConference(id, opts_.conference); }
+
+Conference* MixerWorker::createConference(ConferenceId id, const ConferenceOptions& opts) {
+  if (conference(id) != nullptr) return nullptr;
+  rooms_.push_back(std::make_unique<Conference>(id, opts, sink_, events_));
+  counters_.conferences.set(rooms_.size());
+  return rooms_.back().get();
+}
+
+Conference* MixerWorker::conference(ConferenceId id) {
+  for (auto& r : rooms_) {
+    if (r->id() == id) return r.get();
+  }
+  return nullptr;
+}
+
+bool MixerWorker::removeConference(ConferenceId id) {
+  auto it = std::find_if(rooms_.begin(), rooms_.end(), [id](const auto& r) { return r->id() == id; });
+  if (it == rooms_.end()) return false;
+  for (const auto& p : (*it)->participants()) routes_.erase(p->id());
+  rooms_.erase(it);
+  counters_.conferences.set(rooms_.size());
+  counters_.participants.set(routes_.size());
+  return true;
+}
+
+bool MixerWorker::addParticipant(ConferenceId room, const ParticipantConfig& cfg) {
+  Conference* c = conference(room);
+  if (c == nullptr || routes_.contains(cfg.id) || !c->addParticipant(cfg)) return false;
+  routes_.emplace(cfg.id, Route{c, c->find(cfg.id)});
+  counters_.participants.set(routes_.size());
+  return true;
+}
+
+bool MixerWorker::removeParticipant(ParticipantId id) {
+  auto it = routes_.find(id);
+  if (it == routes_.end()) return false;
+  it->second.room->removeParticipant(id);
+  routes_.erase(it);
+  counters_.participants.set(routes_.size());
+  return true;
+}
+
+}  // namespace rdv::mixer

@@ -1,0 +1,95 @@
+#include "mixer/Participant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace rdv::mixer {
+
+using media::JitterBuffer;
+
+Participant::Participant(const ParticipantConfig& cfg, std::unique_ptr<media::AudioDecoder> decoder,
+                         const media::VoiceActivityOptions& vad, const media::JitterBufferOptions& jb)
+    : cfg_(cfg), decoder_(std::move(decoder)), jb_(jb), vad_(vad) {
+  // RFC 3550 §5.1: sequence and timestamp start at random values.
+  std::random_device rd;
+  outSeq_ = static_cast<uint16_t>(rd());
+  outTs_ = rd();
+  setGainDb(cfg.gainDb);
+}
+
+void Participant::setGainDb(double db) {
+  cfg_.gainDb = std::clamp(db, -60.0, 24.0);
+  gainQ12_ = static_cast<int32_t>(std::lround(4096.0 * std::pow(10.0, cfg_.gainDb / 20.0)));
+}
+
+void Participant::receive(const media::RtpView& rtp, uint64_t arrivalNs) {
+  ++stats_.packets;
+  if (rtp.payloadType() != cfg_.payloadType) {
+    ++stats_.wrongPayloadType;
+    return;
+  }
+  int level = -1;
+  if (cfg_.audioLevelExtId != 0) {
+    const auto ext = media::findOneByteExtension(rtp, cfg_.audioLevelExtId);
+    if (!ext.empty()) level = std::to_integer<int>(ext[0]) & 0x7f;
+  }
+  const auto r = jb_.push(rtp.ssrc(), rtp.sequence(), rtp.timestamp(), rtp.payload(), arrivalNs, level);
+  if (r == JitterBuffer::PushResult::Resynced && decoder_) decoder_->reset();
+}
+
+void Participant::silence() {
+  if (!pcmSilent_) std::fill(pcm_.begin(), pcm_.end(), int16_t{0});
+  pcmSilent_ = true;
+}
+
+uint32_t Participant::pullFrame(bool mixed) {
+  const JitterBuffer::Frame f = jb_.pop();
+  const media::PcmFrame out(pcm_.data(), pcm_.size());
+  if (cfg_.muted || f.kind == JitterBuffer::FrameKind::Empty) {
+    silence();
+    vad_.update(media::VoiceActivity::kFloorDbov);
+    return 0;
+  }
+  // With RFC 6464 levels talker detection needs no decode: quiet non-talkers are skipped.
+  const bool byLevel = f.kind == JitterBuffer::FrameKind::Packet && f.audioLevel >= 0;
+  if (byLevel) {
+    vad_.update(media::VoiceActivity::levelFromRfc6464(f.audioLevel));
+    if (!mixed && !vad_.talking()) {
+      silence();
+      ++stats_.decodesSkipped;
+      return 0;
+    }
+  }
+  pcmSilent_ = false;
+  if (f.kind == JitterBuffer::FrameKind::Packet) {
+    if (!decoder_->decode(f.payload, out)) ++stats_.decodeErrors;
+  } else {
+    decoder_->conceal(f.next, out);
+    ++stats_.concealed;
+  }
+  ++stats_.decodes;
+  if (!byLevel) vad_.update(media::VoiceActivity::levelDbov(pcm()));
+  return 1;
+}
+
+void Participant::applyGain() {
+  if (gainQ12_ == 4096 || pcmSilent_) return;
+  for (int16_t& s : pcm_) {
+    s = static_cast<int16_t>(std::clamp<int32_t>((s * gainQ12_) >> 12, INT16_MIN, INT16_MAX));
+  }
+}
+
+media::RtpHeaderFields Participant::nextHeader() {
+  media::RtpHeaderFields h{cfg_.payloadType, outMarker_, outSeq_++, outTs_, cfg_.ssrc};
+  outTs_ += media::codecInfo(cfg_.codec).rtpFrameTicks();
+  outMarker_ = false;
+  return h;
+}
+
+void Participant::advanceSilently() {
+  outTs_ += media::codecInfo(cfg_.codec).rtpFrameTicks();
+  outMarker_ = true;
+}
+
+}  // namespace rdv::mixer

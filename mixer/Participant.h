@@ -1,0 +1,101 @@
+#pragma once
+// One conference participant as the mixer sees it: the stream it sends (jitter buffer, decoder,
+// talker detection) and the stream it receives (its own SSRC, sequence and timestamp in its
+// codec's RTP clock). Everything is allocated at construction; receive() and pullFrame() run
+// per packet and per tick without allocating.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "media/AudioCodec.h"
+#include "media/JitterBuffer.h"
+#include "media/RtpPacket.h"
+#include "media/VoiceActivity.h"
+#include "mixer/MixerSink.h"
+
+namespace rdv::mixer {
+
+struct ParticipantConfig {
+  ParticipantId id = 0;
+  media::CodecId codec = media::CodecId::Opus;
+  uint8_t payloadType = 111;   // negotiated; used both ways
+  uint32_t ssrc = 0;           // of the stream sent to the participant
+  uint8_t audioLevelExtId = 0;  // RFC 6464 one-byte extension id from SDP; 0 = not negotiated
+  bool muted = false;
+  bool deaf = false;
+  double gainDb = 0.0;         // applied to the participant's voice in the mix
+};
+
+// Counters of one participant, written by the mixer thread only.
+struct ParticipantStats {
+  uint64_t packets = 0;
+  uint64_t wrongPayloadType = 0;  // a codec the participant did not negotiate (DTMF included)
+  uint64_t decodeErrors = 0;
+  uint64_t concealed = 0;         // frames made by codec PLC/FEC
+  uint64_t decodes = 0;
+  uint64_t decodesSkipped = 0;    // quiet by RFC 6464 level: not decoded at all
+  uint64_t sent = 0;
+};
+
+class Participant {
+ public:
+  // nullptr decoder => the codec library failed; the caller refuses the participant.
+  Participant(const ParticipantConfig& cfg, std::unique_ptr<media::AudioDecoder> decoder,
+              const media::VoiceActivityOptions& vad, const media::JitterBufferOptions& jb);
+
+  const ParticipantConfig& config() const { return cfg_; }
+  ParticipantId id() const { return cfg_.id; }
+  void setMuted(bool muted) { cfg_.muted = muted; }
+  void setDeaf(bool deaf) { cfg_.deaf = deaf; }
+  void setGainDb(double db);
+
+  // A packet from this participant; dropped and counted when its payload type is not the
+  // negotiated one. An SSRC change resets the decoder.
+  void receive(const media::RtpView& rtp, uint64_t arrivalNs);
+
+  // Once per tick: takes one frame from the jitter buffer and decodes or conceals it into
+  // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
+  // still drained); a participant whose RFC 6464 level says quiet, and who is not being mixed,
+  // is not decoded either. Returns the number of decodes done (0 or 1).
+  uint32_t pullFrame(bool mixed);
+  // Applies the configured gain to pcm() (saturating); call only for frames that are mixed.
+  void applyGain();
+
+  media::ConstPcmFrame pcm() const { return media::ConstPcmFrame(pcm_.data(), pcm_.size()); }
+  bool talking() const { return vad_.talking(); }
+  double score() const { return vad_.score(); }
+
+  // The next RTP header of the stream sent to this participant; advances sequence and
+  // timestamp. Call advanceSilently() instead on ticks that send nothing (deaf), so the
+  // timestamp keeps real time and the next packet carries a marker.
+  media::RtpHeaderFields nextHeader();
+  void advanceSilently();
+
+  const media::JitterBuffer& jitterBuffer() const { return jb_; }
+  const ParticipantStats& stats() const { return stats_; }
+  ParticipantStats& stats() { return stats_; }
+
+  // Index of the talker encoder this participant holds in its codec group, -1 when not mixed
+  // as a talker. Set by Conference only.
+  int talkerSlot() const { return talkerSlot_; }
+  void setTalkerSlot(int slot) { talkerSlot_ = slot; }
+
+ private:
+  void silence();
+
+  ParticipantConfig cfg_;
+  std::unique_ptr<media::AudioDecoder> decoder_;
+  media::JitterBuffer jb_;
+  media::VoiceActivity vad_;
+  std::array<int16_t, media::kFrameSamples> pcm_{};
+  bool pcmSilent_ = true;  // pcm_ is all zeros
+  int32_t gainQ12_ = 4096;
+  uint16_t outSeq_;
+  uint32_t outTs_;
+  bool outMarker_ = true;
+  ParticipantStats stats_;
+  int talkerSlot_ = -1;
+};
+
+}  // namespace rdv::mixer

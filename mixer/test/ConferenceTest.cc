@@ -1,0 +1,283 @@
+// Conference mixing: mix-minus, mute/deaf, talker selection and events, encode-once per codec
+// group, RTP headers per listener. Real encoded frames in, real decoders on the output.
+#include "mixer/Conference.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "mixer/test/MixerTestUtil.h"
+
+namespace rdv::mixer {
+namespace {
+
+using media::CodecId;
+using testutil::Receiver;
+using testutil::Sender;
+
+constexpr uint64_t kTickNs = 20'000'000;
+
+struct CaptureSink : MediaSink {
+  std::map<ParticipantId, Receiver> receivers;
+  std::map<ParticipantId, CodecId> codecs;
+  void send(ParticipantId to, std::span<const std::byte> rtp) override {
+    receivers.try_emplace(to, codecs.at(to)).first->second.onPacket(rtp);
+  }
+};
+
+struct EventLog : ConferenceEvents {
+  std::vector<std::pair<ParticipantId, bool>> events;
+  void onTalking(ConferenceId, ParticipantId who, bool talking) override { events.emplace_back(who, talking); }
+};
+
+// A room plus one Sender per participant; run() feeds one packet per sender and ticks.
+class Room {
+ public:
+  explicit Room(ConferenceOptions opts = {}) : conf(7, opts, sink, &log) {}
+
+  void add(ParticipantId id, CodecId codec, double hz, bool muted = false, bool deaf = false) {
+    const uint8_t pt = media::codecInfo(codec).defaultPayloadType;
+    ParticipantConfig cfg{.id = id, .codec = codec, .payloadType = pt, .ssrc = 0xA000 + id, .muted = muted, .deaf = deaf};
+    ASSERT_TRUE(conf.addParticipant(cfg));
+    sink.codecs[id] = codec;
+    senders.emplace(id, Sender(codec, pt, 0x5000 + id, hz));
+  }
+  TickStats run(int ticks) {
+    TickStats last;
+    for (int t = 0; t < ticks; ++t) {
+      for (auto& [id, s] : senders) {
+        auto rtp = media::RtpView::parse(s.next());
+        conf.receive(*conf.find(id), *rtp, now);
+      }
+      now += kTickNs;
+      last = conf.tick();
+    }
+    return last;
+  }
+  // The participant's phone starts a new stream (new SSRC) with another tone, or silence.
+  void replaceSender(ParticipantId id, double hz, double amplitude = 8000) {
+    const CodecId codec = conf.find(id)->config().codec;
+    senders.erase(id);
+    senders.emplace(id, Sender(codec, conf.find(id)->config().payloadType, 0x6000 + id + 0x100 * ++restarts, hz, amplitude));
+  }
+  Receiver& heard(ParticipantId id) { return sink.receivers.at(id); }
+  int restarts = 0;
+
+  CaptureSink sink;
+  EventLog log;
+  Conference conf;
+  std::map<ParticipantId, Sender> senders;
+  uint64_t now = 0;
+};
+
+constexpr double kHeard = 2000;    // a 8000-amplitude tone arrives well above this
+constexpr double kNotHeard = 80;   // 40 dB below the input
+
+TEST(ConferenceTest, EachTalkerHearsTheOtherButNotItselfAndSilentListenerHearsBoth) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);   // A
+  room.add(2, CodecId::Opus, 1000);  // B
+  room.add(3, CodecId::Opus, 0);     // C, silent
+  room.run(60);
+  EXPECT_GT(room.heard(2).amplitude(440), kHeard);
+  EXPECT_LT(room.heard(2).amplitude(1000), kNotHeard);
+  EXPECT_GT(room.heard(1).amplitude(1000), kHeard);
+  EXPECT_LT(room.heard(1).amplitude(440), kNotHeard);
+  EXPECT_GT(room.heard(3).amplitude(440), kHeard);
+  EXPECT_GT(room.heard(3).amplitude(1000), kHeard);
+}
+
+TEST(ConferenceTest, MixMinusAcrossCodecGroups) {
+  Room room;
+  room.add(1, CodecId::Pcmu, 440);
+  room.add(2, CodecId::G722, 1000);
+  room.add(3, CodecId::Pcma, 0);
+  room.add(4, CodecId::Opus, 0);
+  room.run(60);
+  EXPECT_GT(room.heard(1).amplitude(1000), kHeard);
+  EXPECT_LT(room.heard(1).amplitude(440), kNotHeard);
+  EXPECT_GT(room.heard(2).amplitude(440), kHeard);
+  EXPECT_LT(room.heard(2).amplitude(1000), kNotHeard);
+  for (ParticipantId listener : {3u, 4u}) {
+    EXPECT_GT(room.heard(listener).amplitude(440), kHeard) << listener;
+    EXPECT_GT(room.heard(listener).amplitude(1000), kHeard) << listener;
+  }
+  // A PCMU talker reaches an Opus listener at the level an Opus talker would (issue 8: ±1 dB).
+  EXPECT_NEAR(20 * std::log10(room.heard(4).amplitude(440) / 8000), 0.0, 1.0);
+}
+
+TEST(ConferenceTest, MutedTalkerIsHeardByNobody) {
+  Room room;
+  room.add(1, CodecId::Opus, 440, /*muted=*/true);
+  room.add(2, CodecId::Opus, 1000);
+  room.add(3, CodecId::Opus, 0);
+  room.run(60);
+  EXPECT_LT(room.heard(2).amplitude(440), kNotHeard);
+  EXPECT_LT(room.heard(3).amplitude(440), kNotHeard);
+  EXPECT_GT(room.heard(1).amplitude(1000), kHeard) << "muted is not deaf";
+  EXPECT_GT(room.heard(3).amplitude(1000), kHeard);
+}
+
+TEST(ConferenceTest, DeafParticipantReceivesNothingButIsStillHeard) {
+  Room room;
+  room.add(1, CodecId::Opus, 440, false, /*deaf=*/true);
+  room.add(2, CodecId::Opus, 0);
+  room.run(40);
+  EXPECT_EQ(room.sink.receivers.count(1), 0u);
+  EXPECT_GT(room.heard(2).amplitude(440), kHeard);
+  // Undeafened, it gets packets again, the first with a marker and a timestamp that kept time.
+  ASSERT_TRUE(room.conf.setDeaf(1, false));
+  room.run(1);
+  EXPECT_EQ(room.heard(1).packets, 1u);
+}
+
+TEST(ConferenceTest, OnlyTheLoudestTalkersAreMixed) {
+  ConferenceOptions opts;
+  opts.maxTalkers = 2;
+  Room room(opts);
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Opus, 1000);
+  room.add(3, CodecId::Opus, 0);
+  room.replaceSender(3, 1700, 1500);  // the quietest talker
+  room.add(4, CodecId::Opus, 0);
+  const TickStats st = room.run(60);
+  EXPECT_EQ(st.talkers, 2u);
+  EXPECT_GT(room.heard(4).amplitude(440), kHeard);
+  EXPECT_GT(room.heard(4).amplitude(1000), kHeard);
+  EXPECT_LT(room.heard(4).amplitude(1700), 30.0);
+}
+
+TEST(ConferenceTest, ReportsTalkingStartAndStop) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Opus, 0);
+  room.run(10);
+  ASSERT_EQ(room.log.events.size(), 1u);
+  EXPECT_EQ(room.log.events[0], std::make_pair(ParticipantId{1}, true));
+  room.replaceSender(1, 0);  // falls silent
+  room.run(40);  // hangover 400 ms
+  ASSERT_EQ(room.log.events.size(), 2u);
+  EXPECT_EQ(room.log.events[1], std::make_pair(ParticipantId{1}, false));
+}
+
+TEST(ConferenceTest, ListenersShareOneEncodePerCodecGroup) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  for (ParticipantId id = 10; id < 60; ++id) room.add(id, CodecId::Opus, 0);
+  room.run(20);
+  const TickStats st = room.run(1);
+  EXPECT_EQ(st.talkers, 1u);
+  EXPECT_LE(st.encodes, 2u + 1u);  // the talker's own mix-minus + one shared encode
+  EXPECT_EQ(st.packetsSent, 51u);
+  // Every listener got the same payload bytes but its own SSRC and sequence.
+  EXPECT_NE(room.heard(10).ssrc, room.heard(11).ssrc);
+  EXPECT_EQ(room.heard(10).pcm, room.heard(59).pcm);
+}
+
+TEST(ConferenceTest, ListenerWhoStartsTalkingMovesToItsOwnMixAndBack) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Opus, 0);
+  room.add(3, CodecId::Opus, 0);
+  room.run(10);
+  EXPECT_EQ(room.run(1).encodes, 2u);  // talker 1 + shared
+  room.replaceSender(2, 1000);
+  room.run(10);
+  const TickStats both = room.run(1);
+  EXPECT_EQ(both.talkers, 2u);
+  EXPECT_EQ(both.encodes, 3u);  // two mix-minus + shared for participant 3
+  EXPECT_GE(room.conf.find(2)->talkerSlot(), 0);
+  room.replaceSender(2, 0);
+  room.run(40);
+  EXPECT_EQ(room.conf.find(2)->talkerSlot(), -1);
+  EXPECT_EQ(room.run(1).encodes, 2u);
+}
+
+TEST(ConferenceTest, MixSaturatesInsteadOfWrapping) {
+  Room room;
+  room.add(1, CodecId::Pcmu, 0);
+  room.add(2, CodecId::Pcmu, 0);
+  room.add(3, CodecId::Pcmu, 0);
+  room.replaceSender(1, 500, 30000);
+  room.replaceSender(2, 500, 30000);
+  room.run(30);
+  const auto& pcm = room.heard(3).pcm;
+  const auto tail = std::span(pcm).last(media::kFrameSamples * 10);
+  const auto [lo, hi] = std::minmax_element(tail.begin(), tail.end());
+  EXPECT_GT(*hi, 30000);  // two in-phase 30000 peaks clip near full scale...
+  EXPECT_LT(*lo, -30000);  // ...and never wrap to the opposite sign
+  EXPECT_GT(room.heard(3).amplitude(500), 30000);
+}
+
+TEST(ConferenceTest, ReportShowsTalkersMuteAndJitterBufferState) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Pcmu, 0, /*muted=*/true);
+  room.run(20);
+  const ConferenceReport r = room.conf.report();
+  ASSERT_EQ(r.participants.size(), 2u);
+  EXPECT_EQ(r.id, 7u);
+  EXPECT_TRUE(r.participants[0].talking);
+  EXPECT_FALSE(r.participants[1].talking);
+  EXPECT_TRUE(r.participants[1].muted);
+  EXPECT_EQ(r.participants[1].codec, CodecId::Pcmu);
+  EXPECT_EQ(r.participants[0].stats.packets, 20u);
+  EXPECT_EQ(r.participants[0].jitterBuffer.pushed, 20u);
+  EXPECT_EQ(r.participants[0].jitterBufferTargetMs, 20u);
+}
+
+TEST(ConferenceTest, WrongPayloadTypeIsDroppedAndCounted) {
+  Room room;
+  room.add(1, CodecId::Opus, 0);
+  room.senders.erase(1);
+  room.senders.emplace(1, Sender(CodecId::Opus, 96, 0x5001, 440));  // PT 96 was not negotiated
+  room.run(5);
+  EXPECT_EQ(room.conf.find(1)->stats().wrongPayloadType, 5u);
+  EXPECT_EQ(room.conf.find(1)->jitterBuffer().depthMs(), 0u);
+}
+
+TEST(ConferenceTest, Rfc6464LevelsSpareDecodingQuietListeners) {
+  ConferenceOptions opts;
+  CaptureSink sink;
+  Conference conf(1, opts, sink);
+  for (ParticipantId id : {1u, 2u}) {
+    ASSERT_TRUE(conf.addParticipant({.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = id, .audioLevelExtId = 3}));
+    sink.codecs[id] = CodecId::Opus;
+  }
+  Sender loud(CodecId::Opus, 111, 0x51, 440);
+  Sender quiet(CodecId::Opus, 111, 0x52, 0);
+  std::array<std::byte, 1500> buf{};
+  // Re-frames a packet with a one-byte extension (id 3) carrying `level` (RFC 6464 §3).
+  const auto withLevel = [&](std::span<const std::byte> rtp, int level) {
+    std::copy(rtp.begin(), rtp.begin() + 12, buf.begin());
+    buf[0] |= std::byte{0x10};
+    const std::array<std::byte, 8> ext{std::byte{0xbe}, std::byte{0xde}, std::byte{0}, std::byte{1},
+                                       std::byte{0x30}, std::byte(level), std::byte{0}, std::byte{0}};
+    std::copy(ext.begin(), ext.end(), buf.begin() + 12);
+    std::copy(rtp.begin() + 12, rtp.end(), buf.begin() + 20);
+    return *media::RtpView::parse(std::span(buf).first(rtp.size() + 8));
+  };
+  for (int t = 0; t < 40; ++t) {
+    conf.receive(*conf.find(1), withLevel(loud.next(), 10), t * kTickNs);
+    conf.receive(*conf.find(2), withLevel(quiet.next(), 127), t * kTickNs);
+    conf.tick();
+  }
+  EXPECT_EQ(conf.find(2)->stats().decodes, 0u);
+  EXPECT_GE(conf.find(2)->stats().decodesSkipped, 39u);
+  EXPECT_GT(conf.find(1)->stats().decodes, 30u);
+  EXPECT_GT(sink.receivers.at(2).amplitude(440), kHeard);
+}
+
+TEST(ConferenceTest, GainScalesATalkersVoice) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Opus, 0);
+  ASSERT_TRUE(room.conf.setGainDb(1, -6.0));
+  room.run(40);
+  EXPECT_NEAR(20 * std::log10(room.heard(2).amplitude(440) / 8000), -6.0, 1.0);
+}
+
+}  // namespace
+}  // namespace rdv::mixer
