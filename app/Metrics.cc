@@ -105,6 +105,28 @@ void addLiveQuality(std::vector<MetricFamily>& out, const relay::RelayControl& r
 
 }  // namespace
 
+RelayTotals relayTotals(const relay::RelayControl& relay) {
+  RelayTotals t;
+  for (const auto& w : relay.workers()) {
+    const auto& c = w->counters();
+    t.packets += static_cast<double>(c.packetsRelayed.get());
+    t.bytes += static_cast<double>(c.bytesRelayed.get());
+    t.rtcp += static_cast<double>(c.rtcpRelayed.get());
+    t.other += static_cast<double>(c.otherRelayed.get());
+    t.busySeconds += static_cast<double>(c.busyNs.get()) / 1e9;
+    for (size_t r = 0; r < t.drops.size(); ++r) t.drops[r] += static_cast<double>(c.drops[r].get());
+  }
+  // The kernel fast path forwards and drops without the workers: its totals join theirs.
+  if (const auto* k = relay.kernelForwarder()) {
+    const auto kt = k->totals();
+    t.kernelPackets = static_cast<double>(kt.packets);
+    t.packets += t.kernelPackets;
+    t.bytes += static_cast<double>(kt.bytes);
+    t.drops[static_cast<size_t>(relay::DropReason::Spoofed)] += static_cast<double>(kt.spoofed);
+  }
+  return t;
+}
+
 class Metrics::Collector : public prometheus::Collectable {
  public:
   Collector(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
@@ -114,33 +136,21 @@ class Metrics::Collector : public prometheus::Collectable {
   std::vector<MetricFamily> Collect() const override {
     using relay::DropReason;
     const auto& cc = relay_.counters();
-    double packets = 0, bytes = 0, rtcp = 0, other = 0;
-    double drops[static_cast<size_t>(DropReason::kCount)] = {};
+    const RelayTotals t = relayTotals(relay_);
+    const double packets = t.packets, bytes = t.bytes, rtcp = t.rtcp, other = t.other, kernelPackets = t.kernelPackets;
+    const auto& drops = t.drops;
     auto busy = family("rdv_worker_busy_seconds_total", "Time each relay worker spent handling events", MetricType::Counter);
     auto wsessions = family("rdv_worker_sessions", "Sessions owned by each relay worker", MetricType::Gauge);
     auto wpackets = family("rdv_worker_packets_total", "Packets forwarded by each relay worker", MetricType::Counter);
     for (const auto& w : relay_.workers()) {
       const auto& c = w->counters();
       std::vector<ClientMetric::Label> l{{"worker", std::to_string(w->index())}};
-      packets += static_cast<double>(c.packetsRelayed.get());
-      bytes += static_cast<double>(c.bytesRelayed.get());
-      rtcp += static_cast<double>(c.rtcpRelayed.get());
-      other += static_cast<double>(c.otherRelayed.get());
-      for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) drops[r] += static_cast<double>(c.drops[r].get());
       add(busy, static_cast<double>(c.busyNs.get()) / 1e9, l);
       add(wsessions, static_cast<double>(c.sessions.get()), l);
       add(wpackets, static_cast<double>(c.packetsRelayed.get()), l);
     }
-    // The kernel fast path forwards and drops without the workers: its totals join theirs.
-    double kernelPackets = 0, kernelEntries = 0;
+    double kernelEntries = 0;
     for (const auto& w : relay_.workers()) kernelEntries += static_cast<double>(w->counters().kernelEntries.get());
-    if (const auto* k = relay_.kernelForwarder()) {
-      const auto t = k->totals();
-      kernelPackets = static_cast<double>(t.packets);
-      packets += kernelPackets;
-      bytes += static_cast<double>(t.bytes);
-      drops[static_cast<size_t>(DropReason::Spoofed)] += static_cast<double>(t.spoofed);
-    }
     std::vector<MetricFamily> out;
     auto single = [&](std::string name, std::string help, MetricType t, double v) {
       auto f = family(std::move(name), std::move(help), t);

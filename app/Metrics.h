@@ -3,11 +3,13 @@
 // the relay workers' and the control plane's counters and sums them, so the packet path never
 // touches shared state. Per-leg quality goes into histograms when a session ends.
 
+#include <array>
 #include <memory>
 #include <string>
 
 #include "common/Expected.h"
 #include "relay/MediaSession.h"
+#include "relay/WorkerCounters.h"
 
 namespace prometheus {
 class Exposer;
@@ -33,6 +35,19 @@ class SipTransport;
 }
 
 namespace rdv::app {
+
+// What the relay workers and the kernel fast path forwarded and dropped, summed: /metrics and the
+// operator API's /api/v1/stats read the same numbers.
+struct RelayTotals {
+  double packets = 0;  // RTP and RTCP, kernel included
+  double bytes = 0;
+  double rtcp = 0;
+  double other = 0;
+  double kernelPackets = 0;
+  double busySeconds = 0;  // workers' time handling events
+  std::array<double, static_cast<size_t>(relay::DropReason::kCount)> drops{};
+};
+RelayTotals relayTotals(const relay::RelayControl& relay);
 
 class Metrics {
  public:

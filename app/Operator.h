@@ -56,6 +56,7 @@ class Operator {
   // reply to the last delete comes from the relay worker's report; SIP client transactions): the
   // control loop should return.
   bool exitDue() const;
+  bool draining() const { return draining_; }
   size_t activeCalls() const;
 
  private:

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/Metrics.h"
+#include "app/CallsApi.h"
 #include "app/Operator.h"
 #include "app/ProcessCpu.h"
 #include "app/api/ApiServer.h"
@@ -48,6 +49,7 @@ struct Server::Impl {
   common::Fd epoll;
   api::ControlQueue control;  // API requests for the control thread
   std::unique_ptr<Operator> op;
+  std::unique_ptr<CallsApi> calls;
   std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
 
   Expected<bool, std::string> startApi();
@@ -237,6 +239,8 @@ Expected<bool, std::string> Server::Impl::startApi() {
   opts.token = cfg.api.token;
   api = std::make_unique<api::ApiServer>(opts, control);
   op->addRoutes(*api);
+  calls = std::make_unique<CallsApi>(*relay, *anchor, b2bua.get(), [this] { return op->draining(); });
+  calls->addRoutes(*api);
   if (auto r = api->listen(cfg.api.listen); !r) return Unexpected(r.error());
   spdlog::info("operator API on http://{}{}", cfg.api.listen,
                cfg.api.token.empty() ? " (no token: loopback only)" : " (bearer token required)");

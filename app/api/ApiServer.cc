@@ -8,6 +8,9 @@
 #include <strings.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <cstring>
 #include <thread>
 
@@ -86,6 +89,9 @@ struct ApiServer::Impl {
   struct Entry {
     Access access;
     Handler handler;
+    AsyncHandler async;       // set instead of handler for routeAsync()
+    std::string contentType;  // set for page(): body is served as is
+    std::string body;
   };
 
   ApiOptions opts;
@@ -101,6 +107,7 @@ struct ApiServer::Impl {
   void dispatch(const httplib::Request& req, httplib::Response& res);
   std::optional<ApiReply> checkToken(const httplib::Request& req) const;
   ApiReply callControl(const Entry& entry, ApiRequest&& req);
+  ApiReply callControlAsync(const Entry& entry, ApiRequest&& req);
 };
 
 void ApiServer::Impl::setup() {
@@ -166,6 +173,42 @@ ApiReply ApiServer::Impl::callControl(const Entry& entry, ApiRequest&& req) {
                                   " ms; nothing was done");
 }
 
+// An async handler on the control thread; the HTTP thread waits for its `done` up to the timeout.
+ApiReply ApiServer::Impl::callControlAsync(const Entry& entry, ApiRequest&& req) {
+  struct Slot {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<ApiReply> reply;
+    bool abandoned = false;
+  };
+  auto slot = std::make_shared<Slot>();
+  auto done = [slot](ApiReply r) {
+    std::lock_guard lock(slot->mu);
+    if (slot->reply) return;  // a second answer is a handler bug: the first one stands
+    slot->reply = std::move(r);
+    slot->cv.notify_one();
+  };
+  const bool queued = control.post([slot, done, handler = entry.async, req = std::move(req)] {
+    {
+      std::lock_guard lock(slot->mu);
+      if (slot->abandoned) return;  // the caller gave up before it started: never run
+    }
+    try {
+      handler(req, done);
+    } catch (const std::exception& e) {
+      spdlog::error("api: handler for {} threw: {}", req.path, e.what());
+      done(ApiReply::error(500, "internal error"));
+    }
+  });
+  if (!queued) return ApiReply::error(503, "control thread busy: request queue full");
+  std::unique_lock lock(slot->mu);
+  if (!slot->cv.wait_for(lock, opts.controlTimeout, [&] { return slot->reply.has_value(); })) {
+    slot->abandoned = true;
+    return ApiReply::error(503, "no answer within " + std::to_string(opts.controlTimeout.count()) + " ms");
+  }
+  return std::move(*slot->reply);
+}
+
 void ApiServer::Impl::dispatch(const httplib::Request& req, httplib::Response& res) {
   ApiReply reply;
   auto found = router.find(req.method == "HEAD" ? "GET" : req.method, req.path);
@@ -179,12 +222,18 @@ void ApiServer::Impl::dispatch(const httplib::Request& req, httplib::Response& r
     const Entry& entry = entries[route.route];
     std::optional<ApiReply> denied = entry.access == Access::Token ? checkToken(req) : std::nullopt;
     auto body = parseBody(req.body);
+    if (!denied && !entry.contentType.empty()) {
+      res.status = 200;
+      res.set_content(entry.body, entry.contentType);
+      return;
+    }
     if (denied) {
       reply = std::move(*denied);
     } else if (!body) {
       reply = ApiReply::error(400, body.error());
     } else {
-      reply = callControl(entry, ApiRequest{req.path, std::move(route.params), std::move(*body)});
+      ApiRequest ar{req.path, std::move(route.params), std::move(*body)};
+      reply = entry.async ? callControlAsync(entry, std::move(ar)) : callControl(entry, std::move(ar));
     }
   }
   spdlog::debug("api: {} {} -> {}", req.method, req.path, reply.status);
@@ -202,7 +251,17 @@ ApiServer::~ApiServer() { stop(); }
 
 void ApiServer::route(Method method, std::string_view pattern, Access access, Handler handler) {
   impl_->router.add(method, pattern);
-  impl_->entries.push_back({access, std::move(handler)});
+  impl_->entries.push_back({access, std::move(handler), {}, {}, {}});
+}
+
+void ApiServer::routeAsync(Method method, std::string_view pattern, Access access, AsyncHandler handler) {
+  impl_->router.add(method, pattern);
+  impl_->entries.push_back({access, {}, std::move(handler), {}, {}});
+}
+
+void ApiServer::page(std::string_view path, Access access, std::string contentType, std::string body) {
+  impl_->router.add(Method::Get, path);
+  impl_->entries.push_back({access, {}, {}, std::move(contentType), std::move(body)});
 }
 
 Expected<uint16_t, std::string> ApiServer::listen(const std::string& hostPort) {

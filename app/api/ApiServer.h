@@ -57,6 +57,10 @@ struct ApiOptions {
 class ApiServer {
  public:
   using Handler = std::function<ApiReply(const ApiRequest&)>;
+  // A handler that answers later (after relay workers replied): it must call `done` exactly once,
+  // on the control thread, possibly after it returned.
+  using Done = std::function<void(ApiReply)>;
+  using AsyncHandler = std::function<void(const ApiRequest&, Done done)>;
 
   // `control` must outlive the server; its closures must be drained by the control thread.
   ApiServer(ApiOptions opts, ControlQueue& control);
@@ -65,6 +69,10 @@ class ApiServer {
   // Registers a route; call before listen(). `handler` runs on the control thread. A handler that
   // throws answers 500 (and is logged): it is a bug, the control thread goes on.
   void route(Method method, std::string_view pattern, Access access, Handler handler);
+  // The same for a handler that answers through `done`; the HTTP thread waits for it as long.
+  void routeAsync(Method method, std::string_view pattern, Access access, AsyncHandler handler);
+  // GET `path` answers `body` as `contentType` from the HTTP thread (a page, not JSON).
+  void page(std::string_view path, Access access, std::string contentType, std::string body);
 
   // Binds `hostPort` ("127.0.0.1:8080", "[::1]:0"; port 0 picks a free one) and starts serving on
   // a thread of its own. Returns the bound port.

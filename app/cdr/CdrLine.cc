@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 namespace rdv::cdr {
-namespace {
 
 using nlohmann::json;
 
@@ -18,6 +17,8 @@ std::string rfc3339(uint64_t unixMs) {
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, unixMs % 1000);
 }
+
+namespace {
 
 std::string_view codecName(media::VoiceCodec c) {
   switch (c) {
@@ -35,7 +36,9 @@ std::string_view codecName(media::VoiceCodec c) {
 // -1 (unknown) as null, everything else rounded to 0.01.
 json measured(double v) { return v < 0 ? json(nullptr) : json(std::round(v * 100) / 100); }
 
-json leg(const relay::LegReport& l, size_t stream, int side) {
+}  // namespace
+
+json legJson(const relay::LegReport& l, size_t stream, int side) {
   json j = {{"stream", stream},
             {"side", side == 0 ? "caller" : "callee"},
             {"codec", codecName(l.codec)},
@@ -59,8 +62,6 @@ json leg(const relay::LegReport& l, size_t stream, int side) {
   }
   return j;
 }
-
-}  // namespace
 
 std::string cdrLine(const b2bua::CallRecord* call, const relay::SessionReport* media, std::string_view ngReason) {
   json j;
@@ -87,7 +88,7 @@ std::string cdrLine(const b2bua::CallRecord* call, const relay::SessionReport* m
   json legs = json::array();
   if (media != nullptr) {
     for (size_t s = 0; s < media->streams.size(); ++s) {
-      for (int side = 0; side < 2; ++side) legs.push_back(leg(media->streams[s][side], s, side));
+      for (int side = 0; side < 2; ++side) legs.push_back(legJson(media->streams[s][side], s, side));
     }
   }
   j["legs"] = std::move(legs);

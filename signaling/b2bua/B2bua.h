@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,6 +63,20 @@ class B2bua final : public sip::SipTransactionUser {
   // 64*T1 after an INVITE's 2xx.
   size_t pendingRequests() const { return calls_.pendingCount(); }
   const sip::Registrar& registrar() const { return registrations_.registrar(); }
+  // What the operator API shows of a live call (B2buaOperator.cc); nullopt for a Call-ID that is
+  // not one of our calls (an NG-driven relay session, or gone).
+  struct CallSummary {
+    std::string caller;   // From of the caller's INVITE
+    std::string callee;   // its To
+    std::string state;    // "ringing", "early", "answered", "confirmed"
+    uint64_t startUnixMs = 0;
+    uint64_t answerUnixMs = 0;
+    uint32_t branches = 0;
+  };
+  std::optional<CallSummary> summary(const std::string& anchorCallId);
+  // The operator hangs up: BYE on both legs of an answered call, CANCEL/487 of a ringing one. False
+  // when no such call.
+  bool hangUpCall(const std::string& anchorCallId);
   // Called (on the control thread) with the record of every call that ends.
   void setOnCallEnded(std::function<void(CallRecord&&)> fn) { onCallEnded_ = std::move(fn); }
   // Operator drain: new INVITEs get 503 with Retry-After (Admission::Verdict::Draining); calls

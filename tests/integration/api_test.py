@@ -35,6 +35,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -263,8 +264,68 @@ def case_drain_exit(x):
     check("drain complete" in x.relay.log(), "no 'drain complete' line in the log")
 
 
+def media_port(sdp):
+    return int(next(l for l in sdp.decode().splitlines() if l.startswith("m=audio ")).split()[1])
+
+
+def case_calls(x):
+    """An NG call carrying RTP both ways is listed with its legs, shown alone, and deleted."""
+    a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    for sock in (a, b):
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(IO_TIMEOUT)
+    try:
+        off = offer(x.relay, "api-call-1", a.getsockname()[1])
+        sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % b.getsockname()[1])
+        ans = ng_request(x.relay.ng_port, "answer", timeout=IO_TIMEOUT,
+                         **{"call-id": "api-call-1", "from-tag": "ft-api-call-1", "to-tag": "tt", "sdp": sdp})[1]
+        check(off.get("result") == b"ok" and ans.get("result") == b"ok", "NG offer/answer: %s %s" % (off, ans))
+        for seq in range(1, 11):
+            pkt = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0xA) + bytes(160)
+            a.sendto(pkt, ("127.0.0.1", media_port(ans["sdp"])))
+            b.recvfrom(2048)
+            b.sendto(pkt, ("127.0.0.1", media_port(off["sdp"])))
+            a.recvfrom(2048)
+        st, body, _ = http(x.api, "GET", "/api/v1/calls", TOKEN)
+        # "before-drain" (case_drain) is still up too: it goes in case_drain_exit.
+        mine = [c for c in body.get("calls", []) if c["id"] == "api-call-1"]
+        check(st == 200 and body["count"] == len(body["calls"]) and len(mine) == 1,
+              "GET /api/v1/calls: %s %s" % (st, body))
+        call = mine[0]
+        check(call["source"] == "ng" and call["state"] == "answered", "the listed call: %s" % call)
+        packets = [leg["packets"] for leg in call["legs"]]
+        check(packets == [10, 10], "per-leg packets %s, expected [10, 10]" % packets)
+        check(all(leg["mos_avg"] is not None for leg in call["legs"]), "legs without MOS: %s" % call["legs"])
+        st, one, _ = http(x.api, "GET", "/api/v1/calls/api-call-1", TOKEN)
+        check(st == 200 and one["id"] == "api-call-1", "GET /api/v1/calls/api-call-1: %s %s" % (st, one))
+        st, missing, _ = http(x.api, "GET", "/api/v1/calls/nope", TOKEN)
+        check(st == 404 and "error" in missing, "an unknown call: %s %s" % (st, missing))
+        st, stats, _ = http(x.api, "GET", "/api/v1/stats", TOKEN)
+        check(st == 200 and stats["sessions"] == 2 and stats["packets"] >= 20 and "spoofed_source" in stats["drops"],
+              "GET /api/v1/stats: %s %s" % (st, stats))
+        st, gone, _ = http(x.api, "DELETE", "/api/v1/calls/api-call-1", TOKEN)
+        check(st == 200 and gone.get("deleted") == "api-call-1", "DELETE: %s %s" % (st, gone))
+        q = ng_request(x.relay.ng_port, "query", timeout=IO_TIMEOUT, **{"call-id": "api-call-1"})[1]
+        check(q.get("result") == b"error", "NG query after the API deleted the call: %s" % q)
+        st, body, _ = http(x.api, "GET", "/api/v1/calls", TOKEN)
+        check(st == 200 and all(c["id"] != "api-call-1" for c in body["calls"]), "after DELETE: %s" % body)
+    finally:
+        a.close()
+        b.close()
+        ng_request(x.relay.ng_port, "delete", timeout=IO_TIMEOUT, **{"call-id": "api-call-1"})  # if a check failed
+
+
+def case_dashboard_page(x):
+    """GET / is the built-in status page: HTML, no token needed, nothing loaded from elsewhere."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/" % x.api, timeout=IO_TIMEOUT) as r:
+        ctype, page = r.headers.get("Content-Type"), r.read().decode()
+    check(ctype.startswith("text/html") and "<title>Rendezvous</title>" in page, "GET /: %s %r" % (ctype, page[:80]))
+    check("http://" not in page and "https://" not in page, "the page refers to another site")
+
+
 CASES = [case_needs_token, case_health_ready, case_token, case_drain, case_undrain, case_reload_good,
-         case_reload_bad, case_sighup, case_drain_exit]
+         case_reload_bad, case_sighup, case_calls, case_dashboard_page, case_drain_exit]
 
 
 def main():
