@@ -19,7 +19,7 @@ test_pkgs=(
   libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
-  baresip-core linphone-cli prometheus
+  baresip-core linphone-cli prometheus chromium
 )
 
 case "$mode" in
