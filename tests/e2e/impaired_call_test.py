@@ -8,6 +8,7 @@ random (iptables `statistic --mode random`): this machine's kernel has no netem
 (CONFIG_NET_SCH_NETEM is not set in /proc/config.gz), so delay jitter is not applied and only its
 absence is checked. Alice's direction is clean. After MEDIA_S of call:
   - NG `query` of the live call (over the NG socket, as a proxy would ask),
+  - the operator API (GET /api/v1/calls during the call),
   - the call detail record (cdr.file),
   - /metrics (ended-leg histograms),
 must all show bob's leg with loss within LOSS_RANGE percent, alice's leg with loss under 1 % and an
@@ -40,6 +41,7 @@ LOSS_RANGE = (2.0, 9.0)    # percent, for 5 % applied (about 600 packets: +-2 si
 JITTER_MAX = 10.0          # ms: nothing delays packets on these veths
 CLEAN_MOS = 4.3
 NG_PORT = 22222
+API_PORT = 8080  # the default api.listen, on the public namespace's own loopback
 
 
 def ng_query(pub):
@@ -144,8 +146,11 @@ def run(topo, args, tones):
                    account_line("alice", PUB_IP, USERS["alice"])),
             Client(procs, phase_dir, "imp", "bob", topo.ns["bob"], BOB_IP, tones["bob"], (14100, 14199),
                    account_line("bob", PUB_IP, USERS["bob"])))
+        def observe():
+            live["q"] = ng_query(pub)
+            live["api"] = json.loads(ns_http(pub, "http://127.0.0.1:%d/api/v1/calls" % API_PORT))
         res, hangup = run_call("impaired", procs, phase_dir, clients, "sip:bob@%s" % PUB_IP,
-                               r"\{0/UDP/v4\} 200 OK", before_hangup=lambda: live.update(q=ng_query(pub)))
+                               r"\{0/UDP/v4\} 200 OK", before_hangup=observe)
         if hangup:
             raise TestFailure("hangup did not end the call: %s" % hangup)
         check_heard_other("impaired", res)
@@ -162,6 +167,14 @@ def run(topo, args, tones):
     ng = legs_from_query(live["q"])
     for side in ("caller", "callee"):
         check_leg("NG query", side, *ng[side], impaired=side == "callee")
+    # The operator API's view of the live call.
+    calls = live["api"]["calls"]
+    if len(calls) != 1 or calls[0]["source"] != "sip" or calls[0]["state"] != "confirmed":
+        raise TestFailure("GET /api/v1/calls during the call: %s" % live["api"])
+    api_legs = {leg["side"]: leg for leg in calls[0]["legs"] if leg["stream"] == 0}
+    for side in ("caller", "callee"):
+        leg = api_legs[side]
+        check_leg("API", side, leg["loss_percent"], leg["jitter_ms"], leg["mos_avg"], impaired=side == "callee")
     # The call detail record.
     with open(cdr_file) as f:
         rec = json.loads(f.readline())
@@ -180,8 +193,8 @@ def run(topo, args, tones):
         raise TestFailure("/metrics rdv_leg_loss_percent buckets le=2: %s, le=10: %s; expected 1 and 2" % (low, high))
     if stopped:
         raise TestFailure(stopped)
-    return ("NG: caller loss %.1f%% MOS %s, callee loss %.1f%% jitter %.1f ms; CDR MOS caller %.2f callee %.2f, "
-            "callee loss %.1f%% jitter %.1f ms" % (ng["caller"][0], ng["caller"][2], ng["callee"][0], ng["callee"][1],
+    return ("API: callee loss %.1f%%; NG: caller loss %.1f%% MOS %s, callee loss %.1f%% jitter %.1f ms; CDR MOS caller %.2f callee %.2f, "
+            "callee loss %.1f%% jitter %.1f ms" % (api_legs["callee"]["loss_percent"], ng["caller"][0], ng["caller"][2], ng["callee"][0], ng["callee"][1],
                                                     mos["caller"], mos["callee"], legs["callee"]["loss_percent"],
                                                     legs["callee"]["jitter_ms"]))
 
