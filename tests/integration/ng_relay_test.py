@@ -11,7 +11,8 @@ Checks, in order (each failure names what broke):
     keeps serving; a retransmitted cookie gets the cached reply without a second session;
   - a non-RTP datagram (STUN) from the latched peer is forwarded unchanged and counted as
     `other` (NG per-leg stats and rdv_relay_other_packets_total);
-  - query carries the stream's SSRC and the SSRC dictionary with lowest/highest/average MOS;
+  - query carries the stream's SSRC and the SSRC dictionary with lowest/highest/average MOS,
+    from which OpenSIPS's $rtpstat(MOS-average) (its algorithm replayed here) is not empty;
   - delete returns totals and the call is gone; a second delete is `ok` with a warning;
   - what Kamailio sends: rtpp-flags with SIP-source-address and received-from (the signalling
     source replaces an unreachable SDP address), labels, two forked answers of which one is
@@ -193,6 +194,13 @@ def run(relay, kernel):
         check(10 <= entry[block]["MOS"] <= 45, "%s: %r" % (block, entry[block]))
         check(entry[block]["packet loss"] == 0, "loss on a clean loopback stream: %r" % entry[block])
     check(entry["average MOS"]["samples"] >= 1, "no MOS samples: %r" % entry)
+    # What OpenSIPS's $rtpstat(MOS-average) and $rtpstat(MOS-average)[tag] compute (its rtpengine
+    # module's pv_handle_rtpstat; OpenSIPS is not packaged for Debian bookworm, so it is replayed
+    # here): the mean of "average MOS"."MOS" over the SSRC dictionary, for a tag only the SSRCs of
+    # its streams.
+    for tag in (None, "ta"):
+        got = opensips_rtpstat(q, "average MOS", tag)
+        check(got is not None and 10 <= got <= 45, "OpenSIPS $rtpstat(MOS-average)[%s] would be %r" % (tag, got))
 
     d = relay.ng("delete", **{"call-id": "c1", "from-tag": "ta"})
     check(d.get("result") == b"ok" and d["totals"]["RTP"]["packets"] == 2 * (N + 6), "delete totals: %r" % d)
@@ -253,6 +261,18 @@ def kamailio_style(relay):
     d = relay.ng("delete", **{"call-id": "k1", "from-tag": "fb2", "to-tag": "fa"})
     check(d.get("result") == b"ok" and "totals" in d, "BYE from the callee: %r" % d)
     check(b"k1" not in relay.ng("list")["calls"], "call k1 left behind")
+
+
+def opensips_rtpstat(q, key, tag=None):
+    """$rtpstat(MOS-average|MOS-min|MOS-max)[tag] as OpenSIPS's rtpengine module derives it from
+    a query reply; None where it would be empty."""
+    ssrcs = q.get("SSRC", {})
+    if tag is not None:
+        streams = [s for m in q["tags"].get(tag, {}).get("medias", []) for s in m.get("streams", [])]
+        wanted = {str(s["SSRC"]) for s in streams if isinstance(s.get("SSRC"), int)}
+        ssrcs = {k: v for k, v in ssrcs.items() if k in wanted}
+    values = [v[key]["MOS"] for v in ssrcs.values() if isinstance(v.get(key, {}).get("MOS"), int)]
+    return sum(values) // len(values) if values else None
 
 
 def main():
