@@ -37,6 +37,21 @@ const std::array kLiveKeys{
             }},
 };
 
+// `key`'s value from `next` into `running` (a key some plane has applied).
+void copyKey(config::Config& running, config::Config& next, std::string_view key) {
+  if (key == "sip.users") {
+    running.sip.users = next.sip.users;
+    return;
+  }
+  const config::KeyDef* def = config::findKey(key);
+  if (def == nullptr) return;
+  if (def->type == config::KeyType::String) {
+    def->str(running) = def->str(next);
+  } else {
+    def->num(running) = def->num(next);
+  }
+}
+
 const LiveKey* liveKey(std::string_view name) {
   auto it = std::find_if(kLiveKeys.begin(), kLiveKeys.end(), [&](const LiveKey& k) { return k.name == name; });
   return it == kLiveKeys.end() ? nullptr : &*it;
@@ -112,7 +127,7 @@ ApiReply Operator::reload(std::string_view trigger) {
     return ApiReply::error(409, "no configuration file was given on the command line (--config)");
   }
   std::vector<config::ConfigError> errors;
-  const config::Config next = config::load(source_, errors);
+  config::Config next = config::load(source_, errors);
   if (!errors.empty()) {
     json list = json::array();
     for (const auto& e : errors) {
@@ -123,12 +138,19 @@ ApiReply Operator::reload(std::string_view trigger) {
   }
   std::vector<std::string> applied;
   std::vector<std::string> restart;
-  for (auto& key : config::changedKeys(running_, next)) {
+  const std::vector<std::string> changed = config::changedKeys(running_, next);
+  // The B2BUA takes the sip.* keys it can change while calls run (users, limits, timeouts...).
+  const std::vector<std::string> sipApplied =
+      planes_.b2bua != nullptr ? planes_.b2bua->reconfigure(next.sip, changed) : std::vector<std::string>{};
+  for (const std::string& key : changed) {
     if (const LiveKey* live = liveKey(key)) {
       live->apply(running_, next);
-      applied.push_back(std::move(key));
+      applied.push_back(key);
+    } else if (std::find(sipApplied.begin(), sipApplied.end(), key) != sipApplied.end()) {
+      copyKey(running_, next, key);
+      applied.push_back(key);
     } else {
-      restart.push_back(std::move(key));
+      restart.push_back(key);
     }
   }
   // After applying, so the line obeys the new log level; warn when the operator has to act.

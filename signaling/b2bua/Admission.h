@@ -22,6 +22,13 @@ class Admission {
   // While draining (the operator API's drain) every new call is refused with Draining; calls
   // already admitted are not affected.
   void setDraining(bool on) { draining_ = on; }
+  // New limits (a configuration reload); calls already up are not affected, the rate bucket keeps
+  // its tokens up to the new size.
+  void setLimits(uint32_t maxCalls, uint32_t maxCallsPerSecond) {
+    maxCalls_ = maxCalls;
+    maxCallsPerSecond_ = maxCallsPerSecond;
+    tokens_ = tokens_ > maxCallsPerSecond ? maxCallsPerSecond : tokens_;
+  }
   // Returns the token of an admitted call that was then not routed (404, 480, 488): only calls
   // that go out to a callee count against the rate.
   void refund();

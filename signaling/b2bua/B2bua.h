@@ -77,6 +77,11 @@ class B2bua final : public sip::SipTransactionUser {
   // The operator hangs up: BYE on both legs of an answered call, CANCEL/487 of a ringing one. False
   // when no such call.
   bool hangUpCall(const std::string& anchorCallId);
+  // A configuration reload: applies the sip.* keys of `changed` that can change while calls run
+  // (users, auth_register, auth_invite, auth_algorithms, max_calls, max_cps, keepalive, forking,
+  // fork_step, max_branches, and ring_timeout as long as timer C, fixed at start, still covers
+  // it) from `next`, and returns those it applied; the rest need a restart (B2buaOperator.cc).
+  std::vector<std::string> reconfigure(const config::SipConfig& next, const std::vector<std::string>& changed);
   // Called (on the control thread) with the record of every call that ends.
   void setOnCallEnded(std::function<void(CallRecord&&)> fn) { onCallEnded_ = std::move(fn); }
   // Operator drain: new INVITEs get 503 with Retry-After (Admission::Verdict::Draining); calls

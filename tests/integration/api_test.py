@@ -245,6 +245,31 @@ def case_sighup(x):
     check(debug_lines(x.relay, "/ready") == before, "still logging at debug after SIGHUP set info")
 
 
+def case_sighup_adds_user(x):
+    """A second server with digest authentication: carol, added to the file's [sip.users] and
+    SIGHUP sent, can register; before the reload she could not."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sip"))
+    import siptest
+    cfg = os.path.join(os.path.dirname(x.config), "users.toml")
+    with open(cfg, "w") as f:
+        f.write('[sip]\nauth_register = 1\n\n[sip.users]\nalice = "alicepw"\n')
+    relay = Relay(x.binary, os.path.join(os.path.dirname(x.config), "users"), sip={}, extra=["--config", cfg])
+    try:
+        _, before, _ = siptest.register(relay.sip_port, "carol", "carolpw")
+        check(before is not None and before.status in (401, 403), "carol before the reload: %s" % (before and before.start))
+        with open(cfg, "w") as f:
+            f.write('[sip]\nauth_register = 1\n\n[sip.users]\nalice = "alicepw"\ncarol = "carolpw"\n')
+        log = relay.procs.log_of("rendezvous")
+        relay.proc.send_signal(signal.SIGHUP)
+        wait_until("the SIGHUP reload applying sip.users", lambda: "applied [sip.users]" in log_text(log), IO_TIMEOUT,
+                   proc=relay.proc, proc_name="rendezvous", log=log)
+        _, after, _ = siptest.register(relay.sip_port, "carol", "carolpw")
+        check(after is not None and after.status == 200, "carol after the reload: %s" % (after and after.start))
+    finally:
+        stopped = relay.stop()
+    check(stopped is None, "the second server: %s" % stopped)
+
+
 def case_drain_exit(x):
     r = offer(x.relay, "last-call", 40030)
     check(r.get("result") == b"ok", "offer: %r" % r)
@@ -325,7 +350,7 @@ def case_dashboard_page(x):
 
 
 CASES = [case_needs_token, case_health_ready, case_token, case_drain, case_undrain, case_reload_good,
-         case_reload_bad, case_sighup, case_calls, case_dashboard_page, case_drain_exit]
+         case_reload_bad, case_sighup, case_sighup_adds_user, case_calls, case_dashboard_page, case_drain_exit]
 
 
 def main():

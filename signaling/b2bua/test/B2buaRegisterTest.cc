@@ -84,6 +84,37 @@ TEST_F(B2buaRegisterTest, RegisterIsChallengedThenAcceptedWithSha256Credentials)
   EXPECT_EQ(b2b().counters().authChallenges.get(), 1U);
 }
 
+TEST_F(B2buaRegisterTest, AUserAddedByAReloadCanRegisterAndARemovedOneCannot) {
+  cfg_.authRegister = 1;
+  b2b();
+  config::SipConfig next = cfg_;
+  next.users = {{"alice", "alice-pw"}, {"carol", "carol-pw"}};  // carol added, bob removed
+  next.maxCalls = 7;
+  next.listen = "127.0.0.1:5999";  // needs a restart
+  const auto applied = b2b().reconfigure(next, {"sip.users", "sip.max_calls", "sip.listen"});
+  EXPECT_EQ(applied, (Lines{"sip.users", "sip.max_calls"}));
+  auto challenge = challengeRegister("carol");
+  const std::string carol =
+      credentials(challenge, "WWW-Authenticate", 0, "carol", "carol-pw", "REGISTER", "sip:127.0.0.1");
+  receive(registerLf("carol", kContact, 2, "Authorization: " + carol + "\n"), bob_);
+  EXPECT_EQ(takeStartLines(), Lines{"bob: SIP/2.0 200 OK"});
+  // CSeq (and so Via branch) 3 and 4: the harness's branch is made from the CSeq.
+  receive(registerLf("bob", kContact, 3), bob_);
+  challenge = parsedSent(take().at(0));
+  const std::string bob = credentials(challenge, "WWW-Authenticate", 0, "bob", "bob-pw", "REGISTER", "sip:127.0.0.1");
+  receive(registerLf("bob", kContact, 4, "Authorization: " + bob + "\n"), bob_);
+  EXPECT_EQ(takeStartLines(), Lines{"bob: SIP/2.0 401 Unauthorized"}) << "bob is no longer a user";
+}
+
+TEST_F(B2buaRegisterTest, ARingTimeoutBeyondTimerCNeedsARestart) {
+  b2b();
+  config::SipConfig next = cfg_;
+  next.ringTimeoutSeconds = 3000;  // timer C was set for 120 s at start
+  EXPECT_TRUE(b2b().reconfigure(next, {"sip.ring_timeout"}).empty());
+  next.ringTimeoutSeconds = 60;
+  EXPECT_EQ(b2b().reconfigure(next, {"sip.ring_timeout"}), Lines{"sip.ring_timeout"});
+}
+
 TEST_F(B2buaRegisterTest, Md5CredentialsAreAcceptedToo) {
   cfg_.authRegister = 1;
   auto challenge = challengeRegister("bob");
