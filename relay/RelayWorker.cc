@@ -398,6 +398,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
             if (rtt >= 0) leg.quality.rttMs = rtt;
           }
         }
+        if (rtcp->xr && rtcp->xr->voip) leg.quality.xr = rtcp->xr->voip;
       }
     }
 
@@ -665,6 +666,7 @@ SessionReport makeReport(const MediaSession& s) {
       lr.rtpLost = leg.stats.lost();
       lr.lossFraction = leg.stats.lossFraction();
       lr.jitterMs = leg.stats.jitterMs();
+      lr.burstGap = leg.stats.burstGap();
       lr.quality = leg.quality;
       // The RTP latch remembers the SSRC also when the kernel fast path carried the stream (the
       // statistics then restart on the next packet they see).
