@@ -10,23 +10,14 @@
 #include <vector>
 
 #include "media/RtcpPacket.h"
+#include "media/test/ByteFixtures.h"
 
 namespace rdv::media {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-Bytes bytes(std::initializer_list<uint8_t> values) {
-  Bytes out;
-  for (uint8_t v : values) out.push_back(std::byte{v});
-  return out;
-}
-
-Bytes concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
+using test::Bytes;
+using test::bytes;
+using test::concat;
 
 // XR header from SSRC 0x11223344 with the given length field (words after the first minus one).
 Bytes xrHeader(uint16_t length, uint8_t first = 0x80) {
