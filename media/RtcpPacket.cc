@@ -92,6 +92,10 @@ Expected<RtcpSummary, ParseError> parseRtcpCompound(std::span<const std::byte> p
     } else if (type == rtcp::kBye) {
       if (body < 4 * count) return Unexpected(ParseError::BadLength);
       out.hasBye = true;
+    } else if (type == rtcp::kXr) {
+      auto report = parseRtcpXr(packet.subspan(at, length));
+      if (!report) out.xrMalformed = true;
+      else if (!out.xr) out.xr = *report;
     }
 
     if (out.packetCount < UINT8_MAX) ++out.packetCount;

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "common/Expected.h"
+#include "media/RtcpXr.h"
 #include "media/RtpPacket.h"
 
 namespace rdv::media {
@@ -73,6 +74,10 @@ struct RtcpSummary {
   uint8_t packetCount = 0;               // RTCP packets in the compound, saturating at 255
   bool hasBye = false;
   uint32_t reportBlockTotal = 0;         // all report blocks seen, stored or not
+  // The first XR packet (RFC 3611) that parseRtcpXr accepts; XR packets it rejects only set
+  // xrMalformed (the compound stays valid: its framing is sound, the relay forwards it as is).
+  std::optional<XrReport> xr;
+  bool xrMalformed = false;
 };
 
 // Validates and summarises a plaintext compound RTCP packet with the checks of RFC 3550 A.2:
@@ -84,7 +89,8 @@ struct RtcpSummary {
 //    (BadPadding);
 //  - an SR/RR body holds its sender info and RC report blocks, a BYE its SC SSRCs (BadLength);
 //    profile-specific extensions after the report blocks are allowed (§6.4.1).
-// Other packet types (SDES, APP, feedback, XR, unknown) are checked for framing only.
+// XR packets are read with parseRtcpXr (RtcpXr.h): see RtcpSummary::xr. Other packet types
+// (SDES, APP, feedback, unknown) are checked for framing only.
 Expected<RtcpSummary, ParseError> parseRtcpCompound(std::span<const std::byte> packet);
 
 }  // namespace rdv::media

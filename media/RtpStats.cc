@@ -21,7 +21,10 @@ void RtpReceiveStats::onPacket(const RtpView& rtp, uint64_t arrivalNs) {
   ++packets_;
   const uint16_t seq = rtp.sequence();
   if (!hasSsrc_ || rtp.ssrc() != ssrc_) startSource(rtp.ssrc(), seq);
-  if (updateSeq(seq)) updateJitter(rtp, arrivalNs);
+  if (updateSeq(seq)) {
+    updateJitter(rtp, arrivalNs);
+    updatePacketDuration(rtp);
+  }
 }
 
 double RtpReceiveStats::lossFraction() const {
@@ -41,6 +44,7 @@ void RtpReceiveStats::startSource(uint32_t ssrc, uint16_t seq) {
   jitterRate_ = 0;
   hasTransit_ = false;
   jitter_ = 0.0;
+  hasLast_ = false;
 }
 
 void RtpReceiveStats::addExternal(uint64_t expected, uint64_t received) {
@@ -76,6 +80,7 @@ bool RtpReceiveStats::updateSeq(uint16_t seq) {
       if (probation_ == 0) {
         initSeq(seq);
         ++received_;
+        burstGap_.onReceived();
         return true;
       }
     } else {
@@ -88,6 +93,10 @@ bool RtpReceiveStats::updateSeq(uint16_t seq) {
     // In order, with a permissible gap; a smaller number means the 16-bit space wrapped.
     if (seq < maxSeq_) cycles_ += kSeqMod;
     maxSeq_ = seq;
+    if (udelta > 0) {  // 0: a duplicate of the highest packet
+      burstGap_.onLost(udelta - 1u);
+      burstGap_.onReceived();
+    }
   } else if (udelta <= kSeqMod - kMaxMisorder) {
     // A very large jump: accept it only if the next packet follows it (the sender restarted).
     if (seq != badSeq_) {
@@ -96,6 +105,7 @@ bool RtpReceiveStats::updateSeq(uint16_t seq) {
     }
     foldSourceIntoTotals();
     initSeq(seq);
+    burstGap_.onReceived();
   }
   // else: a duplicate or a packet reordered by less than kMaxMisorder; counted as received.
   ++received_;
@@ -122,6 +132,18 @@ void RtpReceiveStats::updateJitter(const RtpView& rtp, uint64_t arrivalNs) {
   }
   transit_ = transit;
   hasTransit_ = true;
+}
+
+// Called after updateJitter, so jitterRate_ is the clock rate of this packet.
+void RtpReceiveStats::updatePacketDuration(const RtpView& rtp) {
+  const uint16_t seq = rtp.sequence();
+  if (hasLast_ && seq == static_cast<uint16_t>(lastSeq_ + 1)) {
+    const uint32_t step = rtp.timestamp() - lastTimestamp_;
+    if (step > 0 && step <= jitterRate_ / 5) packetMs_ = step * 1000.0 / jitterRate_;
+  }
+  lastSeq_ = seq;
+  lastTimestamp_ = rtp.timestamp();
+  hasLast_ = true;
 }
 
 }  // namespace rdv::media

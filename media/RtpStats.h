@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "media/BurstGapTracker.h"
 #include "media/RtpPacket.h"
 
 namespace rdv::media {
@@ -20,6 +21,11 @@ namespace rdv::media {
 //  - Jitter is per source: it restarts at 0 on an SSRC change. It is updated only for packets
 //    A.1 accepts, in RTP timestamp units of the clock rate in use; if that rate changes between
 //    packets the estimate is rescaled and the next packet only re-anchors the transit time.
+//  - Burst/gap loss (RFC 3611 §4.7.2, BurstGapTracker.h) covers the packets A.1 accepts: an
+//    in-order packet after skipped sequence numbers records them as lost, then itself as
+//    received; duplicates and late (reordered) packets change nothing, so a packet that arrives
+//    late stays lost, as a receiver's jitter buffer would discard it. Restarts (a new source,
+//    an A.1 resync) and stretches added by addExternal() record no loss.
 class RtpReceiveStats {
  public:
   // 0 (the default) => use defaultClockRate(pt) of each packet, falling back to 8000 Hz.
@@ -50,6 +56,12 @@ class RtpReceiveStats {
   // Extended highest sequence number of the current source (A.3), 0 while in probation.
   uint32_t extendedHighestSeq() const { return validated() ? static_cast<uint32_t>(cycles_ + maxSeq_) : 0; }
 
+  // Burst/gap loss so far; durations use packetMs().
+  BurstGapMetrics burstGap() const { return burstGap_.metrics(packetMs_); }
+  // Duration of one packet: the RTP timestamp step between the last two consecutive packets
+  // (when 0 < step <= 200 ms), 20 ms until one is seen.
+  double packetMs() const { return packetMs_; }
+
   uint32_t ssrc() const { return ssrc_; }
   bool hasSsrc() const { return hasSsrc_; }
 
@@ -66,6 +78,7 @@ class RtpReceiveStats {
   void initSeq(uint16_t seq);
   bool updateSeq(uint16_t seq);
   void updateJitter(const RtpView& rtp, uint64_t arrivalNs);
+  void updatePacketDuration(const RtpView& rtp);
 
   uint32_t clockRate_ = 0;
   uint64_t packets_ = 0;
@@ -87,6 +100,13 @@ class RtpReceiveStats {
   uint32_t transit_ = 0;
   bool hasTransit_ = false;
   double jitter_ = 0.0;
+
+  // Burst/gap state and the packet duration it reports with.
+  BurstGapTracker burstGap_;
+  double packetMs_ = 20.0;
+  uint32_t lastTimestamp_ = 0;
+  uint16_t lastSeq_ = 0;
+  bool hasLast_ = false;  // lastTimestamp_/lastSeq_ are of the current source
 };
 
 }  // namespace rdv::media

@@ -7,12 +7,14 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/Fd.h"
 #include "media/EModel.h"
 #include "media/MosSummary.h"
+#include "media/RtcpXr.h"
 #include "media/RtpStats.h"
 #include "relay/Latch.h"
 #include "common/SockAddr.h"
@@ -61,6 +63,9 @@ struct LegQuality {
   double remoteJitterMs = -1;
   uint32_t lastSrMiddle32 = 0;   // the last SR the relay forwarded *to* this peer
   uint64_t lastSrForwardNs = 0;
+  // The latest RTCP XR VoIP Metrics block (RFC 3611 §4.7) this peer sent, about what it
+  // receives; empty until one arrives.
+  std::optional<media::XrVoipMetrics> xr;
 };
 
 // How the peer of a leg behaves, from its SDP and the control flags.
@@ -126,6 +131,7 @@ struct LegReport {
   int64_t rtpLost = 0;
   double lossFraction = 0;
   double jitterMs = 0;
+  media::BurstGapMetrics burstGap;  // RFC 3611 §4.7.2 burst/gap loss of the RTP the relay received
   LegQuality quality;
   uint32_t ssrc = 0;    // of the stream the peer sends, when hasSsrc
   bool hasSsrc = false;

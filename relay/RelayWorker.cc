@@ -382,23 +382,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     } else {
       ++leg.counters.rtcpPackets;
       leg.counters.rtcpBytes += pkt.size();
-      if (rtcp) {
-        if (rtcp->senderInfo) {
-          // Forwarded to the peer: its RR will echo this as LSR.
-          peer.quality.lastSrMiddle32 = rtcp->senderInfo->ntpMiddle32();
-          peer.quality.lastSrForwardNs = nowNs;
-        }
-        if (rtcp->blockCount > 0) {
-          const auto& b = rtcp->blocks[0];
-          leg.quality.remoteLossFraction = b.fractionLost / 256.0;
-          uint32_t rate = leg.peer->params.clockRate != 0 ? leg.peer->params.clockRate : 8000;
-          leg.quality.remoteJitterMs = 1000.0 * b.jitter / rate;
-          if (b.lsr != 0 && b.lsr == leg.quality.lastSrMiddle32) {
-            double rtt = static_cast<double>(nowNs - leg.quality.lastSrForwardNs) / 1e6 - b.dlsr * kDlsrUnitMs;
-            if (rtt >= 0) leg.quality.rttMs = rtt;
-          }
-        }
-      }
+      if (rtcp) onPeerRtcp(leg, *rtcp, nowNs);
     }
 
     // Forward: to the peer's latched source, else to what its SDP advertised.
@@ -409,6 +393,27 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
 
 other:
   return processOther(c, i, nowNs, isRtcp ? rtcpOut : rtpOut);
+}
+
+// What a plaintext RTCP compound from the leg's peer tells about the peer (RFC 3550 §6.4, RFC 3611
+// §4.7), kept on the leg; the SR's timestamp goes to the other leg for its RTT.
+void RelayWorker::onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t nowNs) {
+  if (rtcp.senderInfo) {
+    // Forwarded to the peer: its RR will echo this as LSR.
+    leg.peer->quality.lastSrMiddle32 = rtcp.senderInfo->ntpMiddle32();
+    leg.peer->quality.lastSrForwardNs = nowNs;
+  }
+  if (rtcp.blockCount > 0) {
+    const auto& b = rtcp.blocks[0];
+    leg.quality.remoteLossFraction = b.fractionLost / 256.0;
+    uint32_t rate = leg.peer->params.clockRate != 0 ? leg.peer->params.clockRate : 8000;
+    leg.quality.remoteJitterMs = 1000.0 * b.jitter / rate;
+    if (b.lsr != 0 && b.lsr == leg.quality.lastSrMiddle32) {
+      double rtt = static_cast<double>(nowNs - leg.quality.lastSrForwardNs) / 1e6 - b.dlsr * kDlsrUnitMs;
+      if (rtt >= 0) leg.quality.rttMs = rtt;
+    }
+  }
+  if (rtcp.xr && rtcp.xr->voip) leg.quality.xr = rtcp.xr->voip;
 }
 
 bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out) {
@@ -665,6 +670,7 @@ SessionReport makeReport(const MediaSession& s) {
       lr.rtpLost = leg.stats.lost();
       lr.lossFraction = leg.stats.lossFraction();
       lr.jitterMs = leg.stats.jitterMs();
+      lr.burstGap = leg.stats.burstGap();
       lr.quality = leg.quality;
       // The RTP latch remembers the SSRC also when the kernel fast path carried the stream (the
       // statistics then restart on the next packet they see).

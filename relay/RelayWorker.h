@@ -17,6 +17,7 @@
 
 #include "common/Clock.h"
 #include "common/Fd.h"
+#include "media/RtcpPacket.h"
 #include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
 #include "relay/QualityHistograms.h"
@@ -82,6 +83,7 @@ class RelayWorker {
   // A datagram that is not RTP/RTCP (or any datagram of an opaque leg): forwarded unchanged and
   // counted as `other` when it comes from the latched peer, dropped and counted otherwise.
   bool processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out);
+  void onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t nowNs);
   // Queues buffer i toward `dst` (its latched source, else its advertised address).
   bool enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size);
   uint64_t relatchSilence(const Component& c) const;

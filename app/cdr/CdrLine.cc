@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,6 +37,36 @@ std::string_view codecName(media::VoiceCodec c) {
 // -1 (unknown) as null, everything else rounded to 0.01.
 json measured(double v) { return v < 0 ? json(nullptr) : json(std::round(v * 100) / 100); }
 
+// 127 (RFC 3611 §4.7.5: unavailable) as null.
+json xrScore(uint8_t v, double scale) {
+  return media::XrVoipMetrics::available(v) ? json(v / scale) : json(nullptr);
+}
+
+// Fractions as percent rounded to 0.01.
+json percent(double fraction) { return measured(fraction * 100); }
+
+// The peer's RTCP XR VoIP Metrics (RFC 3611 §4.7) about what it receives, or null.
+json xrJson(const std::optional<media::XrVoipMetrics>& xr) {
+  if (!xr) return nullptr;
+  const media::XrVoipMetrics& x = *xr;
+  return {{"ssrc", x.ssrc},
+          {"mos_lq", xrScore(x.mosLq, 10)},
+          {"mos_cq", xrScore(x.mosCq, 10)},
+          {"r_factor", xrScore(x.rFactor, 1)},
+          {"ext_r_factor", xrScore(x.extRFactor, 1)},
+          {"loss_rate_percent", percent(x.lossFraction())},
+          {"discard_rate_percent", percent(x.discardFraction())},
+          {"burst_density_percent", percent(x.burstFraction())},
+          {"gap_density_percent", percent(x.gapFraction())},
+          {"burst_ms", x.burstDurationMs},
+          {"gap_ms", x.gapDurationMs},
+          {"round_trip_delay_ms", x.roundTripDelayMs},
+          {"end_system_delay_ms", x.endSystemDelayMs},
+          {"jb_nominal_ms", x.jbNominalMs},
+          {"jb_max_ms", x.jbMaximumMs},
+          {"jb_abs_max_ms", x.jbAbsMaxMs}};
+}
+
 }  // namespace
 
 json legJson(const relay::LegReport& l, size_t stream, int side) {
@@ -50,6 +81,11 @@ json legJson(const relay::LegReport& l, size_t stream, int side) {
             {"loss_percent", measured(l.lossFraction * 100)},
             {"jitter_ms", measured(l.jitterMs)},
             {"rtt_ms", measured(l.quality.rttMs)},
+            {"burst_density_percent", percent(l.burstGap.burstDensity)},
+            {"gap_density_percent", percent(l.burstGap.gapDensity)},
+            {"burst_ms", measured(l.burstGap.burstMs)},
+            {"gap_ms", measured(l.burstGap.gapMs)},
+            {"xr", xrJson(l.quality.xr)},
             {"spoofed", l.counters.spoofed},
             {"latched", l.latched.valid() ? json(l.latched.str()) : json(nullptr)}};
   if (l.mos.samples() > 0) {

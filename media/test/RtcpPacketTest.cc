@@ -6,22 +6,14 @@
 #include <initializer_list>
 #include <vector>
 
+#include "media/test/ByteFixtures.h"
+
 namespace rdv::media {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-Bytes bytes(std::initializer_list<uint8_t> values) {
-  Bytes out;
-  for (uint8_t v : values) out.push_back(std::byte{v});
-  return out;
-}
-
-Bytes concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
+using test::Bytes;
+using test::bytes;
+using test::concat;
 
 // SR from SSRC 0x11223344 with two report blocks: 76 bytes, length field 18.
 const Bytes kSrTwoBlocks = bytes({

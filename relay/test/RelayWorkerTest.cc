@@ -112,6 +112,53 @@ TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
   EXPECT_EQ(rep->streams[0][0].counters.rtcpPackets, 1U);
 }
 
+// RFC 3611: B's RTCP XR VoIP Metrics block is forwarded byte for byte and kept on the leg facing
+// B; the burst/gap loss of the leg facing A comes from the sequence numbers A sends.
+TEST(RelayWorker, XrVoipMetricsAreForwardedAndKeptAndBurstGapLossIsMeasured) {
+  RelayControl relay(options(50));
+  Peer a, b, aRtcp;
+  Call c = setUpCall(relay, a, b);
+  // Seq 1 is A.1's probation packet; 20 and 21 are lost: a burst of 2 between gaps of 18 and 19.
+  for (uint16_t s = 1; s <= 40; ++s) {
+    if (s == 20 || s == 21) continue;
+    a.sendRtp(c.ports.rtpPort[0], s, 0xA);
+    ASSERT_EQ(b.receive(1000), 172) << "packet " << s;
+  }
+  // A's RTCP address is latched from its SR, so B's report reaches aRtcp.
+  const uint8_t sr[28] = {0x80, 200, 0, 6, 0, 0, 0, 0xA, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+                          0x77, 0x88, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 160};
+  aRtcp.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[0] + 1), sr, sizeof(sr));
+  // RR without blocks + XR with a VoIP Metrics block about 0xA: loss 13/256, MOS-LQ 3.9, R 78.
+  const uint8_t rrXr[52] = {0x80, 201, 0, 1, 0, 0, 0, 0xB,
+                            0x80, 207, 0, 10, 0, 0, 0, 0xB,
+                            7, 0, 0, 8, 0, 0, 0, 0xA,
+                            13, 3, 64, 2, 0x00, 0x78, 0x11, 0x94,
+                            0x00, 0xb4, 0x00, 0x3c, 0xec, 0xbf, 127, 16,
+                            78, 127, 39, 37, 0xf0, 0, 0x00, 0x28,
+                            0x00, 0x50, 0x00, 0xc8};
+  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rrXr, sizeof(rrXr));
+  uint8_t got[64];
+  ASSERT_EQ(aRtcp.receive(1000, got), static_cast<ssize_t>(sizeof(rrXr)));
+  EXPECT_EQ(std::memcmp(got, rrXr, sizeof(rrXr)), 0) << "forwarded unchanged";
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  const LegReport& towardB = rep->streams[0][1];
+  ASSERT_TRUE(towardB.quality.xr);
+  EXPECT_EQ(towardB.quality.xr->ssrc, 0xAU);
+  EXPECT_EQ(towardB.quality.xr->lossRate, 13);
+  EXPECT_EQ(towardB.quality.xr->mosLq, 39);
+  EXPECT_EQ(towardB.quality.xr->rFactor, 78);
+  EXPECT_EQ(towardB.quality.xr->endSystemDelayMs, 60);
+  EXPECT_FALSE(rep->streams[0][0].quality.xr) << "A sent no XR";
+  const media::BurstGapMetrics& bg = rep->streams[0][0].burstGap;
+  EXPECT_EQ(bg.bursts, 1U);
+  EXPECT_DOUBLE_EQ(bg.burstDensity, 1.0);
+  EXPECT_DOUBLE_EQ(bg.burstMs, 40.0);
+  EXPECT_EQ(bg.gaps, 2U);
+  EXPECT_DOUBLE_EQ(bg.gapDensity, 0.0);
+  EXPECT_DOUBLE_EQ(bg.gapMs, 37 * 20.0 / 2);
+}
+
 TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
   RelayControl relay(options(4));  // 4 pairs: exactly one two-leg stream twice
   uint64_t s1 = relay.createSession("a");

@@ -22,6 +22,29 @@ BValue endpoint(const common::SockAddr& a) {
   return e;
 }
 
+// The peer's own RTCP XR VoIP Metrics (RFC 3611 §4.7) about what it receives: MOS x 10 and R as
+// on the wire (omitted when the peer marks them unavailable, 127), rates and densities from
+// 1/256 to per mille, durations and delays in ms.
+BValue xrStats(const media::XrVoipMetrics& x) {
+  BValue e = BValue::dict();
+  e.set("SSRC", BValue::integer(x.ssrc));
+  if (media::XrVoipMetrics::available(x.mosLq)) e.set("MOS-LQ", BValue::integer(x.mosLq));
+  if (media::XrVoipMetrics::available(x.mosCq)) e.set("MOS-CQ", BValue::integer(x.mosCq));
+  if (media::XrVoipMetrics::available(x.rFactor)) e.set("R factor", BValue::integer(x.rFactor));
+  if (media::XrVoipMetrics::available(x.extRFactor)) e.set("ext R factor", BValue::integer(x.extRFactor));
+  e.set("loss rate permille", integer(x.lossFraction() * 1000));
+  e.set("discard rate permille", integer(x.discardFraction() * 1000));
+  e.set("burst density permille", integer(x.burstFraction() * 1000));
+  e.set("gap density permille", integer(x.gapFraction() * 1000));
+  e.set("burst ms", BValue::integer(x.burstDurationMs));
+  e.set("gap ms", BValue::integer(x.gapDurationMs));
+  e.set("round trip delay ms", BValue::integer(x.roundTripDelayMs));
+  e.set("end system delay ms", BValue::integer(x.endSystemDelayMs));
+  e.set("jitter buffer nominal ms", BValue::integer(x.jbNominalMs));
+  e.set("jitter buffer max ms", BValue::integer(x.jbMaximumMs));
+  return e;
+}
+
 BValue legStats(const relay::LegReport& l) {
   BValue s = BValue::dict();
   s.set("packets", BValue::integer(static_cast<int64_t>(l.counters.rtpPackets)));
@@ -37,6 +60,12 @@ BValue legStats(const relay::LegReport& l) {
   s.set("loss permille", BValue::integer(static_cast<int64_t>(l.lossFraction * 1000)));
   s.set("jitter us", BValue::integer(static_cast<int64_t>(l.jitterMs * 1000)));
   if (l.quality.rttMs >= 0) s.set("rtt us", BValue::integer(static_cast<int64_t>(l.quality.rttMs * 1000)));
+  // RFC 3611 §4.7.2 burst/gap loss of what the relay received from this party (Gmin 16).
+  s.set("burst density permille", integer(l.burstGap.burstDensity * 1000));
+  s.set("gap density permille", integer(l.burstGap.gapDensity * 1000));
+  s.set("burst ms", integer(l.burstGap.burstMs));
+  s.set("gap ms", integer(l.burstGap.gapMs));
+  if (l.quality.xr) s.set("xr", xrStats(*l.quality.xr));
   return s;
 }
 

@@ -1,6 +1,6 @@
-// libFuzzer target for parseRtcpHeader and parseRtcpCompound (plus the RTP/RTCP demux rule).
-// Checks that the compound parser never accepts what the header-only check rejects, and that
-// the summary respects its fixed capacity.
+// libFuzzer target for parseRtcpHeader, parseRtcpCompound and parseRtcpXr (plus the RTP/RTCP
+// demux rule). Checks that the compound parser never accepts what the header-only check rejects,
+// that the summary respects its fixed capacity, and that an accepted XR packet's blocks fit it.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <span>
 
 #include "media/RtcpPacket.h"
+#include "media/RtcpXr.h"
 #include "media/RtpPacket.h"
 
 namespace {
@@ -16,11 +17,25 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
+void checkXr(const rdv::media::XrReport& xr, size_t size) {
+  check(size >= 8);
+  check(xr.voipBlocks <= xr.blockCount);
+  check(8 + size_t{xr.blockCount} * 4 <= size);
+  check(8 + size_t{xr.voipBlocks} * 36 <= size);
+  check(xr.voip.has_value() == (xr.voipBlocks > 0));
+  if (xr.summary) check(8 + 40 <= size);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rdv::media;
   const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
+
+  if (const auto xr = parseRtcpXr(input)) {
+    checkXr(*xr, size);
+    check(parseRtcpHeader(input).has_value());
+  }
 
   const bool rtcp = looksLikeRtcp(input);
   const auto header = parseRtcpHeader(input);
@@ -44,6 +59,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sum += b.ssrc + b.fractionLost + b.highestSeq + b.jitter + b.lsr + b.dlsr;
   }
   if (summary->senderInfo) sum += summary->senderInfo->ntpMiddle32();
+  if (summary->xr) {
+    check(!summary->xrMalformed || summary->packetCount >= 3);  // a good XR and a bad one
+    checkXr(*summary->xr, size - 8);                             // after at least the first RR
+  }
   (void)sum;
   return 0;
 }

@@ -40,6 +40,10 @@ relay::SessionReport media(std::string callId) {
   s[0].lossFraction = 30.0 / 3030;
   s[0].jitterMs = 4.25;
   s[0].quality.rttMs = 42;
+  s[0].burstGap = media::BurstGapMetrics{.burstDensity = 0.25, .gapDensity = 0.01, .burstMs = 60, .gapMs = 2000,
+                                         .bursts = 3, .gaps = 4};
+  s[0].quality.xr = media::XrVoipMetrics{.ssrc = 0xB, .lossRate = 13, .roundTripDelayMs = 180,
+                                         .endSystemDelayMs = 60, .rFactor = 78, .mosLq = 39, .mosCq = 37};
   s[0].latched = *common::SockAddr::fromIp("198.18.0.2", 40000);
   s[0].mos.add(media::MosSample{4.1, 1, 4, 42, 0});
   s[0].mos.add(media::MosSample{4.3, 0, 4, 42, 0});
@@ -72,6 +76,20 @@ TEST(CdrLine, AnsweredSipCallCarriesPartiesTimesReasonAndPerLegQuality) {
   EXPECT_EQ(a["jitter_ms"], 4.25);
   EXPECT_EQ(a["rtt_ms"], 42.0);
   EXPECT_EQ(a["latched"], "198.18.0.2:40000");
+  EXPECT_EQ(a["burst_density_percent"], 25.0);
+  EXPECT_EQ(a["gap_density_percent"], 1.0);
+  EXPECT_EQ(a["burst_ms"], 60.0);
+  EXPECT_EQ(a["gap_ms"], 2000.0);
+  const json& xr = a["xr"];
+  ASSERT_TRUE(xr.is_object()) << a.dump();
+  EXPECT_EQ(xr["ssrc"], 0xB);
+  EXPECT_EQ(xr["mos_lq"], 3.9);
+  EXPECT_EQ(xr["mos_cq"], 3.7);
+  EXPECT_EQ(xr["r_factor"], 78.0);
+  EXPECT_TRUE(xr["ext_r_factor"].is_null()) << "127: unavailable";
+  EXPECT_EQ(xr["loss_rate_percent"], 5.08);  // 13/256
+  EXPECT_EQ(xr["round_trip_delay_ms"], 180);
+  EXPECT_EQ(xr["end_system_delay_ms"], 60);
   EXPECT_EQ(a["mos"]["min"], 4.1);
   EXPECT_EQ(a["mos"]["avg"], 4.2);
   EXPECT_EQ(a["mos"]["max"], 4.3);
@@ -80,6 +98,9 @@ TEST(CdrLine, AnsweredSipCallCarriesPartiesTimesReasonAndPerLegQuality) {
   EXPECT_TRUE(b["rtt_ms"].is_null()) << "never measured";
   EXPECT_TRUE(b["mos"].is_null());
   EXPECT_TRUE(b["latched"].is_null());
+  EXPECT_TRUE(b["xr"].is_null()) << "no RTCP XR from that party";
+  EXPECT_EQ(b["burst_density_percent"], 0.0);
+  EXPECT_EQ(b["gap_ms"], 0.0);
 }
 
 TEST(CdrLine, NgCallAndUnansweredCallAndBadUtf8) {

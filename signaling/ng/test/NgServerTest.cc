@@ -503,7 +503,14 @@ TEST_F(NgTest, QueryAndDeleteCarryPerSsrcMosThatKamailioReads) {
   const BValue& stream = rep.find("tags")->find("a")->find("medias")->asList().at(0).find("streams")->asList().at(0);
   EXPECT_EQ(stream.getInt("SSRC"), 0xA1A1);
   EXPECT_EQ(stream.getInt("local port"), towardA->media[0].port);
-  EXPECT_EQ(stream.find("stats")->getInt("packets"), 10);
+  const BValue* stats = stream.find("stats");
+  EXPECT_EQ(stats->getInt("packets"), 10);
+  // Seq 1 is RFC 3550 A.1's probation packet: 2..10 form one loss-free gap of 9 x 20 ms.
+  EXPECT_EQ(stats->getInt("burst density permille"), 0);
+  EXPECT_EQ(stats->getInt("gap density permille"), 0);
+  EXPECT_EQ(stats->getInt("burst ms"), 0);
+  EXPECT_EQ(stats->getInt("gap ms"), 180);
+  EXPECT_EQ(stats->find("xr"), nullptr) << "A sent no RTCP XR";
   const BValue* entry = rep.find("SSRC")->find(std::to_string(0xA1A1));
   ASSERT_NE(entry, nullptr) << encodeBencode(rep);
   // Lossless, jitter far below 45 ms, no RTT: R = 93.2, MOS 4.41 -> 44.
@@ -517,6 +524,42 @@ TEST_F(NgTest, QueryAndDeleteCarryPerSsrcMosThatKamailioReads) {
   auto del = call("m4", deleteReq("mos", "a"));
   EXPECT_EQ(del.find("totals")->find("RTP")->getInt("packets"), 10);
   EXPECT_EQ(del.find("SSRC")->find(std::to_string(0xA1A1))->find("lowest MOS")->getInt("MOS"), 44);
+}
+
+// RFC 3611 in the per-stream stats: the relay's burst/gap loss of what it received from each
+// party, and the party's own RTCP XR VoIP Metrics under "xr" when it sent them.
+TEST(NgCallReport, StreamStatsCarryBurstGapLossAndXrVoipMetrics) {
+  anchor::CallInfo ci;
+  ci.callId = "xr";
+  ci.caller.tag = "a";
+  ci.callee.tag = "b";
+  std::array<relay::LegReport, 2> legs{};
+  legs[0].burstGap = media::BurstGapMetrics{.burstDensity = 0.4, .gapDensity = 0.015, .burstMs = 220, .gapMs = 1000,
+                                            .bursts = 1, .gaps = 2};
+  legs[1].quality.xr = media::XrVoipMetrics{.ssrc = 0xA1A1, .lossRate = 13, .discardRate = 3, .roundTripDelayMs = 180,
+                                            .endSystemDelayMs = 60, .rFactor = 78, .mosLq = 39, .mosCq = 37};
+  ci.report.streams.push_back(legs);
+  const BValue r = callReport(ci);
+  const auto stats = [&](const char* tag) {
+    return r.find("tags")->find(tag)->find("medias")->asList().at(0).find("streams")->asList().at(0).find("stats");
+  };
+  const BValue* a = stats("a");
+  EXPECT_EQ(a->getInt("burst density permille"), 400);
+  EXPECT_EQ(a->getInt("gap density permille"), 15);
+  EXPECT_EQ(a->getInt("burst ms"), 220);
+  EXPECT_EQ(a->getInt("gap ms"), 1000);
+  EXPECT_EQ(a->find("xr"), nullptr);
+  const BValue* xr = stats("b")->find("xr");
+  ASSERT_NE(xr, nullptr) << encodeBencode(r);
+  EXPECT_EQ(xr->getInt("SSRC"), 0xA1A1);
+  EXPECT_EQ(xr->getInt("MOS-LQ"), 39);
+  EXPECT_EQ(xr->getInt("MOS-CQ"), 37);
+  EXPECT_EQ(xr->getInt("R factor"), 78);
+  EXPECT_EQ(xr->find("ext R factor"), nullptr) << "127: unavailable";
+  EXPECT_EQ(xr->getInt("loss rate permille"), 51);     // 13/256
+  EXPECT_EQ(xr->getInt("discard rate permille"), 12);  // 3/256
+  EXPECT_EQ(xr->getInt("round trip delay ms"), 180);
+  EXPECT_EQ(xr->getInt("end system delay ms"), 60);
 }
 
 }  // namespace
