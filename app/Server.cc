@@ -53,6 +53,7 @@ struct Server::Impl {
   std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
 
   Expected<bool, std::string> startApi();
+  void startCdr();
 };
 
 Server::Server(const config::Config& cfg, config::ConfigSource source) : impl_(std::make_unique<Impl>()) {
@@ -128,20 +129,7 @@ Expected<bool, std::string> Server::start() {
   }
 
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
-  if (!m.cfg.cdr.file.empty()) {
-    // Call detail records: the B2BUA's and the relay's halves meet in the joiner, whose lines the
-    // writer appends to cdr.file off the control thread.
-    const auto& cc = m.cfg.cdr;
-    m.cdrWriter = std::make_unique<cdr::CdrWriter>(cdr::CdrWriterOptions{
-        cc.file, uint64_t{cc.rotateMegabytes} << 20, cc.rotateSeconds, cc.syslog != 0, 10'000});
-    m.cdr = std::make_unique<cdr::CdrJoiner>(2000, [&m](std::string&& line) { m.cdrWriter->write(std::move(line)); });
-    if (m.b2bua) {
-      m.b2bua->setOnCallEnded([&m](b2bua::CallRecord&& r) { m.cdr->onCall(std::move(r), m.clock.monotonicMs()); });
-    }
-    m.metrics->setCdr(m.cdrWriter.get());
-    spdlog::info("call detail records to {} (rotate at {} MiB / {} s; SIGUSR1 reopens)", cc.file, cc.rotateMegabytes,
-                 cc.rotateSeconds);
-  }
+  m.startCdr();
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());
     spdlog::info("metrics on http://{}/metrics", m.cfg.metrics.listen);
@@ -231,6 +219,22 @@ int Server::run() {
       return 0;
     }
   }
+}
+
+// Call detail records: the B2BUA's and the relay's halves meet in the joiner, whose lines the
+// writer appends to cdr.file off the control thread.
+void Server::Impl::startCdr() {
+  if (cfg.cdr.file.empty()) return;
+  const auto& cc = cfg.cdr;
+  cdrWriter = std::make_unique<cdr::CdrWriter>(cdr::CdrWriterOptions{
+      cc.file, uint64_t{cc.rotateMegabytes} << 20, cc.rotateSeconds, cc.syslog != 0, 10'000});
+  cdr = std::make_unique<cdr::CdrJoiner>(2000, [this](std::string&& line) { cdrWriter->write(std::move(line)); });
+  if (b2bua) {
+    b2bua->setOnCallEnded([this](b2bua::CallRecord&& r) { cdr->onCall(std::move(r), clock.monotonicMs()); });
+  }
+  metrics->setCdr(cdrWriter.get());
+  spdlog::info("call detail records to {} (rotate at {} MiB / {} s; SIGUSR1 reopens)", cc.file, cc.rotateMegabytes,
+               cc.rotateSeconds);
 }
 
 Expected<bool, std::string> Server::Impl::startApi() {

@@ -58,9 +58,12 @@ TEST_P(CodecRoundTrip, OneKilohertzToneKeepsFrequencyAndLevel) {
   EXPECT_NEAR(testutil::rms(r.decoded), kAmp / std::sqrt(2.0), kAmp * 0.08);
 }
 
-TEST_P(CodecRoundTrip, UpsamplingLeavesNoImages) {
+// The codecs whose rate is not the mixer's (Opus runs at 48 kHz: nothing to resample).
+class ResampledCodec : public CodecRoundTrip {};
+
+TEST_P(ResampledCodec, UpsamplingLeavesNoImages) {
   const CodecInfo& info = codecInfo(GetParam());
-  if (info.sampleRate == kMixerRate) GTEST_SKIP() << "no resampling";
+  ASSERT_NE(info.sampleRate, kMixerRate);
   const RoundTrip r = roundTrip(GetParam(), 1000);
   // Zero-stuffing without a filter leaves images at k·fs ± f at nearly full level.
   const double image = toneAmplitude(r.decoded, info.sampleRate - 1000.0);
@@ -87,6 +90,9 @@ TEST_P(CodecRoundTrip, RejectsAPayloadThatIsNotTwentyMilliseconds) {
 
 INSTANTIATE_TEST_SUITE_P(AllCodecs, CodecRoundTrip,
                          ::testing::Values(CodecId::Pcmu, CodecId::Pcma, CodecId::G722, CodecId::Opus),
+                         [](const auto& info) { return std::string(codecInfo(info.param).name); });
+INSTANTIATE_TEST_SUITE_P(NarrowAndWideband, ResampledCodec,
+                         ::testing::Values(CodecId::Pcmu, CodecId::Pcma, CodecId::G722),
                          [](const auto& info) { return std::string(codecInfo(info.param).name); });
 
 TEST(G711Test, TablesMatchTheReferenceCodewords) {
