@@ -35,7 +35,6 @@ import os
 import random
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -44,7 +43,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Relay, TestFailure, check, log_text, ng_request, test_args, wait_until  # noqa: E402
+from rdvtest import (Relay, TestFailure, check, log_text, ng_call_with_rtp, ng_request, test_args,  # noqa: E402
+                     wait_until)
 
 TOKEN = "it-api-token-3f9c"
 IO_TIMEOUT = 5.0
@@ -289,10 +289,6 @@ def case_drain_exit(x):
     check("drain complete" in x.relay.log(), "no 'drain complete' line in the log")
 
 
-def media_port(sdp):
-    return int(next(l for l in sdp.decode().splitlines() if l.startswith("m=audio ")).split()[1])
-
-
 def case_calls(x):
     """An NG call carrying RTP both ways is listed with its legs, shown alone, and deleted."""
     a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
@@ -300,18 +296,7 @@ def case_calls(x):
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(IO_TIMEOUT)
     try:
-        off = offer(x.relay, "api-call-1", a.getsockname()[1])
-        sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-               "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % b.getsockname()[1])
-        ans = ng_request(x.relay.ng_port, "answer", timeout=IO_TIMEOUT,
-                         **{"call-id": "api-call-1", "from-tag": "ft-api-call-1", "to-tag": "tt", "sdp": sdp})[1]
-        check(off.get("result") == b"ok" and ans.get("result") == b"ok", "NG offer/answer: %s %s" % (off, ans))
-        for seq in range(1, 11):
-            pkt = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0xA) + bytes(160)
-            a.sendto(pkt, ("127.0.0.1", media_port(ans["sdp"])))
-            b.recvfrom(2048)
-            b.sendto(pkt, ("127.0.0.1", media_port(off["sdp"])))
-            a.recvfrom(2048)
+        ng_call_with_rtp(x.relay.ng_port, "api-call-1", a, b, 10, from_tag="ft-api-call-1")
         st, body, _ = http(x.api, "GET", "/api/v1/calls", TOKEN)
         # "before-drain" (case_drain) is still up too: it goes in case_drain_exit.
         mine = [c for c in body.get("calls", []) if c["id"] == "api-call-1"]

@@ -14,40 +14,15 @@ import argparse
 import os
 import re
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Relay, TestFailure, check, ng_request, tail  # noqa: E402
+from rdvtest import Relay, TestFailure, check, ng_call_with_rtp, tail  # noqa: E402
 
 TOKEN = "dash-token-7c1e"
 CALL_ID = "dash-call-1"
-
-
-def sdp(port):
-    return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % port)
-
-
-def media_port(body):
-    return int(next(l for l in body.decode().splitlines() if l.startswith("m=audio ")).split()[1])
-
-
-def live_call(relay, peers):
-    """An NG call with 20 RTP packets each way; it stays up."""
-    a, b = peers
-    offer = ng_request(relay.ng_port, "offer", **{"call-id": CALL_ID, "from-tag": "ft", "sdp": sdp(a.getsockname()[1])})[1]
-    answer = ng_request(relay.ng_port, "answer", **{"call-id": CALL_ID, "from-tag": "ft", "to-tag": "tt",
-                                                   "sdp": sdp(b.getsockname()[1])})[1]
-    check(offer.get("result") == b"ok" and answer.get("result") == b"ok", "NG offer/answer: %s %s" % (offer, answer))
-    for seq in range(1, 21):
-        pkt = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0xA) + bytes(160)
-        a.sendto(pkt, ("127.0.0.1", media_port(answer["sdp"])))
-        b.recvfrom(2048)
-        b.sendto(pkt, ("127.0.0.1", media_port(offer["sdp"])))
-        a.recvfrom(2048)
 
 
 def chromium(binary, url, *extra, timeout=60):
@@ -75,7 +50,7 @@ def main():
         for p in peers:
             p.bind(("127.0.0.1", 0))
             p.settimeout(2.0)
-        live_call(relay, peers)
+        ng_call_with_rtp(relay.ng_port, CALL_ID, peers[0], peers[1], 20)
         url = "http://127.0.0.1:%d/?token=%s" % (relay.api_port, TOKEN)
         dom = chromium(args.chromium, url, "--dump-dom")
         with open(os.path.join(workdir, "dashboard.html"), "w") as f:

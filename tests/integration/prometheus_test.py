@@ -12,54 +12,28 @@ import argparse
 import json
 import os
 import socket
-import struct
 import sys
 import tempfile
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Procs, Relay, TestFailure, free_block, tail, wait_until  # noqa: E402
+from rdvtest import Procs, Relay, TestFailure, free_block, ng_call_with_rtp, tail, wait_until  # noqa: E402
 
 N = 20  # RTP packets per direction
 
 
-def sdp(port):
-    return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % port)
-
-
-def media_port(body):
-    for line in body.decode().splitlines():
-        if line.startswith("m=audio "):
-            return int(line.split()[1])
-    raise TestFailure("no m=audio line in %r" % body)
-
-
 def call_through(relay):
-    """offer/answer over NG, N packets each way, delete; returns the packets the peers got."""
+    """offer/answer over NG, N packets each way (each awaited), delete."""
     a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
     for s in (a, b):
         s.bind(("127.0.0.1", 0))
         s.settimeout(2.0)
     try:
-        offer = relay.ng("offer", **{"call-id": "prom-1", "from-tag": "ft", "sdp": sdp(a.getsockname()[1])})
-        answer = relay.ng("answer", **{"call-id": "prom-1", "from-tag": "ft", "to-tag": "tt",
-                                       "sdp": sdp(b.getsockname()[1])})
-        if offer.get("result") != b"ok" or answer.get("result") != b"ok":
-            raise TestFailure("NG offer/answer failed: %s / %s" % (offer, answer))
-        to_b, to_a = media_port(answer["sdp"]), media_port(offer["sdp"])
-        got = 0
-        for seq in range(1, N + 1):
-            pkt = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0xA) + bytes(160)
-            a.sendto(pkt, ("127.0.0.1", to_b))
-            got += len(b.recvfrom(2048)[0]) > 0
-            b.sendto(pkt, ("127.0.0.1", to_a))
-            got += len(a.recvfrom(2048)[0]) > 0
+        ng_call_with_rtp(relay.ng_port, "prom-1", a, b, N)
         deleted = relay.ng("delete", **{"call-id": "prom-1", "from-tag": "ft"})
         if deleted.get("result") != b"ok":
             raise TestFailure("NG delete failed: %s" % deleted)
-        return got
     finally:
         a.close()
         b.close()
@@ -92,9 +66,7 @@ def main():
     relay = Relay(args.rendezvous, os.path.join(workdir, "rendezvous"))
     procs = Procs(workdir)
     try:
-        got = call_through(relay)
-        if got != 2 * N:
-            raise TestFailure("only %d of %d RTP packets went through the relay" % (got, 2 * N))
+        call_through(relay)
         prom_port = free_block(10)
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
@@ -128,7 +100,7 @@ def main():
             raise TestFailure("rendezvous exited during the scrapes")
         print("PASS integration.prometheus: %s" % ", ".join("%s = %g" % (q, v) for q, v in results.items()))
         return 0
-    except TestFailure as e:
+    except (TestFailure, OSError) as e:
         print("FAIL integration.prometheus: %s\n--- rendezvous:\n%s" % (e, tail(relay.procs.log_of("rendezvous"), 20)))
         return 1
     finally:

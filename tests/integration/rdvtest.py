@@ -514,3 +514,39 @@ class RtpEcho(threading.Thread):
         self.stop_event.set()
         self.join(timeout=2.0)
         self.sock.close()
+
+
+# ---------------------------------------------------------------- an NG call with RTP
+
+def pcmu_sdp(port, ip="127.0.0.1"):
+    """A one-stream PCMU SDP at ip:port."""
+    return ("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
+            "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % (ip, ip, port))
+
+
+def sdp_media_port(sdp):
+    """The port of the first m=audio line of an SDP body (bytes or str)."""
+    text = sdp.decode() if isinstance(sdp, bytes) else sdp
+    for line in text.splitlines():
+        if line.startswith("m=audio "):
+            return int(line.split()[1])
+    raise TestFailure("no m=audio line in %r" % sdp)
+
+
+def ng_call_with_rtp(ng_port, call_id, a, b, packets, from_tag="ft", to_tag="tt"):
+    """offer (from UDP socket a) and answer (from b) over NG, then `packets` PCMU packets each way
+    through the relay, each awaited at the far socket. Returns (offer_reply, answer_reply); the
+    call stays up."""
+    offer = ng_request(ng_port, "offer", **{"call-id": call_id, "from-tag": from_tag,
+                                             "sdp": pcmu_sdp(a.getsockname()[1])})[1]
+    answer = ng_request(ng_port, "answer", **{"call-id": call_id, "from-tag": from_tag, "to-tag": to_tag,
+                                               "sdp": pcmu_sdp(b.getsockname()[1])})[1]
+    if offer.get("result") != b"ok" or answer.get("result") != b"ok":
+        raise TestFailure("NG offer/answer of %s failed: %s / %s" % (call_id, offer, answer))
+    for seq in range(1, packets + 1):
+        pkt = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0xA) + bytes(160)
+        a.sendto(pkt, ("127.0.0.1", sdp_media_port(answer["sdp"])))
+        b.recvfrom(2048)
+        b.sendto(pkt, ("127.0.0.1", sdp_media_port(offer["sdp"])))
+        a.recvfrom(2048)
+    return offer, answer
