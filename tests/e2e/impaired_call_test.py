@@ -27,12 +27,17 @@ After MEDIA_S of call:
   - /metrics (ended-leg histograms),
 must all show bob's leg with loss within LOSS_RANGE percent and jitter within JITTER_RANGE,
 alice's leg with loss under 1 %, jitter under CLEAN_JITTER_MAX and an E-model MOS of at least 4.3
-(G.711), and bob's MOS below alice's by at least MOS_GAP in the CDR (the whole call) and
-LIVE_MOS_GAP in NG and the API. The gap is a loss effect only: the E-model's delay impairment is
-zero below 100 ms of effective one-way delay (RTT + 2 * jitter + 10 ms, about 55 ms here), and
-G.711 with PLC (Bpl 25.1) scores 4.41 at no loss, 4.23 at 2 %, 3.92 at 5 %. The live views average
-only the first one or two 5 s MOS samples (about 250 packets each, so +-1.4 % loss at 1 sigma):
-LIVE_MOS_GAP is what the floor of LOSS_RANGE (2 %) guarantees, not 0.3.
+(G.711), and bob's average MOS below alice's by at least AVG_MOS_GAP (NG, API, CDR), his worst
+5 s MOS sample (CDR) at least WORST_MOS_GAP below her average.
+
+The gap is a loss effect only: the E-model's delay impairment is zero below 100 ms of effective
+one-way delay (RTT + 2 * jitter + 10 ms, about 55 ms here), and G.711 with PLC (Bpl 25.1) scores
+4.41 at no loss, 4.23 at 2 %, 3.92 at 5 %. An average MOS is the unweighted mean of 5 s samples
+plus a final one for whatever arrived since the last (relay/RelayWorker.cc): the live views see
+only one or two samples (about 250 packets each, +-1.4 % loss at 1 sigma), and the CDR's final
+sample may cover a fraction of a second without a single loss (seen: samples 3.96, ~4.0 and 4.41,
+average 4.13, at 3.98 % loss for the call). So AVG_MOS_GAP is what the floor of LOSS_RANGE (2 %)
+guarantees, and the 0.3 gap is asked of the worst sample, which covers a full window.
 
 Exit codes: 0 pass, 1 fail, 77 skipped (not root).
 Usage: impaired_call_test.py --rendezvous PATH --workdir DIR [--prefix rdvimp]
@@ -63,8 +68,8 @@ DELAY_MS = (10, 70)        # bob's media is held uniformly this long at router B
 JITTER_RANGE = (10.0, 32.0)  # ms, RFC 3550 jitter of bob's leg: about 21.7 expected (docstring)
 CLEAN_JITTER_MAX = 10.0    # ms: nothing delays alice's packets
 CLEAN_MOS = 4.3
-MOS_GAP = 0.3              # CDR: averaged over the whole call
-LIVE_MOS_GAP = 0.15        # NG query and API during the call: see the docstring
+AVG_MOS_GAP = 0.15         # average MOS, NG, API and CDR: see the docstring
+WORST_MOS_GAP = 0.3        # CDR: bob's worst sample below alice's average
 NFQ_QUEUE = 5              # per network namespace: router B's own
 NFQ_LIFETIME_S = 120       # nfq_delay.py's bound, beyond any call of this test (CTest timeout 180)
 NG_PORT = 22222
@@ -218,7 +223,7 @@ def run(topo, args, tones):
     ng = legs_from_query(live["q"])
     for side in ("caller", "callee"):
         check_leg("NG query", side, *ng[side], impaired=side == "callee")
-    check_mos_gap("NG query", ng["caller"][2], ng["callee"][2], LIVE_MOS_GAP)
+    check_mos_gap("NG query", ng["caller"][2], ng["callee"][2], AVG_MOS_GAP)
     # The operator API's view of the live call.
     calls = live["api"]["calls"]
     if len(calls) != 1 or calls[0]["source"] != "sip" or calls[0]["state"] != "confirmed":
@@ -227,7 +232,7 @@ def run(topo, args, tones):
     for side in ("caller", "callee"):
         leg = api_legs[side]
         check_leg("API", side, leg["loss_percent"], leg["jitter_ms"], leg["mos_avg"], impaired=side == "callee")
-    check_mos_gap("API", api_legs["caller"]["mos_avg"], api_legs["callee"]["mos_avg"], LIVE_MOS_GAP)
+    check_mos_gap("API", api_legs["caller"]["mos_avg"], api_legs["callee"]["mos_avg"], AVG_MOS_GAP)
     # The call detail record.
     with open(cdr_file) as f:
         rec = json.loads(f.readline())
@@ -236,7 +241,8 @@ def run(topo, args, tones):
     for side in ("caller", "callee"):
         check_leg("CDR", side, legs[side]["loss_percent"], legs[side]["jitter_ms"], mos[side],
                   impaired=side == "callee")
-    check_mos_gap("CDR", mos["caller"], mos["callee"], MOS_GAP)
+    check_mos_gap("CDR", mos["caller"], mos["callee"], AVG_MOS_GAP)
+    check_mos_gap("CDR (bob's worst sample)", mos["caller"], legs["callee"]["mos"]["min"], WORST_MOS_GAP)
     # /metrics: of the two legs that ended, one (bob's) lost more than 2 %, none more than 10 %.
     low = metric(metrics, "rdv_leg_loss_percent_bucket", {"le": "2"})
     high = metric(metrics, "rdv_leg_loss_percent_bucket", {"le": "10"})
@@ -247,12 +253,12 @@ def run(topo, args, tones):
     api = api_legs
     return ("NG: caller loss %.1f%% jitter %.1f ms MOS %s, callee loss %.1f%% jitter %.1f ms MOS %s; "
             "API: caller MOS %s, callee loss %.1f%% jitter %.1f ms MOS %s; "
-            "CDR: caller loss %.1f%% jitter %.1f ms MOS %.2f, callee loss %.1f%% jitter %.1f ms MOS %.2f; %s"
+            "CDR: caller loss %.1f%% jitter %.1f ms MOS %.2f, callee loss %.1f%% jitter %.1f ms MOS %.2f (min %.2f); %s"
             % (ng["caller"] + ng["callee"]
                + (api["caller"]["mos_avg"], api["callee"]["loss_percent"], api["callee"]["jitter_ms"],
                   api["callee"]["mos_avg"])
                + (legs["caller"]["loss_percent"], legs["caller"]["jitter_ms"], mos["caller"],
-                  legs["callee"]["loss_percent"], legs["callee"]["jitter_ms"], mos["callee"], delayed.group(0))))
+                  legs["callee"]["loss_percent"], legs["callee"]["jitter_ms"], mos["callee"], legs["callee"]["mos"]["min"], delayed.group(0))))
 
 
 if __name__ == "__main__":
