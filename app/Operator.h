@@ -37,7 +37,7 @@ class Operator {
     relay::RelayControl& relay;
     anchor::MediaAnchor& anchor;
     ng::NgHandler& ng;
-    b2bua::B2bua* b2bua;  // null when SIP is off
+    b2bua::B2bua* b2bua;     // null when SIP is off
     sip::SipTransport* sip;  // null when SIP is off
   };
 

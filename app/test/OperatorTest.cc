@@ -155,7 +155,8 @@ TEST_F(OperatorTlsTest, AFailedCertificateKeepsTheOldNamesAndOtherKeysStillApply
   writeTlsConfig("debug", first_.cert, second_.key);
   auto r = tlsOp_.reload("test");
   ASSERT_EQ(r.status, 200) << r.body.dump();
-  EXPECT_NE(r.body["tls_certificate"].get<std::string>().find(second_.key), std::string::npos) << r.body.dump();
+  EXPECT_NE(r.body["tls_certificate"].get<std::string>().find(second_.key), std::string::npos)
+      << r.body.dump();
   EXPECT_EQ(r.body["failed"], nlohmann::json({"sip.tls_key"}));
   EXPECT_EQ(r.body["applied"], nlohmann::json({"log.level"}));
   EXPECT_EQ(r.body["restart_required"], nlohmann::json::array());

@@ -85,7 +85,7 @@ Expected<bool, std::string> SipTransport::listen(const std::string& hostPort) {
 }
 
 Expected<SipTransport::TlsContext, std::string> SipTransport::serverContext(const std::string& certFile,
-                                                                          const std::string& keyFile) {
+                                                                             const std::string& keyFile) {
   if (::access(certFile.c_str(), R_OK) != 0) {
     return Unexpected(
         fmt::format("cannot read TLS certificate file '{}': {}", certFile, std::strerror(errno)));

@@ -97,7 +97,8 @@ class SipTransport final : public SipSender {
   using TlsContext = std::unique_ptr<ssl_ctx_st, SslCtxFree>;
   // A TLS server context with the certificate and key in these files, checked to match; the
   // one place the server-side TLS settings are made (listenTls, reloadTlsCertificate).
-  static Expected<TlsContext, std::string> serverContext(const std::string& certFile, const std::string& keyFile);
+  static Expected<TlsContext, std::string> serverContext(const std::string& certFile,
+                                                         const std::string& keyFile);
   struct Connection {
     common::Fd fd;
     std::unique_ptr<ssl_st, SslFree> tls;  // null for plain TCP

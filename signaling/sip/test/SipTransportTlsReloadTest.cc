@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
@@ -132,7 +132,8 @@ class SipTlsReloadTest : public ::testing::Test {
     return got.substr(0, got.find("\r\n"));
   }
 
-  static constexpr std::string_view kReply = "SIP/2.0 200 OK\r\nCall-ID: reload-1\r\nContent-Length: 0\r\n\r\n";
+  static constexpr std::string_view kReply =
+      "SIP/2.0 200 OK\r\nCall-ID: reload-1\r\nContent-Length: 0\r\n\r\n";
   test::CertFiles first_;
   test::CertFiles second_;  // another certificate with another key
   SSL_CTX* ctx_ = nullptr;
@@ -185,7 +186,8 @@ TEST_F(SipTlsReloadTest, MismatchedKeyOrMissingFileIsRefusedAndTheOldCertificate
 
 TEST(SipTlsReloadWithoutTls, IsRefusedWhenTlsIsNotListening) {
   test::CertFiles files;
-  SipTransport transport([](SipMessage&&, const SipPeer&) {}, [](uint64_t) {}, common::SystemClock::instance());
+  SipTransport transport([](SipMessage&&, const SipPeer&) {}, [](uint64_t) {},
+                         common::SystemClock::instance());
   auto r = transport.reloadTlsCertificate(files.cert, files.key);
   ASSERT_FALSE(r);
   EXPECT_EQ(transport.tlsLocal().port(), 0);
