@@ -16,6 +16,7 @@
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/ng/NgHandler.h"
+#include "signaling/sip/SipTransport.h"
 
 namespace rdv::app {
 namespace {
@@ -138,7 +139,9 @@ ApiReply Operator::reload(std::string_view trigger) {
   }
   std::vector<std::string> applied;
   std::vector<std::string> restart;
-  const std::vector<std::string> changed = config::changedKeys(running_, next);
+  std::vector<std::string> failed;
+  std::vector<std::string> changed = config::changedKeys(running_, next);
+  const std::string tls = reloadTlsCertificate(next, changed, applied, failed);
   // The B2BUA takes the sip.* keys it can change while calls run (users, limits, timeouts...).
   const std::vector<std::string> sipApplied =
       planes_.b2bua != nullptr ? planes_.b2bua->reconfigure(next.sip, changed) : std::vector<std::string>{};
@@ -154,10 +157,39 @@ ApiReply Operator::reload(std::string_view trigger) {
     }
   }
   // After applying, so the line obeys the new log level; warn when the operator has to act.
-  spdlog::log(restart.empty() ? spdlog::level::info : spdlog::level::warn,
-              "config reload ({}) from {}: applied [{}]; restart required for [{}]", trigger, source_.path,
-              fmt::join(applied, ", "), fmt::join(restart, ", "));
-  return ApiReply::ok({{"file", source_.path}, {"applied", applied}, {"restart_required", restart}});
+  spdlog::log(restart.empty() && failed.empty() ? spdlog::level::info : spdlog::level::warn,
+              "config reload ({}) from {}: applied [{}]; restart required for [{}]{}{}", trigger, source_.path,
+              fmt::join(applied, ", "), fmt::join(restart, ", "), failed.empty() ? "" : "; failed ",
+              failed.empty() ? "" : fmt::format("[{}]", fmt::join(failed, ", ")));
+  json body{{"file", source_.path}, {"applied", applied}, {"restart_required", restart}, {"failed", failed}};
+  if (!tls.empty()) body["tls_certificate"] = tls;
+  return ApiReply::ok(std::move(body));
+}
+
+std::string Operator::reloadTlsCertificate(config::Config& next, std::vector<std::string>& changed,
+                                           std::vector<std::string>& applied, std::vector<std::string>& failed) {
+  // A new or moved listener needs a restart; then the certificate keys wait for it too.
+  if (planes_.sip == nullptr || running_.sip.tlsListen.empty() || next.sip.tlsListen != running_.sip.tlsListen) {
+    return "";
+  }
+  const auto r = planes_.sip->reloadTlsCertificate(next.sip.tlsCert, next.sip.tlsKey);
+  if (r) {
+    spdlog::info("SIP TLS certificate reloaded from {} (key {})", next.sip.tlsCert, next.sip.tlsKey);
+  } else {
+    spdlog::error("SIP TLS certificate reload failed, the old one stays served: {}", r.error());
+  }
+  for (std::string_view key : {"sip.tls_cert", "sip.tls_key"}) {
+    auto it = std::find(changed.begin(), changed.end(), key);
+    if (it == changed.end()) continue;
+    changed.erase(it);
+    if (r) {
+      copyKey(running_, next, key);
+      applied.emplace_back(key);
+    } else {
+      failed.emplace_back(key);
+    }
+  }
+  return r ? "reloaded" : r.error();
 }
 
 }  // namespace rdv::app

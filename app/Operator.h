@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "app/api/ApiServer.h"
 #include "config/Config.h"
@@ -24,6 +25,9 @@ class NgHandler;
 namespace rdv::b2bua {
 class B2bua;
 }
+namespace rdv::sip {
+class SipTransport;
+}
 
 namespace rdv::app {
 
@@ -33,7 +37,8 @@ class Operator {
     relay::RelayControl& relay;
     anchor::MediaAnchor& anchor;
     ng::NgHandler& ng;
-    b2bua::B2bua* b2bua;  // null when SIP is off
+    b2bua::B2bua* b2bua;     // null when SIP is off
+    sip::SipTransport* sip;  // null when SIP is off
   };
 
   // `running` is the configuration in effect; reload() changes only the keys it applies live.
@@ -48,8 +53,13 @@ class Operator {
   api::ApiReply drain(bool exitWhenIdle);
   api::ApiReply undrain();
   // Builds the configuration again from its source; `trigger` ("SIGHUP", "API") is for the log.
-  // 200 {"applied": [...], "restart_required": [...]}, 400 {"error", "errors": ["file:line: ..."]}
-  // (nothing changed), 409 when no file was given on the command line.
+  // 200 {"applied": [...], "restart_required": [...], "failed": [...]}, 400 {"error", "errors":
+  // ["file:line: ..."]} (nothing changed), 409 when no file was given on the command line.
+  // While SIP over TLS listens (and sip.tls_listen is unchanged) every reload reads the certificate
+  // and key files again, so a renewed certificate written over the old files is picked up:
+  // "tls_certificate" is "reloaded" or the error. On an error the old certificate stays served,
+  // a changed sip.tls_cert / sip.tls_key is listed under "failed" (the running configuration
+  // keeps the old names) and the other keys are applied as usual.
   api::ApiReply reload(std::string_view trigger);
 
   // A drain asked to exit when idle, no call is left and nothing is still to be answered (the NG
@@ -60,6 +70,11 @@ class Operator {
   size_t activeCalls() const;
 
  private:
+  // The TLS certificate part of reload(): the outcome for "tls_certificate" ("" when it was not
+  // reloaded); the changed sip.tls_cert / sip.tls_key leave `changed` for `applied` or `failed`.
+  std::string reloadTlsCertificate(config::Config& next, std::vector<std::string>& changed,
+                                   std::vector<std::string>& applied, std::vector<std::string>& failed);
+
   config::Config& running_;
   config::ConfigSource source_;
   Planes planes_;

@@ -138,7 +138,8 @@ Expected<bool, std::string> Server::start() {
     m.metrics->observeEnded(rep);
     if (m.cdr) m.cdr->onMedia(rep, "ng_delete", m.clock.monotonicMs());
   });
-  m.op = std::make_unique<Operator>(m.cfg, m.source, Operator::Planes{*m.relay, *m.anchor, *m.ngHandler, m.b2bua.get()});
+  m.op = std::make_unique<Operator>(
+      m.cfg, m.source, Operator::Planes{*m.relay, *m.anchor, *m.ngHandler, m.b2bua.get(), m.sip.get()});
   if (auto r = m.startApi(); !r) return r;
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));

@@ -16,6 +16,8 @@
 #include "relay/test/TestPeer.h"
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/ng/NgHandler.h"
+#include "signaling/sip/SipTransport.h"
+#include "signaling/sip/test/TestCertificate.h"
 
 namespace rdv::app {
 namespace {
@@ -54,7 +56,7 @@ class OperatorTest : public ::testing::Test {
                       std::to_string(::getpid()) + ".toml";
   config::Config running_;
   Operator op_{running_, config::ConfigSource{path_, {"relay.workers=2"}},
-               Operator::Planes{relay_, anchor_, ng_, nullptr}};
+               Operator::Planes{relay_, anchor_, ng_, nullptr, nullptr}};
 };
 
 TEST_F(OperatorTest, ReadyUntilTheRelayRunsOutOfPortsOrDrains) {
@@ -108,6 +110,60 @@ TEST_F(OperatorTest, BadFileIsRefusedWholeWithFileLineErrors) {
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::info);
 }
 
+// SIP over TLS listening with `first_`'s certificate, as Server starts it.
+class OperatorTlsTest : public OperatorTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(sip_.listen("127.0.0.1:0"));
+    ASSERT_TRUE(sip_.listenTls("127.0.0.1:0", first_.cert, first_.key));
+    running_.relay.workers = 2;
+    running_.sip.listen = "127.0.0.1:5060";
+    running_.sip.tlsListen = "127.0.0.1:5061";
+    running_.sip.tlsCert = first_.cert;
+    running_.sip.tlsKey = first_.key;
+  }
+  void writeTlsConfig(const std::string& level, const std::string& cert, const std::string& key) {
+    writeConfig("[log]\nlevel = \"" + level + "\"\n[sip]\nlisten = \"127.0.0.1:5060\"\n" +
+                "tls_listen = \"127.0.0.1:5061\"\ntls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n");
+  }
+
+  sip::test::CertFiles first_;
+  sip::test::CertFiles second_;
+  sip::SipTransport sip_{[](sip::SipMessage&&, const sip::SipPeer&) {}, [](uint64_t) {}, clock_};
+  Operator tlsOp_{running_, config::ConfigSource{path_, {"relay.workers=2"}},
+                  Operator::Planes{relay_, anchor_, ng_, nullptr, &sip_}};
+};
+
+TEST_F(OperatorTlsTest, EveryReloadRereadsTheCertificateAndAppliesChangedFileNames) {
+  writeTlsConfig("info", first_.cert, first_.key);
+  auto r = tlsOp_.reload("test");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["tls_certificate"], "reloaded") << "same names: the files are read again (renewal)";
+  EXPECT_EQ(r.body["applied"], nlohmann::json::array());
+
+  writeTlsConfig("info", second_.cert, second_.key);
+  r = tlsOp_.reload("test");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["tls_certificate"], "reloaded");
+  EXPECT_EQ(r.body["applied"], nlohmann::json({"sip.tls_cert", "sip.tls_key"}));
+  EXPECT_EQ(r.body["failed"], nlohmann::json::array());
+  EXPECT_EQ(running_.sip.tlsCert, second_.cert);
+  EXPECT_EQ(running_.sip.tlsKey, second_.key);
+}
+
+TEST_F(OperatorTlsTest, AFailedCertificateKeepsTheOldNamesAndOtherKeysStillApply) {
+  writeTlsConfig("debug", first_.cert, second_.key);
+  auto r = tlsOp_.reload("test");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_NE(r.body["tls_certificate"].get<std::string>().find(second_.key), std::string::npos)
+      << r.body.dump();
+  EXPECT_EQ(r.body["failed"], nlohmann::json({"sip.tls_key"}));
+  EXPECT_EQ(r.body["applied"], nlohmann::json({"log.level"}));
+  EXPECT_EQ(r.body["restart_required"], nlohmann::json::array());
+  EXPECT_EQ(running_.sip.tlsKey, first_.key);
+  EXPECT_EQ(running_.log.level, "debug");
+}
+
 TEST(OperatorWithoutFile, ReloadSaysThereIsNothingToReRead) {
   relay::RelayOptions opts = relay::test::loopbackOptions(2);
   relay::RelayControl relay(opts);
@@ -115,7 +171,7 @@ TEST(OperatorWithoutFile, ReloadSaysThereIsNothingToReRead) {
   anchor::MediaAnchor anchor(relay, "127.0.0.1", clock);
   ng::NgHandler ng(anchor);
   config::Config running;
-  Operator op(running, config::ConfigSource{}, Operator::Planes{relay, anchor, ng, nullptr});
+  Operator op(running, config::ConfigSource{}, Operator::Planes{relay, anchor, ng, nullptr, nullptr});
   EXPECT_EQ(op.reload("test").status, 409);
 }
 

@@ -84,10 +84,8 @@ Expected<bool, std::string> SipTransport::listen(const std::string& hostPort) {
   return true;
 }
 
-Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort, const std::string& certFile,
-                                                    const std::string& keyFile) {
-  auto addr = common::SockAddr::parseHostPort(hostPort);
-  if (!addr) return Unexpected(fmt::format("SIP TLS listen address '{}' is not host:port", hostPort));
+Expected<SipTransport::TlsContext, std::string> SipTransport::serverContext(const std::string& certFile,
+                                                                             const std::string& keyFile) {
   if (::access(certFile.c_str(), R_OK) != 0) {
     return Unexpected(
         fmt::format("cannot read TLS certificate file '{}': {}", certFile, std::strerror(errno)));
@@ -97,7 +95,7 @@ Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort,
         fmt::format("cannot read TLS private key file '{}': {}", keyFile, std::strerror(errno)));
   }
   ERR_clear_error();
-  std::unique_ptr<ssl_ctx_st, SslCtxFree> ctx(SSL_CTX_new(TLS_server_method()));
+  TlsContext ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return Unexpected(fmt::format("cannot create a TLS context: {}", sslError()));
   // RFC 3261 §26.2.1 asks for TLS; anything below 1.2 is obsolete (RFC 8996).
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
@@ -117,6 +115,15 @@ Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort,
     return Unexpected(
         fmt::format("TLS private key file '{}' does not match the certificate in '{}'", keyFile, certFile));
   }
+  return ctx;
+}
+
+Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort, const std::string& certFile,
+                                                    const std::string& keyFile) {
+  auto addr = common::SockAddr::parseHostPort(hostPort);
+  if (!addr) return Unexpected(fmt::format("SIP TLS listen address '{}' is not host:port", hostPort));
+  auto ctx = serverContext(certFile, keyFile);
+  if (!ctx) return Unexpected(ctx.error());
   const int family = addr->isV6() ? AF_INET6 : AF_INET;
   common::Fd tcp(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   int one = 1;
@@ -124,7 +131,7 @@ Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort,
   if (!tcp.valid() || ::bind(tcp.get(), addr->sa(), addr->len()) != 0 || ::listen(tcp.get(), 512) != 0) {
     return Unexpected(fmt::format("cannot listen on SIP TLS {}: {}", hostPort, std::strerror(errno)));
   }
-  tlsCtx_ = std::move(ctx);
+  tlsCtx_ = std::move(ctx).value();
   tlsLocal_ = *addr;
   socklen_t len = common::SockAddr::kStorage;
   getsockname(tcp.get(), tlsLocal_.storage(), &len);  // the port chosen when hostPort names port 0
@@ -133,6 +140,19 @@ Expected<bool, std::string> SipTransport::listenTls(const std::string& hostPort,
   ev.events = EPOLLIN;
   ev.data.u64 = kTlsListenTag;
   epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, tlsListener_.get(), &ev);
+  return true;
+}
+
+Expected<bool, std::string> SipTransport::reloadTlsCertificate(const std::string& certFile,
+                                                               const std::string& keyFile) {
+  if (!tlsCtx_) return Unexpected(std::string("SIP over TLS is not listening"));
+  auto ctx = serverContext(certFile, keyFile);
+  if (!ctx) return Unexpected(ctx.error());
+  // Releasing our reference to the old context is safe while connections still use it: SSL_new
+  // takes a reference of its own (SSL_CTX_up_ref) that SSL_free drops, so the old SSL_CTX lives
+  // until the last connection accepted with it closes. SSL_set_SSL_CTX is not needed: a
+  // connection keeps the certificate it was accepted with.
+  tlsCtx_ = std::move(ctx).value();
   return true;
 }
 

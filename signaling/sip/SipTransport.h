@@ -66,6 +66,12 @@ class SipTransport final : public SipSender {
   // TLS records are written with write(2) by OpenSSL: the process must ignore SIGPIPE.
   Expected<bool, std::string> listenTls(const std::string& hostPort, const std::string& certFile,
                                         const std::string& keyFile);
+  // Serves the certificate (chain) and key in these files to TLS connections accepted from now
+  // on; connections already open keep theirs. Reads the files again even when the names are the
+  // same (a renewed certificate written over the old one). On error (no TLS listener, a file
+  // that cannot be read or used, a key that does not match) nothing changes and the message
+  // names the file at fault.
+  Expected<bool, std::string> reloadTlsCertificate(const std::string& certFile, const std::string& keyFile);
   int fd() const { return epoll_.get(); }
   void onReadable();
   // Sends one message (see SipSender::send). On a connection still opening or in its TLS
@@ -88,6 +94,11 @@ class SipTransport final : public SipSender {
   struct SslCtxFree {
     void operator()(ssl_ctx_st* ctx) const;
   };
+  using TlsContext = std::unique_ptr<ssl_ctx_st, SslCtxFree>;
+  // A TLS server context with the certificate and key in these files, checked to match; the
+  // one place the server-side TLS settings are made (listenTls, reloadTlsCertificate).
+  static Expected<TlsContext, std::string> serverContext(const std::string& certFile,
+                                                         const std::string& keyFile);
   struct Connection {
     common::Fd fd;
     std::unique_ptr<ssl_st, SslFree> tls;  // null for plain TCP
@@ -134,7 +145,7 @@ class SipTransport final : public SipSender {
   common::SockAddr local_;
   common::Fd tlsListener_;
   common::SockAddr tlsLocal_;
-  std::unique_ptr<ssl_ctx_st, SslCtxFree> tlsCtx_;
+  TlsContext tlsCtx_;  // for connections accepted from now on (reloadTlsCertificate swaps it)
   uint64_t nextConnId_ = 16;
   std::unordered_map<uint64_t, Connection> conns_;
   std::unordered_map<std::string, uint64_t> outbound_;    // "<kind>/<address>" -> our connection

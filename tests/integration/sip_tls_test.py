@@ -31,12 +31,21 @@ exit 0 on SIGTERM). No case is ever skipped.
                     call gets 480 and rdv_sip_outbound_connection_failures_total +1
   silent_closed     a client that never starts the handshake is closed within the time limit,
                     logged as a failed handshake
+  cert_reload       (the server runs with a --config file) the certificate and key files are
+                    replaced on disk by a new self-signed pair under the same names (a renewal);
+                    after SIGHUP a new TLS connection is served the new certificate (its SHA-256
+                    fingerprint) and verifies against it, while a connection opened before still
+                    gets 200 to OPTIONS. Then the key file alone is replaced by a key that does not
+                    match: POST /api/v1/reload answers 200 with "tls_certificate" naming the key
+                    file, and new connections still get the renewed certificate
   alive             the server still answers OPTIONS over TLS and UDP
 
 Usage: sip_tls_test.py --rendezvous PATH --workdir DIR
 """
 
 import argparse
+import hashlib
+import json
 import os
 import random
 import re
@@ -44,10 +53,13 @@ import shutil
 import socket
 import ssl
 import subprocess
+import signal
 import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -233,9 +245,9 @@ def check_relay_sdp(body, relay, who):
 
 # ---------------------------------------------------------------- connections
 
-def make_cert(workdir):
-    cert = os.path.join(workdir, "cert.pem")
-    key = os.path.join(workdir, "key.pem")
+def make_cert(workdir, prefix=""):
+    cert = os.path.join(workdir, prefix + "cert.pem")
+    key = os.path.join(workdir, prefix + "key.pem")
     if shutil.which("openssl") is None:
         raise TestFailure("the openssl command is not installed (scripts/install-deps.sh test)")
     r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
@@ -318,6 +330,31 @@ def reference_handshake(client_ctx, cert, key, version):
     return got
 
 
+def served_fingerprint(port):
+    """SHA-256 of the certificate (DER) a new TLS connection to `port` is served."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+
+def file_fingerprint(cert):
+    with open(cert) as f:
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+
+
+def api_reload(port):
+    """(status, JSON body) of POST /api/v1/reload (no token: the API is loopback-only)."""
+    req = urllib.request.Request("http://127.0.0.1:%d/api/v1/reload" % port, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def tls_connect(ctx, port, name):
     raw = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
     try:
@@ -398,10 +435,13 @@ def main():
 
     x = Ctx()
     cert, key = make_cert(args.workdir)
+    config = os.path.join(args.workdir, "rdv.toml")
+    with open(config, "w") as f:
+        f.write("# sip_tls_test: everything comes from --set; the file is there to be reloaded\n")
     x.tls_port = pick_port()
     relay = Relay(args.rendezvous, args.workdir,
                   sip={"auth_register": 0, "auth_invite": 0},
-                  extra=["--set", "sip.tls_listen=127.0.0.1:%d" % x.tls_port,
+                  extra=["--config", config, "--set", "sip.tls_listen=127.0.0.1:%d" % x.tls_port,
                          "--set", "sip.tls_cert=%s" % cert, "--set", "sip.tls_key=%s" % key])
     x.relay = relay
     x.sip_port = relay.sip_port
@@ -672,6 +712,41 @@ def main():
                        lambda: handshake_failure_logged(relay, silent_port, "no handshake within the time limit"),
                        2, proc=relay.proc, proc_name="rendezvous", log=log)
 
+        def cert_reload():
+            check(served_fingerprint(x.tls_port) == file_fingerprint(cert), "not served the start-up certificate")
+            before = tls_connect(x.ctx, x.tls_port, "before-reload")
+            try:
+                check(options_over(before, x.tls_port, "TLS").status == 200, "no 200 before the reload")
+                new_cert, new_key = make_cert(args.workdir, "renewed-")
+                renewed = file_fingerprint(new_cert)
+                os.replace(new_key, key)
+                os.replace(new_cert, cert)
+                relay.proc.send_signal(signal.SIGHUP)
+                wait_until("the SIGHUP certificate reload in the log",
+                           lambda: "SIP TLS certificate reloaded from %s" % cert in relay.log(), IO_TIMEOUT,
+                           proc=relay.proc, proc_name="rendezvous", log=log)
+                got = served_fingerprint(x.tls_port)
+                check(got == renewed, "after SIGHUP a new connection got certificate %s, not the renewed %s"
+                      % (got, renewed))
+                x.ctx = client_context(cert)  # the renewed certificate is the trust anchor from here on
+                after = tls_connect(x.ctx, x.tls_port, "after-reload")
+                try:
+                    check(options_over(after, x.tls_port, "TLS").status == 200, "no 200 on a renewed connection")
+                finally:
+                    after.close()
+                check(options_over(before, x.tls_port, "TLS").status == 200,
+                      "the connection opened before the reload no longer answers")
+
+                _, other_key = make_cert(args.workdir, "other-")
+                os.replace(other_key, key)
+                status, body = api_reload(relay.api_port)
+                check(status == 200, "POST /api/v1/reload with a mismatched key: %s %r" % (status, body))
+                check(key in body.get("tls_certificate", "") and body.get("tls_certificate") != "reloaded",
+                      "the reload reply does not name the mismatched key file %s: %r" % (key, body))
+                check(served_fingerprint(x.tls_port) == renewed, "a failed reload changed the served certificate")
+            finally:
+                before.close()
+
         def alive():
             s = tls_connect(x.ctx, x.tls_port, "alive")
             try:
@@ -687,7 +762,7 @@ def main():
                          ("options_tls", options_tls), ("register_tls", register_tls),
                          ("call_tcp_to_tls", call_tcp_to_tls), ("garbage_closed", garbage_closed),
                          ("closed_reconnects", closed_reconnects), ("silent_closed", silent_closed),
-                         ("alive", alive)]:
+                         ("cert_reload", cert_reload), ("alive", alive)]:
             run_case(name, fn, results)
     finally:
         silent.close()
