@@ -3,6 +3,48 @@
 
 namespace rdv::media {
 
+void BurstGapTracker::onSequence(uint64_t extSeq) {
+  if (!started_) {
+    started_ = true;
+    base_ = extSeq;
+  }
+  if (extSeq < base_) return;  // later than the window: already counted as lost
+  if (extSeq - base_ >= kReorderWindow) advance(extSeq - base_ - kReorderWindow + 1);
+  seen_ |= uint64_t{1} << (extSeq - base_);
+}
+
+void BurstGapTracker::restart(uint64_t extSeq) {
+  flushSeen();
+  started_ = false;
+  seen_ = 0;
+  onSequence(extSeq);
+}
+
+// Classifies the window up to the highest packet seen: beyond it nothing is late, just not sent.
+void BurstGapTracker::flushSeen() {
+  if (!started_ || seen_ == 0) return;
+  uint64_t upTo = 0;
+  for (uint64_t i = 0; i < kReorderWindow; ++i) {
+    if (seen_ & (uint64_t{1} << i)) upTo = i + 1;
+  }
+  advance(upTo);
+}
+
+void BurstGapTracker::advance(uint64_t n) {
+  // Beyond the window, runs of lost packets are classified in one step.
+  const uint64_t inWindow = n < kReorderWindow ? n : kReorderWindow;
+  for (uint64_t i = 0; i < inWindow; ++i) {
+    if (seen_ & 1) {
+      onReceived(1);
+    } else {
+      onLost(1);
+    }
+    seen_ >>= 1;
+  }
+  if (n > inWindow) onLost(n - inWindow);  // a jump past the whole window: never seen
+  base_ += n;
+}
+
 void BurstGapTracker::onReceived(uint64_t count) {
   if (count == 0) return;
   if (candidateLost_ == 0) {
@@ -61,6 +103,7 @@ void BurstGapTracker::addGap(uint64_t packets, uint64_t lost) {
 
 BurstGapMetrics BurstGapTracker::metrics(double packetMs) const {
   BurstGapTracker t = *this;  // §4.7.2: the report time is followed by Gmin received packets
+  t.flushSeen();
   if (t.candidateLost_ > 0) t.closeCandidate();
   BurstGapMetrics m;
   m.bursts = t.bursts_;

@@ -11,8 +11,10 @@
 // or more losses. The stream is taken to be preceded by and, at report time, followed by Gmin
 // received packets (§4.7.2), so a burst still open when metrics() is read is counted as closed.
 //
-// The relay cannot see jitter-buffer discards; only losses (sequence numbers that never
-// arrived before a later one) count. Durations are in packets, turned into ms with the packet
+// The relay cannot see jitter-buffer discards; only losses count. Packets are fed by extended
+// sequence number (onSequence) and classified kReorderWindow packets behind the highest one
+// seen, so a packet overtaken by up to that many later ones still counts as received; one
+// arriving later than that stays lost. Durations are in packets, turned into ms with the packet
 // duration the caller passes.
 
 #include <cstdint>
@@ -31,6 +33,12 @@ struct BurstGapMetrics {
 class BurstGapTracker {
  public:
   static constexpr uint32_t kGmin = 16;  // RFC 3611 §4.7.2's recommended value
+  static constexpr uint32_t kReorderWindow = 64;  // packets a late one may be overtaken by
+
+  // A packet with extended sequence number `extSeq` arrived (in any order, duplicates allowed).
+  void onSequence(uint64_t extSeq);
+  // The stream restarted at `extSeq` (a new sequence space): what is pending is classified.
+  void restart(uint64_t extSeq);
 
   // `count` consecutive packets received (in sequence order).
   void onReceived(uint64_t count = 1);
@@ -44,6 +52,15 @@ class BurstGapTracker {
  private:
   void closeCandidate();
   void addGap(uint64_t packets, uint64_t lost);
+  // Classifies the window's oldest `n` sequence numbers (received or lost) and moves it on.
+  void advance(uint64_t n);
+  void flushSeen();
+
+  // Reorder window: bit i of seen_ is sequence number base_ + i (received); started_ once the
+  // first packet set base_.
+  uint64_t base_ = 0;
+  uint64_t seen_ = 0;
+  bool started_ = false;
 
   // The run since the first loss after the last Gmin-long received run: a burst if it ends up
   // with two or more losses, else an isolated gap loss. candidateLost_ == 0: none open.

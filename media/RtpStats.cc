@@ -80,7 +80,7 @@ bool RtpReceiveStats::updateSeq(uint16_t seq) {
       if (probation_ == 0) {
         initSeq(seq);
         ++received_;
-        burstGap_.onReceived();
+        burstGap_.onSequence(seq);
         return true;
       }
     } else {
@@ -93,10 +93,7 @@ bool RtpReceiveStats::updateSeq(uint16_t seq) {
     // In order, with a permissible gap; a smaller number means the 16-bit space wrapped.
     if (seq < maxSeq_) cycles_ += kSeqMod;
     maxSeq_ = seq;
-    if (udelta > 0) {  // 0: a duplicate of the highest packet
-      burstGap_.onLost(udelta - 1u);
-      burstGap_.onReceived();
-    }
+    burstGap_.onSequence(cycles_ + seq);  // a duplicate of the highest packet changes nothing
   } else if (udelta <= kSeqMod - kMaxMisorder) {
     // A very large jump: accept it only if the next packet follows it (the sender restarted).
     if (seq != badSeq_) {
@@ -105,9 +102,13 @@ bool RtpReceiveStats::updateSeq(uint16_t seq) {
     }
     foldSourceIntoTotals();
     initSeq(seq);
-    burstGap_.onReceived();
+    burstGap_.restart(seq);
+  } else {
+    // A duplicate or a packet reordered by less than kMaxMisorder; counted as received, and by
+    // the burst/gap tracker when it is within its reorder window.
+    const uint64_t ext = cycles_ + seq - (seq > maxSeq_ ? kSeqMod : 0);  // from before a wrap
+    if (ext <= cycles_ + seq) burstGap_.onSequence(ext);
   }
-  // else: a duplicate or a packet reordered by less than kMaxMisorder; counted as received.
   ++received_;
   return true;
 }

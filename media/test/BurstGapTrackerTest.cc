@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include <array>
 #include <cstdint>
 #include <string_view>
@@ -155,6 +158,49 @@ TEST(BurstGapTrackerTest, RtpReceiveStatsFeedsSequenceNumbers) {
   EXPECT_EQ(m.gaps, 2u);
   EXPECT_DOUBLE_EQ(m.gapDensity, 1.0 / 77);
   EXPECT_DOUBLE_EQ(m.gapMs, 77 * 30.0 / 2);
+}
+
+TEST(BurstGapTrackerTest, AReorderedPacketWithinTheWindowIsNotALoss) {
+  BurstGapTracker t;
+  // 1..200 with every tenth pair swapped (from the 11th packet: the first one seen starts the
+  // window), and 150 overtaken by 40 later packets.
+  std::vector<uint64_t> order;
+  for (uint64_t s = 1; s <= 200; ++s) {
+    if (s == 150) continue;
+    order.push_back(s);
+    if (s == 189) order.push_back(150);
+  }
+  for (size_t i = 10; i + 1 < order.size(); i += 10) std::swap(order[i], order[i + 1]);
+  for (uint64_t s : order) t.onSequence(s);
+  const BurstGapMetrics m = t.metrics(20);
+  EXPECT_EQ(m.bursts, 0u);
+  EXPECT_EQ(m.gaps, 1u);
+  EXPECT_DOUBLE_EQ(m.gapDensity, 0.0) << "nothing was lost, only reordered";
+  EXPECT_DOUBLE_EQ(m.gapMs, 200 * 20.0);
+}
+
+TEST(BurstGapTrackerTest, APacketLaterThanTheWindowStaysLostAndDuplicatesChangeNothing) {
+  BurstGapTracker t;
+  for (uint64_t s = 1; s <= 100; ++s) {
+    if (s != 10) t.onSequence(s);
+    if (s == 50) t.onSequence(50);  // duplicate
+  }
+  t.onSequence(10);  // 90 behind: beyond the 64-packet window
+  const BurstGapMetrics m = t.metrics(20);
+  EXPECT_EQ(m.bursts, 0u);
+  EXPECT_DOUBLE_EQ(m.gapDensity, 1.0 / 100);
+}
+
+TEST(BurstGapTrackerTest, ARestartClassifiesWhatWasPendingAndStartsOver) {
+  BurstGapTracker t;
+  for (uint64_t s = 1000; s <= 1010; ++s) {
+    if (s != 1005) t.onSequence(s);
+  }
+  t.restart(7);  // a new sequence space
+  for (uint64_t s = 8; s <= 40; ++s) t.onSequence(s);
+  const BurstGapMetrics m = t.metrics(20);
+  EXPECT_EQ(m.bursts, 0u);
+  EXPECT_DOUBLE_EQ(m.gapDensity, 1.0 / (11 + 34)) << "one loss in 11 + 34 packets, no jump counted";
 }
 
 }  // namespace
