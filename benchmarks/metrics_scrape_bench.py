@@ -53,28 +53,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from rdvtest import bdecode, bencode, metric  # noqa: E402
+from relay_bench import free_port, proc_cpu_seconds  # noqa: E402  (same folder)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 DUMMY_PORT = 9  # SDP port of a session that carries no media: the relay never sends to it
-
-
-def free_port(kind):
-    """A port on 127.0.0.1 free for `kind` right now, in 12000-19999 (below the media range and
-    the kernel's ephemeral ports)."""
-    for port in random.sample(range(12000, 19999), 50):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 12000-19999")
-
-
-def proc_cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def sdp(port, session):

@@ -42,17 +42,17 @@ OTHER_CPU_WARN_PCT = 10.0
 NOFILE = 20000
 
 
-def free_udp_port():
-    """A UDP port on 127.0.0.1 that nothing is bound to right now, below both relays' media port
-    ranges and the kernel's ephemeral range (so the NG socket takes no media port)."""
+def free_port(kind=socket.SOCK_DGRAM):
+    """A port on 127.0.0.1 free for `kind` (UDP by default) right now, below both relays' media
+    port ranges and the kernel's ephemeral range (so the NG socket takes no media port)."""
     for port in random.sample(range(12000, 19999), 50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free UDP port in 12000-19999 for NG")
+    raise RuntimeError("no free port in 12000-19999")
 
 
 def proc_cpu_seconds(pid):
@@ -360,7 +360,7 @@ def main():
             r["sessions"] = n
             rows.append(r)
         for name, make_argv in relays:
-            port = free_udp_port()
+            port = free_port()
             relay = Relay(name, make_argv(port), port, log_dir)
             print(f"... {name} @ {n} (NG 127.0.0.1:{port})", file=sys.stderr)
             try:
