@@ -56,14 +56,14 @@ struct BranchFailure {
 
   // Keeps `s` (from a real response unless `isLocal`) when it outranks what is held.
   void consider(int s, std::string_view why, std::vector<std::string> hdrs, bool isLocal) {
-    const bool better = status == 0 || (s / 100 != status / 100 ? s / 100 < status / 100 || s >= 600
-                                                                 : local && !isLocal);
-    if (!better || (status >= 600 && s < 600)) return;
+    if (status != 0 && rank(s, isLocal) >= rank(status, local)) return;
     status = s;
     reason = std::string(why);
     headers = std::move(hdrs);
     local = isLocal;
   }
+  // Lower wins: 6xx first, then the lowest class; within a class a real response before ours.
+  static int rank(int s, bool isLocal) { return (s >= 600 ? 0 : s / 100) * 2 + (isLocal ? 1 : 0); }
 };
 
 struct Call {
