@@ -142,20 +142,21 @@ ApiReply Operator::reload(std::string_view trigger) {
   std::vector<std::string> failed;
   std::vector<std::string> changed = config::changedKeys(running_, next);
   const std::string tls = reloadTlsCertificate(next, changed, applied, failed);
-  // The B2BUA takes the sip.* keys it can change while calls run (users, limits, timeouts...).
-  const std::vector<std::string> sipApplied =
-      planes_.b2bua != nullptr ? planes_.b2bua->reconfigure(next.sip, changed) : std::vector<std::string>{};
+  bool sipChanged = false;
   for (const std::string& key : changed) {
     if (const LiveKey* live = liveKey(key)) {
       live->apply(running_, next);
       applied.push_back(key);
-    } else if (std::find(sipApplied.begin(), sipApplied.end(), key) != sipApplied.end()) {
+    } else if (planes_.b2bua != nullptr && planes_.b2bua->canApplyLive(key, next.sip)) {
+      // The B2BUA takes the sip.* keys it can change while calls run (users, limits, timeouts...).
       copyKey(running_, next, key);
       applied.push_back(key);
+      sipChanged = true;
     } else {
       restart.push_back(key);
     }
   }
+  if (sipChanged) planes_.b2bua->applyLive(running_.sip);
   // After applying, so the line obeys the new log level; warn when the operator has to act.
   spdlog::log(restart.empty() && failed.empty() ? spdlog::level::info : spdlog::level::warn,
               "config reload ({}) from {}: applied [{}]; restart required for [{}]{}{}", trigger, source_.path,

@@ -77,11 +77,14 @@ class B2bua final : public sip::SipTransactionUser {
   // The operator hangs up: BYE on both legs of an answered call, CANCEL/487 of a ringing one. False
   // when no such call.
   bool hangUpCall(const std::string& anchorCallId);
-  // A configuration reload: applies the sip.* keys of `changed` that can change while calls run
-  // (users, auth_register, auth_invite, auth_algorithms, max_calls, max_cps, keepalive, forking,
-  // fork_step, max_branches, and ring_timeout as long as timer C, fixed at start, still covers
-  // it) from `next`, and returns those it applied; the rest need a restart (B2buaOperator.cc).
-  std::vector<std::string> reconfigure(const config::SipConfig& next, const std::vector<std::string>& changed);
+  // A configuration reload (B2buaOperator.cc): whether sip.* `key` may take `next`'s value while
+  // calls run (users, auth_register, auth_invite, auth_algorithms, max_calls, max_cps, keepalive,
+  // forking, fork_step, max_branches, and ring_timeout as long as timer C, fixed at start, still
+  // covers it); the rest need a restart.
+  bool canApplyLive(std::string_view key, const config::SipConfig& next) const;
+  // Runs with `cfg` from now on; it may differ from the running one only in keys canApplyLive()
+  // accepted.
+  void applyLive(const config::SipConfig& cfg);
   // Called (on the control thread) with the record of every call that ends.
   void setOnCallEnded(std::function<void(CallRecord&&)> fn) { onCallEnded_ = std::move(fn); }
   // Operator drain: new INVITEs get 503 with Retry-After (Admission::Verdict::Draining); calls

@@ -3,7 +3,8 @@
 
 #include "signaling/b2bua/B2bua.h"
 
-#include <utility>
+#include <algorithm>
+#include <iterator>
 
 namespace rdv::b2bua {
 namespace {
@@ -34,37 +35,18 @@ bool B2bua::hangUpCall(const std::string& anchorCallId) {
   return true;
 }
 
-std::vector<std::string> B2bua::reconfigure(const config::SipConfig& next, const std::vector<std::string>& changed) {
-  using Apply = void (*)(config::SipConfig&, const config::SipConfig&);
-  static constexpr std::pair<std::string_view, Apply> kLive[] = {
-      {"sip.users", [](config::SipConfig& c, const config::SipConfig& n) { c.users = n.users; }},
-      {"sip.auth_register", [](config::SipConfig& c, const config::SipConfig& n) { c.authRegister = n.authRegister; }},
-      {"sip.auth_invite", [](config::SipConfig& c, const config::SipConfig& n) { c.authInvite = n.authInvite; }},
-      {"sip.auth_algorithms",
-       [](config::SipConfig& c, const config::SipConfig& n) { c.authAlgorithms = n.authAlgorithms; }},
-      {"sip.max_calls", [](config::SipConfig& c, const config::SipConfig& n) { c.maxCalls = n.maxCalls; }},
-      {"sip.max_cps", [](config::SipConfig& c, const config::SipConfig& n) { c.maxCallsPerSecond = n.maxCallsPerSecond; }},
-      {"sip.keepalive", [](config::SipConfig& c, const config::SipConfig& n) { c.keepaliveSeconds = n.keepaliveSeconds; }},
-      {"sip.forking", [](config::SipConfig& c, const config::SipConfig& n) { c.forking = n.forking; }},
-      {"sip.fork_step", [](config::SipConfig& c, const config::SipConfig& n) { c.forkStepSeconds = n.forkStepSeconds; }},
-      {"sip.max_branches", [](config::SipConfig& c, const config::SipConfig& n) { c.maxBranches = n.maxBranches; }},
-      {"sip.ring_timeout",
-       [](config::SipConfig& c, const config::SipConfig& n) { c.ringTimeoutSeconds = n.ringTimeoutSeconds; }},
-  };
-  std::vector<std::string> applied;
-  for (const std::string& key : changed) {
-    for (const auto& [name, apply] : kLive) {
-      if (key != name) continue;
-      // Timer C guards the callee's INVITE beyond the ring timeout; it was set at start.
-      if (name == "sip.ring_timeout" && uint64_t{next.ringTimeoutSeconds} * 1000 + 64 * timers_.t1Ms > timers_.timerCMs) {
-        break;
-      }
-      apply(cfg_, next);
-      applied.push_back(key);
-    }
-  }
+bool B2bua::canApplyLive(std::string_view key, const config::SipConfig& next) const {
+  static constexpr std::string_view kLive[] = {
+      "sip.users",     "sip.auth_register", "sip.auth_invite", "sip.auth_algorithms", "sip.max_calls", "sip.max_cps",
+      "sip.keepalive", "sip.forking",       "sip.fork_step",   "sip.max_branches",    "sip.ring_timeout"};
+  if (std::find(std::begin(kLive), std::end(kLive), key) == std::end(kLive)) return false;
+  // Timer C guards the callee's INVITE beyond the ring timeout; it was set at start.
+  return key != "sip.ring_timeout" || uint64_t{next.ringTimeoutSeconds} * 1000 + 64 * timers_.t1Ms <= timers_.timerCMs;
+}
+
+void B2bua::applyLive(const config::SipConfig& cfg) {
+  cfg_ = cfg;  // in place: RegisterHandler reads the same object
   admission_.setLimits(cfg_.maxCalls, cfg_.maxCallsPerSecond);
-  return applied;
 }
 
 }  // namespace rdv::b2bua
