@@ -47,8 +47,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 
@@ -56,9 +54,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import nat_call_test as nat  # noqa: E402
-from nat_call_test import (ALICE_IP, BOB_IP, PUB_IP, TONES, USERS, Client, Topology, account_line,  # noqa: E402
-                           check_heard_other, ns_http, ns_udp, nsexec, run_call, start_rendezvous, tail,
-                           write_tone)
+from nat_call_test import (ALICE_IP, BOB_IP, PUB_IP, USERS, Client, account_line, check_heard_other,  # noqa: E402
+                           ns_http, ns_udp, nsexec, run_call, start_rendezvous, tail)
 from rdvtest import Procs, TestFailure, bdecode, bencode, metric, stop_server, wait_until  # noqa: E402
 
 MEDIA_S = 12.0             # long enough for ~600 packets per direction and two 5 s MOS samples
@@ -137,18 +134,9 @@ def main():
     if os.geteuid() != 0:
         print("SKIP impaired_call: needs root (network namespaces)")
         return 77
-    if os.path.isdir(args.workdir):
-        shutil.rmtree(args.workdir)
-    os.makedirs(args.workdir)
     nat.MEDIA_S = MEDIA_S
-    topo = Topology(args.prefix)
-    left = []
-    try:
-        topo.cleanup()
-        tones = {}
-        for name, freq in TONES.items():
-            tones[name] = os.path.join(args.workdir, "%s-%dHz.wav" % (name, freq))
-            write_tone(tones[name], freq)
+
+    def phases(topo, tones):
         topo.build()
         # Bob's media (LAN side in, towards the relay's ports) loses LOSS at random; what is left
         # is queued for nfq_delay.py (rule 2, right after the DROP).
@@ -157,19 +145,8 @@ def main():
                ["-m", "statistic", "--mode", "random", "--probability", str(LOSS), "-j", "DROP"])
         nsexec(topo.ns["rtb"], ["iptables", "-I", "FORWARD", "2"] + bob_media +
                ["-j", "NFQUEUE", "--queue-num", str(NFQ_QUEUE), "--queue-bypass"])
-        summary = run(topo, args, tones)
-    except (TestFailure, OSError, subprocess.SubprocessError) as e:
-        print("FAIL impaired_call: %s: %s\n(logs in %s)" % (type(e).__name__, e, args.workdir))
-        return 1
-    finally:
-        topo.cleanup()
-        left = topo.leftovers()
-        if left:
-            print("FAIL impaired_call: left behind after cleanup: %s" % left)
-    if left:
-        return 1
-    print("PASS impaired_call: %s" % summary)
-    return 0
+        return run(topo, args, tones)
+    return nat.run_in_topology("impaired_call", args.prefix, args.workdir, phases)
 
 
 def run(topo, args, tones):

@@ -696,21 +696,10 @@ def main():
         return 1
     if not args.selfcheck and not args.skip_relay and not args.rendezvous:
         ap.error("--rendezvous is required unless --skip-relay/--selfcheck")
-    if os.path.isdir(args.workdir):
-        shutil.rmtree(args.workdir)
-    os.makedirs(args.workdir)
-    topo = Topology(args.prefix)
-    t0 = time.monotonic()
-    try:
-        topo.cleanup()  # stale namespaces/processes of an earlier run with this prefix
-        tones = {}
-        for name, freq in TONES.items():
-            tones[name] = os.path.join(args.workdir, "%s-%dHz.wav" % (name, freq))
-            write_tone(tones[name], freq)
+    def phases(topo, tones):
         if args.selfcheck:
             phase_selfcheck(topo, args.workdir, tones)
-            print("PASS nat_call selfcheck (%.1fs)" % (time.monotonic() - t0))
-            return 0
+            return "selfcheck"
         topo.build()
         print("topology up: alice %s behind %s (MASQUERADE), bob %s behind %s (MASQUERADE "
               "--random-fully), public %s" % (ALICE_IP, RTA_WAN, BOB_IP, RTB_WAN, PUB_IP))
@@ -718,18 +707,40 @@ def main():
             phase_control(topo, args.workdir, tones)
         if not args.skip_relay:
             phase_relay(topo, args.workdir, tones, args.rendezvous, args.rdv_set)
+        return ""
+    return run_in_topology("nat_call", args.prefix, args.workdir, phases)
+
+
+def run_in_topology(name, prefix, workdir, body):
+    """The frame of every NAT test: a fresh `workdir` holding the two tones, the namespaces and
+    processes of `prefix` cleaned up before and after, and `body(topo, tones)` in between, whose
+    returned summary is printed on success. Returns the exit code: 0 pass, 1 fail (also when
+    anything of the test is left behind after the cleanup)."""
+    if os.path.isdir(workdir):
+        shutil.rmtree(workdir)
+    os.makedirs(workdir)
+    topo = Topology(prefix)
+    t0 = time.monotonic()
+    left = []
+    try:
+        topo.cleanup()  # stale namespaces/processes of an earlier run with this prefix
+        tones = {}
+        for who, freq in TONES.items():
+            tones[who] = os.path.join(workdir, "%s-%dHz.wav" % (who, freq))
+            write_tone(tones[who], freq)
+        summary = body(topo, tones)
     except (TestFailure, OSError, subprocess.SubprocessError) as e:
-        print("FAIL nat_call: %s: %s" % (type(e).__name__, e))
-        print("(logs in %s)" % args.workdir)
+        print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
+        print("(logs in %s)" % workdir)
         return 1
     finally:
         topo.cleanup()
         left = topo.leftovers()
         if left:
-            print("FAIL nat_call: left behind after cleanup: %s" % left)
+            print("FAIL %s: left behind after cleanup: %s" % (name, left))
     if left:
         return 1
-    print("PASS nat_call (%.1fs)" % (time.monotonic() - t0))
+    print("PASS %s%s (%.1fs)" % (name, ": " + summary if summary else "", time.monotonic() - t0))
     return 0
 
 

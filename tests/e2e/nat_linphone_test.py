@@ -52,8 +52,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import nat_call_test as nat  # noqa: E402
 from nat_call_test import (ALICE_IP, BOB_IP, FLAT_A, FLAT_B, MEDIA_S, MIN_TONE_S,  # noqa: E402
-                           PUB_IP, RELAY_PORTS, RTA_WAN, RTB_WAN, SIP_PORT, TONES, USERS, Topology, account_line,
-                           analyse, nsexec, run, tail, tone_seconds, write_tone)
+                           PUB_IP, RELAY_PORTS, RTA_WAN, RTB_WAN, SIP_PORT, TONES, USERS, account_line,
+                           analyse, nsexec, run, tail, tone_seconds)
 from rdvtest import Procs, TestFailure, metric, stop_process, stop_server, wait_until  # noqa: E402
 
 LINPHONEC = "linphonec"
@@ -460,42 +460,20 @@ def main():
             return 1
     if not args.selfcheck and not args.skip_relay and not args.rendezvous:
         ap.error("--rendezvous is required unless --skip-relay/--selfcheck")
-    if os.path.isdir(args.workdir):
-        shutil.rmtree(args.workdir)
-    os.makedirs(args.workdir)
-    topo = Topology(args.prefix)
-    t0 = time.monotonic()
-    left = []
-    try:
-        topo.cleanup()  # stale namespaces/processes of an earlier run with this prefix
-        tones = {}
-        for name, freq in TONES.items():
-            tones[name] = os.path.join(args.workdir, "%s-%dHz.wav" % (name, freq))
-            write_tone(tones[name], freq)
+    def phases(topo, tones):
         if args.selfcheck:
             phase_selfcheck(topo, args.workdir, tones)
-        else:
-            topo.build()
-            add_direct_counters(topo)
-            print("topology up: linphone alice %s behind %s (MASQUERADE), baresip bob %s behind %s "
-                  "(MASQUERADE --random-fully), public %s" % (ALICE_IP, RTA_WAN, BOB_IP, RTB_WAN, PUB_IP))
-            if not args.skip_control:
-                phase_control(topo, args.workdir, tones)
-            if not args.skip_relay:
-                phase_relay(topo, args.workdir, tones, args.rendezvous, args.rdv_set)
-    except (TestFailure, OSError, subprocess.SubprocessError) as e:
-        print("FAIL nat_linphone: %s: %s" % (type(e).__name__, e))
-        print("(logs in %s)" % args.workdir)
-        return 1
-    finally:
-        topo.cleanup()
-        left = topo.leftovers()
-        if left:
-            print("FAIL nat_linphone: left behind after cleanup: %s" % left)
-    if left:
-        return 1
-    print("PASS nat_linphone%s (%.1fs)" % (" selfcheck" if args.selfcheck else "", time.monotonic() - t0))
-    return 0
+            return "selfcheck"
+        topo.build()
+        add_direct_counters(topo)
+        print("topology up: linphone alice %s behind %s (MASQUERADE), baresip bob %s behind %s "
+              "(MASQUERADE --random-fully), public %s" % (ALICE_IP, RTA_WAN, BOB_IP, RTB_WAN, PUB_IP))
+        if not args.skip_control:
+            phase_control(topo, args.workdir, tones)
+        if not args.skip_relay:
+            phase_relay(topo, args.workdir, tones, args.rendezvous, args.rdv_set)
+        return ""
+    return nat.run_in_topology("nat_linphone", args.prefix, args.workdir, phases)
 
 
 if __name__ == "__main__":
