@@ -112,7 +112,7 @@ ApiReply CallsApi::hangUp(const std::string& id, api::ApiServer::Done& done) {
     spdlog::info("call={} hung up through the operator API", id);
     return ApiReply::ok({{"hung_up", id}});
   }
-  if (anchor_.calls() == 0 || !anchor_.query(id)) return ApiReply::error(404, "no such call: " + id);
+  if (!anchor_.query(id)) return ApiReply::error(404, "no such call: " + id);
   anchor_.remove(anchor::DeleteRequest{id, {}, {}, {}},
                  [id, done = std::move(done)](Expected<anchor::DeleteOutcome, anchor::AnchorError> r) {
                    if (!r) {
