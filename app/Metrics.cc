@@ -14,6 +14,7 @@
 
 #include "app/ProcessCpu.h"
 #include "app/cdr/CdrWriter.h"
+#include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/ng/NgServer.h"
@@ -89,6 +90,56 @@ void addProtocolAndCpu(std::vector<MetricFamily>& out, const ng::NgServer& ng, c
   const auto seconds = cpuSecondsByGroup();
   for (size_t g = 0; g < kCpuGroups.size(); ++g) add(cpu, seconds[g], {{"group", std::string(kCpuGroups[g])}});
   out.push_back(std::move(cpu));
+}
+
+// Conference mixers: summed over the mixer workers (their counters are single-writer atomics).
+void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceControl& conf) {
+  struct Def {
+    const char* name;
+    const char* help;
+    MetricType type;
+    const common::Counter mixer::MixerCounters::*counter;
+  };
+  using M = mixer::MixerCounters;
+  static constexpr Def kDefs[] = {
+      {"rdv_conference_rooms", "Conference rooms open", MetricType::Gauge, &M::conferences},
+      {"rdv_conference_participants", "Conference participants", MetricType::Gauge, &M::participants},
+      {"rdv_conference_talkers", "Talkers mixed in the last tick, all rooms", MetricType::Gauge, &M::talkers},
+      {"rdv_mixer_ticks_total", "Mixer ticks (20 ms each)", MetricType::Counter, &M::ticks},
+      {"rdv_mixer_tick_overruns_total", "Mixer ticks whose work took longer than 20 ms", MetricType::Counter,
+       &M::tickOverruns},
+      {"rdv_mixer_ticks_missed_total", "Mixer timer expirations missed while a tick ran", MetricType::Counter,
+       &M::ticksMissed},
+      {"rdv_mixer_encodes_total", "Audio encodes (one per codec group for listeners, one per talker)",
+       MetricType::Counter, &M::encodes},
+      {"rdv_mixer_encodes_last_tick", "Audio encodes in the last tick, all mixers", MetricType::Gauge,
+       &M::encodesLastTick},
+      {"rdv_mixer_decodes_total", "Audio decodes", MetricType::Counter, &M::decodes},
+      {"rdv_mixer_frames_concealed_total", "Frames made by codec loss concealment or FEC", MetricType::Counter,
+       &M::framesConcealed},
+      {"rdv_mixer_packets_in_total", "RTP packets the mixers took from the relay", MetricType::Counter, &M::packetsIn},
+      {"rdv_mixer_packets_unknown_total", "RTP packets for no participant (left meanwhile)", MetricType::Counter,
+       &M::packetsUnknown},
+      {"rdv_mixer_packets_malformed_total", "Packets on conference legs that are not RTP", MetricType::Counter,
+       &M::packetsMalformed},
+      {"rdv_mixer_packets_out_total", "RTP packets the mixers sent", MetricType::Counter, &M::packetsOut},
+  };
+  for (const Def& d : kDefs) {
+    double v = 0;
+    for (const auto& w : conf.workers()) v += static_cast<double>((w->counters().*d.counter).get());
+    auto f = family(d.name, d.help, d.type);
+    add(f, v);
+    out.push_back(std::move(f));
+  }
+  double busy = 0;
+  for (const auto& w : conf.workers()) busy += static_cast<double>(w->counters().busyNs.get()) / 1e9;
+  auto f = family("rdv_mixer_busy_seconds_total", "Time the mixer threads spent ticking", MetricType::Counter);
+  add(f, busy);
+  out.push_back(std::move(f));
+  auto refused = family("rdv_mixer_send_queue_full_total", "Mixed packets dropped: a relay worker's queue was full",
+                        MetricType::Counter);
+  add(refused, static_cast<double>(conf.sinkRefused()));
+  out.push_back(std::move(refused));
 }
 
 void addLiveQuality(std::vector<MetricFamily>& out, const relay::RelayControl& relay) {
@@ -236,6 +287,7 @@ class Metrics::Collector : public prometheus::Collectable {
     }
     addProtocolAndCpu(out, ng_, sip_);
     addLiveQuality(out, relay_);
+    if (conferences_ != nullptr) addConferences(out, *conferences_);
     if (cdr_ != nullptr) {
       auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
       single("rdv_cdr_written_total", "Call detail records written to cdr.file", MetricType::Counter, d(cdr_->written()));
@@ -256,6 +308,7 @@ class Metrics::Collector : public prometheus::Collectable {
 
  public:
   const cdr::CdrWriter* cdr_ = nullptr;  // set before the endpoint starts
+  const mixer::ConferenceControl* conferences_ = nullptr;
 };
 
 Metrics::Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
@@ -288,6 +341,7 @@ Expected<bool, std::string> Metrics::listen(const std::string& address) {
 }
 
 void Metrics::setCdr(const cdr::CdrWriter* writer) { collector_->cdr_ = writer; }
+void Metrics::setConferences(const mixer::ConferenceControl* conferences) { collector_->conferences_ = conferences; }
 
 std::string Metrics::render() const {
   auto families = collector_->Collect();

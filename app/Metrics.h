@@ -33,6 +33,9 @@ class CdrWriter;
 namespace rdv::sip {
 class SipTransport;
 }
+namespace rdv::mixer {
+class ConferenceControl;
+}
 
 namespace rdv::app {
 
@@ -62,6 +65,8 @@ class Metrics {
   std::string render() const;
   // Exports the call record writer's counters; call before listen().
   void setCdr(const cdr::CdrWriter* writer);
+  // Exports the conference mixers' counters; call before listen().
+  void setConferences(const mixer::ConferenceControl* conferences);
   // Records the quality of every leg of an ended session that carried RTP.
   void observeEnded(const relay::SessionReport& report);
 

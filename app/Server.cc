@@ -16,12 +16,14 @@
 
 #include "app/Metrics.h"
 #include "app/CallsApi.h"
+#include "app/ConferenceApi.h"
 #include "app/Operator.h"
 #include "app/ProcessCpu.h"
 #include "app/api/ApiServer.h"
 #include "app/api/ControlQueue.h"
 #include "app/cdr/CdrJoiner.h"
 #include "app/cdr/CdrWriter.h"
+#include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/anchor/MediaAnchor.h"
@@ -37,6 +39,7 @@ struct Server::Impl {
   const common::Clock& clock = common::SystemClock::instance();
   std::unique_ptr<relay::RelayControl> relay;
   std::unique_ptr<anchor::MediaAnchor> anchor;
+  std::unique_ptr<mixer::ConferenceControl> conferences;  // after the relay: stops its mixers first
   std::unique_ptr<ng::NgHandler> ngHandler;
   std::unique_ptr<ng::NgServer> ng;
   std::unique_ptr<Metrics> metrics;
@@ -50,10 +53,13 @@ struct Server::Impl {
   api::ControlQueue control;  // API requests for the control thread
   std::unique_ptr<Operator> op;
   std::unique_ptr<CallsApi> calls;
+  std::unique_ptr<ConferenceApi> conferenceApi;
   std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
 
   Expected<bool, std::string> startApi();
   void startCdr();
+  void startConferences(const std::string& advertise);
+  void onSessionEnded(const relay::SessionReport& rep, bool timedOut);
 };
 
 Server::Server(const config::Config& cfg, config::ConfigSource source) : impl_(std::make_unique<Impl>()) {
@@ -106,6 +112,7 @@ Expected<bool, std::string> Server::start() {
 
   m.anchor = std::make_unique<anchor::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise,
                                                   m.clock);
+  m.startConferences(rc.advertise.empty() ? rc.interface : rc.advertise);
   m.ngHandler = std::make_unique<ng::NgHandler>(*m.anchor);
   m.ng = std::make_unique<ng::NgServer>(*m.ngHandler, std::chrono::seconds(m.cfg.ng.cookieCacheSeconds), m.clock);
   if (auto r = m.ng->bind(m.cfg.ng.listen); !r) return Unexpected(r.error());
@@ -129,6 +136,7 @@ Expected<bool, std::string> Server::start() {
   }
 
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
+  m.metrics->setConferences(m.conferences.get());
   m.startCdr();
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());
@@ -144,7 +152,7 @@ Expected<bool, std::string> Server::start() {
 
   m.epoll = common::Fd(epoll_create1(EPOLL_CLOEXEC));
   for (int fd : {m.signals.get(), m.stopWake.get(), m.control.fd(), m.ng->fd(), m.relay->endedFd(),
-                 m.relay->replyFd(), m.sip ? m.sip->fd() : -1}) {
+                 m.relay->replyFd(), m.sip ? m.sip->fd() : -1, m.conferences->fd()}) {
     if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -203,14 +211,9 @@ int Server::run() {
       } else if (fd == m.relay->replyFd()) {
         m.relay->drainReplies();  // NG query/delete answers: their replies go out from here
       } else if (fd == m.relay->endedFd()) {
-        m.relay->drainEnded([&](const relay::SessionReport& rep, bool timedOut) {
-          m.metrics->observeEnded(rep);
-          if (m.cdr) m.cdr->onMedia(rep, timedOut ? "media_timeout" : "released", m.clock.monotonicMs());
-          if (!timedOut) return;  // a drop() the control side asked for
-          auto callId = m.anchor->onSessionEnded(rep);
-          spdlog::info("call={} media timeout: session torn down", callId.value_or(rep.callId));
-          if (callId && m.b2bua) m.b2bua->onMediaTimeout(*callId);
-        });
+        m.relay->drainEnded([&](const relay::SessionReport& rep, bool timedOut) { m.onSessionEnded(rep, timedOut); });
+      } else if (fd == m.conferences->fd()) {
+        m.conferences->drain();  // talker changes, DTMF, room reports from the mixers
       }
     }
     if (m.b2bua) m.b2bua->onTimer();
@@ -220,6 +223,39 @@ int Server::run() {
       return 0;
     }
   }
+}
+
+void Server::Impl::onSessionEnded(const relay::SessionReport& rep, bool timedOut) {
+  metrics->observeEnded(rep);
+  if (cdr) cdr->onMedia(rep, timedOut ? "media_timeout" : "released", clock.monotonicMs());
+  if (conferences->onSessionEnded(rep, timedOut)) return;  // a conference participant's
+  if (!timedOut) return;  // a drop() the control side asked for
+  auto callId = anchor->onSessionEnded(rep);
+  spdlog::info("call={} media timeout: session torn down", callId.value_or(rep.callId));
+  if (callId && b2bua) b2bua->onMediaTimeout(*callId);
+}
+
+// Audio conferences: mixer threads attached to the relay workers; rooms declared in the config
+// exist from the start.
+void Server::Impl::startConferences(const std::string& advertise) {
+  const auto& cc = cfg.conference;
+  mixer::ConferenceControlOptions o;
+  o.advertise = advertise;
+  o.workers = cc.workers;
+  o.decodeHelpers = cc.decodeHelpers;
+  o.conference.maxTalkers = cc.maxTalkers;
+  o.conference.encoder.bitrate = cc.opusBitrate;
+  o.maxParticipants = cc.maxParticipants;
+  o.createOnJoin = cc.createOnJoin != 0;
+  o.pinAttempts = cc.pinAttempts;
+  for (const auto& [name, spec] : cc.rooms) {
+    auto s = config::parseRoomSpec(spec);  // checked when the config was loaded
+    o.rooms[name] = mixer::RoomPolicy{s ? s->pin : "", s ? s->maxParticipants : 0};
+  }
+  conferences = std::make_unique<mixer::ConferenceControl>(*relay, o, clock);
+  spdlog::info("conferences: {} mixer thread(s){}, {} declared room(s), up to {} talkers mixed, sip prefix '{}'",
+               o.workers, o.decodeHelpers != 0 ? fmt::format(" with {} decode helper(s) each", o.decodeHelpers) : "",
+               o.rooms.size(), o.conference.maxTalkers, cc.prefix);
 }
 
 // Call detail records: the B2BUA's and the relay's halves meet in the joiner, whose lines the
@@ -246,6 +282,9 @@ Expected<bool, std::string> Server::Impl::startApi() {
   op->addRoutes(*api);
   calls = std::make_unique<CallsApi>(*relay, *anchor, b2bua.get(), [this] { return op->draining(); });
   calls->addRoutes(*api);
+  conferenceApi = std::make_unique<ConferenceApi>(*conferences);
+  conferenceApi->addRoutes(*api);
+  conferences->setOnEvent([this](const mixer::ConferenceEvent& e) { conferenceApi->publish(e); });
   if (auto r = api->listen(cfg.api.listen); !r) return Unexpected(r.error());
   spdlog::info("operator API on http://{}{}", cfg.api.listen,
                cfg.api.token.empty() ? " (no token: loopback only)" : " (bearer token required)");

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace rdv::config {
 
@@ -68,6 +70,28 @@ struct ApiConfig {
   std::string token;                     // bearer token; required when listen is not loopback
 };
 
+// Audio conferences (mixer/): rooms joined by SIP (sip:<prefix><room>@...) or the HTTP API.
+struct ConferenceConfig {
+  std::string prefix = "conf-";          // SIP request-URI user prefix of a conference
+  uint32_t workers = 1;                  // mixer threads; rooms are spread over them
+  uint32_t decodeHelpers = 0;            // extra decoding threads per mixer (a 1,000-participant room needs 1)
+  uint32_t maxTalkers = 3;               // loudest speakers mixed per room
+  uint32_t maxParticipants = 100;        // per room, unless the room's spec says otherwise
+  uint32_t createOnJoin = 1;             // 1: an unknown room is created by its first participant
+  uint32_t opusBitrate = 32000;          // bits/s of the Opus mixes sent
+  uint32_t pinAttempts = 3;              // wrong PINs before a SIP participant is hung up
+  // conference.rooms.<name> = "[PIN][/MAX]": a declared room, with an optional PIN entered by DTMF
+  // (end with #) and an optional size limit ("" declares a room with neither).
+  std::map<std::string, std::string> rooms;
+};
+
+// A parsed conference.rooms value; nullopt when it is not "[PIN][/MAX]" (PIN digits, MAX 1-100000).
+struct RoomSpec {
+  std::string pin;
+  uint32_t maxParticipants = 0;  // 0 = conference.max_participants
+};
+std::optional<RoomSpec> parseRoomSpec(std::string_view spec);
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -79,6 +103,7 @@ struct Config {
   SipConfig sip;
   CdrConfig cdr;
   ApiConfig api;
+  ConferenceConfig conference;
   LogConfig log;
 };
 

@@ -1,6 +1,8 @@
 #include "config/ConfigKeys.h"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -99,6 +101,27 @@ const std::array kKeys{
            "bearer token the API requires (Authorization: Bearer <token>); must be set when api.listen "
            "is not a loopback address",
            RDV_STR(api.token)},
+    KeyDef{"conference.prefix", KeyType::String, 0, 0,
+           "SIP request-URI user prefix that addresses a conference (sip:conf-<room>@...)",
+           RDV_STR(conference.prefix)},
+    KeyDef{"conference.workers", KeyType::UInt, 1, 64, "mixer threads; rooms are spread over them", nullptr,
+           RDV_NUM(conference.workers)},
+    KeyDef{"conference.decode_helpers", KeyType::UInt, 0, 16,
+           "extra decoding threads per mixer thread (one 1,000-participant Opus room needs 1)", nullptr,
+           RDV_NUM(conference.decodeHelpers)},
+    KeyDef{"conference.max_talkers", KeyType::UInt, 1, 8, "loudest speakers mixed per room", nullptr,
+           RDV_NUM(conference.maxTalkers)},
+    KeyDef{"conference.max_participants", KeyType::UInt, 1, 100000,
+           "participants per room unless its conference.rooms spec says otherwise (beyond: SIP 486, API 503)",
+           nullptr, RDV_NUM(conference.maxParticipants)},
+    KeyDef{"conference.create_on_join", KeyType::UInt, 0, 1,
+           "1 = a room that does not exist is created by its first participant; 0 = only declared rooms",
+           nullptr, RDV_NUM(conference.createOnJoin)},
+    KeyDef{"conference.opus_bitrate", KeyType::UInt, 6000, 510000, "bits/s of the Opus mixes sent", nullptr,
+           RDV_NUM(conference.opusBitrate)},
+    KeyDef{"conference.pin_attempts", KeyType::UInt, 1, 10,
+           "wrong PINs (entered by DTMF, ended with #) before a SIP participant is hung up", nullptr,
+           RDV_NUM(conference.pinAttempts)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };
@@ -123,7 +146,24 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
     if (formatValue(k, a) != formatValue(k, b)) out.emplace_back(k.name);
   }
   if (a.sip.users != b.sip.users) out.emplace_back("sip.users");
+  if (a.conference.rooms != b.conference.rooms) out.emplace_back("conference.rooms");
   return out;
+}
+
+std::optional<RoomSpec> parseRoomSpec(std::string_view spec) {
+  RoomSpec r;
+  const auto slash = spec.find('/');
+  r.pin = std::string(spec.substr(0, slash));
+  if (r.pin.size() > 16 || !std::all_of(r.pin.begin(), r.pin.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  if (slash == std::string_view::npos) return r;
+  const auto max = spec.substr(slash + 1);
+  auto [ptr, ec] = std::from_chars(max.data(), max.data() + max.size(), r.maxParticipants);
+  if (ec != std::errc() || ptr != max.data() + max.size() || r.maxParticipants == 0 || r.maxParticipants > 100000) {
+    return std::nullopt;
+  }
+  return r;
 }
 
 std::string formatValue(const KeyDef& key, const Config& cfg) {

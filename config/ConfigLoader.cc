@@ -16,8 +16,17 @@
 namespace rdv::config {
 namespace {
 
-// sip.users.<name> = "<password>": the one map-valued setting.
-constexpr std::string_view kUsersPrefix = "sip.users.";
+// The map-valued settings: sip.users.<name> = "<password>", conference.rooms.<name> = "[PIN][/MAX]".
+std::map<std::string, std::string>* mapFor(Config& cfg, std::string_view name, std::string_view& rest) {
+  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.";
+  for (auto [prefix, map] : {std::pair{kUsers, &cfg.sip.users}, std::pair{kRooms, &cfg.conference.rooms}}) {
+    if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) {
+      rest = name.substr(prefix.size());
+      return map;
+    }
+  }
+  return nullptr;
+}
 
 // Sets `key` from text; returns an error message or "".
 std::string setFromText(Config& cfg, const KeyDef& key, std::string_view text) {
@@ -43,9 +52,16 @@ std::string setFromText(Config& cfg, const KeyDef& key, std::string_view text) {
 void applyNode(Config& cfg, const std::string& path, const toml::node& node, std::string_view source,
                std::vector<ConfigError>& errors) {
   size_t line = node.source().begin.line;
-  if (path.rfind(kUsersPrefix, 0) == 0 && path.size() > kUsersPrefix.size()) {
-    if (const auto* s = node.as_string()) cfg.sip.users[path.substr(kUsersPrefix.size())] = s->get();
-    else errors.push_back({std::string(source), line, fmt::format("{}: expected a password string", path)});
+  std::string_view name;
+  if (auto* map = mapFor(cfg, path, name)) {
+    const auto* s = node.as_string();
+    const bool room = map == &cfg.conference.rooms;
+    if (s == nullptr || (room && !parseRoomSpec(s->get()))) {
+      errors.push_back({std::string(source), line,
+                        fmt::format("{}: expected {}", path, room ? "a room spec \"[PIN][/MAX]\"" : "a password string")});
+    } else {
+      (*map)[std::string(name)] = s->get();
+    }
     return;
   }
   if (const auto* table = node.as_table()) {
@@ -134,8 +150,14 @@ void applySet(Config& cfg, std::string_view assignment, std::vector<ConfigError>
     return;
   }
   auto name = assignment.substr(0, eq);
-  if (name.rfind(kUsersPrefix, 0) == 0 && name.size() > kUsersPrefix.size()) {
-    cfg.sip.users[std::string(name.substr(kUsersPrefix.size()))] = std::string(assignment.substr(eq + 1));
+  std::string_view mapKey;
+  if (auto* map = mapFor(cfg, name, mapKey)) {
+    const auto value = assignment.substr(eq + 1);
+    if (map == &cfg.conference.rooms && !parseRoomSpec(value)) {
+      errors.push_back({"--set", 0, fmt::format("{}: expected a room spec \"[PIN][/MAX]\"", name)});
+      return;
+    }
+    (*map)[std::string(mapKey)] = std::string(value);
     return;
   }
   const KeyDef* key = findKey(name);
@@ -218,6 +240,8 @@ std::string describeKeys() {
     out += fmt::format("  {:<26} default {:<18} {}\n", k.name, formatValue(k, defaults), k.doc);
   }
   out += fmt::format("  {:<26} {:<26} {}\n", "sip.users.<name>", "", "password of SIP user <name> (repeatable)");
+  out += fmt::format("  {:<26} {:<26} {}\n", "conference.rooms.<name>", "",
+                    "declared room: \"[PIN][/MAX]\" (repeatable)");
   return out;
 }
 

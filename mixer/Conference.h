@@ -87,7 +87,10 @@ class Conference {
   ConferenceReport report() const;
 
   // Data path: a packet from `p` (a participant of this room).
-  void receive(Participant& p, const media::RtpView& rtp, uint64_t arrivalNs) { p.receive(rtp, arrivalNs); }
+  void receive(Participant& p, const media::RtpView& rtp, uint64_t arrivalNs) {
+    p.receive(rtp, arrivalNs);
+    if (const char d = p.takeDigit(); d != 0 && events_ != nullptr) events_->onDtmf(id_, p.id(), d);
+  }
   // One 20 ms mixing step: decodeShard(0, 1) then mixAndSend().
   TickStats tick();
   // The two phases of a tick, for a worker that spreads a big room's decoding over threads.

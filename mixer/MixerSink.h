@@ -18,6 +18,8 @@ class MediaSink {
   // One RTP packet (12-byte header + payload) for participant `to`. The bytes are valid only
   // during the call.
   virtual void send(ParticipantId to, std::span<const std::byte> rtp) = 0;
+  // The tick's packets are all sent: wake whoever takes them.
+  virtual void flush() {}
 };
 
 class ConferenceEvents {
@@ -25,6 +27,10 @@ class ConferenceEvents {
   virtual ~ConferenceEvents() = default;
   // `who` entered (true) or left (false) the set of mixed talkers.
   virtual void onTalking(ConferenceId room, ParticipantId who, bool talking) = 0;
+  // `who` pressed `digit` ('0'-'9', '*', '#', 'A'-'D'): an RFC 4733 event, reported once at its end.
+  virtual void onDtmf(ConferenceId room, ParticipantId who, char digit) {
+    (void)room, (void)who, (void)digit;
+  }
 };
 
 }  // namespace rdv::mixer

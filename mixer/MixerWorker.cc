@@ -1,5 +1,6 @@
 #include "mixer/MixerWorker.h"
 
+#include <pthread.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -21,7 +22,7 @@ uint64_t monotonicNs() {
 MixerWorker::MixerWorker(const MixerWorkerOptions& opts, MediaSink& sink, ConferenceEvents* events)
     : opts_(opts), sink_(sink), events_(events) {
   for (size_t i = 0; i < std::max<size_t>(opts_.producers, 1); ++i) {
-    queues_.push_back(std::make_unique<PacketQueue>(opts_.queueCapacity));
+    queues_.push_back(std::make_shared<relay::PacketQueue>(opts_.queueCapacity));
   }
   for (size_t k = 0; k < opts_.decodeHelpers; ++k) helpers_.push_back(std::make_unique<Helper>());
   for (size_t k = 0; k < helpers_.size(); ++k) helpers_[k]->thread = std::thread([this, k] { helperLoop(k); });
@@ -38,6 +39,7 @@ MixerWorker::~MixerWorker() {
 // Helper k decodes shard k + 1 of every room whenever the epoch moves. The worker changes rooms
 // only between ticks, before it bumps the epoch (release), so the helper sees them settled.
 void MixerWorker::helperLoop(size_t k) {
+  pthread_setname_np(pthread_self(), "rdv-mixer-dec");
   const size_t shards = helpers_.size() + 1;
   uint64_t seen = 0;
   for (;;) {
@@ -101,6 +103,7 @@ void MixerWorker::stop() {
 void MixerWorker::post(MixerCommand&& cmd) { commands_.enqueue(std::move(cmd)); }
 
 void MixerWorker::run() {
+  pthread_setname_np(pthread_self(), "rdv-mixer");  // ProcessCpu.h groups threads by name
   const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
   while (!stop_.load(std::memory_order_relaxed)) {
     uint64_t expirations = 0;
@@ -127,9 +130,9 @@ void MixerWorker::drainCommands() {
 void MixerWorker::drainPackets() {
   uint64_t in = 0, unknown = 0, malformed = 0;
   for (auto& q : queues_) {
-    while (const InboundPacket* p = q->front()) {
+    while (const relay::QueuedPacket* p = q->front()) {
       ++in;
-      auto route = routes_.find(p->from);
+      auto route = routes_.find(p->endpoint);
       auto rtp = media::RtpView::parse(p->data());
       if (route == routes_.end()) {
         ++unknown;
@@ -163,6 +166,7 @@ void MixerWorker::runTick() {
   counters_.framesConcealed.add(sum.concealed);
   counters_.packetsOut.add(sum.packetsSent);
   counters_.talkers.set(sum.talkers);
+  sink_.flush();
 }
 
 Conference* MixerWorker::createConference(ConferenceId id) { return createConference(id, opts_.conference); }

@@ -22,7 +22,7 @@
 #include "mixer/MixerCounters.h"
 #include "mixer/MixerSink.h"
 #include "mixer/Mixer.h"
-#include "mixer/PacketQueue.h"
+#include "relay/PacketQueue.h"
 
 namespace rdv::mixer {
 
@@ -54,7 +54,9 @@ class MixerWorker {
   void stop();
 
   // Producer `i`'s queue (i < options.producers); push() from that producer's thread only.
-  PacketQueue& inbound(size_t i) { return *queues_.at(i); }
+  relay::PacketQueue& inbound(size_t i) { return *queues_.at(i); }
+  // The same queue, for the relay worker that keeps it (AttachLocal).
+  std::shared_ptr<relay::PacketQueue> inboundShared(size_t i) const { return queues_.at(i); }
   // Any thread. The command runs on the worker thread before the next tick's mixing.
   void post(MixerCommand&& cmd);
   const MixerCounters& counters() const { return counters_; }
@@ -93,7 +95,7 @@ class MixerWorker {
   MixerWorkerOptions opts_;
   MediaSink& sink_;
   ConferenceEvents* events_;
-  std::vector<std::unique_ptr<PacketQueue>> queues_;
+  std::vector<std::shared_ptr<relay::PacketQueue>> queues_;
   moodycamel::ConcurrentQueue<MixerCommand> commands_;
   std::vector<std::unique_ptr<Conference>> rooms_;
   std::unordered_map<ParticipantId, Route> routes_;

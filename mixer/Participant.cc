@@ -25,6 +25,10 @@ void Participant::setGainDb(double db) {
 
 void Participant::receive(const media::RtpView& rtp, uint64_t arrivalNs) {
   ++stats_.packets;
+  if (cfg_.dtmfPayloadType != 0 && rtp.payloadType() == cfg_.dtmfPayloadType) {
+    onDtmf(rtp);
+    return;
+  }
   if (rtp.payloadType() != cfg_.payloadType) {
     ++stats_.wrongPayloadType;
     return;
@@ -36,6 +40,20 @@ void Participant::receive(const media::RtpView& rtp, uint64_t arrivalNs) {
   }
   const auto r = jb_.push(rtp.ssrc(), rtp.sequence(), rtp.timestamp(), rtp.payload(), arrivalNs, level);
   if (r == JitterBuffer::PushResult::Resynced && decoder_) decoder_->reset();
+}
+
+// RFC 4733 §2.3: event, E|R|volume, duration. A key is reported when its end bit first arrives
+// (the end packet is repeated, with the same timestamp).
+void Participant::onDtmf(const media::RtpView& rtp) {
+  static constexpr char kKeys[] = "0123456789*#ABCD";
+  const auto p = rtp.payload();
+  if (p.size() < 4 || (std::to_integer<uint8_t>(p[1]) & 0x80) == 0) return;
+  const uint8_t event = std::to_integer<uint8_t>(p[0]);
+  if (event >= 16 || (dtmfSeen_ && rtp.timestamp() == lastDtmfTs_)) return;
+  dtmfSeen_ = true;
+  lastDtmfTs_ = rtp.timestamp();
+  digit_ = kKeys[event];
+  ++stats_.dtmfEvents;
 }
 
 void Participant::silence() {

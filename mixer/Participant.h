@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "media/AudioCodec.h"
 #include "media/JitterBuffer.h"
@@ -22,6 +23,7 @@ struct ParticipantConfig {
   uint8_t payloadType = 111;   // negotiated; used both ways
   uint32_t ssrc = 0;           // of the stream sent to the participant
   uint8_t audioLevelExtId = 0;  // RFC 6464 one-byte extension id from SDP; 0 = not negotiated
+  uint8_t dtmfPayloadType = 0;  // RFC 4733 telephone-event; 0 = not negotiated
   bool muted = false;
   bool deaf = false;
   double gainDb = 0.0;         // applied to the participant's voice in the mix
@@ -30,7 +32,8 @@ struct ParticipantConfig {
 // Counters of one participant, written by the mixer thread only.
 struct ParticipantStats {
   uint64_t packets = 0;
-  uint64_t wrongPayloadType = 0;  // a codec the participant did not negotiate (DTMF included)
+  uint64_t wrongPayloadType = 0;  // a codec the participant did not negotiate
+  uint64_t dtmfEvents = 0;        // RFC 4733 key presses (ends of events)
   uint64_t decodeErrors = 0;
   uint64_t concealed = 0;         // frames made by codec PLC/FEC
   uint64_t decodes = 0;
@@ -53,6 +56,8 @@ class Participant {
   // A packet from this participant; dropped and counted when its payload type is not the
   // negotiated one. An SSRC change resets the decoder.
   void receive(const media::RtpView& rtp, uint64_t arrivalNs);
+  // The key whose RFC 4733 event ended in the last receive(), once; 0 when none.
+  char takeDigit() { return std::exchange(digit_, '\0'); }
 
   // Once per tick: takes one frame from the jitter buffer and decodes or conceals it into
   // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
@@ -83,6 +88,7 @@ class Participant {
 
  private:
   void silence();
+  void onDtmf(const media::RtpView& rtp);
 
   ParticipantConfig cfg_;
   std::unique_ptr<media::AudioDecoder> decoder_;
@@ -96,6 +102,9 @@ class Participant {
   bool outMarker_ = true;
   ParticipantStats stats_;
   int talkerSlot_ = -1;
+  char digit_ = 0;
+  uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)
+  bool dtmfSeen_ = false;
 };
 
 }  // namespace rdv::mixer

@@ -83,6 +83,12 @@ struct LegParams {
   // forked call answered by another branch than the one whose early media latched), which
   // re-latches even when both parties advertise the same address.
   uint32_t party = 0;
+  // Non-zero: this leg ends inside the server, at local endpoint `localEndpoint` (a conference
+  // participant) of mixer `localSink`. It has no socket: RTP its peer leg receives goes to that
+  // mixer's queue instead of being forwarded, RTCP is consumed, and what the mixer sends for the
+  // endpoint leaves from the peer leg's socket (RelayWorker::attachLocal).
+  uint32_t localEndpoint = 0;
+  uint8_t localSink = 0;
 };
 
 // Where the current MOS sampling interval of a leg started (RelayWorker samples on its timer).

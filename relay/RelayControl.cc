@@ -101,10 +101,22 @@ Expected<common::Fd, RelayError> RelayControl::openSocket(uint16_t port) {
   return fd;
 }
 
-Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bool mux) {
+std::optional<size_t> RelayControl::workerOf(uint64_t sessionId) const {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return std::nullopt;
+  return it->second.worker;
+}
+
+void RelayControl::attachLocal(size_t w, std::vector<std::shared_ptr<PacketQueue>> toLocal,
+                               std::vector<std::shared_ptr<PacketQueue>> fromLocal) {
+  workers_.at(w)->post(AttachLocal{std::move(toLocal), std::move(fromLocal)});
+}
+
+Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bool mux, bool local) {
   auto it = sessions_.find(sessionId);
   if (it == sessions_.end()) return Unexpected(RelayError{RelayErrorCode::UnknownSession, "unknown session"});
-  const size_t needed = mux ? 2 : 4;
+  const int legs = local ? 1 : 2;
+  const size_t needed = (mux ? 1 : 2) * static_cast<size_t>(legs);
   if (counters_.socketsOpen.get() + needed > socketBudget_) {
     counters_.capacityRefused.add(1);
     return Unexpected(RelayError{RelayErrorCode::CapacityReached,
@@ -123,7 +135,7 @@ Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bo
     }
     return Unexpected(std::move(e));
   };
-  for (int l = 0; l < 2; ++l) {
+  for (int l = 0; l < legs; ++l) {
     Leg& leg = stream->legs[l];
     for (int attempt = 1;; ++attempt) {
       auto port = pool_.allocate();
@@ -151,7 +163,7 @@ Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bo
       if (attempt == kBindAttempts) return fail(rtp ? (*rtcp).error() : rtp.error());
     }
   }
-  counters_.portsUsed.add(4);
+  counters_.portsUsed.add(2 * static_cast<uint64_t>(legs));
   it->second.streams.push_back(rec);
   workers_[it->second.worker]->post(AddStream{sessionId, std::move(stream)});
   return StreamPorts{{rec.rtpPort[0], rec.rtpPort[1]}};
@@ -165,7 +177,7 @@ Expected<bool, RelayError> RelayControl::updateLeg(uint64_t sessionId, uint32_t 
   }
   StreamRecord& rec = it->second.streams[stream];
   UpdateLeg cmd{sessionId, stream, leg, p, common::Fd(), 0};
-  if (!p.mux && !rec.rtcpOpen[leg]) {
+  if (!p.mux && !rec.rtcpOpen[leg] && rec.rtpPort[leg] != 0) {
     // The peer will send RTCP to port+1: open it now (it was left closed while mux was offered).
     auto port = static_cast<uint16_t>(rec.rtpPort[leg] + 1);
     auto fd = openSocket(port);
@@ -227,10 +239,11 @@ void RelayControl::drainReplies() {
 void RelayControl::release(const SessionRecord& rec) {
   for (const auto& s : rec.streams) {
     for (int l = 0; l < 2; ++l) {
+      if (s.rtpPort[l] == 0) continue;  // the local leg of a local stream
       pool_.release(s.rtpPort[l]);
       counters_.socketsOpen.set(counters_.socketsOpen.get() - (s.rtcpOpen[l] ? 2 : 1));
+      counters_.portsUsed.set(counters_.portsUsed.get() - 2);
     }
-    counters_.portsUsed.set(counters_.portsUsed.get() - 4);
   }
 }
 

@@ -65,7 +65,9 @@ class RelayControl {
   // Creates an empty session on the least loaded worker.
   uint64_t createSession(const std::string& callId);
   // Allocates and opens a stream's sockets (RTCP ones unless `mux`) and hands them to the worker.
-  Expected<StreamPorts, RelayError> addStream(uint64_t sessionId, bool mux);
+  // A `local` stream has sockets for leg 0 only: leg 1 ends inside the server (LegParams::
+  // localEndpoint, set with updateLeg) and its port is 0.
+  Expected<StreamPorts, RelayError> addStream(uint64_t sessionId, bool mux, bool local = false);
   // Sets what one leg's peer advertised. A leg leaving rtcp-mux gets its RTCP socket opened here.
   Expected<bool, RelayError> updateLeg(uint64_t sessionId, uint32_t stream, uint8_t leg, const LegParams& p);
   // Called with the session's report (nullopt: no such session, or it ended meanwhile).
@@ -80,6 +82,12 @@ class RelayControl {
   // Removes without waiting for the worker; the final report arrives through drainEnded. For
   // callers that must never block on the media side (the B2BUA).
   void drop(uint64_t sessionId);
+
+  // The worker that owns the session (local endpoints are routed by it); nullopt when unknown.
+  std::optional<size_t> workerOf(uint64_t sessionId) const;
+  // Connects worker `w` to the mixers (AttachLocal); call once per worker before local streams.
+  void attachLocal(size_t w, std::vector<std::shared_ptr<PacketQueue>> toLocal,
+                   std::vector<std::shared_ptr<PacketQueue>> fromLocal);
 
   // Every worker checks media/setup timeouts now (at its clock's instant), after the commands
   // already posted to it; ended sessions arrive through drainEnded as usual.

@@ -47,6 +47,7 @@ const char* toString(DropReason r) {
     case DropReason::NoSession: return "no_session";
     case DropReason::Malformed: return "malformed";
     case DropReason::SendFailed: return "send_failed";
+    case DropReason::LocalQueueFull: return "mixer_queue_full";
     case DropReason::kCount: break;
   }
   return "unknown";
@@ -104,6 +105,11 @@ void RelayWorker::post(WorkerCommand&& cmd) {
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
 }
 
+void RelayWorker::wakeLocal() {
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+}
+
 void RelayWorker::run() {
   // Named for per-group CPU accounting (/metrics rdv_cpu_seconds_total) and for top -H.
   pthread_setname_np(pthread_self(), fmt::format("rdv-relay-{}", index_).substr(0, 15).c_str());
@@ -126,6 +132,7 @@ void RelayWorker::run() {
         [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof(v));
         destroyedInRound_ = false;
         drainCommands();
+        drainLocal();
       } else if (events[i].data.u64 == kTimerTag) {
         tick = true;
       }
@@ -208,6 +215,7 @@ void RelayWorker::handle(UpdateLeg& c) {
   }
   if (to.valid()) leg.lastRemote = to;
   leg.params = c.params;
+  if (c.params.localEndpoint != 0) localLegs_[c.params.localEndpoint] = leg.peer;
   leg.rtp.advertised = c.params.rtpRemote;
   leg.rtcp.advertised = c.params.rtcpRemote;
   leg.stats.setClockRate(c.params.clockRate);
@@ -242,6 +250,42 @@ void RelayWorker::handle(DropSession& c) {
 
 void RelayWorker::handle(StopWorker&) { running_ = false; }
 
+void RelayWorker::handle(AttachLocal& c) {
+  toLocal_ = std::move(c.toLocal);
+  fromLocal_ = std::move(c.fromLocal);
+}
+
+void RelayWorker::deliverLocal(const LegParams& local, std::span<const std::byte> rtp, uint64_t nowNs) {
+  if (local.localSink >= toLocal_.size() || !toLocal_[local.localSink]->push(local.localEndpoint, rtp, nowNs)) {
+    counters_.drop(DropReason::LocalQueueFull).add(1);
+  }
+}
+
+// One sendto per packet: a mixer sends each participant one packet per tick, each from the
+// participant's own socket, so there is nothing for sendmmsg (one socket per call) to batch.
+void RelayWorker::drainLocal() {
+  for (auto& q : fromLocal_) {
+    while (const QueuedPacket* p = q->front()) {
+      auto it = localLegs_.find(p->endpoint);
+      if (it != localLegs_.end()) {
+        Leg& leg = *it->second;
+        const common::SockAddr& to = leg.rtp.latch.latched() ? leg.rtp.latch.address() : leg.rtp.advertised;
+        if (to.valid() && ::sendto(leg.rtp.fd.get(), p->data().data(), p->size, MSG_DONTWAIT, to.sa(), to.len()) >= 0) {
+          ++leg.peer->counters.rtpPackets;  // what the local endpoint sent
+          leg.peer->counters.rtpBytes += p->size;
+          counters_.packetsRelayed.add(1);
+          counters_.bytesRelayed.add(p->size);
+        } else {
+          counters_.drop(to.valid() ? DropReason::SendFailed : DropReason::NoSession).add(1);
+        }
+      } else {
+        counters_.drop(DropReason::NoSession).add(1);  // the participant left meanwhile
+      }
+      q->pop();
+    }
+  }
+}
+
 SessionReport RelayWorker::finish(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
   for (auto& st : it->second->streams) kernelRemoveStream(*st);
   sampleQuality(*it->second, opts_.clock->monotonicNs(), true);
@@ -252,6 +296,11 @@ SessionReport RelayWorker::finish(std::unordered_map<uint64_t, std::unique_ptr<M
 
 void RelayWorker::destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
   destroyedInRound_ = true;  // see run()
+  for (const auto& st : it->second->streams) {
+    for (const Leg& leg : st->legs) {
+      if (leg.params.localEndpoint != 0) localLegs_.erase(leg.params.localEndpoint);
+    }
+  }
   // Closing the sockets (in the destructors) also removes them from the epoll set.
   sessions_.erase(it);
   counters_.sessions.set(sessions_.size());
@@ -385,6 +434,10 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
       if (rtcp) onPeerRtcp(leg, *rtcp, nowNs);
     }
 
+    if (peer.params.localEndpoint != 0) {  // a conference participant: RTP to the mixer, RTCP ends here
+      if (rtp) deliverLocal(peer.params, pkt, nowNs);
+      return true;
+    }
     // Forward: to the peer's latched source, else to what its SDP advertised.
     const bool viaRtcp = isRtcp && !peer.params.mux;
     enqueue(isRtcp ? rtcpOut : rtpOut, viaRtcp ? peer.rtcp : peer.rtp, peer.params.asymmetric, i, pkt.size());

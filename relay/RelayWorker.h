@@ -52,6 +52,8 @@ class RelayWorker {
 
   void start();
   void post(WorkerCommand&& cmd);  // any thread
+  // Any thread (a mixer after a tick): packets wait in this worker's fromLocal queues.
+  void wakeLocal();
   const WorkerCounters& counters() const { return counters_; }
   const QualityHistograms& liveQuality() const { return liveQuality_; }
   size_t index() const { return index_; }
@@ -76,6 +78,12 @@ class RelayWorker {
   void handle(DropSession& c);
   void handle(CheckTimeouts& c);
   void handle(StopWorker& c);
+  void handle(AttachLocal& c);
+  // RTP of the peer of a local leg, to its mixer's queue (counted as a drop when it is full).
+  void deliverLocal(const LegParams& local, std::span<const std::byte> rtp, uint64_t nowNs);
+  // Sends what the mixers queued for this worker's local endpoints, each from its participant's
+  // socket to the latched (else advertised) address.
+  void drainLocal();
   void onReadable(Component& c, uint64_t nowNs);
   // True when the packet was valid media or another datagram from the latched peer (forwarded
   // or not).
@@ -121,6 +129,10 @@ class RelayWorker {
   bool running_ = false;
   bool destroyedInRound_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<MediaSession>> sessions_;
+  // Local endpoints: the socket leg facing each conference participant (its peer is the local leg).
+  std::unordered_map<uint32_t, Leg*> localLegs_;
+  std::vector<std::shared_ptr<PacketQueue>> toLocal_;
+  std::vector<std::shared_ptr<PacketQueue>> fromLocal_;
 
   // Batch I/O state, sized once from opts_.batch.
   std::vector<std::array<std::byte, kBufferSize>> buffers_;

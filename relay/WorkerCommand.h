@@ -6,8 +6,10 @@
 #include <memory>
 #include <optional>
 #include <variant>
+#include <vector>
 
 #include "relay/MediaSession.h"
+#include "relay/PacketQueue.h"
 
 namespace rdv::relay {
 
@@ -45,9 +47,16 @@ struct DropSession {
 // current instant (tests with a ManualClock; an operator-triggered sweep).
 struct CheckTimeouts {};
 struct StopWorker {};
+// Connects the worker to the mixers, once, before any local leg: toLocal[k] carries RTP of local
+// legs with localSink k to mixer k (this worker produces), fromLocal[k] brings mixer k's packets
+// for this worker's local endpoints (this worker consumes; the mixer wakes it with wakeLocal()).
+struct AttachLocal {
+  std::vector<std::shared_ptr<PacketQueue>> toLocal;
+  std::vector<std::shared_ptr<PacketQueue>> fromLocal;
+};
 
 using WorkerCommand = std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, DropSession,
-                                   CheckTimeouts, StopWorker>;
+                                   CheckTimeouts, StopWorker, AttachLocal>;
 
 // Worker -> control: the answer to a QuerySession or RemoveSession (no report: the worker does
 // not own that session, e.g. it timed out just before).

@@ -92,6 +92,7 @@ struct ApiServer::Impl {
     AsyncHandler async;       // set instead of handler for routeAsync()
     std::string contentType;  // set for page(): body is served as is
     std::string body;
+    std::shared_ptr<EventStream> events;  // set for stream()
   };
 
   ApiOptions opts;
@@ -108,7 +109,34 @@ struct ApiServer::Impl {
   std::optional<ApiReply> checkToken(const httplib::Request& req) const;
   ApiReply callControl(const Entry& entry, ApiRequest&& req);
   ApiReply callControlAsync(const Entry& entry, ApiRequest&& req);
+  bool serveStream(const Entry& entry, const httplib::Request& req, httplib::Response& res);
 };
+
+// SSE: the provider runs on the HTTP thread, waking at least every second to notice a stop or a
+// client that went away, and sending a comment line every 15 s so proxies keep the stream open.
+bool ApiServer::Impl::serveStream(const Entry& entry, const httplib::Request& req, httplib::Response& res) {
+  if (!entry.events->acquire()) return false;
+  uint64_t after = entry.events->lastId();
+  if (req.has_header("Last-Event-ID")) after = std::strtoull(req.get_header_value("Last-Event-ID").c_str(), nullptr, 10);
+  auto events = entry.events;
+  res.set_header("Cache-Control", "no-store");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [events, after, idle = 0, opened = false](size_t, httplib::DataSink& sink) mutable {
+        if (!opened) {  // tells the client it is subscribed: events from now on reach it
+          opened = true;
+          return sink.write(": stream open\n\n", 15);
+        }
+        std::string out;
+        if (!events->next(after, out, std::chrono::milliseconds(1000))) return false;
+        if (out.empty() && ++idle >= 15) out = ": keep-alive\n\n";
+        if (out.empty()) return sink.is_writable();
+        idle = 0;
+        return sink.write(out.data(), out.size());
+      },
+      [events](bool) { events->release(); });
+  return true;
+}
 
 void ApiServer::Impl::setup() {
   auto handle = [this](const httplib::Request& req, httplib::Response& res) { dispatch(req, res); };
@@ -222,13 +250,15 @@ void ApiServer::Impl::dispatch(const httplib::Request& req, httplib::Response& r
     const Entry& entry = entries[route.route];
     std::optional<ApiReply> denied = entry.access == Access::Token ? checkToken(req) : std::nullopt;
     auto body = parseBody(req.body);
-    if (!denied && !entry.contentType.empty()) {
+    if (denied) {
+      reply = std::move(*denied);
+    } else if (entry.events) {
+      if (serveStream(entry, req, res)) return;
+      reply = ApiReply::error(503, "too many event stream clients");
+    } else if (!entry.contentType.empty()) {
       res.status = 200;
       res.set_content(entry.body, entry.contentType);
       return;
-    }
-    if (denied) {
-      reply = std::move(*denied);
     } else if (!body) {
       reply = ApiReply::error(400, body.error());
     } else {
@@ -251,17 +281,22 @@ ApiServer::~ApiServer() { stop(); }
 
 void ApiServer::route(Method method, std::string_view pattern, Access access, Handler handler) {
   impl_->router.add(method, pattern);
-  impl_->entries.push_back({access, std::move(handler), {}, {}, {}});
+  impl_->entries.push_back({access, std::move(handler), {}, {}, {}, {}});
 }
 
 void ApiServer::routeAsync(Method method, std::string_view pattern, Access access, AsyncHandler handler) {
   impl_->router.add(method, pattern);
-  impl_->entries.push_back({access, {}, std::move(handler), {}, {}});
+  impl_->entries.push_back({access, {}, std::move(handler), {}, {}, {}});
+}
+
+void ApiServer::stream(std::string_view path, Access access, std::shared_ptr<EventStream> events) {
+  impl_->router.add(Method::Get, path);
+  impl_->entries.push_back({access, {}, {}, {}, {}, std::move(events)});
 }
 
 void ApiServer::page(std::string_view path, Access access, std::string contentType, std::string body) {
   impl_->router.add(Method::Get, path);
-  impl_->entries.push_back({access, {}, {}, std::move(contentType), std::move(body)});
+  impl_->entries.push_back({access, {}, {}, std::move(contentType), std::move(body), {}});
 }
 
 Expected<uint16_t, std::string> ApiServer::listen(const std::string& hostPort) {
@@ -283,6 +318,9 @@ Expected<uint16_t, std::string> ApiServer::listen(const std::string& hostPort) {
 
 void ApiServer::stop() {
   if (!impl_->thread.joinable()) return;
+  for (const auto& e : impl_->entries) {
+    if (e.events) e.events->close();
+  }
   impl_->http.stop();
   impl_->thread.join();
 }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/api/ControlQueue.h"
+#include "app/api/EventStream.h"
 #include "app/api/Router.h"
 #include "common/Expected.h"
 
@@ -73,6 +74,10 @@ class ApiServer {
   void routeAsync(Method method, std::string_view pattern, Access access, AsyncHandler handler);
   // GET `path` answers `body` as `contentType` from the HTTP thread (a page, not JSON).
   void page(std::string_view path, Access access, std::string contentType, std::string body);
+
+  // GET `path` streams `events` as server-sent events (text/event-stream) from the HTTP thread
+  // until the client goes or the server stops; 503 when the stream's client slots are taken.
+  void stream(std::string_view path, Access access, std::shared_ptr<EventStream> events);
 
   // Binds `hostPort` ("127.0.0.1:8080", "[::1]:0"; port 0 picks a free one) and starts serving on
   // a thread of its own. Returns the bound port.

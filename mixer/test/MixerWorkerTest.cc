@@ -117,14 +117,14 @@ TEST_F(MixerWorkerTest, RemovedParticipantNoLongerReceivesOrRoutes) {
 }
 
 TEST(PacketQueueTest, FullQueueRefusesAndCounts) {
-  PacketQueue q(4);
+  relay::PacketQueue q(4);
   const std::array<std::byte, 20> pkt{};
   int accepted = 0;
   while (accepted < 100 && q.push(1, pkt, 0)) ++accepted;
   EXPECT_GE(accepted, 4);
   EXPECT_LT(accepted, 100);
   EXPECT_EQ(q.rejected().get(), 1u);
-  std::array<std::byte, InboundPacket::kMaxSize + 1> jumbo{};
+  std::array<std::byte, relay::QueuedPacket::kMaxSize + 1> jumbo{};
   q.pop();
   EXPECT_FALSE(q.push(1, jumbo, 0));
   EXPECT_EQ(q.rejected().get(), 2u);
