@@ -133,14 +133,8 @@ void MediaLoad::receiveFrom(int fd, MediaResult& result) {
     // Arrival = when the kernel queued the datagram (SO_TIMESTAMPNS, wall clock, mapped onto the
     // monotonic clock with the offset sampled this tick); our own read time if it is missing.
     int64_t arrival = now;
-    msghdr& h = msgs[i].msg_hdr;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-        timespec ts{};
-        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-        int64_t mono = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - realMinusMonoNs_;
-        arrival = std::clamp(mono, sentAt, now);
-      }
+    if (auto stamp = kernelStampNs(msgs[i].msg_hdr)) {
+      arrival = std::clamp(*stamp - realMinusMonoNs_, sentAt, now);
     }
     ++result.received;
     result.latency.record(arrival - sentAt);
