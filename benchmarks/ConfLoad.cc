@@ -227,7 +227,8 @@ Ring encodeRing(CodecId codec, double hz) {
 // What one socket received, counted by RTP sequence number (RFC 3550 A.1, A.3, A.8).
 struct RxStats {
   uint64_t datagrams = 0;
-  uint64_t received = 0;  // valid RTP
+  uint64_t received = 0;             // valid RTP
+  uint64_t receivedWhileSending = 0;  // of which arrived before the last frame was due
   uint64_t late = 0;
   uint64_t invalid = 0;
   uint64_t ssrcChanges = 0;
@@ -320,6 +321,7 @@ class ConfLoad {
   std::vector<size_t> talkers_;  // indexes into parts_
   Options opt_;
   int64_t toneAtNs_ = 0;
+  int64_t endSendNs_ = 0;
   std::vector<std::byte> rxBuffers_;
   std::vector<std::byte> rxControl_;
   std::array<int16_t, media::kFrameSamples> pcm_{};
@@ -407,6 +409,7 @@ void ConfLoad::receiveFrom(Participant& p) {
       arrival = std::min(*stamp - realMinusMonoNs_, now);
     }
     p.rx.add(rtp->ssrc(), rtp->sequence(), rtp->timestamp(), arrival, clockRate);
+    p.rx.receivedWhileSending += arrival < endSendNs_ ? 1 : 0;
     if (p.decoder) {
       listen(p, rtp->payload(), arrival);
     }
@@ -443,6 +446,7 @@ Expected<bool, std::string> ConfLoad::run() {
   const auto count = static_cast<int64_t>(parts_.size());
   const int64_t start = clockNs(CLOCK_MONOTONIC);
   const int64_t endSend = start + static_cast<int64_t>(opt_.seconds * 1e9);
+  endSendNs_ = endSend;
   const int64_t endDrain = endSend + static_cast<int64_t>(opt_.drain * 1e9);
   toneAtNs_ = start + static_cast<int64_t>(opt_.toneAt * 1e9);
   // Slot g is frame g / count of participant g % count, due at start + g * 20 ms / count: the
@@ -497,25 +501,26 @@ double percentile(std::vector<double> v, double q) {
 }
 
 void ConfLoad::report() const {
-  uint64_t sent = 0, sendErrors = 0, received = 0, lost = 0, late = 0, invalid = 0, ssrcChanges = 0, decodeErrors = 0;
+  uint64_t sent = 0, sendErrors = 0, received = 0, receivedWhileSending = 0, lost = 0, late = 0, invalid = 0, ssrcChanges = 0, decodeErrors = 0;
   uint64_t silentParticipants = 0;  // participants that received nothing at all
   double minFraction = 1e9;
   std::vector<double> jitterMs;
   for (size_t i = 0; i < parts_.size(); ++i) {
     const Participant& p = parts_[i];
     const RxStats& r = p.rx;
-    const double fraction = p.sent > 0 ? static_cast<double>(r.received) / static_cast<double>(p.sent) : 0;
+    const double fraction = p.sent > 0 ? static_cast<double>(r.receivedWhileSending) / static_cast<double>(p.sent) : 0;
     const double jMs = r.jitter * 1000.0 / media::codecInfo(p.spec.codec).rtpClockRate;
     if (opt_.perParticipant) {
-      std::printf("p=%zu port=%u codec=%s role=%s sent=%lu recv=%lu lost=%lu late=%lu invalid=%lu ssrc_changes=%lu "
+      std::printf("p=%zu port=%u codec=%s role=%s sent=%lu recv=%lu recv_while_sending=%lu lost=%lu late=%lu invalid=%lu ssrc_changes=%lu "
                   "jitter_ms=%.3f decode_errors=%lu\n",
                   i, p.spec.localPort, std::string(media::codecInfo(p.spec.codec).name).c_str(),
-                  p.spec.talker ? "talker" : "silent", p.sent, r.received, r.lost(), r.late, r.invalid, r.ssrcChanges,
+                  p.spec.talker ? "talker" : "silent", p.sent, r.received, r.receivedWhileSending, r.lost(), r.late, r.invalid, r.ssrcChanges,
                   jMs, r.decodeErrors);
     }
     sent += p.sent;
     sendErrors += p.sendErrors;
     received += r.received;
+    receivedWhileSending += r.receivedWhileSending;
     lost += r.lost();
     late += r.late;
     invalid += r.invalid;
@@ -533,7 +538,10 @@ void ConfLoad::report() const {
   emit("sent", std::to_string(sent));
   emit("send_errors", std::to_string(sendErrors));
   emit("received", std::to_string(received));
-  emit("received_fraction", fixed(sent > 0 ? static_cast<double>(received) / static_cast<double>(sent) : 0, 4));
+  // A mixer sends each participant one frame per frame it receives: frames that came back while we
+  // were sending / frames sent (the drain's arrivals are not counted, a server may send on).
+  emit("received_fraction",
+       fixed(sent > 0 ? static_cast<double>(receivedWhileSending) / static_cast<double>(sent) : 0, 4));
   emit("received_fraction_min", fixed(minFraction, 4));
   emit("deaf_participants", std::to_string(silentParticipants));
   emit("lost", std::to_string(lost));
