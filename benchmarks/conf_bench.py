@@ -27,6 +27,7 @@ Python 3 standard library only. Sends only to 127.0.0.1. Every wait and loop is 
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -486,6 +487,9 @@ def main():
 
     run_dir = tempfile.mkdtemp(prefix="conf_bench-")
     log(f"run dir {run_dir}; {NCPU} cores, loadavg {os.getloadavg()[0]:.2f}")
+    if any(kind == "rendezvous" for kind, _ in plan):
+        # Others may rebuild the tree during the run: run a copy.
+        args.rendezvous = shutil.copy2(args.rendezvous, os.path.join(run_dir, "rendezvous"))
     rows = [run_one(args, kind, n, run_dir) for kind, n in plan]
     print_table(rows)
     if args.threads:
