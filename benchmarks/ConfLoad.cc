@@ -69,8 +69,6 @@ constexpr double kToneAmplitude = 8000;
 constexpr uint8_t kTalkerLevel = 10;   // -10 dBov, voice
 constexpr uint8_t kSilenceLevel = 127; // RFC 6464: 127 = digital silence
 constexpr size_t kRxBatch = 16;
-constexpr size_t kRxSlot = 2048;
-constexpr size_t kRxControlSlot = CMSG_SPACE(sizeof(timespec));
 constexpr int kMaxEvents = 256;
 constexpr size_t kMaxSendBurst = 512;
 constexpr uint32_t kSsrcBase = 0x43464c00;  // "CFL\0"
@@ -86,19 +84,13 @@ struct Options {
   bool perParticipant = false;
 };
 
-[[noreturn]] void usage(const char* why, int status = 2) {
-  if (why != nullptr) {
-    std::fprintf(stderr, "conf_load: %s\n", why);
-  }
-  std::fprintf(status == 0 ? stdout : stderr,
-               "usage: conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--decode K]\n"
-               "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant]\n");
-  std::exit(status);
-}
+constexpr const char* kSynopsis =
+    "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--decode K]\n"
+    "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant]";
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  ArgReader args(argc, argv, usage);
+  ArgReader args(argc, argv, "conf_load", kSynopsis);
   while (args.more()) {
     std::string a = args.next();
     if (a == "--participants") {
@@ -118,16 +110,16 @@ Options parseOptions(int argc, char** argv) {
     } else if (a == "--per-participant") {
       o.perParticipant = true;
     } else if (a == "-h" || a == "--help") {
-      usage(nullptr, 0);
+      args.usage("", 0);
     } else {
-      usage(("unknown option " + a).c_str());
+      args.usage("unknown option " + a);
     }
   }
   if (o.participants.empty()) {
-    usage("--participants is required");
+    args.usage("--participants is required");
   }
   if (o.toneAt >= o.seconds) {
-    usage("--tone-at must be before the end of --seconds");
+    args.usage("--tone-at must be before the end of --seconds");
   }
   return o;
 }
@@ -306,8 +298,7 @@ class ConfLoad {
       : parts_(std::move(participants)),
         talkers_(std::move(talkers)),
         opt_(opt),
-        rxBuffers_(kRxBatch * kRxSlot),
-        rxControl_(kRxBatch * kRxControlSlot) {}
+        rx_(kRxBatch) {}
 
   [[nodiscard]] Expected<bool, std::string> run();
   void report() const;
@@ -322,8 +313,7 @@ class ConfLoad {
   Options opt_;
   int64_t toneAtNs_ = 0;
   int64_t endSendNs_ = 0;
-  std::vector<std::byte> rxBuffers_;
-  std::vector<std::byte> rxControl_;
+  RecvBatch rx_;
   std::array<int16_t, media::kFrameSamples> pcm_{};
   int64_t realMinusMonoNs_ = 0;
   int64_t maxSendLagNs_ = 0;
@@ -380,17 +370,8 @@ void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_
 }
 
 void ConfLoad::receiveFrom(Participant& p) {
-  std::array<mmsghdr, kRxBatch> msgs{};
-  std::array<iovec, kRxBatch> iovs{};
-  for (size_t i = 0; i < kRxBatch; ++i) {
-    iovs[i] = iovec{rxBuffers_.data() + i * kRxSlot, kRxSlot};
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_control = rxControl_.data() + i * kRxControlSlot;
-    msgs[i].msg_hdr.msg_controllen = kRxControlSlot;
-  }
   // Level-triggered epoll: whatever is left after one batch is reported again.
-  const int n = ::recvmmsg(p.fd.get(), msgs.data(), kRxBatch, MSG_DONTWAIT, nullptr);
+  const int n = rx_.receive(p.fd.get());
   if (n <= 0) {
     return;
   }
@@ -398,14 +379,14 @@ void ConfLoad::receiveFrom(Participant& p) {
   const uint32_t clockRate = media::codecInfo(p.spec.codec).rtpClockRate;
   for (int i = 0; i < n; ++i) {
     ++p.rx.datagrams;
-    const std::span<const std::byte> bytes(rxBuffers_.data() + static_cast<size_t>(i) * kRxSlot, msgs[i].msg_len);
+    const std::span<const std::byte> bytes = rx_.datagram(static_cast<size_t>(i));
     auto rtp = media::RtpView::parse(bytes);
     if (!rtp || media::looksLikeRtcp(bytes)) {
       ++p.rx.invalid;  // RTCP or not RTP: not part of the mix
       continue;
     }
     int64_t arrival = now;
-    if (auto stamp = kernelStampNs(msgs[i].msg_hdr)) {
+    if (auto stamp = kernelStampNs(rx_.header(static_cast<size_t>(i)))) {
       arrival = std::min(*stamp - realMinusMonoNs_, now);
     }
     p.rx.add(rtp->ssrc(), rtp->sequence(), rtp->timestamp(), arrival, clockRate);

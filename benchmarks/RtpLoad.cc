@@ -43,20 +43,14 @@ struct Options {
   int64_t tickUs = 500;
 };
 
-[[noreturn]] void usage(const char* why, int status = 2) {
-  if (why != nullptr) {
-    std::fprintf(stderr, "rtp_load: %s\n", why);
-  }
-  std::fprintf(status == 0 ? stdout : stderr,
-               "usage: rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
-               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]\n");
-  std::exit(status);
-}
+constexpr const char* kSynopsis =
+    "rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
+    "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]";
 
 Options parseOptions(int argc, char** argv) {
   Options o;
   std::string ng = "127.0.0.1:2223";
-  ArgReader args(argc, argv, usage);
+  ArgReader args(argc, argv, "rtp_load", kSynopsis);
   while (args.more()) {
     std::string a = args.next();
     if (a == "--ng") {
@@ -84,17 +78,17 @@ Options parseOptions(int argc, char** argv) {
       } else if (api == "sendmmsg") {
         o.sendApi = SendApi::SendMmsg;
       } else {
-        usage("--send-api takes sendto or sendmmsg");
+        args.usage("--send-api takes sendto or sendmmsg");
       }
     } else if (a == "-h" || a == "--help") {
-      usage(nullptr, 0);
+      args.usage("", 0);
     } else {
-      usage(("unknown option " + a).c_str());
+      args.usage("unknown option " + a);
     }
   }
   auto server = parseLoopbackEndpoint(ng);
   if (!server) {
-    usage(("--ng: " + server.error()).c_str());
+    args.usage("--ng: " + server.error());
   }
   o.ng = *server;
   return o;

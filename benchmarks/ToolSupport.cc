@@ -7,9 +7,17 @@
 
 namespace rdv::bench {
 
+void ArgReader::usage(const std::string& why, int status) const {
+  if (!why.empty()) {
+    std::fprintf(stderr, "%s: %s\n", tool_, why.c_str());
+  }
+  std::fprintf(status == 0 ? stdout : stderr, "usage: %s\n", synopsis_);
+  std::exit(status);
+}
+
 std::string ArgReader::value() {
   if (i_ + 1 >= argc_) {
-    usage_((std::string("missing value for ") + argv_[i_]).c_str(), 2);
+    usage(std::string("missing value for ") + argv_[i_]);
   }
   return argv_[++i_];
 }
@@ -20,7 +28,7 @@ double ArgReader::number(double lo, double hi) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || v < lo || v > hi) {
-    usage_((name + " out of range: " + text).c_str(), 2);
+    usage(name + " out of range: " + text);
   }
   return v;
 }

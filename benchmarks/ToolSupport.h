@@ -7,11 +7,15 @@
 
 namespace rdv::bench {
 
-// Walks argv. Every failure goes to `usage` (which must not return) with a one-line reason.
+// Walks argv. A bad option ends the process through usage() with a one-line reason.
 class ArgReader {
  public:
-  using Usage = void (*)(const char* why, int status);
-  ArgReader(int argc, char** argv, Usage usage) : argc_(argc), argv_(argv), usage_(usage) {}
+  // `tool` names the program in messages; `synopsis` is the usage text after "usage: ".
+  ArgReader(int argc, char** argv, const char* tool, const char* synopsis)
+      : argc_(argc), argv_(argv), tool_(tool), synopsis_(synopsis) {}
+
+  // Prints `why` (if any) and the synopsis, then exits with `status` (on stdout when 0).
+  [[noreturn]] void usage(const std::string& why, int status = 2) const;
 
   bool more() const { return i_ + 1 < argc_; }
   // The next option name (advances).
@@ -24,7 +28,8 @@ class ArgReader {
  private:
   int argc_;
   char** argv_;
-  Usage usage_;
+  const char* tool_;
+  const char* synopsis_;
   int i_ = 0;
 };
 

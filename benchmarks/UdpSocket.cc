@@ -52,6 +52,26 @@ Expected<sockaddr_in, std::string> parseLoopbackEndpoint(const std::string& text
   return a;
 }
 
+namespace {
+constexpr size_t kControlSlot = CMSG_SPACE(sizeof(timespec));
+}  // namespace
+
+RecvBatch::RecvBatch(size_t size)
+    : buffers_(size * kSlot), control_(size * kControlSlot), iovs_(size), msgs_(size) {}
+
+int RecvBatch::receive(int fd) {
+  for (size_t i = 0; i < msgs_.size(); ++i) {
+    iovs_[i] = iovec{buffers_.data() + i * kSlot, kSlot};
+    msgs_[i] = mmsghdr{};
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+    msgs_[i].msg_hdr.msg_control = control_.data() + i * kControlSlot;
+    msgs_[i].msg_hdr.msg_controllen = kControlSlot;
+  }
+  const int n = ::recvmmsg(fd, msgs_.data(), static_cast<unsigned>(msgs_.size()), MSG_DONTWAIT, nullptr);
+  return n > 0 ? n : 0;
+}
+
 std::optional<int64_t> kernelStampNs(msghdr& h) {
   for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
