@@ -17,8 +17,6 @@ namespace rdv::bench {
 namespace {
 
 constexpr size_t kRxBatch = 8;
-constexpr size_t kRxSlot = 2048;
-constexpr size_t kRxControlSlot = CMSG_SPACE(sizeof(timespec));
 constexpr int kMaxEvents = 512;
 constexpr uint32_t kSsrcBase = 0x52445600;  // "RDV\0"
 constexpr size_t kMaxSendBurst = 256;
@@ -68,8 +66,7 @@ MediaLoad::MediaLoad(std::vector<MediaStream> streams, std::vector<int> recvFds,
       seq_(streams_.size(), 0),
       timestamp_(streams_.size(), 0),
       txBuffer_(kRtpHeaderBytes + std::max(config.payload, kStampBytes)),
-      rxBuffers_(kRxBatch * kRxSlot),
-      rxControl_(kRxBatch * kRxControlSlot) {
+      rx_(kRxBatch) {
 }
 
 void MediaLoad::fillRtp(std::byte* p, size_t stream, int64_t now) {
@@ -103,24 +100,16 @@ void MediaLoad::sendPacket(size_t stream, int64_t now, MediaResult& result) {
 }
 
 void MediaLoad::receiveFrom(int fd, MediaResult& result) {
-  std::array<mmsghdr, kRxBatch> msgs{};
-  std::array<iovec, kRxBatch> iovs{};
-  for (size_t i = 0; i < kRxBatch; ++i) {
-    iovs[i] = iovec{rxBuffers_.data() + i * kRxSlot, kRxSlot};
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_control = rxControl_.data() + i * kRxControlSlot;
-    msgs[i].msg_hdr.msg_controllen = kRxControlSlot;
-  }
   // Level-triggered epoll: whatever is left after one batch is reported again.
-  int n = ::recvmmsg(fd, msgs.data(), kRxBatch, MSG_DONTWAIT, nullptr);
+  const int n = rx_.receive(fd);
   if (n <= 0) {
     return;
   }
   int64_t now = monotonicNs();
   for (int i = 0; i < n; ++i) {
-    const std::byte* p = rxBuffers_.data() + static_cast<size_t>(i) * kRxSlot;
-    if (msgs[i].msg_len < kRtpHeaderBytes + kStampBytes || (p[0] & std::byte{0xc0}) != std::byte{0x80}) {
+    const std::span<const std::byte> datagram = rx_.datagram(static_cast<size_t>(i));
+    const std::byte* p = datagram.data();
+    if (datagram.size() < kRtpHeaderBytes + kStampBytes || (p[0] & std::byte{0xc0}) != std::byte{0x80}) {
       ++result.foreign;
       continue;
     }
@@ -133,14 +122,8 @@ void MediaLoad::receiveFrom(int fd, MediaResult& result) {
     // Arrival = when the kernel queued the datagram (SO_TIMESTAMPNS, wall clock, mapped onto the
     // monotonic clock with the offset sampled this tick); our own read time if it is missing.
     int64_t arrival = now;
-    msghdr& h = msgs[i].msg_hdr;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-        timespec ts{};
-        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-        int64_t mono = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - realMinusMonoNs_;
-        arrival = std::clamp(mono, sentAt, now);
-      }
+    if (auto stamp = kernelStampNs(rx_.header(static_cast<size_t>(i)))) {
+      arrival = std::clamp(*stamp - realMinusMonoNs_, sentAt, now);
     }
     ++result.received;
     result.latency.record(arrival - sentAt);

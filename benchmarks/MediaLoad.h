@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "benchmarks/LatencyHistogram.h"
+#include "benchmarks/UdpSocket.h"
 #include "common/Expected.h"
 
 namespace rdv::bench {
@@ -76,8 +77,7 @@ class MediaLoad {
   std::vector<uint16_t> seq_;
   std::vector<uint32_t> timestamp_;
   std::vector<std::byte> txBuffer_;
-  std::vector<std::byte> rxBuffers_;
-  std::vector<std::byte> rxControl_;  // cmsg space for SO_TIMESTAMPNS, one slot per batch entry
+  RecvBatch rx_;
   int64_t realMinusMonoNs_ = 0;       // CLOCK_REALTIME - CLOCK_MONOTONIC, sampled every loop
 };
 

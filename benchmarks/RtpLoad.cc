@@ -11,7 +11,6 @@
 // `phase=media_end` as they come to sample the relay's CPU over the media phase alone.
 
 #include <arpa/inet.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +24,7 @@
 #include "benchmarks/MediaLoad.h"
 #include "benchmarks/NgClient.h"
 #include "benchmarks/NgCommands.h"
+#include "benchmarks/ToolSupport.h"
 #include "benchmarks/UdpSocket.h"
 
 namespace rdv::bench {
@@ -43,102 +43,55 @@ struct Options {
   int64_t tickUs = 500;
 };
 
-[[noreturn]] void usage(const char* why, int status = 2) {
-  if (why != nullptr) {
-    std::fprintf(stderr, "rtp_load: %s\n", why);
-  }
-  std::fprintf(status == 0 ? stdout : stderr,
-               "usage: rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
-               "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]\n");
-  std::exit(status);
-}
+constexpr const char* kSynopsis =
+    "rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
+    "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]";
 
 Options parseOptions(int argc, char** argv) {
   Options o;
   std::string ng = "127.0.0.1:2223";
-  auto value = [&](int& i) -> std::string {
-    if (i + 1 >= argc) {
-      usage((std::string("missing value for ") + argv[i]).c_str());
-    }
-    return argv[++i];
-  };
-  auto number = [&](int& i, double lo, double hi) {
-    std::string name = argv[i];
-    std::string text = value(i);
-    char* end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || v < lo || v > hi) {
-      usage((name + " out of range: " + text).c_str());
-    }
-    return v;
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
+  ArgReader args(argc, argv, "rtp_load", kSynopsis);
+  while (args.more()) {
+    std::string a = args.next();
     if (a == "--ng") {
-      ng = value(i);
+      ng = args.value();
     } else if (a == "--sessions") {
-      o.sessions = static_cast<size_t>(number(i, 1, 100000));
+      o.sessions = static_cast<size_t>(args.number(1, 100000));
     } else if (a == "--rate") {
-      o.rate = static_cast<int>(number(i, 1, 1000));
+      o.rate = static_cast<int>(args.number(1, 1000));
     } else if (a == "--seconds") {
-      o.seconds = number(i, 0, 3600);
+      o.seconds = args.number(0, 3600);
     } else if (a == "--payload") {
-      o.payload = static_cast<size_t>(number(i, MediaLoad::kStampBytes, 1400));
+      o.payload = static_cast<size_t>(args.number(MediaLoad::kStampBytes, 1400));
     } else if (a == "--ng-window") {
-      o.ngWindow = static_cast<size_t>(number(i, 1, 4096));
+      o.ngWindow = static_cast<size_t>(args.number(1, 4096));
     } else if (a == "--tick-us") {
-      o.tickUs = static_cast<int64_t>(number(i, 0, 20000));
+      o.tickUs = static_cast<int64_t>(args.number(0, 20000));
     } else if (a == "--direct") {
       o.direct = true;
     } else if (a == "--setup-only") {
       o.setupOnly = true;
     } else if (a == "--send-api") {
-      std::string api = value(i);
+      std::string api = args.value();
       if (api == "sendto") {
         o.sendApi = SendApi::SendTo;
       } else if (api == "sendmmsg") {
         o.sendApi = SendApi::SendMmsg;
       } else {
-        usage("--send-api takes sendto or sendmmsg");
+        args.usage("--send-api takes sendto or sendmmsg");
       }
     } else if (a == "-h" || a == "--help") {
-      usage(nullptr, 0);
+      args.usage("", 0);
     } else {
-      usage(("unknown option " + a).c_str());
+      args.usage("unknown option " + a);
     }
   }
   auto server = parseLoopbackEndpoint(ng);
   if (!server) {
-    usage(("--ng: " + server.error()).c_str());
+    args.usage("--ng: " + server.error());
   }
   o.ng = *server;
   return o;
-}
-
-void raiseFileLimit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
-
-double cpuSeconds() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
-void emit(const char* key, const std::string& value) {
-  std::printf("%s=%s\n", key, value.c_str());
-  std::fflush(stdout);
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 // One generated call: a caller and a callee socket, and where each must send.

@@ -1,0 +1,631 @@
+// conf_load: conference participant simulator for benchmarks/conf_bench.py.
+//
+//   conf_load --participants FILE|- [--seconds 20] [--drain 1] [--tone-at 2] [--decode 8]
+//             [--threshold 1000] [--tick-us 1000] [--per-participant]
+//
+// Reads one participant per line (blank lines and '#' comments skipped):
+//
+//   LOCAL_PORT REMOTE_IP:PORT CODEC PT ROLE HZ [LEVEL_EXT_ID]
+//   40000 127.0.0.1:20012 opus 111 talker 440 1
+//   40001 127.0.0.1:20014 pcmu 0 silent 0
+//
+// CODEC is opus|g722|pcmu|pcma, ROLE talker|silent, HZ the talker's tone, LEVEL_EXT_ID (1..14)
+// adds an RFC 6464 audio level in an RFC 8285 one-byte extension (talkers level 10 with V set
+// once their tone runs, otherwise 127). Every participant sends one 20 ms frame every 20 ms from
+// 127.0.0.1:LOCAL_PORT to REMOTE, spread evenly over the period, for --seconds: talkers send
+// digital silence until --tone-at, then a sine at HZ (amplitude 8000); silent participants send
+// encoded digital silence throughout (no DTX). Frames are encoded once before the run with the
+// project's encoders (media/AudioCodec.h) and replayed (1 s rings; an integer HZ makes the ring
+// seamless).
+//
+// Everything that arrives on each socket is read (epoll + recvmmsg, kernel arrival stamps) and
+// counted by RTP sequence: received, lost (RFC 3550 A.3: expected - received), late (a sequence
+// number below the highest seen), RFC 3550 A.8 interarrival jitter. Talkers and the first
+// --decode silent participants also decode what they receive: the added latency of talker T at
+// listener L runs from T's first tone frame leaving here to the arrival of the first frame at L
+// whose amplitude at T's frequency (Goertzel) exceeds --threshold. On loopback that is the
+// server's own delay: jitter buffer, tick alignment, mixing and encoding.
+//
+// stdout carries only key=value lines (`phase=media_start` / `phase=media_end` around the sending
+// time, so a driver samples the server over it), then per-participant lines with
+// --per-participant, then the totals. Loopback only; bounded by --seconds + --drain.
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "benchmarks/ToolSupport.h"
+#include "benchmarks/UdpSocket.h"
+#include "common/Fd.h"
+#include "media/AudioCodec.h"
+#include "media/RtpPacket.h"
+#include "media/test/AudioTestUtil.h"
+
+namespace rdv::bench {
+namespace {
+
+using media::CodecId;
+
+constexpr size_t kMaxParticipants = 5000;
+constexpr int64_t kFrameNs = 20'000'000;
+constexpr int kRing = 50;  // frames per replayed ring: 1 s
+constexpr double kToneAmplitude = 8000;
+constexpr uint8_t kTalkerLevel = 10;   // -10 dBov, voice
+constexpr uint8_t kSilenceLevel = 127; // RFC 6464: 127 = digital silence
+constexpr size_t kRxBatch = 16;
+constexpr int kMaxEvents = 256;
+constexpr size_t kMaxSendBurst = 512;
+constexpr uint32_t kSsrcBase = 0x43464c00;  // "CFL\0"
+
+struct Options {
+  std::string participants;
+  double seconds = 20;
+  double drain = 1;
+  double toneAt = 2;
+  size_t decodeListeners = 8;
+  double threshold = 1000;
+  int64_t tickUs = 1000;
+  bool perParticipant = false;
+};
+
+constexpr const char* kSynopsis =
+    "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--decode K]\n"
+    "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant]";
+
+Options parseOptions(int argc, char** argv) {
+  Options o;
+  ArgReader args(argc, argv, "conf_load", kSynopsis);
+  while (args.more()) {
+    std::string a = args.next();
+    if (a == "--participants") {
+      o.participants = args.value();
+    } else if (a == "--seconds") {
+      o.seconds = args.number(1, 3600);
+    } else if (a == "--drain") {
+      o.drain = args.number(0, 10);
+    } else if (a == "--tone-at") {
+      o.toneAt = args.number(0, 3600);
+    } else if (a == "--decode") {
+      o.decodeListeners = static_cast<size_t>(args.number(0, kMaxParticipants));
+    } else if (a == "--threshold") {
+      o.threshold = args.number(1, 32767);
+    } else if (a == "--tick-us") {
+      o.tickUs = static_cast<int64_t>(args.number(100, 20000));
+    } else if (a == "--per-participant") {
+      o.perParticipant = true;
+    } else if (a == "-h" || a == "--help") {
+      args.usage("", 0);
+    } else {
+      args.usage("unknown option " + a);
+    }
+  }
+  if (o.participants.empty()) {
+    args.usage("--participants is required");
+  }
+  if (o.toneAt >= o.seconds) {
+    args.usage("--tone-at must be before the end of --seconds");
+  }
+  return o;
+}
+
+struct Spec {
+  uint16_t localPort = 0;
+  sockaddr_in remote{};
+  CodecId codec = CodecId::Opus;
+  uint8_t pt = 111;
+  bool talker = false;
+  double hz = 0;
+  uint8_t levelExtId = 0;  // 0: no audio level extension
+};
+
+std::optional<CodecId> codecByName(const std::string& name) {
+  for (CodecId id : {CodecId::Pcmu, CodecId::Pcma, CodecId::G722, CodecId::Opus}) {
+    if (media::codecInfo(id).name == name) {
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+Expected<Spec, std::string> parseSpec(const std::string& line) {
+  std::istringstream in(line);
+  long port = 0, pt = 0, ext = 0;
+  double hz = 0;
+  std::string remote, codec, role;
+  if (!(in >> port >> remote >> codec >> pt >> role >> hz)) {
+    return Unexpected(std::string("expected LOCAL_PORT REMOTE_IP:PORT CODEC PT ROLE HZ [LEVEL_EXT_ID]"));
+  }
+  if (!(in >> ext)) {
+    ext = 0;
+  }
+  Spec s;
+  auto addr = parseLoopbackEndpoint(remote);
+  if (!addr) {
+    return Unexpected(addr.error());
+  }
+  auto id = codecByName(codec);
+  if (port < 1 || port > 65535 || pt < 0 || pt > 127 || ext < 0 || ext > 14 || !id || hz < 0 || hz > 4000 ||
+      (role != "talker" && role != "silent") || (role == "talker" && hz < 50)) {
+    return Unexpected(std::string("a field is out of range (port 1-65535, pt 0-127, codec opus|g722|pcmu|pcma, "
+                                  "role talker|silent, talker hz 50-4000, level id 0-14)"));
+  }
+  s.localPort = static_cast<uint16_t>(port);
+  s.remote = *addr;
+  s.codec = *id;
+  s.pt = static_cast<uint8_t>(pt);
+  s.talker = role == "talker";
+  s.hz = hz;
+  s.levelExtId = static_cast<uint8_t>(ext);
+  return s;
+}
+
+Expected<std::vector<Spec>, std::string> readSpecs(std::istream& in) {
+  std::vector<Spec> specs;
+  std::string line;
+  for (size_t lineNo = 1; std::getline(in, line); ++lineNo) {
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') {
+      continue;
+    }
+    if (specs.size() == kMaxParticipants) {
+      return Unexpected("more than " + std::to_string(kMaxParticipants) + " participants");
+    }
+    auto spec = parseSpec(line);
+    if (!spec) {
+      return Unexpected("line " + std::to_string(lineNo) + ": " + spec.error());
+    }
+    specs.push_back(*spec);
+  }
+  if (specs.empty()) {
+    return Unexpected(std::string("no participants"));
+  }
+  return specs;
+}
+
+using Payload = std::vector<std::byte>;
+using Ring = std::vector<Payload>;
+
+// kRing encoded frames of a sine at hz (amplitude kToneAmplitude), or of digital silence (hz 0).
+Ring encodeRing(CodecId codec, double hz) {
+  auto enc = media::makeEncoder(codec);
+  media::testutil::Tone tone(hz, hz > 0 ? kToneAmplitude : 0);
+  std::array<int16_t, media::kFrameSamples> pcm{};
+  std::array<std::byte, media::kMaxPayload> out{};
+  Ring ring;
+  for (int i = 0; i < kRing; ++i) {
+    tone.next(pcm);
+    const size_t n = enc->encode(pcm, out);
+    ring.emplace_back(out.begin(), out.begin() + static_cast<ptrdiff_t>(n));
+  }
+  return ring;
+}
+
+// What one socket received, counted by RTP sequence number (RFC 3550 A.1, A.3, A.8).
+struct RxStats {
+  uint64_t datagrams = 0;
+  uint64_t received = 0;             // valid RTP
+  uint64_t receivedWhileSending = 0;  // of which arrived before the last frame was due
+  uint64_t late = 0;
+  uint64_t invalid = 0;
+  uint64_t ssrcChanges = 0;
+  uint64_t decodeErrors = 0;
+  bool started = false;
+  uint32_t ssrc = 0;
+  uint64_t baseExt = 0;  // extended sequence number of the first packet of the current SSRC
+  uint64_t maxExt = 0;
+  uint64_t receivedThisSsrc = 0;
+  uint64_t lostBefore = 0;  // lost under earlier SSRCs
+  double jitter = 0;        // RTP clock units
+  double lastTransit = 0;
+  bool haveTransit = false;
+
+  uint64_t lost() const {
+    const uint64_t expected = started ? maxExt - baseExt + 1 : 0;
+    return lostBefore + (expected > receivedThisSsrc ? expected - receivedThisSsrc : 0);
+  }
+
+  void add(uint32_t pktSsrc, uint16_t seq, uint32_t timestamp, int64_t arrivalNs, uint32_t clockRate) {
+    ++received;
+    if (!started || pktSsrc != ssrc) {
+      if (started) {
+        ++ssrcChanges;
+        lostBefore = lost();
+      }
+      started = true;
+      ssrc = pktSsrc;
+      baseExt = maxExt = (uint64_t{1} << 16) + seq;  // headroom for a first packet reordered behind
+      receivedThisSsrc = 1;
+      haveTransit = false;
+    } else {
+      ++receivedThisSsrc;
+      const auto delta = static_cast<int16_t>(static_cast<uint16_t>(seq - static_cast<uint16_t>(maxExt)));
+      if (delta > 0) {
+        maxExt += static_cast<uint64_t>(delta);
+      } else {
+        ++late;  // behind the highest seen (reordered or duplicated)
+      }
+    }
+    const double arrival = static_cast<double>(arrivalNs) * clockRate / 1e9;
+    const double transit = arrival - timestamp;
+    if (haveTransit) {
+      double d = std::fabs(transit - lastTransit);
+      // A timestamp jump (talk spurt, new mix) is not jitter; keep it from poisoning the estimate.
+      if (d < clockRate) {
+        jitter += (d - jitter) / 16;
+      }
+    }
+    lastTransit = transit;
+    haveTransit = true;
+  }
+};
+
+struct Participant {
+  Spec spec;
+  common::Fd fd;
+  const Ring* silence = nullptr;
+  Ring tone;  // talkers only
+  uint32_t ssrc = 0;
+  uint16_t seq = 0;
+  uint32_t timestamp = 0;
+  uint64_t frame = 0;  // frames sent so far (also the ring position)
+  uint64_t sent = 0;
+  uint64_t sendErrors = 0;
+  int64_t firstToneSentNs = -1;  // talkers: when the first tone frame left
+  RxStats rx;
+  std::unique_ptr<media::AudioDecoder> decoder;  // listeners that measure latency
+  std::vector<int64_t> heardNs;                  // per talker index: arrival of its first tone frame, -1
+};
+
+class ConfLoad {
+ public:
+  ConfLoad(std::vector<Participant> participants, std::vector<size_t> talkers, Options opt)
+      : parts_(std::move(participants)),
+        talkers_(std::move(talkers)),
+        opt_(opt),
+        rx_(kRxBatch) {}
+
+  [[nodiscard]] Expected<bool, std::string> run();
+  void report() const;
+
+ private:
+  void sendFrame(Participant& p, int64_t now);
+  void receiveFrom(Participant& p);
+  void listen(Participant& p, std::span<const std::byte> payload, int64_t arrival);
+
+  std::vector<Participant> parts_;
+  std::vector<size_t> talkers_;  // indexes into parts_
+  Options opt_;
+  int64_t toneAtNs_ = 0;
+  int64_t endSendNs_ = 0;
+  RecvBatch rx_;
+  std::array<int16_t, media::kFrameSamples> pcm_{};
+  int64_t realMinusMonoNs_ = 0;
+  int64_t maxSendLagNs_ = 0;
+  double mediaCpu_ = 0;
+};
+
+int64_t clockNs(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void ConfLoad::sendFrame(Participant& p, int64_t now) {
+  std::array<std::byte, 16 + media::kMaxPayload> buf{};
+  const bool toneOn = p.spec.talker && now >= toneAtNs_;
+  const Ring& ring = toneOn ? p.tone : *p.silence;
+  const Payload& payload = ring[p.frame % kRing];
+  size_t n = media::writeRtpHeader(buf, {p.spec.pt, false, p.seq++, p.timestamp, p.ssrc});
+  p.timestamp += media::codecInfo(p.spec.codec).rtpFrameTicks();
+  if (p.spec.levelExtId != 0) {
+    // RFC 8285 §4.2 one-byte header: profile 0xBEDE, length 1 word, element (ID, L=0) + RFC 6464 byte.
+    buf[0] |= std::byte{0x10};
+    const uint8_t level = toneOn ? static_cast<uint8_t>(0x80 | kTalkerLevel) : kSilenceLevel;
+    const std::array<std::byte, 8> ext{std::byte{0xbe}, std::byte{0xde}, std::byte{0}, std::byte{1},
+                                       std::byte(p.spec.levelExtId << 4), std::byte{level}, std::byte{0}, std::byte{0}};
+    std::copy(ext.begin(), ext.end(), buf.begin() + static_cast<ptrdiff_t>(n));
+    n += ext.size();
+  }
+  std::copy(payload.begin(), payload.end(), buf.begin() + static_cast<ptrdiff_t>(n));
+  n += payload.size();
+  const bool ok = ::sendto(p.fd.get(), buf.data(), n, 0, reinterpret_cast<const sockaddr*>(&p.spec.remote),
+                           sizeof p.spec.remote) >= 0;
+  ++(ok ? p.sent : p.sendErrors);
+  if (ok && toneOn && p.firstToneSentNs < 0) {
+    p.firstToneSentNs = now;
+  }
+  ++p.frame;
+}
+
+void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_t arrival) {
+  if (!p.decoder->decode(payload, pcm_)) {
+    ++p.rx.decodeErrors;
+    return;
+  }
+  for (size_t t = 0; t < talkers_.size(); ++t) {
+    const Participant& talker = parts_[talkers_[t]];
+    if (&talker == &p || p.heardNs[t] >= 0 || talker.firstToneSentNs < 0) {
+      continue;
+    }
+    if (media::testutil::toneAmplitude(pcm_, talker.spec.hz) > opt_.threshold) {
+      p.heardNs[t] = arrival;
+    }
+  }
+}
+
+void ConfLoad::receiveFrom(Participant& p) {
+  // Level-triggered epoll: whatever is left after one batch is reported again.
+  const int n = rx_.receive(p.fd.get());
+  if (n <= 0) {
+    return;
+  }
+  const int64_t now = clockNs(CLOCK_MONOTONIC);
+  const uint32_t clockRate = media::codecInfo(p.spec.codec).rtpClockRate;
+  for (int i = 0; i < n; ++i) {
+    ++p.rx.datagrams;
+    const std::span<const std::byte> bytes = rx_.datagram(static_cast<size_t>(i));
+    auto rtp = media::RtpView::parse(bytes);
+    if (!rtp || media::looksLikeRtcp(bytes)) {
+      ++p.rx.invalid;  // RTCP or not RTP: not part of the mix
+      continue;
+    }
+    int64_t arrival = now;
+    if (auto stamp = kernelStampNs(rx_.header(static_cast<size_t>(i)))) {
+      arrival = std::min(*stamp - realMinusMonoNs_, now);
+    }
+    p.rx.add(rtp->ssrc(), rtp->sequence(), rtp->timestamp(), arrival, clockRate);
+    p.rx.receivedWhileSending += arrival < endSendNs_ ? 1 : 0;
+    if (p.decoder) {
+      listen(p, rtp->payload(), arrival);
+    }
+  }
+}
+
+Expected<bool, std::string> ConfLoad::run() {
+  common::Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+  common::Fd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!ep.valid() || !timer.valid()) {
+    return Unexpected(std::string("epoll/timerfd: ") + std::strerror(errno));
+  }
+  const uint32_t timerTag = static_cast<uint32_t>(parts_.size());
+  auto watch = [&](int fd, uint32_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = tag;
+    return ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+  };
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    int on = 1;
+    if (::setsockopt(parts_[i].fd.get(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0 ||
+        !watch(parts_[i].fd.get(), static_cast<uint32_t>(i))) {
+      return Unexpected(std::string("socket setup: ") + std::strerror(errno));
+    }
+  }
+  itimerspec its{};
+  its.it_interval.tv_nsec = opt_.tickUs * 1000;
+  its.it_value.tv_nsec = opt_.tickUs * 1000;
+  if (!watch(timer.get(), timerTag) || ::timerfd_settime(timer.get(), 0, &its, nullptr) != 0) {
+    return Unexpected(std::string("timerfd: ") + std::strerror(errno));
+  }
+
+  const auto count = static_cast<int64_t>(parts_.size());
+  const int64_t start = clockNs(CLOCK_MONOTONIC);
+  const int64_t endSend = start + static_cast<int64_t>(opt_.seconds * 1e9);
+  endSendNs_ = endSend;
+  const int64_t endDrain = endSend + static_cast<int64_t>(opt_.drain * 1e9);
+  toneAtNs_ = start + static_cast<int64_t>(opt_.toneAt * 1e9);
+  // Slot g is frame g / count of participant g % count, due at start + g * 20 ms / count: the
+  // participants are spread evenly over one frame period, each sending exactly every 20 ms.
+  int64_t slot = 0;
+  auto dueOf = [&](int64_t g) { return start + g * kFrameNs / count; };
+  const double cpuBefore = cpuSeconds();
+  emit("phase", "media_start");
+  bool sending = true;
+  std::array<epoll_event, kMaxEvents> events{};
+  for (int64_t now = start; now < endDrain; now = clockNs(CLOCK_MONOTONIC)) {
+    realMinusMonoNs_ = clockNs(CLOCK_REALTIME) - now;
+    // Bounded burst: a generator that falls behind must still read, or the sockets overflow and
+    // its lateness shows up as loss.
+    int64_t due = dueOf(slot);
+    for (size_t burst = 0; burst < kMaxSendBurst && due <= now && due < endSend; ++burst) {
+      maxSendLagNs_ = std::max(maxSendLagNs_, now - due);
+      sendFrame(parts_[static_cast<size_t>(slot % count)], now);
+      due = dueOf(++slot);
+    }
+    if (sending && due >= endSend) {
+      sending = false;
+      mediaCpu_ = cpuSeconds() - cpuBefore;
+      emit("phase", "media_end");
+    }
+    const int waitMs = static_cast<int>(std::clamp<int64_t>((endDrain - now) / 1'000'000, 0, 1000));
+    const int n = ::epoll_wait(ep.get(), events.data(), kMaxEvents, waitMs);
+    for (int i = 0; i < n; ++i) {
+      const uint32_t tag = events[static_cast<size_t>(i)].data.u32;
+      if (tag == timerTag) {
+        uint64_t expirations = 0;
+        (void)::read(timer.get(), &expirations, sizeof expirations);
+      } else {
+        receiveFrom(parts_[tag]);
+      }
+    }
+  }
+  if (sending) {
+    mediaCpu_ = cpuSeconds() - cpuBefore;
+    emit("phase", "media_end");
+  }
+  return true;
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) {
+    return -1;
+  }
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+void ConfLoad::report() const {
+  uint64_t sent = 0, sendErrors = 0, received = 0, receivedWhileSending = 0, lost = 0, late = 0, invalid = 0, ssrcChanges = 0, decodeErrors = 0;
+  uint64_t silentParticipants = 0;  // participants that received nothing at all
+  double minFraction = 1e9;
+  std::vector<double> jitterMs;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    const Participant& p = parts_[i];
+    const RxStats& r = p.rx;
+    const double fraction = p.sent > 0 ? static_cast<double>(r.receivedWhileSending) / static_cast<double>(p.sent) : 0;
+    const double jMs = r.jitter * 1000.0 / media::codecInfo(p.spec.codec).rtpClockRate;
+    if (opt_.perParticipant) {
+      std::printf("p=%zu port=%u codec=%s role=%s sent=%lu recv=%lu recv_while_sending=%lu lost=%lu late=%lu invalid=%lu ssrc_changes=%lu "
+                  "jitter_ms=%.3f decode_errors=%lu\n",
+                  i, p.spec.localPort, std::string(media::codecInfo(p.spec.codec).name).c_str(),
+                  p.spec.talker ? "talker" : "silent", p.sent, r.received, r.receivedWhileSending, r.lost(), r.late, r.invalid, r.ssrcChanges,
+                  jMs, r.decodeErrors);
+    }
+    sent += p.sent;
+    sendErrors += p.sendErrors;
+    received += r.received;
+    receivedWhileSending += r.receivedWhileSending;
+    lost += r.lost();
+    late += r.late;
+    invalid += r.invalid;
+    ssrcChanges += r.ssrcChanges;
+    decodeErrors += r.decodeErrors;
+    silentParticipants += r.received == 0 ? 1 : 0;
+    minFraction = std::min(minFraction, fraction);
+    if (r.received > 1) {
+      jitterMs.push_back(jMs);
+    }
+  }
+  emit("participants", std::to_string(parts_.size()));
+  emit("talkers", std::to_string(talkers_.size()));
+  emit("media_seconds", fixed(opt_.seconds, 3));
+  emit("sent", std::to_string(sent));
+  emit("send_errors", std::to_string(sendErrors));
+  emit("received", std::to_string(received));
+  // A mixer sends each participant one frame per frame it receives: frames that came back while we
+  // were sending / frames sent (the drain's arrivals are not counted, a server may send on).
+  emit("received_fraction",
+       fixed(sent > 0 ? static_cast<double>(receivedWhileSending) / static_cast<double>(sent) : 0, 4));
+  emit("received_fraction_min", fixed(minFraction, 4));
+  emit("deaf_participants", std::to_string(silentParticipants));
+  emit("lost", std::to_string(lost));
+  emit("loss_pct", fixed(received + lost > 0 ? 100.0 * static_cast<double>(lost) / static_cast<double>(received + lost) : 0, 4));
+  emit("late", std::to_string(late));
+  emit("invalid", std::to_string(invalid));
+  emit("ssrc_changes", std::to_string(ssrcChanges));
+  emit("decode_errors", std::to_string(decodeErrors));
+  emit("jitter_ms_p50", fixed(percentile(jitterMs, 0.5), 3));
+  emit("jitter_ms_max", fixed(percentile(jitterMs, 1.0), 3));
+  // Added latency per (talker, listener) pair.
+  std::vector<double> latMs;
+  size_t pairs = 0;
+  for (const Participant& l : parts_) {
+    if (!l.decoder) {
+      continue;
+    }
+    for (size_t t = 0; t < talkers_.size(); ++t) {
+      const Participant& talker = parts_[talkers_[t]];
+      if (&talker == &l || talker.firstToneSentNs < 0) {
+        continue;
+      }
+      ++pairs;
+      if (l.heardNs[t] >= 0) {
+        latMs.push_back(static_cast<double>(l.heardNs[t] - talker.firstToneSentNs) / 1e6);
+      }
+    }
+  }
+  emit("latency_pairs", std::to_string(pairs));
+  emit("latency_detected", std::to_string(latMs.size()));
+  emit("latency_ms_min", fixed(percentile(latMs, 0.0), 2));
+  emit("latency_ms_p50", fixed(percentile(latMs, 0.5), 2));
+  emit("latency_ms_p99", fixed(percentile(latMs, 0.99), 2));
+  emit("latency_ms_max", fixed(percentile(latMs, 1.0), 2));
+  emit("send_lag_max_us", std::to_string(maxSendLagNs_ / 1000));
+  emit("gen_media_cpu_s", fixed(mediaCpu_, 3));
+  emit("gen_cpu_s", fixed(cpuSeconds(), 3));
+}
+
+int run(const Options& opt) {
+  std::vector<Spec> specs;
+  {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (opt.participants != "-") {
+      file.open(opt.participants);
+      if (!file) {
+        std::fprintf(stderr, "conf_load: cannot read %s\n", opt.participants.c_str());
+        return 2;
+      }
+      in = &file;
+    }
+    auto read = readSpecs(*in);
+    if (!read) {
+      std::fprintf(stderr, "conf_load: %s\n", read.error().c_str());
+      return 2;
+    }
+    specs = std::move(*read);
+  }
+  raiseFileLimit();
+  std::vector<Ring> silenceRings(4);
+  std::vector<Participant> parts;
+  std::vector<size_t> talkers;
+  parts.reserve(specs.size());
+  size_t decodingSilent = 0;
+  for (const Spec& s : specs) {
+    auto sock = openLoopbackUdp(1 << 20, s.localPort);
+    if (!sock) {
+      std::fprintf(stderr, "conf_load: %s\n", sock.error().c_str());
+      return 1;
+    }
+    Ring& silence = silenceRings[static_cast<size_t>(s.codec)];
+    if (silence.empty()) {
+      silence = encodeRing(s.codec, 0);
+    }
+    Participant p;
+    p.spec = s;
+    p.fd = std::move(sock->fd);
+    p.silence = &silence;
+    p.ssrc = kSsrcBase + static_cast<uint32_t>(parts.size());
+    if (s.talker) {
+      p.tone = encodeRing(s.codec, s.hz);
+      talkers.push_back(parts.size());
+    }
+    if (s.talker || decodingSilent++ < opt.decodeListeners) {
+      p.decoder = media::makeDecoder(s.codec);
+    }
+    parts.push_back(std::move(p));
+  }
+  for (Participant& p : parts) {
+    p.heardNs.assign(talkers.size(), -1);
+  }
+  ConfLoad load(std::move(parts), std::move(talkers), opt);
+  auto ran = load.run();
+  if (!ran) {
+    std::fprintf(stderr, "conf_load: %s\n", ran.error().c_str());
+    return 1;
+  }
+  load.report();
+  return 0;
+}
+
+}  // namespace
+}  // namespace rdv::bench
+
+int main(int argc, char** argv) { return rdv::bench::run(rdv::bench::parseOptions(argc, argv)); }
