@@ -109,6 +109,7 @@ struct Leg {
   media::MosSummary mos;
   MosWindow mosWindow;
   common::SockAddr lastRemote;  // the last valid advertised RTP address: a re-offer that moves it re-latches
+  uint64_t localTatNs = 0;  // RTP to a local peer: GCRA theoretical arrival time (RelayWorker::deliverLocal)
   Leg* peer = nullptr;
   MediaSession* session = nullptr;
 };

@@ -48,6 +48,7 @@ const char* toString(DropReason r) {
     case DropReason::Malformed: return "malformed";
     case DropReason::SendFailed: return "send_failed";
     case DropReason::LocalQueueFull: return "mixer_queue_full";
+    case DropReason::RateLimited: return "rate_limited";
     case DropReason::kCount: break;
   }
   return "unknown";
@@ -255,7 +256,14 @@ void RelayWorker::handle(AttachLocal& c) {
   fromLocal_ = std::move(c.fromLocal);
 }
 
-void RelayWorker::deliverLocal(const LegParams& local, std::span<const std::byte> rtp, uint64_t nowNs) {
+void RelayWorker::deliverLocal(Leg& from, std::span<const std::byte> rtp, uint64_t nowNs) {
+  const uint64_t tat = std::max(from.localTatNs, nowNs);
+  if (tat - nowNs > kLocalBurstNs) {
+    counters_.drop(DropReason::RateLimited).add(1);
+    return;
+  }
+  from.localTatNs = tat + kLocalPacketNs;
+  const LegParams& local = from.peer->params;
   if (local.localSink >= toLocal_.size() || !toLocal_[local.localSink]->push(local.localEndpoint, rtp, nowNs)) {
     counters_.drop(DropReason::LocalQueueFull).add(1);
   }
@@ -435,7 +443,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     }
 
     if (peer.params.localEndpoint != 0) {  // a conference participant: RTP to the mixer, RTCP ends here
-      if (rtp) deliverLocal(peer.params, pkt, nowNs);
+      if (rtp) deliverLocal(leg, pkt, nowNs);
       return true;
     }
     // Forward: to the peer's latched source, else to what its SDP advertised.

@@ -80,7 +80,11 @@ class RelayWorker {
   void handle(StopWorker& c);
   void handle(AttachLocal& c);
   // RTP of the peer of a local leg, to its mixer's queue (counted as a drop when it is full).
-  void deliverLocal(const LegParams& local, std::span<const std::byte> rtp, uint64_t nowNs);
+  // Rate-limited per leg (a flood from one participant must not crowd the others out of the
+  // shared queue): on average one packet per kLocalPacketNs, bursts up to kLocalBurstNs ahead.
+  void deliverLocal(Leg& from, std::span<const std::byte> rtp, uint64_t nowNs);
+  static constexpr uint64_t kLocalPacketNs = 10'000'000;  // 100 packets/s: twice a 20 ms stream
+  static constexpr uint64_t kLocalBurstNs = 250'000'000;
   // Sends what the mixers queued for this worker's local endpoints, each from its participant's
   // socket to the latched (else advertised) address.
   void drainLocal();

@@ -10,7 +10,7 @@ namespace rdv::relay {
 
 using common::Counter;
 
-enum class DropReason : uint8_t { Spoofed, NoSession, Malformed, SendFailed, LocalQueueFull, kCount };
+enum class DropReason : uint8_t { Spoofed, NoSession, Malformed, SendFailed, LocalQueueFull, RateLimited, kCount };
 const char* toString(DropReason r);
 
 struct alignas(64) WorkerCounters {
