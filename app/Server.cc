@@ -227,8 +227,11 @@ int Server::run() {
 
 void Server::Impl::onSessionEnded(const relay::SessionReport& rep, bool timedOut) {
   metrics->observeEnded(rep);
+  if (auto left = conferences->onSessionEnded(rep, timedOut)) {  // a conference participant's
+    if (cdr) cdr->onMedia(rep, std::string("conference_") + mixer::toString(*left), clock.monotonicMs());
+    return;
+  }
   if (cdr) cdr->onMedia(rep, timedOut ? "media_timeout" : "released", clock.monotonicMs());
-  if (conferences->onSessionEnded(rep, timedOut)) return;  // a conference participant's
   if (!timedOut) return;  // a drop() the control side asked for
   auto callId = anchor->onSessionEnded(rep);
   spdlog::info("call={} media timeout: session torn down", callId.value_or(rep.callId));

@@ -398,13 +398,9 @@ def run_one(args, kind, n, run_dir):
     return row
 
 
-def mixer_figure(row, words, without=()):
-    """The rdv_mixer_* delta whose name holds every word of `words` and none of `without` (None
-    when /metrics has no such counter; the names are matched by words until they are settled)."""
-    for name, v in sorted((row.get("mixer") or {}).items()):
-        if all(w in name for w in words) and not any(w in name for w in without):
-            return v
-    return None
+def mixer_figure(row, name):
+    """The delta of Rendezvous counter `name` over the run (None when /metrics lacks it)."""
+    return (row.get("mixer") or {}).get(name)
 
 
 def fmt(v, spec="", none="-"):
@@ -424,14 +420,14 @@ def print_table(rows):
         if "error" in r:
             print(f"{r['server']:<10} {r['participants']:>5} error: {r['error']}")
             continue
-        ticks = mixer_figure(r, ("tick", "total"), ("overrun", "late", "seconds"))
-        encodes = mixer_figure(r, ("encode",), ("error", "fail", "seconds"))
+        ticks = mixer_figure(r, "rdv_mixer_ticks_total")
+        encodes = mixer_figure(r, "rdv_mixer_encodes_total")
         cells = [fmt(r.get("cpu_ms_per_participant_s"), ".2f"), fmt(r.get("cores"), ".2f"),
                  fmt(r.get("received_fraction"), ".4f"), fmt(r.get("loss_pct"), ".3f"), fmt(r.get("late"), ".0f"),
                  fmt(r.get("jitter_ms_p50"), ".2f"), fmt(r.get("latency_ms_p50"), ".1f"),
                  fmt(r.get("latency_ms_p99"), ".1f"), f"{r.get('latency_detected', '-')}/{r.get('latency_pairs', '-')}",
                  fmt(encodes / ticks if encodes is not None and ticks else None, ".1f"),
-                 fmt(mixer_figure(r, ("overrun",)), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
+                 fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
                  fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else "")]
         print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r["participants"], *cells))
 

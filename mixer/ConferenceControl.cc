@@ -180,7 +180,7 @@ Expected<JoinResult, JoinError> ConferenceControl::join(const JoinRequest& req) 
   auto admitted = admit(req, pinPending);
   if (!admitted) return Unexpected(admitted.error());
   Room& r = **admitted;
-  const std::string callId = fmt::format("conf-{}-{}", req.room, nextSeq_);
+  const std::string callId = req.callId.empty() ? fmt::format("conf-{}-{}", req.room, nextSeq_) : req.callId;
   const uint64_t session = relay_.createSession(callId);
   auto ports = relay_.addStream(session, req.rtcpMux, true);
   if (!ports) {
@@ -221,7 +221,7 @@ Expected<JoinResult, JoinError> ConferenceControl::join(const JoinRequest& req) 
   m.worker = r.worker;
   m.payloadType = req.payloadType;
   members_.emplace(id, std::move(m));
-  bySession_.emplace(session, id);
+  bySession_.emplace(session, SessionOwner{id, LeaveReason::Hangup});
   r.info.members.push_back(id);
   emit("join", req.room, id, req.label);
   auto local_ = common::SockAddr::fromIp(opts_.advertise, ports->rtpPort[0]);
@@ -240,6 +240,7 @@ void ConferenceControl::depart(ParticipantId id, LeaveReason reason, bool tell) 
   Member m = std::move(it->second);
   members_.erase(it);
   // The session stays in bySession_ until the relay reports it ended (onSessionEnded).
+  if (auto s = bySession_.find(m.session); s != bySession_.end()) s->second.reason = reason;
   relay_.drop(m.session);
   mixers_[m.worker]->post([id](MixerWorker& w) { w.removeParticipant(id); });
   emit("leave", m.info.room, id, toString(reason));
@@ -250,16 +251,18 @@ void ConferenceControl::depart(ParticipantId id, LeaveReason reason, bool tell) 
   if (tell && onLeft_) onLeft_(id, reason);
 }
 
-bool ConferenceControl::onSessionEnded(const relay::SessionReport& report, bool timedOut) {
+std::optional<LeaveReason> ConferenceControl::onSessionEnded(const relay::SessionReport& report, bool timedOut) {
   auto it = bySession_.find(report.id);
-  if (it == bySession_.end()) return false;
-  const ParticipantId id = it->second;
-  bySession_.erase(it);
-  if (timedOut && members_.contains(id)) {
-    spdlog::info("conference: participant {} sent no media for the timeout: leaves", id);
-    depart(id, LeaveReason::MediaTimeout, true);
+  if (it == bySession_.end()) return std::nullopt;
+  const SessionOwner owner = it->second;
+  if (timedOut && members_.contains(owner.id)) {
+    spdlog::info("conference: participant {} sent no media for the timeout: leaves", owner.id);
+    depart(owner.id, LeaveReason::MediaTimeout, true);
+    bySession_.erase(report.id);
+    return LeaveReason::MediaTimeout;
   }
-  return true;
+  bySession_.erase(it);
+  return owner.reason;
 }
 
 void ConferenceControl::postFlags(const Member& m) {

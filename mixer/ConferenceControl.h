@@ -113,9 +113,9 @@ class ConferenceControl final : public Conferences {
   // at once with nullopt for an unknown room.
   void report(const std::string& room, std::function<void(std::optional<ConferenceReport>)> done);
 
-  // A relay session ended: true when it was a participant's (a media timeout makes it leave with
-  // MediaTimeout and tells onLeft). Ended sessions of participants that already left are ours too.
-  bool onSessionEnded(const relay::SessionReport& report, bool timedOut);
+  // A relay session ended: when it was a participant's, why the participant left (a media
+  // timeout makes it leave now, with MediaTimeout, and tells onLeft); nullopt for other sessions.
+  std::optional<LeaveReason> onSessionEnded(const relay::SessionReport& report, bool timedOut);
 
   // Readable when the mixers have something for the control thread: poll it, then call drain().
   int fd() const { return wake_.get(); }
@@ -172,7 +172,11 @@ class ConferenceControl final : public Conferences {
   std::vector<std::unique_ptr<MixerWorker>> mixers_;
   std::map<std::string, Room> rooms_;
   std::unordered_map<ParticipantId, Member> members_;
-  std::unordered_map<uint64_t, ParticipantId> bySession_;
+  struct SessionOwner {
+    ParticipantId id = 0;
+    LeaveReason reason = LeaveReason::Hangup;  // set when the participant left
+  };
+  std::unordered_map<uint64_t, SessionOwner> bySession_;
   ConferenceId nextRoomId_ = 1;
   uint32_t nextSeq_ = 1;
   uint64_t nextRequest_ = 1;

@@ -25,6 +25,7 @@ struct JoinRequest {
   uint8_t audioLevelExtId = 0; // RFC 6464 extension id, 0 = none
   bool rtcpMux = true;
   std::string label;           // who it is, for the API and the log ("sip:alice@example.org")
+  std::string callId;          // names the relay session (and so the call record); empty: "conf-<room>-<n>"
   std::string pin;             // a PIN given up front (API); SIP callers enter it by DTMF
 };
 
