@@ -39,8 +39,8 @@ constexpr std::string_view kConferenceAllow = "Allow: INVITE, ACK, CANCEL, BYE, 
 
 bool validRoom(std::string_view room) {
   return !room.empty() && room.size() <= kMaxRoomName && std::all_of(room.begin(), room.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 
@@ -90,7 +90,8 @@ void B2bua::setConferences(mixer::Conferences* conferences, std::string prefix) 
   conferences_ = conferences;
   conferencePrefix_ = std::move(prefix);
   if (conferences_ != nullptr) {
-    conferences_->setOnLeft([this](mixer::ParticipantId who, mixer::LeaveReason why) { onConferenceLeft(who, why); });
+    conferences_->setOnLeft(
+        [this](mixer::ParticipantId who, mixer::LeaveReason why) { onConferenceLeft(who, why); });
   }
 }
 
@@ -108,7 +109,8 @@ void B2bua::onConferenceInvite(sip::TxnId id, const sip::SipMessage& req, const 
   }
   if (!admitCall(id)) return;
   counters_.conferenceInvites.add(1);
-  const std::string room = sip::SipUri::parse(req.requestUri())->unescapedUser().substr(conferencePrefix_.size());
+  const std::string room =
+      sip::SipUri::parse(req.requestUri())->unescapedUser().substr(conferencePrefix_.size());
   auto refuse = [&](int status, std::string_view reason, std::string_view why) {
     admission_.refund();
     counters_.conferenceRejected.add(1);
@@ -142,8 +144,8 @@ void B2bua::onConferenceInvite(sip::TxnId id, const sip::SipMessage& req, const 
                d.participant, media::codecInfo(d.offer.join.codec).name,
                joined->pinPending ? ", PIN pending" : "");
   std::array<std::string, 2> h{local_.contact(from), std::string(kConferenceAllow)};
-  txns_.respond(id, 200, "OK", d.leg.localTag, h, conferenceAnswer(d.offer, d.local, d.sdpSessionId, d.sdpVersion),
-                kSdp);
+  txns_.respond(id, 200, "OK", d.leg.localTag, h,
+                conferenceAnswer(d.offer, d.local, d.sdpSessionId, d.sdpVersion), kSdp);
 }
 
 ConferenceDialog* B2bua::findConference(const sip::SipMessage& req) {
@@ -206,7 +208,8 @@ void B2bua::answerConferenceReoffer(sip::TxnId id, const sip::SipMessage& req, C
   const bool invite = req.method() == sip::SipMethod::Invite;
   if (!req.body().empty()) {
     auto offer = negotiateConferenceOffer(req.body());
-    if (offer && (offer->join.codec != d.offer.join.codec || offer->join.payloadType != d.offer.join.payloadType)) {
+    if (offer &&
+        (offer->join.codec != d.offer.join.codec || offer->join.payloadType != d.offer.join.payloadType)) {
       offer = Unexpected(std::string("a conference participant keeps its codec"));
     }
     if (!offer) {
@@ -228,7 +231,8 @@ void B2bua::answerConferenceReoffer(sip::TxnId id, const sip::SipMessage& req, C
     d.awaitingAck = id;
   }
   std::array<std::string, 2> h{local_.contact(d.leg.peer), std::string(kConferenceAllow)};
-  txns_.respond(id, 200, "OK", {}, h, conferenceAnswer(d.offer, d.local, d.sdpSessionId, ++d.sdpVersion), kSdp);
+  txns_.respond(id, 200, "OK", {}, h, conferenceAnswer(d.offer, d.local, d.sdpSessionId, ++d.sdpVersion),
+                kSdp);
 }
 
 void B2bua::onConferenceLeft(mixer::ParticipantId who, mixer::LeaveReason why) {

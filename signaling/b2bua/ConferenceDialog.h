@@ -15,15 +15,15 @@
 namespace rdv::b2bua {
 
 struct ConferenceDialog {
-  Leg leg;                           // the dialog with the participant (peer: where its INVITE came from)
-  std::string uri;                   // the conference's Request-URI, for the call record
+  Leg leg;          // the dialog with the participant (peer: where its INVITE came from)
+  std::string uri;  // the conference's Request-URI, for the call record
   mixer::ParticipantId participant = 0;
-  common::SockAddr local;            // the relay address in our answer
-  ConferenceOffer offer;             // what the answer repeats on every re-offer
+  common::SockAddr local;  // the relay address in our answer
+  ConferenceOffer offer;   // what the answer repeats on every re-offer
   uint64_t sdpSessionId = 0;
-  uint64_t sdpVersion = 0;           // o= version of the last answer (RFC 3264 §8)
-  sip::TxnId awaitingAck = 0;        // the INVITE whose 2xx the participant has not ACKed yet
-  uint64_t startUnixMs = 0;          // wall clock: the call record
+  uint64_t sdpVersion = 0;     // o= version of the last answer (RFC 3264 §8)
+  sip::TxnId awaitingAck = 0;  // the INVITE whose 2xx the participant has not ACKed yet
+  uint64_t startUnixMs = 0;    // wall clock: the call record
 };
 
 }  // namespace rdv::b2bua

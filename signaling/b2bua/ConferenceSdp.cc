@@ -40,10 +40,12 @@ std::optional<uint32_t> number(std::string_view s) {
 // The value after "a=<name>:<key> " for the first such line of `m`, e.g. the "PCMU/8000" of
 // "a=rtpmap:0 PCMU/8000" for name "rtpmap" and key "0". `key` ends at '/' or a space (extmap's
 // "<id>/<direction>").
-std::optional<std::string_view> keyedAttribute(const sdp::SdpMedia& m, std::string_view name, std::string_view key) {
+std::optional<std::string_view> keyedAttribute(const sdp::SdpMedia& m, std::string_view name,
+                                               std::string_view key) {
   for (const auto& line : m.lines) {
     std::string_view v = line.value;
-    if (line.type != 'a' || v.size() <= name.size() || !v.starts_with(name) || v[name.size()] != ':') continue;
+    if (line.type != 'a' || v.size() <= name.size() || !v.starts_with(name) || v[name.size()] != ':')
+      continue;
     v.remove_prefix(name.size() + 1);
     const size_t end = v.find_first_of("/ ");
     if (end == std::string_view::npos || v.substr(0, end) != key) continue;
@@ -56,7 +58,8 @@ std::optional<std::string_view> keyedAttribute(const sdp::SdpMedia& m, std::stri
 // "<encoding>/<rate>[/<channels>]" names `c` (encoding names are case-insensitive, RFC 4855 §3).
 bool names(std::string_view rtpmap, std::string_view encoding, uint32_t rate, std::string_view channels) {
   const size_t slash = rtpmap.find('/');
-  if (slash == std::string_view::npos || !sip::equalsIgnoreCase(rtpmap.substr(0, slash), encoding)) return false;
+  if (slash == std::string_view::npos || !sip::equalsIgnoreCase(rtpmap.substr(0, slash), encoding))
+    return false;
   std::string_view rest = rtpmap.substr(slash + 1);
   const size_t slash2 = rest.find('/');
   const std::string_view ch = slash2 == std::string_view::npos ? std::string_view() : rest.substr(slash2 + 1);
@@ -111,7 +114,8 @@ bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
     if (map && o.join.dtmfPayloadType == 0 && names(*map, "telephone-event", 8000, "")) {
       o.join.dtmfPayloadType = static_cast<uint8_t>(*pt);
     }
-    if (chosen == nullptr && (chosen = codecOf(m, f)) != nullptr) o.join.payloadType = static_cast<uint8_t>(*pt);
+    if (chosen == nullptr && (chosen = codecOf(m, f)) != nullptr)
+      o.join.payloadType = static_cast<uint8_t>(*pt);
   }
   if (chosen == nullptr) return false;
   o.join.codec = chosen->id;
@@ -130,7 +134,8 @@ bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
 Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view sdp) {
   if (sdp.empty()) return Unexpected(std::string("no SDP offer"));
   auto parsed = sdp::SdpSession::parse(sdp);
-  if (!parsed) return Unexpected(fmt::format("bad SDP (line {}: {})", parsed.error().line, parsed.error().reason));
+  if (!parsed)
+    return Unexpected(fmt::format("bad SDP (line {}: {})", parsed.error().line, parsed.error().reason));
   const sdp::SdpSession& s = *parsed;
   const auto index = audioSection(s);
   if (!index) return Unexpected(std::string("no RTP/AVP audio stream"));
@@ -156,8 +161,9 @@ std::string conferenceAnswer(const ConferenceOffer& offer, const common::SockAdd
                              uint64_t version) {
   const std::string_view family = local.isV6() ? "IP6" : "IP4";
   const std::string ip = local.ip();
-  std::string out = fmt::format("v=0\r\no=rendezvous {} {} IN {} {}\r\ns=rendezvous\r\nc=IN {} {}\r\nt=0 0\r\n",
-                                sessionId, version, family, ip, family, ip);
+  std::string out =
+      fmt::format("v=0\r\no=rendezvous {} {} IN {} {}\r\ns=rendezvous\r\nc=IN {} {}\r\nt=0 0\r\n", sessionId,
+                  version, family, ip, family, ip);
   const mixer::JoinRequest& j = offer.join;
   for (size_t i = 0; i < offer.rejected.size(); ++i) {
     if (i != offer.audioIndex) {
