@@ -96,8 +96,9 @@ class B2bua final : public sip::SipTransactionUser {
   void setDraining(bool on);
   // From now on an initial INVITE whose Request-URI user is `prefix` + room (sip:conf-test@host)
   // joins that room of `conferences`, answered by us; conference participants count against
-  // sip.max_calls like calls. Null turns it off (dialogs already up stay). `conferences` must
-  // outlive the B2BUA (its onLeft callback is ours until then).
+  // sip.max_calls like calls. Null or an empty prefix turns it off (dialogs already up stay, and
+  // end without telling the service). `conferences` must outlive the B2BUA or its replacement here
+  // (its onLeft callback is ours until then).
   void setConferences(mixer::Conferences* conferences, std::string prefix = "conf-");
   size_t conferenceParticipants() const { return conferenceDialogs_.size(); }
 

@@ -169,7 +169,7 @@ void B2bua::onConferenceRequest(sip::TxnId id, const sip::SipMessage& req, Confe
     case sip::SipMethod::Bye:
       txns_.respond(id, 200, "OK");
       spdlog::info("call={} BYE from conference participant {}", d.leg.callId, d.participant);
-      conferences_->leave(d.participant, mixer::LeaveReason::Hangup);
+      if (conferences_ != nullptr) conferences_->leave(d.participant, mixer::LeaveReason::Hangup);
       endConference(d, EndReason::CallerBye);
       return;
     case sip::SipMethod::Ack:  // an ACK with a transaction is a non-2xx's: the layer's business
