@@ -1,5 +1,6 @@
 #include "signaling/b2bua/ConferenceSdp.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <optional>
@@ -37,30 +38,24 @@ std::optional<uint32_t> number(std::string_view s) {
   return v;
 }
 
-// The value after "a=<name>:<key> " for the first such line of `m`, e.g. the "PCMU/8000" of
-// "a=rtpmap:0 PCMU/8000" for name "rtpmap" and key "0". `key` ends at '/' or a space (extmap's
-// "<id>/<direction>").
-std::optional<std::string_view> keyedAttribute(const sdp::SdpMedia& m, std::string_view name,
-                                               std::string_view key) {
+// "<encoding>/<rate>[/<params>]" of the first "a=rtpmap:<pt> ..." for `pt` in `m` (RFC 8866 §6.6).
+std::optional<std::string_view> rtpmap(const sdp::SdpMedia& m, std::string_view pt) {
   for (const auto& line : m.lines) {
     std::string_view v = line.value;
-    if (line.type != 'a' || v.size() <= name.size() || !v.starts_with(name) || v[name.size()] != ':')
-      continue;
-    v.remove_prefix(name.size() + 1);
-    const size_t end = v.find_first_of("/ ");
-    if (end == std::string_view::npos || v.substr(0, end) != key) continue;
-    const size_t value = v.find(' ');
-    return value == std::string_view::npos ? std::string_view() : sip::trimLws(v.substr(value + 1));
+    if (line.type != 'a' || !v.starts_with("rtpmap:")) continue;
+    v.remove_prefix(7);
+    const size_t space = v.find(' ');
+    if (space != std::string_view::npos && v.substr(0, space) == pt) return sip::trimLws(v.substr(space + 1));
   }
   return std::nullopt;
 }
 
-// "<encoding>/<rate>[/<channels>]" names `c` (encoding names are case-insensitive, RFC 4855 §3).
-bool names(std::string_view rtpmap, std::string_view encoding, uint32_t rate, std::string_view channels) {
-  const size_t slash = rtpmap.find('/');
-  if (slash == std::string_view::npos || !sip::equalsIgnoreCase(rtpmap.substr(0, slash), encoding))
-    return false;
-  std::string_view rest = rtpmap.substr(slash + 1);
+// `map` ("<encoding>/<rate>[/<channels>]" of an rtpmap) names that encoding, rate and channel
+// count (encoding names are case-insensitive, RFC 4855 §3; no channels means one).
+bool names(std::string_view map, std::string_view encoding, uint32_t rate, std::string_view channels) {
+  const size_t slash = map.find('/');
+  if (slash == std::string_view::npos || !sip::equalsIgnoreCase(map.substr(0, slash), encoding)) return false;
+  const std::string_view rest = map.substr(slash + 1);
   const size_t slash2 = rest.find('/');
   const std::string_view ch = slash2 == std::string_view::npos ? std::string_view() : rest.substr(slash2 + 1);
   if (number(rest.substr(0, slash2)) != rate) return false;
@@ -68,7 +63,7 @@ bool names(std::string_view rtpmap, std::string_view encoding, uint32_t rate, st
 }
 
 const KnownCodec* codecOf(const sdp::SdpMedia& m, std::string_view format) {
-  const auto map = keyedAttribute(m, "rtpmap", format);
+  const auto map = rtpmap(m, format);
   for (const auto& c : kCodecs) {
     if (map ? names(*map, c.encoding, c.rate, c.channels)
             : c.staticPt >= 0 && number(format) == static_cast<uint32_t>(c.staticPt)) {
@@ -104,13 +99,28 @@ std::optional<size_t> audioSection(const sdp::SdpSession& s) {
   return std::nullopt;
 }
 
+// The id of "a=extmap:<id>[/<direction>] urn:ietf:params:rtp-hdrext:ssrc-audio-level" (RFC 6464),
+// when it fits a one-byte header extension (1-14, RFC 8285 §4.2); else 0.
+uint8_t audioLevelId(const sdp::SdpMedia& m) {
+  for (const auto& line : m.lines) {
+    std::string_view v = line.value;
+    if (line.type != 'a' || !v.starts_with("extmap:")) continue;
+    v.remove_prefix(7);
+    const size_t space = v.find(' ');
+    if (space == std::string_view::npos || !v.substr(space + 1).starts_with(kAudioLevelUri)) continue;
+    const auto id = number(v.substr(0, std::min(space, v.find('/'))));
+    if (id && *id >= 1 && *id <= 14) return static_cast<uint8_t>(*id);
+  }
+  return 0;
+}
+
 // Chooses the codec and reads the extras of the answered section into `o.join`.
 bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
   const KnownCodec* chosen = nullptr;
   for (const auto& f : m.formats) {
     const auto pt = number(f);
     if (!pt || *pt > 127) continue;
-    const auto map = keyedAttribute(m, "rtpmap", f);
+    const auto map = rtpmap(m, f);
     if (map && o.join.dtmfPayloadType == 0 && names(*map, "telephone-event", 8000, "")) {
       o.join.dtmfPayloadType = static_cast<uint8_t>(*pt);
     }
@@ -119,12 +129,7 @@ bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
   }
   if (chosen == nullptr) return false;
   o.join.codec = chosen->id;
-  for (uint32_t id = 1; id <= 14; ++id) {  // one-byte header ids (RFC 8285 §4.2)
-    if (auto uri = keyedAttribute(m, "extmap", std::to_string(id)); uri && uri->starts_with(kAudioLevelUri)) {
-      o.join.audioLevelExtId = static_cast<uint8_t>(id);
-      break;
-    }
-  }
+  o.join.audioLevelExtId = audioLevelId(m);
   o.join.rtcpMux = m.rtcpMux();
   return true;
 }

@@ -33,6 +33,17 @@ TEST(ConferenceSdpTest, OpusNeedsTwoChannelsAndItsClock) {
   EXPECT_EQ(o->join.codec, media::CodecId::Pcmu);
 }
 
+TEST(ConferenceSdpTest, AudioLevelIdMayCarryADirectionAndMustFitOneByteHeaders) {
+  auto o =
+      negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n",
+                                     "m=audio 4000 RTP/AVP 0\r\n"
+                                     "a=extmap:15 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+                                     "a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+                                     "a=extmap:5/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"));
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->join.audioLevelExtId, 5);
+}
+
 TEST(ConferenceSdpTest, UnspecifiedOrHostNameAddressIsLeftToLatching) {
   auto zero = negotiateConferenceOffer(offer("c=IN IP4 0.0.0.0\r\n", "m=audio 4000 RTP/AVP 0\r\n"));
   ASSERT_TRUE(zero);
