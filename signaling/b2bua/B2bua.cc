@@ -42,11 +42,13 @@ B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::Me
       registrations_(cfg_, txns_, tags_, clock, counters_),
       admission_(cfg.maxCalls, cfg.maxCallsPerSecond) {}
 
-B2bua::~B2bua() = default;
+B2bua::~B2bua() {
+  if (conferences_ != nullptr) conferences_->setOnLeft({});
+}
 
 void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) {
   if (id == 0) {
-    onAck(req);
+    if (!onConferenceAck(req)) onAck(req);
     return;
   }
   const sip::SipMethod m = req.method();
@@ -60,6 +62,10 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     return;
   }
   if (!req.toTag().empty()) {
+    if (ConferenceDialog* d = findConference(req)) {
+      onConferenceRequest(id, req, *d);
+      return;
+    }
     int side = 0;
     size_t branch = 0;
     Call* call = calls_.find(req, side, branch);
@@ -123,14 +129,12 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
     maxForwards = std::min<uint32_t>(maxForwards - 1, 70);
   }
   if (!registrations_.authorizeCaller(id, req)) return;
-  if (rejectShortSession(id, req, tags_.next())) return;
-  if (auto verdict = admission_.admit(calls_.size(), clock_.monotonicMs());
-      verdict != Admission::Verdict::Admit) {
-    counters_.callsRejected.add(1);
-    std::array<std::string, 1> h{fmt::format("Retry-After: {}", Admission::retryAfterSeconds(verdict))};
-    txns_.respond(id, 503, "Service Unavailable", tags_.next(), h);
+  if (isConferenceInvite(req)) {
+    onConferenceInvite(id, req, from);
     return;
   }
+  if (rejectShortSession(id, req, tags_.next())) return;
+  if (!admitCall(id)) return;
   std::string callee;
   auto bindings = routeInvite(id, req, callee);
   if (bindings.empty()) {
@@ -165,6 +169,15 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   if (!ringBranches(c)) failCall(c);
 }
 
+bool B2bua::admitCall(sip::TxnId id) {
+  const auto verdict = admission_.admit(calls_.size() + conferenceDialogs_.size(), clock_.monotonicMs());
+  if (verdict == Admission::Verdict::Admit) return true;
+  counters_.callsRejected.add(1);
+  std::array<std::string, 1> h{fmt::format("Retry-After: {}", Admission::retryAfterSeconds(verdict))};
+  txns_.respond(id, 503, "Service Unavailable", tags_.next(), h);
+  return false;
+}
+
 std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee) {
   auto ruri = sip::SipUri::parse(req.requestUri());
   if (!ruri || ruri->user.empty()) {
@@ -196,15 +209,8 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   c.startUnixMs = clock_.wallNs() / 1'000'000;
   c.maxForwards = maxForwards;
   c.anchored = anchored;
-  Leg& a = c.caller;
-  a.callId = std::string(req.callId());
-  a.localTag = tags_.next();
-  a.remoteTag = std::string(req.fromTag());
-  a.localId = identity(req.header("To"));
-  a.remoteId = identity(req.header("From"));
-  a.remoteTarget = uriOf(req.header("Contact"));
-  if (a.remoteTarget.empty()) a.remoteTarget = std::string(req.requestUri());
-  a.peer = from;
+  c.caller = callerLeg(req, from);
+  const Leg& a = c.caller;
   // Topology hiding: the callee sees the caller's name at our host, not the caller's address.
   const std::string presented = presentedCaller(req.header("From"), local_.host());
   const size_t n = std::min<size_t>(targets.size(), std::max<uint32_t>(cfg_.maxBranches, 1));
@@ -219,6 +225,19 @@ Call& B2bua::createCall(sip::TxnId id, const sip::SipMessage& req, const sip::Si
     b.peer = peerOf(targets[k]);
   }
   return calls_.add(std::move(call));
+}
+
+Leg B2bua::callerLeg(const sip::SipMessage& req, const sip::SipPeer& from) {
+  Leg a;
+  a.callId = std::string(req.callId());
+  a.localTag = tags_.next();
+  a.remoteTag = std::string(req.fromTag());
+  a.localId = identity(req.header("To"));
+  a.remoteId = identity(req.header("From"));
+  a.remoteTarget = uriOf(req.header("Contact"));
+  if (a.remoteTarget.empty()) a.remoteTarget = std::string(req.requestUri());
+  a.peer = from;
+  return a;
 }
 
 sip::TxnId B2bua::sendOnLeg(Call& call, int side, std::string_view method, std::string_view body,

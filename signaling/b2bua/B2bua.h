@@ -13,6 +13,8 @@
 // ringing) answers the caller at once, CANCELs every branch and ends the call; a 2xx crossing the
 // CANCEL is ACKed and hung up. A 2xx whose SDP cannot be anchored is never passed on. REGISTER and authentication are RegisterHandler's, admission control Admission's,
 // the text we write SipText's, the call indexes CallTable's.
+// An INVITE to a conference URI (sip:conf-<room>@..., setConferences) is answered here instead,
+// with no callee leg: the participant joins a room of the conference service (B2buaConference.cc).
 
 #include <cstdint>
 #include <functional>
@@ -25,12 +27,14 @@
 
 #include "common/Clock.h"
 #include "config/Config.h"
+#include "mixer/Conferences.h"
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/b2bua/Admission.h"
 #include "signaling/b2bua/B2buaCounters.h"
 #include "signaling/b2bua/CallDeadlines.h"
 #include "signaling/b2bua/CallRecord.h"
 #include "signaling/b2bua/CallTable.h"
+#include "signaling/b2bua/ConferenceDialog.h"
 #include "signaling/b2bua/RegisterHandler.h"
 #include "signaling/b2bua/SipText.h"
 #include "signaling/sip/Registrar.h"
@@ -90,6 +94,13 @@ class B2bua final : public sip::SipTransactionUser {
   // Operator drain: new INVITEs get 503 with Retry-After (Admission::Verdict::Draining); calls
   // already up, and requests within them, go on.
   void setDraining(bool on);
+  // From now on an initial INVITE whose Request-URI user is `prefix` + room (sip:conf-test@host)
+  // joins that room of `conferences`, answered by us; conference participants count against
+  // sip.max_calls like calls. Null or an empty prefix turns it off (dialogs already up stay, and
+  // end without telling the service). `conferences` must outlive the B2BUA or its replacement here
+  // (its onLeft callback is ours until then).
+  void setConferences(mixer::Conferences* conferences, std::string prefix = "conf-");
+  size_t conferenceParticipants() const { return conferenceDialogs_.size(); }
 
   // SipTransactionUser
   void onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) override;
@@ -100,6 +111,10 @@ class B2bua final : public sip::SipTransactionUser {
 
  private:
   void onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
+  // Admission control for a new call or conference participant; false after answering 503.
+  bool admitCall(sip::TxnId id);
+  // Our dialog with the sender of the initial request `req`, under a fresh local tag.
+  Leg callerLeg(const sip::SipMessage& req, const sip::SipPeer& from);
   // The callee's bindings, or empty after answering 404/480.
   std::vector<sip::Binding> routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee);
   // The call with one branch per target (at most sip.max_branches, in the given order); nothing sent.
@@ -156,6 +171,18 @@ class B2bua final : public sip::SipTransactionUser {
   void runCallTimers(uint64_t nowMs);
   // Forgets the call, counts it by `why` and hands its record to the onCallEnded callback.
   void endCall(Call& call, EndReason why, int status);
+  // Conference participants (B2buaConference.cc).
+  bool isConferenceInvite(const sip::SipMessage& req) const;
+  void onConferenceInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
+  // The conference dialog `req` (with a To tag) belongs to; null when none.
+  ConferenceDialog* findConference(const sip::SipMessage& req);
+  void onConferenceRequest(sip::TxnId id, const sip::SipMessage& req, ConferenceDialog& d);
+  void answerConferenceReoffer(sip::TxnId id, const sip::SipMessage& req, ConferenceDialog& d);
+  // True when `req` (an ACK without transaction) belongs to a conference dialog.
+  bool onConferenceAck(const sip::SipMessage& req);
+  void onConferenceLeft(mixer::ParticipantId who, mixer::LeaveReason why);
+  // Forgets the dialog (`d` dangles after) and hands its record to the onCallEnded callback.
+  void endConference(ConferenceDialog& d, EndReason why);
 
   config::SipConfig cfg_;
   sip::SipSender& transport_;
@@ -179,6 +206,10 @@ class B2bua final : public sip::SipTransactionUser {
     std::string toTag;
   };
   std::unordered_map<sip::TxnId, PagerRelay> pagers_;  // our MESSAGE transaction -> the caller's
+  mixer::Conferences* conferences_ = nullptr;
+  std::string conferencePrefix_;
+  std::unordered_map<std::string, ConferenceDialog> conferenceDialogs_;  // by the participant's Call-ID
+  std::unordered_map<mixer::ParticipantId, std::string> conferenceCallIds_;
   // Topology hiding: o= is rewritten too, so no party sees another's address.
   const anchor::AnchorOptions anchorOptions_{.asymmetric = false, .replaceOrigin = true};
 };

@@ -18,7 +18,10 @@ struct B2buaCounters {
   common::Counter callsRejected;  // 503 by admission control
   common::Counter callsActive;
   common::Counter mediaTimeouts;
-  common::Counter sessionExpired;  // RFC 4028: no refresh before the session interval ran out
+  common::Counter conferenceInvites;   // INVITEs to a conference URI past authentication and admission
+  common::Counter conferenceJoins;     // of those, answered 200: the participant is in a room
+  common::Counter conferenceRejected;  // of those, refused (bad room, no common codec, the service said no)
+  common::Counter sessionExpired;      // RFC 4028: no refresh before the session interval ran out
   std::array<common::Counter, kEndReasons> ended;  // calls that ended, by EndReason
 };
 

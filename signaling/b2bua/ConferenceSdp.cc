@@ -1,0 +1,195 @@
+#include "signaling/b2bua/ConferenceSdp.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "signaling/sdp/Sdp.h"
+#include "signaling/sip/SipLex.h"
+
+namespace rdv::b2bua {
+namespace {
+
+// The codecs the mixer codes, as rtpmap names them (RFC 3551 §6, RFC 7587 §7: opus always says
+// 48000/2), with their static payload type where RFC 3551 gives one.
+struct KnownCodec {
+  media::CodecId id;
+  std::string_view encoding;
+  uint32_t rate;
+  std::string_view channels;  // empty: none, or 1
+  int staticPt;               // -1: dynamic only
+  std::string_view rtpmap;    // what the answer writes
+};
+constexpr std::array<KnownCodec, 4> kCodecs{{
+    {media::CodecId::Opus, "opus", 48000, "2", -1, "opus/48000/2"},
+    {media::CodecId::G722, "G722", 8000, "", 9, "G722/8000"},
+    {media::CodecId::Pcmu, "PCMU", 8000, "", 0, "PCMU/8000"},
+    {media::CodecId::Pcma, "PCMA", 8000, "", 8, "PCMA/8000"},
+}};
+constexpr std::string_view kAudioLevelUri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+std::optional<uint32_t> number(std::string_view s) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// "<encoding>/<rate>[/<params>]" of the first "a=rtpmap:<pt> ..." for `pt` in `m` (RFC 8866 §6.6).
+std::optional<std::string_view> rtpmap(const sdp::SdpMedia& m, std::string_view pt) {
+  for (const auto& line : m.lines) {
+    std::string_view v = line.value;
+    if (line.type != 'a' || !v.starts_with("rtpmap:")) continue;
+    v.remove_prefix(7);
+    const size_t space = v.find(' ');
+    if (space != std::string_view::npos && v.substr(0, space) == pt) return sip::trimLws(v.substr(space + 1));
+  }
+  return std::nullopt;
+}
+
+// `map` ("<encoding>/<rate>[/<channels>]" of an rtpmap) names that encoding, rate and channel
+// count (encoding names are case-insensitive, RFC 4855 §3; no channels means one).
+bool names(std::string_view map, std::string_view encoding, uint32_t rate, std::string_view channels) {
+  const size_t slash = map.find('/');
+  if (slash == std::string_view::npos || !sip::equalsIgnoreCase(map.substr(0, slash), encoding)) return false;
+  const std::string_view rest = map.substr(slash + 1);
+  const size_t slash2 = rest.find('/');
+  const std::string_view ch = slash2 == std::string_view::npos ? std::string_view() : rest.substr(slash2 + 1);
+  if (number(rest.substr(0, slash2)) != rate) return false;
+  return ch == channels || (channels.empty() && ch == "1");
+}
+
+const KnownCodec* codecOf(const sdp::SdpMedia& m, std::string_view format) {
+  const auto map = rtpmap(m, format);
+  for (const auto& c : kCodecs) {
+    if (map ? names(*map, c.encoding, c.rate, c.channels)
+            : c.staticPt >= 0 && number(format) == static_cast<uint32_t>(c.staticPt)) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+// The offered direction: the section's own attribute, else the session's (RFC 3264 §5.1).
+template <typename Level>
+std::optional<std::string_view> direction(const Level& level) {
+  for (std::string_view d : {"sendrecv", "sendonly", "recvonly", "inactive"}) {
+    if (level.hasAttribute(d)) return d;
+  }
+  return std::nullopt;
+}
+
+// Ours for the offerer's (RFC 3264 §6.1).
+std::string_view answerDirection(const sdp::SdpSession& s, const sdp::SdpMedia& m) {
+  const std::string_view offered = direction(m).value_or(direction(s).value_or("sendrecv"));
+  if (offered == "sendonly") return "recvonly";
+  if (offered == "recvonly") return "sendonly";
+  return offered;
+}
+
+// The first audio section we can take part in: RTP/AVP(F) (no SRTP here) with a port.
+std::optional<size_t> audioSection(const sdp::SdpSession& s) {
+  for (size_t i = 0; i < s.media.size(); ++i) {
+    const auto& m = s.media[i];
+    if (m.media == "audio" && m.port != 0 && (m.proto == "RTP/AVP" || m.proto == "RTP/AVPF")) return i;
+  }
+  return std::nullopt;
+}
+
+// The id of "a=extmap:<id>[/<direction>] urn:ietf:params:rtp-hdrext:ssrc-audio-level" (RFC 6464),
+// when it fits a one-byte header extension (1-14, RFC 8285 §4.2); else 0.
+uint8_t audioLevelId(const sdp::SdpMedia& m) {
+  for (const auto& line : m.lines) {
+    std::string_view v = line.value;
+    if (line.type != 'a' || !v.starts_with("extmap:")) continue;
+    v.remove_prefix(7);
+    const size_t space = v.find(' ');
+    if (space == std::string_view::npos || !v.substr(space + 1).starts_with(kAudioLevelUri)) continue;
+    const auto id = number(v.substr(0, std::min(space, v.find('/'))));
+    if (id && *id >= 1 && *id <= 14) return static_cast<uint8_t>(*id);
+  }
+  return 0;
+}
+
+// Chooses the codec and reads the extras of the answered section into `o.join`.
+bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
+  const KnownCodec* chosen = nullptr;
+  for (const auto& f : m.formats) {
+    const auto pt = number(f);
+    if (!pt || *pt > 127) continue;
+    const auto map = rtpmap(m, f);
+    if (map && o.join.dtmfPayloadType == 0 && names(*map, "telephone-event", 8000, "")) {
+      o.join.dtmfPayloadType = static_cast<uint8_t>(*pt);
+    }
+    if (chosen == nullptr && (chosen = codecOf(m, f)) != nullptr)
+      o.join.payloadType = static_cast<uint8_t>(*pt);
+  }
+  if (chosen == nullptr) return false;
+  o.join.codec = chosen->id;
+  o.join.audioLevelExtId = audioLevelId(m);
+  o.join.rtcpMux = m.rtcpMux();
+  return true;
+}
+
+}  // namespace
+
+Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view sdp) {
+  if (sdp.empty()) return Unexpected(std::string("no SDP offer"));
+  auto parsed = sdp::SdpSession::parse(sdp);
+  if (!parsed)
+    return Unexpected(fmt::format("bad SDP (line {}: {})", parsed.error().line, parsed.error().reason));
+  const sdp::SdpSession& s = *parsed;
+  const auto index = audioSection(s);
+  if (!index) return Unexpected(std::string("no RTP/AVP audio stream"));
+  const sdp::SdpMedia& m = s.media[*index];
+  ConferenceOffer o;
+  o.audioIndex = *index;
+  o.proto = m.proto;
+  o.join.rtcpMux = false;
+  if (!negotiateSection(m, o)) return Unexpected(std::string("no common codec (opus, G722, PCMU, PCMA)"));
+  o.direction = std::string(answerDirection(s, m));
+  if (auto ip = s.mediaConnectionAddress(*index); ip && *ip != "0.0.0.0" && *ip != "::") {
+    o.join.rtp = common::SockAddr::fromIp(*ip, m.port).value_or(common::SockAddr());
+  }
+  for (const auto& other : s.media) {
+    std::string formats;
+    for (const auto& f : other.formats) formats += " " + f;
+    o.rejected.push_back(fmt::format("{} 0 {}{}", other.media, other.proto, formats));
+  }
+  return o;
+}
+
+std::string conferenceAnswer(const ConferenceOffer& offer, const common::SockAddr& local, uint64_t sessionId,
+                             uint64_t version) {
+  const std::string_view family = local.isV6() ? "IP6" : "IP4";
+  const std::string ip = local.ip();
+  std::string out =
+      fmt::format("v=0\r\no=rendezvous {} {} IN {} {}\r\ns=rendezvous\r\nc=IN {} {}\r\nt=0 0\r\n", sessionId,
+                  version, family, ip, family, ip);
+  const mixer::JoinRequest& j = offer.join;
+  for (size_t i = 0; i < offer.rejected.size(); ++i) {
+    if (i != offer.audioIndex) {
+      out += fmt::format("m={}\r\n", offer.rejected[i]);
+      continue;
+    }
+    out += fmt::format("m=audio {} {} {}", local.port(), offer.proto, j.payloadType);
+    out += j.dtmfPayloadType != 0 ? fmt::format(" {}\r\n", j.dtmfPayloadType) : std::string("\r\n");
+    for (const auto& c : kCodecs) {
+      if (c.id == j.codec) out += fmt::format("a=rtpmap:{} {}\r\n", j.payloadType, c.rtpmap);
+    }
+    if (j.codec == media::CodecId::Opus) out += fmt::format("a=fmtp:{} useinbandfec=1\r\n", j.payloadType);
+    if (j.dtmfPayloadType != 0) {
+      out += fmt::format("a=rtpmap:{0} telephone-event/8000\r\na=fmtp:{0} 0-15\r\n", j.dtmfPayloadType);
+    }
+    out += "a=ptime:20\r\n";
+    if (j.rtcpMux) out += "a=rtcp-mux\r\n";
+    if (j.audioLevelExtId != 0) out += fmt::format("a=extmap:{} {}\r\n", j.audioLevelExtId, kAudioLevelUri);
+    out += fmt::format("a={}\r\n", offer.direction);
+  }
+  return out;
+}
+
+}  // namespace rdv::b2bua

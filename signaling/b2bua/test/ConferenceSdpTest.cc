@@ -1,0 +1,94 @@
+// Offer/answer for conference participants (ConferenceSdp), without the B2BUA around it.
+
+#include "signaling/b2bua/ConferenceSdp.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include <fmt/format.h>
+
+#include "signaling/sdp/Sdp.h"
+
+namespace rdv::b2bua {
+namespace {
+
+std::string offer(std::string_view session, std::string_view media) {
+  return fmt::format("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n{}t=0 0\r\n{}", session, media);
+}
+
+TEST(ConferenceSdpTest, AnRtpmapOverridesTheStaticMeaningOfAPayloadType) {
+  auto o = negotiateConferenceOffer(
+      offer("c=IN IP4 192.0.2.1\r\n", "m=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 G729/8000\r\n"));
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->join.codec, media::CodecId::Pcma);
+  EXPECT_EQ(o->join.payloadType, 8);
+}
+
+TEST(ConferenceSdpTest, OpusNeedsTwoChannelsAndItsClock) {
+  auto o = negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n",
+                                          "m=audio 4000 RTP/AVP 96 97 0\r\na=rtpmap:96 opus/48000\r\n"
+                                          "a=rtpmap:97 opus/16000/2\r\n"));
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->join.codec, media::CodecId::Pcmu);
+}
+
+TEST(ConferenceSdpTest, AudioLevelIdMayCarryADirectionAndMustFitOneByteHeaders) {
+  auto o =
+      negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n",
+                                     "m=audio 4000 RTP/AVP 0\r\n"
+                                     "a=extmap:15 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+                                     "a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+                                     "a=extmap:5/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"));
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->join.audioLevelExtId, 5);
+}
+
+TEST(ConferenceSdpTest, UnspecifiedOrHostNameAddressIsLeftToLatching) {
+  auto zero = negotiateConferenceOffer(offer("c=IN IP4 0.0.0.0\r\n", "m=audio 4000 RTP/AVP 0\r\n"));
+  ASSERT_TRUE(zero);
+  EXPECT_FALSE(zero->join.rtp.valid());
+  auto host = negotiateConferenceOffer(offer("", "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 pbx.example.org\r\n"));
+  ASSERT_TRUE(host);
+  EXPECT_FALSE(host->join.rtp.valid());
+  auto media = negotiateConferenceOffer(
+      offer("c=IN IP4 192.0.2.1\r\n", "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\n"));
+  ASSERT_TRUE(media);
+  EXPECT_EQ(media->join.rtp, *common::SockAddr::fromIp("192.0.2.9", 4000));
+}
+
+TEST(ConferenceSdpTest, SrtpOnlyOrDisabledAudioHasNothingToAnswer) {
+  EXPECT_FALSE(negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n", "m=audio 4000 RTP/SAVP 0\r\n")));
+  EXPECT_FALSE(negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n", "m=audio 0 RTP/AVP 0\r\n")));
+  EXPECT_FALSE(negotiateConferenceOffer("not sdp"));
+}
+
+TEST(ConferenceSdpTest, AnswersTheSecondAudioSectionWhenTheFirstIsSrtpAndMirrorsTheDirection) {
+  auto o =
+      negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\na=sendonly\r\n",
+                                     "m=audio 4000 RTP/SAVP 0\r\nm=audio 4002 RTP/AVPF 9\r\na=inactive\r\n"));
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->audioIndex, 1U);
+  EXPECT_EQ(o->direction, "inactive") << "the section's own direction wins over the session's";
+  const std::string answer = conferenceAnswer(*o, *common::SockAddr::fromIp("203.0.113.5", 30000), 42, 3);
+  auto parsed = sdp::SdpSession::parse(answer);
+  ASSERT_TRUE(parsed) << answer;
+  ASSERT_EQ(parsed->media.size(), 2U);
+  EXPECT_EQ(parsed->media[0].port, 0);
+  EXPECT_EQ(parsed->media[0].proto, "RTP/SAVP");
+  EXPECT_EQ(parsed->media[1].port, 30000);
+  EXPECT_EQ(parsed->media[1].proto, "RTP/AVPF");
+  EXPECT_EQ(parsed->mediaConnectionAddress(1), "203.0.113.5");
+  EXPECT_NE(answer.find("o=rendezvous 42 3 IN IP4 203.0.113.5\r\n"), std::string::npos);
+}
+
+TEST(ConferenceSdpTest, Ipv6RelayAddressIsWrittenAsIp6) {
+  auto o = negotiateConferenceOffer(offer("c=IN IP6 2001:db8::1\r\n", "m=audio 4000 RTP/AVP 0\r\n"));
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->join.rtp, *common::SockAddr::fromIp("2001:db8::1", 4000));
+  const std::string answer = conferenceAnswer(*o, *common::SockAddr::fromIp("2001:db8::5", 30000), 1, 1);
+  EXPECT_NE(answer.find("c=IN IP6 2001:db8::5\r\n"), std::string::npos) << answer;
+}
+
+}  // namespace
+}  // namespace rdv::b2bua
