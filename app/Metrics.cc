@@ -272,6 +272,13 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_calls_rejected_total", "Calls refused by admission control (503)", MetricType::Counter,
              d(bc.callsRejected));
       single("rdv_calls_active", "Calls in progress", MetricType::Gauge, d(bc.callsActive));
+      single("rdv_sip_conference_invites_total", "INVITEs to a conference URI past authentication and admission",
+             MetricType::Counter, d(bc.conferenceInvites));
+      single("rdv_sip_conference_joins_total", "Conference INVITEs answered 200: the caller is in a room",
+             MetricType::Counter, d(bc.conferenceJoins));
+      single("rdv_sip_conference_rejected_total",
+             "Conference INVITEs refused (bad room, no common codec, locked, full, wrong PIN)", MetricType::Counter,
+             d(bc.conferenceRejected));
       single("rdv_sip_overload_rejected_total", "Requests answered 503 without state: transaction table full",
              MetricType::Counter, d(b2bua_->transactionsShed()));
       single("rdv_calls_media_timeouts_total", "Calls hung up because media stopped", MetricType::Counter,

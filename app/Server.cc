@@ -131,6 +131,7 @@ Expected<bool, std::string> Server::start() {
                    m.cfg.sip.tlsKey);
     }
     m.b2bua = std::make_unique<b2bua::B2bua>(m.cfg.sip, *m.sip, *m.anchor, m.clock);
+    m.b2bua->setConferences(m.conferences.get(), m.cfg.conference.prefix);
     spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
   }

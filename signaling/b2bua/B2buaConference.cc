@@ -123,6 +123,7 @@ void B2bua::onConferenceInvite(sip::TxnId id, const sip::SipMessage& req, const 
   if (!offer) return refuse(488, "Not Acceptable Here", offer.error());
   offer->join.room = room;
   offer->join.label = uriOf(req.header("From"));
+  offer->join.callId = callId;  // the relay session, and so the call record, carry the SIP Call-ID
   auto joined = conferences_->join(offer->join);
   if (!joined) {
     const Refusal r = refusalOf(joined.error().code);

@@ -119,9 +119,13 @@ def helper_main(argv):
         sys.stdout.write(out.decode(errors="replace"))
         return 0
     if argv[0] == "--ns-http":
+        import urllib.error
         import urllib.request
-        with urllib.request.urlopen(argv[1], timeout=2) as r:
-            sys.stdout.write(r.read().decode(errors="replace"))
+        try:
+            with urllib.request.urlopen(argv[1], timeout=2) as r:
+                sys.stdout.write(r.read().decode(errors="replace"))
+        except urllib.error.HTTPError as e:  # the API's JSON error body is the answer
+            sys.stdout.write(e.read().decode(errors="replace"))
         return 0
     return 2
 
@@ -323,14 +327,16 @@ def tone_seconds(res, freq):
 # baresip clients
 
 class Client:
-    def __init__(self, procs, phase_dir, phase, name, ns, ip, tone_path, rtp_ports, account):
+    def __init__(self, procs, phase_dir, phase, name, ns, ip, tone_path, rtp_ports, account,
+                 sip_port=SIP_PORT, cons_port=CONS_PORT, codec_modules=("g711.so",)):
         self.procs, self.phase, self.name, self.ns, self.ip = procs, phase, name, ns, ip
+        self.cons_port = cons_port
         self.dir = os.path.join(phase_dir, name)
         self.rec = os.path.join(self.dir, "rec")
         os.makedirs(self.rec)
         cfg = "\n".join([
             "poll_method\tepoll",
-            "sip_listen\t%s:%d" % (ip, SIP_PORT),
+            "sip_listen\t%s:%d" % (ip, sip_port),
             "call_local_timeout\t60",
             "call_max_calls\t2",
             # No sound card: the tone file is the source, an unconnected aubridge the player;
@@ -341,14 +347,14 @@ class Client:
             "rtp_ports\t%d-%d" % rtp_ports,
             "rtcp_mux\tno",
             "module_path\t/usr/lib/baresip/modules",
-            "module\tg711.so",
+            *("module\t%s" % m for m in codec_modules),
             "module\taufile.so",
             "module\taubridge.so",
             "module\tsndfile.so",
             "module\tcons.so",
             "module_tmp\taccount.so",
             "module_app\tmenu.so",
-            "cons_listen\t127.0.0.1:%d" % CONS_PORT,
+            "cons_listen\t127.0.0.1:%d" % cons_port,
             "snd_path\t%s" % self.rec,
             ""])
         with open(os.path.join(self.dir, "config"), "w") as f:
@@ -379,7 +385,7 @@ class Client:
             return f.read().decode(errors="replace")
 
     def cons(self, cmd, wait=0.5, until=None):
-        return ns_udp(self.ns, CONS_PORT, cmd + "\n", wait, until)
+        return ns_udp(self.ns, self.cons_port, cmd + "\n", wait, until)
 
     def wait_log(self, what, regex, deadline):
         self._wait(what, lambda: re.search(regex, self.log()), deadline)
@@ -491,8 +497,8 @@ def check_heard_other(phase, results):
 # ----------------------------------------------------------------------------------------------
 # phases
 
-def account_line(user, domain, password=None):
-    params = ["answermode=auto", "regint=300", "audio_codecs=PCMU,PCMA"]
+def account_line(user, domain, password=None, codecs="PCMU,PCMA"):
+    params = ["answermode=auto", "regint=300", "audio_codecs=" + codecs]
     if password:
         params.insert(0, "auth_pass=%s" % password)
     return "<sip:%s@%s>;%s" % (user, domain, ";".join(params))
