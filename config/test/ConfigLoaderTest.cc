@@ -181,5 +181,30 @@ TEST(ConfigKeys, ChangedKeysNamesEachDifferingKeyInTableOrder) {
             (std::vector<std::string>{"relay.port_min", "api.token", "log.level", "sip.users"}));
 }
 
+TEST(ConfigLoader, ConferenceRoomsAreDeclaredWithPinAndSizeAndBadSpecsNameTheLine) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[conference.rooms]\nboard = \"4711\"\nlobby = \"/20\"\nquiet = \"\"\nbad = \"12a4\"\n", "x.toml", errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].line, 5U);
+  EXPECT_NE(errors[0].message.find("conference.rooms.bad"), std::string::npos) << errors[0].message;
+  ASSERT_EQ(c.conference.rooms.size(), 3U);
+  auto board = parseRoomSpec(c.conference.rooms["board"]);
+  ASSERT_TRUE(board);
+  EXPECT_EQ(board->pin, "4711");
+  EXPECT_EQ(board->maxParticipants, 0U);
+  auto lobby = parseRoomSpec(c.conference.rooms["lobby"]);
+  ASSERT_TRUE(lobby);
+  EXPECT_EQ(lobby->pin, "");
+  EXPECT_EQ(lobby->maxParticipants, 20U);
+  for (const char* bad : {"/0", "/x", "1/2/3", "12345678901234567", "/100001"}) EXPECT_FALSE(parseRoomSpec(bad)) << bad;
+  errors.clear();
+  applySet(c, "conference.rooms.x=/abc", errors);
+  ASSERT_EQ(errors.size(), 1U);
+  applySet(c, "conference.rooms.y=99/3", errors);
+  EXPECT_EQ(errors.size(), 1U);
+  EXPECT_EQ(c.conference.rooms["y"], "99/3");
+}
+
 }  // namespace
 }  // namespace rdv::config

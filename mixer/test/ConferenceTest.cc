@@ -29,7 +29,9 @@ struct CaptureSink : MediaSink {
 
 struct EventLog : ConferenceEvents {
   std::vector<std::pair<ParticipantId, bool>> events;
+  std::string digits;
   void onTalking(ConferenceId, ParticipantId who, bool talking) override { events.emplace_back(who, talking); }
+  void onDtmf(ConferenceId, ParticipantId, char digit) override { digits.push_back(digit); }
 };
 
 // A room plus one Sender per participant; run() feeds one packet per sender and ticks.
@@ -277,6 +279,37 @@ TEST(ConferenceTest, GainScalesATalkersVoice) {
   ASSERT_TRUE(room.conf.setGainDb(1, -6.0));
   room.run(40);
   EXPECT_NEAR(20 * std::log10(room.heard(2).amplitude(440) / 8000), -6.0, 1.0);
+}
+
+// RFC 4733: a key is reported once, when its end packet first arrives; the repeated end packets
+// (same timestamp) and the packets before the end are not keys; a short or unknown event is ignored.
+TEST(ConferenceTest, Rfc4733KeysAreReportedOnceAtTheirEnd) {
+  CaptureSink sink;
+  EventLog log;
+  Conference conf(7, {}, sink, &log);
+  ParticipantConfig cfg{.id = 1, .codec = CodecId::Pcmu, .payloadType = 0, .ssrc = 1, .dtmfPayloadType = 101};
+  ASSERT_TRUE(conf.addParticipant(cfg));
+  uint16_t seq = 0;
+  auto event = [&](uint8_t key, bool end, uint32_t ts, size_t size = 4) {
+    std::array<std::byte, 16> pkt{};
+    media::writeRtpHeader(pkt, media::RtpHeaderFields{101, false, seq++, ts, 9});
+    pkt[12] = std::byte{key};
+    pkt[13] = std::byte{static_cast<uint8_t>(end ? 0x8a : 0x0a)};
+    auto rtp = media::RtpView::parse(std::span<const std::byte>(pkt.data(), 12 + size));
+    ASSERT_TRUE(rtp);
+    conf.receive(*conf.find(1), *rtp, 0);
+  };
+  for (auto [key, ts] : {std::pair<uint8_t, uint32_t>{4, 800}, {7, 1600}, {11, 2400}}) {
+    event(key, false, ts);
+    event(key, true, ts);
+    event(key, true, ts);
+    event(key, true, ts);
+  }
+  event(3, true, 3200, 2);  // truncated: not an event
+  event(200, true, 4000);   // no such key
+  EXPECT_EQ(log.digits, "47#");
+  EXPECT_EQ(conf.find(1)->stats().dtmfEvents, 3U);
+  EXPECT_EQ(conf.find(1)->stats().wrongPayloadType, 0U) << "telephone-event is negotiated, not a wrong codec";
 }
 
 }  // namespace
