@@ -249,6 +249,7 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.decodeHelpers = cc.decodeHelpers;
   o.conference.maxTalkers = cc.maxTalkers;
   o.conference.encoder.bitrate = cc.opusBitrate;
+  o.conference.encoder.complexity = static_cast<int>(cc.opusComplexity);
   o.maxParticipants = cc.maxParticipants;
   o.createOnJoin = cc.createOnJoin != 0;
   o.pinAttempts = cc.pinAttempts;
