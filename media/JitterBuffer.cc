@@ -102,7 +102,7 @@ JitterBuffer::PushResult JitterBuffer::store(uint16_t seq, std::span<const std::
 JitterBuffer::PushResult JitterBuffer::push(uint32_t ssrc, uint16_t seq, uint32_t timestamp,
                                             std::span<const std::byte> payload, uint64_t arrivalNs,
                                             int audioLevel) {
-  if (payload.size() > kMaxPayload) {
+  if (payload.size() > kMaxBufferedPayload) {
     ++stats_.tooLarge;
     return PushResult::TooLarge;
   }

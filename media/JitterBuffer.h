@@ -44,7 +44,7 @@ struct JitterBufferStats {
   uint64_t pushed = 0;       // stored packets
   uint64_t duplicates = 0;
   uint64_t late = 0;         // arrived after their frame was played or concealed
-  uint64_t tooLarge = 0;     // payload over kMaxPayload
+  uint64_t tooLarge = 0;     // payload over kMaxBufferedPayload
   uint64_t jumpHeld = 0;     // held back waiting for a second packet after a sequence jump
   uint64_t resyncs = 0;      // SSRC changes and confirmed jumps
   uint64_t windowDrops = 0;  // buffered frames pushed out by a packet far ahead
@@ -57,6 +57,10 @@ struct JitterBufferStats {
 class JitterBuffer {
  public:
   static constexpr size_t kSlots = 16;
+  // Largest payload kept: 640 bytes is a 20 ms Opus frame at 256 kbit/s, far above any voice
+  // conference's rate; the slots are sized by it (16 x 640 B), which keeps a participant under
+  // 64 KiB. Larger payloads are refused and counted (tooLarge).
+  static constexpr size_t kMaxBufferedPayload = 640;
   static constexpr uint32_t kMaxConceal = 5;  // 100 ms of PLC before falling silent
   static constexpr int kMaxMisorder = 100;
   static constexpr int kMaxDropout = 3000;
@@ -94,7 +98,7 @@ class JitterBuffer {
     uint16_t seq = 0;
     int8_t level = -1;
     uint16_t size = 0;
-    std::array<std::byte, kMaxPayload> data;
+    std::array<std::byte, kMaxBufferedPayload> data;
   };
 
   Slot& slot(uint16_t seq) { return slots_[seq % kSlots]; }

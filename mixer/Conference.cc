@@ -37,14 +37,16 @@ Conference::CodecGroup* Conference::addToGroup(CodecId codec) {
     made->codec = codec;
     made->shared = media::makeEncoder(codec, opts_.encoder);
     if (!made->shared) return nullptr;
-    for (size_t i = 0; i < opts_.maxTalkers; ++i) {
-      auto enc = media::makeEncoder(codec, opts_.encoder);
-      if (!enc) return nullptr;
-      made->talkerEncoders.push_back(std::move(enc));
-    }
-    made->talkerEncoderBusy.assign(opts_.maxTalkers, false);
     g = made.get();
     groups_.push_back(std::move(made));
+  }
+  // No more talkers than members can talk at once: the pool grows with the group (here, on the
+  // control path) up to maxTalkers, so a small group does not carry encoders it can never use.
+  if (g->talkerEncoders.size() < std::min(opts_.maxTalkers, g->members + 1)) {
+    auto enc = media::makeEncoder(codec, opts_.encoder);
+    if (!enc) return nullptr;
+    g->talkerEncoders.push_back(std::move(enc));
+    g->talkerEncoderBusy.push_back(false);
   }
   ++g->members;
   return g;
@@ -118,7 +120,7 @@ void Conference::setTalker(Participant& p, bool talking) {
     CodecGroup* g = group(p.config().codec);
     assert(g != nullptr);
     auto free = std::find(g->talkerEncoderBusy.begin(), g->talkerEncoderBusy.end(), false);
-    assert(free != g->talkerEncoderBusy.end());  // maxTalkers encoders for at most maxTalkers talkers
+    assert(free != g->talkerEncoderBusy.end());  // min(maxTalkers, members) encoders, as many talkers at most
     *free = true;
     p.setTalkerSlot(static_cast<int>(free - g->talkerEncoderBusy.begin()));
     g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->reset();

@@ -108,7 +108,7 @@ class Conference {
     media::CodecId codec;
     size_t members = 0;
     std::unique_ptr<media::AudioEncoder> shared;
-    std::vector<std::unique_ptr<media::AudioEncoder>> talkerEncoders;  // maxTalkers of them
+    std::vector<std::unique_ptr<media::AudioEncoder>> talkerEncoders;  // min(maxTalkers, members) of them, grown on join
     std::vector<bool> talkerEncoderBusy;
     bool sharedEncoded = false;
     size_t sharedSize = 0;

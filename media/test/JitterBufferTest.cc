@@ -141,7 +141,7 @@ TEST(JitterBufferTest, CarriesTheAudioLevelOfEachPacket) {
 
 TEST(JitterBufferTest, RejectsOversizedPayload) {
   JitterBuffer jb;
-  std::vector<std::byte> big(kMaxPayload + 1);
+  std::vector<std::byte> big(JitterBuffer::kMaxBufferedPayload + 1);
   EXPECT_EQ(jb.push(kSsrc, 1, 0, big, 0), Push::TooLarge);
   EXPECT_EQ(jb.depthMs(), 0u);
 }
