@@ -274,7 +274,9 @@ class Rendezvous:
         argv = [args.rendezvous, "--set", f"api.listen=127.0.0.1:{api_port}",
                 "--set", f"metrics.listen=127.0.0.1:{metrics_port}", "--set", f"ng.listen=127.0.0.1:{ng_port}",
                 "--set", "sip.listen=", "--set", "relay.interface=127.0.0.1",
-                "--set", f"relay.port_min={lo}", "--set", f"relay.port_max={hi}", "--set", "log.level=warn"]
+                "--set", f"relay.port_min={lo}", "--set", f"relay.port_max={hi}", "--set", "log.level=warn",
+                # the room is as large as the run (the default limit is 100 per room)
+                "--set", "conference.max_participants=100000"]
         for kv in args.rendezvous_set:
             argv += ["--set", kv]
         self.server = Server("rendezvous", argv, os.path.join(run_dir, f"rendezvous-{api_port}.log"))

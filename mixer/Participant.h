@@ -37,7 +37,7 @@ struct ParticipantStats {
   uint64_t decodeErrors = 0;
   uint64_t concealed = 0;         // frames made by codec PLC/FEC
   uint64_t decodes = 0;
-  uint64_t decodesSkipped = 0;    // quiet by RFC 6464 level: not decoded at all
+  uint64_t decodesSkipped = 0;    // quiet and not mixed: by RFC 6464 level, or every other frame
   uint64_t sent = 0;
 };
 
@@ -62,7 +62,8 @@ class Participant {
   // Once per tick: takes one frame from the jitter buffer and decodes or conceals it into
   // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
   // still drained); a participant whose RFC 6464 level says quiet, and who is not being mixed,
-  // is not decoded either. Returns the number of decodes done (0 or 1).
+  // is not decoded either, and one without levels who is quiet and not mixed is decoded every
+  // other frame. Returns the number of decodes done (0 or 1).
   uint32_t pullFrame(bool mixed);
   // Applies the configured gain to pcm() (saturating); call only for frames that are mixed.
   void applyGain();
@@ -103,6 +104,7 @@ class Participant {
   ParticipantStats stats_;
   int talkerSlot_ = -1;
   char digit_ = 0;
+  bool skipPhase_;  // quiet non-talkers decode on alternate ticks (pullFrame)
   uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)
   bool dtmfSeen_ = false;
 };

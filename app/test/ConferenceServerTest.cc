@@ -114,6 +114,19 @@ struct Peer {
     sendRaw(std::span(pkt).first(12 + n));
   }
 
+  // `count` packets of payload type `pt` (a zero payload), a new SSRC, as fast as possible.
+  void sendBurst(uint8_t pt, int count) const {
+    std::array<std::byte, 172> pkt{};
+    media::RtpHeaderFields h{};
+    h.payloadType = pt;
+    h.ssrc = 0x7700 + pt;
+    for (int i = 0; i < count; ++i) {
+      h.sequence = static_cast<uint16_t>(i);
+      media::writeRtpHeader(std::span(pkt).first(12), h);
+      sendRaw(pkt);
+    }
+  }
+
   void receiveAll() {
     std::array<std::byte, 2048> buf{};
     for (;;) {
@@ -196,31 +209,11 @@ TEST(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRightL
   junk.fill(std::byte{0xff});
   for (int i = 0; i < 50; ++i) peers[1]->sendRaw(junk);
   talk(peers, 50);
-  {
-    std::array<std::byte, 172> wrongPt{};
-    media::RtpHeaderFields h{};
-    h.payloadType = 18;
-    h.ssrc = 77;
-    for (int i = 0; i < 15; ++i) {  // within the burst the relay admits (below)
-      h.sequence = static_cast<uint16_t>(i);
-      media::writeRtpHeader(std::span(wrongPt).first(12), h);
-      peers[2]->sendRaw(wrongPt);
-    }
-  }
+  peers[2]->sendBurst(18, 15);  // within the burst the relay admits (below)
   // A flood from one participant (the G.722 one, in its own payload type): the relay admits at most
   // twice a 20 ms stream's rate per participant, so the others' packets keep their room in the
   // queue to the mixer.
-  {
-    std::array<std::byte, 172> flood{};
-    media::RtpHeaderFields h{};
-    h.payloadType = 9;
-    h.ssrc = 78;
-    for (int i = 0; i < 3000; ++i) {
-      h.sequence = static_cast<uint16_t>(i);
-      media::writeRtpHeader(std::span(flood).first(12), h);
-      peers[4]->sendRaw(flood);
-    }
-  }
+  peers[4]->sendBurst(9, 3000);
   talk(peers, 100);
 
   const size_t window = media::kMixerRate;  // the last second

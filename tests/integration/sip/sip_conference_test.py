@@ -31,27 +31,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from rdvtest import Relay, TestFailure, free_block, metric, wait_until  # noqa: E402
 import siptest  # noqa: E402
+from calls_common import check  # noqa: E402
+from calls_dialogs import expect  # noqa: E402
 
-WAIT = 3.0
 TONES = {"a": (440.0, 0, "PCMU"), "b": (700.0, 8, "PCMA"), "c": (1000.0, 0, "PCMU")}
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def expect(party, what, pred, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        m = party.recv(deadline - time.monotonic())
-        if m is None:
-            break
-        if isinstance(m, siptest.SipMessage) and pred(m):
-            return m
-        seen.append(m.start if isinstance(m, siptest.SipMessage) else m[:60])
-    raise TestFailure("no %s within %.0fs; got %s" % (what, timeout, seen or "nothing"))
 
 
 def sdp(port, pt, name, dtmf=True):
