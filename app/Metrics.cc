@@ -164,6 +164,8 @@ RelayTotals relayTotals(const relay::RelayControl& relay) {
     t.bytes += static_cast<double>(c.bytesRelayed.get());
     t.rtcp += static_cast<double>(c.rtcpRelayed.get());
     t.other += static_cast<double>(c.otherRelayed.get());
+    t.xrReports += static_cast<double>(c.xrReports.get());
+    t.xrMalformed += static_cast<double>(c.xrMalformed.get());
     t.busySeconds += static_cast<double>(c.busyNs.get()) / 1e9;
     for (size_t r = 0; r < t.drops.size(); ++r) t.drops[r] += static_cast<double>(c.drops[r].get());
   }
@@ -223,6 +225,12 @@ class Metrics::Collector : public prometheus::Collectable {
     single("rdv_relay_packets_total", "Packets forwarded (RTP and RTCP)", MetricType::Counter, packets);
     single("rdv_relay_bytes_total", "Bytes forwarded (RTP and RTCP)", MetricType::Counter, bytes);
     single("rdv_relay_rtcp_packets_total", "RTCP packets forwarded", MetricType::Counter, rtcp);
+    single("rdv_rtcp_xr_reports_total",
+           "RTCP XR packets (RFC 3611) received from peers; their VoIP Metrics feed the E-model of the stream the "
+           "peer receives",
+           MetricType::Counter, t.xrReports);
+    single("rdv_rtcp_xr_malformed_total", "RTCP XR packets that did not parse (forwarded unchanged, counted per leg)",
+           MetricType::Counter, t.xrMalformed);
     single("rdv_relay_other_packets_total",
            "Datagrams forwarded from latched peers that are neither RTP nor RTCP (T.38 UDPTL, STUN, DTLS); "
            "included in rdv_relay_packets_total",

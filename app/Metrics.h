@@ -46,6 +46,8 @@ struct RelayTotals {
   double bytes = 0;
   double rtcp = 0;
   double other = 0;
+  double xrReports = 0;    // RTCP XR packets received that parsed
+  double xrMalformed = 0;  // and that did not
   double kernelPackets = 0;
   double busySeconds = 0;  // workers' time handling events
   std::array<double, static_cast<size_t>(relay::DropReason::kCount)> drops{};

@@ -57,6 +57,7 @@ double mosFromR(double r) {
 }
 
 double effectiveDelayMs(const QualityInput& in) {
+  if (in.endSystemDelayMs >= 0) return std::max(in.rttMs, 0.0) + in.endSystemDelayMs;
   return std::max(in.rttMs, 0.0) + 2.0 * std::max(in.jitterMs, 0.0) + kCodecDelayMs;
 }
 

@@ -73,10 +73,14 @@ struct QualityInput {
   double lossPercent = 0;  // packets lost / expected, in percent
   double jitterMs = 0;     // RFC 3550 interarrival jitter
   double rttMs = -1;       // relay <-> peer round trip; < 0 = unknown (counts as 0)
+  // The receiver's own delay (jitter buffer, decoder, playout) as its RTCP XR VoIP Metrics block
+  // reports it (RFC 3611 §4.7.3 end system delay); < 0 = not reported.
+  double endSystemDelayMs = -1;
   VoiceCodec codec = VoiceCodec::G711Plc;
 };
 
-// Ta of simplification 3.
+// Ta of simplification 3: RTT + 2 x jitter + 10 ms, or RTT + the end system delay when the
+// receiver reported it (then its real buffering replaces the estimate).
 double effectiveDelayMs(const QualityInput& in);
 
 struct QualityScore {

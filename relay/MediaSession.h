@@ -54,6 +54,8 @@ struct LegCounters {
   uint64_t relatched = 0;     // NAT rebindings, and re-latches after a re-offer moved the peer
   uint64_t otherPackets = 0;  // forwarded datagrams that are neither RTP nor RTCP (UDPTL, STUN, DTLS)
   uint64_t otherBytes = 0;
+  uint64_t xrReports = 0;     // RTCP XR packets (RFC 3611) from the peer that parsed
+  uint64_t xrMalformed = 0;   // RTCP XR packets from the peer that did not (forwarded all the same)
 };
 
 // What RTCP tells about this leg's peer (RFC 3550 §6.4).

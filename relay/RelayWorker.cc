@@ -474,7 +474,15 @@ void RelayWorker::onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t 
       if (rtt >= 0) leg.quality.rttMs = rtt;
     }
   }
-  if (rtcp.xr && rtcp.xr->voip) leg.quality.xr = rtcp.xr->voip;
+  if (rtcp.xr) {
+    ++leg.counters.xrReports;
+    counters_.xrReports.add(1);
+    if (rtcp.xr->voip) leg.quality.xr = rtcp.xr->voip;
+  }
+  if (rtcp.xrMalformed) {
+    ++leg.counters.xrMalformed;
+    counters_.xrMalformed.add(1);
+  }
 }
 
 bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out) {
@@ -543,9 +551,18 @@ std::optional<media::MosSample> pendingSample(const Leg& leg, uint64_t wallSecon
   const int64_t lost = leg.stats.lost() - w.lost;
   const double loss =
       expected == 0 ? 0.0 : std::clamp(static_cast<double>(lost) / static_cast<double>(expected), 0.0, 1.0) * 100.0;
+  // The party that receives this stream may report what it experienced (RTCP XR VoIP Metrics,
+  // RFC 3611 §4.7, arriving on the peer leg): its loss and jitter-buffer discards after the relay
+  // count too, and its end system delay replaces the estimate of its buffering.
+  const std::optional<media::XrVoipMetrics>& xr = leg.peer->quality.xr;
+  const double xrLoss = xr ? (xr->lossFraction() + xr->discardFraction()) * 100.0 : 0.0;
   const double rtt = leg.quality.rttMs;
-  const media::QualityScore q = media::estimateQuality(
-      media::QualityInput{.lossPercent = loss, .jitterMs = leg.stats.jitterMs(), .rttMs = rtt, .codec = leg.params.codec});
+  const media::QualityScore q = media::estimateQuality(media::QualityInput{
+      .lossPercent = std::max(loss, std::min(xrLoss, 100.0)),
+      .jitterMs = leg.stats.jitterMs(),
+      .rttMs = rtt,
+      .endSystemDelayMs = xr && xr->endSystemDelayMs > 0 ? static_cast<double>(xr->endSystemDelayMs) : -1.0,
+      .codec = leg.params.codec});
   return media::MosSample{q.mos, loss, leg.stats.jitterMs(), rtt >= 0 ? rtt : 0.0, wallSeconds};
 }
 

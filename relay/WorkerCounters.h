@@ -17,7 +17,9 @@ struct alignas(64) WorkerCounters {
   Counter packetsRelayed;
   Counter bytesRelayed;
   Counter rtcpRelayed;
-  Counter otherRelayed;  // neither RTP nor RTCP (UDPTL, STUN, DTLS) from a latched peer; in packetsRelayed too
+  Counter otherRelayed;
+  Counter xrReports;     // RTCP XR packets that parsed (RFC 3611), all legs
+  Counter xrMalformed;   // RTCP XR packets that did not  // neither RTP nor RTCP (UDPTL, STUN, DTLS) from a latched peer; in packetsRelayed too
   Counter drops[static_cast<size_t>(DropReason::kCount)];
   Counter busyNs;      // time spent handling events (load = busyNs / wall time)
   Counter sessions;    // sessions owned now

@@ -86,6 +86,8 @@ json legJson(const relay::LegReport& l, size_t stream, int side) {
             {"burst_ms", measured(l.burstGap.burstMs)},
             {"gap_ms", measured(l.burstGap.gapMs)},
             {"xr", xrJson(l.quality.xr)},
+            {"xr_reports", l.counters.xrReports},
+            {"xr_malformed", l.counters.xrMalformed},
             {"spoofed", l.counters.spoofed},
             {"latched", l.latched.valid() ? json(l.latched.str()) : json(nullptr)}};
   if (l.mos.samples() > 0) {

@@ -71,6 +71,15 @@ TEST(EModel, EffectiveDelayIsRttPlusTwiceJitterPlusTen) {
   EXPECT_NEAR(q.r, 93.2 - 3.0444, 1e-4);
 }
 
+// RFC 3611 §4.7.3: a receiver that reports its end system delay replaces the 2 x jitter + 10 ms
+// estimate of its buffering.
+TEST(EModel, EffectiveDelayUsesTheReceiversReportedEndSystemDelay) {
+  EXPECT_EQ(effectiveDelayMs({.jitterMs = 20, .rttMs = 150, .endSystemDelayMs = 300}), 450.0);
+  EXPECT_EQ(effectiveDelayMs({.jitterMs = 20, .rttMs = -1, .endSystemDelayMs = 40}), 40.0);
+  EXPECT_LT(estimateQuality({.rttMs = 150, .endSystemDelayMs = 300}).mos,
+            estimateQuality({.jitterMs = 5, .rttMs = 150}).mos);
+}
+
 // Simplification 5: G.722 rates on the wideband scale and is mapped back by 1/1.29.
 TEST(EModel, WidebandCodecsAreRatedWithG107Dot1AndMappedToTheNarrowbandScale) {
   const auto clean = estimateQuality({.codec = VoiceCodec::G722});

@@ -112,6 +112,49 @@ TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
   EXPECT_EQ(rep->streams[0][0].counters.rtcpPackets, 1U);
 }
 
+// RFC 3611 §4.7: what B reports about A's stream (loss and discards after the relay, its end system
+// delay) rates that stream even though the relay saw no loss; a malformed XR is forwarded and counted.
+TEST(RelayWorker, XrFromTheReceiverFeedsTheEModelOfTheStreamItReceives) {
+  RelayControl relay(options(50));
+  Peer a, b, aRtcp;
+  Call c = setUpCall(relay, a, b);
+  for (uint16_t s = 1; s <= 40; ++s) {
+    a.sendRtp(c.ports.rtpPort[0], s, 0xA);
+    ASSERT_EQ(b.receive(1000), 172) << "packet " << s;
+  }
+  auto clean = test::queryNow(relay, c.id);
+  ASSERT_TRUE(clean);
+  ASSERT_GT(clean->streams[0][0].mos.samples(), 0U);
+  const double cleanMos = clean->streams[0][0].mos.average().mos;
+  // RR + XR VoIP Metrics about 0xA: loss 26/256 and discards 13/256 (15 %), end system delay 60 ms.
+  const uint8_t rrXr[52] = {0x80, 201, 0, 1, 0, 0, 0, 0xB,
+                            0x80, 207, 0, 10, 0, 0, 0, 0xB,
+                            7, 0, 0, 8, 0, 0, 0, 0xA,
+                            26, 13, 64, 2, 0x00, 0x78, 0x11, 0x94,
+                            0x00, 0xb4, 0x00, 0x3c, 0xec, 0xbf, 127, 16,
+                            78, 127, 39, 37, 0xf0, 0, 0x00, 0x28,
+                            0x00, 0x50, 0x00, 0xc8};
+  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rrXr, sizeof(rrXr));
+  // An XR whose VoIP Metrics block claims 8 words in a 2-word packet.
+  const uint8_t badXr[20] = {0x80, 201, 0, 1, 0, 0, 0, 0xB, 0x80, 207, 0, 2, 0, 0, 0, 0xB, 7, 0, 0, 8};
+  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), badXr, sizeof(badXr));
+  std::optional<SessionReport> rep;
+  for (int i = 0; i < 500 && (!rep || rep->streams[0][1].counters.rtcpPackets < 2); ++i) {
+    rep = test::queryNow(relay, c.id);
+    ASSERT_TRUE(rep);
+  }
+  const LegReport& towardB = rep->streams[0][1];
+  EXPECT_EQ(towardB.counters.xrReports, 1U);
+  EXPECT_EQ(towardB.counters.xrMalformed, 1U);
+  const double reported = rep->streams[0][0].mos.average().mos;
+  EXPECT_EQ(rep->streams[0][0].rtpLost, 0) << "the relay itself saw no loss";
+  // 15 % loss on G.711 with PLC: MOS about 2.6 (G.107, Bpl 25.1), far below the clean 4.4.
+  EXPECT_LT(reported, cleanMos - 1.0) << "clean " << cleanMos << ", with B's XR " << reported;
+  uint64_t malformed = 0;
+  for (const auto& w : relay.workers()) malformed += w->counters().xrMalformed.get();
+  EXPECT_EQ(malformed, 1U);
+}
+
 // RFC 3611: B's RTCP XR VoIP Metrics block is forwarded byte for byte and kept on the leg facing
 // B; the burst/gap loss of the leg facing A comes from the sequence numbers A sends.
 TEST(RelayWorker, XrVoipMetricsAreForwardedAndKeptAndBurstGapLossIsMeasured) {
