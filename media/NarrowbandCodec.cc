@@ -79,7 +79,16 @@ bool NarrowbandDecoder::decode(std::span<const std::byte> payload, PcmFrame out)
 
 void NarrowbandDecoder::conceal(std::span<const std::byte> /*next*/, PcmFrame out) {
   const std::span<int16_t> native(native_.data(), nativeSamples_);
-  plc_fillin(&s_->plc, native.data(), static_cast<int>(native.size()));
+  // spandsp 0.0.6's plc_fillin first rotates its history ring to start at buf_ptr with memcpy
+  // between overlapping ranges whenever buf_ptr < PLC_HISTORY_LEN / 2 (undefined behaviour that
+  // AddressSanitizer reports; 160-sample frames hit it every few frames). Rotating it here with
+  // std::rotate, which is overlap-safe, leaves buf_ptr 0, for which spandsp skips its own copy.
+  plc_state_t& plc = s_->plc;
+  if (plc.buf_ptr > 0 && plc.buf_ptr < PLC_HISTORY_LEN) {
+    std::rotate(std::begin(plc.history), std::begin(plc.history) + plc.buf_ptr, std::end(plc.history));
+    plc.buf_ptr = 0;
+  }
+  plc_fillin(&plc, native.data(), static_cast<int>(native.size()));
   up_.process(native, out);
 }
 

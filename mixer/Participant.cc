@@ -79,12 +79,13 @@ uint32_t Participant::pullFrame(bool mixed) {
       return 0;
     }
   }
-  // A quiet participant who is not mixed is decoded every other frame (half of them on even
+  // A quiet Opus participant who is not mixed is decoded every other frame (half of them on even
   // ticks, half on odd): detection needs no more (voice starts it after two loud decoded frames,
-  // 60 ms instead of 40), and decoding is most of a big room's cost. The frame after a skipped
-  // one decodes with its codec's state one frame old; it is only measured, never mixed, unless
-  // it starts a talker.
-  if (!byLevel && !mixed && !vad_.talking() && (skipPhase_ ^= true)) {
+  // 60 ms instead of 40), and Opus decoding is most of a big room's cost. The frame after a
+  // skipped one decodes with the decoder's state one frame old; it is only measured, never mixed,
+  // unless it starts a talker. G.711 and G.722 decode cheaply and their concealment (spandsp's
+  // PLC) wants every frame in its history: they are decoded every frame.
+  if (!byLevel && !mixed && cfg_.codec == media::CodecId::Opus && !vad_.talking() && (skipPhase_ ^= true)) {
     silence();
     ++stats_.decodesSkipped;
     return 0;

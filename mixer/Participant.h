@@ -62,8 +62,8 @@ class Participant {
   // Once per tick: takes one frame from the jitter buffer and decodes or conceals it into
   // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
   // still drained); a participant whose RFC 6464 level says quiet, and who is not being mixed,
-  // is not decoded either, and one without levels who is quiet and not mixed is decoded every
-  // other frame. Returns the number of decodes done (0 or 1).
+  // is not decoded either, and an Opus one without levels who is quiet and not mixed is decoded
+  // every other frame. Returns the number of decodes done (0 or 1).
   uint32_t pullFrame(bool mixed);
   // Applies the configured gain to pcm() (saturating); call only for frames that are mixed.
   void applyGain();
