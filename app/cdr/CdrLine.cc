@@ -119,7 +119,8 @@ std::string cdrLine(const b2bua::CallRecord* call, const relay::SessionReport* m
     j["status"] = call->status;
     j["branches"] = call->branches;
   } else {
-    j["source"] = "ng";
+    // A participant who joined a conference through the API has no SIP half either.
+    j["source"] = ngReason.starts_with("conference_") ? "conference" : "ng";
     j["call_id"] = media != nullptr ? media->callId : std::string();
     j["end_reason"] = ngReason;
   }

@@ -109,6 +109,11 @@ TEST(CdrLine, NgCallAndUnansweredCallAndBadUtf8) {
   EXPECT_EQ(ng["source"], "ng");
   EXPECT_EQ(ng["call_id"], "ng-1");
   EXPECT_EQ(ng["end_reason"], "ng_delete");
+  auto participant = media("conf-team-7");  // an API conference participant's relay session
+  json conf = json::parse(cdrLine(nullptr, &participant, "conference_kicked"));
+  EXPECT_EQ(conf["source"], "conference");
+  EXPECT_EQ(conf["end_reason"], "conference_kicked");
+  EXPECT_EQ(conf["legs"].size(), 2U);
   auto call = answeredCall();
   call.answerUnixMs = 0;
   call.reason = b2bua::EndReason::CallerCancel;

@@ -33,6 +33,7 @@ from rdvtest import Relay, TestFailure, free_block, metric, wait_until  # noqa: 
 import siptest  # noqa: E402
 from calls_common import check  # noqa: E402
 from calls_dialogs import expect  # noqa: E402
+from calls_records import records  # noqa: E402
 
 TONES = {"a": (440.0, 0, "PCMU"), "b": (700.0, 8, "PCMA"), "c": (1000.0, 0, "PCMU")}
 
@@ -169,7 +170,19 @@ def case_three_callers(relay):
         c.bye()
         c.close()
     wait_until("the room closes after the last BYE", lambda: api(relay, "/api/v1/conferences/test")[0] == 404, 3)
-    return "each of three callers heard the other two and not itself"
+    # One call record per participant: the B2BUA's half (callee the conference URI, ended by the
+    # caller's BYE) joined with its relay session's (named by the SIP Call-ID) within the 2 s grace.
+    ids = {c.call_id for c in callers.values()}
+
+    def conference_records():
+        return [r for r in records(relay.cdr_file) if r.get("call_id") in ids]
+    wait_until("three conference call records", lambda: len(conference_records()) == 3, 5)
+    for r in conference_records():
+        check("conf-test" in r["callee"] and r["end_reason"] == "caller_bye" and r["status"] == 200,
+              "conference record: %s" % r)
+        check(r["legs"] and r["legs"][0]["packets"] >= 140 and r["legs"][0]["mos"] is not None,
+              "the participant's leg in its record: %s" % r["legs"])
+    return "each of three callers heard the other two and not itself; three call records"
 
 
 def pin_call(relay):
@@ -222,8 +235,12 @@ def main():
     ap.add_argument("--rendezvous", required=True)
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    cdr_file = os.path.join(args.workdir, "cdr-%d.jsonl" % os.getpid())
     relay = Relay(args.rendezvous, args.workdir, sip={"auth_invite": 0},
-                  extra=["--set", "conference.rooms.board=4711", "--set", "conference.pin_attempts=3"])
+                  extra=["--set", "conference.rooms.board=4711", "--set", "conference.pin_attempts=3",
+                         "--set", "cdr.file=" + cdr_file])
+    relay.cdr_file = cdr_file
     failed = 0
     try:
         for name, case in (("three_callers", case_three_callers), ("pin_accepted", case_pin_accepted),
