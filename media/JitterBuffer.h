@@ -57,10 +57,10 @@ struct JitterBufferStats {
 class JitterBuffer {
  public:
   static constexpr size_t kSlots = 16;
-  // Largest payload kept: 640 bytes is a 20 ms Opus frame at 256 kbit/s, far above any voice
-  // conference's rate; the slots are sized by it (16 x 640 B), which keeps a participant under
+  // Largest payload kept: 512 bytes is a 20 ms Opus frame at 204 kbit/s, far above any voice
+  // conference's rate; the slots are sized by it (16 x 512 B), which keeps a participant under
   // 64 KiB. Larger payloads are refused and counted (tooLarge).
-  static constexpr size_t kMaxBufferedPayload = 640;
+  static constexpr size_t kMaxBufferedPayload = 512;
   static constexpr uint32_t kMaxConceal = 5;  // 100 ms of PLC before falling silent
   static constexpr int kMaxMisorder = 100;
   static constexpr int kMaxDropout = 3000;
