@@ -197,13 +197,30 @@ void talk(std::vector<std::unique_ptr<Peer>>& peers, int frames) {
   }
 }
 
-TEST(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRightLevelAndNotThemselves) {
+// A whole server on its own ports, running on a thread of its own until the test ends.
+class ConferenceServerTest : public ::testing::Test {
+ protected:
+  bool start() { return start(ports.config()); }
+  bool start(const config::Config& cfg) {
+    server = std::make_unique<Server>(cfg);
+    auto started = server->start();
+    EXPECT_TRUE(started) << started.error();
+    if (started) running = std::make_unique<Running>(*server);
+    return started.has_value();
+  }
+  void TearDown() override {
+    running.reset();  // stops and joins before the server goes
+    server.reset();
+  }
+
   Ports ports;
-  Server server(ports.config());
-  auto started = server.start();
-  ASSERT_TRUE(started) << started.error();
-  Running running(server);
-  httplib::Client api("127.0.0.1", ports.api());
+  std::unique_ptr<Server> server;
+  std::unique_ptr<Running> running;
+  httplib::Client api{"127.0.0.1", ports.api()};
+};
+
+TEST_F(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRightLevelAndNotThemselves) {
+  ASSERT_TRUE(start());
 
   using media::CodecId;
   const std::vector<std::pair<CodecId, double>> who = {
@@ -273,13 +290,8 @@ TEST(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRightL
   EXPECT_GE(std::stod(text.substr(text.find(key) + key.size())), 1000.0) << "the flood was not limited";
 }
 
-TEST(ConferenceServerTest, ApiErrorsLocksLimitsPinsAndEvents) {
-  Ports ports;
-  Server server(ports.config());
-  auto started = server.start();
-  ASSERT_TRUE(started) << started.error();
-  Running running(server);
-  httplib::Client api("127.0.0.1", ports.api());
+TEST_F(ConferenceServerTest, ApiErrorsLocksLimitsPinsAndEvents) {
+  ASSERT_TRUE(start());
   Peer a(media::CodecId::Pcmu, 500), b(media::CodecId::Pcmu, 700);
 
   // The event stream, read on its own thread until it saw what the test did.
@@ -344,15 +356,10 @@ TEST(ConferenceServerTest, ApiErrorsLocksLimitsPinsAndEvents) {
   }
 }
 
-TEST(ConferenceServerTest, ParticipantWhoseMediaStopsLeavesTheRoom) {
-  Ports ports;
+TEST_F(ConferenceServerTest, ParticipantWhoseMediaStopsLeavesTheRoom) {
   config::Config cfg = ports.config();
   cfg.relay.timeoutSeconds = 1;
-  Server server(cfg);
-  auto started = server.start();
-  ASSERT_TRUE(started) << started.error();
-  Running running(server);
-  httplib::Client api("127.0.0.1", ports.api());
+  ASSERT_TRUE(start(cfg));
   std::vector<std::unique_ptr<Peer>> peers;
   peers.push_back(std::make_unique<Peer>(media::CodecId::Pcma, 500));
   auto r = post(api, "/api/v1/conferences/quiet/participants", joinBody(*peers[0], "pcma"));

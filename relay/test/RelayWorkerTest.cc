@@ -3,6 +3,7 @@
 
 #include <poll.h>
 
+#include <array>
 #include <cstring>
 
 #include <gtest/gtest.h>
@@ -112,6 +113,19 @@ TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
   EXPECT_EQ(rep->streams[0][0].counters.rtcpPackets, 1U);
 }
 
+// B's RR without blocks + an XR with one VoIP Metrics block (RFC 3611 §4.7) about SSRC 0xA:
+// loss and discard rates as given (/256), round trip 0x00b4 ms, end system delay 60 ms, MOS-LQ
+// 3.9, R 78.
+std::array<uint8_t, 52> rrXrVoip(uint8_t lossRate, uint8_t discardRate) {
+  return {0x80, 201, 0, 1, 0, 0, 0, 0xB,
+          0x80, 207, 0, 10, 0, 0, 0, 0xB,
+          7, 0, 0, 8, 0, 0, 0, 0xA,
+          lossRate, discardRate, 64, 2, 0x00, 0x78, 0x11, 0x94,
+          0x00, 0xb4, 0x00, 0x3c, 0xec, 0xbf, 127, 16,
+          78, 127, 39, 37, 0xf0, 0, 0x00, 0x28,
+          0x00, 0x50, 0x00, 0xc8};
+}
+
 // RFC 3611 §4.7: what B reports about A's stream (loss and discards after the relay, its end system
 // delay) rates that stream even though the relay saw no loss; a malformed XR is forwarded and counted.
 TEST(RelayWorker, XrFromTheReceiverFeedsTheEModelOfTheStreamItReceives) {
@@ -126,15 +140,9 @@ TEST(RelayWorker, XrFromTheReceiverFeedsTheEModelOfTheStreamItReceives) {
   ASSERT_TRUE(clean);
   ASSERT_GT(clean->streams[0][0].mos.samples(), 0U);
   const double cleanMos = clean->streams[0][0].mos.average().mos;
-  // RR + XR VoIP Metrics about 0xA: loss 26/256 and discards 13/256 (15 %), end system delay 60 ms.
-  const uint8_t rrXr[52] = {0x80, 201, 0, 1, 0, 0, 0, 0xB,
-                            0x80, 207, 0, 10, 0, 0, 0, 0xB,
-                            7, 0, 0, 8, 0, 0, 0, 0xA,
-                            26, 13, 64, 2, 0x00, 0x78, 0x11, 0x94,
-                            0x00, 0xb4, 0x00, 0x3c, 0xec, 0xbf, 127, 16,
-                            78, 127, 39, 37, 0xf0, 0, 0x00, 0x28,
-                            0x00, 0x50, 0x00, 0xc8};
-  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rrXr, sizeof(rrXr));
+  // About 0xA: loss 26/256 and discards 13/256 (15 %), end system delay 60 ms.
+  const auto rrXr = rrXrVoip(26, 13);
+  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rrXr.data(), rrXr.size());
   // An XR whose VoIP Metrics block claims 8 words in a 2-word packet.
   const uint8_t badXr[20] = {0x80, 201, 0, 1, 0, 0, 0, 0xB, 0x80, 207, 0, 2, 0, 0, 0, 0xB, 7, 0, 0, 8};
   b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), badXr, sizeof(badXr));
@@ -171,18 +179,12 @@ TEST(RelayWorker, XrVoipMetricsAreForwardedAndKeptAndBurstGapLossIsMeasured) {
   const uint8_t sr[28] = {0x80, 200, 0, 6, 0, 0, 0, 0xA, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
                           0x77, 0x88, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 160};
   aRtcp.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[0] + 1), sr, sizeof(sr));
-  // RR without blocks + XR with a VoIP Metrics block about 0xA: loss 13/256, MOS-LQ 3.9, R 78.
-  const uint8_t rrXr[52] = {0x80, 201, 0, 1, 0, 0, 0, 0xB,
-                            0x80, 207, 0, 10, 0, 0, 0, 0xB,
-                            7, 0, 0, 8, 0, 0, 0, 0xA,
-                            13, 3, 64, 2, 0x00, 0x78, 0x11, 0x94,
-                            0x00, 0xb4, 0x00, 0x3c, 0xec, 0xbf, 127, 16,
-                            78, 127, 39, 37, 0xf0, 0, 0x00, 0x28,
-                            0x00, 0x50, 0x00, 0xc8};
-  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rrXr, sizeof(rrXr));
+  // About 0xA: loss 13/256, MOS-LQ 3.9, R 78.
+  const auto rrXr = rrXrVoip(13, 3);
+  b.sendRaw(static_cast<uint16_t>(c.ports.rtpPort[1] + 1), rrXr.data(), rrXr.size());
   uint8_t got[64];
-  ASSERT_EQ(aRtcp.receive(1000, got), static_cast<ssize_t>(sizeof(rrXr)));
-  EXPECT_EQ(std::memcmp(got, rrXr, sizeof(rrXr)), 0) << "forwarded unchanged";
+  ASSERT_EQ(aRtcp.receive(1000, got), static_cast<ssize_t>(rrXr.size()));
+  EXPECT_EQ(std::memcmp(got, rrXr.data(), rrXr.size()), 0) << "forwarded unchanged";
   auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   const LegReport& towardB = rep->streams[0][1];
