@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/test/Crlf.h"
 #include "signaling/b2bua/test/B2buaCallTest.h"
 #include "signaling/im/test/TempDb.h"
 #include "signaling/sip/NameAddr.h"
@@ -15,6 +16,7 @@
 namespace rdv::b2bua::test {
 namespace {
 
+using common::test::crlf;
 using sip::test::runTimersUntil;
 
 constexpr std::string_view kMessageToBob = "bob: MESSAGE sip:bob@10.0.0.3:5080 SIP/2.0";
@@ -80,6 +82,22 @@ TEST_F(B2buaPagerTest, WhenEveryContactFailsTheSenderHearsTheBestFailure) {
   EXPECT_TRUE(take().empty()) << "the other contact may still accept it";
   receive(typedResponseLf(sent[1], 486, "Busy Here"), bob2_);
   EXPECT_EQ(takeStartLines(), Lines{"alice: SIP/2.0 486 Busy Here"});
+}
+
+TEST_F(B2buaPagerTest, IsComposingAndImdnBodiesPassThroughUntouched) {
+  useStore();
+  registerBob();
+  constexpr std::string_view kComposing = "<isComposing><state>active</state></isComposing>\n";
+  sendToBob(kComposing, 1, "application/im-iscomposing+xml");
+  auto composing = takeOnly(kMessageToBob);
+  EXPECT_EQ(composing.header("Content-Type"), "application/im-iscomposing+xml");
+  EXPECT_EQ(composing.body(), "<isComposing><state>active</state></isComposing>\r\n");
+  constexpr std::string_view kImdn =
+      "From: <im:alice@example.com>\nimdn.Message-ID: 34jk324j\nContent-type: message/imdn+xml\n\n<imdn/>\n";
+  sendToBob(kImdn, 2, "message/cpim");
+  auto imdn = takeOnly(kMessageToBob);
+  EXPECT_EQ(imdn.header("Content-Type"), "message/cpim");
+  EXPECT_EQ(imdn.body(), crlf(kImdn));
 }
 
 TEST_F(B2buaPagerTest, ABodyAboveMaxMessageBytesIs413) {
