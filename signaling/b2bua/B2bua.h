@@ -151,7 +151,8 @@ class B2bua final : public sip::SipTransactionUser {
   // fails). It expires a week from now (kStoredMessageLifetimeMs).
   void keepMessage(sip::TxnId id, std::string_view toTag, std::string_view recipient, std::string_view sender,
                    std::string_view contentType, std::string_view body);
-  // What the store holds for `user` to each of `bindings`, oldest first.
+  // What the store holds for `user` to each of `bindings` (the first sip.max_branches), oldest
+  // first; a message already on its way is not sent again.
   void deliverStored(const std::string& user, const std::vector<sip::Binding>& bindings);
   void onAck(const sip::SipMessage& req);
   void onInviteResponse(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);

@@ -43,8 +43,8 @@ std::string dateHeader(uint64_t unixMs) {
 
 }  // namespace
 
-sip::TxnId B2bua::sendPager(const sip::Binding& b, std::string_view from, std::string_view to, uint32_t maxForwards,
-                            std::string_view body, std::string_view contentType,
+sip::TxnId B2bua::sendPager(const sip::Binding& b, std::string_view from, std::string_view to,
+                            uint32_t maxForwards, std::string_view body, std::string_view contentType,
                             std::span<const std::string> extraHeaders) {
   Leg leg;
   leg.callId = fmt::format("{}-m@rendezvous", tags_.next());
@@ -128,7 +128,8 @@ void B2bua::onPagerAnswer(sip::TxnId id, int status, std::string_view reason, co
     if (success && messageStore_ != nullptr && messageStore_->remove(relay.storedId)) {
       spdlog::info("sip: stored MESSAGE {} delivered", relay.storedId);
     }
-    if (auto d = delivering_.find(relay.storedId); d != delivering_.end() && --d->second == 0) delivering_.erase(d);
+    if (auto d = delivering_.find(relay.storedId); d != delivering_.end() && --d->second == 0)
+      delivering_.erase(d);
     return;
   }
   auto it = fanouts_.find(relay.fanout);
@@ -165,11 +166,11 @@ void B2bua::failFanout(uint64_t fanoutId) {
   fanouts_.erase(it);
 }
 
-void B2bua::keepMessage(sip::TxnId id, std::string_view toTag, std::string_view recipient, std::string_view sender,
-                        std::string_view contentType, std::string_view body) {
+void B2bua::keepMessage(sip::TxnId id, std::string_view toTag, std::string_view recipient,
+                        std::string_view sender, std::string_view contentType, std::string_view body) {
   const uint64_t now = clock_.wallNs() / 1'000'000;
-  auto kept = messageStore_->store(im::NewMessage{recipient, sender, contentType, body, now,
-                                                  now + kStoredMessageLifetimeMs});
+  auto kept = messageStore_->store(
+      im::NewMessage{recipient, sender, contentType, body, now, now + kStoredMessageLifetimeMs});
   if (kept) {
     spdlog::info("sip: MESSAGE for {} kept until the user registers (id {})", recipient, *kept);
     txns_.respond(id, 202, "Accepted", toTag);
@@ -194,8 +195,8 @@ void B2bua::deliverStored(const std::string& user, const std::vector<sip::Bindin
     if (delivering_.count(m.id) != 0) continue;  // on its way since an earlier REGISTER
     const std::array<std::string, 1> date{dateHeader(m.storedUnixMs)};
     size_t sent = 0;
-    for (const auto& b : bindings) {
-      const sip::TxnId out = sendPager(b, m.sender, to, 70, m.body, m.contentType, date);
+    for (size_t k = 0; k < std::min<size_t>(bindings.size(), cfg_.maxBranches); ++k) {
+      const sip::TxnId out = sendPager(bindings[k], m.sender, to, 70, m.body, m.contentType, date);
       if (out == 0) continue;
       pagers_[out] = PagerRelay{0, m.id};
       ++sent;

@@ -73,7 +73,7 @@ class Statement {
 }  // namespace
 
 Expected<std::unique_ptr<MessageStore>, std::string> MessageStore::open(const std::string& path,
-                                                                       StoreLimits limits) {
+                                                                        StoreLimits limits) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {
@@ -91,7 +91,9 @@ Expected<std::unique_ptr<MessageStore>, std::string> MessageStore::open(const st
   return std::unique_ptr<MessageStore>(new MessageStore(db, limits));  // private constructor
 }
 
-MessageStore::~MessageStore() { sqlite3_close(db_); }
+MessageStore::~MessageStore() {
+  sqlite3_close(db_);
+}
 
 size_t MessageStore::count(const char* sql, std::string_view recipient) const {
   Statement s(db_, sql);
@@ -99,7 +101,9 @@ size_t MessageStore::count(const char* sql, std::string_view recipient) const {
   return s.step() == SQLITE_ROW ? static_cast<size_t>(s.column(0)) : 0;
 }
 
-size_t MessageStore::size() const { return count("SELECT COUNT(*) FROM messages"); }
+size_t MessageStore::size() const {
+  return count("SELECT COUNT(*) FROM messages");
+}
 
 Expected<int64_t, StoreError> MessageStore::store(const NewMessage& m) {
   if (size() >= limits_.total) return Unexpected(StoreError::StoreFull);

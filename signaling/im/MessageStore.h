@@ -19,8 +19,8 @@ namespace rdv::im {
 
 // Bounds on what the store holds, in messages.
 struct StoreLimits {
-  uint32_t perUser = 100;     // sip.message_store_per_user
-  uint32_t total = 100'000;   // sip.message_store_total
+  uint32_t perUser = 100;    // sip.message_store_per_user
+  uint32_t total = 100'000;  // sip.message_store_total
 };
 
 // A message to keep. The views need only live through the store() call.

@@ -149,8 +149,8 @@ TEST_F(B2buaPagerTest, RegisterDeliversKeptMessagesInOrderAndRemovesOnlyThoseAns
   take();
   receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 1), bob_);
   auto sent = take();
-  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob), std::string(kMessageToBob),
-                                     std::string(kMessageToBob)}));
+  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob),
+                                     std::string(kMessageToBob), std::string(kMessageToBob)}));
   std::vector<sip::SipMessage> msgs;
   for (size_t i = 1; i < sent.size(); ++i) msgs.push_back(parsedSent(sent[i]));
   EXPECT_EQ(msgs[0].body(), "first\r\n");
