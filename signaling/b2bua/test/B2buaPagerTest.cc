@@ -173,6 +173,19 @@ TEST_F(B2buaPagerTest, RegisterDeliversKeptMessagesInOrderAndRemovesOnlyThoseAns
   EXPECT_EQ(takeStartLines().size(), 3U) << "the next REGISTER tries the rest again";
 }
 
+TEST_F(B2buaPagerTest, ARefreshingRegisterDoesNotResendAMessageStillOnItsWay) {
+  useStore();
+  sendToBob("once\n");
+  take();
+  receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 1), bob_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob)}));
+  receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 2), bob_);
+  EXPECT_EQ(takeStartLines(), Lines{"bob: SIP/2.0 200 OK"});
+  receive(typedResponseLf(parsedSent(sent[1]), 200, "OK"), bob_);
+  EXPECT_EQ(b2b().messageStore()->size(), 0U);
+}
+
 TEST_F(B2buaPagerTest, AUserOverItsQuotaIs480AndAFullStoreIs507) {
   useStore(im::StoreLimits{.perUser = 1, .total = 2});
   sendToBob("1\n", 1);
