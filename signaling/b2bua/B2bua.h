@@ -86,8 +86,8 @@ class B2bua final : public sip::SipTransactionUser {
   bool hangUpCall(const std::string& anchorCallId);
   // A configuration reload (B2buaOperator.cc): whether sip.* `key` may take `next`'s value while
   // calls run (users, auth_register, auth_invite, auth_algorithms, max_calls, max_cps, keepalive,
-  // forking, fork_step, max_branches, and ring_timeout as long as timer C, fixed at start, still
-  // covers it); the rest need a restart.
+  // forking, fork_step, max_branches, max_message_bytes, and ring_timeout as long as timer C,
+  // fixed at start, still covers it); the rest need a restart (the message store among them).
   bool canApplyLive(std::string_view key, const config::SipConfig& next) const;
   // Runs with `cfg` from now on; it may differ from the running one only in keys canApplyLive()
   // accepted.

@@ -109,6 +109,17 @@ TEST_F(B2buaPagerTest, ABodyAboveMaxMessageBytesIs413) {
   EXPECT_EQ(takeStartLines(), Lines{"alice: SIP/2.0 413 Request Entity Too Large"});
 }
 
+TEST_F(B2buaPagerTest, MaxMessageBytesAppliesLiveAndTheStoreNeedsARestart) {
+  registerBob();
+  config::SipConfig next = cfg_;
+  next.maxMessageBytes = 4;
+  ASSERT_TRUE(b2b().canApplyLive("sip.max_message_bytes", next));
+  EXPECT_FALSE(b2b().canApplyLive("sip.message_store", next));
+  b2b().applyLive(next);
+  sendToBob("12345\n");
+  EXPECT_EQ(takeStartLines(), Lines{"alice: SIP/2.0 413 Request Entity Too Large"});
+}
+
 TEST_F(B2buaPagerTest, WithAStoreAMessageToAnAbsentUserIs202AndKept) {
   useStore();
   sendToBob("Call me\n");
