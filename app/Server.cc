@@ -26,6 +26,7 @@
 #include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
 #include "signaling/b2bua/B2bua.h"
+#include "signaling/im/MessageStore.h"
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/ng/NgHandler.h"
 #include "signaling/ng/NgServer.h"
@@ -132,6 +133,14 @@ Expected<bool, std::string> Server::start() {
     }
     m.b2bua = std::make_unique<b2bua::B2bua>(m.cfg.sip, *m.sip, *m.anchor, m.clock);
     m.b2bua->setConferences(m.conferences.get(), m.cfg.conference.prefix);
+    if (!m.cfg.sip.messageStore.empty()) {
+      auto store = im::MessageStore::open(
+          m.cfg.sip.messageStore, im::StoreLimits{m.cfg.sip.messageStorePerUser, m.cfg.sip.messageStoreTotal});
+      if (!store) return Unexpected(fmt::format("sip.message_store: {}", store.error()));
+      spdlog::info("instant messages for offline users kept in {} ({} held)", m.cfg.sip.messageStore,
+                   (*store)->size());
+      m.b2bua->setMessageStore(std::move(*store));
+    }
     spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
   }

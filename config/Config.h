@@ -54,6 +54,11 @@ struct SipConfig {
   std::string forking = "parallel";
   uint32_t forkStepSeconds = 20;         // sequential: how long one contact rings before the next (0 = until it fails)
   uint32_t maxBranches = 8;              // contacts rung per call (the most preferred ones)
+  // Instant messages (RFC 3428 MESSAGE outside a dialog).
+  uint32_t maxMessageBytes = 8192;       // larger bodies: 413
+  std::string messageStore;              // SQLite file for users who are offline; empty: 480 instead
+  uint32_t messageStorePerUser = 100;    // messages kept per user; beyond: 480
+  uint32_t messageStoreTotal = 100000;   // messages kept in all; beyond: 507
   std::map<std::string, std::string> users;  // sip.users.<name> = password
 };
 

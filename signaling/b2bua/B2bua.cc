@@ -58,7 +58,8 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     return;
   }
   if (m == sip::SipMethod::Register) {
-    registrations_.onRegister(id, req, from);
+    auto user = registrations_.onRegister(id, req, from);
+    if (user && messageStore_ != nullptr) deliverStored(*user, registrations_.lookup(*user, clock_.monotonicMs()));
     return;
   }
   if (!req.toTag().empty()) {
@@ -178,7 +179,8 @@ bool B2bua::admitCall(sip::TxnId id) {
   return false;
 }
 
-std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee) {
+std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee,
+                                             bool* absent) {
   auto ruri = sip::SipUri::parse(req.requestUri());
   if (!ruri || ruri->user.empty()) {
     txns_.respond(id, 404, "Not Found", tags_.next());
@@ -190,6 +192,10 @@ std::vector<sip::Binding> B2bua::routeInvite(sip::TxnId id, const sip::SipMessag
     // As Kamailio's registrar answers: a user we have never heard of does not exist; a known one
     // (configured, or registered at some point) is only away.
     if (registrations_.isKnownUser(callee)) {
+      if (absent != nullptr) {
+        *absent = true;
+        return bindings;
+      }
       txns_.respond(id, 480, "Temporarily Unavailable", tags_.next());
     } else {
       txns_.respond(id, 404, "Not Found", tags_.next());
@@ -668,6 +674,7 @@ void B2bua::onTimer() {
   transport_.closeIdle(kTcpIdleMs);
   for (auto id : calls_.ringExpired(now)) hangUp(*calls_.get(id), EndReason::RingTimeout);
   registrations_.sendKeepalives(now);
+  if (messageStore_ != nullptr) messageStore_->expire(clock_.wallNs() / 1'000'000);
 }
 
 void B2bua::setDraining(bool on) { admission_.setDraining(on); }

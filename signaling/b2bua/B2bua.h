@@ -6,8 +6,9 @@
 // to the address the REGISTER came from (NAT-aware), not to the host in its Contact.
 //
 // This class is the call state machine: INVITE, re-INVITE, UPDATE, ACK, BYE and CANCEL routed
-// between the two dialogs (B2bua.cc); INFO, MESSAGE, NOTIFY and REFER relayed within a call, and
-// MESSAGE outside one (B2buaRequests.cc). A callee registered from several devices rings on all
+// between the two dialogs (B2bua.cc); INFO, MESSAGE, NOTIFY and REFER relayed within a call
+// (B2buaRequests.cc), and MESSAGE outside one to every contact of its recipient, or kept for a
+// user without one and delivered when the user registers (B2buaPager.cc). A callee registered from several devices rings on all
 // of them, in parallel or in turn (B2buaForking.cc). A callee may ring until sip.ring_timeout.
 // Giving up on the callee (ring timeout, the caller's CANCEL or early BYE, media timeout while
 // ringing) answers the caller at once, CANCELs every branch and ends the call; a 2xx crossing the
@@ -18,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -37,6 +39,7 @@
 #include "signaling/b2bua/ConferenceDialog.h"
 #include "signaling/b2bua/RegisterHandler.h"
 #include "signaling/b2bua/SipText.h"
+#include "signaling/im/MessageStore.h"
 #include "signaling/sip/Registrar.h"
 #include "signaling/sip/SipTransactions.h"
 
@@ -83,8 +86,8 @@ class B2bua final : public sip::SipTransactionUser {
   bool hangUpCall(const std::string& anchorCallId);
   // A configuration reload (B2buaOperator.cc): whether sip.* `key` may take `next`'s value while
   // calls run (users, auth_register, auth_invite, auth_algorithms, max_calls, max_cps, keepalive,
-  // forking, fork_step, max_branches, and ring_timeout as long as timer C, fixed at start, still
-  // covers it); the rest need a restart.
+  // forking, fork_step, max_branches, max_message_bytes, and ring_timeout as long as timer C,
+  // fixed at start, still covers it); the rest need a restart (the message store among them).
   bool canApplyLive(std::string_view key, const config::SipConfig& next) const;
   // Runs with `cfg` from now on; it may differ from the running one only in keys canApplyLive()
   // accepted.
@@ -101,6 +104,10 @@ class B2bua final : public sip::SipTransactionUser {
   // (its onLeft callback is ours until then).
   void setConferences(mixer::Conferences* conferences, std::string prefix = "conf-");
   size_t conferenceParticipants() const { return conferenceDialogs_.size(); }
+  // From now on a MESSAGE to a known user without a contact is kept in `store` (202), and what it
+  // holds for a user goes out when the user registers; null: such a MESSAGE gets 480.
+  void setMessageStore(std::unique_ptr<im::MessageStore> store) { messageStore_ = std::move(store); }
+  im::MessageStore* messageStore() { return messageStore_.get(); }
 
   // SipTransactionUser
   void onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) override;
@@ -115,8 +122,10 @@ class B2bua final : public sip::SipTransactionUser {
   bool admitCall(sip::TxnId id);
   // Our dialog with the sender of the initial request `req`, under a fresh local tag.
   Leg callerLeg(const sip::SipMessage& req, const sip::SipPeer& from);
-  // The callee's bindings, or empty after answering 404/480.
-  std::vector<sip::Binding> routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee);
+  // The callee's bindings, or empty after answering 404/480. With `absent`, a known user without
+  // a binding is not answered: *absent is set instead.
+  std::vector<sip::Binding> routeInvite(sip::TxnId id, const sip::SipMessage& req, std::string& callee,
+                                        bool* absent = nullptr);
   // The call with one branch per target (at most sip.max_branches, in the given order); nothing sent.
   Call& createCall(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from,
                    const std::vector<sip::Binding>& targets, uint32_t maxForwards, bool anchored);
@@ -124,11 +133,27 @@ class B2bua final : public sip::SipTransactionUser {
   // B2buaRequests.cc. In-dialog requests other than INVITE, ACK, BYE and UPDATE: INFO, MESSAGE,
   // NOTIFY and REFER relayed to the other party; the rest answered here.
   void onInDialogRequest(sip::TxnId id, const sip::SipMessage& req, Call& call, int side);
-  // MESSAGE outside a dialog: routed like an INVITE (404/480) and relayed to the callee.
+  // B2buaPager.cc. MESSAGE outside a dialog: routed like an INVITE (404/480) and relayed to every
+  // contact of the callee, or kept in the message store.
   void onPagerMessage(sip::TxnId id, const sip::SipMessage& req);
   // A response to, or the failure of, a relayed pager MESSAGE; false when `id` is no such relay.
   bool onPagerResponse(sip::TxnId id, const sip::SipMessage& resp);
   bool onPagerFailure(sip::TxnId id, int status, std::string_view reason);
+  // Our MESSAGE to `b` as a one-request dialog-less exchange, topology hidden as for a call
+  // (RFC 3428 §7); 0 when it could not be sent.
+  sip::TxnId sendPager(const sip::Binding& b, std::string_view from, std::string_view to, uint32_t maxForwards,
+                       std::string_view body, std::string_view contentType,
+                       std::span<const std::string> extraHeaders = {});
+  void onPagerAnswer(sip::TxnId id, int status, std::string_view reason, const sip::SipMessage* resp);
+  // Every contact of a fan-out answered without a 2xx: its best failure, or kept when nobody answered.
+  void failFanout(uint64_t fanoutId);
+  // Answers `id` after keeping the message: 202, or 480/507 over a quota (500 when the database
+  // fails). It expires a week from now (kStoredMessageLifetimeMs).
+  void keepMessage(sip::TxnId id, std::string_view toTag, std::string_view recipient, std::string_view sender,
+                   std::string_view contentType, std::string_view body);
+  // What the store holds for `user` to each of `bindings` (the first sip.max_branches), oldest
+  // first; a message already on its way is not sent again.
+  void deliverStored(const std::string& user, const std::vector<sip::Binding>& bindings);
   void onAck(const sip::SipMessage& req);
   void onInviteResponse(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
   void onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
@@ -201,11 +226,25 @@ class B2bua final : public sip::SipTransactionUser {
   CallDeadlines sessionEnds_;     // RFC 4028 §10 instants of calls with a session timer
   CallDeadlines reliableResends_;  // RFC 3262 §3 retransmissions of reliable provisionals
   CallDeadlines forkSteps_;        // sequential forking: when the ringing branch gives way
-  struct PagerRelay {
+  // A MESSAGE relayed to every contact of its recipient: the first 2xx answers the sender.
+  struct PagerFanout {
     sip::TxnId serverTxn = 0;
     std::string toTag;
+    size_t outstanding = 0;  // our MESSAGEs without a final answer
+    bool answered = false;
+    BranchFailure failure;
+    // Kept when no contact answered at all; recipient empty: never kept (no store, isComposing).
+    std::string recipient, sender, contentType, body;
   };
-  std::unordered_map<sip::TxnId, PagerRelay> pagers_;  // our MESSAGE transaction -> the caller's
+  struct PagerRelay {
+    uint64_t fanout = 0;   // the sender's fan-out; 0 for the delivery of a stored message
+    int64_t storedId = 0;  // that stored message
+  };
+  std::unordered_map<sip::TxnId, PagerRelay> pagers_;  // our MESSAGE transactions
+  std::unordered_map<uint64_t, PagerFanout> fanouts_;
+  uint64_t nextFanout_ = 1;
+  std::unique_ptr<im::MessageStore> messageStore_;
+  std::unordered_map<int64_t, size_t> delivering_;  // stored message -> our MESSAGEs unanswered
   mixer::Conferences* conferences_ = nullptr;
   std::string conferencePrefix_;
   std::unordered_map<std::string, ConferenceDialog> conferenceDialogs_;  // by the participant's Call-ID

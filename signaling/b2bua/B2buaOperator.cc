@@ -38,7 +38,8 @@ bool B2bua::hangUpCall(const std::string& anchorCallId) {
 bool B2bua::canApplyLive(std::string_view key, const config::SipConfig& next) const {
   static constexpr std::string_view kLive[] = {
       "sip.users",     "sip.auth_register", "sip.auth_invite", "sip.auth_algorithms", "sip.max_calls", "sip.max_cps",
-      "sip.keepalive", "sip.forking",       "sip.fork_step",   "sip.max_branches",    "sip.ring_timeout"};
+      "sip.keepalive", "sip.forking",       "sip.fork_step",   "sip.max_branches",    "sip.ring_timeout",
+      "sip.max_message_bytes"};
   if (std::find(std::begin(kLive), std::end(kLive), key) == std::end(kLive)) return false;
   // Timer C guards the callee's INVITE beyond the ring timeout; it was set at start.
   return key != "sip.ring_timeout" || uint64_t{next.ringTimeoutSeconds} * 1000 + 64 * timers_.t1Ms <= timers_.timerCMs;

@@ -1,7 +1,7 @@
 // B2bua's requests beyond the call itself (B2bua.cc has INVITE, ACK, BYE, UPDATE and CANCEL):
 // INFO, MESSAGE, NOTIFY and REFER relayed within a call to the other party with their bodies and
-// the headers their extensions need, the other in-dialog methods answered here, and MESSAGE
-// outside a call relayed to the registered user (RFC 3428 pager mode).
+// the headers their extensions need, and the other in-dialog methods answered here. MESSAGE
+// outside a call is B2buaPager.cc's.
 
 #include <algorithm>
 #include <array>
@@ -87,60 +87,6 @@ void B2bua::onInDialogRequest(sip::TxnId id, const sip::SipMessage& req, Call& c
   p->serverTxn = id;
   p->method = std::string(req.methodText());
   calls_.addPending(out, std::move(p));
-}
-
-void B2bua::onPagerMessage(sip::TxnId id, const sip::SipMessage& req) {
-  uint32_t maxForwards = 70;
-  if (auto mf = req.maxForwards()) {
-    if (*mf == 0) {
-      txns_.respond(id, 483, "Too Many Hops", tags_.next());
-      return;
-    }
-    maxForwards = std::min<uint32_t>(static_cast<uint32_t>(*mf) - 1, 70);
-  }
-  if (!registrations_.authorizeCaller(id, req)) return;  // sip.auth_invite: no open relay for spam
-  std::string callee;
-  auto bindings = routeInvite(id, req, callee);
-  if (bindings.empty()) return;
-  // A one-request dialog-less exchange, topology hidden as for a call (RFC 3428 §7).
-  Leg leg;
-  leg.callId = fmt::format("{}-m@rendezvous", tags_.next());
-  leg.localTag = tags_.next();
-  leg.localId = presentedCaller(req.header("From"), local_.host());
-  leg.remoteId = identity(req.header("To"));
-  leg.remoteTarget = bindings.front().contact;
-  leg.peer = peerOf(bindings.front());
-  const std::string_view body = req.body();
-  const sip::TxnId out =
-      txns_.sendRequest(requestText(local_, leg, "MESSAGE", 1, txns_.newBranch(), maxForwards, body,
-                                    body.empty() ? std::string_view() : req.header("Content-Type")),
-                        leg.peer);
-  if (out == 0) {
-    txns_.respond(id, 500, "Server Internal Error", tags_.next());
-    return;
-  }
-  spdlog::debug("sip: MESSAGE to {} relayed to {}", callee, leg.peer.addr.str());
-  pagers_[out] = PagerRelay{id, tags_.next()};
-}
-
-bool B2bua::onPagerResponse(sip::TxnId id, const sip::SipMessage& resp) {
-  auto it = pagers_.find(id);
-  if (it == pagers_.end()) return false;
-  const int status = resp.status();
-  if (status == 100) return true;
-  const std::string_view body = resp.body();
-  txns_.respond(it->second.serverTxn, status, resp.reason(), it->second.toTag, {}, body,
-                body.empty() ? std::string_view() : resp.header("Content-Type"));
-  if (status >= 200) pagers_.erase(it);
-  return true;
-}
-
-bool B2bua::onPagerFailure(sip::TxnId id, int status, std::string_view reason) {
-  auto it = pagers_.find(id);
-  if (it == pagers_.end()) return false;
-  txns_.respond(it->second.serverTxn, status, reason, it->second.toTag);
-  pagers_.erase(it);
-  return true;
 }
 
 }  // namespace rdv::b2bua

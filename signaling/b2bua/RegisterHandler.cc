@@ -117,20 +117,21 @@ bool RegisterHandler::authorizeCaller(sip::TxnId id, const sip::SipMessage& req)
   return true;
 }
 
-void RegisterHandler::onRegister(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) {
+std::optional<std::string> RegisterHandler::onRegister(sip::TxnId id, const sip::SipMessage& req,
+                                                       const sip::SipPeer& from) {
   auto to = sip::NameAddr::parse(req.header("To"));
   auto uri = to ? sip::SipUri::parse(to->uri) : Unexpected(sip::SipError{400, "Malformed To header"});
   if (!uri || uri->user.empty()) {
     txns_.respond(id, 400, "Malformed To header");
-    return;
+    return std::nullopt;
   }
   const std::string user = uri->unescapedUser();
   if (cfg_.authRegister != 0) {
-    if (!authorize(id, req, false)) return;
+    if (!authorize(id, req, false)) return std::nullopt;
     auto creds = sip::DigestCredentials::parse(req.header("Authorization"));
     if (!creds || creds->username != user) {
       txns_.respond(id, 403, "Credentials do not match the registered user");
-      return;
+      return std::nullopt;
     }
   }
   sip::RegisterRequest rr;
@@ -139,7 +140,7 @@ void RegisterHandler::onRegister(sip::TxnId id, const sip::SipMessage& req, cons
     auto na = sip::NameAddr::parse(c);
     if (!na) {
       txns_.respond(id, 400, "Malformed Contact header");
-      return;
+      return std::nullopt;
     }
     if (na->star) {
       rr.star = true;
@@ -171,6 +172,8 @@ void RegisterHandler::onRegister(sip::TxnId id, const sip::SipMessage& req, cons
     headers.push_back(fmt::format("Min-Expires: {}", r.minExpires));
   }
   txns_.respond(id, r.status, r.reason.empty() ? "OK" : r.reason, tags_.next(), headers);
+  if (r.status != 200 || r.bindings.empty()) return std::nullopt;
+  return user;
 }
 
 bool RegisterHandler::isKnownUser(const std::string& user) const {

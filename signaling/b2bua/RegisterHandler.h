@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -33,8 +34,8 @@ class RegisterHandler {
 
   // Answers the REGISTER transaction `id`: 401 until authenticated (sip.auth_register), 403 when
   // the credentials are another user's, then the registrar's verdict (200 listing the bindings,
-  // 423 with Min-Expires, 400/403/500).
-  void onRegister(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
+  // 423 with Min-Expires, 400/403/500). Returns the user when the answer was 200 with bindings.
+  std::optional<std::string> onRegister(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
   // For an initial INVITE: true when it may proceed (sip.auth_invite off, or valid
   // Proxy-Authorization of the From user). Otherwise the request has been answered (407 or 403).
   bool authorizeCaller(sip::TxnId id, const sip::SipMessage& req);

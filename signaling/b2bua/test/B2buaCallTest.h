@@ -141,6 +141,16 @@ class B2buaCallTest : public B2buaHarness {
         "Content-Length: 0\n\n",
         callId);
   }
+  // An out-of-dialog request from alice to `ruri` (no To tag); `n` tells transactions apart.
+  static std::string outsideLf(std::string_view method, std::string_view ruri,
+                               std::string_view contentType = {}, std::string_view bodyLf = {}, int n = 1) {
+    return withTypedBody(
+        fmt::format("{0} {1} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-o{0}{2}\n"
+                    "Max-Forwards: 70\nFrom: \"Boss, Big\" <sip:alice@example.com>;tag=o1\n"
+                    "To: <{1}>\nCall-ID: out-{0}-{2}\nCSeq: 1 {0}\n",
+                    method, ruri, n),
+        contentType, bodyLf);
+  }
   // The single message sent since the last take(), checked against `startLine`.
   sip::SipMessage takeOnly(std::string_view startLine) {
     auto sent = take();

@@ -21,19 +21,7 @@ using Lines = std::vector<std::string>;
 
 constexpr std::string_view kDtmfLf = "Signal=5\nDuration=160\n";
 
-class B2buaRequestsTest : public B2buaCallTest {
- protected:
-  // An out-of-dialog request from alice to `ruri` (no To tag); `n` tells transactions apart.
-  static std::string outsideLf(std::string_view method, std::string_view ruri,
-                               std::string_view contentType = {}, std::string_view bodyLf = {}, int n = 1) {
-    return withTypedBody(
-        fmt::format("{0} {1} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-o{0}{2}\n"
-                    "Max-Forwards: 70\nFrom: \"Boss, Big\" <sip:alice@example.com>;tag=o1\n"
-                    "To: <{1}>\nCall-ID: out-{0}-{2}\nCSeq: 1 {0}\n",
-                    method, ruri, n),
-        contentType, bodyLf);
-  }
-};
+using B2buaRequestsTest = B2buaCallTest;
 
 TEST_F(B2buaRequestsTest, InfoFromTheCallerReachesTheCalleeWithItsBodyAndTheAnswerComesBack) {
   Dialogs d = establish();
