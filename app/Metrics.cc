@@ -280,6 +280,16 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_calls_rejected_total", "Calls refused by admission control (503)", MetricType::Counter,
              d(bc.callsRejected));
       single("rdv_calls_active", "Calls in progress", MetricType::Gauge, d(bc.callsActive));
+      auto messages = family("rdv_im_messages_total",
+                             "Out-of-dialog SIP MESSAGEs (RFC 3428) by outcome: relayed (a contact answered 2xx), "
+                             "stored (202, kept for an offline user), delivered (a stored one taken after a "
+                             "REGISTER), refused (413, store full, every contact failed)",
+                             MetricType::Counter);
+      add(messages, d(bc.messagesRelayed), {{"outcome", "relayed"}});
+      add(messages, d(bc.messagesStored), {{"outcome", "stored"}});
+      add(messages, d(bc.messagesDelivered), {{"outcome", "delivered"}});
+      add(messages, d(bc.messagesRefused), {{"outcome", "refused"}});
+      out.push_back(std::move(messages));
       single("rdv_sip_conference_invites_total", "INVITEs to a conference URI past authentication and admission",
              MetricType::Counter, d(bc.conferenceInvites));
       single("rdv_sip_conference_joins_total", "Conference INVITEs answered 200: the caller is in a room",

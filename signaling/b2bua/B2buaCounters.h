@@ -22,6 +22,10 @@ struct B2buaCounters {
   common::Counter conferenceJoins;     // of those, answered 200: the participant is in a room
   common::Counter conferenceRejected;  // of those, refused (bad room, no common codec, the service said no)
   common::Counter sessionExpired;      // RFC 4028: no refresh before the session interval ran out
+  common::Counter messagesRelayed;     // out-of-dialog MESSAGEs answered 2xx by a contact
+  common::Counter messagesStored;      // kept for a user without a reachable contact (202)
+  common::Counter messagesDelivered;   // stored ones a contact took (2xx) after a REGISTER
+  common::Counter messagesRefused;     // 413, or a full store (480/507), or every contact failed
   std::array<common::Counter, kEndReasons> ended;  // calls that ended, by EndReason
 };
 

@@ -71,6 +71,7 @@ void B2bua::onPagerMessage(sip::TxnId id, const sip::SipMessage& req) {
   const std::string_view body = req.body();
   if (body.size() > cfg_.maxMessageBytes) {
     txns_.respond(id, 413, "Request Entity Too Large", tags_.next());
+    counters_.messagesRefused.add(1);
     return;
   }
   const std::string_view ctype = body.empty() ? std::string_view() : req.header("Content-Type");
@@ -126,6 +127,7 @@ void B2bua::onPagerAnswer(sip::TxnId id, int status, std::string_view reason, co
   const bool success = status >= 200 && status < 300;
   if (relay.fanout == 0) {  // a stored message delivered: it stays stored unless a device took it
     if (success && messageStore_ != nullptr && messageStore_->remove(relay.storedId)) {
+      counters_.messagesDelivered.add(1);
       spdlog::info("sip: stored MESSAGE {} delivered", relay.storedId);
     }
     if (auto d = delivering_.find(relay.storedId); d != delivering_.end() && --d->second == 0)
@@ -141,6 +143,7 @@ void B2bua::onPagerAnswer(sip::TxnId id, int status, std::string_view reason, co
     txns_.respond(f.serverTxn, status, reason, f.toTag, {}, body,
                   body.empty() ? std::string_view() : resp->header("Content-Type"));
     f.answered = true;
+    counters_.messagesRelayed.add(1);
   } else if (!success) {
     f.failure.consider(status, reason, {}, resp == nullptr);
   }
@@ -162,6 +165,7 @@ void B2bua::failFanout(uint64_t fanoutId) {
     keepMessage(f.serverTxn, f.toTag, f.recipient, f.sender, f.contentType, f.body);
   } else {
     txns_.respond(f.serverTxn, f.failure.status, f.failure.reason, f.toTag, f.failure.headers);
+    counters_.messagesRefused.add(1);
   }
   fanouts_.erase(it);
 }
@@ -174,8 +178,10 @@ void B2bua::keepMessage(sip::TxnId id, std::string_view toTag, std::string_view 
   if (kept) {
     spdlog::info("sip: MESSAGE for {} kept until the user registers (id {})", recipient, *kept);
     txns_.respond(id, 202, "Accepted", toTag);
+    counters_.messagesStored.add(1);
     return;
   }
+  counters_.messagesRefused.add(1);
   switch (kept.error()) {
     case im::StoreError::UserFull:
       txns_.respond(id, 480, "Temporarily Unavailable", toTag);

@@ -71,6 +71,7 @@ TEST_F(B2buaPagerTest, EveryContactGetsTheMessageAndTheSenderHearsTheFirst2xxOnl
   EXPECT_EQ(ok.callId(), "out-MESSAGE-1");
   receive(typedResponseLf(toBob, 200, "OK"), bob_);
   EXPECT_TRUE(take().empty()) << "one final answer";
+  EXPECT_EQ(b2b().counters().messagesRelayed.get(), 1U) << "one message, however many contacts took it";
 }
 
 TEST_F(B2buaPagerTest, WhenEveryContactFailsTheSenderHearsTheBestFailure) {
@@ -129,6 +130,7 @@ TEST_F(B2buaPagerTest, WithAStoreAMessageToAnAbsentUserIs202AndKept) {
   EXPECT_EQ(kept[0].body, "Call me\r\n");
   EXPECT_EQ(kept[0].contentType, "text/plain");
   EXPECT_EQ(kept[0].sender, "\"Boss, Big\" <sip:alice@example.com>;tag=o1");
+  EXPECT_EQ(b2b().counters().messagesStored.get(), 1U);
   receive(outsideLf("MESSAGE", "sip:zed@127.0.0.1", "text/plain", "hi\n", 2), alice_);
   EXPECT_EQ(takeStartLines(), Lines{"alice: SIP/2.0 404 Not Found"}) << "an unknown user is still 404";
 }
