@@ -63,6 +63,25 @@ struct Server::Impl {
   void onSessionEnded(const relay::SessionReport& rep, bool timedOut);
 };
 
+namespace {
+
+relay::RelayOptions relayOptions(const config::RelayConfig& rc, const common::Clock& clock) {
+  relay::RelayOptions ro;
+  ro.interface = rc.interface;
+  ro.portMin = static_cast<uint16_t>(rc.portMin);
+  ro.portMax = static_cast<uint16_t>(rc.portMax);
+  ro.workers = rc.workers != 0 ? rc.workers : std::max(1U, std::thread::hardware_concurrency());
+  ro.worker.batch = rc.batch;
+  ro.worker.clock = &clock;
+  ro.worker.timeoutNs = static_cast<uint64_t>(rc.timeoutSeconds) * 1'000'000'000ULL;
+  ro.worker.setupTimeoutNs = static_cast<uint64_t>(rc.setupTimeoutSeconds) * 1'000'000'000ULL;
+  ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
+  ro.kernelForwarding = rc.kernelForwarding != 0;
+  return ro;
+}
+
+}  // namespace
+
 Server::Server(const config::Config& cfg, config::ConfigSource source) : impl_(std::make_unique<Impl>()) {
   impl_->cfg = cfg;
   impl_->source = std::move(source);
@@ -90,17 +109,7 @@ Expected<bool, std::string> Server::start() {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
 
-  relay::RelayOptions ro;
-  ro.interface = rc.interface;
-  ro.portMin = static_cast<uint16_t>(rc.portMin);
-  ro.portMax = static_cast<uint16_t>(rc.portMax);
-  ro.workers = rc.workers != 0 ? rc.workers : std::max(1U, std::thread::hardware_concurrency());
-  ro.worker.batch = rc.batch;
-  ro.worker.clock = &m.clock;
-  ro.worker.timeoutNs = static_cast<uint64_t>(rc.timeoutSeconds) * 1'000'000'000ULL;
-  ro.worker.setupTimeoutNs = static_cast<uint64_t>(rc.setupTimeoutSeconds) * 1'000'000'000ULL;
-  ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
-  ro.kernelForwarding = rc.kernelForwarding != 0;
+  const relay::RelayOptions ro = relayOptions(rc, m.clock);
   m.relay = std::make_unique<relay::RelayControl>(ro);
   spdlog::info("relay: {} worker(s), ports {}-{} on {}: capacity {} sessions ({} with rtcp-mux); the descriptor "
                "limit {} allows {} ({} with rtcp-mux), the port range {}",
