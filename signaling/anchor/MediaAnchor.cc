@@ -47,13 +47,7 @@ uint32_t firstClockRate(const sdp::SdpMedia& m) {
 media::VoiceCodec firstCodec(const sdp::SdpMedia& m) {
   auto pt = firstPayloadType(m);
   if (!pt) return media::VoiceCodec::G711Plc;
-  const std::string prefix = "rtpmap:" + std::to_string(*pt) + " ";
-  for (const auto& l : m.lines) {
-    if (l.type != 'a' || l.value.compare(0, prefix.size(), prefix) != 0) continue;
-    std::string_view enc(l.value);
-    enc.remove_prefix(prefix.size());
-    return media::voiceCodecFromEncoding(enc.substr(0, enc.find('/')));
-  }
+  if (auto map = m.rtpmap(*pt)) return media::voiceCodecFromEncoding(map->substr(0, map->find('/')));
   return *pt == 9 ? media::VoiceCodec::G722 : media::VoiceCodec::G711Plc;
 }
 

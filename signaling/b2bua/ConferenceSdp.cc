@@ -38,18 +38,6 @@ std::optional<uint32_t> number(std::string_view s) {
   return v;
 }
 
-// "<encoding>/<rate>[/<params>]" of the first "a=rtpmap:<pt> ..." for `pt` in `m` (RFC 8866 §6.6).
-std::optional<std::string_view> rtpmap(const sdp::SdpMedia& m, std::string_view pt) {
-  for (const auto& line : m.lines) {
-    std::string_view v = line.value;
-    if (line.type != 'a' || !v.starts_with("rtpmap:")) continue;
-    v.remove_prefix(7);
-    const size_t space = v.find(' ');
-    if (space != std::string_view::npos && v.substr(0, space) == pt) return sip::trimLws(v.substr(space + 1));
-  }
-  return std::nullopt;
-}
-
 // `map` ("<encoding>/<rate>[/<channels>]" of an rtpmap) names that encoding, rate and channel
 // count (encoding names are case-insensitive, RFC 4855 §3; no channels means one).
 bool names(std::string_view map, std::string_view encoding, uint32_t rate, std::string_view channels) {
@@ -62,11 +50,10 @@ bool names(std::string_view map, std::string_view encoding, uint32_t rate, std::
   return ch == channels || (channels.empty() && ch == "1");
 }
 
-const KnownCodec* codecOf(const sdp::SdpMedia& m, std::string_view format) {
-  const auto map = rtpmap(m, format);
+const KnownCodec* codecOf(const sdp::SdpMedia& m, uint8_t pt) {
+  const auto map = m.rtpmap(pt);
   for (const auto& c : kCodecs) {
-    if (map ? names(*map, c.encoding, c.rate, c.channels)
-            : c.staticPt >= 0 && number(format) == static_cast<uint32_t>(c.staticPt)) {
+    if (map ? names(*map, c.encoding, c.rate, c.channels) : c.staticPt == static_cast<int>(pt)) {
       return &c;
     }
   }
@@ -118,14 +105,12 @@ uint8_t audioLevelId(const sdp::SdpMedia& m) {
 bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
   const KnownCodec* chosen = nullptr;
   for (const auto& f : m.formats) {
-    const auto pt = number(f);
-    if (!pt || *pt > 127) continue;
-    const auto map = rtpmap(m, f);
-    if (map && o.join.dtmfPayloadType == 0 && names(*map, "telephone-event", 8000, "")) {
-      o.join.dtmfPayloadType = static_cast<uint8_t>(*pt);
-    }
-    if (chosen == nullptr && (chosen = codecOf(m, f)) != nullptr)
-      o.join.payloadType = static_cast<uint8_t>(*pt);
+    const auto number32 = number(f);
+    if (!number32 || *number32 > 127) continue;
+    const auto pt = static_cast<uint8_t>(*number32);
+    const auto map = m.rtpmap(pt);
+    if (map && o.join.dtmfPayloadType == 0 && names(*map, "telephone-event", 8000, "")) o.join.dtmfPayloadType = pt;
+    if (chosen == nullptr && (chosen = codecOf(m, pt)) != nullptr) o.join.payloadType = pt;
   }
   if (chosen == nullptr) return false;
   o.join.codec = chosen->id;

@@ -287,7 +287,7 @@ void SdpMedia::setAttribute(std::string_view name, std::optional<std::string_vie
   setAttributeIn(lines, name, value);
 }
 
-std::optional<uint32_t> SdpMedia::clockRate(uint8_t payloadType) const {
+std::optional<std::string_view> SdpMedia::rtpmap(uint8_t payloadType) const {
   for (const auto& line : lines) {
     const auto value = attributeValue(line, "rtpmap");
     if (!value) {
@@ -303,19 +303,29 @@ std::optional<uint32_t> SdpMedia::clockRate(uint8_t payloadType) const {
       continue;
     }
     std::string_view encoding = value->substr(space + 1);
-    const size_t slash = encoding.find('/');
-    if (slash == std::string_view::npos) {
-      return std::nullopt;
-    }
-    std::string_view rate = encoding.substr(slash + 1);
-    rate = rate.substr(0, rate.find('/'));
-    const auto parsed = parseDecimal(rate, std::numeric_limits<uint32_t>::max());
-    if (!parsed || *parsed == 0) {
-      return std::nullopt;
-    }
-    return static_cast<uint32_t>(*parsed);
+    while (!encoding.empty() && (encoding.front() == ' ' || encoding.front() == '\t')) encoding.remove_prefix(1);
+    while (!encoding.empty() && (encoding.back() == ' ' || encoding.back() == '\t')) encoding.remove_suffix(1);
+    return encoding;
   }
   return std::nullopt;
+}
+
+std::optional<uint32_t> SdpMedia::clockRate(uint8_t payloadType) const {
+  const auto encoding = rtpmap(payloadType);
+  if (!encoding) {
+    return std::nullopt;
+  }
+  const size_t slash = encoding->find('/');
+  if (slash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string_view rate = encoding->substr(slash + 1);
+  rate = rate.substr(0, rate.find('/'));
+  const auto parsed = parseDecimal(rate, std::numeric_limits<uint32_t>::max());
+  if (!parsed || *parsed == 0) {
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(*parsed);
 }
 
 std::optional<uint16_t> SdpMedia::rtcpPort() const {

@@ -56,8 +56,11 @@ class SdpMedia {
   // flag attribute. Precondition: name and value contain no CR, LF or NUL; name has no ':'.
   void setAttribute(std::string_view name, std::optional<std::string_view> value);
 
-  // Clock rate from the first "a=rtpmap:<pt> <encoding>/<rate>[/<params>]" for payloadType
-  // (RFC 8866 §6.6). No fallback to the RFC 3551 static table; nullopt when absent, malformed or 0.
+  // "<encoding>/<rate>[/<params>]" of the first "a=rtpmap:<pt> ..." for payloadType
+  // (RFC 8866 §6.6), leading and trailing whitespace trimmed; nullopt when absent.
+  std::optional<std::string_view> rtpmap(uint8_t payloadType) const;
+  // Clock rate from that rtpmap. No fallback to the RFC 3551 static table; nullopt when absent,
+  // malformed or 0.
   std::optional<uint32_t> clockRate(uint8_t payloadType) const;
   // Port of "a=rtcp:<port> [<nettype> <addrtype> <address>]" (RFC 3605 §2.1).
   std::optional<uint16_t> rtcpPort() const;

@@ -87,6 +87,9 @@ TEST(SdpTest, ParsesSoftphoneOfferWithIce) {
   EXPECT_EQ(m.connectionAddress(), "192.0.2.44");
   EXPECT_EQ(m.clockRate(111), 48000U);
   EXPECT_EQ(m.clockRate(101), 8000U);
+  EXPECT_EQ(m.rtpmap(111), "opus/48000/2");
+  EXPECT_EQ(m.rtpmap(0), "PCMU/8000");
+  EXPECT_EQ(m.rtpmap(9), std::nullopt) << "not offered";
   EXPECT_TRUE(m.rtcpMux());
   EXPECT_EQ(m.rtcpPort(), 54401);
   EXPECT_EQ(m.attribute("ice-ufrag"), "F7gI");
