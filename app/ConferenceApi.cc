@@ -90,7 +90,8 @@ void ConferenceApi::addRoutes(api::ApiServer& api) {
                  [this](Req req, api::ApiServer::Done done) { show(req.params.at("room"), std::move(done)); });
   api.route(Method::Delete, "/api/v1/conferences/{room}", Access::Token, [this](Req req) {
     const std::string& room = req.params.at("room");
-    const size_t n = conferences_.room(room) != nullptr ? conferences_.room(room)->members.size() : 0;
+    const mixer::RoomInfo* info = conferences_.room(room);
+    const size_t n = info != nullptr ? info->members.size() : 0;
     return opReply(conferences_.closeRoom(room), {{"closed", room}, {"participants", n}});
   });
   for (const char* action : {"lock", "unlock"}) {

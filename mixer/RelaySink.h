@@ -44,7 +44,7 @@ class RelaySink final : public MediaSink {
     for (size_t w = 0; w < dirty_.size(); ++w) {
       if (!dirty_[w]) continue;
       dirty_[w] = false;
-      workers_[w]->wakeLocal();
+      workers_[w]->wake();
     }
   }
 

@@ -102,11 +102,10 @@ void RelayWorker::start() {
 
 void RelayWorker::post(WorkerCommand&& cmd) {
   commands_.enqueue(std::move(cmd));
-  uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+  wake();
 }
 
-void RelayWorker::wakeLocal() {
+void RelayWorker::wake() {
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
 }

@@ -52,8 +52,9 @@ class RelayWorker {
 
   void start();
   void post(WorkerCommand&& cmd);  // any thread
-  // Any thread (a mixer after a tick): packets wait in this worker's fromLocal queues.
-  void wakeLocal();
+  // Any thread: commands or packets wait (a mixer wakes the worker once per tick for its
+  // fromLocal queues); the worker drains both on its next round.
+  void wake();
   const WorkerCounters& counters() const { return counters_; }
   const QualityHistograms& liveQuality() const { return liveQuality_; }
   size_t index() const { return index_; }

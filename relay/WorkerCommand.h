@@ -49,7 +49,7 @@ struct CheckTimeouts {};
 struct StopWorker {};
 // Connects the worker to the mixers, once, before any local leg: toLocal[k] carries RTP of local
 // legs with localSink k to mixer k (this worker produces), fromLocal[k] brings mixer k's packets
-// for this worker's local endpoints (this worker consumes; the mixer wakes it with wakeLocal()).
+// for this worker's local endpoints (this worker consumes; the mixer wakes it with wake()).
 struct AttachLocal {
   std::vector<std::shared_ptr<PacketQueue>> toLocal;
   std::vector<std::shared_ptr<PacketQueue>> fromLocal;

@@ -82,7 +82,7 @@ TEST(LocalLeg, MixerPacketsLeaveFromTheParticipantsPortToItsLatchedAddress) {
   ASSERT_EQ(drainQueued(*c.toMixer, 1), 1U);
   auto pkt = Peer::rtp(7, 0xBEEF);
   ASSERT_TRUE(c.fromMixer->push(kEndpoint, std::as_bytes(std::span(pkt)), 0));
-  relay.workers()[c.worker]->wakeLocal();
+  relay.workers()[c.worker]->wake();
   uint8_t buf[2048];
   common::SockAddr from;
   ASSERT_EQ(a.receive(1000, buf, &from), static_cast<ssize_t>(pkt.size()));
@@ -123,7 +123,7 @@ TEST(LocalLeg, PacketsForAnEndedParticipantAreDroppedAndCounted) {
   ASSERT_TRUE(test::removeNow(relay, c.id));
   auto pkt = Peer::rtp(1, 1);
   ASSERT_TRUE(c.fromMixer->push(kEndpoint, std::as_bytes(std::span(pkt)), 0));
-  relay.workers()[c.worker]->wakeLocal();
+  relay.workers()[c.worker]->wake();
   EXPECT_EQ(a.receive(200), -1);
   uint64_t noSession = 0;
   for (int i = 0; i < 1000 && noSession == 0; ++i) {
