@@ -16,6 +16,7 @@
 #include "app/cdr/CdrWriter.h"
 #include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
+#include "relay/TcpRelay.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/ng/NgServer.h"
 #include "signaling/sip/SipTransport.h"
@@ -140,6 +141,43 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
                         MetricType::Counter);
   add(refused, static_cast<double>(conf.sinkRefused()));
   out.push_back(std::move(refused));
+}
+
+void addTcpRelay(std::vector<MetricFamily>& out, const relay::TcpRelay& tcp) {
+  const auto& c = tcp.splicer().counters();
+  auto d = [](const common::Counter& x) { return static_cast<double>(x.get()); };
+  auto pairs = family("rdv_tcp_relay_pairs", "TCP relay pairs open (waiting for peers or connected)", MetricType::Gauge);
+  add(pairs, static_cast<double>(tcp.live()));
+  out.push_back(std::move(pairs));
+  auto bytes = family("rdv_tcp_relay_bytes_total", "Bytes spliced through the TCP relay, by direction",
+                      MetricType::Counter);
+  add(bytes, d(c.bytes[0]), {{"direction", "a_to_b"}});
+  add(bytes, d(c.bytes[1]), {{"direction", "b_to_a"}});
+  out.push_back(std::move(bytes));
+  auto refused = family("rdv_tcp_relay_refused_total",
+                        "TCP relay pairs refused by the API and connections refused by the relay, by reason",
+                        MetricType::Counter);
+  for (auto code : {relay::TcpRelayErrorCode::TotalLimit, relay::TcpRelayErrorCode::PerSourceLimit,
+                    relay::TcpRelayErrorCode::NoPorts, relay::TcpRelayErrorCode::Disabled}) {
+    add(refused, d(tcp.refused()[static_cast<size_t>(code)]), {{"reason", relay::toString(code)}});
+  }
+  for (size_t r = 0; r < c.refused.size(); ++r) {
+    add(refused, d(c.refused[r]), {{"reason", relay::toString(static_cast<relay::TcpRefusal>(r))}});
+  }
+  out.push_back(std::move(refused));
+  auto ended = family("rdv_tcp_relay_pairs_ended_total", "TCP relay pairs that ended, by how", MetricType::Counter);
+  for (auto s : {relay::TcpPairState::Closed, relay::TcpPairState::Reset, relay::TcpPairState::SetupTimeout,
+                 relay::TcpPairState::IdleTimeout, relay::TcpPairState::Deleted}) {
+    add(ended, d(c.ended[static_cast<size_t>(s)]), {{"reason", relay::toString(s)}});
+  }
+  out.push_back(std::move(ended));
+  auto pipes = family("rdv_tcp_relay_pipes", "Splice pipes open (in flight or pooled)", MetricType::Gauge);
+  add(pipes, d(c.pipesOpen));
+  out.push_back(std::move(pipes));
+  auto busy = family("rdv_tcp_relay_busy_seconds_total", "Time the TCP relay thread spent handling events",
+                     MetricType::Counter);
+  add(busy, d(c.busyNs) / 1e9);
+  out.push_back(std::move(busy));
 }
 
 void addLiveQuality(std::vector<MetricFamily>& out, const relay::RelayControl& relay) {
@@ -313,6 +351,7 @@ class Metrics::Collector : public prometheus::Collectable {
     addProtocolAndCpu(out, ng_, sip_);
     addLiveQuality(out, relay_);
     if (conferences_ != nullptr) addConferences(out, *conferences_);
+    if (tcpRelay_ != nullptr) addTcpRelay(out, *tcpRelay_);
     if (cdr_ != nullptr) {
       auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
       single("rdv_cdr_written_total", "Call detail records written to cdr.file", MetricType::Counter, d(cdr_->written()));
@@ -334,6 +373,7 @@ class Metrics::Collector : public prometheus::Collectable {
  public:
   const cdr::CdrWriter* cdr_ = nullptr;  // set before the endpoint starts
   const mixer::ConferenceControl* conferences_ = nullptr;
+  const relay::TcpRelay* tcpRelay_ = nullptr;
 };
 
 Metrics::Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
@@ -367,6 +407,7 @@ Expected<bool, std::string> Metrics::listen(const std::string& address) {
 
 void Metrics::setCdr(const cdr::CdrWriter* writer) { collector_->cdr_ = writer; }
 void Metrics::setConferences(const mixer::ConferenceControl* conferences) { collector_->conferences_ = conferences; }
+void Metrics::setTcpRelay(const relay::TcpRelay* tcp) { collector_->tcpRelay_ = tcp; }
 
 std::string Metrics::render() const {
   auto families = collector_->Collect();

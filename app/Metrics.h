@@ -20,6 +20,7 @@ class Histogram;
 
 namespace rdv::relay {
 class RelayControl;
+class TcpRelay;
 }
 namespace rdv::ng {
 class NgServer;
@@ -69,6 +70,8 @@ class Metrics {
   void setCdr(const cdr::CdrWriter* writer);
   // Exports the conference mixers' counters; call before listen().
   void setConferences(const mixer::ConferenceControl* conferences);
+  // Exports the TCP relay's counters (rdv_tcp_relay_*); call before listen().
+  void setTcpRelay(const relay::TcpRelay* tcp);
   // Records the quality of every leg of an ended session that carried RTP.
   void observeEnded(const relay::SessionReport& report);
 

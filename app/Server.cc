@@ -17,6 +17,7 @@
 #include "app/Metrics.h"
 #include "app/CallsApi.h"
 #include "app/ConferenceApi.h"
+#include "app/TcpRelayApi.h"
 #include "app/Operator.h"
 #include "app/ProcessCpu.h"
 #include "app/api/ApiServer.h"
@@ -25,6 +26,7 @@
 #include "app/cdr/CdrWriter.h"
 #include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
+#include "relay/TcpRelay.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/im/MessageStore.h"
 #include "signaling/anchor/MediaAnchor.h"
@@ -41,6 +43,7 @@ struct Server::Impl {
   std::unique_ptr<relay::RelayControl> relay;
   std::unique_ptr<anchor::MediaAnchor> anchor;
   std::unique_ptr<mixer::ConferenceControl> conferences;  // after the relay: stops its mixers first
+  std::unique_ptr<relay::TcpRelay> tcpRelay;  // before the metrics, which read its counters
   std::unique_ptr<ng::NgHandler> ngHandler;
   std::unique_ptr<ng::NgServer> ng;
   std::unique_ptr<Metrics> metrics;
@@ -55,11 +58,13 @@ struct Server::Impl {
   std::unique_ptr<Operator> op;
   std::unique_ptr<CallsApi> calls;
   std::unique_ptr<ConferenceApi> conferenceApi;
+  std::unique_ptr<TcpRelayApi> tcpRelayApi;
   std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
 
   Expected<bool, std::string> startApi();
   void startCdr();
   void startConferences(const std::string& advertise);
+  void startTcpRelay();
   void onSessionEnded(const relay::SessionReport& rep, bool timedOut);
 };
 
@@ -123,6 +128,7 @@ Expected<bool, std::string> Server::start() {
   m.anchor = std::make_unique<anchor::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise,
                                                   m.clock);
   m.startConferences(rc.advertise.empty() ? rc.interface : rc.advertise);
+  m.startTcpRelay();
   m.ngHandler = std::make_unique<ng::NgHandler>(*m.anchor);
   m.ng = std::make_unique<ng::NgServer>(*m.ngHandler, std::chrono::seconds(m.cfg.ng.cookieCacheSeconds), m.clock);
   if (auto r = m.ng->bind(m.cfg.ng.listen); !r) return Unexpected(r.error());
@@ -156,6 +162,7 @@ Expected<bool, std::string> Server::start() {
 
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
   m.metrics->setConferences(m.conferences.get());
+  m.metrics->setTcpRelay(m.tcpRelay.get());
   m.startCdr();
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());
@@ -281,6 +288,33 @@ void Server::Impl::startConferences(const std::string& advertise) {
                o.rooms.size(), o.conference.maxTalkers, cc.prefix);
 }
 
+// The TCP relay (relay/TcpRelay.h): its splicer thread starts here; pairs come from the API.
+void Server::Impl::startTcpRelay() {
+  const auto& tc = cfg.tcpRelay;
+  const auto& rc = cfg.relay;
+  relay::TcpRelayOptions o;
+  o.interface = tc.interface.empty() ? rc.interface : tc.interface;
+  o.advertise = !tc.advertise.empty() ? tc.advertise : !tc.interface.empty() ? tc.interface : rc.advertise;
+  o.portMin = static_cast<uint16_t>(tc.portMin);
+  o.portMax = static_cast<uint16_t>(std::max(tc.portMin, tc.portMax));
+  o.maxPairs = tc.maxPairs;
+  o.maxPairsPerSource = tc.maxPairsPerSource;
+  o.idleTimeoutS = tc.idleTimeoutSeconds;
+  o.maxIdleTimeoutS = std::max(tc.idleTimeoutSeconds, tc.maxIdleTimeoutSeconds);
+  o.splicer.setupTimeoutNs = uint64_t{tc.setupTimeoutSeconds} * 1'000'000'000ULL;
+  o.splicer.maxConnectionsPerSource = tc.maxPairsPerSource * 2;
+  o.splicer.pipeSize = tc.pipeSize;
+  o.splicer.clock = &clock;
+  tcpRelay = std::make_unique<relay::TcpRelay>(o);
+  if (tc.maxPairs == 0) {
+    spdlog::info("TCP relay: disabled (tcp_relay.max_pairs = 0)");
+    return;
+  }
+  spdlog::info("TCP relay: ports {}-{} on {} (given as {}), up to {} pairs ({} per source), {} KiB pipes",
+               o.portMin, o.portMax, o.interface, o.advertise.empty() ? o.interface : o.advertise, o.maxPairs,
+               o.maxPairsPerSource, tc.pipeSize / 1024);
+}
+
 // Call detail records: the B2BUA's and the relay's halves meet in the joiner, whose lines the
 // writer appends to cdr.file off the control thread.
 void Server::Impl::startCdr() {
@@ -308,6 +342,8 @@ Expected<bool, std::string> Server::Impl::startApi() {
   conferenceApi = std::make_unique<ConferenceApi>(*conferences);
   conferenceApi->addRoutes(*api);
   conferences->setOnEvent([this](const mixer::ConferenceEvent& e) { conferenceApi->publish(e); });
+  tcpRelayApi = std::make_unique<TcpRelayApi>(*tcpRelay);
+  tcpRelayApi->addRoutes(*api);
   if (auto r = api->listen(cfg.api.listen); !r) return Unexpected(r.error());
   spdlog::info("operator API on http://{}{}", cfg.api.listen,
                cfg.api.token.empty() ? " (no token: loopback only)" : " (bearer token required)");

@@ -98,6 +98,21 @@ struct RoomSpec {
 };
 std::optional<RoomSpec> parseRoomSpec(std::string_view spec);
 
+// The TCP relay (relay/TcpRelay.h): pairs of listening ports created through the API, each peer
+// connects out to its own port and the bytes are spliced between the two connections.
+struct TcpRelayConfig {
+  std::string interface;                 // listening address; empty = relay.interface
+  std::string advertise;                 // address given to peers; empty = relay.advertise, else the interface
+  uint32_t portMin = 40000;
+  uint32_t portMax = 49999;
+  uint32_t maxPairs = 1000;              // live pairs in total (beyond: 503); 0 disables the relay
+  uint32_t maxPairsPerSource = 100;      // live pairs naming one peer address; connections from one IP: twice this
+  uint32_t setupTimeoutSeconds = 60;     // both peers must connect within this
+  uint32_t idleTimeoutSeconds = 3600;    // default when a request names none
+  uint32_t maxIdleTimeoutSeconds = 86400;
+  uint32_t pipeSize = 262144;            // bytes in flight per direction (the splice pipe's size)
+};
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -110,6 +125,7 @@ struct Config {
   CdrConfig cdr;
   ApiConfig api;
   ConferenceConfig conference;
+  TcpRelayConfig tcpRelay;
   LogConfig log;
 };
 

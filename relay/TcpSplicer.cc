@@ -104,7 +104,7 @@ void TcpSplicer::post(Command&& c) {
 }
 
 void TcpSplicer::run() {
-  pthread_setname_np(pthread_self(), "rdv-tcp-relay");
+  pthread_setname_np(pthread_self(), "rdv-relay-tcp");  // counted with the relay threads (ProcessCpu)
   std::array<epoll_event, kMaxEvents> events{};
   std::vector<TcpPair*> ready;
   while (running_) {
