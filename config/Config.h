@@ -110,7 +110,7 @@ struct TcpRelayConfig {
   uint32_t setupTimeoutSeconds = 60;     // both peers must connect within this
   uint32_t idleTimeoutSeconds = 3600;    // default when a request names none
   uint32_t maxIdleTimeoutSeconds = 86400;
-  uint32_t pipeSize = 262144;            // bytes in flight per direction (the splice pipe's size)
+  uint32_t pipeSize = 1048576;           // bytes in flight per direction (the splice pipe's size)
 };
 
 struct LogConfig {

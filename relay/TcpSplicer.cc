@@ -183,9 +183,17 @@ void TcpSplicer::onEvent(TcpEndpoint& e, uint32_t events, uint64_t nowNs) {
     return;
   }
   // Errors and hang-ups surface as the splice calls' results, so both flags are set for them.
-  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) e.readable = true;
-  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) e.writable = true;
-  pump(p, nowNs);
+  // Readable moves the direction out of this side, writable the one into it: only those pump.
+  unsigned dirs = 0;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    e.readable = true;
+    dirs |= 1U << e.side;
+  }
+  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+    e.writable = true;
+    dirs |= 1U << (1 - e.side);
+  }
+  pump(p, nowNs, dirs);
 }
 
 void TcpSplicer::refuse(int fd, TcpRefusal why) {
@@ -240,10 +248,11 @@ void TcpSplicer::accept(TcpEndpoint& e, uint64_t nowNs) {
   }
 }
 
-void TcpSplicer::pump(TcpPair& p, uint64_t nowNs) {
+void TcpSplicer::pump(TcpPair& p, uint64_t nowNs, unsigned dirs) {
   if (p.ends[0].listening || p.ends[1].listening) return;  // bytes wait in the kernel until both are in
   bool more = false;
   for (int d = 0; d < 2 && !p.dead; ++d) {
+    if ((dirs & (1U << d)) == 0) continue;
     const Pump r = pumpDirection(p, d, nowNs);
     more = more || r == Pump::More;
   }
@@ -270,6 +279,9 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
     if (dir.inPipe > 0 && dst.writable) {
       const ssize_t n = splice(dir.pipeRead, nullptr, dst.fd.get(), nullptr, dir.inPipe, kSpliceFlags);
       if (n > 0) {
+        // Short: the socket's send buffer is full, and it has noted that a writer waits, so
+        // EPOLLOUT comes when there is room again (saves the call that would return EAGAIN).
+        if (static_cast<size_t>(n) < dir.inPipe) dst.writable = false;
         dir.inPipe -= static_cast<size_t>(n);
         p.status->bytes[d].add(static_cast<uint64_t>(n));
         counters_.bytes[d].add(static_cast<uint64_t>(n));

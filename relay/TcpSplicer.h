@@ -44,7 +44,7 @@ const char* toString(TcpRefusal r);
 struct TcpSplicerOptions {
   uint64_t setupTimeoutNs = 60'000'000'000ULL;  // both peers must connect within this
   uint32_t maxConnectionsPerSource = 0;         // live relay connections from one IP; 0 = no limit
-  uint32_t pipeSize = 256 * 1024;               // bytes buffered per direction in flight (F_SETPIPE_SZ)
+  uint32_t pipeSize = 1024 * 1024;              // bytes buffered per direction in flight (F_SETPIPE_SZ)
   uint32_t pipePool = 64;                       // empty pipes kept for reuse
   const common::Clock* clock = &common::SystemClock::instance();
 };
@@ -88,7 +88,8 @@ class TcpSplicer {
   void onEvent(TcpEndpoint& e, uint32_t events, uint64_t nowNs);
   void accept(TcpEndpoint& e, uint64_t nowNs);
   void refuse(int fd, TcpRefusal why);
-  void pump(TcpPair& p, uint64_t nowNs);
+  // Pumps the directions in `dirs` (bit d: from side d), both by default.
+  void pump(TcpPair& p, uint64_t nowNs, unsigned dirs = 3);
   Pump pumpDirection(TcpPair& p, int d, uint64_t nowNs);
   // Ends the pair: `resetSide` -1 resets both sides, 0/1 resets that side and closes the other
   // plainly (it failed), 2 closes both plainly (clean FIN both ways).

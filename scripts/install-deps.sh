@@ -20,6 +20,7 @@ test_pkgs=(
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
   baresip-core linphone-cli prometheus chromium
+  socat  # benchmarks/tcp_bench.py: the TCP relay beside socat
 )
 
 case "$mode" in

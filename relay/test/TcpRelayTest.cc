@@ -86,6 +86,19 @@ Fd connectTo(const SockAddr& relayPort, const char* src = "127.0.0.1") {
   return fd;
 }
 
+// True when a connection from `src` is reset by the relay: on loopback the RST may come back
+// before connect() returns, or after.
+bool connectionIsReset(const SockAddr& relayPort, const char* src) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto from = *SockAddr::fromIp(src, 0);
+  timeval tv{5, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (::bind(fd.get(), from.sa(), from.len()) != 0) return false;
+  if (::connect(fd.get(), relayPort.sa(), relayPort.len()) != 0) return errno == ECONNRESET;
+  char buf[8];
+  return ::recv(fd.get(), buf, sizeof(buf), 0) < 0 && errno == ECONNRESET;
+}
+
 bool sendAll(int fd, const void* data, size_t n) {
   auto* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
@@ -314,9 +327,8 @@ TEST(TcpRelay, ConnectionsPerSourceAddressAreLimited) {
   ASSERT_TRUE(st);
   Fd a = connectTo((*st)->local[0], "127.0.0.1");
   ASSERT_TRUE(waitConnected(**st, 0));
-  Fd second = connectTo((*st)->local[1], "127.0.0.1");  // a second live connection from 127.0.0.1
+  EXPECT_TRUE(connectionIsReset((*st)->local[1], "127.0.0.1"));  // a second live connection from 127.0.0.1
   char buf[8];
-  EXPECT_EQ(recvSome(second.get(), buf, sizeof(buf)), -ECONNRESET);
   EXPECT_EQ(f.relay().splicer().counters().refused[static_cast<size_t>(TcpRefusal::PerSourceLimit)].get(), 1U);
   Fd b = connectTo((*st)->local[1], "127.0.0.2");
   EXPECT_TRUE(sendAll(b.get(), "hi", 2));
@@ -329,9 +341,8 @@ TEST(TcpRelay, OnlyTheStatedSourceMayConnectToItsSide) {
   req.peers[0] = SockAddr::fromIp("127.0.0.2", 0);
   auto st = f.relay().create(req);
   ASSERT_TRUE(st);
-  Fd wrong = connectTo((*st)->local[0], "127.0.0.1");
+  EXPECT_TRUE(connectionIsReset((*st)->local[0], "127.0.0.1"));
   char buf[8];
-  EXPECT_EQ(recvSome(wrong.get(), buf, sizeof(buf)), -ECONNRESET);
   EXPECT_EQ(f.relay().splicer().counters().refused[static_cast<size_t>(TcpRefusal::WrongSource)].get(), 1U);
   Fd a = connectTo((*st)->local[0], "127.0.0.2");
   Fd b = connectTo((*st)->local[1], "127.0.0.1");

@@ -250,9 +250,12 @@ def case_delete(x):
 
 def case_source(x):
     j = create(x, {"peers": [{"ip": "127.0.0.2"}, {}]})
-    wrong = connect(j["a"]["port"], "127.0.0.1")
-    expect_reset(wrong, "connection from a source the pair does not allow")
-    wrong.close()
+    try:  # on loopback the relay's RST may already beat connect() back to us
+        wrong = connect(j["a"]["port"], "127.0.0.1")
+        expect_reset(wrong, "connection from a source the pair does not allow")
+        wrong.close()
+    except ConnectionResetError:
+        pass
     check(metric(x.relay.metrics(), "rdv_tcp_relay_refused_total", {"reason": "wrong_source"}) == 1,
           "wrong_source not counted")
     a, b = connect(j["a"]["port"], "127.0.0.2"), connect(j["b"]["port"])
