@@ -174,6 +174,11 @@ void addTcpRelay(std::vector<MetricFamily>& out, const relay::TcpRelay& tcp) {
   auto pipes = family("rdv_tcp_relay_pipes", "Splice pipes open (in flight or pooled)", MetricType::Gauge);
   add(pipes, d(c.pipesOpen));
   out.push_back(std::move(pipes));
+  auto pipeFailures = family("rdv_tcp_relay_pipe_failures_total",
+                             "Splice pipes that could not be opened (descriptor limit): that pair waited a second",
+                             MetricType::Counter);
+  add(pipeFailures, d(c.pipeFailures));
+  out.push_back(std::move(pipeFailures));
   auto busy = family("rdv_tcp_relay_busy_seconds_total", "Time the TCP relay thread spent handling events",
                      MetricType::Counter);
   add(busy, d(c.busyNs) / 1e9);

@@ -157,6 +157,7 @@ def role_idle(ports_csv, sample):
     socks = []
     for p in ports:
         s = socket.socket()
+        s.settimeout(30)
         s.connect(("127.0.0.1", p))
         socks.append(s)
     for i in range(0, min(len(socks), 2 * sample), 2):
@@ -271,6 +272,37 @@ def bench_bulk(args):
         print("%-36s %10.2f %14s" % (name, gbps, "-" if cpu is None else "%.3f" % (cpu / args.gib)))
 
 
+def create_pairs(api, n, threads=4):
+    """Creates n pairs from `threads` threads, a new connection per request (a keep-alive
+    connection meets delayed ACKs: ~25 ms a request); returns [a, b, a, b, ...] ports."""
+    import threading
+    out = [None] * n
+    errors = []
+
+    def work(k):
+        for i in range(k, n, threads):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", api, timeout=10)
+                c.request("POST", "/api/v1/tcp-relays", body="{}", headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                j = json.loads(r.read())
+                c.close()
+                if r.status != 201:
+                    raise RuntimeError("POST -> %d %r" % (r.status, j))
+                out[i] = (j["a"]["port"], j["b"]["port"])
+            except (OSError, RuntimeError, http.client.HTTPException) as e:
+                errors.append(e)
+                return
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError("creating pairs: %r" % errors[0])
+    return [p for ab in out for p in ab]
+
+
 def bench_idle(args):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     srv = Server(args.rendezvous, ["--set", "tcp_relay.max_pairs=1000000", "--set", "tcp_relay.setup_timeout=600",
@@ -278,15 +310,14 @@ def bench_idle(args):
     clients = []
     try:
         base_fds = len(os.listdir("/proc/%d/fd" % srv.proc.pid))
-        # 2 descriptors per pair, and one spare for accept() before it closes the listener.
-        fit = (hard - base_fds - 1) // 2
+        # 2 descriptors per pair; kept free: one for accept() before it closes the listener, the
+        # API's connections, and the pipes of directions with bytes in flight (2 each).
+        reserve = 64
+        fit = (hard - base_fds - reserve) // 2
         pairs = min(args.pairs or fit, fit)
         rss0, slab0 = rss_kib(srv.proc.pid), slab_kib()
         t0 = time.monotonic()
-        ports = []
-        for _ in range(pairs):
-            j = srv.pair()
-            ports += [j["a"]["port"], j["b"]["port"]]
+        ports = create_pairs(srv.api, pairs)
         t_create = time.monotonic() - t0
         per_client = 2500  # pairs per client process: 5,000 descriptors each
         tmp = tempfile.mkdtemp(prefix="tcp_bench-idle-")
@@ -296,16 +327,19 @@ def bench_idle(args):
                 f.write(" ".join(map(str, ports[2 * i:2 * min(pairs, i + per_client)])))
             clients.append(subprocess.Popen([sys.executable, HERE, "--role", "idle", "--ports", path, "--sample", "20"],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        print("  %d pairs created in %.1f s; %d client processes connecting" % (pairs, t_create, len(clients)), flush=True)
         for c in clients:
             if c.stdout.readline().strip() != "ready":
-                raise RuntimeError("an idle client failed")
+                raise RuntimeError("an idle client failed (server descriptors %d)"
+                                   % len(os.listdir("/proc/%d/fd" % srv.proc.pid)))
         t_all = time.monotonic() - t0
         wait_for("all pairs connected", lambda: srv.request("GET", "/api/v1/tcp-relays")[1]["live"] == pairs and
                  sum(1 for p in srv.request("GET", "/api/v1/tcp-relays")[1]["tcp_relays"]
                      if p["state"] == "connected") == pairs, 60)
         fds = len(os.listdir("/proc/%d/fd" % srv.proc.pid))
         rss1, slab1 = rss_kib(srv.proc.pid), slab_kib()
-        print("\nIdle pairs: descriptor limit %d, %d open before, so %d pairs fit (2 each + 1 spare)" % (hard, base_fds, fit))
+        print("\nIdle pairs: descriptor limit %d, %d open before, %d kept free: %d pairs fit (2 descriptors each)"
+              % (hard, base_fds, reserve, fit))
         print("  %d pairs created over the API in %.1f s, all connected after %.1f s; server descriptors %d"
               % (pairs, t_create, t_all, fds))
         print("  server RSS %d -> %d KiB: %.2f KiB per pair (target <= 16)" % (rss0, rss1, (rss1 - rss0) / pairs))

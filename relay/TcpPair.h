@@ -72,6 +72,7 @@ struct TcpPair {
   uint64_t lastActivityNs = 0;
   uint64_t idleTimeoutNs = 0;
   bool queued = false;  // on the splicer's ready list (a pump stopped at its budget)
+  bool starved = false; // on the splicer's starved list (no pipe could be had)
   bool dead = false;    // ended: destroyed after the current round
 };
 

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -132,7 +133,13 @@ void TcpSplicer::run() {
       const uint64_t tag = events[i].data.u64;
       if (tag != kWakeTag && tag != kTimerTag) onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
     }
-    if (tick) checkTimeouts(opts_.clock->monotonicNs());
+    if (tick) {
+      checkTimeouts(opts_.clock->monotonicNs());
+      for (TcpPair* p : std::exchange(starved_, {})) {
+        p->starved = false;
+        if (!p->dead) pump(*p, now);
+      }
+    }
     ready.swap(ready_);
     ready_.clear();
     for (TcpPair* p : ready) {
@@ -295,7 +302,16 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
       }
     }
     if (!dir.srcEof && src.readable && (dir.pipeRead < 0 || dir.inPipe < dir.pipeCap)) {
-      if (dir.pipeRead < 0 && !takePipe(dir)) return Pump::Idle;  // no descriptor: retried on the next event
+      if (dir.pipeRead < 0 && !takePipe(dir)) {
+        // Out of descriptors: the bytes wait in the kernel and the pair is pumped again on the
+        // next timer tick (an edge-triggered event may not come again).
+        counters_.pipeFailures.add(1);
+        if (!p.starved) {
+          p.starved = true;
+          starved_.push_back(&p);
+        }
+        return Pump::Idle;
+      }
       const ssize_t n = splice(src.fd.get(), nullptr, dir.pipeWrite, nullptr, dir.pipeCap - dir.inPipe, kSpliceFlags);
       if (n > 0) {
         dir.inPipe += static_cast<size_t>(n);
@@ -370,6 +386,7 @@ void TcpSplicer::reap() {
   if (dead_.empty()) return;
   // Pumps that ran this round re-queued only live pairs; drop any that ended since.
   std::erase_if(ready_, [](TcpPair* p) { return p->dead; });
+  std::erase_if(starved_, [](TcpPair* p) { return p->dead; });
   for (TcpPair* p : dead_) pairs_.erase(p->status->id);
   dead_.clear();
   counters_.pairs.set(pairs_.size());

@@ -56,6 +56,7 @@ struct TcpSplicerCounters {
   std::array<common::Counter, 7> ended;           // by TcpPairState (terminal ones)
   common::Counter endedTotal;
   common::Counter pipesOpen;                      // pipes held by pairs or pooled
+  common::Counter pipeFailures;                   // pipe2() failed (descriptor limit): pumping waits a tick
   common::Counter busyNs;
 };
 
@@ -112,6 +113,7 @@ class TcpSplicer {
   std::unordered_map<std::string, uint32_t> perSource_;  // live accepted connections by source IP
   std::vector<TcpPair*> ready_;  // pumps that stopped at their budget: continued next round
   std::vector<TcpPair*> dead_;   // ended this round: freed after it
+  std::vector<TcpPair*> starved_;  // could not get a pipe: pumped again on the next tick
   struct PooledPipe {
     int read;
     int write;

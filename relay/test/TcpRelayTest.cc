@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -350,6 +351,31 @@ TEST(TcpRelay, OnlyTheStatedSourceMayConnectToItsSide) {
   EXPECT_EQ(recvSome(b.get(), buf, sizeof(buf)), 5);
   EXPECT_EQ((*st)->peer[0].ip(), "127.0.0.2");
   EXPECT_EQ((*st)->state.load(), TcpPairState::Connected);
+}
+
+// With no descriptor left for a pipe the bytes wait in the kernel (counted), and flow once one
+// can be had again: the pair is retried on the timer tick, not stuck waiting for an edge.
+TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
+  Fixture f;
+  f.opts.splicer.pipePool = 0;  // every drained pipe is closed, so the next transfer needs a new one
+  auto c = connectPair(f.relay());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const int lowestFree = ::dup(0);
+  ASSERT_GE(lowestFree, 0);
+  ::close(lowestFree);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowestFree);  // no new descriptor for anyone in this process
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const bool sent = sendAll(c.a.get(), "abc", 3);
+  const auto& failures = f.relay().splicer().counters().pipeFailures;
+  for (int i = 0; i < 5000 && failures.get() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const uint64_t failed = failures.get();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(sent);
+  EXPECT_GE(failed, 1U);
+  char buf[8];
+  EXPECT_EQ(recvSome(c.b.get(), buf, sizeof(buf)), 3);  // within the next 1 s tick (SO_RCVTIMEO 5 s)
 }
 
 }  // namespace
