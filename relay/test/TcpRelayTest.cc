@@ -359,6 +359,11 @@ TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
   Fixture f;
   f.opts.splicer.pipePool = 0;  // every drained pipe is closed, so the next transfer needs a new one
   auto c = connectPair(f.relay());
+  // The last pipe of connectPair closes just after its byte arrived: wait for that, so that no
+  // descriptor below the limit set next frees up.
+  const auto& pipes = f.relay().splicer().counters().pipesOpen;
+  for (int i = 0; i < 5000 && pipes.get() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(pipes.get(), 0U);
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
   const int lowestFree = ::dup(0);
