@@ -17,7 +17,9 @@ std::optional<uint64_t> parseId(const std::string& s) {
   return id;
 }
 
-json endpointJson(const std::string& ip, uint16_t port) { return {{"ip", ip}, {"port", port}}; }
+json endpointJson(const std::string& ip, uint16_t port) {
+  return {{"ip", ip}, {"port", port}};
+}
 
 json pairJson(const relay::TcpPairStatus& st, const std::string& advertise, uint64_t nowNs) {
   const relay::TcpPairState state = st.state.load(std::memory_order_acquire);
@@ -29,7 +31,8 @@ json pairJson(const relay::TcpPairStatus& st, const std::string& advertise, uint
   for (int s = 0; s < 2; ++s) {
     json side = endpointJson(advertise, st.local[s].port());
     side["allowed"] = st.allowed[s] ? json(st.allowed[s]->ip()) : json(nullptr);
-    side["connected"] = st.connected[s].load(std::memory_order_acquire) ? json(st.peer[s].str()) : json(nullptr);
+    side["connected"] =
+        st.connected[s].load(std::memory_order_acquire) ? json(st.peer[s].str()) : json(nullptr);
     side["eof"] = st.eof[s].load(std::memory_order_acquire);
     j[s == 0 ? "a" : "b"] = std::move(side);
   }
@@ -75,7 +78,8 @@ ApiReply TcpRelayApi::create(const api::ApiRequest& req) {
   relay::TcpPairRequest pr;
   if (b.is_object() && b.contains("peers")) {
     const json& peers = b["peers"];
-    if (!peers.is_array() || peers.size() != 2) return ApiReply::error(400, "peers must be an array of two objects");
+    if (!peers.is_array() || peers.size() != 2)
+      return ApiReply::error(400, "peers must be an array of two objects");
     for (size_t i = 0; i < 2; ++i) {
       const json& p = peers[i];
       if (!p.is_object()) return ApiReply::error(400, "peers must be an array of two objects");

@@ -17,29 +17,31 @@
 namespace rdv::relay {
 
 enum class TcpPairState : uint8_t {
-  Waiting,      // listening: neither or one peer connected
-  Connected,    // both connected, bytes flow (or a half-close is in progress)
-  Closed,       // both directions ended with FIN, propagated
-  Reset,        // one side reset (or failed); the other got an RST
-  SetupTimeout, // a peer did not connect in time
-  IdleTimeout,  // no byte either way for the idle timeout
-  Deleted,      // closed by the operator (API DELETE) or at shutdown
+  Waiting,       // listening: neither or one peer connected
+  Connected,     // both connected, bytes flow (or a half-close is in progress)
+  Closed,        // both directions ended with FIN, propagated
+  Reset,         // one side reset (or failed); the other got an RST
+  SetupTimeout,  // a peer did not connect in time
+  IdleTimeout,   // no byte either way for the idle timeout
+  Deleted,       // closed by the operator (API DELETE) or at shutdown
 };
 const char* toString(TcpPairState s);
-inline bool terminal(TcpPairState s) { return s != TcpPairState::Waiting && s != TcpPairState::Connected; }
+inline bool terminal(TcpPairState s) {
+  return s != TcpPairState::Waiting && s != TcpPairState::Connected;
+}
 
 // Written by the splicer thread only; read by the control thread and the API.
 struct TcpPairStatus {
   uint64_t id = 0;
-  uint64_t createdNs = 0;       // creation instant on the relay's clock
+  uint64_t createdNs = 0;  // creation instant on the relay's clock
   uint32_t idleTimeoutS = 0;
-  std::array<common::SockAddr, 2> local;     // the two listening addresses (a, b)
+  std::array<common::SockAddr, 2> local;                   // the two listening addresses (a, b)
   std::array<std::optional<common::SockAddr>, 2> allowed;  // source restriction per side
   std::atomic<TcpPairState> state{TcpPairState::Waiting};
   // Peer address of side i; valid once connected[i] is true (release/acquire).
   std::array<common::SockAddr, 2> peer;
   std::array<std::atomic<bool>, 2> connected{};
-  std::array<common::Counter, 2> bytes;  // [0] a -> b, [1] b -> a (bytes written to the receiver)
+  std::array<common::Counter, 2> bytes;    // [0] a -> b, [1] b -> a (bytes written to the receiver)
   std::array<std::atomic<bool>, 2> eof{};  // side i sent FIN and it was passed on
   common::Counter endedNs;                 // when the state became terminal
 };
@@ -48,8 +50,8 @@ struct TcpPairStatus {
 struct TcpEndpoint {
   struct TcpPair* pair = nullptr;
   uint8_t side = 0;
-  bool listening = true;   // fd is the listener until the peer is accepted
-  bool readable = false;   // edge-triggered readiness, cleared on EAGAIN
+  bool listening = true;  // fd is the listener until the peer is accepted
+  bool readable = false;  // edge-triggered readiness, cleared on EAGAIN
   bool writable = false;
   common::Fd fd;
 };
@@ -60,9 +62,9 @@ struct TcpDirection {
   int pipeRead = -1;
   int pipeWrite = -1;
   size_t inPipe = 0;
-  size_t pipeCap = 0;      // capacity of the pipe held (F_GETPIPE_SZ)
-  bool srcEof = false;     // FIN read from the source
-  bool shutDone = false;   // FIN passed on (shutdown(SHUT_WR) on the destination)
+  size_t pipeCap = 0;     // capacity of the pipe held (F_GETPIPE_SZ)
+  bool srcEof = false;    // FIN read from the source
+  bool shutDone = false;  // FIN passed on (shutdown(SHUT_WR) on the destination)
 };
 
 struct TcpPair {
@@ -71,9 +73,9 @@ struct TcpPair {
   std::array<TcpDirection, 2> dirs;  // [0] a -> b, [1] b -> a
   uint64_t lastActivityNs = 0;
   uint64_t idleTimeoutNs = 0;
-  bool queued = false;  // on the splicer's ready list (a pump stopped at its budget)
-  bool starved = false; // on the splicer's starved list (no pipe could be had)
-  bool dead = false;    // ended: destroyed after the current round
+  bool queued = false;   // on the splicer's ready list (a pump stopped at its budget)
+  bool starved = false;  // on the splicer's starved list (no pipe could be had)
+  bool dead = false;     // ended: destroyed after the current round
 };
 
 }  // namespace rdv::relay

@@ -12,23 +12,32 @@ namespace rdv::relay {
 
 const char* toString(TcpRelayErrorCode c) {
   switch (c) {
-    case TcpRelayErrorCode::BadRequest: return "bad_request";
-    case TcpRelayErrorCode::TotalLimit: return "total_limit";
-    case TcpRelayErrorCode::PerSourceLimit: return "per_source_limit";
-    case TcpRelayErrorCode::NoPorts: return "no_ports";
-    case TcpRelayErrorCode::Disabled: return "disabled";
+    case TcpRelayErrorCode::BadRequest:
+      return "bad_request";
+    case TcpRelayErrorCode::TotalLimit:
+      return "total_limit";
+    case TcpRelayErrorCode::PerSourceLimit:
+      return "per_source_limit";
+    case TcpRelayErrorCode::NoPorts:
+      return "no_ports";
+    case TcpRelayErrorCode::Disabled:
+      return "disabled";
   }
   return "unknown";
 }
 
 TcpRelay::TcpRelay(const TcpRelayOptions& opts)
-    : opts_(opts), advertise_(opts.advertise.empty() ? opts.interface : opts.advertise), splicer_(opts.splicer, opts.onEnded) {
+    : opts_(opts),
+      advertise_(opts.advertise.empty() ? opts.interface : opts.advertise),
+      splicer_(opts.splicer, opts.onEnded) {
   splicer_.start();
 }
 
 TcpRelay::~TcpRelay() = default;
 
-uint64_t TcpRelay::live() const { return created_ - splicer_.counters().endedTotal.get(); }
+uint64_t TcpRelay::live() const {
+  return created_ - splicer_.counters().endedTotal.get();
+}
 
 TcpRelayError TcpRelay::refuse(TcpRelayErrorCode code, std::string reason) {
   refused_[static_cast<size_t>(code)].add(1);
@@ -36,14 +45,16 @@ TcpRelayError TcpRelay::refuse(TcpRelayErrorCode code, std::string reason) {
 }
 
 Expected<std::shared_ptr<const TcpPairStatus>, TcpRelayError> TcpRelay::create(const TcpPairRequest& req) {
-  if (opts_.maxPairs == 0) return Unexpected(refuse(TcpRelayErrorCode::Disabled, "the TCP relay is disabled"));
+  if (opts_.maxPairs == 0)
+    return Unexpected(refuse(TcpRelayErrorCode::Disabled, "the TCP relay is disabled"));
   if (req.idleTimeoutS > opts_.maxIdleTimeoutS) {
     return Unexpected(refuse(TcpRelayErrorCode::BadRequest,
                              fmt::format("idle_timeout must be at most {} s", opts_.maxIdleTimeoutS)));
   }
   prune();
   if (live() >= opts_.maxPairs) {
-    return Unexpected(refuse(TcpRelayErrorCode::TotalLimit, fmt::format("{} TCP relay pairs open: the limit", live())));
+    return Unexpected(
+        refuse(TcpRelayErrorCode::TotalLimit, fmt::format("{} TCP relay pairs open: the limit", live())));
   }
   if (opts_.maxPairsPerSource != 0) {
     for (const auto& peer : req.peers) {
@@ -84,7 +95,8 @@ Expected<common::Fd, TcpRelayError> TcpRelay::listenNext(common::SockAddr& local
     const auto port = static_cast<uint16_t>(opts_.portMin + cursor_);
     cursor_ = (cursor_ + 1) % span;
     auto addr = common::SockAddr::fromIp(opts_.interface, port);
-    if (!addr) return Unexpected(refuse(TcpRelayErrorCode::NoPorts, "tcp_relay interface is not an IP address"));
+    if (!addr)
+      return Unexpected(refuse(TcpRelayErrorCode::NoPorts, "tcp_relay interface is not an IP address"));
     common::Fd fd(socket(addr->isV6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
       return Unexpected(refuse(TcpRelayErrorCode::NoPorts, fmt::format("socket: {}", std::strerror(errno))));
@@ -93,7 +105,8 @@ Expected<common::Fd, TcpRelayError> TcpRelay::listenNext(common::SockAddr& local
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd.get(), addr->sa(), addr->len()) != 0) {
       if (errno == EADDRINUSE) continue;
-      return Unexpected(refuse(TcpRelayErrorCode::NoPorts, fmt::format("bind {}: {}", addr->str(), std::strerror(errno))));
+      return Unexpected(
+          refuse(TcpRelayErrorCode::NoPorts, fmt::format("bind {}: {}", addr->str(), std::strerror(errno))));
     }
     // A small backlog: one peer is expected; others are accepted only to be refused with an RST.
     if (listen(fd.get(), 8) != 0) continue;

@@ -31,9 +31,9 @@ struct TcpRelayOptions {
   std::string advertise;                // address given to peers; empty = interface
   uint16_t portMin = 40000;
   uint16_t portMax = 49999;
-  uint32_t maxPairs = 1000;             // live pairs in total; 0 disables the relay
-  uint32_t maxPairsPerSource = 100;     // live pairs naming one peer address (and connections from one IP)
-  uint32_t idleTimeoutS = 3600;         // default when a request names none
+  uint32_t maxPairs = 1000;          // live pairs in total; 0 disables the relay
+  uint32_t maxPairsPerSource = 100;  // live pairs naming one peer address (and connections from one IP)
+  uint32_t idleTimeoutS = 3600;      // default when a request names none
   uint32_t maxIdleTimeoutS = 86400;
   uint64_t keepEndedNs = 60'000'000'000ULL;  // an ended pair stays visible to queries this long
   TcpSplicerOptions splicer;

@@ -39,23 +39,34 @@ void resetAndClose(common::Fd& fd) {
 
 const char* toString(TcpPairState s) {
   switch (s) {
-    case TcpPairState::Waiting: return "waiting";
-    case TcpPairState::Connected: return "connected";
-    case TcpPairState::Closed: return "closed";
-    case TcpPairState::Reset: return "reset";
-    case TcpPairState::SetupTimeout: return "setup_timeout";
-    case TcpPairState::IdleTimeout: return "idle_timeout";
-    case TcpPairState::Deleted: return "deleted";
+    case TcpPairState::Waiting:
+      return "waiting";
+    case TcpPairState::Connected:
+      return "connected";
+    case TcpPairState::Closed:
+      return "closed";
+    case TcpPairState::Reset:
+      return "reset";
+    case TcpPairState::SetupTimeout:
+      return "setup_timeout";
+    case TcpPairState::IdleTimeout:
+      return "idle_timeout";
+    case TcpPairState::Deleted:
+      return "deleted";
   }
   return "unknown";
 }
 
 const char* toString(TcpRefusal r) {
   switch (r) {
-    case TcpRefusal::WrongSource: return "wrong_source";
-    case TcpRefusal::PerSourceLimit: return "per_source_limit";
-    case TcpRefusal::AcceptFailed: return "accept_failed";
-    case TcpRefusal::kCount: break;
+    case TcpRefusal::WrongSource:
+      return "wrong_source";
+    case TcpRefusal::PerSourceLimit:
+      return "per_source_limit";
+    case TcpRefusal::AcceptFailed:
+      return "accept_failed";
+    case TcpRefusal::kCount:
+      break;
   }
   return "unknown";
 }
@@ -94,9 +105,15 @@ void TcpSplicer::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void TcpSplicer::add(std::unique_ptr<TcpPair> pair) { post(Add{std::move(pair)}); }
-void TcpSplicer::remove(uint64_t id) { post(Remove{id}); }
-void TcpSplicer::checkTimeouts() { post(Check{}); }
+void TcpSplicer::add(std::unique_ptr<TcpPair> pair) {
+  post(Add{std::move(pair)});
+}
+void TcpSplicer::remove(uint64_t id) {
+  post(Remove{id});
+}
+void TcpSplicer::checkTimeouts() {
+  post(Check{});
+}
 
 void TcpSplicer::post(Command&& c) {
   commands_.enqueue(std::move(c));
@@ -131,7 +148,8 @@ void TcpSplicer::run() {
     }
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
-      if (tag != kWakeTag && tag != kTimerTag) onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
+      if (tag != kWakeTag && tag != kTimerTag)
+        onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
     }
     if (tick) {
       checkTimeouts(opts_.clock->monotonicNs());
@@ -220,7 +238,8 @@ void TcpSplicer::accept(TcpEndpoint& e, uint64_t nowNs) {
     const int fd = accept4(e.fd.get(), from.storage(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) counters_.refused[static_cast<size_t>(TcpRefusal::AcceptFailed)].add(1);
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        counters_.refused[static_cast<size_t>(TcpRefusal::AcceptFailed)].add(1);
       return;
     }
     const auto& allowed = st.allowed[e.side];
@@ -312,7 +331,8 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
         }
         return Pump::Idle;
       }
-      const ssize_t n = splice(src.fd.get(), nullptr, dir.pipeWrite, nullptr, dir.pipeCap - dir.inPipe, kSpliceFlags);
+      const ssize_t n =
+          splice(src.fd.get(), nullptr, dir.pipeWrite, nullptr, dir.pipeCap - dir.inPipe, kSpliceFlags);
       if (n > 0) {
         dir.inPipe += static_cast<size_t>(n);
         progress = true;
@@ -376,7 +396,8 @@ void TcpSplicer::checkTimeouts(uint64_t nowNs) {
     const TcpPairState s = p.status->state.load(std::memory_order_relaxed);
     if (s == TcpPairState::Waiting && nowNs - p.status->createdNs >= opts_.setupTimeoutNs) {
       end(p, TcpPairState::SetupTimeout, -1);
-    } else if (s == TcpPairState::Connected && p.idleTimeoutNs != 0 && nowNs - p.lastActivityNs >= p.idleTimeoutNs) {
+    } else if (s == TcpPairState::Connected && p.idleTimeoutNs != 0 &&
+               nowNs - p.lastActivityNs >= p.idleTimeoutNs) {
       end(p, TcpPairState::IdleTimeout, -1);
     }
   }

@@ -50,13 +50,13 @@ struct TcpSplicerOptions {
 };
 
 struct TcpSplicerCounters {
-  common::Counter pairs;                          // live pairs (gauge)
-  std::array<common::Counter, 2> bytes;           // a -> b, b -> a
+  common::Counter pairs;                 // live pairs (gauge)
+  std::array<common::Counter, 2> bytes;  // a -> b, b -> a
   std::array<common::Counter, static_cast<size_t>(TcpRefusal::kCount)> refused;
-  std::array<common::Counter, 7> ended;           // by TcpPairState (terminal ones)
+  std::array<common::Counter, 7> ended;  // by TcpPairState (terminal ones)
   common::Counter endedTotal;
-  common::Counter pipesOpen;                      // pipes held by pairs or pooled
-  common::Counter pipeFailures;                   // pipe2() failed (descriptor limit): pumping waits a tick
+  common::Counter pipesOpen;     // pipes held by pairs or pooled
+  common::Counter pipeFailures;  // pipe2() failed (descriptor limit): pumping waits a tick
   common::Counter busyNs;
 };
 
@@ -76,8 +76,12 @@ class TcpSplicer {
   const TcpSplicerCounters& counters() const { return counters_; }
 
  private:
-  struct Add { std::unique_ptr<TcpPair> pair; };
-  struct Remove { uint64_t id; };
+  struct Add {
+    std::unique_ptr<TcpPair> pair;
+  };
+  struct Remove {
+    uint64_t id;
+  };
   struct Check {};
   struct Stop {};
   using Command = std::variant<Add, Remove, Check, Stop>;
@@ -111,8 +115,8 @@ class TcpSplicer {
   bool running_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<TcpPair>> pairs_;
   std::unordered_map<std::string, uint32_t> perSource_;  // live accepted connections by source IP
-  std::vector<TcpPair*> ready_;  // pumps that stopped at their budget: continued next round
-  std::vector<TcpPair*> dead_;   // ended this round: freed after it
+  std::vector<TcpPair*> ready_;    // pumps that stopped at their budget: continued next round
+  std::vector<TcpPair*> dead_;     // ended this round: freed after it
   std::vector<TcpPair*> starved_;  // could not get a pipe: pumped again on the next tick
   struct PooledPipe {
     int read;

@@ -117,7 +117,9 @@ ssize_t recvSome(int fd, void* buf, size_t n) {
   return r >= 0 ? r : -errno;
 }
 
-uint8_t patternByte(uint64_t i, uint8_t seed) { return static_cast<uint8_t>((i * 2654435761ULL >> 7) + seed); }
+uint8_t patternByte(uint64_t i, uint8_t seed) {
+  return static_cast<uint8_t>((i * 2654435761ULL >> 7) + seed);
+}
 
 // Sends `total` pattern bytes, then FIN.
 void sendPattern(int fd, uint64_t total, uint8_t seed) {
@@ -227,7 +229,7 @@ TEST(TcpRelay, HalfClosePropagatesEachWayAndTheOtherDirectionKeepsFlowing) {
   ::shutdown(c.a.get(), SHUT_WR);
   char buf[16];
   EXPECT_EQ(recvSome(c.b.get(), buf, sizeof(buf)), 0);  // B sees A's FIN
-  EXPECT_TRUE(sendAll(c.b.get(), "late", 4));            // B -> A still flows
+  EXPECT_TRUE(sendAll(c.b.get(), "late", 4));           // B -> A still flows
   EXPECT_EQ(recvSome(c.a.get(), buf, sizeof(buf)), 4);
   EXPECT_EQ(c.st->state.load(), TcpPairState::Connected);
   EXPECT_TRUE(c.st->eof[0].load());
@@ -317,7 +319,8 @@ TEST(TcpRelay, TotalAndPerSourceLimitsRefuseWithTheirReason) {
 
 // Waits (bounded) until the splicer has accepted side `side`: accepting has no event of its own.
 bool waitConnected(const TcpPairStatus& st, int side) {
-  for (int i = 0; i < 5000 && !st.connected[side].load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !st.connected[side].load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return st.connected[side].load();
 }
 
@@ -330,7 +333,8 @@ TEST(TcpRelay, ConnectionsPerSourceAddressAreLimited) {
   ASSERT_TRUE(waitConnected(**st, 0));
   EXPECT_TRUE(connectionIsReset((*st)->local[1], "127.0.0.1"));  // a second live connection from 127.0.0.1
   char buf[8];
-  EXPECT_EQ(f.relay().splicer().counters().refused[static_cast<size_t>(TcpRefusal::PerSourceLimit)].get(), 1U);
+  EXPECT_EQ(f.relay().splicer().counters().refused[static_cast<size_t>(TcpRefusal::PerSourceLimit)].get(),
+            1U);
   Fd b = connectTo((*st)->local[1], "127.0.0.2");
   EXPECT_TRUE(sendAll(b.get(), "hi", 2));
   EXPECT_EQ(recvSome(a.get(), buf, sizeof(buf)), 2);
@@ -362,7 +366,8 @@ TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
   // The last pipe of connectPair closes just after its byte arrived: wait for that, so that no
   // descriptor below the limit set next frees up.
   const auto& pipes = f.relay().splicer().counters().pipesOpen;
-  for (int i = 0; i < 5000 && pipes.get() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && pipes.get() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_EQ(pipes.get(), 0U);
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
@@ -374,7 +379,8 @@ TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
   const bool sent = sendAll(c.a.get(), "abc", 3);
   const auto& failures = f.relay().splicer().counters().pipeFailures;
-  for (int i = 0; i < 5000 && failures.get() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && failures.get() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const uint64_t failed = failures.get();
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   ASSERT_TRUE(sent);
