@@ -313,9 +313,9 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
         counters_.bytes[d].add(static_cast<uint64_t>(n));
         p.lastActivityNs = nowNs;
         progress = true;
-      } else if (errno == EAGAIN) {
+      } else if (n < 0 && errno == EAGAIN) {
         dst.writable = false;
-      } else if (errno != EINTR) {
+      } else if (n < 0 && errno != EINTR) {
         end(p, TcpPairState::Reset, d);  // the destination failed: reset the source
         return Pump::Ended;
       }
@@ -339,7 +339,7 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
       } else if (n == 0) {
         dir.srcEof = true;
         progress = true;
-      } else if (errno == EAGAIN) {
+      } else if (errno == EAGAIN) {  // n < 0 here
         // With bytes in the pipe EAGAIN may mean the pipe's slots are full, not the socket empty.
         if (dir.inPipe == 0) src.readable = false;
       } else if (errno != EINTR) {
