@@ -310,6 +310,15 @@ void Server::Impl::startTcpRelay() {
     spdlog::info("TCP relay: disabled (tcp_relay.max_pairs = 0)");
     return;
   }
+  // A connected pair holds 2 descriptors, plus 2 per direction with bytes in flight; the UDP relay
+  // draws on the same limit.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (uint64_t{tc.maxPairs} * 2 + 64 > rl.rlim_cur) {
+    spdlog::warn("TCP relay: tcp_relay.max_pairs {} needs {} descriptors, the limit is {}: past it new pairs get "
+                 "503 (no_ports) and connections are refused (rdv_tcp_relay_refused_total{{reason=\"accept_failed\"}})",
+                 tc.maxPairs, uint64_t{tc.maxPairs} * 2 + 64, rl.rlim_cur);
+  }
   spdlog::info("TCP relay: ports {}-{} on {} (given as {}), up to {} pairs ({} per source), {} KiB pipes",
                o.portMin, o.portMax, o.interface, o.advertise.empty() ? o.interface : o.advertise, o.maxPairs,
                o.maxPairsPerSource, tc.pipeSize / 1024);
