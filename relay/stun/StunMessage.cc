@@ -112,8 +112,13 @@ std::optional<uint16_t> StunView::firstUnknownRequired(std::span<const uint16_t>
 
 std::optional<common::SockAddr> StunView::xorAddress(uint16_t type) const {
   auto a = find(type);
-  if (!a || a->value.size() < 4) return std::nullopt;
-  const auto v = a->value;
+  if (!a) return std::nullopt;
+  return xorAddressOf(*a);
+}
+
+std::optional<common::SockAddr> StunView::xorAddressOf(const StunAttribute& a) const {
+  if (a.value.size() < 4) return std::nullopt;
+  const auto v = a.value;
   const uint8_t family = wire::load8(v, 1);
   const auto port = static_cast<uint16_t>(wire::loadBe16(v, 2) ^ (kMagicCookie >> 16));
   if (family == 0x01 && v.size() == 8) {

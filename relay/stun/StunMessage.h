@@ -81,6 +81,8 @@ class StunView {
 
   // Typed reads; nullopt when the attribute is absent or malformed.
   std::optional<common::SockAddr> xorAddress(uint16_t type) const;  // XOR-MAPPED/PEER/RELAYED
+  // Decodes one XOR address attribute (for requests carrying several XOR-PEER-ADDRESSes).
+  std::optional<common::SockAddr> xorAddressOf(const StunAttribute& a) const;
   std::optional<ErrorCode> errorCode() const;
   std::optional<uint32_t> u32(uint16_t type) const;  // LIFETIME, CONNECTION-ID, PRIORITY
   std::optional<std::string_view> text(uint16_t type) const;  // USERNAME, REALM, NONCE, SOFTWARE

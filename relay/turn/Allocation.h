@@ -26,6 +26,10 @@ struct FiveTuple {
   }
 };
 
+struct FiveTupleHash {
+  size_t operator()(const FiveTuple& t) const;
+};
+
 struct Permission {
   common::SockAddr peer;  // port ignored (§9: permissions are per IP address)
   uint64_t expiresMs = 0;

@@ -4,10 +4,21 @@
 
 namespace rdv::turn {
 
-uint16_t AllocationTable::admit(const FiveTuple& tuple, std::string_view username) const {
-  for (const auto& [id, a] : byId_) {
-    if (a->tuple == tuple) return 437;
+size_t FiveTupleHash::operator()(const FiveTuple& t) const {
+  // The client address is what differs between allocations on one listening socket.
+  const auto* sa = t.client.sa();
+  size_t h = t.client.port() * 0x9E3779B1u + t.transport;
+  if (t.client.isV6()) {
+    const auto* b = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+    for (size_t i = 0; i < 16; ++i) h = h * 131 + b[i];
+  } else {
+    h = h * 131 + reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr;
   }
+  return h;
+}
+
+uint16_t AllocationTable::admit(const FiveTuple& tuple, std::string_view username) const {
+  if (byTuple_.contains(tuple)) return 437;
   if (byId_.size() >= limits_.total || countFor(username) >= limits_.perUser) return 486;
   return 0;
 }
@@ -32,15 +43,14 @@ Allocation* AllocationTable::create(const FiveTuple& tuple, std::string_view use
   a->relayed = relayed;
   a->expiresMs = nowMs + uint64_t{lifetimeS} * 1000;
   auto* raw = a.get();
+  byTuple_[tuple] = raw->id;
   byId_.emplace(raw->id, std::move(a));
   return raw;
 }
 
 Allocation* AllocationTable::find(const FiveTuple& tuple) {
-  for (auto& [id, a] : byId_) {
-    if (a->tuple == tuple) return a.get();
-  }
-  return nullptr;
+  auto it = byTuple_.find(tuple);
+  return it == byTuple_.end() ? nullptr : byId(it->second);
 }
 
 Allocation* AllocationTable::byId(uint32_t id) {
@@ -57,7 +67,12 @@ bool AllocationTable::refresh(Allocation& a, uint32_t lifetimeS, uint64_t nowMs)
   return false;
 }
 
-void AllocationTable::remove(uint32_t id) { byId_.erase(id); }
+void AllocationTable::remove(uint32_t id) {
+  auto it = byId_.find(id);
+  if (it == byId_.end()) return;
+  byTuple_.erase(it->second->tuple);
+  byId_.erase(it);
+}
 
 void AllocationTable::permit(Allocation& a, const common::SockAddr& peer, uint64_t nowMs) {
   const uint64_t until = nowMs + uint64_t{limits_.permissionLifetimeS} * 1000;
@@ -115,6 +130,7 @@ void AllocationTable::expire(uint64_t nowMs, const std::function<void(const Allo
     Allocation& a = *it->second;
     if (a.expiresMs <= nowMs) {
       onRemoved(a);
+      byTuple_.erase(a.tuple);
       it = byId_.erase(it);
       continue;
     }

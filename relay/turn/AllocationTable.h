@@ -58,12 +58,15 @@ class AllocationTable {
   void expire(uint64_t nowMs, const std::function<void(const Allocation&)>& onRemoved);
 
   size_t size() const { return byId_.size(); }
+  // The id the next create() will give (so the relayed socket can be opened for it first).
+  uint32_t nextId() const { return nextId_; }
   size_t countFor(std::string_view username) const;
 
  private:
   AllocationLimits limits_;
   uint32_t nextId_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Allocation>> byId_;
+  std::unordered_map<FiveTuple, uint32_t, FiveTupleHash> byTuple_;
 };
 
 }  // namespace rdv::turn
