@@ -36,6 +36,9 @@ class SipTransport;
 namespace rdv::mixer {
 class ConferenceControl;
 }
+namespace rdv::turn {
+class TurnServer;
+}
 
 namespace rdv::app {
 
@@ -69,6 +72,8 @@ class Metrics {
   void setCdr(const cdr::CdrWriter* writer);
   // Exports the conference mixers' counters; call before listen().
   void setConferences(const mixer::ConferenceControl* conferences);
+  // Exports the TURN server's counters (null: TURN is off); call before listen().
+  void setTurn(const turn::TurnServer* turn);
   // Records the quality of every leg of an ended session that carried RTP.
   void observeEnded(const relay::SessionReport& report);
 

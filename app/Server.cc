@@ -19,6 +19,7 @@
 #include "app/ConferenceApi.h"
 #include "app/Operator.h"
 #include "app/ProcessCpu.h"
+#include "app/TurnSetup.h"
 #include "app/api/ApiServer.h"
 #include "app/api/ControlQueue.h"
 #include "app/cdr/CdrJoiner.h"
@@ -43,6 +44,7 @@ struct Server::Impl {
   std::unique_ptr<mixer::ConferenceControl> conferences;  // after the relay: stops its mixers first
   std::unique_ptr<ng::NgHandler> ngHandler;
   std::unique_ptr<ng::NgServer> ng;
+  std::unique_ptr<turn::TurnServer> turn;  // before metrics, which reads its counters
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<sip::SipTransport> sip;
   std::unique_ptr<b2bua::B2bua> b2bua;
@@ -154,8 +156,13 @@ Expected<bool, std::string> Server::start() {
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
   }
 
+  auto turn = startTurn(m.cfg, m.clock);
+  if (!turn) return Unexpected(turn.error());
+  m.turn = std::move(*turn);
+
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
   m.metrics->setConferences(m.conferences.get());
+  m.metrics->setTurn(m.turn.get());
   m.startCdr();
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());

@@ -14,14 +14,18 @@ namespace rdv::stun {
 enum class ChannelDataError : uint8_t { TooShort, BadChannel, BadLength };
 std::string_view toString(ChannelDataError e);
 
-inline constexpr uint16_t kMinChannel = 0x4000;  // RFC 8656 §12
-inline constexpr uint16_t kMaxChannel = 0x4FFF;
+// RFC 8656 §12 narrowed channel numbers to 0x4000-0x4FFF (0x5000-0x7FFF reserved so a client can
+// demultiplex DTLS-SRTP, RFC 7983); RFC 5766 allowed 0x4000-0x7FFF and RFC 5766 clients still pick
+// from all of it (coturn's turnutils_uclient among them). A server loses nothing by accepting the
+// old range: the first two bits (01) still tell ChannelData from STUN on the client 5-tuple.
+inline constexpr uint16_t kMinChannel = 0x4000;
+inline constexpr uint16_t kMaxChannel = 0x7FFF;
 inline constexpr size_t kChannelDataHeaderSize = 4;
 
 class ChannelDataView {
  public:
-  // Accepts a frame iff it holds the 4-byte header, the channel number is in 0x4000-0x4FFF
-  // (BadChannel otherwise: 0x5000-0x7FFF are reserved), the data fits, and at most 3 padding
+  // Accepts a frame iff it holds the 4-byte header, the channel number is in
+  // kMinChannel-kMaxChannel (BadChannel otherwise), the data fits, and at most 3 padding
   // bytes follow it (over UDP padding is optional, §12.5) -> BadLength otherwise.
   static Expected<ChannelDataView, ChannelDataError> parse(std::span<const std::byte> frame);
   // Demultiplexing test (§12): the first two bits are 01.

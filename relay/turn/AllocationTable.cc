@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "relay/stun/ChannelData.h"
+
 namespace rdv::turn {
 
 size_t FiveTupleHash::operator()(const FiveTuple& t) const {
@@ -91,7 +93,7 @@ bool AllocationTable::permitted(const Allocation& a, const common::SockAddr& pee
 }
 
 uint16_t AllocationTable::bindChannel(Allocation& a, uint16_t number, const common::SockAddr& peer, uint64_t nowMs) {
-  if (number < 0x4000 || number > 0x4FFF) return 400;
+  if (number < stun::kMinChannel || number > stun::kMaxChannel) return 400;
   ChannelBinding* existing = nullptr;
   for (auto& c : a.channels) {
     if (c.expiresMs <= nowMs) continue;

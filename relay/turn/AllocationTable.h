@@ -47,7 +47,7 @@ class AllocationTable {
   // §9.2: installs or refreshes a permission for the peer's IP.
   void permit(Allocation& a, const common::SockAddr& peer, uint64_t nowMs);
   bool permitted(const Allocation& a, const common::SockAddr& peer, uint64_t nowMs) const;
-  // §11.2: 400 for a number outside 0x4000-0x4FFF, a number bound to another peer, or a peer
+  // §11.2: 400 for a number outside stun::kMinChannel-kMaxChannel (see ChannelData.h), a number bound to another peer, or a peer
   // bound to another number; otherwise binds or refreshes, and refreshes the peer's permission.
   uint16_t bindChannel(Allocation& a, uint16_t number, const common::SockAddr& peer, uint64_t nowMs);
   const ChannelBinding* channel(const Allocation& a, uint16_t number, uint64_t nowMs) const;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <spdlog/spdlog.h>
+
 #include "relay/stun/StunBuilder.h"
 
 namespace rdv::turn {
@@ -15,13 +17,14 @@ namespace method = stun::method;
 namespace {
 
 // Comprehension-required attributes this server understands or safely ignores (§6.3.1: any
-// other gets a 420).
-constexpr std::array<uint16_t, 17> kKnown{
+// other gets a 420). EVEN-PORT and RESERVATION-TOKEN are accepted but not honoured: the relayed
+// port is any free one (clients asking for an RTP/RTCP pair get two unrelated ports).
+constexpr std::array<uint16_t, 18> kKnown{
     attr::kUsername,          attr::kMessageIntegrity,       attr::kRealm,           attr::kNonce,
     attr::kLifetime,          attr::kRequestedTransport,     attr::kXorPeerAddress,  attr::kChannelNumber,
     attr::kData,              attr::kRequestedAddressFamily, attr::kDontFragment,    attr::kEvenPort,
     attr::kPriority,          attr::kUseCandidate,           attr::kMessageIntegritySha256,
-    attr::kPasswordAlgorithm, attr::kErrorCode};
+    attr::kPasswordAlgorithm, attr::kErrorCode,            attr::kReservationToken};
 
 }  // namespace
 
@@ -73,6 +76,7 @@ struct TurnRequestHandler::Reply {
   }
   std::span<const std::byte> error(uint16_t code) {
     failed = true;
+    spdlog::debug("turn: {} {} from {}", stun::methodName(req.method()), code, tuple.client.str());
     auto b = start(MessageClass::ErrorResponse);
     b.addErrorCode(code, stun::reasonPhrase(code));
     return finish(b);
@@ -98,6 +102,7 @@ std::span<const std::byte> TurnRequestHandler::handle(const stun::StunView& req,
   auto fail = [&](uint16_t code, Refusal why, bool challenge = false) {
     counters_.refuse(why);
     r.failed = true;
+    spdlog::debug("turn: {} {} from {}", stun::methodName(req.method()), code, tuple.client.str());
     auto b = r.start(MessageClass::ErrorResponse);
     b.addErrorCode(code, stun::reasonPhrase(code));
     if (challenge) {
@@ -110,6 +115,7 @@ std::span<const std::byte> TurnRequestHandler::handle(const stun::StunView& req,
   auto answer = [&]() -> std::span<const std::byte> {
     if (auto unknown = req.firstUnknownRequired(kKnown)) {
       counters_.refuse(Refusal::UnknownAttribute);
+      spdlog::debug("turn: 420 to {} for attribute 0x{:04x}", tuple.client.str(), *unknown);
       r.failed = true;
       auto b = r.start(MessageClass::ErrorResponse);
       b.addErrorCode(420, stun::reasonPhrase(420)).addU32(attr::kUnknownAttributes, uint32_t{*unknown} << 16);

@@ -50,7 +50,10 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
     ev.data.u64 = tag;
     ::epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
   }
-  s->thread_ = std::thread([raw = s.get()] { raw->run(); });
+  s->thread_ = std::thread([raw = s.get()] {
+    pthread_setname_np(pthread_self(), "rdv-turn");
+    raw->run();
+  });
   return s;
 }
 

@@ -26,7 +26,8 @@ TEST(ChannelDataTest, ParsesUnpaddedAndPaddedFrames) {
 
 TEST(ChannelDataTest, RejectsBadFrames) {
   EXPECT_EQ(ChannelDataView::parse(fromHex("4000")).error(), ChannelDataError::TooShort);
-  EXPECT_EQ(ChannelDataView::parse(fromHex("50000000")).error(), ChannelDataError::BadChannel);
+  EXPECT_EQ(ChannelDataView::parse(fromHex("80000000")).error(), ChannelDataError::BadChannel);
+  EXPECT_TRUE(ChannelDataView::parse(fromHex("7fff0000")));  // RFC 5766 range, still accepted
   EXPECT_EQ(ChannelDataView::parse(fromHex("3fff0000")).error(), ChannelDataError::BadChannel);
   EXPECT_EQ(ChannelDataView::parse(fromHex("40000008 01020304")).error(), ChannelDataError::BadLength);
   EXPECT_EQ(ChannelDataView::parse(fromHex("40000001 01020304 05")).error(), ChannelDataError::BadLength);

@@ -71,7 +71,7 @@ TEST_F(AllocationTableTest, ChannelBindingRules) {
   auto* a = make(1);
   const auto p1 = addr("203.0.113.5", 1000), p2 = addr("203.0.113.6", 1000);
   EXPECT_EQ(table.bindChannel(*a, 0x3FFF, p1, 0), 400);
-  EXPECT_EQ(table.bindChannel(*a, 0x5000, p1, 0), 400);
+  EXPECT_EQ(table.bindChannel(*a, 0x8000, p1, 0), 400);
   EXPECT_EQ(table.bindChannel(*a, 0x4000, p1, 0), 0);
   EXPECT_TRUE(table.permitted(*a, p1, 0));  // binding installs a permission
   EXPECT_EQ(table.bindChannel(*a, 0x4000, p2, 0), 400);  // number taken by another peer
