@@ -26,6 +26,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import turn_blast  # noqa: E402
+
 USER, PASSWORD, REALM = "bench", "bench-password", "rdv"
 TURN_PORT, PEER_PORT, PORT_MIN, PORT_MAX = 13478, 13480, 44000, 47999
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -117,6 +120,16 @@ def run_once(kind, clients, args, workdir):
             "relayed_per_s": relayed / transmit if transmit else float("nan"), "wall_s": t1 - t0}
 
 
+def blast_once(kind, rate, args, workdir):
+    server = start(kind, server_argv(kind, args, workdir), workdir)
+    try:
+        r = turn_blast.blast(server.pid, TURN_PORT, USER, PASSWORD, REALM, rate, args.seconds, args.length)
+    finally:
+        stop(server)
+    r["server"] = kind
+    return r
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rendezvous", required=True)
@@ -125,6 +138,8 @@ def main():
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--interval-ms", type=int, default=1)
     ap.add_argument("--length", type=int, default=120)
+    ap.add_argument("--blast", default="", help="comma-separated one-way rates (datagrams/s) for turn_blast.py")
+    ap.add_argument("--seconds", type=float, default=5, help="duration of each --blast run")
     ap.add_argument("--json")
     args = ap.parse_args()
     for tool in ("turnutils_uclient", "turnutils_peer"):
@@ -135,22 +150,33 @@ def main():
     kinds = ["rendezvous"] + (["coturn"] if os.access(args.turnserver, os.X_OK) else [])
     peer = subprocess.Popen(["turnutils_peer", "-L", "127.0.0.1", "-p", str(PEER_PORT)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    rows = []
+    rows, blasts = [], []
     try:
-        for clients in (int(c) for c in args.clients.split(",")):
+        for clients in (int(c) for c in args.clients.split(",") if c):
             for kind in kinds:
                 rows.append(run_once(kind, clients, args, workdir))
     finally:
         stop(peer)
+    for rate in (int(r) for r in args.blast.split(",") if r):
+        for kind in kinds:
+            blasts.append(blast_once(kind, rate, args, workdir))
     print("%-11s %7s %9s %9s %7s %9s %12s %12s" % ("server", "clients", "sent", "received", "loss%", "cpu_s",
                                                  "us/datagram", "relayed/s"))
     for r in rows:
         print("%-11s %7d %9d %9d %7.3f %9.2f %12.2f %12.0f" % (r["server"], r["clients"], r["sent"], r["received"],
                                                              r["loss_pct"], r["server_cpu_s"], r["us_per_datagram"],
                                                              r["relayed_per_s"]))
+    if blasts:
+        print("\none way, client -> peer (ChannelData in, plain UDP out), %g s per run" % args.seconds)
+        print("%-11s %9s %9s %9s %9s %7s %9s %12s" % ("server", "rate", "achieved", "sent", "received", "loss%",
+                                                    "cpu_s", "us/datagram"))
+        for r in blasts:
+            print("%-11s %9d %9.0f %9d %9d %7.3f %9.2f %12.2f" % (r["server"], r["rate"], r["achieved_rate"], r["sent"],
+                                                                r["received"], r["loss_pct"], r["server_cpu_s"],
+                                                                r["us_per_datagram"]))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"echo": rows, "blast": blasts}, f, indent=1)
     return 0
 
 

@@ -73,6 +73,9 @@ TurnServer::TurnServer(const TurnServerOptions& options, Credentials credentials
   txIov_.resize(n);
   txHead_.resize(n);
   txTo_.resize(n);
+  peerMsgs_.resize(n);
+  peerIov_.resize(n);
+  peerTo_.resize(n);
 }
 
 TurnServer::~TurnServer() {
@@ -129,6 +132,7 @@ void TurnServer::onListenReadable() {
       auto d = std::span(rxBuffers_.data() + i * kBufferSize + kHeadroom, rxMsgs_[i].msg_len);
       onClientDatagram(d, rxFrom_[i]);
     }
+    flushToPeers();
     flushToClients();
     if (static_cast<size_t>(n) < options_.batch) return;
   }
@@ -173,11 +177,7 @@ void TurnServer::onChannelData(std::span<const std::byte> d, const common::SockA
   }
   auto it = relays_.find(a->id);
   if (it == relays_.end()) return;
-  const auto data = frame->data();
-  if (::sendto(it->second.get(), data.data(), data.size(), MSG_DONTWAIT, ch->peer.sa(), ch->peer.len()) >= 0) {
-    counters_.toPeerPackets.add(1);
-    counters_.toPeerBytes.add(data.size());
-  }
+  queueToPeer(it->second.get(), ch->peer, frame->data());
 }
 
 void TurnServer::onSendIndication(const stun::StunView& m, const common::SockAddr& from) {
@@ -199,10 +199,7 @@ void TurnServer::onSendIndication(const stun::StunView& m, const common::SockAdd
   }
   auto it = relays_.find(a->id);
   if (it == relays_.end()) return;
-  if (::sendto(it->second.get(), data->data(), data->size(), MSG_DONTWAIT, peer->sa(), peer->len()) >= 0) {
-    counters_.toPeerPackets.add(1);
-    counters_.toPeerBytes.add(data->size());
-  }
+  queueToPeer(it->second.get(), *peer, *data);
 }
 
 void TurnServer::onRelayReadable(uint32_t id) {
@@ -274,13 +271,44 @@ void TurnServer::queueToClient(const common::SockAddr& to, std::span<const std::
 }
 
 void TurnServer::flushToClients() {
-  size_t sent = 0;
-  for (int attempt = 0; sent < txCount_ && attempt < 4; ++attempt) {
-    const int n = ::sendmmsg(listen_.get(), txMsgs_.data() + sent, static_cast<unsigned>(txCount_ - sent), MSG_DONTWAIT);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
+  size_t at = 0;
+  while (at < txCount_) {  // as flushToPeers: progress or skip one per round
+    const int n = ::sendmmsg(listen_.get(), txMsgs_.data() + at, static_cast<unsigned>(txCount_ - at), MSG_DONTWAIT);
+    at += n > 0 ? static_cast<size_t>(n) : 1;
   }
   txCount_ = 0;
+}
+
+void TurnServer::queueToPeer(int fd, const common::SockAddr& to, std::span<const std::byte> body) {
+  if (fd != peerFd_ || peerCount_ == peerMsgs_.size()) flushToPeers();
+  peerFd_ = fd;
+  const size_t i = peerCount_++;
+  peerTo_[i] = to;
+  peerIov_[i] = iovec{const_cast<std::byte*>(body.data()), body.size()};
+  peerMsgs_[i] = {};
+  peerMsgs_[i].msg_hdr.msg_iov = &peerIov_[i];
+  peerMsgs_[i].msg_hdr.msg_iovlen = 1;
+  peerMsgs_[i].msg_hdr.msg_name = const_cast<sockaddr*>(peerTo_[i].sa());
+  peerMsgs_[i].msg_hdr.msg_namelen = peerTo_[i].len();
+}
+
+void TurnServer::flushToPeers() {
+  // Each round either sends some or skips the one datagram the kernel refused (full buffer):
+  // at most peerCount_ rounds.
+  size_t at = 0, packets = 0, bytes = 0;
+  while (at < peerCount_) {
+    const int n = ::sendmmsg(peerFd_, peerMsgs_.data() + at, static_cast<unsigned>(peerCount_ - at), MSG_DONTWAIT);
+    if (n <= 0) {
+      ++at;
+      continue;
+    }
+    for (size_t i = at; i < at + static_cast<size_t>(n); ++i) bytes += peerIov_[i].iov_len;
+    packets += static_cast<size_t>(n);
+    at += static_cast<size_t>(n);
+  }
+  counters_.toPeerPackets.add(packets);
+  counters_.toPeerBytes.add(bytes);
+  peerCount_ = 0;
 }
 
 std::optional<common::SockAddr> TurnServer::open(uint32_t id) {

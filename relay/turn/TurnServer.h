@@ -3,7 +3,7 @@
 //
 // One thread of its own runs an epoll loop over the listening socket and every relayed socket:
 // recvmmsg batches in, Data indications / ChannelData towards clients leave in one sendmmsg per
-// batch, datagrams towards peers with one sendto each (their sockets differ). Nothing is
+// batch, datagrams towards peers in one sendmmsg per run of datagrams for the same allocation. Nothing is
 // allocated, locked or logged per relayed datagram. This is not (yet) on the RTP relay workers
 // that issue 9 asks for: moving it there means sharding allocations across workers by 5-tuple,
 // a later step; the request logic (TurnRequestHandler) and the rules (AllocationTable) already
@@ -71,6 +71,10 @@ class TurnServer final : private RelayPorts {
   // Queues one datagram towards a client: `head` (copied) then `body` (borrowed until flush).
   void queueToClient(const common::SockAddr& to, std::span<const std::byte> head, std::span<const std::byte> body);
   void flushToClients();
+  // Queues one datagram towards a peer from relayed socket `fd` (body borrowed until flush);
+  // consecutive ones from the same socket leave in one sendmmsg.
+  void queueToPeer(int fd, const common::SockAddr& to, std::span<const std::byte> body);
+  void flushToPeers();
   int receive(int fd, size_t count);
 
   std::optional<common::SockAddr> open(uint32_t id) override;
@@ -101,6 +105,12 @@ class TurnServer final : private RelayPorts {
   std::vector<std::array<std::byte, 64>> txHead_;
   std::vector<common::SockAddr> txTo_;
   size_t txCount_ = 0;
+  // Send side towards peers: one relayed socket at a time.
+  std::vector<mmsghdr> peerMsgs_;
+  std::vector<iovec> peerIov_;
+  std::vector<common::SockAddr> peerTo_;
+  size_t peerCount_ = 0;
+  int peerFd_ = -1;
 
   std::thread thread_;
 };
