@@ -152,6 +152,9 @@ void TurnServer::onClientDatagram(std::span<std::byte> d, const common::SockAddr
     if (m->method() == stun::method::kSend) onSendIndication(*m, from);
     return;
   }
+  // A request may delete an allocation and close its socket (Refresh 0), and the next Allocate
+  // may reuse the descriptor number: nothing queued for a peer may wait across it.
+  flushToPeers();
   std::array<std::byte, 1500> out;
   const FiveTuple tuple{from, local_, kUdp};
   const auto reply = handler_.handle(*m, tuple, nowMs_, wallS_, out);
@@ -216,6 +219,10 @@ void TurnServer::onRelayReadable(uint32_t id) {
       const auto data = std::span<const std::byte>(rxBuffers_.data() + i * kBufferSize + kHeadroom, rxMsgs_[i].msg_len);
       if (!table.permitted(*a, peer, nowMs_)) {
         counters_.refuse(Refusal::NoPermission);
+        continue;
+      }
+      if (data.size() > 0xFFFF - kHeadroom) {  // would not fit a STUN length field once framed
+        counters_.refuse(Refusal::Malformed);
         continue;
       }
       std::array<std::byte, 64> head{};

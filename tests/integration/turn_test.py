@@ -8,8 +8,9 @@ Rendezvous's /metrics:
   2. the same with Send/Data indications (-s);
   3. time-limited shared-secret credentials (-W secret);
   4. a wrong password: the Allocate fails (401), nothing is relayed;
-  5. a server with the default peer policy: 127.0.0.1 is refused with 403, nothing is relayed.
-The peer on 127.0.0.1 is reachable in cases 1-4 only because the test's config allow-lists it
+  5. a peer in 10.0.0.0/8 (not allow-listed): 403;
+  6. a server with the default peer policy: 127.0.0.1 is refused with 403, nothing is relayed.
+The peer on 127.0.0.1 is reachable in cases 1-5 only because the test's config allow-lists it
 (turn.allow_peers). Processes are stopped by PID.
 Usage: turn_test.py --rendezvous PATH --workdir DIR
 """
@@ -119,6 +120,11 @@ def main():
         check(relayed(relay) == before, "wrong_password: something was relayed")
         check(refused(relay, "unauthenticated") > unauth, "wrong_password: no 401 counted")
         print("ok: wrong_password (401, nothing relayed)")
+
+        out = uclient(args.workdir, "private_peer_refused", turn_port, peer_port, "-u", USER, "-w", PASSWORD,
+                      "-e", "10.0.0.1")
+        check("403" in out, "private_peer_refused: a 10.0.0.1 peer was not refused with 403:\n%s" % out[-2000:])
+        print("ok: private_peer_refused (10.0.0.1: 403)")
 
         strict, strict_port = start_relay(args.rendezvous, os.path.join(args.workdir, "default_policy"),
                                           allow=False)
