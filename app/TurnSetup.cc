@@ -52,7 +52,7 @@ Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config:
   auto server = turn::TurnServer::start(o, turn::Credentials(tc.realm, std::move(users), tc.secret),
                                         std::move(*policy), clock);
   if (!server) return Unexpected(server.error());
-  spdlog::info("TURN/STUN on udp {} (realm {}, {} user(s){}), relayed ports {}-{} on {}", (*server)->localAddress().str(),
+  spdlog::info("TURN/STUN on udp+tcp {} (realm {}, {} user(s){}), relayed ports {}-{} on {}", (*server)->localAddress().str(),
                tc.realm, tc.users.size(), tc.secret.empty() ? "" : ", shared secret", tc.portMin, tc.portMax, relayIp);
   return std::move(*server);
 }

@@ -102,7 +102,7 @@ std::optional<RoomSpec> parseRoomSpec(std::string_view spec);
 // is set and some credential is configured (turn.users or turn.secret): a TURN server nobody may
 // use would only answer Binding requests.
 struct TurnConfig {
-  std::string listen = "0.0.0.0:3478";   // UDP; empty disables TURN
+  std::string listen = "0.0.0.0:3478";   // UDP and TCP; empty disables TURN
   std::string relayAddress;              // IP the relayed sockets bind to (and XOR-RELAYED-ADDRESS); empty = relay.interface
   uint32_t portMin = 49152;              // relayed ports
   uint32_t portMax = 65535;

@@ -137,7 +137,8 @@ const std::array kKeys{
            "wrong PINs (entered by DTMF, ended with #) before a SIP participant is hung up", nullptr,
            RDV_NUM(conference.pinAttempts)},
     KeyDef{"turn.listen", KeyType::String, 0, 0,
-           "TURN/STUN UDP address (host:port); empty disables it; TURN runs only with turn.users or turn.secret set",
+           "TURN/STUN address (host:port, UDP and TCP); empty disables it; TURN runs only with turn.users or "
+           "turn.secret set",
            RDV_STR(turn.listen)},
     KeyDef{"turn.relay_address", KeyType::String, 0, 0,
            "IP address relayed sockets bind to and advertise (XOR-RELAYED-ADDRESS); empty = relay.interface",

@@ -239,6 +239,14 @@ std::span<const std::byte> TurnRequestHandler::channelBind(Reply& r, Allocation&
   return r.finish(b);
 }
 
+void TurnRequestHandler::release(const FiveTuple& tuple) {
+  if (Allocation* a = table_.find(tuple)) {
+    ports_.close(a->id);
+    table_.remove(a->id);
+    counters_.allocations.set(table_.size());
+  }
+}
+
 void TurnRequestHandler::expire(uint64_t nowMs) {
   table_.expire(nowMs, [&](const Allocation& a) { ports_.close(a.id); });
   counters_.allocations.set(table_.size());

@@ -37,6 +37,8 @@ class TurnRequestHandler {
                                     uint64_t wallS, std::span<std::byte> out);
   // Removes expired allocations (closing their ports) and permissions.
   void expire(uint64_t nowMs);
+  // Removes the allocation of `tuple`, if any (its TCP connection closed).
+  void release(const FiveTuple& tuple);
 
   AllocationTable& table() { return table_; }
   const PeerPolicy& policy() const { return policy_; }

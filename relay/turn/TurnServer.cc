@@ -50,6 +50,9 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
     ev.data.u64 = tag;
     ::epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
   }
+  FrameSink& sink = *s;
+  s->tcp_ = std::make_unique<TurnTcpClients>(s->epoll_.get(), sink);
+  if (auto r = s->tcp_->listen(s->local_); !r) return Unexpected(r.error());
   s->thread_ = std::thread([raw = s.get()] {
     pthread_setname_np(pthread_self(), "rdv-turn");
     raw->run();
@@ -98,6 +101,8 @@ void TurnServer::run() {
       if (tag == kWakeTag) return;
       if (tag == kListenTag) {
         onListenReadable();
+      } else if (TurnTcpClients::owns(tag)) {
+        tcp_->onEvent(tag, events[static_cast<size_t>(i)].events);
       } else {
         onRelayReadable(static_cast<uint32_t>(tag));
       }
@@ -130,7 +135,7 @@ void TurnServer::onListenReadable() {
     if (n <= 0) return;
     for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
       auto d = std::span(rxBuffers_.data() + i * kBufferSize + kHeadroom, rxMsgs_[i].msg_len);
-      onClientDatagram(d, rxFrom_[i]);
+      onClientFrame(d, FiveTuple{rxFrom_[i], local_, kUdp});
     }
     flushToPeers();
     flushToClients();
@@ -138,9 +143,26 @@ void TurnServer::onListenReadable() {
   }
 }
 
-void TurnServer::onClientDatagram(std::span<std::byte> d, const common::SockAddr& from) {
+void TurnServer::onFrame(std::span<std::byte> frame, const FiveTuple& tuple) {
+  onClientFrame(frame, tuple);
+  flushToPeers();  // the frame lives in the connection's buffer, which moves on after this
+  flushToClients();
+}
+
+void TurnServer::onClosed(const FiveTuple& tuple) { handler_.release(tuple); }
+
+void TurnServer::sendToClient(const FiveTuple& tuple, std::span<const std::byte> head,
+                              std::span<const std::byte> body, size_t pad) {
+  if (tuple.transport == kUdp) {
+    queueToClient(tuple.client, head, body);
+  } else if (!tcp_->write(tuple.client, head, body, pad)) {
+    counters_.refuse(Refusal::NoPermission);  // the client's stream is gone or not reading
+  }
+}
+
+void TurnServer::onClientFrame(std::span<std::byte> d, const FiveTuple& tuple) {
   if (stun::ChannelDataView::looksLikeChannelData(d)) {
-    onChannelData(d, from);
+    onChannelData(d, tuple);
     return;
   }
   auto m = stun::StunView::parse(d);
@@ -149,26 +171,25 @@ void TurnServer::onClientDatagram(std::span<std::byte> d, const common::SockAddr
     return;
   }
   if (m->messageClass() == stun::MessageClass::Indication) {
-    if (m->method() == stun::method::kSend) onSendIndication(*m, from);
+    if (m->method() == stun::method::kSend) onSendIndication(*m, tuple);
     return;
   }
   // A request may delete an allocation and close its socket (Refresh 0), and the next Allocate
   // may reuse the descriptor number: nothing queued for a peer may wait across it.
   flushToPeers();
   std::array<std::byte, 1500> out;
-  const FiveTuple tuple{from, local_, kUdp};
   const auto reply = handler_.handle(*m, tuple, nowMs_, wallS_, out);
-  if (!reply.empty()) queueToClient(from, reply, {});
+  if (!reply.empty()) sendToClient(tuple, reply, {}, 0);
 }
 
-void TurnServer::onChannelData(std::span<const std::byte> d, const common::SockAddr& from) {
+void TurnServer::onChannelData(std::span<const std::byte> d, const FiveTuple& tuple) {
   auto frame = stun::ChannelDataView::parse(d);
   if (!frame) {
     counters_.refuse(Refusal::Malformed);
     return;
   }
   auto& table = handler_.table();
-  Allocation* a = table.find(FiveTuple{from, local_, kUdp});
+  Allocation* a = table.find(tuple);
   if (a == nullptr) {
     counters_.refuse(Refusal::NoAllocation);
     return;
@@ -183,9 +204,9 @@ void TurnServer::onChannelData(std::span<const std::byte> d, const common::SockA
   queueToPeer(it->second.get(), ch->peer, frame->data());
 }
 
-void TurnServer::onSendIndication(const stun::StunView& m, const common::SockAddr& from) {
+void TurnServer::onSendIndication(const stun::StunView& m, const FiveTuple& tuple) {
   auto& table = handler_.table();
-  Allocation* a = table.find(FiveTuple{from, local_, kUdp});
+  Allocation* a = table.find(tuple);
   if (a == nullptr) {
     counters_.refuse(Refusal::NoAllocation);
     return;
@@ -228,7 +249,7 @@ void TurnServer::onRelayReadable(uint32_t id) {
       std::array<std::byte, 64> head{};
       if (const ChannelBinding* ch = table.channelFor(*a, peer, nowMs_)) {
         stun::writeChannelDataHeader(head, ch->number, static_cast<uint16_t>(data.size()));
-        queueToClient(a->tuple.client, std::span(head).first(4), data);
+        sendToClient(a->tuple, std::span(head).first(4), data, (4 - data.size() % 4) % 4);
       } else {
         // Data indication (§11.4): XOR-PEER-ADDRESS and a DATA attribute whose value is `data`.
         stun::TransactionId tid{};
@@ -241,7 +262,7 @@ void TurnServer::onRelayReadable(uint32_t id) {
         wire::storeBe16(head, at, attr::kData);
         wire::storeBe16(head, at + 2, static_cast<uint16_t>(data.size()));
         wire::storeBe16(head, 2, static_cast<uint16_t>(at + 4 + padded - stun::kHeaderSize));
-        queueToClient(a->tuple.client, std::span(head).first(at + 4), data);
+        sendToClient(a->tuple, std::span(head).first(at + 4), data, padded - data.size());
       }
       counters_.toClientPackets.add(1);
       counters_.toClientBytes.add(data.size());

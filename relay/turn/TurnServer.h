@@ -1,5 +1,6 @@
 #pragma once
-// The UDP TURN server (RFC 8656) and STUN Binding responder (RFC 8489) on `turn.listen`.
+// The TURN server (RFC 8656) and STUN Binding responder (RFC 8489) on `turn.listen`, UDP and TCP
+// towards clients (TurnTcpClients frames the streams), UDP towards peers.
 //
 // One thread of its own runs an epoll loop over the listening socket and every relayed socket:
 // recvmmsg batches in, Data indications / ChannelData towards clients leave in one sendmmsg per
@@ -29,6 +30,7 @@
 #include "common/SockAddr.h"
 #include "relay/turn/TurnCounters.h"
 #include "relay/turn/TurnRequestHandler.h"
+#include "relay/turn/TurnTcpClients.h"
 
 namespace rdv::turn {
 
@@ -42,7 +44,7 @@ struct TurnServerOptions {
   uint32_t batch = 32;  // datagrams per recvmmsg/sendmmsg
 };
 
-class TurnServer final : private RelayPorts {
+class TurnServer final : private RelayPorts, private FrameSink {
  public:
   // Binds the listening socket and starts the thread; the error says what could not be set up.
   static Expected<std::unique_ptr<TurnServer>, std::string> start(const TurnServerOptions& options,
@@ -65,9 +67,16 @@ class TurnServer final : private RelayPorts {
   void run();
   void onListenReadable();
   void onRelayReadable(uint32_t id);
-  void onClientDatagram(std::span<std::byte> d, const common::SockAddr& from);
-  void onChannelData(std::span<const std::byte> d, const common::SockAddr& from);
-  void onSendIndication(const stun::StunView& m, const common::SockAddr& from);
+  // A datagram (UDP) or frame (TCP) from a client.
+  void onClientFrame(std::span<std::byte> d, const FiveTuple& tuple);
+  void onChannelData(std::span<const std::byte> d, const FiveTuple& tuple);
+  void onSendIndication(const stun::StunView& m, const FiveTuple& tuple);
+  // Towards a client over its transport; `pad` zero bytes follow on TCP (UDP frames go unpadded,
+  // Data indications padded, see queueToClient).
+  void sendToClient(const FiveTuple& tuple, std::span<const std::byte> head, std::span<const std::byte> body,
+                    size_t pad);
+  void onFrame(std::span<std::byte> frame, const FiveTuple& tuple) override;
+  void onClosed(const FiveTuple& tuple) override;
   // Queues one datagram towards a client: `head` (copied) then `body` (borrowed until flush).
   void queueToClient(const common::SockAddr& to, std::span<const std::byte> head, std::span<const std::byte> body);
   void flushToClients();
@@ -89,6 +98,7 @@ class TurnServer final : private RelayPorts {
   TurnCounters counters_;
   TurnRequestHandler handler_;
   std::unordered_map<uint32_t, common::Fd> relays_;
+  std::unique_ptr<TurnTcpClients> tcp_;
   uint32_t nextPort_;
   uint64_t nowMs_ = 0;
   uint64_t wallS_ = 0;

@@ -7,6 +7,8 @@ Rendezvous's /metrics:
   1. long-term credentials, ChannelData (uclient's default): every message comes back, 0 lost;
   2. the same with Send/Data indications (-s);
   3. time-limited shared-secret credentials (-W secret);
+  3b. TURN over TCP to the server (-t), with ChannelData and with Send/Data indications; closed
+      connections leave no allocation behind;
   4. a wrong password: the Allocate fails (401), nothing is relayed;
   5. a peer in 10.0.0.0/8 (not allow-listed): 403;
   6. a server with the default peer policy: 127.0.0.1 is refused with 403, nothing is relayed.
@@ -110,6 +112,15 @@ def main():
         expect_full_exchange(relay, args.workdir, "long_term_indications", turn_port, peer_port, "-s",
                              "-u", USER, "-w", PASSWORD)
         expect_full_exchange(relay, args.workdir, "shared_secret", turn_port, peer_port, "-u", "carol", "-W", SECRET)
+        # TURN over TCP towards the server (-t), relayed over UDP: ChannelData padded on the
+        # stream, and Data indications with an odd length (padding again). uclient leaves its UDP
+        # allocations to expire; those over TCP must end with their connections.
+        udp_left = metric(relay.metrics(), "rdv_turn_allocations")
+        expect_full_exchange(relay, args.workdir, "tcp_channels", turn_port, peer_port, "-t", "-u", USER, "-w", PASSWORD)
+        expect_full_exchange(relay, args.workdir, "tcp_indications", turn_port, peer_port, "-t", "-s", "-l", "121",
+                             "-u", USER, "-w", PASSWORD)
+        tcp_left = metric(relay.metrics(), "rdv_turn_allocations")
+        check(tcp_left == udp_left, "TCP clients closed their connections but left %s allocations" % (tcp_left - udp_left))
 
         before, unauth = relayed(relay), refused(relay, "unauthenticated")
         out = uclient(args.workdir, "wrong_password", turn_port, peer_port, "-u", USER, "-w", "not-" + PASSWORD)
