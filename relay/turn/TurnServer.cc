@@ -23,6 +23,7 @@ namespace {
 constexpr uint64_t kWakeTag = ~uint64_t{0};
 constexpr uint64_t kListenTag = 0;
 constexpr int kTickMs = 1000;  // expiry sweep period
+constexpr uint64_t kTcpIdleMs = 30'000;  // a TCP client without allocation may stay silent this long
 }  // namespace
 
 Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnServerOptions& options,
@@ -96,6 +97,7 @@ void TurnServer::run() {
     const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), kTickMs);
     nowMs_ = clock_.monotonicMs();
     wallS_ = clock_.wallSeconds();
+    tcp_->setNow(nowMs_);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
       if (tag == kWakeTag) return;
@@ -109,6 +111,7 @@ void TurnServer::run() {
     }
     if (nowMs_ - lastSweep >= static_cast<uint64_t>(kTickMs)) {
       handler_.expire(nowMs_);
+      tcp_->closeIdle(nowMs_, kTcpIdleMs, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
       lastSweep = nowMs_;
     }
   }

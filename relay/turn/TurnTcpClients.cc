@@ -73,6 +73,7 @@ void TurnTcpClients::accept() {
     const uint64_t tag = kTagBase | nextConn_++;
     auto c = std::make_unique<Conn>();
     c->tuple = FiveTuple{peer, local_, kTcp};
+    c->lastActiveMs = nowMs_;
     c->in.resize(kInBuffer);
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -92,6 +93,7 @@ void TurnTcpClients::read(uint64_t tag, Conn& c) {
   }
   if (n < 0) return;
   c.have += static_cast<size_t>(n);
+  c.lastActiveMs = nowMs_;
   size_t at = 0;
   while (c.have - at >= 4) {
     const auto rest = std::span(c.in).subspan(at, c.have - at);

@@ -51,6 +51,19 @@ class TurnTcpClients {
   bool write(const common::SockAddr& client, std::span<const std::byte> head, std::span<const std::byte> body,
              size_t pad);
   size_t connections() const { return byTag_.size(); }
+  // Closes connections that carried nothing for `idleMs` and have no allocation
+  // (hasAllocation(tuple) false): a client that connects and never sends, or stops after a
+  // Binding, does not hold a descriptor for long.
+  template <typename HasAllocation>
+  void closeIdle(uint64_t nowMs, uint64_t idleMs, HasAllocation&& hasAllocation) {
+    std::vector<uint64_t> idle;
+    for (const auto& [tag, c] : byTag_) {
+      if (nowMs - c->lastActiveMs >= idleMs && !hasAllocation(c->tuple)) idle.push_back(tag);
+    }
+    for (uint64_t tag : idle) close(tag);
+  }
+  // The clock the next events are stamped with (the server's loop sets it per wake-up).
+  void setNow(uint64_t nowMs) { nowMs_ = nowMs; }
 
  private:
   struct Conn {
@@ -60,6 +73,7 @@ class TurnTcpClients {
     size_t have = 0;
     std::vector<std::byte> out;  // pending bytes towards the client
     bool writing = false;        // EPOLLOUT armed
+    uint64_t lastActiveMs = 0;   // last accept or received bytes
   };
   void accept();
   void read(uint64_t tag, Conn& c);
@@ -71,6 +85,7 @@ class TurnTcpClients {
   common::Fd listen_;
   common::SockAddr local_;
   uint64_t nextConn_ = 1;
+  uint64_t nowMs_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> byTag_;
   std::unordered_map<FiveTuple, uint64_t, FiveTupleHash> byTuple_;
 };

@@ -9,7 +9,8 @@ Rendezvous's /metrics:
   3. time-limited shared-secret credentials (-W secret);
   3b. TURN over TCP to the server (-t), with ChannelData and with Send/Data indications; closed
       connections leave no allocation behind;
-  4. a wrong password: the Allocate fails (401), nothing is relayed;
+  4. junk datagrams and a junk TCP stream: dropped/closed and counted, Binding still answered;
+     a wrong password: the Allocate fails (401), nothing is relayed;
   5. a peer in 10.0.0.0/8 (not allow-listed): 403;
   6. a server with the default peer policy: 127.0.0.1 is refused with 403, nothing is relayed.
 The peer on 127.0.0.1 is reachable in cases 1-5 only because the test's config allow-lists it
@@ -19,6 +20,7 @@ Usage: turn_test.py --rendezvous PATH --workdir DIR
 
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -79,6 +81,35 @@ def expect_full_exchange(relay, workdir, name, turn_port, peer_port, *args):
     print("ok: %s (%d sent, %d received, 0 lost)" % (name, sent, received))
 
 
+def binding_ok(port, transport=socket.SOCK_DGRAM):
+    """A STUN Binding request over UDP or TCP is answered with a success carrying our id."""
+    req = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
+    with socket.socket(socket.AF_INET, transport) as s:
+        s.settimeout(2)
+        s.connect(("127.0.0.1", port))
+        s.sendall(req)
+        data = s.recv(2048)
+    return data[:2] == b"\x01\x01" and data[8:20] == req[8:20]
+
+
+def hostile_input(relay, port):
+    """Malformed datagrams are dropped and counted, a TCP stream of junk is closed, and the
+    server keeps answering."""
+    before = refused(relay, "malformed")
+    junk = [b"", b"\xff" * 50, b"\x00\x01\x00\x08\x21\x12\xa4\x42" + b"\x00" * 12,  # length past the end
+            b"\x00\x01\x00\x04\x21\x12\xa4\x42" + b"\x00" * 12 + b"\x80\x22\x00\x09",  # attribute overrun
+            b"\x40\x00\x00\x10\x01", b"\x00\x01\x00\x00\xde\xad\xbe\xef" + b"\x00" * 12]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for d in junk * 20:
+            s.sendto(d, ("127.0.0.1", port))
+    wait_until("malformed datagrams counted", lambda: refused(relay, "malformed") - before >= 60, 5)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as t:
+        t.sendall(b"\xff" * 64)
+        check(t.recv(16) == b"", "a TCP stream of junk was not closed")
+    check(binding_ok(port) and binding_ok(port, socket.SOCK_STREAM), "Binding not answered after junk")
+    print("ok: hostile_input (junk dropped and counted, junk stream closed, still serving)")
+
+
 def turn_args(base, ports, allow):
     args = ["--set", "turn.listen=127.0.0.1:%d" % (base + 4), "--set", "turn.relay_address=127.0.0.1",
             "--set", "turn.port_min=%d" % ports, "--set", "turn.port_max=%d" % (ports + 99),
@@ -121,6 +152,8 @@ def main():
                              "-u", USER, "-w", PASSWORD)
         tcp_left = metric(relay.metrics(), "rdv_turn_allocations")
         check(tcp_left == udp_left, "TCP clients closed their connections but left %s allocations" % (tcp_left - udp_left))
+
+        hostile_input(relay, turn_port)
 
         before, unauth = relayed(relay), refused(relay, "unauthenticated")
         out = uclient(args.workdir, "wrong_password", turn_port, peer_port, "-u", USER, "-w", "not-" + PASSWORD)
