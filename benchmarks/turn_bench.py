@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import turn_blast  # noqa: E402
 
 USER, PASSWORD, REALM = "bench", "bench-password", "rdv"
-TURN_PORT, PEER_PORT, PORT_MIN, PORT_MAX = 13478, 13480, 44000, 47999
+# Above the kernel's ephemeral range (32768-60999) and the ports tests take (10000-32000), so
+# parallel test runs cannot hold them; checked free at start.
+TURN_PORT, NG_PORT, PEER_PORT, PORT_MIN, PORT_MAX = 61478, 61479, 61480, 62000, 64999
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -78,9 +80,9 @@ def stop(p):
 
 def server_argv(kind, args, workdir):
     if kind == "rendezvous":
-        return [args.rendezvous, "--set", "ng.listen=127.0.0.1:13479", "--set", "sip.listen=", "--set", "api.listen=",
-                "--set", "metrics.listen=", "--set", "log.level=warn", "--set", "relay.port_min=48000",
-                "--set", "relay.port_max=48999", "--set", "turn.listen=127.0.0.1:%d" % TURN_PORT,
+        return [args.rendezvous, "--set", "ng.listen=127.0.0.1:%d" % NG_PORT, "--set", "sip.listen=", "--set", "api.listen=",
+                "--set", "metrics.listen=", "--set", "log.level=warn", "--set", "relay.port_min=65000",
+                "--set", "relay.port_max=65499", "--set", "turn.listen=127.0.0.1:%d" % TURN_PORT,
                 "--set", "turn.relay_address=127.0.0.1", "--set", "turn.port_min=%d" % PORT_MIN,
                 "--set", "turn.port_max=%d" % PORT_MAX, "--set", "turn.realm=%s" % REALM,
                 "--set", "turn.users.%s=%s" % (USER, PASSWORD), "--set", "turn.allow_peers=127.0.0.0/8",
@@ -145,6 +147,13 @@ def main():
     for tool in ("turnutils_uclient", "turnutils_peer"):
         if shutil.which(tool) is None:
             raise SystemExit("%s not found (Debian package coturn)" % tool)
+    for port in (TURN_PORT, NG_PORT, PEER_PORT):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    raise SystemExit("port %d is taken on 127.0.0.1; free it first" % port)
     workdir = tempfile.mkdtemp(prefix="turn_bench-")
     print("logs in %s" % workdir)
     kinds = ["rendezvous"] + (["coturn"] if os.access(args.turnserver, os.X_OK) else [])
