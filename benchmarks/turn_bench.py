@@ -122,10 +122,30 @@ def run_once(kind, clients, args, workdir):
             "relayed_per_s": relayed / transmit if transmit else float("nan"), "wall_s": t1 - t0}
 
 
+def turn_load(args, server_pid, rate):
+    """One run of the C++ generator (benchmarks/TurnLoad.cc), with the server's CPU around it."""
+    cpu0 = cpu_seconds(server_pid)
+    out = subprocess.run([args.turn_load, "--server", "127.0.0.1:%d" % TURN_PORT, "--user", USER, "--password",
+                          PASSWORD, "--rate", str(rate), "--seconds", str(args.seconds), "--length", str(args.length)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.seconds + 30,
+                         stdin=subprocess.DEVNULL).stdout.decode(errors="replace")
+    cpu = cpu_seconds(server_pid) - cpu0
+    kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    if "received" not in kv:
+        raise SystemExit("turn_load failed: %s" % out)
+    received = int(kv["received"])
+    return {"rate": rate, "achieved_rate": float(kv["achieved_rate"]), "sent": int(kv["sent"]), "received": received,
+            "loss_pct": float(kv["loss_pct"]), "server_cpu_s": cpu,
+            "us_per_datagram": 1e6 * cpu / received if received else float("nan")}
+
+
 def blast_once(kind, rate, args, workdir):
     server = start(kind, server_argv(kind, args, workdir), workdir)
     try:
-        r = turn_blast.blast(server.pid, TURN_PORT, USER, PASSWORD, REALM, rate, args.seconds, args.length)
+        if args.turn_load:
+            r = turn_load(args, server.pid, rate)
+        else:
+            r = turn_blast.blast(server.pid, TURN_PORT, USER, PASSWORD, REALM, rate, args.seconds, args.length)
     finally:
         stop(server)
     r["server"] = kind
@@ -142,6 +162,8 @@ def main():
     ap.add_argument("--length", type=int, default=120)
     ap.add_argument("--blast", default="", help="comma-separated one-way rates (datagrams/s) for turn_blast.py")
     ap.add_argument("--seconds", type=float, default=5, help="duration of each --blast run")
+    ap.add_argument("--turn-load", help="the C++ generator (build/.../bin/turn_load) for --blast; "
+                    "without it a Python one (turn_blast.py, ~55k datagrams/s at most)")
     ap.add_argument("--json")
     args = ap.parse_args()
     for tool in ("turnutils_uclient", "turnutils_peer"):
