@@ -41,6 +41,10 @@ Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config:
   auto relayAddress = common::SockAddr::fromIp(relayIp, 0);
   if (!relayAddress) return Unexpected(fmt::format("turn.relay_address '{}' is not an IP address", relayIp));
   o.relayAddress = *relayAddress;
+  if (!tc.relayAdvertise.empty()) {
+    o.relayAdvertise = common::SockAddr::fromIp(tc.relayAdvertise, 0);
+    if (!o.relayAdvertise) return Unexpected(fmt::format("turn.relay_advertise '{}' is not an IP address", tc.relayAdvertise));
+  }
   o.portMin = static_cast<uint16_t>(tc.portMin);
   o.portMax = static_cast<uint16_t>(tc.portMax);
   o.limits.perUser = tc.userQuota;

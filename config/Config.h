@@ -104,6 +104,7 @@ std::optional<RoomSpec> parseRoomSpec(std::string_view spec);
 struct TurnConfig {
   std::string listen = "0.0.0.0:3478";   // UDP and TCP; empty disables TURN
   std::string relayAddress;              // IP the relayed sockets bind to (and XOR-RELAYED-ADDRESS); empty = relay.interface
+  std::string relayAdvertise;            // IP sent as XOR-RELAYED-ADDRESS instead (1:1 NAT); empty = relayAddress
   uint32_t portMin = 49152;              // relayed ports
   uint32_t portMax = 65535;
   std::string realm = "rendezvous";

@@ -143,6 +143,10 @@ const std::array kKeys{
     KeyDef{"turn.relay_address", KeyType::String, 0, 0,
            "IP address relayed sockets bind to and advertise (XOR-RELAYED-ADDRESS); empty = relay.interface",
            RDV_STR(turn.relayAddress)},
+    KeyDef{"turn.relay_advertise", KeyType::String, 0, 0,
+           "IP address sent as XOR-RELAYED-ADDRESS when the relayed sockets sit behind a 1:1 NAT (cloud public IP); "
+           "empty = turn.relay_address",
+           RDV_STR(turn.relayAdvertise)},
     KeyDef{"turn.port_min", KeyType::UInt, 1024, 65535, "lowest relayed port", nullptr, RDV_NUM(turn.portMin)},
     KeyDef{"turn.port_max", KeyType::UInt, 1024, 65535, "highest relayed port", nullptr, RDV_NUM(turn.portMax)},
     KeyDef{"turn.realm", KeyType::String, 0, 0, "long-term credential realm (REALM)", RDV_STR(turn.realm)},

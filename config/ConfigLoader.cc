@@ -192,6 +192,9 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (!cfg.turn.relayAddress.empty() && !isAddress(cfg.turn.relayAddress)) {
     err(fmt::format("turn.relay_address '{}' is not an IP address", cfg.turn.relayAddress));
   }
+  if (!cfg.turn.relayAdvertise.empty() && !isAddress(cfg.turn.relayAdvertise)) {
+    err(fmt::format("turn.relay_advertise '{}' is not an IP address", cfg.turn.relayAdvertise));
+  }
   if (cfg.turn.portMin > cfg.turn.portMax) err("turn.port_min is above turn.port_max");
   if (!cfg.sip.listen.empty() && !isHostPort(cfg.sip.listen)) {
     err(fmt::format("sip.listen '{}' is not host:port", cfg.sip.listen));

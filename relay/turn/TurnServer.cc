@@ -32,6 +32,9 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
   if (options.portMin == 0 || options.portMin > options.portMax) {
     return Unexpected(fmt::format("turn: bad relayed port range {}-{}", options.portMin, options.portMax));
   }
+  if (options.relayAdvertise && options.relayAdvertise->isV6() != options.relayAddress.isV6()) {
+    return Unexpected(std::string("turn.relay_advertise and turn.relay_address must be of one address family"));
+  }
   std::unique_ptr<TurnServer> s(new TurnServer(options, std::move(credentials), std::move(policy), clock));
   const auto& l = options.listen;
   s->listen_ = common::Fd(::socket(l.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -357,7 +360,10 @@ std::optional<common::SockAddr> TurnServer::open(uint32_t id) {
     ev.data.u64 = id;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
     relays_[id] = std::move(fd);
-    return address;
+    if (!options_.relayAdvertise) return address;
+    auto shown = *options_.relayAdvertise;
+    shown.setPort(port);
+    return shown;
   }
   return std::nullopt;
 }

@@ -37,6 +37,7 @@ namespace rdv::turn {
 struct TurnServerOptions {
   common::SockAddr listen;
   common::SockAddr relayAddress;  // relayed sockets bind to this IP (port ignored)
+  std::optional<common::SockAddr> relayAdvertise;  // told to clients instead (1:1 NAT); same family
   uint16_t portMin = 49152;
   uint16_t portMax = 65535;
   AllocationLimits limits;

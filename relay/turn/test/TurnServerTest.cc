@@ -49,6 +49,8 @@ std::vector<std::byte> receive(int fd, int timeoutMs = 2000) {
 }
 
 struct TurnServerTest : ::testing::Test {
+  std::optional<common::SockAddr> advertise;  // set by a derived fixture's constructor
+  uint16_t portMin = 0;
   common::ManualClock clock;
   std::unique_ptr<TurnServer> server;
   common::Fd client = boundSocket(SOCK_DGRAM);
@@ -62,6 +64,8 @@ struct TurnServerTest : ::testing::Test {
     o.relayAddress = *common::SockAddr::fromIp("127.0.0.1", 0);
     o.portMin = relay::test::freePortWindow(8);
     o.portMax = static_cast<uint16_t>(o.portMin + 7);
+    o.relayAdvertise = advertise;
+    portMin = o.portMin;
     // Port 0: the kernel picks the UDP port and TCP must get the same number, which a busy
     // machine may hold on TCP; a few attempts, bounded.
     auto s = TurnServer::start(o, Credentials("rdv", {{"alice", "pw"}}, ""), *PeerPolicy::create({"127.0.0.0/8"}), clock);
@@ -166,6 +170,22 @@ TEST_F(TurnServerTest, AllocationsExpireOnTheServersClock) {
     ::poll(&none, 0, 100);
   }
   EXPECT_EQ(server->counters().allocations.get(), 0u);
+}
+
+struct TurnServerAdvertiseTest : TurnServerTest {
+  TurnServerAdvertiseTest() { advertise = common::SockAddr::fromIp("192.0.2.10", 0); }
+};
+
+TEST_F(TurnServerAdvertiseTest, ToldRelayedAddressIsTheAdvertisedOneOnTheBoundPort) {
+  const auto relayed = allocateAndBind();
+  EXPECT_EQ(relayed.ip(), "192.0.2.10");
+  EXPECT_GE(relayed.port(), portMin);
+  EXPECT_LE(relayed.port(), portMin + 7);
+  // Data still flows through the socket bound on 127.0.0.1.
+  const std::array<std::byte, 6> frame{std::byte{0x40}, std::byte{0x01}, std::byte{0}, std::byte{2}, std::byte{7},
+                                       std::byte{8}};
+  ASSERT_EQ(::send(client.get(), frame.data(), frame.size(), 0), 6);
+  EXPECT_EQ(receive(peer.get()).size(), 2u);
 }
 
 }  // namespace
