@@ -17,6 +17,7 @@
 #include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
 #include "relay/TcpRelay.h"
+#include "relay/turn/TurnServer.h"
 #include "signaling/b2bua/B2bua.h"
 #include "signaling/ng/NgServer.h"
 #include "signaling/sip/SipTransport.h"
@@ -91,6 +92,40 @@ void addProtocolAndCpu(std::vector<MetricFamily>& out, const ng::NgServer& ng, c
   const auto seconds = cpuSecondsByGroup();
   for (size_t g = 0; g < kCpuGroups.size(); ++g) add(cpu, seconds[g], {{"group", std::string(kCpuGroups[g])}});
   out.push_back(std::move(cpu));
+}
+
+// The TURN server (relay/turn/): one thread, counters written by it alone.
+void addTurn(std::vector<MetricFamily>& out, const turn::TurnServer& server) {
+  const auto& c = server.counters();
+  auto d = [](const common::Counter& v) { return static_cast<double>(v.get()); };
+  auto allocations = family("rdv_turn_allocations", "TURN allocations in place", MetricType::Gauge);
+  add(allocations, d(c.allocations));
+  out.push_back(std::move(allocations));
+  auto requests = family("rdv_turn_requests_total", "TURN/STUN requests answered, by method and result",
+                         MetricType::Counter);
+  for (size_t m = 0; m < turn::TurnCounters::kMethods; ++m) {
+    const std::string method(turn::toString(static_cast<turn::TurnMethod>(m)));
+    add(requests, d(c.success[m]), {{"method", method}, {"result", "success"}});
+    add(requests, d(c.error[m]), {{"method", method}, {"result", "error"}});
+  }
+  out.push_back(std::move(requests));
+  auto refused = family("rdv_turn_refused_total",
+                        "TURN requests refused and datagrams dropped, by reason (unauthenticated 401, stale_nonce "
+                        "438, forbidden_peer 403, quota 486, no_permission: data without a permission...)",
+                        MetricType::Counter);
+  for (size_t r = 0; r < c.refused.size(); ++r) {
+    add(refused, d(c.refused[r]), {{"reason", std::string(turn::toString(static_cast<turn::Refusal>(r)))}});
+  }
+  out.push_back(std::move(refused));
+  auto packets = family("rdv_turn_relayed_packets_total", "Datagrams relayed by TURN, by direction", MetricType::Counter);
+  add(packets, d(c.toPeerPackets), {{"direction", "to_peer"}});
+  add(packets, d(c.toClientPackets), {{"direction", "to_client"}});
+  out.push_back(std::move(packets));
+  auto bytes = family("rdv_turn_relayed_bytes_total", "Application bytes relayed by TURN, by direction",
+                      MetricType::Counter);
+  add(bytes, d(c.toPeerBytes), {{"direction", "to_peer"}});
+  add(bytes, d(c.toClientBytes), {{"direction", "to_client"}});
+  out.push_back(std::move(bytes));
 }
 
 // Conference mixers: summed over the mixer workers (their counters are single-writer atomics).
@@ -357,6 +392,7 @@ class Metrics::Collector : public prometheus::Collectable {
     addLiveQuality(out, relay_);
     if (conferences_ != nullptr) addConferences(out, *conferences_);
     if (tcpRelay_ != nullptr) addTcpRelay(out, *tcpRelay_);
+    if (turn_ != nullptr) addTurn(out, *turn_);
     if (cdr_ != nullptr) {
       auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
       single("rdv_cdr_written_total", "Call detail records written to cdr.file", MetricType::Counter, d(cdr_->written()));
@@ -379,6 +415,7 @@ class Metrics::Collector : public prometheus::Collectable {
   const cdr::CdrWriter* cdr_ = nullptr;  // set before the endpoint starts
   const mixer::ConferenceControl* conferences_ = nullptr;
   const relay::TcpRelay* tcpRelay_ = nullptr;
+  const turn::TurnServer* turn_ = nullptr;
 };
 
 Metrics::Metrics(const relay::RelayControl& relay, const ng::NgServer& ng, const b2bua::B2bua* b2bua,
@@ -413,6 +450,7 @@ Expected<bool, std::string> Metrics::listen(const std::string& address) {
 void Metrics::setCdr(const cdr::CdrWriter* writer) { collector_->cdr_ = writer; }
 void Metrics::setConferences(const mixer::ConferenceControl* conferences) { collector_->conferences_ = conferences; }
 void Metrics::setTcpRelay(const relay::TcpRelay* tcp) { collector_->tcpRelay_ = tcp; }
+void Metrics::setTurn(const turn::TurnServer* turn) { collector_->turn_ = turn; }
 
 std::string Metrics::render() const {
   auto families = collector_->Collect();

@@ -37,6 +37,9 @@ class SipTransport;
 namespace rdv::mixer {
 class ConferenceControl;
 }
+namespace rdv::turn {
+class TurnServer;
+}
 
 namespace rdv::app {
 
@@ -72,6 +75,8 @@ class Metrics {
   void setConferences(const mixer::ConferenceControl* conferences);
   // Exports the TCP relay's counters (rdv_tcp_relay_*); call before listen().
   void setTcpRelay(const relay::TcpRelay* tcp);
+  // Exports the TURN server's counters (null: TURN is off); call before listen().
+  void setTurn(const turn::TurnServer* turn);
   // Records the quality of every leg of an ended session that carried RTP.
   void observeEnded(const relay::SessionReport& report);
 

@@ -20,6 +20,7 @@
 #include "app/TcpRelayApi.h"
 #include "app/Operator.h"
 #include "app/ProcessCpu.h"
+#include "app/TurnSetup.h"
 #include "app/api/ApiServer.h"
 #include "app/api/ControlQueue.h"
 #include "app/cdr/CdrJoiner.h"
@@ -46,6 +47,7 @@ struct Server::Impl {
   std::unique_ptr<relay::TcpRelay> tcpRelay;  // before the metrics, which read its counters
   std::unique_ptr<ng::NgHandler> ngHandler;
   std::unique_ptr<ng::NgServer> ng;
+  std::unique_ptr<turn::TurnServer> turn;  // before metrics, which reads its counters
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<sip::SipTransport> sip;
   std::unique_ptr<b2bua::B2bua> b2bua;
@@ -160,9 +162,14 @@ Expected<bool, std::string> Server::start() {
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
   }
 
+  auto turn = startTurn(m.cfg, m.clock);
+  if (!turn) return Unexpected(turn.error());
+  m.turn = std::move(*turn);
+
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
   m.metrics->setConferences(m.conferences.get());
   m.metrics->setTcpRelay(m.tcpRelay.get());
+  m.metrics->setTurn(m.turn.get());
   m.startCdr();
   if (!m.cfg.metrics.listen.empty()) {
     if (auto r = m.metrics->listen(m.cfg.metrics.listen); !r) return Unexpected(r.error());

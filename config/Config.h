@@ -113,6 +113,25 @@ struct TcpRelayConfig {
   uint32_t pipeSize = 1048576;           // bytes in flight per direction (the splice pipe's size)
 };
 
+// The TURN server (RFC 8656) and STUN Binding on UDP (relay/turn/). It starts only when turn.listen
+// is set and some credential is configured (turn.users or turn.secret): a TURN server nobody may
+// use would only answer Binding requests.
+struct TurnConfig {
+  std::string listen = "0.0.0.0:3478";   // UDP and TCP; empty disables TURN
+  std::string relayAddress;              // IP the relayed sockets bind to (and XOR-RELAYED-ADDRESS); empty = relay.interface
+  std::string relayAdvertise;            // IP sent as XOR-RELAYED-ADDRESS instead (1:1 NAT); empty = relayAddress
+  uint32_t portMin = 49152;              // relayed ports
+  uint32_t portMax = 65535;
+  std::string realm = "rendezvous";
+  std::string secret;                    // shared secret of time-limited credentials (username "expiry:user")
+  std::string allowPeers;                // comma-separated CIDRs allowed although internal (loopback, RFC 1918...)
+  uint32_t userQuota = 10;               // allocations per username; beyond: 486
+  uint32_t totalQuota = 1000;            // allocations in all; beyond: 486
+  uint32_t maxLifetime = 3600;           // seconds an allocation may be granted per Allocate/Refresh
+  uint32_t nonceLifetime = 600;          // seconds a nonce is accepted; then 438
+  std::map<std::string, std::string> users;  // turn.users.<name> = password
+};
+
 struct LogConfig {
   std::string level = "info";            // trace, debug, info, warn, error, off
 };
@@ -126,6 +145,7 @@ struct Config {
   ApiConfig api;
   ConferenceConfig conference;
   TcpRelayConfig tcpRelay;
+  TurnConfig turn;
   LogConfig log;
 };
 

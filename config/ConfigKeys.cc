@@ -163,6 +163,36 @@ const std::array kKeys{
     KeyDef{"tcp_relay.pipe_size", KeyType::UInt, 4096, 16777216,
            "bytes buffered per direction in flight (splice pipe size; also the backpressure bound)", nullptr,
            RDV_NUM(tcpRelay.pipeSize)},
+    KeyDef{"turn.listen", KeyType::String, 0, 0,
+           "TURN/STUN address (host:port, UDP and TCP); empty disables it; TURN runs only with turn.users or "
+           "turn.secret set",
+           RDV_STR(turn.listen)},
+    KeyDef{"turn.relay_address", KeyType::String, 0, 0,
+           "IP address relayed sockets bind to and advertise (XOR-RELAYED-ADDRESS); empty = relay.interface",
+           RDV_STR(turn.relayAddress)},
+    KeyDef{"turn.relay_advertise", KeyType::String, 0, 0,
+           "IP address sent as XOR-RELAYED-ADDRESS when the relayed sockets sit behind a 1:1 NAT (cloud public IP); "
+           "empty = turn.relay_address",
+           RDV_STR(turn.relayAdvertise)},
+    KeyDef{"turn.port_min", KeyType::UInt, 1024, 65535, "lowest relayed port", nullptr, RDV_NUM(turn.portMin)},
+    KeyDef{"turn.port_max", KeyType::UInt, 1024, 65535, "highest relayed port", nullptr, RDV_NUM(turn.portMax)},
+    KeyDef{"turn.realm", KeyType::String, 0, 0, "long-term credential realm (REALM)", RDV_STR(turn.realm)},
+    KeyDef{"turn.secret", KeyType::String, 0, 0,
+           "shared secret of time-limited credentials: username \"expiry:user\", password "
+           "base64(HMAC-SHA1(secret, username)); empty = off",
+           RDV_STR(turn.secret)},
+    KeyDef{"turn.allow_peers", KeyType::String, 0, 0,
+           "comma-separated CIDRs that allocations may reach although loopback, private, link-local, CGNAT or "
+           "multicast (denied by default: 403)",
+           RDV_STR(turn.allowPeers)},
+    KeyDef{"turn.user_quota", KeyType::UInt, 1, 100000, "allocations per username; beyond: 486", nullptr,
+           RDV_NUM(turn.userQuota)},
+    KeyDef{"turn.total_quota", KeyType::UInt, 1, 1000000, "allocations in all; beyond: 486", nullptr,
+           RDV_NUM(turn.totalQuota)},
+    KeyDef{"turn.max_lifetime", KeyType::UInt, 600, 86400, "longest allocation lifetime granted, in seconds",
+           nullptr, RDV_NUM(turn.maxLifetime)},
+    KeyDef{"turn.nonce_lifetime", KeyType::UInt, 10, 86400, "seconds a nonce stays valid (then 438 Stale Nonce)",
+           nullptr, RDV_NUM(turn.nonceLifetime)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };
@@ -188,6 +218,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   }
   if (a.sip.users != b.sip.users) out.emplace_back("sip.users");
   if (a.conference.rooms != b.conference.rooms) out.emplace_back("conference.rooms");
+  if (a.turn.users != b.turn.users) out.emplace_back("turn.users");
   return out;
 }
 

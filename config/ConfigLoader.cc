@@ -18,8 +18,9 @@ namespace {
 
 // The map-valued settings: sip.users.<name> = "<password>", conference.rooms.<name> = "[PIN][/MAX]".
 std::map<std::string, std::string>* mapFor(Config& cfg, std::string_view name, std::string_view& rest) {
-  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.";
-  for (auto [prefix, map] : {std::pair{kUsers, &cfg.sip.users}, std::pair{kRooms, &cfg.conference.rooms}}) {
+  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.", kTurn = "turn.users.";
+  for (auto [prefix, map] : {std::pair{kUsers, &cfg.sip.users}, std::pair{kRooms, &cfg.conference.rooms},
+                             std::pair{kTurn, &cfg.turn.users}}) {
     if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) {
       rest = name.substr(prefix.size());
       return map;
@@ -185,6 +186,16 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (!cfg.metrics.listen.empty() && !isHostPort(cfg.metrics.listen)) {
     err(fmt::format("metrics.listen '{}' is not host:port", cfg.metrics.listen));
   }
+  if (!cfg.turn.listen.empty() && !isHostPort(cfg.turn.listen)) {
+    err(fmt::format("turn.listen '{}' is not host:port", cfg.turn.listen));
+  }
+  if (!cfg.turn.relayAddress.empty() && !isAddress(cfg.turn.relayAddress)) {
+    err(fmt::format("turn.relay_address '{}' is not an IP address", cfg.turn.relayAddress));
+  }
+  if (!cfg.turn.relayAdvertise.empty() && !isAddress(cfg.turn.relayAdvertise)) {
+    err(fmt::format("turn.relay_advertise '{}' is not an IP address", cfg.turn.relayAdvertise));
+  }
+  if (cfg.turn.portMin > cfg.turn.portMax) err("turn.port_min is above turn.port_max");
   if (!cfg.sip.listen.empty() && !isHostPort(cfg.sip.listen)) {
     err(fmt::format("sip.listen '{}' is not host:port", cfg.sip.listen));
   }

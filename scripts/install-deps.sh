@@ -10,7 +10,7 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libssl-dev
-  libcpp-httplib-dev libsqlite3-dev
+  libcpp-httplib-dev libsqlite3-dev zlib1g-dev
   libbpf-dev bpftool linux-libc-dev clang-14
   libopus-dev libspandsp-dev libspeexdsp-dev libreaderwriterqueue-dev
 )
@@ -19,7 +19,7 @@ test_pkgs=(
   libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 openssl curl iproute2 iptables procps
   sip-tester kamailio kamailio-extra-modules rtpengine-daemon
-  baresip-core linphone-cli prometheus chromium
+  baresip-core linphone-cli prometheus chromium coturn
   socat  # benchmarks/tcp_bench.py: the TCP relay beside socat
 )
 

@@ -1,0 +1,378 @@
+#include "relay/turn/TurnServer.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "media/RtpPacket.h"
+#include "relay/stun/ChannelData.h"
+#include "relay/stun/StunBuilder.h"
+
+namespace rdv::turn {
+
+namespace attr = stun::attr;
+namespace wire = media::wire;
+
+namespace {
+constexpr uint64_t kWakeTag = ~uint64_t{0};
+constexpr uint64_t kListenTag = 0;
+constexpr int kTickMs = 1000;  // expiry sweep period
+constexpr uint64_t kTcpIdleMs = 30'000;  // a TCP client without allocation may stay silent this long
+}  // namespace
+
+Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnServerOptions& options,
+                                                                     Credentials credentials, PeerPolicy policy,
+                                                                     const common::Clock& clock) {
+  if (options.portMin == 0 || options.portMin > options.portMax) {
+    return Unexpected(fmt::format("turn: bad relayed port range {}-{}", options.portMin, options.portMax));
+  }
+  if (options.relayAdvertise && options.relayAdvertise->isV6() != options.relayAddress.isV6()) {
+    return Unexpected(std::string("turn.relay_advertise and turn.relay_address must be of one address family"));
+  }
+  std::unique_ptr<TurnServer> s(new TurnServer(options, std::move(credentials), std::move(policy), clock));
+  const auto& l = options.listen;
+  s->listen_ = common::Fd(::socket(l.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s->listen_.valid() || ::bind(s->listen_.get(), l.sa(), l.len()) != 0) {
+    return Unexpected(fmt::format("turn.listen {}: {}", l.str(), std::strerror(errno)));
+  }
+  const int buf = 4 << 20;
+  ::setsockopt(s->listen_.get(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+  ::setsockopt(s->listen_.get(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+  socklen_t len = common::SockAddr::kStorage;
+  ::getsockname(s->listen_.get(), s->local_.storage(), &len);
+  s->epoll_ = common::Fd(::epoll_create1(EPOLL_CLOEXEC));
+  s->wake_ = common::Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  for (auto [fd, tag] : {std::pair{s->listen_.get(), kListenTag}, std::pair{s->wake_.get(), kWakeTag}}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    ::epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+  FrameSink& sink = *s;
+  s->tcp_ = std::make_unique<TurnTcpClients>(s->epoll_.get(), sink);
+  if (auto r = s->tcp_->listen(s->local_); !r) return Unexpected(r.error());
+  s->thread_ = std::thread([raw = s.get()] {
+    pthread_setname_np(pthread_self(), "rdv-turn");
+    raw->run();
+  });
+  return s;
+}
+
+TurnServer::TurnServer(const TurnServerOptions& options, Credentials credentials, PeerPolicy policy,
+                       const common::Clock& clock)
+    : options_(options),
+      clock_(clock),
+      handler_(std::move(credentials), std::move(policy), options.limits, options.nonceLifetimeS, *this, counters_),
+      nextPort_(options.portMin) {
+  options_.batch = std::clamp<uint32_t>(options_.batch, 1, kMaxBatch);
+  const size_t n = options_.batch;
+  rxBuffers_.resize(n * kBufferSize);
+  rxMsgs_.resize(n);
+  rxIov_.resize(n);
+  rxFrom_.resize(n);
+  txMsgs_.resize(n);
+  txIov_.resize(n);
+  txHead_.resize(n);
+  txTo_.resize(n);
+  peerMsgs_.resize(n);
+  peerIov_.resize(n);
+  peerTo_.resize(n);
+}
+
+TurnServer::~TurnServer() {
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+    thread_.join();
+  }
+}
+
+void TurnServer::run() {
+  std::array<epoll_event, 64> events{};
+  uint64_t lastSweep = clock_.monotonicMs();
+  for (;;) {
+    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), kTickMs);
+    nowMs_ = clock_.monotonicMs();
+    wallS_ = clock_.wallSeconds();
+    tcp_->setNow(nowMs_);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
+      if (tag == kWakeTag) return;
+      if (tag == kListenTag) {
+        onListenReadable();
+      } else if (TurnTcpClients::owns(tag)) {
+        tcp_->onEvent(tag, events[static_cast<size_t>(i)].events);
+      } else {
+        onRelayReadable(static_cast<uint32_t>(tag));
+      }
+    }
+    if (nowMs_ - lastSweep >= static_cast<uint64_t>(kTickMs)) {
+      handler_.expire(nowMs_);
+      tcp_->closeIdle(nowMs_, kTcpIdleMs, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
+      lastSweep = nowMs_;
+    }
+  }
+}
+
+// Receives up to `count` datagrams from `fd` into the batch buffers (each written after
+// kHeadroom bytes); returns how many arrived.
+int TurnServer::receive(int fd, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    rxIov_[i] = {rxBuffers_.data() + i * kBufferSize + kHeadroom, kBufferSize - kHeadroom};
+    rxMsgs_[i] = {};
+    rxMsgs_[i].msg_hdr.msg_iov = &rxIov_[i];
+    rxMsgs_[i].msg_hdr.msg_iovlen = 1;
+    rxMsgs_[i].msg_hdr.msg_name = rxFrom_[i].storage();
+    rxMsgs_[i].msg_hdr.msg_namelen = common::SockAddr::kStorage;
+  }
+  return ::recvmmsg(fd, rxMsgs_.data(), static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
+}
+
+void TurnServer::onListenReadable() {
+  // Bounded: a few batches per wake-up, then the relayed sockets get their turn (level-triggered).
+  for (int round = 0; round < 4; ++round) {
+    const int n = receive(listen_.get(), options_.batch);
+    if (n <= 0) return;
+    for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+      auto d = std::span(rxBuffers_.data() + i * kBufferSize + kHeadroom, rxMsgs_[i].msg_len);
+      onClientFrame(d, FiveTuple{rxFrom_[i], local_, kUdp});
+    }
+    flushToPeers();
+    flushToClients();
+    if (static_cast<size_t>(n) < options_.batch) return;
+  }
+}
+
+void TurnServer::onFrame(std::span<std::byte> frame, const FiveTuple& tuple) {
+  onClientFrame(frame, tuple);
+  flushToPeers();  // the frame lives in the connection's buffer, which moves on after this
+  flushToClients();
+}
+
+void TurnServer::onClosed(const FiveTuple& tuple) { handler_.release(tuple); }
+
+void TurnServer::sendToClient(const FiveTuple& tuple, std::span<const std::byte> head,
+                              std::span<const std::byte> body, size_t pad) {
+  if (tuple.transport == kUdp) {
+    queueToClient(tuple.client, head, body);
+  } else if (!tcp_->write(tuple.client, head, body, pad)) {
+    counters_.refuse(Refusal::NoPermission);  // the client's stream is gone or not reading
+  }
+}
+
+void TurnServer::onClientFrame(std::span<std::byte> d, const FiveTuple& tuple) {
+  if (stun::ChannelDataView::looksLikeChannelData(d)) {
+    onChannelData(d, tuple);
+    return;
+  }
+  auto m = stun::StunView::parse(d);
+  if (!m) {
+    counters_.refuse(Refusal::Malformed);
+    return;
+  }
+  if (m->messageClass() == stun::MessageClass::Indication) {
+    if (m->method() == stun::method::kSend) onSendIndication(*m, tuple);
+    return;
+  }
+  // A request may delete an allocation and close its socket (Refresh 0), and the next Allocate
+  // may reuse the descriptor number: nothing queued for a peer may wait across it.
+  flushToPeers();
+  std::array<std::byte, 1500> out;
+  const auto reply = handler_.handle(*m, tuple, nowMs_, wallS_, out);
+  if (!reply.empty()) sendToClient(tuple, reply, {}, 0);
+}
+
+void TurnServer::onChannelData(std::span<const std::byte> d, const FiveTuple& tuple) {
+  auto frame = stun::ChannelDataView::parse(d);
+  if (!frame) {
+    counters_.refuse(Refusal::Malformed);
+    return;
+  }
+  auto& table = handler_.table();
+  Allocation* a = table.find(tuple);
+  if (a == nullptr) {
+    counters_.refuse(Refusal::NoAllocation);
+    return;
+  }
+  const ChannelBinding* ch = table.channel(*a, frame->channel(), nowMs_);
+  if (ch == nullptr || !table.permitted(*a, ch->peer, nowMs_)) {
+    counters_.refuse(Refusal::NoPermission);
+    return;
+  }
+  auto it = relays_.find(a->id);
+  if (it == relays_.end()) return;
+  queueToPeer(it->second.get(), ch->peer, frame->data());
+}
+
+void TurnServer::onSendIndication(const stun::StunView& m, const FiveTuple& tuple) {
+  auto& table = handler_.table();
+  Allocation* a = table.find(tuple);
+  if (a == nullptr) {
+    counters_.refuse(Refusal::NoAllocation);
+    return;
+  }
+  const auto peer = m.xorAddress(attr::kXorPeerAddress);
+  const auto data = m.data();
+  if (!peer || !data) {
+    counters_.refuse(Refusal::Malformed);
+    return;
+  }
+  if (!table.permitted(*a, *peer, nowMs_)) {
+    counters_.refuse(Refusal::NoPermission);
+    return;
+  }
+  auto it = relays_.find(a->id);
+  if (it == relays_.end()) return;
+  queueToPeer(it->second.get(), *peer, *data);
+}
+
+void TurnServer::onRelayReadable(uint32_t id) {
+  auto it = relays_.find(id);
+  Allocation* a = handler_.table().byId(id);
+  if (it == relays_.end() || a == nullptr) return;
+  const int fd = it->second.get();
+  auto& table = handler_.table();
+  for (int round = 0; round < 4; ++round) {
+    const int n = receive(fd, options_.batch);
+    if (n <= 0) break;
+    for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+      const auto& peer = rxFrom_[i];
+      const auto data = std::span<const std::byte>(rxBuffers_.data() + i * kBufferSize + kHeadroom, rxMsgs_[i].msg_len);
+      if (!table.permitted(*a, peer, nowMs_)) {
+        counters_.refuse(Refusal::NoPermission);
+        continue;
+      }
+      if (data.size() > 0xFFFF - kHeadroom) {  // would not fit a STUN length field once framed
+        counters_.refuse(Refusal::Malformed);
+        continue;
+      }
+      std::array<std::byte, 64> head{};
+      if (const ChannelBinding* ch = table.channelFor(*a, peer, nowMs_)) {
+        stun::writeChannelDataHeader(head, ch->number, static_cast<uint16_t>(data.size()));
+        sendToClient(a->tuple, std::span(head).first(4), data, (4 - data.size() % 4) % 4);
+      } else {
+        // Data indication (§11.4): XOR-PEER-ADDRESS and a DATA attribute whose value is `data`.
+        stun::TransactionId tid{};
+        const uint64_t seq = ++indicationSeq_;
+        std::memcpy(tid.data(), &seq, sizeof(seq));
+        stun::StunBuilder b(head, stun::method::kData, stun::MessageClass::Indication, tid);
+        b.addXorAddress(attr::kXorPeerAddress, peer);
+        const size_t at = b.size();
+        const size_t padded = (data.size() + 3) & ~size_t{3};
+        wire::storeBe16(head, at, attr::kData);
+        wire::storeBe16(head, at + 2, static_cast<uint16_t>(data.size()));
+        wire::storeBe16(head, 2, static_cast<uint16_t>(at + 4 + padded - stun::kHeaderSize));
+        sendToClient(a->tuple, std::span(head).first(at + 4), data, padded - data.size());
+      }
+      counters_.toClientPackets.add(1);
+      counters_.toClientBytes.add(data.size());
+    }
+    flushToClients();
+    if (static_cast<size_t>(n) < options_.batch) break;
+  }
+}
+
+void TurnServer::queueToClient(const common::SockAddr& to, std::span<const std::byte> head,
+                               std::span<const std::byte> body) {
+  if (txCount_ == txMsgs_.size()) flushToClients();
+  static constexpr std::array<std::byte, 3> kPad{};
+  const size_t i = txCount_++;
+  // Bodies of Data indications are padded to 4 bytes (§14): at most 3 zero bytes after them.
+  const size_t pad = (head.size() > 4 && !body.empty()) ? ((4 - body.size() % 4) % 4) : 0;
+  auto& h = txHead_[i];
+  if (head.size() <= h.size()) {
+    std::memcpy(h.data(), head.data(), head.size());
+  } else {
+    // Control replies (up to 1500 bytes) are sent at once rather than copied.
+    ::sendto(listen_.get(), head.data(), head.size(), MSG_DONTWAIT, to.sa(), to.len());
+    --txCount_;
+    return;
+  }
+  txTo_[i] = to;
+  txIov_[i] = {iovec{h.data(), head.size()}, iovec{const_cast<std::byte*>(body.data()), body.size()},
+               iovec{const_cast<std::byte*>(kPad.data()), pad}};
+  txMsgs_[i] = {};
+  txMsgs_[i].msg_hdr.msg_iov = txIov_[i].data();
+  txMsgs_[i].msg_hdr.msg_iovlen = 3;
+  txMsgs_[i].msg_hdr.msg_name = const_cast<sockaddr*>(txTo_[i].sa());
+  txMsgs_[i].msg_hdr.msg_namelen = txTo_[i].len();
+}
+
+void TurnServer::flushToClients() {
+  size_t at = 0;
+  while (at < txCount_) {  // as flushToPeers: progress or skip one per round
+    const int n = ::sendmmsg(listen_.get(), txMsgs_.data() + at, static_cast<unsigned>(txCount_ - at), MSG_DONTWAIT);
+    at += n > 0 ? static_cast<size_t>(n) : 1;
+  }
+  txCount_ = 0;
+}
+
+void TurnServer::queueToPeer(int fd, const common::SockAddr& to, std::span<const std::byte> body) {
+  if (fd != peerFd_ || peerCount_ == peerMsgs_.size()) flushToPeers();
+  peerFd_ = fd;
+  const size_t i = peerCount_++;
+  peerTo_[i] = to;
+  peerIov_[i] = iovec{const_cast<std::byte*>(body.data()), body.size()};
+  peerMsgs_[i] = {};
+  peerMsgs_[i].msg_hdr.msg_iov = &peerIov_[i];
+  peerMsgs_[i].msg_hdr.msg_iovlen = 1;
+  peerMsgs_[i].msg_hdr.msg_name = const_cast<sockaddr*>(peerTo_[i].sa());
+  peerMsgs_[i].msg_hdr.msg_namelen = peerTo_[i].len();
+}
+
+void TurnServer::flushToPeers() {
+  // Each round either sends some or skips the one datagram the kernel refused (full buffer):
+  // at most peerCount_ rounds.
+  size_t at = 0, packets = 0, bytes = 0;
+  while (at < peerCount_) {
+    const int n = ::sendmmsg(peerFd_, peerMsgs_.data() + at, static_cast<unsigned>(peerCount_ - at), MSG_DONTWAIT);
+    if (n <= 0) {
+      ++at;
+      continue;
+    }
+    for (size_t i = at; i < at + static_cast<size_t>(n); ++i) bytes += peerIov_[i].iov_len;
+    packets += static_cast<size_t>(n);
+    at += static_cast<size_t>(n);
+  }
+  counters_.toPeerPackets.add(packets);
+  counters_.toPeerBytes.add(bytes);
+  peerCount_ = 0;
+}
+
+std::optional<common::SockAddr> TurnServer::open(uint32_t id) {
+  const uint32_t span = uint32_t{options_.portMax} - options_.portMin + 1;
+  auto address = options_.relayAddress;
+  for (uint32_t attempt = 0; attempt < span; ++attempt) {
+    const auto port = static_cast<uint16_t>(nextPort_);
+    nextPort_ = nextPort_ >= options_.portMax ? options_.portMin : nextPort_ + 1;
+    address.setPort(port);
+    common::Fd fd(::socket(address.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return std::nullopt;  // out of descriptors
+    if (::bind(fd.get(), address.sa(), address.len()) != 0) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = id;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+    relays_[id] = std::move(fd);
+    if (!options_.relayAdvertise) return address;
+    auto shown = *options_.relayAdvertise;
+    shown.setPort(port);
+    return shown;
+  }
+  return std::nullopt;
+}
+
+void TurnServer::close(uint32_t id) {
+  auto it = relays_.find(id);
+  if (it == relays_.end()) return;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.get(), nullptr);
+  relays_.erase(it);
+}
+
+}  // namespace rdv::turn

@@ -1,0 +1,93 @@
+#pragma once
+// TURN clients over TCP (RFC 8656 §3.1, §12.5): the listening socket, the accepted connections,
+// and the stream framing — STUN messages (20-byte header + length) and ChannelData (4-byte header
+// + length, padded to 4 on a stream) back to back. Each complete frame goes up to the FrameSink;
+// a connection that sends something that is neither, or a frame over 64 KiB, is closed. Writes
+// towards a client go out at once or wait in a bounded buffer (EPOLLOUT); beyond the bound a
+// datagram is dropped, as the network would. Runs on the TurnServer's thread; epoll tags are
+// kTagBase | connection number.
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/Expected.h"
+#include "common/Fd.h"
+#include "common/SockAddr.h"
+#include "relay/turn/Allocation.h"
+
+namespace rdv::turn {
+
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  // One complete STUN message or ChannelData frame from `tuple` (transport kTcp); the bytes are
+  // valid during the call.
+  virtual void onFrame(std::span<std::byte> frame, const FiveTuple& tuple) = 0;
+  // The connection of `tuple` is gone (its allocation must go with it, RFC 8656 §3.1).
+  virtual void onClosed(const FiveTuple& tuple) = 0;
+};
+
+class TurnTcpClients {
+ public:
+  static constexpr uint64_t kTagBase = uint64_t{1} << 62;
+  static constexpr size_t kMaxConnections = 10000;
+  static constexpr size_t kMaxPendingBytes = 1 << 20;  // per connection, towards the client
+
+  TurnTcpClients(int epollFd, FrameSink& sink) : epoll_(epollFd), sink_(sink) {}
+  ~TurnTcpClients();
+
+  // Listens on `address` (TCP); the error names it.
+  Expected<bool, std::string> listen(const common::SockAddr& address);
+  static bool owns(uint64_t tag) { return (tag & kTagBase) != 0; }
+  void onEvent(uint64_t tag, uint32_t events);
+  // Sends head, body and `pad` zero bytes to the connection of `client`; false when dropped
+  // (no such connection, or its pending buffer is full).
+  bool write(const common::SockAddr& client, std::span<const std::byte> head, std::span<const std::byte> body,
+             size_t pad);
+  size_t connections() const { return byTag_.size(); }
+  // Closes connections that carried nothing for `idleMs` and have no allocation
+  // (hasAllocation(tuple) false): a client that connects and never sends, or stops after a
+  // Binding, does not hold a descriptor for long.
+  template <typename HasAllocation>
+  void closeIdle(uint64_t nowMs, uint64_t idleMs, HasAllocation&& hasAllocation) {
+    std::vector<uint64_t> idle;
+    for (const auto& [tag, c] : byTag_) {
+      if (nowMs - c->lastActiveMs >= idleMs && !hasAllocation(c->tuple)) idle.push_back(tag);
+    }
+    for (uint64_t tag : idle) close(tag);
+  }
+  // The clock the next events are stamped with (the server's loop sets it per wake-up).
+  void setNow(uint64_t nowMs) { nowMs_ = nowMs; }
+
+ private:
+  struct Conn {
+    common::Fd fd;
+    FiveTuple tuple;
+    std::vector<std::byte> in;
+    size_t have = 0;
+    std::vector<std::byte> out;  // pending bytes towards the client
+    bool writing = false;        // EPOLLOUT armed
+    uint64_t lastActiveMs = 0;   // last accept or received bytes
+  };
+  void accept();
+  void read(uint64_t tag, Conn& c);
+  void flush(uint64_t tag, Conn& c);
+  void close(uint64_t tag);
+
+  int epoll_;
+  FrameSink& sink_;
+  common::Fd listen_;
+  common::SockAddr local_;
+  uint64_t nextConn_ = 1;
+  uint64_t nowMs_ = 0;
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> byTag_;
+  std::unordered_map<FiveTuple, uint64_t, FiveTupleHash> byTuple_;
+};
+
+}  // namespace rdv::turn
