@@ -10,7 +10,9 @@ limits raised, log.level=warn):
              sipp failures, live subscriptions on /metrics, and the server's RSS (VmRSS) before and
              after; after a wait of WAIT s (the 32 s of server transactions' Timer J and the 5 s of
              NOTIFY client transactions' Timer K) RSS again: bytes per subscription =
-             (RSS after wait - RSS before) / N. --malloc-conf dirty_decay_ms:0,muzzy_decay_ms:0 makes
+             (RSS after wait - RSS before) / N; the subscriptions come in two halves, each followed by
+             the wait, and (RSS after the second - RSS after the first) / (N/2) is the marginal cost,
+             without the transaction tables sized by the rate. --malloc-conf dirty_decay_ms:0,muzzy_decay_ms:0 makes
              jemalloc return freed pages at once, so that figure is live memory only.
   fanout     W watchers (one sipp run, each call held for the whole phase) subscribe to bob; then bob
              registers and unregisters T times (raw UDP REGISTER, auth off). Each change makes W
@@ -106,7 +108,22 @@ def sipp_counts(workdir, tag):
     return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
 
 
+def run_subscribers(args, relay, workdir, tag, count, inf):
+    """One sipp run of `count` subscriptions; returns (ok, failed, wall seconds, sipp exit code)."""
+    budget = count // max(1, args.rate // 4) + 60
+    argv = sipp_argv(relay, os.path.join(HERE, "presence", "subscribe_once.xml"), relay.base + 5, count,
+                     args.rate, budget, workdir, tag, inf=inf, limit=2000)
+    t0 = time.monotonic()
+    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=budget + 60)
+    wall = time.monotonic() - t0
+    ok, failed = sipp_counts(workdir, tag)
+    return ok, failed, wall, p.returncode
+
+
 def phase_subscribe(args, workdir):
+    """Two equal sipp batches, each followed by the settle wait: the first RSS step includes the
+    transaction layer's peak-sized tables (set by the rate, not the count), the second is the
+    marginal cost of one more subscription."""
     relay = start_server(args.rendezvous, workdir, args.presentities, args.malloc_conf)
     try:
         inf = os.path.join(workdir, "presentities.csv")
@@ -117,26 +134,24 @@ def phase_subscribe(args, workdir):
         pid = relay.proc.pid
         rss0 = rss_bytes(pid)
         cpu0 = cpu_seconds(pid)
-        argv = sipp_argv(relay, os.path.join(HERE, "presence", "subscribe_once.xml"), relay.base + 5, args.subs,
-                         args.rate, args.subs // max(1, args.rate // 4) + 60, workdir, "subscribe", inf=inf,
-                         limit=2000)
-        t0 = time.monotonic()
-        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           timeout=args.subs // max(1, args.rate // 4) + 120)
-        wall = time.monotonic() - t0
-        ok, failed = sipp_counts(workdir, "subscribe")
-        live = active(relay)
-        rss1 = rss_bytes(pid)
-        cpu1 = cpu_seconds(pid)
+        half = args.subs // 2
+        ok1, failed1, wall1, rc1 = run_subscribers(args, relay, workdir, "subscribe1", half, inf)
+        rss_peak = rss_bytes(pid)
         time.sleep(args.wait)  # transactions end by their timers; nothing to wait on but time
+        rss1 = rss_bytes(pid)
+        ok2, failed2, wall2, rc2 = run_subscribers(args, relay, workdir, "subscribe2", args.subs - half, inf)
+        cpu1 = cpu_seconds(pid)
+        time.sleep(args.wait)
         rss2 = rss_bytes(pid)
-        return {"subscriptions": args.subs, "sipp_exit": p.returncode, "ok": ok, "failed": failed,
-                "live": live, "seconds": round(wall, 2), "per_second": round(ok / wall, 1),
+        live = active(relay)
+        ok = ok1 + ok2
+        return {"subscriptions": args.subs, "sipp_exit": max(rc1, rc2), "ok": ok, "failed": failed1 + failed2,
+                "live": live, "seconds": round(wall1 + wall2, 2), "per_second": round(ok / (wall1 + wall2), 1),
                 "cpu_us_per_subscription": round((cpu1 - cpu0) * 1e6 / max(ok, 1), 1),
-                "rss_before_mib": round(rss0 / 2**20, 1), "rss_after_mib": round(rss1 / 2**20, 1),
-                "rss_settled_mib": round(rss2 / 2**20, 1),
+                "rss_before_mib": round(rss0 / 2**20, 1), "rss_peak_first_half_mib": round(rss_peak / 2**20, 1),
+                "rss_settled_half_mib": round(rss1 / 2**20, 1), "rss_settled_mib": round(rss2 / 2**20, 1),
                 "bytes_per_subscription": round((rss2 - rss0) / max(live, 1)),
-                "bytes_per_subscription_unsettled": round((rss1 - rss0) / max(live, 1))}
+                "marginal_bytes_per_subscription": round((rss2 - rss1) / max(ok2, 1))}
     finally:
         relay.stop()
 

@@ -118,7 +118,6 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   s.package = *package;
   s.presentity = presentity;
   s.watcher = watcher->user;
-  s.watcherUri = watcher->uri;
   s.eventId = std::string(event.id);
   s.callId = std::string(req.callId());
   s.localTag = tags_.next();

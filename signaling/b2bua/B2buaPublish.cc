@@ -133,7 +133,7 @@ std::string B2bua::presenceBody(const presence::Subscription& s, std::string& co
     for (uint64_t wid : subscriptions_.watchersOf(s.presentity, presence::Package::Presence)) {
       const presence::Subscription* w = subscriptions_.get(wid);
       const bool active = w->state == presence::SubState::Active;
-      list.push_back({fmt::format("w{}", wid), w->watcherUri, active ? "active" : "pending",
+      list.push_back({fmt::format("w{}", wid), uriOf(w->remoteId), active ? "active" : "pending",
                       active ? "approved" : "subscribe"});
     }
     contentType = presence::kWatcherInfoType;
@@ -218,11 +218,12 @@ void B2bua::runPresenceTimers(uint64_t nowMs) {
 void B2bua::presenceHousekeeping(uint64_t nowMs) {
   for (const auto& user : publications_.purge(nowMs)) presenceChanged(user, nowMs);
   counters_.presencePublications.set(publications_.size());
-  // Registrations that expired (no REGISTER tells us): recheck every watched presentity.
-  std::vector<std::string> watched;
-  watched.reserve(presenceSeen_.size());
-  for (const auto& [user, seen] : presenceSeen_) watched.push_back(user);
-  for (const auto& user : watched) presenceChanged(user, nowMs);
+  // Registrations that expired (no REGISTER tells us): only an "open" derived state can lapse.
+  std::vector<std::string> online;
+  for (const auto& [user, seen] : presenceSeen_) {
+    if (seen == "open") online.push_back(user);
+  }
+  for (const auto& user : online) presenceChanged(user, nowMs);
 }
 
 }  // namespace rdv::b2bua

@@ -28,7 +28,6 @@ struct Subscription {
   Package package = Package::Presence;
   std::string presentity;  // the watched user (for winfo: the user whose watchers are listed)
   std::string watcher;     // the watching user (From user part)
-  std::string watcherUri;  // the From URI, as listed in watcher info
   std::string eventId;     // the Event header's id parameter, echoed in NOTIFY
 
   // The dialog (RFC 6665 §4.1.2.2), we being the notifier.

@@ -1,6 +1,7 @@
 #include "signaling/presence/SubscriptionTable.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 #include <fmt/format.h>
@@ -20,11 +21,17 @@ SubscriptionTable::SubscriptionTable(size_t maxTotal, size_t maxPerWatcher, uint
 void SubscriptionTable::setLimits(size_t maxTotal, size_t maxPerWatcher, uint64_t minIntervalMs) {
   maxTotal_ = maxTotal;
   maxPerWatcher_ = maxPerWatcher;
+  if (minIntervalMs == minIntervalMs_) return;
   minIntervalMs_ = minIntervalMs;
+  std::set<std::pair<uint64_t, uint64_t>> rekeyed;
+  for (const auto& [at, id] : ready_) rekeyed.emplace(readyAt(byId_.at(id)), id);
+  ready_ = std::move(rekeyed);
 }
 
-std::string SubscriptionTable::dialogKey(std::string_view callId, std::string_view localTag) {
-  return fmt::format("{}\n{}", callId, localTag);
+uint64_t SubscriptionTable::dialogKey(std::string_view callId, std::string_view localTag) {
+  const uint64_t a = std::hash<std::string_view>{}(callId);
+  const uint64_t b = std::hash<std::string_view>{}(localTag);
+  return a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
 }
 
 std::string SubscriptionTable::presentityKey(std::string_view presentity, Package package) {
@@ -40,20 +47,26 @@ Expected<Subscription*, AddError> SubscriptionTable::add(Subscription&& s) {
   }
   ++mine;
   s.id = nextId_++;
-  s.dirty = true;
+  s.dirty = false;
+  s.inFlight = false;
+  s.lastNotifyMs = 0;
   const uint64_t id = s.id;
   auto [it, inserted] = byId_.emplace(id, std::move(s));
   Subscription& sub = it->second;
-  byDialog_[dialogKey(sub.callId, sub.localTag)] = id;
+  byDialog_.emplace(dialogKey(sub.callId, sub.localTag), id);
   byPresentity_[presentityKey(sub.presentity, sub.package)].push_back(id);
   expiries_.emplace(sub.expiresAtMs, id);
-  dirty_.insert(id);
+  markDirty(sub);
   return &sub;
 }
 
 Subscription* SubscriptionTable::find(std::string_view callId, std::string_view localTag) {
-  auto it = byDialog_.find(dialogKey(callId, localTag));
-  return it == byDialog_.end() ? nullptr : get(it->second);
+  auto [first, last] = byDialog_.equal_range(dialogKey(callId, localTag));
+  for (auto it = first; it != last; ++it) {
+    Subscription& s = byId_.at(it->second);
+    if (s.callId == callId && s.localTag == localTag) return &s;
+  }
+  return nullptr;
 }
 
 Subscription* SubscriptionTable::get(uint64_t id) {
@@ -65,7 +78,13 @@ void SubscriptionTable::remove(uint64_t id) {
   auto it = byId_.find(id);
   if (it == byId_.end()) return;
   Subscription& s = it->second;
-  byDialog_.erase(dialogKey(s.callId, s.localTag));
+  auto [first, last] = byDialog_.equal_range(dialogKey(s.callId, s.localTag));
+  for (auto d = first; d != last; ++d) {
+    if (d->second == id) {
+      byDialog_.erase(d);
+      break;
+    }
+  }
   auto list = byPresentity_.find(presentityKey(s.presentity, s.package));
   if (list != byPresentity_.end()) {
     std::erase(list->second, id);
@@ -73,7 +92,7 @@ void SubscriptionTable::remove(uint64_t id) {
   }
   if (auto w = perWatcher_.find(s.watcher); w != perWatcher_.end() && --w->second == 0) perWatcher_.erase(w);
   expiries_.erase({s.expiresAtMs, id});
-  dirty_.erase(id);
+  if (s.dirty && !s.inFlight) ready_.erase({readyAt(s), id});
   byId_.erase(it);
 }
 
@@ -98,25 +117,28 @@ void SubscriptionTable::markChanged(std::string_view presentity, Package package
 }
 
 void SubscriptionTable::markDirty(Subscription& s) {
+  if (s.dirty) return;
   s.dirty = true;
-  dirty_.insert(s.id);
+  if (!s.inFlight) ready_.emplace(readyAt(s), s.id);
 }
 
 std::vector<uint64_t> SubscriptionTable::due(uint64_t nowMs) const {
   std::vector<uint64_t> out;
-  for (uint64_t id : dirty_) {
-    const Subscription& s = byId_.at(id);
-    if (!s.inFlight && (s.lastNotifyMs == 0 || nowMs >= s.lastNotifyMs + minIntervalMs_)) out.push_back(id);
-  }
-  std::sort(out.begin(), out.end());
+  for (auto it = ready_.begin(); it != ready_.end() && it->first <= nowMs; ++it) out.push_back(it->second);
   return out;
 }
 
 void SubscriptionTable::noteSent(Subscription& s, uint64_t nowMs) {
+  if (s.dirty && !s.inFlight) ready_.erase({readyAt(s), s.id});
   s.dirty = false;
   s.inFlight = true;
   s.lastNotifyMs = nowMs;
-  dirty_.erase(s.id);
+}
+
+void SubscriptionTable::noteAnswered(Subscription& s) {
+  if (!s.inFlight) return;
+  s.inFlight = false;
+  if (s.dirty) ready_.emplace(readyAt(s), s.id);
 }
 
 std::vector<uint64_t> SubscriptionTable::expired(uint64_t nowMs) const {
@@ -127,11 +149,7 @@ std::vector<uint64_t> SubscriptionTable::expired(uint64_t nowMs) const {
 
 uint64_t SubscriptionTable::nextDeadline() const {
   uint64_t next = expiries_.empty() ? std::numeric_limits<uint64_t>::max() : expiries_.begin()->first;
-  for (uint64_t id : dirty_) {
-    const Subscription& s = byId_.at(id);
-    if (s.inFlight) continue;
-    next = std::min(next, s.lastNotifyMs == 0 ? 0 : s.lastNotifyMs + minIntervalMs_);
-  }
+  if (!ready_.empty()) next = std::min(next, ready_.begin()->first);
   return next;
 }
 

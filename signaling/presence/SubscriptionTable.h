@@ -13,7 +13,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -46,12 +45,12 @@ class SubscriptionTable {
   // told of changes: polite blocking must not leak them through NOTIFY timing).
   void markChanged(std::string_view presentity, Package package);
   void markDirty(Subscription& s);
-  // Dirty subscriptions that may get their NOTIFY at `nowMs`, in id order.
+  // Dirty subscriptions that may get their NOTIFY at `nowMs`, soonest ready first.
   std::vector<uint64_t> due(uint64_t nowMs) const;
   // A NOTIFY to `s` went out at `nowMs` carrying the current state.
   void noteSent(Subscription& s, uint64_t nowMs);
   // Its NOTIFY transaction ended (any outcome): the next one may follow.
-  void noteAnswered(Subscription& s) { s.inFlight = false; }
+  void noteAnswered(Subscription& s);
   // Subscriptions whose expiry is at or before `nowMs`.
   std::vector<uint64_t> expired(uint64_t nowMs) const;
   // The earliest instant at which due() or expired() may return more (UINT64_MAX when never).
@@ -63,19 +62,25 @@ class SubscriptionTable {
   void setLimits(size_t maxTotal, size_t maxPerWatcher, uint64_t minIntervalMs);
 
  private:
-  static std::string dialogKey(std::string_view callId, std::string_view localTag);
+  // The dialog index holds a hash of Call-ID and our tag (no copies of them); find() compares.
+  static uint64_t dialogKey(std::string_view callId, std::string_view localTag);
   static std::string presentityKey(std::string_view presentity, Package package);
+  // When `s` (dirty, no NOTIFY in flight) may be told: at once after a first NOTIFY, else one
+  // interval after the last.
+  uint64_t readyAt(const Subscription& s) const { return s.lastNotifyMs == 0 ? 0 : s.lastNotifyMs + minIntervalMs_; }
 
   size_t maxTotal_;
   size_t maxPerWatcher_;
   uint64_t minIntervalMs_;
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, Subscription> byId_;
-  std::unordered_map<std::string, uint64_t> byDialog_;
+  std::unordered_multimap<uint64_t, uint64_t> byDialog_;
   std::unordered_map<std::string, std::vector<uint64_t>> byPresentity_;
   std::unordered_map<std::string, size_t> perWatcher_;
   std::set<std::pair<uint64_t, uint64_t>> expiries_;  // (expiresAtMs, id)
-  std::unordered_set<uint64_t> dirty_;
+  // Dirty subscriptions without a NOTIFY in flight, by readyAt(): due() and nextDeadline() stay
+  // O(log n) however many wait out their interval (a flapping user with many watchers).
+  std::set<std::pair<uint64_t, uint64_t>> ready_;
 };
 
 }  // namespace rdv::presence

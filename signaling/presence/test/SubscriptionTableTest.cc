@@ -115,6 +115,30 @@ TEST_F(SubscriptionTableTest, BoundedPerWatcherAndInAll) {
   EXPECT_TRUE(table.add(sub("bob", "u9", "b9", 1)));
 }
 
+TEST_F(SubscriptionTableTest, DialogsAreToldApartByCallIdAndOurTag) {
+  Subscription a = sub("bob", "alice", "same", 60'000);
+  Subscription b = sub("carol", "alice", "same", 60'000);
+  b.localTag = "other";
+  Subscription* sa = *table.add(std::move(a));
+  Subscription* sb = *table.add(std::move(b));
+  EXPECT_EQ(table.find("same", "t-same"), sa);
+  EXPECT_EQ(table.find("same", "other"), sb);
+  table.remove(sa->id);
+  EXPECT_EQ(table.find("same", "t-same"), nullptr);
+  EXPECT_EQ(table.find("same", "other"), sb);
+}
+
+TEST_F(SubscriptionTableTest, ANewIntervalAppliesToSubscriptionsAlreadyWaiting) {
+  Subscription* s = *table.add(sub("bob", "alice", "c1", 600'000));
+  table.noteSent(*s, 5000);
+  table.noteAnswered(*s);
+  table.markChanged("alice", Package::Presence);
+  EXPECT_EQ(table.nextDeadline(), 6000U);
+  table.setLimits(10, 3, 200);
+  EXPECT_EQ(table.nextDeadline(), 5200U);
+  EXPECT_EQ(table.due(5200).size(), 1U);
+}
+
 TEST(WatcherInfo, FullDocumentListsEveryWatcherEscaped) {
   const std::string doc =
       buildWatcherInfo("sip:alice@h", 3, {{"1", "sip:bob@h", "active", "subscribe"}, {"2", "sip:<x>@h", "pending", "subscribe"}});
