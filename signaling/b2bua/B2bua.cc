@@ -102,7 +102,8 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       onInitialInvite(id, req, from);
       return;
     case sip::SipMethod::Options: {
-      std::array<std::string, 2> h{std::string(kAllow), "Accept: application/sdp"};
+      std::array<std::string, 3> h{std::string(kAllow), "Accept: application/sdp",
+                                   "Allow-Events: presence, presence.winfo"};
       txns_.respond(id, 200, "OK", tags_.next(), h);
       return;
     }

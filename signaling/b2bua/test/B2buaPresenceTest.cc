@@ -25,7 +25,7 @@ class B2buaPresenceTest : public B2buaCallTest {
                                  std::string_view from = "alice") {
     return withTypedBody(
         fmt::format("SUBSCRIBE sip:{0}@127.0.0.1 SIP/2.0\n"
-                    "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-s{0}{1}{4}{6}\n"
+                    "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-s{5}{0}{1}{4}{6}\n"
                     "Max-Forwards: 70\n"
                     "From: <sip:{5}@127.0.0.1>;tag=w1\n"
                     "To: <sip:{0}@127.0.0.1>{2}{3}\n"
@@ -87,6 +87,7 @@ class B2buaPresenceTest : public B2buaCallTest {
   }
 
   std::optional<sip::SipMessage> lastNotify_;
+  std::string aliceTag_;
 };
 
 TEST_F(B2buaPresenceTest, FirstNotifyCarriesRegistrationDerivedClosedThenOpenWhenBobRegisters) {
@@ -247,6 +248,72 @@ TEST_F(B2buaPresenceTest, A481ToANotifyEndsTheSubscription) {
   tick(1000);
   receive(unregisterLf(2), bob_);
   EXPECT_EQ(takeStartLines(), Lines{"bob: SIP/2.0 200 OK"});
+}
+
+TEST_F(B2buaPresenceTest, SubscriptionsAreBoundedPerWatcherWith403AndInAllWith503) {
+  cfg_.users.emplace("carol", "carol-pw");
+  cfg_.users.emplace("dave", "dave-pw");
+  cfg_.presence.maxPerWatcher = 1;
+  cfg_.presence.maxSubscriptions = 2;
+  subscribeToBob();
+  receive(subscribeLf("carol", 600), alice_);
+  EXPECT_EQ(takeStartLines(), Lines{"alice: SIP/2.0 403 Too many subscriptions"});
+  receive(subscribeLf("carol", 600, 1, {}, "presence", "bob"), alice_);
+  auto sent = take();
+  ASSERT_EQ(sent.size(), 2U) << "bob's own first subscription is fine";
+  receive(subscribeLf("dave", 600, 1, {}, "presence", "carol"), alice_);
+  auto full = takeOnly("alice: SIP/2.0 503 Service Unavailable");
+  EXPECT_EQ(full.header("Retry-After"), "30");
+  EXPECT_EQ(b2b().presenceSubscriptions(), 2U);
+  EXPECT_EQ(b2b().counters().subscribeRefused[size_t(PresenceRefusal::Limit)].get(), 2U);
+}
+
+TEST_F(B2buaPresenceTest, WatcherInfoListsTheUsersWatchersAndFollowsThem) {
+  aliceTag_ = subscribeToBob();  // alice watches bob
+  tick(1000);
+  receive(subscribeLf("bob", 600, 1, {}, "presence.winfo", "bob"), alice_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 200 OK", std::string(kNotifyToAlice)}));
+  auto winfo = parsedSent(sent[1]);
+  EXPECT_EQ(winfo.header("Event"), "presence.winfo");
+  EXPECT_EQ(winfo.header("Content-Type"), "application/watcherinfo+xml");
+  EXPECT_NE(winfo.body().find("version=\"0\""), std::string::npos);
+  EXPECT_NE(winfo.body().find("status=\"active\">sip:alice@127.0.0.1</watcher>"), std::string::npos)
+      << winfo.body();
+  receive(typedResponseLf(winfo, 200, "OK"), alice_);
+  // alice stops watching: her final NOTIFY, and (one interval after the last) a document without her.
+  receive(subscribeLf("bob", 0, 2, aliceTag_), alice_);
+  sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 200 OK", std::string(kNotifyToAlice)}));
+  EXPECT_EQ(parsedSent(sent[1]).header("Event"), "presence");
+  receive(typedResponseLf(parsedSent(sent[1]), 200, "OK"), alice_);
+  tick(1000);
+  auto next = takeNotify();
+  EXPECT_EQ(next.header("Event"), "presence.winfo");
+  EXPECT_NE(next.body().find("version=\"1\""), std::string::npos);
+  EXPECT_EQ(next.body().find("sip:alice@"), std::string::npos) << next.body();
+}
+
+TEST_F(B2buaPresenceTest, BuddyListsApplyLiveToNewSubscriptions) {
+  config::SipConfig next = cfg_;
+  next.presence.allowSameDomain = 0;
+  next.presence.lists["bob"] = "carol";
+  ASSERT_TRUE(b2b().canApplyLive("presence.lists", next));
+  ASSERT_TRUE(b2b().canApplyLive("presence.allow_same_domain", next));
+  EXPECT_FALSE(b2b().canApplyLive("presence.max_expires", next));
+  b2b().applyLive(next);
+  receive(subscribeLf("bob", 600), alice_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 200 OK", std::string(kNotifyToAlice)}));
+  EXPECT_EQ(parsedSent(sent[1]).header("Subscription-State"), "terminated;reason=rejected");
+}
+
+TEST_F(B2buaPresenceTest, OthersMayNotSeeWhoWatchesAUser) {
+  receive(subscribeLf("bob", 600, 1, {}, "presence.winfo"), alice_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 200 OK", std::string(kNotifyToAlice)}));
+  EXPECT_EQ(parsedSent(sent[1]).header("Subscription-State"), "terminated;reason=rejected");
+  EXPECT_TRUE(parsedSent(sent[1]).body().empty());
 }
 
 }  // namespace
