@@ -71,8 +71,8 @@ std::optional<UserAt> userOfHeader(std::string_view value) {
 
 }  // namespace
 
-void B2bua::refusePresence(sip::TxnId id, bool publish, PresenceRefusal why, int status, std::string_view reason,
-                           std::span<const std::string> headers) {
+void B2bua::refusePresence(sip::TxnId id, bool publish, PresenceRefusal why, int status,
+                           std::string_view reason, std::span<const std::string> headers) {
   (publish ? counters_.publishRefused : counters_.subscribeRefused)[static_cast<size_t>(why)].add(1);
   txns_.respond(id, status, reason, tags_.next(), headers);
 }
@@ -95,7 +95,8 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   const auto watcher = userOfHeader(req.header("From"));
   const std::string contact = uriOf(req.header("Contact"));
   if (!watcher || contact.empty()) {
-    refusePresence(id, false, PresenceRefusal::Malformed, 400, watcher ? "Missing Contact" : "Malformed From");
+    refusePresence(id, false, PresenceRefusal::Malformed, 400,
+                   watcher ? "Missing Contact" : "Malformed From");
     return;
   }
   if (auto accept = req.header("Accept"); *package == presence::Package::Presence && !accept.empty() &&
@@ -129,14 +130,16 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   s.peer = watcherPeer(watcher->user, contact, from);
   s.remoteCseq = req.cseq();
   s.expiresAtMs = now + uint64_t{std::min(asked, pcfg.maxExpires)} * 1000;
-  const auto decision = watcherPolicy_.decide(*package, watcher->user, watcher->host, presentity,
-                                              ruri->host);
+  const auto decision = watcherPolicy_.decide(*package, watcher->user, watcher->host, presentity, ruri->host);
   if (decision == presence::Decision::Reject || asked == 0) {
     // Rejected (RFC 3856 §6.6: never the state), or a fetch (RFC 6665 §4.4.3): one final NOTIFY.
-    if (decision == presence::Decision::Reject) counters_.subscribeRefused[size_t(PresenceRefusal::Rejected)].add(1);
+    if (decision == presence::Decision::Reject)
+      counters_.subscribeRefused[size_t(PresenceRefusal::Rejected)].add(1);
     answerSubscribe(id, s, 0, from);
-    s.state = decision == presence::Decision::Allow ? presence::SubState::Active : presence::SubState::Pending;
-    sendNotify(s, decision == presence::Decision::Reject ? "terminated;reason=rejected" : "terminated;reason=timeout");
+    s.state =
+        decision == presence::Decision::Allow ? presence::SubState::Active : presence::SubState::Pending;
+    sendNotify(s, decision == presence::Decision::Reject ? "terminated;reason=rejected"
+                                                         : "terminated;reason=timeout");
     return;
   }
   if (decision == presence::Decision::Pending) {
@@ -148,13 +151,14 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
     const bool full = added.error() == presence::AddError::TableFull;
     std::array<std::string, 1> h{"Retry-After: 30"};
     refusePresence(id, false, PresenceRefusal::Limit, full ? 503 : 403,
-                   full ? "Service Unavailable" : "Too many subscriptions", full ? h : std::span<const std::string>());
+                   full ? "Service Unavailable" : "Too many subscriptions",
+                   full ? h : std::span<const std::string>());
     return;
   }
   presence::Subscription& sub = **added;
   answerSubscribe(id, sub, std::min(asked, pcfg.maxExpires), from);
-  spdlog::info("sip: {} subscribes to {} of {} ({})", sub.watcher, presence::packageName(sub.package), presentity,
-               sub.state == presence::SubState::Active ? "active" : "pending");
+  spdlog::info("sip: {} subscribes to {} of {} ({})", sub.watcher, presence::packageName(sub.package),
+               presentity, sub.state == presence::SubState::Active ? "active" : "pending");
   if (sub.package == presence::Package::Presence) {
     presenceSeen_.try_emplace(presentity, presenceFingerprint(presentity, now));
     subscriptions_.markChanged(presentity, presence::Package::WatcherInfo);
@@ -163,12 +167,15 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   flushNotifies(now);
 }
 
-void B2bua::answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires, const sip::SipPeer& from) {
-  std::array<std::string, 3> h{fmt::format("Expires: {}", expires), local_.contact(from), std::string(kAllowEvents)};
+void B2bua::answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires,
+                            const sip::SipPeer& from) {
+  std::array<std::string, 3> h{fmt::format("Expires: {}", expires), local_.contact(from),
+                               std::string(kAllowEvents)};
   txns_.respond(id, 200, "OK", s.localTag, h);
 }
 
-sip::SipPeer B2bua::watcherPeer(const std::string& watcher, std::string_view contact, const sip::SipPeer& from) {
+sip::SipPeer B2bua::watcherPeer(const std::string& watcher, std::string_view contact,
+                                const sip::SipPeer& from) {
   for (const auto& b : registrations_.lookup(watcher, clock_.monotonicMs())) {
     if (b.contact == contact) return peerOf(b);
   }
@@ -216,7 +223,8 @@ void B2bua::endSubscription(presence::Subscription& s, std::string_view state) {
   subscriptions_.remove(s.id);
   counters_.presenceSubscriptions.set(subscriptions_.size());
   if (!watched) return;
-  if (subscriptions_.watchersOf(presentity, presence::Package::Presence).empty()) presenceSeen_.erase(presentity);
+  if (subscriptions_.watchersOf(presentity, presence::Package::Presence).empty())
+    presenceSeen_.erase(presentity);
   subscriptions_.markChanged(presentity, presence::Package::WatcherInfo);
 }
 

@@ -83,7 +83,8 @@ void B2bua::onPublish(sip::TxnId id, const sip::SipMessage& req) {
     }
     doc = std::move(*parsed);
   }
-  presence::PublishRequest r{presentity, req.header("SIP-If-Match"), doc ? &*doc : nullptr, body, std::nullopt};
+  presence::PublishRequest r{presentity, req.header("SIP-If-Match"), doc ? &*doc : nullptr, body,
+                             std::nullopt};
   if (auto e = req.header("Expires"); !e.empty()) r.expires = toUint(e, cfg_.presence.maxExpires);
   const uint64_t now = clock_.monotonicMs();
   auto out = publications_.publish(r, now);
@@ -107,7 +108,8 @@ void B2bua::onPublish(sip::TxnId id, const sip::SipMessage& req) {
 }
 
 std::string B2bua::presenceFingerprint(const std::string& user, uint64_t nowMs) const {
-  if (const presence::Publication* p = publications_.current(user, nowMs)) return fmt::format("p{}", p->modified);
+  if (const presence::Publication* p = publications_.current(user, nowMs))
+    return fmt::format("p{}", p->modified);
   return registrations_.lookup(user, nowMs).empty() ? "closed" : "open";
 }
 
@@ -143,8 +145,8 @@ std::string B2bua::presenceBody(const presence::Subscription& s, std::string& co
   if (const presence::Publication* p = publications_.current(s.presentity, now)) return p->body;
   const bool online = !registrations_.lookup(s.presentity, now).empty();
   return presence::buildPidf(fmt::format("pres:{}@{}", s.presentity, local_.host()),
-                             online ? presence::Basic::Open : presence::Basic::Closed, online ? "online" : "offline",
-                             "rdv-reg");
+                             online ? presence::Basic::Open : presence::Basic::Closed,
+                             online ? "online" : "offline", "rdv-reg");
 }
 
 void B2bua::sendNotify(presence::Subscription& s, std::string_view terminated) {

@@ -23,10 +23,13 @@ struct CtxtFree {
   void operator()(xmlParserCtxt* c) const { xmlFreeParserCtxt(c); }
 };
 
-std::string_view text(const xmlChar* s) { return s == nullptr ? std::string_view() : reinterpret_cast<const char*>(s); }
+std::string_view text(const xmlChar* s) {
+  return s == nullptr ? std::string_view() : reinterpret_cast<const char*>(s);
+}
 
 bool isPidf(const xmlNode* n, std::string_view name) {
-  return n->type == XML_ELEMENT_NODE && text(n->name) == name && n->ns != nullptr && text(n->ns->href) == kPidfNs;
+  return n->type == XML_ELEMENT_NODE && text(n->name) == name && n->ns != nullptr &&
+         text(n->ns->href) == kPidfNs;
 }
 
 std::string attribute(const xmlNode* n, const char* name) {
@@ -61,7 +64,8 @@ std::string reasonText(std::string_view s) {
 // The user part of a pres:/sip:/sips: URI (RFC 3859 §3.1), empty when it has none.
 std::string_view entityUser(std::string_view uri) {
   for (std::string_view scheme : {"pres:", "sip:", "sips:"}) {
-    if (uri.size() > scheme.size() && std::equal(scheme.begin(), scheme.end(), uri.begin(), [](char a, char b) {
+    if (uri.size() > scheme.size() &&
+        std::equal(scheme.begin(), scheme.end(), uri.begin(), [](char a, char b) {
           return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
         })) {
       uri.remove_prefix(scheme.size());
@@ -83,7 +87,8 @@ Expected<bool, PidfError> readTuple(const xmlNode* tuple, PidfDocument& doc) {
   for (const xmlNode* c = status->children; c != nullptr; c = c->next) {
     if (!isPidf(c, "basic")) continue;
     const std::string b = content(c);
-    if (b != "open" && b != "closed") return Unexpected(PidfError{"PIDF basic status is neither open nor closed"});
+    if (b != "open" && b != "closed")
+      return Unexpected(PidfError{"PIDF basic status is neither open nor closed"});
     if (!doc.basic) doc.basic = b == "open" ? Basic::Open : Basic::Closed;
   }
   return true;
@@ -97,16 +102,17 @@ Expected<PidfDocument, PidfError> parsePidf(std::string_view body, std::string_v
   xmlInitParser();
   std::unique_ptr<xmlParserCtxt, CtxtFree> ctxt(xmlNewParserCtxt());
   if (!ctxt) return Unexpected(PidfError{"XML parser unavailable"});
-  std::unique_ptr<xmlDoc, DocFree> xml(xmlCtxtReadMemory(ctxt.get(), body.data(), static_cast<int>(body.size()),
-                                                         "pidf.xml", nullptr,
-                                                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  std::unique_ptr<xmlDoc, DocFree> xml(
+      xmlCtxtReadMemory(ctxt.get(), body.data(), static_cast<int>(body.size()), "pidf.xml", nullptr,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
   if (!xml || ctxt->wellFormed == 0) {
     const xmlError* e = xmlCtxtGetLastError(ctxt.get());
-    return Unexpected(PidfError{fmt::format("malformed XML: {}", reasonText(e != nullptr ? text(
-                                                                         reinterpret_cast<const xmlChar*>(e->message))
-                                                                                          : "not well-formed"))});
+    return Unexpected(PidfError{fmt::format(
+        "malformed XML: {}",
+        reasonText(e != nullptr ? text(reinterpret_cast<const xmlChar*>(e->message)) : "not well-formed"))});
   }
-  if (xml->intSubset != nullptr || xml->extSubset != nullptr) return Unexpected(PidfError{"DTD not allowed in PIDF"});
+  if (xml->intSubset != nullptr || xml->extSubset != nullptr)
+    return Unexpected(PidfError{"DTD not allowed in PIDF"});
   const xmlNode* root = xmlDocGetRootElement(xml.get());
   if (root == nullptr || !isPidf(root, "presence")) {
     return Unexpected(PidfError{"root element is not <presence> in the PIDF namespace"});
@@ -133,13 +139,26 @@ std::string xmlEscape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      case '\r': out += "&#13;"; break;  // a raw CR would be normalized away (XML 1.0 §2.11)
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;  // a raw CR would be normalized away (XML 1.0 §2.11)
+      default:
+        out.push_back(c);
     }
   }
   return out;

@@ -6,18 +6,22 @@
 
 namespace rdv::presence {
 
-PublicationStore::PublicationStore(uint32_t minExpires, uint32_t maxExpires, uint32_t defaultExpires, size_t maxTotal)
+PublicationStore::PublicationStore(uint32_t minExpires, uint32_t maxExpires, uint32_t defaultExpires,
+                                   size_t maxTotal)
     : minExpires_(minExpires),
       maxExpires_(maxExpires),
       defaultExpires_(std::min(defaultExpires, maxExpires)),
       maxTotal_(maxTotal),
       salt_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
 
-std::string PublicationStore::newTag() { return fmt::format("{:x}.{:x}", salt_ & 0xffffffffffULL, ++sequence_); }
+std::string PublicationStore::newTag() {
+  return fmt::format("{:x}.{:x}", salt_ & 0xffffffffffULL, ++sequence_);
+}
 
 Expected<PublishOutcome, PublishError> PublicationStore::publish(const PublishRequest& r, uint64_t nowMs) {
   const uint32_t asked = r.expires.value_or(defaultExpires_);
-  if (asked != 0 && asked < minExpires_) return Unexpected(PublishError{423, "Interval Too Brief", minExpires_});
+  if (asked != 0 && asked < minExpires_)
+    return Unexpected(PublishError{423, "Interval Too Brief", minExpires_});
   const uint32_t granted = std::min(asked, maxExpires_);
   if (r.ifMatch.empty()) {
     if (r.doc == nullptr) return Unexpected(PublishError{400, "PUBLISH without a body or SIP-If-Match"});
@@ -27,17 +31,21 @@ Expected<PublishOutcome, PublishError> PublicationStore::publish(const PublishRe
       if (list.empty()) byUser_.erase(std::string(r.user));
       return Unexpected(PublishError{503, "Too many publications"});
     }
-    Publication p{newTag(), std::string(r.body), r.doc->basic, r.doc->note, nowMs + uint64_t{granted} * 1000,
-                  ++sequence_};
+    Publication p{
+        newTag(),   std::string(r.body), r.doc->basic, r.doc->note, nowMs + uint64_t{granted} * 1000,
+        ++sequence_};
     etags_.emplace(p.etag, std::string(r.user));
     list.push_back(std::move(p));
     return PublishOutcome{list.back().etag, granted, true};
   }
   auto owner = etags_.find(std::string(r.ifMatch));
-  if (owner == etags_.end() || owner->second != r.user) return Unexpected(PublishError{412, "Conditional Request Failed"});
+  if (owner == etags_.end() || owner->second != r.user)
+    return Unexpected(PublishError{412, "Conditional Request Failed"});
   auto& list = byUser_[owner->second];
-  const auto it = std::find_if(list.begin(), list.end(), [&](const Publication& p) { return p.etag == r.ifMatch; });
-  if (it == list.end() || it->expiresAtMs <= nowMs) return Unexpected(PublishError{412, "Conditional Request Failed"});
+  const auto it =
+      std::find_if(list.begin(), list.end(), [&](const Publication& p) { return p.etag == r.ifMatch; });
+  if (it == list.end() || it->expiresAtMs <= nowMs)
+    return Unexpected(PublishError{412, "Conditional Request Failed"});
   const std::string user = owner->second;
   if (granted == 0) {
     erase(user, static_cast<size_t>(it - list.begin()));

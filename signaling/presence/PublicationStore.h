@@ -37,7 +37,7 @@ struct Publication {
 
 struct PublishRequest {
   std::string_view user;
-  std::string_view ifMatch;        // SIP-If-Match, empty when absent
+  std::string_view ifMatch;           // SIP-If-Match, empty when absent
   const PidfDocument* doc = nullptr;  // the parsed body, null when the PUBLISH has none
   std::string_view body;
   std::optional<uint32_t> expires;  // the Expires header

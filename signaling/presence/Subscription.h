@@ -32,13 +32,13 @@ struct Subscription {
 
   // The dialog (RFC 6665 §4.1.2.2), we being the notifier.
   std::string callId;
-  std::string localTag;      // the To tag we gave
-  std::string remoteTag;     // the watcher's From tag
-  std::string localId;       // the name-addr we present (the SUBSCRIBE's To without tag)
-  std::string remoteId;      // the watcher's From without tag
-  std::string remoteTarget;  // the watcher's Contact: Request-URI of our NOTIFYs
+  std::string localTag;               // the To tag we gave
+  std::string remoteTag;              // the watcher's From tag
+  std::string localId;                // the name-addr we present (the SUBSCRIBE's To without tag)
+  std::string remoteId;               // the watcher's From without tag
+  std::string remoteTarget;           // the watcher's Contact: Request-URI of our NOTIFYs
   std::vector<std::string> routeSet;  // Record-Route of the SUBSCRIBE, in order (RFC 3261 §12.1.1)
-  sip::SipPeer peer;         // where NOTIFYs go: the watcher's registered flow, else the SUBSCRIBE's source
+  sip::SipPeer peer;  // where NOTIFYs go: the watcher's registered flow, else the SUBSCRIBE's source
   uint32_t localCseq = 0;
   uint32_t remoteCseq = 0;
 

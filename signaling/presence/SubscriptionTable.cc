@@ -13,7 +13,9 @@ std::string subscriptionState(const Subscription& s, uint64_t nowMs) {
   return fmt::format("{};expires={}", s.state == SubState::Active ? "active" : "pending", left);
 }
 
-std::string_view packageName(Package p) { return p == Package::Presence ? "presence" : "presence.winfo"; }
+std::string_view packageName(Package p) {
+  return p == Package::Presence ? "presence" : "presence.winfo";
+}
 
 SubscriptionTable::SubscriptionTable(size_t maxTotal, size_t maxPerWatcher, uint64_t minIntervalMs)
     : maxTotal_(maxTotal), maxPerWatcher_(maxPerWatcher), minIntervalMs_(minIntervalMs) {}
@@ -143,7 +145,8 @@ void SubscriptionTable::noteAnswered(Subscription& s) {
 
 std::vector<uint64_t> SubscriptionTable::expired(uint64_t nowMs) const {
   std::vector<uint64_t> out;
-  for (auto it = expiries_.begin(); it != expiries_.end() && it->first <= nowMs; ++it) out.push_back(it->second);
+  for (auto it = expiries_.begin(); it != expiries_.end() && it->first <= nowMs; ++it)
+    out.push_back(it->second);
   return out;
 }
 

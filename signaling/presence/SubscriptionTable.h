@@ -67,7 +67,9 @@ class SubscriptionTable {
   static std::string presentityKey(std::string_view presentity, Package package);
   // When `s` (dirty, no NOTIFY in flight) may be told: at once after a first NOTIFY, else one
   // interval after the last.
-  uint64_t readyAt(const Subscription& s) const { return s.lastNotifyMs == 0 ? 0 : s.lastNotifyMs + minIntervalMs_; }
+  uint64_t readyAt(const Subscription& s) const {
+    return s.lastNotifyMs == 0 ? 0 : s.lastNotifyMs + minIntervalMs_;
+  }
 
   size_t maxTotal_;
   size_t maxPerWatcher_;

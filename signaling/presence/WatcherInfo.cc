@@ -6,7 +6,8 @@
 
 namespace rdv::presence {
 
-std::string buildWatcherInfo(std::string_view resource, uint32_t version, const std::vector<WatcherEntry>& watchers) {
+std::string buildWatcherInfo(std::string_view resource, uint32_t version,
+                             const std::vector<WatcherEntry>& watchers) {
   std::string out = fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
       "<watcherinfo xmlns=\"urn:ietf:params:xml:ns:watcherinfo\" version=\"{}\" state=\"full\">\r\n"

@@ -20,6 +20,7 @@ struct WatcherEntry {
 };
 
 // The document for `resource` (e.g. sip:alice@host) with `version` (0 first, +1 per NOTIFY).
-std::string buildWatcherInfo(std::string_view resource, uint32_t version, const std::vector<WatcherEntry>& watchers);
+std::string buildWatcherInfo(std::string_view resource, uint32_t version,
+                             const std::vector<WatcherEntry>& watchers);
 
 }  // namespace rdv::presence

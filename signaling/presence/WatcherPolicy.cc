@@ -20,13 +20,15 @@ Decision WatcherPolicy::decide(Package package, std::string_view watcher, std::s
   if (watcher == presentity) return Decision::Allow;
   const Decision blocked = polite_ ? Decision::Pending : Decision::Reject;
   if (package == Package::WatcherInfo) return blocked;
-  if (auto it = lists_.find(std::string(presentity)); it != lists_.end() && it->second.count(std::string(watcher)) != 0) {
+  if (auto it = lists_.find(std::string(presentity));
+      it != lists_.end() && it->second.count(std::string(watcher)) != 0) {
     return Decision::Allow;
   }
-  const bool sameHost = watcherHost.size() == presentityHost.size() &&
-                        std::equal(watcherHost.begin(), watcherHost.end(), presentityHost.begin(),
-                                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                                               std::tolower(static_cast<unsigned char>(b)); });
+  const bool sameHost =
+      watcherHost.size() == presentityHost.size() &&
+      std::equal(watcherHost.begin(), watcherHost.end(), presentityHost.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      });
   if (sameDomain_ && sameHost && !watcherHost.empty()) return Decision::Allow;
   return blocked;
 }

@@ -23,38 +23,39 @@ class B2buaPresenceTest : public B2buaCallTest {
   static std::string subscribeLf(std::string_view user, uint32_t expires, uint32_t cseq = 1,
                                  std::string_view toTag = {}, std::string_view event = "presence",
                                  std::string_view from = "alice") {
-    return withTypedBody(
-        fmt::format("SUBSCRIBE sip:{0}@127.0.0.1 SIP/2.0\n"
-                    "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-s{5}{0}{1}{4}{6}\n"
-                    "Max-Forwards: 70\n"
-                    "From: <sip:{5}@127.0.0.1>;tag=w1\n"
-                    "To: <sip:{0}@127.0.0.1>{2}{3}\n"
-                    "Call-ID: sub-{5}-{0}\n"
-                    "CSeq: {1} SUBSCRIBE\n"
-                    "Contact: <sip:alice@127.0.0.2:5070>\n"
-                    "Event: {6}\n"
-                    "Expires: {4}\n",
-                    user, cseq, toTag.empty() ? "" : ";tag=", toTag, expires, from, event),
-        {}, {});
+    return withTypedBody(fmt::format("SUBSCRIBE sip:{0}@127.0.0.1 SIP/2.0\n"
+                                     "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-s{5}{0}{1}{4}{6}\n"
+                                     "Max-Forwards: 70\n"
+                                     "From: <sip:{5}@127.0.0.1>;tag=w1\n"
+                                     "To: <sip:{0}@127.0.0.1>{2}{3}\n"
+                                     "Call-ID: sub-{5}-{0}\n"
+                                     "CSeq: {1} SUBSCRIBE\n"
+                                     "Contact: <sip:alice@127.0.0.2:5070>\n"
+                                     "Event: {6}\n"
+                                     "Expires: {4}\n",
+                                     user, cseq, toTag.empty() ? "" : ";tag=", toTag, expires, from, event),
+                         {}, {});
   }
   static std::string publishLf(std::string_view user, int n, std::string_view ifMatch, std::string_view body,
                                uint32_t expires = 600, std::string_view from = {}) {
-    return withTypedBody(fmt::format("PUBLISH sip:{0}@127.0.0.1 SIP/2.0\n"
-                                     "Via: SIP/2.0/UDP 10.0.0.3:5080;branch=z9hG4bK-p{1}\n"
-                                     "Max-Forwards: 70\n"
-                                     "From: <sip:{4}@127.0.0.1>;tag=p{1}\n"
-                                     "To: <sip:{0}@127.0.0.1>\n"
-                                     "Call-ID: pub-{1}\n"
-                                     "CSeq: 1 PUBLISH\n"
-                                     "Event: presence\n"
-                                     "Expires: {3}\n{2}",
-                                     user, n, ifMatch.empty() ? "" : fmt::format("SIP-If-Match: {}\n", ifMatch),
-                                     expires, from.empty() ? user : from),
-                         body.empty() ? std::string_view() : "application/pidf+xml", body);
+    return withTypedBody(
+        fmt::format("PUBLISH sip:{0}@127.0.0.1 SIP/2.0\n"
+                    "Via: SIP/2.0/UDP 10.0.0.3:5080;branch=z9hG4bK-p{1}\n"
+                    "Max-Forwards: 70\n"
+                    "From: <sip:{4}@127.0.0.1>;tag=p{1}\n"
+                    "To: <sip:{0}@127.0.0.1>\n"
+                    "Call-ID: pub-{1}\n"
+                    "CSeq: 1 PUBLISH\n"
+                    "Event: presence\n"
+                    "Expires: {3}\n{2}",
+                    user, n, ifMatch.empty() ? "" : fmt::format("SIP-If-Match: {}\n", ifMatch), expires,
+                    from.empty() ? user : from),
+        body.empty() ? std::string_view() : "application/pidf+xml", body);
   }
   static std::string pidf(std::string_view user, std::string_view basic, std::string_view note) {
     return fmt::format(
-        "<?xml version=\"1.0\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:{}@127.0.0.1\">\n"
+        "<?xml version=\"1.0\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" "
+        "entity=\"pres:{}@127.0.0.1\">\n"
         "<tuple id=\"t1\"><status><basic>{}</basic></status><note>{}</note></tuple></presence>\n",
         user, basic, note);
   }

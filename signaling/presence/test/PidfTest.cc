@@ -46,12 +46,15 @@ TEST(Pidf, RefusesMalformedXmlWithAReason) {
 TEST(Pidf, RefusesWrongRootNamespaceMissingEntityTupleWithoutStatusAndBadBasic) {
   EXPECT_FALSE(parsePidf("<presence entity=\"pres:a@b\"/>"));
   EXPECT_FALSE(parsePidf("<presence xmlns=\"urn:ietf:params:xml:ns:pidf\"/>"));
-  EXPECT_FALSE(parsePidf("<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><tuple id=\"x\"/>"
-                         "</presence>"));
-  EXPECT_FALSE(parsePidf("<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><tuple>"
-                         "<status/></tuple></presence>"));
-  auto bad = parsePidf("<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><tuple id=\"x\">"
-                       "<status><basic>maybe</basic></status></tuple></presence>");
+  EXPECT_FALSE(
+      parsePidf("<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><tuple id=\"x\"/>"
+                "</presence>"));
+  EXPECT_FALSE(
+      parsePidf("<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><tuple>"
+                "<status/></tuple></presence>"));
+  auto bad = parsePidf(
+      "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><tuple id=\"x\">"
+      "<status><basic>maybe</basic></status></tuple></presence>");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().reason, "PIDF basic status is neither open nor closed");
   EXPECT_FALSE(parsePidf(""));
@@ -65,7 +68,8 @@ TEST(Pidf, RefusesDocumentTypeDeclarations) {  // no entity expansion (billion l
 }
 
 TEST(Pidf, BuiltDocumentsParseBackWithEscapedText) {
-  const std::string body = buildPidf("pres:alice@example.com", Basic::Closed, "Out <to> lunch & \"back\"", "reg");
+  const std::string body =
+      buildPidf("pres:alice@example.com", Basic::Closed, "Out <to> lunch & \"back\"", "reg");
   auto doc = parsePidf(body, "alice");
   ASSERT_TRUE(doc) << doc.error().reason << "\n" << body;
   EXPECT_EQ(*doc->basic, Basic::Closed);

@@ -103,11 +103,13 @@ TEST_F(SubscriptionTableTest, PendingSubscriptionsSayPending) {
 }
 
 TEST_F(SubscriptionTableTest, BoundedPerWatcherAndInAll) {
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(table.add(sub("bob", "u" + std::to_string(i), "b" + std::to_string(i), 1)));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(table.add(sub("bob", "u" + std::to_string(i), "b" + std::to_string(i), 1)));
   auto fourth = table.add(sub("bob", "u9", "b9", 1));
   ASSERT_FALSE(fourth);
   EXPECT_EQ(fourth.error(), AddError::WatcherFull);
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(table.add(sub("w" + std::to_string(i), "alice", "w" + std::to_string(i), 1)));
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(table.add(sub("w" + std::to_string(i), "alice", "w" + std::to_string(i), 1)));
   auto full = table.add(sub("zed", "alice", "z", 1));
   ASSERT_FALSE(full);
   EXPECT_EQ(full.error(), AddError::TableFull);
@@ -140,8 +142,9 @@ TEST_F(SubscriptionTableTest, ANewIntervalAppliesToSubscriptionsAlreadyWaiting) 
 }
 
 TEST(WatcherInfo, FullDocumentListsEveryWatcherEscaped) {
-  const std::string doc =
-      buildWatcherInfo("sip:alice@h", 3, {{"1", "sip:bob@h", "active", "subscribe"}, {"2", "sip:<x>@h", "pending", "subscribe"}});
+  const std::string doc = buildWatcherInfo(
+      "sip:alice@h", 3,
+      {{"1", "sip:bob@h", "active", "subscribe"}, {"2", "sip:<x>@h", "pending", "subscribe"}});
   EXPECT_NE(doc.find("version=\"3\" state=\"full\""), std::string::npos);
   EXPECT_NE(doc.find("resource=\"sip:alice@h\" package=\"presence\""), std::string::npos);
   EXPECT_NE(doc.find("status=\"active\">sip:bob@h</watcher>"), std::string::npos);
