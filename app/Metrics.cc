@@ -150,19 +150,22 @@ void addPresence(std::vector<MetricFamily>& out, const b2bua::B2buaCounters& bc)
                       MetricType::Gauge);
   add(gauge, d(bc.presenceSubscriptions));
   out.push_back(std::move(gauge));
-  auto pubs = family("rdv_presence_publications_active", "Live PUBLISHed presence documents", MetricType::Gauge);
+  auto pubs =
+      family("rdv_presence_publications_active", "Live PUBLISHed presence documents", MetricType::Gauge);
   add(pubs, d(bc.presencePublications));
   out.push_back(std::move(pubs));
-  auto notifies = family("rdv_presence_notify_total",
-                         "NOTIFYs sent, and of those failed (non-2xx, no answer, unreachable)", MetricType::Counter);
+  auto notifies =
+      family("rdv_presence_notify_total",
+             "NOTIFYs sent, and of those failed (non-2xx, no answer, unreachable)", MetricType::Counter);
   add(notifies, d(bc.notifySent), {{"outcome", "sent"}});
   add(notifies, d(bc.notifyFailed), {{"outcome", "failed"}});
   out.push_back(std::move(notifies));
   for (const bool publish : {false, true}) {
-    auto refused = family(publish ? "rdv_presence_publish_rejected_total" : "rdv_presence_subscribe_rejected_total",
-                          publish ? "PUBLISH requests refused, by reason"
-                                  : "SUBSCRIBE requests refused or watchers not authorized (rejected, pending), by reason",
-                          MetricType::Counter);
+    auto refused = family(
+        publish ? "rdv_presence_publish_rejected_total" : "rdv_presence_subscribe_rejected_total",
+        publish ? "PUBLISH requests refused, by reason"
+                : "SUBSCRIBE requests refused or watchers not authorized (rejected, pending), by reason",
+        MetricType::Counter);
     const auto& counters = publish ? bc.publishRefused : bc.subscribeRefused;
     for (size_t r = 0; r < b2bua::kPresenceRefusals; ++r) {
       add(refused, d(counters[r]), {{"reason", std::string(b2bua::kPresenceRefusalNames[r])}});

@@ -19,7 +19,8 @@ namespace {
 // The map-valued settings: sip.users.<name> = "<password>", conference.rooms.<name> = "[PIN][/MAX]",
 // presence.lists.<user> = "bob,carol".
 std::map<std::string, std::string>* mapFor(Config& cfg, std::string_view name, std::string_view& rest) {
-  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.", kLists = "presence.lists.";
+  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.",
+                                    kLists = "presence.lists.";
   for (auto [prefix, map] : {std::pair{kUsers, &cfg.sip.users}, std::pair{kRooms, &cfg.conference.rooms},
                              std::pair{kLists, &cfg.sip.presence.lists}}) {
     if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) {
@@ -188,8 +189,8 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     err("relay port range must hold at least two RTP/RTCP pairs");
   }
   if (cfg.sip.presence.minExpires > cfg.sip.presence.maxExpires) {
-    err(fmt::format("presence.min_expires ({}) must not exceed presence.max_expires ({})", cfg.sip.presence.minExpires,
-                    cfg.sip.presence.maxExpires));
+    err(fmt::format("presence.min_expires ({}) must not exceed presence.max_expires ({})",
+                    cfg.sip.presence.minExpires, cfg.sip.presence.maxExpires));
   }
   if (!isAddress(cfg.relay.interface)) err(fmt::format("relay.interface '{}' is not an IP address", cfg.relay.interface));
   if (!cfg.relay.advertise.empty() && !isAddress(cfg.relay.advertise)) {
@@ -257,7 +258,7 @@ std::string describeKeys() {
   out += fmt::format("  {:<26} {:<26} {}\n", "conference.rooms.<name>", "",
                     "declared room: \"[PIN][/MAX]\" (repeatable)");
   out += fmt::format("  {:<26} {:<26} {}\n", "presence.lists.<user>", "",
-                    "who may watch <user>'s presence: \"bob,carol\" (repeatable)");
+                     "who may watch <user>'s presence: \"bob,carol\" (repeatable)");
   return out;
 }
 

@@ -209,8 +209,8 @@ TEST(ConfigLoader, ConferenceRoomsAreDeclaredWithPinAndSizeAndBadSpecsNameTheLin
 TEST(ConfigLoader, PresenceBuddyListsAreCheckedAndBadOnesNameTheLine) {
   Config c;
   std::vector<ConfigError> errors;
-  applyToml(c, "[presence]\npolite_block = 1\n[presence.lists]\nalice = \"bob,carol\"\nbob = \"a b\"\n", "x.toml",
-            errors);
+  applyToml(c, "[presence]\npolite_block = 1\n[presence.lists]\nalice = \"bob,carol\"\nbob = \"a b\"\n",
+            "x.toml", errors);
   ASSERT_EQ(errors.size(), 1U);
   EXPECT_EQ(errors[0].line, 5U);
   EXPECT_NE(errors[0].message.find("presence.lists.bob"), std::string::npos) << errors[0].message;

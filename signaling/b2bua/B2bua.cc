@@ -41,7 +41,8 @@ B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::Me
       local_(cfg, transport),
       registrations_(cfg_, txns_, tags_, clock, counters_),
       admission_(cfg.maxCalls, cfg.maxCallsPerSecond),
-      subscriptions_(cfg.presence.maxSubscriptions, cfg.presence.maxPerWatcher, cfg.presence.notifyMinIntervalMs),
+      subscriptions_(cfg.presence.maxSubscriptions, cfg.presence.maxPerWatcher,
+                     cfg.presence.notifyMinIntervalMs),
       publications_(cfg.presence.minExpires, cfg.presence.maxExpires, cfg.presence.maxExpires,
                     cfg.presence.maxPublications),
       watcherPolicy_(cfg.presence) {}

@@ -164,7 +164,8 @@ class B2bua final : public sip::SipTransactionUser {
   void onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
   void onSubscribeRefresh(sip::TxnId id, const sip::SipMessage& req, presence::Subscription& s,
                           const sip::SipPeer& from);
-  void answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires, const sip::SipPeer& from);
+  void answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires,
+                       const sip::SipPeer& from);
   // Where NOTIFYs to `watcher` go: its binding registered with `contact`, else the SUBSCRIBE's source.
   sip::SipPeer watcherPeer(const std::string& watcher, std::string_view contact, const sip::SipPeer& from);
   void onPublish(sip::TxnId id, const sip::SipMessage& req);

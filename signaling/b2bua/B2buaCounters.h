@@ -26,7 +26,7 @@ enum class PresenceRefusal : uint8_t {
 };
 inline constexpr size_t kPresenceRefusals = 11;
 inline constexpr std::array<std::string_view, kPresenceRefusals> kPresenceRefusalNames{
-    "bad_event", "too_brief", "limit", "not_found", "forbidden", "rejected",
+    "bad_event", "too_brief", "limit",        "not_found", "forbidden", "rejected",
     "pending",   "malformed", "unknown_etag", "too_large", "bad_type"};
 
 struct B2buaCounters {
