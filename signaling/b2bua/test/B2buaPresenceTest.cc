@@ -309,6 +309,17 @@ TEST_F(B2buaPresenceTest, BuddyListsApplyLiveToNewSubscriptions) {
   EXPECT_EQ(parsedSent(sent[1]).header("Subscription-State"), "terminated;reason=rejected");
 }
 
+TEST_F(B2buaPresenceTest, SubscribeAndPublishAreAuthenticatedLikeInvite) {
+  cfg_.authInvite = 1;
+  receive(subscribeLf("bob", 600), alice_);
+  auto challenge = takeOnly("alice: SIP/2.0 407 Proxy Authentication Required");
+  EXPECT_FALSE(challenge.header("Proxy-Authenticate").empty());
+  receive(publishLf("bob", 1, {}, pidf("bob", "open", "")), bob_);
+  EXPECT_EQ(takeStartLines(), Lines{"bob: SIP/2.0 407 Proxy Authentication Required"});
+  EXPECT_EQ(b2b().presenceSubscriptions(), 0U);
+  EXPECT_EQ(b2b().presencePublications(), 0U);
+}
+
 TEST_F(B2buaPresenceTest, OthersMayNotSeeWhoWatchesAUser) {
   receive(subscribeLf("bob", 600, 1, {}, "presence.winfo"), alice_);
   auto sent = take();
