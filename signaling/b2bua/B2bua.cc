@@ -63,9 +63,11 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     return;
   }
   if (m == sip::SipMethod::Register) {
+    // Read before the answer: answering the transaction frees `req`.
+    const std::string watched = watchedRegistrant(req);
     auto user = registrations_.onRegister(id, req, from);
     if (user && messageStore_ != nullptr) deliverStored(*user, registrations_.lookup(*user, clock_.monotonicMs()));
-    onPresenceRegister(req);
+    if (!watched.empty()) presenceChanged(watched, clock_.monotonicMs());
     return;
   }
   if (!req.toTag().empty()) {

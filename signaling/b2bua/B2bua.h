@@ -176,7 +176,8 @@ class B2bua final : public sip::SipTransactionUser {
   // Recomputes `user`'s state; when it differs from what its watchers were last marked with, their
   // subscriptions become dirty and what is due goes out.
   void presenceChanged(const std::string& user, uint64_t nowMs);
-  void onPresenceRegister(const sip::SipMessage& req);
+  // The user a REGISTER is for when someone watches that user's presence, else empty.
+  std::string watchedRegistrant(const sip::SipMessage& req) const;
   // The NOTIFY body for `s` at send time and its Content-Type.
   std::string presenceBody(const presence::Subscription& s, std::string& contentType);
   // A NOTIFY on `s`'s dialog: Subscription-State from `s`, or `terminated` when not empty (a final

@@ -123,9 +123,10 @@ void B2bua::presenceChanged(const std::string& user, uint64_t nowMs) {
   flushNotifies(nowMs);
 }
 
-void B2bua::onPresenceRegister(const sip::SipMessage& req) {
-  if (presenceSeen_.empty()) return;
-  if (auto user = userOf(req.header("To"))) presenceChanged(*user, clock_.monotonicMs());
+std::string B2bua::watchedRegistrant(const sip::SipMessage& req) const {
+  if (presenceSeen_.empty()) return {};
+  auto user = userOf(req.header("To"));
+  return user && presenceSeen_.count(*user) != 0 ? *user : std::string();
 }
 
 std::string B2bua::presenceBody(const presence::Subscription& s, std::string& contentType) {
