@@ -47,6 +47,7 @@ struct Allocation {
   std::string username;
   stun::Md5Key key{};
   common::SockAddr relayed;
+  uint8_t relayTransport = kUdp;  // kTcp: RFC 6062 TCP allocation
   uint64_t expiresMs = 0;
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;

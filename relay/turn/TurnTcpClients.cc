@@ -109,6 +109,10 @@ void TurnTcpClients::read(uint64_t tag, Conn& c) {
     sink_.onFrame(rest.first(visible), tuple);
     if (!byTag_.contains(tag)) return;  // the sink may not close it, but stay safe
     at += size;
+    if (c.handOff) {
+      release(tag, c, at);
+      return;
+    }
   }
   if (at > 0) {
     std::memmove(c.in.data(), c.in.data() + at, c.have - at);
@@ -170,6 +174,28 @@ void TurnTcpClients::flush(uint64_t tag, Conn& c) {
     ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd.get(), &ev);
     c.writing = false;
   }
+}
+
+void TurnTcpClients::handOff(const common::SockAddr& client) {
+  auto it = byTuple_.find(FiveTuple{client, local_, kTcp});
+  if (it != byTuple_.end()) byTag_.at(it->second)->handOff = true;
+}
+
+void TurnTcpClients::release(uint64_t tag, Conn& c, size_t at) {
+  if (!c.out.empty()) {  // the ConnectionBind answer, normally written at once
+    const ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n != static_cast<ssize_t>(c.out.size())) {
+      close(tag);
+      return;
+    }
+  }
+  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  auto it = byTag_.find(tag);
+  std::unique_ptr<Conn> owned = std::move(it->second);
+  byTag_.erase(it);
+  byTuple_.erase(owned->tuple);
+  const auto early = std::span<const std::byte>(owned->in).subspan(at, owned->have - at);
+  sink_.onHandedOff(owned->tuple, std::move(owned->fd), early);
 }
 
 void TurnTcpClients::close(uint64_t tag) {

@@ -31,6 +31,9 @@ class FrameSink {
   virtual void onFrame(std::span<std::byte> frame, const FiveTuple& tuple) = 0;
   // The connection of `tuple` is gone (its allocation must go with it, RFC 8656 §3.1).
   virtual void onClosed(const FiveTuple& tuple) = 0;
+  // The connection of `tuple`, marked with handOff(), leaves the framing after its current frame
+  // (RFC 6062 data connection): its socket, and the bytes that followed that frame.
+  virtual void onHandedOff(const FiveTuple& tuple, common::Fd fd, std::span<const std::byte> early) = 0;
 };
 
 class TurnTcpClients {
@@ -51,6 +54,9 @@ class TurnTcpClients {
   bool write(const common::SockAddr& client, std::span<const std::byte> head, std::span<const std::byte> body,
              size_t pad);
   size_t connections() const { return byTag_.size(); }
+  // Marks the connection of `client` to be handed to the sink (onHandedOff) once the frame being
+  // delivered returns; its pending writes go first (it is closed if they cannot).
+  void handOff(const common::SockAddr& client);
   // Closes connections that carried nothing for `idleMs` and have no allocation
   // (hasAllocation(tuple) false): a client that connects and never sends, or stops after a
   // Binding, does not hold a descriptor for long.
@@ -74,11 +80,14 @@ class TurnTcpClients {
     std::vector<std::byte> out;  // pending bytes towards the client
     bool writing = false;        // EPOLLOUT armed
     uint64_t lastActiveMs = 0;   // last accept or received bytes
+    bool handOff = false;
   };
   void accept();
   void read(uint64_t tag, Conn& c);
   void flush(uint64_t tag, Conn& c);
   void close(uint64_t tag);
+  // Gives the connection to the sink with the bytes after `at` in its input.
+  void release(uint64_t tag, Conn& c, size_t at);
 
   int epoll_;
   FrameSink& sink_;
