@@ -10,6 +10,7 @@
 
 #include "common/SockAddr.h"
 #include "relay/stun/StunIntegrity.h"
+#include "relay/turn/TokenBucket.h"
 
 namespace rdv::turn {
 
@@ -51,6 +52,7 @@ struct Allocation {
   uint64_t expiresMs = 0;
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
+  TokenBucket bandwidth;  // relayed UDP payload bytes, both directions together (turn.max_bps)
 };
 
 }  // namespace rdv::turn

@@ -43,6 +43,7 @@ enum class Refusal : uint8_t {
   NoPermission,          // data to/from a peer without a permission (or unbound channel)
   ConnectionExists,      // 446: a second Connect to the same peer (RFC 6062)
   ConnectFailed,         // 447: the connection to the peer failed or timed out, or no ConnectionBind in 30 s
+  Bandwidth,             // datagram beyond the allocation's turn.max_bps
   kCount
 };
 std::string_view toString(Refusal r);

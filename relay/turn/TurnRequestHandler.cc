@@ -58,7 +58,7 @@ std::string_view toString(Refusal r) {
   static constexpr std::array<std::string_view, static_cast<size_t>(Refusal::kCount)> kNames{
       "unauthenticated", "stale_nonce", "bad_request", "unknown_attribute", "forbidden_peer", "allocation_mismatch",
       "wrong_credentials", "unsupported_transport", "quota", "capacity", "malformed", "no_allocation",
-      "no_permission", "connection_exists", "connect_failed"};
+      "no_permission", "connection_exists", "connect_failed", "bandwidth"};
   return kNames[static_cast<size_t>(r)];
 }
 

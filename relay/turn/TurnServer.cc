@@ -59,6 +59,10 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
   TcpRelayEvents& events = *s;
   s->tcpRelay_ = std::make_unique<TurnTcpRelay>(s->epoll_.get(), events, s->counters_, options.tcpLimits);
   if (auto r = s->tcp_->listen(s->local_); !r) return Unexpected(r.error());
+  if (options.tlsListen && options.tlsContext != nullptr) {
+    if (auto r = s->tcp_->listenTls(*options.tlsListen, options.tlsContext); !r) return Unexpected(r.error());
+    s->tlsAddress_ = s->tcp_->tlsAddress();
+  }
   s->thread_ = std::thread([raw = s.get()] {
     pthread_setname_np(pthread_self(), "rdv-turn");
     raw->run();
@@ -163,13 +167,19 @@ void TurnServer::onFrame(std::span<std::byte> frame, const FiveTuple& tuple) {
   flushToClients();
 }
 
-void TurnServer::onClosed(const FiveTuple& tuple) { handler_.release(tuple); }
+void TurnServer::onClosed(const FiveTuple& tuple) {
+  handler_.release(tuple);
+  if (auto it = handOffs_.find(tuple); it != handOffs_.end()) {  // a data connection lost before attach
+    tcpRelay_->abandon(it->second);
+    handOffs_.erase(it);
+  }
+}
 
 void TurnServer::sendToClient(const FiveTuple& tuple, std::span<const std::byte> head,
                               std::span<const std::byte> body, size_t pad) {
   if (tuple.transport == kUdp) {
     queueToClient(tuple.client, head, body);
-  } else if (!tcp_->write(tuple.client, head, body, pad)) {
+  } else if (!tcp_->write(tuple, head, body, pad)) {
     counters_.refuse(Refusal::NoPermission);  // the client's stream is gone or not reading
   }
 }
@@ -215,6 +225,10 @@ void TurnServer::onChannelData(std::span<const std::byte> d, const FiveTuple& tu
   }
   auto it = relays_.find(a->id);
   if (it == relays_.end()) return;
+  if (!a->bandwidth.take(frame->data().size(), nowMs_)) {
+    counters_.refuse(Refusal::Bandwidth);
+    return;
+  }
   queueToPeer(it->second.get(), ch->peer, frame->data());
 }
 
@@ -237,6 +251,10 @@ void TurnServer::onSendIndication(const stun::StunView& m, const FiveTuple& tupl
   }
   auto it = relays_.find(a->id);
   if (it == relays_.end()) return;
+  if (!a->bandwidth.take(data->size(), nowMs_)) {
+    counters_.refuse(Refusal::Bandwidth);
+    return;
+  }
   queueToPeer(it->second.get(), *peer, *data);
 }
 
@@ -258,6 +276,10 @@ void TurnServer::onRelayReadable(uint32_t id) {
       }
       if (data.size() > 0xFFFF - kHeadroom) {  // would not fit a STUN length field once framed
         counters_.refuse(Refusal::Malformed);
+        continue;
+      }
+      if (!a->bandwidth.take(data.size(), nowMs_)) {
+        counters_.refuse(Refusal::Bandwidth);
         continue;
       }
       std::array<std::byte, 64> head{};
@@ -407,7 +429,7 @@ uint32_t TurnServer::awaitingBind(uint32_t connectionId, uint64_t nowMs) {
 void TurnServer::bind(uint32_t connectionId, const FiveTuple& data, uint64_t nowMs) {
   if (!tcpRelay_->bind(connectionId, nowMs)) return;
   handOffs_[data] = connectionId;
-  tcp_->handOff(data.client);
+  tcp_->handOff(data);
 }
 
 void TurnServer::onHandedOff(const FiveTuple& tuple, common::Fd fd, std::span<const std::byte> early) {

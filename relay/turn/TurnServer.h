@@ -45,6 +45,10 @@ struct TurnServerOptions {
   TcpConnectionLimits tcpLimits;  // RFC 6062 connections per allocation and in total
   uint32_t nonceLifetimeS = 600;
   uint32_t batch = 32;  // datagrams per recvmmsg/sendmmsg
+  // TURN over TLS (turn.tls_listen): listened on when both are set; the context is only borrowed
+  // during start() (the server takes a reference of its own).
+  std::optional<common::SockAddr> tlsListen;
+  ssl_ctx_st* tlsContext = nullptr;
 };
 
 class TurnServer final : private RelayPorts, private FrameSink, private TcpRelayEvents {
@@ -59,6 +63,8 @@ class TurnServer final : private RelayPorts, private FrameSink, private TcpRelay
 
   const TurnCounters& counters() const { return counters_; }
   const common::SockAddr& localAddress() const { return local_; }
+  // The TLS listening address (port chosen when tlsListen named port 0); unset without TLS.
+  std::optional<common::SockAddr> tlsAddress() const { return tlsAddress_; }
 
  private:
   static constexpr size_t kMaxBatch = 64;
@@ -103,6 +109,7 @@ class TurnServer final : private RelayPorts, private FrameSink, private TcpRelay
   TurnServerOptions options_;
   const common::Clock& clock_;
   common::SockAddr local_;
+  std::optional<common::SockAddr> tlsAddress_;
   common::Fd listen_;
   common::Fd epoll_;
   common::Fd wake_;

@@ -24,6 +24,10 @@ common::Fd streamSocket(const common::SockAddr& address) {
 TurnTcpRelay::~TurnTcpRelay() = default;
 
 bool TurnTcpRelay::listen(uint32_t allocationId, const common::SockAddr& address) {
+  // SO_REUSEPORT would let a second listener join the first: a port is one allocation's.
+  for (const auto& [id, l] : listeners_) {
+    if (l.address == address) return false;
+  }
   common::Fd fd = streamSocket(address);
   if (!fd.valid() || ::bind(fd.get(), address.sa(), address.len()) != 0 || ::listen(fd.get(), 64) != 0) return false;
   epoll_event ev{};

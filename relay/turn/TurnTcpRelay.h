@@ -53,6 +53,8 @@ class TurnTcpRelay {
   // connection; `early` are bytes the client sent after its ConnectionBind.
   void attach(uint32_t connectionId, common::Fd data, std::span<const std::byte> early);
   void onEvent(uint64_t tag, uint32_t events);
+  // Ends connection `connectionId` (its data connection went away before it was attached).
+  void abandon(uint32_t connectionId) { drop(connectionId); }
   // Ends connections past their 30 s (447 for Connects still connecting).
   void expire(uint64_t nowMs);
   // Pairs that used their budget: pump them again (call while hasWork()).
