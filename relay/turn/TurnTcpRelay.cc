@@ -94,14 +94,15 @@ void TurnTcpRelay::accept(uint32_t allocationId) {
       counters_.refuse(Refusal::Quota);
       continue;  // closed by Fd
     }
+    counters_.tcpConnections.set(table_.size());  // before the ConnectionAttempt leaves
     if (!events_.onPeerArrived(allocationId, peer, *id)) {
       table_.remove(*id);
+      counters_.tcpConnections.set(table_.size());
       counters_.refuse(Refusal::NoPermission);
       continue;
     }
     // Not watched until bound: the peer's bytes wait in the kernel (RFC 6062 §5.3).
     conns_[*id].peer = std::move(fd);
-    counters_.tcpConnections.set(table_.size());
   }
 }
 
@@ -165,8 +166,8 @@ void TurnTcpRelay::pump(uint32_t id) {
 }
 
 void TurnTcpRelay::runPending() {
-  const auto ids = std::vector<uint32_t>(pending_.begin(), pending_.end());
-  for (uint32_t id : ids) pump(id);
+  scratch_.assign(pending_.begin(), pending_.end());  // pump() edits pending_; the vector keeps its capacity
+  for (uint32_t id : scratch_) pump(id);
 }
 
 void TurnTcpRelay::expire(uint64_t nowMs) {
@@ -179,9 +180,9 @@ void TurnTcpRelay::expire(uint64_t nowMs) {
 
 void TurnTcpRelay::drop(uint32_t id) {
   pending_.erase(id);
-  conns_.erase(id);  // closes the sockets, which leaves epoll
   table_.remove(id);
-  counters_.tcpConnections.set(table_.size());
+  counters_.tcpConnections.set(table_.size());  // before the peer can see the close
+  conns_.erase(id);  // closes the sockets, which leaves epoll
 }
 
 }  // namespace rdv::turn

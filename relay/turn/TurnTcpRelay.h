@@ -11,6 +11,7 @@
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "common/Fd.h"
 #include "common/SockAddr.h"
@@ -88,6 +89,7 @@ class TurnTcpRelay {
   std::unordered_map<uint32_t, Listener> listeners_;
   std::unordered_map<uint32_t, Conn> conns_;
   std::unordered_set<uint32_t> pending_;
+  std::vector<uint32_t> scratch_;
   uint64_t nowMs_ = 0;
 };
 
