@@ -101,6 +101,10 @@ void addTurn(std::vector<MetricFamily>& out, const turn::TurnServer& server) {
   auto allocations = family("rdv_turn_allocations", "TURN allocations in place", MetricType::Gauge);
   add(allocations, d(c.allocations));
   out.push_back(std::move(allocations));
+  auto tcp = family("rdv_turn_tcp_connections", "RFC 6062 peer connections of TCP allocations, pending or spliced",
+                    MetricType::Gauge);
+  add(tcp, d(c.tcpConnections));
+  out.push_back(std::move(tcp));
   auto requests = family("rdv_turn_requests_total", "TURN/STUN requests answered, by method and result",
                          MetricType::Counter);
   for (size_t m = 0; m < turn::TurnCounters::kMethods; ++m) {

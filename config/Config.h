@@ -149,6 +149,10 @@ struct TurnConfig {
   uint32_t totalQuota = 1000;            // allocations in all; beyond: 486
   uint32_t maxLifetime = 3600;           // seconds an allocation may be granted per Allocate/Refresh
   uint32_t nonceLifetime = 600;          // seconds a nonce is accepted; then 438
+  std::string tlsListen = "0.0.0.0:5349"; // TURN over TLS, used when tlsCert is set; empty disables
+  std::string tlsCert;                   // PEM certificate chain of the TLS listener
+  std::string tlsKey;                    // its PEM private key
+  uint32_t maxBps = 0;                   // relayed UDP bits/s per allocation, beyond: dropped and counted; 0 = no limit
   std::map<std::string, std::string> users;  // turn.users.<name> = password
 };
 

@@ -218,6 +218,16 @@ const std::array kKeys{
            nullptr, RDV_NUM(turn.maxLifetime)},
     KeyDef{"turn.nonce_lifetime", KeyType::UInt, 10, 86400, "seconds a nonce stays valid (then 438 Stale Nonce)",
            nullptr, RDV_NUM(turn.nonceLifetime)},
+    KeyDef{"turn.tls_listen", KeyType::String, 0, 0,
+           "TURN over TLS address (host:port), listened on when turn.tls_cert is set; empty disables it",
+           RDV_STR(turn.tlsListen)},
+    KeyDef{"turn.tls_cert", KeyType::String, 0, 0, "PEM certificate (chain) file of TURN over TLS; empty = no TLS",
+           RDV_STR(turn.tlsCert)},
+    KeyDef{"turn.tls_key", KeyType::String, 0, 0, "PEM private key file of turn.tls_cert", RDV_STR(turn.tlsKey)},
+    KeyDef{"turn.max_bps", KeyType::UInt, 0, 4'000'000'000,
+           "bits per second relayed per UDP allocation (both directions together, token bucket with a quarter "
+           "second of burst); datagrams beyond are dropped and counted (reason bandwidth); 0 = no limit",
+           nullptr, RDV_NUM(turn.maxBps)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };

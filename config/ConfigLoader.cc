@@ -203,6 +203,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (!cfg.turn.listen.empty() && !isHostPort(cfg.turn.listen)) {
     err(fmt::format("turn.listen '{}' is not host:port", cfg.turn.listen));
   }
+  if (!cfg.turn.tlsListen.empty() && !isHostPort(cfg.turn.tlsListen)) {
+    err(fmt::format("turn.tls_listen '{}' is not host:port", cfg.turn.tlsListen));
+  }
+  if (cfg.turn.tlsCert.empty() != cfg.turn.tlsKey.empty()) err("turn.tls_cert and turn.tls_key go together");
   if (!cfg.turn.relayAddress.empty() && !isAddress(cfg.turn.relayAddress)) {
     err(fmt::format("turn.relay_address '{}' is not an IP address", cfg.turn.relayAddress));
   }
