@@ -306,6 +306,7 @@ void Server::Impl::startTcpRelay() {
   o.splicer.pipeSize = tc.pipeSize;
   o.splicer.clock = &clock;
   tcpRelay = std::make_unique<relay::TcpRelay>(o);
+  anchor->setTcpRelay(tcpRelay.get(), tc.restrictSdpSource != 0);
   if (tc.maxPairs == 0) {
     spdlog::info("TCP relay: disabled (tcp_relay.max_pairs = 0)");
     return;

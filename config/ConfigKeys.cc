@@ -163,6 +163,10 @@ const std::array kKeys{
     KeyDef{"tcp_relay.pipe_size", KeyType::UInt, 4096, 16777216,
            "bytes buffered per direction in flight (splice pipe size; also the backpressure bound)", nullptr,
            RDV_NUM(tcpRelay.pipeSize)},
+    KeyDef{"tcp_relay.restrict_sdp_source", KeyType::UInt, 0, 1,
+           "1 = the caller's side of a TCP media pair anchored from SDP (B2BUA, NG with received-from) accepts "
+           "connections only from the address the signalling came from",
+           nullptr, RDV_NUM(tcpRelay.restrictSdpSource)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };
