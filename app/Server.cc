@@ -257,6 +257,7 @@ void Server::Impl::onSessionEnded(const relay::SessionReport& rep, bool timedOut
     if (cdr) cdr->onMedia(rep, std::string("conference_") + mixer::toString(*left), clock.monotonicMs());
     return;
   }
+  if (timedOut && anchor->renewForTcp(rep)) return;  // TCP-only media (MSRP) still open
   if (cdr) cdr->onMedia(rep, timedOut ? "media_timeout" : "released", clock.monotonicMs());
   if (!timedOut) return;  // a drop() the control side asked for
   auto callId = anchor->onSessionEnded(rep);

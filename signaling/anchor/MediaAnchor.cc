@@ -596,6 +596,28 @@ std::vector<std::string> MediaAnchor::list(size_t limit) const {
   return out;
 }
 
+bool MediaAnchor::renewForTcp(const relay::SessionReport& report) {
+  auto s = bySession_.find(report.id);
+  if (s == bySession_.end() || tcp_ == nullptr) return false;
+  Call& call = calls_.at(s->second);
+  auto udpActive = [](const std::vector<StreamState>& v) {
+    return std::any_of(v.begin(), v.end(), [](const StreamState& st) { return st.active && !st.tcp; });
+  };
+  if (udpActive(call.streams) || (call.beforeOffer && udpActive(*call.beforeOffer))) return false;
+  const bool tcpOpen = std::any_of(call.tcpPairs.begin(), call.tcpPairs.end(), [this](uint64_t id) {
+    auto st = tcp_->find(id);
+    return st && !relay::terminal(st->state.load(std::memory_order_acquire));
+  });
+  if (!tcpOpen) return false;
+  bySession_.erase(s);
+  call.sessionId = relay_.createSession(call.callId);
+  call.relayStreams = 0;  // no UDP stream was active: no StreamState names an old index
+  call.spare.clear();
+  bySession_[call.sessionId] = call.callId;
+  spdlog::info("call={} no UDP media, TCP media open: the call goes on", call.callId);
+  return true;
+}
+
 std::optional<std::string> MediaAnchor::onSessionEnded(const relay::SessionReport& report) {
   auto s = bySession_.find(report.id);
   if (s == bySession_.end()) return std::nullopt;

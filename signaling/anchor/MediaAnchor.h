@@ -157,6 +157,11 @@ class MediaAnchor {
   // "IP4" or "IP6": the family of the address the anchor advertises.
   const std::string& addressType() const { return addrType_; }
 
+  // A session the relay ended by itself (media timeout) of a call whose media is only TCP
+  // (MSRP without audio) while one of its pairs is still open: the UDP relay saw no packet
+  // because there is none to see. The call goes on with a new, empty relay session (checked
+  // again at its next timeout) and true is returned; otherwise false, nothing changed.
+  bool renewForTcp(const relay::SessionReport& report);
   // A session the relay ended by itself (media timeout): forget its call.
   std::optional<std::string> onSessionEnded(const relay::SessionReport& report);
   size_t calls() const { return calls_.size(); }

@@ -281,3 +281,38 @@ TEST_F(TcpMediaTest, PairLimitRefusesTheOfferAndLeavesNothingBehind) {
 
 }  // namespace
 }  // namespace rdv::anchor
+
+namespace rdv::anchor {
+namespace {
+
+// The UDP relay times out a session without packets; a call whose only media is an open TCP
+// pair (MSRP without audio) goes on with a new relay session, one with audio or without an
+// open pair does not.
+TEST_F(TcpMediaTest, TcpOnlyCallOutlivesTheUdpMediaTimeoutWhileItsPairIsOpen) {
+  useTcpRelay(8);
+  std::string msrpOnly = msrpSdp("198.18.1.10", 2855, "s1");
+  msrpOnly.replace(msrpOnly.find("m=audio 5000"), 12, "m=audio 0");
+  ASSERT_TRUE(anchor_.offer("c1", "a", msrpOnly, plain_).has_value());
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", msrpOnly, plain_).has_value());
+  relay::SessionReport timedOut;
+  timedOut.id = anchor_.query("c1")->report.id;
+  EXPECT_TRUE(anchor_.renewForTcp(timedOut));
+  EXPECT_EQ(anchor_.calls(), 1U);
+  const uint64_t renewed = anchor_.query("c1")->report.id;
+  EXPECT_NE(renewed, timedOut.id);
+  EXPECT_FALSE(anchor_.onSessionEnded(timedOut).has_value()) << "the old session names no call now";
+
+  ASSERT_TRUE(anchor_.offer("c2", "a", msrpSdp("198.18.1.10", 2855, "s1"), plain_).has_value());
+  relay::SessionReport withAudio;
+  withAudio.id = anchor_.query("c2")->report.id;
+  EXPECT_FALSE(anchor_.renewForTcp(withAudio)) << "silent audio ends the call as before";
+
+  tcp_->remove(onlyPair("c1"));
+  relay::SessionReport again;
+  again.id = renewed;
+  EXPECT_FALSE(anchor_.renewForTcp(again)) << "no open pair left";
+  EXPECT_EQ(anchor_.onSessionEnded(again), "c1");
+}
+
+}  // namespace
+}  // namespace rdv::anchor
