@@ -36,8 +36,8 @@ std::string replaceMsrpAuthority(std::string_view uri, std::string_view address,
                      uri.substr(end));
 }
 
-void pointTcpMediaAtRelay(sdp::SdpMedia& m, std::string_view addrType, std::string_view address, uint16_t port,
-                          bool existing) {
+void pointTcpMediaAtRelay(sdp::SdpMedia& m, std::string_view addrType, std::string_view address,
+                          uint16_t port, bool existing) {
   m.port = port;
   m.setConnection(addrType, address);
   m.setAttribute("setup", "passive");

@@ -29,8 +29,8 @@ bool senderCanConnect(const sdp::SdpMedia& m);
 // `a=setup:passive`, `a=connection:new|existing`; a=fingerprint and every other line stay.
 // For MSRP without `a=msrp-cema` the first URI of a=path gets the relay's host:port (session-id
 // and transport kept), so a non-CEMA peer connects to the relay; with CEMA a=path stays.
-void pointTcpMediaAtRelay(sdp::SdpMedia& m, std::string_view addrType, std::string_view address, uint16_t port,
-                          bool existing);
+void pointTcpMediaAtRelay(sdp::SdpMedia& m, std::string_view addrType, std::string_view address,
+                          uint16_t port, bool existing);
 
 // `uri` ("msrp://host:port/session-id;tcp") with host:port replaced; `uri` unchanged when it has
 // no msrp:// or msrps:// authority. An IPv6 address is bracketed.

@@ -44,7 +44,9 @@ sdp::SdpSession parsed(const Expected<std::string, AnchorError>& out) {
   return s ? std::move(*s) : sdp::SdpSession();
 }
 
-std::string attr(const sdp::SdpMedia& m, std::string_view name) { return std::string(m.attribute(name).value_or("-")); }
+std::string attr(const sdp::SdpMedia& m, std::string_view name) {
+  return std::string(m.attribute(name).value_or("-"));
+}
 
 // A blocking client connected to 127.0.0.1:port (2 s send/receive timeouts).
 common::Fd connectTo(uint16_t port) {
@@ -110,7 +112,8 @@ TEST(TcpMediaRules, TcpTransportsAreRecognisedAndUdpOnesAreNot) {
   for (auto p : {"TCP", "TCP/MSRP", "TCP/TLS/MSRP", "TCP/BFCP", "TCP/TLS/BFCP", "TCP/RTP/AVP", "tcp"}) {
     EXPECT_TRUE(isTcpProto(p)) << p;
   }
-  for (auto p : {"RTP/AVP", "udptl", "UDP/TLS/RTP/SAVPF", "TCPX", "UDP/BFCP"}) EXPECT_FALSE(isTcpProto(p)) << p;
+  for (auto p : {"RTP/AVP", "udptl", "UDP/TLS/RTP/SAVPF", "TCPX", "UDP/BFCP"})
+    EXPECT_FALSE(isTcpProto(p)) << p;
 }
 
 TEST(TcpMediaRules, MsrpAuthorityIsReplacedKeepingSessionIdTransportAndUserinfo) {
@@ -139,8 +142,8 @@ TEST_F(TcpMediaTest, MsrpLineGetsARelayPairAndBothPeersConnectOutAndExchangeByte
   EXPECT_EQ(attr(toCallee, "path"), "msrp://127.0.0.1:" + std::to_string(portB) + "/s1;tcp");
   EXPECT_NE(offer.media[0].port, portB) << "audio stays on the UDP relay";
 
-  auto answer = parsed(anchor_.answer("c1", "a", "b", msrpSdp("198.18.2.10", 3000, "s2", {}, "TCP/MSRP", "active"),
-                                      plain_));
+  auto answer = parsed(
+      anchor_.answer("c1", "a", "b", msrpSdp("198.18.2.10", 3000, "s2", {}, "TCP/MSRP", "active"), plain_));
   const sdp::SdpMedia& toCaller = answer.media[1];
   EXPECT_EQ(toCaller.port, portA);
   EXPECT_EQ(attr(toCaller, "setup"), "passive");
@@ -159,10 +162,12 @@ TEST_F(TcpMediaTest, MsrpLineGetsARelayPairAndBothPeersConnectOutAndExchangeByte
 
 TEST_F(TcpMediaTest, CemaKeepsThePathAndEveryTcpTransportIsAnchored) {
   useTcpRelay(8);
-  auto offer = parsed(anchor_.offer("c1", "a", msrpSdp("198.18.1.10", 2855, "s1", "a=msrp-cema\r\n"), plain_));
+  auto offer =
+      parsed(anchor_.offer("c1", "a", msrpSdp("198.18.1.10", 2855, "s1", "a=msrp-cema\r\n"), plain_));
   EXPECT_EQ(attr(offer.media[1], "path"), "msrp://198.18.1.10:2855/s1;tcp") << "RFC 6714: a=path left alone";
   EXPECT_EQ(offer.media[1].connectionAddress(), "127.0.0.1");
-  auto bfcp = parsed(anchor_.offer("c2", "a", msrpSdp("198.18.1.10", 1503, "s1", {}, "TCP/TLS/BFCP"), plain_));
+  auto bfcp =
+      parsed(anchor_.offer("c2", "a", msrpSdp("198.18.1.10", 1503, "s1", {}, "TCP/TLS/BFCP"), plain_));
   EXPECT_TRUE(isTcpPort(bfcp.media[1].port));
   EXPECT_EQ(attr(bfcp.media[1], "path"), "msrp://198.18.1.10:1503/s1;tcp") << "a=path is MSRP's only";
   EXPECT_EQ(anchor_.tcpPairs("c2").size(), 1U);
@@ -172,7 +177,8 @@ TEST_F(TcpMediaTest, TcpLinesPassThroughUnchangedWhenTheTcpRelayIsDisabled) {
   useTcpRelay(0);
   auto offer = parsed(anchor_.offer("c1", "a", msrpSdp("198.18.1.10", 2855, "s1"), plain_));
   EXPECT_EQ(offer.media[1].port, 2855);
-  EXPECT_EQ(offer.media[1].connectionAddress(), "198.18.1.10") << "kept though the session c= now names the relay";
+  EXPECT_EQ(offer.media[1].connectionAddress(), "198.18.1.10")
+      << "kept though the session c= now names the relay";
   EXPECT_EQ(attr(offer.media[1], "setup"), "actpass");
   EXPECT_EQ(attr(offer.media[1], "path"), "msrp://198.18.1.10:2855/s1;tcp");
   EXPECT_TRUE(anchor_.tcpPairs("c1").empty());
@@ -187,7 +193,8 @@ TEST_F(TcpMediaTest, RejectedAndListenOnlyLinesGetNoPair) {
   auto offer = parsed(anchor_.offer("c1", "a", rejected, plain_));
   EXPECT_EQ(offer.media[1].port, 0);
   EXPECT_TRUE(anchor_.tcpPairs("c1").empty());
-  auto passive = parsed(anchor_.offer("c2", "a", msrpSdp("198.18.1.10", 2855, "s1", {}, "TCP/MSRP", "passive"), plain_));
+  auto passive =
+      parsed(anchor_.offer("c2", "a", msrpSdp("198.18.1.10", 2855, "s1", {}, "TCP/MSRP", "passive"), plain_));
   EXPECT_EQ(passive.media[1].port, 2855) << "a peer that only listens cannot reach a relay that only listens";
   EXPECT_TRUE(anchor_.tcpPairs("c2").empty());
 }
