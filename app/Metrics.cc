@@ -193,6 +193,12 @@ void addTcpRelay(std::vector<MetricFamily>& out, const relay::TcpRelay& tcp) {
   add(bytes, d(c.bytes[0]), {{"direction", "a_to_b"}});
   add(bytes, d(c.bytes[1]), {{"direction", "b_to_a"}});
   out.push_back(std::move(bytes));
+  auto created = family("rdv_tcp_relay_pairs_created_total", "TCP relay pairs created, by who asked (sdp: the B2BUA's "
+                        "offer/answer, ng: an NG offer/answer, api: POST /api/v1/tcp-relays)", MetricType::Counter);
+  for (auto o : {relay::TcpPairOrigin::Sdp, relay::TcpPairOrigin::Ng, relay::TcpPairOrigin::Api}) {
+    add(created, d(tcp.createdBy()[static_cast<size_t>(o)]), {{"source", relay::toString(o)}});
+  }
+  out.push_back(std::move(created));
   auto refused = family("rdv_tcp_relay_refused_total",
                         "TCP relay pairs refused by the API and connections refused by the relay, by reason",
                         MetricType::Counter);

@@ -264,6 +264,7 @@ void Server::Impl::onSessionEnded(const relay::SessionReport& rep, bool timedOut
     if (cdr) cdr->onMedia(rep, std::string("conference_") + mixer::toString(*left), clock.monotonicMs());
     return;
   }
+  if (timedOut && anchor->renewForTcp(rep)) return;  // TCP-only media (MSRP) still open
   if (cdr) cdr->onMedia(rep, timedOut ? "media_timeout" : "released", clock.monotonicMs());
   if (!timedOut) return;  // a drop() the control side asked for
   auto callId = anchor->onSessionEnded(rep);
@@ -313,6 +314,7 @@ void Server::Impl::startTcpRelay() {
   o.splicer.pipeSize = tc.pipeSize;
   o.splicer.clock = &clock;
   tcpRelay = std::make_unique<relay::TcpRelay>(o);
+  anchor->setTcpRelay(tcpRelay.get(), tc.restrictSdpSource != 0);
   if (tc.maxPairs == 0) {
     spdlog::info("TCP relay: disabled (tcp_relay.max_pairs = 0)");
     return;

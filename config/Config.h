@@ -131,6 +131,7 @@ struct TcpRelayConfig {
   uint32_t idleTimeoutSeconds = 3600;    // default when a request names none
   uint32_t maxIdleTimeoutSeconds = 86400;
   uint32_t pipeSize = 1048576;           // bytes in flight per direction (the splice pipe's size)
+  uint32_t restrictSdpSource = 1;        // SDP-anchored pairs: the offerer's side only from its signalling IP
 };
 
 // The TURN server (RFC 8656) and STUN Binding on UDP (relay/turn/). It starts only when turn.listen

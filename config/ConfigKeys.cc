@@ -228,6 +228,10 @@ const std::array kKeys{
            "bits per second relayed per UDP allocation (both directions together, token bucket with a quarter "
            "second of burst); datagrams beyond are dropped and counted (reason bandwidth); 0 = no limit",
            nullptr, RDV_NUM(turn.maxBps)},
+    KeyDef{"tcp_relay.restrict_sdp_source", KeyType::UInt, 0, 1,
+           "1 = the caller's side of a TCP media pair anchored from SDP (B2BUA, NG with received-from) accepts "
+           "connections only from the address the signalling came from",
+           nullptr, RDV_NUM(tcpRelay.restrictSdpSource)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };

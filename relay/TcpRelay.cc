@@ -26,6 +26,18 @@ const char* toString(TcpRelayErrorCode c) {
   return "unknown";
 }
 
+const char* toString(TcpPairOrigin o) {
+  switch (o) {
+    case TcpPairOrigin::Sdp:
+      return "sdp";
+    case TcpPairOrigin::Ng:
+      return "ng";
+    case TcpPairOrigin::Api:
+      return "api";
+  }
+  return "unknown";
+}
+
 TcpRelay::TcpRelay(const TcpRelayOptions& opts)
     : opts_(opts),
       advertise_(opts.advertise.empty() ? opts.interface : opts.advertise),
@@ -85,6 +97,7 @@ Expected<std::shared_ptr<const TcpPairStatus>, TcpRelayError> TcpRelay::create(c
   pair->idleTimeoutNs = uint64_t{st->idleTimeoutS} * 1'000'000'000ULL;
   pairs_.emplace(st->id, st);
   ++created_;
+  createdBy_[static_cast<size_t>(req.origin)].add(1);
   splicer_.add(std::move(pair));
   return std::shared_ptr<const TcpPairStatus>(st);
 }

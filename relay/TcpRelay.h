@@ -49,9 +49,15 @@ struct TcpRelayError {
   std::string reason;
 };
 
+// Who asked for a pair: counted per source on /metrics.
+enum class TcpPairOrigin : uint8_t { Sdp, Ng, Api };
+inline constexpr size_t kTcpPairOrigins = 3;
+const char* toString(TcpPairOrigin o);
+
 struct TcpPairRequest {
   std::array<std::optional<common::SockAddr>, 2> peers;  // source restriction per side (port ignored)
   uint32_t idleTimeoutS = 0;                             // 0 = the default
+  TcpPairOrigin origin = TcpPairOrigin::Api;
 };
 
 class TcpRelay {
@@ -76,6 +82,9 @@ class TcpRelay {
   const TcpSplicer& splicer() const { return splicer_; }
   // Pairs refused at creation, by TcpRelayErrorCode (read by the metrics collector).
   const std::array<common::Counter, 5>& refused() const { return refused_; }
+  // Pairs created, by TcpPairOrigin.
+  const std::array<common::Counter, kTcpPairOrigins>& createdBy() const { return createdBy_; }
+  bool enabled() const { return opts_.maxPairs != 0; }
 
  private:
   Expected<common::Fd, TcpRelayError> listenNext(common::SockAddr& local);
@@ -90,6 +99,7 @@ class TcpRelay {
   uint64_t created_ = 0;
   uint32_t cursor_ = 0;  // offset of the next port to try in the range
   std::array<common::Counter, 5> refused_;
+  std::array<common::Counter, kTcpPairOrigins> createdBy_;
 };
 
 }  // namespace rdv::relay

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/anchor/TcpMedia.h"
 #include "signaling/sdp/Sdp.h"
 
 namespace rdv::anchor {
@@ -66,6 +67,22 @@ AnchorError relayError(const relay::RelayError& e) {
   }
   return AnchorError{AnchorErrorCode::Internal, e.message};
 }
+
+AnchorError tcpRelayError(const relay::TcpRelayError& e) {
+  spdlog::warn("TCP relay: {}", e.reason);
+  switch (e.code) {
+    case relay::TcpRelayErrorCode::NoPorts:
+      return AnchorError{AnchorErrorCode::Capacity, "Ran out of ports", CapacityLimit::Ports};
+    case relay::TcpRelayErrorCode::TotalLimit:
+    case relay::TcpRelayErrorCode::PerSourceLimit:
+      return AnchorError{AnchorErrorCode::Capacity, "Parallel session limit reached", CapacityLimit::Sessions};
+    case relay::TcpRelayErrorCode::BadRequest:
+    case relay::TcpRelayErrorCode::Disabled: break;
+  }
+  return AnchorError{AnchorErrorCode::Internal, e.reason};
+}
+
+const char* addrTypeOf(std::string_view address) { return address.find(':') != std::string_view::npos ? "IP6" : "IP4"; }
 
 AnchorError tagMismatch() {
   return AnchorError{AnchorErrorCode::TagMismatch, "Call-ID not found or tags didn't match"};
@@ -165,6 +182,7 @@ Expected<std::string, AnchorError> MediaAnchor::answer(std::string_view callId, 
     return out;
   }
   call.beforeOffer.reset();
+  dropTcpPairs(call);  // pairs the answer replaced or rejected
   return out;
 }
 
@@ -190,6 +208,9 @@ std::optional<AnchorError> MediaAnchor::check(const Call& call, bool isOffer,
     }
     if (!isOffer && !call.streams[i].active) {
       return AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} was not offered", i + 1)};
+    }
+    if (i < call.streams.size() && call.streams[i].active && call.streams[i].tcp != isTcpProto(sdp.media[i].proto)) {
+      return AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {} changes between UDP and TCP", i + 1)};
     }
   }
   return std::nullopt;
@@ -218,7 +239,7 @@ void MediaAnchor::restore(Call& call, const std::vector<StreamState>& before) {
   idle.mux = true;
   for (size_t i = 0; i < call.streams.size(); ++i) {
     const StreamState& cur = call.streams[i];
-    if (!cur.active) continue;
+    if (!cur.active || cur.tcp) continue;  // TCP media has no relay stream
     const bool existed = i < before.size() && before[i].active;
     for (uint8_t l = 0; l < 2; ++l) {
       const relay::LegParams& want = existed ? before[i].params[l] : idle;
@@ -231,6 +252,79 @@ void MediaAnchor::restore(Call& call, const std::vector<StreamState>& before) {
     if (!existed) call.spare.push_back(SpareStream{cur.relayIndex, {cur.port[0], cur.port[1]}});
   }
   call.streams = before;
+  dropTcpPairs(call);
+}
+
+void MediaAnchor::dropTcpPairs(Call& call) {
+  auto named = [&](uint64_t id) {
+    auto in = [id](const std::vector<StreamState>& v) {
+      return std::any_of(v.begin(), v.end(), [id](const StreamState& st) { return st.tcpPair == id; });
+    };
+    return in(call.streams) || (call.beforeOffer && in(*call.beforeOffer));
+  };
+  std::erase_if(call.tcpPairs, [&](uint64_t id) {
+    if (named(id)) return false;
+    if (tcp_ != nullptr) tcp_->remove(id);
+    return true;
+  });
+}
+
+void MediaAnchor::removeTcpPairs(Call& call) {
+  for (uint64_t id : call.tcpPairs) {
+    if (tcp_ != nullptr) tcp_->remove(id);
+  }
+  call.tcpPairs.clear();
+}
+
+std::vector<uint64_t> MediaAnchor::tcpPairs(std::string_view callId) const {
+  auto it = calls_.find(std::string(callId));
+  return it == calls_.end() ? std::vector<uint64_t>{} : it->second.tcpPairs;
+}
+
+Expected<bool, AnchorError> MediaAnchor::anchorTcp(Call& call, StreamState& st, int side, bool isOffer,
+                                                   sdp::SdpSession& sdp, size_t i, const AnchorOptions& opts) {
+  sdp::SdpMedia& m = sdp.media[i];
+  const std::string conn = *sdp.mediaConnectionAddress(i);  // present: check()
+  const std::string key = fmt::format("{} {} {}", m.proto, conn, m.port);
+  st.tcp = true;
+  st.active = true;
+  if (isOffer) {
+    st.offerer = side;
+    auto status = st.tcpPair != 0 && tcp_ != nullptr ? tcp_->find(st.tcpPair) : nullptr;
+    const auto state = status ? status->state.load(std::memory_order_acquire) : relay::TcpPairState::Deleted;
+    const bool unchanged = st.tcpKey[side] == key && !relay::terminal(state);
+    st.tcpKey[side] = key;
+    st.tcpReused = false;
+    if (!tcpEnabled() || !senderCanConnect(m)) {
+      st.tcpPair = 0;  // the relay only listens: a peer that will not connect out is passed through
+    } else if (unchanged) {
+      // RFC 4145 §5: the connection in place goes on (while the peers have yet to connect, the
+      // listeners are still open and the line still says "new").
+      st.tcpReused = state == relay::TcpPairState::Connected;
+    } else {
+      relay::TcpPairRequest req;
+      req.origin = opts.tcpOrigin;
+      if (tcpRestrictSource_ && !opts.receivedFrom.empty()) req.peers[side] = SockAddr::fromIp(opts.receivedFrom, 0);
+      auto pair = tcp_->create(req);
+      if (!pair) return Unexpected(tcpRelayError(pair.error()));
+      st.tcpPair = (*pair)->id;
+      st.tcpPort[0] = (*pair)->local[0].port();
+      st.tcpPort[1] = (*pair)->local[1].port();
+      call.tcpPairs.push_back(st.tcpPair);
+      spdlog::info("call={} m-line {} ({}) on TCP relay pair {}: ports {}/{}", call.callId, i + 1, m.proto,
+                   st.tcpPair, st.tcpPort[0], st.tcpPort[1]);
+    }
+  } else {
+    st.tcpKey[side] = key;
+  }
+  if (st.tcpPair == 0) {
+    // Unanchored: keep the peer's own address even though the session c= is rewritten.
+    if (!m.connectionAddress()) m.setConnection(addrTypeOf(conn), conn);
+    return true;
+  }
+  const std::string& adv = tcp_->advertise();
+  pointTcpMediaAtRelay(m, addrTypeOf(adv), adv, st.tcpPort[1 - side], st.tcpReused);
+  return true;
 }
 
 Party& MediaAnchor::branch(Call& call, std::string_view tag) {
@@ -281,7 +375,14 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     sdp::SdpMedia& m = sdp.media[i];
     if (i >= call.streams.size()) call.streams.emplace_back();
     StreamState& st = call.streams[i];
-    if (m.port == 0) continue;  // rejected or disabled m-line: nothing to anchor
+    if (m.port == 0) {  // rejected or disabled m-line: nothing to anchor
+      if (!isOffer && st.tcp) st.tcpPair = 0;  // a rejected TCP line's pair goes with the answer
+      continue;
+    }
+    if (st.tcp || isTcpProto(m.proto)) {
+      if (auto ok = anchorTcp(call, st, side, isOffer, sdp, i, opts); !ok) return undo(ok.error());
+      continue;
+    }
     auto conn = sdp.mediaConnectionAddress(i);  // present: check()
     if (!st.active) {
       // Without rtcp-mux on offer, both legs' RTCP sockets are opened now, where a taken port
@@ -365,6 +466,7 @@ void MediaAnchor::removeCall(std::unordered_map<std::string, Call>::iterator it,
   // The call is forgotten now; the final report arrives when the worker has closed the sockets.
   CallInfo skeleton = info(it->second, relay::SessionReport{});
   const uint64_t sessionId = it->second.sessionId;
+  removeTcpPairs(it->second);
   bySession_.erase(sessionId);
   calls_.erase(it);
   spdlog::info("call={} deleted", skeleton.callId);
@@ -440,6 +542,7 @@ void MediaAnchor::release(std::string_view callId) {
   auto it = calls_.find(std::string(callId));
   if (it == calls_.end()) return;
   relay_.drop(it->second.sessionId);
+  removeTcpPairs(it->second);
   bySession_.erase(it->second.sessionId);
   spdlog::info("call={} media released", it->first);
   calls_.erase(it);
@@ -470,7 +573,7 @@ Expected<CallInfo, AnchorError> MediaAnchor::query(std::string_view callId) cons
   r.id = call.sessionId;
   r.callId = call.callId;
   for (const StreamState& st : call.streams) {
-    if (!st.active) continue;
+    if (!st.active || st.tcp) continue;
     std::array<relay::LegReport, 2> legs;
     for (int l = 0; l < 2; ++l) {
       legs[l].rtpPort = st.port[l];
@@ -493,11 +596,34 @@ std::vector<std::string> MediaAnchor::list(size_t limit) const {
   return out;
 }
 
+bool MediaAnchor::renewForTcp(const relay::SessionReport& report) {
+  auto s = bySession_.find(report.id);
+  if (s == bySession_.end() || tcp_ == nullptr) return false;
+  Call& call = calls_.at(s->second);
+  auto udpActive = [](const std::vector<StreamState>& v) {
+    return std::any_of(v.begin(), v.end(), [](const StreamState& st) { return st.active && !st.tcp; });
+  };
+  if (udpActive(call.streams) || (call.beforeOffer && udpActive(*call.beforeOffer))) return false;
+  const bool tcpOpen = std::any_of(call.tcpPairs.begin(), call.tcpPairs.end(), [this](uint64_t id) {
+    auto st = tcp_->find(id);
+    return st && !relay::terminal(st->state.load(std::memory_order_acquire));
+  });
+  if (!tcpOpen) return false;
+  bySession_.erase(s);
+  call.sessionId = relay_.createSession(call.callId);
+  call.relayStreams = 0;  // no UDP stream was active: no StreamState names an old index
+  call.spare.clear();
+  bySession_[call.sessionId] = call.callId;
+  spdlog::info("call={} no UDP media, TCP media open: the call goes on", call.callId);
+  return true;
+}
+
 std::optional<std::string> MediaAnchor::onSessionEnded(const relay::SessionReport& report) {
   auto s = bySession_.find(report.id);
   if (s == bySession_.end()) return std::nullopt;
   std::string callId = s->second;
   bySession_.erase(s);
+  if (auto c = calls_.find(callId); c != calls_.end()) removeTcpPairs(c->second);
   calls_.erase(callId);
   return callId;
 }

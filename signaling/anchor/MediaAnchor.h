@@ -32,6 +32,7 @@
 #include "common/Clock.h"
 #include "common/Expected.h"
 #include "relay/RelayControl.h"
+#include "relay/TcpRelay.h"
 
 namespace rdv::sdp {
 class SdpSession;
@@ -58,6 +59,7 @@ struct AnchorOptions {
   std::string label = {};         // label of the party sending this SDP (NG `label`, `from-label`)
   std::string otherLabel = {};    // label of the party receiving it (NG `to-label`)
   std::string viaBranch = {};     // NG `via-branch`: names the branch of a forked call
+  relay::TcpPairOrigin tcpOrigin = relay::TcpPairOrigin::Sdp;  // counted per origin on /metrics
 };
 
 enum class AnchorErrorCode : uint8_t { BadSdp, UnknownCall, TagMismatch, Capacity, Internal };
@@ -136,6 +138,18 @@ class MediaAnchor {
   // Live report from the relay worker; `done` runs from RelayControl::drainReplies(), or at once
   // for an unknown call.
   void query(std::string_view callId, QueryCallback done);
+  // TCP media (TcpMedia.h): with a relay that is enabled, every TCP m-line gets a pair of `tcp`
+  // (side i = leg i: each peer connects to the port in the SDP it receives), else TCP m-lines pass
+  // through unchanged. `restrictSource`: the offerer's side accepts connections only from the
+  // address its signalling came from (AnchorOptions::receivedFrom), when known. `tcp` must
+  // outlive the anchor.
+  void setTcpRelay(relay::TcpRelay* tcp, bool restrictSource) {
+    tcp_ = tcp;
+    tcpRestrictSource_ = restrictSource;
+  }
+  // The ids of the TCP relay pairs a call holds (for tests and the API's view).
+  std::vector<uint64_t> tcpPairs(std::string_view callId) const;
+
   // The signalling view, at once: ports, advertised addresses and rtcp-mux as the anchor told
   // the relay, no counters (those need query(callId, done)).
   Expected<CallInfo, AnchorError> query(std::string_view callId) const;
@@ -143,6 +157,11 @@ class MediaAnchor {
   // "IP4" or "IP6": the family of the address the anchor advertises.
   const std::string& addressType() const { return addrType_; }
 
+  // A session the relay ended by itself (media timeout) of a call whose media is only TCP
+  // (MSRP without audio) while one of its pairs is still open: the UDP relay saw no packet
+  // because there is none to see. The call goes on with a new, empty relay session (checked
+  // again at its next timeout) and true is returned; otherwise false, nothing changed.
+  bool renewForTcp(const relay::SessionReport& report);
   // A session the relay ended by itself (media timeout): forget its call.
   std::optional<std::string> onSessionEnded(const relay::SessionReport& report);
   size_t calls() const { return calls_.size(); }
@@ -159,6 +178,12 @@ class MediaAnchor {
     bool muxRequired = false;  // NG `rtcp-mux: [require]`: the answerer's leg stays muxed
     int offerer = 0;           // leg index of the last offerer
     relay::LegParams params[2];  // mirror of what the relay legs were told
+    // TCP media: no relay stream; `tcpPair` (0 = passed through unanchored) is a TcpRelay pair.
+    bool tcp = false;
+    uint64_t tcpPair = 0;
+    uint16_t tcpPort[2] = {0, 0};
+    bool tcpReused = false;  // the last offer kept the pair: a=connection:existing
+    std::string tcpKey[2];   // each side's "proto address port", to see an unchanged re-offer
   };
   struct SpareStream {  // a relay stream allocated by an offer that was undone
     uint32_t relayIndex = 0;
@@ -177,6 +202,7 @@ class MediaAnchor {
     // The streams as the last answer left them, while an offer awaits its answer.
     std::optional<std::vector<StreamState>> beforeOffer;
     std::vector<SpareStream> spare;
+    std::vector<uint64_t> tcpPairs;  // every TCP relay pair created for the call, removed with it
     uint64_t createdUnix = 0;
     uint64_t lastSignalUnix = 0;
   };
@@ -193,6 +219,13 @@ class MediaAnchor {
   // are idled and kept as spares.
   void restore(Call& call, const std::vector<StreamState>& before);
   CallInfo info(const Call& call, relay::SessionReport report) const;
+  // Anchors m-line `i` (a TCP transport) on a TcpRelay pair, or passes it through.
+  Expected<bool, AnchorError> anchorTcp(Call& call, StreamState& st, int side, bool isOffer, sdp::SdpSession& sdp,
+                                        size_t i, const AnchorOptions& opts);
+  // Removes the pairs `call` holds that neither its streams nor its pending offer's state name.
+  void dropTcpPairs(Call& call);
+  void removeTcpPairs(Call& call);  // every pair of the call (it ends)
+  bool tcpEnabled() const { return tcp_ != nullptr && tcp_->enabled(); }
   // The branch with `tag`, created when absent. Precondition: tag not empty.
   Party& branch(Call& call, std::string_view tag);
   void applyLabels(Call& call, int side, const AnchorOptions& opts);
@@ -209,6 +242,8 @@ class MediaAnchor {
   std::unordered_map<std::string, Call> calls_;
   std::unordered_map<uint64_t, std::string> bySession_;
   std::function<void(const relay::SessionReport&)> onRemoved_;
+  relay::TcpRelay* tcp_ = nullptr;
+  bool tcpRestrictSource_ = true;
 };
 
 }  // namespace rdv::anchor

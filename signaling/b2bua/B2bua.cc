@@ -163,9 +163,13 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
     admission_.refund();  // 404/480: not a call
     return;
   }
-  // An INVITE without SDP is a late offer: the callee's 2xx will carry the offer.
+  // An INVITE without SDP is a late offer: the callee's 2xx will carry the offer. The INVITE's
+  // source may restrict who connects to the caller's side of a TCP media pair (sipSourceAddress
+  // stays off: UDP legs still latch).
+  anchor::AnchorOptions offerOpts = anchorOptions_;
+  offerOpts.receivedFrom = from.addr.ip();
   auto offer = req.body().empty() ? Expected<std::string, anchor::AnchorError>(std::string())
-                                  : anchor_.offer(req.callId(), req.fromTag(), req.body(), anchorOptions_);
+                                  : anchor_.offer(req.callId(), req.fromTag(), req.body(), offerOpts);
   if (!offer) {
     admission_.refund();
     const bool capacity = offer.error().code == anchor::AnchorErrorCode::Capacity;

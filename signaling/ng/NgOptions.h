@@ -25,7 +25,7 @@ struct NgOptions {
   std::string fromTag;
   std::string toTag;
   std::optional<std::string> sdp;
-  anchor::AnchorOptions anchor;   // includes label, via-branch, received-from, media-address
+  anchor::AnchorOptions anchor{.tcpOrigin = relay::TcpPairOrigin::Ng};  // includes label, via-branch, received-from, media-address
   std::string addressFamily;      // "IP4" / "IP6" when requested (NG `address-family`)
   std::optional<int64_t> deleteDelay;  // seconds (NG `delete-delay`); see README: deletes are immediate
   bool fatal = false;             // `delete` of an unknown call is an error, not a warning

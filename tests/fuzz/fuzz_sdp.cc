@@ -1,7 +1,8 @@
 // libFuzzer target for the SDP parser/rewriter. Checks, for every accepted input:
 //  - round trip: parse(serialize(parse(x))) succeeds and serializes to the same text;
 //  - the rewrites a relay performs (addresses, ports, ICE removal, attributes) keep the session
-//    parseable while it stays within the parser's limits.
+//    parseable while it stays within the parser's limits; TCP m-lines get the TCP relay's
+//    rewrite (signaling/anchor/TcpMedia.h: setup, connection, MSRP a=path) instead.
 
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "signaling/anchor/TcpMedia.h"
 #include "signaling/sdp/Sdp.h"
 
 namespace {
@@ -74,8 +76,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   removeIceAttributes(s);
   uint16_t port = 30000;
   for (auto& m : s.media) {
-    m.port = port;
     port = static_cast<uint16_t>(port + 2);
+    if (rdv::anchor::isTcpProto(m.proto)) {
+      (void)rdv::anchor::senderCanConnect(m);
+      rdv::anchor::pointTcpMediaAtRelay(m, "IP4", "203.0.113.1", port, (port & 2) != 0);
+      continue;
+    }
+    m.port = port;
     m.setConnection("IP4", "203.0.113.1");
     m.removeAttributes("rtcp");
     m.setAttribute("rtcp-mux", std::nullopt);

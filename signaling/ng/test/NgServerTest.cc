@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "relay/RelayControl.h"
+#include "relay/TcpRelay.h"
 #include "relay/test/FreePorts.h"
 #include "relay/test/TestPeer.h"
 #include "signaling/sdp/Sdp.h"
@@ -560,6 +561,48 @@ TEST(NgCallReport, StreamStatsCarryBurstGapLossAndXrVoipMetrics) {
   EXPECT_EQ(xr->getInt("discard rate permille"), 12);  // 3/256
   EXPECT_EQ(xr->getInt("round trip delay ms"), 180);
   EXPECT_EQ(xr->getInt("end system delay ms"), 60);
+}
+
+}  // namespace
+}  // namespace rdv::ng
+
+namespace rdv::ng {
+namespace {
+
+// An NG offer/answer with a TCP/MSRP m-line (RFC 4975) anchors it on a TCP relay pair counted as
+// "ng", whose caller side only accepts the received-from address; delete closes the pair.
+TEST_F(NgTest, TcpMsrpLineIsAnchoredOnATcpRelayPairThatDeleteCloses) {
+  relay::TcpRelayOptions to;
+  to.portMin = relay::test::freePortWindow(16);
+  to.portMax = static_cast<uint16_t>(to.portMin + 15);
+  to.maxPairs = 4;
+  relay::TcpRelay tcp(to);
+  anchor_.setTcpRelay(&tcp, true);
+  const std::string msrp =
+      "m=message 2855 TCP/MSRP *\r\na=setup:active\r\na=path:msrp://198.18.0.9:2855/s1;tcp\r\n";
+  BValue o = offerReq("t", "a", sdp(5000, false) + msrp);
+  o.set("received-from", words({"IP4", "198.18.0.99"}));
+  auto r = call("t1", o);
+  ASSERT_EQ(r.getString("result"), "ok") << encodeBencode(r);
+  auto out = sdp::SdpSession::parse(*r.getString("sdp"));
+  ASSERT_TRUE(out);
+  ASSERT_EQ(out->media.size(), 2U);
+  const auto ids = anchor_.tcpPairs("t");
+  ASSERT_EQ(ids.size(), 1U);
+  auto st = tcp.find(ids[0]);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(out->media[1].port, st->local[1].port());
+  EXPECT_EQ(out->media[1].attribute("setup"), "passive");
+  EXPECT_EQ(out->media[1].attribute("path"), "msrp://127.0.0.1:" + std::to_string(st->local[1].port()) + "/s1;tcp");
+  ASSERT_TRUE(st->allowed[0].has_value());
+  EXPECT_EQ(st->allowed[0]->ip(), "198.18.0.99");
+  EXPECT_EQ(tcp.createdBy()[static_cast<size_t>(relay::TcpPairOrigin::Ng)].get(), 1U);
+
+  BValue del = cmd("delete");
+  del.set("call-id", BValue::string("t"));
+  ASSERT_EQ(call("t2", del).getString("result"), "ok");
+  EXPECT_EQ(tcp.find(ids[0]), nullptr);
+  anchor_.setTcpRelay(nullptr, true);
 }
 
 }  // namespace
