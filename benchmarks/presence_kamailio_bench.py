@@ -17,7 +17,7 @@ Phases:
   fanout     W watchers subscribe to bob (a scenario answering two NOTIFYs, then ending); once
              sipp counted W first NOTIFYs (-trace_counts, every second) one PUBLISH (PIDF "open")
              for bob goes out; the time from it to sipp's exit (every watcher got and answered its
-             second NOTIFY) gives NOTIFY fan-out/s = W / time.
+             second NOTIFY) gives NOTIFY fan-out/s = W / time. Both phases subscribe at -r RATE.
 
 Usage:
   python3 benchmarks/presence_kamailio_bench.py [--subs 100000 --rate 4000 --presentities 1000]
@@ -143,7 +143,7 @@ def phase_fanout(args, workdir):
         inf = os.path.join(workdir, "bob.csv")
         with open(inf, "w") as f:
             f.write("SEQUENTIAL\nbob\n")
-        sipp = subprocess.Popen(sipp_argv(kam, scen, args.watchers, 2000, 300, workdir, "fanout", inf),
+        sipp = subprocess.Popen(sipp_argv(kam, scen, args.watchers, args.rate, 300, workdir, "fanout", inf),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                                 cwd=workdir)
         counts = os.path.join(workdir, "fanout_%d_counts.csv" % sipp.pid)
