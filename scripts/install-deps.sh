@@ -18,7 +18,7 @@ test_pkgs=(
   "${build_pkgs[@]}"
   libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 openssl curl iproute2 iptables procps
-  sip-tester kamailio kamailio-extra-modules rtpengine-daemon
+  sip-tester kamailio kamailio-extra-modules kamailio-presence-modules rtpengine-daemon
   baresip-core linphone-cli prometheus chromium coturn
   socat  # benchmarks/tcp_bench.py: the TCP relay beside socat
 )

@@ -159,6 +159,7 @@ class B2bua final : public sip::SipTransactionUser {
   // What the store holds for `user` to each of `bindings` (the first sip.max_branches), oldest
   // first; a message already on its way is not sent again.
   void deliverStored(const std::string& user, const std::vector<sip::Binding>& bindings);
+  void onStoredAnswer(int64_t storedId, bool success);
   // Presence (B2buaPresence.cc, B2buaPublish.cc): SUBSCRIBE to "presence"/"presence.winfo"
   // outside a dialog and within one (refresh, unsubscribe), PUBLISH, and our NOTIFYs.
   void onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
@@ -280,7 +281,14 @@ class B2bua final : public sip::SipTransactionUser {
   std::unordered_map<uint64_t, PagerFanout> fanouts_;
   uint64_t nextFanout_ = 1;
   std::unique_ptr<im::MessageStore> messageStore_;
-  std::unordered_map<int64_t, size_t> delivering_;  // stored message -> our MESSAGEs unanswered
+  // A stored message on its way: one at a time per user, the next once a contact took it, so they
+  // arrive in order even over a lossy path (a burst could overtake itself by retransmission).
+  struct StoredDelivery {
+    std::string user;
+    size_t unanswered = 0;  // our MESSAGEs (one per contact) without a final answer
+  };
+  std::unordered_map<int64_t, StoredDelivery> delivering_;  // stored message id ->
+  std::unordered_map<std::string, int64_t> deliveringTo_;   // user -> the stored message in flight
   presence::SubscriptionTable subscriptions_;
   presence::PublicationStore publications_;
   presence::WatcherPolicy watcherPolicy_;

@@ -2,8 +2,9 @@
 // recipient, each as its own transaction; the sender hears the first 2xx, or, when every contact
 // failed, the best failure as for a forked call (BranchFailure). With a message store, a message
 // for a known user that no device could take (no contact, or none answered at all) is kept and
-// answered 202; the user's next REGISTER sends what is kept, oldest first, to each contact, and a
-// message leaves the store on the first 2xx. isComposing notices (RFC 3994) are never kept: they
+// answered 202; the user's next REGISTER sends what is kept to each contact, oldest first and one
+// at a time (the next once a contact took one, so none overtakes another by retransmission), and
+// a message leaves the store on the first 2xx. isComposing notices (RFC 3994) are never kept: they
 // are stale by the time anyone reads them. Bodies (IMDN's message/cpim included) pass untouched.
 
 #include <algorithm>
@@ -125,13 +126,8 @@ void B2bua::onPagerAnswer(sip::TxnId id, int status, std::string_view reason, co
   auto node = pagers_.extract(id);
   const PagerRelay relay = node.mapped();
   const bool success = status >= 200 && status < 300;
-  if (relay.fanout == 0) {  // a stored message delivered: it stays stored unless a device took it
-    if (success && messageStore_ != nullptr && messageStore_->remove(relay.storedId)) {
-      counters_.messagesDelivered.add(1);
-      spdlog::info("sip: stored MESSAGE {} delivered", relay.storedId);
-    }
-    if (auto d = delivering_.find(relay.storedId); d != delivering_.end() && --d->second == 0)
-      delivering_.erase(d);
+  if (relay.fanout == 0) {
+    onStoredAnswer(relay.storedId, success);
     return;
   }
   auto it = fanouts_.find(relay.fanout);
@@ -195,20 +191,48 @@ void B2bua::keepMessage(sip::TxnId id, std::string_view toTag, std::string_view 
   txns_.respond(id, 500, "Server Internal Error", toTag);
 }
 
+// The user's oldest stored message to each contact, unless one is on its way already (since an
+// earlier REGISTER): the next follows when a contact took this one (onStoredAnswer).
 void B2bua::deliverStored(const std::string& user, const std::vector<sip::Binding>& bindings) {
+  if (deliveringTo_.count(user) != 0 || bindings.empty()) return;
+  const auto next = messageStore_->pending(user, 1);
+  if (next.empty()) return;
+  const im::StoredMessage& m = next.front();
   const std::string to = fmt::format("<sip:{}@{}>", user, local_.host());
-  for (const auto& m : messageStore_->pending(user)) {
-    if (delivering_.count(m.id) != 0) continue;  // on its way since an earlier REGISTER
-    const std::array<std::string, 1> date{dateHeader(m.storedUnixMs)};
-    size_t sent = 0;
-    for (size_t k = 0; k < std::min<size_t>(bindings.size(), cfg_.maxBranches); ++k) {
-      const sip::TxnId out = sendPager(bindings[k], m.sender, to, 70, m.body, m.contentType, date);
-      if (out == 0) continue;
-      pagers_[out] = PagerRelay{0, m.id};
-      ++sent;
-    }
-    if (sent > 0) delivering_[m.id] = sent;
+  const std::array<std::string, 1> date{dateHeader(m.storedUnixMs)};
+  size_t sent = 0;
+  for (size_t k = 0; k < std::min<size_t>(bindings.size(), cfg_.maxBranches); ++k) {
+    const sip::TxnId out = sendPager(bindings[k], m.sender, to, 70, m.body, m.contentType, date);
+    if (out == 0) continue;
+    pagers_[out] = PagerRelay{0, m.id};
+    ++sent;
   }
+  if (sent == 0) return;
+  StoredDelivery& d = delivering_[m.id];
+  d.user = user;
+  d.unanswered += sent;
+  deliveringTo_[user] = m.id;
+}
+
+// A contact's final answer to a stored message: a 2xx takes it out of the store and sends the
+// user's next one; when every contact failed it stays stored for the next REGISTER.
+void B2bua::onStoredAnswer(int64_t storedId, bool success) {
+  auto d = delivering_.find(storedId);
+  if (d == delivering_.end()) return;
+  const std::string user = d->second.user;
+  const bool taken = success && messageStore_ != nullptr && messageStore_->remove(storedId);
+  if (taken) {
+    counters_.messagesDelivered.add(1);
+    spdlog::info("sip: stored MESSAGE {} delivered", storedId);
+  }
+  if (--d->second.unanswered == 0) delivering_.erase(d);
+  auto cur = deliveringTo_.find(user);
+  const bool current = cur != deliveringTo_.end() && cur->second == storedId;
+  // Any 2xx moves on (a message that expired meanwhile is gone anyway); a failure only once every
+  // contact failed, and then the rest waits for the user's next REGISTER.
+  if (!current || !(success || delivering_.count(storedId) == 0)) return;
+  deliveringTo_.erase(cur);
+  if (success) deliverStored(user, registrations_.lookup(user, clock_.monotonicMs()));
 }
 
 }  // namespace rdv::b2bua

@@ -119,11 +119,12 @@ Expected<int64_t, StoreError> MessageStore::store(const NewMessage& m) {
   return sqlite3_last_insert_rowid(db_);
 }
 
-std::vector<StoredMessage> MessageStore::pending(std::string_view recipient) const {
+std::vector<StoredMessage> MessageStore::pending(std::string_view recipient, uint32_t limit) const {
   Statement s(db_,
               "SELECT id, sender, content_type, body, stored_unix_ms, expires_unix_ms FROM messages"
-              " WHERE recipient = ?1 ORDER BY id");
+              " WHERE recipient = ?1 ORDER BY id LIMIT ?2");
   s.text(1, recipient);
+  s.integer(2, static_cast<int64_t>(limit));
   std::vector<StoredMessage> out;
   while (s.step() == SQLITE_ROW) {
     out.push_back(StoredMessage{s.column(0), std::string(recipient), s.columnText(1), s.columnText(2),

@@ -62,7 +62,8 @@ class MessageStore {
   // Keeps `m` unless a quota is reached; its id orders it after every message stored before.
   [[nodiscard]] Expected<int64_t, StoreError> store(const NewMessage& m);
   // The messages kept for `recipient`, oldest first (expired ones included until expire()).
-  std::vector<StoredMessage> pending(std::string_view recipient) const;
+  // The recipient's messages, oldest first; at most `limit` of them.
+  std::vector<StoredMessage> pending(std::string_view recipient, uint32_t limit = UINT32_MAX) const;
   // False when no message has this id (delivered or expired already).
   bool remove(int64_t id);
   // Drops every message whose expiry is at or before `nowUnixMs`; returns how many.

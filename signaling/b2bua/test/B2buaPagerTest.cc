@@ -154,7 +154,7 @@ TEST_F(B2buaPagerTest, AMessageNoContactAnsweredIsKeptWith202) {
   EXPECT_EQ(storedBodies("bob"), Lines{"anyone?\r\n"});
 }
 
-TEST_F(B2buaPagerTest, RegisterDeliversKeptMessagesInOrderAndRemovesOnlyThoseAnswered2xx) {
+TEST_F(B2buaPagerTest, RegisterDeliversKeptMessagesOneAtATimeInOrderAndRemovesOnlyThoseAnswered2xx) {
   useStore();
   sendToBob("first\n", 1);
   sendToBob("second\n", 2);
@@ -162,28 +162,53 @@ TEST_F(B2buaPagerTest, RegisterDeliversKeptMessagesInOrderAndRemovesOnlyThoseAns
   take();
   receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 1), bob_);
   auto sent = take();
-  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob),
-                                     std::string(kMessageToBob), std::string(kMessageToBob)}));
-  std::vector<sip::SipMessage> msgs;
-  for (size_t i = 1; i < sent.size(); ++i) msgs.push_back(parsedSent(sent[i]));
-  EXPECT_EQ(msgs[0].body(), "first\r\n");
-  EXPECT_EQ(msgs[1].body(), "second\r\n");
-  EXPECT_EQ(msgs[2].body(), "third\r\n");
-  EXPECT_EQ(msgs[0].header("Date"), "Tue, 14 Nov 2023 22:13:20 GMT") << "when it was kept";
-  auto from = sip::NameAddr::parse(msgs[0].header("From"));
+  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob)}))
+      << "the oldest only: the next waits for its answer, so none overtakes another";
+  const sip::SipMessage first = parsedSent(sent[1]);
+  EXPECT_EQ(first.body(), "first\r\n");
+  EXPECT_EQ(first.header("Date"), "Tue, 14 Nov 2023 22:13:20 GMT") << "when it was kept";
+  auto from = sip::NameAddr::parse(first.header("From"));
   ASSERT_TRUE(from.has_value());
   EXPECT_EQ(from->displayNameText(), "Boss, Big");
   EXPECT_EQ(from->uri, "sip:alice@127.0.0.1") << "the original sender, topology hidden";
 
-  receive(typedResponseLf(msgs[0], 200, "OK"), bob_);
-  receive(typedResponseLf(msgs[1], 500, "Server Internal Error"), bob_);
-  EXPECT_TRUE(take().empty()) << "nobody waits for these answers";
-  runTimersUntil(clock_, b2b(), kT0 + 40'000);  // the third times out (408)
-  for (const auto& line : takeStartLines()) EXPECT_EQ(line, kMessageToBob) << "only retransmissions";
+  receive(typedResponseLf(first, 200, "OK"), bob_);
+  sent = take();
+  ASSERT_EQ(startLines(sent), Lines{std::string(kMessageToBob)}) << "taken: the next one goes";
+  const sip::SipMessage second = parsedSent(sent[0]);
+  EXPECT_EQ(second.body(), "second\r\n");
+  receive(typedResponseLf(second, 500, "Server Internal Error"), bob_);
+  EXPECT_TRUE(take().empty()) << "refused: the rest waits for the next REGISTER";
   EXPECT_EQ(storedBodies("bob"), (Lines{"second\r\n", "third\r\n"}));
 
   receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 2), bob_);
-  EXPECT_EQ(takeStartLines().size(), 3U) << "the next REGISTER tries the rest again";
+  sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob)}));
+  EXPECT_EQ(parsedSent(sent[1]).body(), "second\r\n") << "the next REGISTER tries again from the oldest";
+  receive(typedResponseLf(parsedSent(sent[1]), 200, "OK"), bob_);
+  sent = take();
+  ASSERT_EQ(startLines(sent), Lines{std::string(kMessageToBob)});
+  EXPECT_EQ(parsedSent(sent[0]).body(), "third\r\n");
+  receive(typedResponseLf(parsedSent(sent[0]), 200, "OK"), bob_);
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(b2b().messageStore()->size(), 0U);
+  EXPECT_EQ(b2b().counters().messagesDelivered.get(), 3U);
+}
+
+TEST_F(B2buaPagerTest, AStoredMessageNoContactAnsweredStaysAndStopsTheRest) {
+  useStore();
+  sendToBob("first\n", 1);
+  sendToBob("second\n", 2);
+  take();
+  receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 1), bob_);
+  EXPECT_EQ(takeStartLines(), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob)}));
+  runTimersUntil(clock_, b2b(), kT0 + 40'000);  // no answer: 408 after Timer F
+  for (const auto& line : takeStartLines()) EXPECT_EQ(line, kMessageToBob) << "only retransmissions";
+  EXPECT_EQ(storedBodies("bob"), (Lines{"first\r\n", "second\r\n"}));
+  receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 2), bob_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"bob: SIP/2.0 200 OK", std::string(kMessageToBob)}));
+  EXPECT_EQ(parsedSent(sent[1]).body(), "first\r\n");
 }
 
 TEST_F(B2buaPagerTest, ARefreshingRegisterDoesNotResendAMessageStillOnItsWay) {

@@ -83,6 +83,16 @@ TEST_F(MessageStoreTest, RemoveDropsOneMessageOnceOnly) {
   EXPECT_EQ(bodies(s->pending("bob")), std::vector<std::string>{"2"});
 }
 
+TEST_F(MessageStoreTest, PendingWithALimitGivesTheOldestOnes) {
+  auto s = open();
+  for (const char* body : {"1", "2", "3"}) ASSERT_TRUE(s->store(msg("bob", body)).has_value());
+  EXPECT_EQ(bodies(s->pending("bob", 1)), std::vector<std::string>{"1"});
+  EXPECT_EQ(bodies(s->pending("bob", 2)), (std::vector<std::string>{"1", "2"}));
+  ASSERT_TRUE(s->remove(s->pending("bob", 1).front().id));
+  EXPECT_EQ(bodies(s->pending("bob", 1)), std::vector<std::string>{"2"});
+  EXPECT_TRUE(s->pending("bob", 0).empty());
+}
+
 TEST_F(MessageStoreTest, ExpireDropsMessagesDueAtOrBeforeNow) {
   auto s = open();
   ASSERT_TRUE(s->store(msg("bob", "early", 5'000)).has_value());

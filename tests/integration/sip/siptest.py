@@ -357,11 +357,14 @@ def register_tcp(conn, server_port, user, password, contact, expires=300, timeou
     return final(2, ["Authorization: " + digest_authorization(usable[0], user, password, "REGISTER", ruri)])
 
 
-def register(server_port, user, password, local_port=0, expires=300, algorithm=None, contact_port=None):
+def register(server_port, user, password, local_port=0, expires=300, algorithm=None, contact_port=None,
+             sock=None):
     """REGISTER user from 127.0.0.1:local_port with digest auth. algorithm None = the topmost
     challenge this client supports (RFC 8760 section 2.3), else that algorithm's challenge.
+    sock: an open UdpSip to register from (left open, so what the server sends to the new
+    binding can be read from it) instead of a socket of its own on local_port.
     Returns (challenge_response or None, final_response, challenges list)."""
-    c = UdpSip(server_port, local_port)
+    c = sock or UdpSip(server_port, local_port)
     try:
         cport = contact_port or c.port
         call_id = "reg-" + rand_hex(16) + "@127.0.0.1"
@@ -390,7 +393,8 @@ def register(server_port, user, password, local_port=0, expires=300, algorithm=N
             raise TestFailure("no final response to the authenticated REGISTER for %s" % user)
         return r1, r2, challenges
     finally:
-        c.close()
+        if sock is None:
+            c.close()
 
 
 # ---------------------------------------------------------------- sipp
