@@ -38,8 +38,18 @@ Pair makePair(Suite s) {
 }
 
 size_t writeRtp(std::span<std::byte> b, uint16_t seq) {
-  const std::array<uint8_t, 12> h{0x80, 0x00, uint8_t(seq >> 8), uint8_t(seq), 0, 0, 0, 160,
-                                  uint8_t(kSsrc >> 24), uint8_t(kSsrc >> 16), uint8_t(kSsrc >> 8), uint8_t(kSsrc)};
+  const std::array<uint8_t, 12> h{0x80,
+                                  0x00,
+                                  uint8_t(seq >> 8),
+                                  uint8_t(seq),
+                                  0,
+                                  0,
+                                  0,
+                                  160,
+                                  uint8_t(kSsrc >> 24),
+                                  uint8_t(kSsrc >> 16),
+                                  uint8_t(kSsrc >> 8),
+                                  uint8_t(kSsrc)};
   for (size_t i = 0; i < h.size(); ++i) b[i] = std::byte(h[i]);
   for (size_t i = 0; i < kPayload; ++i) b[12 + i] = std::byte(0xd5);
   return 12 + kPayload;

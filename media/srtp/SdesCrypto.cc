@@ -10,9 +10,11 @@ namespace rdv::srtp {
 namespace {
 
 constexpr uint64_t kMaxLifetime = uint64_t{1} << 48;  // RFC 3711 §9.2, SRTP
-constexpr size_t kMaxKeys = 16;                      // libsrtp's SRTP_MAX_NUM_MASTER_KEYS
+constexpr size_t kMaxKeys = 16;                       // libsrtp's SRTP_MAX_NUM_MASTER_KEYS
 
-bool isWsp(char c) { return c == ' ' || c == '\t'; }
+bool isWsp(char c) {
+  return c == ' ' || c == '\t';
+}
 
 // Splits off the next run of non-blank characters; empty when only blanks are left.
 std::string_view nextToken(std::string_view& s) {
@@ -117,15 +119,24 @@ std::string formatLifetime(uint64_t v) {
 
 std::string_view toString(SdesError e) {
   switch (e) {
-    case SdesError::BadSyntax: return "bad syntax";
-    case SdesError::BadTag: return "bad tag";
-    case SdesError::UnknownSuite: return "unknown suite";
-    case SdesError::BadKeyMethod: return "bad key method";
-    case SdesError::BadBase64: return "bad base64";
-    case SdesError::BadKeyLength: return "bad key length";
-    case SdesError::BadLifetime: return "bad lifetime";
-    case SdesError::BadMki: return "bad mki";
-    case SdesError::TooManyKeys: return "too many keys";
+    case SdesError::BadSyntax:
+      return "bad syntax";
+    case SdesError::BadTag:
+      return "bad tag";
+    case SdesError::UnknownSuite:
+      return "unknown suite";
+    case SdesError::BadKeyMethod:
+      return "bad key method";
+    case SdesError::BadBase64:
+      return "bad base64";
+    case SdesError::BadKeyLength:
+      return "bad key length";
+    case SdesError::BadLifetime:
+      return "bad lifetime";
+    case SdesError::BadMki:
+      return "bad mki";
+    case SdesError::TooManyKeys:
+      return "too many keys";
   }
   return "bad syntax";
 }

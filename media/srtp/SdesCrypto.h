@@ -1,6 +1,7 @@
 #pragma once
 // SDP Security Descriptions (RFC 4568): the value of one `a=crypto` attribute,
-//   <tag> <crypto-suite> inline:<base64 key||salt>[|<lifetime>][|<MKI>:<length>][;inline:...] [<session-param>...]
+//   <tag> <crypto-suite> inline:<base64 key||salt>[|<lifetime>][|<MKI>:<length>][;inline:...]
+//   [<session-param>...]
 // One checked entry point, SdesCrypto::parse; what it returns is well-formed for its suite (key
 // and salt lengths, MKI rules), so SrtpContext::create accepts its masterKeys() as they are.
 // Control-plane code: allocates, no exceptions.
@@ -36,10 +37,10 @@ std::string_view toString(SdesError e);
 
 struct SdesKey {
   std::array<std::byte, kMaxKeySaltLength> material{};
-  uint8_t length = 0;                 // bytes of material used: the suite's key + salt length
-  std::optional<uint64_t> lifetime;   // packets; absent = the suite's maximum
+  uint8_t length = 0;                // bytes of material used: the suite's key + salt length
+  std::optional<uint64_t> lifetime;  // packets; absent = the suite's maximum
   uint64_t mki = 0;
-  uint8_t mkiLength = 0;              // 0 = no MKI
+  uint8_t mkiLength = 0;  // 0 = no MKI
 
   std::span<const std::byte> keySalt() const { return {material.data(), length}; }
   MasterKey masterKey() const { return {keySalt(), mki, mkiLength}; }
@@ -48,8 +49,8 @@ struct SdesKey {
 struct SdesCrypto {
   uint32_t tag = 1;
   Suite suite = Suite::AesCm128HmacSha1_80;
-  std::vector<SdesKey> keys;                // 1..16
-  std::vector<std::string> sessionParams;   // kept verbatim, in order (§6.3)
+  std::vector<SdesKey> keys;               // 1..16
+  std::vector<std::string> sessionParams;  // kept verbatim, in order (§6.3)
 
   // Parses the attribute value (the text after "a=crypto:").
   static Expected<SdesCrypto, SdesError> parse(std::string_view value);

@@ -25,18 +25,26 @@ bool initLibrary() {
 
 SrtpError fromStatus(srtp_err_status_t s) {
   switch (s) {
-    case srtp_err_status_auth_fail: return SrtpError::AuthFail;
+    case srtp_err_status_auth_fail:
+      return SrtpError::AuthFail;
     case srtp_err_status_replay_fail:
-    case srtp_err_status_replay_old: return SrtpError::ReplayFail;
+    case srtp_err_status_replay_old:
+      return SrtpError::ReplayFail;
     case srtp_err_status_bad_param:
-    case srtp_err_status_parse_err: return SrtpError::BadPacket;
-    case srtp_err_status_bad_mki: return SrtpError::BadMki;
-    case srtp_err_status_key_expired: return SrtpError::KeyExpired;
-    default: return SrtpError::Failed;
+    case srtp_err_status_parse_err:
+      return SrtpError::BadPacket;
+    case srtp_err_status_bad_mki:
+      return SrtpError::BadMki;
+    case srtp_err_status_key_expired:
+      return SrtpError::KeyExpired;
+    default:
+      return SrtpError::Failed;
   }
 }
 
-uint8_t byteAt(std::span<const std::byte> p, size_t i) { return std::to_integer<uint8_t>(p[i]); }
+uint8_t byteAt(std::span<const std::byte> p, size_t i) {
+  return std::to_integer<uint8_t>(p[i]);
+}
 
 // RFC 3550 §5.1: version 2, fixed header, CSRCs and the extension (§5.3.1) inside the packet,
 // followed by at least `trailer` bytes.
@@ -119,19 +127,29 @@ void fillKeys(const SrtpConfig& c, KeyBlock& block, srtp_policy_t& policy) {
 
 std::string_view toString(SrtpError e) {
   switch (e) {
-    case SrtpError::AuthFail: return "auth fail";
-    case SrtpError::ReplayFail: return "replay";
-    case SrtpError::BadPacket: return "bad packet";
-    case SrtpError::BadMki: return "bad mki";
-    case SrtpError::NoRoom: return "no room";
-    case SrtpError::KeyExpired: return "key expired";
-    case SrtpError::BadConfig: return "bad config";
-    case SrtpError::Failed: return "failed";
+    case SrtpError::AuthFail:
+      return "auth fail";
+    case SrtpError::ReplayFail:
+      return "replay";
+    case SrtpError::BadPacket:
+      return "bad packet";
+    case SrtpError::BadMki:
+      return "bad mki";
+    case SrtpError::NoRoom:
+      return "no room";
+    case SrtpError::KeyExpired:
+      return "key expired";
+    case SrtpError::BadConfig:
+      return "bad config";
+    case SrtpError::Failed:
+      return "failed";
   }
   return "failed";
 }
 
-void SrtpContext::Deleter::operator()(srtp_ctx_t_* ctx) const { srtp_dealloc(ctx); }
+void SrtpContext::Deleter::operator()(srtp_ctx_t_* ctx) const {
+  srtp_dealloc(ctx);
+}
 
 Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   if (!validKeys(config)) return Unexpected(SrtpError::BadConfig);
@@ -147,7 +165,8 @@ Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   const srtp_err_status_t s = srtp_create(&session, &policy);
   // srtp_create has expanded the keys; wipe the copies (the caller owns its own).
   explicit_bzero(block.material.data(), sizeof(block.material));
-  if (s != srtp_err_status_ok) return Unexpected(s == srtp_err_status_bad_param ? SrtpError::BadConfig : SrtpError::Failed);
+  if (s != srtp_err_status_ok)
+    return Unexpected(s == srtp_err_status_bad_param ? SrtpError::BadConfig : SrtpError::Failed);
   return SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter>(session), config);
 }
 

@@ -15,7 +15,9 @@ constexpr std::array<SuiteInfo, kSuiteCount> kSuites{{
 
 }  // namespace
 
-const SuiteInfo& suiteInfo(Suite s) { return kSuites[static_cast<size_t>(s)]; }
+const SuiteInfo& suiteInfo(Suite s) {
+  return kSuites[static_cast<size_t>(s)];
+}
 
 std::optional<Suite> suiteFromName(std::string_view name) {
   for (size_t i = 0; i < kSuites.size(); ++i) {

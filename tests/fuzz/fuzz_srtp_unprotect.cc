@@ -39,7 +39,8 @@ struct Contexts {
     const auto k1 = key(Suite::AesCm128HmacSha1_80, 1);
     const auto k2 = key(Suite::AesCm128HmacSha1_80, 2);
     const std::array<MasterKey, 2> two{{{k1, 1, 4}, {k2, 2, 4}}};
-    all.push_back(std::move(SrtpContext::create({Suite::AesCm128HmacSha1_80, Direction::Inbound, two})).value());
+    all.push_back(
+        std::move(SrtpContext::create({Suite::AesCm128HmacSha1_80, Direction::Inbound, two})).value());
   }
 };
 

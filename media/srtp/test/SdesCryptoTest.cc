@@ -10,7 +10,9 @@
 namespace rdv::srtp {
 namespace {
 
-std::string text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+std::string text(std::span<const std::byte> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 
 // RFC 4568 §7.1.1 (the offer's second line, suite swapped to one we terminate): two keys told
 // apart by 4-byte MKIs, a lifetime each, a session parameter.
@@ -20,7 +22,8 @@ constexpr std::string_view kTwoKeys =
 
 TEST(SdesCryptoTest, ParsesRfc4568Examples) {
   // §9.2 example
-  auto c = SdesCrypto::parse("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32");
+  auto c = SdesCrypto::parse(
+      "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32");
   ASSERT_TRUE(c.has_value()) << toString(c.error());
   EXPECT_EQ(c->tag, 1u);
   EXPECT_EQ(c->suite, Suite::AesCm128HmacSha1_80);
@@ -31,7 +34,8 @@ TEST(SdesCryptoTest, ParsesRfc4568Examples) {
   EXPECT_EQ(c->keys[0].mkiLength, 32u);
   EXPECT_TRUE(c->sessionParams.empty());
 
-  c = SdesCrypto::parse("1 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20|1:32");
+  c = SdesCrypto::parse(
+      "1 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20|1:32");
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->suite, Suite::AesCm128HmacSha1_32);
 
@@ -82,9 +86,11 @@ TEST(SdesCryptoTest, RejectsMalformedValuesWithAReason) {
   EXPECT_EQ(err("1 AES_256_CM_HMAC_SHA1_80 " + k), "unknown suite");
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 uri:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"), "bad key method");
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxa*BR"), "bad base64");
-  EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVB"), "bad key length");
+  EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVB"),
+            "bad key length");
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBRx"), "bad base64");
-  EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR===="), "bad base64");
+  EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR===="),
+            "bad base64");
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtx"), "bad key length");
   EXPECT_EQ(err("1 AEAD_AES_128_GCM " + k), "bad key length");  // 30 bytes, GCM-128 wants 28
   EXPECT_EQ(err("1 AEAD_AES_256_GCM " + k), "bad key length");
@@ -97,7 +103,7 @@ TEST(SdesCryptoTest, RejectsMalformedValuesWithAReason) {
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + "|x:1"), "bad mki");
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + "|1:4|2^20"), "bad syntax");  // MKI before lifetime
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + "|2^20|1:4|1:4"), "bad syntax");
-  EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + ";" + k), "bad mki");          // two keys, no MKI
+  EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + ";" + k), "bad mki");               // two keys, no MKI
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + "|1:4;" + k + "|2:2"), "bad mki");  // lengths differ
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + "|1:4;" + k + "|1:4"), "bad mki");  // same MKI
   EXPECT_EQ(err("1 AES_CM_128_HMAC_SHA1_80 " + k + ";"), "bad key method");
@@ -111,7 +117,8 @@ TEST(SdesCryptoTest, FormatRoundTrips) {
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->format(), kTwoKeys);
   const std::string gcm =
-      "3 AEAD_AES_256_GCM inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKis=|1000 UNENCRYPTED_SRTCP";
+      "3 AEAD_AES_256_GCM inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKis=|1000 "
+      "UNENCRYPTED_SRTCP";
   c = SdesCrypto::parse(gcm);
   ASSERT_TRUE(c.has_value()) << toString(c.error());
   EXPECT_EQ(c->keys[0].keySalt().size(), 44u);
@@ -127,8 +134,8 @@ TEST(SdesCryptoTest, FormatRoundTrips) {
 }
 
 TEST(SdesCryptoTest, GeneratedKeysParseBackAndKeyAContext) {
-  for (Suite s : {Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32, Suite::AeadAes128Gcm,
-                  Suite::AeadAes256Gcm}) {
+  for (Suite s :
+       {Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32, Suite::AeadAes128Gcm, Suite::AeadAes256Gcm}) {
     const auto c = SdesCrypto::generate(5, s);
     ASSERT_TRUE(c.has_value());
     const auto back = SdesCrypto::parse(c->format());
@@ -161,9 +168,14 @@ TEST(SdesCryptoTest, ParsedMkiKeysInteroperate) {
 
 TEST(Base64Test, DecodesRfc4648Vectors) {
   std::array<std::byte, 8> out{};
-  const std::pair<std::string_view, std::string_view> cases[] = {
-      {"", ""}, {"Zg==", "f"}, {"Zm8=", "fo"}, {"Zm9v", "foo"}, {"Zm9vYg==", "foob"},
-      {"Zm9vYmE=", "fooba"}, {"Zm9vYmFy", "foobar"}, {"Zm9vYg", "foob"}};
+  const std::pair<std::string_view, std::string_view> cases[] = {{"", ""},
+                                                                 {"Zg==", "f"},
+                                                                 {"Zm8=", "fo"},
+                                                                 {"Zm9v", "foo"},
+                                                                 {"Zm9vYg==", "foob"},
+                                                                 {"Zm9vYmE=", "fooba"},
+                                                                 {"Zm9vYmFy", "foobar"},
+                                                                 {"Zm9vYg", "foob"}};
   for (const auto& [in, want] : cases) {
     const auto n = base64Decode(in, out);
     ASSERT_TRUE(n.has_value()) << in;
@@ -172,9 +184,9 @@ TEST(Base64Test, DecodesRfc4648Vectors) {
       EXPECT_EQ(base64Encode(std::span(out).first(*n)), in);
     }
   }
-  EXPECT_FALSE(base64Decode("Zm9vY", out).has_value());     // 4n+1
-  EXPECT_FALSE(base64Decode("Zm=9", out).has_value());      // padding inside
-  EXPECT_FALSE(base64Decode("Zg=", out).has_value());       // padding short of a quantum
+  EXPECT_FALSE(base64Decode("Zm9vY", out).has_value());         // 4n+1
+  EXPECT_FALSE(base64Decode("Zm=9", out).has_value());          // padding inside
+  EXPECT_FALSE(base64Decode("Zg=", out).has_value());           // padding short of a quantum
   EXPECT_FALSE(base64Decode("Zm9vYmFyZm9v", out).has_value());  // 9 bytes into 8
 }
 

@@ -43,7 +43,7 @@ TEST_P(SrtpSuiteTest, RtpRoundTripRestoresThePacket) {
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(*p, n + tx_.rtpTrailer());
   EXPECT_EQ(tx_.rtpTrailer(), suiteInfo(GetParam()).rtpTagLength);
-  EXPECT_TRUE(std::equal(buf_.begin(), buf_.begin() + 12, plain_.begin()));  // header in clear
+  EXPECT_TRUE(std::equal(buf_.begin(), buf_.begin() + 12, plain_.begin()));            // header in clear
   EXPECT_FALSE(std::equal(buf_.begin() + 12, buf_.begin() + n, plain_.begin() + 12));  // payload not
   const auto u = rx_.unprotectRtp(std::span(buf_).first(*p));
   ASSERT_TRUE(u.has_value()) << toString(u.error());
@@ -137,8 +137,9 @@ TEST_P(SrtpSuiteTest, ProtectWithoutTailroomIsNoRoomAndLeavesThePacket) {
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error(), SrtpError::NoRoom);
   EXPECT_EQ(buf_, before);
-  EXPECT_EQ(tx_.protectRtcp(std::span(buf_).first(32 + tx_.rtcpTrailer() - 1), writeRtcp(buf_, kSsrc)).error(),
-            SrtpError::NoRoom);
+  EXPECT_EQ(
+      tx_.protectRtcp(std::span(buf_).first(32 + tx_.rtcpTrailer() - 1), writeRtcp(buf_, kSsrc)).error(),
+      SrtpError::NoRoom);
   EXPECT_TRUE(tx_.protectRtp(std::span(buf_).first(n + tx_.rtpTrailer()), writeRtp(buf_, 1, kSsrc)));
 }
 
@@ -214,7 +215,7 @@ TEST(SrtpContextTest, CreateRefusesConfigsThatDoNotFitTheSuite) {
   };
   const std::array<MasterKey, 1> one30{{{k30}}};
   const std::array<MasterKey, 1> one28{{{k28}}};
-  EXPECT_EQ(create(Suite::AeadAes128Gcm, one30).error(), SrtpError::BadConfig);   // 30 != 28
+  EXPECT_EQ(create(Suite::AeadAes128Gcm, one30).error(), SrtpError::BadConfig);  // 30 != 28
   EXPECT_EQ(create(Suite::AesCm128HmacSha1_80, one28).error(), SrtpError::BadConfig);
   EXPECT_EQ(create(Suite::AeadAes256Gcm, one28).error(), SrtpError::BadConfig);
   EXPECT_EQ(create(Suite::AesCm128HmacSha1_80, {}).error(), SrtpError::BadConfig);  // no key

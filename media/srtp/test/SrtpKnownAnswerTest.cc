@@ -18,7 +18,9 @@ namespace {
 using test::Bytes;
 using test::fromHex;
 
-const unsigned char* u8(const Bytes& b) { return reinterpret_cast<const unsigned char*>(b.data()); }
+const unsigned char* u8(const Bytes& b) {
+  return reinterpret_cast<const unsigned char*>(b.data());
+}
 
 Bytes concat(const Bytes& a, const Bytes& b) {
   Bytes r = a;
@@ -28,11 +30,14 @@ Bytes concat(const Bytes& a, const Bytes& b) {
 Bytes slice(const Bytes& b, size_t from, size_t n = SIZE_MAX) {
   return Bytes(b.begin() + from, n == SIZE_MAX ? b.end() : b.begin() + from + n);
 }
-Bytes be32(uint32_t v) { return {std::byte(v >> 24), std::byte(v >> 16), std::byte(v >> 8), std::byte(v)}; }
+Bytes be32(uint32_t v) {
+  return {std::byte(v >> 24), std::byte(v >> 16), std::byte(v >> 8), std::byte(v)};
+}
 
 Bytes aesCtr(const Bytes& key, const std::array<uint8_t, 16>& iv, const Bytes& in) {
   EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
-  EVP_EncryptInit_ex(c, key.size() == 16 ? EVP_aes_128_ctr() : EVP_aes_256_ctr(), nullptr, u8(key), iv.data());
+  EVP_EncryptInit_ex(c, key.size() == 16 ? EVP_aes_128_ctr() : EVP_aes_256_ctr(), nullptr, u8(key),
+                     iv.data());
   Bytes out(in.size());
   int n = 0;
   EVP_EncryptUpdate(c, reinterpret_cast<unsigned char*>(out.data()), &n, u8(in), static_cast<int>(in.size()));
@@ -89,8 +94,12 @@ uint32_t ssrcOf(const Bytes& p) {
   return (std::to_integer<uint32_t>(p[4]) << 24) | (std::to_integer<uint32_t>(p[5]) << 16) |
          (std::to_integer<uint32_t>(p[6]) << 8) | std::to_integer<uint32_t>(p[7]);
 }
-uint32_t rtpSsrc(const Bytes& p) { return ssrcOf(slice(p, 4)); }
-uint16_t seqOf(const Bytes& p) { return static_cast<uint16_t>(std::to_integer<unsigned>(p[2]) << 8 | std::to_integer<unsigned>(p[3])); }
+uint32_t rtpSsrc(const Bytes& p) {
+  return ssrcOf(slice(p, 4));
+}
+uint16_t seqOf(const Bytes& p) {
+  return static_cast<uint16_t>(std::to_integer<unsigned>(p[2]) << 8 | std::to_integer<unsigned>(p[3]));
+}
 
 // SRTP with AES_CM_128_HMAC_SHA1_xx (RFC 3711 §3.1, §4.1.1, §4.2.1); 12-byte RTP header.
 Bytes referenceCmRtp(const Bytes& keySalt, const Bytes& rtp, uint32_t roc, size_t tagLength) {
@@ -149,7 +158,9 @@ Bytes referenceGcmRtcp(const Bytes& keySalt, const Bytes& rtcp, uint32_t srtcpIn
 const Bytes kRfc7714Rtp = fromHex(
     "8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e697320646976697361"
     "20696e207061727465732074726573");
-const Bytes kRtcpRr = fromHex("81c9000711223344" "0102030405060708090a0b0c0d0e0f101112131415161718");
+const Bytes kRtcpRr = fromHex(
+    "81c9000711223344"
+    "0102030405060708090a0b0c0d0e0f101112131415161718");
 
 Bytes protectRtp(Suite s, const Bytes& keySalt, const Bytes& rtp) {
   SrtpContext tx = test::makeContext(s, Direction::Outbound, keySalt);
@@ -176,7 +187,9 @@ uint32_t trailingIndex(const Bytes& srtcp, size_t tagLength, bool aead) {
   return ssrcOf(slice(srtcp, at - 4)) & 0x7fffffffu;
 }
 
-const Bytes kB3KeySalt = fromHex("E1F97A0D3E018BE0D64FA32C06DE4139" "0EC675AD498AFEEBB6960B3AABE6");
+const Bytes kB3KeySalt = fromHex(
+    "E1F97A0D3E018BE0D64FA32C06DE4139"
+    "0EC675AD498AFEEBB6960B3AABE6");
 
 TEST(SrtpKnownAnswerTest, ReferenceKdfMatchesRfc3711AppendixB3) {
   const Bytes mk = slice(kB3KeySalt, 0, 16), ms = slice(kB3KeySalt, 16);
@@ -227,15 +240,16 @@ TEST(SrtpKnownAnswerTest, AesCmUsesTheRolloverCounterAfterTheWrap) {
 
 TEST(SrtpKnownAnswerTest, GcmRtpAndRtcpMatchTheReference) {
   const Bytes salt = fromHex("517569642070726f2071756f");
-  for (const auto& [suite, key] : {std::pair{Suite::AeadAes128Gcm, fromHex("000102030405060708090a0b0c0d0e0f")},
-                                   std::pair{Suite::AeadAes256Gcm,
-                                             fromHex("000102030405060708090a0b0c0d0e0f"
-                                                     "101112131415161718191a1b1c1d1e1f")}}) {
+  for (const auto& [suite, key] :
+       {std::pair{Suite::AeadAes128Gcm, fromHex("000102030405060708090a0b0c0d0e0f")},
+        std::pair{Suite::AeadAes256Gcm, fromHex("000102030405060708090a0b0c0d0e0f"
+                                                "101112131415161718191a1b1c1d1e1f")}}) {
     const Bytes keySalt = concat(key, salt);
     EXPECT_EQ(protectRtp(suite, keySalt, kRfc7714Rtp), referenceGcmRtp(keySalt, kRfc7714Rtp))
         << suiteInfo(suite).name;
     const Bytes srtcp = protectRtcp(suite, keySalt, kRtcpRr);
-    EXPECT_EQ(srtcp, referenceGcmRtcp(keySalt, kRtcpRr, trailingIndex(srtcp, 16, true))) << suiteInfo(suite).name;
+    EXPECT_EQ(srtcp, referenceGcmRtcp(keySalt, kRtcpRr, trailingIndex(srtcp, 16, true)))
+        << suiteInfo(suite).name;
   }
 }
 
