@@ -10,8 +10,9 @@
 namespace rdv::srtp {
 
 enum class Suite : uint8_t {
-  AesCm128HmacSha1_80,  // RFC 4568 §6.2.1
-  AesCm128HmacSha1_32,  // RFC 4568 §6.2.2 (SRTCP keeps the 80-bit tag)
+  // The underscore keeps the tag length apart from "SHA1" as in the registered names.
+  AesCm128HmacSha1_80,  // NOLINT(readability-identifier-naming) RFC 4568 §6.2.1
+  AesCm128HmacSha1_32,  // NOLINT(readability-identifier-naming) RFC 4568 §6.2.2, SRTCP tag 80
   AeadAes128Gcm,        // RFC 7714 §14.2
   AeadAes256Gcm,
 };
