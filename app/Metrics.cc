@@ -101,6 +101,10 @@ void addTurn(std::vector<MetricFamily>& out, const turn::TurnServer& server) {
   auto allocations = family("rdv_turn_allocations", "TURN allocations in place", MetricType::Gauge);
   add(allocations, d(c.allocations));
   out.push_back(std::move(allocations));
+  auto tcp = family("rdv_turn_tcp_connections", "RFC 6062 peer connections of TCP allocations, pending or spliced",
+                    MetricType::Gauge);
+  add(tcp, d(c.tcpConnections));
+  out.push_back(std::move(tcp));
   auto requests = family("rdv_turn_requests_total", "TURN/STUN requests answered, by method and result",
                          MetricType::Counter);
   for (size_t m = 0; m < turn::TurnCounters::kMethods; ++m) {
@@ -218,6 +222,38 @@ void addTcpRelay(std::vector<MetricFamily>& out, const relay::TcpRelay& tcp) {
                      MetricType::Counter);
   add(busy, d(c.busyNs) / 1e9);
   out.push_back(std::move(busy));
+}
+
+// Presence (signaling/b2bua/B2buaPresence.cc): live subscriptions and publications, NOTIFYs,
+// SUBSCRIBE/PUBLISH refusals by reason.
+void addPresence(std::vector<MetricFamily>& out, const b2bua::B2buaCounters& bc) {
+  auto d = [](const common::Counter& c) { return static_cast<double>(c.get()); };
+  auto gauge = family("rdv_presence_subscriptions_active", "Live presence and presence.winfo subscriptions",
+                      MetricType::Gauge);
+  add(gauge, d(bc.presenceSubscriptions));
+  out.push_back(std::move(gauge));
+  auto pubs =
+      family("rdv_presence_publications_active", "Live PUBLISHed presence documents", MetricType::Gauge);
+  add(pubs, d(bc.presencePublications));
+  out.push_back(std::move(pubs));
+  auto notifies =
+      family("rdv_presence_notify_total",
+             "NOTIFYs sent, and of those failed (non-2xx, no answer, unreachable)", MetricType::Counter);
+  add(notifies, d(bc.notifySent), {{"outcome", "sent"}});
+  add(notifies, d(bc.notifyFailed), {{"outcome", "failed"}});
+  out.push_back(std::move(notifies));
+  for (const bool publish : {false, true}) {
+    auto refused = family(
+        publish ? "rdv_presence_publish_rejected_total" : "rdv_presence_subscribe_rejected_total",
+        publish ? "PUBLISH requests refused, by reason"
+                : "SUBSCRIBE requests refused or watchers not authorized (rejected, pending), by reason",
+        MetricType::Counter);
+    const auto& counters = publish ? bc.publishRefused : bc.subscribeRefused;
+    for (size_t r = 0; r < b2bua::kPresenceRefusals; ++r) {
+      add(refused, d(counters[r]), {{"reason", std::string(b2bua::kPresenceRefusalNames[r])}});
+    }
+    out.push_back(std::move(refused));
+  }
 }
 
 void addLiveQuality(std::vector<MetricFamily>& out, const relay::RelayControl& relay) {
@@ -388,6 +424,7 @@ class Metrics::Collector : public prometheus::Collectable {
       }
       out.push_back(std::move(ended));
     }
+    if (b2bua_ != nullptr && sip_ != nullptr) addPresence(out, b2bua_->counters());
     addProtocolAndCpu(out, ng_, sip_);
     addLiveQuality(out, relay_);
     if (conferences_ != nullptr) addConferences(out, *conferences_);

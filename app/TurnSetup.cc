@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "signaling/sip/SipTransport.h"
+
 namespace rdv::app {
 namespace {
 
@@ -50,12 +52,24 @@ Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config:
   o.limits.perUser = tc.userQuota;
   o.limits.total = tc.totalQuota;
   o.limits.maxLifetimeS = tc.maxLifetime;
+  o.limits.maxBytesPerSecond = uint64_t{tc.maxBps} / 8;
   o.nonceLifetimeS = tc.nonceLifetime;
   o.batch = cfg.relay.batch;
+  sip::SipTransport::TlsContext tls;
+  if (!tc.tlsListen.empty() && !tc.tlsCert.empty()) {
+    auto at = common::SockAddr::parseHostPort(tc.tlsListen);
+    if (!at) return Unexpected(fmt::format("turn.tls_listen '{}' is not host:port", tc.tlsListen));
+    auto ctx = sip::SipTransport::serverContext(tc.tlsCert, tc.tlsKey);
+    if (!ctx) return Unexpected(fmt::format("turn.tls_cert: {}", ctx.error()));
+    tls = std::move(*ctx);
+    o.tlsListen = *at;
+    o.tlsContext = tls.get();
+  }
   std::map<std::string, std::string, std::less<>> users(tc.users.begin(), tc.users.end());
   auto server = turn::TurnServer::start(o, turn::Credentials(tc.realm, std::move(users), tc.secret),
                                         std::move(*policy), clock);
   if (!server) return Unexpected(server.error());
+  if (auto at = (*server)->tlsAddress()) spdlog::info("TURN over TLS on {}", at->str());
   spdlog::info("TURN/STUN on udp+tcp {} (realm {}, {} user(s){}), relayed ports {}-{} on {}", (*server)->localAddress().str(),
                tc.realm, tc.users.size(), tc.secret.empty() ? "" : ", shared secret", tc.portMin, tc.portMax, relayIp);
   return std::move(*server);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rdv::config {
 
@@ -32,6 +33,24 @@ struct NgConfig {
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";  // empty disables the HTTP endpoint
 };
+
+// Presence (RFC 3856 SUBSCRIBE/NOTIFY, RFC 3903 PUBLISH, RFC 3857 watcher info): signaling/presence.
+struct PresenceConfig {
+  uint32_t allowSameDomain = 1;         // 1: a watcher whose From host is the presentity's host may watch
+  uint32_t politeBlock = 0;             // 1: an unauthorized watcher stays "pending" instead of "rejected"
+  uint32_t notifyMinIntervalMs = 1000;  // at most one NOTIFY per subscription this often (flaps coalesced)
+  uint32_t minExpires = 60;             // SUBSCRIBE/PUBLISH Expires below this: 423
+  uint32_t maxExpires = 3600;           // longer ones are granted this
+  uint32_t maxSubscriptions = 100000;   // in all; beyond: 503
+  uint32_t maxPerWatcher = 100;         // per watching user; beyond: 403
+  uint32_t maxPublications = 100000;    // in all; beyond: 503
+  uint32_t maxBodyBytes = 16384;        // PUBLISH bodies beyond: 413
+  // presence.lists.<user> = "bob,carol": who may watch <user> (besides the same-domain switch).
+  std::map<std::string, std::string> lists;
+};
+
+// A presence.lists value: comma-separated user names, each [A-Za-z0-9._~+-]; nullopt when not.
+std::optional<std::vector<std::string>> parseBuddyList(std::string_view list);
 
 struct SipConfig {
   std::string listen = "127.0.0.1:5060";  // UDP and TCP; empty disables SIP
@@ -60,6 +79,7 @@ struct SipConfig {
   uint32_t messageStorePerUser = 100;    // messages kept per user; beyond: 480
   uint32_t messageStoreTotal = 100000;   // messages kept in all; beyond: 507
   std::map<std::string, std::string> users;  // sip.users.<name> = password
+  PresenceConfig presence;                   // the presence.* keys
 };
 
 // Call detail records (app/cdr): one JSON line per ended call.
@@ -129,6 +149,10 @@ struct TurnConfig {
   uint32_t totalQuota = 1000;            // allocations in all; beyond: 486
   uint32_t maxLifetime = 3600;           // seconds an allocation may be granted per Allocate/Refresh
   uint32_t nonceLifetime = 600;          // seconds a nonce is accepted; then 438
+  std::string tlsListen = "0.0.0.0:5349"; // TURN over TLS, used when tlsCert is set; empty disables
+  std::string tlsCert;                   // PEM certificate chain of the TLS listener
+  std::string tlsKey;                    // its PEM private key
+  uint32_t maxBps = 0;                   // relayed UDP bits/s per allocation, beyond: dropped and counted; 0 = no limit
   std::map<std::string, std::string> users;  // turn.users.<name> = password
 };
 

@@ -95,6 +95,31 @@ const std::array kKeys{
            "instant messages kept per offline user; beyond: 480", nullptr, RDV_NUM(sip.messageStorePerUser)},
     KeyDef{"sip.message_store_total", KeyType::UInt, 1, 100'000'000,
            "instant messages kept for all offline users; beyond: 507", nullptr, RDV_NUM(sip.messageStoreTotal)},
+    KeyDef{"presence.allow_same_domain", KeyType::UInt, 0, 1,
+           "1 = any watcher whose From host is the watched user's host may subscribe to its presence; "
+           "0 = only those in presence.lists.<user>",
+           nullptr, RDV_NUM(sip.presence.allowSameDomain)},
+    KeyDef{"presence.polite_block", KeyType::UInt, 0, 1,
+           "an unauthorized watcher: 0 = NOTIFY terminated;reason=rejected, 1 = kept pending (polite blocking); "
+           "never the status",
+           nullptr, RDV_NUM(sip.presence.politeBlock)},
+    KeyDef{"presence.notify_min_interval_ms", KeyType::UInt, 0, 600000,
+           "at most one NOTIFY per subscription this often; changes in between are coalesced to the latest",
+           nullptr, RDV_NUM(sip.presence.notifyMinIntervalMs)},
+    KeyDef{"presence.min_expires", KeyType::UInt, 1, 86400,
+           "shortest SUBSCRIBE/PUBLISH Expires accepted (423 with Min-Expires below)", nullptr,
+           RDV_NUM(sip.presence.minExpires)},
+    KeyDef{"presence.max_expires", KeyType::UInt, 1, 604800, "longest subscription/publication granted", nullptr,
+           RDV_NUM(sip.presence.maxExpires)},
+    KeyDef{"presence.max_subscriptions", KeyType::UInt, 1, 10'000'000,
+           "presence subscriptions in all; beyond: 503", nullptr, RDV_NUM(sip.presence.maxSubscriptions)},
+    KeyDef{"presence.max_per_watcher", KeyType::UInt, 1, 100000,
+           "presence subscriptions one watching user may hold; beyond: 403", nullptr,
+           RDV_NUM(sip.presence.maxPerWatcher)},
+    KeyDef{"presence.max_publications", KeyType::UInt, 1, 10'000'000,
+           "PUBLISHed presence documents kept in all; beyond: 503", nullptr, RDV_NUM(sip.presence.maxPublications)},
+    KeyDef{"presence.max_body_bytes", KeyType::UInt, 64, 1'000'000, "largest PIDF body PUBLISHed; larger: 413",
+           nullptr, RDV_NUM(sip.presence.maxBodyBytes)},
     KeyDef{"cdr.file", KeyType::String, 0, 0, "call detail records, one JSON line per call, appended here (empty = off)",
            RDV_STR(cdr.file)},
     KeyDef{"cdr.rotate_mb", KeyType::UInt, 0, 1'000'000, "rotate cdr.file at this size in MiB (0 = never)", nullptr,
@@ -193,6 +218,16 @@ const std::array kKeys{
            nullptr, RDV_NUM(turn.maxLifetime)},
     KeyDef{"turn.nonce_lifetime", KeyType::UInt, 10, 86400, "seconds a nonce stays valid (then 438 Stale Nonce)",
            nullptr, RDV_NUM(turn.nonceLifetime)},
+    KeyDef{"turn.tls_listen", KeyType::String, 0, 0,
+           "TURN over TLS address (host:port), listened on when turn.tls_cert is set; empty disables it",
+           RDV_STR(turn.tlsListen)},
+    KeyDef{"turn.tls_cert", KeyType::String, 0, 0, "PEM certificate (chain) file of TURN over TLS; empty = no TLS",
+           RDV_STR(turn.tlsCert)},
+    KeyDef{"turn.tls_key", KeyType::String, 0, 0, "PEM private key file of turn.tls_cert", RDV_STR(turn.tlsKey)},
+    KeyDef{"turn.max_bps", KeyType::UInt, 0, 4'000'000'000,
+           "bits per second relayed per UDP allocation (both directions together, token bucket with a quarter "
+           "second of burst); datagrams beyond are dropped and counted (reason bandwidth); 0 = no limit",
+           nullptr, RDV_NUM(turn.maxBps)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},
 };
@@ -219,6 +254,7 @@ std::vector<std::string> changedKeys(const Config& a, const Config& b) {
   if (a.sip.users != b.sip.users) out.emplace_back("sip.users");
   if (a.conference.rooms != b.conference.rooms) out.emplace_back("conference.rooms");
   if (a.turn.users != b.turn.users) out.emplace_back("turn.users");
+  if (a.sip.presence.lists != b.sip.presence.lists) out.emplace_back("presence.lists");
   return out;
 }
 
@@ -236,6 +272,25 @@ std::optional<RoomSpec> parseRoomSpec(std::string_view spec) {
     return std::nullopt;
   }
   return r;
+}
+
+std::optional<std::vector<std::string>> parseBuddyList(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view name = list.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    const auto good = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+             c == '~' || c == '+' || c == '-';
+    };
+    if (name.empty() || name.size() > 128 || !std::all_of(name.begin(), name.end(), good)) return std::nullopt;
+    out.emplace_back(name);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (comma != std::string_view::npos && list.empty()) return std::nullopt;  // "bob,"
+  }
+  return out;
 }
 
 std::string formatValue(const KeyDef& key, const Config& cfg) {

@@ -16,11 +16,13 @@
 namespace rdv::config {
 namespace {
 
-// The map-valued settings: sip.users.<name> = "<password>", conference.rooms.<name> = "[PIN][/MAX]".
+// The map-valued settings: sip.users.<name> = "<password>", conference.rooms.<name> = "[PIN][/MAX]",
+// presence.lists.<user> = "bob,carol".
 std::map<std::string, std::string>* mapFor(Config& cfg, std::string_view name, std::string_view& rest) {
-  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.", kTurn = "turn.users.";
+  static constexpr std::string_view kUsers = "sip.users.", kRooms = "conference.rooms.", kTurn = "turn.users.",
+                                    kLists = "presence.lists.";
   for (auto [prefix, map] : {std::pair{kUsers, &cfg.sip.users}, std::pair{kRooms, &cfg.conference.rooms},
-                             std::pair{kTurn, &cfg.turn.users}}) {
+                             std::pair{kTurn, &cfg.turn.users}, std::pair{kLists, &cfg.sip.presence.lists}}) {
     if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) {
       rest = name.substr(prefix.size());
       return map;
@@ -57,9 +59,13 @@ void applyNode(Config& cfg, const std::string& path, const toml::node& node, std
   if (auto* map = mapFor(cfg, path, name)) {
     const auto* s = node.as_string();
     const bool room = map == &cfg.conference.rooms;
-    if (s == nullptr || (room && !parseRoomSpec(s->get()))) {
+    const bool list = map == &cfg.sip.presence.lists;
+    if (s == nullptr || (room && !parseRoomSpec(s->get())) || (list && !parseBuddyList(s->get()))) {
       errors.push_back({std::string(source), line,
-                        fmt::format("{}: expected {}", path, room ? "a room spec \"[PIN][/MAX]\"" : "a password string")});
+                        fmt::format("{}: expected {}", path,
+                                    room   ? "a room spec \"[PIN][/MAX]\""
+                                    : list ? "a comma-separated list of user names \"bob,carol\""
+                                           : "a password string")});
     } else {
       (*map)[std::string(name)] = s->get();
     }
@@ -158,6 +164,10 @@ void applySet(Config& cfg, std::string_view assignment, std::vector<ConfigError>
       errors.push_back({"--set", 0, fmt::format("{}: expected a room spec \"[PIN][/MAX]\"", name)});
       return;
     }
+    if (map == &cfg.sip.presence.lists && !parseBuddyList(value)) {
+      errors.push_back({"--set", 0, fmt::format("{}: expected a comma-separated list of user names", name)});
+      return;
+    }
     (*map)[std::string(mapKey)] = std::string(value);
     return;
   }
@@ -178,6 +188,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   } else if (cfg.relay.portMax - (cfg.relay.portMin + (cfg.relay.portMin & 1U)) < 3) {
     err("relay port range must hold at least two RTP/RTCP pairs");
   }
+  if (cfg.sip.presence.minExpires > cfg.sip.presence.maxExpires) {
+    err(fmt::format("presence.min_expires ({}) must not exceed presence.max_expires ({})",
+                    cfg.sip.presence.minExpires, cfg.sip.presence.maxExpires));
+  }
   if (!isAddress(cfg.relay.interface)) err(fmt::format("relay.interface '{}' is not an IP address", cfg.relay.interface));
   if (!cfg.relay.advertise.empty() && !isAddress(cfg.relay.advertise)) {
     err(fmt::format("relay.advertise '{}' is not an IP address", cfg.relay.advertise));
@@ -189,6 +203,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (!cfg.turn.listen.empty() && !isHostPort(cfg.turn.listen)) {
     err(fmt::format("turn.listen '{}' is not host:port", cfg.turn.listen));
   }
+  if (!cfg.turn.tlsListen.empty() && !isHostPort(cfg.turn.tlsListen)) {
+    err(fmt::format("turn.tls_listen '{}' is not host:port", cfg.turn.tlsListen));
+  }
+  if (cfg.turn.tlsCert.empty() != cfg.turn.tlsKey.empty()) err("turn.tls_cert and turn.tls_key go together");
   if (!cfg.turn.relayAddress.empty() && !isAddress(cfg.turn.relayAddress)) {
     err(fmt::format("turn.relay_address '{}' is not an IP address", cfg.turn.relayAddress));
   }
@@ -253,6 +271,8 @@ std::string describeKeys() {
   out += fmt::format("  {:<26} {:<26} {}\n", "sip.users.<name>", "", "password of SIP user <name> (repeatable)");
   out += fmt::format("  {:<26} {:<26} {}\n", "conference.rooms.<name>", "",
                     "declared room: \"[PIN][/MAX]\" (repeatable)");
+  out += fmt::format("  {:<26} {:<26} {}\n", "presence.lists.<user>", "",
+                     "who may watch <user>'s presence: \"bob,carol\" (repeatable)");
   return out;
 }
 

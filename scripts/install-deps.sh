@@ -10,7 +10,7 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libconcurrentqueue-dev libjemalloc-dev prometheus-cpp-dev libssl-dev
-  libcpp-httplib-dev libsqlite3-dev zlib1g-dev
+  libcpp-httplib-dev libsqlite3-dev zlib1g-dev libxml2-dev
   libbpf-dev bpftool linux-libc-dev clang-14
   libopus-dev libspandsp-dev libspeexdsp-dev libreaderwriterqueue-dev
   libsrtp2-dev  # media/srtp: SRTP contexts (rdv_srtp)

@@ -206,5 +206,29 @@ TEST(ConfigLoader, ConferenceRoomsAreDeclaredWithPinAndSizeAndBadSpecsNameTheLin
   EXPECT_EQ(c.conference.rooms["y"], "99/3");
 }
 
+TEST(ConfigLoader, PresenceBuddyListsAreCheckedAndBadOnesNameTheLine) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[presence]\npolite_block = 1\n[presence.lists]\nalice = \"bob,carol\"\nbob = \"a b\"\n",
+            "x.toml", errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].line, 5U);
+  EXPECT_NE(errors[0].message.find("presence.lists.bob"), std::string::npos) << errors[0].message;
+  EXPECT_EQ(c.sip.presence.lists["alice"], "bob,carol");
+  EXPECT_EQ(c.sip.presence.politeBlock, 1U);
+  errors.clear();
+  applySet(c, "presence.lists.carol=dave,", errors);
+  EXPECT_EQ(errors.size(), 1U);
+  applySet(c, "presence.polite_block=2", errors);
+  EXPECT_EQ(errors.size(), 2U);
+  Config d = c;
+  d.sip.presence.lists["carol"] = "alice";
+  EXPECT_EQ(changedKeys(c, d), std::vector<std::string>{"presence.lists"});
+  d = c;
+  d.sip.presence.minExpires = 7200;
+  validate(d, errors);
+  EXPECT_EQ(errors.size(), 3U);
+}
+
 }  // namespace
 }  // namespace rdv::config

@@ -10,6 +10,7 @@
 
 #include "common/SockAddr.h"
 #include "relay/stun/StunIntegrity.h"
+#include "relay/turn/TokenBucket.h"
 
 namespace rdv::turn {
 
@@ -47,9 +48,11 @@ struct Allocation {
   std::string username;
   stun::Md5Key key{};
   common::SockAddr relayed;
+  uint8_t relayTransport = kUdp;  // kTcp: RFC 6062 TCP allocation
   uint64_t expiresMs = 0;
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
+  TokenBucket bandwidth;  // relayed UDP payload bytes, both directions together (turn.max_bps)
 };
 
 }  // namespace rdv::turn

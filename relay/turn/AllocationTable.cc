@@ -44,6 +44,9 @@ Allocation* AllocationTable::create(const FiveTuple& tuple, std::string_view use
   a->key = key;
   a->relayed = relayed;
   a->expiresMs = nowMs + uint64_t{lifetimeS} * 1000;
+  // A quarter second of the rate may come at once, and never less than one large datagram.
+  const uint64_t rate = limits_.maxBytesPerSecond;
+  a->bandwidth = TokenBucket(rate, std::max<uint64_t>(rate / 4, 65536 + 4), nowMs);
   auto* raw = a.get();
   byTuple_[tuple] = raw->id;
   byId_.emplace(raw->id, std::move(a));

@@ -22,6 +22,7 @@ struct AllocationLimits {
   uint32_t maxLifetimeS = 3600;
   uint32_t permissionLifetimeS = 300;  // §9
   uint32_t channelLifetimeS = 600;     // §12
+  uint64_t maxBytesPerSecond = 0;      // relayed per allocation (turn.max_bps / 8); 0 = unlimited
 };
 
 class AllocationTable {

@@ -12,7 +12,17 @@
 namespace rdv::turn {
 
 // The methods counted separately; everything else is Other.
-enum class TurnMethod : uint8_t { Binding, Allocate, Refresh, CreatePermission, ChannelBind, Other, kCount };
+enum class TurnMethod : uint8_t {
+  Binding,
+  Allocate,
+  Refresh,
+  CreatePermission,
+  ChannelBind,
+  Connect,
+  ConnectionBind,
+  Other,
+  kCount
+};
 std::string_view toString(TurnMethod m);
 TurnMethod turnMethodOf(uint16_t stunMethod);
 
@@ -31,6 +41,9 @@ enum class Refusal : uint8_t {
   Malformed,             // datagram neither STUN nor ChannelData, or failing to parse
   NoAllocation,          // indication/ChannelData from a client without an allocation
   NoPermission,          // data to/from a peer without a permission (or unbound channel)
+  ConnectionExists,      // 446: a second Connect to the same peer (RFC 6062)
+  ConnectFailed,         // 447: the connection to the peer failed or timed out, or no ConnectionBind in 30 s
+  Bandwidth,             // datagram beyond the allocation's turn.max_bps
   kCount
 };
 std::string_view toString(Refusal r);
@@ -43,6 +56,7 @@ struct TurnCounters {
   common::Counter allocations;  // gauge
   common::Counter toPeerPackets, toPeerBytes;
   common::Counter toClientPackets, toClientBytes;
+  common::Counter tcpConnections;  // gauge: RFC 6062 peer connections, pending or spliced
 
   void refuse(Refusal r) { refused[static_cast<size_t>(r)].add(1); }
 };

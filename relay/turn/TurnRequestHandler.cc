@@ -19,12 +19,12 @@ namespace {
 // Comprehension-required attributes this server understands or safely ignores (§6.3.1: any
 // other gets a 420). EVEN-PORT and RESERVATION-TOKEN are accepted but not honoured: the relayed
 // port is any free one (clients asking for an RTP/RTCP pair get two unrelated ports).
-constexpr std::array<uint16_t, 18> kKnown{
+constexpr std::array<uint16_t, 19> kKnown{
     attr::kUsername,          attr::kMessageIntegrity,       attr::kRealm,           attr::kNonce,
     attr::kLifetime,          attr::kRequestedTransport,     attr::kXorPeerAddress,  attr::kChannelNumber,
     attr::kData,              attr::kRequestedAddressFamily, attr::kDontFragment,    attr::kEvenPort,
     attr::kPriority,          attr::kUseCandidate,           attr::kMessageIntegritySha256,
-    attr::kPasswordAlgorithm, attr::kErrorCode,            attr::kReservationToken};
+    attr::kPasswordAlgorithm, attr::kErrorCode,            attr::kReservationToken, attr::kConnectionId};
 
 }  // namespace
 
@@ -35,6 +35,8 @@ std::string_view toString(TurnMethod m) {
     case TurnMethod::Refresh: return "refresh";
     case TurnMethod::CreatePermission: return "create_permission";
     case TurnMethod::ChannelBind: return "channel_bind";
+    case TurnMethod::Connect: return "connect";
+    case TurnMethod::ConnectionBind: return "connection_bind";
     default: return "other";
   }
 }
@@ -46,6 +48,8 @@ TurnMethod turnMethodOf(uint16_t m) {
     case method::kRefresh: return TurnMethod::Refresh;
     case method::kCreatePermission: return TurnMethod::CreatePermission;
     case method::kChannelBind: return TurnMethod::ChannelBind;
+    case method::kConnect: return TurnMethod::Connect;
+    case method::kConnectionBind: return TurnMethod::ConnectionBind;
     default: return TurnMethod::Other;
   }
 }
@@ -54,7 +58,7 @@ std::string_view toString(Refusal r) {
   static constexpr std::array<std::string_view, static_cast<size_t>(Refusal::kCount)> kNames{
       "unauthenticated", "stale_nonce", "bad_request", "unknown_attribute", "forbidden_peer", "allocation_mismatch",
       "wrong_credentials", "unsupported_transport", "quota", "capacity", "malformed", "no_allocation",
-      "no_permission"};
+      "no_permission", "connection_exists", "connect_failed", "bandwidth"};
   return kNames[static_cast<size_t>(r)];
 }
 
@@ -136,6 +140,7 @@ std::span<const std::byte> TurnRequestHandler::handle(const stun::StunView& req,
     if (!key || !req.checkIntegrity(*key)) return fail(401, Refusal::Unauthenticated, true);
     r.key = *key;
     if (req.method() == method::kAllocate) return allocate(r, tuple, nowMs);
+    if (req.method() == method::kConnectionBind) return connectionBind(r, *username, nowMs);
     Allocation* a = table_.find(tuple);
     if (a == nullptr) return fail(437, Refusal::Mismatch);
     if (a->username != *username) return fail(441, Refusal::WrongCredentials);
@@ -143,6 +148,7 @@ std::span<const std::byte> TurnRequestHandler::handle(const stun::StunView& req,
       case method::kRefresh: return refresh(r, *a, nowMs);
       case method::kCreatePermission: return createPermission(r, *a, nowMs);
       case method::kChannelBind: return channelBind(r, *a, nowMs);
+      case method::kConnect: return connect(r, *a, nowMs);
       default: return fail(400, Refusal::BadRequest);
     }
   };
@@ -160,7 +166,14 @@ std::span<const std::byte> TurnRequestHandler::allocate(Reply& r, const FiveTupl
   if (table_.find(tuple) != nullptr) return fail(437, Refusal::Mismatch);
   const auto transport = r.req.requestedTransport();
   if (!transport) return fail(400, Refusal::BadRequest);
-  if (*transport != kUdp) return fail(442, Refusal::UnsupportedTransport);
+  if (*transport != kUdp && *transport != kTcp) return fail(442, Refusal::UnsupportedTransport);
+  if (*transport == kTcp) {
+    // RFC 6062 §5.1: only over a TCP (or TLS) control connection, without the UDP-only attributes.
+    if (tuple.transport != kTcp) return fail(400, Refusal::BadRequest);
+    for (uint16_t type : {attr::kDontFragment, attr::kEvenPort, attr::kReservationToken}) {
+      if (r.req.find(type)) return fail(400, Refusal::BadRequest);
+    }
+  }
   if (auto family = r.req.find(attr::kRequestedAddressFamily)) {
     if (family->value.empty() || std::to_integer<uint8_t>(family->value[0]) != 0x01) {
       return fail(440, Refusal::UnsupportedTransport);  // relayed addresses are IPv4 for now
@@ -169,11 +182,11 @@ std::span<const std::byte> TurnRequestHandler::allocate(Reply& r, const FiveTupl
   if (const uint16_t code = table_.admit(tuple, username); code != 0) {
     return fail(code, code == 486 ? Refusal::Quota : Refusal::Mismatch);
   }
-  const auto relayed = ports_.open(table_.nextId());
+  const auto relayed = ports_.open(table_.nextId(), *transport);
   if (!relayed) return fail(508, Refusal::Capacity);
   // §7.2: min(requested, maximum), but never below the default.
   const uint32_t lifetime = std::max(table_.lifetimeFor(r.req.u32(attr::kLifetime)), table_.lifetimeFor(std::nullopt));
-  table_.create(tuple, username, *r.key, *relayed, lifetime, nowMs);
+  table_.create(tuple, username, *r.key, *relayed, lifetime, nowMs)->relayTransport = *transport;
   counters_.allocations.set(table_.size());
   auto b = r.start(MessageClass::SuccessResponse);
   b.addXorAddress(attr::kXorRelayedAddress, *relayed)
@@ -235,6 +248,41 @@ std::span<const std::byte> TurnRequestHandler::channelBind(Reply& r, Allocation&
     counters_.refuse(code == 403 ? Refusal::ForbiddenPeer : Refusal::BadRequest);
     return r.error(code);
   }
+  auto b = r.start(MessageClass::SuccessResponse);
+  return r.finish(b);
+}
+
+std::span<const std::byte> TurnRequestHandler::connect(Reply& r, Allocation& a, uint64_t nowMs) {
+  const auto peer = r.req.xorAddress(attr::kXorPeerAddress);
+  uint16_t code = (a.relayTransport != kTcp || !peer) ? 400 : checkPeer(a, *peer);
+  if (code == 0) {
+    table_.permit(a, *peer, nowMs);  // the peer's answers and later connections from it are welcome
+    code = ports_.connect(a.id, *peer, r.req.transactionId(), nowMs);
+  }
+  if (code == 0) return {};  // answered when the handshake ends (TurnServer)
+  counters_.refuse(code == 403   ? Refusal::ForbiddenPeer
+                   : code == 446 ? Refusal::ConnectionExists
+                   : code == 447 ? Refusal::ConnectFailed
+                   : code == 486 ? Refusal::Quota
+                                 : Refusal::BadRequest);
+  return r.error(code);
+}
+
+// RFC 6062 §5.4: on a new TCP connection without an allocation, by the allocation's user.
+std::span<const std::byte> TurnRequestHandler::connectionBind(Reply& r, std::string_view username, uint64_t nowMs) {
+  const auto id = r.req.u32(attr::kConnectionId);
+  const uint32_t allocationId =
+      (r.tuple.transport != kTcp || !id || table_.find(r.tuple) != nullptr) ? 0 : ports_.awaitingBind(*id, nowMs);
+  const Allocation* a = allocationId == 0 ? nullptr : table_.byId(allocationId);
+  if (a == nullptr) {
+    counters_.refuse(Refusal::BadRequest);
+    return r.error(400);
+  }
+  if (a->username != username) {
+    counters_.refuse(Refusal::WrongCredentials);
+    return r.error(441);
+  }
+  ports_.bind(*id, r.tuple, nowMs);
   auto b = r.start(MessageClass::SuccessResponse);
   return r.finish(b);
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Answers TURN/STUN requests (RFC 8656 §7-§11, RFC 8489 Binding): authentication with long-term
 // credentials and expiring nonces, then Allocate, Refresh, CreatePermission and ChannelBind on
-// the AllocationTable. Sockets stay outside: relayed ports are opened and closed through the
+// the AllocationTable, and Connect / ConnectionBind of TCP allocations (RFC 6062). Sockets stay outside: relayed ports are opened and closed through the
 // RelayPorts interface, and the answer is written into the caller's buffer. Single-threaded.
 
 #include <cstdint>
@@ -21,9 +21,19 @@ namespace rdv::turn {
 class RelayPorts {
  public:
   virtual ~RelayPorts() = default;
-  // Opens the relayed UDP socket of allocation `id`; nullopt when no port is free.
-  virtual std::optional<common::SockAddr> open(uint32_t id) = 0;
+  // Opens the relayed socket of allocation `id`: UDP, or a TCP listener for `transport` kTcp
+  // (RFC 6062); nullopt when no port is free.
+  virtual std::optional<common::SockAddr> open(uint32_t id, uint8_t transport) = 0;
+  // Closes it, with every TCP connection of the allocation.
   virtual void close(uint32_t id) = 0;
+  // RFC 6062 §5.2: starts connecting allocation `id` to `peer`; 0 = answered later (CONNECTION-ID
+  // or 447), else the error to answer now (446 connection exists, 447, 486 quota).
+  virtual uint16_t connect(uint32_t id, const common::SockAddr& peer, const stun::TransactionId& tid,
+                           uint64_t nowMs) = 0;
+  // The allocation whose connection `connectionId` awaits a ConnectionBind, 0 if none.
+  virtual uint32_t awaitingBind(uint32_t connectionId, uint64_t nowMs) = 0;
+  // RFC 6062 §5.4: binds it to the data connection `data` (once the answer has gone out on it).
+  virtual void bind(uint32_t connectionId, const FiveTuple& data, uint64_t nowMs) = 0;
 };
 
 class TurnRequestHandler {
@@ -49,6 +59,8 @@ class TurnRequestHandler {
   std::span<const std::byte> refresh(Reply& r, Allocation& a, uint64_t nowMs);
   std::span<const std::byte> createPermission(Reply& r, Allocation& a, uint64_t nowMs);
   std::span<const std::byte> channelBind(Reply& r, Allocation& a, uint64_t nowMs);
+  std::span<const std::byte> connect(Reply& r, Allocation& a, uint64_t nowMs);
+  std::span<const std::byte> connectionBind(Reply& r, std::string_view username, uint64_t nowMs);
   // 0 when the request's peer addresses are all acceptable for `a`, else the error to send.
   uint16_t checkPeer(const Allocation& a, const common::SockAddr& peer) const;
 

@@ -56,7 +56,13 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
   }
   FrameSink& sink = *s;
   s->tcp_ = std::make_unique<TurnTcpClients>(s->epoll_.get(), sink);
+  TcpRelayEvents& events = *s;
+  s->tcpRelay_ = std::make_unique<TurnTcpRelay>(s->epoll_.get(), events, s->counters_, options.tcpLimits);
   if (auto r = s->tcp_->listen(s->local_); !r) return Unexpected(r.error());
+  if (options.tlsListen && options.tlsContext != nullptr) {
+    if (auto r = s->tcp_->listenTls(*options.tlsListen, options.tlsContext); !r) return Unexpected(r.error());
+    s->tlsAddress_ = s->tcp_->tlsAddress();
+  }
   s->thread_ = std::thread([raw = s.get()] {
     pthread_setname_np(pthread_self(), "rdv-turn");
     raw->run();
@@ -97,10 +103,12 @@ void TurnServer::run() {
   std::array<epoll_event, 64> events{};
   uint64_t lastSweep = clock_.monotonicMs();
   for (;;) {
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), kTickMs);
+    const int timeout = tcpRelay_->hasWork() ? 0 : kTickMs;
+    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
     nowMs_ = clock_.monotonicMs();
     wallS_ = clock_.wallSeconds();
     tcp_->setNow(nowMs_);
+    tcpRelay_->setNow(nowMs_);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
       if (tag == kWakeTag) return;
@@ -108,12 +116,16 @@ void TurnServer::run() {
         onListenReadable();
       } else if (TurnTcpClients::owns(tag)) {
         tcp_->onEvent(tag, events[static_cast<size_t>(i)].events);
+      } else if (TurnTcpRelay::owns(tag)) {
+        tcpRelay_->onEvent(tag, events[static_cast<size_t>(i)].events);
       } else {
         onRelayReadable(static_cast<uint32_t>(tag));
       }
     }
+    tcpRelay_->runPending();
     if (nowMs_ - lastSweep >= static_cast<uint64_t>(kTickMs)) {
       handler_.expire(nowMs_);
+      tcpRelay_->expire(nowMs_);
       tcp_->closeIdle(nowMs_, kTcpIdleMs, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
       lastSweep = nowMs_;
     }
@@ -155,13 +167,19 @@ void TurnServer::onFrame(std::span<std::byte> frame, const FiveTuple& tuple) {
   flushToClients();
 }
 
-void TurnServer::onClosed(const FiveTuple& tuple) { handler_.release(tuple); }
+void TurnServer::onClosed(const FiveTuple& tuple) {
+  handler_.release(tuple);
+  if (auto it = handOffs_.find(tuple); it != handOffs_.end()) {  // a data connection lost before attach
+    tcpRelay_->abandon(it->second);
+    handOffs_.erase(it);
+  }
+}
 
 void TurnServer::sendToClient(const FiveTuple& tuple, std::span<const std::byte> head,
                               std::span<const std::byte> body, size_t pad) {
   if (tuple.transport == kUdp) {
     queueToClient(tuple.client, head, body);
-  } else if (!tcp_->write(tuple.client, head, body, pad)) {
+  } else if (!tcp_->write(tuple, head, body, pad)) {
     counters_.refuse(Refusal::NoPermission);  // the client's stream is gone or not reading
   }
 }
@@ -207,6 +225,10 @@ void TurnServer::onChannelData(std::span<const std::byte> d, const FiveTuple& tu
   }
   auto it = relays_.find(a->id);
   if (it == relays_.end()) return;
+  if (!a->bandwidth.take(frame->data().size(), nowMs_)) {
+    counters_.refuse(Refusal::Bandwidth);
+    return;
+  }
   queueToPeer(it->second.get(), ch->peer, frame->data());
 }
 
@@ -229,6 +251,10 @@ void TurnServer::onSendIndication(const stun::StunView& m, const FiveTuple& tupl
   }
   auto it = relays_.find(a->id);
   if (it == relays_.end()) return;
+  if (!a->bandwidth.take(data->size(), nowMs_)) {
+    counters_.refuse(Refusal::Bandwidth);
+    return;
+  }
   queueToPeer(it->second.get(), *peer, *data);
 }
 
@@ -250,6 +276,10 @@ void TurnServer::onRelayReadable(uint32_t id) {
       }
       if (data.size() > 0xFFFF - kHeadroom) {  // would not fit a STUN length field once framed
         counters_.refuse(Refusal::Malformed);
+        continue;
+      }
+      if (!a->bandwidth.take(data.size(), nowMs_)) {
+        counters_.refuse(Refusal::Bandwidth);
         continue;
       }
       std::array<std::byte, 64> head{};
@@ -345,21 +375,14 @@ void TurnServer::flushToPeers() {
   peerCount_ = 0;
 }
 
-std::optional<common::SockAddr> TurnServer::open(uint32_t id) {
+std::optional<common::SockAddr> TurnServer::open(uint32_t id, uint8_t transport) {
   const uint32_t span = uint32_t{options_.portMax} - options_.portMin + 1;
   auto address = options_.relayAddress;
   for (uint32_t attempt = 0; attempt < span; ++attempt) {
     const auto port = static_cast<uint16_t>(nextPort_);
     nextPort_ = nextPort_ >= options_.portMax ? options_.portMin : nextPort_ + 1;
     address.setPort(port);
-    common::Fd fd(::socket(address.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return std::nullopt;  // out of descriptors
-    if (::bind(fd.get(), address.sa(), address.len()) != 0) continue;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = id;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
-    relays_[id] = std::move(fd);
+    if (!bindRelayed(id, transport, address)) continue;
     if (!options_.relayAdvertise) return address;
     auto shown = *options_.relayAdvertise;
     shown.setPort(port);
@@ -368,11 +391,83 @@ std::optional<common::SockAddr> TurnServer::open(uint32_t id) {
   return std::nullopt;
 }
 
+bool TurnServer::bindRelayed(uint32_t id, uint8_t transport, const common::SockAddr& address) {
+  if (transport == kTcp) return tcpRelay_->listen(id, address);
+  common::Fd fd(::socket(address.isV6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || ::bind(fd.get(), address.sa(), address.len()) != 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = id;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+  relays_[id] = std::move(fd);
+  return true;
+}
+
 void TurnServer::close(uint32_t id) {
+  tcpRelay_->closeAllocation(id);
   auto it = relays_.find(id);
   if (it == relays_.end()) return;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.get(), nullptr);
   relays_.erase(it);
+}
+
+}  // namespace rdv::turn
+
+namespace rdv::turn {
+
+// --- RFC 6062 TCP allocations: TurnTcpRelay holds the sockets, this answers for the allocation.
+
+uint16_t TurnServer::connect(uint32_t id, const common::SockAddr& peer, const stun::TransactionId& tid,
+                             uint64_t nowMs) {
+  return tcpRelay_->connect(id, peer, tid, nowMs);
+}
+
+uint32_t TurnServer::awaitingBind(uint32_t connectionId, uint64_t nowMs) {
+  return tcpRelay_->awaitingBind(connectionId, nowMs);
+}
+
+void TurnServer::bind(uint32_t connectionId, const FiveTuple& data, uint64_t nowMs) {
+  if (!tcpRelay_->bind(connectionId, nowMs)) return;
+  handOffs_[data] = connectionId;
+  tcp_->handOff(data);
+}
+
+void TurnServer::onHandedOff(const FiveTuple& tuple, common::Fd fd, std::span<const std::byte> early) {
+  auto it = handOffs_.find(tuple);
+  if (it == handOffs_.end()) return;  // closes fd
+  const uint32_t id = it->second;
+  handOffs_.erase(it);
+  tcpRelay_->attach(id, std::move(fd), early);
+}
+
+void TurnServer::onConnectDone(const TcpConnection& c, bool ok) {
+  const Allocation* a = handler_.table().byId(c.allocationId);
+  if (a == nullptr) return;
+  std::array<std::byte, 256> out;
+  stun::StunBuilder b(out, stun::method::kConnect,
+                      ok ? stun::MessageClass::SuccessResponse : stun::MessageClass::ErrorResponse, c.tid);
+  if (ok) {
+    b.addU32(attr::kConnectionId, c.id);
+  } else {
+    b.addErrorCode(447, stun::reasonPhrase(447));
+    counters_.refuse(Refusal::ConnectFailed);
+  }
+  b.addIntegrity(a->key);
+  sendToClient(a->tuple, b.bytes(), {}, 0);
+}
+
+bool TurnServer::onPeerArrived(uint32_t allocationId, const common::SockAddr& peer, uint32_t connectionId) {
+  Allocation* a = handler_.table().byId(allocationId);
+  if (a == nullptr || !handler_.table().permitted(*a, peer, nowMs_)) return false;
+  // RFC 6062 §5.3: ConnectionAttempt indication with XOR-PEER-ADDRESS and CONNECTION-ID.
+  stun::TransactionId tid{};
+  const uint64_t seq = ++indicationSeq_;
+  std::memcpy(tid.data(), &seq, sizeof(seq));
+  std::array<std::byte, 128> out;
+  stun::StunBuilder b(out, stun::method::kConnectionAttempt, stun::MessageClass::Indication, tid);
+  b.addXorAddress(attr::kXorPeerAddress, peer).addU32(attr::kConnectionId, connectionId);
+  sendToClient(a->tuple, b.bytes(), {}, 0);
+  return true;
 }
 
 }  // namespace rdv::turn

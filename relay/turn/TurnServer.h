@@ -31,6 +31,7 @@
 #include "relay/turn/TurnCounters.h"
 #include "relay/turn/TurnRequestHandler.h"
 #include "relay/turn/TurnTcpClients.h"
+#include "relay/turn/TurnTcpRelay.h"
 
 namespace rdv::turn {
 
@@ -41,11 +42,16 @@ struct TurnServerOptions {
   uint16_t portMin = 49152;
   uint16_t portMax = 65535;
   AllocationLimits limits;
+  TcpConnectionLimits tcpLimits;  // RFC 6062 connections per allocation and in total
   uint32_t nonceLifetimeS = 600;
   uint32_t batch = 32;  // datagrams per recvmmsg/sendmmsg
+  // TURN over TLS (turn.tls_listen): listened on when both are set; the context is only borrowed
+  // during start() (the server takes a reference of its own).
+  std::optional<common::SockAddr> tlsListen;
+  ssl_ctx_st* tlsContext = nullptr;
 };
 
-class TurnServer final : private RelayPorts, private FrameSink {
+class TurnServer final : private RelayPorts, private FrameSink, private TcpRelayEvents {
  public:
   // Binds the listening socket and starts the thread; the error says what could not be set up.
   static Expected<std::unique_ptr<TurnServer>, std::string> start(const TurnServerOptions& options,
@@ -57,6 +63,8 @@ class TurnServer final : private RelayPorts, private FrameSink {
 
   const TurnCounters& counters() const { return counters_; }
   const common::SockAddr& localAddress() const { return local_; }
+  // The TLS listening address (port chosen when tlsListen named port 0); unset without TLS.
+  std::optional<common::SockAddr> tlsAddress() const { return tlsAddress_; }
 
  private:
   static constexpr size_t kMaxBatch = 64;
@@ -87,12 +95,21 @@ class TurnServer final : private RelayPorts, private FrameSink {
   void flushToPeers();
   int receive(int fd, size_t count);
 
-  std::optional<common::SockAddr> open(uint32_t id) override;
+  std::optional<common::SockAddr> open(uint32_t id, uint8_t transport) override;
   void close(uint32_t id) override;
+  uint16_t connect(uint32_t id, const common::SockAddr& peer, const stun::TransactionId& tid, uint64_t nowMs) override;
+  uint32_t awaitingBind(uint32_t connectionId, uint64_t nowMs) override;
+  void bind(uint32_t connectionId, const FiveTuple& data, uint64_t nowMs) override;
+  void onHandedOff(const FiveTuple& tuple, common::Fd fd, std::span<const std::byte> early) override;
+  void onConnectDone(const TcpConnection& c, bool ok) override;
+  bool onPeerArrived(uint32_t allocationId, const common::SockAddr& peer, uint32_t connectionId) override;
+  // Binds a relayed socket of `type` on `address`; false if the port is taken.
+  bool bindRelayed(uint32_t id, uint8_t transport, const common::SockAddr& address);
 
   TurnServerOptions options_;
   const common::Clock& clock_;
   common::SockAddr local_;
+  std::optional<common::SockAddr> tlsAddress_;
   common::Fd listen_;
   common::Fd epoll_;
   common::Fd wake_;
@@ -100,6 +117,8 @@ class TurnServer final : private RelayPorts, private FrameSink {
   TurnRequestHandler handler_;
   std::unordered_map<uint32_t, common::Fd> relays_;
   std::unique_ptr<TurnTcpClients> tcp_;
+  std::unique_ptr<TurnTcpRelay> tcpRelay_;
+  std::unordered_map<FiveTuple, uint32_t, FiveTupleHash> handOffs_;  // data connection → CONNECTION-ID
   uint32_t nextPort_;
   uint64_t nowMs_ = 0;
   uint64_t wallS_ = 0;

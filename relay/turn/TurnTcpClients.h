@@ -7,6 +7,7 @@
 // datagram is dropped, as the network would. Runs on the TurnServer's thread; epoll tags are
 // kTagBase | connection number.
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -21,6 +22,9 @@
 #include "common/SockAddr.h"
 #include "relay/turn/Allocation.h"
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace rdv::turn {
 
 class FrameSink {
@@ -31,6 +35,9 @@ class FrameSink {
   virtual void onFrame(std::span<std::byte> frame, const FiveTuple& tuple) = 0;
   // The connection of `tuple` is gone (its allocation must go with it, RFC 8656 §3.1).
   virtual void onClosed(const FiveTuple& tuple) = 0;
+  // The connection of `tuple`, marked with handOff(), leaves the framing after its current frame
+  // (RFC 6062 data connection): its socket, and the bytes that followed that frame.
+  virtual void onHandedOff(const FiveTuple& tuple, common::Fd fd, std::span<const std::byte> early) = 0;
 };
 
 class TurnTcpClients {
@@ -44,13 +51,22 @@ class TurnTcpClients {
 
   // Listens on `address` (TCP); the error names it.
   Expected<bool, std::string> listen(const common::SockAddr& address);
+  // Listens on `address` for TURN over TLS (RFC 8656 §3.1, port 5349) with the server context
+  // `ctx` (a reference of its own is taken). TLS connections are framed like TCP ones; their
+  // bytes pass through OpenSSL, so writes towards them are copied into the pending buffer first.
+  Expected<bool, std::string> listenTls(const common::SockAddr& address, ssl_ctx_st* ctx);
+  const common::SockAddr& tlsAddress() const { return tlsLocal_; }
   static bool owns(uint64_t tag) { return (tag & kTagBase) != 0; }
   void onEvent(uint64_t tag, uint32_t events);
   // Sends head, body and `pad` zero bytes to the connection of `client`; false when dropped
   // (no such connection, or its pending buffer is full).
-  bool write(const common::SockAddr& client, std::span<const std::byte> head, std::span<const std::byte> body,
+  bool write(const FiveTuple& client, std::span<const std::byte> head, std::span<const std::byte> body,
              size_t pad);
   size_t connections() const { return byTag_.size(); }
+  // Marks the connection of `client` to be handed to the sink (onHandedOff) once the frame being
+  // delivered returns; its pending writes go first (it is closed if they cannot).
+  // A TLS connection cannot be spliced: it is closed instead.
+  void handOff(const FiveTuple& client);
   // Closes connections that carried nothing for `idleMs` and have no allocation
   // (hasAllocation(tuple) false): a client that connects and never sends, or stops after a
   // Binding, does not hold a descriptor for long.
@@ -66,24 +82,40 @@ class TurnTcpClients {
   void setNow(uint64_t nowMs) { nowMs_ = nowMs; }
 
  private:
+  struct SslFree {
+    void operator()(ssl_st* ssl) const;
+  };
+  struct SslCtxFree {
+    void operator()(ssl_ctx_st* ctx) const;
+  };
   struct Conn {
     common::Fd fd;
+    std::unique_ptr<ssl_st, SslFree> tls;  // set for connections accepted on the TLS listener
     FiveTuple tuple;
     std::vector<std::byte> in;
     size_t have = 0;
     std::vector<std::byte> out;  // pending bytes towards the client
     bool writing = false;        // EPOLLOUT armed
     uint64_t lastActiveMs = 0;   // last accept or received bytes
+    bool handOff = false;
   };
-  void accept();
+  void accept(bool tls);
+  // Receives into c.in: bytes, 0 = nothing now, -1 = the connection is over.
+  ssize_t receive(Conn& c);
   void read(uint64_t tag, Conn& c);
+  bool deliver(uint64_t tag, Conn& c);
   void flush(uint64_t tag, Conn& c);
   void close(uint64_t tag);
+  // Gives the connection to the sink with the bytes after `at` in its input.
+  void release(uint64_t tag, Conn& c, size_t at);
 
   int epoll_;
   FrameSink& sink_;
   common::Fd listen_;
   common::SockAddr local_;
+  common::Fd tlsListen_;
+  common::SockAddr tlsLocal_;
+  std::unique_ptr<ssl_ctx_st, SslCtxFree> tlsCtx_;
   uint64_t nextConn_ = 1;
   uint64_t nowMs_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> byTag_;

@@ -40,7 +40,12 @@ B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::Me
       txns_(transport, *this, clock, timers_),
       local_(cfg, transport),
       registrations_(cfg_, txns_, tags_, clock, counters_),
-      admission_(cfg.maxCalls, cfg.maxCallsPerSecond) {}
+      admission_(cfg.maxCalls, cfg.maxCallsPerSecond),
+      subscriptions_(cfg.presence.maxSubscriptions, cfg.presence.maxPerWatcher,
+                     cfg.presence.notifyMinIntervalMs),
+      publications_(cfg.presence.minExpires, cfg.presence.maxExpires, cfg.presence.maxExpires,
+                    cfg.presence.maxPublications),
+      watcherPolicy_(cfg.presence) {}
 
 B2bua::~B2bua() {
   if (conferences_ != nullptr) conferences_->setOnLeft({});
@@ -58,14 +63,23 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
     return;
   }
   if (m == sip::SipMethod::Register) {
+    // Read before the answer: answering the transaction frees `req`.
+    const std::string watched = watchedRegistrant(req);
     auto user = registrations_.onRegister(id, req, from);
     if (user && messageStore_ != nullptr) deliverStored(*user, registrations_.lookup(*user, clock_.monotonicMs()));
+    if (!watched.empty()) presenceChanged(watched, clock_.monotonicMs());
     return;
   }
   if (!req.toTag().empty()) {
     if (ConferenceDialog* d = findConference(req)) {
       onConferenceRequest(id, req, *d);
       return;
+    }
+    if (m == sip::SipMethod::Subscribe) {
+      if (presence::Subscription* s = subscriptions_.find(req.callId(), req.toTag())) {
+        onSubscribeRefresh(id, req, *s, from);
+        return;
+      }
     }
     int side = 0;
     size_t branch = 0;
@@ -91,12 +105,19 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
       onInitialInvite(id, req, from);
       return;
     case sip::SipMethod::Options: {
-      std::array<std::string, 2> h{std::string(kAllow), "Accept: application/sdp"};
+      std::array<std::string, 3> h{std::string(kAllow), "Accept: application/sdp",
+                                   "Allow-Events: presence, presence.winfo"};
       txns_.respond(id, 200, "OK", tags_.next(), h);
       return;
     }
     case sip::SipMethod::Message:
       onPagerMessage(id, req);
+      return;
+    case sip::SipMethod::Subscribe:
+      onSubscribe(id, req, from);
+      return;
+    case sip::SipMethod::Publish:
+      onPublish(id, req);
       return;
     case sip::SipMethod::Unknown:
       txns_.respond(id, 501, "Not Implemented");
@@ -393,6 +414,7 @@ void B2bua::giveUpOnCallee(Call& call, int status, std::string_view reason, EndR
 
 void B2bua::onResponse(sip::TxnId id, const sip::SipMessage& resp) {
   if (onPagerResponse(id, resp)) return;
+  if (resp.status() >= 200 && onNotifyAnswer(id, resp.status())) return;
   PendingRequest* pending = calls_.pending(id);
   if (pending == nullptr) return;
   PendingRequest& p = *pending;
@@ -575,6 +597,7 @@ void B2bua::rejectReoffer(sip::TxnId id, const PendingRequest& p, Call& call,
 
 void B2bua::onTimeout(sip::TxnId id) {
   if (onPagerFailure(id, 408, "Request Timeout")) return;
+  if (onNotifyAnswer(id, 408)) return;
   std::unique_ptr<PendingRequest> p = calls_.takePending(id);
   if (p == nullptr) return;
   Call* found = calls_.get(p->call);
@@ -600,6 +623,7 @@ void B2bua::onTimeout(sip::TxnId id) {
 // timeout is.
 void B2bua::onTransportError(sip::TxnId id) {
   if (onPagerFailure(id, 480, "Temporarily Unavailable")) return;
+  if (onNotifyAnswer(id, 408)) return;  // unreachable: as good as no answer
   const PendingRequest* p = calls_.pending(id);
   Call* call = p != nullptr && p->initialInvite ? calls_.get(p->call) : nullptr;
   if (call == nullptr || p->branch >= call->branches.size() || !call->branches[p->branch].live()) {
@@ -659,7 +683,7 @@ void B2bua::endCall(Call& call, EndReason why, int status) {
 
 uint64_t B2bua::nextDeadline() const {
   return std::min({txns_.nextDeadline(), nextHousekeepingMs_, calls_.nextPendingExpiry(), sessionEnds_.next(),
-                   reliableResends_.next(), forkSteps_.next()});
+                   reliableResends_.next(), forkSteps_.next(), subscriptions_.nextDeadline()});
 }
 
 void B2bua::onTimer() {
@@ -668,9 +692,11 @@ void B2bua::onTimer() {
   calls_.purgePending(now);
   runCallTimers(now);
   runForkSteps(now);
+  runPresenceTimers(now);
   if (now < nextHousekeepingMs_) return;
   nextHousekeepingMs_ = now + kHousekeepingMs;
   registrations_.purge(now);
+  presenceHousekeeping(now);
   transport_.closeIdle(kTcpIdleMs);
   for (auto id : calls_.ringExpired(now)) hangUp(*calls_.get(id), EndReason::RingTimeout);
   registrations_.sendKeepalives(now);

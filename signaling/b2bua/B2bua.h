@@ -40,6 +40,9 @@
 #include "signaling/b2bua/RegisterHandler.h"
 #include "signaling/b2bua/SipText.h"
 #include "signaling/im/MessageStore.h"
+#include "signaling/presence/PublicationStore.h"
+#include "signaling/presence/SubscriptionTable.h"
+#include "signaling/presence/WatcherPolicy.h"
 #include "signaling/sip/Registrar.h"
 #include "signaling/sip/SipTransactions.h"
 
@@ -108,6 +111,8 @@ class B2bua final : public sip::SipTransactionUser {
   // holds for a user goes out when the user registers; null: such a MESSAGE gets 480.
   void setMessageStore(std::unique_ptr<im::MessageStore> store) { messageStore_ = std::move(store); }
   im::MessageStore* messageStore() { return messageStore_.get(); }
+  size_t presenceSubscriptions() const { return subscriptions_.size(); }
+  size_t presencePublications() const { return publications_.size(); }
 
   // SipTransactionUser
   void onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) override;
@@ -154,6 +159,37 @@ class B2bua final : public sip::SipTransactionUser {
   // What the store holds for `user` to each of `bindings` (the first sip.max_branches), oldest
   // first; a message already on its way is not sent again.
   void deliverStored(const std::string& user, const std::vector<sip::Binding>& bindings);
+  // Presence (B2buaPresence.cc, B2buaPublish.cc): SUBSCRIBE to "presence"/"presence.winfo"
+  // outside a dialog and within one (refresh, unsubscribe), PUBLISH, and our NOTIFYs.
+  void onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
+  void onSubscribeRefresh(sip::TxnId id, const sip::SipMessage& req, presence::Subscription& s,
+                          const sip::SipPeer& from);
+  void answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires,
+                       const sip::SipPeer& from);
+  // Where NOTIFYs to `watcher` go: its binding registered with `contact`, else the SUBSCRIBE's source.
+  sip::SipPeer watcherPeer(const std::string& watcher, std::string_view contact, const sip::SipPeer& from);
+  void onPublish(sip::TxnId id, const sip::SipMessage& req);
+  void refusePresence(sip::TxnId id, bool publish, PresenceRefusal why, int status, std::string_view reason,
+                      std::span<const std::string> headers = {});
+  // What decides whether watchers of `user` must hear: its newest publication, else open/closed.
+  std::string presenceFingerprint(const std::string& user, uint64_t nowMs) const;
+  // Recomputes `user`'s state; when it differs from what its watchers were last marked with, their
+  // subscriptions become dirty and what is due goes out.
+  void presenceChanged(const std::string& user, uint64_t nowMs);
+  // The user a REGISTER is for when someone watches that user's presence, else empty.
+  std::string watchedRegistrant(const sip::SipMessage& req) const;
+  // The NOTIFY body for `s` at send time and its Content-Type.
+  std::string presenceBody(const presence::Subscription& s, std::string& contentType);
+  // A NOTIFY on `s`'s dialog: Subscription-State from `s`, or `terminated` when not empty (a final
+  // one); the state only when `s` is active and not rejected.
+  void sendNotify(presence::Subscription& s, std::string_view terminated);
+  // The final NOTIFY, then `s` is removed (it dangles after).
+  void endSubscription(presence::Subscription& s, std::string_view state);
+  void flushNotifies(uint64_t nowMs);
+  // A final answer (or 408/480 for none) to our NOTIFY `id`; false when `id` is none of ours.
+  bool onNotifyAnswer(sip::TxnId id, int status);
+  void runPresenceTimers(uint64_t nowMs);
+  void presenceHousekeeping(uint64_t nowMs);
   void onAck(const sip::SipMessage& req);
   void onInviteResponse(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
   void onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
@@ -245,6 +281,11 @@ class B2bua final : public sip::SipTransactionUser {
   uint64_t nextFanout_ = 1;
   std::unique_ptr<im::MessageStore> messageStore_;
   std::unordered_map<int64_t, size_t> delivering_;  // stored message -> our MESSAGEs unanswered
+  presence::SubscriptionTable subscriptions_;
+  presence::PublicationStore publications_;
+  presence::WatcherPolicy watcherPolicy_;
+  std::unordered_map<sip::TxnId, uint64_t> notifies_;          // our NOTIFY -> subscription id
+  std::unordered_map<std::string, std::string> presenceSeen_;  // watched presentity -> its last fingerprint
   mixer::Conferences* conferences_ = nullptr;
   std::string conferencePrefix_;
   std::unordered_map<std::string, ConferenceDialog> conferenceDialogs_;  // by the participant's Call-ID

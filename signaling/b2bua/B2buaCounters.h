@@ -3,11 +3,31 @@
 // REGISTER handler, read by the metrics collector from another thread (common::Counter).
 
 #include <array>
+#include <string_view>
 
 #include "common/Counter.h"
 #include "signaling/b2bua/CallRecord.h"
 
 namespace rdv::b2bua {
+
+// Why a SUBSCRIBE or PUBLISH was refused (or, for Rejected/Pending, a watcher was not authorized).
+enum class PresenceRefusal : uint8_t {
+  BadEvent,     // 489: not presence / presence.winfo
+  TooBrief,     // 423
+  Limit,        // 503 (table full) or 403 (too many per watcher / publications)
+  NotFound,     // 404: no such user
+  Forbidden,    // 403: publishing for another user, or credentials of another
+  Rejected,     // SUBSCRIBE accepted, then NOTIFY terminated;reason=rejected (watcher not authorized)
+  Pending,      // polite blocking: kept pending, never told the state
+  Malformed,    // 400: bad PIDF, missing Contact, initial PUBLISH without body
+  UnknownEtag,  // 412
+  TooLarge,     // 413
+  BadType,      // 415 / 406: not application/pidf+xml
+};
+inline constexpr size_t kPresenceRefusals = 11;
+inline constexpr std::array<std::string_view, kPresenceRefusals> kPresenceRefusalNames{
+    "bad_event", "too_brief", "limit",        "not_found", "forbidden", "rejected",
+    "pending",   "malformed", "unknown_etag", "too_large", "bad_type"};
 
 struct B2buaCounters {
   common::Counter registrations;   // successful REGISTERs
@@ -26,6 +46,12 @@ struct B2buaCounters {
   common::Counter messagesStored;      // kept for a user without a reachable contact (202)
   common::Counter messagesDelivered;   // stored ones a contact took (2xx) after a REGISTER
   common::Counter messagesRefused;     // 413, or a full store (480/507), or every contact failed
+  common::Counter presenceSubscriptions;  // gauge: live presence and presence.winfo subscriptions
+  common::Counter presencePublications;   // gauge: live PUBLISHed documents
+  common::Counter notifySent;             // NOTIFYs sent (initial, changes, refreshes, final)
+  common::Counter notifyFailed;           // of those, answered non-2xx, timed out or unreachable
+  std::array<common::Counter, kPresenceRefusals> subscribeRefused;  // by PresenceRefusal
+  std::array<common::Counter, kPresenceRefusals> publishRefused;
   std::array<common::Counter, kEndReasons> ended;  // calls that ended, by EndReason
 };
 

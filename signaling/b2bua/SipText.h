@@ -18,9 +18,10 @@ namespace rdv::b2bua {
 // The methods we handle end to end (RFC 3261 §20.5), for OPTIONS, 405 and the INVITEs we send:
 // INVITE, ACK, BYE, UPDATE and CANCEL make and end calls; INFO, MESSAGE, NOTIFY and REFER are
 // relayed within a call to the other party; MESSAGE outside a call goes to the registered user
-// (RFC 3428 pager mode); OPTIONS is answered; REGISTER is the registrar's.
+// (RFC 3428 pager mode); OPTIONS is answered; REGISTER is the registrar's; SUBSCRIBE and PUBLISH
+// reach the presence agent (B2buaPresence.cc).
 constexpr std::string_view kAllowHeader =
-    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER";
+    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER, SUBSCRIBE, PUBLISH";
 
 // `"Display" <uri>` of a From/To/Contact value, without header parameters (tag etc.), the display
 // name re-quoted as sip::formatNameAddr writes it; the value itself when it does not parse.

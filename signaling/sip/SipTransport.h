@@ -87,18 +87,20 @@ class SipTransport final : public SipSender {
   const common::SockAddr& tlsLocal() const override { return tlsLocal_; }
   const SipTransportCounters& counters() const { return counters_; }
 
- private:
-  struct SslFree {
-    void operator()(ssl_st* ssl) const;
-  };
   struct SslCtxFree {
     void operator()(ssl_ctx_st* ctx) const;
   };
   using TlsContext = std::unique_ptr<ssl_ctx_st, SslCtxFree>;
   // A TLS server context with the certificate and key in these files, checked to match; the
-  // one place the server-side TLS settings are made (listenTls, reloadTlsCertificate).
+  // one place the server-side TLS settings are made (listenTls, reloadTlsCertificate, and the
+  // TURN server's TLS listener, app/TurnSetup).
   static Expected<TlsContext, std::string> serverContext(const std::string& certFile,
                                                          const std::string& keyFile);
+
+ private:
+  struct SslFree {
+    void operator()(ssl_st* ssl) const;
+  };
   struct Connection {
     common::Fd fd;
     std::unique_ptr<ssl_st, SslFree> tls;  // null for plain TCP

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "relay/stun/StunBuilder.h"
+#include "relay/turn/TcpConnectionTable.h"
 
 namespace rdv::turn {
 namespace {
@@ -25,12 +27,27 @@ struct FakePorts : RelayPorts {
   std::set<uint32_t> open_;
   uint16_t next = 50000;
   bool full = false;
-  std::optional<common::SockAddr> open(uint32_t id) override {
+  std::map<uint32_t, uint8_t> transports;
+  TcpConnectionTable tcp;
+  std::vector<std::pair<uint32_t, FiveTuple>> bound;
+  std::optional<common::SockAddr> open(uint32_t id, uint8_t transport) override {
     if (full) return std::nullopt;
     open_.insert(id);
+    transports[id] = transport;
     return addr("192.0.2.1", next++);
   }
-  void close(uint32_t id) override { open_.erase(id); }
+  void close(uint32_t id) override {
+    open_.erase(id);
+    for (uint32_t c : tcp.ofAllocation(id)) tcp.remove(c);
+  }
+  uint16_t connect(uint32_t id, const common::SockAddr& peer, const stun::TransactionId& tid, uint64_t nowMs) override {
+    auto c = tcp.connect(id, peer, tid, nowMs);
+    return c ? 0 : c.error();
+  }
+  uint32_t awaitingBind(uint32_t connectionId, uint64_t nowMs) override { return tcp.awaitingBind(connectionId, nowMs); }
+  void bind(uint32_t connectionId, const FiveTuple& data, uint64_t nowMs) override {
+    if (tcp.bind(connectionId, nowMs)) bound.emplace_back(connectionId, data);
+  }
 };
 
 struct Options {
@@ -53,6 +70,7 @@ struct TurnRequestHandlerTest : ::testing::Test {
   uint64_t nowMs = 1'000'000, wallS = 1'700'000'000;
   uint8_t txn = 0;
 
+  static constexpr int kLater = -2;  // no answer now (Connect in progress)
   // Sends one request; returns the answer's error code (0 = success) and keeps it in `last`.
   int ask(uint16_t m, const std::string& user, const Options& o = {}) {
     stun::TransactionId id{};
@@ -69,6 +87,7 @@ struct TurnRequestHandlerTest : ::testing::Test {
     EXPECT_TRUE(view);
     auto answer = handler.handle(*view, tuple, nowMs, wallS, out);
     last.assign(answer.begin(), answer.end());
+    if (answer.empty()) return kLater;
     auto reply = StunView::parse(last);
     EXPECT_TRUE(reply);
     if (!reply) return -1;
@@ -141,7 +160,9 @@ TEST_F(TurnRequestHandlerTest, SharedSecretCredentialsUntilTheyExpire) {
 TEST_F(TurnRequestHandlerTest, AllocateRules) {
   ask(method::kAllocate, "alice", {.sign = false});
   EXPECT_EQ(ask(method::kAllocate, "alice", {}), 400);  // no REQUESTED-TRANSPORT
-  EXPECT_EQ(ask(method::kAllocate, "alice", {.attrs = {{attr::kRequestedTransport, u32(6u << 24)}}}), 442);
+  EXPECT_EQ(ask(method::kAllocate, "alice", {.attrs = {{attr::kRequestedTransport, u32(99u << 24)}}}), 442);
+  // RFC 6062 §5.1: TCP allocations only over a TCP control connection.
+  EXPECT_EQ(ask(method::kAllocate, "alice", {.attrs = {{attr::kRequestedTransport, u32(6u << 24)}}}), 400);
   EXPECT_EQ(ask(method::kAllocate, "alice", {.attrs = {{attr::kRequestedTransport, u32(17u << 24)},
                                                        {0x7777, u32(0)}}}),
             420);
@@ -184,6 +205,52 @@ TEST_F(TurnRequestHandlerTest, PermissionsAndChannelsRefuseInternalPeers) {
             0);
   EXPECT_EQ(handler.table().channel(*a, 0x4001, nowMs)->peer, addr("203.0.113.9", 9));
   EXPECT_EQ(counters.refused[static_cast<size_t>(Refusal::ForbiddenPeer)].get(), 3u);
+}
+
+// RFC 6062: a TCP allocation, Connect (answered later), 446 for the same peer, 403 for internal
+// peers, ConnectionBind by the same user on another connection, 400 otherwise.
+TEST_F(TurnRequestHandlerTest, TcpAllocationConnectAndConnectionBindRules) {
+  tuple.transport = kTcp;
+  const Options tcp{.attrs = {{attr::kRequestedTransport, u32(6u << 24)}}};
+  ask(method::kAllocate, "alice", {.attrs = tcp.attrs, .sign = false});
+  EXPECT_EQ(ask(method::kAllocate, "alice", {.attrs = {{attr::kRequestedTransport, u32(6u << 24)},
+                                                       {attr::kEvenPort, {std::byte{0x80}}}}}),
+            400);
+  ASSERT_EQ(ask(method::kAllocate, "alice", tcp), 0);
+  const uint32_t allocation = handler.table().find(tuple)->id;
+  EXPECT_EQ(ports.transports[allocation], kTcp);
+  EXPECT_EQ(ask(method::kConnect, "alice", {}), 400);  // no XOR-PEER-ADDRESS
+  EXPECT_EQ(ask(method::kConnect, "alice", {.peer = addr("10.1.2.3", 80)}), 403);
+  const auto peer = addr("203.0.113.9", 5000);
+  EXPECT_EQ(ask(method::kConnect, "alice", {.peer = peer}), kLater);
+  EXPECT_EQ(ask(method::kConnect, "alice", {.peer = peer}), 446);
+  EXPECT_TRUE(handler.table().permitted(*handler.table().find(tuple), peer, nowMs));
+  const uint32_t id = ports.tcp.ofAllocation(allocation).at(0);
+
+  FiveTuple control = tuple;
+  tuple.client.setPort(4100);  // the data connection
+  const Options bindIt{.attrs = {{attr::kConnectionId, u32(id)}}};
+  EXPECT_EQ(ask(method::kConnectionBind, "alice", bindIt), 400);  // still connecting
+  ASSERT_TRUE(ports.tcp.connected(id, nowMs));
+  EXPECT_EQ(ask(method::kConnectionBind, "bob", {.attrs = bindIt.attrs, .password = "builder"}), 441);
+  EXPECT_EQ(ask(method::kConnectionBind, "alice", {.attrs = {{attr::kConnectionId, u32(id + 1)}}}), 400);
+  tuple.transport = kUdp;
+  EXPECT_EQ(ask(method::kConnectionBind, "alice", bindIt), 400);  // not over TCP
+  tuple.transport = kTcp;
+  std::swap(tuple, control);
+  EXPECT_EQ(ask(method::kConnectionBind, "alice", bindIt), 400);  // not on the control connection
+  std::swap(tuple, control);
+  EXPECT_EQ(ask(method::kConnectionBind, "alice", bindIt), 0);
+  ASSERT_EQ(ports.bound.size(), 1u);
+  EXPECT_EQ(ports.bound[0].first, id);
+  EXPECT_EQ(ports.bound[0].second, tuple);
+  EXPECT_EQ(ask(method::kConnectionBind, "alice", bindIt), 400);  // bound once only
+
+  // Connect on a UDP allocation is a 400.
+  tuple.transport = kUdp;
+  tuple.client.setPort(4200);
+  ASSERT_EQ(ask(method::kAllocate, "bob", {.attrs = udp().attrs, .password = "builder"}), 0);
+  EXPECT_EQ(ask(method::kConnect, "bob", {.peer = peer, .password = "builder"}), 400);
 }
 
 }  // namespace

@@ -355,7 +355,8 @@ TEST_F(B2buaTest, OptionsIsAnsweredWithWhatWeAllow) {
       alice_);
   auto ok = takeOnly("alice: SIP/2.0 200 OK");
   EXPECT_EQ(ok.header("Allow"),
-            "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER");
+            "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER, SUBSCRIBE, "
+            "PUBLISH");
   EXPECT_EQ(ok.header("Accept"), "application/sdp");
 }
 

@@ -83,7 +83,8 @@ TEST(SipTextTest, RequestTextCarriesTheDialogStateAndBody) {
             "Call-ID: b-1@rendezvous\r\n"
             "CSeq: 3 INVITE\r\n"
             "Contact: <sip:rendezvous@192.0.2.1:5060>\r\n"
-            "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER\r\n"
+            "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, NOTIFY, REFER, "
+            "SUBSCRIBE, PUBLISH\r\n"
             "Content-Type: application/sdp\r\n"
             "Content-Length: 5\r\n\r\n"
             "v=0\r\n");

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""TURN TCP relay (RFC 6062) benchmark: Rendezvous against coturn (turnserver) in the same run.
+
+A minimal RFC 6062 client (here, Python): over a TCP control connection it allocates a TCP
+relayed address (long-term credentials), permits 127.0.0.1 and Connects to a local TCP sink; a
+second connection sends ConnectionBind, then BYTES of data (1 MiB writes). The sink counts them.
+Figures per server: throughput (GiB/s of payload through the relay, one way) and the server's CPU
+seconds per GiB (utime + stime of all its threads from /proc/PID/stat over the transfer), and so
+throughput per server CPU second. coturn runs with the options turn_bench.py uses.
+
+Usage: turn_tcp_bench.py --rendezvous PATH [--turnserver /usr/bin/turnserver] [--gib 4] [--runs 2]
+The transfer is bounded by a timeout; servers are stopped by PID.
+"""
+
+import argparse
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from turn_bench import PASSWORD, REALM, TURN_PORT, USER, cpu_seconds, server_argv, start, stop  # noqa: E402
+
+COOKIE = 0x2112A442
+ALLOCATE, CREATE_PERMISSION, CONNECT, CONNECTION_BIND = 0x003, 0x008, 0x00A, 0x00B
+CHUNK = 1 << 20
+
+
+def xor_address(ip, port):
+    x = struct.pack("!HH", 0x0001, port ^ (COOKIE >> 16))
+    return x + bytes(a ^ b for a, b in zip(socket.inet_aton(ip), struct.pack("!I", COOKIE)))
+
+
+def attr(kind, value):
+    return struct.pack("!HH", kind, len(value)) + value + b"\0" * ((4 - len(value) % 4) % 4)
+
+
+def request(method, attrs, auth=None):
+    """A STUN request; with auth (nonce, realm) it carries USERNAME/REALM/NONCE/MESSAGE-INTEGRITY."""
+    body = b"".join(attrs)
+    tid = os.urandom(12)
+    if auth:
+        nonce, realm = auth
+        body += attr(0x0006, USER.encode()) + attr(0x0014, realm) + attr(0x0015, nonce)
+        key = hashlib.md5(("%s:%s:%s" % (USER, realm.decode(), PASSWORD)).encode()).digest()
+        head = struct.pack("!HHI", method, len(body) + 24, COOKIE) + tid
+        body += attr(0x0008, hmac.new(key, head + body, hashlib.sha1).digest())
+    return struct.pack("!HHI", method, len(body), COOKIE) + tid + body
+
+
+def read_message(sock):
+    def exactly(n):
+        out = b""
+        while len(out) < n:
+            part = sock.recv(n - len(out))
+            if not part:
+                raise SystemExit("the server closed the connection")
+            out += part
+        return out
+    head = exactly(20)
+    body = exactly(struct.unpack("!H", head[2:4])[0])
+    kind = struct.unpack("!H", head[:2])[0]
+    attrs, at = {}, 0
+    while at + 4 <= len(body):
+        t, n = struct.unpack("!HH", body[at:at + 4])
+        attrs[t] = body[at + 4:at + 4 + n]
+        at += 4 + n + ((4 - n % 4) % 4)
+    return kind, attrs
+
+
+def ask(sock, method, attrs, auth):
+    sock.sendall(request(method, attrs, auth))
+    kind, got = read_message(sock)
+    if kind & 0x0110 == 0x0110:
+        code = got.get(0x0009, b"\0\0\0\0")
+        raise SystemExit("method 0x%03x failed: %d" % (method, code[2] * 100 + code[3]))
+    return got
+
+
+def transfer(total):
+    """One RFC 6062 transfer of `total` bytes through the server on TURN_PORT; returns seconds."""
+    sink = socket.socket()
+    sink.bind(("127.0.0.1", 0))
+    sink.listen(1)
+    sink_port = sink.getsockname()[1]
+    received = [0]
+
+    def drain():
+        conn, _ = sink.accept()
+        buf = bytearray(CHUNK)
+        while received[0] < total:  # coturn turns the client's half-close into a reset: do not wait for EOF
+            try:
+                n = conn.recv_into(buf)
+            except ConnectionResetError:  # coturn resets the peer connection once the client is done
+                break
+            if n == 0:
+                break
+            received[0] += n
+        conn.close()
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    control = socket.create_connection(("127.0.0.1", TURN_PORT), timeout=30)
+    transport = attr(0x0019, b"\x06\0\0\0")
+    control.sendall(request(ALLOCATE, [transport]))
+    _, challenge = read_message(control)
+    auth = (challenge[0x0015], challenge[0x0014])
+    ask(control, ALLOCATE, [transport], auth)
+    ask(control, CREATE_PERMISSION, [attr(0x0012, xor_address("127.0.0.1", 0))], auth)
+    got = ask(control, CONNECT, [attr(0x0012, xor_address("127.0.0.1", sink_port))], auth)
+    data = socket.create_connection(("127.0.0.1", TURN_PORT), timeout=30)
+    ask(data, CONNECTION_BIND, [attr(0x002A, got[0x002A])], auth)
+    payload = os.urandom(CHUNK)
+    start_s = time.monotonic()
+    sent = 0
+    while sent < total:
+        data.sendall(payload)
+        sent += len(payload)
+    reader.join(timeout=300)
+    elapsed = time.monotonic() - start_s
+    data.close()
+    control.close()
+    sink.close()
+    if received[0] != total:
+        raise SystemExit("the sink got %d of %d bytes" % (received[0], total))
+    return elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rendezvous", required=True)
+    ap.add_argument("--turnserver", default="/usr/bin/turnserver")
+    ap.add_argument("--gib", type=float, default=4)
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--servers", default="rendezvous,coturn")
+    args = ap.parse_args()
+    total = int(args.gib * (1 << 30)) // CHUNK * CHUNK
+    workdir = tempfile.mkdtemp(prefix="turn-tcp-bench-")
+    print("%-10s %4s %8s %10s %12s %16s" % ("server", "run", "GiB", "Gbit/s", "CPU-s/GiB", "GiB per CPU-s"))
+    for kind in args.servers.split(","):
+        for run in range(args.runs):
+            server = start(kind, server_argv(kind, args, workdir), workdir)
+            try:
+                cpu0 = cpu_seconds(server.pid)
+                seconds = transfer(total)
+                cpu = cpu_seconds(server.pid) - cpu0
+            finally:
+                stop(server)
+            gib = total / (1 << 30)
+            print("%-10s %4d %8.2f %10.2f %12.3f %16.2f" % (kind, run + 1, gib, gib * 8 * 1.073741824 / seconds,
+                                                            cpu / gib, gib / cpu if cpu else float("inf")))
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
