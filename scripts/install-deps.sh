@@ -13,6 +13,7 @@ build_pkgs=(
   libcpp-httplib-dev libsqlite3-dev zlib1g-dev libxml2-dev
   libbpf-dev bpftool linux-libc-dev clang-14
   libopus-dev libspandsp-dev libspeexdsp-dev libreaderwriterqueue-dev
+  libsrtp2-dev  # media/srtp: SRTP contexts (rdv_srtp)
 )
 test_pkgs=(
   "${build_pkgs[@]}"
