@@ -2,19 +2,19 @@
 
 #include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <limits>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "media/RtcpPacket.h"
 #include "media/RtpPacket.h"
+#include "relay/LoopFds.h"
 
 namespace rdv::relay {
 namespace {
@@ -75,17 +75,10 @@ RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(Se
   recvFrom_.resize(n);
   rtpOut_ = std::make_unique<OutBatch>(n);
   rtcpOut_ = std::make_unique<OutBatch>(n);
-  epoll_ = common::Fd(epoll_create1(EPOLL_CLOEXEC));
-  wake_ = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  timer_ = common::Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  itimerspec tick{{1, 0}, {1, 0}};
-  timerfd_settime(timer_.get(), 0, &tick, nullptr);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-  ev.data.u64 = kTimerTag;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timer_.get(), &ev);
+  LoopFds loop = openLoopFds(kWakeTag, kTimerTag);
+  epoll_ = std::move(loop.epoll);
+  wake_ = std::move(loop.wake);
+  timer_ = std::move(loop.timer);
 }
 
 RelayWorker::~RelayWorker() {

@@ -13,6 +13,7 @@
 #include "common/Counter.h"
 #include "common/Fd.h"
 #include "common/SockAddr.h"
+#include "relay/SpliceDirection.h"
 
 namespace rdv::relay {
 
@@ -58,14 +59,7 @@ struct TcpEndpoint {
 
 // One direction: bytes read from side `from` into a pipe and spliced out to the other side.
 // The pipe is taken from the splicer's pool only while bytes are in flight.
-struct TcpDirection {
-  int pipeRead = -1;
-  int pipeWrite = -1;
-  size_t inPipe = 0;
-  size_t pipeCap = 0;     // capacity of the pipe held (F_GETPIPE_SZ)
-  bool srcEof = false;    // FIN read from the source
-  bool shutDone = false;  // FIN passed on (shutdown(SHUT_WR) on the destination)
-};
+using TcpDirection = SpliceDirection;
 
 struct TcpPair {
   std::shared_ptr<TcpPairStatus> status;

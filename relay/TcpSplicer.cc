@@ -5,9 +5,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +13,8 @@
 #include <utility>
 
 #include <spdlog/spdlog.h>
+
+#include "relay/LoopFds.h"
 
 namespace rdv::relay {
 namespace {
@@ -25,7 +25,6 @@ constexpr int kMaxEvents = 256;
 // Fill/drain rounds of one direction per turn: a fast pair yields to the others after this many
 // pipes' worth and continues next round (ready list).
 constexpr int kPumpRounds = 8;
-constexpr uint32_t kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 
 // Abortive close: the peer gets an RST instead of a FIN.
 void resetAndClose(common::Fd& fd) {
@@ -73,17 +72,10 @@ const char* toString(TcpRefusal r) {
 
 TcpSplicer::TcpSplicer(TcpSplicerOptions opts, std::function<void(const TcpPairStatus&)> onEnded)
     : opts_(opts), onEnded_(std::move(onEnded)) {
-  epoll_ = common::Fd(epoll_create1(EPOLL_CLOEXEC));
-  wake_ = common::Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  timer_ = common::Fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  itimerspec tick{{1, 0}, {1, 0}};
-  timerfd_settime(timer_.get(), 0, &tick, nullptr);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-  ev.data.u64 = kTimerTag;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timer_.get(), &ev);
+  LoopFds loop = openLoopFds(kWakeTag, kTimerTag);
+  epoll_ = std::move(loop.epoll);
+  wake_ = std::move(loop.wake);
+  timer_ = std::move(loop.timer);
 }
 
 TcpSplicer::~TcpSplicer() {
@@ -293,35 +285,24 @@ void TcpSplicer::pump(TcpPair& p, uint64_t nowNs, unsigned dirs) {
   }
 }
 
-// Moves bytes of direction d (side d -> side 1-d): drain the pipe into the destination, refill it
-// from the source, until neither makes progress or the round budget is spent.
+// Moves bytes of direction d (side d -> side 1-d) until neither side makes progress or the round
+// budget is spent (SpliceDirection), taking a pipe from the pool when the source has bytes.
 TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
   TcpDirection& dir = p.dirs[d];
   TcpEndpoint& src = p.ends[d];
   TcpEndpoint& dst = p.ends[1 - d];
-  if (dir.shutDone) return Pump::Idle;
-  for (int round = 0; round < kPumpRounds; ++round) {
-    bool progress = false;
-    if (dir.inPipe > 0 && dst.writable) {
-      const ssize_t n = splice(dir.pipeRead, nullptr, dst.fd.get(), nullptr, dir.inPipe, kSpliceFlags);
-      if (n > 0) {
-        // Short: the socket's send buffer is full, and it has noted that a writer waits, so
-        // EPOLLOUT comes when there is room again (saves the call that would return EAGAIN).
-        if (static_cast<size_t>(n) < dir.inPipe) dst.writable = false;
-        dir.inPipe -= static_cast<size_t>(n);
-        p.status->bytes[d].add(static_cast<uint64_t>(n));
-        counters_.bytes[d].add(static_cast<uint64_t>(n));
-        p.lastActivityNs = nowNs;
-        progress = true;
-      } else if (n < 0 && errno == EAGAIN) {
-        dst.writable = false;
-      } else if (n < 0 && errno != EINTR) {
-        end(p, TcpPairState::Reset, d);  // the destination failed: reset the source
-        return Pump::Ended;
-      }
+  for (;;) {
+    uint64_t moved = 0;
+    const SpliceDirection::Step step =
+        dir.pump(src.fd.get(), src.readable, dst.fd.get(), dst.writable, kPumpRounds, moved);
+    if (moved > 0) {
+      p.status->bytes[d].add(moved);
+      counters_.bytes[d].add(moved);
+      p.lastActivityNs = nowNs;
     }
-    if (!dir.srcEof && src.readable && (dir.pipeRead < 0 || dir.inPipe < dir.pipeCap)) {
-      if (dir.pipeRead < 0 && !takePipe(dir)) {
+    switch (step) {
+      case SpliceDirection::Step::NeedPipe:
+        if (takePipe(dir)) continue;
         // Out of descriptors: the bytes wait in the kernel and the pair is pumped again on the
         // next timer tick (an edge-triggered event may not come again).
         counters_.pipeFailures.add(1);
@@ -330,36 +311,24 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
           starved_.push_back(&p);
         }
         return Pump::Idle;
-      }
-      const ssize_t n =
-          splice(src.fd.get(), nullptr, dir.pipeWrite, nullptr, dir.pipeCap - dir.inPipe, kSpliceFlags);
-      if (n > 0) {
-        dir.inPipe += static_cast<size_t>(n);
-        progress = true;
-      } else if (n == 0) {
-        dir.srcEof = true;
-        progress = true;
-      } else if (errno == EAGAIN) {  // n < 0 here
-        // With bytes in the pipe EAGAIN may mean the pipe's slots are full, not the socket empty.
-        if (dir.inPipe == 0) src.readable = false;
-      } else if (errno != EINTR) {
+      case SpliceDirection::Step::Shut:
+        p.status->eof[d].store(true, std::memory_order_release);
+        givePipe(dir);
+        return Pump::Idle;
+      case SpliceDirection::Step::DestinationFailed:
+        end(p, TcpPairState::Reset, d);  // the destination failed: reset the source
+        return Pump::Ended;
+      case SpliceDirection::Step::SourceFailed:
         end(p, TcpPairState::Reset, 1 - d);  // the source failed: reset the destination
         return Pump::Ended;
-      }
+      case SpliceDirection::Step::More:
+        return Pump::More;
+      case SpliceDirection::Step::Idle:
+        break;
     }
-    if (dir.srcEof && dir.inPipe == 0) {
-      shutdown(dst.fd.get(), SHUT_WR);
-      dir.shutDone = true;
-      p.status->eof[d].store(true, std::memory_order_release);
-      givePipe(dir);
-      return Pump::Idle;
-    }
-    if (!progress) {
-      if (dir.inPipe == 0) givePipe(dir);
-      return Pump::Idle;
-    }
+    if (dir.inPipe == 0) givePipe(dir);
+    return Pump::Idle;
   }
-  return Pump::More;
 }
 
 void TcpSplicer::end(TcpPair& p, TcpPairState state, int resetSide) {

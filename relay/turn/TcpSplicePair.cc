@@ -1,31 +1,33 @@
 #include "relay/turn/TcpSplicePair.h"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 namespace rdv::turn {
 
 namespace {
-constexpr int kRoundsPerPump = 32;  // splice calls per direction before yielding to other pairs
-}
+// Fill/drain rounds of one direction per pump before yielding to other pairs and the UDP side.
+constexpr int kPumpRounds = 8;
+}  // namespace
 
-TcpSplicePair::TcpSplicePair(common::Fd client, common::Fd peer) : client_(std::move(client)), peer_(std::move(peer)) {
-  dir_[0].from = client_.get();
-  dir_[0].to = peer_.get();
-  dir_[1].from = peer_.get();
-  dir_[1].to = client_.get();
-  for (auto& d : dir_) {
+TcpSplicePair::TcpSplicePair(common::Fd client, common::Fd peer) {
+  end_[kClient].fd = std::move(client);
+  end_[kPeer].fd = std::move(peer);
+  for (int d = 0; d < 2; ++d) {
     int p[2];
     if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
       ok_ = false;
       return;
     }
-    d.pipeRead = common::Fd(p[0]);
-    d.pipeWrite = common::Fd(p[1]);
-    ::fcntl(p[1], F_SETPIPE_SZ, kPipeBytes);  // best effort: the default 64 KiB works too
+    pipes_[d][0] = common::Fd(p[0]);
+    pipes_[d][1] = common::Fd(p[1]);
+    ::fcntl(p[1], F_SETPIPE_SZ, kPipeBytes);  // best effort: past the pipe budget it stays smaller
+    const int cap = ::fcntl(p[1], F_GETPIPE_SZ);
+    dir_[d].pipeRead = p[0];
+    dir_[d].pipeWrite = p[1];
+    dir_[d].pipeCap = cap > 0 ? static_cast<size_t>(cap) : 4096;
   }
 }
 
@@ -33,65 +35,62 @@ TcpSplicePair::~TcpSplicePair() = default;
 
 bool TcpSplicePair::preload(std::span<const std::byte> bytes) {
   if (bytes.empty()) return true;
-  const ssize_t n = ::write(dir_[0].pipeWrite.get(), bytes.data(), bytes.size());
+  const ssize_t n = ::write(dir_[0].pipeWrite, bytes.data(), bytes.size());
   if (n != static_cast<ssize_t>(bytes.size())) return false;
-  dir_[0].pending = bytes.size();
+  dir_[0].inPipe = bytes.size();
   return true;
 }
 
 void TcpSplicePair::abort() {
   const linger reset{1, 0};
-  for (int fd : {client_.get(), peer_.get()}) ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  for (const End& e : end_) ::setsockopt(e.fd.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   failed_ = true;
 }
 
 bool TcpSplicePair::pump() {
-  more_ = false;
-  for (auto& d : dir_) {
-    if (!failed_) pumpDirection(d);
+  for (End& e : end_) e.readable = e.writable = true;
+  return pumpDirections(3);
+}
+
+bool TcpSplicePair::onEvent(bool peerSide, uint32_t events) {
+  // Errors and hang-ups surface as the splice calls' results, so both flags are set for them.
+  const int side = peerSide ? kPeer : kClient;
+  unsigned dirs = 0;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    end_[side].readable = true;
+    dirs |= 1U << side;
+  }
+  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+    end_[side].writable = true;
+    dirs |= 1U << (1 - side);
+  }
+  return pumpDirections(dirs);
+}
+
+bool TcpSplicePair::resume() {
+  return pumpDirections((more_[0] ? 1U : 0U) | (more_[1] ? 2U : 0U));
+}
+
+bool TcpSplicePair::pumpDirections(unsigned dirs) {
+  for (int d = 0; d < 2 && !failed_; ++d) {
+    if ((dirs & (1U << d)) == 0) continue;
+    End& src = end_[d];
+    End& dst = end_[1 - d];
+    const auto step =
+        dir_[d].pump(src.fd.get(), src.readable, dst.fd.get(), dst.writable, kPumpRounds, bytes_[d]);
+    more_[d] = step == relay::SpliceDirection::Step::More;
+    // Both pipes are held for the pair's life, so NeedPipe cannot come; failures reset both sides.
+    if (step == relay::SpliceDirection::Step::SourceFailed ||
+        step == relay::SpliceDirection::Step::DestinationFailed ||
+        step == relay::SpliceDirection::Step::NeedPipe) {
+      failed_ = true;
+    }
   }
   if (failed_) {
     abort();
     return false;
   }
-  return !(dir_[0].shut && dir_[1].shut);
-}
-
-void TcpSplicePair::pumpDirection(Direction& d) {
-  constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-  for (int round = 0; round < kRoundsPerPump; ++round) {
-    if (d.pending > 0) {
-      const ssize_t n = ::splice(d.pipeRead.get(), nullptr, d.to, nullptr, d.pending, kFlags);
-      if (n > 0) {
-        d.pending -= static_cast<size_t>(n);
-        d.bytes += static_cast<uint64_t>(n);
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;  // `to` is full: EPOLLOUT comes
-      failed_ = true;
-      return;
-    }
-    if (d.eof) {
-      if (!d.shut) {
-        ::shutdown(d.to, SHUT_WR);
-        d.shut = true;
-      }
-      return;
-    }
-    const ssize_t n = ::splice(d.from, nullptr, d.pipeWrite.get(), nullptr, kPipeBytes, kFlags);
-    if (n > 0) {
-      d.pending = static_cast<size_t>(n);
-      continue;
-    }
-    if (n == 0) {
-      d.eof = true;
-      continue;
-    }
-    if (errno == EAGAIN || errno == EINTR) return;  // nothing to read: EPOLLIN comes
-    failed_ = true;
-    return;
-  }
-  more_ = true;
+  return !(dir_[0].shutDone && dir_[1].shutDone);
 }
 
 }  // namespace rdv::turn

@@ -65,7 +65,7 @@ uint16_t TurnTcpRelay::connect(uint32_t allocationId, const common::SockAddr& pe
   return 0;
 }
 
-void TurnTcpRelay::onEvent(uint64_t t, uint32_t /*events*/) {
+void TurnTcpRelay::onEvent(uint64_t t, uint32_t events) {
   const auto kind = static_cast<Kind>((t >> 32) & 0xFF);
   const auto n = static_cast<uint32_t>(t);
   if (kind == kListener) {
@@ -77,7 +77,8 @@ void TurnTcpRelay::onEvent(uint64_t t, uint32_t /*events*/) {
   if (c->state == TcpConnState::Connecting) {
     onConnectProgress(n);
   } else if (c->state == TcpConnState::Bound) {
-    pump(n);
+    auto it = conns_.find(n);
+    if (it != conns_.end() && it->second.splice) settle(n, it->second.splice->onEvent(kind == kPeer, events));
   }
 }
 
@@ -142,14 +143,11 @@ void TurnTcpRelay::attach(uint32_t connectionId, common::Fd data, std::span<cons
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
   }
   it->second.splice = std::move(pair);
-  pump(connectionId);
+  settle(connectionId, it->second.splice->pump());
 }
 
-void TurnTcpRelay::pump(uint32_t id) {
-  auto it = conns_.find(id);
-  if (it == conns_.end() || !it->second.splice) return;
-  Conn& conn = it->second;
-  const bool open = conn.splice->pump();
+void TurnTcpRelay::settle(uint32_t id, bool open) {
+  Conn& conn = conns_.find(id)->second;
   counters_.toPeerBytes.add(conn.splice->toPeerBytes() - conn.countedToPeer);
   counters_.toClientBytes.add(conn.splice->toClientBytes() - conn.countedToClient);
   conn.countedToPeer = conn.splice->toPeerBytes();
@@ -166,8 +164,11 @@ void TurnTcpRelay::pump(uint32_t id) {
 }
 
 void TurnTcpRelay::runPending() {
-  scratch_.assign(pending_.begin(), pending_.end());  // pump() edits pending_; the vector keeps its capacity
-  for (uint32_t id : scratch_) pump(id);
+  scratch_.assign(pending_.begin(), pending_.end());  // settle() edits pending_; the vector keeps its capacity
+  for (uint32_t id : scratch_) {
+    auto it = conns_.find(id);
+    if (it != conns_.end() && it->second.splice) settle(id, it->second.splice->resume());
+  }
 }
 
 void TurnTcpRelay::expire(uint64_t nowMs) {

@@ -79,7 +79,9 @@ class TurnTcpRelay {
   static uint64_t tag(Kind kind, uint32_t n) { return kTagBase | (uint64_t{kind} << 32) | n; }
   void accept(uint32_t allocationId);
   void onConnectProgress(uint32_t id);
-  void pump(uint32_t id);
+  // After a pump of the pair of `id`: counts its bytes, drops it when finished (`open` false)
+  // and keeps it pending while it needs more.
+  void settle(uint32_t id, bool open);
   void drop(uint32_t id);
 
   int epoll_;

@@ -165,6 +165,9 @@ class B2bua final : public sip::SipTransactionUser {
   void onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from);
   void onSubscribeRefresh(sip::TxnId id, const sip::SipMessage& req, presence::Subscription& s,
                           const sip::SipPeer& from);
+  // The Expires a SUBSCRIBE asks for (initial or in-dialog); nullopt after answering 423 when it is
+  // under presence.min_expires.
+  std::optional<uint32_t> subscribeExpires(sip::TxnId id, const sip::SipMessage& req);
   void answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires,
                        const sip::SipPeer& from);
   // Where NOTIFYs to `watcher` go: its binding registered with `contact`, else the SUBSCRIBE's source.

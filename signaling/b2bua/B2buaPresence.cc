@@ -107,13 +107,9 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
     return;
   }
   const auto& pcfg = cfg_.presence;
-  const uint32_t asked = req.header("Expires").empty() ? kDefaultSubscribeExpires
-                                                       : toUint(req.header("Expires"), pcfg.maxExpires);
-  if (asked != 0 && asked < pcfg.minExpires) {
-    std::array<std::string, 1> h{fmt::format("Min-Expires: {}", pcfg.minExpires)};
-    refusePresence(id, false, PresenceRefusal::TooBrief, 423, "Interval Too Brief", h);
-    return;
-  }
+  const auto expires = subscribeExpires(id, req);
+  if (!expires) return;
+  const uint32_t asked = *expires;
   const uint64_t now = clock_.monotonicMs();
   presence::Subscription s;
   s.package = *package;
@@ -167,6 +163,18 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   flushNotifies(now);
 }
 
+std::optional<uint32_t> B2bua::subscribeExpires(sip::TxnId id, const sip::SipMessage& req) {
+  const auto& pcfg = cfg_.presence;
+  const uint32_t asked = req.header("Expires").empty() ? kDefaultSubscribeExpires
+                                                       : toUint(req.header("Expires"), pcfg.maxExpires);
+  if (asked != 0 && asked < pcfg.minExpires) {
+    std::array<std::string, 1> h{fmt::format("Min-Expires: {}", pcfg.minExpires)};
+    refusePresence(id, false, PresenceRefusal::TooBrief, 423, "Interval Too Brief", h);
+    return std::nullopt;
+  }
+  return asked;
+}
+
 void B2bua::answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires,
                             const sip::SipPeer& from) {
   std::array<std::string, 3> h{fmt::format("Expires: {}", expires), local_.contact(from),
@@ -194,13 +202,9 @@ void B2bua::onSubscribeRefresh(sip::TxnId id, const sip::SipMessage& req, presen
     return;
   }
   const auto& pcfg = cfg_.presence;
-  const uint32_t asked = req.header("Expires").empty() ? kDefaultSubscribeExpires
-                                                       : toUint(req.header("Expires"), pcfg.maxExpires);
-  if (asked != 0 && asked < pcfg.minExpires) {
-    std::array<std::string, 1> h{fmt::format("Min-Expires: {}", pcfg.minExpires)};
-    refusePresence(id, false, PresenceRefusal::TooBrief, 423, "Interval Too Brief", h);
-    return;
-  }
+  const auto expires = subscribeExpires(id, req);
+  if (!expires) return;
+  const uint32_t asked = *expires;
   s.remoteCseq = req.cseq();
   if (auto contact = uriOf(req.header("Contact")); !contact.empty()) s.remoteTarget = contact;
   s.peer = watcherPeer(s.watcher, s.remoteTarget, from);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -121,6 +122,37 @@ TEST_F(TcpSplicePairTest, EarlyBytesGoFirst) {
   }
   ASSERT_EQ(got.size(), 9u);
   EXPECT_EQ(std::memcmp(got.data(), "earlylate", 9), 0);
+}
+
+TEST_F(TcpSplicePairTest, AnEventPumpsOnlyTheDirectionsItConcerns) {
+  ASSERT_EQ(::send(clientFd, "up", 2, 0), 2);
+  ASSERT_EQ(::send(peerFd, "down", 4, 0), 4);
+  awaitReadable(pair.clientFd());
+  awaitReadable(pair.peerFd());
+  // The peer's socket writable (as on registration): client -> peer has nothing read yet.
+  ASSERT_TRUE(pair.onEvent(true, EPOLLOUT));
+  EXPECT_EQ(pair.toPeerBytes(), 0u);
+  // The client's socket readable: only client -> peer moves.
+  ASSERT_TRUE(pair.onEvent(false, EPOLLIN));
+  EXPECT_EQ(pair.toPeerBytes(), 2u);
+  EXPECT_EQ(pair.toClientBytes(), 0u);
+  // The client's socket writable: peer -> client, whose source was never read, still waits.
+  ASSERT_TRUE(pair.onEvent(false, EPOLLOUT));
+  EXPECT_EQ(pair.toClientBytes(), 0u);
+  // The peer's socket readable: peer -> client moves.
+  ASSERT_TRUE(pair.onEvent(true, EPOLLIN));
+  EXPECT_EQ(pair.toClientBytes(), 4u);
+  EXPECT_FALSE(pair.needsMore());
+  std::vector<std::byte> up, down;
+  for (int round = 0; round < 100 && (up.size() < 2 || down.size() < 4); ++round) {
+    drain(peerFd, up);
+    drain(clientFd, down);
+    if (up.size() < 2) awaitReadable(peerFd);
+    if (down.size() < 4) awaitReadable(clientFd);
+  }
+  ASSERT_EQ(up.size(), 2u);
+  ASSERT_EQ(down.size(), 4u);
+  EXPECT_EQ(std::memcmp(down.data(), "down", 4), 0);
 }
 
 }  // namespace

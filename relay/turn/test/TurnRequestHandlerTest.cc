@@ -10,15 +10,12 @@
 
 #include "relay/stun/StunBuilder.h"
 #include "relay/turn/TcpConnectionTable.h"
+#include "relay/turn/test/TurnTestSupport.h"
 
 namespace rdv::turn {
 namespace {
 
-using stun::MessageClass;
-using stun::StunBuilder;
-using stun::StunView;
-namespace attr = stun::attr;
-namespace method = stun::method;
+using namespace test;  // NOLINT(google-build-using-namespace): the shared TURN test names
 
 common::SockAddr addr(const char* ip, uint16_t port) { return *common::SockAddr::fromIp(ip, port); }
 

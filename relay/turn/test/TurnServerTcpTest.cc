@@ -12,18 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "relay/stun/StunBuilder.h"
-#include "relay/test/FreePorts.h"
-#include "relay/turn/TurnServer.h"
+#include "relay/turn/test/TurnTestSupport.h"
 
 namespace rdv::turn {
 namespace {
 
-using stun::MessageClass;
-using stun::StunBuilder;
-using stun::StunView;
-namespace attr = stun::attr;
-namespace method = stun::method;
+using namespace test;  // NOLINT(google-build-using-namespace): the shared TURN test names
 
 const common::SockAddr kLoopback = *common::SockAddr::fromIp("127.0.0.1", 0);
 
@@ -82,12 +76,7 @@ struct TurnServerTcpTest : ::testing::Test {
     TurnServerOptions o;
     o.listen = kLoopback;
     o.relayAddress = kLoopback;
-    o.portMin = relay::test::freePortWindow(8);
-    o.portMax = static_cast<uint16_t>(o.portMin + 7);
-    auto s = TurnServer::start(o, Credentials("rdv", {{"alice", "pw"}}, ""), *PeerPolicy::create({"127.0.0.0/8"}), clock);
-    for (int attempt = 0; attempt < 20 && !s; ++attempt) {  // port 0: TCP must get the UDP number
-      s = TurnServer::start(o, Credentials("rdv", {{"alice", "pw"}}, ""), *PeerPolicy::create({"127.0.0.0/8"}), clock);
-    }
+    auto s = startServer(o, clock);
     ASSERT_TRUE(s) << s.error();
     server = std::move(*s);
     control = connectTo(server->localAddress());
@@ -96,22 +85,10 @@ struct TurnServerTcpTest : ::testing::Test {
   // Sends a request on `fd`; returns the answer's code (0 = success), -1 without one.
   int ask(int fd, uint16_t m, std::vector<std::byte>& reply, const std::function<void(StunBuilder&)>& fill,
           bool sign = true) {
-    std::array<std::byte, 512> buf{};
-    stun::TransactionId id{};
-    id[0] = std::byte{++txn};
-    StunBuilder b(buf, m, MessageClass::Request, id);
-    fill(b);
-    if (sign) {
-      b.addText(attr::kUsername, "alice").addText(attr::kRealm, "rdv").addText(attr::kNonce, nonce);
-      b.addIntegrity(stun::longTermKey("alice", "rdv", "pw"));
-    }
-    EXPECT_EQ(::send(fd, b.bytes().data(), b.size(), 0), static_cast<ssize_t>(b.size()));
+    const auto req = request(m, ++txn, fill, sign ? &nonce : nullptr);
+    EXPECT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
     reply = readStun(fd);
-    auto r = StunView::parse(reply);
-    if (!r) return -1;
-    if (auto n = r->text(attr::kNonce)) nonce = std::string(*n);
-    if (r->messageClass() == MessageClass::SuccessResponse) return 0;
-    return r->errorCode() ? r->errorCode()->code : -1;
+    return answerCode(reply, nonce);
   }
 
   common::SockAddr allocateTcp() {

@@ -12,17 +12,12 @@
 #include <vector>
 
 #include "relay/stun/ChannelData.h"
-#include "relay/stun/StunBuilder.h"
-#include "relay/test/FreePorts.h"
+#include "relay/turn/test/TurnTestSupport.h"
 
 namespace rdv::turn {
 namespace {
 
-using stun::MessageClass;
-using stun::StunBuilder;
-using stun::StunView;
-namespace attr = stun::attr;
-namespace method = stun::method;
+using namespace test;  // NOLINT(google-build-using-namespace): the shared TURN test names
 
 common::Fd boundSocket(int type) {
   common::Fd fd(::socket(AF_INET, type, 0));
@@ -62,40 +57,21 @@ struct TurnServerTest : ::testing::Test {
     TurnServerOptions o;
     o.listen = *common::SockAddr::fromIp("127.0.0.1", 0);
     o.relayAddress = *common::SockAddr::fromIp("127.0.0.1", 0);
-    o.portMin = relay::test::freePortWindow(8);
-    o.portMax = static_cast<uint16_t>(o.portMin + 7);
     o.relayAdvertise = advertise;
-    portMin = o.portMin;
-    // Port 0: the kernel picks the UDP port and TCP must get the same number, which a busy
-    // machine may hold on TCP; a few attempts, bounded.
-    auto s = TurnServer::start(o, Credentials("rdv", {{"alice", "pw"}}, ""), *PeerPolicy::create({"127.0.0.0/8"}), clock);
-    for (int attempt = 0; attempt < 20 && !s; ++attempt) {
-      s = TurnServer::start(o, Credentials("rdv", {{"alice", "pw"}}, ""), *PeerPolicy::create({"127.0.0.0/8"}), clock);
-    }
+    auto s = startServer(o, clock);
     ASSERT_TRUE(s) << s.error();
     server = std::move(*s);
+    portMin = o.portMin;
     const auto& to = server->localAddress();
     ASSERT_EQ(::connect(client.get(), to.sa(), to.len()), 0);
   }
 
   // Sends a request from `client`; returns the answer's error code (0 = success) and the reply.
   int ask(uint16_t m, std::vector<std::byte>& reply, const std::function<void(StunBuilder&)>& fill, bool sign = true) {
-    std::array<std::byte, 512> buf{};
-    stun::TransactionId id{};
-    id[0] = std::byte{++txn};
-    StunBuilder b(buf, m, MessageClass::Request, id);
-    fill(b);
-    if (sign) {
-      b.addText(attr::kUsername, "alice").addText(attr::kRealm, "rdv").addText(attr::kNonce, nonce);
-      b.addIntegrity(stun::longTermKey("alice", "rdv", "pw"));
-    }
-    EXPECT_EQ(::send(client.get(), b.bytes().data(), b.size(), 0), static_cast<ssize_t>(b.size()));
+    const auto req = request(m, ++txn, fill, sign ? &nonce : nullptr);
+    EXPECT_EQ(::send(client.get(), req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
     reply = receive(client.get());
-    auto r = StunView::parse(reply);
-    if (!r) return -1;
-    if (auto n = r->text(attr::kNonce)) nonce = std::string(*n);
-    if (r->messageClass() == MessageClass::SuccessResponse) return 0;
-    return r->errorCode() ? r->errorCode()->code : -1;
+    return answerCode(reply, nonce);
   }
 
   // Allocate, then bind channel 0x4001 to the peer socket; returns the relayed address.

@@ -156,6 +156,16 @@ TEST_F(B2buaPresenceTest, RefreshGetsANotifyAndUnsubscribeAFinalTerminated) {
   EXPECT_EQ(takeStartLines(), Lines{"alice: SIP/2.0 481 Call/Transaction Does Not Exist"});
 }
 
+TEST_F(B2buaPresenceTest, ARefreshUnderMinExpiresIs423AndKeepsTheSubscription) {
+  const std::string tag = subscribeToBob();
+  tick(2000);
+  receive(subscribeLf("bob", 5, 2, tag), alice_);
+  EXPECT_EQ(takeOnly("alice: SIP/2.0 423 Interval Too Brief").header("Min-Expires"), "60");
+  EXPECT_EQ(b2b().presenceSubscriptions(), 1U);
+  receive(subscribeLf("bob", 900, 3, tag), alice_);  // still there: a valid refresh is answered
+  EXPECT_EQ(startLines(take()), (Lines{"alice: SIP/2.0 200 OK", std::string(kNotifyToAlice)}));
+}
+
 TEST_F(B2buaPresenceTest, ExpiryEndsWithTerminatedTimeout) {
   subscribeToBob(60);
   tick(59'000);
