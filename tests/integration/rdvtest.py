@@ -393,6 +393,31 @@ class Relay:
         return self._stopped
 
 
+def run_cases(suite, relay, cases, after=None):
+    """Runs `cases`, (name, thunk) pairs, against `relay` in order: prints PASS name: <what the
+    thunk returned> or, on TestFailure, FAIL with the last 25 lines of rendezvous's log, and goes
+    on. `after(failed)`, if given, runs last with the number of failed cases and returns how many
+    more failed. Then stops rendezvous (a bad exit fails too), prints the suite's verdict and
+    returns the exit code: 0 pass, 1 fail."""
+    failed = 0
+    try:
+        for name, case in cases:
+            try:
+                print("PASS %s: %s" % (name, case()), flush=True)
+            except TestFailure as e:
+                failed += 1
+                print("FAIL %s: %s\n--- rendezvous log tail\n%s" % (name, e, "\n".join(relay.log().splitlines()[-25:])))
+        if after is not None:
+            failed += after(failed)
+    finally:
+        problem = relay.stop()
+    if problem:
+        print("FAIL rendezvous: %s" % problem)
+        failed += 1
+    print("%s %s" % ("FAIL" if failed else "PASS", suite))
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------- sipp-driven calls
 
 def sipp_trace_messages(path):
