@@ -188,6 +188,25 @@ def stop_process(p, grace=5.0):
         pass
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime field 14, stime field 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid):
+    """A process's resident set (VmRSS) in KiB; 0 when /proc does not say."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
 def stop_server(p, name, log=None, grace=5.0):
     """Stops a server the test started (SIGTERM, then SIGKILL after `grace`) and says how it
     ended: None when it was still running and exited 0 on SIGTERM; otherwise what went wrong (it
