@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration", "sip"))
 from rdvtest import Relay, metric, proc_cpu_seconds, udp_port_free, wait_until  # noqa: E402
 import siptest  # noqa: E402
+from presence_bench import register_bob  # noqa: E402
 from sipbench.batch import end_phase, run_batch, run_phases, sipp_budget  # noqa: E402
 
 SIPP = "/usr/bin/sipp"
@@ -48,16 +49,6 @@ def start_server(binary, workdir, store=None, per_user=100):
     if store:
         sip.update({"message_store": store, "message_store_per_user": per_user})
     return Relay(binary, workdir, sip=sip, log_level="warn")
-
-
-def register_bob(relay, sock, expires=3600):
-    req = siptest.build_request("REGISTER", "sip:127.0.0.1:%d" % relay.sip_port, sock.port, cseq=1,
-                                call_id="bench-bob@127.0.0.1", from_uri="sip:bob@127.0.0.1",
-                                to_uri="sip:bob@127.0.0.1", from_tag="b",
-                                extra=["Contact: <sip:bob@127.0.0.1:%d>;expires=%d" % (sock.port, expires)])
-    r = sock.transaction(req, timeout=5.0)
-    if r is None or r.status != 200:
-        raise RuntimeError("bob's REGISTER got %s" % (r.start if r else None))
 
 
 def sipp_argv(relay, scenario, port, media_port, calls, rate, timeout_s, workdir, tag, uac=True):

@@ -138,7 +138,7 @@ def fanout_scenario(path, notifies):
         f.write(head + answer * notifies + "</scenario>\n")
 
 
-def register_bob(relay, sock, cseq, expires):
+def register_bob(relay, sock, cseq=1, expires=3600):
     req = siptest.build_request("REGISTER", "sip:127.0.0.1:%d" % relay.sip_port, sock.port, cseq=cseq,
                                 call_id="bench-bob@127.0.0.1", from_uri="sip:bob@127.0.0.1",
                                 to_uri="sip:bob@127.0.0.1", from_tag="b",
