@@ -52,6 +52,13 @@ def tcp_port():
     return relay_bench.free_port(socket.SOCK_STREAM)
 
 
+def tcp_listening(port):
+    """True when a socket listens on 127.0.0.1:`port` (/proc/net/tcp state 0A)."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return any(r[1] == "0100007F:%04X" % port and r[3] == "0A" for r in rows)
+
+
 def wait_for(what, pred, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -188,7 +195,7 @@ def bulk_once(total, recv_port, send_port, listen, order_send_first, cpu_pid):
         c0 = proc_cpu_seconds(cpu_pid) if cpu_pid else None
         if order_send_first:  # socat opens its first address before it listens on the second
             send = subprocess.Popen(send_argv)
-            time.sleep(0.5)
+            wait_for("the second port listening (the sender connected)", lambda: tcp_listening(recv_port), 60)
         recv = subprocess.Popen(recv_argv, stdout=subprocess.PIPE, text=True)
         recv.stdout.readline()  # listening / connected
         if send is None:
@@ -220,7 +227,7 @@ def bench_bulk(args):
         socat = subprocess.Popen(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr" % pa,
                                   "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr" % pb], stdin=subprocess.DEVNULL)
         try:
-            time.sleep(0.3)
+            wait_for("socat listening", lambda: tcp_listening(pa), 10)
             runs.append(bulk_once(total, pb, pa, False, True, socat.pid))
         finally:
             stop_process(socat, grace=10)
