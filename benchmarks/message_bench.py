@@ -22,19 +22,18 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration", "sip"))
-from rdvtest import Relay, metric, stop_process, udp_port_free, wait_until  # noqa: E402
+from rdvtest import Relay, metric, proc_cpu_seconds, udp_port_free, wait_until  # noqa: E402
 import siptest  # noqa: E402
-from presence_bench import cpu_seconds, sipp_counts  # noqa: E402
+from presence_bench import register_bob  # noqa: E402
+from sipbench.batch import end_phase, run_batch, run_phases, sipp_budget  # noqa: E402
 
 SIPP = "/usr/bin/sipp"
 
@@ -52,16 +51,6 @@ def start_server(binary, workdir, store=None, per_user=100):
     return Relay(binary, workdir, sip=sip, log_level="warn")
 
 
-def register_bob(relay, sock, expires=3600):
-    req = siptest.build_request("REGISTER", "sip:127.0.0.1:%d" % relay.sip_port, sock.port, cseq=1,
-                                call_id="bench-bob@127.0.0.1", from_uri="sip:bob@127.0.0.1",
-                                to_uri="sip:bob@127.0.0.1", from_tag="b",
-                                extra=["Contact: <sip:bob@127.0.0.1:%d>;expires=%d" % (sock.port, expires)])
-    r = sock.transaction(req, timeout=5.0)
-    if r is None or r.status != 200:
-        raise RuntimeError("bob's REGISTER got %s" % (r.start if r else None))
-
-
 def sipp_argv(relay, scenario, port, media_port, calls, rate, timeout_s, workdir, tag, uac=True):
     argv = [SIPP]
     if uac:
@@ -76,14 +65,10 @@ def sipp_argv(relay, scenario, port, media_port, calls, rate, timeout_s, workdir
 
 def send_batch(args, relay, workdir, tag, count):
     """One sipp UAC run of `count` MESSAGEs to bob; returns (ok, failed, wall seconds, exit code)."""
-    budget = count // max(1, args.rate // 4) + 60
+    budget = sipp_budget(count, args.rate)
     argv = sipp_argv(relay, "message_uac.xml", relay.base + 4, relay.base + 80, count, args.rate, budget,
                      workdir, tag)
-    t0 = time.monotonic()
-    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=budget + 60)
-    wall = time.monotonic() - t0
-    ok, failed = sipp_counts(workdir, tag)
-    return ok, failed, wall, p.returncode
+    return run_batch(argv, budget, workdir, tag)
 
 
 def phase_relay(args, workdir):
@@ -101,18 +86,16 @@ def phase_relay(args, workdir):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         wait_until("bob's sipp contact bound", lambda: not udp_port_free(port), 5, proc=uas, proc_name="sipp")
         pid = relay.proc.pid
-        cpu0 = cpu_seconds(pid)
+        cpu0 = proc_cpu_seconds(pid)
         ok, failed, wall, rc = send_batch(args, relay, workdir, "uac", args.messages)
-        cpu1 = cpu_seconds(pid)
+        cpu1 = proc_cpu_seconds(pid)
         relayed = im_count(relay, "relayed")
         return {"messages": args.messages, "rate_offered": args.rate, "sipp_exit": rc, "ok": ok, "failed": failed,
                 "relayed": relayed, "refused": im_count(relay, "refused"), "seconds": round(wall, 2),
                 "delivered_per_second": round(relayed / wall, 1),
                 "cpu_us_per_message": round((cpu1 - cpu0) * 1e6 / max(relayed, 1), 1)}
     finally:
-        if uas is not None:
-            stop_process(uas, grace=2.0)
-        relay.stop()
+        end_phase(relay, sipp=uas)
 
 
 def phase_stored(args, workdir):
@@ -141,9 +124,7 @@ def phase_stored(args, workdir):
                 "seconds_register_to_all_delivered": round(t_delivered, 3),
                 "delivered_per_second": round(stored / t_delivered, 1)}
     finally:
-        if bob is not None:
-            bob.close()
-        relay.stop()
+        end_phase(relay, sock=bob)
 
 
 def main():
@@ -155,19 +136,7 @@ def main():
     ap.add_argument("--phases", default="relay,stored")
     ap.add_argument("--json")
     args = ap.parse_args()
-    workdir = tempfile.mkdtemp(prefix="message_bench-")
-    print("logs in %s" % workdir, flush=True)
-    out = {}
-    if "relay" in args.phases:
-        out["relay"] = phase_relay(args, os.path.join(workdir, "relay"))
-        print("relay: %s" % json.dumps(out["relay"]), flush=True)
-    if "stored" in args.phases:
-        out["stored"] = phase_stored(args, os.path.join(workdir, "stored"))
-        print("stored: %s" % json.dumps(out["stored"]), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-    return 0
+    return run_phases("message_bench", args, (("relay", phase_relay), ("stored", phase_stored)))
 
 
 if __name__ == "__main__":

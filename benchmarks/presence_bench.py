@@ -27,36 +27,20 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration", "sip"))
-from rdvtest import Relay, metric, stop_process, wait_until  # noqa: E402
+from rdvtest import Relay, metric, proc_cpu_seconds, proc_rss_kib, wait_until  # noqa: E402
 import siptest  # noqa: E402
+from sipbench.batch import end_phase, run_batch, run_phases, sipp_budget  # noqa: E402
 
 SIPP = "/usr/bin/sipp"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def sent(relay):
@@ -99,25 +83,12 @@ def sipp_argv(relay, scenario, port, calls, rate, timeout_s, workdir, tag, inf=N
     return argv
 
 
-def sipp_counts(workdir, tag):
-    """(successful, failed) calls from sipp's last -trace_stat line."""
-    path = os.path.join(workdir, tag + "_stat.csv")
-    with open(path) as f:
-        lines = [l.rstrip("\n").split(";") for l in f if l.strip()]
-    head, last = lines[0], lines[-1]
-    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
-
-
 def run_subscribers(args, relay, workdir, tag, count, inf):
     """One sipp run of `count` subscriptions; returns (ok, failed, wall seconds, sipp exit code)."""
-    budget = count // max(1, args.rate // 4) + 60
+    budget = sipp_budget(count, args.rate)
     argv = sipp_argv(relay, os.path.join(HERE, "presence", "subscribe_once.xml"), relay.base + 5, count,
                      args.rate, budget, workdir, tag, inf=inf, limit=2000)
-    t0 = time.monotonic()
-    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=budget + 60)
-    wall = time.monotonic() - t0
-    ok, failed = sipp_counts(workdir, tag)
-    return ok, failed, wall, p.returncode
+    return run_batch(argv, budget, workdir, tag)
 
 
 def phase_subscribe(args, workdir):
@@ -132,17 +103,17 @@ def phase_subscribe(args, workdir):
             for i in range(args.presentities):
                 f.write("p%d\n" % i)
         pid = relay.proc.pid
-        rss0 = rss_bytes(pid)
-        cpu0 = cpu_seconds(pid)
+        rss0 = proc_rss_kib(pid) * 1024
+        cpu0 = proc_cpu_seconds(pid)
         half = args.subs // 2
         ok1, failed1, wall1, rc1 = run_subscribers(args, relay, workdir, "subscribe1", half, inf)
-        rss_peak = rss_bytes(pid)
+        rss_peak = proc_rss_kib(pid) * 1024
         time.sleep(args.wait)  # transactions end by their timers; nothing to wait on but time
-        rss1 = rss_bytes(pid)
+        rss1 = proc_rss_kib(pid) * 1024
         ok2, failed2, wall2, rc2 = run_subscribers(args, relay, workdir, "subscribe2", args.subs - half, inf)
-        cpu1 = cpu_seconds(pid)
+        cpu1 = proc_cpu_seconds(pid)
         time.sleep(args.wait)
-        rss2 = rss_bytes(pid)
+        rss2 = proc_rss_kib(pid) * 1024
         live = active(relay)
         ok = ok1 + ok2
         return {"subscriptions": args.subs, "sipp_exit": max(rc1, rc2), "ok": ok, "failed": failed1 + failed2,
@@ -167,7 +138,7 @@ def fanout_scenario(path, notifies):
         f.write(head + answer * notifies + "</scenario>\n")
 
 
-def register_bob(relay, sock, cseq, expires):
+def register_bob(relay, sock, cseq=1, expires=3600):
     req = siptest.build_request("REGISTER", "sip:127.0.0.1:%d" % relay.sip_port, sock.port, cseq=cseq,
                                 call_id="bench-bob@127.0.0.1", from_uri="sip:bob@127.0.0.1",
                                 to_uri="sip:bob@127.0.0.1", from_tag="b",
@@ -196,7 +167,7 @@ def phase_fanout(args, workdir):
                    proc_name="sipp")
         base = sent(relay)
         pid = relay.proc.pid
-        cpu0 = cpu_seconds(pid)
+        cpu0 = proc_cpu_seconds(pid)
         times = []
         for k in range(args.toggles):
             t0 = time.monotonic()
@@ -206,7 +177,7 @@ def phase_fanout(args, workdir):
                        proc_name="sipp", interval=0.01)
             times.append(time.monotonic() - t0)
             time.sleep(0.5)  # let the last answers in: the next change must find nothing in flight
-        cpu1 = cpu_seconds(pid)
+        cpu1 = proc_cpu_seconds(pid)
         rates = [args.watchers / t for t in times]
         failed = metric(relay.metrics(), "rdv_presence_notify_total", {"outcome": "failed"}) or 0
         return {"watchers": args.watchers, "changes": args.toggles,
@@ -216,10 +187,7 @@ def phase_fanout(args, workdir):
                 "cpu_ms_per_1000_notify": round((cpu1 - cpu0) * 1e6 / (args.watchers * args.toggles), 1),
                 "notify_failed": failed}
     finally:
-        bob.close()
-        if sipp is not None:
-            stop_process(sipp, grace=2.0)
-        relay.stop()
+        end_phase(relay, sock=bob, sipp=sipp)
 
 
 def main():
@@ -237,19 +205,7 @@ def main():
                          "that RSS shows live memory rather than pages jemalloc keeps for reuse")
     ap.add_argument("--json")
     args = ap.parse_args()
-    workdir = tempfile.mkdtemp(prefix="presence_bench-")
-    print("logs in %s" % workdir, flush=True)
-    out = {}
-    if "subscribe" in args.phases:
-        out["subscribe"] = phase_subscribe(args, os.path.join(workdir, "subscribe"))
-        print("subscribe: %s" % json.dumps(out["subscribe"]), flush=True)
-    if "fanout" in args.phases:
-        out["fanout"] = phase_fanout(args, os.path.join(workdir, "fanout"))
-        print("fanout: %s" % json.dumps(out["fanout"]), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-    return 0
+    return run_phases("presence_bench", args, (("subscribe", phase_subscribe), ("fanout", phase_fanout)))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,10 @@ Usage:
 
 import argparse
 import csv
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,7 +38,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration", "sip"))
 from rdvtest import free_block, stop_process, tail, wait_until  # noqa: E402
 import siptest  # noqa: E402
-from presence_bench import SIPP, sipp_counts  # noqa: E402
+from presence_bench import SIPP  # noqa: E402
+from sipbench.batch import end_phase, run_batch, run_phases, sipp_budget, sipp_counts  # noqa: E402
 from sipbench.procs import group_pids, proc_pss_kib  # noqa: E402
 
 KAMAILIO = "/usr/sbin/kamailio"
@@ -99,15 +98,12 @@ def phase_subscribe(args, workdir):
         with open(inf, "w") as f:
             f.write("SEQUENTIAL\n" + "".join("p%d\n" % i for i in range(args.presentities)))
         pss0 = kam.pss_bytes()
-        budget = args.subs // max(1, args.rate // 4) + 60
-        t0 = time.monotonic()
-        p = subprocess.run(sipp_argv(kam, os.path.join(HERE, "presence", "subscribe_once.xml"), args.subs, args.rate,
-                                     budget, workdir, "subscribe", inf),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=budget + 60, cwd=workdir)
-        wall = time.monotonic() - t0
-        ok, failed = sipp_counts(workdir, "subscribe")
+        budget = sipp_budget(args.subs, args.rate)
+        ok, failed, wall, rc = run_batch(sipp_argv(kam, os.path.join(HERE, "presence", "subscribe_once.xml"), args.subs,
+                                                   args.rate, budget, workdir, "subscribe", inf),
+                                         budget, workdir, "subscribe", cwd=workdir)
         pss1 = kam.pss_bytes()
-        return {"subscriptions": args.subs, "sipp_exit": p.returncode, "ok": ok, "failed": failed,
+        return {"subscriptions": args.subs, "sipp_exit": rc, "ok": ok, "failed": failed,
                 "seconds": round(wall, 2), "per_second": round(ok / wall, 1),
                 "pss_before_mib": round(pss0 / 2**20, 1), "pss_after_mib": round(pss1 / 2**20, 1),
                 "bytes_per_subscription": round((pss1 - pss0) / max(ok, 1))}
@@ -165,10 +161,7 @@ def phase_fanout(args, workdir):
                 "ok": ok, "failed": failed, "seconds_for_change": round(t, 3),
                 "notify_per_second": round(args.watchers / t)}
     finally:
-        pub.close()
-        if sipp is not None:
-            stop_process(sipp, grace=2.0)
-        kam.stop()
+        end_phase(kam, sock=pub, sipp=sipp)
 
 
 def main():
@@ -184,22 +177,11 @@ def main():
     if not os.access(KAMAILIO, os.X_OK) or not os.path.exists(os.path.join(MODULE_DIR, "presence.so")):
         print("kamailio or kamailio-presence-modules not installed (scripts/install-deps.sh)")
         return 1
-    workdir = tempfile.mkdtemp(prefix="presence_kamailio_bench-")
-    print("logs in %s" % workdir, flush=True)
-    out = {}
-    for phase, fn in (("subscribe", phase_subscribe), ("fanout", phase_fanout)):
-        if phase in args.phases:
-            d = os.path.join(workdir, phase)
-            os.makedirs(d)
-            try:
-                out[phase] = fn(args, d)
-            except Exception as e:  # a benchmark reports what failed and goes on
-                out[phase] = {"error": str(e), "kamailio_log_tail": tail(os.path.join(d, "kamailio.log"), 15)}
-            print("%s: %s" % (phase, json.dumps(out[phase])), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-    return 0
+
+    def failed(e, phase_dir):
+        return {"error": str(e), "kamailio_log_tail": tail(os.path.join(phase_dir, "kamailio.log"), 15)}
+    return run_phases("presence_kamailio_bench", args, (("subscribe", phase_subscribe), ("fanout", phase_fanout)),
+                      on_error=failed)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "integration"))
+from rdvtest import CLK_TCK, proc_cpu_seconds, proc_rss_kib  # noqa: E402,F401  (re-exported)
+
 RTPENGINE = "/usr/bin/rtpengine"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 OTHER_CPU_WARN_PCT = 10.0
 NOFILE = 20000
@@ -53,22 +55,6 @@ def free_port(kind=socket.SOCK_DGRAM):
                 continue
             return port
     raise RuntimeError("no free port in 12000-19999")
-
-
-def proc_cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # After the command name: state is field 3, utime field 14, stime field 15 (proc(5)).
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def system_busy_seconds():

@@ -27,31 +27,17 @@ import argparse
 import http.client
 import json
 import os
-import random
 import resource
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.abspath(__file__)
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.dirname(HERE))
+import relay_bench  # noqa: E402  (also puts tests/integration on sys.path)
+from rdvtest import proc_cpu_seconds, proc_rss_kib, stop_process  # noqa: E402
 
 
 def slab_kib():
@@ -62,15 +48,15 @@ def slab_kib():
     return 0
 
 
-def free_port():
-    for port in random.sample(range(12000, 19999), 50):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
+def tcp_port():
+    return relay_bench.free_port(socket.SOCK_STREAM)
+
+
+def tcp_listening(port):
+    """True when a socket listens on 127.0.0.1:`port` (/proc/net/tcp state 0A)."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return any(r[1] == "0100007F:%04X" % port and r[3] == "0A" for r in rows)
 
 
 def wait_for(what, pred, seconds):
@@ -83,16 +69,6 @@ def wait_for(what, pred, seconds):
             pass
         time.sleep(0.05)
     raise RuntimeError("timed out waiting for " + what)
-
-
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 # ---------------------------------------------------------------- peer roles (subprocesses)
@@ -173,10 +149,10 @@ def role_idle(ports_csv, sample):
 
 class Server:
     def __init__(self, binary, extra):
-        self.api = free_port()
+        self.api = tcp_port()
         self.dir = tempfile.mkdtemp(prefix="tcp_bench-")
         self.log = open(os.path.join(self.dir, "rendezvous.log"), "wb")
-        argv = [binary, "--set", "ng.listen=127.0.0.1:%d" % free_port(), "--set", "metrics.listen=",
+        argv = [binary, "--set", "ng.listen=127.0.0.1:%d" % tcp_port(), "--set", "metrics.listen=",
                 "--set", "sip.listen=", "--set", "api.listen=127.0.0.1:%d" % self.api, "--set", "log.level=warn",
                 "--set", "tcp_relay.max_pairs_per_source=0"] + extra
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -205,7 +181,7 @@ class Server:
         return j
 
     def stop(self):
-        stop(self.proc)
+        stop_process(self.proc, grace=10)
         self.log.close()
 
 
@@ -216,16 +192,16 @@ def bulk_once(total, recv_port, send_port, listen, order_send_first, cpu_pid):
     recv_argv = [py, HERE, "--role", "recv", "--port", str(recv_port)] + (["--listen"] if listen else [])
     recv = send = None
     try:
-        c0 = cpu_seconds(cpu_pid) if cpu_pid else None
+        c0 = proc_cpu_seconds(cpu_pid) if cpu_pid else None
         if order_send_first:  # socat opens its first address before it listens on the second
             send = subprocess.Popen(send_argv)
-            time.sleep(0.5)
+            wait_for("the second port listening (the sender connected)", lambda: tcp_listening(recv_port), 60)
         recv = subprocess.Popen(recv_argv, stdout=subprocess.PIPE, text=True)
         recv.stdout.readline()  # listening / connected
         if send is None:
             send = subprocess.Popen(send_argv)
         out, _ = recv.communicate(timeout=120)
-        c1 = cpu_seconds(cpu_pid) if cpu_pid else None
+        c1 = proc_cpu_seconds(cpu_pid) if cpu_pid else None
         send.wait(30)
         got, secs = out.split()[-2:]
         got, secs = int(got), float(secs)
@@ -244,17 +220,17 @@ def bench_bulk(args):
     rows = []
     best = lambda runs: max(runs, key=lambda r: r[0])  # noqa: E731
     rows.append(("direct TCP", best([bulk_once(total, p, p, True, False, None)
-                                     for p in [free_port() for _ in range(args.runs)]])))
+                                     for p in [tcp_port() for _ in range(args.runs)]])))
     runs = []
     for _ in range(args.runs):
-        pa, pb = free_port(), free_port()
+        pa, pb = tcp_port(), tcp_port()
         socat = subprocess.Popen(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr" % pa,
                                   "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr" % pb], stdin=subprocess.DEVNULL)
         try:
-            time.sleep(0.3)
+            wait_for("socat listening", lambda: tcp_listening(pa), 10)
             runs.append(bulk_once(total, pb, pa, False, True, socat.pid))
         finally:
-            stop(socat)
+            stop_process(socat, grace=10)
     rows.append(("socat (default 8 KiB buffer)", best(runs)))
     for pipe in args.pipe_sizes:
         srv = Server(args.rendezvous, ["--set", "tcp_relay.pipe_size=%d" % pipe])
@@ -315,7 +291,7 @@ def bench_idle(args):
         reserve = 64
         fit = (hard - base_fds - reserve) // 2
         pairs = min(args.pairs or fit, fit)
-        rss0, slab0 = rss_kib(srv.proc.pid), slab_kib()
+        rss0, slab0 = proc_rss_kib(srv.proc.pid), slab_kib()
         t0 = time.monotonic()
         ports = create_pairs(srv.api, pairs)
         t_create = time.monotonic() - t0
@@ -337,7 +313,7 @@ def bench_idle(args):
                  sum(1 for p in srv.request("GET", "/api/v1/tcp-relays")[1]["tcp_relays"]
                      if p["state"] == "connected") == pairs, 60)
         fds = len(os.listdir("/proc/%d/fd" % srv.proc.pid))
-        rss1, slab1 = rss_kib(srv.proc.pid), slab_kib()
+        rss1, slab1 = proc_rss_kib(srv.proc.pid), slab_kib()
         print("\nIdle pairs: descriptor limit %d, %d open before, %d kept free: %d pairs fit (2 descriptors each)"
               % (hard, base_fds, reserve, fit))
         print("  %d pairs created over the API in %.1f s, all connected after %.1f s; server descriptors %d"

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,19 +26,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import turn_blast  # noqa: E402
+import turn_blast  # noqa: E402  (through relay_bench, also puts tests/integration on sys.path)
+from rdvtest import proc_cpu_seconds, stop_process  # noqa: E402
 
 USER, PASSWORD, REALM = "bench", "bench-password", "rdv"
 # Above the kernel's ephemeral range (32768-60999) and the ports tests take (10000-32000), so
 # parallel test runs cannot hold them; checked free at start.
 TURN_PORT, NG_PORT, PEER_PORT, PORT_MIN, PORT_MAX = 61478, 61479, 61480, 62000, 64999
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
 def stun_binding_ok(port):
@@ -62,20 +55,18 @@ def start(name, argv, workdir):
     deadline = time.monotonic() + 10
     while not stun_binding_ok(TURN_PORT):
         if p.poll() is not None or time.monotonic() > deadline:
-            stop(p)
+            stop_process(p)
             raise SystemExit("%s did not answer STUN on udp %d (see %s)" % (name, TURN_PORT, workdir))
         time.sleep(0.1)
     return p
 
 
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+def arg_parser(doc):
+    """The command line every TURN benchmark starts from: the two servers' binaries."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rendezvous", required=True)
+    ap.add_argument("--turnserver", default="/usr/bin/turnserver")
+    return ap
 
 
 def server_argv(kind, args, workdir):
@@ -97,15 +88,15 @@ def server_argv(kind, args, workdir):
 def run_once(kind, clients, args, workdir):
     server = start(kind, server_argv(kind, args, workdir), workdir)
     try:
-        cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+        cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
         argv = ["turnutils_uclient", "-c", "-p", str(TURN_PORT), "-e", "127.0.0.1", "-r", str(PEER_PORT),
                 "-u", USER, "-w", PASSWORD, "-n", str(args.messages), "-m", str(clients),
                 "-z", str(args.interval_ms), "-l", str(args.length), "127.0.0.1"]
         out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
                              stdin=subprocess.DEVNULL).stdout.decode(errors="replace")
-        cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
+        cpu1, t1 = proc_cpu_seconds(server.pid), time.monotonic()
     finally:
-        stop(server)
+        stop_process(server)
     with open(os.path.join(workdir, "uclient-%s-%d.log" % (kind, clients)), "w") as f:
         f.write(out)
     totals = re.findall(r"start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", out)
@@ -124,12 +115,12 @@ def run_once(kind, clients, args, workdir):
 
 def turn_load(args, server_pid, rate):
     """One run of the C++ generator (benchmarks/TurnLoad.cc), with the server's CPU around it."""
-    cpu0 = cpu_seconds(server_pid)
+    cpu0 = proc_cpu_seconds(server_pid)
     out = subprocess.run([args.turn_load, "--server", "127.0.0.1:%d" % TURN_PORT, "--user", USER, "--password",
                           PASSWORD, "--rate", str(rate), "--seconds", str(args.seconds), "--length", str(args.length)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.seconds + 30,
                          stdin=subprocess.DEVNULL).stdout.decode(errors="replace")
-    cpu = cpu_seconds(server_pid) - cpu0
+    cpu = proc_cpu_seconds(server_pid) - cpu0
     kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     if "received" not in kv:
         raise SystemExit("turn_load failed: %s" % out)
@@ -147,15 +138,13 @@ def blast_once(kind, rate, args, workdir):
         else:
             r = turn_blast.blast(server.pid, TURN_PORT, USER, PASSWORD, REALM, rate, args.seconds, args.length)
     finally:
-        stop(server)
+        stop_process(server)
     r["server"] = kind
     return r
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--turnserver", default="/usr/bin/turnserver")
+    ap = arg_parser(__doc__)
     ap.add_argument("--clients", default="50,200")
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--interval-ms", type=int, default=1)
@@ -187,7 +176,7 @@ def main():
             for kind in kinds:
                 rows.append(run_once(kind, clients, args, workdir))
     finally:
-        stop(peer)
+        stop_process(peer)
     for rate in (int(r) for r in args.blast.split(",") if r):
         for kind in kinds:
             blasts.append(blast_once(kind, rate, args, workdir))

@@ -14,8 +14,12 @@ import multiprocessing
 import os
 import socket
 import struct
+import sys
 import time
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from relay_bench import proc_cpu_seconds  # noqa: E402
 
 COOKIE = 0x2112A442
 
@@ -95,12 +99,6 @@ def peer_count(sock, seconds, result):
     result.value = n
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def blast(server_pid, port, user, password, realm, rate, seconds, length=120):
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
@@ -110,7 +108,7 @@ def blast(server_pid, port, user, password, realm, rate, seconds, length=120):
     result = multiprocessing.Value("q", 0)
     child = multiprocessing.Process(target=peer_count, args=(peer, seconds, result))
     child.start()
-    cpu0 = cpu_seconds(server_pid)
+    cpu0 = proc_cpu_seconds(server_pid)
     sent, start = 0, time.monotonic()
     total = int(rate * seconds)
     dest = ("127.0.0.1", port)
@@ -122,7 +120,7 @@ def blast(server_pid, port, user, password, realm, rate, seconds, length=120):
             sent += 1
     elapsed = time.monotonic() - start
     child.join(timeout=seconds + 10)
-    cpu = cpu_seconds(server_pid) - cpu0
+    cpu = proc_cpu_seconds(server_pid) - cpu0
     received = result.value
     return {"rate": rate, "achieved_rate": sent / elapsed, "sent": sent, "received": received,
             "loss_pct": 100.0 * (sent - received) / sent, "server_cpu_s": cpu,

@@ -12,7 +12,6 @@ Usage: turn_tcp_bench.py --rendezvous PATH [--turnserver /usr/bin/turnserver] [-
 The transfer is bounded by a timeout; servers are stopped by PID.
 """
 
-import argparse
 import hashlib
 import hmac
 import os
@@ -24,7 +23,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from turn_bench import PASSWORD, REALM, TURN_PORT, USER, cpu_seconds, server_argv, start, stop  # noqa: E402
+from turn_bench import PASSWORD, REALM, TURN_PORT, USER, arg_parser, server_argv, start  # noqa: E402
+from rdvtest import proc_cpu_seconds, stop_process  # noqa: E402
 
 COOKIE = 0x2112A442
 ALLOCATE, CREATE_PERMISSION, CONNECT, CONNECTION_BIND = 0x003, 0x008, 0x00A, 0x00B
@@ -131,9 +131,7 @@ def transfer(total):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--turnserver", default="/usr/bin/turnserver")
+    ap = arg_parser(__doc__)
     ap.add_argument("--gib", type=float, default=4)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--servers", default="rendezvous,coturn")
@@ -145,11 +143,11 @@ def main():
         for run in range(args.runs):
             server = start(kind, server_argv(kind, args, workdir), workdir)
             try:
-                cpu0 = cpu_seconds(server.pid)
+                cpu0 = proc_cpu_seconds(server.pid)
                 seconds = transfer(total)
-                cpu = cpu_seconds(server.pid) - cpu0
+                cpu = proc_cpu_seconds(server.pid) - cpu0
             finally:
-                stop(server)
+                stop_process(server)
             gib = total / (1 << 30)
             print("%-10s %4d %8.2f %10.2f %12.3f %16.2f" % (kind, run + 1, gib, gib * 8 * 1.073741824 / seconds,
                                                             cpu / gib, gib / cpu if cpu else float("inf")))

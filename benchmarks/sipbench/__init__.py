@@ -10,6 +10,8 @@ module:
   register   REGISTER load: sipp steps, Python worker processes
   phases     call steps (modes 1 and 2), concurrent calls, the flood
   report     the tables and the summary
+  batch      for message_bench, presence_bench and presence_kamailio_bench: the phase loop of
+             their main(), one bounded sipp batch and its counts, a phase's cleanup
 
 Importing the package puts relay_bench.py and the integration tests' helpers on sys.path.
 """

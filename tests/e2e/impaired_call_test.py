@@ -43,7 +43,6 @@ Exit codes: 0 pass, 1 fail, 77 skipped (not root).
 Usage: impaired_call_test.py --rendezvous PATH --workdir DIR [--prefix rdvimp]
 """
 
-import argparse
 import json
 import os
 import re
@@ -126,13 +125,8 @@ def check_mos_gap(where, caller, callee, gap):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--prefix", default="rdvimp")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP impaired_call: needs root (network namespaces)")
+    args = nat.lab_args("impaired_call", "rdvimp")
+    if args is None:
         return 77
     nat.MEDIA_S = MEDIA_S
 

@@ -750,5 +750,39 @@ def run_in_topology(name, prefix, workdir, body):
     return 0
 
 
+def lab_args(name, default_prefix):
+    """The command line of a NAT test against a Rendezvous binary: --rendezvous, --workdir and
+    --prefix (default `default_prefix`). None, with SKIP printed, when not root."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rendezvous", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--prefix", default=default_prefix)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("SKIP %s: needs root (network namespaces)" % name)
+        return None
+    return args
+
+
+def baresip_test_main(name, default_prefix, body):
+    """main() of a NAT test between baresip phones and a Rendezvous binary: answers the
+    --ns-udp/--ns-http helper calls, takes lab_args, skips (77) when not root, fails when baresip
+    is missing, then builds the topology inside run_in_topology and returns
+    `body(topo, args, tones)`'s outcome as the exit code."""
+    if len(sys.argv) > 1 and sys.argv[1] in ("--ns-udp", "--ns-http"):
+        return helper_main(sys.argv[1:])
+    args = lab_args(name, default_prefix)
+    if args is None:
+        return 77
+    if not shutil.which(BARESIP):
+        print("FAIL %s: baresip not installed (scripts/install-deps.sh)" % name)
+        return 1
+
+    def built(topo, tones):
+        topo.build()
+        return body(topo, args, tones)
+    return run_in_topology(name, args.prefix, args.workdir, built)
+
+
 if __name__ == "__main__":
     sys.exit(main())

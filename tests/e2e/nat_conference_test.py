@@ -17,11 +17,9 @@ Exit codes: 0 pass, 1 fail, 77 skipped (not root).
 Usage: nat_conference_test.py --rendezvous PATH --workdir DIR [--prefix rdvconf]
 """
 
-import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import time
 import wave
@@ -168,24 +166,8 @@ def conference(topo, workdir, binary):
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] in ("--ns-udp", "--ns-http"):
-        return nat.helper_main(sys.argv[1:])
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--prefix", default="rdvconf")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP nat_conference: needs root (network namespaces)")
-        return 77
-    if not shutil.which(nat.BARESIP):
-        print("FAIL nat_conference: baresip not installed (scripts/install-deps.sh)")
-        return 1
-
-    def body(topo, _tones):
-        topo.build()
-        return conference(topo, args.workdir, args.rendezvous)
-    return nat.run_in_topology("nat_conference", args.prefix, args.workdir, body)
+    return nat.baresip_test_main("nat_conference", "rdvconf",
+                                 lambda topo, args, tones: conference(topo, args.workdir, args.rendezvous))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ Exit codes: 0 pass, 1 fail, 77 skipped (not root).
 Usage: nat_message_test.py --rendezvous PATH --workdir DIR [--prefix rdvmsg]
 """
 
-import argparse
 import os
-import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -161,24 +159,8 @@ def messaging(topo, workdir, binary, tones):
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] in ("--ns-udp", "--ns-http"):
-        return nat.helper_main(sys.argv[1:])
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--prefix", default="rdvmsg")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP nat_message: needs root (network namespaces)")
-        return 77
-    if not shutil.which(nat.BARESIP):
-        print("FAIL nat_message: baresip not installed (scripts/install-deps.sh)")
-        return 1
-
-    def body(topo, tones):
-        topo.build()
-        return messaging(topo, args.workdir, args.rendezvous, tones)
-    return nat.run_in_topology("nat_message", args.prefix, args.workdir, body)
+    return nat.baresip_test_main("nat_message", "rdvmsg",
+                                 lambda topo, args, tones: messaging(topo, args.workdir, args.rendezvous, tones))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Exit codes: 0 pass, 1 fail, 77 skipped (not root).
 Usage: nat_msrp_test.py --rendezvous PATH --workdir DIR [--prefix rdvmsrp]
 """
 
-import argparse
 import hashlib
 import os
 import re
@@ -273,13 +272,8 @@ def main():
         except TestFailure as e:
             print("FAIL %s" % e, flush=True)
             return 1
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--prefix", default="rdvmsrp")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP nat_msrp: needs root (network namespaces)")
+    args = nat.lab_args("nat_msrp", "rdvmsrp")
+    if args is None:
         return 77
     return nat.run_in_topology("nat_msrp", args.prefix, args.workdir,
                                lambda topo, tones: body(topo, args.workdir, args.rendezvous))

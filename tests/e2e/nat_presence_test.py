@@ -16,10 +16,8 @@ Exit codes: 0 pass, 1 fail, 77 skipped (not root).
 Usage: nat_presence_test.py --rendezvous PATH --workdir DIR [--prefix rdvpres]
 """
 
-import argparse
 import os
 import re
-import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,24 +97,8 @@ def presence(topo, workdir, binary, tones):
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] in ("--ns-udp", "--ns-http"):
-        return nat.helper_main(sys.argv[1:])
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rendezvous", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--prefix", default="rdvpres")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP nat_presence: needs root (network namespaces)")
-        return 77
-    if not shutil.which(nat.BARESIP):
-        print("FAIL nat_presence: baresip not installed (scripts/install-deps.sh)")
-        return 1
-
-    def body(topo, tones):
-        topo.build()
-        return presence(topo, args.workdir, args.rendezvous, tones)
-    return nat.run_in_topology("nat_presence", args.prefix, args.workdir, body)
+    return nat.baresip_test_main("nat_presence", "rdvpres",
+                                 lambda topo, args, tones: presence(topo, args.workdir, args.rendezvous, tones))
 
 
 if __name__ == "__main__":

@@ -188,6 +188,25 @@ def stop_process(p, grace=5.0):
         pass
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime field 14, stime field 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid):
+    """A process's resident set (VmRSS) in KiB; 0 when /proc does not say."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
 def stop_server(p, name, log=None, grace=5.0):
     """Stops a server the test started (SIGTERM, then SIGKILL after `grace`) and says how it
     ended: None when it was still running and exited 0 on SIGTERM; otherwise what went wrong (it
@@ -391,6 +410,31 @@ class Relay:
             self._stopped = stop_server(self.proc, "rendezvous", self.procs.log_of("rendezvous"))
             self.procs.stop_all()
         return self._stopped
+
+
+def run_cases(suite, relay, cases, after=None):
+    """Runs `cases`, (name, thunk) pairs, against `relay` in order: prints PASS name: <what the
+    thunk returned> or, on TestFailure, FAIL with the last 25 lines of rendezvous's log, and goes
+    on. `after(failed)`, if given, runs last with the number of failed cases and returns how many
+    more failed. Then stops rendezvous (a bad exit fails too), prints the suite's verdict and
+    returns the exit code: 0 pass, 1 fail."""
+    failed = 0
+    try:
+        for name, case in cases:
+            try:
+                print("PASS %s: %s" % (name, case()), flush=True)
+            except TestFailure as e:
+                failed += 1
+                print("FAIL %s: %s\n--- rendezvous log tail\n%s" % (name, e, "\n".join(relay.log().splitlines()[-25:])))
+        if after is not None:
+            failed += after(failed)
+    finally:
+        problem = relay.stop()
+    if problem:
+        print("FAIL rendezvous: %s" % problem)
+        failed += 1
+    print("%s %s" % ("FAIL" if failed else "PASS", suite))
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------- sipp-driven calls

@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Relay, TestFailure, check, free_block, metric, test_args, wait_until  # noqa: E402
+from rdvtest import Relay, TestFailure, check, free_block, metric, proc_rss_kib, test_args, wait_until  # noqa: E402
 
 IO_TIMEOUT = 10.0
 GIB = 1 << 30
@@ -107,14 +107,6 @@ def wait_state(x, pid, state):
     wait_until("pair %s %s" % (pid, state), lambda: get(x, pid)[1].get("state") == state, IO_TIMEOUT)
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class Sender(threading.Thread):
     """Sends `total` bytes cut from a random buffer at varied offsets and sizes, then FIN."""
 
@@ -172,13 +164,13 @@ class Receiver(threading.Thread):
 
 def case_bulk(x):
     j, a, b = connect_pair(x, {"peers": [{"ip": "127.0.0.1"}, {"ip": "127.0.0.1"}], "idle_timeout": 600})
-    base = rss_kib(x.relay.proc.pid)
+    base = proc_rss_kib(x.relay.proc.pid)
     peak = [base]
     done = threading.Event()
 
     def sample():
         while not done.wait(0.05):
-            peak[0] = max(peak[0], rss_kib(x.relay.proc.pid))
+            peak[0] = max(peak[0], proc_rss_kib(x.relay.proc.pid))
     monitor = threading.Thread(target=sample, daemon=True)
     monitor.start()
     for s in (a, b):

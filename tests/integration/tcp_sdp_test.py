@@ -25,7 +25,6 @@ import re
 import socket
 import sys
 import threading
-import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +32,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "sip"))
 from rdvtest import Relay, TestFailure, check, free_block, metric, test_args  # noqa: E402
 import siptest  # noqa: E402
+import calls_dialogs  # noqa: E402
 
 IO_TIMEOUT = 10.0
 SIZE = 4 << 20
@@ -146,14 +146,7 @@ def case_ng(x):
 
 
 def expect(party, what, pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = party.recv(deadline - time.monotonic())
-        if m is None:
-            break
-        if isinstance(m, siptest.SipMessage) and pred(m):
-            return m
-    raise TestFailure("no %s within %.0f s" % (what, timeout))
+    return calls_dialogs.expect(party, what, pred, timeout)
 
 
 def case_sip(x):

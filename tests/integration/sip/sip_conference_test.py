@@ -29,7 +29,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from rdvtest import Relay, TestFailure, free_block, metric, wait_until  # noqa: E402
+from rdvtest import Relay, free_block, metric, run_cases, wait_until  # noqa: E402
 import siptest  # noqa: E402
 from calls_common import check  # noqa: E402
 from calls_dialogs import expect  # noqa: E402
@@ -241,27 +241,18 @@ def main():
                   extra=["--set", "conference.rooms.board=4711", "--set", "conference.pin_attempts=3",
                          "--set", "cdr.file=" + cdr_file])
     relay.cdr_file = cdr_file
-    failed = 0
-    try:
-        for name, case in (("three_callers", case_three_callers), ("pin_accepted", case_pin_accepted),
-                           ("pin_rejected", case_pin_rejected), ("refusals", case_refusals)):
-            try:
-                print("PASS %s: %s" % (name, case(relay)), flush=True)
-            except TestFailure as e:
-                failed += 1
-                print("FAIL %s: %s\n--- rendezvous log tail\n%s" % (name, e, "\n".join(relay.log().splitlines()[-25:])))
-        m = relay.metrics()
-        joins = metric(m, "rdv_sip_conference_joins_total")
+
+    def joins_counted(failed):
+        joins = metric(relay.metrics(), "rdv_sip_conference_joins_total")
         if not failed and joins != 6:
-            failed += 1
             print("FAIL metrics: rdv_sip_conference_joins_total %s, expected 6" % joins)
-    finally:
-        problem = relay.stop()
-    if problem:
-        print("FAIL rendezvous: %s" % problem)
-        failed += 1
-    print("%s sip_conference" % ("FAIL" if failed else "PASS"))
-    return 1 if failed else 0
+            return 1
+        return 0
+    return run_cases("sip_conference", relay,
+                     [(name, lambda case=case: case(relay))
+                      for name, case in (("three_callers", case_three_callers), ("pin_accepted", case_pin_accepted),
+                                         ("pin_rejected", case_pin_rejected), ("refusals", case_refusals))],
+                     after=joins_counted)
 
 
 if __name__ == "__main__":

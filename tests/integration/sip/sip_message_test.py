@@ -23,7 +23,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from rdvtest import Relay, TestFailure, check, metric, test_args, wait_until  # noqa: E402
+from rdvtest import Relay, check, metric, run_cases, test_args, wait_until  # noqa: E402
 import siptest  # noqa: E402
 from calls_dialogs import expect  # noqa: E402
 
@@ -141,22 +141,10 @@ def main():
         os.remove(store)
     relay = Relay(args.rendezvous, args.workdir, sip=sip)
     h = Harness(relay, args.workdir)
-    failed = 0
-    try:
-        for name, case in (("two_contacts", case_two_contacts), ("too_large", case_too_large),
-                           ("store_quota", case_store_quota), ("delivery", case_delivery)):
-            try:
-                print("PASS %s: %s" % (name, case(h, relay)), flush=True)
-            except TestFailure as e:
-                failed += 1
-                print("FAIL %s: %s\n--- rendezvous log tail\n%s" % (name, e, "\n".join(relay.log().splitlines()[-25:])))
-    finally:
-        problem = relay.stop()
-    if problem:
-        print("FAIL rendezvous: %s" % problem)
-        failed += 1
-    print("%s sip_message" % ("FAIL" if failed else "PASS"))
-    return 1 if failed else 0
+    return run_cases("sip_message", relay,
+                     [(name, lambda case=case: case(h, relay))
+                      for name, case in (("two_contacts", case_two_contacts), ("too_large", case_too_large),
+                                         ("store_quota", case_store_quota), ("delivery", case_delivery))])
 
 
 if __name__ == "__main__":

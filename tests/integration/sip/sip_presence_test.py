@@ -29,7 +29,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from rdvtest import Relay, TestFailure, check, metric, test_args, wait_until  # noqa: E402
+from rdvtest import Relay, TestFailure, check, metric, run_cases, test_args, wait_until  # noqa: E402
 import siptest  # noqa: E402
 from calls_dialogs import expect  # noqa: E402
 
@@ -218,31 +218,20 @@ def main():
     relay = Relay(args.rendezvous, args.workdir, sip=sip,
                   extra=["--set", "presence.allow_same_domain=0", "--set", "presence.lists.bob=watcher,alice",
                          "--set", "presence.notify_min_interval_ms=100"])
-    failed = 0
-    try:
-        alice = None
-        for name, case in (("sipp_watcher", case_sipp_watcher), ("rejected", case_rejected),
-                           ("publish", case_publish), ("winfo", case_winfo), ("bad_event", case_bad_event)):
-            try:
-                if name == "winfo":
-                    if alice is None:
-                        raise TestFailure("needs the publish case's subscription")
-                    result = case(relay, alice)
-                else:
-                    result = case(relay, args)
-                if name == "publish":
-                    result, alice = result
-                print("PASS %s: %s" % (name, result), flush=True)
-            except TestFailure as e:
-                failed += 1
-                print("FAIL %s: %s\n--- rendezvous log tail\n%s" % (name, e, "\n".join(relay.log().splitlines()[-25:])))
-    finally:
-        problem = relay.stop()
-    if problem:
-        print("FAIL rendezvous: %s" % problem)
-        failed += 1
-    print("%s sip_presence" % ("FAIL" if failed else "PASS"))
-    return 1 if failed else 0
+    state = {"alice": None}
+
+    def publish():
+        result, state["alice"] = case_publish(relay, args)
+        return result
+
+    def winfo():
+        if state["alice"] is None:
+            raise TestFailure("needs the publish case's subscription")
+        return case_winfo(relay, state["alice"])
+    return run_cases("sip_presence", relay,
+                     [("sipp_watcher", lambda: case_sipp_watcher(relay, args)),
+                      ("rejected", lambda: case_rejected(relay, args)), ("publish", publish), ("winfo", winfo),
+                      ("bad_event", lambda: case_bad_event(relay, args))])
 
 
 if __name__ == "__main__":
