@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
-#include "media/srtp/Base64.h"
+#include "common/Base64.h"
 
 namespace rdv::srtp {
 
@@ -80,7 +80,7 @@ Expected<SdesKey, SdesError> parseKeyParam(std::string_view s, Suite suite) {
   }
   if (count > 3) return Unexpected(SdesError::BadSyntax);
   SdesKey key;
-  const auto n = base64Decode(fields[0], key.material);
+  const auto n = common::base64Decode(fields[0], key.material);
   if (!n) return Unexpected(fields[0].empty() ? SdesError::BadSyntax : SdesError::BadBase64);
   if (*n != suiteInfo(suite).keySaltLength()) return Unexpected(SdesError::BadKeyLength);
   key.length = static_cast<uint8_t>(*n);
@@ -185,7 +185,7 @@ std::string SdesCrypto::format() const {
   for (size_t i = 0; i < keys.size(); ++i) {
     const SdesKey& k = keys[i];
     s += i == 0 ? "inline:" : ";inline:";
-    s += base64Encode(k.keySalt());
+    s += common::base64Encode(k.keySalt());
     if (k.lifetime) s += "|" + formatLifetime(*k.lifetime);
     if (k.mkiLength > 0) s += fmt::format("|{}:{}", k.mki, k.mkiLength);
   }

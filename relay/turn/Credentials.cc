@@ -1,8 +1,8 @@
 #include "relay/turn/Credentials.h"
 
-#include <openssl/evp.h>
-
 #include <charconv>
+
+#include "common/Base64.h"
 
 namespace rdv::turn {
 
@@ -21,9 +21,7 @@ Credentials::Credentials(std::string realm, std::map<std::string, std::string, s
 
 std::string Credentials::sharedSecretPassword(std::string_view secret, std::string_view username) {
   const auto mac = stun::hmacSha1(stun::asBytes(secret), {stun::asBytes(username)});
-  unsigned char out[4 * ((20 + 2) / 3) + 1];  // base64 of the 20-byte MAC and a NUL
-  const int n = EVP_EncodeBlock(out, reinterpret_cast<const unsigned char*>(mac.data()), static_cast<int>(mac.size()));
-  return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  return common::base64Encode(mac);
 }
 
 Expected<stun::Md5Key, AuthError> Credentials::keyFor(std::string_view username, uint64_t nowSeconds) const {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "media/srtp/Base64.h"
+#include "common/Base64.h"
 #include "media/srtp/test/SrtpTestUtil.h"
 
 namespace rdv::srtp {
@@ -177,17 +177,17 @@ TEST(Base64Test, DecodesRfc4648Vectors) {
                                                                  {"Zm9vYmFy", "foobar"},
                                                                  {"Zm9vYg", "foob"}};
   for (const auto& [in, want] : cases) {
-    const auto n = base64Decode(in, out);
+    const auto n = common::base64Decode(in, out);
     ASSERT_TRUE(n.has_value()) << in;
     EXPECT_EQ(text(std::span(out).first(*n)), want) << in;
     if (in.size() % 4 == 0) {
-      EXPECT_EQ(base64Encode(std::span(out).first(*n)), in);
+      EXPECT_EQ(common::base64Encode(std::span(out).first(*n)), in);
     }
   }
-  EXPECT_FALSE(base64Decode("Zm9vY", out).has_value());         // 4n+1
-  EXPECT_FALSE(base64Decode("Zm=9", out).has_value());          // padding inside
-  EXPECT_FALSE(base64Decode("Zg=", out).has_value());           // padding short of a quantum
-  EXPECT_FALSE(base64Decode("Zm9vYmFyZm9v", out).has_value());  // 9 bytes into 8
+  EXPECT_FALSE(common::base64Decode("Zm9vY", out).has_value());         // 4n+1
+  EXPECT_FALSE(common::base64Decode("Zm=9", out).has_value());          // padding inside
+  EXPECT_FALSE(common::base64Decode("Zg=", out).has_value());           // padding short of a quantum
+  EXPECT_FALSE(common::base64Decode("Zm9vYmFyZm9v", out).has_value());  // 9 bytes into 8
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
-#include "media/srtp/Base64.h"
+#include "common/Base64.h"
 
 #include <cstdint>
 
-namespace rdv::srtp {
+namespace rdv::common {
 
 namespace {
 
@@ -61,4 +61,4 @@ std::string base64Encode(std::span<const std::byte> bytes) {
   return s;
 }
 
-}  // namespace rdv::srtp
+}  // namespace rdv::common
