@@ -17,6 +17,7 @@
 #include "media/RtcpXr.h"
 #include "media/RtpStats.h"
 #include "relay/Latch.h"
+#include "relay/LegCrypto.h"
 #include "common/SockAddr.h"
 
 namespace rdv::relay {
@@ -91,6 +92,8 @@ struct LegParams {
   // endpoint leaves from the peer leg's socket (RelayWorker::attachLocal).
   uint32_t localEndpoint = 0;
   uint8_t localSink = 0;
+  // SRTP terminated on this leg (relay/LegCrypto.h); empty = plain RTP, or SRTP passed through.
+  LegCrypto crypto;
 };
 
 // Where the current MOS sampling interval of a leg started (RelayWorker samples on its timer).

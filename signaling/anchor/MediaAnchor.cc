@@ -36,7 +36,7 @@ bool sameParams(const relay::LegParams& a, const relay::LegParams& b) {
   return a.rtpRemote == b.rtpRemote && a.rtcpRemote == b.rtcpRemote && a.mux == b.mux &&
          a.asymmetric == b.asymmetric && a.srtp == b.srtp && a.opaque == b.opaque &&
          a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec &&
-         a.party == b.party;
+         a.party == b.party && a.crypto == b.crypto;
 }
 
 uint32_t firstClockRate(const sdp::SdpMedia& m) {
