@@ -4,7 +4,6 @@
 
 #include <string>
 
-#include "common/Base64.h"
 #include "media/srtp/test/SrtpTestUtil.h"
 
 namespace rdv::srtp {
@@ -164,30 +163,6 @@ TEST(SdesCryptoTest, ParsedMkiKeysInteroperate) {
   alignas(8) std::array<std::byte, 400> buf{};
   const size_t n = *tx->protectRtp(buf, test::writeRtp(buf, 9, 42));
   EXPECT_TRUE(rx->unprotectRtp(std::span(buf).first(n)).has_value());
-}
-
-TEST(Base64Test, DecodesRfc4648Vectors) {
-  std::array<std::byte, 8> out{};
-  const std::pair<std::string_view, std::string_view> cases[] = {{"", ""},
-                                                                 {"Zg==", "f"},
-                                                                 {"Zm8=", "fo"},
-                                                                 {"Zm9v", "foo"},
-                                                                 {"Zm9vYg==", "foob"},
-                                                                 {"Zm9vYmE=", "fooba"},
-                                                                 {"Zm9vYmFy", "foobar"},
-                                                                 {"Zm9vYg", "foob"}};
-  for (const auto& [in, want] : cases) {
-    const auto n = common::base64Decode(in, out);
-    ASSERT_TRUE(n.has_value()) << in;
-    EXPECT_EQ(text(std::span(out).first(*n)), want) << in;
-    if (in.size() % 4 == 0) {
-      EXPECT_EQ(common::base64Encode(std::span(out).first(*n)), in);
-    }
-  }
-  EXPECT_FALSE(common::base64Decode("Zm9vY", out).has_value());         // 4n+1
-  EXPECT_FALSE(common::base64Decode("Zm=9", out).has_value());          // padding inside
-  EXPECT_FALSE(common::base64Decode("Zg=", out).has_value());           // padding short of a quantum
-  EXPECT_FALSE(common::base64Decode("Zm9vYmFyZm9v", out).has_value());  // 9 bytes into 8
 }
 
 }  // namespace
