@@ -1,21 +1,22 @@
 // relay_srtp_bench: what SRTP termination on relay legs (issue 12) adds to the relay's CPU per
-// forwarded packet. One process: a RelayControl on 127.0.0.1 with N two-leg rtcp-mux sessions, and
-// a generator (the main thread) with two UDP sockets per session sending RTP both ways at a fixed
-// rate, protecting what it sends to a leg that terminates SRTP with that leg's keys. For each mode
-// — plain (no crypto), bridge (leg 0 SRTP, leg 1 plain: one unprotect or one protect per packet),
-// srtp (both legs SRTP with different keys: unprotect + protect per packet) — it runs a warm-up
-// second (latching, libsrtp's per-SSRC streams), then measures the relay workers' CPU time
-// (/proc/self/task/TID/schedstat of the rdv-relay-* threads, ns) over the media phase and divides
-// by the packets the workers forwarded. The extra cost of a mode is its figure minus plain's.
+// forwarded packet. A RelayControl on 127.0.0.1 with N two-leg rtcp-mux sessions in this process,
+// and a generator in a forked process with two UDP sockets per session sending RTP both ways at a
+// fixed rate, protecting what it sends to a leg that terminates SRTP with that leg's keys. For
+// each mode — plain (no crypto), bridge (leg 0 SRTP, leg 1 plain: one unprotect or one protect
+// per packet), srtp (both legs SRTP with different keys: unprotect + protect per packet) — the
+// generator warms up for a second (latching, libsrtp's per-SSRC streams), then the relay workers'
+// CPU time (/proc/self/task/TID/schedstat of the rdv-relay-* threads, ns) over the media phase is
+// divided by the packets the workers forwarded. The extra cost of a mode is its figure minus plain's.
 //
 // Prints key=value lines, one block per mode and round. Sends only to 127.0.0.1; every run is
 // bounded by --seconds. Not a test: figures go to benchmarks/README.md.
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -160,59 +161,122 @@ uint64_t pump(std::vector<Stream>& streams, int epfd, uint32_t rate, double seco
   return received;
 }
 
-bool runMode(const Options& o, Mode mode, uint32_t round) {
+bool readAll(int fd, void* data, size_t n) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+bool writeAll(int fd, const void* data, size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t r = ::write(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// Keys of session s: leg 0 receives with 4s and sends with 4s+1, leg 1 with 4s+2 and 4s+3.
+relay::LegCrypto legCrypto(srtp::Suite suite, uint32_t s, int leg) {
+  return {keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg)), keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg) + 1)};
+}
+
+// The generator, a process of its own (forked before the relay side touches libsrtp: Debian's
+// libsrtp2 runs on NSS, whose process-wide locks the generator would otherwise share with the
+// workers, and which refuses to be used across fork). Per mode: creates 2n sockets and reports
+// their ports, takes the relay ports, warms up 1 s, writes 'S', sends for the measured seconds,
+// writes 'E' with packets sent and received.
+[[noreturn]] void generatorMain(int in, int out, const Options& o) {
+  uint32_t cmd[2];
+  while (readAll(in, cmd, sizeof(cmd))) {
+    const auto mode = static_cast<Mode>(cmd[0]);
+    const uint32_t n = cmd[1];
+    std::vector<Stream> streams(2 * n);
+    std::vector<uint16_t> ports(2 * n);
+    common::Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+    for (size_t i = 0; i < streams.size(); ++i) {
+      streams[i].fd = udpSocket(streams[i].local);
+      ports[i] = streams[i].local.port();
+      epoll_event e{};
+      e.events = EPOLLIN;
+      e.data.u64 = static_cast<uint64_t>(streams[i].fd.get());
+      ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, streams[i].fd.get(), &e);
+    }
+    if (!writeAll(out, ports.data(), ports.size() * sizeof(uint16_t))) break;
+    if (!readAll(in, ports.data(), ports.size() * sizeof(uint16_t))) break;
+    for (uint32_t s = 0; s < n; ++s) {
+      for (int l = 0; l < 2; ++l) {
+        Stream& st = streams[2 * s + static_cast<uint32_t>(l)];
+        st.to = *common::SockAddr::fromIp("127.0.0.1", ports[2 * s + static_cast<uint32_t>(l)]);
+        st.ssrc = (l == 0 ? 0x10000U : 0x20000U) + s;
+        if ((l == 0 && mode != Mode::Plain) || (l == 1 && mode == Mode::Srtp)) {
+          st.tx = outbound(legCrypto(o.suite, s, l).recv);
+        }
+      }
+    }
+    uint64_t sent = 0;
+    pump(streams, ep.get(), o.rate, 1.0, sent);  // warm-up: latching, per-SSRC SRTP streams
+    if (!writeAll(out, "S", 1)) break;
+    sent = 0;
+    const uint64_t received = pump(streams, ep.get(), o.rate, o.seconds, sent);
+    const uint64_t res[2] = {sent, received};
+    if (!writeAll(out, "E", 1) || !writeAll(out, res, sizeof(res))) break;
+  }
+  ::_exit(0);
+}
+
+struct Generator {
+  pid_t pid = -1;
+  int toChild = -1;
+  int fromChild = -1;
+};
+
+bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
+  const uint32_t cmd[2] = {static_cast<uint32_t>(mode), o.sessions};
+  std::vector<uint16_t> ports(2 * o.sessions);
+  if (!writeAll(g.toChild, cmd, sizeof(cmd)) || !readAll(g.fromChild, ports.data(), ports.size() * sizeof(uint16_t))) {
+    return false;
+  }
   relay::RelayOptions ro;
   ro.interface = "127.0.0.1";
   ro.portMin = 20000;
   ro.portMax = 29999;
   ro.workers = o.workers;
   relay::RelayControl relay(ro);
-  std::vector<Stream> streams(2 * o.sessions);
-  common::Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+  std::vector<uint16_t> relayPorts(2 * o.sessions);
   for (uint32_t s = 0; s < o.sessions; ++s) {
-    Stream& a = streams[2 * s];
-    Stream& b = streams[2 * s + 1];
-    a.fd = udpSocket(a.local);
-    b.fd = udpSocket(b.local);
-    if (!a.fd.valid() || !b.fd.valid()) return false;
-    a.ssrc = 0x10000 + s;
-    b.ssrc = 0x20000 + s;
     const uint64_t id = relay.createSession("bench-" + std::to_string(s));
-    auto ports = relay.addStream(id, true);
-    if (!ports) {
-      std::fprintf(stderr, "addStream: %s\n", ports.error().message.c_str());
+    auto sp = relay.addStream(id, true);
+    if (!sp) {
+      std::fprintf(stderr, "addStream: %s\n", sp.error().message.c_str());
       return false;
     }
-    a.to = *common::SockAddr::fromIp("127.0.0.1", ports->rtpPort[0]);
-    b.to = *common::SockAddr::fromIp("127.0.0.1", ports->rtpPort[1]);
-    relay::LegParams pa, pb;
-    pa.rtpRemote = pa.rtcpRemote = a.local;
-    pb.rtpRemote = pb.rtcpRemote = b.local;
-    pa.mux = pb.mux = true;
-    if (mode != Mode::Plain) {
-      pa.crypto = {keys(o.suite, 4 * s), keys(o.suite, 4 * s + 1)};
-      a.tx = outbound(pa.crypto.recv);
-    }
-    if (mode == Mode::Srtp) {
-      pb.crypto = {keys(o.suite, 4 * s + 2), keys(o.suite, 4 * s + 3)};
-      b.tx = outbound(pb.crypto.recv);
-    }
-    if (!relay.updateLeg(id, 0, 0, pa) || !relay.updateLeg(id, 0, 1, pb)) return false;
-    for (Stream* st : {&a, &b}) {
-      epoll_event e{};
-      e.events = EPOLLIN;
-      e.data.u64 = static_cast<uint64_t>(st->fd.get());
-      ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, st->fd.get(), &e);
+    for (int l = 0; l < 2; ++l) {
+      relay::LegParams p;
+      p.rtpRemote = p.rtcpRemote = *common::SockAddr::fromIp("127.0.0.1", ports[2 * s + static_cast<uint32_t>(l)]);
+      p.mux = true;
+      if ((l == 0 && mode != Mode::Plain) || (l == 1 && mode == Mode::Srtp)) p.crypto = legCrypto(o.suite, s, l);
+      if (!relay.updateLeg(id, 0, static_cast<uint8_t>(l), p)) return false;
+      relayPorts[2 * s + static_cast<uint32_t>(l)] = sp->rtpPort[l];
     }
   }
-  uint64_t sent = 0;
-  pump(streams, ep.get(), o.rate, 1.0, sent);  // warm-up: latching, per-SSRC SRTP streams
+  if (!writeAll(g.toChild, relayPorts.data(), relayPorts.size() * sizeof(uint16_t))) return false;
+  char mark = 0;
+  if (!readAll(g.fromChild, &mark, 1) || mark != 'S') return false;
   const Totals t0 = totals(relay);
   const uint64_t cpu0 = workerCpuNs();
-  sent = 0;
-  const uint64_t received = pump(streams, ep.get(), o.rate, o.seconds, sent);
+  uint64_t res[2] = {0, 0};
+  if (!readAll(g.fromChild, &mark, 1) || mark != 'E') return false;
   const uint64_t cpu1 = workerCpuNs();
   const Totals t1 = totals(relay);
+  if (!readAll(g.fromChild, res, sizeof(res))) return false;
+  const uint64_t sent = res[0], received = res[1];
   const uint64_t relayed = t1.relayed - t0.relayed;
   std::printf("mode=%s suite=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n", name(mode),
               std::string(srtp::suiteInfo(o.suite).name).c_str(), round, o.sessions, o.rate, o.seconds, o.workers);
@@ -263,10 +327,28 @@ int main(int argc, char** argv) {
   ::getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
-  for (uint32_t r = 1; r <= o.rounds; ++r) {
+  int down[2], up[2];
+  if (::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(up, O_CLOEXEC) != 0) return 1;
+  Generator g;
+  g.pid = ::fork();
+  if (g.pid < 0) return 1;
+  if (g.pid == 0) {
+    ::close(down[1]);
+    ::close(up[0]);
+    generatorMain(down[0], up[1], o);
+  }
+  ::close(down[0]);
+  ::close(up[1]);
+  g.toChild = down[1];
+  g.fromChild = up[0];
+  bool ok = true;
+  for (uint32_t r = 1; ok && r <= o.rounds; ++r) {
     for (Mode m : modes) {
-      if (!runMode(o, m, r)) return 1;
+      if (!(ok = runMode(o, g, m, r))) break;
     }
   }
-  return 0;
+  ::close(g.toChild);  // the generator exits on EOF
+  int status = 0;
+  ::waitpid(g.pid, &status, 0);
+  return ok ? 0 : 1;
 }
