@@ -245,8 +245,9 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
   }
   relay::RelayOptions ro;
   ro.interface = "127.0.0.1";
-  ro.portMin = 20000;
-  ro.portMax = 29999;
+  // Above the kernel's ephemeral ports (the generator's sockets) and the test harnesses' ranges.
+  ro.portMin = 61000;
+  ro.portMax = 65535;
   ro.workers = o.workers;
   relay::RelayControl relay(ro);
   std::vector<uint16_t> relayPorts(2 * o.sessions);
@@ -316,10 +317,13 @@ int main(int argc, char** argv) {
     else if (k == "--workers") o.workers = static_cast<uint32_t>(std::stoul(std::string(v)));
     else if (k == "--rounds") o.rounds = static_cast<uint32_t>(std::stoul(std::string(v)));
     else if (k == "--suite" && suiteArg(v)) o.suite = *suiteArg(v);
+    else if (k == "--mode" && v == "plain") modes = {Mode::Plain};
+    else if (k == "--mode" && v == "bridge") modes = {Mode::Bridge};
+    else if (k == "--mode" && v == "srtp") modes = {Mode::Srtp};
     else {
       std::fprintf(stderr,
                    "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
-                   "[--suite gcm128|gcm256|cm80|cm32]\n");
+                   "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp]\n");
       return 2;
     }
   }

@@ -66,6 +66,7 @@ class RelayWorker {
   static constexpr size_t kTailroom = srtp::kMaxTrailer;
   static constexpr size_t kBufferSize = 2048;
   static constexpr size_t kMaxPacket = kBufferSize - kHeadroom - kTailroom;
+  static_assert(kMaxPacket >= 1500, "an Ethernet-sized datagram plus the largest SRTP trailer fit a buffer");
 
  private:
   struct OutBatch;
