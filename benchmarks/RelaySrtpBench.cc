@@ -48,14 +48,17 @@ struct Options {
 };
 
 enum class Mode { Plain, Bridge, Srtp };
-const char* name(Mode m) { return m == Mode::Plain ? "plain" : m == Mode::Bridge ? "bridge" : "srtp"; }
+const char* name(Mode m) {
+  return m == Mode::Plain ? "plain" : m == Mode::Bridge ? "bridge" : "srtp";
+}
 
 relay::SrtpKeys keys(srtp::Suite s, uint32_t seed) {
   relay::SrtpKeys k;
   k.suite = s;
   k.count = 1;
   k.keys[0].keySaltLength = static_cast<uint8_t>(srtp::suiteInfo(s).keySaltLength());
-  for (size_t i = 0; i < k.keys[0].keySaltLength; ++i) k.keys[0].keySalt[i] = std::byte(static_cast<uint8_t>(seed * 7 + i));
+  for (size_t i = 0; i < k.keys[0].keySaltLength; ++i)
+    k.keys[0].keySalt[i] = std::byte(static_cast<uint8_t>(seed * 7 + i));
   return k;
 }
 
@@ -128,7 +131,8 @@ Totals totals(const relay::RelayControl& r) {
 // read and counted. Returns packets received.
 uint64_t pump(std::vector<Stream>& streams, int epfd, uint32_t rate, double seconds, uint64_t& sent) {
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   const double period = 1.0 / rate;
   const size_t n = streams.size();
   uint64_t due = 0, received = 0;
@@ -151,7 +155,8 @@ uint64_t pump(std::vector<Stream>& streams, int epfd, uint32_t rate, double seco
         if (!p) continue;
         len = *p;
       }
-      if (::sendto(s.fd.get(), buf.data(), len, 0, s.to.sa(), s.to.len()) == static_cast<ssize_t>(len)) ++sent;
+      if (::sendto(s.fd.get(), buf.data(), len, 0, s.to.sa(), s.to.len()) == static_cast<ssize_t>(len))
+        ++sent;
     }
     const int k = ::epoll_wait(epfd, ev.data(), static_cast<int>(ev.size()), 1);
     for (int i = 0; i < k; ++i) {
@@ -184,7 +189,8 @@ bool writeAll(int fd, const void* data, size_t n) {
 
 // Keys of session s: leg 0 receives with 4s and sends with 4s+1, leg 1 with 4s+2 and 4s+3.
 relay::LegCrypto legCrypto(srtp::Suite suite, uint32_t s, int leg) {
-  return {keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg)), keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg) + 1)};
+  return {keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg)),
+          keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg) + 1)};
 }
 
 // The generator, a process of its own (forked before the relay side touches libsrtp: Debian's
@@ -240,7 +246,8 @@ struct Generator {
 bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
   const uint32_t cmd[2] = {static_cast<uint32_t>(mode), o.sessions};
   std::vector<uint16_t> ports(2 * o.sessions);
-  if (!writeAll(g.toChild, cmd, sizeof(cmd)) || !readAll(g.fromChild, ports.data(), ports.size() * sizeof(uint16_t))) {
+  if (!writeAll(g.toChild, cmd, sizeof(cmd)) ||
+      !readAll(g.fromChild, ports.data(), ports.size() * sizeof(uint16_t))) {
     return false;
   }
   relay::RelayOptions ro;
@@ -260,9 +267,11 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
     }
     for (int l = 0; l < 2; ++l) {
       relay::LegParams p;
-      p.rtpRemote = p.rtcpRemote = *common::SockAddr::fromIp("127.0.0.1", ports[2 * s + static_cast<uint32_t>(l)]);
+      p.rtpRemote = p.rtcpRemote =
+          *common::SockAddr::fromIp("127.0.0.1", ports[2 * s + static_cast<uint32_t>(l)]);
       p.mux = true;
-      if ((l == 0 && mode != Mode::Plain) || (l == 1 && mode == Mode::Srtp)) p.crypto = legCrypto(o.suite, s, l);
+      if ((l == 0 && mode != Mode::Plain) || (l == 1 && mode == Mode::Srtp))
+        p.crypto = legCrypto(o.suite, s, l);
       if (!relay.updateLeg(id, 0, static_cast<uint8_t>(l), p)) return false;
       relayPorts[2 * s + static_cast<uint32_t>(l)] = sp->rtpPort[l];
     }
@@ -280,16 +289,19 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
   const uint64_t sent = res[0], received = res[1];
   const uint64_t relayed = t1.relayed - t0.relayed;
   std::printf("mode=%s suite=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n", name(mode),
-              std::string(srtp::suiteInfo(o.suite).name).c_str(), round, o.sessions, o.rate, o.seconds, o.workers);
-  std::printf("sent=%llu received=%llu relayed=%llu loss_pct=%.3f srtp_unprotected=%llu srtp_protected=%llu "
-              "srtp_drops=%llu drops=%llu\n",
-              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
-              static_cast<unsigned long long>(relayed),
-              sent == 0 ? 0.0 : 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent),
-              static_cast<unsigned long long>(t1.unprotected - t0.unprotected),
-              static_cast<unsigned long long>(t1.protectedPkts - t0.protectedPkts),
-              static_cast<unsigned long long>(t1.srtpDrops - t0.srtpDrops),
-              static_cast<unsigned long long>(t1.drops - t0.drops));
+              std::string(srtp::suiteInfo(o.suite).name).c_str(), round, o.sessions, o.rate, o.seconds,
+              o.workers);
+  std::printf(
+      "sent=%llu received=%llu relayed=%llu loss_pct=%.3f srtp_unprotected=%llu srtp_protected=%llu "
+      "srtp_drops=%llu drops=%llu\n",
+      static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
+      static_cast<unsigned long long>(relayed),
+      sent == 0 ? 0.0
+                : 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent),
+      static_cast<unsigned long long>(t1.unprotected - t0.unprotected),
+      static_cast<unsigned long long>(t1.protectedPkts - t0.protectedPkts),
+      static_cast<unsigned long long>(t1.srtpDrops - t0.srtpDrops),
+      static_cast<unsigned long long>(t1.drops - t0.drops));
   std::printf("worker_cpu_s=%.3f us_per_pkt=%.3f\n", static_cast<double>(cpu1 - cpu0) / 1e9,
               relayed == 0 ? 0.0 : static_cast<double>(cpu1 - cpu0) / 1e3 / static_cast<double>(relayed));
   std::fflush(stdout);
@@ -311,19 +323,29 @@ int main(int argc, char** argv) {
   std::vector<Mode> modes{Mode::Plain, Mode::Bridge, Mode::Srtp};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view k = argv[i], v = argv[i + 1];
-    if (k == "--sessions") o.sessions = static_cast<uint32_t>(std::stoul(std::string(v)));
-    else if (k == "--rate") o.rate = static_cast<uint32_t>(std::stoul(std::string(v)));
-    else if (k == "--seconds") o.seconds = std::stod(std::string(v));
-    else if (k == "--workers") o.workers = static_cast<uint32_t>(std::stoul(std::string(v)));
-    else if (k == "--rounds") o.rounds = static_cast<uint32_t>(std::stoul(std::string(v)));
-    else if (k == "--suite" && suiteArg(v)) o.suite = *suiteArg(v);
-    else if (k == "--mode" && v == "plain") modes = {Mode::Plain};
-    else if (k == "--mode" && v == "bridge") modes = {Mode::Bridge};
-    else if (k == "--mode" && v == "srtp") modes = {Mode::Srtp};
+    if (k == "--sessions")
+      o.sessions = static_cast<uint32_t>(std::stoul(std::string(v)));
+    else if (k == "--rate")
+      o.rate = static_cast<uint32_t>(std::stoul(std::string(v)));
+    else if (k == "--seconds")
+      o.seconds = std::stod(std::string(v));
+    else if (k == "--workers")
+      o.workers = static_cast<uint32_t>(std::stoul(std::string(v)));
+    else if (k == "--rounds")
+      o.rounds = static_cast<uint32_t>(std::stoul(std::string(v)));
+    else if (k == "--suite" && suiteArg(v))
+      o.suite = *suiteArg(v);
+    else if (k == "--mode" && v == "plain")
+      modes = {Mode::Plain};
+    else if (k == "--mode" && v == "bridge")
+      modes = {Mode::Bridge};
+    else if (k == "--mode" && v == "srtp")
+      modes = {Mode::Srtp};
     else {
-      std::fprintf(stderr,
-                   "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
-                   "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp]\n");
+      std::fprintf(
+          stderr,
+          "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
+          "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp]\n");
       return 2;
     }
   }

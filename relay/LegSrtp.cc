@@ -11,7 +11,8 @@ Expected<srtp::SrtpContext, srtp::SrtpError> build(const SrtpKeys& keys, srtp::D
   const size_t n = keys.count <= SrtpKeys::kMaxKeys ? keys.count : 0;
   for (size_t i = 0; i < n; ++i) {
     const SrtpKey& k = keys.keys[i];
-    master[i] = srtp::MasterKey{std::span<const std::byte>(k.keySalt.data(), k.keySaltLength), k.mki, k.mkiLength};
+    master[i] =
+        srtp::MasterKey{std::span<const std::byte>(k.keySalt.data(), k.keySaltLength), k.mki, k.mkiLength};
   }
   return srtp::SrtpContext::create(srtp::SrtpConfig{
       .suite = keys.suite,

@@ -45,7 +45,8 @@ void RelayWorker::kernelTryInstall(Leg& leg, uint64_t nowNs) {
   if (!r) {
     c.kernel.retryNs = nowNs + kKernelRetryNs;
     counters_.kernelInstallFailures.add(1);
-    SPDLOG_DEBUG("call={} port={}: kernel entry not installed: {}", leg.session->callId, c.localPort, r.error());
+    SPDLOG_DEBUG("call={} port={}: kernel entry not installed: {}", leg.session->callId, c.localPort,
+                 r.error());
     return;
   }
   c.kernel.installed = true;

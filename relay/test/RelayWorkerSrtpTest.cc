@@ -36,8 +36,8 @@ RelayOptions options() {
 }
 
 // A call whose leg 0 faces `a` with `cryptoA` and leg 1 faces `b` with `cryptoB` (empty = plain).
-Call setUp(RelayControl& relay, const Peer& a, const Peer& b, const LegCrypto& cryptoA, const LegCrypto& cryptoB,
-           bool mux = false) {
+Call setUp(RelayControl& relay, const Peer& a, const Peer& b, const LegCrypto& cryptoA,
+           const LegCrypto& cryptoB, bool mux = false) {
   const uint64_t id = relay.createSession("srtp-call");
   auto ports = relay.addStream(id, mux);
   EXPECT_TRUE(ports);
@@ -67,10 +67,10 @@ uint64_t workerTotal(const RelayControl& relay, const Counter WorkerCounters::*c
 }
 
 // SR from SSRC 0xA (RFC 3550 §6.4.1), NTP 0x11223344.55667788, and B's RR echoing its middle 32 bits.
-constexpr std::array<uint8_t, 28> kSr = {0x80, 200, 0, 6, 0, 0, 0, 0xA, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
-                                         0x77, 0x88, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 160};
-constexpr std::array<uint8_t, 32> kRr = {0x81, 201, 0, 7, 0, 0, 0, 0xB, 0, 0, 0, 0xA, 0, 0, 0, 0,
-                                         0, 0, 0, 1, 0, 0, 0, 0, 0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0};
+constexpr std::array<uint8_t, 28> kSr = {0x80, 200,  0, 6, 0, 0, 0, 0xA, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+                                         0x77, 0x88, 0, 0, 0, 0, 0, 0,   0,    1,    0,    0,    0,    160};
+constexpr std::array<uint8_t, 32> kRr = {0x81, 201, 0, 7, 0, 0, 0, 0xB, 0,    0,    0,    0xA,  0, 0, 0, 0,
+                                         0,    0,   0, 1, 0, 0, 0, 0,   0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0};
 
 TEST(RelayWorkerSrtp, SrtpFromATerminatingLegReachesThePlainLegAsTheExactRtpProtected) {
   RelayControl relay(options());
@@ -112,7 +112,8 @@ TEST(RelayWorkerSrtp, PlainRtpToATerminatingLegIsProtectedWithThatLegsKeys) {
     const auto got = receiveBytes(a);
     ASSERT_EQ(got.size(), plain.size() + 16) << "AES-GCM tag, packet " << s;
     EXPECT_NE(std::vector<uint8_t>(got.begin() + 12, got.begin() + 172),
-              std::vector<uint8_t>(plain.begin() + 12, plain.end())) << "payload encrypted";
+              std::vector<uint8_t>(plain.begin() + 12, plain.end()))
+        << "payload encrypted";
     EXPECT_EQ(ak.unprotect(got.data(), got.size()), plain) << "packet " << s;
   }
   auto rep = test::queryNow(relay, c.id);
@@ -159,11 +160,13 @@ TEST(RelayWorkerSrtp, SrtcpIsUnprotectedAndProtectedOnTheRtcpPorts) {
   LegParams pb = test::towards(b);
   pb.rtcpRemote = bRtcp.addr();
   ASSERT_TRUE(relay.updateLeg(c.id, 0, 1, pb));
-  const auto rtcpA = static_cast<uint16_t>(c.ports.rtpPort[0] + 1), rtcpB = static_cast<uint16_t>(c.ports.rtpPort[1] + 1);
+  const auto rtcpA = static_cast<uint16_t>(c.ports.rtpPort[0] + 1),
+             rtcpB = static_cast<uint16_t>(c.ports.rtpPort[1] + 1);
   const auto srtcp = ak.protect(kSr, true);
   ASSERT_EQ(srtcp.size(), kSr.size() + 4 + 10) << "SRTCP index + tag";
   sendBytes(aRtcp, rtcpA, srtcp);
-  EXPECT_EQ(receiveBytes(bRtcp), std::vector<uint8_t>(kSr.begin(), kSr.end())) << "B's RTCP port gets the plain SR";
+  EXPECT_EQ(receiveBytes(bRtcp), std::vector<uint8_t>(kSr.begin(), kSr.end()))
+      << "B's RTCP port gets the plain SR";
   sendBytes(bRtcp, rtcpB, std::vector<uint8_t>(kRr.begin(), kRr.end()));
   const auto atA = receiveBytes(aRtcp);
   ASSERT_EQ(atA.size(), kRr.size() + 14);

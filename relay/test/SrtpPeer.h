@@ -23,7 +23,8 @@ inline SrtpKeys srtpKeys(srtp::Suite suite, uint8_t seed) {
   k.suite = suite;
   k.count = 1;
   k.keys[0].keySaltLength = static_cast<uint8_t>(srtp::suiteInfo(suite).keySaltLength());
-  for (size_t i = 0; i < k.keys[0].keySaltLength; ++i) k.keys[0].keySalt[i] = std::byte(static_cast<uint8_t>(seed + i));
+  for (size_t i = 0; i < k.keys[0].keySaltLength; ++i)
+    k.keys[0].keySalt[i] = std::byte(static_cast<uint8_t>(seed + i));
   return k;
 }
 
