@@ -288,6 +288,9 @@ RelayTotals relayTotals(const relay::RelayControl& relay) {
     t.xrMalformed += static_cast<double>(c.xrMalformed.get());
     t.busySeconds += static_cast<double>(c.busyNs.get()) / 1e9;
     for (size_t r = 0; r < t.drops.size(); ++r) t.drops[r] += static_cast<double>(c.drops[r].get());
+    t.srtpUnprotected += static_cast<double>(c.srtpUnprotected.get());
+    t.srtpProtected += static_cast<double>(c.srtpProtected.get());
+    for (size_t r = 0; r < t.srtpDrops.size(); ++r) t.srtpDrops[r] += static_cast<double>(c.srtpDrops[r].get());
   }
   // The kernel fast path forwards and drops without the workers: its totals join theirs.
   if (const auto* k = relay.kernelForwarder()) {
@@ -366,6 +369,20 @@ class Metrics::Collector : public prometheus::Collectable {
     }
     add(dropped, static_cast<double>(cc.poolExhausted.get() + cc.capacityRefused.get()), {{"reason", "pool_exhausted"}});
     out.push_back(std::move(dropped));
+    auto srtpPackets = family("rdv_srtp_packets_total",
+                              "Packets unprotected (from) and protected (toward) relay legs that terminate SRTP",
+                              MetricType::Counter);
+    add(srtpPackets, t.srtpUnprotected, {{"op", "unprotect"}});
+    add(srtpPackets, t.srtpProtected, {{"op", "protect"}});
+    out.push_back(std::move(srtpPackets));
+    auto srtpDropped = family("rdv_srtp_packets_dropped_total",
+                              "SRTP/SRTCP packets dropped on legs that terminate SRTP, by reason (auth_fail: bad tag "
+                              "or wrong key, never latched)",
+                              MetricType::Counter);
+    for (size_t r = 0; r < t.srtpDrops.size(); ++r) {
+      add(srtpDropped, t.srtpDrops[r], {{"reason", relay::srtpDropLabel(static_cast<srtp::SrtpError>(r))}});
+    }
+    out.push_back(std::move(srtpDropped));
     out.push_back(std::move(busy));
     out.push_back(std::move(wsessions));
     out.push_back(std::move(wpackets));

@@ -55,6 +55,9 @@ struct RelayTotals {
   double kernelPackets = 0;
   double busySeconds = 0;  // workers' time handling events
   std::array<double, static_cast<size_t>(relay::DropReason::kCount)> drops{};
+  double srtpUnprotected = 0;  // SRTP terminated on relay legs (issue 12)
+  double srtpProtected = 0;
+  std::array<double, srtp::kSrtpErrorCount> srtpDrops{};
 };
 RelayTotals relayTotals(const relay::RelayControl& relay);
 

@@ -18,6 +18,7 @@
 #include "media/RtpStats.h"
 #include "relay/Latch.h"
 #include "relay/LegCrypto.h"
+#include "relay/LegSrtp.h"
 #include "common/SockAddr.h"
 
 namespace rdv::relay {
@@ -57,6 +58,12 @@ struct LegCounters {
   uint64_t otherBytes = 0;
   uint64_t xrReports = 0;     // RTCP XR packets (RFC 3611) from the peer that parsed
   uint64_t xrMalformed = 0;   // RTCP XR packets from the peer that did not (forwarded all the same)
+  // SRTP terminated on this leg (LegParams::crypto): SRTP/SRTCP from the peer that authenticated,
+  // packets protected toward it, and packets dropped by srtp::SrtpError (index), either way.
+  uint64_t srtpUnprotected = 0;
+  uint64_t srtpProtected = 0;
+  std::array<uint64_t, srtp::kSrtpErrorCount> srtpDropped{};
+  uint64_t& srtpDrop(srtp::SrtpError e) { return srtpDropped[static_cast<size_t>(e)]; }
 };
 
 // What RTCP tells about this leg's peer (RFC 3550 §6.4).
@@ -115,6 +122,8 @@ struct Leg {
   MosWindow mosWindow;
   common::SockAddr lastRemote;  // the last valid advertised RTP address: a re-offer that moves it re-latches
   uint64_t localTatNs = 0;  // RTP to a local peer: GCRA theoretical arrival time (RelayWorker::deliverLocal)
+  // Set while params.crypto.terminates(): the leg's SRTP contexts (relay/LegSrtp.h).
+  std::unique_ptr<LegSrtp> srtp;
   Leg* peer = nullptr;
   MediaSession* session = nullptr;
 };
@@ -148,6 +157,7 @@ struct LegReport {
   uint32_t ssrc = 0;    // of the stream the peer sends, when hasSsrc
   bool hasSsrc = false;
   media::VoiceCodec codec = media::VoiceCodec::G711Plc;
+  bool srtpTerminated = false;  // LegParams::crypto.terminates(): counters.srtp* apply
   media::MosSummary mos;  // E-model samples of that stream, including one for packets not yet sampled
 };
 
@@ -160,5 +170,10 @@ struct SessionReport {
 };
 
 SessionReport makeReport(const MediaSession& s);
+
+// Whether the kernel fast path (relay/KernelForwarder.h) may carry the RTP this leg receives:
+// both legs have sockets and are latched, neither is asymmetric or opaque, and neither terminates
+// SRTP (encrypted legs stay in userspace).
+bool kernelEligible(const Leg& leg);
 
 }  // namespace rdv::relay

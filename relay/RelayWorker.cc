@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <limits>
 #include <utility>
@@ -29,14 +30,63 @@ constexpr double kDlsrUnitMs = 1000.0 / 65536.0;
 
 // A component with a kernel entry never re-latches in userspace (see KernelForwarder.h).
 constexpr uint64_t kNeverRelatch = std::numeric_limits<uint64_t>::max();
-constexpr uint64_t kKernelRetryNs = 1'000'000'000ULL;
 
-// Both directions latched, neither side asymmetric: the kernel may forward this leg's RTP.
-bool kernelEligible(const Leg& leg) {
-  const Leg& peer = *leg.peer;
-  return leg.rtp.fd.valid() && peer.rtp.fd.valid() && !leg.params.asymmetric && !peer.params.asymmetric &&
-         !leg.params.opaque && !peer.params.opaque &&
-         leg.rtp.latch.latched() && peer.rtp.latch.latched();
+// RTP and RTCP are version 2 (RFC 3550 §5.1); STUN, DTLS and ZRTP are not (RFC 7983 §7).
+bool isRtpVersion(std::span<const std::byte> pkt) {
+  return !pkt.empty() && (std::to_integer<uint8_t>(pkt[0]) >> 6) == 2;
+}
+
+enum class ParsedKind : uint8_t { Media, Other, Malformed };
+
+// What processPacket learns from a packet before latching it: the SSRC, and the parsed RTP or
+// plaintext RTCP compound when there is one.
+struct ParsedMedia {
+  ParsedKind kind = ParsedKind::Other;
+  uint32_t ssrc = 0;
+  std::optional<media::RtpView> rtp;
+  std::optional<media::RtcpSummary> rtcp;
+};
+
+// `opaquePayload`: SRTP passed through, only the headers can be read. `decrypted`: the packet was
+// just unprotected, so it is authentic: RTCP that is not a compound the parser knows (RFC 5506
+// reduced-size feedback) still goes on by its header, and what does not parse is malformed, never
+// an "other" datagram to pass on as is.
+ParsedMedia parseMedia(std::span<const std::byte> pkt, bool isRtcp, bool opaquePayload, bool decrypted) {
+  ParsedMedia p;
+  if (isRtcp) {
+    if (!opaquePayload) {
+      if (auto r = media::parseRtcpCompound(pkt)) {
+        p.kind = ParsedKind::Media;
+        p.ssrc = r->senderSsrc;
+        p.rtcp = *r;
+        return p;
+      }
+    }
+    if (opaquePayload || decrypted) {
+      if (auto h = media::parseRtcpHeader(pkt)) {
+        p.kind = ParsedKind::Media;
+        p.ssrc = h->senderSsrc;
+        return p;
+      }
+    }
+  } else {
+    auto r = media::RtpView::parse(pkt);
+    if (r) {
+      p.kind = ParsedKind::Media;
+      p.ssrc = r->ssrc();
+      p.rtp = *r;
+      return p;
+    }
+    // SRTP encrypts the padding count: accept a fixed header that only fails on padding.
+    if (opaquePayload && r.error() == media::ParseError::BadPadding) {
+      p.kind = ParsedKind::Media;
+      p.ssrc = (static_cast<uint32_t>(pkt[8]) << 24) | (static_cast<uint32_t>(pkt[9]) << 16) |
+               (static_cast<uint32_t>(pkt[10]) << 8) | static_cast<uint32_t>(pkt[11]);
+      return p;
+    }
+  }
+  p.kind = decrypted ? ParsedKind::Malformed : ParsedKind::Other;
+  return p;
 }
 
 }  // namespace
@@ -52,6 +102,20 @@ const char* toString(DropReason r) {
     case DropReason::kCount: break;
   }
   return "unknown";
+}
+
+const char* srtpDropLabel(srtp::SrtpError e) {
+  switch (e) {
+    case srtp::SrtpError::AuthFail: return "auth_fail";
+    case srtp::SrtpError::ReplayFail: return "replay_fail";
+    case srtp::SrtpError::BadPacket: return "bad_packet";
+    case srtp::SrtpError::BadMki: return "bad_mki";
+    case srtp::SrtpError::NoRoom: return "no_room";
+    case srtp::SrtpError::KeyExpired: return "key_expired";
+    case srtp::SrtpError::BadConfig: return "bad_config";
+    case srtp::SrtpError::Failed: return "failed";
+  }
+  return "failed";
 }
 
 // Datagrams queued for one outgoing socket: views into the worker's receive buffers.
@@ -207,7 +271,9 @@ void RelayWorker::handle(UpdateLeg& c) {
                  leg.lastRemote.str(), to.str());
   }
   if (to.valid()) leg.lastRemote = to;
+  const LegCrypto oldCrypto = leg.params.crypto;
   leg.params = c.params;
+  updateSrtp(leg, oldCrypto);
   if (c.params.localEndpoint != 0) localLegs_[c.params.localEndpoint] = leg.peer;
   leg.rtp.advertised = c.params.rtpRemote;
   leg.rtcp.advertised = c.params.rtcpRemote;
@@ -217,6 +283,26 @@ void RelayWorker::handle(UpdateLeg& c) {
     leg.rtcp.localPort = c.newRtcpPort;
     registerComponent(leg.rtcp);
   }
+}
+
+void RelayWorker::updateSrtp(Leg& leg, const LegCrypto& old) {
+  if (!leg.params.crypto.terminates()) {
+    leg.srtp.reset();
+    return;
+  }
+  if (leg.srtp && leg.params.crypto == old) return;  // a re-offer with the same keys: keep replay/ROC state
+  leg.srtp = std::make_unique<LegSrtp>(leg.params.crypto);
+  if (auto e = leg.srtp->inboundError() ? leg.srtp->inboundError() : leg.srtp->outboundError()) {
+    // Signalling checked the keys; whatever slipped through fails closed: every packet is dropped.
+    spdlog::warn("call={} port={}: SRTP keys refused ({}): the leg drops its media", leg.session->callId,
+                 leg.rtp.localPort, srtp::toString(*e));
+  }
+}
+
+bool RelayWorker::dropSrtp(Leg& leg, srtp::SrtpError e) {
+  ++leg.counters.srtpDrop(e);
+  counters_.srtpDrop(e).add(1);
+  return false;
 }
 
 void RelayWorker::handle(QuerySession& c) {
@@ -268,21 +354,36 @@ void RelayWorker::drainLocal() {
     while (const QueuedPacket* p = q->front()) {
       auto it = localLegs_.find(p->endpoint);
       if (it != localLegs_.end()) {
-        Leg& leg = *it->second;
-        const common::SockAddr& to = leg.rtp.latch.latched() ? leg.rtp.latch.address() : leg.rtp.advertised;
-        if (to.valid() && ::sendto(leg.rtp.fd.get(), p->data().data(), p->size, MSG_DONTWAIT, to.sa(), to.len()) >= 0) {
-          ++leg.peer->counters.rtpPackets;  // what the local endpoint sent
-          leg.peer->counters.rtpBytes += p->size;
-          counters_.packetsRelayed.add(1);
-          counters_.bytesRelayed.add(p->size);
-        } else {
-          counters_.drop(to.valid() ? DropReason::SendFailed : DropReason::NoSession).add(1);
-        }
+        sendLocal(*it->second, *p);
       } else {
         counters_.drop(DropReason::NoSession).add(1);  // the participant left meanwhile
       }
       q->pop();
     }
+  }
+}
+
+void RelayWorker::sendLocal(Leg& leg, const QueuedPacket& p) {
+  std::span<const std::byte> out = p.data();
+  if (leg.srtp) {  // the mixer sends plain RTP; a participant whose leg terminates SRTP gets it protected
+    std::memcpy(localBuffer_.data(), out.data(), out.size());
+    auto n = leg.srtp->protect(localBuffer_, out.size(), media::looksLikeRtcp(out));
+    if (!n) {
+      dropSrtp(leg, n.error());
+      return;
+    }
+    ++leg.counters.srtpProtected;
+    counters_.srtpProtected.add(1);
+    out = std::span<const std::byte>(localBuffer_.data(), *n);
+  }
+  const common::SockAddr& to = leg.rtp.latch.latched() ? leg.rtp.latch.address() : leg.rtp.advertised;
+  if (to.valid() && ::sendto(leg.rtp.fd.get(), out.data(), out.size(), MSG_DONTWAIT, to.sa(), to.len()) >= 0) {
+    ++leg.peer->counters.rtpPackets;  // what the local endpoint sent (before protection)
+    leg.peer->counters.rtpBytes += p.size;
+    counters_.packetsRelayed.add(1);
+    counters_.bytesRelayed.add(out.size());
+  } else {
+    counters_.drop(to.valid() ? DropReason::SendFailed : DropReason::NoSession).add(1);
   }
 }
 
@@ -362,90 +463,94 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
   Leg& leg = *c.leg;
   Leg& peer = *leg.peer;
   const mmsghdr& m = recvMsgs_[i];
-  std::byte* data = buffers_[i].data() + kHeadroom;
-  const std::span<const std::byte> pkt(data, m.msg_len);
+  const std::span<std::byte> buffer(buffers_[i].data() + kHeadroom, kBufferSize - kHeadroom);
+  std::span<const std::byte> pkt = buffer.first(m.msg_len);
   if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
     ++leg.counters.malformed;
     counters_.drop(DropReason::Malformed).add(1);
     return false;
   }
   if (leg.params.opaque) return processOther(c, i, nowNs, c.kind == ComponentKind::Rtcp ? rtcpOut : rtpOut);
+  // rtcp-mux: RTP and RTCP told apart by packet type (RFC 5761 §4), which SRTP leaves in the clear.
   const bool isRtcp = c.kind == ComponentKind::Rtcp || (leg.params.mux && media::looksLikeRtcp(pkt));
 
-  // Parse just enough to validate and to learn the SSRC for latching.
-  uint32_t ssrc = 0;
-  std::optional<media::RtpView> rtp;
-  std::optional<media::RtcpSummary> rtcp;
-  if (isRtcp) {
-    if (leg.params.srtp) {
-      auto h = media::parseRtcpHeader(pkt);
-      if (h) ssrc = h->senderSsrc;
-      else goto other;
-    } else {
-      auto r = media::parseRtcpCompound(pkt);
-      if (!r) goto other;
-      ssrc = r->senderSsrc;
-      rtcp = *r;
-    }
-  } else {
-    auto r = media::RtpView::parse(pkt);
-    if (!r) {
-      // SRTP encrypts the padding count: accept a fixed header that only fails on padding.
-      if (!(leg.params.srtp && r.error() == media::ParseError::BadPadding)) goto other;
-      ssrc = (static_cast<uint32_t>(pkt[8]) << 24) | (static_cast<uint32_t>(pkt[9]) << 16) |
-             (static_cast<uint32_t>(pkt[10]) << 8) | static_cast<uint32_t>(pkt[11]);
-    } else {
-      ssrc = r->ssrc();
-      rtp = *r;
-    }
+  // SRTP terminated on this leg: what looks like RTP/RTCP must authenticate before anything else
+  // (latching included) sees it; then it is plain RTP/RTCP. Other datagrams (STUN) go on as before.
+  const bool decrypt = leg.srtp && isRtpVersion(pkt);
+  if (decrypt) {
+    auto plain = leg.srtp->unprotect(buffer.first(m.msg_len), isRtcp);
+    if (!plain) return dropSrtp(leg, plain.error());
+    ++leg.counters.srtpUnprotected;
+    counters_.srtpUnprotected.add(1);
+    pkt = pkt.first(*plain);
   }
 
-  {
-    const common::SockAddr& src = recvFrom_[i];
-    if (!leg.params.asymmetric) {
-      const LatchVerdict verdict = c.latch.onPacket(src, ssrc, nowNs, relatchSilence(c));
-      if (kernel_ != nullptr && verdict != LatchVerdict::Spoofed) kernelOnLatch(c, verdict, nowNs);
-      switch (verdict) {
-        case LatchVerdict::Accepted: break;
-        case LatchVerdict::Latched:
-          SPDLOG_DEBUG("call={} port={} latched to {}", leg.session->callId, c.localPort, src.str());
-          break;
-        case LatchVerdict::Relatched:
-          ++leg.counters.relatched;
-          counters_.legsRelatched.add(1);
-          spdlog::info("call={} port={} re-latched to {} (NAT rebinding)", leg.session->callId, c.localPort,
-                       src.str());
-          break;
-        case LatchVerdict::Spoofed:
-          ++leg.counters.spoofed;
-          counters_.drop(DropReason::Spoofed).add(1);
-          return false;
-      }
-    }
+  const ParsedMedia p = parseMedia(pkt, isRtcp, leg.params.srtp && !leg.srtp, decrypt);
+  if (p.kind == ParsedKind::Other) return processOther(c, i, nowNs, isRtcp ? rtcpOut : rtpOut);
+  if (p.kind == ParsedKind::Malformed) {
+    ++leg.counters.malformed;
+    counters_.drop(DropReason::Malformed).add(1);
+    return false;
+  }
+  if (!leg.params.asymmetric && !latch(c, recvFrom_[i], p.ssrc, nowNs)) return false;
 
-    // Statistics of what this leg's peer sends.
-    if (rtp) {
-      ++leg.counters.rtpPackets;
-      leg.counters.rtpBytes += pkt.size();
-      leg.stats.onPacket(*rtp, nowNs);
-    } else {
-      ++leg.counters.rtcpPackets;
-      leg.counters.rtcpBytes += pkt.size();
-      if (rtcp) onPeerRtcp(leg, *rtcp, nowNs);
-    }
+  // Statistics of what this leg's peer sends.
+  if (p.rtp) {
+    ++leg.counters.rtpPackets;
+    leg.counters.rtpBytes += pkt.size();
+    leg.stats.onPacket(*p.rtp, nowNs);
+  } else {
+    ++leg.counters.rtcpPackets;
+    leg.counters.rtcpBytes += pkt.size();
+    if (p.rtcp) onPeerRtcp(leg, *p.rtcp, nowNs);
+  }
 
-    if (peer.params.localEndpoint != 0) {  // a conference participant: RTP to the mixer, RTCP ends here
-      if (rtp) deliverLocal(leg, pkt, nowNs);
-      return true;
-    }
-    // Forward: to the peer's latched source, else to what its SDP advertised.
-    const bool viaRtcp = isRtcp && !peer.params.mux;
-    enqueue(isRtcp ? rtcpOut : rtpOut, viaRtcp ? peer.rtcp : peer.rtp, peer.params.asymmetric, i, pkt.size());
+  if (peer.params.localEndpoint != 0) {  // a conference participant: RTP to the mixer, RTCP ends here
+    if (p.rtp) deliverLocal(leg, pkt, nowNs);
     return true;
   }
+  forward(peer, isRtcp, i, pkt.size(), rtpOut, rtcpOut);
+  return true;
+}
 
-other:
-  return processOther(c, i, nowNs, isRtcp ? rtcpOut : rtpOut);
+bool RelayWorker::latch(Component& c, const common::SockAddr& src, uint32_t ssrc, uint64_t nowNs) {
+  Leg& leg = *c.leg;
+  const LatchVerdict verdict = c.latch.onPacket(src, ssrc, nowNs, relatchSilence(c));
+  if (kernel_ != nullptr && verdict != LatchVerdict::Spoofed) kernelOnLatch(c, verdict, nowNs);
+  switch (verdict) {
+    case LatchVerdict::Accepted: break;
+    case LatchVerdict::Latched:
+      SPDLOG_DEBUG("call={} port={} latched to {}", leg.session->callId, c.localPort, src.str());
+      break;
+    case LatchVerdict::Relatched:
+      ++leg.counters.relatched;
+      counters_.legsRelatched.add(1);
+      spdlog::info("call={} port={} re-latched to {} (NAT rebinding)", leg.session->callId, c.localPort, src.str());
+      break;
+    case LatchVerdict::Spoofed:
+      ++leg.counters.spoofed;
+      counters_.drop(DropReason::Spoofed).add(1);
+      return false;
+  }
+  return true;
+}
+
+void RelayWorker::forward(Leg& peer, bool isRtcp, uint32_t i, size_t size, OutBatch& rtpOut, OutBatch& rtcpOut) {
+  if (peer.srtp) {  // plain -> SRTP bridging, or the second half of SRTP -> SRTP with the peer's keys
+    const std::span<std::byte> buffer(buffers_[i].data() + kHeadroom, kBufferSize - kHeadroom);
+    auto n = peer.srtp->protect(buffer, size, isRtcp);
+    if (!n) {
+      dropSrtp(peer, n.error());
+      return;
+    }
+    ++peer.counters.srtpProtected;
+    counters_.srtpProtected.add(1);
+    size = *n;
+  }
+  // To the peer's latched source, else to what its SDP advertised; RTCP out of the peer's RTCP
+  // socket unless it muxes.
+  const bool viaRtcp = isRtcp && !peer.params.mux;
+  enqueue(isRtcp ? rtcpOut : rtpOut, viaRtcp ? peer.rtcp : peer.rtp, peer.params.asymmetric, i, size);
 }
 
 // What a plaintext RTCP compound from the leg's peer tells about the peer (RFC 3550 §6.4, RFC 3611
@@ -489,6 +594,11 @@ bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatc
       counters_.drop(DropReason::Spoofed).add(1);
       return false;
     }
+  } else if (!leg.params.opaque && peer.srtp && isRtpVersion(std::span(buffers_[i].data() + kHeadroom, size))) {
+    // RTP/RTCP that did not parse: never in the clear to a leg that terminates SRTP.
+    ++leg.counters.malformed;
+    counters_.drop(DropReason::Malformed).add(1);
+    return false;
   } else if (!leg.params.opaque && !(c.latch.latched() && src == c.latch.address())) {
     // Before latching nothing vouches for the sender; after it, a stranger is a stranger.
     if (c.latch.latched()) {
@@ -638,88 +748,6 @@ SessionReport RelayWorker::report(const MediaSession& s) const {
   return r;
 }
 
-// A packet from the latched source (or one that latched) reached userspace: the first packet, a
-// re-latch, RTCP, or the first one after the kernel entry expired.
-void RelayWorker::kernelOnLatch(Component& c, LatchVerdict v, uint64_t nowNs) {
-  if (&c != &c.leg->rtp) return;  // the RTCP port of a leg without rtcp-mux: never in the kernel
-  Leg& leg = *c.leg;
-  Leg& peer = *leg.peer;
-  if (v == LatchVerdict::Relatched && peer.rtp.kernel.installed) {
-    kernelRemove(peer.rtp);  // it sends to this leg's old address
-  }
-  kernelTryInstall(leg, nowNs);
-  kernelTryInstall(peer, nowNs);
-}
-
-void RelayWorker::kernelTryInstall(Leg& leg, uint64_t nowNs) {
-  Component& c = leg.rtp;
-  if (c.kernel.installed || nowNs < c.kernel.retryNs || !kernelEligible(leg)) return;
-  const Leg& peer = *leg.peer;
-  auto r = kernel_->install(kernel_->localAddress(c.localPort), c.latch.address(),
-                            kernel_->localAddress(peer.rtp.localPort), peer.rtp.latch.address());
-  if (!r) {
-    c.kernel.retryNs = nowNs + kKernelRetryNs;
-    counters_.kernelInstallFailures.add(1);
-    SPDLOG_DEBUG("call={} port={}: kernel entry not installed: {}", leg.session->callId, c.localPort, r.error());
-    return;
-  }
-  c.kernel.installed = true;
-  c.kernel.sinceNs = nowNs;
-  counters_.kernelEntries.set(++kernelEntries_);
-  SPDLOG_DEBUG("call={} port={}: kernel forwards {} -> {}", leg.session->callId, c.localPort,
-               c.latch.address().str(), peer.rtp.latch.address().str());
-}
-
-void RelayWorker::kernelRemove(Component& c) {
-  if (!c.kernel.installed) return;
-  c.kernel.installed = false;
-  counters_.kernelEntries.set(--kernelEntries_);
-  auto k = kernel_->remove(kernel_->localAddress(c.localPort));
-  if (!k) return;
-  Leg& leg = *c.leg;
-  leg.counters.rtpPackets += k->packets;
-  leg.counters.kernelPackets += k->packets;
-  leg.counters.rtpBytes += k->bytes;
-  leg.counters.spoofed += k->spoofed;
-  if (k->packets > 0) {
-    leg.stats.addExternal(k->expected, k->packets);
-    c.latch.observe(k->ssrc, k->lastNs);
-  }
-}
-
-void RelayWorker::kernelRemoveStream(MediaStream& st) {
-  if (kernel_ == nullptr) return;
-  kernelRemove(st.legs[0].rtp);
-  kernelRemove(st.legs[1].rtp);
-}
-
-void RelayWorker::kernelCheck(MediaSession& s, uint64_t nowNs) {
-  if (kernel_ == nullptr) return;
-  for (auto& st : s.streams) {
-    for (Leg& leg : st->legs) {
-      Component& c = leg.rtp;
-      if (!c.kernel.installed) continue;
-      auto k = kernel_->readCounters(kernel_->localAddress(c.localPort));
-      if (!k) {  // gone from the map (not by us): userspace has the stream again
-        c.kernel.installed = false;
-        counters_.kernelEntries.set(--kernelEntries_);
-        continue;
-      }
-      // A packet forwarded after `nowNs` was sampled counts as now.
-      const uint64_t kernelLast = std::min(k->lastNs, nowNs);
-      if (k->packets > 0) {
-        s.lastMediaNs = std::max(s.lastMediaNs, kernelLast);
-        s.mediaSeen = true;
-      }
-      const uint64_t active = std::max({c.kernel.sinceNs, k->packets > 0 ? kernelLast : 0, c.latch.lastNs()});
-      if (nowNs >= active && nowNs - active >= opts_.relatchSilenceNs) {
-        // Silent latched source: let userspace see the next packet, which may be a re-latch.
-        kernelRemove(c);
-      }
-    }
-  }
-}
-
 SessionReport makeReport(const MediaSession& s) {
   SessionReport r;
   r.id = s.id;
@@ -747,6 +775,7 @@ SessionReport makeReport(const MediaSession& s) {
       lr.hasSsrc = leg.stats.hasSsrc() || (leg.rtp.latch.latched() && !leg.params.opaque);
       lr.ssrc = leg.stats.hasSsrc() ? leg.stats.ssrc() : leg.rtp.latch.ssrc();
       lr.codec = leg.params.codec;
+      lr.srtpTerminated = leg.params.crypto.terminates();
       lr.mos = leg.mos;
     }
     r.streams.push_back(legs);

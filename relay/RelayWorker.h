@@ -59,12 +59,14 @@ class RelayWorker {
   const QualityHistograms& liveQuality() const { return liveQuality_; }
   size_t index() const { return index_; }
 
-  // Buffer layout: packets are received at kHeadroom so SRTP/TURN framing can be added in place
-  // later; kTailroom stays free for an SRTP auth tag.
+  // Buffer layout: packets are received at kHeadroom so TURN framing can be added in place
+  // later; kTailroom stays free for the largest SRTP/SRTCP trailer, which protect() writes after
+  // the packet toward a leg that terminates SRTP.
   static constexpr size_t kHeadroom = 64;
-  static constexpr size_t kTailroom = 64;
+  static constexpr size_t kTailroom = srtp::kMaxTrailer;
   static constexpr size_t kBufferSize = 2048;
   static constexpr size_t kMaxPacket = kBufferSize - kHeadroom - kTailroom;
+  static_assert(kMaxPacket >= 1500, "an Ethernet-sized datagram plus the largest SRTP trailer fit a buffer");
 
  private:
   struct OutBatch;
@@ -91,8 +93,20 @@ class RelayWorker {
   void drainLocal();
   void onReadable(Component& c, uint64_t nowNs);
   // True when the packet was valid media or another datagram from the latched peer (forwarded
-  // or not).
+  // or not). On a leg that terminates SRTP a packet is unprotected first: one that does not
+  // authenticate is dropped and counted before it can latch.
   bool processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut);
+  // Latching of the packet's source (relay/Latch.h); false when it is dropped as spoofed.
+  bool latch(Component& c, const common::SockAddr& src, uint32_t ssrc, uint64_t nowNs);
+  // Buffer i (`size` bytes of plain RTP/RTCP) toward `peer`, protected first when it terminates SRTP.
+  void forward(Leg& peer, bool isRtcp, uint32_t i, size_t size, OutBatch& rtpOut, OutBatch& rtcpOut);
+  // Rebuilds the leg's SRTP contexts when its keys changed from `old` (relay/LegSrtp.h).
+  void updateSrtp(Leg& leg, const LegCrypto& old);
+  // Counts an SRTP failure on `leg` and in the worker; always false (the packet is dropped).
+  bool dropSrtp(Leg& leg, srtp::SrtpError e);
+  // One packet a mixer queued for `leg`'s peer, sent from the leg's socket (protected if it
+  // terminates SRTP).
+  void sendLocal(Leg& leg, const QueuedPacket& p);
   // A datagram that is not RTP/RTCP (or any datagram of an opaque leg): forwarded unchanged and
   // counted as `other` when it comes from the latched peer, dropped and counted otherwise.
   bool processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out);
@@ -146,6 +160,8 @@ class RelayWorker {
   std::vector<common::SockAddr> recvFrom_;
   std::unique_ptr<OutBatch> rtpOut_;
   std::unique_ptr<OutBatch> rtcpOut_;
+  // A mixer's packet is protected here, not in its queue slot (which the mixer owns).
+  std::array<std::byte, QueuedPacket::kMaxSize + srtp::kMaxTrailer> localBuffer_{};
 };
 
 }  // namespace rdv::relay

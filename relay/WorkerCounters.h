@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "common/Counter.h"
+#include "media/srtp/SrtpContext.h"
 
 namespace rdv::relay {
 
@@ -12,6 +13,8 @@ using common::Counter;
 
 enum class DropReason : uint8_t { Spoofed, NoSession, Malformed, SendFailed, LocalQueueFull, RateLimited, kCount };
 const char* toString(DropReason r);
+// The metric label of an SRTP drop reason: "auth_fail", "replay_fail", "bad_packet", ...
+const char* srtpDropLabel(srtp::SrtpError e);
 
 struct alignas(64) WorkerCounters {
   Counter packetsRelayed;
@@ -26,9 +29,16 @@ struct alignas(64) WorkerCounters {
   Counter legsRelatched;  // NAT rebindings and re-latches after a re-offer moved the peer
   Counter kernelEntries;         // kernel fast-path entries installed now (one per direction)
   Counter kernelInstallFailures;
+  // SRTP terminated on legs (LegParams::crypto): packets unprotected / protected, and packets
+  // dropped by srtp::SrtpError (index; labels from srtpDropLabel).
+  Counter srtpUnprotected;
+  Counter srtpProtected;
+  Counter srtpDrops[srtp::kSrtpErrorCount];
 
   Counter& drop(DropReason r) { return drops[static_cast<size_t>(r)]; }
   const Counter& drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
+  Counter& srtpDrop(srtp::SrtpError e) { return srtpDrops[static_cast<size_t>(e)]; }
+  const Counter& srtpDrop(srtp::SrtpError e) const { return srtpDrops[static_cast<size_t>(e)]; }
 };
 
 }  // namespace rdv::relay

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "relay/WorkerCounters.h"
+
 namespace rdv::cdr {
 
 using nlohmann::json;
@@ -90,6 +92,20 @@ json legJson(const relay::LegReport& l, size_t stream, int side) {
             {"xr_malformed", l.counters.xrMalformed},
             {"spoofed", l.counters.spoofed},
             {"latched", l.latched.valid() ? json(l.latched.str()) : json(nullptr)}};
+  // SRTP terminated on this leg (issue 12): what authenticated, what was protected, what was dropped.
+  if (l.srtpTerminated) {
+    json dropped = json::object();
+    for (size_t r = 0; r < l.counters.srtpDropped.size(); ++r) {
+      if (l.counters.srtpDropped[r] != 0) {
+        dropped[relay::srtpDropLabel(static_cast<srtp::SrtpError>(r))] = l.counters.srtpDropped[r];
+      }
+    }
+    j["srtp"] = {{"unprotected", l.counters.srtpUnprotected},
+                 {"protected", l.counters.srtpProtected},
+                 {"dropped", dropped}};
+  } else {
+    j["srtp"] = nullptr;
+  }
   if (l.mos.samples() > 0) {
     j["mos"] = {{"min", measured(l.mos.lowest().mos)},
                 {"avg", measured(l.mos.average().mos)},

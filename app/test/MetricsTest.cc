@@ -9,6 +9,7 @@
 
 #include "app/test/TestSockets.h"
 #include "relay/RelayControl.h"
+#include "relay/test/SrtpPeer.h"
 #include "relay/test/TestPeer.h"
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/ng/NgServer.h"
@@ -95,6 +96,29 @@ TEST_F(MetricsTest, OtherDatagramsFromLatchedPeersAreCountedApart) {
   const std::string text = renderWhen("rdv_relay_packets_total", 2);
   EXPECT_EQ(sample(text, "rdv_relay_other_packets_total"), 1);
   EXPECT_EQ(sample(text, "rdv_relay_packets_total"), 2) << "other datagrams are relayed packets too";
+}
+
+// SRTP terminated on a leg (issue 12): packets unprotected/protected, and drops by reason.
+TEST_F(MetricsTest, SrtpPacketsAndDropsAreLabelled) {
+  relay::test::Peer a, b;
+  auto call = relay::test::setUpCall(relay_, a, b, "m-srtp");
+  const relay::LegCrypto ca = relay::test::legCrypto(srtp::Suite::AeadAes128Gcm, 1, 50);
+  relay::LegParams pa = relay::test::towards(a);
+  pa.crypto = ca;
+  ASSERT_TRUE(relay_.updateLeg(call.id, 0, 0, pa));
+  relay::test::SrtpPeerKeys ak(ca);
+  auto forged = ak.protect(relay::test::plainRtp(1, 0xA));
+  forged.back() ^= 0x01;
+  relay::test::sendBytes(a, call.ports.rtpPort[0], forged);
+  relay::test::sendBytes(a, call.ports.rtpPort[0], ak.protect(relay::test::plainRtp(2, 0xA)));
+  ASSERT_EQ(b.receive(1000), 172);
+  b.sendRtp(call.ports.rtpPort[1], 1, 0xB);
+  ASSERT_EQ(a.receive(1000), 172 + 16);
+  const std::string text = metrics_.render();
+  EXPECT_NE(text.find("rdv_srtp_packets_total{op=\"unprotect\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("rdv_srtp_packets_total{op=\"protect\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("rdv_srtp_packets_dropped_total{reason=\"auth_fail\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("rdv_srtp_packets_dropped_total{reason=\"replay_fail\"} 0"), std::string::npos);
 }
 
 TEST_F(MetricsTest, NgCountersAreExported) {

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "relay/RelayControl.h"
+#include "relay/test/SrtpPeer.h"
 #include "relay/test/TestPeer.h"
 
 namespace rdv::relay {
@@ -241,6 +242,43 @@ TEST(KernelForwarder, KernelOnlyMediaKeepsTheSessionAlive) {
   ASSERT_TRUE(rep) << "the session timed out although the kernel was forwarding its media";
   EXPECT_GT(rep->streams[0][0].counters.kernelPackets, 50U);
   EXPECT_EQ(relay.counters().sessionsTimedOut.get(), 0U);
+}
+
+// Encrypted legs stay in userspace (issue 12): a stream with a leg that terminates SRTP gets no
+// kernel entry however long both sides are latched, and the relay keeps bridging it.
+TEST(KernelForwarder, StreamsWithALegThatTerminatesSrtpStayInUserspace) {
+  requireRoot();
+  RelayControl relay(kernelOptions(20));
+  const KernelForwarder* k = relay.kernelForwarder();
+  ASSERT_NE(k, nullptr);
+  Peer a, b;
+  Call c = setUpCall(relay, a, b, "srtp-call");
+  const LegCrypto ca = test::legCrypto(srtp::Suite::AeadAes128Gcm, 1, 50);
+  LegParams pa = test::towards(a);
+  pa.crypto = ca;
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, pa));
+  test::SrtpPeerKeys ak(ca);
+  const uint64_t before = k->totals().packets;
+  for (uint16_t s = 1; s <= 30; ++s) {
+    const auto fromA = test::plainRtp(s, 0xA);
+    test::sendBytes(a, c.ports.rtpPort[0], ak.protect(fromA));
+    ASSERT_EQ(test::receiveBytes(b), fromA) << "packet " << s;
+    b.sendRtp(c.ports.rtpPort[1], s, 0xB);
+    const auto atA = test::receiveBytes(a);
+    ASSERT_EQ(ak.unprotect(atA.data(), atA.size()), test::plainRtp(s, 0xB)) << "packet " << s;
+  }
+  EXPECT_EQ(k->totals().packets, before) << "the kernel forwarded packets of an SRTP stream";
+  EXPECT_FALSE(k->readCounters(k->localAddress(c.ports.rtpPort[0])).has_value());
+  EXPECT_FALSE(k->readCounters(k->localAddress(c.ports.rtpPort[1])).has_value());
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  for (int l = 0; l < 2; ++l) {
+    EXPECT_EQ(rep->streams[0][l].counters.kernelPackets, 0U) << "leg " << l;
+    EXPECT_EQ(rep->streams[0][l].counters.rtpPackets, 30U) << "leg " << l;
+  }
+  uint64_t entries = 0;
+  for (const auto& w : relay.workers()) entries += w->counters().kernelEntries.get();
+  EXPECT_EQ(entries, 0U);
 }
 
 }  // namespace
