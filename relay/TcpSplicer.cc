@@ -60,8 +60,8 @@ const char* toString(TcpRefusal r) {
   switch (r) {
     case TcpRefusal::WrongSource:
       return "wrong_source";
-    case TcpRefusal::PerSourceLimit:
-      return "per_source_limit";
+    case TcpRefusal::PerSourceLimit:  // not "per_source_limit": that is the API's refusal, same metric
+      return "source_connection_limit";
     case TcpRefusal::AcceptFailed:
       return "accept_failed";
     case TcpRefusal::kCount:
