@@ -105,6 +105,12 @@ void addTurn(std::vector<MetricFamily>& out, const turn::TurnServer& server) {
                     MetricType::Gauge);
   add(tcp, d(c.tcpConnections));
   out.push_back(std::move(tcp));
+  auto clients = family("rdv_turn_tcp_clients",
+                        "TURN client connections over TCP and TLS (control connections and data connections "
+                        "not yet bound)",
+                        MetricType::Gauge);
+  add(clients, d(c.tcpClients));
+  out.push_back(std::move(clients));
   auto requests = family("rdv_turn_requests_total", "TURN/STUN requests answered, by method and result",
                          MetricType::Counter);
   for (size_t m = 0; m < turn::TurnCounters::kMethods; ++m) {

@@ -54,6 +54,9 @@ Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config:
   o.limits.maxLifetimeS = tc.maxLifetime;
   o.limits.maxBytesPerSecond = uint64_t{tc.maxBps} / 8;
   o.nonceLifetimeS = tc.nonceLifetime;
+  o.clientLimits.maxConnections = tc.tcpMaxConnections;
+  o.clientLimits.maxPerSource = tc.tcpMaxPerSource;
+  o.clientLimits.idleMs = uint64_t{tc.tcpIdleTimeout} * 1000;
   o.batch = cfg.relay.batch;
   sip::SipTransport::TlsContext tls;
   if (!tc.tlsListen.empty() && !tc.tlsCert.empty()) {

@@ -153,7 +153,10 @@ struct TurnConfig {
   std::string tlsListen = "0.0.0.0:5349"; // TURN over TLS, used when tlsCert is set; empty disables
   std::string tlsCert;                   // PEM certificate chain of the TLS listener
   std::string tlsKey;                    // its PEM private key
-  uint32_t maxBps = 0;                   // relayed UDP bits/s per allocation, beyond: dropped and counted; 0 = no limit
+  uint32_t maxBps = 0;                   // relayed bits/s per allocation (UDP: dropped beyond, TCP: slowed); 0 = no limit
+  uint32_t tcpMaxConnections = 10000;    // TCP/TLS client connections in all; beyond: reset and counted
+  uint32_t tcpMaxPerSource = 1000;       // TCP/TLS client connections from one IP; beyond: reset and counted
+  uint32_t tcpIdleTimeout = 30;          // seconds a TCP/TLS client without allocation may stay silent
   std::map<std::string, std::string> users;  // turn.users.<name> = password
 };
 

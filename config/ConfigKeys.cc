@@ -225,12 +225,26 @@ const std::array kKeys{
            RDV_STR(turn.tlsCert)},
     KeyDef{"turn.tls_key", KeyType::String, 0, 0, "PEM private key file of turn.tls_cert", RDV_STR(turn.tlsKey)},
     KeyDef{"turn.max_bps", KeyType::UInt, 0, 4'000'000'000,
-           "bits per second relayed per UDP allocation (both directions together, token bucket with a quarter "
-           "second of burst); datagrams beyond are dropped and counted (reason bandwidth); 0 = no limit",
+           "bits per second relayed per allocation (both directions together, token bucket with a quarter "
+           "second of burst); UDP datagrams beyond are dropped and counted (reason bandwidth), RFC 6062 TCP "
+           "connections are slowed (reading stops until tokens come back); 0 = no limit",
            nullptr, RDV_NUM(turn.maxBps)},
+    KeyDef{"turn.tcp_max_connections", KeyType::UInt, 1, 1000000,
+           "TURN client connections over TCP and TLS in all; beyond: reset and counted (reason "
+           "tcp_connection_limit)",
+           nullptr, RDV_NUM(turn.tcpMaxConnections)},
+    KeyDef{"turn.tcp_max_per_source", KeyType::UInt, 0, 1000000,
+           "TURN client connections over TCP and TLS from one IP; beyond: reset and counted (reason "
+           "tcp_source_limit); 0 = no limit",
+           nullptr, RDV_NUM(turn.tcpMaxPerSource)},
+    KeyDef{"turn.tcp_idle_timeout", KeyType::UInt, 1, 86400,
+           "seconds a TURN client connection without allocation may stay silent (never sending, or stopping "
+           "mid-frame) before it is closed (reason tcp_idle)",
+           nullptr, RDV_NUM(turn.tcpIdleTimeout)},
     KeyDef{"tcp_relay.restrict_sdp_source", KeyType::UInt, 0, 1,
-           "1 = the caller's side of a TCP media pair anchored from SDP (B2BUA, NG with received-from) accepts "
-           "connections only from the address the signalling came from",
+           "1 = each side of a TCP media pair anchored from SDP accepts connections only from the address its "
+           "party's signalling came from, where known (offerer: the INVITE's source or NG received-from; "
+           "answerer: the callee's registered flow or the answer's NG received-from)",
            nullptr, RDV_NUM(tcpRelay.restrictSdpSource)},
     KeyDef{"log.level", KeyType::String, 0, 0, "trace, debug, info, warn, error or off",
            RDV_STR(log.level)},

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace rdv::relay {
@@ -30,11 +31,13 @@ SpliceDirection::Step SpliceDirection::pump(int src, bool& readable, int dst, bo
         return Step::DestinationFailed;
       }
     }
-    if (!srcEof && readable && (!hasPipe() || inPipe < pipeCap)) {
+    if (!srcEof && readable && readLimit > 0 && (!hasPipe() || inPipe < pipeCap)) {
       if (!hasPipe()) return Step::NeedPipe;
-      const ssize_t n = ::splice(src, nullptr, pipeWrite, nullptr, pipeCap - inPipe, kSpliceFlags);
+      const size_t room = static_cast<size_t>(std::min<uint64_t>(pipeCap - inPipe, readLimit));
+      const ssize_t n = ::splice(src, nullptr, pipeWrite, nullptr, room, kSpliceFlags);
       if (n > 0) {
         inPipe += static_cast<size_t>(n);
+        if (readLimit != kNoLimit) readLimit -= static_cast<uint64_t>(n);
         progress = true;
       } else if (n == 0) {
         srcEof = true;

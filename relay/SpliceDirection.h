@@ -31,10 +31,16 @@ struct SpliceDirection {
   int pipeWrite = -1;
   size_t inPipe = 0;      // bytes waiting in the pipe
   size_t pipeCap = 0;     // capacity of the pipe held (F_GETPIPE_SZ)
+  // Bytes the source may still be read (a bandwidth limit: the owner sets it from its token
+  // bucket before a pump and spends what was used); 0 stops reading, kNoLimit never does.
+  static constexpr uint64_t kNoLimit = UINT64_MAX;
+  uint64_t readLimit = kNoLimit;
   bool srcEof = false;    // FIN read from the source
   bool shutDone = false;  // FIN passed on
 
   bool hasPipe() const { return pipeRead >= 0; }
+  // Reading stopped by readLimit alone: the source has bytes waiting (as far as we know).
+  bool throttled(bool readable) const { return readLimit == 0 && readable && !srcEof && !shutDone; }
   // Drains the pipe into `dst` and refills it from `src`, at most `rounds` times. `moved` grows by
   // the bytes written to `dst`; the readiness flags are cleared as described above.
   Step pump(int src, bool& readable, int dst, bool& writable, int rounds, uint64_t& moved);

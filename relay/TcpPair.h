@@ -31,13 +31,14 @@ inline bool terminal(TcpPairState s) {
   return s != TcpPairState::Waiting && s != TcpPairState::Connected;
 }
 
-// Written by the splicer thread only; read by the control thread and the API.
+// Written by the splicer thread only (except `allowed`: the control thread's, see TcpRelay::restrict);
+// read by the control thread and the API.
 struct TcpPairStatus {
   uint64_t id = 0;
   uint64_t createdNs = 0;  // creation instant on the relay's clock
   uint32_t idleTimeoutS = 0;
   std::array<common::SockAddr, 2> local;                   // the two listening addresses (a, b)
-  std::array<std::optional<common::SockAddr>, 2> allowed;  // source restriction per side
+  std::array<std::optional<common::SockAddr>, 2> allowed;  // source restriction per side (control thread)
   std::atomic<TcpPairState> state{TcpPairState::Waiting};
   // Peer address of side i; valid once connected[i] is true (release/acquire).
   std::array<common::SockAddr, 2> peer;
@@ -54,6 +55,7 @@ struct TcpEndpoint {
   bool listening = true;  // fd is the listener until the peer is accepted
   bool readable = false;  // edge-triggered readiness, cleared on EAGAIN
   bool writable = false;
+  std::optional<common::SockAddr> allowed;  // the splicer's copy of the side's source restriction
   common::Fd fd;
 };
 

@@ -88,6 +88,7 @@ Expected<std::shared_ptr<const TcpPairStatus>, TcpRelayError> TcpRelay::create(c
     auto fd = listenNext(st->local[s]);
     if (!fd) return Unexpected(fd.error());  // a listener opened for side a closes here
     pair->ends[s].fd = std::move(*fd);
+    pair->ends[s].allowed = req.peers[s];  // the splicer's copy: it never reads st->allowed
     st->allowed[s] = req.peers[s];
   }
   st->id = nextId_++;
@@ -158,6 +159,14 @@ bool TcpRelay::remove(uint64_t id) {
   const bool open = !terminal(it->second->state.load(std::memory_order_acquire));
   pairs_.erase(it);
   if (open) splicer_.remove(id);
+  return true;
+}
+
+bool TcpRelay::restrict(uint64_t id, uint8_t side, const common::SockAddr& source) {
+  auto it = pairs_.find(id);
+  if (it == pairs_.end() || side > 1 || terminal(it->second->state.load(std::memory_order_acquire))) return false;
+  it->second->allowed[side] = source;
+  splicer_.restrict(id, side, source);
   return true;
 }
 

@@ -74,6 +74,10 @@ class TcpRelay {
   // Resets both connections (or closes the listeners) and forgets the pair; false when the id is
   // unknown (never created, or ended and pruned).
   bool remove(uint64_t id);
+  // Side `side` (0 = a, 1 = b) of a live pair accepts connections only from `source`'s IP (its
+  // port is ignored), replacing any earlier restriction; a peer already connected to that side
+  // from another IP gets the pair reset. False when the pair is unknown or has ended.
+  bool restrict(uint64_t id, uint8_t side, const common::SockAddr& source);
 
   void checkTimeouts() { splicer_.checkTimeouts(); }  // now, instead of at the next 1 s tick
   const std::string& advertise() const { return advertise_; }

@@ -60,8 +60,8 @@ const char* toString(TcpRefusal r) {
   switch (r) {
     case TcpRefusal::WrongSource:
       return "wrong_source";
-    case TcpRefusal::PerSourceLimit:
-      return "per_source_limit";
+    case TcpRefusal::PerSourceLimit:  // not "per_source_limit": that is the API's refusal, same metric
+      return "source_connection_limit";
     case TcpRefusal::AcceptFailed:
       return "accept_failed";
     case TcpRefusal::kCount:
@@ -102,6 +102,9 @@ void TcpSplicer::add(std::unique_ptr<TcpPair> pair) {
 }
 void TcpSplicer::remove(uint64_t id) {
   post(Remove{id});
+}
+void TcpSplicer::restrict(uint64_t id, uint8_t side, const common::SockAddr& source) {
+  post(Restrict{id, side, source});
 }
 void TcpSplicer::checkTimeouts() {
   post(Check{});
@@ -184,11 +187,28 @@ void TcpSplicer::drainCommands(uint64_t nowNs) {
     } else if (auto* r = std::get_if<Remove>(&cmd)) {
       auto it = pairs_.find(r->id);
       if (it != pairs_.end()) end(*it->second, TcpPairState::Deleted, -1);
+    } else if (auto* x = std::get_if<Restrict>(&cmd)) {
+      applyRestrict(*x);
     } else if (std::holds_alternative<Check>(cmd)) {
       checkTimeouts(opts_.clock->monotonicNs());
     } else {
       running_ = false;
     }
+  }
+}
+
+// A restriction that comes after the side's peer connected (the answer reached the control
+// thread after the answerer connected) checks that connection: from another IP, it was never the
+// answerer's, and the pair goes.
+void TcpSplicer::applyRestrict(const Restrict& r) {
+  auto it = pairs_.find(r.id);
+  if (it == pairs_.end() || it->second->dead || r.side > 1) return;
+  TcpPair& p = *it->second;
+  TcpEndpoint& e = p.ends[r.side];
+  e.allowed = r.source;
+  if (!e.listening && !p.status->peer[r.side].sameIp(r.source)) {
+    counters_.refused[static_cast<size_t>(TcpRefusal::WrongSource)].add(1);
+    end(p, TcpPairState::Reset, -1);
   }
 }
 
@@ -234,8 +254,7 @@ void TcpSplicer::accept(TcpEndpoint& e, uint64_t nowNs) {
         counters_.refused[static_cast<size_t>(TcpRefusal::AcceptFailed)].add(1);
       return;
     }
-    const auto& allowed = st.allowed[e.side];
-    if (allowed && !from.sameIp(*allowed)) {
+    if (e.allowed && !from.sameIp(*e.allowed)) {
       refuse(fd, TcpRefusal::WrongSource);
       continue;
     }

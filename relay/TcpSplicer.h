@@ -72,6 +72,9 @@ class TcpSplicer {
   // Any thread. `pair` has both listening sockets open (non-blocking) and its status filled in.
   void add(std::unique_ptr<TcpPair> pair);
   void remove(uint64_t id);  // resets both sides (state Deleted); unknown ids are ignored
+  // Side `side` of pair `id` accepts connections only from `source`'s IP from now on; if that side
+  // is already connected from another IP, the pair is reset (counted as wrong_source).
+  void restrict(uint64_t id, uint8_t side, const common::SockAddr& source);
   void checkTimeouts();      // runs the timeout check now, at the clock's current instant
   const TcpSplicerCounters& counters() const { return counters_; }
 
@@ -82,9 +85,14 @@ class TcpSplicer {
   struct Remove {
     uint64_t id;
   };
+  struct Restrict {
+    uint64_t id;
+    uint8_t side;
+    common::SockAddr source;
+  };
   struct Check {};
   struct Stop {};
-  using Command = std::variant<Add, Remove, Check, Stop>;
+  using Command = std::variant<Add, Remove, Restrict, Check, Stop>;
   enum class Pump : uint8_t { Idle, More, Ended };
 
   void post(Command&& c);
@@ -92,6 +100,7 @@ class TcpSplicer {
   void drainCommands(uint64_t nowNs);
   void onEvent(TcpEndpoint& e, uint32_t events, uint64_t nowNs);
   void accept(TcpEndpoint& e, uint64_t nowNs);
+  void applyRestrict(const Restrict& r);
   void refuse(int fd, TcpRefusal why);
   // Pumps the directions in `dirs` (bit d: from side d), both by default.
   void pump(TcpPair& p, uint64_t nowNs, unsigned dirs = 3);

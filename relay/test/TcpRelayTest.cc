@@ -357,6 +357,48 @@ TEST(TcpRelay, OnlyTheStatedSourceMayConnectToItsSide) {
   EXPECT_EQ((*st)->state.load(), TcpPairState::Connected);
 }
 
+// The answerer's address comes with the answer, after the pair opened: a restriction set on a
+// waiting side refuses other sources from then on.
+TEST(TcpRelay, RestrictingAWaitingSideRefusesOtherSourcesFromThen) {
+  Fixture f;
+  auto st = f.relay().create({});
+  ASSERT_TRUE(st);
+  const uint64_t id = (*st)->id;
+  ASSERT_TRUE(f.relay().restrict(id, 1, *SockAddr::fromIp("127.0.0.3", 5060)));
+  ASSERT_TRUE((*st)->allowed[1].has_value());
+  EXPECT_EQ((*st)->allowed[1]->ip(), "127.0.0.3");
+  EXPECT_TRUE(connectionIsReset((*st)->local[1], "127.0.0.1"));
+  EXPECT_EQ(f.relay().splicer().counters().refused[static_cast<size_t>(TcpRefusal::WrongSource)].get(), 1U);
+  Fd a = connectTo((*st)->local[0], "127.0.0.1");
+  Fd b = connectTo((*st)->local[1], "127.0.0.3");
+  char buf[8];
+  EXPECT_TRUE(sendAll(b.get(), "hey", 3));
+  EXPECT_EQ(recvSome(a.get(), buf, sizeof(buf)), 3);
+  EXPECT_FALSE(f.relay().restrict(999, 0, *SockAddr::fromIp("127.0.0.3", 0))) << "unknown pair";
+}
+
+// When the answerer connected before its answer reached the relay, the restriction checks that
+// connection: the same IP keeps the pair, another IP resets it (it was not the answerer's).
+TEST(TcpRelay, RestrictingAConnectedSideKeepsItsPeerOrResetsAnIntruder) {
+  Fixture f;
+  Connected kept = connectPair(f.relay());
+  ASSERT_TRUE(f.relay().restrict(kept.st->id, 1, *SockAddr::fromIp("127.0.0.1", 0)));
+  char buf[8];
+  EXPECT_TRUE(sendAll(kept.a.get(), "still", 5));
+  EXPECT_EQ(recvSome(kept.b.get(), buf, sizeof(buf)), 5) << "the peer it allows keeps the pair";
+  EXPECT_EQ(kept.st->state.load(), TcpPairState::Connected);
+
+  Connected intruded = connectPair(f.relay());
+  ASSERT_TRUE(f.relay().restrict(intruded.st->id, 1, *SockAddr::fromIp("127.0.0.9", 0)));
+  EXPECT_EQ(f.ended.wait(intruded.st->id), TcpPairState::Reset);
+  EXPECT_EQ(recvSome(intruded.a.get(), buf, sizeof(buf)), -ECONNRESET);
+  EXPECT_EQ(recvSome(intruded.b.get(), buf, sizeof(buf)), -ECONNRESET);
+  EXPECT_EQ(f.relay().splicer().counters().refused[static_cast<size_t>(TcpRefusal::WrongSource)].get(), 1U);
+  EXPECT_FALSE(f.relay().restrict(intruded.st->id, 1, *SockAddr::fromIp("127.0.0.1", 0))) << "an ended pair";
+  // Commands run in order: the first restriction was applied before the second reset its pair.
+  EXPECT_EQ(kept.st->state.load(), TcpPairState::Connected);
+}
+
 // With no descriptor left for a pipe the bytes wait in the kernel (counted), and flow once one
 // can be had again: the pair is retried on the timer tick, not stuck waiting for an edge.
 TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {

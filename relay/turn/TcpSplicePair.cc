@@ -12,7 +12,7 @@ namespace {
 constexpr int kPumpRounds = 8;
 }  // namespace
 
-TcpSplicePair::TcpSplicePair(common::Fd client, common::Fd peer) {
+TcpSplicePair::TcpSplicePair(common::Fd client, common::Fd peer, TokenBucket* bandwidth) : bandwidth_(bandwidth) {
   end_[kClient].fd = std::move(client);
   end_[kPeer].fd = std::move(peer);
   for (int d = 0; d < 2; ++d) {
@@ -47,12 +47,12 @@ void TcpSplicePair::abort() {
   failed_ = true;
 }
 
-bool TcpSplicePair::pump() {
+bool TcpSplicePair::pump(uint64_t nowMs) {
   for (End& e : end_) e.readable = e.writable = true;
-  return pumpDirections(3);
+  return pumpDirections(3, nowMs);
 }
 
-bool TcpSplicePair::onEvent(bool peerSide, uint32_t events) {
+bool TcpSplicePair::onEvent(bool peerSide, uint32_t events, uint64_t nowMs) {
   // Errors and hang-ups surface as the splice calls' results, so both flags are set for them.
   const int side = peerSide ? kPeer : kClient;
   unsigned dirs = 0;
@@ -64,20 +64,24 @@ bool TcpSplicePair::onEvent(bool peerSide, uint32_t events) {
     end_[side].writable = true;
     dirs |= 1U << (1 - side);
   }
-  return pumpDirections(dirs);
+  return pumpDirections(dirs, nowMs);
 }
 
-bool TcpSplicePair::resume() {
-  return pumpDirections((more_[0] ? 1U : 0U) | (more_[1] ? 2U : 0U));
+bool TcpSplicePair::resume(uint64_t nowMs) {
+  return pumpDirections((more_[0] || throttled_[0] ? 1U : 0U) | (more_[1] || throttled_[1] ? 2U : 0U), nowMs);
 }
 
-bool TcpSplicePair::pumpDirections(unsigned dirs) {
+bool TcpSplicePair::pumpDirections(unsigned dirs, uint64_t nowMs) {
   for (int d = 0; d < 2 && !failed_; ++d) {
     if ((dirs & (1U << d)) == 0) continue;
     End& src = end_[d];
     End& dst = end_[1 - d];
-    const auto step =
-        dir_[d].pump(src.fd.get(), src.readable, dst.fd.get(), dst.writable, kPumpRounds, bytes_[d]);
+    relay::SpliceDirection& dir = dir_[d];
+    uint64_t granted = relay::SpliceDirection::kNoLimit;
+    if (bandwidth_ != nullptr && !bandwidth_->unlimited()) dir.readLimit = granted = bandwidth_->available(nowMs);
+    const auto step = dir.pump(src.fd.get(), src.readable, dst.fd.get(), dst.writable, kPumpRounds, bytes_[d]);
+    if (granted != relay::SpliceDirection::kNoLimit) bandwidth_->spend(granted - dir.readLimit);
+    throttled_[d] = dir.throttled(src.readable);
     more_[d] = step == relay::SpliceDirection::Step::More;
     // Both pipes are held for the pair's life, so NeedPipe cannot come; failures reset both sides.
     if (step == relay::SpliceDirection::Step::SourceFailed ||

@@ -1,7 +1,9 @@
 #pragma once
 // A token bucket over a clock passed in (milliseconds): `bytesPerSecond` refill, at most `burst`
 // bytes banked. take() spends tokens for one datagram or says no (the caller drops and counts
-// it: turn.max_bps, issue 9's bandwidth limit per allocation). A rate of 0 means unlimited.
+// it: turn.max_bps, issue 9's bandwidth limit per allocation); a stream asks what is available()
+// and spend()s what it moved (RFC 6062 connections: reading stops until tokens come back). A rate
+// of 0 means unlimited.
 // Plain data, no allocation; integer arithmetic only.
 
 #include <algorithm>
@@ -19,14 +21,23 @@ class TokenBucket {
   // Spends `bytes` if that many tokens are banked at `nowMs`; false (nothing spent) otherwise.
   bool take(uint64_t bytes, uint64_t nowMs) {
     if (rate_ == 0) return true;
+    if (bytes > available(nowMs)) return false;
+    tokens_ -= bytes;
+    return true;
+  }
+  // Tokens banked at `nowMs` (a stream takes up to this many, then spend()s what it used);
+  // UINT64_MAX when unlimited.
+  uint64_t available(uint64_t nowMs) {
+    if (rate_ == 0) return UINT64_MAX;
     if (nowMs > lastMs_) {
       // Refill per whole millisecond (a rate under 1000 B/s loses the sub-byte remainder).
       tokens_ = std::min(burst_, tokens_ + (nowMs - lastMs_) * rate_ / 1000);
       lastMs_ = nowMs;
     }
-    if (bytes > tokens_) return false;
-    tokens_ -= bytes;
-    return true;
+    return tokens_;
+  }
+  void spend(uint64_t bytes) {
+    if (rate_ != 0) tokens_ -= std::min(bytes, tokens_);
   }
   uint64_t tokens() const { return tokens_; }
 

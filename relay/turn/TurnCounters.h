@@ -44,6 +44,9 @@ enum class Refusal : uint8_t {
   ConnectionExists,      // 446: a second Connect to the same peer (RFC 6062)
   ConnectFailed,         // 447: the connection to the peer failed or timed out, or no ConnectionBind in 30 s
   Bandwidth,             // datagram beyond the allocation's turn.max_bps
+  TcpSourceLimit,        // a TCP/TLS client connection beyond turn.tcp_max_per_source from one IP: reset
+  TcpConnectionLimit,    // a TCP/TLS client connection beyond turn.tcp_max_connections: reset
+  TcpIdle,               // a TCP/TLS client connection without allocation closed after turn.tcp_idle_timeout
   kCount
 };
 std::string_view toString(Refusal r);
@@ -57,6 +60,7 @@ struct TurnCounters {
   common::Counter toPeerPackets, toPeerBytes;
   common::Counter toClientPackets, toClientBytes;
   common::Counter tcpConnections;  // gauge: RFC 6062 peer connections, pending or spliced
+  common::Counter tcpClients;      // gauge: TCP/TLS client connections (control and unbound data)
 
   void refuse(Refusal r) { refused[static_cast<size_t>(r)].add(1); }
 };

@@ -58,7 +58,8 @@ std::string_view toString(Refusal r) {
   static constexpr std::array<std::string_view, static_cast<size_t>(Refusal::kCount)> kNames{
       "unauthenticated", "stale_nonce", "bad_request", "unknown_attribute", "forbidden_peer", "allocation_mismatch",
       "wrong_credentials", "unsupported_transport", "quota", "capacity", "malformed", "no_allocation",
-      "no_permission", "connection_exists", "connect_failed", "bandwidth"};
+      "no_permission", "connection_exists", "connect_failed", "bandwidth", "tcp_source_limit",
+      "tcp_connection_limit", "tcp_idle"};
   return kNames[static_cast<size_t>(r)];
 }
 

@@ -23,7 +23,7 @@ namespace {
 constexpr uint64_t kWakeTag = ~uint64_t{0};
 constexpr uint64_t kListenTag = 0;
 constexpr int kTickMs = 1000;  // expiry sweep period
-constexpr uint64_t kTcpIdleMs = 30'000;  // a TCP client without allocation may stay silent this long
+constexpr int kThrottleMs = 5;  // RFC 6062 pairs out of bandwidth tokens are retried this often
 }  // namespace
 
 Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnServerOptions& options,
@@ -55,9 +55,10 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
     ::epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
   }
   FrameSink& sink = *s;
-  s->tcp_ = std::make_unique<TurnTcpClients>(s->epoll_.get(), sink);
+  s->tcp_ = std::make_unique<TurnTcpClients>(s->epoll_.get(), sink, options.clientLimits, s->counters_);
   TcpRelayEvents& events = *s;
-  s->tcpRelay_ = std::make_unique<TurnTcpRelay>(s->epoll_.get(), events, s->counters_, options.tcpLimits);
+  s->tcpRelay_ = std::make_unique<TurnTcpRelay>(s->epoll_.get(), events, s->counters_, options.tcpLimits,
+                                                options.limits.maxBytesPerSecond);
   if (auto r = s->tcp_->listen(s->local_); !r) return Unexpected(r.error());
   if (options.tlsListen && options.tlsContext != nullptr) {
     if (auto r = s->tcp_->listenTls(*options.tlsListen, options.tlsContext); !r) return Unexpected(r.error());
@@ -103,7 +104,7 @@ void TurnServer::run() {
   std::array<epoll_event, 64> events{};
   uint64_t lastSweep = clock_.monotonicMs();
   for (;;) {
-    const int timeout = tcpRelay_->hasWork() ? 0 : kTickMs;
+    const int timeout = tcpRelay_->hasWork() ? 0 : tcpRelay_->hasThrottled() ? kThrottleMs : kTickMs;
     const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
     nowMs_ = clock_.monotonicMs();
     wallS_ = clock_.wallSeconds();
@@ -123,10 +124,11 @@ void TurnServer::run() {
       }
     }
     tcpRelay_->runPending();
+    if (tcpRelay_->hasThrottled()) tcpRelay_->resumeThrottled();
     if (nowMs_ - lastSweep >= static_cast<uint64_t>(kTickMs)) {
       handler_.expire(nowMs_);
       tcpRelay_->expire(nowMs_);
-      tcp_->closeIdle(nowMs_, kTcpIdleMs, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
+      tcp_->sweep(nowMs_, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
       lastSweep = nowMs_;
     }
   }

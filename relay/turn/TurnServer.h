@@ -43,6 +43,7 @@ struct TurnServerOptions {
   uint16_t portMax = 65535;
   AllocationLimits limits;
   TcpConnectionLimits tcpLimits;  // RFC 6062 connections per allocation and in total
+  TcpClientLimits clientLimits;   // TCP/TLS client connections: in total, per source IP, idle time
   uint32_t nonceLifetimeS = 600;
   uint32_t batch = 32;  // datagrams per recvmmsg/sendmmsg
   // TURN over TLS (turn.tls_listen): listened on when both are set; the context is only borrowed

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 #include <openssl/err.h>
@@ -22,7 +23,6 @@ namespace {
 constexpr uint64_t kListenerTag = TurnTcpClients::kTagBase;  // connection numbers start at 1
 constexpr uint64_t kTlsListenerTag = TurnTcpClients::kTagBase | (uint64_t{1} << 48);
 constexpr size_t kMaxFrame = 4 + 65535 + 3;                   // ChannelData with padding; STUN is 20 + 65535 at most
-constexpr size_t kInBuffer = 20 + 65535;
 
 // The size of the frame that starts `b` (at least 4 bytes): 0 = not STUN nor ChannelData.
 size_t frameSize(std::span<const std::byte> b) {
@@ -92,19 +92,18 @@ void TurnTcpClients::accept(bool tls) {
     socklen_t len = common::SockAddr::kStorage;
     common::Fd fd(::accept4((tls ? tlsListen_ : listen_).get(), peer.storage(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd.valid()) return;
-    if (byTag_.size() >= kMaxConnections) continue;  // closed by Fd
-    const int one = 1;
-    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    const uint64_t tag = kTagBase | nextConn_++;
     auto c = std::make_unique<Conn>();
     if (tls) {
       c->tls.reset(SSL_new(tlsCtx_.get()));
       if (!c->tls || SSL_set_fd(c->tls.get(), fd.get()) != 1) continue;
       SSL_set_accept_state(c->tls.get());  // the handshake runs inside the first SSL_read
     }
+    if (!admit(fd.get(), peer)) continue;  // reset when fd closes
+    const int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    const uint64_t tag = kTagBase | nextConn_++;
     c->tuple = FiveTuple{peer, tls ? tlsLocal_ : local_, kTcp};
     c->lastActiveMs = nowMs_;
-    c->in.resize(kInBuffer);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = tag;
@@ -112,10 +111,48 @@ void TurnTcpClients::accept(bool tls) {
     c->fd = std::move(fd);
     byTuple_[c->tuple] = tag;
     byTag_.emplace(tag, std::move(c));
+    counters_.tcpClients.set(byTag_.size());
+  }
+}
+
+bool TurnTcpClients::admit(int fd, const common::SockAddr& peer) {
+  std::optional<Refusal> why;
+  auto it = perSource_.find(peer.ip());
+  const size_t fromPeer = it == perSource_.end() ? 0 : it->second;
+  if (limits_.maxPerSource != 0 && fromPeer >= limits_.maxPerSource) {
+    why = Refusal::TcpSourceLimit;
+  } else if (byTag_.size() >= limits_.maxConnections) {
+    why = Refusal::TcpConnectionLimit;
+  }
+  if (why) {
+    counters_.refuse(*why);  // before the RST: a client may look right after it
+    const linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    return false;
+  }
+  if (it == perSource_.end()) {
+    perSource_.emplace(peer.ip(), 1);
+  } else {
+    ++it->second;
+  }
+  return true;
+}
+
+void TurnTcpClients::forget(const FiveTuple& tuple) {
+  byTuple_.erase(tuple);
+  auto it = perSource_.find(tuple.client.ip());
+  if (it != perSource_.end() && --it->second == 0) perSource_.erase(it);
+}
+
+void TurnTcpClients::shrinkIdleBuffer(Conn& c) {
+  if (c.have == 0 && c.in.size() > kInitialInput) {
+    c.in.resize(kInitialInput);
+    c.in.shrink_to_fit();
   }
 }
 
 ssize_t TurnTcpClients::receive(Conn& c) {
+  if (c.in.empty()) c.in.resize(kInitialInput);  // deliver() keeps room for the frame being read
   const size_t room = c.in.size() - c.have;
   if (c.tls) {
     ERR_clear_error();
@@ -170,6 +207,12 @@ bool TurnTcpClients::deliver(uint64_t tag, Conn& c) {
   if (at > 0) {
     std::memmove(c.in.data(), c.in.data() + at, c.have - at);
     c.have -= at;
+  }
+  // Room for the whole frame being read once its size is known (checked above); a buffer grown for
+  // a large frame goes back to kInitialInput in sweep(), not per frame.
+  if (c.have >= 4) {
+    const size_t need = frameSize(std::span(c.in).first(c.have));
+    if (need > c.in.size()) c.in.resize(need);
   }
   return true;
 }
@@ -268,7 +311,8 @@ void TurnTcpClients::release(uint64_t tag, Conn& c, size_t at) {
   auto it = byTag_.find(tag);
   std::unique_ptr<Conn> owned = std::move(it->second);
   byTag_.erase(it);
-  byTuple_.erase(owned->tuple);
+  forget(owned->tuple);
+  counters_.tcpClients.set(byTag_.size());
   const auto early = std::span<const std::byte>(owned->in).subspan(at, owned->have - at);
   sink_.onHandedOff(owned->tuple, std::move(owned->fd), early);
 }
@@ -276,10 +320,13 @@ void TurnTcpClients::release(uint64_t tag, Conn& c, size_t at) {
 void TurnTcpClients::close(uint64_t tag) {
   auto it = byTag_.find(tag);
   if (it == byTag_.end()) return;
-  const FiveTuple tuple = it->second->tuple;
-  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second->fd.get(), nullptr);
-  byTuple_.erase(tuple);
+  std::unique_ptr<Conn> gone = std::move(it->second);
   byTag_.erase(it);
+  counters_.tcpClients.set(byTag_.size());  // before the client can see the close
+  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, gone->fd.get(), nullptr);
+  forget(gone->tuple);
+  const FiveTuple tuple = gone->tuple;
+  gone.reset();
   sink_.onClosed(tuple);
 }
 

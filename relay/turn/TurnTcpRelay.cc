@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace rdv::turn {
@@ -35,12 +36,17 @@ bool TurnTcpRelay::listen(uint32_t allocationId, const common::SockAddr& address
   ev.data.u64 = tag(kListener, allocationId);
   ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd.get(), &ev);
   listeners_[allocationId] = Listener{std::move(fd), address};
+  if (bytesPerSecond_ != 0) {  // as AllocationTable does for UDP: a quarter second of burst, at least 64 KiB
+    bandwidth_.insert_or_assign(allocationId,
+                                TokenBucket(bytesPerSecond_, std::max<uint64_t>(bytesPerSecond_ / 4, 65536 + 4), nowMs_));
+  }
   return true;
 }
 
 void TurnTcpRelay::closeAllocation(uint32_t allocationId) {
   for (uint32_t id : table_.ofAllocation(allocationId)) drop(id);
   listeners_.erase(allocationId);  // closing the descriptor removes it from epoll
+  bandwidth_.erase(allocationId);  // after its pairs, which point at it
 }
 
 uint16_t TurnTcpRelay::connect(uint32_t allocationId, const common::SockAddr& peer, const stun::TransactionId& tid,
@@ -78,7 +84,7 @@ void TurnTcpRelay::onEvent(uint64_t t, uint32_t events) {
     onConnectProgress(n);
   } else if (c->state == TcpConnState::Bound) {
     auto it = conns_.find(n);
-    if (it != conns_.end() && it->second.splice) settle(n, it->second.splice->onEvent(kind == kPeer, events));
+    if (it != conns_.end() && it->second.splice) settle(n, it->second.splice->onEvent(kind == kPeer, events, nowMs_));
   }
 }
 
@@ -131,7 +137,9 @@ void TurnTcpRelay::attach(uint32_t connectionId, common::Fd data, std::span<cons
   if (it == conns_.end() || c == nullptr || c->state != TcpConnState::Bound || !it->second.peer.valid()) return;
   const int one = 1;
   ::setsockopt(data.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  auto pair = std::make_unique<TcpSplicePair>(std::move(data), std::move(it->second.peer));
+  auto bucket = bandwidth_.find(c->allocationId);
+  auto pair = std::make_unique<TcpSplicePair>(std::move(data), std::move(it->second.peer),
+                                              bucket == bandwidth_.end() ? nullptr : &bucket->second);
   if (!pair->ok() || !pair->preload(early)) {
     drop(connectionId);
     return;
@@ -143,7 +151,7 @@ void TurnTcpRelay::attach(uint32_t connectionId, common::Fd data, std::span<cons
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
   }
   it->second.splice = std::move(pair);
-  settle(connectionId, it->second.splice->pump());
+  settle(connectionId, it->second.splice->pump(nowMs_));
 }
 
 void TurnTcpRelay::settle(uint32_t id, bool open) {
@@ -161,13 +169,26 @@ void TurnTcpRelay::settle(uint32_t id, bool open) {
   } else {
     pending_.erase(id);
   }
+  if (conn.splice->throttled()) {
+    throttled_.insert(id);
+  } else {
+    throttled_.erase(id);
+  }
 }
 
 void TurnTcpRelay::runPending() {
   scratch_.assign(pending_.begin(), pending_.end());  // settle() edits pending_; the vector keeps its capacity
   for (uint32_t id : scratch_) {
     auto it = conns_.find(id);
-    if (it != conns_.end() && it->second.splice) settle(id, it->second.splice->resume());
+    if (it != conns_.end() && it->second.splice) settle(id, it->second.splice->resume(nowMs_));
+  }
+}
+
+void TurnTcpRelay::resumeThrottled() {
+  scratch_.assign(throttled_.begin(), throttled_.end());
+  for (uint32_t id : scratch_) {
+    auto it = conns_.find(id);
+    if (it != conns_.end() && it->second.splice) settle(id, it->second.splice->resume(nowMs_));
   }
 }
 
@@ -181,6 +202,7 @@ void TurnTcpRelay::expire(uint64_t nowMs) {
 
 void TurnTcpRelay::drop(uint32_t id) {
   pending_.erase(id);
+  throttled_.erase(id);
   table_.remove(id);
   counters_.tcpConnections.set(table_.size());  // before the peer can see the close
   conns_.erase(id);  // closes the sockets, which leaves epoll

@@ -4,7 +4,10 @@
 // ConnectionBind has joined a data connection to its peer connection. The rules live in
 // TcpConnectionTable; what needs the allocation (answering Connect, permissions, the
 // ConnectionAttempt indication) goes up through TcpRelayEvents. Runs on the TurnServer's thread;
-// epoll tags are kTagBase | kind << 32 | number.
+// epoll tags are kTagBase | kind << 32 | number. With a bandwidth limit (turn.max_bps) each TCP
+// allocation has a token bucket that its spliced connections share, both directions together
+// (the same rate and burst as a UDP allocation's); a pair out of tokens stops reading and is
+// resumed by resumeThrottled().
 
 #include <cstdint>
 #include <memory>
@@ -35,8 +38,10 @@ class TurnTcpRelay {
  public:
   static constexpr uint64_t kTagBase = uint64_t{1} << 61;
 
-  TurnTcpRelay(int epollFd, TcpRelayEvents& events, TurnCounters& counters, TcpConnectionLimits limits = {})
-      : epoll_(epollFd), events_(events), counters_(counters), table_(limits) {}
+  // `bytesPerSecond`: the bandwidth limit per allocation (0 = none).
+  TurnTcpRelay(int epollFd, TcpRelayEvents& events, TurnCounters& counters, TcpConnectionLimits limits = {},
+               uint64_t bytesPerSecond = 0)
+      : epoll_(epollFd), events_(events), counters_(counters), table_(limits), bytesPerSecond_(bytesPerSecond) {}
   ~TurnTcpRelay();
 
   static bool owns(uint64_t tag) { return (tag & (uint64_t{3} << 61)) == kTagBase; }
@@ -61,6 +66,9 @@ class TurnTcpRelay {
   // Pairs that used their budget: pump them again (call while hasWork()).
   void runPending();
   bool hasWork() const { return !pending_.empty(); }
+  // Pairs stopped for want of tokens: pump them again (call every few ms while hasThrottled()).
+  void resumeThrottled();
+  bool hasThrottled() const { return !throttled_.empty(); }
   const TcpConnectionTable& table() const { return table_; }
   // The clock the next events are stamped with (the server's loop sets it per wake-up).
   void setNow(uint64_t nowMs) { nowMs_ = nowMs; }
@@ -91,6 +99,9 @@ class TurnTcpRelay {
   std::unordered_map<uint32_t, Listener> listeners_;
   std::unordered_map<uint32_t, Conn> conns_;
   std::unordered_set<uint32_t> pending_;
+  std::unordered_set<uint32_t> throttled_;
+  uint64_t bytesPerSecond_ = 0;
+  std::unordered_map<uint32_t, TokenBucket> bandwidth_;  // by allocation (node-stable: pairs point in)
   std::vector<uint32_t> scratch_;
   uint64_t nowMs_ = 0;
 };

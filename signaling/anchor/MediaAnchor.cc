@@ -183,6 +183,11 @@ Expected<std::string, AnchorError> MediaAnchor::answer(std::string_view callId, 
   }
   call.beforeOffer.reset();
   dropTcpPairs(call);  // pairs the answer replaced or rejected
+  if (tcpEnabled() && tcpRestrictSource_) {
+    for (const StreamState& st : call.streams) {
+      if (st.tcp && st.tcpPair != 0) restrictTcpSide(*tcp_, st.tcpPair, side, opts.receivedFrom, call.callId);
+    }
+  }
   return out;
 }
 

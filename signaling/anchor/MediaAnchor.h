@@ -141,8 +141,9 @@ class MediaAnchor {
   // TCP media (TcpMedia.h): with a relay that is enabled, every TCP m-line gets a pair of `tcp`
   // (side i = leg i: each peer connects to the port in the SDP it receives), else TCP m-lines pass
   // through unchanged. `restrictSource`: the offerer's side accepts connections only from the
-  // address its signalling came from (AnchorOptions::receivedFrom), when known. `tcp` must
-  // outlive the anchor.
+  // address its signalling came from (AnchorOptions::receivedFrom), when known, and the
+  // answerer's side only from the answer's (set when the answer is applied). `tcp` must outlive
+  // the anchor.
   void setTcpRelay(relay::TcpRelay* tcp, bool restrictSource) {
     tcp_ = tcp;
     tcpRestrictSource_ = restrictSource;

@@ -1,7 +1,10 @@
 #include "signaling/anchor/TcpMedia.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include "common/SockAddr.h"
+#include "relay/TcpRelay.h"
 #include "signaling/sdp/Sdp.h"
 
 namespace rdv::anchor {
@@ -51,6 +54,18 @@ void pointTcpMediaAtRelay(sdp::SdpMedia& m, std::string_view addrType, std::stri
   const std::string first = value.substr(0, space);
   const std::string rest = space == std::string::npos ? "" : value.substr(space);
   m.setAttribute("path", replaceMsrpAuthority(first, address, port) + rest);
+}
+
+void restrictTcpSide(relay::TcpRelay& tcp, uint64_t pair, int side, std::string_view receivedFrom,
+                     std::string_view callId) {
+  if (receivedFrom.empty() || side < 0 || side > 1) return;
+  auto source = common::SockAddr::fromIp(receivedFrom, 0);
+  if (!source) return;
+  auto st = tcp.find(pair);
+  if (!st || (st->allowed[side] && st->allowed[side]->sameIp(*source))) return;  // unknown, or already so
+  if (tcp.restrict(pair, static_cast<uint8_t>(side), *source)) {
+    spdlog::info("call={} TCP relay pair {}: side {} only from {}", callId, pair, side == 0 ? 'a' : 'b', source->ip());
+  }
 }
 
 }  // namespace rdv::anchor

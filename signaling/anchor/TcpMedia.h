@@ -14,6 +14,9 @@
 namespace rdv::sdp {
 class SdpMedia;
 }  // namespace rdv::sdp
+namespace rdv::relay {
+class TcpRelay;
+}  // namespace rdv::relay
 
 namespace rdv::anchor {
 
@@ -35,5 +38,13 @@ void pointTcpMediaAtRelay(sdp::SdpMedia& m, std::string_view addrType, std::stri
 // `uri` ("msrp://host:port/session-id;tcp") with host:port replaced; `uri` unchanged when it has
 // no msrp:// or msrps:// authority. An IPv6 address is bracketed.
 std::string replaceMsrpAuthority(std::string_view uri, std::string_view address, uint16_t port);
+
+// `tcp_relay.restrict_sdp_source` for the answerer: side `side` of pair `pair` accepts connections
+// only from `receivedFrom`, the IP the answer's signalling came from (NG `received-from`, the
+// B2BUA's callee flow), replacing the restriction of an earlier answer (another fork). No-op when
+// `receivedFrom` is empty or not an IP. A peer already connected to that side from another IP
+// gets the pair reset (relay::TcpRelay::restrict).
+void restrictTcpSide(relay::TcpRelay& tcp, uint64_t pair, int side, std::string_view receivedFrom,
+                     std::string_view callId);
 
 }  // namespace rdv::anchor

@@ -389,7 +389,7 @@ void B2bua::onAck(const sip::SipMessage& req) {
     std::string answer;
     if (!req.body().empty()) {
       auto a = anchor_.answer(call->anchorId, call->leg(offerer).remoteTag, call->leg(side).remoteTag,
-                              req.body(), anchorOptions_);
+                              req.body(), answerOptions(call->leg(side)));
       if (a) answer = std::move(*a);
     }
     call->deferredAck.pending = false;
@@ -513,13 +513,19 @@ void B2bua::onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip:
 Expected<bool, anchor::AnchorError> B2bua::anchorAnswer(Call& call, const sip::SipMessage& resp, bool earlyAnswer) {
   if (call.anchored && !resp.body().empty()) {
     auto ans = anchor_.answer(call.anchorId, call.caller.remoteTag, call.leg(1).remoteTag, resp.body(),
-                              anchorOptions_);
+                              answerOptions(call.leg(1)));
     if (!ans) return Unexpected(ans.error());
     call.answerSdp = std::move(*ans);
   } else if (call.anchored && !earlyAnswer) {
     return Unexpected(anchor::AnchorError{anchor::AnchorErrorCode::BadSdp, "2xx without an answer"});
   }
   return true;
+}
+
+anchor::AnchorOptions B2bua::answerOptions(const Leg& answerer) const {
+  anchor::AnchorOptions o = anchorOptions_;
+  if (answerer.peer.addr.valid()) o.receivedFrom = answerer.peer.addr.ip();
+  return o;
 }
 
 // A branch's 2xx carries SDP the relay cannot take (or no answer at all): passed on, it would
@@ -552,7 +558,7 @@ void B2bua::onForwardedResponse(sip::TxnId id, const PendingRequest& p, const si
     auto ans = body.empty() ? Expected<std::string, anchor::AnchorError>(Unexpected(anchor::AnchorError{
                                   anchor::AnchorErrorCode::BadSdp, "2xx without an answer"}))
                             : anchor_.answer(call.anchorId, call.leg(from).remoteTag,
-                                             call.leg(p.toSide).remoteTag, body, anchorOptions_);
+                                             call.leg(p.toSide).remoteTag, body, answerOptions(call.leg(p.toSide)));
     if (!ans) {
       rejectReoffer(id, p, call, ans.error());
       return;

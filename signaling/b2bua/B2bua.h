@@ -198,6 +198,9 @@ class B2bua final : public sip::SipTransactionUser {
   void onInviteResponse(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
   void onInviteSuccess(sip::TxnId id, Call& call, size_t branch, const sip::SipMessage& resp);
   Expected<bool, anchor::AnchorError> anchorAnswer(Call& call, const sip::SipMessage& resp, bool earlyAnswer);
+  // Anchor options for an answer sent by `answerer`: its flow address (where its requests go, the
+  // registered source for a callee) may restrict who connects to its side of a TCP media pair.
+  anchor::AnchorOptions answerOptions(const Leg& answerer) const;
   void failBranchAnswer(Call& call, size_t branch, const sip::SipMessage& resp, const anchor::AnchorError& why);
   // Forking (B2buaForking.cc). Calls that end the call (failCall, and onBranchFailed when it
   // does) leave `call` dangling.

@@ -86,7 +86,7 @@ void B2bua::onBranchProvisional(Call& call, size_t branch, const sip::SipMessage
   const bool mayUse = !call.earlyMedia || call.current == branch;
   if (!resp.body().empty() && call.anchored && mayUse) {  // with a late offer the SDP waits for the 2xx
     auto ans = anchor_.answer(call.anchorId, call.caller.remoteTag, call.branches[branch].leg.remoteTag,
-                              resp.body(), anchorOptions_);
+                              resp.body(), answerOptions(call.branches[branch].leg));
     if (ans) {
       body = call.answerSdp = std::move(*ans);
       call.current = branch;

@@ -27,13 +27,10 @@ line is the verdict (exit 1 on any FAIL, or when rendezvous did not exit 0 on SI
 Usage: tcp_relay_test.py --rendezvous PATH --workdir DIR
 """
 
-import hashlib
 import json
 import os
 import socket
-import struct
 import sys
-import threading
 import time
 import traceback
 import urllib.error
@@ -41,9 +38,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rdvtest import Relay, TestFailure, check, free_block, metric, proc_rss_kib, test_args, wait_until  # noqa: E402
+from tcpstream import GIB, bulk_both_ways, expect_reset, reset  # noqa: E402
 
 IO_TIMEOUT = 10.0
-GIB = 1 << 30
 
 
 def http(port, method, path, body=None):
@@ -90,107 +87,14 @@ def connect_pair(x, body=None):
     return j, a, b
 
 
-def reset(sock):
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def expect_reset(sock, what):
-    try:
-        data = sock.recv(16)
-    except ConnectionResetError:
-        return
-    raise TestFailure("%s: expected a reset, got %r" % (what, data))
-
-
 def wait_state(x, pid, state):
     wait_until("pair %s %s" % (pid, state), lambda: get(x, pid)[1].get("state") == state, IO_TIMEOUT)
-
-
-class Sender(threading.Thread):
-    """Sends `total` bytes cut from a random buffer at varied offsets and sizes, then FIN."""
-
-    def __init__(self, sock, total, seed):
-        super().__init__(daemon=True)
-        self.sock, self.total, self.seed = sock, total, seed
-        self.sha = hashlib.sha256()
-        self.error = None
-
-    def run(self):
-        try:
-            pool = memoryview(os.urandom(8 << 20))
-            sent, i = 0, 0
-            while sent < self.total:
-                n = min(self.total - sent, (1 << 20) - (i * 4099 + self.seed) % 65536)
-                off = (i * 1048583 + self.seed) % (len(pool) - n)
-                chunk = pool[off:off + n]
-                self.sock.sendall(chunk)
-                self.sha.update(chunk)
-                sent += n
-                i += 1
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            self.error = e
-
-
-class Receiver(threading.Thread):
-    """Reads to EOF; a slow one reads 16 KiB at a time and pauses 1 ms every 8 reads."""
-
-    def __init__(self, sock, slow):
-        super().__init__(daemon=True)
-        self.sock, self.slow = sock, slow
-        self.sha = hashlib.sha256()
-        self.count = 0
-        self.eof = False
-        self.error = None
-
-    def run(self):
-        try:
-            size = 16384 if self.slow else 1 << 20
-            reads = 0
-            while True:
-                data = self.sock.recv(size)
-                if not data:
-                    self.eof = True
-                    return
-                self.sha.update(data)
-                self.count += len(data)
-                reads += 1
-                if self.slow and reads % 8 == 0:
-                    time.sleep(0.001)
-        except OSError as e:
-            self.error = e
 
 
 def case_bulk(x):
     j, a, b = connect_pair(x, {"peers": [{"ip": "127.0.0.1"}, {"ip": "127.0.0.1"}], "idle_timeout": 600})
     base = proc_rss_kib(x.relay.proc.pid)
-    peak = [base]
-    done = threading.Event()
-
-    def sample():
-        while not done.wait(0.05):
-            peak[0] = max(peak[0], proc_rss_kib(x.relay.proc.pid))
-    monitor = threading.Thread(target=sample, daemon=True)
-    monitor.start()
-    for s in (a, b):
-        s.settimeout(120)
-    sa, sb = Sender(a, GIB, 1), Sender(b, GIB, 2)
-    rb, ra = Receiver(b, slow=True), Receiver(a, slow=False)
-    threads = (sa, sb, rb, ra)
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    done.set()
-    monitor.join()
-    for t in threads:
-        check(not t.is_alive(), "a transfer thread did not finish in 120 s")
-        check(t.error is None, "transfer error: %r" % t.error)
-    check(rb.count == GIB and ra.count == GIB, "received a->b %d, b->a %d bytes" % (rb.count, ra.count))
-    check(rb.eof and ra.eof, "FIN not passed on")
-    check(rb.sha.hexdigest() == sa.sha.hexdigest(), "a -> b SHA-256 differs")
-    check(ra.sha.hexdigest() == sb.sha.hexdigest(), "b -> a SHA-256 differs")
+    growth = bulk_both_ways(a, b, GIB, x.relay.proc.pid)
     a.close()
     b.close()
     wait_state(x, j["id"], "closed")
@@ -200,8 +104,7 @@ def case_bulk(x):
     for d in ("a_to_b", "b_to_a"):
         v = metric(m, "rdv_tcp_relay_bytes_total", {"direction": d})
         check(v is not None and v >= GIB, "rdv_tcp_relay_bytes_total{direction=%s} = %r" % (d, v))
-    growth = peak[0] - base
-    print("  bulk: 1 GiB each way, rendezvous RSS %d KiB -> peak %d KiB (+%d KiB)" % (base, peak[0], growth))
+    print("  bulk: 1 GiB each way, rendezvous RSS %d KiB, peak +%d KiB" % (base, growth))
     check(growth < 32 * 1024, "RSS grew by %d KiB while relaying" % growth)
 
 

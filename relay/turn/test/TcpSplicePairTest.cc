@@ -155,5 +155,50 @@ TEST_F(TcpSplicePairTest, AnEventPumpsOnlyTheDirectionsItConcerns) {
   EXPECT_EQ(std::memcmp(down.data(), "down", 4), 0);
 }
 
+// turn.max_bps on an RFC 6062 connection: the pair reads only what the allocation's bucket holds,
+// stops (throttled, nothing lost) and goes on as tokens come back with the clock; the bucket is
+// shared by both directions.
+TEST(TcpSplicePairBandwidth, ReadsOnlyWhatTheBucketHoldsAndResumesAsTokensComeBack) {
+  auto client = tcpPair(), peer = tcpPair();
+  TokenBucket bucket(100'000, 65'540, 0);  // 100 kB/s, 64 KiB of burst
+  TcpSplicePair pair(std::move(client.second), std::move(peer.second), &bucket);
+  ASSERT_TRUE(pair.ok());
+  const int clientFd = client.first.get(), peerFd = peer.first.get();
+  std::vector<std::byte> sent(65'540 + 50'000, std::byte{0x5a});  // the burst, then half a second's worth
+  size_t at = 0;
+  std::vector<std::byte> got;
+  // Offers what is left and pumps at one instant until three rounds in a row move nothing.
+  auto settle = [&](uint64_t nowMs) {
+    for (int round = 0, idle = 0; round < 500 && idle < 3; ++round) {
+      const size_t before = at + got.size();
+      if (at < sent.size()) {
+        const ssize_t n = ::send(clientFd, sent.data() + at, sent.size() - at, MSG_DONTWAIT);
+        if (n > 0) at += static_cast<size_t>(n);
+      }
+      ASSERT_TRUE(pair.pump(nowMs));
+      TcpSplicePairTest::drain(peerFd, got);
+      idle = at + got.size() == before ? idle + 1 : 0;
+      if (idle > 0) awaitReadable(peerFd);
+    }
+  };
+  settle(0);
+  EXPECT_EQ(got.size(), 65'540u) << "the burst, then nothing at the same instant";
+  EXPECT_TRUE(pair.throttled());
+  EXPECT_EQ(bucket.available(0), 0u);
+  settle(500);  // half a second: 50 kB more
+  EXPECT_EQ(got.size(), sent.size());
+  // The other direction draws on the same bucket: nothing left for it at this instant...
+  ASSERT_EQ(::send(peerFd, "down", 4, 0), 4);
+  awaitReadable(pair.peerFd());
+  ASSERT_TRUE(pair.onEvent(true, EPOLLIN, 500));
+  EXPECT_EQ(pair.toClientBytes(), 0u);
+  EXPECT_TRUE(pair.throttled());
+  // ...and goes on once tokens have come back (10 ms: 1000 bytes).
+  ASSERT_TRUE(pair.resume(510));
+  EXPECT_EQ(pair.toClientBytes(), 4u);
+  EXPECT_EQ(pair.toPeerBytes(), sent.size());
+  EXPECT_EQ(bucket.available(510), 1'000u - 4u);
+}
+
 }  // namespace
 }  // namespace rdv::turn

@@ -38,5 +38,16 @@ TEST(TokenBucketTest, IdleTimeBanksNoMoreThanTheBurst) {
   EXPECT_TRUE(b.take(5'000, 3'600'000));
 }
 
+TEST(TokenBucketTest, AStreamTakesWhatIsAvailableAndSpendsWhatItUsed) {
+  TokenBucket b(1'000, 4'000, 0);
+  EXPECT_EQ(b.available(0), 4'000u);
+  b.spend(3'000);
+  EXPECT_EQ(b.available(0), 1'000u);
+  b.spend(5'000);  // more than banked: empties it, never wraps
+  EXPECT_EQ(b.available(0), 0u);
+  EXPECT_EQ(b.available(500), 500u);
+  EXPECT_EQ(TokenBucket().available(7), UINT64_MAX) << "unlimited";
+}
+
 }  // namespace
 }  // namespace rdv::turn

@@ -277,6 +277,52 @@ TEST_F(TcpMediaTest, OffererSideIsRestrictedToTheSignallingSourceWhenConfigured)
   EXPECT_FALSE(tcp_->find(onlyPair("c2"))->allowed[0].has_value());
 }
 
+// True when a connection from `src` to 127.0.0.1:port is reset by the relay (the RST may beat
+// connect() back on loopback).
+bool resetFrom(const char* src, uint16_t port) {
+  common::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  timeval tv{2, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto from = *common::SockAddr::fromIp(src, 0);
+  auto to = *common::SockAddr::fromIp("127.0.0.1", port);
+  if (::bind(fd.get(), from.sa(), from.len()) != 0) return false;
+  if (::connect(fd.get(), to.sa(), to.len()) != 0) return errno == ECONNRESET;
+  char b;
+  return ::recv(fd.get(), &b, 1, 0) < 0 && errno == ECONNRESET;
+}
+
+// The answer's signalling source (NG received-from, the B2BUA's callee flow) restricts the
+// answerer's side as the offer's restricts the offerer's; a later answer from another fork moves
+// it; nothing without the option or without an address.
+TEST_F(TcpMediaTest, AnswererSideIsRestrictedToTheAnswersSignallingSource) {
+  useTcpRelay(8);
+  const AnchorOptions caller{.receivedFrom = "127.0.0.4"};
+  const AnchorOptions callee{.receivedFrom = "127.0.0.5"};
+  ASSERT_TRUE(anchor_.offer("c1", "a", msrpSdp("127.0.0.4", 2855, "s1"), caller).has_value());
+  const uint64_t id = onlyPair("c1");
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", msrpSdp("127.0.0.5", 2856, "s2"), callee).has_value());
+  auto st = tcp_->find(id);
+  ASSERT_TRUE(st && st->allowed[0] && st->allowed[1]);
+  EXPECT_EQ(st->allowed[0]->ip(), "127.0.0.4");
+  EXPECT_EQ(st->allowed[1]->ip(), "127.0.0.5");
+  const uint16_t calleePort = st->local[1].port();
+  EXPECT_TRUE(resetFrom("127.0.0.4", calleePort)) << "the caller's address may not take the callee's side";
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b2", msrpSdp("127.0.0.6", 2856, "s3"), AnchorOptions{.receivedFrom = "127.0.0.6"})
+                  .has_value());
+  EXPECT_EQ(st->allowed[1]->ip(), "127.0.0.6") << "the answer of another fork moves the restriction";
+  EXPECT_TRUE(resetFrom("127.0.0.5", calleePort));
+  EXPECT_TRUE(resetFrom("127.0.0.1", st->local[0].port())) << "the caller's side: 127.0.0.4 only";
+  EXPECT_EQ(tcp_->splicer().counters().refused[static_cast<size_t>(relay::TcpRefusal::WrongSource)].get(), 3U);
+
+  ASSERT_TRUE(anchor_.offer("c2", "a", msrpSdp("127.0.0.4", 2855, "s1"), caller).has_value());
+  ASSERT_TRUE(anchor_.answer("c2", "a", "b", msrpSdp("127.0.0.5", 2856, "s2"), plain_).has_value());
+  EXPECT_FALSE(tcp_->find(onlyPair("c2"))->allowed[1].has_value()) << "no address, no restriction";
+  anchor_.setTcpRelay(tcp_.get(), false);
+  ASSERT_TRUE(anchor_.offer("c3", "a", msrpSdp("127.0.0.4", 2855, "s1"), caller).has_value());
+  ASSERT_TRUE(anchor_.answer("c3", "a", "b", msrpSdp("127.0.0.5", 2856, "s2"), callee).has_value());
+  EXPECT_FALSE(tcp_->find(onlyPair("c3"))->allowed[1].has_value()) << "restrict_sdp_source = 0";
+}
+
 TEST_F(TcpMediaTest, PairLimitRefusesTheOfferAndLeavesNothingBehind) {
   useTcpRelay(1);
   ASSERT_TRUE(anchor_.offer("c1", "a", msrpSdp("198.18.1.10", 2855, "s1"), plain_).has_value());
