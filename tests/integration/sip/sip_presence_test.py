@@ -9,6 +9,11 @@ Cases:
                  refresh gets 200 and a NOTIFY with the new expiry; Expires: 0 gets 200 and a final
                  NOTIFY "terminated". The harness moves bob only after the server counted the
                  previous NOTIFY answered (metrics), so no step relies on timing.
+  sipp_expiry    sipp (scenarios/watcher_expiry.xml) subscribes to bob for 1 s (presence.min_expires=1
+                 here) and never refreshes: its initial NOTIFY is active;expires=1, and when the
+                 subscription runs out the server sends the final NOTIFY with Subscription-State:
+                 terminated;reason=timeout (RFC 6665 §4.4.1), which sipp awaits; the subscription is
+                 gone from /metrics.
   rejected       mallory subscribes to carol: 200, then NOTIFY terminated;reason=rejected with no
                  body (never the status).
   publish        bob PUBLISHes PIDF: 200 with SIP-ETag; alice (subscribed) gets it in a NOTIFY;
@@ -130,6 +135,28 @@ def case_sipp_watcher(relay, args):
     return "closed -> open -> closed by REGISTER, refresh, unsubscribe -> terminated (%d NOTIFYs)" % len(notifies)
 
 
+def case_sipp_expiry(relay, args):
+    scen_dir = os.path.join(args.workdir, "scenarios")
+    shutil.copytree(os.path.join(HERE, "scenarios"), scen_dir, dirs_exist_ok=True)
+    sipp = siptest.Sipp(relay.procs, args.workdir, scen_dir)
+    live = metric(relay.metrics(), "rdv_presence_subscriptions_active") or 0
+    run = sipp.start("expiry", "watcher_expiry.xml", relay.base + 8, relay.base + 9, remote_port=relay.sip_port,
+                     service="bob", sets=[("expires", 1)], timeout_s=10)
+    run.expect_ok("sipp watcher that lets its subscription expire")
+    msgs = run.messages()
+    oks = [m for d, m in msgs if d == "received" and m.status == 200]
+    check(oks and oks[0].get("expires") == "1",
+          "the 200 to SUBSCRIBE grants Expires %r" % (oks[0].get("expires") if oks else None))
+    notifies = [m for d, m in msgs if d == "received" and m.method == "NOTIFY"]
+    states = [n.get("subscription-state") for n in notifies]
+    check(states == ["active;expires=1", "terminated;reason=timeout"], "Subscription-State per NOTIFY: %s" % states)
+    check(notifies[1].get("event") == "presence" and notifies[1].get("call-id") == notifies[0].get("call-id"),
+          "the final NOTIFY is on the subscription's dialog")
+    wait_until("the expired subscription gone from /metrics",
+               lambda: (metric(relay.metrics(), "rdv_presence_subscriptions_active") or 0) == live, 5)
+    return "Expires: 1 granted, active;expires=1, then terminated;reason=timeout without a refresh"
+
+
 def case_rejected(relay, _args):
     w = Watcher(relay, "mallory", "carol")
     try:
@@ -217,7 +244,7 @@ def main():
     sip.update({"users." + u: p for u, p in USERS.items()})
     relay = Relay(args.rendezvous, args.workdir, sip=sip,
                   extra=["--set", "presence.allow_same_domain=0", "--set", "presence.lists.bob=watcher,alice",
-                         "--set", "presence.notify_min_interval_ms=100"])
+                         "--set", "presence.notify_min_interval_ms=100", "--set", "presence.min_expires=1"])
     state = {"alice": None}
 
     def publish():
@@ -230,6 +257,7 @@ def main():
         return case_winfo(relay, state["alice"])
     return run_cases("sip_presence", relay,
                      [("sipp_watcher", lambda: case_sipp_watcher(relay, args)),
+                      ("sipp_expiry", lambda: case_sipp_expiry(relay, args)),
                       ("rejected", lambda: case_rejected(relay, args)), ("publish", publish), ("winfo", winfo),
                       ("bad_event", lambda: case_bad_event(relay, args))])
 
