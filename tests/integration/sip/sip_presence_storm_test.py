@@ -22,7 +22,8 @@ Meanwhile, case by case:
              NOTIFYs while the storm runs.
   flaps      bob changes 7 times in a row (ending online): alice is told at most once per second
              (NOTIFY pacing, flaps coalesced), the last NOTIFY says open.
-  message    alice's MESSAGE reaches bob's contact: 200.
+  message    a MESSAGE without credentials gets 407, one from carol with alice's credentials 403;
+             alice's MESSAGE reaches bob's contact: 200.
   huge       a 60,000-byte MESSAGE over UDP: 413 (sip.max_message_bytes 8192); a 200,000-byte
              MESSAGE over TCP: refused from its Content-Length (above the 64 KiB SIP message
              limit: 400 "Content-Length too large") and the connection closed.
@@ -244,6 +245,18 @@ def case_message(relay, st):
             bob.sip.send(siptest.build_response(m, 200, "OK", to_tag="b1"))
         except Exception as e:
             got["error"] = e
+    # Authenticated like INVITE: no credentials get a challenge, someone else's a 403.
+    ruri = "sip:bob@127.0.0.1:%d" % relay.sip_port
+    bare = siptest.build_request("MESSAGE", ruri, alice.sip.port, from_uri="sip:alice@127.0.0.1",
+                                 to_uri="sip:bob@127.0.0.1", body=b"spam", content_type="text/plain")
+    r = alice.sip.transaction(bare)
+    check(r is not None and r.status == 407, "a MESSAGE without credentials got %s" % (r.start if r else None))
+    forged = siptest.build_request("MESSAGE", ruri, alice.sip.port, from_uri="sip:carol@127.0.0.1",
+                                   to_uri="sip:bob@127.0.0.1", body=b"spam", content_type="text/plain",
+                                   extra=[alice.authorization("MESSAGE", ruri)])
+    r = alice.sip.transaction(forged)
+    check(r is not None and r.status == 403,
+          "alice's credentials for carol's MESSAGE got %s" % (r.start if r else None))
     phone = threading.Thread(target=answer, daemon=True)
     phone.start()
     r = alice.request("MESSAGE", "bob", body=b"still there?", ctype="text/plain")
@@ -251,7 +264,7 @@ def case_message(relay, st):
     check("m" in got, "bob's contact: %s" % got.get("error"))
     check(got["m"].body == b"still there?", "bob got %r" % got["m"].body)
     check(r.status == 200, "alice's MESSAGE got %s" % r.start)
-    return "MESSAGE delivered to bob's contact, 200 to alice"
+    return "no credentials 407, someone else's 403; alice's MESSAGE delivered to bob's contact, 200"
 
 
 def case_huge(relay, st):
