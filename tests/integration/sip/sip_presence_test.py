@@ -22,6 +22,11 @@ Cases:
                  removes the publication.
   winfo          bob subscribes to presence.winfo: the watcher info document lists alice.
   bad_event      SUBSCRIBE for "dialog": 489 with Allow-Events.
+  sipp_rejected  sipp (scenarios/watcher_rejected.xml) as eve watching carol: 200, then the one
+                 NOTIFY terminated;reason=rejected with no body.
+  sipp_publish   sipp (scenarios/publish_etag.xml) publishes bob's PIDF: 200 with SIP-ETag, a
+                 refresh with SIP-If-Match gets 200 and a new tag, the spent tag 412, removal with
+                 the new tag 200.
 
 Exit code 0 pass, 1 fail. Usage: sip_presence_test.py --rendezvous PATH --workdir DIR
 """
@@ -136,14 +141,8 @@ def case_sipp_watcher(relay, args):
 
 
 def case_sipp_expiry(relay, args):
-    scen_dir = os.path.join(args.workdir, "scenarios")
-    shutil.copytree(os.path.join(HERE, "scenarios"), scen_dir, dirs_exist_ok=True)
-    sipp = siptest.Sipp(relay.procs, args.workdir, scen_dir)
     live = metric(relay.metrics(), "rdv_presence_subscriptions_active") or 0
-    run = sipp.start("expiry", "watcher_expiry.xml", relay.base + 8, relay.base + 9, remote_port=relay.sip_port,
-                     service="bob", sets=[("expires", 1)], timeout_s=10)
-    run.expect_ok("sipp watcher that lets its subscription expire")
-    msgs = run.messages()
+    msgs = sipp_run(relay, args, "expiry", "watcher_expiry.xml", "bob", sets=[("expires", 1)])
     oks = [m for d, m in msgs if d == "received" and m.status == 200]
     check(oks and oks[0].get("expires") == "1",
           "the 200 to SUBSCRIBE grants Expires %r" % (oks[0].get("expires") if oks else None))
@@ -238,6 +237,38 @@ def case_bad_event(relay, _args):
     return "489 Bad Event with Allow-Events"
 
 
+def sipp_run(relay, args, name, scenario, service, sets=()):
+    """Runs one sipp scenario from base+8 (media base+9: below the relay's ports), the runs one after
+    another; returns its message log."""
+    scen_dir = os.path.join(args.workdir, "scenarios")
+    shutil.copytree(os.path.join(HERE, "scenarios"), scen_dir, dirs_exist_ok=True)
+    sipp = siptest.Sipp(relay.procs, args.workdir, scen_dir)
+    run = sipp.start(name, scenario, relay.base + 8, relay.base + 9, remote_port=relay.sip_port,
+                     service=service, sets=sets, timeout_s=10)
+    run.expect_ok("sipp " + name)
+    return run.messages()
+
+
+def case_sipp_rejected(relay, args):
+    msgs = sipp_run(relay, args, "rejected", "watcher_rejected.xml", "carol", sets=[("from", "eve")])
+    notifies = [m for d, m in msgs if d == "received" and m.method == "NOTIFY"]
+    told = [(n.get("subscription-state"), n.body[:40]) for n in notifies]
+    check(told == [("terminated;reason=rejected", b"")], "eve was told %s" % told)
+    return "sipp watcher eve: 200, then terminated;reason=rejected without a body"
+
+
+def case_sipp_publish(relay, args):
+    msgs = sipp_run(relay, args, "publish", "publish_etag.xml", "bob")
+    answers = [m for d, m in msgs if d == "received" and m.is_response]
+    statuses = [m.status for m in answers]
+    check(statuses == [200, 200, 412, 200], "PUBLISH answers %s" % statuses)
+    tags = [m.get("sip-etag") for m in answers]
+    check(tags[0] and tags[1] and tags[0] != tags[1], "SIP-ETag of the initial and the refresh: %s" % tags[:2])
+    check(answers[3].get("expires") == "0", "the removal's 200 says Expires %r" % answers[3].get("expires"))
+    check(metric(relay.metrics(), "rdv_presence_publications_active") == 0, "the publication is gone")
+    return "sipp PUBLISH 200 + SIP-ETag, refresh 200 + new tag, spent tag 412, removal 200"
+
+
 def main():
     args = test_args(__doc__)
     sip = {"auth_invite": 0, "auth_algorithms": "MD5,SHA-256"}
@@ -259,7 +290,9 @@ def main():
                      [("sipp_watcher", lambda: case_sipp_watcher(relay, args)),
                       ("sipp_expiry", lambda: case_sipp_expiry(relay, args)),
                       ("rejected", lambda: case_rejected(relay, args)), ("publish", publish), ("winfo", winfo),
-                      ("bad_event", lambda: case_bad_event(relay, args))])
+                      ("bad_event", lambda: case_bad_event(relay, args)),
+                      ("sipp_rejected", lambda: case_sipp_rejected(relay, args)),
+                      ("sipp_publish", lambda: case_sipp_publish(relay, args))])
 
 
 if __name__ == "__main__":
