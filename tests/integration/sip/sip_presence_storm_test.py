@@ -2,7 +2,7 @@
 """A SUBSCRIBE storm and huge MESSAGEs (bad input) against a real rendezvous process, while a
 normal watcher and a normal MESSAGE go on. SUBSCRIBE and MESSAGE are authenticated like INVITE
 (sip.auth_invite=1); any same-domain user may watch (presence.allow_same_domain=1); the table
-holds at most 200 subscriptions, 8 per watcher; subscriptions may be as short as 1 s; a
+holds at most 100 subscriptions, 8 per watcher; subscriptions may be as short as 1 s; a
 watcher is told of changes at most once a second (presence.notify_min_interval_ms=1000).
 
 The storm (its own thread and socket; 1,500/s, at most 50 requests outstanding; nothing retransmitted,
@@ -10,10 +10,10 @@ no NOTIFY answered):
   unauth     2,000 SUBSCRIBEs from made-up users without credentials: 407 each
   bad_pw       500 with a wrong password: 407 each
   bad_event  1,000 authenticated, for "dialog", "message-summary", "x-storm": 489 each
-  expiring   2,000 authenticated, Expires: 1, to alice/bob/carol, never refreshed: a quarter from
+  expiring   2,000 authenticated, Expires: 2, to alice/bob/carol, never refreshed: a quarter from
              one greedy user (s0), the rest from a crowd (s1..s39): 200 while there is room, else
-             403 (8 per watcher) or 503 with Retry-After (200 in all); those accepted run out a
-             second later.
+             403 (8 per watcher) or 503 with Retry-After (100 in all); those accepted run out two
+             seconds later (the crowd fills the table long before: 50 a second would do).
 Every storm request gets exactly one final answer of its class; /metrics counts the refusals
 (bad_event, limit) and the challenges; the server's RSS peak stays within 48 MiB of before.
 
@@ -51,7 +51,7 @@ from calls_dialogs import expect  # noqa: E402
 STORM_USERS = 40  # s0 is greedy (a quarter of the expiring SUBSCRIBEs), s1.. the crowd
 USERS = dict({"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"},
              **{"s%d" % i: "spw%d" % i for i in range(STORM_USERS)})
-MAX_SUBS, MAX_PER_WATCHER, INTERVAL_S = 200, 8, 1.0
+MAX_SUBS, MAX_PER_WATCHER, INTERVAL_S, STORM_EXPIRES = 100, 8, 1.0, 2
 COUNTS = {"unauth": 2000, "bad_pw": 500, "bad_event": 1000, "expiring": 2000}
 EXPECTED = {"unauth": {407}, "bad_pw": {407}, "bad_event": {489}, "expiring": {200, 403, 503}}
 RSS_BOUND_KIB = 48 * 1024
@@ -137,7 +137,8 @@ class Storm(threading.Thread):
         ruri = "sip:%s@127.0.0.1:%d" % (target, self.relay.sip_port)
         user = "ghost%d" % n if kind == "unauth" else "s%d" % (0 if rnd.random() < 0.25 else 1 + n % (STORM_USERS - 1))
         event = rnd.choice(("dialog", "message-summary", "x-storm")) if kind == "bad_event" else "presence"
-        extra = ["Contact: <sip:%s@127.0.0.1:%d>" % (user, self.sip.port), "Event: " + event, "Expires: 1"]
+        extra = ["Contact: <sip:%s@127.0.0.1:%d>" % (user, self.sip.port), "Event: " + event,
+                 "Expires: %d" % STORM_EXPIRES]
         if kind != "unauth":
             self.nc += 1
             pw = "wrong" if kind == "bad_pw" else USERS[user]
