@@ -171,7 +171,7 @@ class B2bua final : public sip::SipTransactionUser {
   void answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint32_t expires,
                        const sip::SipPeer& from);
   // Where NOTIFYs to `watcher` go: its binding registered with `contact`, else the SUBSCRIBE's source.
-  sip::SipPeer watcherPeer(const std::string& watcher, std::string_view contact, const sip::SipPeer& from);
+  sip::SipPeer watcherPeer(std::string_view watcher, std::string_view contact, const sip::SipPeer& from);
   void onPublish(sip::TxnId id, const sip::SipMessage& req);
   void refusePresence(sip::TxnId id, bool publish, PresenceRefusal why, int status, std::string_view reason,
                       std::span<const std::string> headers = {});

@@ -113,16 +113,21 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   const uint64_t now = clock_.monotonicMs();
   presence::Subscription s;
   s.package = *package;
-  s.presentity = presentity;
-  s.watcher = watcher->user;
-  s.eventId = std::string(event.id);
-  s.callId = std::string(req.callId());
-  s.localTag = tags_.next();
-  s.remoteTag = std::string(req.fromTag());
-  s.localId = identity(req.header("To"));
-  s.remoteId = identity(req.header("From"));
-  s.remoteTarget = contact;
-  for (auto rr : req.headerList("Record-Route")) s.routeSet.emplace_back(rr);
+  using presence::Field;
+  s.set(Field::Presentity, presentity);  // a refused set() shows in complete(), checked below
+  s.set(Field::Watcher, watcher->user);
+  s.set(Field::EventId, event.id);
+  s.set(Field::CallId, req.callId());
+  s.set(Field::LocalTag, tags_.next());
+  s.set(Field::RemoteTag, req.fromTag());
+  s.set(Field::LocalId, identity(req.header("To")));
+  s.set(Field::RemoteId, identity(req.header("From")));
+  s.set(Field::RemoteTarget, contact);
+  s.setRoutes(req.headerList("Record-Route"));
+  if (!s.complete()) {
+    refusePresence(id, false, PresenceRefusal::Malformed, 400, "Dialog state too large");
+    return;
+  }
   s.peer = watcherPeer(watcher->user, contact, from);
   s.remoteCseq = req.cseq();
   s.expiresAtMs = now + uint64_t{std::min(asked, pcfg.maxExpires)} * 1000;
@@ -153,7 +158,7 @@ void B2bua::onSubscribe(sip::TxnId id, const sip::SipMessage& req, const sip::Si
   }
   presence::Subscription& sub = **added;
   answerSubscribe(id, sub, std::min(asked, pcfg.maxExpires), from);
-  spdlog::info("sip: {} subscribes to {} of {} ({})", sub.watcher, presence::packageName(sub.package),
+  spdlog::info("sip: {} subscribes to {} of {} ({})", sub.watcher(), presence::packageName(sub.package),
                presentity, sub.state == presence::SubState::Active ? "active" : "pending");
   if (sub.package == presence::Package::Presence) {
     presenceSeen_.try_emplace(presentity, presenceFingerprint(presentity, now));
@@ -179,12 +184,12 @@ void B2bua::answerSubscribe(sip::TxnId id, const presence::Subscription& s, uint
                             const sip::SipPeer& from) {
   std::array<std::string, 3> h{fmt::format("Expires: {}", expires), local_.contact(from),
                                std::string(kAllowEvents)};
-  txns_.respond(id, 200, "OK", s.localTag, h);
+  txns_.respond(id, 200, "OK", s.localTag(), h);
 }
 
-sip::SipPeer B2bua::watcherPeer(const std::string& watcher, std::string_view contact,
+sip::SipPeer B2bua::watcherPeer(std::string_view watcher, std::string_view contact,
                                 const sip::SipPeer& from) {
-  for (const auto& b : registrations_.lookup(watcher, clock_.monotonicMs())) {
+  for (const auto& b : registrations_.lookup(std::string(watcher), clock_.monotonicMs())) {
     if (b.contact == contact) return peerOf(b);
   }
   return withReconnect(from, std::string(contact));
@@ -206,12 +211,16 @@ void B2bua::onSubscribeRefresh(sip::TxnId id, const sip::SipMessage& req, presen
   if (!expires) return;
   const uint32_t asked = *expires;
   s.remoteCseq = req.cseq();
-  if (auto contact = uriOf(req.header("Contact")); !contact.empty()) s.remoteTarget = contact;
-  s.peer = watcherPeer(s.watcher, s.remoteTarget, from);
+  if (auto contact = uriOf(req.header("Contact"));
+      !contact.empty() && !s.set(presence::Field::RemoteTarget, contact)) {
+    refusePresence(id, false, PresenceRefusal::Malformed, 400, "Dialog state too large");
+    return;
+  }
+  s.peer = watcherPeer(s.watcher(), s.remoteTarget(), from);
   const uint64_t now = clock_.monotonicMs();
   answerSubscribe(id, s, std::min(asked, pcfg.maxExpires), from);
   if (asked == 0) {  // unsubscribe (RFC 6665 §4.1.2.3): a final NOTIFY, then the subscription is gone
-    spdlog::info("sip: {} unsubscribes from {}", s.watcher, s.presentity);
+    spdlog::info("sip: {} unsubscribes from {}", s.watcher(), s.presentity());
     endSubscription(s, "terminated");
     return;
   }
@@ -222,7 +231,7 @@ void B2bua::onSubscribeRefresh(sip::TxnId id, const sip::SipMessage& req, presen
 
 void B2bua::endSubscription(presence::Subscription& s, std::string_view state) {
   sendNotify(s, state);
-  const std::string presentity = s.presentity;
+  const std::string presentity(s.presentity());
   const bool watched = s.package == presence::Package::Presence;
   subscriptions_.remove(s.id);
   counters_.presenceSubscriptions.set(subscriptions_.size());

@@ -133,19 +133,20 @@ std::string B2bua::presenceBody(const presence::Subscription& s, std::string& co
   const uint64_t now = clock_.monotonicMs();
   if (s.package == presence::Package::WatcherInfo) {
     std::vector<presence::WatcherEntry> list;
-    for (uint64_t wid : subscriptions_.watchersOf(s.presentity, presence::Package::Presence)) {
+    for (uint64_t wid : subscriptions_.watchersOf(s.presentity(), presence::Package::Presence)) {
       const presence::Subscription* w = subscriptions_.get(wid);
       const bool active = w->state == presence::SubState::Active;
-      list.push_back({fmt::format("w{}", wid), uriOf(w->remoteId), active ? "active" : "pending",
+      list.push_back({fmt::format("w{}", wid), uriOf(w->remoteId()), active ? "active" : "pending",
                       active ? "approved" : "subscribe"});
     }
     contentType = presence::kWatcherInfoType;
-    return presence::buildWatcherInfo(fmt::format("sip:{}@{}", s.presentity, local_.host()), s.version, list);
+    return presence::buildWatcherInfo(fmt::format("sip:{}@{}", s.presentity(), local_.host()), s.version,
+                                      list);
   }
   contentType = presence::kPidfType;
-  if (const presence::Publication* p = publications_.current(s.presentity, now)) return p->body;
-  const bool online = !registrations_.lookup(s.presentity, now).empty();
-  return presence::buildPidf(fmt::format("pres:{}@{}", s.presentity, local_.host()),
+  if (const presence::Publication* p = publications_.current(s.presentity(), now)) return p->body;
+  const bool online = !registrations_.lookup(std::string(s.presentity()), now).empty();
+  return presence::buildPidf(fmt::format("pres:{}@{}", s.presentity(), local_.host()),
                              online ? presence::Basic::Open : presence::Basic::Closed,
                              online ? "online" : "offline", "rdv-reg");
 }
@@ -153,11 +154,11 @@ std::string B2bua::presenceBody(const presence::Subscription& s, std::string& co
 void B2bua::sendNotify(presence::Subscription& s, std::string_view terminated) {
   const uint64_t now = clock_.monotonicMs();
   std::vector<std::string> h{
-      s.eventId.empty() ? fmt::format("Event: {}", presence::packageName(s.package))
-                        : fmt::format("Event: {};id={}", presence::packageName(s.package), s.eventId),
+      s.eventId().empty() ? fmt::format("Event: {}", presence::packageName(s.package))
+                          : fmt::format("Event: {};id={}", presence::packageName(s.package), s.eventId()),
       fmt::format("Subscription-State: {}",
                   terminated.empty() ? presence::subscriptionState(s, now) : std::string(terminated))};
-  for (const auto& r : s.routeSet) h.push_back(fmt::format("Route: {}", r));
+  for (const auto r : s.routes()) h.push_back(fmt::format("Route: {}", r));
   std::string body;
   std::string ctype;
   // The state only to an authorized watcher (RFC 3856 §6.6): pending and rejected ones get none.
@@ -166,16 +167,16 @@ void B2bua::sendNotify(presence::Subscription& s, std::string_view terminated) {
     ++s.version;
   }
   Leg leg;
-  leg.callId = s.callId;
-  leg.localTag = s.localTag;
-  leg.remoteTag = s.remoteTag;
-  leg.localId = s.localId;
-  leg.remoteId = s.remoteId;
-  leg.remoteTarget = s.remoteTarget;
+  leg.callId = s.callId();
+  leg.localTag = s.localTag();
+  leg.remoteTag = s.remoteTag();
+  leg.localId = s.localId();
+  leg.remoteId = s.remoteId();
+  leg.remoteTarget = s.remoteTarget();
   leg.peer = s.peer;
   const sip::TxnId out = txns_.sendRequest(
       requestText(local_, leg, "NOTIFY", ++s.localCseq, txns_.newBranch(), 70, body, ctype, h),
-      withReconnect(s.peer, s.remoteTarget));
+      withReconnect(s.peer, s.remoteTarget()));
   if (out == 0) {
     counters_.notifyFailed.add(1);
     return;
@@ -200,8 +201,9 @@ bool B2bua::onNotifyAnswer(sip::TxnId id, int status) {
   if (s == nullptr) return true;
   subscriptions_.noteAnswered(*s);
   if (status == 481 || status == 408) {  // the watcher's dialog is gone, or it is unreachable
-    spdlog::info("sip: NOTIFY to {} for {} got {}: subscription dropped", s->watcher, s->presentity, status);
-    const std::string presentity = s->presentity;
+    spdlog::info("sip: NOTIFY to {} for {} got {}: subscription dropped", s->watcher(), s->presentity(),
+                 status);
+    const std::string presentity(s->presentity());
     const bool watched = s->package == presence::Package::Presence;
     subscriptions_.remove(s->id);
     counters_.presenceSubscriptions.set(subscriptions_.size());

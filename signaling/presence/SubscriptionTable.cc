@@ -25,9 +25,9 @@ void SubscriptionTable::setLimits(size_t maxTotal, size_t maxPerWatcher, uint64_
   maxPerWatcher_ = maxPerWatcher;
   if (minIntervalMs == minIntervalMs_) return;
   minIntervalMs_ = minIntervalMs;
-  std::set<std::pair<uint64_t, uint64_t>> rekeyed;
+  Instants rekeyed(&pool_);
   for (const auto& [at, id] : ready_) rekeyed.emplace(readyAt(byId_.at(id)), id);
-  ready_ = std::move(rekeyed);
+  ready_.swap(rekeyed);
 }
 
 uint64_t SubscriptionTable::dialogKey(std::string_view callId, std::string_view localTag) {
@@ -42,21 +42,26 @@ std::string SubscriptionTable::presentityKey(std::string_view presentity, Packag
 
 Expected<Subscription*, AddError> SubscriptionTable::add(Subscription&& s) {
   if (byId_.size() >= maxTotal_) return Unexpected(AddError::TableFull);
-  size_t& mine = perWatcher_[s.watcher];
-  if (mine >= maxPerWatcher_) {
-    if (mine == 0) perWatcher_.erase(s.watcher);
-    return Unexpected(AddError::WatcherFull);
+  auto w = perWatcher_.find(s.watcher());
+  if (w == perWatcher_.end()) {
+    if (maxPerWatcher_ == 0) return Unexpected(AddError::WatcherFull);
+    w = perWatcher_.emplace(s.watcher(), 0).first;
   }
-  ++mine;
+  if (w->second >= maxPerWatcher_) return Unexpected(AddError::WatcherFull);
+  ++w->second;
   s.id = nextId_++;
   s.dirty = false;
   s.inFlight = false;
   s.lastNotifyMs = 0;
   const uint64_t id = s.id;
-  auto [it, inserted] = byId_.emplace(id, std::move(s));
-  Subscription& sub = it->second;
-  byDialog_.emplace(dialogKey(sub.callId, sub.localTag), id);
-  byPresentity_[presentityKey(sub.presentity, sub.package)].push_back(id);
+  // Built with the pool's allocator, then assigned: the text is copied into the pool.
+  Subscription& sub = byId_.try_emplace(id).first->second;
+  sub = std::move(s);
+  byDialog_.emplace(dialogKey(sub.callId(), sub.localTag()), id);
+  const std::string key = presentityKey(sub.presentity(), sub.package);
+  auto list = byPresentity_.find(std::string_view(key));
+  if (list == byPresentity_.end()) list = byPresentity_.emplace(key, std::pmr::vector<uint64_t>()).first;
+  list->second.push_back(id);
   expiries_.emplace(sub.expiresAtMs, id);
   markDirty(sub);
   return &sub;
@@ -66,7 +71,7 @@ Subscription* SubscriptionTable::find(std::string_view callId, std::string_view 
   auto [first, last] = byDialog_.equal_range(dialogKey(callId, localTag));
   for (auto it = first; it != last; ++it) {
     Subscription& s = byId_.at(it->second);
-    if (s.callId == callId && s.localTag == localTag) return &s;
+    if (s.callId() == callId && s.localTag() == localTag) return &s;
   }
   return nullptr;
 }
@@ -80,19 +85,20 @@ void SubscriptionTable::remove(uint64_t id) {
   auto it = byId_.find(id);
   if (it == byId_.end()) return;
   Subscription& s = it->second;
-  auto [first, last] = byDialog_.equal_range(dialogKey(s.callId, s.localTag));
+  auto [first, last] = byDialog_.equal_range(dialogKey(s.callId(), s.localTag()));
   for (auto d = first; d != last; ++d) {
     if (d->second == id) {
       byDialog_.erase(d);
       break;
     }
   }
-  auto list = byPresentity_.find(presentityKey(s.presentity, s.package));
+  auto list = byPresentity_.find(std::string_view(presentityKey(s.presentity(), s.package)));
   if (list != byPresentity_.end()) {
     std::erase(list->second, id);
     if (list->second.empty()) byPresentity_.erase(list);
   }
-  if (auto w = perWatcher_.find(s.watcher); w != perWatcher_.end() && --w->second == 0) perWatcher_.erase(w);
+  if (auto w = perWatcher_.find(s.watcher()); w != perWatcher_.end() && --w->second == 0)
+    perWatcher_.erase(w);
   expiries_.erase({s.expiresAtMs, id});
   if (s.dirty && !s.inFlight) ready_.erase({readyAt(s), id});
   byId_.erase(it);
@@ -105,12 +111,13 @@ void SubscriptionTable::setExpiry(Subscription& s, uint64_t expiresAtMs) {
 }
 
 std::vector<uint64_t> SubscriptionTable::watchersOf(std::string_view presentity, Package package) const {
-  auto it = byPresentity_.find(presentityKey(presentity, package));
-  return it == byPresentity_.end() ? std::vector<uint64_t>() : it->second;
+  auto it = byPresentity_.find(std::string_view(presentityKey(presentity, package)));
+  return it == byPresentity_.end() ? std::vector<uint64_t>()
+                                   : std::vector<uint64_t>(it->second.begin(), it->second.end());
 }
 
 void SubscriptionTable::markChanged(std::string_view presentity, Package package) {
-  auto it = byPresentity_.find(presentityKey(presentity, package));
+  auto it = byPresentity_.find(std::string_view(presentityKey(presentity, package)));
   if (it == byPresentity_.end()) return;
   for (uint64_t id : it->second) {
     Subscription& s = byId_.at(id);
@@ -157,7 +164,7 @@ uint64_t SubscriptionTable::nextDeadline() const {
 }
 
 size_t SubscriptionTable::countOf(std::string_view watcher) const {
-  auto it = perWatcher_.find(std::string(watcher));
+  auto it = perWatcher_.find(watcher);
   return it == perWatcher_.end() ? 0 : it->second;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +22,8 @@ constexpr size_t kMaxLiveServer = 50000;
 // response (about 1 KiB). Past this many the oldest are let go early (a late retransmission is
 // then treated as new): memory stays bounded at any request rate without refusing work.
 constexpr size_t kMaxLingering = 200000;
+// Tables this small are never shrunk: not worth a rehash.
+constexpr size_t kMinShrinkSlots = 1024;
 
 bool isUdp(const SipPeer& p) { return p.kind == SipTransportKind::Udp; }
 
@@ -50,11 +53,32 @@ std::string SipTransactions::serverKey(const SipMessage& m, bool asInvite) const
 }
 
 void SipTransactions::schedule(uint64_t at, TxnId id) {
-  if (at != 0) timerQueue_.emplace(at, id);
+  if (at == 0) return;
+  timerQueue_.emplace_back(at, id);
+  std::push_heap(timerQueue_.begin(), timerQueue_.end(), std::greater<>());
 }
 
 uint64_t SipTransactions::nextDeadline() const {
-  return timerQueue_.empty() ? UINT64_MAX : timerQueue_.top().first;
+  return timerQueue_.empty() ? UINT64_MAX : timerQueue_.front().first;
+}
+
+size_t SipTransactions::capacity() const {
+  return server_.bucket_count() + serverByKey_.bucket_count() + client_.bucket_count() +
+         clientByBranch_.bucket_count() + clientByConnection_.bucket_count() + timerQueue_.capacity();
+}
+
+void SipTransactions::shrinkAfterPeak() {
+  const auto shrink = [](auto& table) {
+    // rehash(0) picks the bucket count for the current size (libstdc++ shrinks as well as grows).
+    if (table.bucket_count() > kMinShrinkSlots && table.size() * 8 < table.bucket_count()) table.rehash(0);
+  };
+  shrink(server_);
+  shrink(serverByKey_);
+  shrink(client_);
+  shrink(clientByBranch_);
+  shrink(clientByConnection_);
+  if (timerQueue_.capacity() > kMinShrinkSlots && timerQueue_.size() * 8 < timerQueue_.capacity())
+    timerQueue_.shrink_to_fit();
 }
 
 void SipTransactions::onMessage(SipMessage&& msg, const SipPeer& from) {
@@ -319,9 +343,10 @@ void SipTransactions::onResponse(SipMessage&& msg) {
 
 void SipTransactions::onTimer() {
   const uint64_t now = clock_.monotonicMs();
-  while (!timerQueue_.empty() && timerQueue_.top().first <= now) {
-    const TxnId id = timerQueue_.top().second;
-    timerQueue_.pop();
+  while (!timerQueue_.empty() && timerQueue_.front().first <= now) {
+    const TxnId id = timerQueue_.front().second;
+    std::pop_heap(timerQueue_.begin(), timerQueue_.end(), std::greater<>());
+    timerQueue_.pop_back();
     if (auto it = server_.find(id); it != server_.end()) {
       Server& s = it->second;
       if (now >= s.endAt && s.endAt != 0) {
@@ -371,6 +396,7 @@ void SipTransactions::onTimer() {
       schedule(c.retransmitAt != 0 ? std::min(c.retransmitAt, c.endAt) : c.endAt, id);
     }
   }
+  shrinkAfterPeak();
 }
 
 }  // namespace rdv::sip

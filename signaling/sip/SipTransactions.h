@@ -14,7 +14,6 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -92,6 +91,10 @@ class SipTransactions {
   // Runs every timer due at the clock's current instant.
   void onTimer();
   size_t size() const { return server_.size() + client_.size(); }
+  // Slots the tables hold (hash buckets and timer heap capacity): after a burst they are given
+  // back once the live transactions drop to an eighth of them (shrinkAfterPeak), so a set-up peak
+  // does not stay in the process for good.
+  size_t capacity() const;
   // Requests answered 503 statelessly because the transaction table was full.
   const common::Counter& shed() const { return shed_; }
 
@@ -134,6 +137,9 @@ class SipTransactions {
   void onProvisional(TxnId id, Client& c, int status, uint64_t now);
   void sendCancel(TxnId id, Client& c, uint64_t now);
   void trimLingering();
+  // Rehashes tables and trims the timer heap that are at most 1/8 full (amortised O(1): a table
+  // that shrank must lose 7/8 of its entries again, or double, before it is resized again).
+  void shrinkAfterPeak();
   // Drops `id` from clientByConnection_ (it ended before its connection did).
   void forgetConnection(TxnId id, uint64_t connId);
 
@@ -150,7 +156,7 @@ class SipTransactions {
   std::unordered_map<std::string, TxnId> clientByBranch_;
   std::unordered_multimap<uint64_t, TxnId> clientByConnection_;  // TCP/TLS client transactions
   using Timer = std::pair<uint64_t, TxnId>;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timerQueue_;
+  std::vector<Timer> timerQueue_;  // a min-heap on the instant (std::push_heap with std::greater)
   common::Counter shed_;
   size_t finalServers_ = 0;     // server transactions answered finally (lingering)
   std::deque<TxnId> lingering_;  // those, oldest first (may hold ids already expired)

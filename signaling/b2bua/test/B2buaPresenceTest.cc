@@ -101,6 +101,28 @@ TEST_F(B2buaPresenceTest, FirstNotifyCarriesRegistrationDerivedClosedThenOpenWhe
   EXPECT_EQ(b2b().counters().notifySent.get(), 1U);
 }
 
+TEST_F(B2buaPresenceTest, NotifiesGoOverTheWatchersRegisteredFlowNotToItsContact) {
+  // alice registered her private contact through a NAT (source 198.51.100.7:40000); her SUBSCRIBE
+  // names that contact. NOTIFYs must take the registered flow (NAT-safe), not the Contact, nor
+  // where the SUBSCRIBE happened to come from.
+  const sip::SipPeer natted{addr("198.51.100.7", 40000)};
+  receive(registerLf("alice", "sip:alice@127.0.0.2:5070", 7), natted);  // its own branch (z9hG4bKreg7)
+  EXPECT_EQ(takeStartLines(), Lines{"198.51.100.7:40000: SIP/2.0 200 OK"});
+  receive(subscribeLf("bob", 600), alice_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent),
+            (Lines{"alice: SIP/2.0 200 OK", "198.51.100.7:40000: NOTIFY sip:alice@127.0.0.2:5070 SIP/2.0"}));
+  lastNotify_ = parsedSent(sent.at(1));
+  receive(typedResponseLf(*lastNotify_, 200, "OK"), natted);
+  clock_.advanceMs(1000);
+  receive(registerLf("bob", "sip:bob@10.0.0.3:5080", 1), bob_);
+  sent = take();
+  ASSERT_EQ(startLines(sent),
+            (Lines{"bob: SIP/2.0 200 OK", "198.51.100.7:40000: NOTIFY sip:alice@127.0.0.2:5070 SIP/2.0"}))
+      << "bob coming online reaches alice through her NAT binding";
+  EXPECT_NE(parsedSent(sent[1]).body().find("<basic>open</basic>"), std::string::npos);
+}
+
 TEST_F(B2buaPresenceTest, RegisteringSendsOpenAndTheLastContactLeavingSendsClosed) {
   subscribeToBob();
   clock_.advanceMs(1000);

@@ -1,5 +1,8 @@
 #include "signaling/presence/SubscriptionTable.h"
 
+#include <array>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "signaling/presence/WatcherInfo.h"
@@ -11,10 +14,10 @@ Subscription sub(std::string watcher, std::string presentity, std::string callId
                  Package package = Package::Presence) {
   Subscription s;
   s.package = package;
-  s.watcher = std::move(watcher);
-  s.presentity = std::move(presentity);
-  s.callId = std::move(callId);
-  s.localTag = "t-" + s.callId;
+  EXPECT_TRUE(s.set(Field::Watcher, watcher));
+  EXPECT_TRUE(s.set(Field::Presentity, presentity));
+  EXPECT_TRUE(s.set(Field::CallId, callId));
+  EXPECT_TRUE(s.set(Field::LocalTag, "t-" + callId));
   s.expiresAtMs = expiresAtMs;
   return s;
 }
@@ -120,7 +123,7 @@ TEST_F(SubscriptionTableTest, BoundedPerWatcherAndInAll) {
 TEST_F(SubscriptionTableTest, DialogsAreToldApartByCallIdAndOurTag) {
   Subscription a = sub("bob", "alice", "same", 60'000);
   Subscription b = sub("carol", "alice", "same", 60'000);
-  b.localTag = "other";
+  ASSERT_TRUE(b.set(Field::LocalTag, "other"));
   Subscription* sa = *table.add(std::move(a));
   Subscription* sb = *table.add(std::move(b));
   EXPECT_EQ(table.find("same", "t-same"), sa);
@@ -139,6 +142,37 @@ TEST_F(SubscriptionTableTest, ANewIntervalAppliesToSubscriptionsAlreadyWaiting) 
   table.setLimits(10, 3, 200);
   EXPECT_EQ(table.nextDeadline(), 5200U);
   EXPECT_EQ(table.due(5200).size(), 1U);
+}
+
+TEST(Subscription, FieldsArePackedAndEachCanBeReplaced) {
+  Subscription s;
+  ASSERT_TRUE(s.set(Field::CallId, "c1@h"));
+  ASSERT_TRUE(s.set(Field::RemoteTarget, "sip:w@10.0.0.1:5062"));
+  ASSERT_TRUE(s.set(Field::Presentity, "alice"));
+  const std::array<std::string_view, 2> routes{"<sip:p1;lr>", "<sip:p2;lr>"};
+  s.setRoutes(routes);
+  EXPECT_EQ(s.callId(), "c1@h");
+  EXPECT_EQ(s.presentity(), "alice");
+  EXPECT_EQ(s.remoteTarget(), "sip:w@10.0.0.1:5062");
+  EXPECT_EQ(s.watcher(), "");
+  EXPECT_EQ(s.routes(), (std::vector<std::string_view>{"<sip:p1;lr>", "<sip:p2;lr>"}));
+  ASSERT_TRUE(s.set(Field::RemoteTarget, "sip:w@[2001:db8::1]:5070;transport=tcp"));  // a refresh's Contact
+  EXPECT_EQ(s.remoteTarget(), "sip:w@[2001:db8::1]:5070;transport=tcp");
+  EXPECT_EQ(s.callId(), "c1@h");
+  EXPECT_EQ(s.routes().size(), 2U);
+  EXPECT_TRUE(s.complete());
+  EXPECT_FALSE(s.set(Field::RemoteId, std::string(Subscription::kMaxText, 'x')));
+  EXPECT_FALSE(s.complete()) << "text beyond 64 KiB is refused, not truncated";
+  EXPECT_EQ(s.remoteId(), "");
+  EXPECT_LE(sizeof(Subscription), 176U) << "one subscription's fixed part";
+}
+
+TEST_F(SubscriptionTableTest, TheTableKeepsItsOwnCopyOfTheText) {
+  Subscription s = sub("bob", "alice", std::string(200, 'c'), 60'000);
+  Subscription* kept = *table.add(std::move(s));
+  EXPECT_EQ(kept->callId(), std::string(200, 'c'));
+  EXPECT_EQ(kept->watcher(), "bob");
+  EXPECT_EQ(table.find(std::string(200, 'c'), "t-" + std::string(200, 'c')), kept);
 }
 
 TEST(WatcherInfo, FullDocumentListsEveryWatcherEscaped) {

@@ -3,6 +3,7 @@
 
 #include "signaling/sip/SipTransactions.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "signaling/sip/test/FakeSipSender.h"
@@ -345,6 +346,37 @@ TEST_F(SipTransactionsTest, AckToSuccessGoesToTheDialogWithoutTransaction) {
   receive(ack("z9hG4bKnew", "t9"));
   EXPECT_EQ(tu_.requests, std::vector<std::string>{"ACK"});
   EXPECT_EQ(tu_.lastServer, 0U);
+}
+
+TEST_F(SipTransactionsTest, TablesSizedByABurstShrinkOnceItsTransactionsHaveEnded) {
+  // 20,000 answered requests linger 64*T1 (timer J), 20,000 answered NOTIFY-like client
+  // transactions T4 (timer K): the tables and the timer heap grow to hold them all, then give the
+  // room back when they end; transactions that come later still work.
+  for (int i = 0; i < 20000; ++i) {
+    receive(fmt::format("OPTIONS sip:bob@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKs{}\n"
+                        "Max-Forwards: 70\nFrom: <sip:a@x>;tag=1\nTo: <sip:bob@x>\nCall-ID: s{}\nCSeq: 1 OPTIONS\n"
+                        "Content-Length: 0\n\n",
+                        i, i));
+    txns_.respond(tu_.lastServer, 200, "OK", "t1");
+    const std::string branch = txns_.newBranch();
+    ASSERT_NE(txns_.sendRequest(outgoing("NOTIFY", branch), SipPeer{peer_, SipTransportKind::Udp, 0}), 0U);
+    txns_.onMessage(parseSip(responseTo(branch, "NOTIFY", 200, "OK")), SipPeer{peer_, SipTransportKind::Udp, 0});
+  }
+  sender_.take();
+  EXPECT_EQ(txns_.size(), 40000U);
+  const size_t peak = txns_.capacity();
+  EXPECT_GE(peak, 5U * 20000U) << "four tables and the heap hold the burst";
+  runUntil(5000);
+  EXPECT_EQ(txns_.size(), 20000U) << "client transactions end at timer K";
+  runUntil(32000);
+  EXPECT_EQ(txns_.size(), 0U) << "server transactions end at timer J";
+  EXPECT_LT(txns_.capacity(), 20000U) << "the room of the burst is given back (was " << peak << ")";
+  receive(invite("z9hG4bKafter"));
+  txns_.respond(tu_.lastServer, 486, "Busy Here", "t2");
+  receive(invite("z9hG4bKafter"));
+  auto sent = sender_.take();
+  ASSERT_EQ(sent.size(), 3U);
+  EXPECT_TRUE(sent[2].startsWith("SIP/2.0 486 Busy Here")) << "a retransmission is still absorbed";
 }
 
 }  // namespace

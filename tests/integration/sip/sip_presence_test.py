@@ -9,6 +9,11 @@ Cases:
                  refresh gets 200 and a NOTIFY with the new expiry; Expires: 0 gets 200 and a final
                  NOTIFY "terminated". The harness moves bob only after the server counted the
                  previous NOTIFY answered (metrics), so no step relies on timing.
+  sipp_expiry    sipp (scenarios/watcher_expiry.xml) subscribes to bob for 1 s (presence.min_expires=1
+                 here) and never refreshes: its initial NOTIFY is active;expires=1, and when the
+                 subscription runs out the server sends the final NOTIFY with Subscription-State:
+                 terminated;reason=timeout (RFC 6665 §4.4.1), which sipp awaits; the subscription is
+                 gone from /metrics.
   rejected       mallory subscribes to carol: 200, then NOTIFY terminated;reason=rejected with no
                  body (never the status).
   publish        bob PUBLISHes PIDF: 200 with SIP-ETag; alice (subscribed) gets it in a NOTIFY;
@@ -17,6 +22,11 @@ Cases:
                  removes the publication.
   winfo          bob subscribes to presence.winfo: the watcher info document lists alice.
   bad_event      SUBSCRIBE for "dialog": 489 with Allow-Events.
+  sipp_rejected  sipp (scenarios/watcher_rejected.xml) as eve watching carol: 200, then the one
+                 NOTIFY terminated;reason=rejected with no body.
+  sipp_publish   sipp (scenarios/publish_etag.xml) publishes bob's PIDF: 200 with SIP-ETag, a
+                 refresh with SIP-If-Match gets 200 and a new tag, the spent tag 412, removal with
+                 the new tag 200.
 
 Exit code 0 pass, 1 fail. Usage: sip_presence_test.py --rendezvous PATH --workdir DIR
 """
@@ -130,6 +140,22 @@ def case_sipp_watcher(relay, args):
     return "closed -> open -> closed by REGISTER, refresh, unsubscribe -> terminated (%d NOTIFYs)" % len(notifies)
 
 
+def case_sipp_expiry(relay, args):
+    live = metric(relay.metrics(), "rdv_presence_subscriptions_active") or 0
+    msgs = sipp_run(relay, args, "expiry", "watcher_expiry.xml", "bob", sets=[("expires", 1)])
+    oks = [m for d, m in msgs if d == "received" and m.status == 200]
+    check(oks and oks[0].get("expires") == "1",
+          "the 200 to SUBSCRIBE grants Expires %r" % (oks[0].get("expires") if oks else None))
+    notifies = [m for d, m in msgs if d == "received" and m.method == "NOTIFY"]
+    states = [n.get("subscription-state") for n in notifies]
+    check(states == ["active;expires=1", "terminated;reason=timeout"], "Subscription-State per NOTIFY: %s" % states)
+    check(notifies[1].get("event") == "presence" and notifies[1].get("call-id") == notifies[0].get("call-id"),
+          "the final NOTIFY is on the subscription's dialog")
+    wait_until("the expired subscription gone from /metrics",
+               lambda: (metric(relay.metrics(), "rdv_presence_subscriptions_active") or 0) == live, 5)
+    return "Expires: 1 granted, active;expires=1, then terminated;reason=timeout without a refresh"
+
+
 def case_rejected(relay, _args):
     w = Watcher(relay, "mallory", "carol")
     try:
@@ -211,13 +237,45 @@ def case_bad_event(relay, _args):
     return "489 Bad Event with Allow-Events"
 
 
+def sipp_run(relay, args, name, scenario, service, sets=()):
+    """Runs one sipp scenario from base+8 (media base+9: below the relay's ports), the runs one after
+    another; returns its message log."""
+    scen_dir = os.path.join(args.workdir, "scenarios")
+    shutil.copytree(os.path.join(HERE, "scenarios"), scen_dir, dirs_exist_ok=True)
+    sipp = siptest.Sipp(relay.procs, args.workdir, scen_dir)
+    run = sipp.start(name, scenario, relay.base + 8, relay.base + 9, remote_port=relay.sip_port,
+                     service=service, sets=sets, timeout_s=10)
+    run.expect_ok("sipp " + name)
+    return run.messages()
+
+
+def case_sipp_rejected(relay, args):
+    msgs = sipp_run(relay, args, "rejected", "watcher_rejected.xml", "carol", sets=[("from", "eve")])
+    notifies = [m for d, m in msgs if d == "received" and m.method == "NOTIFY"]
+    told = [(n.get("subscription-state"), n.body[:40]) for n in notifies]
+    check(told == [("terminated;reason=rejected", b"")], "eve was told %s" % told)
+    return "sipp watcher eve: 200, then terminated;reason=rejected without a body"
+
+
+def case_sipp_publish(relay, args):
+    msgs = sipp_run(relay, args, "publish", "publish_etag.xml", "bob")
+    answers = [m for d, m in msgs if d == "received" and m.is_response]
+    statuses = [m.status for m in answers]
+    check(statuses == [200, 200, 412, 200], "PUBLISH answers %s" % statuses)
+    tags = [m.get("sip-etag") for m in answers]
+    check(tags[0] and tags[1] and tags[0] != tags[1], "SIP-ETag of the initial and the refresh: %s" % tags[:2])
+    check(answers[3].get("expires") == "0", "the removal's 200 says Expires %r" % answers[3].get("expires"))
+    check(metric(relay.metrics(), "rdv_presence_publications_active") == 0, "the publication is gone")
+    return "sipp PUBLISH 200 + SIP-ETag, refresh 200 + new tag, spent tag 412, removal 200"
+
+
 def main():
     args = test_args(__doc__)
     sip = {"auth_invite": 0, "auth_algorithms": "MD5,SHA-256"}
     sip.update({"users." + u: p for u, p in USERS.items()})
     relay = Relay(args.rendezvous, args.workdir, sip=sip,
                   extra=["--set", "presence.allow_same_domain=0", "--set", "presence.lists.bob=watcher,alice",
-                         "--set", "presence.notify_min_interval_ms=100"])
+                         "--set", "presence.notify_min_interval_ms=100", "--set", "presence.min_expires=1"])
     state = {"alice": None}
 
     def publish():
@@ -230,8 +288,11 @@ def main():
         return case_winfo(relay, state["alice"])
     return run_cases("sip_presence", relay,
                      [("sipp_watcher", lambda: case_sipp_watcher(relay, args)),
+                      ("sipp_expiry", lambda: case_sipp_expiry(relay, args)),
                       ("rejected", lambda: case_rejected(relay, args)), ("publish", publish), ("winfo", winfo),
-                      ("bad_event", lambda: case_bad_event(relay, args))])
+                      ("bad_event", lambda: case_bad_event(relay, args)),
+                      ("sipp_rejected", lambda: case_sipp_rejected(relay, args)),
+                      ("sipp_publish", lambda: case_sipp_publish(relay, args))])
 
 
 if __name__ == "__main__":
