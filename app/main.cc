@@ -11,6 +11,15 @@
 #include "app/Server.h"
 #include "config/ConfigLoader.h"
 
+// jemalloc (linked by rdv_app) reads this at start. Its background thread hands freed pages back
+// to the kernel while the server is idle: without it RSS stays at a burst's peak until the next
+// allocation (presence benchmark, 100,000 subscriptions: 687-775 B each without, 597 B with).
+// MALLOC_CONF in the environment still overrides it.
+extern "C" {
+// NOLINTNEXTLINE(readability-identifier-naming): the name jemalloc looks up
+const char* malloc_conf = "background_thread:true";
+}
+
 #ifndef RDV_VERSION
 #define RDV_VERSION "0.0.0"
 #endif
