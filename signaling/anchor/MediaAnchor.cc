@@ -327,6 +327,22 @@ Expected<bool, AnchorError> MediaAnchor::anchorTcp(Call& call, StreamState& st, 
   return true;
 }
 
+SrtpOptions MediaAnchor::srtpOptions(StreamState& st, int side, const SrtpOptions& given) {
+  SrtpOptions o = given;
+  const bool converted = st.sdes[0].mode != SdesMode::Pass || st.sdes[1].mode != SdesMode::Pass;
+  if (!given.active() && converted) {
+    o.sender = st.srtpToward[side];
+    o.receiver = st.srtpToward[1 - side];
+    o.suites = st.srtpSuites;
+    o.osrtpAccept = st.osrtpAccept;
+  }
+  st.srtpToward[side] = o.sender;
+  st.srtpToward[1 - side] = o.receiver;
+  st.srtpSuites = o.suites;
+  st.osrtpAccept = o.osrtpAccept;
+  return o;
+}
+
 Party& MediaAnchor::branch(Call& call, std::string_view tag) {
   for (Party& b : call.branches) {
     if (b.tag == tag) return b;
@@ -400,7 +416,7 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     p.asymmetric = opts.asymmetric;
     p.strictSource = opts.strictSource;
     const bool savp = m.proto.find("SAVP") != std::string::npos;
-    auto sdes = isOffer              ? offerSdes(opts.srtp, m, st.sdes[side], st.sdes[other])
+    auto sdes = isOffer              ? offerSdes(srtpOptions(st, side, opts.srtp), m, st.sdes[side], st.sdes[other])
                 : st.offerer != side ? answerSdes(m, st.sdes[side], st.sdes[st.offerer])
                                      : Expected<bool, std::string>(true);
     if (!sdes) {

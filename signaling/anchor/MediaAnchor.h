@@ -192,7 +192,15 @@ class MediaAnchor {
     bool tcpReused = false;  // the last offer kept the pair: a=connection:existing
     std::string tcpKey[2];   // each side's "proto address port", to see an unchanged re-offer
     SdesLeg sdes[2];         // SRTP per leg: passed through, plain, or terminated with these keys
+    // The last offer's SRTP options, per leg rather than per direction: an offer without any
+    // (an NG re-offer without the flags) in a converted stream keeps them.
+    SrtpPolicy srtpToward[2] = {SrtpPolicy::Passthrough, SrtpPolicy::Passthrough};
+    uint8_t srtpSuites = kAllSuites;
+    bool osrtpAccept = true;
   };
+  // The SRTP options for an offer from `side` on `st`: `given`, or the stream's last ones when
+  // `given` asks for nothing and the stream is converted; remembered in `st`.
+  static SrtpOptions srtpOptions(StreamState& st, int side, const SrtpOptions& given);
   struct SpareStream {  // a relay stream allocated by an offer that was undone
     uint32_t relayIndex = 0;
     uint16_t port[2] = {0, 0};

@@ -36,18 +36,6 @@ bool usable(const SdesCrypto& c, uint8_t suites) {
   return (suites & suiteBit(c.suite)) != 0 && !c.unsupportedSessionParam() && toSrtpKeys(c).has_value();
 }
 
-// The a=crypto lines of `m` that parse and that the relay can terminate, in the peer's order
-// (RFC 4568 §7.1.1: an answerer skips the others).
-std::vector<SdesCrypto> usableCryptos(const sdp::SdpMedia& m, uint8_t suites) {
-  std::vector<SdesCrypto> out;
-  for (const sdp::SdpLine& l : m.lines) {
-    if (l.type != 'a' || !std::string_view(l.value).starts_with(kCrypto)) continue;
-    auto c = SdesCrypto::parse(std::string_view(l.value).substr(kCrypto.size()));
-    if (c && usable(*c, suites)) out.push_back(std::move(*c));
-  }
-  return out;
-}
-
 // Same key material, suite and parameters; the tag does not count (it only numbers lines).
 bool sameKey(const SdesCrypto& a, const SdesCrypto& b) {
   SdesCrypto t = a;
@@ -145,6 +133,16 @@ std::optional<relay::SrtpKeys> toSrtpKeys(const SdesCrypto& c) {
   return k;
 }
 
+std::vector<SdesCrypto> usableCryptos(const sdp::SdpMedia& m, uint8_t suites) {
+  std::vector<SdesCrypto> out;
+  for (const sdp::SdpLine& l : m.lines) {
+    if (l.type != 'a' || !std::string_view(l.value).starts_with(kCrypto)) continue;
+    auto c = SdesCrypto::parse(std::string_view(l.value).substr(kCrypto.size()));
+    if (c && usable(*c, suites)) out.push_back(std::move(*c));
+  }
+  return out;
+}
+
 const SdesCrypto* SdesLeg::key(Suite suite) const {
   auto it = std::find_if(keys.begin(), keys.end(), [suite](const SdesCrypto& k) { return k.suite == suite; });
   return it == keys.end() ? nullptr : &*it;
@@ -166,10 +164,11 @@ Expected<bool, std::string> offerSdes(const SrtpOptions& o, sdp::SdpMedia& m, Sd
     return true;  // passed through untouched
   }
   if (isDtlsProto(m.proto)) return Unexpected("DTLS-SRTP (" + m.proto + ") is not supported");
-  const bool feedback = o.receiverFeedback.value_or(isFeedback(m.proto));
+  bool feedback = o.receiverFeedback.value_or(isFeedback(m.proto));
   const bool offeredSavp = isSavp(m.proto);
   if (auto ok = decideSender(o, m, s); !ok) return ok;
   bool secure = false;  // towards the receiver: RTP/SAVP (else RTP/AVP)
+  const bool receiverKnown = r.mode != SdesMode::Pass;  // the stream was converted before
   switch (o.receiver) {
     case SrtpPolicy::Never: r.mode = SdesMode::Plain; break;
     case SrtpPolicy::Offer: r.mode = SdesMode::Sdes; break;
@@ -177,9 +176,14 @@ Expected<bool, std::string> offerSdes(const SrtpOptions& o, sdp::SdpMedia& m, Sd
       r.mode = SdesMode::Sdes;
       secure = true;
       break;
-    case SrtpPolicy::Passthrough:  // as the offerer: SRTP (in its form) if it offered it
-      r.mode = s.mode;
-      secure = s.mode == SdesMode::Sdes && offeredSavp;
+    case SrtpPolicy::Passthrough:
+      if (receiverKnown) {  // as that peer took part so far (its SRTP stays SRTP in the same form)
+        secure = r.mode == SdesMode::Sdes && isSavp(r.proto);
+        feedback = o.receiverFeedback.value_or(isFeedback(r.proto));
+      } else {  // as the offerer: SRTP (in its form) if it offered it
+        r.mode = s.mode;
+        secure = s.mode == SdesMode::Sdes && offeredSavp;
+      }
       break;
   }
   r.proto = rtpProto(secure, feedback);

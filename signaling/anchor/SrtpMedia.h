@@ -33,7 +33,7 @@ namespace rdv::anchor {
 
 // What Rendezvous puts towards one side of a call (config `media.encrypt_caller|callee`).
 enum class SrtpPolicy : uint8_t {
-  Passthrough,  // as that side's peer offered, end to end (nothing terminated while both sides are)
+  Passthrough,  // as that side's peer takes part (SRTP end to end, untouched, while both sides are)
   Offer,        // SRTP offered best effort: RTP/AVP + a=crypto (RFC 8643 OSRTP); plain if declined
   Require,      // SRTP only: RTP/SAVP + a=crypto; an answer or offer without usable a=crypto fails
   Never,        // plain RTP: RTP/AVP, no a=crypto (SRTP offered by the other side is terminated)
@@ -88,6 +88,11 @@ Expected<bool, std::string> offerSdes(const SrtpOptions& opts, sdp::SdpMedia& m,
 // answerer we offered RTP/AVP + a=crypto to that declines goes Plain; one we required SRTP of is
 // an error.
 Expected<bool, std::string> answerSdes(sdp::SdpMedia& m, SdesLeg& answerer, SdesLeg& offerer);
+
+// The a=crypto lines of `m` that parse, name one of `suites`, have no session parameter the relay
+// does not implement and fit relay::SrtpKeys, in the peer's order (RFC 4568 §7.1.1: an answerer
+// skips the others).
+std::vector<srtp::SdesCrypto> usableCryptos(const sdp::SdpMedia& m, uint8_t suites);
 
 // The relay's form of an a=crypto value; nullopt when it does not fit (more than 4 keys, an MKI
 // over 8 bytes).

@@ -310,6 +310,26 @@ TEST_F(SrtpMediaTest, ReofferFromTheAnswererKeepsItsKeysOnBothLegs) {
   EXPECT_FALSE(crypto(0).terminates());
 }
 
+TEST_F(SrtpMediaTest, ReofferWithoutSrtpOptionsKeepsTheStreamsConversionFromEitherSide) {
+  // NG: the first offer said transport-protocol RTP/AVP, the re-offers say nothing.
+  (void)media(offerA(sdpWith("198.18.0.9", 5000, "RTP/SAVP", {keyA_}), policy(SrtpPolicy::Passthrough, SrtpPolicy::Never)));
+  auto answer1 = media(answerB(sdpWith("198.18.0.10", 6000, "RTP/AVP", {})));
+  const relay::LegCrypto before = crypto(0);
+  auto reoffer = media(offerA(sdpWith("198.18.0.9", 5000, "RTP/SAVP", {keyA_}), AnchorOptions{}));
+  EXPECT_EQ(reoffer.proto, "RTP/AVP");
+  EXPECT_FALSE(reoffer.hasAttribute("crypto"));
+  auto answer2 = media(answerB(sdpWith("198.18.0.10", 6000, "RTP/AVP", {})));
+  EXPECT_EQ(answer2.attribute("crypto"), answer1.attribute("crypto"));
+  // The plain side re-offers: the SRTP side is offered SRTP again, with the key it has.
+  auto fromB = media(anchor_.offer("c1", "b", sdpWith("198.18.0.10", 6000, "RTP/AVP", {}), AnchorOptions{}));
+  EXPECT_EQ(fromB.proto, "RTP/SAVP");
+  auto lines = cryptos(fromB);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(keysOf(lines[0]), before.send);
+  (void)media(anchor_.answer("c1", "b", "a", sdpWith("198.18.0.9", 5000, "RTP/SAVP", {keyA_}), AnchorOptions{}));
+  EXPECT_EQ(crypto(0), before);
+}
+
 TEST_F(SrtpMediaTest, RevertedOfferRestoresTheKeys) {
   const auto opts = policy(SrtpPolicy::Passthrough, SrtpPolicy::Never);
   (void)media(offerA(sdpWith("198.18.0.9", 5000, "RTP/SAVP", {keyA_}), opts));
