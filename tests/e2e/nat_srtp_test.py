@@ -16,7 +16,9 @@ Checks:
   - media: each side's recording (decoded audio, baresip sndfile) holds at least MIN_TONE_S of the
     other's tone, arriving from the relay. This needs the relay worker's SRTP termination
     (LegParams::crypto): without it bob hears alice's SRTP as noise and alice drops what bob sends;
-  - /metrics after the hangup: one call, answered, nothing left; Rendezvous exits 0 on SIGTERM.
+  - /metrics after the hangup: one call, answered, nothing left; the relay unprotected and
+    protected packets on alice's leg (rdv_srtp_packets_total, from the relay's SRTP branch) with
+    no authentication failure; Rendezvous exits 0 on SIGTERM.
 
 Exit codes: 0 pass, 1 fail, 77 skipped (not root, or baresip without its srtp module).
 
@@ -127,6 +129,14 @@ def body(topo, args, tones):
     got = {k: metric(metrics, k) for k in want}
     if got != want:
         raise TestFailure("[srtp] /metrics after the call: %s, expected %s" % (got, want))
+    # The relay really terminated alice's SRTP: it unprotected what she sent and protected what she
+    # got (about 50 packets a second each way), and no packet of hers failed to authenticate.
+    srtp = {op: metric(metrics, "rdv_srtp_packets_total", {"op": op}) for op in ("unprotect", "protect")}
+    auth_fail = metric(metrics, "rdv_srtp_packets_dropped_total", {"reason": "auth_fail"})
+    if any(v is None or v < 50 for v in srtp.values()) or auth_fail:
+        raise TestFailure("[srtp] relay SRTP counters %r, auth_fail %r: expected both ways terminated, no "
+                          "authentication failure" % (srtp, auth_fail))
+    print("[srtp] relay: %d packets unprotected, %d protected" % (srtp["unprotect"], srtp["protect"]))
     if stopped:
         raise TestFailure("[srtp] %s" % stopped)
     return "SRTP caller and plain callee heard each other through Rendezvous"
