@@ -52,6 +52,12 @@ struct PresenceConfig {
 // A presence.lists value: comma-separated user names, each [A-Za-z0-9._~+-]; nullopt when not.
 std::optional<std::vector<std::string>> parseBuddyList(std::string_view list);
 
+// SRTP per side of a B2BUA call (signaling/anchor/SrtpMedia.h): passthrough, offer, require, never.
+struct MediaConfig {
+  std::string encryptCaller = "passthrough";  // towards the calling party
+  std::string encryptCallee = "passthrough";  // towards the called party
+};
+
 struct SipConfig {
   std::string listen = "127.0.0.1:5060";  // UDP and TCP; empty disables SIP
   std::string advertise;                 // host in Via/Contact; empty = the listen address
@@ -80,6 +86,7 @@ struct SipConfig {
   uint32_t messageStoreTotal = 100000;   // messages kept in all; beyond: 507
   std::map<std::string, std::string> users;  // sip.users.<name> = password
   PresenceConfig presence;                   // the presence.* keys
+  MediaConfig media;                         // the media.* keys
 };
 
 // Call detail records (app/cdr): one JSON line per ended call.

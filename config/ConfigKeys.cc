@@ -95,6 +95,13 @@ const std::array kKeys{
            "instant messages kept per offline user; beyond: 480", nullptr, RDV_NUM(sip.messageStorePerUser)},
     KeyDef{"sip.message_store_total", KeyType::UInt, 1, 100'000'000,
            "instant messages kept for all offline users; beyond: 507", nullptr, RDV_NUM(sip.messageStoreTotal)},
+    KeyDef{"media.encrypt_caller", KeyType::String, 0, 0,
+           "SRTP towards the calling party: passthrough (as offered, end to end), offer (RTP/AVP + "
+           "a=crypto, RFC 8643), require (RTP/SAVP only, else 488), never (plain RTP; SRTP terminated)",
+           RDV_STR(sip.media.encryptCaller)},
+    KeyDef{"media.encrypt_callee", KeyType::String, 0, 0,
+           "SRTP towards the called party: passthrough, offer, require or never (as media.encrypt_caller)",
+           RDV_STR(sip.media.encryptCallee)},
     KeyDef{"presence.allow_same_domain", KeyType::UInt, 0, 1,
            "1 = any watcher whose From host is the watched user's host may subscribe to its presence; "
            "0 = only those in presence.lists.<user>",

@@ -238,6 +238,13 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   if (cfg.sip.forking != "parallel" && cfg.sip.forking != "sequential") {
     err(fmt::format("sip.forking '{}' is not one of parallel, sequential", cfg.sip.forking));
   }
+  auto encryptPolicy = [&](std::string_view key, const std::string& value) {
+    if (value != "passthrough" && value != "offer" && value != "require" && value != "never") {
+      err(fmt::format("{} '{}' is not one of passthrough, offer, require, never", key, value));
+    }
+  };
+  encryptPolicy("media.encrypt_caller", cfg.sip.media.encryptCaller);
+  encryptPolicy("media.encrypt_callee", cfg.sip.media.encryptCallee);
   validateApi(cfg.api, errors);
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;

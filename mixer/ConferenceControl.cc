@@ -196,6 +196,7 @@ Expected<JoinResult, JoinError> ConferenceControl::join(const JoinRequest& req) 
   peer.mux = req.rtcpMux;
   peer.clockRate = media::codecInfo(req.codec).rtpClockRate;
   peer.codec = ratedAs(req.codec);
+  peer.crypto = req.crypto;
   relay::LegParams local;
   local.mux = true;
   local.localEndpoint = id;

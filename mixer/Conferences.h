@@ -13,6 +13,7 @@
 #include "common/SockAddr.h"
 #include "media/AudioCodec.h"
 #include "mixer/MixerSink.h"
+#include "relay/LegCrypto.h"
 
 namespace rdv::mixer {
 
@@ -27,6 +28,7 @@ struct JoinRequest {
   std::string label;           // who it is, for the API and the log ("sip:alice@example.org")
   std::string callId;          // names the relay session (and so the call record); empty: "conf-<room>-<n>"
   std::string pin;             // a PIN given up front (API); SIP callers enter it by DTMF
+  relay::LegCrypto crypto;     // SRTP terminated on the participant's leg (SDES); empty: plain RTP
 };
 
 enum class JoinErrorCode : uint8_t {

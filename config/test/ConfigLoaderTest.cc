@@ -97,6 +97,21 @@ TEST(ConfigLoader, ValidateRejectsInvertedPortRangeAndBadAddresses) {
   EXPECT_TRUE(none.empty());
 }
 
+TEST(ConfigLoader, MediaEncryptTakesOnlyTheFourPolicies) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[media]\nencrypt_caller = \"require\"\nencrypt_callee = \"never\"\n", "t.toml", errors);
+  ASSERT_TRUE(errors.empty()) << errors.front().str();
+  EXPECT_EQ(c.sip.media.encryptCaller, "require");
+  EXPECT_EQ(c.sip.media.encryptCallee, "never");
+  validate(c, errors);
+  EXPECT_TRUE(errors.empty());
+  applySet(c, "media.encrypt_callee=mandatory", errors);
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].message.find("media.encrypt_callee"), std::string::npos) << errors[0].message;
+}
+
 TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
   Config c;
   c.sip.tlsListen = "127.0.0.1:5061";

@@ -332,6 +332,22 @@ Expected<bool, AnchorError> MediaAnchor::anchorTcp(Call& call, StreamState& st, 
   return true;
 }
 
+SrtpOptions MediaAnchor::srtpOptions(StreamState& st, int side, const SrtpOptions& given) {
+  SrtpOptions o = given;
+  const bool converted = st.sdes[0].mode != SdesMode::Pass || st.sdes[1].mode != SdesMode::Pass;
+  if (!given.active() && converted) {
+    o.sender = st.srtpToward[side];
+    o.receiver = st.srtpToward[1 - side];
+    o.suites = st.srtpSuites;
+    o.osrtpAccept = st.osrtpAccept;
+  }
+  st.srtpToward[side] = o.sender;
+  st.srtpToward[1 - side] = o.receiver;
+  st.srtpSuites = o.suites;
+  st.osrtpAccept = o.osrtpAccept;
+  return o;
+}
+
 Party& MediaAnchor::branch(Call& call, std::string_view tag) {
   for (Party& b : call.branches) {
     if (b.tag == tag) return b;
@@ -404,7 +420,17 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
                            : peerAddress(conn, m.rtcpPort().value_or(static_cast<uint16_t>(m.port + 1)), opts);
     p.asymmetric = opts.asymmetric;
     p.strictSource = opts.strictSource;
-    p.srtp = m.proto.find("SAVP") != std::string::npos;
+    const bool savp = m.proto.find("SAVP") != std::string::npos;
+    auto sdes = isOffer              ? offerSdes(srtpOptions(st, side, opts.srtp), m, st.sdes[side], st.sdes[other])
+                : st.offerer != side ? answerSdes(m, st.sdes[side], st.sdes[st.offerer])
+                                     : Expected<bool, std::string>(true);
+    if (!sdes) {
+      return undo(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {}: {}", i + 1, sdes.error())});
+    }
+    // Payload opaque to the relay only while SRTP passes through; a terminated leg is decrypted.
+    p.srtp = savp && st.sdes[side].mode == SdesMode::Pass;
+    p.crypto = st.sdes[side].crypto();
+    st.params[other].crypto = st.sdes[other].crypto();
     p.opaque = m.proto.find("RTP") == std::string::npos;  // udptl and other non-RTP transports
     p.clockRate = firstClockRate(m);
     p.codec = firstCodec(m);
@@ -590,6 +616,13 @@ Expected<CallInfo, AnchorError> MediaAnchor::query(std::string_view callId) cons
   }
   CallInfo ci = info(call, std::move(r));
   return ci;
+}
+
+const relay::LegParams* MediaAnchor::legParams(std::string_view callId, size_t mline, int leg) const {
+  auto it = calls_.find(std::string(callId));
+  if (it == calls_.end() || mline >= it->second.streams.size() || leg < 0 || leg > 1) return nullptr;
+  const StreamState& st = it->second.streams[mline];
+  return st.active && !st.tcp ? &st.params[leg] : nullptr;
 }
 
 std::vector<std::string> MediaAnchor::list(size_t limit) const {

@@ -33,6 +33,7 @@
 #include "common/Expected.h"
 #include "relay/RelayControl.h"
 #include "relay/TcpRelay.h"
+#include "signaling/anchor/SrtpMedia.h"
 
 namespace rdv::sdp {
 class SdpSession;
@@ -60,6 +61,8 @@ struct AnchorOptions {
   std::string otherLabel = {};    // label of the party receiving it (NG `to-label`)
   std::string viaBranch = {};     // NG `via-branch`: names the branch of a forked call
   relay::TcpPairOrigin tcpOrigin = relay::TcpPairOrigin::Sdp;  // counted per origin on /metrics
+  // SDES-SRTP per leg (SrtpMedia.h): read from offers only; an answer follows what its offer set.
+  SrtpOptions srtp = {};
 };
 
 enum class AnchorErrorCode : uint8_t { BadSdp, UnknownCall, TagMismatch, Capacity, Internal };
@@ -155,6 +158,10 @@ class MediaAnchor {
   // the relay, no counters (those need query(callId, done)).
   Expected<CallInfo, AnchorError> query(std::string_view callId) const;
   std::vector<std::string> list(size_t limit) const;
+  // What relay leg `leg` of m-line `mline` was last told (its SRTP keys among them); nullptr for
+  // an unknown call, an m-line not anchored on a UDP relay stream, or a leg other than 0 and 1.
+  // Valid until the next call into the anchor.
+  const relay::LegParams* legParams(std::string_view callId, size_t mline, int leg) const;
   // "IP4" or "IP6": the family of the address the anchor advertises.
   const std::string& addressType() const { return addrType_; }
 
@@ -185,7 +192,16 @@ class MediaAnchor {
     uint16_t tcpPort[2] = {0, 0};
     bool tcpReused = false;  // the last offer kept the pair: a=connection:existing
     std::string tcpKey[2];   // each side's "proto address port", to see an unchanged re-offer
+    SdesLeg sdes[2];         // SRTP per leg: passed through, plain, or terminated with these keys
+    // The last offer's SRTP options, per leg rather than per direction: an offer without any
+    // (an NG re-offer without the flags) in a converted stream keeps them.
+    SrtpPolicy srtpToward[2] = {SrtpPolicy::Passthrough, SrtpPolicy::Passthrough};
+    uint8_t srtpSuites = kAllSuites;
+    bool osrtpAccept = true;
   };
+  // The SRTP options for an offer from `side` on `st`: `given`, or the stream's last ones when
+  // `given` asks for nothing and the stream is converted; remembered in `st`.
+  static SrtpOptions srtpOptions(StreamState& st, int side, const SrtpOptions& given);
   struct SpareStream {  // a relay stream allocated by an offer that was undone
     uint32_t relayIndex = 0;
     uint16_t port[2] = {0, 0};

@@ -45,7 +45,11 @@ B2bua::B2bua(const config::SipConfig& cfg, sip::SipSender& transport, anchor::Me
                      cfg.presence.notifyMinIntervalMs),
       publications_(cfg.presence.minExpires, cfg.presence.maxExpires, cfg.presence.maxExpires,
                     cfg.presence.maxPublications),
-      watcherPolicy_(cfg.presence) {}
+      watcherPolicy_(cfg.presence) {
+  // Validated at load (config::validate); a name that slipped through keeps today's behaviour.
+  encrypt_[0] = anchor::srtpPolicyFromName(cfg.media.encryptCaller).value_or(anchor::SrtpPolicy::Passthrough);
+  encrypt_[1] = anchor::srtpPolicyFromName(cfg.media.encryptCallee).value_or(anchor::SrtpPolicy::Passthrough);
+}
 
 B2bua::~B2bua() {
   if (conferences_ != nullptr) conferences_->setOnLeft({});
@@ -140,6 +144,13 @@ void B2bua::onRequest(sip::TxnId id, const sip::SipMessage& req, const sip::SipP
   }
 }
 
+anchor::AnchorOptions B2bua::offerOptions(int side) const {
+  anchor::AnchorOptions o = anchorOptions_;
+  o.srtp.sender = encrypt_[side == 0 ? 0 : 1];
+  o.srtp.receiver = encrypt_[side == 0 ? 1 : 0];
+  return o;
+}
+
 void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) {
   uint32_t maxForwards = 70;
   if (auto mf = req.header("Max-Forwards"); !mf.empty()) {
@@ -166,7 +177,7 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   // An INVITE without SDP is a late offer: the callee's 2xx will carry the offer. The INVITE's
   // source may restrict who connects to the caller's side of a TCP media pair (sipSourceAddress
   // stays off: UDP legs still latch).
-  anchor::AnchorOptions offerOpts = anchorOptions_;
+  anchor::AnchorOptions offerOpts = offerOptions(0);
   offerOpts.receivedFrom = from.addr.ip();
   auto offer = req.body().empty() ? Expected<std::string, anchor::AnchorError>(std::string())
                                   : anchor_.offer(req.callId(), req.fromTag(), req.body(), offerOpts);
@@ -302,7 +313,7 @@ void B2bua::ackInvite(sip::TxnId clientTxn, Call& call, int side, uint32_t cseq,
 Expected<std::string, anchor::AnchorError> B2bua::deferAckForLateOffer(sip::TxnId clientTxn, Call& call,
                                                                        int toSide, uint32_t cseq,
                                                                        const sip::SipMessage& resp) {
-  auto offer = anchor_.offer(call.anchorId, call.leg(toSide).remoteTag, resp.body(), anchorOptions_);
+  auto offer = anchor_.offer(call.anchorId, call.leg(toSide).remoteTag, resp.body(), offerOptions(toSide));
   if (offer) call.deferredAck = Call::DeferredAck{true, toSide, cseq, clientTxn};
   return offer;
 }
@@ -343,10 +354,11 @@ void B2bua::onInDialog(sip::TxnId id, const sip::SipMessage& req, Call& call, in
     call.reofferPending = true;
   }
   if (offer) {
-    auto out = anchor_.offer(call.anchorId, call.leg(side).remoteTag, body, anchorOptions_);
+    auto out = anchor_.offer(call.anchorId, call.leg(side).remoteTag, body, offerOptions(side));
     if (!out) {
       call.reofferPending = false;
-      txns_.respond(id, 488, "Not Acceptable Here");
+      std::array<std::string, 1> h{warningHeader(out.error().reason)};
+      txns_.respond(id, 488, "Not Acceptable Here", {}, h);
       return;
     }
     body = std::move(*out);

@@ -17,6 +17,7 @@
 // An INVITE to a conference URI (sip:conf-<room>@..., setConferences) is answered here instead,
 // with no callee leg: the participant joins a room of the conference service (B2buaConference.cc).
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -306,6 +307,10 @@ class B2bua final : public sip::SipTransactionUser {
   std::unordered_map<mixer::ParticipantId, std::string> conferenceCallIds_;
   // Topology hiding: o= is rewritten too, so no party sees another's address.
   const anchor::AnchorOptions anchorOptions_{.asymmetric = false, .replaceOrigin = true};
+  // SRTP towards the caller (0) and the callee (1): media.encrypt_caller / media.encrypt_callee.
+  std::array<anchor::SrtpPolicy, 2> encrypt_{anchor::SrtpPolicy::Passthrough, anchor::SrtpPolicy::Passthrough};
+  // anchorOptions_ for an offer that the party on `side` (0 = caller) sends: SRTP by encrypt_.
+  anchor::AnchorOptions offerOptions(int side) const;
 };
 
 }  // namespace rdv::b2bua

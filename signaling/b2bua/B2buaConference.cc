@@ -32,6 +32,15 @@
 namespace rdv::b2bua {
 namespace {
 
+// Both plain, or both SRTP with the same key (the tag only numbers the line): the relay leg's keys
+// stay as joined (RFC 4568 §7.1.4 would allow a new key, which the joined leg cannot take).
+bool sameSrtpKey(const std::optional<srtp::SdesCrypto>& a, const std::optional<srtp::SdesCrypto>& b) {
+  if (!a || !b) return !a && !b;
+  srtp::SdesCrypto t = *a;
+  t.tag = b->tag;
+  return t.format() == b->format();
+}
+
 constexpr std::string_view kSdp = "application/sdp";
 constexpr size_t kMaxRoomName = 64;
 // What a conference dialog takes: no REFER, MESSAGE or NOTIFY, which for calls go to the other party.
@@ -213,6 +222,9 @@ void B2bua::answerConferenceReoffer(sip::TxnId id, const sip::SipMessage& req, C
         (offer->join.codec != d.offer.join.codec || offer->join.payloadType != d.offer.join.payloadType)) {
       offer = Unexpected(std::string("a conference participant keeps its codec"));
     }
+    if (offer && !sameSrtpKey(offer->peerKey, d.offer.peerKey)) {
+      offer = Unexpected(std::string("a conference participant keeps its SRTP key"));
+    }
     if (!offer) {
       std::array<std::string, 1> h{warningHeader(offer.error())};
       txns_.respond(id, 488, "Not Acceptable Here", {}, h);
@@ -222,6 +234,7 @@ void B2bua::answerConferenceReoffer(sip::TxnId id, const sip::SipMessage& req, C
     d.offer.direction = offer->direction;
     d.offer.audioIndex = offer->audioIndex;
     d.offer.rejected = std::move(offer->rejected);
+    if (d.offer.ourKey) d.offer.ourKey->tag = offer->peerKey->tag;  // answers the re-offer's line
   } else if (!invite) {  // an UPDATE without an offer only refreshes the dialog
     std::array<std::string, 2> h{local_.contact(d.leg.peer), std::string(kConferenceAllow)};
     txns_.respond(id, 200, "OK", {}, h);

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "signaling/anchor/SrtpMedia.h"
 #include "signaling/sdp/Sdp.h"
 #include "signaling/sip/SipLex.h"
 
@@ -77,13 +78,29 @@ std::string_view answerDirection(const sdp::SdpSession& s, const sdp::SdpMedia& 
   return offered;
 }
 
-// The first audio section we can take part in: RTP/AVP(F) (no SRTP here) with a port.
+// The first audio section we can take part in: RTP/AVP(F), or RTP/SAVP(F) with an a=crypto the
+// relay can terminate, with a port.
 std::optional<size_t> audioSection(const sdp::SdpSession& s) {
   for (size_t i = 0; i < s.media.size(); ++i) {
     const auto& m = s.media[i];
-    if (m.media == "audio" && m.port != 0 && (m.proto == "RTP/AVP" || m.proto == "RTP/AVPF")) return i;
+    if (m.media != "audio" || m.port == 0) continue;
+    if (m.proto == "RTP/AVP" || m.proto == "RTP/AVPF") return i;
+    if ((m.proto == "RTP/SAVP" || m.proto == "RTP/SAVPF") && !anchor::usableCryptos(m, anchor::kAllSuites).empty()) {
+      return i;
+    }
   }
   return std::nullopt;
+}
+
+// For an RTP/SAVP(F) section: the caller's key, ours, and both as the relay leg's keys.
+bool negotiateSrtp(const sdp::SdpMedia& m, ConferenceOffer& o) {
+  if (m.proto.find("SAVP") == std::string::npos) return true;
+  auto lines = anchor::usableCryptos(m, anchor::kAllSuites);  // not empty: audioSection()
+  o.peerKey = std::move(lines.front());
+  o.ourKey = srtp::SdesCrypto::generate(o.peerKey->tag, o.peerKey->suite);
+  if (!o.ourKey) return false;
+  o.join.crypto = relay::LegCrypto{*anchor::toSrtpKeys(*o.peerKey), *anchor::toSrtpKeys(*o.ourKey)};
+  return true;
 }
 
 // The id of "a=extmap:<id>[/<direction>] urn:ietf:params:rtp-hdrext:ssrc-audio-level" (RFC 6464),
@@ -128,13 +145,14 @@ Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view
     return Unexpected(fmt::format("bad SDP (line {}: {})", parsed.error().line, parsed.error().reason));
   const sdp::SdpSession& s = *parsed;
   const auto index = audioSection(s);
-  if (!index) return Unexpected(std::string("no RTP/AVP audio stream"));
+  if (!index) return Unexpected(std::string("no RTP/AVP audio stream (nor RTP/SAVP with a usable a=crypto)"));
   const sdp::SdpMedia& m = s.media[*index];
   ConferenceOffer o;
   o.audioIndex = *index;
   o.proto = m.proto;
   o.join.rtcpMux = false;
   if (!negotiateSection(m, o)) return Unexpected(std::string("no common codec (opus, G722, PCMU, PCMA)"));
+  if (!negotiateSrtp(m, o)) return Unexpected(std::string("no random SRTP key (RNG failure)"));
   o.direction = std::string(answerDirection(s, m));
   if (auto ip = s.mediaConnectionAddress(*index); ip && *ip != "0.0.0.0" && *ip != "::") {
     o.join.rtp = common::SockAddr::fromIp(*ip, m.port).value_or(common::SockAddr());
@@ -172,6 +190,7 @@ std::string conferenceAnswer(const ConferenceOffer& offer, const common::SockAdd
     out += "a=ptime:20\r\n";
     if (j.rtcpMux) out += "a=rtcp-mux\r\n";
     if (j.audioLevelExtId != 0) out += fmt::format("a=extmap:{} {}\r\n", j.audioLevelExtId, kAudioLevelUri);
+    if (offer.ourKey) out += fmt::format("a=crypto:{}\r\n", offer.ourKey->format());
     out += fmt::format("a={}\r\n", offer.direction);
   }
   return out;

@@ -217,6 +217,7 @@ BValue NgHandler::offerOrAnswer(const NgOptions& o, bool isOffer) {
     return ngError("Address family " + o.addressFamily + " not available (relay advertises " +
                    anchor_.addressType() + ")");
   }
+  if (isOffer && !o.srtpError.empty()) return ngError(o.srtpError);
   if (isOffer && draining_ && !anchor_.query(o.callId)) {
     spdlog::info("call={} offer refused: draining", o.callId);
     return loadLimit(kDrainingLimit, o.supportsLoadLimit);

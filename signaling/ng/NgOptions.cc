@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
+
+#include "media/srtp/SrtpSuite.h"
 
 namespace rdv::ng {
 namespace {
@@ -111,10 +114,16 @@ class Parser {
       if (s != "remove" && s != "default" && !s.empty()) o_.unsupported.push_back("ICE=" + stringOf(v));
     } else if (name == "rtpp-flags") {
       if (v.isString()) rtppFlags(v.asString());
-    } else if (name == "direction" || name == "transport-protocol" || name == "sdes" || name == "dtls" ||
-               name == "metadata" || name == "tos" || name == "xmlrpc-callback" || name == "osrtp") {
-      // One interface, and RTP/SAVP(F) or DTLS pass through untouched: nothing to do. These are
-      // accepted without a log line; the README lists them.
+    } else if (name == "transport-protocol") {
+      transport_ = stringOf(v);
+    } else if (name == "sdes") {
+      forEachWord(v, [&](std::string_view w) { sdes(w); });
+    } else if (name == "osrtp") {
+      forEachWord(v, [&](std::string_view w) { osrtp(w); });
+    } else if (name == "dtls") {
+      dtls(stringOf(v));
+    } else if (name == "direction" || name == "metadata" || name == "tos" || name == "xmlrpc-callback") {
+      // One interface: nothing to do. These are accepted without a log line; the README lists them.
     } else if (name == "codec" || name == "t.38" || name == "repacketize" || name == "media-echo" ||
                name == "volume" || name == "frequency") {
       o_.unsupported.push_back(std::string(rawName) + " (no transcoding or media generation)");
@@ -152,8 +161,15 @@ class Parser {
       rtcpMux(std::string_view(f).substr(9));
     } else if (f == "ice-remove" || f == "ice=remove") {
       // ICE attributes are always removed.
-    } else if (f == "rtp/avp" || f == "rtp/savp" || f == "rtp/avpf" || f == "rtp/savpf") {
-      // transport-protocol: passed through untouched.
+    } else if (f == "rtp/avp" || f == "rtp/savp" || f == "rtp/avpf" || f == "rtp/savpf" ||
+               f == "udp/tls/rtp/savp" || f == "udp/tls/rtp/savpf") {
+      transport_ = std::string(word);  // Kamailio's transport-protocol flag words
+    } else if (f.rfind("sdes-", 0) == 0) {
+      sdes(word.substr(5));
+    } else if (f.rfind("osrtp-", 0) == 0) {
+      osrtp(word.substr(6));
+    } else if (f.rfind("dtls-", 0) == 0 || f.rfind("dtls=", 0) == 0) {
+      dtls(word.substr(5));
     } else {
       o_.unknown.push_back("flag " + std::string(word));
     }
@@ -166,7 +182,79 @@ class Parser {
     }
   }
 
+  // Turns the SRTP flags gathered from every source into the anchor's options (once, at the end).
+  void finishSrtp() {
+    auto& x = o_.anchor.srtp;
+    x.osrtpAccept = osrtpAccept_;
+    if (only_ != 0) x.suites &= only_;
+    bool secure = false;
+    if (transport_) {
+      std::string t = *transport_;
+      for (char& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (t == "RTP/AVP" || t == "RTP/AVPF") {
+        x.receiver = anchor::SrtpPolicy::Never;
+      } else if (t == "RTP/SAVP" || t == "RTP/SAVPF") {
+        x.receiver = osrtpOffer_ ? anchor::SrtpPolicy::Offer : anchor::SrtpPolicy::Require;
+        secure = true;
+      } else if (t.starts_with("UDP/TLS/RTP/SAVP")) {
+        o_.srtpError = "DTLS-SRTP (transport-protocol " + *transport_ + ") is not supported";
+        return;
+      } else {
+        o_.unsupported.push_back("transport-protocol " + *transport_);
+        return;
+      }
+      x.receiverFeedback = t.ends_with("F");
+    } else if (osrtpOffer_) {
+      x.receiver = anchor::SrtpPolicy::Offer;
+    }
+    if (osrtpAccept_ && x.receiver == anchor::SrtpPolicy::Passthrough) x.receiver = anchor::SrtpPolicy::Never;
+    if (sdesOff_) {
+      if (secure) {
+        o_.srtpError = "SDES-off with transport-protocol " + *transport_ + ": no SRTP keying left (DTLS is not supported)";
+        return;
+      }
+      x.receiver = anchor::SrtpPolicy::Never;
+    }
+  }
+
  private:
+  void sdes(std::string_view w) {
+    const std::string f = normalise(w);
+    auto suiteOf = [](std::string_view name) {
+      std::string up(name);
+      for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return srtp::suiteFromName(up);
+    };
+    if (f == "off" || f == "no" || f == "disable") {
+      sdesOff_ = true;
+    } else if (f == "only" || f == "on" || f == "yes" || f == "enable") {
+      // SDES is the only SRTP keying offered anyway (no DTLS).
+    } else if (f.rfind("no-", 0) == 0 && suiteOf(w.substr(3))) {
+      o_.anchor.srtp.suites &= static_cast<uint8_t>(~anchor::suiteBit(*suiteOf(w.substr(3))));
+    } else if (f.rfind("only-", 0) == 0 && suiteOf(w.substr(5))) {
+      only_ |= anchor::suiteBit(*suiteOf(w.substr(5)));
+    } else if (auto s = suiteOf(w)) {
+      only_ |= anchor::suiteBit(*s);
+    } else if (f.rfind("no-", 0) == 0) {
+      // A suite this build does not have is never offered.
+    } else {
+      o_.unsupported.push_back("SDES-" + std::string(w));
+    }
+  }
+
+  void osrtp(std::string_view w) {
+    const std::string f = normalise(w);
+    if (f == "offer" || f == "offer-rfc" || f == "offer-legacy") osrtpOffer_ = true;
+    else if (f == "accept" || f == "accept-rfc" || f == "accept-legacy") osrtpAccept_ = true;
+    else o_.unknown.push_back("OSRTP " + std::string(w));
+  }
+
+  void dtls(std::string_view w) {
+    const std::string f = normalise(w);
+    if (f == "off" || f == "no" || f == "disable" || f.empty()) return;
+    o_.unsupported.push_back("DTLS=" + std::string(w) + " (no DTLS-SRTP: ignored for RTP and SDES legs)");
+  }
+
   void replace(std::string_view w) {
     const std::string r = normalise(w);
     if (r == "origin") o_.anchor.replaceOrigin = true;
@@ -188,6 +276,11 @@ class Parser {
   }
 
   NgOptions& o_;
+  std::optional<std::string> transport_;
+  uint8_t only_ = 0;  // SDES-only-<suite> bits
+  bool sdesOff_ = false;
+  bool osrtpOffer_ = false;
+  bool osrtpAccept_ = false;
 };
 
 }  // namespace
@@ -245,6 +338,7 @@ NgOptions parseNgOptions(const BValue& request) {
   }
   if (flags != nullptr) p.key("flags", *flags);
   if (rtpp != nullptr) p.key("rtpp-flags", *rtpp);
+  p.finishSrtp();
   return o;
 }
 

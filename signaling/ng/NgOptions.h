@@ -35,10 +35,22 @@ struct NgOptions {
   std::vector<std::string> unknown;
   // Options understood but not supported here (e.g. "ICE=force"), for the handler to log.
   std::vector<std::string> unsupported;
+  // Set when the SRTP options ask for what cannot be done (DTLS-SRTP): an offer is refused with it.
+  std::string srtpError;
 };
 
 // Reads every option of `request` (a dictionary). Later sources override earlier ones: the
 // dictionary's keys, then the `flags` list, then `rtpp-flags`.
+//
+// SRTP (anchor::SrtpOptions, towards the receiver of the SDP): `transport-protocol` RTP/AVP or
+// RTP/AVPF gives it plain RTP (SRTP the offerer used is terminated), RTP/SAVP or RTP/SAVPF SRTP
+// with our a=crypto (`OSRTP-offer`: as RTP/AVP(F) + a=crypto, RFC 8643); `OSRTP-offer` alone
+// offers OSRTP; `OSRTP-accept` terminates an offerer's RTP/AVP + a=crypto (plain RTP onwards unless
+// transport-protocol says otherwise; without it such an offer is plain RTP when anything is
+// converted). `SDES-no-<suite>` / `SDES-only-<suite>` (`SDES-<suite>` alike; also as the `SDES`
+// list) restrict the suites; `SDES-off` gives the receiver plain RTP; `SDES-only` is accepted
+// (no DTLS is ever offered). UDP/TLS/RTP/SAVP(F) sets srtpError (no DTLS-SRTP); `DTLS=passive`
+// or `active` without it is ignored and logged, as rtpengine does for a leg without DTLS.
 NgOptions parseNgOptions(const BValue& request);
 
 // `text` as rtpengine splits rtpp-flags: words separated by spaces, `key=value`, and

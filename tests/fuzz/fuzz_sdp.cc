@@ -2,7 +2,10 @@
 //  - round trip: parse(serialize(parse(x))) succeeds and serializes to the same text;
 //  - the rewrites a relay performs (addresses, ports, ICE removal, attributes) keep the session
 //    parseable while it stays within the parser's limits; TCP m-lines get the TCP relay's
-//    rewrite (signaling/anchor/TcpMedia.h: setup, connection, MSRP a=path) instead.
+//    rewrite (signaling/anchor/TcpMedia.h: setup, connection, MSRP a=path) instead;
+//  - RTP m-lines go through the SDES-SRTP offer/answer (signaling/anchor/SrtpMedia.h) under a
+//    policy picked from the line's index: hostile a=crypto lines are skipped or refused, never
+//    crash, and what the rewrite leaves still parses.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "signaling/anchor/SrtpMedia.h"
 #include "signaling/anchor/TcpMedia.h"
 #include "signaling/sdp/Sdp.h"
 
@@ -81,6 +85,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)rdv::anchor::senderCanConnect(m);
       rdv::anchor::pointTcpMediaAtRelay(m, "IP4", "203.0.113.1", port, (port & 2) != 0);
       continue;
+    }
+    // Every combination of policies over the lines: index i gives receiver i % 4, sender i / 4 % 4.
+    const unsigned k = (port - 30002U) / 2U;
+    rdv::anchor::SrtpOptions o;
+    o.receiver = static_cast<rdv::anchor::SrtpPolicy>(k % 4);
+    o.sender = static_cast<rdv::anchor::SrtpPolicy>(k / 4 % 4);
+    o.osrtpAccept = (k & 16U) == 0;
+    rdv::anchor::SdesLeg sender;
+    rdv::anchor::SdesLeg receiver;
+    if (rdv::anchor::offerSdes(o, m, sender, receiver)) {
+      (void)sender.crypto();
+      rdv::sdp::SdpMedia answer = m;  // the receiver answers with what it was offered
+      if (rdv::anchor::answerSdes(answer, receiver, sender)) {
+        (void)receiver.crypto();
+        (void)sender.crypto();
+      }
     }
     m.port = port;
     m.setConnection("IP4", "203.0.113.1");

@@ -7,6 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "media/srtp/SdesCrypto.h"
+#include "signaling/anchor/SrtpMedia.h"
 #include "signaling/b2bua/test/B2buaCallTest.h"
 
 namespace rdv::b2bua::test {
@@ -229,6 +231,39 @@ TEST_F(B2buaConferenceTest, ReInviteGetsTheSameAnswerWithTheVersionBumped) {
   receive(fromAliceLf(d, "INVITE", 3, offerLf("8")), alice_);
   EXPECT_EQ(takeStartLines(), (Lines{"alice: SIP/2.0 100 Trying", "alice: SIP/2.0 488 Not Acceptable Here"}));
   EXPECT_EQ(conferences_.joins.size(), 1U);
+}
+
+TEST_F(B2buaConferenceTest, SrtpCallerJoinsWithItsKeysOnTheRelayLegAndMustKeepThemOnReInvite) {
+  withConferences();
+  const std::string key = "1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+  std::string savp = offerLf("0", "a=crypto:" + key + "\n");
+  savp.replace(savp.find("RTP/AVP"), 7, "RTP/SAVP");
+  auto ok = inviteConference(savp);
+  ASSERT_EQ(ok.status(), 200);
+  auto answer = sdp::SdpSession::parse(ok.body());
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->media[0].proto, "RTP/SAVP");
+  auto ours = answer->media[0].attribute("crypto");
+  ASSERT_TRUE(ours.has_value());
+  EXPECT_TRUE(ours->starts_with("1 AES_CM_128_HMAC_SHA1_80 inline:"));
+  ASSERT_EQ(conferences_.joins.size(), 1U);
+  const relay::LegCrypto& c = conferences_.joins[0].crypto;
+  EXPECT_TRUE(c.terminates()) << "the relay decrypts before the mixer";
+  EXPECT_EQ(c.recv, *anchor::toSrtpKeys(*srtp::SdesCrypto::parse(key)));
+  EXPECT_EQ(c.send, *anchor::toSrtpKeys(*srtp::SdesCrypto::parse(*ours)));
+
+  Dialogs d;
+  d.aTag = std::string(ok.toTag());
+  receive(fromAliceLf(d, "ACK", 1), alice_);
+  receive(fromAliceLf(d, "INVITE", 2, savp), alice_);
+  auto sent = take();
+  ASSERT_EQ(startLines(sent), (Lines{"alice: SIP/2.0 100 Trying", "alice: SIP/2.0 200 OK"}));
+  EXPECT_EQ(sdp::SdpSession::parse(parsedSent(sent[1]).body())->media[0].attribute("crypto"), *ours);
+  receive(fromAliceLf(d, "ACK", 2), alice_);
+  std::string rekeyed = savp;
+  rekeyed.replace(rekeyed.find("inline:") + 7, 4, "AAAA");
+  receive(fromAliceLf(d, "INVITE", 3, rekeyed), alice_);
+  EXPECT_EQ(takeStartLines(), (Lines{"alice: SIP/2.0 100 Trying", "alice: SIP/2.0 488 Not Acceptable Here"}));
 }
 
 TEST_F(B2buaConferenceTest, OptionsAndInfoInTheDialogAreAnsweredHere) {

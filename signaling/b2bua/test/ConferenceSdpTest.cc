@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "signaling/anchor/SrtpMedia.h"
 #include "signaling/sdp/Sdp.h"
 
 namespace rdv::b2bua {
@@ -88,6 +89,39 @@ TEST(ConferenceSdpTest, Ipv6RelayAddressIsWrittenAsIp6) {
   EXPECT_EQ(o->join.rtp, *common::SockAddr::fromIp("2001:db8::1", 4000));
   const std::string answer = conferenceAnswer(*o, *common::SockAddr::fromIp("2001:db8::5", 30000), 1, 1);
   EXPECT_NE(answer.find("c=IN IP6 2001:db8::5\r\n"), std::string::npos) << answer;
+}
+
+TEST(ConferenceSdpTest, SavpWithCryptoIsAnsweredWithOurOwnKeyForTheRelayToDecrypt) {
+  const std::string bad = "1 AES_CM_128_HMAC_SHA1_80 inline:" + std::string(40, 'A') + " UNENCRYPTED_SRTP";
+  const std::string key = srtp::SdesCrypto::generate(2, srtp::Suite::AeadAes128Gcm)->format();
+  auto o = negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n", "m=audio 4000 RTP/SAVP 0\r\na=crypto:" + bad +
+                                                                       "\r\na=crypto:" + key + "\r\n"));
+  ASSERT_TRUE(o) << o.error();
+  ASSERT_TRUE(o->peerKey && o->ourKey);
+  EXPECT_EQ(o->peerKey->format(), key) << "the first line the relay can terminate";
+  EXPECT_EQ(o->ourKey->tag, 2U);
+  EXPECT_EQ(o->ourKey->suite, srtp::Suite::AeadAes128Gcm);
+  EXPECT_NE(o->ourKey->format(), key);
+  EXPECT_TRUE(o->join.crypto.terminates());
+  EXPECT_EQ(o->join.crypto.recv, *anchor::toSrtpKeys(*o->peerKey));
+  EXPECT_EQ(o->join.crypto.send, *anchor::toSrtpKeys(*o->ourKey));
+  auto answer = sdp::SdpSession::parse(conferenceAnswer(*o, *common::SockAddr::fromIp("198.18.0.1", 30000), 1, 1));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->media[0].proto, "RTP/SAVP");
+  EXPECT_EQ(answer->media[0].attribute("crypto"), o->ourKey->format());
+}
+
+TEST(ConferenceSdpTest, SavpWithoutUsableCryptoIsRefusedAndOsrtpIsAnsweredPlain) {
+  auto none = negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n", "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 X inline:AAAA\r\n"));
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().find("a=crypto"), std::string::npos) << none.error();
+  const std::string key = srtp::SdesCrypto::generate(1, srtp::Suite::AesCm128HmacSha1_80)->format();
+  auto osrtp = negotiateConferenceOffer(offer("c=IN IP4 192.0.2.1\r\n", "m=audio 4000 RTP/AVP 0\r\na=crypto:" + key + "\r\n"));
+  ASSERT_TRUE(osrtp) << osrtp.error();
+  EXPECT_FALSE(osrtp->ourKey.has_value());
+  EXPECT_FALSE(osrtp->join.crypto.terminates());
+  auto answer = conferenceAnswer(*osrtp, *common::SockAddr::fromIp("198.18.0.1", 30000), 1, 1);
+  EXPECT_EQ(answer.find("a=crypto"), std::string::npos) << answer;
 }
 
 }  // namespace

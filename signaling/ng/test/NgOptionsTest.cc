@@ -99,5 +99,75 @@ TEST(NgOptions, RtcpMuxWordsAndRecordCall) {
   EXPECT_TRUE(o.unknown.empty());
 }
 
+TEST(NgOptions, TransportProtocolConvertsTheReceiversSide) {
+  BValue d = BValue::dict();
+  EXPECT_EQ(parseNgOptions(d).anchor.srtp.receiver, anchor::SrtpPolicy::Passthrough) << "nothing asked: untouched";
+  EXPECT_FALSE(parseNgOptions(d).anchor.srtp.osrtpAccept) << "OSRTP offers are SRTP only with OSRTP-accept";
+  d.set("transport-protocol", BValue::string("RTP/AVP"));
+  auto o = parseNgOptions(d);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Never);
+  EXPECT_EQ(o.anchor.srtp.sender, anchor::SrtpPolicy::Passthrough);
+  EXPECT_EQ(o.anchor.srtp.receiverFeedback, false);
+  d.set("transport-protocol", BValue::string("RTP/SAVPF"));
+  o = parseNgOptions(d);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Require);
+  EXPECT_EQ(o.anchor.srtp.receiverFeedback, true);
+  EXPECT_TRUE(o.srtpError.empty());
+  d.set("OSRTP", words({"offer"}));
+  EXPECT_EQ(parseNgOptions(d).anchor.srtp.receiver, anchor::SrtpPolicy::Offer) << "SRTP offered as RTP/AVPF + a=crypto";
+  // Kamailio's rtpp-flags carry the protocol as a flag word.
+  BValue k = BValue::dict();
+  k.set("rtpp-flags", BValue::string("replace-origin RTP/SAVP OSRTP-accept"));
+  o = parseNgOptions(k);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Require);
+  EXPECT_TRUE(o.anchor.srtp.osrtpAccept);
+  EXPECT_TRUE(o.unknown.empty());
+}
+
+TEST(NgOptions, OsrtpFlagsAloneOfferOrAcceptOpportunisticSrtp) {
+  BValue d = BValue::dict();
+  d.set("flags", words({"OSRTP-offer"}));
+  EXPECT_EQ(parseNgOptions(d).anchor.srtp.receiver, anchor::SrtpPolicy::Offer);
+  d.set("flags", words({"OSRTP-accept"}));
+  auto o = parseNgOptions(d);
+  EXPECT_TRUE(o.anchor.srtp.osrtpAccept);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Never) << "accepted OSRTP goes on as plain RTP";
+}
+
+TEST(NgOptions, SdesFlagsRestrictSuitesOrTurnSdesOff) {
+  BValue d = BValue::dict();
+  d.set("transport-protocol", BValue::string("RTP/SAVP"));
+  d.set("flags", words({"SDES-no-AES_CM_128_HMAC_SHA1_32", "SDES-no-AES_256_CM_HMAC_SHA1_80", "SDES-only"}));
+  auto o = parseNgOptions(d);
+  EXPECT_EQ(o.anchor.srtp.suites, anchor::kAllSuites & ~anchor::suiteBit(srtp::Suite::AesCm128HmacSha1_32));
+  EXPECT_TRUE(o.unsupported.empty());
+  d.set("SDES", words({"only-AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80", "pad"}));
+  o = parseNgOptions(d);
+  EXPECT_EQ(o.anchor.srtp.suites, anchor::suiteBit(srtp::Suite::AeadAes128Gcm) | anchor::suiteBit(srtp::Suite::AesCm128HmacSha1_80));
+  EXPECT_EQ(o.unsupported, (std::vector<std::string>{"SDES-pad"}));
+
+  BValue off = BValue::dict();
+  off.set("flags", words({"SDES-off"}));
+  EXPECT_EQ(parseNgOptions(off).anchor.srtp.receiver, anchor::SrtpPolicy::Never) << "no a=crypto towards the receiver";
+  off.set("transport-protocol", BValue::string("RTP/SAVP"));
+  EXPECT_FALSE(parseNgOptions(off).srtpError.empty()) << "SRTP without SDES needs DTLS";
+}
+
+TEST(NgOptions, DtlsIsRefusedAsTransportAndIgnoredAsAFlag) {
+  BValue d = BValue::dict();
+  d.set("rtpp-flags", BValue::string("UDP/TLS/RTP/SAVPF ICE=force DTLS=passive"));
+  auto o = parseNgOptions(d);
+  EXPECT_NE(o.srtpError.find("DTLS"), std::string::npos) << o.srtpError;
+  BValue f = BValue::dict();
+  f.set("DTLS", BValue::string("passive"));
+  f.set("transport-protocol", BValue::string("RTP/AVP"));
+  o = parseNgOptions(f);
+  EXPECT_TRUE(o.srtpError.empty());
+  ASSERT_EQ(o.unsupported.size(), 1U);
+  EXPECT_EQ(o.unsupported[0].rfind("DTLS=passive", 0), 0U) << o.unsupported[0];
+  f.set("DTLS", BValue::string("off"));
+  EXPECT_TRUE(parseNgOptions(f).unsupported.empty());
+}
+
 }  // namespace
 }  // namespace rdv::ng

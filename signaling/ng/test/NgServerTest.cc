@@ -605,5 +605,48 @@ TEST_F(NgTest, TcpMsrpLineIsAnchoredOnATcpRelayPairThatDeleteCloses) {
   anchor_.setTcpRelay(nullptr, true);
 }
 
+TEST_F(NgTest, TransportProtocolBridgesAnSrtpOffererToAPlainAnswerer) {
+  const std::string key = "1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+  std::string savp = sdp(5000, false);
+  savp.replace(savp.find("RTP/AVP"), 7, "RTP/SAVP");
+  savp += "a=crypto:" + key + "\r\n";
+  BValue offer = cmd("offer");
+  offer.set("call-id", BValue::string("s")).set("from-tag", BValue::string("a")).set("sdp", BValue::string(savp));
+  offer.set("transport-protocol", BValue::string("RTP/AVP"));
+  auto r = call("o1", offer);
+  ASSERT_EQ(r.getString("result"), "ok") << (r.getString("error-reason") ? *r.getString("error-reason") : "");
+  auto out = sdp::SdpSession::parse(*r.getString("sdp"));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->media[0].proto, "RTP/AVP");
+  EXPECT_FALSE(out->media[0].hasAttribute("crypto"));
+
+  BValue answer = cmd("answer");
+  answer.set("call-id", BValue::string("s")).set("from-tag", BValue::string("a"))
+      .set("to-tag", BValue::string("b")).set("sdp", BValue::string(sdp(6000, false)));
+  r = call("a1", answer);
+  ASSERT_EQ(r.getString("result"), "ok");
+  auto ans = sdp::SdpSession::parse(*r.getString("sdp"));
+  ASSERT_TRUE(ans);
+  EXPECT_EQ(ans->media[0].proto, "RTP/SAVP");
+  auto ours = ans->media[0].attribute("crypto");
+  ASSERT_TRUE(ours.has_value());
+  EXPECT_TRUE(ours->starts_with("1 AES_CM_128_HMAC_SHA1_80 inline:")) << *ours;
+  EXPECT_NE(*ours, key);
+  const relay::LegParams* a = anchor_.legParams("s", 0, 0);
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(a->crypto.terminates());
+  EXPECT_FALSE(anchor_.legParams("s", 0, 1)->crypto.terminates());
+}
+
+TEST_F(NgTest, DtlsTransportProtocolIsRefusedWithAReason) {
+  BValue offer = cmd("offer");
+  offer.set("call-id", BValue::string("d")).set("from-tag", BValue::string("a")).set("sdp", BValue::string(sdp(5000, false)));
+  offer.set("transport-protocol", BValue::string("UDP/TLS/RTP/SAVPF"));
+  auto r = call("o1", offer);
+  EXPECT_EQ(r.getString("result"), "error");
+  EXPECT_NE(r.getString("error-reason")->find("DTLS"), std::string::npos);
+  EXPECT_EQ(anchor_.calls(), 0U);
+}
+
 }  // namespace
 }  // namespace rdv::ng
