@@ -35,19 +35,16 @@ Usage: tcp_halfopen_test.py --rendezvous PATH --workdir DIR
 """
 
 import errno
-import json
 import os
 import resource
 import select
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rdvtest import Relay, TestFailure, check, free_block, metric, proc_rss_kib, run_cases, test_args, wait_until  # noqa: E402
-from tcpstream import RssPeak, fd_count, free_blocks  # noqa: E402
+from tcpstream import RssPeak, fd_count, free_blocks, http  # noqa: E402
 import turnclient  # noqa: E402
 
 USER, PASSWORD = "alice", "wonderland"
@@ -57,18 +54,6 @@ TURN_TOTAL, TURN_PER_SOURCE = 4000, 1500
 TIMEOUT_S = 12           # TURN idle, relay setup and flood pairs' idle timeouts
 BATCH = 250              # connections opened before waiting for the server (listen backlog 512)
 IO_TIMEOUT = 10.0
-
-
-def http(port, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 class Conns:

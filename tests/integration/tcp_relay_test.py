@@ -27,33 +27,17 @@ line is the verdict (exit 1 on any FAIL, or when rendezvous did not exit 0 on SI
 Usage: tcp_relay_test.py --rendezvous PATH --workdir DIR
 """
 
-import json
 import os
 import socket
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rdvtest import Relay, TestFailure, check, free_block, metric, proc_rss_kib, test_args, wait_until  # noqa: E402
-from tcpstream import GIB, bulk_both_ways, expect_reset, reset  # noqa: E402
+from tcpstream import GIB, bulk_both_ways, expect_reset, http, reset  # noqa: E402
 
 IO_TIMEOUT = 10.0
-
-
-def http(port, method, path, body=None):
-    """(status, parsed JSON body) of one request."""
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def create(x, body):

@@ -6,12 +6,15 @@ python3 stdlib only."""
 
 import fcntl
 import hashlib
+import json
 import os
 import random
 import socket
 import struct
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from rdvtest import TestFailure, check, proc_rss_kib, tcp_port_free, udp_port_free
 
@@ -104,6 +107,20 @@ class RssPeak:
             pass
         return self.peak - self.base
 
+
+
+def http(port, method, path, body=None, timeout=10.0):
+    """(status, parsed JSON body) of one request to the operator API on 127.0.0.1:port; body is a
+    dict (sent as JSON) or raw bytes."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 def bulk_both_ways(a, b, total, relay_pid, timeout=120):
     """Sends `total` bytes a -> b and b -> a at once, each followed by FIN, with b the slow reader;
