@@ -193,9 +193,9 @@ relay::LegCrypto legCrypto(srtp::Suite suite, uint32_t s, int leg) {
           keys(suite, 4 * s + 2 * static_cast<uint32_t>(leg) + 1)};
 }
 
-// The generator, a process of its own (forked before the relay side touches libsrtp: Debian's
-// libsrtp2 runs on NSS, whose process-wide locks the generator would otherwise share with the
-// workers, and which refuses to be used across fork). Per mode: creates 2n sockets and reports
+// The generator, a process of its own (forked before the relay side touches libsrtp: with the
+// system libsrtp2 fallback on NSS, NSS's process-wide locks would otherwise be shared with the
+// workers, and NSS refuses to be used across fork; libsrtp2 on OpenSSL shares nothing either way). Per mode: creates 2n sockets and reports
 // their ports, takes the relay ports, warms up 1 s, writes 'S', sends for the measured seconds,
 // writes 'E' with packets sent and received.
 [[noreturn]] void generatorMain(int in, int out, const Options& o) {

@@ -25,6 +25,8 @@ bool initLibrary() {
   static bool ok = false;
   std::call_once(once, [] {
 #if RDV_SRTP_NSS
+    // Only for the fallback on the system libsrtp2: CMake builds libsrtp2 on OpenSSL when its
+    // source is there (media/srtp/CMakeLists.txt), and this block is then compiled out.
     // Debian's libsrtp2 runs its ciphers on NSS and every cipher it allocates asks for a
     // *space-optimised* NSS softoken, whose session and key-object hash tables have 32 buckets.
     // Every packet opens a softoken session and looks its key up in those tables, which costs more
