@@ -4,8 +4,8 @@
 // Built by the worker that owns the leg from LegParams::crypto when a leg is added or updated with
 // other keys (control plane); an update with the same keys keeps the object, so the replay window,
 // the rollover counters and the SRTCP index survive a re-offer. Per packet it only calls the
-// contexts: no allocation, lock or log here (libsrtp's NSS backend is another matter, see
-// media/srtp/README.md).
+// contexts: no allocation, lock or log here, nor in libsrtp on OpenSSL (the NSS fallback locks and
+// allocates per packet: media/srtp/README.md).
 //
 // Not thread-safe: it belongs to the worker that owns the leg.
 
