@@ -28,7 +28,8 @@ std::vector<std::string> splitList(const std::string& text) {
 }  // namespace
 
 Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config::Config& cfg,
-                                                                   const common::Clock& clock, bool ownThread) {
+                                                                   const common::Clock& clock,
+                                                                   bool ownThread) {
   const auto& tc = cfg.turn;
   if (tc.listen.empty()) return std::unique_ptr<turn::TurnServer>();
   if (tc.users.empty() && tc.secret.empty()) {
@@ -74,8 +75,9 @@ Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config:
   if (!server) return Unexpected(server.error());
   if (auto at = (*server)->tlsAddress()) spdlog::info("TURN over TLS on {}", at->str());
   spdlog::info("TURN/STUN on udp+tcp {} (realm {}, {} user(s){}), relayed ports {}-{} on {}, {}",
-               (*server)->localAddress().str(), tc.realm, tc.users.size(), tc.secret.empty() ? "" : ", shared secret",
-               tc.portMin, tc.portMax, relayIp, ownThread ? "own thread" : "on relay worker 0");
+               (*server)->localAddress().str(), tc.realm, tc.users.size(),
+               tc.secret.empty() ? "" : ", shared secret", tc.portMin, tc.portMax, relayIp,
+               ownThread ? "own thread" : "on relay worker 0");
   return std::move(*server);
 }
 

@@ -15,6 +15,7 @@ namespace rdv::app {
 // (neither turn.users nor turn.secret). An error for a bad turn.allow_peers or a listen address
 // that cannot be bound. With `ownThread` false the server has no thread: a relay worker hosts it.
 Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config::Config& cfg,
-                                                                   const common::Clock& clock, bool ownThread);
+                                                                   const common::Clock& clock,
+                                                                   bool ownThread);
 
 }  // namespace rdv::app

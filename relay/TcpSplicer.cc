@@ -150,7 +150,8 @@ void TcpSplicer::runReady() {
   }
   for (int i = 0; i < n; ++i) {
     const uint64_t tag = events[i].data.u64;
-    if (tag != kWakeTag && tag != kTimerTag) onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
+    if (tag != kWakeTag && tag != kTimerTag)
+      onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
   }
   if (tick) {
     checkTimeouts(opts_.clock->monotonicNs());

@@ -75,7 +75,8 @@ struct Fixture {
       opts.splicerThread = !gHosted;
       relay_ = std::make_unique<TcpRelay>(opts);
       if (gHosted) {
-        worker_ = std::make_unique<RelayWorker>(0, WorkerOptions{}, [](SessionEnded&&) {}, [](SessionReply&&) {});
+        worker_ = std::make_unique<RelayWorker>(
+            0, WorkerOptions{}, [](SessionEnded&&) {}, [](SessionReply&&) {});
         worker_->start();
         worker_->host(relay_->hostedSplicer());
       }
@@ -451,7 +452,9 @@ TEST_P(TcpRelayTest, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Splicer, TcpRelayTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Hosted" : "OwnThread"; });
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "Hosted" : "OwnThread";
+                         });
 
 }  // namespace
 }  // namespace rdv::relay

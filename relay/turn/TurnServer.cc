@@ -37,7 +37,8 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
 }
 
 Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::create(const TurnServerOptions& options,
-                                                                      Credentials credentials, PeerPolicy policy,
+                                                                      Credentials credentials,
+                                                                      PeerPolicy policy,
                                                                       const common::Clock& clock) {
   if (options.portMin == 0 || options.portMin > options.portMax) {
     return Unexpected(fmt::format("turn: bad relayed port range {}-{}", options.portMin, options.portMax));

@@ -66,8 +66,8 @@ class TurnServer final : public relay::HostedLoop,
                                                                    const common::Clock& clock);
   // Binds the listening sockets without a thread: hand the server to a RelayWorker::host.
   static Expected<std::unique_ptr<TurnServer>, std::string> create(const TurnServerOptions& options,
-                                                                    Credentials credentials, PeerPolicy policy,
-                                                                    const common::Clock& clock);
+                                                                   Credentials credentials, PeerPolicy policy,
+                                                                   const common::Clock& clock);
   // Joins its own thread; a host must have stopped before.
   ~TurnServer() override;
   int fd() const override { return epoll_.get(); }

@@ -29,9 +29,8 @@ namespace method = stun::method;
 // UDP port and TCP must get the same number, which a busy machine may hold on TCP. With `host`
 // the server gets no thread: a relay worker, started into *host, hosts it (*host must be
 // destroyed before the server).
-inline Expected<std::unique_ptr<TurnServer>, std::string> startServer(TurnServerOptions& o,
-                                                                      const common::Clock& clock,
-                                                                      std::unique_ptr<relay::RelayWorker>* host = nullptr) {
+inline Expected<std::unique_ptr<TurnServer>, std::string> startServer(
+    TurnServerOptions& o, const common::Clock& clock, std::unique_ptr<relay::RelayWorker>* host = nullptr) {
   o.portMin = relay::test::freePortWindow(8);
   o.portMax = static_cast<uint16_t>(o.portMin + 7);
   auto start = [&] {
@@ -41,8 +40,8 @@ inline Expected<std::unique_ptr<TurnServer>, std::string> startServer(TurnServer
   auto s = start();
   for (int attempt = 0; attempt < 20 && !s; ++attempt) s = start();
   if (s && host != nullptr) {
-    *host = std::make_unique<relay::RelayWorker>(0, relay::WorkerOptions{}, [](relay::SessionEnded&&) {},
-                                                 [](relay::SessionReply&&) {});
+    *host = std::make_unique<relay::RelayWorker>(
+        0, relay::WorkerOptions{}, [](relay::SessionEnded&&) {}, [](relay::SessionReply&&) {});
     (*host)->start();
     (*host)->host(**s);
   }
