@@ -94,7 +94,8 @@ void addProtocolAndCpu(std::vector<MetricFamily>& out, const ng::NgServer& ng, c
   out.push_back(std::move(cpu));
 }
 
-// The TURN server (relay/turn/): one thread, counters written by it alone.
+// The TURN server (relay/turn/): one loop (on a relay worker or its own thread), counters written
+// by it alone.
 void addTurn(std::vector<MetricFamily>& out, const turn::TurnServer& server) {
   const auto& c = server.counters();
   auto d = [](const common::Counter& v) { return static_cast<double>(v.get()); };
@@ -136,6 +137,13 @@ void addTurn(std::vector<MetricFamily>& out, const turn::TurnServer& server) {
   add(bytes, d(c.toPeerBytes), {{"direction", "to_peer"}});
   add(bytes, d(c.toClientBytes), {{"direction", "to_client"}});
   out.push_back(std::move(bytes));
+  auto busy =
+      family("rdv_turn_busy_seconds_total",
+             "Time the TURN server's loop spent handling events (on relay worker 0 when hosted: part of "
+             "that worker's busy time)",
+             MetricType::Counter);
+  add(busy, d(c.busyNs) / 1e9);
+  out.push_back(std::move(busy));
 }
 
 // Conference mixers: summed over the mixer workers (their counters are single-writer atomics).
@@ -230,8 +238,11 @@ void addTcpRelay(std::vector<MetricFamily>& out, const relay::TcpRelay& tcp) {
                              MetricType::Counter);
   add(pipeFailures, d(c.pipeFailures));
   out.push_back(std::move(pipeFailures));
-  auto busy = family("rdv_tcp_relay_busy_seconds_total", "Time the TCP relay thread spent handling events",
-                     MetricType::Counter);
+  auto busy =
+      family("rdv_tcp_relay_busy_seconds_total",
+             "Time the TCP relay's splicer spent handling events (on the last relay worker when hosted: "
+             "part of that worker's busy time)",
+             MetricType::Counter);
   add(busy, d(c.busyNs) / 1e9);
   out.push_back(std::move(busy));
 }

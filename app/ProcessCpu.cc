@@ -10,7 +10,9 @@
 namespace rdv::app {
 
 size_t cpuGroupOf(std::string_view name) {
-  if (name.starts_with("rdv-relay")) return 0;
+  // TURN's own thread ("rdv-turn", relay.host_tcp_and_turn = 0) is relay work too: hosted, it
+  // runs on a relay worker, so the group means the same in both modes.
+  if (name.starts_with("rdv-relay") || name == "rdv-turn") return 0;
   if (name.starts_with("rdv-mixer")) return 1;
   if (name == "rdv-control") return 2;
   return 3;

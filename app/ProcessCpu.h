@@ -1,7 +1,9 @@
 #pragma once
 // CPU time of this process by thread group, from /proc/self/task/*/stat (utime + stime): relay
-// workers ("rdv-relay-N"), mixer workers ("rdv-mixer-N"), the control thread ("rdv-control") and
-// everything else (HTTP servers, the call record writer, library threads). Read at scrape time.
+// workers ("rdv-relay-N", which host the TCP splicer and TURN by default) with the TCP splicer's
+// and TURN's own threads ("rdv-relay-tcp", "rdv-turn"), mixer workers ("rdv-mixer-N"), the
+// control thread ("rdv-control") and everything else (HTTP servers, the call record writer,
+// library threads). Read at scrape time.
 
 #include <array>
 #include <string_view>

@@ -41,13 +41,15 @@ struct Server::Impl {
   config::Config cfg;  // in effect: a reload changes only the keys it applies
   config::ConfigSource source;
   const common::Clock& clock = common::SystemClock::instance();
+  // Before the relay: its workers may host these loops (relay.host_tcp_and_turn), so they stop
+  // first. Before the metrics too, which read their counters.
+  std::unique_ptr<relay::TcpRelay> tcpRelay;
+  std::unique_ptr<turn::TurnServer> turn;
   std::unique_ptr<relay::RelayControl> relay;
   std::unique_ptr<anchor::MediaAnchor> anchor;
   std::unique_ptr<mixer::ConferenceControl> conferences;  // after the relay: stops its mixers first
-  std::unique_ptr<relay::TcpRelay> tcpRelay;  // before the metrics, which read its counters
   std::unique_ptr<ng::NgHandler> ngHandler;
   std::unique_ptr<ng::NgServer> ng;
-  std::unique_ptr<turn::TurnServer> turn;  // before metrics, which reads its counters
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<sip::SipTransport> sip;
   std::unique_ptr<b2bua::B2bua> b2bua;
@@ -162,9 +164,11 @@ Expected<bool, std::string> Server::start() {
                  m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
   }
 
-  auto turn = startTurn(m.cfg, m.clock);
+  const bool hosted = rc.hostTcpAndTurn != 0;
+  auto turn = startTurn(m.cfg, m.clock, !hosted);
   if (!turn) return Unexpected(turn.error());
   m.turn = std::move(*turn);
+  if (hosted && m.turn) m.relay->workers().front()->host(*m.turn);
 
   m.metrics = std::make_unique<Metrics>(*m.relay, *m.ng, m.b2bua.get(), m.sip.get());
   m.metrics->setConferences(m.conferences.get());
@@ -296,7 +300,8 @@ void Server::Impl::startConferences(const std::string& advertise) {
                o.rooms.size(), o.conference.maxTalkers, cc.prefix);
 }
 
-// The TCP relay (relay/TcpRelay.h): its splicer thread starts here; pairs come from the API.
+// The TCP relay (relay/TcpRelay.h): its splicer starts here, on the last relay worker or on a
+// thread of its own (relay.host_tcp_and_turn); pairs come from the API and SDP.
 void Server::Impl::startTcpRelay() {
   const auto& tc = cfg.tcpRelay;
   const auto& rc = cfg.relay;
@@ -313,7 +318,9 @@ void Server::Impl::startTcpRelay() {
   o.splicer.maxConnectionsPerSource = tc.maxPairsPerSource * 2;
   o.splicer.pipeSize = tc.pipeSize;
   o.splicer.clock = &clock;
+  o.splicerThread = rc.hostTcpAndTurn == 0;
   tcpRelay = std::make_unique<relay::TcpRelay>(o);
+  if (!o.splicerThread) relay->workers().back()->host(tcpRelay->hostedSplicer());
   anchor->setTcpRelay(tcpRelay.get(), tc.restrictSdpSource != 0);
   if (tc.maxPairs == 0) {
     spdlog::info("TCP relay: disabled (tcp_relay.max_pairs = 0)");

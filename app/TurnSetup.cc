@@ -28,7 +28,8 @@ std::vector<std::string> splitList(const std::string& text) {
 }  // namespace
 
 Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config::Config& cfg,
-                                                                   const common::Clock& clock) {
+                                                                   const common::Clock& clock,
+                                                                   bool ownThread) {
   const auto& tc = cfg.turn;
   if (tc.listen.empty()) return std::unique_ptr<turn::TurnServer>();
   if (tc.users.empty() && tc.secret.empty()) {
@@ -69,12 +70,14 @@ Expected<std::unique_ptr<turn::TurnServer>, std::string> startTurn(const config:
     o.tlsContext = tls.get();
   }
   std::map<std::string, std::string, std::less<>> users(tc.users.begin(), tc.users.end());
-  auto server = turn::TurnServer::start(o, turn::Credentials(tc.realm, std::move(users), tc.secret),
-                                        std::move(*policy), clock);
+  auto server = (ownThread ? turn::TurnServer::start : turn::TurnServer::create)(
+      o, turn::Credentials(tc.realm, std::move(users), tc.secret), std::move(*policy), clock);
   if (!server) return Unexpected(server.error());
   if (auto at = (*server)->tlsAddress()) spdlog::info("TURN over TLS on {}", at->str());
-  spdlog::info("TURN/STUN on udp+tcp {} (realm {}, {} user(s){}), relayed ports {}-{} on {}", (*server)->localAddress().str(),
-               tc.realm, tc.users.size(), tc.secret.empty() ? "" : ", shared secret", tc.portMin, tc.portMax, relayIp);
+  spdlog::info("TURN/STUN on udp+tcp {} (realm {}, {} user(s){}), relayed ports {}-{} on {}, {}",
+               (*server)->localAddress().str(), tc.realm, tc.users.size(),
+               tc.secret.empty() ? "" : ", shared secret", tc.portMin, tc.portMax, relayIp,
+               ownThread ? "own thread" : "on relay worker 0");
   return std::move(*server);
 }
 

@@ -233,7 +233,8 @@ def bench_bulk(args):
             stop_process(socat, grace=10)
     rows.append(("socat (default 8 KiB buffer)", best(runs)))
     for pipe in args.pipe_sizes:
-        srv = Server(args.rendezvous, ["--set", "tcp_relay.pipe_size=%d" % pipe])
+        srv = Server(args.rendezvous, ["--set", "tcp_relay.pipe_size=%d" % pipe] +
+                     [a for kv in args.set for a in ("--set", kv)])
         try:
             runs = []
             for _ in range(args.runs):
@@ -343,6 +344,8 @@ def main():
     ap.add_argument("--pairs", type=int, default=0, help="idle pairs (default: as many as the descriptor limit allows)")
     ap.add_argument("--no-idle", action="store_true")
     ap.add_argument("--no-bulk", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Rendezvous setting, e.g. relay.host_tcp_and_turn=0 (repeatable)")
     ap.add_argument("--role", choices=["send", "recv", "idle"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--bytes", type=int, help=argparse.SUPPRESS)

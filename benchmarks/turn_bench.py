@@ -66,6 +66,8 @@ def arg_parser(doc):
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rendezvous", required=True)
     ap.add_argument("--turnserver", default="/usr/bin/turnserver")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Rendezvous setting, e.g. relay.host_tcp_and_turn=0 (repeatable)")
     return ap
 
 
@@ -77,7 +79,8 @@ def server_argv(kind, args, workdir):
                 "--set", "turn.relay_address=127.0.0.1", "--set", "turn.port_min=%d" % PORT_MIN,
                 "--set", "turn.port_max=%d" % PORT_MAX, "--set", "turn.realm=%s" % REALM,
                 "--set", "turn.users.%s=%s" % (USER, PASSWORD), "--set", "turn.allow_peers=127.0.0.0/8",
-                "--set", "turn.user_quota=100000", "--set", "turn.total_quota=100000"]
+                "--set", "turn.user_quota=100000", "--set", "turn.total_quota=100000"] + \
+            [a for kv in getattr(args, "set", []) for a in ("--set", kv)]
     return [args.turnserver, "-n", "--no-tls", "--no-dtls", "-L", "127.0.0.1", "--listening-port", str(TURN_PORT),
             "--relay-ip", "127.0.0.1", "--min-port", str(PORT_MIN), "--max-port", str(PORT_MAX), "--lt-cred-mech",
             "--user", "%s:%s" % (USER, PASSWORD), "--realm", REALM, "--allow-loopback-peers", "--no-cli",

@@ -39,6 +39,10 @@ const std::array kKeys{
            "1 = forward latched RTP in the kernel (eBPF on TC ingress of the relay.interface device); "
            "needs root or CAP_BPF+CAP_NET_ADMIN, falls back to userspace with a warning",
            nullptr, RDV_NUM(relay.kernelForwarding)},
+    KeyDef{"relay.host_tcp_and_turn", KeyType::UInt, 0, 1,
+           "1 = the TCP relay's splicer and the TURN server run on the relay workers (TURN on the "
+           "first, the splicer on the last); 0 = each on a thread of its own",
+           nullptr, RDV_NUM(relay.hostTcpAndTurn)},
     KeyDef{"ng.listen", KeyType::String, 0, 0, "NG control protocol UDP address (host:port)",
            RDV_STR(ng.listen)},
     KeyDef{"ng.cookie_cache", KeyType::UInt, 1, 3600,

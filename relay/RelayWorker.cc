@@ -183,24 +183,30 @@ void RelayWorker::run() {
     // the update. A command that destroys a session ends the round early: its sockets' events
     // may be in `events`, and level-triggered epoll reports the live ones again next round.
     bool tick = false;
+    unsigned hostedReady = 0;  // bit k: hosted loop k
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kWakeTag) {
+      const uint64_t tag = events[i].data.u64;
+      if (isHostedTag(tag)) {
+        hostedReady |= 1U << (tag - kHostedTag);
+      } else if (tag == kWakeTag) {
         uint64_t v;
         [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof(v));
         destroyedInRound_ = false;
         drainCommands();
         drainLocal();
-      } else if (events[i].data.u64 == kTimerTag) {
+      } else if (tag == kTimerTag) {
         tick = true;
       }
     }
     if (!destroyedInRound_) {
       for (int i = 0; i < n; ++i) {
         const uint64_t tag = events[i].data.u64;
-        if (tag != kWakeTag && tag != kTimerTag) onReadable(*reinterpret_cast<Component*>(tag), start);
+        if (tag == kWakeTag || tag == kTimerTag || isHostedTag(tag)) continue;
+        onReadable(*reinterpret_cast<Component*>(tag), start);
       }
     }
     destroyedInRound_ = false;
+    if (hostedReady != 0) runHosted(hostedReady);  // after this round's RTP
     if (tick) {  // after the socket events, for the same reason
       uint64_t v;
       [[maybe_unused]] auto r = ::read(timer_.get(), &v, sizeof(v));

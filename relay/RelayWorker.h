@@ -3,6 +3,10 @@
 // Shared-nothing: other threads reach it only through its command queue (lock-free MPSC,
 // woken by an eventfd). Its loop is epoll -> recvmmsg -> parse/latch/count -> sendmmsg, with
 // buffers allocated once at start: nothing per packet allocates, locks or logs.
+//
+// It also hosts other loops (HostedLoop: the TCP splicer, the TURN server): each one's epoll
+// descriptor sits in the worker's epoll set under a tag of its own, and when it is readable the
+// worker calls its runReady() after its own sockets of that round.
 
 #include <sys/socket.h>
 
@@ -52,6 +56,11 @@ class RelayWorker {
 
   void start();
   void post(WorkerCommand&& cmd);  // any thread
+  // Any thread: runs `loop` on this worker's thread from the next round on, at most kMaxHosted
+  // loops (more are refused with an error log). `loop` must outlive the worker's thread (stop the
+  // worker first); its runReady() then runs on no other thread.
+  void host(HostedLoop& loop);
+  static constexpr size_t kMaxHosted = 4;
   // Any thread: commands or packets wait (a mixer wakes the worker once per tick for its
   // fromLocal queues); the worker drains both on its next round.
   void wake();
@@ -82,6 +91,13 @@ class RelayWorker {
   void handle(CheckTimeouts& c);
   void handle(StopWorker& c);
   void handle(AttachLocal& c);
+  void handle(HostLoop& c);  // RelayWorkerHost.cc
+  // Epoll tags of hosted loops: kHostedTag + index. Component pointers, the other tags, are
+  // never this small.
+  static constexpr uint64_t kHostedTag = 16;
+  static bool isHostedTag(uint64_t tag) { return tag >= kHostedTag && tag < kHostedTag + kMaxHosted; }
+  // One bounded round of each hosted loop whose bit is set in `ready`.
+  void runHosted(unsigned ready);
   // RTP of the peer of a local leg, to its mixer's queue (counted as a drop when it is full).
   // Rate-limited per leg (a flood from one participant must not crowd the others out of the
   // shared queue): on average one packet per kLocalPacketNs, bursts up to kLocalBurstNs ahead.
@@ -152,6 +168,8 @@ class RelayWorker {
   std::unordered_map<uint32_t, Leg*> localLegs_;
   std::vector<std::shared_ptr<PacketQueue>> toLocal_;
   std::vector<std::shared_ptr<PacketQueue>> fromLocal_;
+  std::array<HostedLoop*, kMaxHosted> hosted_{};
+  size_t hostedCount_ = 0;
 
   // Batch I/O state, sized once from opts_.batch.
   std::vector<std::array<std::byte, kBufferSize>> buffers_;

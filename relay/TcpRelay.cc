@@ -42,7 +42,7 @@ TcpRelay::TcpRelay(const TcpRelayOptions& opts)
     : opts_(opts),
       advertise_(opts.advertise.empty() ? opts.interface : opts.advertise),
       splicer_(opts.splicer, opts.onEnded) {
-  splicer_.start();
+  if (opts.splicerThread) splicer_.start();
 }
 
 TcpRelay::~TcpRelay() = default;

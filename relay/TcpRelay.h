@@ -37,6 +37,9 @@ struct TcpRelayOptions {
   uint32_t maxIdleTimeoutS = 86400;
   uint64_t keepEndedNs = 60'000'000'000ULL;  // an ended pair stays visible to queries this long
   TcpSplicerOptions splicer;
+  // The splicer runs on a thread of its own; false leaves it to be hosted (RelayWorker::host of
+  // hostedSplicer()) before the first pair is created.
+  bool splicerThread = true;
   // Runs on the splicer thread when a pair ends (tests wait on it); must only enqueue.
   std::function<void(const TcpPairStatus&)> onEnded;
 };
@@ -84,6 +87,8 @@ class TcpRelay {
   uint64_t nowNs() const { return opts_.splicer.clock->monotonicNs(); }
   uint64_t live() const;
   const TcpSplicer& splicer() const { return splicer_; }
+  // For a RelayWorker to host (splicerThread = false); the worker must stop before this relay goes.
+  HostedLoop& hostedSplicer() { return splicer_; }
   // Pairs refused at creation, by TcpRelayErrorCode (read by the metrics collector).
   const std::array<common::Counter, 5>& refused() const { return refused_; }
   // Pairs created, by TcpPairOrigin.

@@ -80,7 +80,8 @@ TcpSplicer::TcpSplicer(TcpSplicerOptions opts, std::function<void(const TcpPairS
 
 TcpSplicer::~TcpSplicer() {
   if (thread_.joinable()) {
-    post(Stop{});
+    stop_.store(true, std::memory_order_release);
+    wakeSelf();
     thread_.join();
   }
   onEnded_ = nullptr;  // the owner is going away too
@@ -93,8 +94,10 @@ TcpSplicer::~TcpSplicer() {
 }
 
 void TcpSplicer::start() {
-  running_ = true;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "rdv-relay-tcp");  // counted with the relay threads (ProcessCpu)
+    runHostedThread(*this, stop_);
+  });
 }
 
 void TcpSplicer::add(std::unique_ptr<TcpPair> pair) {
@@ -112,57 +115,62 @@ void TcpSplicer::checkTimeouts() {
 
 void TcpSplicer::post(Command&& c) {
   commands_.enqueue(std::move(c));
+  wakeSelf();
+}
+
+void TcpSplicer::wakeSelf() {
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
 }
 
-void TcpSplicer::run() {
-  pthread_setname_np(pthread_self(), "rdv-relay-tcp");  // counted with the relay threads (ProcessCpu)
+// One bounded round: the events ready now (at most kMaxEvents, each pump at most kPumpRounds per
+// direction), the timer tick, then the pairs that used their budget last round. Pairs still
+// queued after it make fd() readable again (the wake eventfd), so the host, or the own thread,
+// comes back after its other work.
+void TcpSplicer::runReady() {
   std::array<epoll_event, kMaxEvents> events{};
-  std::vector<TcpPair*> ready;
-  while (running_) {
-    const int n = epoll_wait(epoll_.get(), events.data(), kMaxEvents, ready_.empty() ? -1 : 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::critical("tcp relay: epoll_wait failed: {}", std::strerror(errno));
-      return;
+  const int n = epoll_wait(epoll_.get(), events.data(), kMaxEvents, 0);
+  if (n < 0 && errno != EINTR) {
+    spdlog::critical("tcp relay: epoll_wait failed: {}", std::strerror(errno));
+    return;
+  }
+  const uint64_t now = opts_.clock->monotonicNs();
+  bool tick = false;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events[i].data.u64;
+    if (tag == kWakeTag) {
+      uint64_t v;
+      [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof(v));
+      drainCommands(now);
+    } else if (tag == kTimerTag) {
+      uint64_t v;
+      [[maybe_unused]] auto r = ::read(timer_.get(), &v, sizeof(v));
+      tick = true;
     }
-    const uint64_t now = opts_.clock->monotonicNs();
-    bool tick = false;
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = events[i].data.u64;
-      if (tag == kWakeTag) {
-        uint64_t v;
-        [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof(v));
-        drainCommands(now);
-      } else if (tag == kTimerTag) {
-        uint64_t v;
-        [[maybe_unused]] auto r = ::read(timer_.get(), &v, sizeof(v));
-        tick = true;
-      }
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = events[i].data.u64;
-      if (tag != kWakeTag && tag != kTimerTag)
-        onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
-    }
-    if (tick) {
-      checkTimeouts(opts_.clock->monotonicNs());
-      for (TcpPair* p : std::exchange(starved_, {})) {
-        p->starved = false;
-        if (!p->dead) pump(*p, now);
-      }
-    }
-    ready.swap(ready_);
-    ready_.clear();
-    for (TcpPair* p : ready) {
-      p->queued = false;
+  }
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events[i].data.u64;
+    if (tag != kWakeTag && tag != kTimerTag)
+      onEvent(*reinterpret_cast<TcpEndpoint*>(tag), events[i].events, now);
+  }
+  if (tick) {
+    checkTimeouts(opts_.clock->monotonicNs());
+    for (TcpPair* p : std::exchange(starved_, {})) {
+      p->starved = false;
       if (!p->dead) pump(*p, now);
     }
-    ready.clear();
-    reap();
-    counters_.busyNs.add(opts_.clock->monotonicNs() - now);
   }
+  // Pairs queued by the pumps above wait for the next round; those of the last round go now.
+  readyRound_.swap(ready_);
+  ready_.clear();
+  for (TcpPair* p : readyRound_) {
+    p->queued = false;
+    if (!p->dead) pump(*p, now);
+  }
+  readyRound_.clear();
+  reap();
+  if (!ready_.empty()) wakeSelf();
+  counters_.busyNs.add(opts_.clock->monotonicNs() - now);
 }
 
 void TcpSplicer::drainCommands(uint64_t nowNs) {
@@ -191,8 +199,6 @@ void TcpSplicer::drainCommands(uint64_t nowNs) {
       applyRestrict(*x);
     } else if (std::holds_alternative<Check>(cmd)) {
       checkTimeouts(opts_.clock->monotonicNs());
-    } else {
-      running_ = false;
     }
   }
 }

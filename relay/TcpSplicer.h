@@ -1,5 +1,5 @@
 #pragma once
-// The TCP relay's data plane: one thread that owns every TcpPair, their sockets and a pool of
+// The TCP relay's data plane: one loop that owns every TcpPair, their sockets and a pool of
 // pipes, and forwards bytes with splice(2) (socket -> pipe -> socket, no copy to userspace).
 //
 // Readiness is edge-triggered: each endpoint remembers whether it is readable/writable until a
@@ -13,13 +13,15 @@
 // reset on one side resets the other (SO_LINGER 0 + close). Timeouts, deletes and shutdown reset
 // both. Commands arrive through a lock-free queue and an eventfd, as for the relay workers.
 //
-// Why its own thread and not the relay workers' loops: those are level-triggered UDP loops whose
-// epoll tags are Component pointers and whose commands answer with media session reports; pairs
-// need edge-triggered endpoints, a ready list for fairness and their own timeouts. Keeping them
-// apart leaves the RTP hot path untouched; the loop could be folded into a worker later (the pump
-// itself is independent of the loop around it).
+// Where it runs: it is a HostedLoop. By default a relay worker hosts it (RelayWorker::host): the
+// splicer's epoll set, with its edge-triggered endpoints, its wake eventfd and its 1 s timerfd,
+// sits inside the worker's level-triggered set as one descriptor, and the worker calls runReady()
+// when it is readable, between its RTP batches. start() runs it on a thread of its own instead
+// ("rdv-relay-tcp"; unit tests, `relay.host_tcp_and_turn = 0`). Either way one thread at a time
+// runs it, and the pump is the same.
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,6 +35,7 @@
 #include "common/Clock.h"
 #include "common/Counter.h"
 #include "common/Fd.h"
+#include "relay/HostedLoop.h"
 #include "relay/TcpPair.h"
 
 namespace rdv::relay {
@@ -60,15 +63,20 @@ struct TcpSplicerCounters {
   common::Counter busyNs;
 };
 
-class TcpSplicer {
+class TcpSplicer final : public HostedLoop {
  public:
-  // `onEnded` runs on the splicer thread when a pair reaches a terminal state; it must only enqueue.
+  // `onEnded` runs on the splicer's thread (its own or its host's) when a pair reaches a terminal
+  // state; it must only enqueue.
   TcpSplicer(TcpSplicerOptions opts, std::function<void(const TcpPairStatus&)> onEnded = {});
-  ~TcpSplicer();  // stops and joins; pairs still open are reset
+  // Stops and joins its own thread; pairs still open are reset. A host must have stopped first.
+  ~TcpSplicer() override;
   TcpSplicer(const TcpSplicer&) = delete;
   TcpSplicer& operator=(const TcpSplicer&) = delete;
 
+  // Runs the loop on a thread of its own; without it, hand the splicer to a RelayWorker::host.
   void start();
+  int fd() const override { return epoll_.get(); }
+  void runReady() override;
   // Any thread. `pair` has both listening sockets open (non-blocking) and its status filled in.
   void add(std::unique_ptr<TcpPair> pair);
   void remove(uint64_t id);  // resets both sides (state Deleted); unknown ids are ignored
@@ -91,12 +99,11 @@ class TcpSplicer {
     common::SockAddr source;
   };
   struct Check {};
-  struct Stop {};
-  using Command = std::variant<Add, Remove, Restrict, Check, Stop>;
+  using Command = std::variant<Add, Remove, Restrict, Check>;
   enum class Pump : uint8_t { Idle, More, Ended };
 
   void post(Command&& c);
-  void run();
+  void wakeSelf();
   void drainCommands(uint64_t nowNs);
   void onEvent(TcpEndpoint& e, uint32_t events, uint64_t nowNs);
   void accept(TcpEndpoint& e, uint64_t nowNs);
@@ -120,11 +127,12 @@ class TcpSplicer {
   common::Fd epoll_;
   common::Fd wake_;
   common::Fd timer_;
-  std::thread thread_;
-  bool running_ = false;
+  std::thread thread_;  // only with start()
+  std::atomic<bool> stop_{false};
   std::unordered_map<uint64_t, std::unique_ptr<TcpPair>> pairs_;
   std::unordered_map<std::string, uint32_t> perSource_;  // live accepted connections by source IP
   std::vector<TcpPair*> ready_;    // pumps that stopped at their budget: continued next round
+  std::vector<TcpPair*> readyRound_;  // ready_ of the last round, being pumped
   std::vector<TcpPair*> dead_;     // ended this round: freed after it
   std::vector<TcpPair*> starved_;  // could not get a pipe: pumped again on the next tick
   struct PooledPipe {

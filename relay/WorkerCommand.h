@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "relay/HostedLoop.h"
 #include "relay/MediaSession.h"
 #include "relay/PacketQueue.h"
 
@@ -55,8 +56,13 @@ struct AttachLocal {
   std::vector<std::shared_ptr<PacketQueue>> fromLocal;
 };
 
+// Runs `loop` on this worker from now on (RelayWorker::host).
+struct HostLoop {
+  HostedLoop* loop = nullptr;
+};
+
 using WorkerCommand = std::variant<AddSession, AddStream, UpdateLeg, QuerySession, RemoveSession, DropSession,
-                                   CheckTimeouts, StopWorker, AttachLocal>;
+                                   CheckTimeouts, StopWorker, AttachLocal, HostLoop>;
 
 // Worker -> control: the answer to a QuerySession or RemoveSession (no report: the worker does
 // not own that session, e.g. it timed out just before).

@@ -18,6 +18,8 @@ double threadCpuSeconds() {
 
 TEST(ProcessCpu, ThreadNamesPickTheirGroup) {
   EXPECT_EQ(kCpuGroups[cpuGroupOf("rdv-relay-0")], "relay");
+  EXPECT_EQ(kCpuGroups[cpuGroupOf("rdv-relay-tcp")], "relay");
+  EXPECT_EQ(kCpuGroups[cpuGroupOf("rdv-turn")], "relay");
   EXPECT_EQ(kCpuGroups[cpuGroupOf("rdv-mixer-12")], "mixer");
   EXPECT_EQ(kCpuGroups[cpuGroupOf("rdv-control")], "control");
   EXPECT_EQ(kCpuGroups[cpuGroupOf("rdv-cdr")], "other");

@@ -5,7 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "app/test/TestSockets.h"
 #include "relay/test/FreePorts.h"
@@ -144,6 +149,51 @@ TEST(ServerTest, WithoutSipListenNoSipSocketIsOpened) {
   char c;
   EXPECT_EQ(::recv(fd.get(), &c, 1, 0), -1);
   EXPECT_EQ(errno, ECONNREFUSED);
+}
+
+// Names of this process's threads now (/proc/self/task/*/comm).
+std::vector<std::string> threadNames() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream f(e.path() / "comm");
+    std::string name;
+    if (std::getline(f, name)) out.push_back(name);
+  }
+  return out;
+}
+
+bool hasThread(const std::string& name) {
+  const auto names = threadNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// relay.host_tcp_and_turn: by default TURN and the TCP splicer run on the relay workers (no
+// thread of their own) and answer; with 0 they get their threads back. TURN's busy time is
+// exported either way.
+TEST(ServerTest, TurnAndTheTcpSplicerRunOnTheRelayWorkersUnlessConfiguredOtherwise) {
+  for (uint32_t hosted : {1U, 0U}) {
+    SCOPED_TRACE(hosted ? "hosted" : "own threads");
+    Ports ports;
+    auto cfg = configFor(ports);
+    const uint16_t turnPort = static_cast<uint16_t>(ports.base + 44);
+    cfg.turn.listen = "127.0.0.1:" + std::to_string(turnPort);
+    cfg.turn.users["bob"] = "pw";
+    cfg.relay.hostTcpAndTurn = hosted;
+    Server server(cfg);
+    auto started = server.start();
+    ASSERT_TRUE(started) << started.error();
+    Running running(server);
+    // STUN Binding request (RFC 8489 §5): type 0x0001, length 0, magic cookie, transaction id.
+    const std::string binding = std::string("\x00\x01\x00\x00\x21\x12\xa4\x42", 8) + "hostedloop12";
+    const std::string reply = udpExchange(turnPort, binding);
+    ASSERT_GE(reply.size(), 20U) << "no Binding answer";
+    EXPECT_EQ(reply.substr(0, 2), std::string("\x01\x01", 2)) << "Binding success response";
+    EXPECT_EQ(reply.substr(8, 12), "hostedloop12");
+    EXPECT_EQ(hasThread("rdv-turn"), hosted == 0);
+    EXPECT_EQ(hasThread("rdv-relay-tcp"), hosted == 0);
+    EXPECT_GE(sample(httpGet(ports.metrics(), "/metrics"), "rdv_turn_busy_seconds_total"), 0);
+    EXPECT_EQ(running.join(), 0);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// The TCP relay over real loopback sockets: TcpRelay + its splicer thread, with plain blocking
-// TCP sockets as the two peers.
+// The TCP relay over real loopback sockets: TcpRelay + its splicer, on a thread of its own or
+// hosted by a relay worker (each test runs both ways), with plain blocking TCP sockets as the
+// two peers.
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "common/Clock.h"
+#include "relay/RelayWorker.h"
 #include "relay/TcpRelay.h"
 #include "relay/test/FreePorts.h"
 
@@ -53,6 +55,9 @@ class Ended {
   std::vector<std::pair<uint64_t, TcpPairState>> ended_;
 };
 
+// Set by the parameterised suite for the test that runs: the splicer hosted by a relay worker.
+bool gHosted = false;
+
 struct Fixture {
   explicit Fixture(const common::Clock* clock = &common::SystemClock::instance(), uint32_t maxPairs = 16) {
     TcpRelayOptions o;
@@ -66,12 +71,27 @@ struct Fixture {
     opts = o;
   }
   TcpRelay& relay() {
-    if (!relay_) relay_ = std::make_unique<TcpRelay>(opts);
+    if (!relay_) {
+      opts.splicerThread = !gHosted;
+      relay_ = std::make_unique<TcpRelay>(opts);
+      if (gHosted) {
+        worker_ = std::make_unique<RelayWorker>(
+            0, WorkerOptions{}, [](SessionEnded&&) {}, [](SessionReply&&) {});
+        worker_->start();
+        worker_->host(relay_->hostedSplicer());
+      }
+    }
     return *relay_;
   }
   TcpRelayOptions opts;
   Ended ended;
   std::unique_ptr<TcpRelay> relay_;
+  std::unique_ptr<RelayWorker> worker_;  // after relay_: stops before the splicer it hosts goes
+};
+
+class TcpRelayTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { gHosted = GetParam(); }
 };
 
 // A blocking client socket connected to the relay's port, from `src` (any port); reads and writes
@@ -168,7 +188,7 @@ Connected connectPair(TcpRelay& relay, TcpPairRequest req = {}) {
   return c;
 }
 
-TEST(TcpRelay, TransfersBytesIdenticallyBothWaysWithASlowReader) {
+TEST_P(TcpRelayTest, TransfersBytesIdenticallyBothWaysWithASlowReader) {
   Fixture f;
   auto c = connectPair(f.relay());
   constexpr uint64_t kBytes = 32ULL << 20;
@@ -190,7 +210,7 @@ TEST(TcpRelay, TransfersBytesIdenticallyBothWaysWithASlowReader) {
 
 // A receiver that stops reading stops the sender: what the relay takes in is bounded by its
 // pipe plus the kernel's socket buffers, not by how much the sender has.
-TEST(TcpRelay, BackpressureStopsTheSenderWhenTheReceiverStopsReading) {
+TEST_P(TcpRelayTest, BackpressureStopsTheSenderWhenTheReceiverStopsReading) {
   Fixture f;
   auto c = connectPair(f.relay());
   const int fl = 1;
@@ -223,7 +243,7 @@ TEST(TcpRelay, BackpressureStopsTheSenderWhenTheReceiverStopsReading) {
   EXPECT_EQ(got, sent);
 }
 
-TEST(TcpRelay, HalfClosePropagatesEachWayAndTheOtherDirectionKeepsFlowing) {
+TEST_P(TcpRelayTest, HalfClosePropagatesEachWayAndTheOtherDirectionKeepsFlowing) {
   Fixture f;
   auto c = connectPair(f.relay());
   ::shutdown(c.a.get(), SHUT_WR);
@@ -238,7 +258,7 @@ TEST(TcpRelay, HalfClosePropagatesEachWayAndTheOtherDirectionKeepsFlowing) {
   EXPECT_EQ(f.ended.wait(c.st->id), TcpPairState::Closed);
 }
 
-TEST(TcpRelay, ResetOnOneSideResetsTheOther) {
+TEST_P(TcpRelayTest, ResetOnOneSideResetsTheOther) {
   Fixture f;
   auto c = connectPair(f.relay());
   linger l{1, 0};
@@ -249,7 +269,7 @@ TEST(TcpRelay, ResetOnOneSideResetsTheOther) {
   EXPECT_EQ(f.ended.wait(c.st->id), TcpPairState::Reset);
 }
 
-TEST(TcpRelay, DeleteResetsBothPeers) {
+TEST_P(TcpRelayTest, DeleteResetsBothPeers) {
   Fixture f;
   auto c = connectPair(f.relay());
   EXPECT_TRUE(f.relay().remove(c.st->id));
@@ -261,7 +281,7 @@ TEST(TcpRelay, DeleteResetsBothPeers) {
   EXPECT_FALSE(f.relay().remove(c.st->id));
 }
 
-TEST(TcpRelay, SetupTimeoutEndsAPairWhosePeerNeverConnects) {
+TEST_P(TcpRelayTest, SetupTimeoutEndsAPairWhosePeerNeverConnects) {
   common::ManualClock clock(1'000'000'000ULL);
   Fixture f(&clock);
   auto st = f.relay().create({});
@@ -278,7 +298,7 @@ TEST(TcpRelay, SetupTimeoutEndsAPairWhosePeerNeverConnects) {
   EXPECT_EQ(f.relay().live(), 0U);
 }
 
-TEST(TcpRelay, IdleTimeoutEndsAPairWithNoTraffic) {
+TEST_P(TcpRelayTest, IdleTimeoutEndsAPairWithNoTraffic) {
   common::ManualClock clock(1'000'000'000ULL);
   Fixture f(&clock);
   TcpPairRequest req;
@@ -298,7 +318,7 @@ TEST(TcpRelay, IdleTimeoutEndsAPairWithNoTraffic) {
   EXPECT_EQ(recvSome(c.b.get(), buf, sizeof(buf)), -ECONNRESET);
 }
 
-TEST(TcpRelay, TotalAndPerSourceLimitsRefuseWithTheirReason) {
+TEST_P(TcpRelayTest, TotalAndPerSourceLimitsRefuseWithTheirReason) {
   Fixture f(&common::SystemClock::instance(), 3);
   f.opts.maxPairsPerSource = 2;
   TcpPairRequest fromX;
@@ -324,7 +344,7 @@ bool waitConnected(const TcpPairStatus& st, int side) {
   return st.connected[side].load();
 }
 
-TEST(TcpRelay, ConnectionsPerSourceAddressAreLimited) {
+TEST_P(TcpRelayTest, ConnectionsPerSourceAddressAreLimited) {
   Fixture f;
   f.opts.splicer.maxConnectionsPerSource = 1;
   auto st = f.relay().create({});
@@ -340,7 +360,7 @@ TEST(TcpRelay, ConnectionsPerSourceAddressAreLimited) {
   EXPECT_EQ(recvSome(a.get(), buf, sizeof(buf)), 2);
 }
 
-TEST(TcpRelay, OnlyTheStatedSourceMayConnectToItsSide) {
+TEST_P(TcpRelayTest, OnlyTheStatedSourceMayConnectToItsSide) {
   Fixture f;
   TcpPairRequest req;
   req.peers[0] = SockAddr::fromIp("127.0.0.2", 0);
@@ -359,7 +379,7 @@ TEST(TcpRelay, OnlyTheStatedSourceMayConnectToItsSide) {
 
 // The answerer's address comes with the answer, after the pair opened: a restriction set on a
 // waiting side refuses other sources from then on.
-TEST(TcpRelay, RestrictingAWaitingSideRefusesOtherSourcesFromThen) {
+TEST_P(TcpRelayTest, RestrictingAWaitingSideRefusesOtherSourcesFromThen) {
   Fixture f;
   auto st = f.relay().create({});
   ASSERT_TRUE(st);
@@ -379,7 +399,7 @@ TEST(TcpRelay, RestrictingAWaitingSideRefusesOtherSourcesFromThen) {
 
 // When the answerer connected before its answer reached the relay, the restriction checks that
 // connection: the same IP keeps the pair, another IP resets it (it was not the answerer's).
-TEST(TcpRelay, RestrictingAConnectedSideKeepsItsPeerOrResetsAnIntruder) {
+TEST_P(TcpRelayTest, RestrictingAConnectedSideKeepsItsPeerOrResetsAnIntruder) {
   Fixture f;
   Connected kept = connectPair(f.relay());
   ASSERT_TRUE(f.relay().restrict(kept.st->id, 1, *SockAddr::fromIp("127.0.0.1", 0)));
@@ -401,7 +421,7 @@ TEST(TcpRelay, RestrictingAConnectedSideKeepsItsPeerOrResetsAnIntruder) {
 
 // With no descriptor left for a pipe the bytes wait in the kernel (counted), and flow once one
 // can be had again: the pair is retried on the timer tick, not stuck waiting for an edge.
-TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
+TEST_P(TcpRelayTest, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
   Fixture f;
   f.opts.splicer.pipePool = 0;  // every drained pipe is closed, so the next transfer needs a new one
   auto c = connectPair(f.relay());
@@ -430,6 +450,11 @@ TEST(TcpRelay, OutOfDescriptorsDelaysBytesUntilAPipeCanBeHad) {
   char buf[8];
   EXPECT_EQ(recvSome(c.b.get(), buf, sizeof(buf)), 3);  // within the next 1 s tick (SO_RCVTIMEO 5 s)
 }
+
+INSTANTIATE_TEST_SUITE_P(Splicer, TcpRelayTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "Hosted" : "OwnThread";
+                         });
 
 }  // namespace
 }  // namespace rdv::relay

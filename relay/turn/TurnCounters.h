@@ -1,5 +1,5 @@
 #pragma once
-// What the TURN server counts, written by its one thread and read by the metrics collector
+// What the TURN server counts, written by the one thread that runs it and read by the metrics collector
 // (common::Counter: relaxed loads and stores, no read-modify-write).
 
 #include <array>
@@ -61,6 +61,7 @@ struct TurnCounters {
   common::Counter toClientPackets, toClientBytes;
   common::Counter tcpConnections;  // gauge: RFC 6062 peer connections, pending or spliced
   common::Counter tcpClients;      // gauge: TCP/TLS client connections (control and unbound data)
+  common::Counter busyNs;          // time the server's loop spent handling events (hosted or not)
 
   void refuse(Refusal r) { refused[static_cast<size_t>(r)].add(1); }
 };

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +22,7 @@ namespace wire = media::wire;
 
 namespace {
 constexpr uint64_t kWakeTag = ~uint64_t{0};
+constexpr uint64_t kTimerTag = ~uint64_t{0} - 1;  // both checked before TurnTcpClients::owns
 constexpr uint64_t kListenTag = 0;
 constexpr int kTickMs = 1000;  // expiry sweep period
 constexpr int kThrottleMs = 5;  // RFC 6062 pairs out of bandwidth tokens are retried this often
@@ -29,6 +31,15 @@ constexpr int kThrottleMs = 5;  // RFC 6062 pairs out of bandwidth tokens are re
 Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnServerOptions& options,
                                                                      Credentials credentials, PeerPolicy policy,
                                                                      const common::Clock& clock) {
+  auto s = create(options, std::move(credentials), std::move(policy), clock);
+  if (s) (*s)->startThread();
+  return s;
+}
+
+Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::create(const TurnServerOptions& options,
+                                                                      Credentials credentials,
+                                                                      PeerPolicy policy,
+                                                                      const common::Clock& clock) {
   if (options.portMin == 0 || options.portMin > options.portMax) {
     return Unexpected(fmt::format("turn: bad relayed port range {}-{}", options.portMin, options.portMax));
   }
@@ -48,7 +59,10 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
   ::getsockname(s->listen_.get(), s->local_.storage(), &len);
   s->epoll_ = common::Fd(::epoll_create1(EPOLL_CLOEXEC));
   s->wake_ = common::Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  for (auto [fd, tag] : {std::pair{s->listen_.get(), kListenTag}, std::pair{s->wake_.get(), kWakeTag}}) {
+  s->timer_ = common::Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  s->armTimer(kTickMs);
+  for (auto [fd, tag] : {std::pair{s->listen_.get(), kListenTag}, std::pair{s->wake_.get(), kWakeTag},
+                         std::pair{s->timer_.get(), kTimerTag}}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = tag;
@@ -64,11 +78,15 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::start(const TurnS
     if (auto r = s->tcp_->listenTls(*options.tlsListen, options.tlsContext); !r) return Unexpected(r.error());
     s->tlsAddress_ = s->tcp_->tlsAddress();
   }
-  s->thread_ = std::thread([raw = s.get()] {
-    pthread_setname_np(pthread_self(), "rdv-turn");
-    raw->run();
-  });
+  s->lastSweepMs_ = clock.monotonicMs();
   return s;
+}
+
+void TurnServer::startThread() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "rdv-turn");
+    relay::runHostedThread(*this, stop_);
+  });
 }
 
 TurnServer::TurnServer(const TurnServerOptions& options, Credentials credentials, PeerPolicy policy,
@@ -94,44 +112,63 @@ TurnServer::TurnServer(const TurnServerOptions& options, Credentials credentials
 
 TurnServer::~TurnServer() {
   if (thread_.joinable()) {
-    const uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+    stop_.store(true, std::memory_order_release);
+    wakeSelf();
     thread_.join();
   }
 }
 
-void TurnServer::run() {
+void TurnServer::wakeSelf() {
+  const uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+}
+
+void TurnServer::armTimer(int periodMs) {
+  if (periodMs == timerMs_) return;
+  timerMs_ = periodMs;
+  const timespec period{periodMs / 1000, static_cast<long>(periodMs % 1000) * 1'000'000};
+  const itimerspec spec{period, period};
+  ::timerfd_settime(timer_.get(), 0, &spec, nullptr);
+}
+
+// One bounded round: the events ready now (at most 64; a UDP socket gives a few batches per
+// event, level-triggered), the RFC 6062 pairs that used their budget, the throttled ones and the
+// 1 s sweep. The timerfd ticks every second, every kThrottleMs while pairs wait for bandwidth
+// tokens; pairs left with work make fd() readable again (the wake eventfd).
+void TurnServer::runReady() {
   std::array<epoll_event, 64> events{};
-  uint64_t lastSweep = clock_.monotonicMs();
-  for (;;) {
-    const int timeout = tcpRelay_->hasWork() ? 0 : tcpRelay_->hasThrottled() ? kThrottleMs : kTickMs;
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
-    nowMs_ = clock_.monotonicMs();
-    wallS_ = clock_.wallSeconds();
-    tcp_->setNow(nowMs_);
-    tcpRelay_->setNow(nowMs_);
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
-      if (tag == kWakeTag) return;
-      if (tag == kListenTag) {
-        onListenReadable();
-      } else if (TurnTcpClients::owns(tag)) {
-        tcp_->onEvent(tag, events[static_cast<size_t>(i)].events);
-      } else if (TurnTcpRelay::owns(tag)) {
-        tcpRelay_->onEvent(tag, events[static_cast<size_t>(i)].events);
-      } else {
-        onRelayReadable(static_cast<uint32_t>(tag));
-      }
-    }
-    tcpRelay_->runPending();
-    if (tcpRelay_->hasThrottled()) tcpRelay_->resumeThrottled();
-    if (nowMs_ - lastSweep >= static_cast<uint64_t>(kTickMs)) {
-      handler_.expire(nowMs_);
-      tcpRelay_->expire(nowMs_);
-      tcp_->sweep(nowMs_, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
-      lastSweep = nowMs_;
+  const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 0);
+  const uint64_t startNs = clock_.monotonicNs();
+  nowMs_ = startNs / 1'000'000;
+  wallS_ = clock_.wallSeconds();
+  tcp_->setNow(nowMs_);
+  tcpRelay_->setNow(nowMs_);
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
+    if (tag == kWakeTag || tag == kTimerTag) {
+      uint64_t v;
+      [[maybe_unused]] auto r = ::read(tag == kWakeTag ? wake_.get() : timer_.get(), &v, sizeof(v));
+    } else if (tag == kListenTag) {
+      onListenReadable();
+    } else if (TurnTcpClients::owns(tag)) {
+      tcp_->onEvent(tag, events[static_cast<size_t>(i)].events);
+    } else if (TurnTcpRelay::owns(tag)) {
+      tcpRelay_->onEvent(tag, events[static_cast<size_t>(i)].events);
+    } else {
+      onRelayReadable(static_cast<uint32_t>(tag));
     }
   }
+  tcpRelay_->runPending();
+  if (tcpRelay_->hasThrottled()) tcpRelay_->resumeThrottled();
+  if (nowMs_ - lastSweepMs_ >= static_cast<uint64_t>(kTickMs)) {
+    handler_.expire(nowMs_);
+    tcpRelay_->expire(nowMs_);
+    tcp_->sweep(nowMs_, [&](const FiveTuple& t) { return handler_.table().find(t) != nullptr; });
+    lastSweepMs_ = nowMs_;
+  }
+  if (tcpRelay_->hasWork()) wakeSelf();
+  armTimer(tcpRelay_->hasThrottled() ? kThrottleMs : kTickMs);
+  counters_.busyNs.add(clock_.monotonicNs() - startNs);
 }
 
 // Receives up to `count` datagrams from `fd` into the batch buffers (each written after

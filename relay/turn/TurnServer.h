@@ -2,13 +2,14 @@
 // The TURN server (RFC 8656) and STUN Binding responder (RFC 8489) on `turn.listen`, UDP and TCP
 // towards clients (TurnTcpClients frames the streams), UDP towards peers.
 //
-// One thread of its own runs an epoll loop over the listening socket and every relayed socket:
+// One epoll loop over the listening socket and every relayed socket (a relay::HostedLoop: run by
+// a relay worker, RelayWorker::host, or by a thread of its own, start()):
 // recvmmsg batches in, Data indications / ChannelData towards clients leave in one sendmmsg per
 // batch, datagrams towards peers in one sendmmsg per run of datagrams for the same allocation. Nothing is
-// allocated, locked or logged per relayed datagram. This is not (yet) on the RTP relay workers
-// that issue 9 asks for: moving it there means sharding allocations across workers by 5-tuple,
-// a later step; the request logic (TurnRequestHandler) and the rules (AllocationTable) already
-// take no sockets, so only this class would change.
+// allocated, locked or logged per relayed datagram. Hosted, all of TURN runs on one worker:
+// sharding allocations across workers by 5-tuple would be a later step; the request logic
+// (TurnRequestHandler) and the rules (AllocationTable) take no sockets, so only this class
+// would change.
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -28,6 +29,7 @@
 #include "common/Expected.h"
 #include "common/Fd.h"
 #include "common/SockAddr.h"
+#include "relay/HostedLoop.h"
 #include "relay/turn/TurnCounters.h"
 #include "relay/turn/TurnRequestHandler.h"
 #include "relay/turn/TurnTcpClients.h"
@@ -52,13 +54,24 @@ struct TurnServerOptions {
   ssl_ctx_st* tlsContext = nullptr;
 };
 
-class TurnServer final : private RelayPorts, private FrameSink, private TcpRelayEvents {
+class TurnServer final : public relay::HostedLoop,
+                         private RelayPorts,
+                         private FrameSink,
+                         private TcpRelayEvents {
  public:
-  // Binds the listening socket and starts the thread; the error says what could not be set up.
+  // Binds the listening sockets and starts the thread ("rdv-turn"); the error says what could
+  // not be set up.
   static Expected<std::unique_ptr<TurnServer>, std::string> start(const TurnServerOptions& options,
                                                                    Credentials credentials, PeerPolicy policy,
                                                                    const common::Clock& clock);
+  // Binds the listening sockets without a thread: hand the server to a RelayWorker::host.
+  static Expected<std::unique_ptr<TurnServer>, std::string> create(const TurnServerOptions& options,
+                                                                   Credentials credentials, PeerPolicy policy,
+                                                                   const common::Clock& clock);
+  // Joins its own thread; a host must have stopped before.
   ~TurnServer() override;
+  int fd() const override { return epoll_.get(); }
+  void runReady() override;
   TurnServer(const TurnServer&) = delete;
   TurnServer& operator=(const TurnServer&) = delete;
 
@@ -74,7 +87,9 @@ class TurnServer final : private RelayPorts, private FrameSink, private TcpRelay
 
   TurnServer(const TurnServerOptions& options, Credentials credentials, PeerPolicy policy,
              const common::Clock& clock);
-  void run();
+  void startThread();
+  void wakeSelf();
+  void armTimer(int periodMs);  // the timerfd's period, changed only when it differs
   void onListenReadable();
   void onRelayReadable(uint32_t id);
   // A datagram (UDP) or frame (TCP) from a client.
@@ -114,6 +129,9 @@ class TurnServer final : private RelayPorts, private FrameSink, private TcpRelay
   common::Fd listen_;
   common::Fd epoll_;
   common::Fd wake_;
+  common::Fd timer_;
+  int timerMs_ = 0;
+  uint64_t lastSweepMs_ = 0;
   TurnCounters counters_;
   TurnRequestHandler handler_;
   std::unordered_map<uint32_t, common::Fd> relays_;
@@ -143,7 +161,8 @@ class TurnServer final : private RelayPorts, private FrameSink, private TcpRelay
   size_t peerCount_ = 0;
   int peerFd_ = -1;
 
-  std::thread thread_;
+  std::thread thread_;  // only with start()
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace rdv::turn

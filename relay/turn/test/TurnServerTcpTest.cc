@@ -65,9 +65,10 @@ bool closedByServer(int fd) {
   return false;
 }
 
-struct TurnServerTcpTest : ::testing::Test {
+struct TurnServerTcpTest : ::testing::TestWithParam<bool> {
   common::ManualClock clock;
   std::unique_ptr<TurnServer> server;
+  std::unique_ptr<relay::RelayWorker> host;  // hosts the server in the Hosted runs; stops first
   common::Fd control;
   std::string nonce;
   uint8_t txn = 0;
@@ -76,7 +77,7 @@ struct TurnServerTcpTest : ::testing::Test {
     TurnServerOptions o;
     o.listen = kLoopback;
     o.relayAddress = kLoopback;
-    auto s = startServer(o, clock);
+    auto s = startServer(o, clock, GetParam() ? &host : nullptr);
     ASSERT_TRUE(s) << s.error();
     server = std::move(*s);
     control = connectTo(server->localAddress());
@@ -100,7 +101,7 @@ struct TurnServerTcpTest : ::testing::Test {
   }
 };
 
-TEST_F(TurnServerTcpTest, ConnectToAClosedPortIs447) {
+TEST_P(TurnServerTcpTest, ConnectToAClosedPortIs447) {
   allocateTcp();
   // A port nobody listens on: bind a socket, note its port, close it.
   common::SockAddr closed;
@@ -118,7 +119,7 @@ TEST_F(TurnServerTcpTest, ConnectToAClosedPortIs447) {
   EXPECT_EQ(server->counters().refused[static_cast<size_t>(Refusal::ConnectFailed)].get(), 1u);
 }
 
-TEST_F(TurnServerTcpTest, PermittedPeerIsAnnouncedBoundAndSplicedOthersAreRefused) {
+TEST_P(TurnServerTcpTest, PermittedPeerIsAnnouncedBoundAndSplicedOthersAreRefused) {
   const auto relayed = allocateTcp();
   ASSERT_NE(relayed.port(), 0);
   // No permission yet: the peer's connection is closed, nothing announced.
@@ -154,7 +155,7 @@ TEST_F(TurnServerTcpTest, PermittedPeerIsAnnouncedBoundAndSplicedOthersAreRefuse
   EXPECT_TRUE(closedByServer(peer.get()));
 }
 
-TEST_F(TurnServerTcpTest, UnboundPeerConnectionIsClosedAfterThirtySeconds) {
+TEST_P(TurnServerTcpTest, UnboundPeerConnectionIsClosedAfterThirtySeconds) {
   const auto relayed = allocateTcp();
   std::vector<std::byte> reply;
   ASSERT_EQ(ask(control.get(), method::kCreatePermission, reply,
@@ -167,6 +168,8 @@ TEST_F(TurnServerTcpTest, UnboundPeerConnectionIsClosedAfterThirtySeconds) {
   EXPECT_TRUE(closedByServer(peer.get()));
   EXPECT_EQ(server->counters().tcpConnections.get(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Loop, TurnServerTcpTest, ::testing::Bool(), hostingName);
 
 }  // namespace
 }  // namespace rdv::turn

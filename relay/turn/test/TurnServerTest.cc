@@ -43,11 +43,12 @@ std::vector<std::byte> receive(int fd, int timeoutMs = 2000) {
   return buf;
 }
 
-struct TurnServerTest : ::testing::Test {
+struct TurnServerTest : ::testing::TestWithParam<bool> {
   std::optional<common::SockAddr> advertise;  // set by a derived fixture's constructor
   uint16_t portMin = 0;
   common::ManualClock clock;
   std::unique_ptr<TurnServer> server;
+  std::unique_ptr<relay::RelayWorker> host;  // hosts the server in the Hosted runs; stops first
   common::Fd client = boundSocket(SOCK_DGRAM);
   common::Fd peer = boundSocket(SOCK_DGRAM);
   std::string nonce;
@@ -58,7 +59,7 @@ struct TurnServerTest : ::testing::Test {
     o.listen = *common::SockAddr::fromIp("127.0.0.1", 0);
     o.relayAddress = *common::SockAddr::fromIp("127.0.0.1", 0);
     o.relayAdvertise = advertise;
-    auto s = startServer(o, clock);
+    auto s = startServer(o, clock, GetParam() ? &host : nullptr);
     ASSERT_TRUE(s) << s.error();
     server = std::move(*s);
     portMin = o.portMin;
@@ -90,7 +91,7 @@ struct TurnServerTest : ::testing::Test {
   }
 };
 
-TEST_F(TurnServerTest, AnswersBindingOverUdpAndTcp) {
+TEST_P(TurnServerTest, AnswersBindingOverUdpAndTcp) {
   std::vector<std::byte> reply;
   EXPECT_EQ(ask(method::kBinding, reply, [](StunBuilder&) {}, false), 0);
   EXPECT_EQ(StunView::parse(reply)->xorAddress(attr::kXorMappedAddress), localOf(client.get()));
@@ -111,7 +112,7 @@ TEST_F(TurnServerTest, AnswersBindingOverUdpAndTcp) {
   EXPECT_TRUE(receive(tcp.get()).empty());  // closed: recv returns 0
 }
 
-TEST_F(TurnServerTest, RelaysChannelDataBothWaysAndRefreshZeroEndsIt) {
+TEST_P(TurnServerTest, RelaysChannelDataBothWaysAndRefreshZeroEndsIt) {
   const auto relayed = allocateAndBind();
   const std::array<std::byte, 9> frame{std::byte{0x40}, std::byte{0x01}, std::byte{0}, std::byte{5},
                                        std::byte{1},    std::byte{2},    std::byte{3}, std::byte{4}, std::byte{5}};
@@ -136,7 +137,7 @@ TEST_F(TurnServerTest, RelaysChannelDataBothWaysAndRefreshZeroEndsIt) {
   EXPECT_EQ(server->counters().refused[static_cast<size_t>(Refusal::NoAllocation)].get(), 1u);
 }
 
-TEST_F(TurnServerTest, AllocationsExpireOnTheServersClock) {
+TEST_P(TurnServerTest, AllocationsExpireOnTheServersClock) {
   allocateAndBind();
   EXPECT_EQ(server->counters().allocations.get(), 1u);
   clock.advanceMs(601'000);
@@ -152,7 +153,7 @@ struct TurnServerAdvertiseTest : TurnServerTest {
   TurnServerAdvertiseTest() { advertise = common::SockAddr::fromIp("192.0.2.10", 0); }
 };
 
-TEST_F(TurnServerAdvertiseTest, ToldRelayedAddressIsTheAdvertisedOneOnTheBoundPort) {
+TEST_P(TurnServerAdvertiseTest, ToldRelayedAddressIsTheAdvertisedOneOnTheBoundPort) {
   const auto relayed = allocateAndBind();
   EXPECT_EQ(relayed.ip(), "192.0.2.10");
   EXPECT_GE(relayed.port(), portMin);
@@ -163,6 +164,9 @@ TEST_F(TurnServerAdvertiseTest, ToldRelayedAddressIsTheAdvertisedOneOnTheBoundPo
   ASSERT_EQ(::send(client.get(), frame.data(), frame.size(), 0), 6);
   EXPECT_EQ(receive(peer.get()).size(), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Loop, TurnServerTest, ::testing::Bool(), hostingName);
+INSTANTIATE_TEST_SUITE_P(Loop, TurnServerAdvertiseTest, ::testing::Bool(), hostingName);
 
 }  // namespace
 }  // namespace rdv::turn
