@@ -319,6 +319,7 @@ void Server::Impl::startTcpRelay() {
   o.splicer.pipeSize = tc.pipeSize;
   o.splicer.clock = &clock;
   o.splicerThread = rc.hostTcpAndTurn == 0;
+  if (!o.splicerThread) o.splicer.pumpRounds = 1;  // hosted: RTP waits at most one pipe per direction
   tcpRelay = std::make_unique<relay::TcpRelay>(o);
   if (!o.splicerThread) relay->workers().back()->host(tcpRelay->hostedSplicer());
   anchor->setTcpRelay(tcpRelay.get(), tc.restrictSdpSource != 0);

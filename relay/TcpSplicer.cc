@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -22,9 +23,6 @@ namespace {
 constexpr uint64_t kWakeTag = 1;
 constexpr uint64_t kTimerTag = 2;
 constexpr int kMaxEvents = 256;
-// Fill/drain rounds of one direction per turn: a fast pair yields to the others after this many
-// pipes' worth and continues next round (ready list).
-constexpr int kPumpRounds = 8;
 
 // Abortive close: the peer gets an RST instead of a FIN.
 void resetAndClose(common::Fd& fd) {
@@ -123,8 +121,8 @@ void TcpSplicer::wakeSelf() {
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
 }
 
-// One bounded round: the events ready now (at most kMaxEvents, each pump at most kPumpRounds per
-// direction), the timer tick, then the pairs that used their budget last round. Pairs still
+// One bounded round: the events ready now (at most kMaxEvents, each pump at most
+// opts_.pumpRounds per direction), the timer tick, then the pairs that used their budget last round. Pairs still
 // queued after it make fd() readable again (the wake eventfd), so the host, or the own thread,
 // comes back after its other work.
 void TcpSplicer::runReady() {
@@ -319,7 +317,7 @@ TcpSplicer::Pump TcpSplicer::pumpDirection(TcpPair& p, int d, uint64_t nowNs) {
   for (;;) {
     uint64_t moved = 0;
     const SpliceDirection::Step step =
-        dir.pump(src.fd.get(), src.readable, dst.fd.get(), dst.writable, kPumpRounds, moved);
+        dir.pump(src.fd.get(), src.readable, dst.fd.get(), dst.writable, std::max(1, opts_.pumpRounds), moved);
     if (moved > 0) {
       p.status->bytes[d].add(moved);
       counters_.bytes[d].add(moved);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "relay/RelayControl.h"
+#include "relay/test/LocalQueues.h"
 #include "relay/test/TestPeer.h"
 
 namespace rdv::relay {
@@ -19,21 +20,23 @@ struct LocalCall {
   uint64_t id = 0;
   size_t worker = 0;
   uint16_t port = 0;
-  std::shared_ptr<PacketQueue> toMixer = std::make_shared<PacketQueue>(64);
-  std::shared_ptr<PacketQueue> fromMixer = std::make_shared<PacketQueue>(64);
+  std::shared_ptr<PacketQueue> toMixer;    // the owning worker's queues
+  std::shared_ptr<PacketQueue> fromMixer;
 };
 
 constexpr uint32_t kEndpoint = 42;
 
 LocalCall setUpLocal(RelayControl& relay, const Peer& p) {
   LocalCall c;
-  for (size_t w = 0; w < relay.workers().size(); ++w) relay.attachLocal(w, {c.toMixer}, {c.fromMixer});
+  const test::LocalQueues queues = test::attachLocalQueues(relay);
   c.id = relay.createSession("local-1");
   auto ports = relay.addStream(c.id, true, true);
   EXPECT_TRUE(ports);
   EXPECT_EQ(ports->rtpPort[1], 0) << "a local leg has no port";
   c.port = ports->rtpPort[0];
   c.worker = *relay.workerOf(c.id);
+  c.toMixer = queues.toMixer[c.worker];
+  c.fromMixer = queues.fromMixer[c.worker];
   LegParams peer;
   peer.rtpRemote = peer.rtcpRemote = p.addr();
   peer.mux = true;

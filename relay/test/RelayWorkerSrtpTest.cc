@@ -14,6 +14,7 @@
 
 #include "common/Clock.h"
 #include "relay/RelayControl.h"
+#include "relay/test/LocalQueues.h"
 #include "relay/test/SrtpPeer.h"
 #include "relay/test/TestPeer.h"
 
@@ -349,11 +350,11 @@ std::vector<std::vector<uint8_t>> drainMixerQueue(PacketQueue& q, size_t n) {
 TEST(RelayWorkerSrtp, AConferenceParticipantOnSrtpFeedsTheMixerPlainRtpAndGetsProtectedRtp) {
   RelayControl relay(options());
   Peer a, attacker;
-  auto toMixer = std::make_shared<PacketQueue>(64), fromMixer = std::make_shared<PacketQueue>(64);
-  for (size_t w = 0; w < relay.workers().size(); ++w) relay.attachLocal(w, {toMixer}, {fromMixer});
+  const test::LocalQueues queues = test::attachLocalQueues(relay);
   const uint64_t id = relay.createSession("srtp-conference");
   auto ports = relay.addStream(id, true, true);
   ASSERT_TRUE(ports);
+  auto toMixer = queues.toMixer[*relay.workerOf(id)], fromMixer = queues.fromMixer[*relay.workerOf(id)];
   const LegCrypto ca = legCrypto(Suite::AeadAes128Gcm, 1, 50);
   SrtpPeerKeys ak(ca);
   LegParams peer;
