@@ -69,6 +69,7 @@ struct Server::Impl {
   void startCdr();
   void startConferences(const std::string& advertise);
   void startTcpRelay();
+  Expected<bool, std::string> startSip();
   void onSessionEnded(const relay::SessionReport& rep, bool timedOut);
 };
 
@@ -138,31 +139,7 @@ Expected<bool, std::string> Server::start() {
   if (auto r = m.ng->bind(m.cfg.ng.listen); !r) return Unexpected(r.error());
   spdlog::info("NG control protocol on udp {}", m.cfg.ng.listen);
 
-  if (!m.cfg.sip.listen.empty()) {
-    m.sip = std::make_unique<sip::SipTransport>(
-        [&m](sip::SipMessage&& msg, const sip::SipPeer& from) { m.b2bua->onMessage(std::move(msg), from); },
-        [&m](uint64_t connId) { m.b2bua->onConnectionClosed(connId); }, m.clock);
-    if (auto r = m.sip->listen(m.cfg.sip.listen); !r) return Unexpected(r.error());
-    if (!m.cfg.sip.tlsListen.empty()) {
-      if (auto r = m.sip->listenTls(m.cfg.sip.tlsListen, m.cfg.sip.tlsCert, m.cfg.sip.tlsKey); !r) {
-        return Unexpected(fmt::format("sip.tls_listen: {}", r.error()));
-      }
-      spdlog::info("SIP over TLS on {} (certificate {}, key {})", m.cfg.sip.tlsListen, m.cfg.sip.tlsCert,
-                   m.cfg.sip.tlsKey);
-    }
-    m.b2bua = std::make_unique<b2bua::B2bua>(m.cfg.sip, *m.sip, *m.anchor, m.clock);
-    m.b2bua->setConferences(m.conferences.get(), m.cfg.conference.prefix);
-    if (!m.cfg.sip.messageStore.empty()) {
-      auto store = im::MessageStore::open(
-          m.cfg.sip.messageStore, im::StoreLimits{m.cfg.sip.messageStorePerUser, m.cfg.sip.messageStoreTotal});
-      if (!store) return Unexpected(fmt::format("sip.message_store: {}", store.error()));
-      spdlog::info("instant messages for offline users kept in {} ({} held)", m.cfg.sip.messageStore,
-                   (*store)->size());
-      m.b2bua->setMessageStore(std::move(*store));
-    }
-    spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
-                 m.cfg.sip.listen, m.cfg.sip.users.size(), m.cfg.sip.authRegister, m.cfg.sip.authInvite);
-  }
+  if (auto r = m.startSip(); !r) return r;
 
   const bool hosted = rc.hostTcpAndTurn != 0;
   auto turn = startTurn(m.cfg, m.clock, !hosted);
@@ -274,6 +251,35 @@ void Server::Impl::onSessionEnded(const relay::SessionReport& rep, bool timedOut
   auto callId = anchor->onSessionEnded(rep);
   spdlog::info("call={} media timeout: session torn down", callId.value_or(rep.callId));
   if (callId && b2bua) b2bua->onMediaTimeout(*callId);
+}
+
+// The SIP side (sip.listen; empty = NG only): transport, TLS, the B2BUA and its message store.
+Expected<bool, std::string> Server::Impl::startSip() {
+  if (cfg.sip.listen.empty()) return true;
+  sip = std::make_unique<sip::SipTransport>(
+      [this](sip::SipMessage&& msg, const sip::SipPeer& from) { b2bua->onMessage(std::move(msg), from); },
+      [this](uint64_t connId) { b2bua->onConnectionClosed(connId); }, clock);
+  if (auto r = sip->listen(cfg.sip.listen); !r) return Unexpected(r.error());
+  if (!cfg.sip.tlsListen.empty()) {
+    if (auto r = sip->listenTls(cfg.sip.tlsListen, cfg.sip.tlsCert, cfg.sip.tlsKey); !r) {
+      return Unexpected(fmt::format("sip.tls_listen: {}", r.error()));
+    }
+    spdlog::info("SIP over TLS on {} (certificate {}, key {})", cfg.sip.tlsListen, cfg.sip.tlsCert,
+                 cfg.sip.tlsKey);
+  }
+  b2bua = std::make_unique<b2bua::B2bua>(cfg.sip, *sip, *anchor, clock);
+  b2bua->setConferences(conferences.get(), cfg.conference.prefix);
+  if (!cfg.sip.messageStore.empty()) {
+    auto store = im::MessageStore::open(
+        cfg.sip.messageStore, im::StoreLimits{cfg.sip.messageStorePerUser, cfg.sip.messageStoreTotal});
+    if (!store) return Unexpected(fmt::format("sip.message_store: {}", store.error()));
+    spdlog::info("instant messages for offline users kept in {} ({} held)", cfg.sip.messageStore,
+                 (*store)->size());
+    b2bua->setMessageStore(std::move(*store));
+  }
+  spdlog::info("SIP registrar/B2BUA on udp+tcp {} ({} configured user(s), auth register={} invite={})",
+               cfg.sip.listen, cfg.sip.users.size(), cfg.sip.authRegister, cfg.sip.authInvite);
+  return true;
 }
 
 // Audio conferences: mixer threads attached to the relay workers; rooms declared in the config
