@@ -1,7 +1,7 @@
 #pragma once
-// The descriptors a relay thread's loop waits on (RelayWorker, TcpSplicer): an epoll set holding
-// an eventfd that wakes it for commands and a timerfd ticking once a second, both watched for
-// EPOLLIN under the caller's tags.
+// The descriptors a relay loop waits on (RelayWorker, TcpSplicer, turn::TurnServer): an epoll set
+// holding an eventfd that wakes it for commands and a timerfd ticking once a second, both watched
+// for EPOLLIN under the caller's tags.
 
 #include <cstdint>
 

@@ -1,7 +1,6 @@
 #include "relay/turn/TurnServer.h"
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "media/RtpPacket.h"
+#include "relay/LoopFds.h"
 #include "relay/stun/ChannelData.h"
 #include "relay/stun/StunBuilder.h"
 
@@ -24,7 +24,7 @@ namespace {
 constexpr uint64_t kWakeTag = ~uint64_t{0};
 constexpr uint64_t kTimerTag = ~uint64_t{0} - 1;  // both checked before TurnTcpClients::owns
 constexpr uint64_t kListenTag = 0;
-constexpr int kTickMs = 1000;  // expiry sweep period
+constexpr int kTickMs = 1000;  // expiry sweep period: the 1 s tick relay::openLoopFds sets up
 constexpr int kThrottleMs = 5;  // RFC 6062 pairs out of bandwidth tokens are retried this often
 }  // namespace
 
@@ -57,17 +57,15 @@ Expected<std::unique_ptr<TurnServer>, std::string> TurnServer::create(const Turn
   ::setsockopt(s->listen_.get(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
   socklen_t len = common::SockAddr::kStorage;
   ::getsockname(s->listen_.get(), s->local_.storage(), &len);
-  s->epoll_ = common::Fd(::epoll_create1(EPOLL_CLOEXEC));
-  s->wake_ = common::Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  s->timer_ = common::Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  s->armTimer(kTickMs);
-  for (auto [fd, tag] : {std::pair{s->listen_.get(), kListenTag}, std::pair{s->wake_.get(), kWakeTag},
-                         std::pair{s->timer_.get(), kTimerTag}}) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = tag;
-    ::epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
-  }
+  relay::LoopFds loop = relay::openLoopFds(kWakeTag, kTimerTag);
+  s->epoll_ = std::move(loop.epoll);
+  s->wake_ = std::move(loop.wake);
+  s->timer_ = std::move(loop.timer);
+  s->timerMs_ = kTickMs;  // openLoopFds ticks once a second
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenTag;
+  ::epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, s->listen_.get(), &ev);
   FrameSink& sink = *s;
   s->tcp_ = std::make_unique<TurnTcpClients>(s->epoll_.get(), sink, options.clientLimits, s->counters_);
   TcpRelayEvents& events = *s;
