@@ -12,74 +12,19 @@ Usage: turn_tcp_bench.py --rendezvous PATH [--turnserver /usr/bin/turnserver] [-
 The transfer is bounded by a timeout; servers are stopped by PID.
 """
 
-import hashlib
-import hmac
 import os
 import socket
-import struct
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from turn_bench import PASSWORD, REALM, TURN_PORT, USER, arg_parser, server_argv, start  # noqa: E402
+from turn_bench import PASSWORD, TURN_PORT, USER, arg_parser, server_argv, start  # noqa: E402
 from rdvtest import proc_cpu_seconds, stop_process  # noqa: E402
+from turnclient import TurnTcpClient  # noqa: E402
 
-COOKIE = 0x2112A442
-ALLOCATE, CREATE_PERMISSION, CONNECT, CONNECTION_BIND = 0x003, 0x008, 0x00A, 0x00B
 CHUNK = 1 << 20
-
-
-def xor_address(ip, port):
-    x = struct.pack("!HH", 0x0001, port ^ (COOKIE >> 16))
-    return x + bytes(a ^ b for a, b in zip(socket.inet_aton(ip), struct.pack("!I", COOKIE)))
-
-
-def attr(kind, value):
-    return struct.pack("!HH", kind, len(value)) + value + b"\0" * ((4 - len(value) % 4) % 4)
-
-
-def request(method, attrs, auth=None):
-    """A STUN request; with auth (nonce, realm) it carries USERNAME/REALM/NONCE/MESSAGE-INTEGRITY."""
-    body = b"".join(attrs)
-    tid = os.urandom(12)
-    if auth:
-        nonce, realm = auth
-        body += attr(0x0006, USER.encode()) + attr(0x0014, realm) + attr(0x0015, nonce)
-        key = hashlib.md5(("%s:%s:%s" % (USER, realm.decode(), PASSWORD)).encode()).digest()
-        head = struct.pack("!HHI", method, len(body) + 24, COOKIE) + tid
-        body += attr(0x0008, hmac.new(key, head + body, hashlib.sha1).digest())
-    return struct.pack("!HHI", method, len(body), COOKIE) + tid + body
-
-
-def read_message(sock):
-    def exactly(n):
-        out = b""
-        while len(out) < n:
-            part = sock.recv(n - len(out))
-            if not part:
-                raise SystemExit("the server closed the connection")
-            out += part
-        return out
-    head = exactly(20)
-    body = exactly(struct.unpack("!H", head[2:4])[0])
-    kind = struct.unpack("!H", head[:2])[0]
-    attrs, at = {}, 0
-    while at + 4 <= len(body):
-        t, n = struct.unpack("!HH", body[at:at + 4])
-        attrs[t] = body[at + 4:at + 4 + n]
-        at += 4 + n + ((4 - n % 4) % 4)
-    return kind, attrs
-
-
-def ask(sock, method, attrs, auth):
-    sock.sendall(request(method, attrs, auth))
-    kind, got = read_message(sock)
-    if kind & 0x0110 == 0x0110:
-        code = got.get(0x0009, b"\0\0\0\0")
-        raise SystemExit("method 0x%03x failed: %d" % (method, code[2] * 100 + code[3]))
-    return got
 
 
 def transfer(total):
@@ -104,16 +49,10 @@ def transfer(total):
         conn.close()
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    control = socket.create_connection(("127.0.0.1", TURN_PORT), timeout=30)
-    transport = attr(0x0019, b"\x06\0\0\0")
-    control.sendall(request(ALLOCATE, [transport]))
-    _, challenge = read_message(control)
-    auth = (challenge[0x0015], challenge[0x0014])
-    ask(control, ALLOCATE, [transport], auth)
-    ask(control, CREATE_PERMISSION, [attr(0x0012, xor_address("127.0.0.1", 0))], auth)
-    got = ask(control, CONNECT, [attr(0x0012, xor_address("127.0.0.1", sink_port))], auth)
-    data = socket.create_connection(("127.0.0.1", TURN_PORT), timeout=30)
-    ask(data, CONNECTION_BIND, [attr(0x002A, got[0x002A])], auth)
+    control = TurnTcpClient(TURN_PORT, USER, PASSWORD, timeout=30)
+    control.allocate(tcp=True)
+    control.permit("127.0.0.1")
+    data = control.bind_data(control.connect_peer("127.0.0.1", sink_port))
     payload = os.urandom(CHUNK)
     start_s = time.monotonic()
     sent = 0

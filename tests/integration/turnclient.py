@@ -1,6 +1,7 @@
 """A minimal TURN client over a TCP control connection (RFC 8656, long-term credentials), for tests
-that need one legitimate allocation to keep working while they misbehave around it: Allocate
-(UDP relayed address), CreatePermission, Send indication, Data indication, Refresh.
+that need one legitimate allocation to keep working while they misbehave around it, and for
+benchmarks/turn_tcp_bench.py: Allocate (UDP or TCP relayed address), CreatePermission, Send
+indication, Data indication, Refresh, and RFC 6062 Connect / ConnectionBind.
 python3 stdlib only; every read has a timeout."""
 
 import hashlib
@@ -13,9 +14,10 @@ from rdvtest import TestFailure
 
 COOKIE = 0x2112A442
 ALLOCATE, REFRESH, SEND, DATA, CREATE_PERMISSION = 0x003, 0x004, 0x016, 0x017, 0x008
+CONNECT, CONNECTION_BIND = 0x00A, 0x00B
 SUCCESS, ERROR = 0x100, 0x110
 A_USERNAME, A_INTEGRITY, A_ERROR, A_LIFETIME, A_PEER, A_DATA = 0x0006, 0x0008, 0x0009, 0x000D, 0x0012, 0x0013
-A_REALM, A_NONCE, A_RELAYED, A_TRANSPORT = 0x0014, 0x0015, 0x0016, 0x0019
+A_REALM, A_NONCE, A_RELAYED, A_TRANSPORT, A_CONNECTION_ID = 0x0014, 0x0015, 0x0016, 0x0019, 0x002A
 
 
 def xor_address(ip, port):
@@ -37,7 +39,7 @@ class TurnTcpClient:
     """One control connection from `source` to the server at 127.0.0.1:`port`."""
 
     def __init__(self, port, user, password, source="127.0.0.1", timeout=5.0):
-        self.user, self.password = user, password
+        self.port, self.user, self.password, self.source, self.timeout = port, user, password, source, timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.bind((source, 0))
@@ -95,11 +97,23 @@ class TurnTcpClient:
             raise TestFailure("TURN method 0x%03x failed: %d" % (method, code))
         raise TestFailure("TURN method 0x%03x: challenged twice" % method)
 
-    def allocate(self):
-        """A UDP relayed address; returns (ip, port)."""
-        got = self.request(ALLOCATE, [attr(A_TRANSPORT, b"\x11\0\0\0")])
+    def allocate(self, tcp=False):
+        """A UDP (or RFC 6062 TCP) relayed address; returns (ip, port)."""
+        got = self.request(ALLOCATE, [attr(A_TRANSPORT, b"\x06\0\0\0" if tcp else b"\x11\0\0\0")])
         self.relayed = parse_xor_address(got[A_RELAYED])
         return self.relayed
+
+    def connect_peer(self, ip, port):
+        """RFC 6062 Connect from the (TCP) relayed address to ip:port; returns the CONNECTION-ID."""
+        return self.request(CONNECT, [attr(A_PEER, xor_address(ip, port))])[A_CONNECTION_ID]
+
+    def bind_data(self, connection_id):
+        """RFC 6062 ConnectionBind on a new connection from the same source, with this client's
+        credentials; returns that socket, which then carries the peer connection's bytes."""
+        data = TurnTcpClient(self.port, self.user, self.password, self.source, self.timeout)
+        data.auth = self.auth
+        data.request(CONNECTION_BIND, [attr(A_CONNECTION_ID, connection_id)])
+        return data.sock
 
     def permit(self, ip):
         self.request(CREATE_PERMISSION, [attr(A_PEER, xor_address(ip, 0))])
