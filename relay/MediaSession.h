@@ -18,6 +18,7 @@
 #include "media/RtpStats.h"
 #include "relay/Latch.h"
 #include "relay/LegCrypto.h"
+#include "relay/LegWebrtc.h"
 #include "relay/LegSrtp.h"
 #include "common/SockAddr.h"
 
@@ -101,6 +102,10 @@ struct LegParams {
   uint8_t localSink = 0;
   // SRTP terminated on this leg (relay/LegCrypto.h); empty = plain RTP, or SRTP passed through.
   LegCrypto crypto;
+  // WebRTC legs (relay/LegWebrtc.h): ICE-lite checks answered and/or DTLS-SRTP keying this leg's SRTP.
+  LegIce ice;
+  LegDtls dtls;
+  bool webrtc() const { return ice.enabled() || dtls.role != DtlsRole::Off; }
 };
 
 // Where the current MOS sampling interval of a leg started (RelayWorker samples on its timer).

@@ -476,6 +476,11 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     counters_.drop(DropReason::Malformed).add(1);
     return false;
   }
+  if (leg.params.webrtc() && !pkt.empty()) {  // RFC 7983 demultiplexing on a WebRTC leg
+    const MediaDemux kind = demuxMedia(pkt[0]);
+    if (kind == MediaDemux::Stun && leg.params.ice.enabled()) return onIceCheck(c, i, nowNs);
+    if (kind == MediaDemux::Dtls && leg.params.dtls.role != DtlsRole::Off) return onDtlsRecord(c, i, nowNs);
+  }
   if (leg.params.opaque) return processOther(c, i, nowNs, c.kind == ComponentKind::Rtcp ? rtcpOut : rtpOut);
   // rtcp-mux: RTP and RTCP told apart by packet type (RFC 5761 §4), which SRTP leaves in the clear.
   const bool isRtcp = c.kind == ComponentKind::Rtcp || (leg.params.mux && media::looksLikeRtcp(pkt));

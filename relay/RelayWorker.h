@@ -126,6 +126,12 @@ class RelayWorker {
   // A datagram that is not RTP/RTCP (or any datagram of an opaque leg): forwarded unchanged and
   // counted as `other` when it comes from the latched peer, dropped and counted otherwise.
   bool processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out);
+  // WebRTC legs (relay/LegWebrtc.h), datagram i of the current batch told apart by RFC 7983: a
+  // STUN message on a leg with ICE (RelayWorkerIce.cc), a DTLS record on a leg with a DTLS role
+  // (RelayWorkerDtls.cc). They answer from the component's own socket; true = valid traffic
+  // that keeps the session alive, false = dropped and counted.
+  bool onIceCheck(Component& c, uint32_t i, uint64_t nowNs);
+  bool onDtlsRecord(Component& c, uint32_t i, uint64_t nowNs);
   void onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t nowNs);
   // Queues buffer i toward `dst` (its latched source, else its advertised address).
   bool enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size);
