@@ -215,15 +215,18 @@ TEST(RelayWorkerIce, RoleConflictAndBadRequestsAreAnsweredCountedAndNeverLatch) 
   r = exchange(a, c.ports.rtpPort[0], {.integrity = false, .txn = 2});
   ASSERT_TRUE(r);
   EXPECT_EQ(StunView::parse(r->bytes)->errorCode()->code, 400);
-  // A Binding response (here the relay's own 400, reflected) is dropped silently.
+  // A Binding response (here the relay's own 400, reflected) is dropped silently: the next answer
+  // A gets is the one to its next request.
   a.sendRaw(c.ports.rtpPort[0], r->bytes.data(), r->bytes.size());
-  EXPECT_EQ(a.receive(200), -1);
+  r = exchange(a, c.ports.rtpPort[0], {.integrity = false, .txn = 3});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::to_integer<int>(r->bytes[11]), 3) << "the answer to transaction 3, not to the response";
 
   auto rep = test::queryNow(relay, c.id);
   ASSERT_TRUE(rep);
   const auto& n = rep->streams[0][0].counters.iceChecks;
   EXPECT_EQ(n[static_cast<size_t>(IceCheckResult::RoleConflict)], 1U);
-  EXPECT_EQ(n[static_cast<size_t>(IceCheckResult::BadRequest)], 1U);
+  EXPECT_EQ(n[static_cast<size_t>(IceCheckResult::BadRequest)], 2U);
   EXPECT_EQ(n[static_cast<size_t>(IceCheckResult::Dropped)], 1U);
   EXPECT_EQ(n[static_cast<size_t>(IceCheckResult::Ok)], 0U);
   EXPECT_FALSE(rep->streams[0][0].latched.valid());
