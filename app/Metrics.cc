@@ -308,6 +308,7 @@ RelayTotals relayTotals(const relay::RelayControl& relay) {
     t.srtpUnprotected += static_cast<double>(c.srtpUnprotected.get());
     t.srtpProtected += static_cast<double>(c.srtpProtected.get());
     for (size_t r = 0; r < t.srtpDrops.size(); ++r) t.srtpDrops[r] += static_cast<double>(c.srtpDrops[r].get());
+    for (size_t r = 0; r < t.iceChecks.size(); ++r) t.iceChecks[r] += static_cast<double>(c.iceChecks[r].get());
   }
   // The kernel fast path forwards and drops without the workers: its totals join theirs.
   if (const auto* k = relay.kernelForwarder()) {
@@ -400,6 +401,14 @@ class Metrics::Collector : public prometheus::Collectable {
       add(srtpDropped, t.srtpDrops[r], {{"reason", relay::srtpDropLabel(static_cast<srtp::SrtpError>(r))}});
     }
     out.push_back(std::move(srtpDropped));
+    auto iceChecks = family("rdv_ice_checks_total",
+                            "STUN on relay legs with ICE-lite, by result (ok: a check that authenticated and was "
+                            "answered; dropped: responses, indications, other methods, bad FINGERPRINT)",
+                            MetricType::Counter);
+    for (size_t r = 0; r < t.iceChecks.size(); ++r) {
+      add(iceChecks, t.iceChecks[r], {{"result", relay::toString(static_cast<relay::IceCheckResult>(r))}});
+    }
+    out.push_back(std::move(iceChecks));
     out.push_back(std::move(busy));
     out.push_back(std::move(wsessions));
     out.push_back(std::move(wpackets));

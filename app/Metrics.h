@@ -58,6 +58,7 @@ struct RelayTotals {
   double srtpUnprotected = 0;  // SRTP terminated on relay legs (issue 12)
   double srtpProtected = 0;
   std::array<double, srtp::kSrtpErrorCount> srtpDrops{};
+  std::array<double, relay::kIceCheckResultCount> iceChecks{};  // STUN on ICE-lite legs, by result
 };
 RelayTotals relayTotals(const relay::RelayControl& relay);
 

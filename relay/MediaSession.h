@@ -16,6 +16,7 @@
 #include "media/MosSummary.h"
 #include "media/RtcpXr.h"
 #include "media/RtpStats.h"
+#include "relay/IceResponder.h"
 #include "relay/Latch.h"
 #include "relay/LegCrypto.h"
 #include "relay/LegWebrtc.h"
@@ -65,6 +66,9 @@ struct LegCounters {
   uint64_t srtpProtected = 0;
   std::array<uint64_t, srtp::kSrtpErrorCount> srtpDropped{};
   uint64_t& srtpDrop(srtp::SrtpError e) { return srtpDropped[static_cast<size_t>(e)]; }
+  // STUN from the peer of a leg with ICE-lite (LegParams::ice), by IceCheckResult (index).
+  std::array<uint64_t, kIceCheckResultCount> iceChecks{};
+  uint64_t& iceCheck(IceCheckResult r) { return iceChecks[static_cast<size_t>(r)]; }
 };
 
 // What RTCP tells about this leg's peer (RFC 3550 §6.4).

@@ -6,6 +6,7 @@
 
 #include "common/Counter.h"
 #include "media/srtp/SrtpContext.h"
+#include "relay/IceResponder.h"
 
 namespace rdv::relay {
 
@@ -34,11 +35,15 @@ struct alignas(64) WorkerCounters {
   Counter srtpUnprotected;
   Counter srtpProtected;
   Counter srtpDrops[srtp::kSrtpErrorCount];
+  // STUN on legs with ICE-lite (LegParams::ice), by IceCheckResult (index; labels from toString).
+  Counter iceChecks[kIceCheckResultCount];
 
   Counter& drop(DropReason r) { return drops[static_cast<size_t>(r)]; }
   const Counter& drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
   Counter& srtpDrop(srtp::SrtpError e) { return srtpDrops[static_cast<size_t>(e)]; }
   const Counter& srtpDrop(srtp::SrtpError e) const { return srtpDrops[static_cast<size_t>(e)]; }
+  Counter& iceCheck(IceCheckResult r) { return iceChecks[static_cast<size_t>(r)]; }
+  const Counter& iceCheck(IceCheckResult r) const { return iceChecks[static_cast<size_t>(r)]; }
 };
 
 }  // namespace rdv::relay
