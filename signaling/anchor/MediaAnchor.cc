@@ -36,7 +36,7 @@ bool sameParams(const relay::LegParams& a, const relay::LegParams& b) {
   return a.rtpRemote == b.rtpRemote && a.rtcpRemote == b.rtcpRemote && a.mux == b.mux &&
          a.asymmetric == b.asymmetric && a.srtp == b.srtp && a.opaque == b.opaque &&
          a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec &&
-         a.party == b.party && a.crypto == b.crypto;
+         a.party == b.party && a.crypto == b.crypto && a.ice == b.ice && a.dtls == b.dtls;
 }
 
 uint32_t firstClockRate(const sdp::SdpMedia& m) {
@@ -427,6 +427,11 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     if (!sdes) {
       return undo(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {}: {}", i + 1, sdes.error())});
     }
+    if (auto w = readWebrtc(st, side, isOffer, sdp, i, opts); !w) return undo(w.error());
+    p.ice = st.webrtc[side].legIce();
+    p.dtls = st.webrtc[side].legDtls();
+    st.params[other].ice = st.webrtc[other].legIce();
+    st.params[other].dtls = st.webrtc[other].legDtls();
     // Payload opaque to the relay only while SRTP passes through; a terminated leg is decrypted.
     p.srtp = savp && st.sdes[side].mode == SdesMode::Pass;
     p.crypto = st.sdes[side].crypto();
@@ -439,10 +444,13 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     if (isOffer) {
       st.offerer = side;
       st.offeredMux = peerMux && !opts.muxReject;
-      st.demuxed = opts.muxDemux;
-      st.muxRequired = opts.muxRequire && !opts.muxDemux;
+      // A WebRTC leg is always muxed (RFC 8829 §5.1.3 requires rtcp-mux): the offerer's stays so
+      // whatever the answerer says, the receiver's is offered and kept muxed.
+      const bool webrtcReceiver = st.webrtc[other].dtls;
+      st.demuxed = opts.muxDemux || st.webrtc[side].dtls;
+      st.muxRequired = (opts.muxRequire && !opts.muxDemux) || webrtcReceiver;
       p.mux = st.offeredMux;  // provisional until the answer
-      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) && !opts.muxDemux;
+      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) && (!opts.muxDemux || webrtcReceiver);
       st.params[other].mux = muxTowardReceiver;
       st.params[other].srtp = p.srtp;
     } else {
@@ -477,6 +485,7 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
   sdp.setConnection(addrType_, advertise_);
   if (opts.replaceOrigin) sdp.setOriginAddress(addrType_, advertise_);
   removeIceAttributes(sdp);
+  writeWebrtcSdp(call, side, isOffer, sdp, opts);
   call.lastSignalUnix = clock_.wallSeconds();
   spdlog::info("call={} {} from leg {} anchored: {} stream(s)", call.callId, isOffer ? "offer" : "answer", side,
                sdp.media.size());
