@@ -434,6 +434,13 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_sip_outbound_connection_failures_total",
              "Of those, connections refused, not established in time or failing their TLS handshake",
              MetricType::Counter, d(tc.outboundFailures));
+      single("rdv_sip_ws_upgrades_total", "SIP over WebSocket handshakes accepted (WS and WSS)", MetricType::Counter,
+             d(tc.wsUpgrades));
+      single("rdv_sip_ws_rejected_total", "SIP over WebSocket handshakes refused with 400/426", MetricType::Counter,
+             d(tc.wsRejected));
+      single("rdv_sip_ws_protocol_errors_total",
+             "SIP over WebSocket connections closed for a bad or oversized frame (1002/1009)", MetricType::Counter,
+             d(tc.wsProtocolErrors));
       single("rdv_sip_registrations_total", "Successful REGISTER requests", MetricType::Counter, d(bc.registrations));
       single("rdv_sip_auth_challenges_total", "401/407 challenges sent", MetricType::Counter, d(bc.authChallenges));
       single("rdv_calls_total", "Calls routed", MetricType::Counter, d(bc.callsTotal));

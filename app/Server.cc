@@ -267,6 +267,16 @@ Expected<bool, std::string> Server::Impl::startSip() {
     spdlog::info("SIP over TLS on {} (certificate {}, key {})", cfg.sip.tlsListen, cfg.sip.tlsCert,
                  cfg.sip.tlsKey);
   }
+  if (!cfg.sip.wsListen.empty()) {
+    if (auto r = sip->listenWs(cfg.sip.wsListen); !r) return Unexpected(fmt::format("sip.ws_listen: {}", r.error()));
+    spdlog::info("SIP over WebSocket on {}", cfg.sip.wsListen);
+  }
+  if (!cfg.sip.wssListen.empty()) {
+    if (auto r = sip->listenWss(cfg.sip.wssListen, cfg.sip.tlsCert, cfg.sip.tlsKey); !r) {
+      return Unexpected(fmt::format("sip.wss_listen: {}", r.error()));
+    }
+    spdlog::info("SIP over secure WebSocket on {} (certificate {})", cfg.sip.wssListen, cfg.sip.tlsCert);
+  }
   b2bua = std::make_unique<b2bua::B2bua>(cfg.sip, *sip, *anchor, clock);
   b2bua->setConferences(conferences.get(), cfg.conference.prefix);
   if (!cfg.sip.messageStore.empty()) {
