@@ -7,7 +7,7 @@
 // tag before the AAD when decrypting; OpenSSL 3 turns each ctrl into an OSSL_PARAM array that the
 // GCM provider looks up by name (strcmp per known parameter). Here the IV length is the
 // provider's default (12, set once at init), the tag goes in and out as one OSSL_PARAM
-// without the ctrl translation, and the IV is set with EVP_CipherInit_ex alone. The EVP context
+// without the ctrl translation, and the IV goes in without EVP_CipherInit_ex (gcmSetIv). The EVP context
 // and its AES key schedule / GHASH table are made once per key (init), never per packet.
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -28,6 +28,7 @@ struct GcmState {
   EVP_CIPHER_CTX* ctx = nullptr;
   int keyLength = 0;  // 16 or 32
   int tagLength = 0;  // 16 (RFC 7714) or 8 (libsrtp's 8-octet-tag policies)
+  int enc = -1;       // the direction EVP_CipherInit_ex last set: 1 encrypt, 0 decrypt, -1 none
 };
 
 GcmState* stateOf(void* v) {
@@ -81,17 +82,31 @@ srtp_err_status_t gcmInit(void* v, const uint8_t* key) {
   GcmState* s = stateOf(v);
   const EVP_CIPHER* evp = s->keyLength == SRTP_AES_128_KEY_LEN ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
   EVP_CIPHER_CTX_reset(s->ctx);
+  s->enc = -1;
   if (EVP_CipherInit_ex(s->ctx, evp, nullptr, key, nullptr, 1) != 1) return srtp_err_status_init_fail;
   return srtp_err_status_ok;
 }
 
+// The IV of the next packet. A context keeps its direction (libsrtp gives each stream its own
+// cipher objects, protect or unprotect), so after the first packet the IV goes in as the GCM
+// provider's "whole IV" parameter (OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED with length -1, the
+// special case OpenSSL's ctrl EVP_CTRL_GCM_SET_IV_FIXED documents), which skips
+// EVP_CipherInit_ex's per-call IV- and key-length queries. A change of direction, or a provider
+// that refuses the parameter, takes EVP_CipherInit_ex.
 srtp_err_status_t gcmSetIv(void* v, uint8_t* iv, srtp_cipher_direction_t direction) {
   GcmState* s = stateOf(v);
   if (direction != srtp_direction_encrypt && direction != srtp_direction_decrypt) {
     return srtp_err_status_bad_param;
   }
   const int enc = direction == srtp_direction_encrypt ? 1 : 0;
+  if (enc == s->enc) {
+    std::array<OSSL_PARAM, 2> params{
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, iv, static_cast<size_t>(-1)),
+        OSSL_PARAM_construct_end()};
+    if (EVP_CIPHER_CTX_set_params(s->ctx, params.data()) == 1) return srtp_err_status_ok;
+  }
   if (EVP_CipherInit_ex(s->ctx, nullptr, nullptr, nullptr, iv, enc) != 1) return srtp_err_status_init_fail;
+  s->enc = enc;
   return srtp_err_status_ok;
 }
 
