@@ -46,7 +46,7 @@ enum class IceCheckReason : uint8_t {
   BadFingerprint,      // FINGERPRINT misplaced, of the wrong size or not matching: Dropped
   NotRequest,          // a response or an indication: Dropped
   NotBinding,          // a request of another method: Dropped
-  NoIce,               // the leg has no local ufrag/password: Dropped
+  NoIce,               // the leg has no local ufrag/password, or the source no address: Dropped
   NoRoom,              // the output buffer is too small for the answer: Dropped
   MalformedAttribute,  // a Binding request whose attributes do not parse: BadRequest
   MissingCredentials,  // no USERNAME or no MESSAGE-INTEGRITY(-SHA256): BadRequest

@@ -160,8 +160,8 @@ TEST(IceResponder, Rfc5769SampleRequestWithAnotherPasswordGets401) {
 // Builds a Binding request with `build` adding attributes, then MI (keyed with `pwd`, when
 // non-empty) and FINGERPRINT.
 template <typename Fn>
-std::vector<std::byte> request(Fn&& build, std::string_view pwd = test::kIceLocalPwd, uint16_t method = stun::method::kBinding,
-                               MessageClass cls = MessageClass::Request) {
+std::vector<std::byte> request(Fn&& build, std::string_view pwd = test::kIceLocalPwd,
+                               uint16_t method = stun::method::kBinding, MessageClass cls = MessageClass::Request) {
   std::vector<std::byte> buf(512);
   const stun::TransactionId id{std::byte{1}, std::byte{2}, std::byte{3}};
   stun::StunBuilder b(buf, method, cls, id);

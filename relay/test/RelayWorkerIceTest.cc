@@ -16,6 +16,7 @@
 #include "relay/stun/StunBuilder.h"
 #include "relay/stun/StunIntegrity.h"
 #include "relay/stun/StunMessage.h"
+#include "relay/test/SrtpPeer.h"
 #include "relay/test/TestPeer.h"
 
 namespace rdv::relay {
@@ -45,7 +46,8 @@ RelayOptions options() {
 }
 
 // Leg 0 faces the browser `a` with ICE-lite and rtcp-mux (as WebRTC does), leg 1 the plain peer `b`.
-Call setUp(RelayControl& relay, const Peer& a, const Peer& b, bool ice = true) {
+// With `crypto`, leg 0 also terminates SRTP (as a DTLS-keyed WebRTC leg does).
+Call setUp(RelayControl& relay, const Peer& a, const Peer& b, bool ice = true, const LegCrypto& crypto = {}) {
   const uint64_t id = relay.createSession("ice-call");
   auto ports = relay.addStream(id, true);
   EXPECT_TRUE(ports);
@@ -57,6 +59,7 @@ Call setUp(RelayControl& relay, const Peer& a, const Peer& b, bool ice = true) {
     pa.ice.localPwd = credential(kPwd);
     pa.ice.remoteUfrag = credential(kBrowserUfrag);
   }
+  pa.crypto = crypto;
   EXPECT_TRUE(relay.updateLeg(id, 0, 0, pa));
   EXPECT_TRUE(relay.updateLeg(id, 0, 1, pb));
   return Call{id, *ports};
@@ -271,6 +274,44 @@ TEST(RelayWorkerIce, LegWithoutIceStillForwardsStunFromItsLatchedPeerAndAnswersN
   ASSERT_TRUE(rep);
   EXPECT_EQ(rep->streams[0][0].counters.otherPackets, 1U);
   for (uint64_t n : rep->streams[0][0].counters.iceChecks) EXPECT_EQ(n, 0U);
+}
+
+// ICE and SRTP on one leg: checks are answered before SRTP sees anything (RFC 7983), the check
+// latches, SRTP then flows both ways through the latched address, and after a nomination from
+// another address the old one is a stranger (the clock stands still: no silence, no NAT re-latch).
+TEST(RelayWorkerIce, ChecksAndSrtpShareTheLegAndTheNominatedAddressCarriesTheMedia) {
+  common::ManualClock clock;
+  RelayOptions o = options();
+  o.worker.clock = &clock;
+  RelayControl relay(o);
+  Peer a, a2, b;
+  const LegCrypto ca = test::legCrypto(srtp::Suite::AesCm128HmacSha1_80, 1, 50);
+  test::SrtpPeerKeys ak(ca);
+  const Call c = setUp(relay, a, b, true, ca);
+  ASSERT_TRUE(exchange(a, c.ports.rtpPort[0], {}));
+  test::sendBytes(a, c.ports.rtpPort[0], ak.protect(test::plainRtp(1, 0xA)));
+  EXPECT_EQ(test::receiveBytes(b), test::plainRtp(1, 0xA));
+  b.sendRtp(c.ports.rtpPort[1], 1, 0xB);
+  const auto toA = test::receiveBytes(a);
+  EXPECT_EQ(ak.unprotect(toA.data(), toA.size()), test::plainRtp(1, 0xB));
+
+  ASSERT_TRUE(exchange(a2, c.ports.rtpPort[0], {.useCandidate = true, .txn = 2}));
+  test::sendBytes(a2, c.ports.rtpPort[0], ak.protect(test::plainRtp(2, 0xA)));
+  EXPECT_EQ(test::receiveBytes(b), test::plainRtp(2, 0xA));
+  test::sendBytes(a, c.ports.rtpPort[0], ak.protect(test::plainRtp(3, 0xA)));
+  // A check from the old address after it: once answered, the SRTP before it was handled (one
+  // socket, one worker). It is answered but, without USE-CANDIDATE, moves nothing.
+  ASSERT_TRUE(exchange(a, c.ports.rtpPort[0], {.txn = 3}));
+  b.sendRtp(c.ports.rtpPort[1], 2, 0xB);
+  const auto toA2 = test::receiveBytes(a2);
+  EXPECT_EQ(ak.unprotect(toA2.data(), toA2.size()), test::plainRtp(2, 0xB));
+  EXPECT_TRUE(test::receiveBytes(b, 100).empty()) << "SRTP from the old address is not forwarded";
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, a2.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.spoofed, 1U);
+  // The old address's packet authenticated, then failed the latch.
+  EXPECT_EQ(rep->streams[0][0].counters.srtpUnprotected, 3U);
 }
 
 }  // namespace
