@@ -309,6 +309,9 @@ RelayTotals relayTotals(const relay::RelayControl& relay) {
     t.srtpProtected += static_cast<double>(c.srtpProtected.get());
     for (size_t r = 0; r < t.srtpDrops.size(); ++r) t.srtpDrops[r] += static_cast<double>(c.srtpDrops[r].get());
     for (size_t r = 0; r < t.iceChecks.size(); ++r) t.iceChecks[r] += static_cast<double>(c.iceChecks[r].get());
+    t.dtlsHandshakesOk += static_cast<double>(c.dtlsHandshakesOk.get());
+    t.dtlsHandshakesFailed += static_cast<double>(c.dtlsHandshakesFailed.get());
+    for (size_t r = 0; r < t.dtlsDrops.size(); ++r) t.dtlsDrops[r] += static_cast<double>(c.dtlsDrops[r].get());
   }
   // The kernel fast path forwards and drops without the workers: its totals join theirs.
   if (const auto* k = relay.kernelForwarder()) {
@@ -409,6 +412,21 @@ class Metrics::Collector : public prometheus::Collectable {
       add(iceChecks, t.iceChecks[r], {{"result", relay::toString(static_cast<relay::IceCheckResult>(r))}});
     }
     out.push_back(std::move(iceChecks));
+    auto dtlsHandshakes = family("rdv_dtls_handshakes_total",
+                                 "DTLS-SRTP handshakes on relay legs that keyed SRTP (ok) or failed (fingerprint "
+                                 "mismatch, alert, no SRTP profile, timeout)",
+                                 MetricType::Counter);
+    add(dtlsHandshakes, t.dtlsHandshakesOk, {{"result", "ok"}});
+    add(dtlsHandshakes, t.dtlsHandshakesFailed, {{"result", "failed"}});
+    out.push_back(std::move(dtlsHandshakes));
+    auto dtlsDropped = family("rdv_dtls_dropped_packets_total",
+                              "Datagrams dropped on DTLS-SRTP legs, by reason (not_keyed: RTP/RTCP before the "
+                              "handshake keyed the leg, never forwarded in clear)",
+                              MetricType::Counter);
+    for (size_t r = 0; r < t.dtlsDrops.size(); ++r) {
+      add(dtlsDropped, t.dtlsDrops[r], {{"reason", relay::dtlsDropLabel(static_cast<relay::DtlsDrop>(r))}});
+    }
+    out.push_back(std::move(dtlsDropped));
     out.push_back(std::move(busy));
     out.push_back(std::move(wsessions));
     out.push_back(std::move(wpackets));

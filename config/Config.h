@@ -57,6 +57,10 @@ std::optional<std::vector<std::string>> parseBuddyList(std::string_view list);
 struct MediaConfig {
   std::string encryptCaller = "passthrough";  // towards the calling party
   std::string encryptCallee = "passthrough";  // towards the called party
+  // DTLS-SRTP certificate (RFC 5763/5764, media/dtls): PEM files, both or neither; neither = a
+  // self-signed ECDSA P-256 certificate generated at each start.
+  std::string dtlsCertificate;
+  std::string dtlsPrivateKey;
 };
 
 struct SipConfig {

@@ -111,6 +111,12 @@ const std::array kKeys{
     KeyDef{"media.encrypt_callee", KeyType::String, 0, 0,
            "SRTP towards the called party: passthrough, offer, require or never (as media.encrypt_caller)",
            RDV_STR(sip.media.encryptCallee)},
+    KeyDef{"media.dtls_certificate", KeyType::String, 0, 0,
+           "PEM certificate for DTLS-SRTP (its SHA-256 goes into a=fingerprint); empty = a self-signed ECDSA "
+           "P-256 certificate generated at start; needs media.dtls_private_key",
+           RDV_STR(sip.media.dtlsCertificate)},
+    KeyDef{"media.dtls_private_key", KeyType::String, 0, 0, "PEM private key of media.dtls_certificate",
+           RDV_STR(sip.media.dtlsPrivateKey)},
     KeyDef{"presence.allow_same_domain", KeyType::UInt, 0, 1,
            "1 = any watcher whose From host is the watched user's host may subscribe to its presence; "
            "0 = only those in presence.lists.<user>",

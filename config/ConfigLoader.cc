@@ -256,6 +256,9 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   };
   encryptPolicy("media.encrypt_caller", cfg.sip.media.encryptCaller);
   encryptPolicy("media.encrypt_callee", cfg.sip.media.encryptCallee);
+  if (cfg.sip.media.dtlsCertificate.empty() != cfg.sip.media.dtlsPrivateKey.empty()) {
+    err("media.dtls_certificate and media.dtls_private_key go together");
+  }
   validateApi(cfg.api, errors);
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;

@@ -77,7 +77,15 @@ bool RelayWorker::onDtlsRecord(Component& c, uint32_t i, uint64_t nowNs) {
   // The handshake talks to one source: the latched one, else the first that sent DTLS (passive) or
   // the one the ClientHello went to (active).
   const bool fromLatched = leg.rtp.latch.latched() && src == leg.rtp.latch.address();
-  if (d->peer().valid() && !(src == d->peer()) && !fromLatched) return dropDtls(leg, DtlsDrop::WrongSource);
+  if (d->peer().valid() && !(src == d->peer())) {
+    if (!fromLatched) return dropDtls(leg, DtlsDrop::WrongSource);
+    // The latched peer (with ICE: the one whose checks authenticated) outranks whoever reached the
+    // port first: its ClientHello starts the handshake over.
+    if (info->clientHello && d->params().role == DtlsRole::Passive && ep->state() != dtls::State::Connected) {
+      if (!d->begin(*opts_.dtlsIdentity)) return dropDtls(leg, DtlsDrop::NoHandshake);
+      ep = d->endpoint();
+    }
+  }
   if (!d->peer().valid() || fromLatched) d->bind(src);
   ep->feed(pkt, nowNs);
   flushDtls(leg, nowNs);

@@ -150,6 +150,21 @@ TEST_F(MetricsTest, IceChecksAreLabelledByResult) {
   EXPECT_NE(text.find("rdv_ice_checks_total{result=\"role_conflict\"} 0"), std::string::npos);
 }
 
+// DTLS-SRTP legs (issue 12): handshakes by result, and RTP toward a leg not keyed yet dropped.
+TEST_F(MetricsTest, DtlsHandshakesAndDropsAreLabelled) {
+  relay::test::Peer a, b;
+  auto call = relay::test::setUpCall(relay_, a, b, "m-dtls");
+  relay::LegParams pa = relay::test::towards(a);
+  pa.dtls.role = relay::DtlsRole::Passive;
+  ASSERT_TRUE(relay_.updateLeg(call.id, 0, 0, pa));
+  b.sendRtp(call.ports.rtpPort[1], 1, 0xB);
+  const std::string text = renderWhen("rdv_dtls_dropped_packets_total{reason=\"not_keyed\"}", 1);
+  EXPECT_NE(text.find("rdv_dtls_handshakes_total{result=\"ok\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("rdv_dtls_handshakes_total{result=\"failed\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("rdv_dtls_dropped_packets_total{reason=\"malformed\"} 0"), std::string::npos);
+  EXPECT_EQ(a.receive(0), -1) << "nothing in clear toward the DTLS leg";
+}
+
 TEST_F(MetricsTest, NgCountersAreExported) {
   ng_.process("c1 d7:command4:pinge");
   ng_.process("c1 d7:command4:pinge");  // retransmission: cached

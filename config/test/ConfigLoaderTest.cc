@@ -112,6 +112,21 @@ TEST(ConfigLoader, MediaEncryptTakesOnlyTheFourPolicies) {
   EXPECT_NE(errors[0].message.find("media.encrypt_callee"), std::string::npos) << errors[0].message;
 }
 
+TEST(ConfigLoader, DtlsCertificateAndKeyGoTogether) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[media]\ndtls_certificate = \"/etc/rdv/dtls.pem\"\n", "t.toml", errors);
+  ASSERT_TRUE(errors.empty()) << errors.front().str();
+  EXPECT_EQ(c.sip.media.dtlsCertificate, "/etc/rdv/dtls.pem");
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].message.find("media.dtls_private_key"), std::string::npos) << errors[0].message;
+  errors.clear();
+  applySet(c, "media.dtls_private_key=/etc/rdv/dtls.key", errors);
+  validate(c, errors);
+  EXPECT_TRUE(errors.empty());
+}
+
 TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
   Config c;
   c.sip.tlsListen = "127.0.0.1:5061";

@@ -17,12 +17,14 @@ namespace rdv::dtls {
 namespace {
 
 constexpr const char kExporterLabel[] = "EXTRACTOR-dtls_srtp";  // RFC 5764 §4.2
-constexpr int kMaxReadsPerFeed = 8;  // post-handshake records of one datagram
+constexpr int kMaxReadsPerFeed = 16;  // calls into OpenSSL per datagram (records of one datagram)
 
 DtlsEndpoint* endpointOf(const SSL* ssl) { return static_cast<DtlsEndpoint*>(SSL_get_app_data(ssl)); }
 
 // A datagram BIO over the endpoint: a read returns the datagram being fed (once), a write queues
-// one (coalesced with the previous when both fit the MTU: records carry their own length).
+// one. OpenSSL already packs a flight's records into writes of at most the MTU; writes are never
+// merged here: OpenSSL 3.0 stalls on a datagram that starts with a retransmitted ClientHello and
+// goes on with the next flight (the unit test LostServerFlight... caught it).
 int bioWrite(BIO* b, const char* data, int len) {
   auto* ep = static_cast<DtlsEndpoint*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
@@ -241,6 +243,8 @@ std::optional<uint64_t> DtlsEndpoint::nextTimeoutNs(uint64_t nowNs) const {
 
 void DtlsEndpoint::drive() {
   if (state_ == State::Handshaking) {
+    // One call: OpenSSL works through every record of the datagram itself; a second call with
+    // nothing to read would only give its expired timer a chance to resend early.
     ERR_clear_error();
     const int r = SSL_do_handshake(ssl_);
     if (r == 1) {
@@ -248,19 +252,18 @@ void DtlsEndpoint::drive() {
     } else {
       const int e = SSL_get_error(ssl_, r);
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) failFromSsl();
-      if (state_ != State::Failed && timeouts_ > options_.maxRetransmissions) {
-        fail(Failure::Timeout, "no answer after " + std::to_string(timeouts_) + " retransmissions");
-      }
     }
-    return;
+    if (state_ == State::Handshaking && timeouts_ > options_.maxRetransmissions) {
+      fail(Failure::Timeout, "no answer after " + std::to_string(timeouts_) + " retransmissions");
+    }
   }
   if (state_ != State::Connected) return;
   // After the handshake: the peer's retransmitted last flight (answered with ours), alerts,
   // application data (ignored: no data channels here).
   std::array<std::byte, 2048> scratch;
-  for (int i = 0; i < kMaxReadsPerFeed && !inbound_.empty(); ++i) {
+  for (int i = 0; i < kMaxReadsPerFeed && (!inbound_.empty() || SSL_has_pending(ssl_) == 1); ++i) {
     ERR_clear_error();
-    if (SSL_read(ssl_, scratch.data(), static_cast<int>(scratch.size())) <= 0) break;
+    if (SSL_read(ssl_, scratch.data(), static_cast<int>(scratch.size())) <= 0 && SSL_has_pending(ssl_) != 1) break;
   }
   ERR_clear_error();
 }
@@ -320,14 +323,6 @@ void DtlsEndpoint::failFromSsl() {
 }
 
 void DtlsEndpoint::onWrite(std::span<const std::byte> bytes) {
-  if (outCount_ > 0) {
-    Slot& last = out_[outCount_ - 1];
-    if (last.size + bytes.size() <= options_.mtu) {
-      std::memcpy(last.bytes.data() + last.size, bytes.data(), bytes.size());
-      last.size += bytes.size();
-      return;
-    }
-  }
   if (outCount_ == kQueueSlots || bytes.size() > kMaxDatagram) {
     ++stats_.queueOverflows;
     return;

@@ -84,7 +84,7 @@ struct EndpointStats {
   uint64_t malformed = 0;        // datagrams refused by parseDatagram (never reach OpenSSL)
   uint64_t datagramsOut = 0;
   uint64_t retransmissions = 0;  // flights resent on the timer
-  uint64_t queueOverflows = 0;   // writes that did not fit the outgoing queue (lost, as on a wire)
+  uint64_t queueOverflows = 0;   // datagrams that did not fit the outgoing queue (lost, as on a wire)
 };
 
 class DtlsEndpoint {

@@ -231,6 +231,21 @@ TEST(RelayWorkerDtls, GarbageOnTheDtlsRangeIsDroppedAndCountedAndTheHandshakeSti
   EXPECT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
 }
 
+TEST(RelayWorkerDtls, DtlsFromAnotherSourceDuringTheHandshakeIsDroppedAsWrongSource) {
+  Fixture f(DtlsRole::Passive);
+  auto ep = f.peerEndpoint(dtls::Role::Client);
+  ep->start(0);
+  const std::vector<uint8_t> hello(reinterpret_cast<const uint8_t*>(ep->outgoing(0).data()),
+                                   reinterpret_cast<const uint8_t*>(ep->outgoing(0).data()) + ep->outgoing(0).size());
+  ep->clearOutgoing();
+  sendBytes(f.a, f.call.ports.rtpPort[0], hello);  // binds the handshake to a
+  ASSERT_FALSE(receiveBytes(f.a).empty()) << "the relay's flight";
+  Peer stranger;
+  sendBytes(stranger, f.call.ports.rtpPort[0], hello);
+  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::WrongSource) == 1; }));
+  EXPECT_TRUE(receiveBytes(stranger, 0).empty()) << "nothing answers the stranger";
+}
+
 TEST(RelayWorkerDtls, AnUnchangedReofferKeepsTheKeys) {
   Fixture f(DtlsRole::Passive);
   auto ep = f.peerEndpoint(dtls::Role::Client);
