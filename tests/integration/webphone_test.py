@@ -8,7 +8,7 @@ file, certificate errors ignored, --remote-debugging-port) opens
 http://127.0.0.1:<api>/phone?user=alice&...&autostart=1; the harness reads window.phoneState
 through the DevTools protocol (its own small CDP client over wsclient.py) and drives the page by
 evaluating its call()/hangup() functions. baresip phones on loopback (1000 Hz tone files, sndfile
-recordings, auto-answer) are plain UDP/RTP phones. Every wait is bounded; all processes are
+recordings, auto-answer; dave silent) are plain UDP/RTP phones. Every wait is bounded; all processes are
 stopped by PID.
 
   register_sha256   (server offering SHA-256 and MD5) the page registers over WSS with the SHA-256
@@ -275,6 +275,9 @@ def main():
     e2e.write_tone(browser_tone, BROWSER_HZ, seconds=60, rate=48000)
     phone_tone = os.path.join(workdir, "phone-1000.wav")
     e2e.write_tone(phone_tone, PHONE_HZ, seconds=60)
+    # dave is silent, so that what bob records of the conference is the browser's tone alone.
+    silence = os.path.join(workdir, "silence.wav")
+    e2e.write_tone(silence, PHONE_HZ, seconds=60, amplitude=0)
     procs = Procs(workdir)
     ports = free_block(size=100)
     failed = 0
@@ -312,7 +315,7 @@ def main():
     browser, bob, dave = None, None, None
     try:
         bob = phone(procs, workdir, "bob", relay, ports, phone_tone)
-        dave = phone(procs, workdir, "dave", relay, ports + 20, phone_tone)
+        dave = phone(procs, workdir, "dave", relay, ports + 20, silence)
         browser = Browser(args.chromium, procs, workdir, "chromium-md5", ports + 91, page_url(relay), browser_tone)
         run("register_md5", lambda: "page %s" % browser.wait_state("registration", lambda s: s.get("registered"))["digest"])
         run("call_phone", lambda: case_call_phone(args, browser, bob))
