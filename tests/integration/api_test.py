@@ -334,8 +334,18 @@ def case_dashboard_page(x):
     check("http://" not in page and "https://" not in page, "the page refers to another site")
 
 
+def case_phone_page(x):
+    """GET /phone is the built-in web phone: HTML, no token needed, no script or page from elsewhere."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/phone" % x.api, timeout=IO_TIMEOUT) as r:
+        ctype, page = r.headers.get("Content-Type"), r.read().decode()
+    check(ctype.startswith("text/html") and "<title>Rendezvous web phone</title>" in page,
+          "GET /phone: %s %r" % (ctype, page[:80]))
+    check("http://" not in page and "https://" not in page and "src=" not in page, "the page loads from elsewhere")
+
+
 CASES = [case_needs_token, case_health_ready, case_token, case_drain, case_undrain, case_reload_good,
-         case_reload_bad, case_sighup, case_sighup_adds_user, case_calls, case_dashboard_page, case_drain_exit]
+         case_reload_bad, case_sighup, case_sighup_adds_user, case_calls, case_dashboard_page, case_phone_page,
+         case_drain_exit]
 
 
 def main():
