@@ -24,6 +24,8 @@ any FAIL, or when rendezvous died or did not exit 0). No case is ever skipped.
                     FILE:4; the server still answers, still at debug (the running config stayed)
   sighup            the file says "info" again, SIGHUP: the reload is logged and API requests are
                     no longer logged at debug
+  phone_page        GET /phone without a token: the built-in web phone's HTML, nothing loaded
+                    from elsewhere (no http(s):// reference, no src=)
   drain_exit        with one call up, drain {"exit_when_idle": true}: the process keeps running;
                     NG delete of that call ends it and rendezvous exits 0 by itself
 
