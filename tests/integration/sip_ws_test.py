@@ -13,8 +13,9 @@ harness's UDP client for calls. Each case prints PASS / FAIL; the last line is t
                      (RFC 8760): 200 listing her .invalid;transport=ws Contact
   register_wss       carol does the same over wss://
   message_ws_to_udp  alice's MESSAGE reaches bob's sipp over UDP (body intact), alice gets 200
-  message_udp_to_wss sipp's MESSAGE to carol arrives on carol's WSS connection (her Contact's
-                     host is .invalid: the connection is the only route); her 200 reaches sipp
+  message_udp_to_wss bob's MESSAGE (UDP, proxy digest) to carol arrives on carol's WSS connection
+                     (her Contact's host is .invalid: the connection is the only route); her 200
+                     reaches bob
   call_ws_to_udp     alice INVITEs bob over ws:// (407 answered with SHA-256 digest); bob gets the
                      INVITE over UDP with relay SDP; his 200 reaches alice with relay SDP, Via
                      WS in the B2BUA's requests to alice; her ACK reaches bob; bob's BYE arrives on
@@ -208,20 +209,31 @@ def case_message_ws_to_udp(ctx):
 
 
 def case_message_udp_to_wss(ctx):
+    """bob's UDP client here, not sipp: with auth_invite the server asks MESSAGE senders for
+    proxy credentials, which sipp's message_send.xml does not answer."""
     carol = ctx.uas["carol"]
     text = "hello carol over wss %s" % rand_hex()
-    b = ctx.relay.base
-    run = ctx.sipp.start("message_to_carol", "message_send.xml", b + 8, b + 98, remote_port=ctx.relay.sip_port,
-                         service="carol", sets=(("from", "bob"), ("text", text)), timeout_s=10)
-    msg = carol.wait(lambda m: m.method == "MESSAGE", "MESSAGE")
-    check(msg.body.decode() == text, "carol got body %r" % msg.body)
-    check(msg.start.split()[1].find(carol.host) >= 0, "MESSAGE Request-URI %r is not carol's contact" % msg.start)
-    check(msg.get("via").startswith("SIP/2.0/WSS"), "MESSAGE to carol has Via %r" % msg.get("via"))
-    carol.respond(msg, 200, "OK", to_tag=rand_hex())
-    run.expect_ok("sipp MESSAGE to carol")
-    finals = [m.status for d, m in run.messages() if d == "received" and m.status and m.status >= 200]
-    check(finals == [200], "sipp got finals %s" % finals)
-    return "carol's connection got it, sipp got 200"
+    bob = siptest.UdpSip(ctx.relay.sip_port, ctx.relay.base + 8)
+    try:
+        ruri = "sip:carol@127.0.0.1:%d" % ctx.relay.sip_port
+        common = dict(call_id="msg-" + rand_hex(), from_uri="sip:bob@127.0.0.1", to_uri="sip:carol@127.0.0.1",
+                      from_tag=rand_hex(), body=text, content_type="text/plain")
+        bob.send(build_request("MESSAGE", ruri, bob.port, cseq=1, **common))
+        r = bob_wait(bob, "407", lambda m: m.is_response and (m.status or 0) >= 200)
+        check(r.status == 407, "bob's MESSAGE got %d, not 407" % r.status)
+        ch = [c for c in map(siptest.parse_challenge, r.all("proxy-authenticate")) if c["algorithm"] in siptest.HASHES]
+        auth = "Proxy-Authorization: " + siptest.digest_authorization(ch[0], "bob", USERS["bob"], "MESSAGE", ruri)
+        bob.send(build_request("MESSAGE", ruri, bob.port, cseq=2, extra=[auth], **common))
+        msg = carol.wait(lambda m: m.method == "MESSAGE", "MESSAGE")
+        check(msg.body.decode() == text, "carol got body %r" % msg.body)
+        check(carol.host in msg.start, "MESSAGE Request-URI %r is not carol's contact" % msg.start)
+        check(msg.get("via").startswith("SIP/2.0/WSS"), "MESSAGE to carol has Via %r" % msg.get("via"))
+        carol.respond(msg, 200, "OK", to_tag=rand_hex())
+        r = bob_wait(bob, "final response", lambda m: m.is_response and m.cseq()[0] == 2 and (m.status or 0) >= 200)
+        check(r.status == 200, "bob's MESSAGE got %d" % r.status)
+        return "carol's WSS connection got it, bob got 200"
+    finally:
+        bob.close()
 
 
 def bob_phone(ctx, port):
