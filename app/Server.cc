@@ -139,6 +139,7 @@ Expected<bool, std::string> Server::start() {
 
   m.anchor = std::make_unique<anchor::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise,
                                                   m.clock);
+  m.anchor->setDtlsFingerprint(m.dtlsIdentity->fingerprint());  // a=fingerprint on every DTLS-SRTP leg
   m.startConferences(rc.advertise.empty() ? rc.interface : rc.advertise);
   m.startTcpRelay();
   m.ngHandler = std::make_unique<ng::NgHandler>(*m.anchor);
