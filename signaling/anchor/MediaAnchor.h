@@ -168,6 +168,7 @@ class MediaAnchor {
   // The relay's DTLS certificate fingerprint, "sha-256 AB:CD:..." (dtls::DtlsIdentity), written as
   // a=fingerprint towards every DTLS-SRTP leg. Empty (the default): such legs are refused.
   void setDtlsFingerprint(std::string fingerprint) { dtlsFingerprint_ = std::move(fingerprint); }
+  const std::string& dtlsFingerprint() const { return dtlsFingerprint_; }
   // "IP4" or "IP6": the family of the address the anchor advertises.
   const std::string& addressType() const { return addrType_; }
 
