@@ -117,8 +117,8 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0, bool leve
 
 // 100 rooms of 10 (Opus, G.722 and PCMU in turn; participants 0 and 1 of each room talk) on one
 // worker: issue 8's many-small-rooms load. Arguments: the Opus encoder complexity
-// (conference.opus_complexity) and the Opus encoders' maximum audio bandwidth in Hz (0 = libopus
-// chooses, 8000 = wideband, SILK only).
+// (conference.opus_complexity), the Opus encoders' maximum audio bandwidth in Hz (0 = libopus
+// chooses, 8000 = wideband, SILK only) and 1/0 for level-only decoding of quiet participants.
 void BM_HundredMixedRooms(benchmark::State& state) {
   constexpr int kRooms = 100;
   constexpr int kSize = 10;
@@ -133,6 +133,7 @@ void BM_HundredMixedRooms(benchmark::State& state) {
   opts.queueCapacity = kRooms * kSize + 16;
   opts.conference.encoder.complexity = static_cast<int>(state.range(0));
   opts.conference.encoder.maxBandwidthHz = static_cast<uint32_t>(state.range(1));
+  opts.conference.levelOnlyDecode = state.range(2) != 0;
   MixerWorker worker(opts, sink);
   for (int room = 0; room < kRooms; ++room) {
     worker.createConference(static_cast<rdv::mixer::ConferenceId>(room));
@@ -176,7 +177,13 @@ void BM_OpusRoomDecodeHelper(benchmark::State& state) { runRoom(state, false, 1)
 BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomFullRateDetect)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_HundredMixedRooms)->Args({5, 0})->Args({5, 8000})->Args({1, 0})->Args({1, 8000})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_HundredMixedRooms)
+    ->Args({5, 0, 0})
+    ->Args({5, 0, 1})
+    ->Args({5, 8000, 1})
+    ->Args({1, 0, 1})
+    ->Args({1, 8000, 1})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
