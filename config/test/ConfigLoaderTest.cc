@@ -147,6 +147,27 @@ TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
   EXPECT_NE(bad[0].message.find("sip.tls_listen"), std::string::npos);
 }
 
+TEST(ConfigLoader, ValidateChecksWebSocketListenersAndTheWssCertificate) {
+  Config c;
+  c.sip.wsListen = "127.0.0.1:8088";
+  std::vector<ConfigError> none;
+  validate(c, none);
+  EXPECT_TRUE(none.empty());
+  c.sip.wsListen = "8088";
+  c.sip.wssListen = "127.0.0.1:8089";
+  std::vector<ConfigError> errors;
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 2U);
+  EXPECT_NE(errors[0].message.find("sip.ws_listen"), std::string::npos) << errors[0].message;
+  EXPECT_NE(errors[1].message.find("sip.tls_cert"), std::string::npos) << errors[1].message;
+  c.sip.wsListen.clear();
+  c.sip.tlsCert = "/etc/rendezvous/cert.pem";
+  c.sip.tlsKey = "/etc/rendezvous/key.pem";
+  std::vector<ConfigError> ok;
+  validate(c, ok);
+  EXPECT_TRUE(ok.empty());
+}
+
 // Messages of `cfg`'s validation problems.
 std::vector<std::string> problems(const Config& cfg) {
   std::vector<ConfigError> errors;

@@ -428,10 +428,6 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       return undo(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {}: {}", i + 1, sdes.error())});
     }
     if (auto w = readWebrtc(st, side, isOffer, sdp, i, opts); !w) return undo(w.error());
-    p.ice = st.webrtc[side].legIce();
-    p.dtls = st.webrtc[side].legDtls();
-    st.params[other].ice = st.webrtc[other].legIce();
-    st.params[other].dtls = st.webrtc[other].legDtls();
     // Payload opaque to the relay only while SRTP passes through; a terminated leg is decrypted.
     p.srtp = savp && st.sdes[side].mode == SdesMode::Pass;
     p.crypto = st.sdes[side].crypto();
@@ -444,13 +440,13 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     if (isOffer) {
       st.offerer = side;
       st.offeredMux = peerMux && !opts.muxReject;
-      // A WebRTC leg is always muxed (RFC 8829 §5.1.3 requires rtcp-mux): the offerer's stays so
-      // whatever the answerer says, the receiver's is offered and kept muxed.
-      const bool webrtcReceiver = st.webrtc[other].dtls;
+      // A WebRTC leg is always muxed (RFC 8829 §5.1.3): the offerer's whatever the answer says,
+      // the receiver's offered and required.
       st.demuxed = opts.muxDemux || st.webrtc[side].dtls;
-      st.muxRequired = (opts.muxRequire && !opts.muxDemux) || webrtcReceiver;
+      st.muxRequired = (opts.muxRequire && !opts.muxDemux) || st.webrtc[other].dtls;
       p.mux = st.offeredMux;  // provisional until the answer
-      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) && (!opts.muxDemux || webrtcReceiver);
+      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) &&
+                          (!opts.muxDemux || st.webrtc[other].dtls);
       st.params[other].mux = muxTowardReceiver;
       st.params[other].srtp = p.srtp;
     } else {
@@ -477,14 +473,8 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       else m.setAttribute("rtcp", std::to_string(port + 1));
     }
   }
-  if (opts.generateMid) {
-    for (size_t i = 0; i < sdp.media.size(); ++i) {
-      if (!sdp.media[i].hasAttribute("mid")) sdp.media[i].setAttribute("mid", std::to_string(i));
-    }
-  }
   sdp.setConnection(addrType_, advertise_);
   if (opts.replaceOrigin) sdp.setOriginAddress(addrType_, advertise_);
-  removeIceAttributes(sdp);
   writeWebrtcSdp(call, side, isOffer, sdp, opts);
   call.lastSignalUnix = clock_.wallSeconds();
   spdlog::info("call={} {} from leg {} anchored: {} stream(s)", call.callId, isOffer ? "offer" : "answer", side,

@@ -168,6 +168,7 @@ class MediaAnchor {
   // The relay's DTLS certificate fingerprint, "sha-256 AB:CD:..." (dtls::DtlsIdentity), written as
   // a=fingerprint towards every DTLS-SRTP leg. Empty (the default): such legs are refused.
   void setDtlsFingerprint(std::string fingerprint) { dtlsFingerprint_ = std::move(fingerprint); }
+  const std::string& dtlsFingerprint() const { return dtlsFingerprint_; }
   // "IP4" or "IP6": the family of the address the anchor advertises.
   const std::string& addressType() const { return addrType_; }
 
@@ -244,11 +245,13 @@ class MediaAnchor {
   void restore(Call& call, const std::vector<StreamState>& before);
   CallInfo info(const Call& call, relay::SessionReport report) const;
   // The WebRTC half of anchoring m-line `i` (after its SRTP modes are decided): reads the
-  // sender's ICE/DTLS attributes and decides ICE per leg (MediaAnchorWebrtc.cc).
+  // sender's ICE/DTLS attributes, decides ICE per leg and sets both legs' LegParams::ice/dtls
+  // (MediaAnchorWebrtc.cc).
   Expected<bool, AnchorError> readWebrtc(StreamState& st, int side, bool isOffer, const sdp::SdpSession& sdp,
                                          size_t i, const AnchorOptions& opts) const;
-  // Writes the WebRTC attributes of every m-line into the SDP passed on (after ICE removal),
-  // with session a=ice-lite and a=group:BUNDLE.
+  // The attributes of the SDP passed on: a=mid generated (AnchorOptions::generateMid), the
+  // peer's ICE attributes removed, then the WebRTC attributes of every m-line with session
+  // a=ice-lite and a=group:BUNDLE.
   void writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSession& sdp, const AnchorOptions& opts);
   // Anchors m-line `i` (a TCP transport) on a TcpRelay pair, or passes it through.
   Expected<bool, AnchorError> anchorTcp(Call& call, StreamState& st, int side, bool isOffer, sdp::SdpSession& sdp,

@@ -59,10 +59,20 @@ Expected<bool, AnchorError> MediaAnchor::readWebrtc(StreamState& st, int side, b
   if ((me.dtls || to.dtls) && dtlsFingerprint_.empty()) {
     return bad("DTLS-SRTP needs the relay's certificate, and none is configured");
   }
+  st.params[side].ice = me.legIce();
+  st.params[side].dtls = me.legDtls();
+  st.params[other].ice = to.legIce();
+  st.params[other].dtls = to.legDtls();
   return true;
 }
 
 void MediaAnchor::writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSession& sdp, const AnchorOptions& opts) {
+  if (opts.generateMid) {
+    for (size_t i = 0; i < sdp.media.size(); ++i) {
+      if (!sdp.media[i].hasAttribute("mid")) sdp.media[i].setAttribute("mid", std::to_string(i));
+    }
+  }
+  removeIceAttributes(sdp);  // the peer's: the relay is the only candidate either side sees
   const int to = 1 - side;
   bool terminated = false;
   bool anyIce = false;

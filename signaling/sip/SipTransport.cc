@@ -27,13 +27,11 @@ namespace {
 constexpr uint64_t kUdpTag = 1;
 constexpr uint64_t kListenTag = 2;
 constexpr uint64_t kTlsListenTag = 3;
-constexpr uint64_t kWsListenTag = 4;
-constexpr uint64_t kWssListenTag = 5;
 // Epoll tags of TLS connections are their id with this bit set; connection ids never reach it.
 constexpr uint64_t kTlsBit = uint64_t{1} << 63;
 constexpr uint64_t kTlsHandshakeMs = 10'000;
 constexpr uint64_t kConnectMs = 10'000;  // as Kamailio's tcp_connect_timeout
-constexpr size_t kMaxMessage = 65536;
+constexpr size_t kMaxMessage = SipTransport::kMaxStreamMessage;
 constexpr size_t kMaxOutBuffer = 1 << 20;
 constexpr size_t kMaxConnections = 4096;
 

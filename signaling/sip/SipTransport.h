@@ -67,6 +67,9 @@ struct SipTransportCounters {
 
 class SipTransport final : public SipSender {
  public:
+  // The largest SIP message accepted on a TCP/TLS stream or in one WebSocket message.
+  static constexpr size_t kMaxStreamMessage = 65536;
+
   using MessageHandler = std::function<void(SipMessage&&, const SipPeer&)>;
   using ClosedHandler = std::function<void(uint64_t connId)>;
 
@@ -137,6 +140,9 @@ class SipTransport final : public SipSender {
     enum class Ws : uint8_t { No, Handshake, Open } ws = Ws::No;  // WebSocket state
     std::optional<WsReader> wsReader;      // Ws::Open: the frame reader
   };
+  // Epoll tags of the WebSocket listeners (those of UDP, TCP and TLS are in SipTransport.cc).
+  static constexpr uint64_t kWsListenTag = 4;
+  static constexpr uint64_t kWssListenTag = 5;
   static SipTransportKind kindOf(const Connection& c);
   Expected<common::Fd, std::string> listenStream(const std::string& hostPort, common::SockAddr& bound,
                                                  std::string_view what);

@@ -17,14 +17,6 @@
 #include "signaling/sip/WsHandshake.h"
 
 namespace rdv::sip {
-namespace {
-
-constexpr uint64_t kWsListenTag = 4;   // as in SipTransport.cc
-constexpr uint64_t kWssListenTag = 5;
-constexpr size_t kMaxWsMessage = 65536;  // one SIP message, as on TCP
-
-}  // namespace
-
 Expected<common::Fd, std::string> SipTransport::listenStream(const std::string& hostPort, common::SockAddr& bound,
                                                              std::string_view what) {
   auto addr = common::SockAddr::parseHostPort(hostPort);
@@ -103,7 +95,7 @@ void SipTransport::deliverWs(uint64_t id, Connection& c, bool closed) {
     }
     c.in.erase(0, up->length);
     c.ws = Connection::Ws::Open;
-    c.wsReader.emplace(kMaxWsMessage);
+    c.wsReader.emplace(kMaxStreamMessage);
     counters_.wsUpgrades.add(1);
     spdlog::debug("sip: WebSocket connection {} from {} open", id, c.peer.str());
     writeRaw(id, wsAcceptResponse(up->key));

@@ -23,7 +23,8 @@ stopped by PID.
   conference        bob and dave (baresip) join conf-webroom (established), then the page dials it
                     and gets a final response. With --media also: a 200, in call, inbound energy grows,
                     bob's recording holds the browser's tone (through the mixer)
-  screenshot        Page.captureScreenshot written to the work directory (and to --screenshot PATH)
+  screenshot        Page.captureScreenshot (with --media in the call to bob, else once registered)
+                    in the work directory, copied to --screenshot PATH if given
   phone_heard_browser  (--media) bob quits, finalising his recordings: the direct call's and the
                     conference's each hold >= MIN_TONE_S of the browser's 440 Hz tone
 
@@ -164,6 +165,12 @@ class Browser:
         raise TestFailure("page: no %s within %.0f s; phoneState %s\n--- page log\n%s"
                           % (what, timeout, last, "\n".join(log[-25:])))
 
+    def screenshot(self, path):
+        png = base64.b64decode(self.cdp.call("Page.captureScreenshot", format="png")["data"])
+        with open(path, "wb") as f:
+            f.write(png)
+        return len(png)
+
     def stop(self):
         try:
             self.cdp.close()
@@ -218,6 +225,7 @@ def case_call_phone(args, browser, bob):
             time.sleep(0.2)
         st = browser.wait_state("inbound audio energy", lambda s: s.get("audioEnergy", 0) > 0, 5)
         what += "; page: %d packets, energy %.4f" % (st["packetsReceived"], st["audioEnergy"])
+        browser.screenshot(browser.shot_path)  # in call, the level meter moving: the README's picture
     if browser.cdp.state().get("call") != "idle":
         browser.cdp.evaluate("hangup()")
     if args.media:
@@ -317,18 +325,19 @@ def main():
         bob = phone(procs, workdir, "bob", relay, ports, phone_tone)
         dave = phone(procs, workdir, "dave", relay, ports + 20, silence)
         browser = Browser(args.chromium, procs, workdir, "chromium-md5", ports + 91, page_url(relay), browser_tone)
+        browser.shot_path = os.path.join(workdir, "webphone.png")
         run("register_md5", lambda: "page %s" % browser.wait_state("registration", lambda s: s.get("registered"))["digest"])
+        if not args.media:
+            browser.screenshot(browser.shot_path)  # registered, before any call
         run("call_phone", lambda: case_call_phone(args, browser, bob))
         run("conference", lambda: case_conference(args, relay, browser, bob, dave))
 
         def shot():
-            png = base64.b64decode(browser.cdp.call("Page.captureScreenshot", format="png")["data"])
-            path = os.path.join(workdir, "webphone.png")
-            with open(path, "wb") as f:
-                f.write(png)
+            path = browser.shot_path
+            check(os.path.exists(path), "no screenshot was taken")
             if args.screenshot:
                 shutil.copyfile(path, args.screenshot)
-            return "%s (%d bytes)" % (path, len(png))
+            return "%s (%d bytes)" % (path, os.path.getsize(path))
         run("screenshot", shot)
         if args.media:
             run("phone_heard_browser", lambda: "bob's calls (direct, conference): %s of %.0f Hz"
