@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Integration test: the Kamailio WebRTC gateway of kamailio_webrtc_test.py carrying media.
+
+  relay (NG) <- kamailio (kamailio_webrtc.cfg.in) <- aiortc behind a small SIP UAC -> plain PCMU phone (SIP UAS)
+
+The browser is aiortc (webrtc_aiortc_test.py's ToneTrack): its offer goes in an INVITE through
+Kamailio, which calls rtpengine_manage("ICE=remove RTP/AVP ...") towards the phone and
+rtpengine_manage("ICE=force RTP/SAVPF DTLS=passive ...") on the 200 OK back to the browser. The
+phone is a Python SIP UAS answering with PCMU and webrtc_aiortc_test.py's PlainPeer. Checks: the
+call is set up (200 OK, ACK), aiortc's ICE completes and DTLS connects against the relay, each
+side decodes the other's tone, the BYE through Kamailio deletes the call in the relay, and the
+relay exits 0 on SIGTERM. Loopback only; processes stopped by PID. Exit 0 pass, 1 fail, 77 skip
+(no aiortc, kamailio or its rtpengine module).
+
+Usage: kamailio_webrtc_media_test.py --relay-cmd CMD --workdir DIR
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import shlex
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from rdvtest import Procs, TestFailure, ng_request, stop_server, tail, wait_until  # noqa: E402
+import webrtc_aiortc_test as w  # noqa: E402  (exits 77 without aiortc)
+from kamailio_webrtc_test import pick_ports, start_kamailio  # noqa: E402
+
+TEST_NAME = "integration.kamailio_webrtc_media"
+CALL_ID = "aiortc-kamailio-1"
+
+
+def header(msg, name):
+    m = re.search(r"^%s:\s*(.*?)\r$" % name, msg, re.M | re.I)
+    return m.group(1) if m else None
+
+
+def headers(msg, name):
+    return re.findall(r"^%s:\s*(.*?)\r$" % name, msg, re.M | re.I)
+
+
+def body(msg):
+    return msg.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in msg else ""
+
+
+class Phone(threading.Thread):
+    """A SIP UAS on UDP: answers the INVITE with the plain peer's PCMU SDP and the BYE with 200."""
+
+    def __init__(self, port, plain, deadline_s):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.1)
+        self.port, self.plain, self.deadline = port, plain, time.monotonic() + deadline_s
+        self.offer = None
+        self.got_ack = self.got_bye = False
+        self.stop_event = threading.Event()
+
+    def reply(self, req, addr, sdp=None):
+        lines = ["SIP/2.0 200 OK"]
+        lines += ["Via: %s" % v for v in headers(req, "Via")]
+        lines += ["Record-Route: %s" % v for v in headers(req, "Record-Route")]
+        to = header(req, "To")
+        lines += ["From: %s" % header(req, "From"), "To: %s" % (to if "tag=" in to else to + ";tag=phone"),
+                  "Call-ID: %s" % header(req, "Call-ID"), "CSeq: %s" % header(req, "CSeq"),
+                  "Contact: <sip:phone@127.0.0.1:%d>" % self.port]
+        if sdp:
+            lines += ["Content-Type: application/sdp"]
+        lines += ["Content-Length: %d" % len(sdp or ""), "", sdp or ""]
+        self.sock.sendto("\r\n".join(lines).encode(), addr)
+
+    def run(self):
+        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            msg = data.decode(errors="replace")
+            if msg.startswith("INVITE "):
+                self.offer = body(msg)
+                m = re.search(r"^m=audio (\d+)", self.offer, re.M)
+                c = re.search(r"^c=IN IP4 (\S+)", self.offer, re.M)
+                if m and c and self.plain.target is None:
+                    self.plain.target = (c.group(1), int(m.group(1)))
+                    self.plain.start()
+                self.reply(msg, addr, self.plain.sdp())
+            elif msg.startswith("ACK "):
+                self.got_ack = True
+            elif msg.startswith("BYE "):
+                self.got_bye = True
+                self.reply(msg, addr)
+        self.sock.close()
+
+
+class Browser:
+    """The SIP side of the browser: INVITE with aiortc's offer, ACK and BYE along the route set."""
+
+    def __init__(self, port, proxy_port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.port, self.proxy = port, ("127.0.0.1", proxy_port)
+        self.to = self.contact = None
+        self.routes = []
+
+    def request(self, method, uri, cseq, extra=(), sdp=""):
+        lines = ["%s %s SIP/2.0" % (method, uri),
+                 "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-%s-%d;rport" % (self.port, method.lower(), cseq),
+                 "Max-Forwards: 70", "From: <sip:browser@127.0.0.1>;tag=browser",
+                 "To: %s" % (self.to or "<sip:phone@127.0.0.1>"), "Call-ID: %s" % CALL_ID,
+                 "CSeq: %d %s" % (cseq, method), "Contact: <sip:browser@127.0.0.1:%d>" % self.port, *extra]
+        if sdp:
+            lines.append("Content-Type: application/sdp")
+        lines += ["Content-Length: %d" % len(sdp), "", sdp]
+        self.sock.sendto("\r\n".join(lines).encode(), self.proxy)
+
+    def final(self, method, deadline_s):
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            try:
+                msg = self.sock.recvfrom(65535)[0].decode(errors="replace")
+            except socket.timeout:
+                continue
+            if msg.startswith("SIP/2.0 ") and not msg.startswith("SIP/2.0 1") and \
+                    (header(msg, "CSeq") or "").endswith(method):
+                return msg
+        raise TestFailure("no final answer to the browser's %s within %.0fs" % (method, deadline_s))
+
+    def invite(self, sdp, uas_port):
+        self.request("INVITE", "sip:phone@127.0.0.1:%d" % uas_port, 1, sdp=sdp)
+        ok = self.final("INVITE", 10.0)
+        if not ok.startswith("SIP/2.0 200"):
+            raise TestFailure("the browser's INVITE got %s" % ok.splitlines()[0])
+        self.to = header(ok, "To")
+        self.contact = re.search(r"<([^>]+)>", header(ok, "Contact")).group(1)
+        self.routes = list(reversed(headers(ok, "Record-Route")))
+        self.in_dialog("ACK", 1)
+        return body(ok)
+
+    def in_dialog(self, method, cseq):
+        self.request(method, self.contact, cseq, extra=["Route: %s" % r for r in self.routes])
+
+    def bye(self):
+        self.in_dialog("BYE", 2)
+        ok = self.final("BYE", 5.0)
+        if not ok.startswith("SIP/2.0 200"):
+            raise TestFailure("the browser's BYE got %s" % ok.splitlines()[0])
+
+
+async def media(ports, procs, relay):
+    w.aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+    pc = w.RTCPeerConnection(w.RTCConfiguration(iceServers=[]))
+    plain = w.PlainPeer(w.PLAIN_TONE)
+    phone = Phone(ports["uas_sip"], plain, w.CONNECT_S + w.MEDIA_S + 20)
+    browser = Browser(ports["uac_sip"], ports["sip"])
+    heard = []
+    reader = None
+
+    async def read(track):
+        while True:
+            try:
+                frame = await track.recv()
+            except w.MediaStreamError:
+                return
+            heard.append((frame.sample_rate, frame.to_ndarray().reshape(-1)))
+
+    @pc.on("track")
+    def on_track(track):
+        nonlocal reader
+        reader = asyncio.ensure_future(read(track))
+
+    def alive_until(what, pred, deadline_s):
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if pred():
+                return True
+            if relay.poll() is not None:
+                raise TestFailure("relay died waiting for %s\n%s" % (what, tail(procs.log_of("relay"))))
+            yield
+        raise TestFailure("timed out after %.0fs waiting for %s\n--- relay:\n%s\n--- kamailio:\n%s"
+                          % (deadline_s, what, tail(procs.log_of("relay")), tail(procs.log_of("kamailio"))))
+
+    async def wait(what, pred, deadline_s):
+        for _ in alive_until(what, pred, deadline_s):
+            await asyncio.sleep(0.05)
+
+    phone.start()
+    try:
+        pc.addTrack(w.ToneTrack(w.WEBRTC_TONE))
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = pc.localDescription.sdp
+        answer = await asyncio.get_running_loop().run_in_executor(None, browser.invite, offer, ports["uas_sip"])
+        w.check_plain_sdp(phone.offer or "")
+        w.check_webrtc_sdp(answer, offer)
+        await pc.setRemoteDescription(w.RTCSessionDescription(sdp=answer, type="answer"))
+        await wait("aiortc ICE completed/connected", lambda: pc.iceConnectionState in ("completed", "connected"),
+                   w.CONNECT_S)
+        await wait("aiortc DTLS connected", lambda: pc.connectionState == "connected", w.CONNECT_S)
+
+        def enough():
+            return sum(len(p) / r for r, p in heard) >= w.LISTEN_S and len(plain.received) >= w.LISTEN_S * w.RATE
+        await wait("%.0f s of audio each way" % w.LISTEN_S, enough, w.MEDIA_S)
+        rate = heard[-1][0]
+        pcm = w.numpy.concatenate([p for _, p in heard])[-int(w.LISTEN_S * rate):]
+        to_browser = w.tone_share(pcm, w.PLAIN_TONE, rate)
+        to_phone = w.tone_share(plain.received[-int(w.LISTEN_S * w.RATE):], w.WEBRTC_TONE, w.RATE)
+        if to_browser < 0.6 or to_phone < 0.6:
+            raise TestFailure("tones: the phone heard %.0f %% at %.0f Hz, aiortc %.0f %% at %.0f Hz"
+                              % (to_phone * 100, w.WEBRTC_TONE, to_browser * 100, w.PLAIN_TONE))
+        await asyncio.get_running_loop().run_in_executor(None, browser.bye)
+        if not (phone.got_ack and phone.got_bye):
+            raise TestFailure("the phone saw ACK %s, BYE %s" % (phone.got_ack, phone.got_bye))
+        return ("ICE %s and DTLS connected through Kamailio; the phone heard %.0f %% at %.0f Hz, aiortc %.0f %% "
+                "at %.0f Hz" % (pc.iceConnectionState, to_phone * 100, w.WEBRTC_TONE, to_browser * 100, w.PLAIN_TONE))
+    finally:
+        plain.stop_event.set()
+        phone.stop_event.set()
+        await pc.close()
+        if reader:
+            reader.cancel()
+        browser.sock.close()
+        for t in (plain, phone):
+            if t.is_alive():
+                t.join(5)
+
+
+def run(args, workdir):
+    procs = Procs(workdir)
+    relay = None
+    try:
+        ports = pick_ports()
+        cmd = args.relay_cmd
+        for key, val in (("ng_port", ports["ng"]), ("port_min", ports["port_min"]),
+                         ("port_max", ports["port_max"]), ("metrics_port", ports["metrics"])):
+            cmd = cmd.replace("{%s}" % key, str(val))
+        relay = procs.start("relay", shlex.split(cmd))
+        wait_until("relay NG pong", lambda: b"6:result4:pong" in ng_request(ports["ng"], "ping")[0], 10.0,
+                   relay, "relay", procs.log_of("relay"))
+        start_kamailio(args, procs, workdir, ports)
+        note = asyncio.run(asyncio.wait_for(media(ports, procs, relay), w.CONNECT_S * 2 + w.MEDIA_S + 20))
+        wait_until("the relay to hold no call after the BYE",
+                   lambda: not ng_request(ports["ng"], "list")[1].get("calls"), 3.0, relay, "relay",
+                   procs.log_of("relay"))
+    finally:
+        stopped = stop_server(relay, "the relay", procs.log_of("relay")) if relay is not None else None
+        procs.stop_all()
+    if stopped:
+        raise TestFailure(stopped)
+    return note
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--relay-cmd", required=True,
+                    help="relay command line with {ng_port} {port_min} {port_max} {metrics_port}")
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
+    ap.add_argument("--kamailio-modules", default=None)
+    args = ap.parse_args()
+    if not (args.kamailio and os.access(args.kamailio, os.X_OK)):
+        print("SKIP %s: kamailio not found" % TEST_NAME)
+        return 77
+    os.makedirs(args.workdir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(args.workdir))
+    try:
+        note = run(args, workdir)
+    except TestFailure as e:
+        print("FAIL %s: %s [logs in %s]" % (TEST_NAME, e, workdir))
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    print("PASS %s: %s" % (TEST_NAME, note))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
