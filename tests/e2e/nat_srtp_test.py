@@ -22,7 +22,10 @@ Checks:
     protected packets on alice's leg (rdv_srtp_packets_total, from the relay's SRTP branch) with
     no authentication failure; Rendezvous exits 0 on SIGTERM.
 
-With --mode dtls the signalling checks are: alice sent UDP/TLS/RTP/SAVP with her fingerprint and
+With --mode dtls alice offers a=rtcp-mux, as WebRTC endpoints do: the relay runs DTLS on the RTP
+component only (RFC 5764 §4.1.2's second handshake on a separate RTCP port is not supported), so
+without mux baresip's RTCP handshake goes unanswered and its SRTCP fails authentication.
+The signalling checks are: alice sent UDP/TLS/RTP/SAVP with her fingerprint and
 got UDP/TLS/RTP/SAVP with a fingerprint of Rendezvous's own and a=setup active or passive, no
 a=crypto; and /metrics counts one DTLS handshake that succeeded.
 
@@ -138,7 +141,7 @@ def body(topo, args, tones, mode):
         clients = (
             nat.Client(procs, phase_dir, mode, "alice", topo.ns["alice"], nat.ALICE_IP, tones["alice"],
                        (14000, 14099), nat.account_line("alice", nat.PUB_IP, nat.USERS["alice"]) + enc,
-                       codec_modules=("g711.so", module)),
+                       codec_modules=("g711.so", module), rtcp_mux=mode == "dtls"),
             nat.Client(procs, phase_dir, mode, "bob", topo.ns["bob"], nat.BOB_IP, tones["bob"],
                        (14100, 14199), nat.account_line("bob", nat.PUB_IP, nat.USERS["bob"])))
         try:

@@ -22,12 +22,8 @@ Needs the relay's DTLS certificate wired into the anchor (app/Server.cc:
 anchor->setDtlsFingerprint(identity->fingerprint())); without it the offer is refused with
 "DTLS-SRTP needs the relay's certificate" and this test fails on check 1.
 
-Extending to media: sipp speaks neither ICE nor DTLS. Replace the UAC with python3-aiortc (a
-Debian WebRTC peer: RTCPeerConnection with an audio track from a tone) fed the 200 OK's SDP as
-its remote description: it sends STUN Binding checks with our ufrag (the relay's ICE-lite answers,
-relay/RelayWorkerIce.cc), then a DTLS ClientHello (we are passive, relay/RelayWorkerDtls.cc) and
-SRTP; the phone side stays the RtpEcho of kamailio_sipp_test.py, which then counts the decrypted
-RTP and echoes it back for aiortc to receive.
+Media: kamailio_webrtc_media_test.py (integration.kamailio_webrtc_media) runs the same gateway with
+a real WebRTC peer (python3-aiortc behind a small SIP UAC) and a plain PCMU phone, both tones heard.
 
 Python 3 stdlib only. Every process is started in its own session and stopped by its PID in a
 finally block. Exit 0 on pass, 1 on failure; the last line printed is a one-line verdict.
