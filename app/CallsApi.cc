@@ -67,6 +67,9 @@ void CallsApi::addRoutes(api::ApiServer& api) {
   // The page carries no data itself (it fetches the routes above with the token it is given), so
   // it is public like /health.
   api.page("/", Access::Public, "text/html; charset=utf-8", kDashboardHtml);
+  // The web phone: a SIP user agent in the browser (over sip.wss_listen) that asks the user for the
+  // credentials; public for the same reason.
+  api.page("/phone", Access::Public, "text/html; charset=utf-8", kPhoneHtml);
 }
 
 // Queries every call's relay session (the workers answer through the control loop) and replies

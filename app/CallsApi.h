@@ -10,6 +10,7 @@
 //   GET    /api/v1/stats        totals for the status page: calls, sessions, packets, drops by
 //                               reason, worker busy time, draining
 //   GET    /                    the status page (app/api/dashboard.html, built into the binary)
+//   GET    /phone               the web phone (app/api/phone.html, built into the binary)
 // Control thread only (the handlers run there through the ControlQueue).
 
 #include <functional>
@@ -53,5 +54,7 @@ class CallsApi {
 
 // The status page's HTML (generated from app/api/dashboard.html at build time).
 extern const char* const kDashboardHtml;
+// The web phone's HTML (generated from app/api/phone.html at build time).
+extern const char* const kPhoneHtml;
 
 }  // namespace rdv::app

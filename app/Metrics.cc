@@ -308,6 +308,10 @@ RelayTotals relayTotals(const relay::RelayControl& relay) {
     t.srtpUnprotected += static_cast<double>(c.srtpUnprotected.get());
     t.srtpProtected += static_cast<double>(c.srtpProtected.get());
     for (size_t r = 0; r < t.srtpDrops.size(); ++r) t.srtpDrops[r] += static_cast<double>(c.srtpDrops[r].get());
+    for (size_t r = 0; r < t.iceChecks.size(); ++r) t.iceChecks[r] += static_cast<double>(c.iceChecks[r].get());
+    t.dtlsHandshakesOk += static_cast<double>(c.dtlsHandshakesOk.get());
+    t.dtlsHandshakesFailed += static_cast<double>(c.dtlsHandshakesFailed.get());
+    for (size_t r = 0; r < t.dtlsDrops.size(); ++r) t.dtlsDrops[r] += static_cast<double>(c.dtlsDrops[r].get());
   }
   // The kernel fast path forwards and drops without the workers: its totals join theirs.
   if (const auto* k = relay.kernelForwarder()) {
@@ -400,6 +404,29 @@ class Metrics::Collector : public prometheus::Collectable {
       add(srtpDropped, t.srtpDrops[r], {{"reason", relay::srtpDropLabel(static_cast<srtp::SrtpError>(r))}});
     }
     out.push_back(std::move(srtpDropped));
+    auto iceChecks = family("rdv_ice_checks_total",
+                            "STUN on relay legs with ICE-lite, by result (ok: a check that authenticated and was "
+                            "answered; dropped: responses, indications, other methods, bad FINGERPRINT)",
+                            MetricType::Counter);
+    for (size_t r = 0; r < t.iceChecks.size(); ++r) {
+      add(iceChecks, t.iceChecks[r], {{"result", relay::toString(static_cast<relay::IceCheckResult>(r))}});
+    }
+    out.push_back(std::move(iceChecks));
+    auto dtlsHandshakes = family("rdv_dtls_handshakes_total",
+                                 "DTLS-SRTP handshakes on relay legs that keyed SRTP (ok) or failed (fingerprint "
+                                 "mismatch, alert, no SRTP profile, timeout)",
+                                 MetricType::Counter);
+    add(dtlsHandshakes, t.dtlsHandshakesOk, {{"result", "ok"}});
+    add(dtlsHandshakes, t.dtlsHandshakesFailed, {{"result", "failed"}});
+    out.push_back(std::move(dtlsHandshakes));
+    auto dtlsDropped = family("rdv_dtls_dropped_packets_total",
+                              "Datagrams dropped on DTLS-SRTP legs, by reason (not_keyed: RTP/RTCP before the "
+                              "handshake keyed the leg, never forwarded in clear)",
+                              MetricType::Counter);
+    for (size_t r = 0; r < t.dtlsDrops.size(); ++r) {
+      add(dtlsDropped, t.dtlsDrops[r], {{"reason", relay::dtlsDropLabel(static_cast<relay::DtlsDrop>(r))}});
+    }
+    out.push_back(std::move(dtlsDropped));
     out.push_back(std::move(busy));
     out.push_back(std::move(wsessions));
     out.push_back(std::move(wpackets));
@@ -425,6 +452,13 @@ class Metrics::Collector : public prometheus::Collectable {
       single("rdv_sip_outbound_connection_failures_total",
              "Of those, connections refused, not established in time or failing their TLS handshake",
              MetricType::Counter, d(tc.outboundFailures));
+      single("rdv_sip_ws_upgrades_total", "SIP over WebSocket handshakes accepted (WS and WSS)", MetricType::Counter,
+             d(tc.wsUpgrades));
+      single("rdv_sip_ws_rejected_total", "SIP over WebSocket handshakes refused with 400/426", MetricType::Counter,
+             d(tc.wsRejected));
+      single("rdv_sip_ws_protocol_errors_total",
+             "SIP over WebSocket connections closed for a bad or oversized frame (1002/1009)", MetricType::Counter,
+             d(tc.wsProtocolErrors));
       single("rdv_sip_registrations_total", "Successful REGISTER requests", MetricType::Counter, d(bc.registrations));
       single("rdv_sip_auth_challenges_total", "401/407 challenges sent", MetricType::Counter, d(bc.authChallenges));
       single("rdv_calls_total", "Calls routed", MetricType::Counter, d(bc.callsTotal));

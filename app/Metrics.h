@@ -58,6 +58,10 @@ struct RelayTotals {
   double srtpUnprotected = 0;  // SRTP terminated on relay legs (issue 12)
   double srtpProtected = 0;
   std::array<double, srtp::kSrtpErrorCount> srtpDrops{};
+  std::array<double, relay::kIceCheckResultCount> iceChecks{};  // STUN on ICE-lite legs, by result
+  double dtlsHandshakesOk = 0;  // DTLS-SRTP on relay legs (issue 12)
+  double dtlsHandshakesFailed = 0;
+  std::array<double, relay::kDtlsDropCount> dtlsDrops{};
 };
 RelayTotals relayTotals(const relay::RelayControl& relay);
 

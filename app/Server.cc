@@ -25,6 +25,7 @@
 #include "app/api/ControlQueue.h"
 #include "app/cdr/CdrJoiner.h"
 #include "app/cdr/CdrWriter.h"
+#include "media/dtls/DtlsIdentity.h"
 #include "mixer/ConferenceControl.h"
 #include "relay/RelayControl.h"
 #include "relay/TcpRelay.h"
@@ -45,6 +46,9 @@ struct Server::Impl {
   // first. Before the metrics too, which read their counters.
   std::unique_ptr<relay::TcpRelay> tcpRelay;
   std::unique_ptr<turn::TurnServer> turn;
+  // The DTLS-SRTP certificate (media.dtls_*): the relay workers handshake with it; signalling puts
+  // its fingerprint() in a=fingerprint. Created before the relay, immutable, shared.
+  std::shared_ptr<const dtls::DtlsIdentity> dtlsIdentity;
   std::unique_ptr<relay::RelayControl> relay;
   std::unique_ptr<anchor::MediaAnchor> anchor;
   std::unique_ptr<mixer::ConferenceControl> conferences;  // after the relay: stops its mixers first
@@ -66,6 +70,7 @@ struct Server::Impl {
   std::unique_ptr<api::ApiServer> api;  // last: stopped first, while what its routes use still exists
 
   Expected<bool, std::string> startApi();
+  Expected<bool, std::string> startDtls();
   void startCdr();
   void startConferences(const std::string& advertise);
   void startTcpRelay();
@@ -119,7 +124,9 @@ Expected<bool, std::string> Server::start() {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
 
-  const relay::RelayOptions ro = relayOptions(rc, m.clock);
+  if (auto r = m.startDtls(); !r) return r;
+  relay::RelayOptions ro = relayOptions(rc, m.clock);
+  ro.worker.dtlsIdentity = m.dtlsIdentity;
   m.relay = std::make_unique<relay::RelayControl>(ro);
   spdlog::info("relay: {} worker(s), ports {}-{} on {}: capacity {} sessions ({} with rtcp-mux); the descriptor "
                "limit {} allows {} ({} with rtcp-mux), the port range {}",
@@ -132,6 +139,7 @@ Expected<bool, std::string> Server::start() {
 
   m.anchor = std::make_unique<anchor::MediaAnchor>(*m.relay, rc.advertise.empty() ? rc.interface : rc.advertise,
                                                   m.clock);
+  m.anchor->setDtlsFingerprint(m.dtlsIdentity->fingerprint());  // a=fingerprint on every DTLS-SRTP leg
   m.startConferences(rc.advertise.empty() ? rc.interface : rc.advertise);
   m.startTcpRelay();
   m.ngHandler = std::make_unique<ng::NgHandler>(*m.anchor);
@@ -175,6 +183,17 @@ Expected<bool, std::string> Server::start() {
   }
   // Threads started from here on inherit this name; those above keep theirs (ProcessCpu.h groups).
   nameThisThread("rdv-control");
+  return true;
+}
+
+Expected<bool, std::string> Server::Impl::startDtls() {
+  const config::MediaConfig& mc = cfg.sip.media;
+  const bool configured = !mc.dtlsCertificate.empty();
+  auto id = configured ? dtls::DtlsIdentity::load(mc.dtlsCertificate, mc.dtlsPrivateKey) : dtls::DtlsIdentity::generate();
+  if (!id) return Unexpected("DTLS certificate: " + id.error());
+  dtlsIdentity = std::move(*id);
+  spdlog::info("DTLS-SRTP certificate {}: {}", configured ? "from " + mc.dtlsCertificate : "generated (self-signed)",
+               dtlsIdentity->fingerprint());
   return true;
 }
 
@@ -266,6 +285,16 @@ Expected<bool, std::string> Server::Impl::startSip() {
     }
     spdlog::info("SIP over TLS on {} (certificate {}, key {})", cfg.sip.tlsListen, cfg.sip.tlsCert,
                  cfg.sip.tlsKey);
+  }
+  if (!cfg.sip.wsListen.empty()) {
+    if (auto r = sip->listenWs(cfg.sip.wsListen); !r) return Unexpected(fmt::format("sip.ws_listen: {}", r.error()));
+    spdlog::info("SIP over WebSocket on {}", cfg.sip.wsListen);
+  }
+  if (!cfg.sip.wssListen.empty()) {
+    if (auto r = sip->listenWss(cfg.sip.wssListen, cfg.sip.tlsCert, cfg.sip.tlsKey); !r) {
+      return Unexpected(fmt::format("sip.wss_listen: {}", r.error()));
+    }
+    spdlog::info("SIP over secure WebSocket on {} (certificate {})", cfg.sip.wssListen, cfg.sip.tlsCert);
   }
   b2bua = std::make_unique<b2bua::B2bua>(cfg.sip, *sip, *anchor, clock);
   b2bua->setConferences(conferences.get(), cfg.conference.prefix);

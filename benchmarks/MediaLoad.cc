@@ -27,8 +27,12 @@ int64_t clockNs(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-int64_t monotonicNs() { return clockNs(CLOCK_MONOTONIC); }
-int64_t realtimeNs() { return clockNs(CLOCK_REALTIME); }
+int64_t monotonicNs() {
+  return clockNs(CLOCK_MONOTONIC);
+}
+int64_t realtimeNs() {
+  return clockNs(CLOCK_REALTIME);
+}
 
 void putBe16(std::byte* p, uint16_t v) {
   p[0] = std::byte(v >> 8);
@@ -59,15 +63,16 @@ T getLe(const std::byte* p) {
 
 }  // namespace
 
-MediaLoad::MediaLoad(std::vector<MediaStream> streams, std::vector<int> recvFds, MediaConfig config)
+MediaLoad::MediaLoad(std::vector<MediaStream> streams, std::vector<MediaReceiver> receivers,
+                     MediaConfig config)
     : streams_(std::move(streams)),
-      recvFds_(std::move(recvFds)),
+      receivers_(std::move(receivers)),
       config_(config),
       seq_(streams_.size(), 0),
       timestamp_(streams_.size(), 0),
-      txBuffer_(kRtpHeaderBytes + std::max(config.payload, kStampBytes)),
-      rx_(kRxBatch) {
-}
+      txBuffer_(kRtpHeaderBytes + std::max(config.payload, kStampBytes) + srtp::kMaxTrailer),
+      plainLength_(kRtpHeaderBytes + std::max(config.payload, kStampBytes)),
+      rx_(kRxBatch) {}
 
 void MediaLoad::fillRtp(std::byte* p, size_t stream, int64_t now) {
   p[0] = std::byte{0x80};  // V=2, no padding/extension/CSRC
@@ -84,9 +89,18 @@ void MediaLoad::sendPacket(size_t stream, int64_t now, MediaResult& result) {
   std::byte* p = txBuffer_.data();
   fillRtp(p, stream, now);
   const MediaStream& s = streams_[stream];
+  size_t length = plainLength_;
+  if (s.protect != nullptr) {
+    const auto n = s.protect->protectRtp(txBuffer_, plainLength_);
+    if (!n) {
+      ++result.sendErrors;
+      return;
+    }
+    length = *n;
+  }
   bool ok;
   if (config_.sendApi == SendApi::SendMmsg) {
-    iovec iov{p, txBuffer_.size()};
+    iovec iov{p, length};
     mmsghdr msg{};
     msg.msg_hdr.msg_name = const_cast<sockaddr_in*>(&s.dest);
     msg.msg_hdr.msg_namelen = sizeof s.dest;
@@ -94,20 +108,28 @@ void MediaLoad::sendPacket(size_t stream, int64_t now, MediaResult& result) {
     msg.msg_hdr.msg_iovlen = 1;
     ok = ::sendmmsg(s.fd, &msg, 1, 0) == 1;
   } else {
-    ok = ::sendto(s.fd, p, txBuffer_.size(), 0, reinterpret_cast<const sockaddr*>(&s.dest), sizeof s.dest) >= 0;
+    ok = ::sendto(s.fd, p, length, 0, reinterpret_cast<const sockaddr*>(&s.dest), sizeof s.dest) >= 0;
   }
   ++(ok ? result.sent : result.sendErrors);
 }
 
-void MediaLoad::receiveFrom(int fd, MediaResult& result) {
+void MediaLoad::receiveFrom(const MediaReceiver& r, MediaResult& result) {
   // Level-triggered epoll: whatever is left after one batch is reported again.
-  const int n = rx_.receive(fd);
+  const int n = rx_.receive(r.fd);
   if (n <= 0) {
     return;
   }
   int64_t now = monotonicNs();
   for (int i = 0; i < n; ++i) {
-    const std::span<const std::byte> datagram = rx_.datagram(static_cast<size_t>(i));
+    std::span<const std::byte> datagram = rx_.datagram(static_cast<size_t>(i));
+    if (r.unprotect != nullptr) {
+      const auto plain = r.unprotect->unprotectRtp(rx_.datagram(static_cast<size_t>(i)));
+      if (!plain) {
+        ++result.srtpFailures;
+        continue;
+      }
+      datagram = datagram.first(*plain);
+    }
     const std::byte* p = datagram.data();
     if (datagram.size() < kRtpHeaderBytes + kStampBytes || (p[0] & std::byte{0xc0}) != std::byte{0x80}) {
       ++result.foreign;
@@ -135,14 +157,15 @@ Expected<MediaResult, std::string> MediaLoad::run() {
   if (!ep.valid()) {
     return Unexpected(std::string("epoll_create1: ") + std::strerror(errno));
   }
-  for (int fd : recvFds_) {
+  for (size_t r = 0; r < receivers_.size(); ++r) {
+    const int fd = receivers_[r].fd;
     int on = 1;
     if (::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
       return Unexpected(std::string("SO_TIMESTAMPNS: ") + std::strerror(errno));
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = fd;
+    ev.data.u64 = r;
     if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
       return Unexpected(std::string("epoll_ctl: ") + std::strerror(errno));
     }
@@ -175,7 +198,7 @@ Expected<MediaResult, std::string> MediaLoad::run() {
       do {
         n = ::epoll_wait(ep.get(), events.data(), kMaxEvents, 0);
         for (int i = 0; i < n; ++i) {
-          receiveFrom(events[static_cast<size_t>(i)].data.fd, result);
+          receiveFrom(receivers_[events[static_cast<size_t>(i)].data.u64], result);
         }
       } while (n == kMaxEvents);
       now = monotonicNs();
@@ -205,7 +228,7 @@ Expected<MediaResult, std::string> MediaLoad::run() {
     int waitMs = static_cast<int>((waitNs + 999'999) / 1'000'000);
     int n = ::epoll_wait(ep.get(), events.data(), kMaxEvents, waitMs);
     for (int i = 0; i < n; ++i) {
-      receiveFrom(events[static_cast<size_t>(i)].data.fd, result);
+      receiveFrom(receivers_[events[static_cast<size_t>(i)].data.u64], result);
     }
   }
   return result;

@@ -21,13 +21,22 @@
 #include "benchmarks/LatencyHistogram.h"
 #include "benchmarks/UdpSocket.h"
 #include "common/Expected.h"
+#include "media/srtp/SrtpContext.h"
 
 namespace rdv::bench {
 
-// One direction of a call: packets of stream i leave from `fd` towards `dest`.
+// One direction of a call: packets of stream i leave from `fd` towards `dest`, SRTP-protected
+// with `protect` when set (SDES, rtp_load --sdes).
 struct MediaStream {
   int fd = -1;
   sockaddr_in dest{};
+  srtp::SrtpContext* protect = nullptr;
+};
+
+// A socket to read; what arrives is SRTP-unprotected with `unprotect` when set.
+struct MediaReceiver {
+  int fd = -1;
+  srtp::SrtpContext* unprotect = nullptr;
 };
 
 // How packets leave. Every stream has its own socket and at most one packet due per tick, so
@@ -49,8 +58,9 @@ struct MediaResult {
   uint64_t sent = 0;
   uint64_t sendErrors = 0;
   uint64_t received = 0;
-  uint64_t foreign = 0;        // datagrams that were not ours (bad header or stream index)
-  int64_t maxSendLagNs = 0;    // worst lateness of a send against its schedule
+  uint64_t foreign = 0;       // datagrams that were not ours (bad header or stream index)
+  uint64_t srtpFailures = 0;  // datagrams an unprotect refused (not counted as received)
+  int64_t maxSendLagNs = 0;   // worst lateness of a send against its schedule
   LatencyHistogram latency;
 };
 
@@ -59,8 +69,8 @@ class MediaLoad {
   static constexpr size_t kRtpHeaderBytes = 12;
   static constexpr size_t kStampBytes = 12;
 
-  // streams[i] carries stream index i; recvFds lists every socket to read.
-  MediaLoad(std::vector<MediaStream> streams, std::vector<int> recvFds, MediaConfig config);
+  // streams[i] carries stream index i; receivers lists every socket to read.
+  MediaLoad(std::vector<MediaStream> streams, std::vector<MediaReceiver> receivers, MediaConfig config);
 
   // Runs the whole phase (config.seconds + config.drainSeconds). Fails only on setup errors
   // (epoll); per-packet errors are counted in the result.
@@ -69,16 +79,17 @@ class MediaLoad {
  private:
   void fillRtp(std::byte* p, size_t stream, int64_t now);
   void sendPacket(size_t stream, int64_t now, MediaResult& result);
-  void receiveFrom(int fd, MediaResult& result);
+  void receiveFrom(const MediaReceiver& r, MediaResult& result);
 
   std::vector<MediaStream> streams_;
-  std::vector<int> recvFds_;
+  std::vector<MediaReceiver> receivers_;
   MediaConfig config_;
   std::vector<uint16_t> seq_;
   std::vector<uint32_t> timestamp_;
-  std::vector<std::byte> txBuffer_;
+  std::vector<std::byte> txBuffer_;  // one packet plus SRTP tailroom
+  size_t plainLength_ = 0;
   RecvBatch rx_;
-  int64_t realMinusMonoNs_ = 0;       // CLOCK_REALTIME - CLOCK_MONOTONIC, sampled every loop
+  int64_t realMinusMonoNs_ = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC, sampled every loop
 };
 
 }  // namespace rdv::bench

@@ -73,7 +73,7 @@ size_t buildPacket(std::span<std::byte> buf, uint32_t ssrc, uint16_t seq, const 
   return n + payload.size();
 }
 
-void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
+void runRoom(benchmark::State& state, bool levels, size_t helpers = 0, bool levelOnlyDecode = true) {
   const auto participants = static_cast<ParticipantId>(state.range(0));
   static const std::vector<std::vector<Payload>> talkerRings{encodeRing(440), encodeRing(1000), encodeRing(1700)};
   static const std::vector<Payload> silence = encodeRing(0);
@@ -82,6 +82,7 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
   rdv::mixer::MixerWorkerOptions opts;
   opts.queueCapacity = participants + 16;
   opts.decodeHelpers = helpers;
+  opts.conference.levelOnlyDecode = levelOnlyDecode;
   MixerWorker worker(opts, sink);
   worker.createConference(1);
   for (ParticipantId id = 0; id < participants; ++id) {
@@ -115,8 +116,9 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0) {
 }
 
 // 100 rooms of 10 (Opus, G.722 and PCMU in turn; participants 0 and 1 of each room talk) on one
-// worker: issue 8's many-small-rooms load. The argument is the Opus encoder complexity
-// (conference.opus_complexity).
+// worker: issue 8's many-small-rooms load. Arguments: the Opus encoder complexity
+// (conference.opus_complexity), the Opus encoders' maximum audio bandwidth in Hz (0 = libopus
+// chooses, 8000 = wideband, SILK only) and 1/0 for level-only decoding of quiet participants.
 void BM_HundredMixedRooms(benchmark::State& state) {
   constexpr int kRooms = 100;
   constexpr int kSize = 10;
@@ -130,6 +132,8 @@ void BM_HundredMixedRooms(benchmark::State& state) {
   rdv::mixer::MixerWorkerOptions opts;
   opts.queueCapacity = kRooms * kSize + 16;
   opts.conference.encoder.complexity = static_cast<int>(state.range(0));
+  opts.conference.encoder.maxBandwidthHz = static_cast<uint32_t>(state.range(1));
+  opts.conference.levelOnlyDecode = state.range(2) != 0;
   MixerWorker worker(opts, sink);
   for (int room = 0; room < kRooms; ++room) {
     worker.createConference(static_cast<rdv::mixer::ConferenceId>(room));
@@ -164,13 +168,22 @@ void BM_HundredMixedRooms(benchmark::State& state) {
 
 void BM_OpusRoom(benchmark::State& state) { runRoom(state, false); }
 void BM_OpusRoomWithLevels(benchmark::State& state) { runRoom(state, true); }
+// A/B of the level-only decode: quiet frames decoded at 48 kHz as before it.
+void BM_OpusRoomFullRateDetect(benchmark::State& state) { runRoom(state, false, 0, false); }
 // One decode helper thread: wall time per tick is what must stay under 20 ms (the helper's CPU
 // is not in this thread's CPU column).
 void BM_OpusRoomDecodeHelper(benchmark::State& state) { runRoom(state, false, 1); }
 
 BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_HundredMixedRooms)->Arg(5)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OpusRoomFullRateDetect)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_HundredMixedRooms)
+    ->Args({5, 0, 0})
+    ->Args({5, 0, 1})
+    ->Args({5, 8000, 1})
+    ->Args({1, 0, 1})
+    ->Args({1, 8000, 1})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

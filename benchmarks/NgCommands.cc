@@ -57,22 +57,26 @@ std::string_view ip4Connection(std::string_view line) {
 
 }  // namespace
 
-std::string phoneSdp(uint64_t sessionId, uint16_t rtpPort) {
+std::string phoneSdp(uint64_t sessionId, uint16_t rtpPort, std::string_view crypto) {
   std::string id = std::to_string(sessionId);
   std::string port = std::to_string(rtpPort);
-  return "v=0\r\n"
-         "o=- " + id + " 1 IN IP4 127.0.0.1\r\n"
-         "s=rtp_load\r\n"
-         "c=IN IP4 127.0.0.1\r\n"
-         "t=0 0\r\n"
-         "m=audio " + port + " RTP/AVP 0\r\n"
-         "a=rtpmap:0 PCMU/8000\r\n"
-         "a=ptime:20\r\n"
-         "a=sendrecv\r\n";
+  std::string sdp = "v=0\r\no=- " + id + " 1 IN IP4 127.0.0.1\r\n";
+  sdp += "s=rtp_load\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
+  sdp += "m=audio " + port + (crypto.empty() ? " RTP/AVP 0\r\n" : " RTP/SAVP 0\r\n");
+  sdp += "a=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n";
+  if (!crypto.empty()) {
+    sdp += "a=crypto:" + std::string(crypto) + "\r\n";
+  }
+  return sdp;
 }
 
-BValue makeOffer(const CallIds& ids, uint16_t callerRtpPort) {
-  return sdpRequest("offer", ids, phoneSdp(std::hash<std::string>{}(ids.callId) >> 20, callerRtpPort), false);
+BValue makeOffer(const CallIds& ids, uint16_t callerRtpPort, std::string_view crypto) {
+  BValue d = sdpRequest("offer", ids,
+                        phoneSdp(std::hash<std::string>{}(ids.callId) >> 20, callerRtpPort, crypto), false);
+  if (!crypto.empty()) {
+    d.set("transport-protocol", BValue::string("RTP/AVP"));
+  }
+  return d;
 }
 
 BValue makeAnswer(const CallIds& ids, uint16_t calleeRtpPort) {
@@ -161,6 +165,24 @@ Expected<sockaddr_in, std::string> audioDestination(std::string_view sdp) {
     return Unexpected("bad c= address '" + addr + "'");
   }
   return a;
+}
+
+std::string_view audioCrypto(std::string_view sdp) {
+  constexpr std::string_view kCrypto = "a=crypto:";
+  bool inAudio = false;
+  size_t pos = 0;
+  while (pos < sdp.size()) {
+    std::string_view line = nextLine(sdp, pos);
+    if (line.substr(0, 2) == "m=") {
+      if (inAudio) {
+        break;
+      }
+      inAudio = line.substr(0, 8) == "m=audio ";
+    } else if (inAudio && line.substr(0, kCrypto.size()) == kCrypto) {
+      return line.substr(kCrypto.size());
+    }
+  }
+  return {};
 }
 
 }  // namespace rdv::bench

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +32,7 @@
 
 #include "common/Fd.h"
 #include "media/srtp/SrtpContext.h"
+#include "media/srtp/SrtpTransforms.h"
 #include "relay/RelayControl.h"
 
 namespace {
@@ -45,6 +47,9 @@ struct Options {
   uint32_t workers = 2;
   uint32_t rounds = 1;
   srtp::Suite suite = srtp::Suite::AeadAes128Gcm;
+  // The transforms under libsrtp in the relay's contexts (media/srtp/SrtpTransforms.h); with
+  // both, every crypto mode runs once with each, back to back, in every round.
+  std::vector<srtp::Transforms> transforms{srtp::Transforms::Rendezvous};
 };
 
 enum class Mode { Plain, Bridge, Srtp };
@@ -195,9 +200,9 @@ relay::LegCrypto legCrypto(srtp::Suite suite, uint32_t s, int leg) {
 
 // The generator, a process of its own (forked before the relay side touches libsrtp: with the
 // system libsrtp2 fallback on NSS, NSS's process-wide locks would otherwise be shared with the
-// workers, and NSS refuses to be used across fork; libsrtp2 on OpenSSL shares nothing either way). Per mode: creates 2n sockets and reports
-// their ports, takes the relay ports, warms up 1 s, writes 'S', sends for the measured seconds,
-// writes 'E' with packets sent and received.
+// workers, and NSS refuses to be used across fork; libsrtp2 on OpenSSL shares nothing either way). Per mode:
+// creates 2n sockets and reports their ports, takes the relay ports, warms up 1 s, writes 'S', sends for the
+// measured seconds, writes 'E' with packets sent and received.
 [[noreturn]] void generatorMain(int in, int out, const Options& o) {
   uint32_t cmd[2];
   while (readAll(in, cmd, sizeof(cmd))) {
@@ -243,7 +248,9 @@ struct Generator {
   int fromChild = -1;
 };
 
-bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
+bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, srtp::Transforms tf) {
+  // Before the workers exist: the contexts they make for the legs take these transforms.
+  if (!srtp::useTransforms(tf)) return false;
   const uint32_t cmd[2] = {static_cast<uint32_t>(mode), o.sessions};
   std::vector<uint16_t> ports(2 * o.sessions);
   if (!writeAll(g.toChild, cmd, sizeof(cmd)) ||
@@ -288,9 +295,10 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round) {
   if (!readAll(g.fromChild, res, sizeof(res))) return false;
   const uint64_t sent = res[0], received = res[1];
   const uint64_t relayed = t1.relayed - t0.relayed;
-  std::printf("mode=%s suite=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n", name(mode),
-              std::string(srtp::suiteInfo(o.suite).name).c_str(), round, o.sessions, o.rate, o.seconds,
-              o.workers);
+  std::printf("mode=%s suite=%s transforms=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n",
+              name(mode), std::string(srtp::suiteInfo(o.suite).name).c_str(),
+              mode == Mode::Plain ? "none" : std::string(srtp::toString(tf)).c_str(), round, o.sessions,
+              o.rate, o.seconds, o.workers);
   std::printf(
       "sent=%llu received=%llu relayed=%llu loss_pct=%.3f srtp_unprotected=%llu srtp_protected=%llu "
       "srtp_drops=%llu drops=%llu\n",
@@ -335,6 +343,12 @@ int main(int argc, char** argv) {
       o.rounds = static_cast<uint32_t>(std::stoul(std::string(v)));
     else if (k == "--suite" && suiteArg(v))
       o.suite = *suiteArg(v);
+    else if (k == "--transforms" && v == "libsrtp")
+      o.transforms = {srtp::Transforms::Libsrtp};
+    else if (k == "--transforms" && v == "rendezvous")
+      o.transforms = {srtp::Transforms::Rendezvous};
+    else if (k == "--transforms" && v == "both")
+      o.transforms = {srtp::Transforms::Libsrtp, srtp::Transforms::Rendezvous};
     else if (k == "--mode" && v == "plain")
       modes = {Mode::Plain};
     else if (k == "--mode" && v == "bridge")
@@ -345,7 +359,8 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
-          "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp]\n");
+          "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp] "
+          "[--transforms rendezvous|libsrtp|both]\n");
       return 2;
     }
   }
@@ -369,8 +384,17 @@ int main(int argc, char** argv) {
   g.fromChild = up[0];
   bool ok = true;
   for (uint32_t r = 1; ok && r <= o.rounds; ++r) {
+    // Later runs in one process measure slower (a second RelayControl, a grown heap: bridge
+    // runs back to back with the same transforms differed by 0.7-1.7 us): with both transforms
+    // the order alternates between rounds so neither always runs second.
+    std::vector<srtp::Transforms> order = o.transforms;
+    if (r % 2 == 0) std::reverse(order.begin(), order.end());
     for (Mode m : modes) {
-      if (!(ok = runMode(o, g, m, r))) break;
+      for (srtp::Transforms tf : order) {
+        if (!(ok = runMode(o, g, m, r, tf))) break;
+        if (m == Mode::Plain) break;  // no crypto: once per round
+      }
+      if (!ok) break;
     }
   }
   ::close(g.toChild);  // the generator exits on EOF

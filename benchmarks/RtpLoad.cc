@@ -2,13 +2,17 @@
 //
 //   rtp_load --ng 127.0.0.1:2223 --sessions N [--rate 50] [--seconds S] [--payload 160]
 //            [--direct] [--setup-only] [--ng-window 64] [--send-api sendto|sendmmsg]
-//            [--tick-us 500]
+//            [--tick-us 500] [--sdes cm80|cm32|gcm128|gcm256]
 //
 // Sets up N calls over the NG protocol (offer + answer, pipelined), sends RTP both ways through
 // the relay for S seconds, drains for 1 s, prints a key=value report on stdout, then deletes the
-// calls. --direct skips the relay (caller and callee send to each other): the floor to compare
-// with. stdout carries only key=value lines; the driver reads `phase=media_start` and
-// `phase=media_end` as they come to sample the relay's CPU over the media phase alone.
+// calls. --sdes makes every caller an SRTP phone (SDES, RFC 4568): it offers RTP/SAVP with a fresh
+// a=crypto key and asks the relay for plain RTP towards the callee (transport-protocol RTP/AVP),
+// protects what it sends and unprotects what it receives with the key of the relay's answer; the
+// callee stays plain, so the relay bridges SRTP <-> RTP. --direct skips the relay (caller and callee send to
+// each other): the floor to compare with. stdout carries only key=value lines; the driver reads
+// `phase=media_start` and `phase=media_end` as they come to sample the relay's CPU over the media phase
+// alone.
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +31,8 @@
 #include "benchmarks/NgCommands.h"
 #include "benchmarks/ToolSupport.h"
 #include "benchmarks/UdpSocket.h"
+#include "media/srtp/SdesCrypto.h"
+#include "media/srtp/SrtpContext.h"
 
 namespace rdv::bench {
 namespace {
@@ -41,11 +48,13 @@ struct Options {
   bool setupOnly = false;
   SendApi sendApi = SendApi::SendTo;
   int64_t tickUs = 500;
+  std::optional<srtp::Suite> sdes;  // callers offer SDES with this suite
 };
 
 constexpr const char* kSynopsis =
     "rtp_load [--ng ADDR:PORT] [--sessions N] [--rate PPS] [--seconds S] [--payload BYTES]\n"
-    "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]";
+    "                [--direct] [--setup-only] [--ng-window W] [--send-api sendto|sendmmsg] [--tick-us US]\n"
+    "                [--sdes cm80|cm32|gcm128|gcm256]";
 
 Options parseOptions(int argc, char** argv) {
   Options o;
@@ -67,6 +76,19 @@ Options parseOptions(int argc, char** argv) {
       o.ngWindow = static_cast<size_t>(args.number(1, 4096));
     } else if (a == "--tick-us") {
       o.tickUs = static_cast<int64_t>(args.number(0, 20000));
+    } else if (a == "--sdes") {
+      const std::string suite = args.value();
+      if (suite == "cm80") {
+        o.sdes = srtp::Suite::AesCm128HmacSha1_80;
+      } else if (suite == "cm32") {
+        o.sdes = srtp::Suite::AesCm128HmacSha1_32;
+      } else if (suite == "gcm128") {
+        o.sdes = srtp::Suite::AeadAes128Gcm;
+      } else if (suite == "gcm256") {
+        o.sdes = srtp::Suite::AeadAes256Gcm;
+      } else {
+        args.usage("--sdes takes cm80, cm32, gcm128 or gcm256");
+      }
     } else if (a == "--direct") {
       o.direct = true;
     } else if (a == "--setup-only") {
@@ -103,7 +125,43 @@ struct Session {
   sockaddr_in calleeSendsTo{};  // from the offer's reply
   bool offered = false;         // the relay accepted the offer: the call exists there
   bool ready = false;           // both directions known
+  // --sdes: the caller's own key (offered) and its contexts; callerRx is keyed by the answer.
+  std::optional<srtp::SdesCrypto> callerKey;
+  std::optional<srtp::SrtpContext> callerTx;
+  std::optional<srtp::SrtpContext> callerRx;
 };
+
+// An SRTP context of `direction` keyed with `crypto`'s keys.
+Expected<srtp::SrtpContext, std::string> sdesContext(const srtp::SdesCrypto& crypto,
+                                                     srtp::Direction direction) {
+  const std::vector<srtp::MasterKey> keys = crypto.masterKeys();
+  auto ctx = srtp::SrtpContext::create({crypto.suite, direction, keys});
+  if (!ctx) {
+    return Unexpected("SRTP context: " + std::string(srtp::toString(ctx.error())));
+  }
+  return std::move(*ctx);
+}
+
+// --sdes: the caller's contexts from its key and the a=crypto of the relay's answer; the reason
+// when that fails.
+std::optional<std::string> keyCaller(Session& s, std::string_view answerSdp) {
+  const std::string_view line = audioCrypto(answerSdp);
+  if (line.empty()) {
+    return "answer has no a=crypto";
+  }
+  auto theirs = srtp::SdesCrypto::parse(line);
+  if (!theirs) {
+    return "answer a=crypto: " + std::string(srtp::toString(theirs.error()));
+  }
+  auto rx = sdesContext(*theirs, srtp::Direction::Inbound);
+  auto tx = sdesContext(*s.callerKey, srtp::Direction::Outbound);
+  if (!rx || !tx) {
+    return !rx ? rx.error() : tx.error();
+  }
+  s.callerRx = std::move(*rx);
+  s.callerTx = std::move(*tx);
+  return std::nullopt;
+}
 
 // Counts NG failures and prints each distinct reason once, on stderr.
 class FailureLog {
@@ -156,7 +214,8 @@ uint64_t setUpCalls(NgClient& ng, std::vector<Session>& sessions, FailureLog& fa
   constexpr uint64_t kAnswerBit = 1ULL << 63;
   uint64_t failed = 0;
   for (size_t s = 0; s < sessions.size(); ++s) {
-    ng.enqueue(s, makeOffer(sessions[s].ids, sessions[s].caller.port));
+    const std::string crypto = sessions[s].callerKey ? sessions[s].callerKey->format() : std::string();
+    ng.enqueue(s, makeOffer(sessions[s].ids, sessions[s].caller.port, crypto));
   }
   ng.runUntilIdle([&](uint64_t tag, NgClient::Outcome&& out) {
     bool isAnswer = (tag & kAnswerBit) != 0;
@@ -179,6 +238,13 @@ uint64_t setUpCalls(NgClient& ng, std::vector<Session>& sessions, FailureLog& fa
       s.calleeSendsTo = *dest;
       ng.enqueue(tag | kAnswerBit, makeAnswer(s.ids, s.callee.port), /*urgent=*/true);
     } else {
+      if (s.callerKey) {
+        if (auto error = keyCaller(s, out.reply.sdp)) {
+          failures.add(what, *error);
+          ++failed;
+          return;
+        }
+      }
       s.callerSendsTo = *dest;
       s.ready = true;
     }
@@ -203,17 +269,19 @@ uint64_t deleteCalls(NgClient& ng, const std::vector<Session>& sessions, Failure
 }
 
 // Sends media on every ready session and prints the media figures. False on a setup error.
-bool runMediaPhase(const Options& opt, const std::vector<Session>& sessions) {
+bool runMediaPhase(const Options& opt, std::vector<Session>& sessions) {
   std::vector<MediaStream> streams;
-  std::vector<int> recvFds;
-  for (const Session& s : sessions) {
+  std::vector<MediaReceiver> receivers;
+  for (Session& s : sessions) {
     if (!s.ready) {
       continue;
     }
-    streams.push_back(MediaStream{s.caller.fd.get(), s.callerSendsTo});
-    streams.push_back(MediaStream{s.callee.fd.get(), s.calleeSendsTo});
-    recvFds.push_back(s.caller.fd.get());
-    recvFds.push_back(s.callee.fd.get());
+    srtp::SrtpContext* tx = s.callerTx ? &*s.callerTx : nullptr;
+    srtp::SrtpContext* rx = s.callerRx ? &*s.callerRx : nullptr;
+    streams.push_back(MediaStream{s.caller.fd.get(), s.callerSendsTo, tx});
+    streams.push_back(MediaStream{s.callee.fd.get(), s.calleeSendsTo, nullptr});
+    receivers.push_back(MediaReceiver{s.caller.fd.get(), rx});
+    receivers.push_back(MediaReceiver{s.callee.fd.get(), nullptr});
   }
   const size_t streamCount = streams.size();
   MediaConfig cfg;
@@ -222,7 +290,7 @@ bool runMediaPhase(const Options& opt, const std::vector<Session>& sessions) {
   cfg.seconds = opt.seconds;
   cfg.sendApi = opt.sendApi;
   cfg.tickNs = opt.tickUs * 1000;
-  MediaLoad load(std::move(streams), std::move(recvFds), cfg);
+  MediaLoad load(std::move(streams), std::move(receivers), cfg);
   double cpuBefore = cpuSeconds();
   emit("phase", "media_start");
   auto res = load.run();
@@ -232,9 +300,10 @@ bool runMediaPhase(const Options& opt, const std::vector<Session>& sessions) {
     std::fprintf(stderr, "rtp_load: media phase: %s\n", res.error().c_str());
     return false;
   }
-  double loss = res->sent > 0 ? 100.0 * (static_cast<double>(res->sent) - static_cast<double>(res->received)) /
-                                    static_cast<double>(res->sent)
-                              : 0;
+  double loss = res->sent > 0
+                    ? 100.0 * (static_cast<double>(res->sent) - static_cast<double>(res->received)) /
+                          static_cast<double>(res->sent)
+                    : 0;
   emit("streams", std::to_string(streamCount));
   emit("rate", std::to_string(opt.rate));
   emit("payload", std::to_string(opt.payload));
@@ -244,6 +313,7 @@ bool runMediaPhase(const Options& opt, const std::vector<Session>& sessions) {
   emit("send_errors", std::to_string(res->sendErrors));
   emit("received", std::to_string(res->received));
   emit("foreign", std::to_string(res->foreign));
+  emit("srtp_failures", std::to_string(res->srtpFailures));
   emit("loss_pct", fixed(loss, 4));
   emit("lat_p50_us", std::to_string(res->latency.quantileMicros(0.50)));
   emit("lat_p99_us", std::to_string(res->latency.quantileMicros(0.99)));
@@ -273,7 +343,21 @@ int run(const Options& opt) {
                               "callee-" + std::to_string(s)};
   }
 
+  if (opt.sdes) {
+    if (opt.direct) {
+      std::fprintf(stderr, "rtp_load: --sdes needs a relay (not --direct)\n");
+      return 2;
+    }
+    for (Session& s : sessions) {
+      s.callerKey = srtp::SdesCrypto::generate(1, *opt.sdes);
+      if (!s.callerKey) {
+        std::fprintf(stderr, "rtp_load: cannot generate an SDES key\n");
+        return 1;
+      }
+    }
+  }
   emit("mode", opt.direct ? "direct" : "relay");
+  emit("sdes", opt.sdes ? std::string(srtp::suiteInfo(*opt.sdes).name) : std::string("off"));
   emit("sessions", std::to_string(opt.sessions));
 
   FailureLog failures;
@@ -326,4 +410,6 @@ int run(const Options& opt) {
 }  // namespace
 }  // namespace rdv::bench
 
-int main(int argc, char** argv) { return rdv::bench::run(rdv::bench::parseOptions(argc, argv)); }
+int main(int argc, char** argv) {
+  return rdv::bench::run(rdv::bench::parseOptions(argc, argv));
+}

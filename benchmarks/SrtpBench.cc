@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "media/srtp/SrtpContext.h"
+#include "media/srtp/SrtpTransforms.h"
 
 namespace {
 
@@ -65,7 +66,7 @@ void setSeq(std::span<std::byte> b, uint16_t seq) {
 }
 
 void label(benchmark::State& state, Suite suite) {
-  state.SetLabel(std::string(suiteInfo(suite).name));
+  state.SetLabel(std::string(suiteInfo(suite).name) + " " + std::string(toString(transformsInUse())));
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -75,6 +76,7 @@ void label(benchmark::State& state, Suite suite) {
 template <typename Round>
 void rtpRounds(benchmark::State& state, Round&& round) {
   const auto suite = static_cast<Suite>(state.range(0));
+  if (!useTransforms(static_cast<Transforms>(state.range(1)))) state.SkipWithError("transforms refused");
   Pair p = makePair(suite);
   alignas(64) std::array<std::byte, 256> buf{};
   const size_t n = writeRtp(buf, 0);
@@ -95,11 +97,12 @@ void BM_ProtectUnprotect(benchmark::State& state) {
   });
 }
 
-// range(0) = suite, range(1) = pairs; packet i goes through pair i % pairs, each pair with its own
-// sequence numbers. Every pair carries one packet before timing (libsrtp makes an inbound
+// range(0) = suite, range(1) = pairs, range(2) = transforms; packet i goes through pair i % pairs, each pair
+// with its own sequence numbers. Every pair carries one packet before timing (libsrtp makes an inbound
 // context's per-SSRC stream on the first packet that authenticates).
 void BM_ProtectUnprotectMany(benchmark::State& state) {
   const auto suite = static_cast<Suite>(state.range(0));
+  if (!useTransforms(static_cast<Transforms>(state.range(2)))) state.SkipWithError("transforms refused");
   std::vector<Pair> pairs;
   pairs.reserve(static_cast<size_t>(state.range(1)));
   for (int64_t i = 0; i < state.range(1); ++i) pairs.push_back(makePair(suite));
@@ -132,6 +135,7 @@ void BM_Protect(benchmark::State& state) {
 
 void BM_RtcpRoundTrip(benchmark::State& state) {
   const auto suite = static_cast<Suite>(state.range(0));
+  if (!useTransforms(static_cast<Transforms>(state.range(1)))) state.SkipWithError("transforms refused");
   Pair p = makePair(suite);
   alignas(64) std::array<std::byte, 128> buf{};
   for (auto _ : state) {
@@ -144,11 +148,13 @@ void BM_RtcpRoundTrip(benchmark::State& state) {
   label(state, suite);
 }
 
-BENCHMARK(BM_ProtectUnprotect)->DenseRange(0, kSuiteCount - 1);
+// The last argument picks the transforms under libsrtp: 0 = libsrtp's own, 1 = Rendezvous'
+// (media/srtp/SrtpTransforms.h), so both are measured in one run.
+BENCHMARK(BM_ProtectUnprotect)->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}});
 // 1,000 SRTP<->SRTP relay sessions hold 4,000 contexts: 2,000 pairs. AES-CM and AES-128-GCM.
-BENCHMARK(BM_ProtectUnprotectMany)->ArgsProduct({{0, 2}, {100, 2000}});
-BENCHMARK(BM_Protect)->DenseRange(0, kSuiteCount - 1);
-BENCHMARK(BM_RtcpRoundTrip)->DenseRange(0, kSuiteCount - 1);
+BENCHMARK(BM_ProtectUnprotectMany)->ArgsProduct({{0, 2}, {100, 2000}, {0, 1}});
+BENCHMARK(BM_Protect)->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}});
+BENCHMARK(BM_RtcpRoundTrip)->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}});
 
 }  // namespace
 

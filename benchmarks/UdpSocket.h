@@ -46,6 +46,8 @@ class RecvBatch {
   int receive(int fd);
   // Datagram i of the last receive(); valid until the next one.
   std::span<const std::byte> datagram(size_t i) const { return {buffers_.data() + i * kSlot, msgs_[i].msg_len}; }
+  // The same bytes, writable in place (SRTP unprotect).
+  std::span<std::byte> datagram(size_t i) { return {buffers_.data() + i * kSlot, msgs_[i].msg_len}; }
   msghdr& header(size_t i) { return msgs_[i].msg_hdr; }
   size_t size() const { return msgs_.size(); }
 

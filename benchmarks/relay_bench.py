@@ -158,18 +158,21 @@ def rtpengine_argv(path, ng_port):
             "--num-threads=2", "--delete-delay=0", "--log-level=3", "--log-stderr"]
 
 
-def run_load(rtp_load, args, sessions, seconds, relay=None):
-    """Runs rtp_load; samples the relay at the phase lines. Returns a dict of figures."""
+def run_load(rtp_load, args, sessions, seconds, relay=None, sdes="off"):
+    """Runs rtp_load; samples the relay at the phase lines. Returns a dict of figures.
+    sdes: "off", or the suite rtp_load's callers offer (--sdes): the relay bridges SRTP <-> RTP."""
     argv = [rtp_load, "--sessions", str(sessions), "--seconds", str(seconds),
             "--rate", str(args.rate), "--payload", str(args.payload), "--ng-window", str(args.ng_window),
             "--send-api", args.send_api, "--tick-us", str(args.tick_us)]
+    if sdes != "off":
+        argv += ["--sdes", sdes]
     if relay is None:
         argv.append("--direct")
     else:
         argv += ["--ng", f"127.0.0.1:{relay.ng_port}"]
     # Setup and delete take well under 1 ms per call; NG retries end within 1.5 s per request.
     limit = seconds + 1 + 60 + sessions * 0.01
-    figures = {"relay": relay.name if relay else "direct"}
+    figures = {"relay": (relay.name if relay else "direct") + ("" if sdes == "off" else f" sdes={sdes}")}
     rss_before = proc_rss_kib(relay.proc.pid) if relay else 0
     samples = {}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
@@ -307,6 +310,9 @@ def main():
     ap.add_argument("--send-api", default="sendto", choices=["sendto", "sendmmsg"])
     ap.add_argument("--tick-us", type=int, default=500,
                     help="rtp_load tick (0 = wake for every packet: smoother, ~2x generator CPU)")
+    ap.add_argument("--sdes", default="off",
+                    help="comma-separated: off and/or cm80, cm32, gcm128, gcm256; each relay runs once per "
+                         "entry, back to back (rtp_load --sdes: SRTP caller, plain callee)")
     ap.add_argument("--no-rtpengine", action="store_true")
     ap.add_argument("--no-direct", action="store_true", help="skip the direct floor runs")
     ap.add_argument("--rtpengine", default=RTPENGINE, help="rtpengine binary")
@@ -320,6 +326,9 @@ def main():
     global NICE
     NICE = args.nice
 
+    sdes_modes = [x.strip() for x in args.sdes.split(",") if x.strip()]
+    if not sdes_modes or any(m not in ("off", "cm80", "cm32", "gcm128", "gcm256") for m in sdes_modes):
+        ap.error("--sdes: off, cm80, cm32, gcm128 or gcm256, comma-separated")
     counts = [int(x) for x in args.sessions.split(",") if x.strip()]
     if not counts or min(counts) < 1 or max(counts) > 9000:
         ap.error("--sessions: counts between 1 and 9000")
@@ -346,18 +355,19 @@ def main():
             r["sessions"] = n
             rows.append(r)
         for name, make_argv in relays:
-            port = free_port()
-            relay = Relay(name, make_argv(port), port, log_dir)
-            print(f"... {name} @ {n} (NG 127.0.0.1:{port})", file=sys.stderr)
-            try:
-                relay.start()
-                r = run_load(args.rtp_load, args, n, args.seconds, relay)
-            except RuntimeError as e:
-                r = {"relay": name, "error": str(e)}
-            finally:
-                relay.stop()
-            r["sessions"] = n
-            rows.append(r)
+            for sdes in sdes_modes:
+                port = free_port()
+                relay = Relay(name, make_argv(port), port, log_dir)
+                print(f"... {name} @ {n} sdes={sdes} (NG 127.0.0.1:{port})", file=sys.stderr)
+                try:
+                    relay.start()
+                    r = run_load(args.rtp_load, args, n, args.seconds, relay, sdes)
+                except RuntimeError as e:
+                    r = {"relay": name, "error": str(e)}
+                finally:
+                    relay.stop()
+                r["sessions"] = n
+                rows.append(r)
 
     print_table(rows)
     print_ratios(rows)

@@ -57,6 +57,10 @@ std::optional<std::vector<std::string>> parseBuddyList(std::string_view list);
 struct MediaConfig {
   std::string encryptCaller = "passthrough";  // towards the calling party
   std::string encryptCallee = "passthrough";  // towards the called party
+  // DTLS-SRTP certificate (RFC 5763/5764, media/dtls): PEM files, both or neither; neither = a
+  // self-signed ECDSA P-256 certificate generated at each start.
+  std::string dtlsCertificate;
+  std::string dtlsPrivateKey;
 };
 
 struct SipConfig {
@@ -65,6 +69,8 @@ struct SipConfig {
   std::string tlsListen;                 // SIP over TLS (RFC 3261 §26.2); empty disables it
   std::string tlsCert;                   // PEM certificate chain served on tlsListen
   std::string tlsKey;                    // PEM private key of tlsCert
+  std::string wsListen;                  // SIP over WebSocket (RFC 7118); empty disables it
+  std::string wssListen;                 // SIP over secure WebSocket, with tlsCert/tlsKey; empty disables it
   std::string realm = "rendezvous";
   uint32_t authRegister = 1;             // REGISTER needs digest credentials
   uint32_t authInvite = 1;               // INVITE from outside needs proxy credentials

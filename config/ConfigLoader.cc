@@ -223,6 +223,17 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     if (cfg.sip.tlsCert.empty()) err("sip.tls_listen is set but sip.tls_cert (PEM certificate file) is empty");
     if (cfg.sip.tlsKey.empty()) err("sip.tls_listen is set but sip.tls_key (PEM private key file) is empty");
   }
+  if (!cfg.sip.wsListen.empty()) {
+    if (!isHostPort(cfg.sip.wsListen)) err(fmt::format("sip.ws_listen '{}' is not host:port", cfg.sip.wsListen));
+    if (cfg.sip.listen.empty()) err("sip.ws_listen needs sip.listen (SIP is disabled)");
+  }
+  if (!cfg.sip.wssListen.empty()) {
+    if (!isHostPort(cfg.sip.wssListen)) err(fmt::format("sip.wss_listen '{}' is not host:port", cfg.sip.wssListen));
+    if (cfg.sip.listen.empty()) err("sip.wss_listen needs sip.listen (SIP is disabled)");
+    if (cfg.sip.tlsCert.empty() || cfg.sip.tlsKey.empty()) {
+      err("sip.wss_listen is set but sip.tls_cert or sip.tls_key (PEM files) is empty");
+    }
+  }
   {
     std::string_view list = cfg.sip.authAlgorithms;
     bool ok = !list.empty();
@@ -245,6 +256,9 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   };
   encryptPolicy("media.encrypt_caller", cfg.sip.media.encryptCaller);
   encryptPolicy("media.encrypt_callee", cfg.sip.media.encryptCallee);
+  if (cfg.sip.media.dtlsCertificate.empty() != cfg.sip.media.dtlsPrivateKey.empty()) {
+    err("media.dtls_certificate and media.dtls_private_key go together");
+  }
   validateApi(cfg.api, errors);
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool levelOk = false;

@@ -59,6 +59,17 @@ class AudioDecoder {
   virtual void conceal(std::span<const std::byte> next, PcmFrame out) = 0;
   // Forgets the stream (a new SSRC): the next frame decodes as if it were the first.
   virtual void reset() = 0;
+  // For talker detection only (a frame nobody will hear): decodes `payload` as cheaply as the
+  // codec allows into the start of `out` and returns the number of samples written, at whatever
+  // rate the codec finds cheapest (only the level is measured); 0 when the payload is not a valid
+  // 20 ms frame. A later decode()/conceal() may start from a reset state (Opus switches its
+  // output rate). Default: a full decode().
+  virtual size_t decodeForLevel(std::span<const std::byte> payload, PcmFrame out) {
+    return decode(payload, out) ? kFrameSamples : 0;
+  }
+  // The frame just given to decodeForLevel() is to be mixed after all: writes it into `out` at
+  // kMixerRate (Opus decodes `payload` again; G.711/G.722 upsample the frame they kept).
+  virtual bool completeFrame(std::span<const std::byte> payload, PcmFrame out) { return decode(payload, out); }
 };
 
 struct EncoderOptions {
@@ -68,6 +79,10 @@ struct EncoderOptions {
   // codec group every tick, so this is its main CPU lever.
   int complexity = 5;
   int expectedLossPercent = 5;  // Opus: sizes in-band FEC (OPUS_SET_PACKET_LOSS_PERC)
+  // Opus: the widest audio band coded (OPUS_SET_MAX_BANDWIDTH), in Hz: 4000 (narrowband), 6000,
+  // 8000 (wideband: SILK only, no CELT layer), 12000, 20000 (fullband); 0 lets libopus choose
+  // (fullband hybrid at 32 kbit/s). Wideband costs ~20 % less per encode here (benchmarks/README.md).
+  uint32_t maxBandwidthHz = 0;
 };
 
 class AudioEncoder {

@@ -73,7 +73,30 @@ bool NarrowbandDecoder::decode(std::span<const std::byte> payload, PcmFrame out)
     return false;
   }
   plc_rx(&s_->plc, native.data(), static_cast<int>(native.size()));
-  up_.process(native, out);
+  upsample(out);
+  return true;
+}
+
+void NarrowbandDecoder::upsample(PcmFrame out) {
+  if (upStale_) up_.reset();
+  upStale_ = false;
+  up_.process(std::span<const int16_t>(native_.data(), nativeSamples_), out);
+}
+
+size_t NarrowbandDecoder::decodeForLevel(std::span<const std::byte> payload, PcmFrame out) {
+  const std::span<int16_t> native(native_.data(), nativeSamples_);
+  upStale_ = true;
+  if (!decodeNative(payload, native)) {
+    std::fill(native.begin(), native.end(), int16_t{0});
+    return 0;
+  }
+  plc_rx(&s_->plc, native.data(), static_cast<int>(native.size()));
+  std::copy(native.begin(), native.end(), out.begin());
+  return native.size();
+}
+
+bool NarrowbandDecoder::completeFrame(std::span<const std::byte> /*payload*/, PcmFrame out) {
+  upsample(out);
   return true;
 }
 
@@ -89,13 +112,14 @@ void NarrowbandDecoder::conceal(std::span<const std::byte> /*next*/, PcmFrame ou
     plc.buf_ptr = 0;
   }
   plc_fillin(&plc, native.data(), static_cast<int>(native.size()));
-  up_.process(native, out);
+  upsample(out);
 }
 
 void NarrowbandDecoder::reset() {
   plc_init(&s_->plc);
   if (s_->g722 != nullptr) g722_decode_init(s_->g722, kG722BitRate, 0);
   up_.reset();
+  upStale_ = false;
 }
 
 NarrowbandEncoder::NarrowbandEncoder(CodecId id)

@@ -25,8 +25,14 @@ class NarrowbandDecoder final : public AudioDecoder {
   bool decode(std::span<const std::byte> payload, PcmFrame out) override;
   void conceal(std::span<const std::byte> next, PcmFrame out) override;
   void reset() override;
+  // The native-rate frame (8 or 16 kHz) without upsampling: spandsp's PLC history still gets
+  // every frame, only the resampler is skipped (and reset before its next use, its history
+  // being stale). completeFrame() upsamples the frame kept from decodeForLevel().
+  size_t decodeForLevel(std::span<const std::byte> payload, PcmFrame out) override;
+  bool completeFrame(std::span<const std::byte> payload, PcmFrame out) override;
 
  private:
+  void upsample(PcmFrame out);
   bool decodeNative(std::span<const std::byte> payload, std::span<int16_t> native);
 
   struct State;  // spandsp's PLC and G.722 decoder (their C types stay out of this header)
@@ -35,6 +41,7 @@ class NarrowbandDecoder final : public AudioDecoder {
   size_t nativeSamples_;
   std::unique_ptr<State> s_;
   Resampler up_;
+  bool upStale_ = false;  // frames were decoded without going through up_
   std::array<int16_t, kMaxNativeFrame> native_{};
 };
 

@@ -17,6 +17,15 @@ opus_int32 len(std::span<const std::byte> b) {
   return static_cast<opus_int32>(std::min<size_t>(b.size(), kMaxPayload));
 }
 
+// The narrowest Opus audio band that holds `hz` (RFC 6716 §2: NB 4, MB 6, WB 8, SWB 12, FB 20 kHz).
+int maxBandwidth(uint32_t hz) {
+  if (hz <= 4000) return OPUS_BANDWIDTH_NARROWBAND;
+  if (hz <= 6000) return OPUS_BANDWIDTH_MEDIUMBAND;
+  if (hz <= 8000) return OPUS_BANDWIDTH_WIDEBAND;
+  if (hz <= 12000) return OPUS_BANDWIDTH_SUPERWIDEBAND;
+  return OPUS_BANDWIDTH_FULLBAND;
+}
+
 }  // namespace
 
 OpusAudioDecoder::OpusAudioDecoder() {
@@ -29,8 +38,31 @@ OpusAudioDecoder::~OpusAudioDecoder() {
   if (dec_ != nullptr) opus_decoder_destroy(dec_);
 }
 
+bool OpusAudioDecoder::useRate(uint32_t rate) {
+  if (dec_ == nullptr) return false;
+  if (rate_ != rate) {
+    if (opus_decoder_init(dec_, static_cast<opus_int32>(rate), 1) != OPUS_OK) {
+      // Cannot happen for the rates used here; keep the decoder usable at its last rate.
+      (void)opus_decoder_init(dec_, static_cast<opus_int32>(rate_), 1);
+      return false;
+    }
+    rate_ = rate;
+  }
+  return true;
+}
+
+size_t OpusAudioDecoder::decodeForLevel(std::span<const std::byte> payload, PcmFrame out) {
+  constexpr int kLevelFrame = static_cast<int>(kLevelRate / 1000 * kFrameMs);
+  if (payload.empty() || payload.size() > kMaxPayload || !useRate(kLevelRate) ||
+      opus_packet_get_nb_samples(uc(payload), len(payload), kMixerRate) != kFrame) {
+    return 0;
+  }
+  const int n = opus_decode(dec_, uc(payload), len(payload), out.data(), kLevelFrame, 0);
+  return n == kLevelFrame ? static_cast<size_t>(n) : 0;
+}
+
 bool OpusAudioDecoder::decode(std::span<const std::byte> payload, PcmFrame out) {
-  if (dec_ == nullptr || payload.empty() || payload.size() > kMaxPayload ||
+  if (!useRate(kMixerRate) || payload.empty() || payload.size() > kMaxPayload ||
       opus_decoder_get_nb_samples(dec_, uc(payload), len(payload)) != kFrame ||
       opus_decode(dec_, uc(payload), len(payload), out.data(), kFrame, 0) != kFrame) {
     conceal({}, out);
@@ -40,7 +72,7 @@ bool OpusAudioDecoder::decode(std::span<const std::byte> payload, PcmFrame out) 
 }
 
 void OpusAudioDecoder::conceal(std::span<const std::byte> next, PcmFrame out) {
-  if (dec_ == nullptr) {
+  if (!useRate(kMixerRate)) {
     std::fill(out.begin(), out.end(), int16_t{0});
     return;
   }
@@ -69,6 +101,7 @@ OpusAudioEncoder::OpusAudioEncoder(const EncoderOptions& opts) {
   opus_encoder_ctl(enc_, OPUS_SET_INBAND_FEC(1));
   opus_encoder_ctl(enc_, OPUS_SET_PACKET_LOSS_PERC(opts.expectedLossPercent));
   opus_encoder_ctl(enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+  if (opts.maxBandwidthHz != 0) opus_encoder_ctl(enc_, OPUS_SET_MAX_BANDWIDTH(maxBandwidth(opts.maxBandwidthHz)));
 }
 
 OpusAudioEncoder::~OpusAudioEncoder() {

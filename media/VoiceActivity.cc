@@ -5,7 +5,8 @@
 
 namespace rdv::media {
 
-double VoiceActivity::levelDbov(ConstPcmFrame frame) {
+double VoiceActivity::levelDbov(std::span<const int16_t> frame) {
+  if (frame.empty()) return kFloorDbov;
   int64_t sum = 0;
   for (int16_t s : frame) sum += int32_t{s} * s;
   const double meanSquare = static_cast<double>(sum) / static_cast<double>(frame.size());

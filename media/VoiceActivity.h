@@ -23,7 +23,8 @@ class VoiceActivity {
   explicit VoiceActivity(const VoiceActivityOptions& opts = {}) : opts_(opts) {}
 
   // Mean-square level of a frame relative to a full-scale square wave, floored at kFloorDbov.
-  static double levelDbov(ConstPcmFrame frame);
+  // Any sample rate (AudioDecoder::decodeForLevel may decode below kMixerRate); empty = floor.
+  static double levelDbov(std::span<const int16_t> frame);
   // RFC 6464 §3: the 7-bit level is -dBov (0 = loudest, 127 = silence).
   static double levelFromRfc6464(int level) { return -static_cast<double>(level); }
 

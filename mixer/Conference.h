@@ -32,6 +32,10 @@ struct ConferenceOptions {
   media::VoiceActivityOptions vad;
   media::JitterBufferOptions jitter;  // clockRate/frameTicks are set per codec
   media::EncoderOptions encoder;
+  // Quiet non-talkers (without RFC 6464 levels) are decoded for their level only: Opus at
+  // 16 kHz, G.711/G.722 without upsampling (Participant::pullFrame); false decodes them at
+  // 48 kHz like a mixed frame (for A/B).
+  bool levelOnlyDecode = true;
 };
 
 // A snapshot of one participant for the operator API (GET /api/v1/conferences/{room}).

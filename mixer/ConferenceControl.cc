@@ -197,6 +197,8 @@ Expected<JoinResult, JoinError> ConferenceControl::join(const JoinRequest& req) 
   peer.clockRate = media::codecInfo(req.codec).rtpClockRate;
   peer.codec = ratedAs(req.codec);
   peer.crypto = req.crypto;
+  peer.ice = req.ice;
+  peer.dtls = req.dtls;
   relay::LegParams local;
   local.mux = true;
   local.localEndpoint = id;

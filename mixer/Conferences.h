@@ -14,6 +14,7 @@
 #include "media/AudioCodec.h"
 #include "mixer/MixerSink.h"
 #include "relay/LegCrypto.h"
+#include "relay/LegWebrtc.h"
 
 namespace rdv::mixer {
 
@@ -29,6 +30,8 @@ struct JoinRequest {
   std::string callId;          // names the relay session (and so the call record); empty: "conf-<room>-<n>"
   std::string pin;             // a PIN given up front (API); SIP callers enter it by DTMF
   relay::LegCrypto crypto;     // SRTP terminated on the participant's leg (SDES); empty: plain RTP
+  relay::LegIce ice;           // a browser (issue 12): ICE-lite on the participant's leg
+  relay::LegDtls dtls;         // and DTLS-SRTP keying it (relay/LegWebrtc.h)
 };
 
 enum class JoinErrorCode : uint8_t {

@@ -81,14 +81,17 @@ uint32_t Participant::pullFrame(bool mixed) {
   }
   // A quiet Opus participant who is not mixed is decoded every other frame (half of them on even
   // ticks, half on odd): detection needs no more (voice starts it after two loud decoded frames,
-  // 60 ms instead of 40), and Opus decoding is most of a big room's cost. The frame after a
-  // skipped one decodes with the decoder's state one frame old; it is only measured, never mixed,
-  // unless it starts a talker. G.711 and G.722 decode cheaply and their concealment (spandsp's
-  // PLC) wants every frame in its history: they are decoded every frame.
-  if (!byLevel && !mixed && cfg_.codec == media::CodecId::Opus && !vad_.talking() && (skipPhase_ ^= true)) {
-    silence();
-    ++stats_.decodesSkipped;
-    return 0;
+  // 60 ms instead of 40), and Opus decoding is most of a big room's cost. G.711 and G.722 decode
+  // cheaply and their concealment (spandsp's PLC) wants every frame in its history: they are
+  // decoded every frame. Frames of quiet non-mixed participants are decoded for their level only
+  // (detectOnly): Opus at 16 kHz, G.711/G.722 at their own rate without upsampling.
+  if (!byLevel && !mixed && !vad_.talking()) {
+    if (cfg_.codec == media::CodecId::Opus && (skipPhase_ ^= true)) {
+      silence();
+      ++stats_.decodesSkipped;
+      return 0;
+    }
+    if (levelOnlyDecode_ && f.kind == JitterBuffer::FrameKind::Packet) return detectOnly(f.payload);
   }
   pcmSilent_ = false;
   if (f.kind == JitterBuffer::FrameKind::Packet) {
@@ -100,6 +103,26 @@ uint32_t Participant::pullFrame(bool mixed) {
   ++stats_.decodes;
   if (!byLevel) vad_.update(media::VoiceActivity::levelDbov(pcm()));
   return 1;
+}
+
+// A frame nobody hears unless it starts a talker: decoded at the codec's cheapest rate for its
+// level. When that level starts a talker, the frame is completed at the mixer rate (Opus decodes
+// it again from a reset state, as a stream's first frame; G.711/G.722 upsample it) so this tick
+// can mix it.
+uint32_t Participant::detectOnly(std::span<const std::byte> payload) {
+  const media::PcmFrame out(pcm_.data(), pcm_.size());
+  const size_t n = decoder_->decodeForLevel(payload, out);
+  ++stats_.decodes;
+  if (n == 0) ++stats_.decodeErrors;
+  pcmSilent_ = false;
+  vad_.update(media::VoiceActivity::levelDbov(std::span<const int16_t>(pcm_.data(), n)));
+  if (!vad_.talking()) {
+    silence();
+    return 1;
+  }
+  if (!decoder_->completeFrame(payload, out)) ++stats_.decodeErrors;
+  ++stats_.decodes;
+  return 2;
 }
 
 void Participant::applyGain() {

@@ -52,6 +52,8 @@ class Participant {
   void setMuted(bool muted) { cfg_.muted = muted; }
   void setDeaf(bool deaf) { cfg_.deaf = deaf; }
   void setGainDb(double db);
+  // Quiet frames decoded for their level only, below 48 kHz (default), or at 48 kHz.
+  void setLevelOnlyDecode(bool on) { levelOnlyDecode_ = on; }
 
   // A packet from this participant; dropped and counted when its payload type is not the
   // negotiated one. An SSRC change resets the decoder.
@@ -63,7 +65,9 @@ class Participant {
   // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
   // still drained); a participant whose RFC 6464 level says quiet, and who is not being mixed,
   // is not decoded either, and an Opus one without levels who is quiet and not mixed is decoded
-  // every other frame. Returns the number of decodes done (0 or 1).
+  // every other frame; quiet non-mixed frames are decoded for their level only, below 48 kHz.
+  // Returns the number of decodes done (0, 1, or 2 when a level-only decode starts a talker and
+  // the frame is completed at 48 kHz to be mixed).
   uint32_t pullFrame(bool mixed);
   // Applies the configured gain to pcm() (saturating); call only for frames that are mixed.
   void applyGain();
@@ -89,6 +93,7 @@ class Participant {
 
  private:
   void silence();
+  uint32_t detectOnly(std::span<const std::byte> payload);
   void onDtmf(const media::RtpView& rtp);
 
   ParticipantConfig cfg_;
@@ -104,6 +109,7 @@ class Participant {
   ParticipantStats stats_;
   int talkerSlot_ = -1;
   char digit_ = 0;
+  bool levelOnlyDecode_ = true;
   bool skipPhase_;  // quiet non-talkers decode on alternate ticks (pullFrame)
   uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)
   bool dtmfSeen_ = false;

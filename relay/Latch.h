@@ -10,7 +10,9 @@
 //     SSRC *and* the latched address has been silent for at least `relatchSilenceNs`: that is
 //     what a NAT rebinding looks like (same stream, new mapping, old mapping gone), and the leg
 //     re-latches to the new address.
-//  4. Signalling may reset the latch (reset()) when a re-offer moves the peer's advertised
+//  4. An ICE check that authenticates and nominates a new address (USE-CANDIDATE) moves the latch
+//     there (moveTo; relay/RelayWorkerIce.cc).
+//  5. Signalling may reset the latch (reset()) when a re-offer moves the peer's advertised
 //     address: the first packet after that latches again (transfer, device handover).
 // Pure state: the caller supplies the clock.
 
@@ -51,6 +53,19 @@ class Latch {
     if (!latched_) return;
     ssrc_ = ssrc;
     if (lastNs > lastNs_) lastNs_ = lastNs;
+  }
+
+  // Moves the latch to `src` on clear evidence from the wire that the peer is there now: an ICE
+  // check that authenticated and nominated that address (USE-CANDIDATE, RFC 8445 §7.3.1.5). The
+  // SSRC is kept. Returns Latched when nothing was latched, Accepted when `src` already was,
+  // Relatched otherwise.
+  LatchVerdict moveTo(const common::SockAddr& src, uint64_t nowNs) {
+    const LatchVerdict v = !latched_ ? LatchVerdict::Latched : src == address_ ? LatchVerdict::Accepted
+                                                                               : LatchVerdict::Relatched;
+    address_ = src;
+    latched_ = true;
+    if (nowNs > lastNs_) lastNs_ = nowNs;
+    return v;
   }
 
   // Forgets the latched source: the next packet latches again. For a peer that signalling says

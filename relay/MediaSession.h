@@ -16,8 +16,10 @@
 #include "media/MosSummary.h"
 #include "media/RtcpXr.h"
 #include "media/RtpStats.h"
+#include "relay/IceResponder.h"
 #include "relay/Latch.h"
 #include "relay/LegCrypto.h"
+#include "relay/LegDtlsSession.h"
 #include "relay/LegWebrtc.h"
 #include "relay/LegSrtp.h"
 #include "common/SockAddr.h"
@@ -64,7 +66,13 @@ struct LegCounters {
   uint64_t srtpUnprotected = 0;
   uint64_t srtpProtected = 0;
   std::array<uint64_t, srtp::kSrtpErrorCount> srtpDropped{};
+  // DTLS-SRTP (LegParams::dtls): datagrams from or toward this leg dropped by the DTLS rules
+  // (media before the handshake keyed the leg, bad or foreign DTLS datagrams; relay/WorkerCounters.h).
+  uint64_t dtlsDropped = 0;
   uint64_t& srtpDrop(srtp::SrtpError e) { return srtpDropped[static_cast<size_t>(e)]; }
+  // STUN from the peer of a leg with ICE-lite (LegParams::ice), by IceCheckResult (index).
+  std::array<uint64_t, kIceCheckResultCount> iceChecks{};
+  uint64_t& iceCheck(IceCheckResult r) { return iceChecks[static_cast<size_t>(r)]; }
 };
 
 // What RTCP tells about this leg's peer (RFC 3550 §6.4).
@@ -129,9 +137,15 @@ struct Leg {
   uint64_t localTatNs = 0;  // RTP to a local peer: GCRA theoretical arrival time (RelayWorker::deliverLocal)
   // Set while params.crypto.terminates(): the leg's SRTP contexts (relay/LegSrtp.h).
   std::unique_ptr<LegSrtp> srtp;
+  // Set while params.dtls.role != Off: the leg's handshake (relay/LegDtlsSession.h); it keys `srtp`.
+  std::unique_ptr<LegDtlsSession> dtls;
   Leg* peer = nullptr;
   MediaSession* session = nullptr;
 };
+
+// A leg with a DTLS role whose handshake has not keyed its SRTP yet: nothing RTP goes to or
+// comes from it (RFC 5764 §4.1: media waits for the keys, never in clear).
+inline bool awaitsDtlsKeys(const Leg& leg) { return leg.params.dtls.role != DtlsRole::Off && !leg.srtp; }
 
 struct MediaStream {
   std::array<Leg, 2> legs;
@@ -162,7 +176,7 @@ struct LegReport {
   uint32_t ssrc = 0;    // of the stream the peer sends, when hasSsrc
   bool hasSsrc = false;
   media::VoiceCodec codec = media::VoiceCodec::G711Plc;
-  bool srtpTerminated = false;  // LegParams::crypto.terminates(): counters.srtp* apply
+  bool srtpTerminated = false;  // SDES keys (LegParams::crypto) or DTLS-SRTP keyed the leg: counters.srtp* apply
   media::MosSummary mos;  // E-model samples of that stream, including one for packets not yet sampled
 };
 

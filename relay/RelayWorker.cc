@@ -91,33 +91,6 @@ ParsedMedia parseMedia(std::span<const std::byte> pkt, bool isRtcp, bool opaqueP
 
 }  // namespace
 
-const char* toString(DropReason r) {
-  switch (r) {
-    case DropReason::Spoofed: return "spoofed_source";
-    case DropReason::NoSession: return "no_session";
-    case DropReason::Malformed: return "malformed";
-    case DropReason::SendFailed: return "send_failed";
-    case DropReason::LocalQueueFull: return "mixer_queue_full";
-    case DropReason::RateLimited: return "rate_limited";
-    case DropReason::kCount: break;
-  }
-  return "unknown";
-}
-
-const char* srtpDropLabel(srtp::SrtpError e) {
-  switch (e) {
-    case srtp::SrtpError::AuthFail: return "auth_fail";
-    case srtp::SrtpError::ReplayFail: return "replay_fail";
-    case srtp::SrtpError::BadPacket: return "bad_packet";
-    case srtp::SrtpError::BadMki: return "bad_mki";
-    case srtp::SrtpError::NoRoom: return "no_room";
-    case srtp::SrtpError::KeyExpired: return "key_expired";
-    case srtp::SrtpError::BadConfig: return "bad_config";
-    case srtp::SrtpError::Failed: return "failed";
-  }
-  return "failed";
-}
-
 // Datagrams queued for one outgoing socket: views into the worker's receive buffers.
 struct RelayWorker::OutBatch {
   int fd = -1;
@@ -278,8 +251,9 @@ void RelayWorker::handle(UpdateLeg& c) {
   }
   if (to.valid()) leg.lastRemote = to;
   const LegCrypto oldCrypto = leg.params.crypto;
+  const LegDtls oldDtls = leg.params.dtls;
   leg.params = c.params;
-  updateSrtp(leg, oldCrypto);
+  if (!updateDtls(leg, oldDtls, opts_.clock->monotonicNs())) updateSrtp(leg, oldCrypto);
   if (c.params.localEndpoint != 0) localLegs_[c.params.localEndpoint] = leg.peer;
   leg.rtp.advertised = c.params.rtpRemote;
   leg.rtcp.advertised = c.params.rtcpRemote;
@@ -370,6 +344,10 @@ void RelayWorker::drainLocal() {
 }
 
 void RelayWorker::sendLocal(Leg& leg, const QueuedPacket& p) {
+  if (awaitsDtlsKeys(leg)) {
+    dropDtls(leg, DtlsDrop::NotKeyed);
+    return;
+  }
   std::span<const std::byte> out = p.data();
   if (leg.srtp) {  // the mixer sends plain RTP; a participant whose leg terminates SRTP gets it protected
     std::memcpy(localBuffer_.data(), out.data(), out.size());
@@ -418,6 +396,7 @@ void RelayWorker::checkTimeouts(uint64_t nowNs) {
     auto next = std::next(it);
     MediaSession& s = *it->second;
     kernelCheck(s, nowNs);  // kernel activity keeps the session alive
+    dtlsTimers(s, nowNs);
     sampleQuality(s, nowNs, false);
     // lastMediaNs may be later than nowNs (kernel activity stamps): never let the difference wrap.
     if (nowNs > s.lastMediaNs && nowNs - s.lastMediaNs >= (s.mediaSeen ? opts_.timeoutNs : opts_.setupTimeoutNs)) {
@@ -480,6 +459,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     const MediaDemux kind = demuxMedia(pkt[0]);
     if (kind == MediaDemux::Stun && leg.params.ice.enabled()) return onIceCheck(c, i, nowNs);
     if (kind == MediaDemux::Dtls && leg.params.dtls.role != DtlsRole::Off) return onDtlsRecord(c, i, nowNs);
+    if (awaitsDtlsKeys(leg)) return dropDtls(leg, DtlsDrop::NotKeyed);
   }
   if (leg.params.opaque) return processOther(c, i, nowNs, c.kind == ComponentKind::Rtcp ? rtcpOut : rtpOut);
   // rtcp-mux: RTP and RTCP told apart by packet type (RFC 5761 §4), which SRTP leaves in the clear.
@@ -547,6 +527,10 @@ bool RelayWorker::latch(Component& c, const common::SockAddr& src, uint32_t ssrc
 }
 
 void RelayWorker::forward(Leg& peer, bool isRtcp, uint32_t i, size_t size, OutBatch& rtpOut, OutBatch& rtcpOut) {
+  if (awaitsDtlsKeys(peer)) {
+    dropDtls(peer, DtlsDrop::NotKeyed);
+    return;
+  }
   if (peer.srtp) {  // plain -> SRTP bridging, or the second half of SRTP -> SRTP with the peer's keys
     const std::span<std::byte> buffer(buffers_[i].data() + kHeadroom, kBufferSize - kHeadroom);
     auto n = peer.srtp->protect(buffer, size, isRtcp);
@@ -605,7 +589,7 @@ bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatc
       counters_.drop(DropReason::Spoofed).add(1);
       return false;
     }
-  } else if (!leg.params.opaque && peer.srtp && isRtpVersion(std::span(buffers_[i].data() + kHeadroom, size))) {
+  } else if (!leg.params.opaque && (peer.srtp || awaitsDtlsKeys(peer)) && isRtpVersion(std::span(buffers_[i].data() + kHeadroom, size))) {
     // RTP/RTCP that did not parse: never in the clear to a leg that terminates SRTP.
     ++leg.counters.malformed;
     counters_.drop(DropReason::Malformed).add(1);
@@ -786,7 +770,7 @@ SessionReport makeReport(const MediaSession& s) {
       lr.hasSsrc = leg.stats.hasSsrc() || (leg.rtp.latch.latched() && !leg.params.opaque);
       lr.ssrc = leg.stats.hasSsrc() ? leg.stats.ssrc() : leg.rtp.latch.ssrc();
       lr.codec = leg.params.codec;
-      lr.srtpTerminated = leg.params.crypto.terminates();
+      lr.srtpTerminated = leg.srtp != nullptr;  // SDES keys, or a DTLS-SRTP handshake that keyed the leg
       lr.mos = leg.mos;
     }
     r.streams.push_back(legs);

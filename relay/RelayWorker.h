@@ -21,6 +21,7 @@
 
 #include "common/Clock.h"
 #include "common/Fd.h"
+#include "media/dtls/DtlsIdentity.h"
 #include "media/RtcpPacket.h"
 #include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
@@ -41,6 +42,9 @@ struct WorkerOptions {
   // Times media activity, timeouts and re-latching (not the timer tick, which is a timerfd); must
   // outlive the worker. Tests pass a ManualClock.
   const common::Clock* clock = &common::SystemClock::instance();
+  // The DTLS certificate legs with a DTLS role handshake with (media/dtls/DtlsIdentity.h); shared
+  // by all workers, immutable. Null: such legs cannot key and drop their media.
+  std::shared_ptr<const dtls::DtlsIdentity> dtlsIdentity;
 };
 
 class RelayWorker {
@@ -132,6 +136,17 @@ class RelayWorker {
   // that keeps the session alive, false = dropped and counted.
   bool onIceCheck(Component& c, uint32_t i, uint64_t nowNs);
   bool onDtlsRecord(Component& c, uint32_t i, uint64_t nowNs);
+  // DTLS-SRTP on legs (RelayWorkerDtls.cc). updateDtls: after an update set leg.params (old role
+  // and fingerprint in `old`); false when the leg has no DTLS role (its SRTP is then SDES's).
+  bool updateDtls(Leg& leg, const LegDtls& old, uint64_t nowNs);
+  // The active role's ClientHello once the peer's address is known; a no-op otherwise.
+  void startDtls(Leg& leg, uint64_t nowNs);
+  // Retransmissions and late starts of the session's handshakes, on the timer tick.
+  void dtlsTimers(MediaSession& s, uint64_t nowNs);
+  // Sends what the leg's endpoint queued, from its RTP socket; then counts and keys on a result.
+  void flushDtls(Leg& leg, uint64_t nowNs);
+  // Counts a DTLS drop on `leg` and in the worker; always false.
+  bool dropDtls(Leg& leg, DtlsDrop d);
   void onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t nowNs);
   // Queues buffer i toward `dst` (its latched source, else its advertised address).
   bool enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size);

@@ -17,10 +17,12 @@ constexpr uint64_t kKernelRetryNs = 1'000'000'000ULL;
 bool kernelEligible(const Leg& leg) {
   const Leg& peer = *leg.peer;
   // SRTP terminated on either leg (issue 12): every packet is unprotected or protected in
-  // userspace, so the kernel may not carry it; SRTP passed through is opaque bytes and may go.
+  // userspace, so the kernel may not carry it (DTLS-SRTP legs neither: their keys come later);
+  // SRTP passed through is opaque bytes and may go.
   return leg.rtp.fd.valid() && peer.rtp.fd.valid() && !leg.params.asymmetric && !peer.params.asymmetric &&
          !leg.params.opaque && !peer.params.opaque && !leg.params.crypto.terminates() &&
-         !peer.params.crypto.terminates() && leg.rtp.latch.latched() && peer.rtp.latch.latched();
+         !peer.params.crypto.terminates() && leg.params.dtls.role == DtlsRole::Off &&
+         peer.params.dtls.role == DtlsRole::Off && leg.rtp.latch.latched() && peer.rtp.latch.latched();
 }
 
 // A packet from the latched source (or one that latched) reached userspace: the first packet, a

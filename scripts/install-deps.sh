@@ -24,6 +24,7 @@ test_pkgs=(
   sip-tester kamailio kamailio-extra-modules kamailio-presence-modules rtpengine-daemon
   baresip-core linphone-cli prometheus chromium coturn
   socat  # benchmarks/tcp_bench.py: the TCP relay beside socat
+  python3-aiortc  # tests/integration/webrtc_aiortc_test.py: a real WebRTC peer (ICE, DTLS-SRTP)
 )
 
 case "$mode" in

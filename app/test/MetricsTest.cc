@@ -9,6 +9,8 @@
 
 #include "app/test/TestSockets.h"
 #include "relay/RelayControl.h"
+#include "relay/stun/StunBuilder.h"
+#include "relay/stun/StunIntegrity.h"
 #include "relay/test/SrtpPeer.h"
 #include "relay/test/TestPeer.h"
 #include "signaling/anchor/MediaAnchor.h"
@@ -119,6 +121,48 @@ TEST_F(MetricsTest, SrtpPacketsAndDropsAreLabelled) {
   EXPECT_NE(text.find("rdv_srtp_packets_total{op=\"protect\"} 1"), std::string::npos);
   EXPECT_NE(text.find("rdv_srtp_packets_dropped_total{reason=\"auth_fail\"} 1"), std::string::npos);
   EXPECT_NE(text.find("rdv_srtp_packets_dropped_total{reason=\"replay_fail\"} 0"), std::string::npos);
+}
+
+// ICE-lite on a leg (issue 12): checks counted by result.
+TEST_F(MetricsTest, IceChecksAreLabelledByResult) {
+  relay::test::Peer a, b;
+  auto call = relay::test::setUpCall(relay_, a, b, "m-ice");
+  relay::LegParams pa = relay::test::towards(a);
+  const auto cred = [](std::string_view s) {
+    relay::IceCredential c;
+    std::copy(s.begin(), s.end(), c.text.begin());
+    c.length = static_cast<uint8_t>(s.size());
+    return c;
+  };
+  pa.ice.localUfrag = cred("uF1x");
+  pa.ice.localPwd = cred("metricsIcePassword00000");
+  ASSERT_TRUE(relay_.updateLeg(call.id, 0, 0, pa));
+  for (std::string_view pwd : {"metricsIcePassword00000", "wrongIcePassword0000000"}) {
+    std::array<std::byte, 128> buf{};
+    stun::StunBuilder req(buf, stun::method::kBinding, stun::MessageClass::Request, stun::TransactionId{});
+    req.addText(stun::attr::kUsername, "uF1x:peer").addIntegrity(stun::shortTermKey(pwd)).addFingerprint();
+    a.sendRaw(call.ports.rtpPort[0], req.bytes().data(), req.size());
+    ASSERT_GT(a.receive(1000), 0) << "the relay answers every Binding request";
+  }
+  const std::string text = metrics_.render();
+  EXPECT_NE(text.find("rdv_ice_checks_total{result=\"ok\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("rdv_ice_checks_total{result=\"unauthorized\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("rdv_ice_checks_total{result=\"role_conflict\"} 0"), std::string::npos);
+}
+
+// DTLS-SRTP legs (issue 12): handshakes by result, and RTP toward a leg not keyed yet dropped.
+TEST_F(MetricsTest, DtlsHandshakesAndDropsAreLabelled) {
+  relay::test::Peer a, b;
+  auto call = relay::test::setUpCall(relay_, a, b, "m-dtls");
+  relay::LegParams pa = relay::test::towards(a);
+  pa.dtls.role = relay::DtlsRole::Passive;
+  ASSERT_TRUE(relay_.updateLeg(call.id, 0, 0, pa));
+  b.sendRtp(call.ports.rtpPort[1], 1, 0xB);
+  const std::string text = renderWhen("rdv_dtls_dropped_packets_total{reason=\"not_keyed\"}", 1);
+  EXPECT_NE(text.find("rdv_dtls_handshakes_total{result=\"ok\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("rdv_dtls_handshakes_total{result=\"failed\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("rdv_dtls_dropped_packets_total{reason=\"malformed\"} 0"), std::string::npos);
+  EXPECT_EQ(a.receive(0), -1) << "nothing in clear toward the DTLS leg";
 }
 
 TEST_F(MetricsTest, NgCountersAreExported) {

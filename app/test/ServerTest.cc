@@ -130,6 +130,22 @@ TEST(ServerTest, StartFailsNamingTheNgAddressWhenItsPortIsTaken) {
   EXPECT_NE(started.error().find("127.0.0.1:" + std::to_string(ports.ng())), std::string::npos) << started.error();
 }
 
+TEST(ServerTest, StartFailsNamingAnUnreadableDtlsCertificate) {
+  Ports ports;
+  auto cfg = configFor(ports);
+  const auto dir = std::filesystem::temp_directory_path() / ("rdv-dtls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "dtls-cert.pem").string();
+  std::ofstream(cert) << "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  cfg.sip.media.dtlsCertificate = cert;
+  cfg.sip.media.dtlsPrivateKey = (dir / "dtls-key.pem").string();
+  Server server(cfg);
+  auto started = server.start();
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().find("dtls-cert.pem"), std::string::npos) << started.error();
+}
+
 TEST(ServerTest, WithoutSipListenNoSipSocketIsOpened) {
   Ports ports;
   auto cfg = configFor(ports);

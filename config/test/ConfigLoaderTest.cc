@@ -112,6 +112,21 @@ TEST(ConfigLoader, MediaEncryptTakesOnlyTheFourPolicies) {
   EXPECT_NE(errors[0].message.find("media.encrypt_callee"), std::string::npos) << errors[0].message;
 }
 
+TEST(ConfigLoader, DtlsCertificateAndKeyGoTogether) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[media]\ndtls_certificate = \"/etc/rdv/dtls.pem\"\n", "t.toml", errors);
+  ASSERT_TRUE(errors.empty()) << errors.front().str();
+  EXPECT_EQ(c.sip.media.dtlsCertificate, "/etc/rdv/dtls.pem");
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].message.find("media.dtls_private_key"), std::string::npos) << errors[0].message;
+  errors.clear();
+  applySet(c, "media.dtls_private_key=/etc/rdv/dtls.key", errors);
+  validate(c, errors);
+  EXPECT_TRUE(errors.empty());
+}
+
 TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
   Config c;
   c.sip.tlsListen = "127.0.0.1:5061";
@@ -130,6 +145,27 @@ TEST(ConfigLoader, ValidateRequiresCertificateAndKeyForTlsListen) {
   validate(c, bad);
   ASSERT_EQ(bad.size(), 1U);
   EXPECT_NE(bad[0].message.find("sip.tls_listen"), std::string::npos);
+}
+
+TEST(ConfigLoader, ValidateChecksWebSocketListenersAndTheWssCertificate) {
+  Config c;
+  c.sip.wsListen = "127.0.0.1:8088";
+  std::vector<ConfigError> none;
+  validate(c, none);
+  EXPECT_TRUE(none.empty());
+  c.sip.wsListen = "8088";
+  c.sip.wssListen = "127.0.0.1:8089";
+  std::vector<ConfigError> errors;
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 2U);
+  EXPECT_NE(errors[0].message.find("sip.ws_listen"), std::string::npos) << errors[0].message;
+  EXPECT_NE(errors[1].message.find("sip.tls_cert"), std::string::npos) << errors[1].message;
+  c.sip.wsListen.clear();
+  c.sip.tlsCert = "/etc/rendezvous/cert.pem";
+  c.sip.tlsKey = "/etc/rendezvous/key.pem";
+  std::vector<ConfigError> ok;
+  validate(c, ok);
+  EXPECT_TRUE(ok.empty());
 }
 
 // Messages of `cfg`'s validation problems.

@@ -2,6 +2,8 @@
 
 #include <srtp2/srtp.h>
 
+#include "media/srtp/LibsrtpTransforms.h"
+
 #if RDV_SRTP_NSS
 #include <nss.h>
 #endif
@@ -19,29 +21,6 @@ namespace {
 constexpr size_t kMaxPacket = 65535;
 constexpr size_t kMaxKeys = SRTP_MAX_NUM_MASTER_KEYS;
 static_assert(kMaxMkiLength == SRTP_MAX_MKI_LEN);
-
-bool initLibrary() {
-  static std::once_flag once;
-  static bool ok = false;
-  std::call_once(once, [] {
-#if RDV_SRTP_NSS
-    // Only for the fallback on the system libsrtp2: CMake builds libsrtp2 on OpenSSL when its
-    // source is there (media/srtp/CMakeLists.txt), and this block is then compiled out.
-    // Debian's libsrtp2 runs its ciphers on NSS and every cipher it allocates asks for a
-    // *space-optimised* NSS softoken, whose session and key-object hash tables have 32 buckets.
-    // Every packet opens a softoken session and looks its key up in those tables, which costs more
-    // the more SRTP contexts the process holds (relay_srtp_bench, 1,000 sessions: a process
-    // protecting with 2,000 contexts kept under half its packet rate). NSS initialised first,
-    // time-optimised (1,024 buckets), is the instance libsrtp's own NSS_InitContext calls then
-    // share. Never shut down.
-    static NSSInitContext* nss = NSS_InitContext(
-        "", "", "", "", nullptr, NSS_INIT_READONLY | NSS_INIT_NOCERTDB | NSS_INIT_NOMODDB | NSS_INIT_FORCEOPEN);
-    if (nss == nullptr) return;
-#endif
-    ok = srtp_init() == srtp_err_status_ok;
-  });
-  return ok;
-}
 
 SrtpError fromStatus(srtp_err_status_t s) {
   switch (s) {
@@ -145,6 +124,37 @@ void fillKeys(const SrtpConfig& c, KeyBlock& block, srtp_policy_t& policy) {
 
 }  // namespace
 
+namespace detail {
+
+bool initLibsrtp() {
+  static std::once_flag once;
+  static bool ok = false;
+  std::call_once(once, [] {
+#if RDV_SRTP_NSS
+    // Only for the fallback on the system libsrtp2: CMake builds libsrtp2 on OpenSSL when its
+    // source is there (media/srtp/CMakeLists.txt), and this block is then compiled out.
+    // Debian's libsrtp2 runs its ciphers on NSS and every cipher it allocates asks for a
+    // *space-optimised* NSS softoken, whose session and key-object hash tables have 32 buckets.
+    // Every packet opens a softoken session and looks its key up in those tables, which costs more
+    // the more SRTP contexts the process holds (relay_srtp_bench, 1,000 sessions: a process
+    // protecting with 2,000 contexts kept under half its packet rate). NSS initialised first,
+    // time-optimised (1,024 buckets), is the instance libsrtp's own NSS_InitContext calls then
+    // share. Never shut down.
+    static NSSInitContext* nss =
+        NSS_InitContext("", "", "", "", nullptr,
+                        NSS_INIT_READONLY | NSS_INIT_NOCERTDB | NSS_INIT_NOMODDB | NSS_INIT_FORCEOPEN);
+    if (nss == nullptr) return;
+#endif
+    ok = srtp_init() == srtp_err_status_ok;
+    // Rendezvous' GCM and HMAC-SHA1 objects under libsrtp (SrtpTransforms.h says why). If
+    // libsrtp refuses them, its own stay: slower, not wrong.
+    if (ok) detail::installTransforms(Transforms::Rendezvous);
+  });
+  return ok;
+}
+
+}  // namespace detail
+
 std::string_view toString(SrtpError e) {
   switch (e) {
     case SrtpError::AuthFail:
@@ -173,7 +183,7 @@ void SrtpContext::Deleter::operator()(srtp_ctx_t_* ctx) const {
 
 Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   if (!validKeys(config)) return Unexpected(SrtpError::BadConfig);
-  if (!initLibrary()) return Unexpected(SrtpError::Failed);
+  if (!detail::initLibsrtp()) return Unexpected(SrtpError::Failed);
   srtp_policy_t policy{};
   setPolicy(config.suite, policy);
   policy.ssrc.type = config.direction == Direction::Inbound ? ssrc_any_inbound : ssrc_any_outbound;

@@ -6,9 +6,11 @@
 
 #include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "media/G711.h"
+#include "media/VoiceActivity.h"
 #include "media/test/AudioTestUtil.h"
 
 namespace rdv::media {
@@ -68,6 +70,37 @@ TEST_P(ResampledCodec, UpsamplingLeavesNoImages) {
   // Zero-stuffing without a filter leaves images at k·fs ± f at nearly full level.
   const double image = toneAmplitude(r.decoded, info.sampleRate - 1000.0);
   EXPECT_LT(image, toneAmplitude(r.decoded, 1000) / 1000) << "image at fs - 1 kHz is not 60 dB down";
+}
+
+// Level-only decodes give the native-rate frame (no upsampling); the frame completed after them
+// and the frames decoded in full after that carry the tone at its level, and the decoder's
+// history (G.722's ADPCM state, the PLC's) kept every frame: no double decode.
+TEST_P(ResampledCodec, LevelOnlyDecodeSkipsUpsamplingAndCompletesTheFrame) {
+  const CodecInfo& info = codecInfo(GetParam());
+  const RoundTrip r = roundTrip(GetParam(), 1000);
+  auto dec = makeDecoder(GetParam());
+  std::array<int16_t, kFrameSamples> out{};
+  std::vector<int16_t> after;
+  for (int i = 0; i < kFrames; ++i) {
+    const auto payload = std::span(r.payloads[i]).first(r.sizes[i]);
+    if (i < 30) {
+      ASSERT_EQ(dec->decodeForLevel(payload, out), info.sampleRate / 50);
+      if (i > 5) {
+        const auto native = std::span<const int16_t>(out.data(), info.sampleRate / 50);
+        EXPECT_NEAR(20 * std::log10(toneAmplitude(native, 1000, info.sampleRate) / kAmp), 0.0, 1.0) << i;
+      }
+      continue;
+    }
+    if (i == 30) {
+      ASSERT_EQ(dec->decodeForLevel(payload, out), info.sampleRate / 50);
+      ASSERT_TRUE(dec->completeFrame(payload, out));
+    } else {
+      ASSERT_TRUE(dec->decode(payload, out));
+    }
+    if (i > 30) after.insert(after.end(), out.begin(), out.end());
+  }
+  EXPECT_NEAR(20 * std::log10(toneAmplitude(after, 1000) / kAmp), 0.0, 1.0);
+  EXPECT_LT(toneAmplitude(after, info.sampleRate - 1000.0), toneAmplitude(after, 1000) / 1000);
 }
 
 // A loss may come after any number of frames: the PLC's history ring is then at any position
@@ -134,6 +167,60 @@ TEST(OpusTest, InBandFecRecoversALostFrameFromTheNextPacket) {
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(withFec->decode(std::span(r.payloads[i]).first(r.sizes[i]), out));
   withFec->conceal(std::span(r.payloads[21]).first(r.sizes[21]), out);  // frame 20 lost, 21 known
   EXPECT_NEAR(20 * std::log10(toneAmplitude(out, 440) / kAmp), 0.0, 3.0);
+}
+
+// Talker detection of a quiet Opus participant decodes at 16 kHz: the level it measures is the
+// level a 48 kHz decode measures.
+TEST(OpusTest, LevelOnlyDecodeMeasuresTheSameLevelAtSixteenKilohertz) {
+  const RoundTrip r = roundTrip(CodecId::Opus, 1000);
+  auto full = makeDecoder(CodecId::Opus);
+  auto cheap = makeDecoder(CodecId::Opus);
+  std::array<int16_t, kFrameSamples> a{};
+  std::array<int16_t, kFrameSamples> b{};
+  for (int i = 0; i < kFrames; ++i) {
+    const auto payload = std::span(r.payloads[i]).first(r.sizes[i]);
+    ASSERT_TRUE(full->decode(payload, a));
+    const size_t n = cheap->decodeForLevel(payload, b);
+    ASSERT_EQ(n, 320u);
+    if (i < 5) continue;  // codec start-up
+    const auto low = std::span<const int16_t>(b.data(), n);
+    EXPECT_NEAR(VoiceActivity::levelDbov(low), VoiceActivity::levelDbov(a), 1.0) << i;
+    EXPECT_NEAR(20 * std::log10(toneAmplitude(low, 1000, 16000) / kAmp), 0.0, 1.0) << i;
+  }
+  std::array<std::byte, 3> garbage{};
+  EXPECT_EQ(cheap->decodeForLevel({}, b), 0u);
+  EXPECT_EQ(cheap->decodeForLevel(garbage, b), 0u);
+}
+
+// After level-only decodes the decoder goes back to 48 kHz from a reset state (a talker starts):
+// the first full frame is the glitch, measured against a decoder that decoded every frame at
+// 48 kHz; the next is clean.
+TEST(OpusTest, FullDecodeAfterLevelOnlyDecodesRecoversWithinAFrame) {
+  const RoundTrip r = roundTrip(CodecId::Opus, 440);
+  auto full = makeDecoder(CodecId::Opus);
+  auto cheap = makeDecoder(CodecId::Opus);
+  std::array<int16_t, kFrameSamples> a{};
+  std::array<int16_t, kFrameSamples> b{};
+  for (int i = 0; i < kFrames; ++i) {
+    const auto payload = std::span(r.payloads[i]).first(r.sizes[i]);
+    ASSERT_TRUE(full->decode(payload, a));
+    if (i < 30) {
+      cheap->decodeForLevel(payload, b);
+      continue;
+    }
+    ASSERT_TRUE(cheap->decode(payload, b));
+    double err = 0;
+    for (size_t k = 0; k < kFrameSamples; ++k) err += std::pow(double(a[k]) - b[k], 2);
+    const double snrDb = 10 * std::log10(std::pow(testutil::rms(a), 2) * kFrameSamples / std::max(err, 1.0));
+    RecordProperty("snr_db_frame_" + std::to_string(i - 30), std::to_string(snrDb));
+    const double levelDb = 20 * std::log10(toneAmplitude(b, 440) / kAmp);
+    if (i == 30) {
+      EXPECT_NEAR(levelDb, 0.0, 3.0) << "first frame after the switch (snr " << snrDb << " dB)";
+    } else if (i >= 32) {
+      EXPECT_NEAR(levelDb, 0.0, 1.0) << i;
+      EXPECT_GT(snrDb, 10.0) << i;
+    }
+  }
 }
 
 TEST(CodecInfoTest, RtpClocksFollowRfc3551) {

@@ -131,6 +131,7 @@ std::string_view reasonPhrase(uint16_t code) {
     case 446: return "Connection Already Exists";
     case 447: return "Connection Timeout or Failure";
     case 486: return "Allocation Quota Reached";
+    case 487: return "Role Conflict";
     case 500: return "Server Error";
     case 508: return "Insufficient Capacity";
     default: return "Error";

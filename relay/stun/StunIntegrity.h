@@ -39,4 +39,9 @@ inline std::span<const std::byte> asBytes(std::string_view s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
 
+// Short-term credential key (§9.1.1): the password itself, after OpaqueString (RFC 8265)
+// preparation, which is the caller's as for long-term keys. ICE passwords are ice-chars (ALPHA,
+// DIGIT, "+", "/"; RFC 8839 §5.4), which OpaqueString leaves unchanged.
+inline std::span<const std::byte> shortTermKey(std::string_view password) { return asBytes(password); }
+
 }  // namespace rdv::stun

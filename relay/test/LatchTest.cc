@@ -57,5 +57,19 @@ TEST(Latch, SsrcChangeFromLatchedAddressIsAccepted) {
   EXPECT_EQ(l.ssrc(), 333U);
 }
 
+// An authenticated ICE nomination (RelayWorkerIce.cc) moves the latch at once, keeping the SSRC:
+// RTP from the new address is then the leg's, from the old one a stranger's.
+TEST(Latch, MoveToFollowsANominationAndKeepsTheSsrc) {
+  Latch l;
+  EXPECT_EQ(l.moveTo(addr("198.18.0.1", 4000), 0), LatchVerdict::Latched);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 111, 10 * kMs, kSilence), LatchVerdict::Accepted);
+  EXPECT_EQ(l.moveTo(addr("198.18.0.1", 4000), 20 * kMs), LatchVerdict::Accepted);
+  EXPECT_EQ(l.moveTo(addr("198.18.0.2", 5000), 30 * kMs), LatchVerdict::Relatched);
+  EXPECT_EQ(l.address(), addr("198.18.0.2", 5000));
+  EXPECT_EQ(l.ssrc(), 111U);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.2", 5000), 111, 40 * kMs, kSilence), LatchVerdict::Accepted);
+  EXPECT_EQ(l.onPacket(addr("198.18.0.1", 4000), 111, 50 * kMs, kSilence), LatchVerdict::Spoofed);
+}
+
 }  // namespace
 }  // namespace rdv::relay

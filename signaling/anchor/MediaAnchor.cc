@@ -36,7 +36,7 @@ bool sameParams(const relay::LegParams& a, const relay::LegParams& b) {
   return a.rtpRemote == b.rtpRemote && a.rtcpRemote == b.rtcpRemote && a.mux == b.mux &&
          a.asymmetric == b.asymmetric && a.srtp == b.srtp && a.opaque == b.opaque &&
          a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec &&
-         a.party == b.party && a.crypto == b.crypto;
+         a.party == b.party && a.crypto == b.crypto && a.ice == b.ice && a.dtls == b.dtls;
 }
 
 uint32_t firstClockRate(const sdp::SdpMedia& m) {
@@ -427,6 +427,7 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     if (!sdes) {
       return undo(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {}: {}", i + 1, sdes.error())});
     }
+    if (auto w = readWebrtc(st, side, isOffer, sdp, i, opts); !w) return undo(w.error());
     // Payload opaque to the relay only while SRTP passes through; a terminated leg is decrypted.
     p.srtp = savp && st.sdes[side].mode == SdesMode::Pass;
     p.crypto = st.sdes[side].crypto();
@@ -439,10 +440,13 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     if (isOffer) {
       st.offerer = side;
       st.offeredMux = peerMux && !opts.muxReject;
-      st.demuxed = opts.muxDemux;
-      st.muxRequired = opts.muxRequire && !opts.muxDemux;
+      // A WebRTC leg is always muxed (RFC 8829 §5.1.3): the offerer's whatever the answer says,
+      // the receiver's offered and required.
+      st.demuxed = opts.muxDemux || st.webrtc[side].dtls;
+      st.muxRequired = (opts.muxRequire && !opts.muxDemux) || st.webrtc[other].dtls;
       p.mux = st.offeredMux;  // provisional until the answer
-      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) && !opts.muxDemux;
+      muxTowardReceiver = (st.offeredMux || opts.muxOffer || st.muxRequired) &&
+                          (!opts.muxDemux || st.webrtc[other].dtls);
       st.params[other].mux = muxTowardReceiver;
       st.params[other].srtp = p.srtp;
     } else {
@@ -469,14 +473,9 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       else m.setAttribute("rtcp", std::to_string(port + 1));
     }
   }
-  if (opts.generateMid) {
-    for (size_t i = 0; i < sdp.media.size(); ++i) {
-      if (!sdp.media[i].hasAttribute("mid")) sdp.media[i].setAttribute("mid", std::to_string(i));
-    }
-  }
   sdp.setConnection(addrType_, advertise_);
   if (opts.replaceOrigin) sdp.setOriginAddress(addrType_, advertise_);
-  removeIceAttributes(sdp);
+  writeWebrtcSdp(call, side, isOffer, sdp, opts);
   call.lastSignalUnix = clock_.wallSeconds();
   spdlog::info("call={} {} from leg {} anchored: {} stream(s)", call.callId, isOffer ? "offer" : "answer", side,
                sdp.media.size());

@@ -34,6 +34,7 @@
 #include "relay/RelayControl.h"
 #include "relay/TcpRelay.h"
 #include "signaling/anchor/SrtpMedia.h"
+#include "signaling/anchor/WebrtcMedia.h"
 
 namespace rdv::sdp {
 class SdpSession;
@@ -63,6 +64,8 @@ struct AnchorOptions {
   relay::TcpPairOrigin tcpOrigin = relay::TcpPairOrigin::Sdp;  // counted per origin on /metrics
   // SDES-SRTP per leg (SrtpMedia.h): read from offers only; an answer follows what its offer set.
   SrtpOptions srtp = {};
+  // WebRTC legs (WebrtcMedia.h): ICE towards the receiver, the DTLS role we prefer.
+  WebrtcOptions webrtc = {};
 };
 
 enum class AnchorErrorCode : uint8_t { BadSdp, UnknownCall, TagMismatch, Capacity, Internal };
@@ -162,6 +165,10 @@ class MediaAnchor {
   // an unknown call, an m-line not anchored on a UDP relay stream, or a leg other than 0 and 1.
   // Valid until the next call into the anchor.
   const relay::LegParams* legParams(std::string_view callId, size_t mline, int leg) const;
+  // The relay's DTLS certificate fingerprint, "sha-256 AB:CD:..." (dtls::DtlsIdentity), written as
+  // a=fingerprint towards every DTLS-SRTP leg. Empty (the default): such legs are refused.
+  void setDtlsFingerprint(std::string fingerprint) { dtlsFingerprint_ = std::move(fingerprint); }
+  const std::string& dtlsFingerprint() const { return dtlsFingerprint_; }
   // "IP4" or "IP6": the family of the address the anchor advertises.
   const std::string& addressType() const { return addrType_; }
 
@@ -193,6 +200,7 @@ class MediaAnchor {
     bool tcpReused = false;  // the last offer kept the pair: a=connection:existing
     std::string tcpKey[2];   // each side's "proto address port", to see an unchanged re-offer
     SdesLeg sdes[2];         // SRTP per leg: passed through, plain, or terminated with these keys
+    WebrtcLeg webrtc[2];     // ICE-lite and DTLS-SRTP per leg
     // The last offer's SRTP options, per leg rather than per direction: an offer without any
     // (an NG re-offer without the flags) in a converted stream keeps them.
     SrtpPolicy srtpToward[2] = {SrtpPolicy::Passthrough, SrtpPolicy::Passthrough};
@@ -236,6 +244,15 @@ class MediaAnchor {
   // are idled and kept as spares.
   void restore(Call& call, const std::vector<StreamState>& before);
   CallInfo info(const Call& call, relay::SessionReport report) const;
+  // The WebRTC half of anchoring m-line `i` (after its SRTP modes are decided): reads the
+  // sender's ICE/DTLS attributes, decides ICE per leg and sets both legs' LegParams::ice/dtls
+  // (MediaAnchorWebrtc.cc).
+  Expected<bool, AnchorError> readWebrtc(StreamState& st, int side, bool isOffer, const sdp::SdpSession& sdp,
+                                         size_t i, const AnchorOptions& opts) const;
+  // The attributes of the SDP passed on: a=mid generated (AnchorOptions::generateMid), the
+  // peer's ICE attributes removed, then the WebRTC attributes of every m-line with session
+  // a=ice-lite and a=group:BUNDLE.
+  void writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSession& sdp, const AnchorOptions& opts);
   // Anchors m-line `i` (a TCP transport) on a TcpRelay pair, or passes it through.
   Expected<bool, AnchorError> anchorTcp(Call& call, StreamState& st, int side, bool isOffer, sdp::SdpSession& sdp,
                                         size_t i, const AnchorOptions& opts);
@@ -261,6 +278,7 @@ class MediaAnchor {
   std::function<void(const relay::SessionReport&)> onRemoved_;
   relay::TcpRelay* tcp_ = nullptr;
   bool tcpRestrictSource_ = true;
+  std::string dtlsFingerprint_;
 };
 
 }  // namespace rdv::anchor

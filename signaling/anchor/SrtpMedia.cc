@@ -22,7 +22,7 @@ constexpr std::string_view kCrypto = "crypto:";
 bool isSavp(std::string_view proto) { return proto.find("SAVP") != std::string_view::npos; }
 bool isFeedback(std::string_view proto) { return proto.ends_with("AVPF"); }
 // RTP over UDP that SDES can key: RTP/AVP, RTP/AVPF, RTP/SAVP, RTP/SAVPF. DTLS-SRTP
-// (UDP/TLS/RTP/SAVP(F)) is refused by the caller; anything else (udptl, TCP) is not RTP here.
+// (UDP/TLS/RTP/SAVP(F)) is the Dtls mode; anything else (udptl, TCP) is not RTP here.
 bool isSdesProto(std::string_view proto) {
   return proto == "RTP/AVP" || proto == "RTP/AVPF" || proto == "RTP/SAVP" || proto == "RTP/SAVPF";
 }
@@ -63,6 +63,13 @@ void forget(SdesLeg& leg, Suite suite) {
 
 // The offerer's side: Plain or Sdes (keyed by its first usable line), or why neither will do.
 Expected<bool, std::string> decideSender(const SrtpOptions& o, const sdp::SdpMedia& m, SdesLeg& s) {
+  if (isDtlsProto(m.proto)) {
+    if (o.sender == SrtpPolicy::Never) return Unexpected(std::string("offer is DTLS-SRTP only, SRTP is off towards its sender"));
+    s = SdesLeg{};
+    s.mode = SdesMode::Dtls;
+    s.proto = m.proto;
+    return true;
+  }
   const bool savp = isSavp(m.proto);
   const auto lines = usableCryptos(m, o.suites);
   const bool osrtp = !savp && o.osrtpAccept && !lines.empty();
@@ -75,6 +82,7 @@ Expected<bool, std::string> decideSender(const SrtpOptions& o, const sdp::SdpMed
       if (lines.empty()) return Unexpected(std::string("offer has no usable a=crypto, SRTP is required towards its sender"));
       terminate = true;
       break;
+    case SrtpPolicy::Dtls: return Unexpected(std::string("offer is not DTLS-SRTP, which is required towards its sender"));
     case SrtpPolicy::Offer:
     case SrtpPolicy::Passthrough:
       if (savp && lines.empty()) return Unexpected(std::string("RTP/SAVP offer without a usable a=crypto"));
@@ -105,6 +113,7 @@ std::optional<SrtpPolicy> srtpPolicyFromName(std::string_view name) {
   if (name == "offer") return SrtpPolicy::Offer;
   if (name == "require") return SrtpPolicy::Require;
   if (name == "never") return SrtpPolicy::Never;
+  if (name == "dtls") return SrtpPolicy::Dtls;
   return std::nullopt;
 }
 
@@ -114,6 +123,7 @@ std::string_view toString(SrtpPolicy p) {
     case SrtpPolicy::Offer: return "offer";
     case SrtpPolicy::Require: return "require";
     case SrtpPolicy::Never: return "never";
+    case SrtpPolicy::Dtls: return "dtls";
   }
   return "passthrough";
 }
@@ -158,14 +168,16 @@ relay::LegCrypto SdesLeg::crypto() const {
 }
 
 Expected<bool, std::string> offerSdes(const SrtpOptions& o, sdp::SdpMedia& m, SdesLeg& s, SdesLeg& r) {
-  if (!o.active() || (!isSdesProto(m.proto) && !isDtlsProto(m.proto))) {
+  const bool dtlsIn = isDtlsProto(m.proto);
+  const bool converted = s.mode != SdesMode::Pass || r.mode != SdesMode::Pass;  // e.g. a terminated DTLS leg
+  if (!(o.active() || converted || (dtlsIn && o.terminateDtls)) || (!isSdesProto(m.proto) && !dtlsIn)) {
     s = SdesLeg{};
     r = SdesLeg{};
     return true;  // passed through untouched
   }
-  if (isDtlsProto(m.proto)) return Unexpected("DTLS-SRTP (" + m.proto + ") is not supported");
-  bool feedback = o.receiverFeedback.value_or(isFeedback(m.proto));
-  const bool offeredSavp = isSavp(m.proto);
+  // A terminated DTLS offer is a browser's: the plain side gets AVP unless told otherwise.
+  bool feedback = o.receiverFeedback.value_or(isFeedback(m.proto) && !dtlsIn);
+  const bool offeredSavp = isSavp(m.proto) && !dtlsIn;
   if (auto ok = decideSender(o, m, s); !ok) return ok;
   bool secure = false;  // towards the receiver: RTP/SAVP (else RTP/AVP)
   const bool receiverKnown = r.mode != SdesMode::Pass;  // the stream was converted before
@@ -176,15 +188,30 @@ Expected<bool, std::string> offerSdes(const SrtpOptions& o, sdp::SdpMedia& m, Sd
       r.mode = SdesMode::Sdes;
       secure = true;
       break;
+    case SrtpPolicy::Dtls: r.mode = SdesMode::Dtls; break;
     case SrtpPolicy::Passthrough:
       if (receiverKnown) {  // as that peer took part so far (its SRTP stays SRTP in the same form)
+        if (r.mode == SdesMode::Dtls) break;
         secure = r.mode == SdesMode::Sdes && isSavp(r.proto);
         feedback = o.receiverFeedback.value_or(isFeedback(r.proto));
+      } else if (s.mode == SdesMode::Dtls) {
+        r.mode = SdesMode::Plain;  // DTLS is terminated here: the other side gets RTP
       } else {  // as the offerer: SRTP (in its form) if it offered it
         r.mode = s.mode;
         secure = s.mode == SdesMode::Sdes && offeredSavp;
       }
       break;
+  }
+  if (r.mode == SdesMode::Dtls) {
+    const bool dtlsFeedback = receiverKnown && r.proto.starts_with("UDP/TLS/") ? isFeedback(r.proto) : true;
+    r.proto = std::string("UDP/TLS/") + rtpProto(true, o.receiverFeedback.value_or(dtlsFeedback));
+    r.required = false;
+    r.offered.clear();
+    r.peer.reset();
+    r.keys.clear();
+    m.removeAttributes("crypto");
+    m.proto = r.proto;
+    return true;
   }
   r.proto = rtpProto(secure, feedback);
   r.required = secure;

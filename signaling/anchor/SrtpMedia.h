@@ -37,6 +37,7 @@ enum class SrtpPolicy : uint8_t {
   Offer,        // SRTP offered best effort: RTP/AVP + a=crypto (RFC 8643 OSRTP); plain if declined
   Require,      // SRTP only: RTP/SAVP + a=crypto; an answer or offer without usable a=crypto fails
   Never,        // plain RTP: RTP/AVP, no a=crypto (SRTP offered by the other side is terminated)
+  Dtls,         // a WebRTC leg: UDP/TLS/RTP/SAVP(F), DTLS-SRTP terminated, ICE-lite (WebrtcMedia.h)
 };
 std::optional<SrtpPolicy> srtpPolicyFromName(std::string_view name);  // "passthrough", "offer", ...
 std::string_view toString(SrtpPolicy p);
@@ -55,10 +56,14 @@ struct SrtpOptions {
   bool osrtpAccept = true;
   // AVPF (true) or AVP (false) towards the receiver (NG transport-protocol); nullopt: as offered.
   std::optional<bool> receiverFeedback;
+  // A DTLS-SRTP offer (UDP/TLS/RTP/SAVP(F)) is terminated even when both policies are
+  // Passthrough; the receiver then gets plain RTP/AVP (the B2BUA; NG passes such an offer through
+  // unless a flag converts it).
+  bool terminateDtls = false;
   bool active() const { return sender != SrtpPolicy::Passthrough || receiver != SrtpPolicy::Passthrough; }
 };
 
-enum class SdesMode : uint8_t { Pass, Plain, Sdes };
+enum class SdesMode : uint8_t { Pass, Plain, Sdes, Dtls };  // Dtls: keyed by the relay's DTLS
 
 // One leg of one RTP m-line.
 struct SdesLeg {
@@ -76,7 +81,9 @@ struct SdesLeg {
 };
 
 // An offer from the `sender` leg's peer to the `receiver` leg's: decides both legs' modes and
-// rewrites `m` (proto, a=crypto) for the receiver. Leaves `m` untouched when both options are
+// rewrites `m` (proto, a=crypto) for the receiver. A DTLS-SRTP offer makes the sender's leg Dtls
+// (refused when SRTP is `never` towards it); a receiver that is `Dtls` gets UDP/TLS/RTP/SAVP(F)
+// without a=crypto (its ICE and DTLS attributes are WebrtcMedia's). Leaves `m` untouched when both options are
 // Passthrough or `m` is not RTP. On error (the reason, for a 488 Warning) `m` may be half
 // rewritten; the legs are the caller's to restore.
 Expected<bool, std::string> offerSdes(const SrtpOptions& opts, sdp::SdpMedia& m, SdesLeg& sender,

@@ -148,7 +148,21 @@ anchor::AnchorOptions B2bua::offerOptions(int side) const {
   anchor::AnchorOptions o = anchorOptions_;
   o.srtp.sender = encrypt_[side == 0 ? 0 : 1];
   o.srtp.receiver = encrypt_[side == 0 ? 1 : 0];
+  // A side that offers UDP/TLS/RTP/SAVP(F) is a browser: its DTLS and ICE end here (a WebRTC
+  // leg), the other side gets RTP/AVP (or SDES per its media.encrypt_* policy).
+  o.srtp.terminateDtls = true;
   return o;
+}
+
+// RFC 7118: a contact registered over WebSocket is a browser. The binding's flow says so (its
+// transport "ws"/"wss"), and so does the Contact URI's ;transport=ws|wss that JsSIP and SIP.js
+// register.
+bool B2bua::webrtcContact(const sip::Binding& b) {
+  if (b.transport == "ws" || b.transport == "wss") return true;
+  auto uri = sip::SipUri::parse(b.contact);
+  if (!uri) return false;
+  auto t = uri->param("transport");
+  return t && (sip::equalsIgnoreCase(*t, "ws") || sip::equalsIgnoreCase(*t, "wss"));
 }
 
 void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip::SipPeer& from) {
@@ -179,6 +193,11 @@ void B2bua::onInitialInvite(sip::TxnId id, const sip::SipMessage& req, const sip
   // stays off: UDP legs still latch).
   anchor::AnchorOptions offerOpts = offerOptions(0);
   offerOpts.receivedFrom = from.addr.ip();
+  // One offer goes to every branch: WebRTC when every contact is a browser (a mix of browsers and
+  // phones gets the phones' RTP; the browsers then fail to answer it).
+  if (std::all_of(bindings.begin(), bindings.end(), [](const sip::Binding& b) { return webrtcContact(b); })) {
+    offerOpts.srtp.receiver = anchor::SrtpPolicy::Dtls;
+  }
   auto offer = req.body().empty() ? Expected<std::string, anchor::AnchorError>(std::string())
                                   : anchor_.offer(req.callId(), req.fromTag(), req.body(), offerOpts);
   if (!offer) {

@@ -311,6 +311,7 @@ class B2bua final : public sip::SipTransactionUser {
   std::array<anchor::SrtpPolicy, 2> encrypt_{anchor::SrtpPolicy::Passthrough, anchor::SrtpPolicy::Passthrough};
   // anchorOptions_ for an offer that the party on `side` (0 = caller) sends: SRTP by encrypt_.
   anchor::AnchorOptions offerOptions(int side) const;
+  static bool webrtcContact(const sip::Binding& b);  // registered over WebSocket (RFC 7118)
 };
 
 }  // namespace rdv::b2bua

@@ -130,6 +130,10 @@ void B2bua::onConferenceInvite(sip::TxnId id, const sip::SipMessage& req, const 
   if (!validRoom(room)) return refuse(404, "Not Found", "bad conference name");
   auto offer = negotiateConferenceOffer(req.body());
   if (!offer) return refuse(488, "Not Acceptable Here", offer.error());
+  offer->fingerprint = anchor_.dtlsFingerprint();
+  if (offer->webrtc.dtls && offer->fingerprint.empty()) {
+    return refuse(488, "Not Acceptable Here", "DTLS-SRTP needs the relay's certificate, and none is configured");
+  }
   offer->join.room = room;
   offer->join.label = uriOf(req.header("From"));
   offer->join.callId = callId;  // the relay session, and so the call record, carry the SIP Call-ID
@@ -224,6 +228,11 @@ void B2bua::answerConferenceReoffer(sip::TxnId id, const sip::SipMessage& req, C
     }
     if (offer && !sameSrtpKey(offer->peerKey, d.offer.peerKey)) {
       offer = Unexpected(std::string("a conference participant keeps its SRTP key"));
+    }
+    // A browser's re-offer is answered with the DTLS association and ICE credentials in place.
+    if (offer && (offer->webrtc.dtls != d.offer.webrtc.dtls ||
+                  !(offer->webrtc.dtlsState.remote == d.offer.webrtc.dtlsState.remote))) {
+      offer = Unexpected(std::string("a conference participant keeps its DTLS certificate"));
     }
     if (!offer) {
       std::array<std::string, 1> h{warningHeader(offer.error())};

@@ -88,18 +88,33 @@ std::optional<size_t> audioSection(const sdp::SdpSession& s) {
     if ((m.proto == "RTP/SAVP" || m.proto == "RTP/SAVPF") && !anchor::usableCryptos(m, anchor::kAllSuites).empty()) {
       return i;
     }
+    if (m.proto == "UDP/TLS/RTP/SAVP" || m.proto == "UDP/TLS/RTP/SAVPF") return i;
   }
   return std::nullopt;
 }
 
 // For an RTP/SAVP(F) section: the caller's key, ours, and both as the relay leg's keys.
 bool negotiateSrtp(const sdp::SdpMedia& m, ConferenceOffer& o) {
-  if (m.proto.find("SAVP") == std::string::npos) return true;
+  if (m.proto.find("SAVP") == std::string::npos || m.proto.starts_with("UDP/TLS/")) return true;
   auto lines = anchor::usableCryptos(m, anchor::kAllSuites);  // not empty: audioSection()
   o.peerKey = std::move(lines.front());
   o.ourKey = srtp::SdesCrypto::generate(o.peerKey->tag, o.peerKey->suite);
   if (!o.ourKey) return false;
   o.join.crypto = relay::LegCrypto{*anchor::toSrtpKeys(*o.peerKey), *anchor::toSrtpKeys(*o.ourKey)};
+  return true;
+}
+
+// For a UDP/TLS/RTP/SAVP(F) section: the browser's fingerprint, role and ICE credentials, ours.
+Expected<bool, std::string> negotiateWebrtc(const sdp::SdpSession& s, size_t index, ConferenceOffer& o) {
+  if (!s.media[index].proto.starts_with("UDP/TLS/")) return true;
+  o.webrtc.dtls = true;
+  if (auto ok = anchor::readWebrtcPeer(s, index, true, anchor::WebrtcOptions{}, o.webrtc); !ok) return ok;
+  if (!anchor::enableIce(o.webrtc, o.webrtc.peerUfrag.length > 0)) {
+    return Unexpected(std::string("no random ICE credentials (RNG failure)"));
+  }
+  o.join.ice = o.webrtc.legIce();
+  o.join.dtls = o.webrtc.legDtls();
+  o.join.rtcpMux = true;  // RFC 8829 §5.1.3: a browser muxes
   return true;
 }
 
@@ -136,6 +151,18 @@ bool negotiateSection(const sdp::SdpMedia& m, ConferenceOffer& o) {
   return true;
 }
 
+// Our ICE/DTLS attributes and a=mid for the answered section (anchor::writeWebrtc's lines).
+std::string webrtcLines(const ConferenceOffer& offer, std::string_view family, std::string_view ip, uint16_t port) {
+  sdp::SdpMedia m;
+  anchor::WebrtcLeg leg = offer.webrtc;
+  anchor::writeWebrtc(m, leg, anchor::WebrtcOptions{},
+                      anchor::WebrtcWrite{family, ip, port, true, offer.fingerprint, false});
+  if (!leg.mid.empty()) m.setAttribute("mid", leg.mid);
+  std::string out;
+  for (const auto& l : m.lines) out += fmt::format("{}={}\r\n", l.type, l.value);
+  return out;
+}
+
 }  // namespace
 
 Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view sdp) {
@@ -145,7 +172,9 @@ Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view
     return Unexpected(fmt::format("bad SDP (line {}: {})", parsed.error().line, parsed.error().reason));
   const sdp::SdpSession& s = *parsed;
   const auto index = audioSection(s);
-  if (!index) return Unexpected(std::string("no RTP/AVP audio stream (nor RTP/SAVP with a usable a=crypto)"));
+  if (!index) {
+    return Unexpected(std::string("no RTP/AVP audio stream (nor RTP/SAVP with a usable a=crypto, nor UDP/TLS/RTP/SAVP)"));
+  }
   const sdp::SdpMedia& m = s.media[*index];
   ConferenceOffer o;
   o.audioIndex = *index;
@@ -153,6 +182,7 @@ Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view
   o.join.rtcpMux = false;
   if (!negotiateSection(m, o)) return Unexpected(std::string("no common codec (opus, G722, PCMU, PCMA)"));
   if (!negotiateSrtp(m, o)) return Unexpected(std::string("no random SRTP key (RNG failure)"));
+  if (auto ok = negotiateWebrtc(s, *index, o); !ok) return Unexpected(ok.error());
   o.direction = std::string(answerDirection(s, m));
   if (auto ip = s.mediaConnectionAddress(*index); ip && *ip != "0.0.0.0" && *ip != "::") {
     o.join.rtp = common::SockAddr::fromIp(*ip, m.port).value_or(common::SockAddr());
@@ -173,6 +203,10 @@ std::string conferenceAnswer(const ConferenceOffer& offer, const common::SockAdd
       fmt::format("v=0\r\no=rendezvous {} {} IN {} {}\r\ns=rendezvous\r\nc=IN {} {}\r\nt=0 0\r\n", sessionId,
                   version, family, ip, family, ip);
   const mixer::JoinRequest& j = offer.join;
+  if (offer.webrtc.dtls) {
+    out += "a=ice-lite\r\n";
+    if (!offer.webrtc.mid.empty()) out += fmt::format("a=group:BUNDLE {}\r\n", offer.webrtc.mid);
+  }
   for (size_t i = 0; i < offer.rejected.size(); ++i) {
     if (i != offer.audioIndex) {
       out += fmt::format("m={}\r\n", offer.rejected[i]);
@@ -191,6 +225,7 @@ std::string conferenceAnswer(const ConferenceOffer& offer, const common::SockAdd
     if (j.rtcpMux) out += "a=rtcp-mux\r\n";
     if (j.audioLevelExtId != 0) out += fmt::format("a=extmap:{} {}\r\n", j.audioLevelExtId, kAudioLevelUri);
     if (offer.ourKey) out += fmt::format("a=crypto:{}\r\n", offer.ourKey->format());
+    if (offer.webrtc.dtls) out += webrtcLines(offer, family, ip, local.port());
     out += fmt::format("a={}\r\n", offer.direction);
   }
   return out;

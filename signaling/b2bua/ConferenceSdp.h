@@ -13,6 +13,7 @@
 #include "common/SockAddr.h"
 #include "media/srtp/SdesCrypto.h"
 #include "mixer/Conferences.h"
+#include "signaling/anchor/WebrtcMedia.h"
 
 namespace rdv::b2bua {
 
@@ -26,6 +27,11 @@ struct ConferenceOffer {
   // tag and suite); join.crypto carries both to the relay leg, which decrypts before the mixer.
   std::optional<srtp::SdesCrypto> peerKey;
   std::optional<srtp::SdesCrypto> ourKey;
+  // UDP/TLS/RTP/SAVP(F) (a browser, issue 12): DTLS-SRTP terminated on the participant's leg
+  // (we answer a=setup:passive to actpass) and ICE-lite when it offered ICE; join.ice and
+  // join.dtls carry them to the relay leg, rtcp-mux is required.
+  anchor::WebrtcLeg webrtc;
+  std::string fingerprint;  // ours (MediaAnchor::dtlsFingerprint()), written in the answer
   std::string direction = "sendrecv";  // our side of it (RFC 3264 §6.1: sendonly -> recvonly)
   size_t audioIndex = 0;               // the answered m= section
   // Every offered m= line as the answer rejects it ("video 0 RTP/AVP 96", RFC 3264 §6): the answer
@@ -35,7 +41,7 @@ struct ConferenceOffer {
 
 // Negotiates `sdp`, an offer: the first audio m= section over RTP/AVP or RTP/AVPF with a port, or
 // over RTP/SAVP or RTP/SAVPF with a usable a=crypto (an OSRTP offer, RTP/AVP + a=crypto, is
-// answered as plain RTP, RFC 8643),
+// answered as plain RTP, RFC 8643), or over UDP/TLS/RTP/SAVP(F) with a usable a=fingerprint,
 // its first format in the caller's order that the mixer codes (opus/48000/2, G722/8000,
 // PCMU/8000, PCMA/8000; static 0, 8 and 9 count without an rtpmap), telephone-event/8000 for
 // DTMF, the RFC 6464 audio level extension (one-byte ids 1-14), a=rtcp-mux and the c=/m= address
@@ -47,7 +53,9 @@ Expected<ConferenceOffer, std::string> negotiateConferenceOffer(std::string_view
 // answer in the dialog) and c= on `local`, the relay's address for this participant; the chosen
 // codec (opus with useinbandfec=1), telephone-event 0-15 when offered, ptime 20, rtcp-mux and the
 // audio level extension when offered, our a=crypto for SRTP, the direction; every other offered
-// m= line rejected.
+// m= line rejected. A WebRTC offer gets session a=ice-lite and a=group:BUNDLE of the answered
+// a=mid, our ICE credentials, a host candidate on `local`, a=end-of-candidates, a=fingerprint
+// (offer.fingerprint), a=setup and a=mid.
 std::string conferenceAnswer(const ConferenceOffer& offer, const common::SockAddr& local, uint64_t sessionId,
                              uint64_t version);
 

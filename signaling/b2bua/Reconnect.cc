@@ -15,7 +15,8 @@ common::SockAddr reconnectAddress(std::string_view contactUri, const common::Soc
 }
 
 sip::SipPeer withReconnect(sip::SipPeer peer, std::string_view contactUri) {
-  if (peer.kind != sip::SipTransportKind::Udp)
+  // WebSocket peers (RFC 7118) are reached over their own connection only: nowhere to reconnect to.
+  if (peer.kind == sip::SipTransportKind::Tcp || peer.kind == sip::SipTransportKind::Tls)
     peer.reconnectTo = reconnectAddress(contactUri, peer.addr, peer.kind);
   return peer;
 }

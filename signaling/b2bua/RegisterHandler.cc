@@ -20,6 +20,10 @@ std::string_view bindingTransport(sip::SipTransportKind k) {
       return "tcp";
     case sip::SipTransportKind::Tls:
       return "tls";
+    case sip::SipTransportKind::Ws:
+      return "ws";
+    case sip::SipTransportKind::Wss:
+      return "wss";
     case sip::SipTransportKind::Udp:
       break;
   }
@@ -28,6 +32,8 @@ std::string_view bindingTransport(sip::SipTransportKind k) {
 
 sip::SipTransportKind bindingKind(std::string_view transport) {
   if (transport == "udp") return sip::SipTransportKind::Udp;
+  if (transport == "ws") return sip::SipTransportKind::Ws;
+  if (transport == "wss") return sip::SipTransportKind::Wss;
   return transport == "tls" ? sip::SipTransportKind::Tls : sip::SipTransportKind::Tcp;
 }
 

@@ -19,6 +19,10 @@ std::string_view viaTransport(sip::SipTransportKind k) {
       return "TCP";
     case sip::SipTransportKind::Tls:
       return "TLS";
+    case sip::SipTransportKind::Ws:
+      return "WS";
+    case sip::SipTransportKind::Wss:
+      return "WSS";
     case sip::SipTransportKind::Udp:
       break;
   }
@@ -31,6 +35,10 @@ std::string_view contactTransport(sip::SipTransportKind k) {
       return ";transport=tcp";
     case sip::SipTransportKind::Tls:
       return ";transport=tls";
+    case sip::SipTransportKind::Ws:
+      return ";transport=ws";
+    case sip::SipTransportKind::Wss:
+      return ";transport=wss";
     case sip::SipTransportKind::Udp:
       break;
   }
@@ -76,10 +84,23 @@ LocalContact::LocalContact(const config::SipConfig& cfg, const sip::SipSender& t
   if (host_.find(':') != std::string::npos) host_ = "[" + host_ + "]";
   port_ = local.port();
   tlsPort_ = transport.tlsLocal().port();
+  wsPort_ = transport.wsLocal(false).port();
+  wssPort_ = transport.wsLocal(true).port();
 }
 
 uint16_t LocalContact::portFor(const sip::SipPeer& over) const {
-  return over.kind == sip::SipTransportKind::Tls ? tlsPort_ : port_;
+  switch (over.kind) {
+    case sip::SipTransportKind::Tls:
+      return tlsPort_;
+    case sip::SipTransportKind::Ws:
+      return wsPort_;
+    case sip::SipTransportKind::Wss:
+      return wssPort_;
+    case sip::SipTransportKind::Udp:
+    case sip::SipTransportKind::Tcp:
+      break;
+  }
+  return port_;
 }
 
 std::string LocalContact::contact(const sip::SipPeer& over) const {

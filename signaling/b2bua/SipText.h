@@ -38,7 +38,8 @@ std::string warningHeader(std::string_view why);
 uint32_t toUint(std::string_view s, uint32_t fallback);
 
 // The address we put in Via and Contact: sip.advertise, else the listen address (IPv6 in
-// brackets); the port is the TLS listen port towards TLS peers, the UDP/TCP one otherwise.
+// brackets); the port is the TLS (WS, WSS) listen port towards TLS (WS, WSS) peers, the UDP/TCP
+// one otherwise.
 class LocalContact {
  public:
   LocalContact(const config::SipConfig& cfg, const sip::SipSender& transport);
@@ -57,6 +58,8 @@ class LocalContact {
   std::string host_;
   uint16_t port_ = 5060;
   uint16_t tlsPort_ = 5061;
+  uint16_t wsPort_ = 0;   // SIP over WebSocket (RFC 7118), towards WS and WSS peers
+  uint16_t wssPort_ = 0;
 };
 
 // Dialog tags (RFC 3261 §19.3): a per-process random salt and a counter, so tags are unique

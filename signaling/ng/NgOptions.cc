@@ -109,9 +109,7 @@ class Parser {
       const std::string s = normalise(stringOf(v));
       o_.recordCall = s == "yes" || s == "on" || s == "true" || s == "1";
     } else if (name == "ice") {
-      // The relay is the only media path: ICE attributes are always removed.
-      const std::string s = normalise(stringOf(v));
-      if (s != "remove" && s != "default" && !s.empty()) o_.unsupported.push_back("ICE=" + stringOf(v));
+      ice(stringOf(v));
     } else if (name == "rtpp-flags") {
       if (v.isString()) rtppFlags(v.asString());
     } else if (name == "transport-protocol") {
@@ -159,8 +157,8 @@ class Parser {
       replace(std::string_view(f).substr(8));
     } else if (f.rfind("rtcp-mux-", 0) == 0) {
       rtcpMux(std::string_view(f).substr(9));
-    } else if (f == "ice-remove" || f == "ice=remove") {
-      // ICE attributes are always removed.
+    } else if (f.rfind("ice-", 0) == 0 || f.rfind("ice=", 0) == 0) {
+      ice(word.substr(4));
     } else if (f == "rtp/avp" || f == "rtp/savp" || f == "rtp/avpf" || f == "rtp/savpf" ||
                f == "udp/tls/rtp/savp" || f == "udp/tls/rtp/savpf") {
       transport_ = std::string(word);  // Kamailio's transport-protocol flag words
@@ -197,8 +195,12 @@ class Parser {
         x.receiver = osrtpOffer_ ? anchor::SrtpPolicy::Offer : anchor::SrtpPolicy::Require;
         secure = true;
       } else if (t.starts_with("UDP/TLS/RTP/SAVP")) {
-        o_.srtpError = "DTLS-SRTP (transport-protocol " + *transport_ + ") is not supported";
-        return;
+        if (dtlsOff_) {
+          o_.srtpError = "DTLS=off with transport-protocol " + *transport_;
+          return;
+        }
+        x.receiver = anchor::SrtpPolicy::Dtls;
+        secure = true;
       } else {
         o_.unsupported.push_back("transport-protocol " + *transport_);
         return;
@@ -208,13 +210,16 @@ class Parser {
       x.receiver = anchor::SrtpPolicy::Offer;
     }
     if (osrtpAccept_ && x.receiver == anchor::SrtpPolicy::Passthrough) x.receiver = anchor::SrtpPolicy::Never;
-    if (sdesOff_) {
-      if (secure) {
-        o_.srtpError = "SDES-off with transport-protocol " + *transport_ + ": no SRTP keying left (DTLS is not supported)";
+    // RTP/SAVP(F) towards a receiver keyed by DTLS rather than SDES: asked for by a DTLS role
+    // (`ICE=force RTP/SAVPF DTLS=passive`, WebRTC gateway configs) or by SDES-off.
+    if (secure && x.receiver != anchor::SrtpPolicy::Dtls && (dtlsRole_ || sdesOff_)) {
+      if (dtlsOff_) {
+        o_.srtpError = "SDES-off and DTLS=off with transport-protocol " + *transport_ + ": no SRTP keying left";
         return;
       }
-      x.receiver = anchor::SrtpPolicy::Never;
+      x.receiver = anchor::SrtpPolicy::Dtls;
     }
+    if (sdesOff_ && !secure) x.receiver = anchor::SrtpPolicy::Never;
   }
 
  private:
@@ -228,7 +233,7 @@ class Parser {
     if (f == "off" || f == "no" || f == "disable") {
       sdesOff_ = true;
     } else if (f == "only" || f == "on" || f == "yes" || f == "enable") {
-      // SDES is the only SRTP keying offered anyway (no DTLS).
+      // SDES rather than DTLS is what RTP/SAVP(F) gets unless DTLS= or SDES-off asks for DTLS.
     } else if (f.rfind("no-", 0) == 0 && suiteOf(w.substr(3))) {
       o_.anchor.srtp.suites &= static_cast<uint8_t>(~anchor::suiteBit(*suiteOf(w.substr(3))));
     } else if (f.rfind("only-", 0) == 0 && suiteOf(w.substr(5))) {
@@ -251,8 +256,28 @@ class Parser {
 
   void dtls(std::string_view w) {
     const std::string f = normalise(w);
-    if (f == "off" || f == "no" || f == "disable" || f.empty()) return;
-    o_.unsupported.push_back("DTLS=" + std::string(w) + " (no DTLS-SRTP: ignored for RTP and SDES legs)");
+    if (f == "off" || f == "no" || f == "disable") {
+      dtlsOff_ = true;
+    } else if (f == "passive") {
+      dtlsRole_ = true;
+      o_.anchor.webrtc.role = relay::DtlsRole::Passive;
+    } else if (f == "active") {
+      dtlsRole_ = true;
+      o_.anchor.webrtc.role = relay::DtlsRole::Active;
+    } else if (!f.empty() && f != "default") {
+      o_.unsupported.push_back("DTLS=" + std::string(w));
+    }
+  }
+
+  // ICE=remove: no ICE towards the receiver; force / force-relay: ICE-lite attributes (the relay
+  // is the only candidate either way).
+  void ice(std::string_view w) {
+    const std::string f = normalise(w);
+    auto& policy = o_.anchor.webrtc.ice;
+    if (f == "remove") policy = anchor::IcePolicy::Remove;
+    else if (f == "force" || f == "force-relay") policy = anchor::IcePolicy::Force;
+    else if (f == "default" || f.empty()) policy = anchor::IcePolicy::Default;
+    else o_.unsupported.push_back("ICE=" + std::string(w));
   }
 
   void replace(std::string_view w) {
@@ -279,6 +304,8 @@ class Parser {
   std::optional<std::string> transport_;
   uint8_t only_ = 0;  // SDES-only-<suite> bits
   bool sdesOff_ = false;
+  bool dtlsOff_ = false;
+  bool dtlsRole_ = false;  // DTLS=passive or active
   bool osrtpOffer_ = false;
   bool osrtpAccept_ = false;
 };

@@ -33,9 +33,9 @@ struct NgOptions {
   bool recordCall = false;        // `record-call` / `record call: yes` (recording does not exist yet)
   // Names of flags and keys that are not understood, "flag NAME" / "key NAME", in order.
   std::vector<std::string> unknown;
-  // Options understood but not supported here (e.g. "ICE=force"), for the handler to log.
+  // Options understood but not supported here (e.g. "ICE=optional"), for the handler to log.
   std::vector<std::string> unsupported;
-  // Set when the SRTP options ask for what cannot be done (DTLS-SRTP): an offer is refused with it.
+  // Set when the SRTP options contradict each other (DTLS=off with UDP/TLS): an offer is refused with it.
   std::string srtpError;
 };
 
@@ -48,9 +48,14 @@ struct NgOptions {
 // offers OSRTP; `OSRTP-accept` terminates an offerer's RTP/AVP + a=crypto (plain RTP onwards unless
 // transport-protocol says otherwise; without it such an offer is plain RTP when anything is
 // converted). `SDES-no-<suite>` / `SDES-only-<suite>` (`SDES-<suite>` alike; also as the `SDES`
-// list) restrict the suites; `SDES-off` gives the receiver plain RTP; `SDES-only` is accepted
-// (no DTLS is ever offered). UDP/TLS/RTP/SAVP(F) sets srtpError (no DTLS-SRTP); `DTLS=passive`
-// or `active` without it is ignored and logged, as rtpengine does for a leg without DTLS.
+// list) restrict the suites; `SDES-off` gives the receiver plain RTP; `SDES-only` is accepted.
+// WebRTC (issue 12): transport-protocol UDP/TLS/RTP/SAVP(F) gives the receiver a WebRTC leg
+// (SrtpPolicy::Dtls: DTLS-SRTP terminated, ICE-lite), and so does RTP/SAVP(F) together with
+// `DTLS=passive|active` or `SDES-off` (real WebRTC-gateway configs: `ICE=force RTP/SAVPF
+// DTLS=passive`); `DTLS=passive|active` is also the role we prefer (anchor::WebrtcOptions::role),
+// `DTLS=off` forbids DTLS (with a UDP/TLS transport: srtpError). An offerer's DTLS-SRTP is
+// terminated whenever the flags convert its m-line. `ICE=remove` / `force` / `force-relay` /
+// `default` set anchor::WebrtcOptions::ice.
 NgOptions parseNgOptions(const BValue& request);
 
 // `text` as rtpengine splits rtpp-flags: words separated by spaces, `key=value`, and

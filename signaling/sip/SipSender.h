@@ -10,7 +10,9 @@
 
 namespace rdv::sip {
 
-enum class SipTransportKind : uint8_t { Udp, Tcp, Tls };
+// Ws and Wss: SIP over WebSocket (RFC 7118), plain or over TLS; like TCP/TLS connection-bound, but a
+// connection is only ever opened by the client (a browser has no address to connect to).
+enum class SipTransportKind : uint8_t { Udp, Tcp, Tls, Ws, Wss };
 
 // Where a message came from, and so where responses and requests for that party go.
 struct SipPeer {
@@ -43,6 +45,8 @@ class SipSender {
   // The UDP/TCP listen address, and the TLS one (port 0 when TLS is off): what Via and Contact say.
   virtual const common::SockAddr& local() const = 0;
   virtual const common::SockAddr& tlsLocal() const = 0;
+  // The WebSocket listen address (`secure`: the WSS one); port 0 when that listener is off.
+  virtual common::SockAddr wsLocal(bool /*secure*/) const { return {}; }
 };
 
 }  // namespace rdv::sip

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -18,6 +19,7 @@
 
 #include "signaling/sip/SipBadRequest.h"
 #include "signaling/sip/SipFraming.h"
+#include "signaling/sip/WsFrame.h"
 
 namespace rdv::sip {
 namespace {
@@ -29,7 +31,7 @@ constexpr uint64_t kTlsListenTag = 3;
 constexpr uint64_t kTlsBit = uint64_t{1} << 63;
 constexpr uint64_t kTlsHandshakeMs = 10'000;
 constexpr uint64_t kConnectMs = 10'000;  // as Kamailio's tcp_connect_timeout
-constexpr size_t kMaxMessage = 65536;
+constexpr size_t kMaxMessage = SipTransport::kMaxStreamMessage;
 constexpr size_t kMaxOutBuffer = 1 << 20;
 constexpr size_t kMaxConnections = 4096;
 
@@ -164,9 +166,13 @@ void SipTransport::onReadable() {
     if (tag == kUdpTag) {
       readUdp();
     } else if (tag == kListenTag) {
-      acceptTcp(false);
+      acceptTcp(false, false);
     } else if (tag == kTlsListenTag) {
-      acceptTcp(true);
+      acceptTcp(true, false);
+    } else if (tag == kWsListenTag) {
+      acceptTcp(false, true);
+    } else if (tag == kWssListenTag) {
+      acceptTcp(true, true);
     } else if (auto c = conns_.find(tag & ~kTlsBit); c != conns_.end() && c->second.connecting) {
       finishConnect(tag & ~kTlsBit);
     } else if ((tag & kTlsBit) != 0) {
@@ -211,12 +217,12 @@ void SipTransport::readUdp() {
   }
 }
 
-void SipTransport::acceptTcp(bool tls) {
+void SipTransport::acceptTcp(bool tls, bool ws) {
+  const int listener = ws ? (tls ? wssListener_.get() : wsListener_.get()) : (tls ? tlsListener_.get() : listener_.get());
   for (;;) {
     common::SockAddr peer;
     socklen_t len = common::SockAddr::kStorage;
-    int fd = ::accept4(tls ? tlsListener_.get() : listener_.get(), peer.storage(), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listener, peer.storage(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     if (conns_.size() >= kMaxConnections) {
       ::close(fd);
@@ -230,6 +236,7 @@ void SipTransport::acceptTcp(bool tls) {
     c.fd = common::Fd(fd);
     c.peer = peer;
     c.lastMs = clock_.monotonicMs();
+    if (ws) c.ws = Connection::Ws::Handshake;
     if (tls) {
       c.tls.reset(SSL_new(tlsCtx_.get()));
       if (!c.tls || SSL_set_fd(c.tls.get(), fd) != 1) {
@@ -265,10 +272,19 @@ void SipTransport::readTcp(uint64_t id) {
     break;
   }
   c.lastMs = clock_.monotonicMs();
-  deliverStream(id, c, SipTransportKind::Tcp, closed);
+  deliverStream(id, c, kindOf(c), closed);
+}
+
+SipTransportKind SipTransport::kindOf(const Connection& c) {
+  if (c.ws != Connection::Ws::No) return c.tls ? SipTransportKind::Wss : SipTransportKind::Ws;
+  return c.tls ? SipTransportKind::Tls : SipTransportKind::Tcp;
 }
 
 void SipTransport::deliverStream(uint64_t id, Connection& c, SipTransportKind kind, bool closed) {
+  if (c.ws != Connection::Ws::No) {
+    deliverWs(id, c, closed);
+    return;
+  }
   SipPeer from{c.peer, kind, id};
   // Anything sent from here may fail and close the connection, freeing `c`.
   auto gone = [&] { return conns_.find(id) == conns_.end(); };
@@ -338,12 +354,20 @@ SendResult SipTransport::send(const SipPeer& to, std::string_view data) {
     if (it == conns_.end()) return {};
   }
   Connection& c = it->second;
+  if (c.ws == Connection::Ws::Handshake) return {};
   if (c.out.size() + data.size() > kMaxOutBuffer) {
     spdlog::warn("sip: TCP peer {} is not reading; closing", c.peer.str());
     close(id);
     return {};
   }
-  c.out.append(data);
+  if (c.ws == Connection::Ws::Open) {
+    // RFC 7118 §5: a text frame when the message is ASCII (a browser fails the connection on a text
+    // frame that is not UTF-8), else a binary one.
+    const bool ascii = std::all_of(data.begin(), data.end(), [](char ch) { return (ch & 0x80) == 0; });
+    appendWsFrame(c.out, ascii ? WsOpcode::Text : WsOpcode::Binary, data);
+  } else {
+    c.out.append(data);
+  }
   countSent(data);
   if (c.connecting) return {true, id};  // finishConnect flushes
   if (c.tls) {
@@ -356,6 +380,7 @@ SendResult SipTransport::send(const SipPeer& to, std::string_view data) {
 
 uint64_t SipTransport::outboundFor(const SipPeer& to) {
   if (!to.reconnectTo.valid() || to.reconnectTo.port() == 0) return 0;
+  if (to.kind != SipTransportKind::Tcp && to.kind != SipTransportKind::Tls) return 0;  // WS: the client connects
   const bool tls = to.kind == SipTransportKind::Tls;
   std::string key = outboundKeyOf(to.kind, to.reconnectTo);
   if (auto it = outbound_.find(key); it != outbound_.end()) return it->second;
@@ -579,7 +604,7 @@ void SipTransport::readTls(uint64_t id) {
     }
     c.lastMs = clock_.monotonicMs();
     // Decrypted bytes left inside OpenSSL raise no epoll event: keep reading after a capped pass.
-    deliverStream(id, c, SipTransportKind::Tls, closed);
+    deliverStream(id, c, kindOf(c), closed);
     if (!capped) return;
   }
 }

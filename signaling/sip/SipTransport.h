@@ -13,11 +13,21 @@
 // Connections we opened are found again by transport and address, so a dialog's later requests
 // reuse them. One that fails (refused, no answer within 10 s, failed handshake) is closed and
 // reported like any other closed connection.
+//
+// SIP over WebSocket (RFC 7118) on its own address (listenWs) and over TLS on another (listenWss,
+// the same certificate as SIP over TLS): a connection starts with the HTTP Upgrade handshake
+// (WsHandshake), then carries one SIP message per WebSocket message (WsReader reads frames,
+// answers pings, closes on close or on a protocol error). Such connections are never opened by us:
+// a browser's Contact host is ".invalid", its connection the only route to it.
+// No Debian WebSocket library fits here: libwebsockets, websocketpp/Boost.Beast and the like want
+// to own the event loop or the sockets, while this transport keeps every descriptor in its own
+// epoll set; the wire format is small enough to write.
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,6 +39,7 @@
 #include "common/Counter.h"
 #include "signaling/sip/SipMessage.h"
 #include "signaling/sip/SipSender.h"
+#include "signaling/sip/WsReader.h"
 
 // OpenSSL's types, so that only SipTransport.cc needs its headers.
 struct ssl_st;
@@ -49,10 +60,16 @@ struct SipTransportCounters {
   common::Counter outboundConnections;   // TCP/TLS connections we opened (RFC 3261 §18.1.1)
   common::Counter outboundFailures;      // of those, ones that never carried a message: refused,
                                          // timed out, or their TLS handshake failed
+  common::Counter wsUpgrades;            // WebSocket handshakes accepted (WS and WSS)
+  common::Counter wsRejected;            // WebSocket handshakes refused (400/426 sent, then closed)
+  common::Counter wsProtocolErrors;      // WebSocket connections closed for a bad frame or oversize
 };
 
 class SipTransport final : public SipSender {
  public:
+  // The largest SIP message accepted on a TCP/TLS stream or in one WebSocket message.
+  static constexpr size_t kMaxStreamMessage = 65536;
+
   using MessageHandler = std::function<void(SipMessage&&, const SipPeer&)>;
   using ClosedHandler = std::function<void(uint64_t connId)>;
 
@@ -71,6 +88,12 @@ class SipTransport final : public SipSender {
   // same (a renewed certificate written over the old one). On error (no TLS listener, a file
   // that cannot be read or used, a key that does not match) nothing changes and the message
   // names the file at fault.
+  // Accepts SIP over WebSocket (RFC 7118) on `hostPort`. Call after listen().
+  Expected<bool, std::string> listenWs(const std::string& hostPort);
+  // Accepts SIP over secure WebSocket on `hostPort` with this certificate and key; when TLS already
+  // listens its context (and so its certificate) is shared. Call after listen().
+  Expected<bool, std::string> listenWss(const std::string& hostPort, const std::string& certFile,
+                                        const std::string& keyFile);
   Expected<bool, std::string> reloadTlsCertificate(const std::string& certFile, const std::string& keyFile);
   int fd() const { return epoll_.get(); }
   void onReadable();
@@ -85,6 +108,7 @@ class SipTransport final : public SipSender {
   const common::SockAddr& local() const override { return local_; }
   // The TLS listen address; port 0 when TLS is not enabled.
   const common::SockAddr& tlsLocal() const override { return tlsLocal_; }
+  common::SockAddr wsLocal(bool secure) const override { return secure ? wssLocal_ : wsLocal_; }
   const SipTransportCounters& counters() const { return counters_; }
 
   struct SslCtxFree {
@@ -113,9 +137,25 @@ class SipTransport final : public SipSender {
     bool tlsWantsWrite = false;            // TLS: the last SSL call waits for writability
     bool connecting = false;               // ours, connect() in progress (lastMs: when it began)
     std::string outboundKey;               // ours: its key in outbound_; empty for accepted ones
+    enum class Ws : uint8_t { No, Handshake, Open } ws = Ws::No;  // WebSocket state
+    std::optional<WsReader> wsReader;      // Ws::Open: the frame reader
   };
+  // Epoll tags of the WebSocket listeners (those of UDP, TCP and TLS are in SipTransport.cc).
+  static constexpr uint64_t kWsListenTag = 4;
+  static constexpr uint64_t kWssListenTag = 5;
+  static SipTransportKind kindOf(const Connection& c);
+  Expected<common::Fd, std::string> listenStream(const std::string& hostPort, common::SockAddr& bound,
+                                                 std::string_view what);
+  // WebSocket connections (SipTransportWs.cc): the handshake, then frames.
+  void deliverWs(uint64_t id, Connection& c, bool closed);
+  void deliverWsMessage(const SipPeer& from, std::string_view text);
+  // Queues `bytes` as they are (no framing) and writes what can be written.
+  void writeRaw(uint64_t id, std::string_view bytes);
+  // Writes `bytes` (a refusal, a close frame), then closes the connection: what the socket does
+  // not take at once is lost, which for these few bytes only happens to a peer that stopped reading.
+  void writeAndClose(uint64_t id, std::string_view bytes);
   void readUdp();
-  void acceptTcp(bool tls);
+  void acceptTcp(bool tls, bool ws);
   void readTcp(uint64_t id);
   void flushTcp(uint64_t id);
   // Frames and delivers what connection `id` (`c`) has buffered in `in`; closes it afterwards
@@ -147,6 +187,10 @@ class SipTransport final : public SipSender {
   common::SockAddr local_;
   common::Fd tlsListener_;
   common::SockAddr tlsLocal_;
+  common::Fd wsListener_;
+  common::SockAddr wsLocal_;
+  common::Fd wssListener_;
+  common::SockAddr wssLocal_;
   TlsContext tlsCtx_;  // for connections accepted from now on (reloadTlsCertificate swaps it)
   uint64_t nextConnId_ = 16;
   std::unordered_map<uint64_t, Connection> conns_;

@@ -328,7 +328,7 @@ def tone_seconds(res, freq):
 
 class Client:
     def __init__(self, procs, phase_dir, phase, name, ns, ip, tone_path, rtp_ports, account,
-                 sip_port=SIP_PORT, cons_port=CONS_PORT, codec_modules=("g711.so",)):
+                 sip_port=SIP_PORT, cons_port=CONS_PORT, codec_modules=("g711.so",), rtcp_mux=False):
         self.procs, self.phase, self.name, self.ns, self.ip = procs, phase, name, ns, ip
         self.cons_port = cons_port
         self.dir = os.path.join(phase_dir, name)
@@ -345,7 +345,7 @@ class Client:
             "audio_alert\taubridge,%s-alert" % name,
             "audio_source\taufile,%s" % tone_path,
             "rtp_ports\t%d-%d" % rtp_ports,
-            "rtcp_mux\tno",
+            "rtcp_mux\t%s" % ("yes" if rtcp_mux else "no"),
             "module_path\t/usr/lib/baresip/modules",
             *("module\t%s" % m for m in codec_modules),
             "module\taufile.so",

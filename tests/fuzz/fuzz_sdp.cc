@@ -5,7 +5,11 @@
 //    rewrite (signaling/anchor/TcpMedia.h: setup, connection, MSRP a=path) instead;
 //  - RTP m-lines go through the SDES-SRTP offer/answer (signaling/anchor/SrtpMedia.h) under a
 //    policy picked from the line's index: hostile a=crypto lines are skipped or refused, never
-//    crash, and what the rewrite leaves still parses.
+//    crash, and what the rewrite leaves still parses;
+//  - the WebRTC attributes (signaling/sdp/SdpWebrtc.h) of every m-line are read, and a DTLS leg
+//    takes them (signaling/anchor/WebrtcMedia.h): hostile fingerprints, setups and ICE
+//    credentials are refused, never crash; the attributes written for the leg keep the session
+//    parseable.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +19,9 @@
 
 #include "signaling/anchor/SrtpMedia.h"
 #include "signaling/anchor/TcpMedia.h"
+#include "signaling/anchor/WebrtcMedia.h"
 #include "signaling/sdp/Sdp.h"
+#include "signaling/sdp/SdpWebrtc.h"
 
 namespace {
 
@@ -38,8 +44,17 @@ size_t countLines(const std::string& text) {
 void readEverything(const SdpSession& s) {
   (void)s.connectionAddress();
   (void)s.attribute("group");
+  (void)rdv::sdp::bundleGroup(s);
+  if (auto fp = s.attribute("fingerprint")) {
+    if (auto parsed = rdv::sdp::parseFingerprint(*fp)) {
+      check(rdv::sdp::parseFingerprint(parsed->format()).has_value());
+    }
+  }
   for (size_t i = 0; i <= s.media.size(); ++i) {
     (void)s.mediaConnectionAddress(i);
+  }
+  for (size_t i = 0; i < s.media.size(); ++i) {
+    (void)rdv::sdp::webrtcMedia(s, i);
   }
   for (const auto& m : s.media) {
     (void)m.connectionAddress();
@@ -89,9 +104,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Every combination of policies over the lines: index i gives receiver i % 4, sender i / 4 % 4.
     const unsigned k = (port - 30002U) / 2U;
     rdv::anchor::SrtpOptions o;
-    o.receiver = static_cast<rdv::anchor::SrtpPolicy>(k % 4);
-    o.sender = static_cast<rdv::anchor::SrtpPolicy>(k / 4 % 4);
+    o.receiver = static_cast<rdv::anchor::SrtpPolicy>(k % 5);
+    o.sender = static_cast<rdv::anchor::SrtpPolicy>(k / 5 % 5);
+    o.terminateDtls = (k & 32U) != 0;
     o.osrtpAccept = (k & 16U) == 0;
+    // The m-line as a DTLS leg's peer offered it (index parity: offer or answer), then our side.
+    rdv::anchor::WebrtcLeg webrtc;
+    webrtc.dtls = true;
+    const size_t index = k < s.media.size() ? k : 0;
+    if (rdv::anchor::readWebrtcPeer(s, index, (k & 1U) == 0, rdv::anchor::WebrtcOptions{}, webrtc)) {
+      (void)webrtc.legDtls();
+    }
+    (void)rdv::anchor::enableIce(webrtc, true);
+    rdv::anchor::writeWebrtc(m, webrtc, rdv::anchor::WebrtcOptions{},
+                             rdv::anchor::WebrtcWrite{"IP4", "203.0.113.1", port, (k & 2U) == 0,
+                                                      "sha-256 01:23", (k & 1U) == 0});
     rdv::anchor::SdesLeg sender;
     rdv::anchor::SdesLeg receiver;
     if (rdv::anchor::offerSdes(o, m, sender, receiver)) {

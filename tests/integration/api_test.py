@@ -24,6 +24,8 @@ any FAIL, or when rendezvous died or did not exit 0). No case is ever skipped.
                     FILE:4; the server still answers, still at debug (the running config stayed)
   sighup            the file says "info" again, SIGHUP: the reload is logged and API requests are
                     no longer logged at debug
+  phone_page        GET /phone without a token: the built-in web phone's HTML, nothing loaded
+                    from elsewhere (no http(s):// reference, no src=)
   drain_exit        with one call up, drain {"exit_when_idle": true}: the process keeps running;
                     NG delete of that call ends it and rendezvous exits 0 by itself
 
@@ -334,8 +336,18 @@ def case_dashboard_page(x):
     check("http://" not in page and "https://" not in page, "the page refers to another site")
 
 
+def case_phone_page(x):
+    """GET /phone is the built-in web phone: HTML, no token needed, no script or page from elsewhere."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/phone" % x.api, timeout=IO_TIMEOUT) as r:
+        ctype, page = r.headers.get("Content-Type"), r.read().decode()
+    check(ctype.startswith("text/html") and "<title>Rendezvous web phone</title>" in page,
+          "GET /phone: %s %r" % (ctype, page[:80]))
+    check("http://" not in page and "https://" not in page and "src=" not in page, "the page loads from elsewhere")
+
+
 CASES = [case_needs_token, case_health_ready, case_token, case_drain, case_undrain, case_reload_good,
-         case_reload_bad, case_sighup, case_sighup_adds_user, case_calls, case_dashboard_page, case_drain_exit]
+         case_reload_bad, case_sighup, case_sighup_adds_user, case_calls, case_dashboard_page, case_phone_page,
+         case_drain_exit]
 
 
 def main():

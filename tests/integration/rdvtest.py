@@ -355,7 +355,9 @@ class Relay:
     sip: None (default: no SIP keys passed) or a dict of sip.* settings without the prefix, e.g.
     {"users.alice": "alicepw", "auth_register": 1}; then sip.listen=127.0.0.1:base+2 (UDP and
     TCP) and relay.interface=127.0.0.1 are added and start-up also waits for a 200 to OPTIONS.
-    log_level: passed as --set log.level (None: not passed, so a --config file's level holds)."""
+    log_level: passed as --set log.level (None: not passed, so a --config file's level holds).
+    extra: more arguments, or a function of the block's base port returning them (for listeners
+    placed in the block's spare ports base+4..base+9)."""
 
     def __init__(self, binary, workdir, extra=(), sip=None, log_level="debug"):
         os.makedirs(workdir, exist_ok=True)
@@ -382,7 +384,7 @@ class Relay:
             # No SIP unless asked for (extra may still set sip.listen): the default 5060 would
             # collide between tests running in parallel.
             argv += ["--set", "sip.listen="]
-        argv += list(extra)
+        argv += list(extra(self.base) if callable(extra) else extra)
         self.proc = self.procs.start("rendezvous", argv)
         wait_until("rendezvous NG pong", lambda: self.ng("ping")["result"] == b"pong", 10,
                    proc=self.proc, proc_name="rendezvous", log=self.procs.log_of("rendezvous"))

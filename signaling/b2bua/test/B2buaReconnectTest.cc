@@ -28,6 +28,15 @@ TEST(ReconnectTest, ContactWhenItNamesTheSourceIpElseTheSource) {
   EXPECT_FALSE(withReconnect(udp, "sip:bob@192.0.2.7:5090").reconnectTo.valid()) << "UDP needs none";
 }
 
+TEST(ReconnectTest, WebSocketPeersAreReachedOverTheirConnectionOnly) {
+  // RFC 7118: a browser's Contact host is .invalid; even a Contact naming its source is no listener.
+  for (auto kind : {sip::SipTransportKind::Ws, sip::SipTransportKind::Wss}) {
+    const sip::SipPeer ws{addr("192.0.2.7", 40312), kind, 9};
+    EXPECT_FALSE(withReconnect(ws, "sip:bob@df7jal23ls0d.invalid;transport=ws").reconnectTo.valid());
+    EXPECT_FALSE(withReconnect(ws, "sip:bob@192.0.2.7:40312;transport=ws").reconnectTo.valid());
+  }
+}
+
 class B2buaReconnectTest : public B2buaCallTest {
  protected:
   // Bob registers over TCP connection 7 from an ephemeral port, listening where his Contact says.

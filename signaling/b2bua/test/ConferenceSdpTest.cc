@@ -9,7 +9,10 @@
 #include <fmt/format.h>
 
 #include "signaling/anchor/SrtpMedia.h"
+#include "common/test/Crlf.h"
 #include "signaling/sdp/Sdp.h"
+#include "signaling/sdp/SdpWebrtc.h"
+#include "signaling/sdp/test/ChromeOffer.h"
 
 namespace rdv::b2bua {
 namespace {
@@ -122,6 +125,44 @@ TEST(ConferenceSdpTest, SavpWithoutUsableCryptoIsRefusedAndOsrtpIsAnsweredPlain)
   EXPECT_FALSE(osrtp->join.crypto.terminates());
   auto answer = conferenceAnswer(*osrtp, *common::SockAddr::fromIp("198.18.0.1", 30000), 1, 1);
   EXPECT_EQ(answer.find("a=crypto"), std::string::npos) << answer;
+}
+
+TEST(ConferenceSdpTest, ABrowserJoinsWithDtlsSrtpAndIceLite) {
+  auto o = negotiateConferenceOffer(common::test::crlf(sdp::test::kChromeAudioOffer));
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->join.codec, media::CodecId::Opus);
+  EXPECT_TRUE(o->webrtc.dtls);
+  EXPECT_TRUE(o->join.rtcpMux);
+  EXPECT_EQ(o->join.dtls.role, relay::DtlsRole::Passive) << "the browser offered actpass";
+  EXPECT_EQ(o->join.dtls.remote.length, 32U);
+  EXPECT_TRUE(o->join.ice.enabled());
+  EXPECT_EQ(o->join.ice.remoteUfrag.view(), "Tw6e");
+  EXPECT_FALSE(o->join.crypto.terminates()) << "no SDES keys";
+
+  o->fingerprint = "sha-256 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF";
+  auto answer = sdp::SdpSession::parse(conferenceAnswer(*o, *common::SockAddr::fromIp("127.0.0.1", 40000), 1, 1));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->media.at(0).proto, "UDP/TLS/RTP/SAVPF");
+  EXPECT_TRUE(answer->hasAttribute("ice-lite"));
+  EXPECT_EQ(sdp::bundleGroup(*answer), std::vector<std::string>{"0"});
+  auto w = sdp::webrtcMedia(*answer, 0);
+  ASSERT_TRUE(w.has_value()) << w.error().reason;
+  EXPECT_EQ(w->fingerprint->format(), o->fingerprint);
+  EXPECT_EQ(w->setup, sdp::DtlsSetup::Passive);
+  EXPECT_EQ(w->mid, "0");
+  EXPECT_TRUE(w->rtcpMux);
+  ASSERT_TRUE(w->ice.has_value());
+  EXPECT_EQ(w->ice->ufrag, o->join.ice.localUfrag.view());
+  EXPECT_EQ(w->candidates, 1U);
+  EXPECT_NE(conferenceAnswer(*o, *common::SockAddr::fromIp("127.0.0.1", 40000), 1, 1)
+                .find("a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host"),
+            std::string::npos);
+}
+
+TEST(ConferenceSdpTest, ABrowserWithoutAUsableFingerprintIsRefused) {
+  std::string bad = common::test::crlf(sdp::test::kChromeAudioOffer);
+  bad.replace(bad.find("a=fingerprint:sha-256 5D"), 24, "a=fingerprint:sha-256 5G");
+  EXPECT_FALSE(negotiateConferenceOffer(bad).has_value());
 }
 
 }  // namespace

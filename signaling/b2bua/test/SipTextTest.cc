@@ -19,6 +19,9 @@ class FixedAddresses final : public sip::SipSender {
   void closeIdle(uint64_t) override {}
   const common::SockAddr& local() const override { return local_; }
   const common::SockAddr& tlsLocal() const override { return tls_; }
+  common::SockAddr wsLocal(bool secure) const override {
+    return *common::SockAddr::fromIp(local_.ip(), secure ? 8089 : 8088);
+  }
 
  private:
   common::SockAddr local_;
@@ -56,6 +59,19 @@ TEST(SipTextTest, ViaAndContactNameTheTransportAndItsListenPort) {
             "Contact: <sip:rendezvous@192.0.2.1:5060;transport=tcp>");
   EXPECT_EQ(local.contact(over(sip::SipTransportKind::Tls)),
             "Contact: <sip:rendezvous@192.0.2.1:5061;transport=tls>");
+}
+
+TEST(SipTextTest, WebSocketPeersGetWsAndWssAtTheirListenPorts) {
+  config::SipConfig cfg;
+  const FixedAddresses addrs("192.0.2.1", 5060, 5061);
+  const LocalContact local(cfg, addrs);
+  EXPECT_EQ(local.via(over(sip::SipTransportKind::Ws), "z9hG4bKx"),
+            "Via: SIP/2.0/WS 192.0.2.1:8088;branch=z9hG4bKx;rport");
+  EXPECT_EQ(local.via(over(sip::SipTransportKind::Wss), "z9hG4bKx"),
+            "Via: SIP/2.0/WSS 192.0.2.1:8089;branch=z9hG4bKx;rport");
+  EXPECT_EQ(local.contact(over(sip::SipTransportKind::Ws)), "Contact: <sip:rendezvous@192.0.2.1:8088;transport=ws>");
+  EXPECT_EQ(local.contact(over(sip::SipTransportKind::Wss)),
+            "Contact: <sip:rendezvous@192.0.2.1:8089;transport=wss>");
 }
 
 TEST(SipTextTest, AdvertiseReplacesTheListenHostAndIpv6IsBracketed) {

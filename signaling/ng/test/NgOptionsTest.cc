@@ -82,7 +82,8 @@ TEST(NgOptions, LaterSourcesOverrideAndUnknownNamesAreReported) {
   EXPECT_EQ(o.toTag, "tt");
   EXPECT_TRUE(o.fatal);
   EXPECT_EQ(o.unknown, (std::vector<std::string>{"key wibble", "flag loop-protect", "rtcp-mux sideways"}));
-  EXPECT_EQ(o.unsupported, (std::vector<std::string>{"ICE=force"}));
+  EXPECT_TRUE(o.unsupported.empty()) << "ICE=force is understood";
+  EXPECT_EQ(o.anchor.webrtc.ice, anchor::IcePolicy::Force);
 }
 
 TEST(NgOptions, RtcpMuxWordsAndRecordCall) {
@@ -150,23 +151,49 @@ TEST(NgOptions, SdesFlagsRestrictSuitesOrTurnSdesOff) {
   off.set("flags", words({"SDES-off"}));
   EXPECT_EQ(parseNgOptions(off).anchor.srtp.receiver, anchor::SrtpPolicy::Never) << "no a=crypto towards the receiver";
   off.set("transport-protocol", BValue::string("RTP/SAVP"));
-  EXPECT_FALSE(parseNgOptions(off).srtpError.empty()) << "SRTP without SDES needs DTLS";
+  EXPECT_EQ(parseNgOptions(off).anchor.srtp.receiver, anchor::SrtpPolicy::Dtls) << "SRTP without SDES is DTLS";
+  off.set("DTLS", BValue::string("off"));
+  EXPECT_FALSE(parseNgOptions(off).srtpError.empty()) << "no keying left";
 }
 
-TEST(NgOptions, DtlsIsRefusedAsTransportAndIgnoredAsAFlag) {
+TEST(NgOptions, WebrtcGatewayFlagsGiveTheReceiverADtlsLegWithIceLite) {
   BValue d = BValue::dict();
-  d.set("rtpp-flags", BValue::string("UDP/TLS/RTP/SAVPF ICE=force DTLS=passive"));
+  d.set("rtpp-flags", BValue::string("ICE=force RTP/SAVPF DTLS=passive"));
   auto o = parseNgOptions(d);
-  EXPECT_NE(o.srtpError.find("DTLS"), std::string::npos) << o.srtpError;
-  BValue f = BValue::dict();
-  f.set("DTLS", BValue::string("passive"));
-  f.set("transport-protocol", BValue::string("RTP/AVP"));
-  o = parseNgOptions(f);
-  EXPECT_TRUE(o.srtpError.empty());
-  ASSERT_EQ(o.unsupported.size(), 1U);
-  EXPECT_EQ(o.unsupported[0].rfind("DTLS=passive", 0), 0U) << o.unsupported[0];
-  f.set("DTLS", BValue::string("off"));
-  EXPECT_TRUE(parseNgOptions(f).unsupported.empty());
+  EXPECT_TRUE(o.srtpError.empty()) << o.srtpError;
+  EXPECT_TRUE(o.unsupported.empty());
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Dtls);
+  EXPECT_EQ(o.anchor.srtp.receiverFeedback, true);
+  EXPECT_EQ(o.anchor.webrtc.ice, anchor::IcePolicy::Force);
+  EXPECT_EQ(o.anchor.webrtc.role, relay::DtlsRole::Passive);
+
+  BValue t = BValue::dict();
+  t.set("transport-protocol", BValue::string("UDP/TLS/RTP/SAVPF"));
+  t.set("ICE", BValue::string("force-relay"));
+  o = parseNgOptions(t);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Dtls);
+  EXPECT_EQ(o.anchor.webrtc.ice, anchor::IcePolicy::Force);
+  EXPECT_FALSE(o.anchor.webrtc.role.has_value());
+  t.set("DTLS", BValue::string("off"));
+  EXPECT_NE(parseNgOptions(t).srtpError.find("DTLS=off"), std::string::npos);
+
+  BValue plain = BValue::dict();
+  plain.set("rtpp-flags", BValue::string("ICE=remove RTP/AVP"));
+  o = parseNgOptions(plain);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Never);
+  EXPECT_EQ(o.anchor.webrtc.ice, anchor::IcePolicy::Remove);
+  EXPECT_TRUE(o.unsupported.empty());
+
+  BValue sdes = BValue::dict();
+  sdes.set("transport-protocol", BValue::string("RTP/SAVP"));
+  sdes.set("flags", words({"DTLS-active", "ICE-optional"}));
+  o = parseNgOptions(sdes);
+  EXPECT_EQ(o.anchor.srtp.receiver, anchor::SrtpPolicy::Dtls);
+  EXPECT_EQ(o.anchor.webrtc.role, relay::DtlsRole::Active);
+  EXPECT_EQ(o.unsupported, std::vector<std::string>{"ICE=optional"});
+  BValue noDtls = BValue::dict();
+  noDtls.set("transport-protocol", BValue::string("RTP/SAVP"));
+  EXPECT_EQ(parseNgOptions(noDtls).anchor.srtp.receiver, anchor::SrtpPolicy::Require) << "SDES, as before";
 }
 
 }  // namespace

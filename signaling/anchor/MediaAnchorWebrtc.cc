@@ -1,0 +1,108 @@
+// MediaAnchor's WebRTC legs (WebrtcMedia.h): ICE-lite and terminated DTLS-SRTP per leg.
+//
+// BUNDLE (RFC 9143): the relay has one socket per leg and no demultiplexing by SSRC or MID, so
+// two m-lines can never share a port. Every m-line keeps its own relay port and its own ICE and
+// DTLS, and a=group:BUNDLE is written only when a single WebRTC m-line is active (a group of one,
+// which a browser with bundlePolicy max-bundle requires). An offer bundling audio and video from
+// a `balanced` browser (each m-line with its own port) is answered without the group, so the
+// browser keeps a transport per m-line; a `max-bundle` browser offers the later m-lines
+// bundle-only with port 0: those stay rejected and only the first m-line (audio) is anchored.
+
+#include <fmt/format.h>
+
+#include "signaling/anchor/MediaAnchor.h"
+#include "signaling/sdp/Sdp.h"
+#include "signaling/sdp/SdpWebrtc.h"
+
+namespace rdv::anchor {
+namespace {
+
+void removeBundleGroups(sdp::SdpSession& sdp) {
+  std::erase_if(sdp.lines, [](const sdp::SdpLine& l) {
+    const std::string_view v = l.value;
+    return l.type == 'a' && v.starts_with("group:BUNDLE") && (v.size() == 12 || v[12] == ' ');
+  });
+}
+
+// A video m-line towards a browser without any a=rtcp-fb (from a SIP phone): PLI lets the
+// browser ask the phone for a key frame (RFC 4585 §6.3.1), which phones honour.
+void generateRtcpFb(sdp::SdpMedia& m) {
+  if (m.media != "video") return;
+  for (const sdp::SdpLine& l : m.lines) {
+    if (l.type == 'a' && std::string_view(l.value).starts_with("rtcp-fb:")) return;
+  }
+  for (const std::string& f : m.formats) m.lines.push_back(sdp::SdpLine{'a', "rtcp-fb:" + f + " nack pli"});
+}
+
+}  // namespace
+
+Expected<bool, AnchorError> MediaAnchor::readWebrtc(StreamState& st, int side, bool isOffer,
+                                                    const sdp::SdpSession& sdp, size_t i,
+                                                    const AnchorOptions& opts) const {
+  const int other = 1 - side;
+  WebrtcLeg& me = st.webrtc[side];
+  WebrtcLeg& to = st.webrtc[other];
+  auto bad = [i](std::string why) {
+    return Unexpected(AnchorError{AnchorErrorCode::BadSdp, fmt::format("m-line {}: {}", i + 1, why)});
+  };
+  if (isOffer) {
+    me.dtls = st.sdes[side].mode == SdesMode::Dtls;
+    to.dtls = st.sdes[other].mode == SdesMode::Dtls;
+    if (auto ok = readWebrtcPeer(sdp, i, true, opts.webrtc, me); !ok) return bad(ok.error());
+    // We answer ICE to a sender that offered it on a leg we terminate (or when forced).
+    const bool meIce = me.peerUfrag.length > 0 && (me.dtls || opts.webrtc.ice == IcePolicy::Force);
+    const bool toIce = opts.webrtc.ice == IcePolicy::Force || (to.dtls && opts.webrtc.ice != IcePolicy::Remove);
+    if (!enableIce(me, meIce) || !enableIce(to, toIce)) return bad("no random ICE credentials (RNG failure)");
+  } else if (st.offerer != side && (me.dtls || me.ice)) {
+    if (auto ok = readWebrtcPeer(sdp, i, false, opts.webrtc, me); !ok) return bad(ok.error());
+  }
+  if ((me.dtls || to.dtls) && dtlsFingerprint_.empty()) {
+    return bad("DTLS-SRTP needs the relay's certificate, and none is configured");
+  }
+  st.params[side].ice = me.legIce();
+  st.params[side].dtls = me.legDtls();
+  st.params[other].ice = to.legIce();
+  st.params[other].dtls = to.legDtls();
+  return true;
+}
+
+void MediaAnchor::writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSession& sdp, const AnchorOptions& opts) {
+  if (opts.generateMid) {
+    for (size_t i = 0; i < sdp.media.size(); ++i) {
+      if (!sdp.media[i].hasAttribute("mid")) sdp.media[i].setAttribute("mid", std::to_string(i));
+    }
+  }
+  removeIceAttributes(sdp);  // the peer's: the relay is the only candidate either side sees
+  const int to = 1 - side;
+  bool terminated = false;
+  bool anyIce = false;
+  std::vector<std::string> mids;
+  for (size_t i = 0; i < sdp.media.size() && i < call.streams.size(); ++i) {
+    StreamState& st = call.streams[i];
+    sdp::SdpMedia& m = sdp.media[i];
+    if (!st.active || st.tcp || m.port == 0) continue;
+    if (st.sdes[0].mode == SdesMode::Dtls || st.sdes[1].mode == SdesMode::Dtls) {
+      terminated = true;  // the peer's certificate and role mean nothing to the other side
+      sdp::removeDtlsAttributes(m);
+    }
+    WebrtcLeg& leg = st.webrtc[to];
+    if (!leg.ice && !leg.dtls) continue;
+    writeWebrtc(m, leg, opts.webrtc,
+                WebrtcWrite{addrType_, advertise_, st.port[to], st.params[to].mux, dtlsFingerprint_, isOffer});
+    anyIce = anyIce || leg.ice;
+    if (!leg.dtls) continue;
+    // JSEP (RFC 8829 §5.3.1) wants a=mid on every m-line; an answer repeats the offer's.
+    if (!isOffer && !leg.mid.empty()) m.setAttribute("mid", leg.mid);
+    else if (!m.hasAttribute("mid")) m.setAttribute("mid", std::to_string(i));
+    mids.emplace_back(*m.attribute("mid"));
+    generateRtcpFb(m);
+  }
+  if (terminated) {
+    sdp::removeDtlsAttributes(sdp);
+    removeBundleGroups(sdp);
+  }
+  if (mids.size() == 1) sdp.lines.push_back(sdp::SdpLine{'a', "group:BUNDLE " + mids.front()});
+  if (anyIce) sdp.setAttribute("ice-lite", std::nullopt);
+}
+
+}  // namespace rdv::anchor

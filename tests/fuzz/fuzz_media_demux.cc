@@ -1,0 +1,36 @@
+// libFuzzer target for relay::demuxMedia (RFC 7983 §7), the first decision on every datagram of a
+// WebRTC leg: arbitrary bytes must land in the class whose parser accepts them. A datagram that
+// parses as a STUN message of a method in use demultiplexes as STUN, one that parses as RTP or as
+// an RTCP header as RTP, and none parses as both (the DTLS records themselves are fuzzed by the
+// DTLS target).
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+
+#include "media/RtcpPacket.h"
+#include "media/RtpPacket.h"
+#include "relay/LegWebrtc.h"
+#include "relay/stun/StunMessage.h"
+
+namespace {
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
+  if (input.empty()) return 0;
+  const rdv::relay::MediaDemux kind = rdv::relay::demuxMedia(input[0]);
+  const auto stun = rdv::stun::StunView::parse(input);
+  const bool rtp = rdv::media::RtpView::parse(input).has_value() || rdv::media::parseRtcpHeader(input).has_value();
+  // RFC 7983 gives STUN the first bytes 0..3: enough for every method up to 0xFF (the method's top
+  // five bits share the first byte with a class bit), which covers STUN, TURN and ICE.
+  check(!stun || stun->method() > 0xFF || kind == rdv::relay::MediaDemux::Stun);
+  check(!rtp || kind == rdv::relay::MediaDemux::Rtp);
+  check(!(stun && rtp));  // STUN's first two bits are 0, RTP's version is 2
+  return 0;
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Integration test: the Kamailio WebRTC gateway of kamailio_webrtc_test.py carrying media.
+
+  relay (NG) <- kamailio (kamailio_webrtc.cfg.in) <- aiortc behind a small SIP UAC -> plain PCMU phone (SIP UAS)
+
+The browser is aiortc (webrtc_aiortc_test.py's ToneTrack): its offer goes in an INVITE through
+Kamailio, which calls rtpengine_manage("ICE=remove RTP/AVP ...") towards the phone and
+rtpengine_manage("ICE=force RTP/SAVPF DTLS=passive ...") on the 200 OK back to the browser. The
+phone is a Python SIP UAS answering with PCMU and webrtc_aiortc_test.py's PlainPeer. Checks: the
+call is set up (200 OK, ACK), aiortc's ICE completes and DTLS connects against the relay, each
+side decodes the other's tone, the BYE through Kamailio deletes the call in the relay, and the
+relay exits 0 on SIGTERM. Loopback only; processes stopped by PID. Exit 0 pass, 1 fail, 77 skip
+(no aiortc, kamailio or its rtpengine module).
+
+Usage: kamailio_webrtc_media_test.py --relay-cmd CMD --workdir DIR
+"""
+
+import argparse
+import asyncio
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from rdvtest import Procs, TestFailure, ng_request, stop_server, tail, wait_until  # noqa: E402
+import webrtc_aiortc_test as w  # noqa: E402  (exits 77 without aiortc)
+from sipua import Browser, Phone  # noqa: E402
+from kamailio_webrtc_test import pick_ports, start_kamailio  # noqa: E402
+
+TEST_NAME = "integration.kamailio_webrtc_media"
+CALL_ID = "aiortc-kamailio-1"
+
+
+async def media(ports, procs, relay):
+    w.aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+    pc = w.RTCPeerConnection(w.RTCConfiguration(iceServers=[]))
+    plain = w.PlainPeer(w.PLAIN_TONE)
+    phone = Phone(ports["uas_sip"], plain, w.CONNECT_S + w.MEDIA_S + 20)
+    browser = Browser(ports["uac_sip"], ports["sip"], CALL_ID)
+    heard = []
+    reader = None
+
+    async def read(track):
+        while True:
+            try:
+                frame = await track.recv()
+            except w.MediaStreamError:
+                return
+            heard.append((frame.sample_rate, frame.to_ndarray().reshape(-1)))
+
+    @pc.on("track")
+    def on_track(track):
+        nonlocal reader
+        reader = asyncio.ensure_future(read(track))
+
+    def alive_until(what, pred, deadline_s):
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if pred():
+                return True
+            if relay.poll() is not None:
+                raise TestFailure("relay died waiting for %s\n%s" % (what, tail(procs.log_of("relay"))))
+            yield
+        raise TestFailure("timed out after %.0fs waiting for %s\n--- relay:\n%s\n--- kamailio:\n%s"
+                          % (deadline_s, what, tail(procs.log_of("relay")), tail(procs.log_of("kamailio"))))
+
+    async def wait(what, pred, deadline_s):
+        for _ in alive_until(what, pred, deadline_s):
+            await asyncio.sleep(0.05)
+
+    phone.start()
+    try:
+        pc.addTrack(w.ToneTrack(w.WEBRTC_TONE))
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = pc.localDescription.sdp
+        uri = "sip:phone@127.0.0.1:%d" % ports["uas_sip"]
+        answer = await asyncio.get_running_loop().run_in_executor(None, browser.invite, offer, uri)
+        w.check_plain_sdp(phone.offer or "")
+        w.check_webrtc_sdp(answer, offer)
+        await pc.setRemoteDescription(w.RTCSessionDescription(sdp=answer, type="answer"))
+        await wait("aiortc ICE completed/connected", lambda: pc.iceConnectionState in ("completed", "connected"),
+                   w.CONNECT_S)
+        await wait("aiortc DTLS connected", lambda: pc.connectionState == "connected", w.CONNECT_S)
+
+        def enough():
+            return sum(len(p) / r for r, p in heard) >= w.LISTEN_S and len(plain.received) >= w.LISTEN_S * w.RATE
+        await wait("%.0f s of audio each way" % w.LISTEN_S, enough, w.MEDIA_S)
+        rate = heard[-1][0]
+        pcm = w.numpy.concatenate([p for _, p in heard])[-int(w.LISTEN_S * rate):]
+        to_browser = w.tone_share(pcm, w.PLAIN_TONE, rate)
+        to_phone = w.tone_share(plain.received[-int(w.LISTEN_S * w.RATE):], w.WEBRTC_TONE, w.RATE)
+        if to_browser < 0.6 or to_phone < 0.6:
+            raise TestFailure("tones: the phone heard %.0f %% at %.0f Hz, aiortc %.0f %% at %.0f Hz"
+                              % (to_phone * 100, w.WEBRTC_TONE, to_browser * 100, w.PLAIN_TONE))
+        await asyncio.get_running_loop().run_in_executor(None, browser.bye)
+        if not (phone.got_ack and phone.got_bye):
+            raise TestFailure("the phone saw ACK %s, BYE %s" % (phone.got_ack, phone.got_bye))
+        return ("ICE %s and DTLS connected through Kamailio; the phone heard %.0f %% at %.0f Hz, aiortc %.0f %% "
+                "at %.0f Hz" % (pc.iceConnectionState, to_phone * 100, w.WEBRTC_TONE, to_browser * 100, w.PLAIN_TONE))
+    finally:
+        plain.stop_event.set()
+        phone.stop_event.set()
+        await pc.close()
+        if reader:
+            reader.cancel()
+        browser.sock.close()
+        for t in (plain, phone):
+            if t.is_alive():
+                t.join(5)
+
+
+def run(args, workdir):
+    procs = Procs(workdir)
+    relay = None
+    try:
+        ports = pick_ports()
+        cmd = args.relay_cmd
+        for key, val in (("ng_port", ports["ng"]), ("port_min", ports["port_min"]),
+                         ("port_max", ports["port_max"]), ("metrics_port", ports["metrics"])):
+            cmd = cmd.replace("{%s}" % key, str(val))
+        relay = procs.start("relay", shlex.split(cmd))
+        wait_until("relay NG pong", lambda: b"6:result4:pong" in ng_request(ports["ng"], "ping")[0], 10.0,
+                   relay, "relay", procs.log_of("relay"))
+        start_kamailio(args, procs, workdir, ports)
+        note = asyncio.run(asyncio.wait_for(media(ports, procs, relay), w.CONNECT_S * 2 + w.MEDIA_S + 20))
+        wait_until("the relay to hold no call after the BYE",
+                   lambda: not ng_request(ports["ng"], "list")[1].get("calls"), 3.0, relay, "relay",
+                   procs.log_of("relay"))
+    finally:
+        stopped = stop_server(relay, "the relay", procs.log_of("relay")) if relay is not None else None
+        procs.stop_all()
+    if stopped:
+        raise TestFailure(stopped)
+    return note
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--relay-cmd", required=True,
+                    help="relay command line with {ng_port} {port_min} {port_max} {metrics_port}")
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
+    ap.add_argument("--kamailio-modules", default=None)
+    args = ap.parse_args()
+    if not (args.kamailio and os.access(args.kamailio, os.X_OK)):
+        print("SKIP %s: kamailio not found" % TEST_NAME)
+        return 77
+    os.makedirs(args.workdir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(args.workdir))
+    try:
+        note = run(args, workdir)
+    except TestFailure as e:
+        print("FAIL %s: %s [logs in %s]" % (TEST_NAME, e, workdir))
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    print("PASS %s: %s" % (TEST_NAME, note))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
