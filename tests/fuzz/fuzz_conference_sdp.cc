@@ -30,6 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(j.payloadType <= 127);
   check(j.dtmfPayloadType == 0 || (j.dtmfPayloadType <= 127 && j.dtmfPayloadType != j.payloadType));
   check(j.audioLevelExtId <= 14);
+  // The B2BUA writes the relay's certificate fingerprint into every WebRTC answer
+  // (B2buaConference.cc, MediaAnchor::dtlsFingerprint()); an answer without it would not negotiate.
+  offer->fingerprint =
+      "sha-256 49:66:12:17:0D:1C:91:AE:57:4C:C6:36:DD:D5:97:D2:7D:62:C9:9A:7F:B9:A3:F4:70:03:E7:43:91:73:23:5A";
   const auto local = rdv::common::SockAddr::fromIp("127.0.0.1", 30000);
   const std::string answer = rdv::b2bua::conferenceAnswer(*offer, *local, 1, 1);
   auto again = rdv::b2bua::negotiateConferenceOffer(answer);

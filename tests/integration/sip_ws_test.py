@@ -53,6 +53,16 @@ def sdp(port):
             "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % port)
 
 
+def webrtc_answer(port):
+    """What a browser answers to the WebRTC offer a WebSocket callee gets (B2BUA policy): DTLS-SRTP
+    as the client, ICE credentials, rtcp-mux."""
+    return ("v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio %d UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\na=mid:0\r\na=rtcp-mux\r\n"
+            "a=ice-ufrag:cAr0\r\na=ice-pwd:carolIcePasswordCarolIce\r\n"
+            "a=fingerprint:sha-256 49:66:12:17:0D:1C:91:AE:57:4C:C6:36:DD:D5:97:D2:"
+            "7D:62:C9:9A:7F:B9:A3:F4:70:03:E7:43:91:73:23:5A\r\na=setup:active\r\n" % port)
+
+
 def make_cert(workdir):
     cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
     if shutil.which("openssl") is None:
@@ -322,9 +332,14 @@ def case_call_udp_to_wss(ctx):
         check(inv.get("via").startswith("SIP/2.0/WSS "), "the INVITE to carol has Via %r" % inv.get("via"))
         check(carol.host in inv.start, "the INVITE's Request-URI %r is not carol's contact" % inv.start)
         relay_sdp_ok(ctx, "INVITE at carol", inv.body)
+        offer = inv.body.decode() if isinstance(inv.body, bytes) else inv.body
+        check(all(x in offer for x in ("UDP/TLS/RTP/SAVPF", "a=fingerprint:sha-256 ", "a=setup:actpass",
+                                        "a=ice-lite", "a=rtcp-mux")),
+              "a callee registered over WebSocket should get a WebRTC offer: %r" % offer)
         carol_tag = rand_hex()
         carol.respond(inv, 180, "Ringing", to_tag=carol_tag, extra=["Contact: " + carol.contact])
-        carol.respond(inv, 200, "OK", to_tag=carol_tag, extra=["Contact: " + carol.contact], body=sdp(40012))
+        carol.respond(inv, 200, "OK", to_tag=carol_tag, extra=["Contact: " + carol.contact],
+                      body=webrtc_answer(40012))
         ok = bob_wait(bob, "200", lambda m: m.is_response and m.status == 200 and m.cseq() == (2, "INVITE"))
         relay_sdp_ok(ctx, "200 at bob", ok.body)
         target = uri_of(ok.get("contact"))
@@ -339,7 +354,7 @@ def case_call_udp_to_wss(ctx):
         bob.send(build_response(bye, 200, "OK"))
         r = carol.wait(lambda m: m.is_response and m.cseq()[1] == "BYE", "200 to BYE")
         check(r.status == 200, "carol's BYE got %d" % r.status)
-        return "INVITE on carol's WSS connection, 200 at bob, ACK at carol, her BYE at bob"
+        return "WebRTC INVITE on carol's WSS connection, 200 at bob, ACK at carol, her BYE at bob"
     finally:
         bob.close()
 
