@@ -111,6 +111,9 @@ def transfer(ip, port, session, sender):
     return s, t, sent, len(data)
 
 
+DONE = b"DONE\r\n"  # bob's receipt after alice's whole stream, before she hangs up
+
+
 def receive(s, n):
     h, got = hashlib.sha256(), 0
     while got < n:
@@ -142,6 +145,9 @@ def party_main(who):
         expected = int(sys.argv[3])  # what alice puts on the wire: the MSRP framing included
         got_sha, got = receive(s, expected)
         t.join(IO_TIMEOUT)
+        # What MSRP's 200 responses to the SENDs do: tell alice everything arrived, so her BYE
+        # (which releases the relay's TCP pair) cannot cut off bytes still in flight to bob.
+        s.sendall(DONE)
         print("RESULT who=bob sdp=%s:%d path=%s sent=%s sent_n=%d got=%s got_n=%d" % (
             rip, rport, path, sent, n, got_sha, got), flush=True)
         bye = ua.expect(lambda m: m.method == "BYE", "BYE", timeout=30)
@@ -165,6 +171,15 @@ def party_main(who):
     print("SENDING %d" % n, flush=True)
     got_sha, got = receive(s, FILE_MIB << 20)
     t.join(IO_TIMEOUT)
+    s.settimeout(IO_TIMEOUT)
+    done = b""
+    while len(done) < len(DONE):  # bob's receipt (bounded by the socket timeout)
+        b = s.recv(len(DONE) - len(done))
+        if not b:
+            break
+        done += b
+    if done != DONE:
+        raise TestFailure("alice: bob's receipt did not come after the transfer: %r" % done)
     print("RESULT who=alice sdp=%s:%d path=%s sent=%s sent_n=%d got=%s got_n=%d" % (
         rip, rport, path, sent, n, got_sha, got), flush=True)
     ua.send(req("BYE", 2))

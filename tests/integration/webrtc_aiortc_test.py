@@ -203,16 +203,19 @@ async def bounded(what, predicate, deadline_s, relay):
                       % (deadline_s, what, tail(relay.procs.log_of("rendezvous"), 40)))
 
 
-async def call(relay):
-    # aioice leaves 127.0.0.1 out of its host candidates; this test must stay on loopback.
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    plain = PlainPeer(PLAIN_TONE)
-    heard = []
-    ice_states = []
-    reader = None
+class AudioSink:
+    """Every audio frame aiortc decodes from the peer connection's remote track, first channel only,
+    as (sample rate, samples); `tail` gives the last seconds for a tone check."""
 
-    async def read(track):
+    def __init__(self, pc):
+        self.frames = []
+        self.reader = None
+        pc.on("track", self._on_track)
+
+    def _on_track(self, track):
+        self.reader = asyncio.ensure_future(self._read(track))
+
+    async def _read(self, track):
         while True:
             try:
                 frame = await track.recv()
@@ -221,12 +224,28 @@ async def call(relay):
             pcm = frame.to_ndarray().reshape(-1)
             if frame.layout.name != "mono":
                 pcm = pcm[::len(frame.layout.channels)]
-            heard.append((frame.sample_rate, pcm))
+            self.frames.append((frame.sample_rate, pcm))
 
-    @pc.on("track")
-    def on_track(track):
-        nonlocal reader
-        reader = asyncio.ensure_future(read(track))
+    def seconds(self):
+        return sum(len(p) / rate for rate, p in self.frames)
+
+    def tail(self, seconds):
+        """(sample rate, the last `seconds` of audio)."""
+        rate = self.frames[-1][0]
+        return rate, numpy.concatenate([p for _, p in self.frames])[-int(seconds * rate):]
+
+    def stop(self):
+        if self.reader:
+            self.reader.cancel()
+
+
+async def call(relay):
+    # aioice leaves 127.0.0.1 out of its host candidates; this test must stay on loopback.
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    plain = PlainPeer(PLAIN_TONE)
+    sink = AudioSink(pc)
+    ice_states = []
 
     @pc.on("iceconnectionstatechange")
     def on_ice():
@@ -257,12 +276,10 @@ async def call(relay):
         print("PASS connect: ICE %s, DTLS connected (states %s)" % (pc.iceConnectionState, ice_states))
 
         def enough():
-            got = sum(len(p) / rate for rate, p in heard)
-            return got >= LISTEN_S and len(plain.received) >= LISTEN_S * RATE
+            return sink.seconds() >= LISTEN_S and len(plain.received) >= LISTEN_S * RATE
 
         await bounded("%.0f s of audio each way" % LISTEN_S, enough, MEDIA_S, relay)
-        rate = heard[-1][0]
-        tail_pcm = numpy.concatenate([p for _, p in heard])[-int(LISTEN_S * rate):]
+        rate, tail_pcm = sink.tail(LISTEN_S)
         webrtc_share = tone_share(tail_pcm, PLAIN_TONE, rate)
         plain_share = tone_share(plain.received[-int(LISTEN_S * RATE):], WEBRTC_TONE, RATE)
         if plain.payload_types != {0}:
@@ -276,8 +293,7 @@ async def call(relay):
     finally:
         plain.stop_event.set()
         await pc.close()
-        if reader:
-            reader.cancel()
+        sink.stop()
         if plain.is_alive():
             plain.join(5)
 

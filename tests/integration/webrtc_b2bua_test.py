@@ -34,21 +34,7 @@ async def call(relay):
     plain = w.PlainPeer(w.PLAIN_TONE)
     phone = Phone(relay.base + 4, plain, w.CONNECT_S + w.MEDIA_S + 20)
     browser = Browser(relay.base + 5, relay.sip_port, CALL_ID)
-    heard = []
-    reader = None
-
-    async def read(track):
-        while True:
-            try:
-                frame = await track.recv()
-            except w.MediaStreamError:
-                return
-            heard.append((frame.sample_rate, frame.to_ndarray().reshape(-1)))
-
-    @pc.on("track")
-    def on_track(track):
-        nonlocal reader
-        reader = asyncio.ensure_future(read(track))
+    sink = w.AudioSink(pc)
 
     loop = asyncio.get_running_loop()
     try:
@@ -67,10 +53,9 @@ async def call(relay):
         await w.bounded("aiortc DTLS connected", lambda: pc.connectionState == "connected", w.CONNECT_S, relay)
 
         def enough():
-            return sum(len(p) / r for r, p in heard) >= w.LISTEN_S and len(plain.received) >= w.LISTEN_S * w.RATE
+            return sink.seconds() >= w.LISTEN_S and len(plain.received) >= w.LISTEN_S * w.RATE
         await w.bounded("%.0f s of audio each way" % w.LISTEN_S, enough, w.MEDIA_S, relay)
-        rate = heard[-1][0]
-        pcm = w.numpy.concatenate([p for _, p in heard])[-int(w.LISTEN_S * rate):]
+        rate, pcm = sink.tail(w.LISTEN_S)
         to_caller = w.tone_share(pcm, w.PLAIN_TONE, rate)
         to_bob = w.tone_share(plain.received[-int(w.LISTEN_S * w.RATE):], w.WEBRTC_TONE, w.RATE)
         if to_caller < 0.6 or to_bob < 0.6:
@@ -93,8 +78,7 @@ async def call(relay):
         plain.stop_event.set()
         phone.stop_event.set()
         await pc.close()
-        if reader:
-            reader.cancel()
+        sink.stop()
         browser.sock.close()
         for t in (plain, phone):
             if t.is_alive():

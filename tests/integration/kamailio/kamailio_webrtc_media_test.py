@@ -42,21 +42,7 @@ async def media(ports, procs, relay):
     plain = w.PlainPeer(w.PLAIN_TONE)
     phone = Phone(ports["uas_sip"], plain, w.CONNECT_S + w.MEDIA_S + 20)
     browser = Browser(ports["uac_sip"], ports["sip"], CALL_ID)
-    heard = []
-    reader = None
-
-    async def read(track):
-        while True:
-            try:
-                frame = await track.recv()
-            except w.MediaStreamError:
-                return
-            heard.append((frame.sample_rate, frame.to_ndarray().reshape(-1)))
-
-    @pc.on("track")
-    def on_track(track):
-        nonlocal reader
-        reader = asyncio.ensure_future(read(track))
+    sink = w.AudioSink(pc)
 
     def alive_until(what, pred, deadline_s):
         deadline = time.monotonic() + deadline_s
@@ -88,10 +74,9 @@ async def media(ports, procs, relay):
         await wait("aiortc DTLS connected", lambda: pc.connectionState == "connected", w.CONNECT_S)
 
         def enough():
-            return sum(len(p) / r for r, p in heard) >= w.LISTEN_S and len(plain.received) >= w.LISTEN_S * w.RATE
+            return sink.seconds() >= w.LISTEN_S and len(plain.received) >= w.LISTEN_S * w.RATE
         await wait("%.0f s of audio each way" % w.LISTEN_S, enough, w.MEDIA_S)
-        rate = heard[-1][0]
-        pcm = w.numpy.concatenate([p for _, p in heard])[-int(w.LISTEN_S * rate):]
+        rate, pcm = sink.tail(w.LISTEN_S)
         to_browser = w.tone_share(pcm, w.PLAIN_TONE, rate)
         to_phone = w.tone_share(plain.received[-int(w.LISTEN_S * w.RATE):], w.WEBRTC_TONE, w.RATE)
         if to_browser < 0.6 or to_phone < 0.6:
@@ -106,8 +91,7 @@ async def media(ports, procs, relay):
         plain.stop_event.set()
         phone.stop_event.set()
         await pc.close()
-        if reader:
-            reader.cancel()
+        sink.stop()
         browser.sock.close()
         for t in (plain, phone):
             if t.is_alive():
