@@ -11,7 +11,6 @@
 // Prints key=value lines. Sends only to 127.0.0.1; every loop is bounded. Not a test: figures go
 // to benchmarks/README.md.
 
-#include <dirent.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -19,7 +18,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +26,7 @@
 #include "common/Fd.h"
 #include "media/dtls/DtlsEndpoint.h"
 #include "relay/RelayControl.h"
+#include "benchmarks/WorkerCpu.h"
 
 namespace {
 
@@ -45,27 +44,6 @@ uint64_t threadCpuNs() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// CPU time of this process's relay worker threads, ns (scheduler accounting, not ticks).
-uint64_t workerCpuNs() {
-  uint64_t total = 0;
-  DIR* d = ::opendir("/proc/self/task");
-  if (d == nullptr) return 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string base = std::string("/proc/self/task/") + e->d_name;
-    std::ifstream comm(base + "/comm");
-    std::string n;
-    std::getline(comm, n);
-    if (n.rfind("rdv-relay-", 0) != 0) continue;
-    std::ifstream sched(base + "/schedstat");
-    uint64_t ns = 0;
-    sched >> ns;
-    total += ns;
-  }
-  ::closedir(d);
-  return total;
 }
 
 dtls::EndpointOptions endpointOptions(dtls::Role role, const dtls::DtlsIdentity& peer, const Options& o) {
@@ -188,7 +166,7 @@ int runWorker(const Options& o) {
     relay.remove(s.session, [](std::optional<relay::SessionReport>) {});
     s.ep.reset();
   };
-  const uint64_t cpu0 = workerCpuNs();
+  const uint64_t cpu0 = bench::relayWorkerCpuNs();
   const auto t0 = WallClock::now();
   const auto deadline = t0 + std::chrono::seconds(120);
   for (Slot& s : slots) {
@@ -215,7 +193,7 @@ int runWorker(const Options& o) {
     }
   }
   const double wall = std::chrono::duration<double>(WallClock::now() - t0).count();
-  const double cpu = static_cast<double>(workerCpuNs() - cpu0) / 1e9;
+  const double cpu = static_cast<double>(bench::relayWorkerCpuNs() - cpu0) / 1e9;
   uint64_t ok = 0;
   for (const auto& w : relay.workers()) ok += w->counters().dtlsHandshakesOk.get();
   std::printf("mode=worker handshakes=%u concurrent=%u completed=%u failed=%u relay_ok=%lu wall_s=%.3f "

@@ -11,7 +11,6 @@
 // Prints key=value lines, one block per mode and round. Sends only to 127.0.0.1; every run is
 // bounded by --seconds. Not a test: figures go to benchmarks/README.md.
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -23,7 +22,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +32,7 @@
 #include "media/srtp/SrtpContext.h"
 #include "media/srtp/SrtpTransforms.h"
 #include "relay/RelayControl.h"
+#include "benchmarks/WorkerCpu.h"
 
 namespace {
 
@@ -93,27 +92,6 @@ common::Fd udpSocket(common::SockAddr& bound) {
   ::getsockname(fd.get(), bound.storage(), &len);
   bound = *common::SockAddr::fromSockaddr(bound.sa(), len);
   return fd;
-}
-
-// CPU time of this process's relay worker threads, ns (scheduler accounting, not ticks).
-uint64_t workerCpuNs() {
-  uint64_t total = 0;
-  DIR* d = ::opendir("/proc/self/task");
-  if (d == nullptr) return 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string base = std::string("/proc/self/task/") + e->d_name;
-    std::ifstream comm(base + "/comm");
-    std::string n;
-    std::getline(comm, n);
-    if (n.rfind("rdv-relay-", 0) != 0) continue;
-    std::ifstream sched(base + "/schedstat");
-    uint64_t ns = 0;
-    sched >> ns;
-    total += ns;
-  }
-  ::closedir(d);
-  return total;
 }
 
 struct Totals {
@@ -287,10 +265,10 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, sr
   char mark = 0;
   if (!readAll(g.fromChild, &mark, 1) || mark != 'S') return false;
   const Totals t0 = totals(relay);
-  const uint64_t cpu0 = workerCpuNs();
+  const uint64_t cpu0 = bench::relayWorkerCpuNs();
   uint64_t res[2] = {0, 0};
   if (!readAll(g.fromChild, &mark, 1) || mark != 'E') return false;
-  const uint64_t cpu1 = workerCpuNs();
+  const uint64_t cpu1 = bench::relayWorkerCpuNs();
   const Totals t1 = totals(relay);
   if (!readAll(g.fromChild, res, sizeof(res))) return false;
   const uint64_t sent = res[0], received = res[1];
