@@ -162,7 +162,9 @@ IceAnswer IceResponder::answer(std::span<const std::byte> datagram, const LegIce
   StunBuilder b(out, stun::method::kBinding, MessageClass::SuccessResponse, id);
   b.addXorAddress(attr::kXorMappedAddress, source);
   IceAnswer a = finish(b, auth.integrity, pwd, IceCheckResult::Ok, IceCheckReason::Answered);
-  a.useCandidate = a.result == IceCheckResult::Ok && m.find(attr::kUseCandidate).has_value();
+  if (a.result != IceCheckResult::Ok) return a;
+  a.useCandidate = m.find(attr::kUseCandidate).has_value();
+  a.priority = m.u32(attr::kPriority).value_or(0);
   return a;
 }
 

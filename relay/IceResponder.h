@@ -65,6 +65,12 @@ struct IceAnswer {
   // The check carried USE-CANDIDATE: the controlling agent nominated this pair (RFC 8445 §7.3.1.5).
   // Only set on Ok.
   bool useCandidate = false;
+  // The check's PRIORITY attribute (RFC 8445 §7.1.1), 0 when absent; only set on Ok. Pairs that
+  // share the relay's one host candidate rank by it, which is how a lite agent picks among several
+  // nominated pairs (aggressive nomination, RFC 5245 §8.2.2).
+  uint32_t priority = 0;
+  // The answer is an error response (400, 401, 420, 487): the worker bounds how many it sends.
+  bool isError() const { return responseSize > 0 && result != IceCheckResult::Ok; }
 };
 
 class IceResponder {

@@ -46,6 +46,10 @@ struct Component {
   Latch latch;
   KernelPath kernel;     // RTP components only
   Leg* leg = nullptr;    // owner
+  // ICE-lite (relay/RelayWorkerIce.cc): the PRIORITY of the check that nominated the latched
+  // address (0 = none yet), and the GCRA clock bounding the STUN error answers sent from here.
+  uint32_t nominatedPriority = 0;
+  uint64_t stunErrorTatNs = 0;
 };
 
 struct LegCounters {

@@ -249,6 +249,8 @@ void RelayWorker::handle(UpdateLeg& c) {
     spdlog::info("call={} port={}: peer moved from {} to {}: latch reset", it->second->callId, leg.rtp.localPort,
                  leg.lastRemote.str(), to.str());
   }
+  // An ICE restart (new local credentials) starts nomination afresh (relay/RelayWorkerIce.cc).
+  if (!(c.params.ice.localUfrag == leg.params.ice.localUfrag)) leg.rtp.nominatedPriority = leg.rtcp.nominatedPriority = 0;
   if (to.valid()) leg.lastRemote = to;
   const LegCrypto oldCrypto = leg.params.crypto;
   const LegDtls oldDtls = leg.params.dtls;

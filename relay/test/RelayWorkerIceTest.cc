@@ -72,6 +72,7 @@ struct CheckOptions {
   bool controlled = false;  // ICE-CONTROLLED instead of ICE-CONTROLLING
   bool integrity = true;
   uint8_t txn = 1;
+  uint32_t priority = 1853824767;
 };
 
 // A browser's connectivity check (RFC 8445 §7.2.2): USERNAME, PRIORITY, ICE-CONTROLLING,
@@ -81,7 +82,7 @@ std::vector<std::byte> check(const CheckOptions& o) {
   const stun::TransactionId id{std::byte{0xC0}, std::byte{0xFF}, std::byte{0xEE}, std::byte{o.txn}};
   stun::StunBuilder b(buf, stun::method::kBinding, MessageClass::Request, id);
   b.addText(attr::kUsername, std::string(o.ufrag) + ":" + std::string(kBrowserUfrag));
-  b.addU32(attr::kPriority, 1853824767);
+  b.addU32(attr::kPriority, o.priority);
   const std::array<std::byte, 8> tiebreaker{std::byte{0x12}, std::byte{0x34}};
   b.add(o.controlled ? attr::kIceControlled : attr::kIceControlling, tiebreaker);
   if (o.useCandidate) b.add(attr::kUseCandidate, {});
@@ -203,6 +204,77 @@ TEST(RelayWorkerIce, UseCandidateFromASecondAddressMovesTheLatchAndRtpFollows) {
   EXPECT_EQ(rep->streams[0][0].counters.relatched, 1U);
   EXPECT_EQ(rep->streams[0][0].counters.spoofed, 0U);
   EXPECT_EQ(rep->streams[0][0].counters.iceChecks[static_cast<size_t>(IceCheckResult::Ok)], 3U);
+}
+
+// Aggressive nomination (RFC 5245 §8.1.1.2, still sent by some full agents): every check carries
+// USE-CANDIDATE, and the highest-priority nominated pair must carry the media, not the last one
+// checked. A lower-priority nomination moves the latch only once the latched address has gone
+// silent (a real network change).
+TEST(RelayWorkerIce, AggressiveNominationKeepsTheHighestPriorityPairUntilItFallsSilent) {
+  common::ManualClock clock;
+  RelayOptions o = options();
+  o.worker.clock = &clock;
+  RelayControl relay(o);
+  Peer host, relayed, b;
+  const Call c = setUp(relay, host, b);
+  constexpr uint32_t kHost = 2130706431, kRelayed = 16777215;
+  ASSERT_TRUE(exchange(host, c.ports.rtpPort[0], {.useCandidate = true, .priority = kHost}));
+  ASSERT_TRUE(exchange(relayed, c.ports.rtpPort[0], {.useCandidate = true, .txn = 2, .priority = kRelayed}));
+  b.sendRtp(c.ports.rtpPort[1], 1, 0xB);
+  EXPECT_EQ(host.receive(1000), static_cast<ssize_t>(test::kRtpSize)) << "the host pair keeps the media";
+  EXPECT_EQ(relayed.receive(100), -1);
+
+  // The host path goes quiet for longer than the re-latch silence: the next lower-priority
+  // nomination takes over.
+  clock.advanceMs(1500);
+  ASSERT_TRUE(exchange(relayed, c.ports.rtpPort[0], {.useCandidate = true, .txn = 3, .priority = kRelayed}));
+  b.sendRtp(c.ports.rtpPort[1], 2, 0xB);
+  EXPECT_EQ(relayed.receive(1000), static_cast<ssize_t>(test::kRtpSize));
+  EXPECT_EQ(host.receive(100), -1);
+  // And a nomination at a higher priority moves it back at once.
+  ASSERT_TRUE(exchange(host, c.ports.rtpPort[0], {.useCandidate = true, .txn = 4, .priority = kHost}));
+  b.sendRtp(c.ports.rtpPort[1], 3, 0xB);
+  EXPECT_EQ(host.receive(1000), static_cast<ssize_t>(test::kRtpSize));
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, host.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.relatched, 2U);
+}
+
+// Error answers are bounded per socket (5 at once, then one per 100 ms): forged checks cannot make
+// the port an amplifier. The clock stands still, so exactly the burst is answered; the rest are
+// counted as checks and as rate-limited drops.
+TEST(RelayWorkerIce, ErrorAnswersAreRateLimitedAndTheRestCounted) {
+  common::ManualClock clock;
+  RelayOptions o = options();
+  o.worker.clock = &clock;
+  RelayControl relay(o);
+  Peer a, b, attacker;
+  const Call c = setUp(relay, a, b);
+  constexpr int kSent = 20;
+  for (int i = 0; i < kSent; ++i) {
+    const auto req = check({.pwd = "notTheRelayPassword0000", .txn = static_cast<uint8_t>(i)});
+    attacker.sendRaw(c.ports.rtpPort[0], req.data(), req.size());
+  }
+  // A valid check after the flood is still answered (successes are not limited) and proves the
+  // worker has handled every forged one before it.
+  ASSERT_TRUE(exchange(a, c.ports.rtpPort[0], {.txn = 200}));
+  int answered = 0;
+  std::array<uint8_t, 2048> buf{};
+  while (attacker.receive(200, buf.data()) > 0) ++answered;
+  EXPECT_EQ(answered, 5);
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].counters.iceChecks[static_cast<size_t>(IceCheckResult::Unauthorized)],
+            static_cast<uint64_t>(kSent));
+  uint64_t limited = 0;
+  for (const auto& w : relay.workers()) limited += w->counters().drop(DropReason::RateLimited).get();
+  EXPECT_EQ(limited, static_cast<uint64_t>(kSent - 5));
+  // Time refills the allowance.
+  clock.advanceMs(1000);
+  auto r = exchange(attacker, c.ports.rtpPort[0], {.pwd = "notTheRelayPassword0000", .txn = 201});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(StunView::parse(r->bytes)->errorCode()->code, 401);
 }
 
 TEST(RelayWorkerIce, RoleConflictAndBadRequestsAreAnsweredCountedAndNeverLatch) {
