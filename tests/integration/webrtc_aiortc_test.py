@@ -239,6 +239,37 @@ class AudioSink:
             self.reader.cancel()
 
 
+async def close_call(pc, sink, threads=(), sockets=()):
+    """Ends a test call's local side: stops the peer threads, closes the peer connection, the audio
+    sink and the sockets, then joins the threads (bounded)."""
+    for t in threads:
+        t.stop_event.set()
+    await pc.close()
+    sink.stop()
+    for s in sockets:
+        s.close()
+    for t in threads:
+        if t.is_alive():
+            t.join(5)
+
+
+def run_relay_test(relay, body):
+    """Runs body() (raising TestFailure) against `relay`, stops it and prints the verdict: the exit
+    code. A relay that does not stop cleanly fails the test too."""
+    try:
+        body()
+    except TestFailure as e:
+        print("FAIL %s\n--- rendezvous log tail\n%s" % (e, tail(relay.procs.log_of("rendezvous"), 30)))
+        relay.stop()
+        return 1
+    problem = relay.stop()
+    if problem:
+        print("FAIL %s" % problem)
+        return 1
+    print("all passed")
+    return 0
+
+
 async def call(relay):
     # aioice leaves 127.0.0.1 out of its host candidates; this test must stay on loopback.
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
@@ -291,11 +322,7 @@ async def call(relay):
         print("PASS media: plain peer heard %.0f %% at %.0f Hz, aiortc heard %.0f %% at %.0f Hz (from %r)"
               % (plain_share * 100, WEBRTC_TONE, webrtc_share * 100, PLAIN_TONE, plain.sources))
     finally:
-        plain.stop_event.set()
-        await pc.close()
-        sink.stop()
-        if plain.is_alive():
-            plain.join(5)
+        await close_call(pc, sink, (plain,))
 
 
 def check_metrics(relay):
@@ -320,20 +347,13 @@ def check_metrics(relay):
 def main():
     args = test_args(__doc__)
     relay = Relay(args.rendezvous, args.workdir, extra=["--set", "relay.interface=127.0.0.1"])
-    try:
+
+    def body():
         asyncio.run(asyncio.wait_for(call(relay), CONNECT_S * 2 + MEDIA_S + 10))
         check_metrics(relay)
         relay.ng("delete", **{"call-id": "aiortc-1", "from-tag": "webrtc"})
-    except TestFailure as e:
-        print("FAIL %s" % e)
-        relay.stop()
-        return 1
-    problem = relay.stop()
-    if problem:
-        print("FAIL %s" % problem)
-        return 1
-    print("all passed")
-    return 0
+
+    return run_relay_test(relay, body)
 
 
 if __name__ == "__main__":

@@ -75,37 +75,23 @@ async def call(relay):
         if not (phone.got_ack and phone.got_bye):
             raise TestFailure("bob saw ACK %s, BYE %s" % (phone.got_ack, phone.got_bye))
     finally:
-        plain.stop_event.set()
-        phone.stop_event.set()
-        await pc.close()
-        sink.stop()
-        browser.sock.close()
-        for t in (plain, phone):
-            if t.is_alive():
-                t.join(5)
+        await w.close_call(pc, sink, (plain, phone), (browser.sock,))
 
 
 def main():
     args = test_args(__doc__)
     relay = Relay(args.rendezvous, args.workdir, extra=["--set", "media.encrypt_callee=never"],
                   sip={"users.bob": "bobpw", "auth_register": 0, "auth_invite": 0})
-    try:
+
+    def body():
         asyncio.run(asyncio.wait_for(call(relay), w.CONNECT_S * 2 + w.MEDIA_S + 20))
         deadline = time.monotonic() + 5
         while metric(relay.metrics(), "rdv_calls_active") != 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         if metric(relay.metrics(), "rdv_calls_active") != 0:
             raise TestFailure("a call is still active after the BYE\n%s" % tail(relay.procs.log_of("rendezvous")))
-    except TestFailure as e:
-        print("FAIL %s\n--- rendezvous log tail\n%s" % (e, tail(relay.procs.log_of("rendezvous"), 30)))
-        relay.stop()
-        return 1
-    problem = relay.stop()
-    if problem:
-        print("FAIL %s" % problem)
-        return 1
-    print("all passed")
-    return 0
+
+    return w.run_relay_test(relay, body)
 
 
 if __name__ == "__main__":

@@ -32,20 +32,18 @@ own process group, for Kamailio's children) in a finally block. Exit 0 on pass, 
 last line printed is a one-line verdict.
 """
 
-import argparse
 import glob
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from kamailio_harness import parser, run_main, start_relay, stop_all  # noqa: E402
 from rdvtest import (Procs, RtpEcho, TestFailure, free_block, ng_request, pcap_info, relay_packets,  # noqa: E402
-                     relay_sdp_port, scrape_metrics, sip_options_ok, sipp_trace_messages, stop_server, tail,
+                     relay_sdp_port, scrape_metrics, sip_options_ok, sipp_trace_messages, tail,
                      udp_port_free, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -206,21 +204,8 @@ def run(args, workdir):
         strict = args.relay_kind == "rendezvous"
 
         # ---- relay
-        relay_cmd = args.relay_cmd
-        for key, val in (("ng_port", ports["ng"]), ("port_min", ports["port_min"]),
-                         ("port_max", ports["port_max"]), ("metrics_port", ports["metrics"])):
-            relay_cmd = relay_cmd.replace("{%s}" % key, str(val))
-        relay = procs.start("relay", shlex.split(relay_cmd))
+        relay = start_relay(procs, args.relay_cmd, ports)
         relay_log = procs.log_of("relay")
-
-        def pong():
-            raw, reply = ng_request(ports["ng"], "ping")
-            if b"6:result4:pong" not in raw:
-                raise ValueError("unexpected ping reply %r" % raw[:200])
-            return True
-
-        wait_until("relay NG ping -> pong on udp 127.0.0.1:%d" % ports["ng"], pong, 10.0,
-                   relay, "relay", relay_log)
         if strict:
             wait_until("relay metrics on http://127.0.0.1:%d/metrics" % ports["metrics"],
                        lambda: scrape_metrics(ports["metrics"]) is not None, 5.0, relay, "relay", relay_log)
@@ -401,11 +386,7 @@ def run(args, workdir):
         # ---- 6. a cancelled call: the second delete is not an error
         notes.append(run_cancelled_call(args, workdir, procs, ports, kam_log, relay_log))
     finally:
-        stopped = None
-        if relay is not None:
-            # Stopped first and on its own, so its exit status is known.
-            stopped = stop_server(relay, "the relay", procs.log_of("relay"))
-        procs.stop_all()
+        stopped = stop_all(procs, relay)
         if echo is not None:
             echo.stop()
     # Reached only when every check above passed: the relay must also have lived to the end.
@@ -415,53 +396,19 @@ def run(args, workdir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--relay-cmd", required=True,
-                    help="relay command line with {ng_port} {port_min} {port_max} {metrics_port}")
-    ap.add_argument("--workdir", required=True, help="directory for configs and logs")
+    ap = parser(__doc__)
     ap.add_argument("--relay-kind", choices=["rendezvous", "rtpengine"], default="rendezvous",
                     help="rendezvous (default): strict, checks Prometheus counters; "
                          "rtpengine: dev mode, no metrics check")
-    ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
-    ap.add_argument("--kamailio-modules", default=None, help="Kamailio module dir (auto-detected)")
-    ap.add_argument("--sipp", default=shutil.which("sipp") or "/usr/bin/sipp")
     ap.add_argument("--pcap", default=DEFAULT_PCAP, help="RTP pcap the UAC plays")
     ap.add_argument("--call-seconds", type=float, default=None,
                     help="how long the call stays up after ACK (default: the pcap's length + 0.5 s; "
                          "the default pcap lasts 7.05 s)")
-    ap.add_argument("--keep", action="store_true", help="keep the run directory on success")
     args = ap.parse_args()
-
-    for tool, path in (("kamailio", args.kamailio), ("sipp", args.sipp)):
-        if not (path and os.access(path, os.X_OK)):
-            print("FAIL %s: %s not found at %r" % (TEST_NAME, tool, path))
-            return 1
     if not os.path.exists(args.pcap):
         print("FAIL %s: pcap %s not found (package sip-tester)" % (TEST_NAME, args.pcap))
         return 1
-
-    os.makedirs(args.workdir, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(args.workdir))
-    print("workdir: %s" % workdir, flush=True)
-    t0 = time.monotonic()
-    try:
-        notes = run(args, workdir)
-    except TestFailure as e:
-        msg = str(e)
-        print(msg)
-        print("FAIL %s (%s, %.1fs): %s [logs in %s]"
-              % (TEST_NAME, args.relay_kind, time.monotonic() - t0, msg.splitlines()[0], workdir))
-        return 1
-    except Exception as e:  # a harness bug must still be a clean failure
-        import traceback
-        traceback.print_exc()
-        print("FAIL %s (%s): harness error %s: %s [logs in %s]"
-              % (TEST_NAME, args.relay_kind, type(e).__name__, e, workdir))
-        return 1
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    print("PASS %s (%s, %.1fs): %s" % (TEST_NAME, args.relay_kind, time.monotonic() - t0, "; ".join(notes)))
-    return 0
+    return run_main(TEST_NAME, args, run, (("kamailio", args.kamailio), ("sipp", args.sipp)), args.relay_kind)
 
 
 if __name__ == "__main__":

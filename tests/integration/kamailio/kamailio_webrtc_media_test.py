@@ -15,21 +15,18 @@ relay exits 0 on SIGTERM. Loopback only; processes stopped by PID. Exit 0 pass, 
 Usage: kamailio_webrtc_media_test.py --relay-cmd CMD --workdir DIR
 """
 
-import argparse
 import asyncio
 import os
-import shlex
-import shutil
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from rdvtest import Procs, TestFailure, ng_request, stop_server, tail, wait_until  # noqa: E402
+from rdvtest import Procs, TestFailure, tail  # noqa: E402
 import webrtc_aiortc_test as w  # noqa: E402  (exits 77 without aiortc)
 from sipua import Browser, Phone  # noqa: E402
+from kamailio_harness import parser, run_main, start_relay, stop_all, wait_no_calls  # noqa: E402
 from kamailio_webrtc_test import pick_ports, start_kamailio  # noqa: E402
 
 TEST_NAME = "integration.kamailio_webrtc_media"
@@ -88,14 +85,7 @@ async def media(ports, procs, relay):
         return ("ICE %s and DTLS connected through Kamailio; the phone heard %.0f %% at %.0f Hz, aiortc %.0f %% "
                 "at %.0f Hz" % (pc.iceConnectionState, to_phone * 100, w.WEBRTC_TONE, to_browser * 100, w.PLAIN_TONE))
     finally:
-        plain.stop_event.set()
-        phone.stop_event.set()
-        await pc.close()
-        sink.stop()
-        browser.sock.close()
-        for t in (plain, phone):
-            if t.is_alive():
-                t.join(5)
+        await w.close_call(pc, sink, (plain, phone), (browser.sock,))
 
 
 def run(args, workdir):
@@ -103,47 +93,20 @@ def run(args, workdir):
     relay = None
     try:
         ports = pick_ports()
-        cmd = args.relay_cmd
-        for key, val in (("ng_port", ports["ng"]), ("port_min", ports["port_min"]),
-                         ("port_max", ports["port_max"]), ("metrics_port", ports["metrics"])):
-            cmd = cmd.replace("{%s}" % key, str(val))
-        relay = procs.start("relay", shlex.split(cmd))
-        wait_until("relay NG pong", lambda: b"6:result4:pong" in ng_request(ports["ng"], "ping")[0], 10.0,
-                   relay, "relay", procs.log_of("relay"))
+        relay = start_relay(procs, args.relay_cmd, ports)
         start_kamailio(args, procs, workdir, ports)
         note = asyncio.run(asyncio.wait_for(media(ports, procs, relay), w.CONNECT_S * 2 + w.MEDIA_S + 20))
-        wait_until("the relay to hold no call after the BYE",
-                   lambda: not ng_request(ports["ng"], "list")[1].get("calls"), 3.0, relay, "relay",
-                   procs.log_of("relay"))
+        wait_no_calls(procs, relay, ports)
     finally:
-        stopped = stop_server(relay, "the relay", procs.log_of("relay")) if relay is not None else None
-        procs.stop_all()
+        stopped = stop_all(procs, relay)
     if stopped:
         raise TestFailure(stopped)
     return note
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--relay-cmd", required=True,
-                    help="relay command line with {ng_port} {port_min} {port_max} {metrics_port}")
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
-    ap.add_argument("--kamailio-modules", default=None)
-    args = ap.parse_args()
-    if not (args.kamailio and os.access(args.kamailio, os.X_OK)):
-        print("SKIP %s: kamailio not found" % TEST_NAME)
-        return 77
-    os.makedirs(args.workdir, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(args.workdir))
-    try:
-        note = run(args, workdir)
-    except TestFailure as e:
-        print("FAIL %s: %s [logs in %s]" % (TEST_NAME, e, workdir))
-        return 1
-    shutil.rmtree(workdir, ignore_errors=True)
-    print("PASS %s: %s" % (TEST_NAME, note))
-    return 0
+    args = parser(__doc__, sipp=False).parse_args()
+    return run_main(TEST_NAME, args, run, (("kamailio", args.kamailio),))
 
 
 if __name__ == "__main__":

@@ -29,19 +29,15 @@ Python 3 stdlib only. Every process is started in its own session and stopped by
 finally block. Exit 0 on pass, 1 on failure; the last line printed is a one-line verdict.
 """
 
-import argparse
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rdvtest import (Procs, TestFailure, free_block, ng_request, sip_options_ok, stop_server, tail,  # noqa: E402
+from rdvtest import (Procs, TestFailure, free_block, sip_options_ok, tail,  # noqa: E402
                      udp_port_free, wait_until)
+from kamailio_harness import parser, run_main, start_relay, stop_all, wait_no_calls  # noqa: E402
 from kamailio_sipp_test import find_message, module_dir, parse_sipp_messages, sdp_of  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -185,14 +181,7 @@ def run(args, workdir):
     notes = []
     try:
         ports = pick_ports()
-        relay_cmd = args.relay_cmd
-        for key, val in (("ng_port", ports["ng"]), ("port_min", ports["port_min"]),
-                         ("port_max", ports["port_max"]), ("metrics_port", ports["metrics"])):
-            relay_cmd = relay_cmd.replace("{%s}" % key, str(val))
-        relay = procs.start("relay", shlex.split(relay_cmd))
-        wait_until("relay NG ping -> pong on udp 127.0.0.1:%d" % ports["ng"],
-                   lambda: b"6:result4:pong" in ng_request(ports["ng"], "ping")[0], 10.0, relay, "relay",
-                   procs.log_of("relay"))
+        relay = start_relay(procs, args.relay_cmd, ports)
         start_kamailio(args, procs, workdir, ports)
         offer, answer = run_call(args, procs, workdir, ports)
         to_phone = check_phone_offer(offer, ports)
@@ -203,50 +192,17 @@ def run(args, workdir):
         notes.append("browser got UDP/TLS/RTP/SAVPF, ice-lite, host candidate, the relay's fingerprint and "
                      "setup:passive on relay :%d" % to_browser)
 
-        def no_calls():
-            return not ng_request(ports["ng"], "list")[1].get("calls")
-        wait_until("the relay to hold no call after the BYE", no_calls, 3.0, relay, "relay", procs.log_of("relay"))
+        wait_no_calls(procs, relay, ports)
     finally:
-        stopped = stop_server(relay, "the relay", procs.log_of("relay")) if relay is not None else None
-        procs.stop_all()
+        stopped = stop_all(procs, relay)
     if stopped:
         raise TestFailure(stopped)
     return notes
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--relay-cmd", required=True,
-                    help="relay command line with {ng_port} {port_min} {port_max} {metrics_port}")
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
-    ap.add_argument("--kamailio-modules", default=None)
-    ap.add_argument("--sipp", default=shutil.which("sipp") or "/usr/bin/sipp")
-    ap.add_argument("--keep", action="store_true", help="keep the run directory on success")
-    args = ap.parse_args()
-    for tool, path in (("kamailio", args.kamailio), ("sipp", args.sipp)):
-        if not (path and os.access(path, os.X_OK)):
-            print("FAIL %s: %s not found at %r" % (TEST_NAME, tool, path))
-            return 1
-    os.makedirs(args.workdir, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(args.workdir))
-    print("workdir: %s" % workdir, flush=True)
-    t0 = time.monotonic()
-    try:
-        notes = run(args, workdir)
-    except TestFailure as e:
-        print(str(e))
-        print("FAIL %s (%.1fs): %s [logs in %s]" % (TEST_NAME, time.monotonic() - t0, str(e).splitlines()[0], workdir))
-        return 1
-    except Exception as e:  # a harness bug must still be a clean failure
-        import traceback
-        traceback.print_exc()
-        print("FAIL %s: harness error %s: %s [logs in %s]" % (TEST_NAME, type(e).__name__, e, workdir))
-        return 1
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    print("PASS %s (%.1fs): %s" % (TEST_NAME, time.monotonic() - t0, "; ".join(notes)))
-    return 0
+    args = parser(__doc__).parse_args()
+    return run_main(TEST_NAME, args, run, (("kamailio", args.kamailio), ("sipp", args.sipp)))
 
 
 if __name__ == "__main__":
