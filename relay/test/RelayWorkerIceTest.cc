@@ -45,6 +45,17 @@ RelayOptions options() {
   return o;
 }
 
+// A relay whose workers read a clock the test steps by hand.
+struct ClockedRelay {
+  static RelayOptions with(const common::Clock& clock) {
+    RelayOptions o = options();
+    o.worker.clock = &clock;
+    return o;
+  }
+  common::ManualClock clock;
+  RelayControl relay{with(clock)};
+};
+
 // Leg 0 faces the browser `a` with ICE-lite and rtcp-mux (as WebRTC does), leg 1 the plain peer `b`.
 // With `crypto`, leg 0 also terminates SRTP (as a DTLS-keyed WebRTC leg does).
 Call setUp(RelayControl& relay, const Peer& a, const Peer& b, bool ice = true, const LegCrypto& crypto = {}) {
@@ -211,10 +222,8 @@ TEST(RelayWorkerIce, UseCandidateFromASecondAddressMovesTheLatchAndRtpFollows) {
 // checked. A lower-priority nomination moves the latch only once the latched address has gone
 // silent (a real network change).
 TEST(RelayWorkerIce, AggressiveNominationKeepsTheHighestPriorityPairUntilItFallsSilent) {
-  common::ManualClock clock;
-  RelayOptions o = options();
-  o.worker.clock = &clock;
-  RelayControl relay(o);
+  ClockedRelay cr;
+  auto& [clock, relay] = cr;
   Peer host, relayed, b;
   const Call c = setUp(relay, host, b);
   constexpr uint32_t kHost = 2130706431, kRelayed = 16777215;
@@ -245,10 +254,8 @@ TEST(RelayWorkerIce, AggressiveNominationKeepsTheHighestPriorityPairUntilItFalls
 // the port an amplifier. The clock stands still, so exactly the burst is answered; the rest are
 // counted as checks and as rate-limited drops.
 TEST(RelayWorkerIce, ErrorAnswersAreRateLimitedAndTheRestCounted) {
-  common::ManualClock clock;
-  RelayOptions o = options();
-  o.worker.clock = &clock;
-  RelayControl relay(o);
+  ClockedRelay cr;
+  auto& [clock, relay] = cr;
   Peer a, b, attacker;
   const Call c = setUp(relay, a, b);
   constexpr int kSent = 20;
@@ -310,10 +317,8 @@ TEST(RelayWorkerIce, RoleConflictAndBadRequestsAreAnsweredCountedAndNeverLatch) 
 }
 
 TEST(RelayWorkerIce, OnlyAuthenticatedChecksKeepTheSessionAlive) {
-  common::ManualClock clock;
-  RelayOptions o = options();
-  o.worker.clock = &clock;
-  RelayControl relay(o);
+  ClockedRelay cr;
+  auto& [clock, relay] = cr;
   Peer a, b;
   const Call c = setUp(relay, a, b);
   auto rep = test::queryNow(relay, c.id);
@@ -352,10 +357,8 @@ TEST(RelayWorkerIce, LegWithoutIceStillForwardsStunFromItsLatchedPeerAndAnswersN
 // latches, SRTP then flows both ways through the latched address, and after a nomination from
 // another address the old one is a stranger (the clock stands still: no silence, no NAT re-latch).
 TEST(RelayWorkerIce, ChecksAndSrtpShareTheLegAndTheNominatedAddressCarriesTheMedia) {
-  common::ManualClock clock;
-  RelayOptions o = options();
-  o.worker.clock = &clock;
-  RelayControl relay(o);
+  ClockedRelay cr;
+  auto& [clock, relay] = cr;
   Peer a, a2, b;
   const LegCrypto ca = test::legCrypto(srtp::Suite::AesCm128HmacSha1_80, 1, 50);
   test::SrtpPeerKeys ak(ca);
