@@ -328,7 +328,8 @@ def tone_seconds(res, freq):
 
 class Client:
     def __init__(self, procs, phase_dir, phase, name, ns, ip, tone_path, rtp_ports, account,
-                 sip_port=SIP_PORT, cons_port=CONS_PORT, codec_modules=("g711.so",), rtcp_mux=False):
+                 sip_port=SIP_PORT, cons_port=CONS_PORT, codec_modules=("g711.so",), rtcp_mux=False,
+                 video=False):
         self.procs, self.phase, self.name, self.ns, self.ip = procs, phase, name, ns, ip
         self.cons_port = cons_port
         self.dir = os.path.join(phase_dir, name)
@@ -348,6 +349,9 @@ class Client:
             "rtcp_mux\t%s" % ("yes" if rtcp_mux else "no"),
             "module_path\t/usr/lib/baresip/modules",
             *("module\t%s" % m for m in codec_modules),
+            # Video (VP8): fakevideo is both the camera (a generated picture) and the display.
+            *(("module\tvp8.so", "module\tfakevideo.so", "video_source\tfakevideo,nil",
+               "video_display\tfakevideo,nil", "video_size\t320x240", "video_fps\t15") if video else ()),
             "module\taufile.so",
             "module\taubridge.so",
             "module\tsndfile.so",

@@ -23,7 +23,11 @@ stopped by PID.
   conference        bob and dave (baresip) join conf-webroom (established), then the page dials it
                     and gets a final response. With --media also: a 200, in call, inbound energy grows,
                     bob's recording holds the browser's tone (through the mixer)
-  screenshot        Page.captureScreenshot (with --media in the call to bob, else once registered)
+  video_call        (--media) the page (video=on, max-bundle) calls carol, a baresip phone with VP8
+                    and a generated picture: 200, the page decodes >= VIDEO_FRAMES of carol's video
+                    arriving on the one BUNDLE transport, and the relay's video stream (operator API,
+                    GET /api/v1/calls) counts packets from both sides
+  screenshot        Page.captureScreenshot (with --media in the video call, else once registered)
                     in the work directory, copied to --screenshot PATH if given
   phone_heard_browser  (--media) bob quits, finalising his recordings: the direct call's and the
                     conference's each hold >= MIN_TONE_S of the browser's 440 Hz tone
@@ -56,7 +60,8 @@ from rdvtest import Procs, Relay, TestFailure, check, free_block, stop_process, 
 from wsclient import WsClosed, WsSip  # noqa: E402
 import nat_call_test as e2e  # noqa: E402  (tone files, recording analysis, baresip client)
 
-USERS = {"alice": "alicepw", "bob": "bobpw", "dave": "davepw"}
+USERS = {"alice": "alicepw", "bob": "bobpw", "dave": "davepw", "carol": "carolpw"}
+VIDEO_FRAMES = 20  # frames of carol's VP8 the page must decode
 BROWSER_HZ, PHONE_HZ = 440.0, 1000.0
 MEDIA_S = 5.0
 MIN_TONE_S = 1.0
@@ -203,10 +208,10 @@ def page_url(relay):
             "&autostart=1" % (relay.api_port, USERS["alice"], relay.base + 5))
 
 
-def phone(procs, workdir, name, relay, ports, tone):
+def phone(procs, workdir, name, relay, ports, tone, video=False):
     account = e2e.account_line(name, "127.0.0.1:%d" % relay.sip_port, USERS[name], codecs="PCMU")
     c = LoopbackPhone(procs, workdir, "webphone", name, None, "127.0.0.1", tone, (ports, ports + 9), account,
-                      sip_port=ports + 10, cons_port=ports + 15)  # baresip takes sip_port+1 for TLS
+                      sip_port=ports + 10, cons_port=ports + 15, video=video)  # baresip takes sip_port+1 for TLS
     c.start()
     c.wait_registered(r"200 OK|registered successfully", 15)
     return c
@@ -225,11 +230,45 @@ def case_call_phone(args, browser, bob):
             time.sleep(0.2)
         st = browser.wait_state("inbound audio energy", lambda s: s.get("audioEnergy", 0) > 0, 5)
         what += "; page: %d packets, energy %.4f" % (st["packetsReceived"], st["audioEnergy"])
-        browser.screenshot(browser.shot_path)  # in call, the level meter moving: the README's picture
     if browser.cdp.state().get("call") != "idle":
         browser.cdp.evaluate("hangup()")
     if args.media:
         bob.wait_log("call end", r"terminated \(duration", 10)
+    return what
+
+
+def call_legs(relay, callee):
+    """The relay legs of the B2BUA call to `callee`, from the operator API (GET /api/v1/calls)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/calls" % relay.api_port, timeout=5) as r:
+        calls = json.loads(r.read())
+    for c in calls.get("calls", calls) if isinstance(calls, dict) else calls:
+        if callee in (c.get("callee") or ""):
+            return c["legs"]
+    raise TestFailure("no call to %s in GET /api/v1/calls: %s" % (callee, calls))
+
+
+def case_video_call(browser, relay, carol):
+    """(--media) The page calls carol with video. Chromium bundles audio and video on one transport
+    (max-bundle): the relay answers it with one port for both and gives carol (baresip, VP8) two.
+    The page decodes carol's video, and the relay's video stream counts the page's video packets
+    (demultiplexed from the bundle) and carol's."""
+    browser.cdp.evaluate("window.phoneState.inviteStatus = 0; document.getElementById('video').checked = true")
+    browser.cdp.evaluate("call('carol')")
+    st = browser.wait_state("final answer from carol", lambda s: s.get("inviteStatus", 0) >= 200)
+    check(st["inviteStatus"] == 200, "carol answered the page's video call %d" % st["inviteStatus"])
+    st = browser.wait_state("%d frames of carol's video decoded" % VIDEO_FRAMES,
+                            lambda s: s.get("videoFramesDecoded", 0) >= VIDEO_FRAMES)
+    legs = call_legs(relay, "carol")
+    video = {leg["side"]: leg for leg in legs if leg["stream"] == 1}
+    check(set(video) == {"caller", "callee"}, "the call has no video stream on both sides: %s" % legs)
+    check(video["caller"]["packets"] >= VIDEO_FRAMES and video["callee"]["packets"] >= VIDEO_FRAMES,
+          "video packets: from the page %d, from carol %d" % (video["caller"]["packets"], video["callee"]["packets"]))
+    what = ("page decoded %d frames %dx%d of carol's VP8; relay video stream: %d packets from the page, %d from carol"
+            % (st["videoFramesDecoded"], st["videoWidth"], st["videoHeight"], video["caller"]["packets"],
+               video["callee"]["packets"]))
+    browser.screenshot(browser.shot_path)  # in a video call: the README's picture
+    browser.cdp.evaluate("hangup()")
+    carol.wait_log("call end", r"terminated \(duration", 10)
     return what
 
 
@@ -320,10 +359,12 @@ def main():
 
     # 2. MD5 only (baresip 1.0 gives up on any other challenge): the calls.
     relay = start_server(args, workdir, "rdv-md5", cert, key, "MD5")
-    browser, bob, dave = None, None, None
+    browser, bob, dave, carol = None, None, None, None
     try:
         bob = phone(procs, workdir, "bob", relay, ports, phone_tone)
         dave = phone(procs, workdir, "dave", relay, ports + 20, silence)
+        if args.media:
+            carol = phone(procs, workdir, "carol", relay, ports + 40, phone_tone, video=True)
         browser = Browser(args.chromium, procs, workdir, "chromium-md5", ports + 91, page_url(relay), browser_tone)
         browser.shot_path = os.path.join(workdir, "webphone.png")
         run("register_md5", lambda: "page %s" % browser.wait_state("registration", lambda s: s.get("registered"))["digest"])
@@ -331,6 +372,10 @@ def main():
             browser.screenshot(browser.shot_path)  # registered, before any call
         run("call_phone", lambda: case_call_phone(args, browser, bob))
         run("conference", lambda: case_conference(args, relay, browser, bob, dave))
+        if args.media:
+            browser.cdp.evaluate("hangup()")
+            browser.wait_state("idle after the conference", lambda s: s.get("call") == "idle")
+            run("video_call", lambda: case_video_call(browser, relay, carol))
 
         def shot():
             path = browser.shot_path
@@ -343,7 +388,7 @@ def main():
             run("phone_heard_browser", lambda: "bob's calls (direct, conference): %s of %.0f Hz"
                 % (check_heard(bob, BROWSER_HZ), BROWSER_HZ))
     finally:
-        for c in (bob, dave):
+        for c in (bob, dave, carol):
             if c:
                 c.quit()
         if browser:
