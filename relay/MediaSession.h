@@ -16,7 +16,9 @@
 #include "media/MosSummary.h"
 #include "media/RtcpXr.h"
 #include "media/RtpStats.h"
+#include "relay/BundleDemux.h"
 #include "relay/IceResponder.h"
+#include "relay/LegBundle.h"
 #include "relay/Latch.h"
 #include "relay/LegCrypto.h"
 #include "relay/LegDtlsSession.h"
@@ -73,6 +75,8 @@ struct LegCounters {
   // DTLS-SRTP (LegParams::dtls): datagrams from or toward this leg dropped by the DTLS rules
   // (media before the handshake keyed the leg, bad or foreign DTLS datagrams; relay/WorkerCounters.h).
   uint64_t dtlsDropped = 0;
+  // BUNDLE transport (relay/LegBundle.h): packets from the peer no stream of the group claimed.
+  uint64_t bundleUnknown = 0;
   uint64_t& srtpDrop(srtp::SrtpError e) { return srtpDropped[static_cast<size_t>(e)]; }
   // STUN from the peer of a leg with ICE-lite (LegParams::ice), by IceCheckResult (index).
   std::array<uint64_t, kIceCheckResultCount> iceChecks{};
@@ -117,7 +121,17 @@ struct LegParams {
   // WebRTC legs (relay/LegWebrtc.h): ICE-lite checks answered and/or DTLS-SRTP keying this leg's SRTP.
   LegIce ice;
   LegDtls dtls;
+  // BUNDLE (relay/LegBundle.h): the stream whose same-side leg is this leg's transport, and the
+  // payload types its peer sends on this m-line.
+  LegBundle bundle;
   bool webrtc() const { return ice.enabled() || dtls.role != DtlsRole::Off; }
+};
+
+// The transport leg of a BUNDLE group (relay/LegBundle.h): the legs that share its socket, latch,
+// ICE, DTLS and SRTP, by demultiplexing slot (slot 0 = the transport leg itself).
+struct BundleTransport {
+  std::array<Leg*, BundleDemux::kMaxSlots> legs{};
+  BundleDemux demux;
 };
 
 // Where the current MOS sampling interval of a leg started (RelayWorker samples on its timer).
@@ -143,9 +157,16 @@ struct Leg {
   std::unique_ptr<LegSrtp> srtp;
   // Set while params.dtls.role != Off: the leg's handshake (relay/LegDtlsSession.h); it keys `srtp`.
   std::unique_ptr<LegDtlsSession> dtls;
+  // BUNDLE: set on a transport leg with at least one leg bundled on it; on a bundled leg,
+  // `bundledOn` is its transport (its packets arrive and leave there; it has no socket).
+  std::unique_ptr<BundleTransport> bundle;
+  Leg* bundledOn = nullptr;
   Leg* peer = nullptr;
   MediaSession* session = nullptr;
 };
+
+// The leg whose socket, latch and SRTP carry packets toward `leg`: its BUNDLE transport, if any.
+inline Leg& transportOf(Leg& leg) { return leg.bundledOn != nullptr ? *leg.bundledOn : leg; }
 
 // A leg with a DTLS role whose handshake has not keyed its SRTP yet: nothing RTP goes to or
 // comes from it (RFC 5764 §4.1: media waits for the keys, never in clear).

@@ -112,10 +112,13 @@ void RelayControl::attachLocal(size_t w, std::vector<std::shared_ptr<PacketQueue
   workers_.at(w)->post(AttachLocal{std::move(toLocal), std::move(fromLocal)});
 }
 
-Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bool mux, bool local) {
+Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bool mux, bool local,
+                                                          std::optional<uint8_t> bundledLeg) {
   auto it = sessions_.find(sessionId);
   if (it == sessions_.end()) return Unexpected(RelayError{RelayErrorCode::UnknownSession, "unknown session"});
-  const int legs = local ? 1 : 2;
+  // Legs without a socket: the local leg of a local stream, a leg bundled on another transport.
+  auto socketless = [&](int l) { return (local && l == 1) || (bundledLeg && *bundledLeg == l); };
+  const int legs = (socketless(0) ? 0 : 1) + (socketless(1) ? 0 : 1);
   const size_t needed = (mux ? 1 : 2) * static_cast<size_t>(legs);
   if (counters_.socketsOpen.get() + needed > socketBudget_) {
     counters_.capacityRefused.add(1);
@@ -135,7 +138,8 @@ Expected<StreamPorts, RelayError> RelayControl::addStream(uint64_t sessionId, bo
     }
     return Unexpected(std::move(e));
   };
-  for (int l = 0; l < legs; ++l) {
+  for (int l = 0; l < 2; ++l) {
+    if (socketless(l)) continue;
     Leg& leg = stream->legs[l];
     for (int attempt = 1;; ++attempt) {
       auto port = pool_.allocate();

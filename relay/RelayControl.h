@@ -66,8 +66,11 @@ class RelayControl {
   uint64_t createSession(const std::string& callId);
   // Allocates and opens a stream's sockets (RTCP ones unless `mux`) and hands them to the worker.
   // A `local` stream has sockets for leg 0 only: leg 1 ends inside the server (LegParams::
-  // localEndpoint, set with updateLeg) and its port is 0.
-  Expected<StreamPorts, RelayError> addStream(uint64_t sessionId, bool mux, bool local = false);
+  // localEndpoint, set with updateLeg) and its port is 0. `bundledLeg` (0 or 1): that leg will be
+  // bundled on another stream's transport (LegParams::bundle, relay/LegBundle.h) and gets no
+  // socket either (port 0).
+  Expected<StreamPorts, RelayError> addStream(uint64_t sessionId, bool mux, bool local = false,
+                                              std::optional<uint8_t> bundledLeg = std::nullopt);
   // Sets what one leg's peer advertised. A leg leaving rtcp-mux gets its RTCP socket opened here.
   Expected<bool, RelayError> updateLeg(uint64_t sessionId, uint32_t stream, uint8_t leg, const LegParams& p);
   // Called with the session's report (nullopt: no such session, or it ended meanwhile).

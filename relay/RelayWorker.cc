@@ -255,7 +255,7 @@ void RelayWorker::handle(UpdateLeg& c) {
   const LegCrypto oldCrypto = leg.params.crypto;
   const LegDtls oldDtls = leg.params.dtls;
   leg.params = c.params;
-  if (!updateDtls(leg, oldDtls, opts_.clock->monotonicNs())) updateSrtp(leg, oldCrypto);
+  if (!updateBundle(leg) && !updateDtls(leg, oldDtls, opts_.clock->monotonicNs())) updateSrtp(leg, oldCrypto);
   if (c.params.localEndpoint != 0) localLegs_[c.params.localEndpoint] = leg.peer;
   leg.rtp.advertised = c.params.rtpRemote;
   leg.rtcp.advertised = c.params.rtcpRemote;
@@ -345,7 +345,8 @@ void RelayWorker::drainLocal() {
   }
 }
 
-void RelayWorker::sendLocal(Leg& leg, const QueuedPacket& p) {
+void RelayWorker::sendLocal(Leg& socketLeg, const QueuedPacket& p) {
+  Leg& leg = transportOf(socketLeg);
   if (awaitsDtlsKeys(leg)) {
     dropDtls(leg, DtlsDrop::NotKeyed);
     return;
@@ -364,8 +365,8 @@ void RelayWorker::sendLocal(Leg& leg, const QueuedPacket& p) {
   }
   const common::SockAddr& to = leg.rtp.latch.latched() ? leg.rtp.latch.address() : leg.rtp.advertised;
   if (to.valid() && ::sendto(leg.rtp.fd.get(), out.data(), out.size(), MSG_DONTWAIT, to.sa(), to.len()) >= 0) {
-    ++leg.peer->counters.rtpPackets;  // what the local endpoint sent (before protection)
-    leg.peer->counters.rtpBytes += p.size;
+    ++socketLeg.peer->counters.rtpPackets;  // what the local endpoint sent (before protection)
+    socketLeg.peer->counters.rtpBytes += p.size;
     counters_.packetsRelayed.add(1);
     counters_.bytesRelayed.add(out.size());
   } else {
@@ -427,7 +428,7 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
     int n = recvmmsg(c.fd.get(), recvMsgs_.data(), batch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     Leg& leg = *c.leg;
-    Leg& peer = *leg.peer;
+    Leg& peer = transportOf(*leg.peer);  // a bundled peer's packets leave its transport's socket
     rtpOut_->count = 0;
     rtcpOut_->count = 0;
     // RTCP goes out of the peer's RTCP socket unless the peer muxes it onto RTP.
@@ -448,7 +449,6 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
 bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut,
                                 OutBatch& rtcpOut) {
   Leg& leg = *c.leg;
-  Leg& peer = *leg.peer;
   const mmsghdr& m = recvMsgs_[i];
   const std::span<std::byte> buffer(buffers_[i].data() + kHeadroom, kBufferSize - kHeadroom);
   std::span<const std::byte> pkt = buffer.first(m.msg_len);
@@ -486,20 +486,30 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     return false;
   }
   if (!leg.params.asymmetric && !latch(c, recvFrom_[i], p.ssrc, nowNs)) return false;
+  // BUNDLE: the transport's packets belong to the stream the demultiplexer picks.
+  return onMedia(leg.bundle ? bundleSource(leg, pkt, isRtcp, p.ssrc, p.rtcp ? &*p.rtcp : nullptr) : &leg,
+                 pkt, isRtcp, p.rtp, p.rtcp, i, nowNs, rtpOut, rtcpOut);
+}
 
+bool RelayWorker::onMedia(Leg* from, std::span<const std::byte> pkt, bool isRtcp,
+                          const std::optional<media::RtpView>& rtp, const std::optional<media::RtcpSummary>& rtcp,
+                          uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut) {
+  if (from == nullptr) return false;  // BUNDLE: no stream of the group claims it (counted)
+  Leg& leg = *from;
+  Leg& peer = *leg.peer;
   // Statistics of what this leg's peer sends.
-  if (p.rtp) {
+  if (rtp) {
     ++leg.counters.rtpPackets;
     leg.counters.rtpBytes += pkt.size();
-    leg.stats.onPacket(*p.rtp, nowNs);
+    leg.stats.onPacket(*rtp, nowNs);
   } else {
     ++leg.counters.rtcpPackets;
     leg.counters.rtcpBytes += pkt.size();
-    if (p.rtcp) onPeerRtcp(leg, *p.rtcp, nowNs);
+    if (rtcp) onPeerRtcp(leg, *rtcp, nowNs);
   }
 
   if (peer.params.localEndpoint != 0) {  // a conference participant: RTP to the mixer, RTCP ends here
-    if (p.rtp) deliverLocal(leg, pkt, nowNs);
+    if (rtp) deliverLocal(leg, pkt, nowNs);
     return true;
   }
   forward(peer, isRtcp, i, pkt.size(), rtpOut, rtcpOut);
@@ -528,7 +538,8 @@ bool RelayWorker::latch(Component& c, const common::SockAddr& src, uint32_t ssrc
   return true;
 }
 
-void RelayWorker::forward(Leg& peer, bool isRtcp, uint32_t i, size_t size, OutBatch& rtpOut, OutBatch& rtcpOut) {
+void RelayWorker::forward(Leg& to, bool isRtcp, uint32_t i, size_t size, OutBatch& rtpOut, OutBatch& rtcpOut) {
+  Leg& peer = transportOf(to);  // BUNDLE: one socket, latch and SRTP session for the whole group
   if (awaitsDtlsKeys(peer)) {
     dropDtls(peer, DtlsDrop::NotKeyed);
     return;
@@ -581,7 +592,7 @@ void RelayWorker::onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t 
 
 bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatch& out) {
   Leg& leg = *c.leg;
-  Leg& peer = *leg.peer;
+  Leg& peer = transportOf(*leg.peer);
   const common::SockAddr& src = recvFrom_[i];
   const size_t size = recvMsgs_[i].msg_len;
   if (leg.params.opaque && !leg.params.asymmetric) {
@@ -617,6 +628,12 @@ bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatc
 
 bool RelayWorker::enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size) {
   const common::SockAddr& to = (dst.latch.latched() && !dstAsymmetric) ? dst.latch.address() : dst.advertised;
+  if (dst.fd.valid() && dst.fd.get() != out.fd) {
+    // BUNDLE: packets of one batch go to different legs' sockets (a bundled transport feeds
+    // several plain legs); what is queued for the previous socket leaves first.
+    flush(out);
+    out.fd = dst.fd.get();
+  }
   if (!to.valid() || out.fd < 0) {
     counters_.drop(DropReason::NoSession).add(1);
     return false;

@@ -23,6 +23,7 @@
 #include "common/Fd.h"
 #include "media/dtls/DtlsIdentity.h"
 #include "media/RtcpPacket.h"
+#include "media/RtpPacket.h"
 #include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
 #include "relay/QualityHistograms.h"
@@ -116,6 +117,11 @@ class RelayWorker {
   // or not). On a leg that terminates SRTP a packet is unprotected first: one that does not
   // authenticate is dropped and counted before it can latch.
   bool processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBatch& rtpOut, OutBatch& rtcpOut);
+  // A valid RTP/RTCP packet from `from`'s peer, after SRTP and latching: statistics, then on to
+  // the peer leg or the mixer. `from` null: dropped (BUNDLE demultiplexing found no stream).
+  bool onMedia(Leg* from, std::span<const std::byte> pkt, bool isRtcp, const std::optional<media::RtpView>& rtp,
+               const std::optional<media::RtcpSummary>& rtcp, uint32_t i, uint64_t nowNs, OutBatch& rtpOut,
+               OutBatch& rtcpOut);
   // Latching of the packet's source (relay/Latch.h); false when it is dropped as spoofed.
   bool latch(Component& c, const common::SockAddr& src, uint32_t ssrc, uint64_t nowNs);
   // Buffer i (`size` bytes of plain RTP/RTCP) toward `peer`, protected first when it terminates SRTP.
@@ -147,6 +153,15 @@ class RelayWorker {
   void flushDtls(Leg& leg, uint64_t nowNs);
   // Counts a DTLS drop on `leg` and in the worker; always false.
   bool dropDtls(Leg& leg, DtlsDrop d);
+  // BUNDLE (RelayWorkerBundle.cc, relay/LegBundle.h). updateBundle: after an update set
+  // leg.params, links the leg to (or unlinks it from) the transport its params name; true when
+  // the leg is bundled (it then has no SRTP or DTLS of its own: its transport's serve it).
+  bool updateBundle(Leg& leg);
+  // The leg of the group a packet from transport leg `t`'s peer belongs to (RTP by SSRC, else
+  // payload type; RTCP by sender SSRC, else the reported or fed-back SSRC, else `t`'s own
+  // stream); nullptr when none: the packet is dropped and counted (`bundle_unknown`).
+  Leg* bundleSource(Leg& t, std::span<const std::byte> pkt, bool isRtcp, uint32_t ssrc,
+                    const media::RtcpSummary* rtcp);
   void onPeerRtcp(Leg& leg, const media::RtcpSummary& rtcp, uint64_t nowNs);
   // Queues buffer i toward `dst` (its latched source, else its advertised address).
   bool enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size);

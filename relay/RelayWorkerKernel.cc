@@ -19,6 +19,8 @@ bool kernelEligible(const Leg& leg) {
   // SRTP terminated on either leg (issue 12): every packet is unprotected or protected in
   // userspace, so the kernel may not carry it (DTLS-SRTP legs neither: their keys come later);
   // SRTP passed through is opaque bytes and may go.
+  // A BUNDLE transport demultiplexes its packets to several streams: userspace only.
+  if (leg.bundle || peer.bundle || leg.bundledOn != nullptr || peer.bundledOn != nullptr) return false;
   return leg.rtp.fd.valid() && peer.rtp.fd.valid() && !leg.params.asymmetric && !peer.params.asymmetric &&
          !leg.params.opaque && !peer.params.opaque && !leg.params.crypto.terminates() &&
          !peer.params.crypto.terminates() && leg.params.dtls.role == DtlsRole::Off &&

@@ -10,6 +10,7 @@ const char* toString(DropReason r) {
     case DropReason::SendFailed: return "send_failed";
     case DropReason::LocalQueueFull: return "mixer_queue_full";
     case DropReason::RateLimited: return "rate_limited";
+    case DropReason::BundleUnknown: return "bundle_unknown";
     case DropReason::kCount: break;
   }
   return "unknown";

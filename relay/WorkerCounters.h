@@ -13,7 +13,7 @@ namespace rdv::relay {
 
 using common::Counter;
 
-enum class DropReason : uint8_t { Spoofed, NoSession, Malformed, SendFailed, LocalQueueFull, RateLimited, kCount };
+enum class DropReason : uint8_t { Spoofed, NoSession, Malformed, SendFailed, LocalQueueFull, RateLimited, BundleUnknown, kCount };
 const char* toString(DropReason r);
 // The metric label of an SRTP drop reason: "auth_fail", "replay_fail", "bad_packet", ...
 const char* srtpDropLabel(srtp::SrtpError e);

@@ -36,7 +36,7 @@ bool sameParams(const relay::LegParams& a, const relay::LegParams& b) {
   return a.rtpRemote == b.rtpRemote && a.rtcpRemote == b.rtcpRemote && a.mux == b.mux &&
          a.asymmetric == b.asymmetric && a.srtp == b.srtp && a.opaque == b.opaque &&
          a.strictSource == b.strictSource && a.clockRate == b.clockRate && a.codec == b.codec &&
-         a.party == b.party && a.crypto == b.crypto && a.ice == b.ice && a.dtls == b.dtls;
+         a.party == b.party && a.crypto == b.crypto && a.ice == b.ice && a.dtls == b.dtls && a.bundle == b.bundle;
 }
 
 uint32_t firstClockRate(const sdp::SdpMedia& m) {
@@ -221,7 +221,8 @@ std::optional<AnchorError> MediaAnchor::check(const Call& call, bool isOffer,
   return std::nullopt;
 }
 
-Expected<bool, AnchorError> MediaAnchor::allocate(Call& call, StreamState& st, bool mux) {
+Expected<bool, AnchorError> MediaAnchor::allocate(Call& call, StreamState& st, bool mux,
+                                                  std::optional<uint8_t> bundledLeg) {
   if (!call.spare.empty()) {
     const SpareStream sp = call.spare.back();
     call.spare.pop_back();
@@ -229,7 +230,7 @@ Expected<bool, AnchorError> MediaAnchor::allocate(Call& call, StreamState& st, b
     st.port[0] = sp.port[0];
     st.port[1] = sp.port[1];
   } else {
-    auto ports = relay_.addStream(call.sessionId, mux);
+    auto ports = relay_.addStream(call.sessionId, mux, false, bundledLeg);
     if (!ports) return Unexpected(relayError(ports.error()));
     st.relayIndex = call.relayStreams++;
     st.port[0] = ports->rtpPort[0];
@@ -254,7 +255,10 @@ void MediaAnchor::restore(Call& call, const std::vector<StreamState>& before) {
                       r.error().message);
       }
     }
-    if (!existed) call.spare.push_back(SpareStream{cur.relayIndex, {cur.port[0], cur.port[1]}});
+    // A stream with a socketless (bundled) leg is not reused: a later offer may want both sockets.
+    if (!existed && cur.port[0] != 0 && cur.port[1] != 0) {
+      call.spare.push_back(SpareStream{cur.relayIndex, {cur.port[0], cur.port[1]}});
+    }
   }
   call.streams = before;
   dropTcpPairs(call);
@@ -392,11 +396,16 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     restore(call, before);
     return Unexpected(std::move(e));
   };
+  const std::vector<int> group = isOffer ? offeredBundle(sdp) : std::vector<int>{};
   for (size_t i = 0; i < sdp.media.size(); ++i) {
     sdp::SdpMedia& m = sdp.media[i];
     if (i >= call.streams.size()) call.streams.emplace_back();
     StreamState& st = call.streams[i];
-    if (m.port == 0) {  // rejected or disabled m-line: nothing to anchor
+    // RFC 9143 §7.2.1: a bundle-only m-line (port 0) of an offer is accepted only in its BUNDLE group.
+    const bool bundleOnly = m.port == 0 && i < group.size() && group[i] >= 0 && m.hasAttribute("bundle-only");
+    if (isOffer && !st.tcp && !isTcpProto(m.proto)) bundleOffer(call, st, side, i, group);
+    if (bundleOnly && st.bundleOn[side] < 0) continue;  // not bundled after all: stays rejected
+    if (m.port == 0 && !bundleOnly) {  // rejected or disabled m-line: nothing to anchor
       if (!isOffer && st.tcp) st.tcpPair = 0;  // a rejected TCP line's pair goes with the answer
       continue;
     }
@@ -410,7 +419,8 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
       // can still be skipped; with it, they are opened by updateLeg only if the answer declines.
       const bool offerMux =
           ((m.rtcpMux() && !opts.muxReject) || opts.muxOffer || opts.muxRequire) && !opts.muxDemux;
-      if (auto ok = allocate(call, st, offerMux); !ok) return undo(ok.error());
+      const auto bundled = st.bundleOn[side] >= 0 ? std::optional<uint8_t>(static_cast<uint8_t>(side)) : std::nullopt;
+      if (auto ok = allocate(call, st, offerMux, bundled); !ok) return undo(ok.error());
     }
 
     relay::LegParams& p = st.params[side];
@@ -436,6 +446,8 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     p.clockRate = firstClockRate(m);
     p.codec = firstCodec(m);
     p.party = side == 1 ? call.calleeParty : 0;
+    p.bundle.transport = bundleTransport(call, st, side);
+    p.bundle.payloadTypes = payloadTypes(m);
     bool muxTowardReceiver = false;  // does the SDP we pass on carry a=rtcp-mux?
     if (isOffer) {
       st.offerer = side;
@@ -461,8 +473,9 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     }
 
     // What the receiver of this SDP must use: the relay's ports on the leg facing it.
-    const uint16_t port = st.port[other];
+    const uint16_t port = portToward(call, st, other);
     m.port = port;
+    m.removeAttributes("bundle-only");  // the receiver gets a port of its own, or the transport's
     if (m.connectionAddress()) m.setConnection(addrType_, advertise_);
     if (muxTowardReceiver) {
       m.setAttribute("rtcp-mux", std::nullopt);

@@ -38,6 +38,7 @@
 
 namespace rdv::sdp {
 class SdpSession;
+class SdpMedia;
 }  // namespace rdv::sdp
 
 namespace rdv::anchor {
@@ -201,6 +202,10 @@ class MediaAnchor {
     std::string tcpKey[2];   // each side's "proto address port", to see an unchanged re-offer
     SdesLeg sdes[2];         // SRTP per leg: passed through, plain, or terminated with these keys
     WebrtcLeg webrtc[2];     // ICE-lite and DTLS-SRTP per leg
+    // BUNDLE (RFC 9143, MediaAnchorBundle.cc): per leg, the m-line whose relay leg on that side
+    // carries this one's packets (its transport), or -1. A leg bundled when its stream was
+    // allocated has no socket (port 0) and stays bundled.
+    int bundleOn[2] = {-1, -1};
     // The last offer's SRTP options, per leg rather than per direction: an offer without any
     // (an NG re-offer without the flags) in a converted stream keeps them.
     SrtpPolicy srtpToward[2] = {SrtpPolicy::Passthrough, SrtpPolicy::Passthrough};
@@ -239,7 +244,23 @@ class MediaAnchor {
   // What makes `sdp` unusable for `call` before anything is touched, if anything.
   std::optional<AnchorError> check(const Call& call, bool isOffer, const sdp::SdpSession& sdp) const;
   // Gives `st` a relay stream: a spare one if the call has any, else a new one.
-  Expected<bool, AnchorError> allocate(Call& call, StreamState& st, bool mux);
+  // `bundledLeg`: that leg will be bundled on another stream's transport and needs no socket.
+  Expected<bool, AnchorError> allocate(Call& call, StreamState& st, bool mux,
+                                       std::optional<uint8_t> bundledLeg = std::nullopt);
+  // BUNDLE (MediaAnchorBundle.cc). offeredBundle: per m-line of an offer, the m-line index of
+  // the transport its BUNDLE group names (the first tagged m-line with a port), else -1.
+  static std::vector<int> offeredBundle(const sdp::SdpSession& sdp);
+  // Decides st.bundleOn[side] for m-line `i` of an offer from `side` (before it is allocated):
+  // bundled when the group puts it on transport `group[i]`, an earlier m-line of the same proto
+  // whose leg on `side` is a terminated WebRTC leg with a transport of its own. Called in the
+  // anchoring loop, after m-line group[i] was anchored (its SDP already rewritten).
+  void bundleOffer(const Call& call, StreamState& st, int side, size_t i, const std::vector<int>& group) const;
+  // The relay port the peer of leg `l` of `st` sends to: its transport's when bundled.
+  uint16_t portToward(const Call& call, const StreamState& st, int l) const;
+  // The payload types of an m-line (relay::LegBundle::payloadTypes).
+  static relay::PayloadTypeSet payloadTypes(const sdp::SdpMedia& m);
+  // The relay stream index of leg `l`'s transport (relay::LegBundle::transport).
+  uint32_t bundleTransport(const Call& call, const StreamState& st, int l) const;
   // Tells the relay `before`'s legs again and makes it `call.streams`; streams allocated since
   // are idled and kept as spares.
   void restore(Call& call, const std::vector<StreamState>& before);

@@ -1,12 +1,10 @@
 // MediaAnchor's WebRTC legs (WebrtcMedia.h): ICE-lite and terminated DTLS-SRTP per leg.
 //
-// BUNDLE (RFC 9143): the relay has one socket per leg and no demultiplexing by SSRC or MID, so
-// two m-lines can never share a port. Every m-line keeps its own relay port and its own ICE and
-// DTLS, and a=group:BUNDLE is written only when a single WebRTC m-line is active (a group of one,
-// which a browser with bundlePolicy max-bundle requires). An offer bundling audio and video from
-// a `balanced` browser (each m-line with its own port) is answered without the group, so the
-// browser keeps a transport per m-line; a `max-bundle` browser offers the later m-lines
-// bundle-only with port 0: those stay rejected and only the first m-line (audio) is anchored.
+// BUNDLE (RFC 9143, MediaAnchorBundle.cc): m-lines whose leg toward a WebRTC peer is bundled on
+// another's transport get that transport's port, ICE credentials, candidate, fingerprint and
+// a=setup, and a=group:BUNDLE lists the transport's mid first, then its members'. A single WebRTC
+// m-line that bundles nothing is still written as a group of one (max-bundle browsers need it);
+// several unbundled WebRTC m-lines (an offer without a group) get no group: a transport each.
 
 #include <fmt/format.h>
 
@@ -77,6 +75,8 @@ void MediaAnchor::writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSes
   bool terminated = false;
   bool anyIce = false;
   std::vector<std::string> mids;
+  // BUNDLE groups toward the receiver: transport m-line -> the mids of the group, its own first.
+  std::vector<std::vector<std::string>> groups(call.streams.size());
   for (size_t i = 0; i < sdp.media.size() && i < call.streams.size(); ++i) {
     StreamState& st = call.streams[i];
     sdp::SdpMedia& m = sdp.media[i];
@@ -85,23 +85,35 @@ void MediaAnchor::writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSes
       terminated = true;  // the peer's certificate and role mean nothing to the other side
       sdp::removeDtlsAttributes(m);
     }
+    // A bundled m-line gets its transport's ICE, DTLS and port (RFC 9143 §7.3: one transport).
+    const int t = st.bundleOn[to];
+    StreamState& ts = t >= 0 ? call.streams[static_cast<size_t>(t)] : st;
     WebrtcLeg& leg = st.webrtc[to];
     if (!leg.ice && !leg.dtls) continue;
-    writeWebrtc(m, leg, opts.webrtc,
-                WebrtcWrite{addrType_, advertise_, st.port[to], st.params[to].mux, dtlsFingerprint_, isOffer});
+    writeWebrtc(m, ts.webrtc[to], opts.webrtc,
+                WebrtcWrite{addrType_, advertise_, ts.port[to], ts.params[to].mux, dtlsFingerprint_, isOffer});
     anyIce = anyIce || leg.ice;
     if (!leg.dtls) continue;
     // JSEP (RFC 8829 §5.3.1) wants a=mid on every m-line; an answer repeats the offer's.
     if (!isOffer && !leg.mid.empty()) m.setAttribute("mid", leg.mid);
     else if (!m.hasAttribute("mid")) m.setAttribute("mid", std::to_string(i));
     mids.emplace_back(*m.attribute("mid"));
+    groups[t >= 0 ? static_cast<size_t>(t) : i].emplace_back(*m.attribute("mid"));
     generateRtcpFb(m);
   }
   if (terminated) {
     sdp::removeDtlsAttributes(sdp);
     removeBundleGroups(sdp);
   }
-  if (mids.size() == 1) sdp.lines.push_back(sdp::SdpLine{'a', "group:BUNDLE " + mids.front()});
+  bool bundled = false;
+  for (const auto& g : groups) {
+    if (g.size() < 2) continue;
+    std::string line = "group:BUNDLE";
+    for (const std::string& mid : g) line += " " + mid;
+    sdp.lines.push_back(sdp::SdpLine{'a', std::move(line)});
+    bundled = true;
+  }
+  if (!bundled && mids.size() == 1) sdp.lines.push_back(sdp::SdpLine{'a', "group:BUNDLE " + mids.front()});
   if (anyIce) sdp.setAttribute("ice-lite", std::nullopt);
 }
 

@@ -152,17 +152,72 @@ TEST_F(WebrtcMediaTest, ChromeGetsIceLiteOurFingerprintAndPassiveSetupInTheAnswe
   EXPECT_FALSE(leg(1).webrtc());
 }
 
-TEST_F(WebrtcMediaTest, BundledAudioAndVideoGetAPortEachAndNoBundleGroup) {
-  ASSERT_TRUE(anchor_.offer("c1", "a", crlf(sdp::test::kChromeOffer), toPlain()));
+TEST_F(WebrtcMediaTest, BundledAudioAndVideoShareOneRelayPortTowardTheBrowserAndKeepAPortEachTowardThePhone) {
+  auto offer = parsed(anchor_.offer("c1", "a", crlf(sdp::test::kChromeOffer), toPlain()));
+  ASSERT_EQ(offer.media.size(), 2U);
+  EXPECT_NE(offer.media[0].port, offer.media[1].port) << "the phone gets a port per m-line";
+  EXPECT_NE(offer.media[1].port, 0);
+  EXPECT_TRUE(sdp::bundleGroup(offer).empty()) << "no BUNDLE towards a plain peer";
+  std::string phone = plainSdp("198.18.0.30", 7000) + "m=video 7002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  auto answer = parsed(anchor_.answer("c1", "a", "b", phone, AnchorOptions{}));
+  ASSERT_EQ(answer.media.size(), 2U);
+  EXPECT_EQ(sdp::bundleGroup(answer), (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(answer.media[0].port, relayPort(0));
+  EXPECT_EQ(answer.media[1].port, answer.media[0].port) << "one transport for the group";
+  EXPECT_EQ(relayPort(0, 1), 0) << "the bundled leg took no port from the pool";
+  auto audio = sdp::webrtcMedia(answer, 0);
+  auto video = sdp::webrtcMedia(answer, 1);
+  ASSERT_TRUE(audio && video);
+  ASSERT_TRUE(audio->ice && video->ice);
+  EXPECT_EQ(video->ice->ufrag, audio->ice->ufrag);
+  EXPECT_EQ(video->ice->pwd, audio->ice->pwd);
+  EXPECT_EQ(video->fingerprint->format(), kOurFingerprint);
+  EXPECT_EQ(video->setup, sdp::DtlsSetup::Passive);
+  EXPECT_TRUE(video->rtcpMux);
+  EXPECT_EQ(answer.media[0].attribute("mid"), "0");
+  EXPECT_EQ(answer.media[1].attribute("mid"), "1");
+  EXPECT_EQ(count(answer.media[1], "rtcp-fb:96 nack pli"), 1U) << "generated for the browser";
+
+  // The relay: video's browser leg rides on audio's transport, demultiplexed by payload type.
+  const relay::LegParams& transport = leg(0, 0);
+  const relay::LegParams& bundled = leg(0, 1);
+  EXPECT_FALSE(transport.bundle.bundled());
+  EXPECT_TRUE(transport.bundle.payloadTypes.has(111));
+  EXPECT_FALSE(transport.bundle.payloadTypes.has(96));
+  EXPECT_EQ(bundled.bundle.transport, 0U);
+  EXPECT_TRUE(bundled.bundle.payloadTypes.has(96));
+  EXPECT_TRUE(bundled.bundle.payloadTypes.has(97));
+  EXPECT_FALSE(bundled.bundle.payloadTypes.has(111));
+  EXPECT_EQ(transport.dtls.role, relay::DtlsRole::Passive);
+  EXPECT_FALSE(leg(1, 1).bundle.bundled()) << "the phone's video leg has its own port";
+}
+
+TEST_F(WebrtcMediaTest, MaxBundleBrowsersBundleOnlyVideoIsAnchoredOnTheAudioTransport) {
+  std::string offer = crlf(sdp::test::kChromeOffer);
+  const size_t video = offer.find("m=video 50002");
+  ASSERT_NE(video, std::string::npos);
+  offer.replace(video, 13, "m=video 0");
+  offer.insert(offer.find("a=mid:1"), "a=bundle-only\r\n");
+  auto toPhone = parsed(anchor_.offer("c1", "a", offer, toPlain()));
+  ASSERT_EQ(toPhone.media.size(), 2U);
+  EXPECT_NE(toPhone.media[1].port, 0) << "bundle-only video reaches the phone with a port";
+  EXPECT_FALSE(toPhone.media[1].hasAttribute("bundle-only"));
+  std::string phone = plainSdp("198.18.0.30", 7000) + "m=video 7002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  auto answer = parsed(anchor_.answer("c1", "a", "b", phone, AnchorOptions{}));
+  EXPECT_EQ(sdp::bundleGroup(answer), (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(answer.media.at(1).port, answer.media.at(0).port);
+}
+
+TEST_F(WebrtcMediaTest, AnOfferWithoutAGroupKeepsATransportPerMline) {
+  std::string offer = crlf(sdp::test::kChromeOffer);
+  offer.erase(offer.find("a=group:BUNDLE 0 1\r\n"), 20);
+  ASSERT_TRUE(anchor_.offer("c1", "a", offer, toPlain()));
   std::string phone = plainSdp("198.18.0.30", 7000) + "m=video 7002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
   auto answer = parsed(anchor_.answer("c1", "a", "b", phone, AnchorOptions{}));
   ASSERT_EQ(answer.media.size(), 2U);
   EXPECT_NE(answer.media[0].port, answer.media[1].port);
-  EXPECT_TRUE(sdp::bundleGroup(answer).empty()) << "the relay cannot demultiplex a bundle";
-  EXPECT_EQ(answer.media[0].attribute("mid"), "0");
-  EXPECT_EQ(answer.media[1].attribute("mid"), "1");
-  EXPECT_EQ(leg(0, 1).dtls.role, relay::DtlsRole::Passive);
-  EXPECT_EQ(count(answer.media[1], "rtcp-fb:96 nack pli"), 1U) << "generated for the browser";
+  EXPECT_TRUE(sdp::bundleGroup(answer).empty());
+  EXPECT_FALSE(leg(0, 1).bundle.bundled());
 }
 
 TEST_F(WebrtcMediaTest, PlainOfferToABrowserIsWebrtcAndTheAnswerSetsOurRole) {
