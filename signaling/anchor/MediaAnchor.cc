@@ -396,14 +396,15 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     restore(call, before);
     return Unexpected(std::move(e));
   };
-  const std::vector<int> group = isOffer ? offeredBundle(sdp) : std::vector<int>{};
+  const std::vector<int> group = offeredBundle(sdp);
   for (size_t i = 0; i < sdp.media.size(); ++i) {
     sdp::SdpMedia& m = sdp.media[i];
     if (i >= call.streams.size()) call.streams.emplace_back();
     StreamState& st = call.streams[i];
     // RFC 9143 §7.2.1: a bundle-only m-line (port 0) of an offer is accepted only in its BUNDLE group.
     const bool bundleOnly = m.port == 0 && i < group.size() && group[i] >= 0 && m.hasAttribute("bundle-only");
-    if (isOffer && !st.tcp && !isTcpProto(m.proto)) bundleOffer(call, st, side, i, group);
+    // The offerer's group, or the group of an answer to our offer (a balanced BUNDLE offer).
+    if ((isOffer || st.offerer != side) && !st.tcp && !isTcpProto(m.proto)) bundleOffer(call, st, side, i, group);
     if (bundleOnly && st.bundleOn[side] < 0) continue;  // not bundled after all: stays rejected
     if (m.port == 0 && !bundleOnly) {  // rejected or disabled m-line: nothing to anchor
       if (!isOffer && st.tcp) st.tcpPair = 0;  // a rejected TCP line's pair goes with the answer

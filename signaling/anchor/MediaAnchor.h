@@ -247,10 +247,11 @@ class MediaAnchor {
   // `bundledLeg`: that leg will be bundled on another stream's transport and needs no socket.
   Expected<bool, AnchorError> allocate(Call& call, StreamState& st, bool mux,
                                        std::optional<uint8_t> bundledLeg = std::nullopt);
-  // BUNDLE (MediaAnchorBundle.cc). offeredBundle: per m-line of an offer, the m-line index of
-  // the transport its BUNDLE group names (the first tagged m-line with a port), else -1.
+  // BUNDLE (MediaAnchorBundle.cc). offeredBundle: per m-line of an offer or answer, the m-line
+  // index of the transport its BUNDLE group names (the first tagged m-line with a port), else -1.
   static std::vector<int> offeredBundle(const sdp::SdpSession& sdp);
-  // Decides st.bundleOn[side] for m-line `i` of an offer from `side` (before it is allocated):
+  // Decides st.bundleOn[side] for m-line `i` of an offer from `side` (before it is allocated),
+  // or of the answer `side` gives to our offer (its legs have sockets; unbundled when it declines):
   // bundled when the group puts it on transport `group[i]`, an earlier m-line of the same proto
   // whose leg on `side` is a terminated WebRTC leg with a transport of its own. Called in the
   // anchoring loop, after m-line group[i] was anchored (its SDP already rewritten).

@@ -5,6 +5,10 @@
 // are bundled on it (no socket) and the relay demultiplexes by SSRC and payload type. The SDP the
 // peer receives repeats the transport's port, ICE credentials, candidate and fingerprint in every
 // bundled m-line, with a=group:BUNDLE of all of them (MediaAnchorWebrtc.cc).
+//
+// When Rendezvous offers to a WebRTC peer, every WebRTC m-line gets its own socket, ICE and DTLS and
+// the offer groups them; an answer whose group keeps them bundles the later legs on the first
+// (their sockets then idle), one that declines leaves a transport per m-line.
 
 #include <charconv>
 

@@ -3,8 +3,10 @@
 // BUNDLE (RFC 9143, MediaAnchorBundle.cc): m-lines whose leg toward a WebRTC peer is bundled on
 // another's transport get that transport's port, ICE credentials, candidate, fingerprint and
 // a=setup, and a=group:BUNDLE lists the transport's mid first, then its members'. A single WebRTC
-// m-line that bundles nothing is still written as a group of one (max-bundle browsers need it);
-// several unbundled WebRTC m-lines (an offer without a group) get no group: a transport each.
+// m-line that bundles nothing is still written as a group of one (max-bundle browsers need it).
+// Our own offer groups all its WebRTC m-lines while each keeps its port, ICE and DTLS (a balanced
+// offer, RFC 9143 §7.2); the answer's group bundles them (MediaAnchorBundle.cc). Unbundled WebRTC
+// m-lines in an answer (an offer without a group) get no group: a transport each.
 
 #include <fmt/format.h>
 
@@ -113,7 +115,13 @@ void MediaAnchor::writeWebrtcSdp(Call& call, int side, bool isOffer, sdp::SdpSes
     sdp.lines.push_back(sdp::SdpLine{'a', std::move(line)});
     bundled = true;
   }
-  if (!bundled && mids.size() == 1) sdp.lines.push_back(sdp::SdpLine{'a', "group:BUNDLE " + mids.front()});
+  if (!bundled && (mids.size() == 1 || isOffer)) {
+    // Our offer groups every WebRTC m-line, each still with a port, ICE and DTLS of its own (RFC
+    // 9143 §7.2: unique addresses in an offer); an answer that keeps the group bundles them.
+    std::string line = "group:BUNDLE";
+    for (const std::string& mid : mids) line += " " + mid;
+    if (!mids.empty()) sdp.lines.push_back(sdp::SdpLine{'a', std::move(line)});
+  }
   if (anyIce) sdp.setAttribute("ice-lite", std::nullopt);
 }
 

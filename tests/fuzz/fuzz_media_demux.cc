@@ -2,7 +2,9 @@
 // WebRTC leg: arbitrary bytes must land in the class whose parser accepts them. A datagram that
 // parses as a STUN message of a method in use demultiplexes as STUN, one that parses as RTP or as
 // an RTCP header as RTP, and none parses as both (the DTLS records themselves are fuzzed by the
-// DTLS target).
+// DTLS target). The same bytes go through the BUNDLE demultiplexer's RTCP feedback scan
+// (relay/BundleDemux.h): it stays inside the datagram and finds an SSRC only in a packet that holds
+// one, and a demultiplexer fed the datagram's RTP fields never names a slot it does not have.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,6 +12,7 @@
 
 #include "media/RtcpPacket.h"
 #include "media/RtpPacket.h"
+#include "relay/BundleDemux.h"
 #include "relay/LegWebrtc.h"
 #include "relay/stun/StunMessage.h"
 
@@ -32,5 +35,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(!stun || stun->method() > 0xFF || kind == rdv::relay::MediaDemux::Stun);
   check(!rtp || kind == rdv::relay::MediaDemux::Rtp);
   check(!(stun && rtp));  // STUN's first two bits are 0, RTP's version is 2
+  const auto fb = rdv::relay::BundleDemux::feedbackMediaSsrc(input);
+  check(!fb || size >= 12);
+  if (size >= 12) {
+    rdv::relay::BundleDemux demux;
+    rdv::relay::PayloadTypeSet pts;
+    pts.add(data[1] & 0x7F);
+    demux.setPayloadTypes(data[2] % rdv::relay::BundleDemux::kMaxSlots, pts);
+    const uint32_t ssrc = (uint32_t{data[8]} << 24) | (uint32_t{data[9]} << 16) | (uint32_t{data[10]} << 8) | data[11];
+    const auto slot = demux.rtp(ssrc, data[1] & 0x7F);
+    check(slot && *slot < rdv::relay::BundleDemux::kMaxSlots && demux.lookup(ssrc) == slot);
+  }
   return 0;
 }

@@ -220,6 +220,41 @@ TEST_F(WebrtcMediaTest, AnOfferWithoutAGroupKeepsATransportPerMline) {
   EXPECT_FALSE(leg(0, 1).bundle.bundled());
 }
 
+// A browser's answer to our audio+video offer, bundling both on the audio transport (`group`
+// "0 1") or not (no group, a port each).
+std::string browserAvAnswer(bool group) {
+  std::string common = "a=ice-ufrag:Brws\na=ice-pwd:abcdefghijklmnopqrstuvwx\na=fingerprint:" +
+                       std::string(kBrowserFingerprint) + "\na=setup:active\na=rtcp-mux\n";
+  return crlf("v=0\no=- 99 2 IN IP4 127.0.0.1\ns=-\nt=0 0\n" + std::string(group ? "a=group:BUNDLE 0 1\n" : "") +
+              "m=audio 51000 UDP/TLS/RTP/SAVPF 0\nc=IN IP4 198.18.0.20\n" + common +
+              "a=mid:0\na=rtpmap:0 PCMU/8000\n"
+              "m=video " + std::string(group ? "51000" : "51002") + " UDP/TLS/RTP/SAVPF 96\nc=IN IP4 198.18.0.20\n" +
+              common + "a=mid:1\na=rtpmap:96 VP8/90000\n");
+}
+
+TEST_F(WebrtcMediaTest, OurOfferToABrowserGroupsItsMlinesAndABundlingAnswerPutsVideoOnTheAudioTransport) {
+  const std::string phone = plainSdp("198.18.0.30", 7000) + "m=video 7002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  auto offer = parsed(anchor_.offer("c1", "a", phone, toBrowser()));
+  ASSERT_EQ(offer.media.size(), 2U);
+  EXPECT_EQ(sdp::bundleGroup(offer), (std::vector<std::string>{"0", "1"}));
+  EXPECT_NE(offer.media[0].port, offer.media[1].port) << "unique addresses in an offer (RFC 9143 §7.2)";
+  EXPECT_NE(relayPort(1, 1), 0) << "video keeps a socket until the answer bundles it";
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", browserAvAnswer(true), AnchorOptions{}));
+  EXPECT_EQ(leg(1, 1).bundle.transport, 0U) << "the browser's video rides on the audio transport";
+  EXPECT_FALSE(leg(1, 0).bundle.bundled());
+  EXPECT_TRUE(leg(1, 1).bundle.payloadTypes.has(96));
+  EXPECT_EQ(leg(1, 0).dtls.role, relay::DtlsRole::Passive);
+  EXPECT_FALSE(leg(0, 1).bundle.bundled()) << "the phone keeps its video port";
+}
+
+TEST_F(WebrtcMediaTest, AnAnswerThatDeclinesOurGroupKeepsATransportPerMline) {
+  const std::string phone = plainSdp("198.18.0.30", 7000) + "m=video 7002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+  ASSERT_TRUE(anchor_.offer("c1", "a", phone, toBrowser()));
+  ASSERT_TRUE(anchor_.answer("c1", "a", "b", browserAvAnswer(false), AnchorOptions{}));
+  EXPECT_FALSE(leg(1, 1).bundle.bundled());
+  EXPECT_EQ(leg(1, 1).dtls.role, relay::DtlsRole::Passive) << "video has its own handshake";
+}
+
 TEST_F(WebrtcMediaTest, PlainOfferToABrowserIsWebrtcAndTheAnswerSetsOurRole) {
   auto offer = parsed(anchor_.offer("c1", "a", plainSdp("198.18.0.30", 7000), toBrowser()));
   const sdp::SdpMedia& m = offer.media.at(0);
