@@ -122,27 +122,54 @@ bool CompactSrtp::deriveKeys(std::span<const std::byte> keySalt) {
   return ok;
 }
 
+// Reads nothing from this object: every address is `this` plus a constant, so no prefetch waits
+// for another.
+void CompactSrtp::prefetch(const void* cipher, bool hmac) const {
+  const auto* self = reinterpret_cast<const char*>(this);
+  __builtin_prefetch(self, 1);
+  __builtin_prefetch(self + 64, 0);
+  const auto* window = reinterpret_cast<const char*>(seen_[0].data());
+  static_assert(sizeof(Window) == 128);
+  __builtin_prefetch(window, 1);
+  __builtin_prefetch(window + 64, 1);
+  if (hmac) {
+    const auto* states = reinterpret_cast<const char*>(&inner_);
+    for (size_t at = 0; at < 2 * sizeof(SHA_CTX); at += 64) __builtin_prefetch(states + at, 0);
+  }
+  const auto* evp = static_cast<const char*>(cipher);
+  for (size_t at = 0; at < 256; at += 64) __builtin_prefetch(evp + at, 1);
+}
+
 int CompactSrtp::findSlot(uint32_t ssrc) const {
   for (size_t i = 0; i < kStreams; ++i) {
-    if (slots_[i].used && slots_[i].ssrc == ssrc) return static_cast<int>(i);
+    if ((used_ >> i) & 1u && ssrc_[i] == ssrc) return static_cast<int>(i);
   }
   return -1;
 }
 
 int CompactSrtp::freeSlot() const {
   for (size_t i = 0; i < kStreams; ++i) {
-    if (!slots_[i].used) return static_cast<int>(i);
+    if (!((used_ >> i) & 1u)) return static_cast<int>(i);
   }
   return -1;
 }
 
-uint64_t CompactSrtp::estimate(const Stream& s, uint16_t seq, int32_t& delta) const {
-  if (s.index <= static_cast<uint64_t>(kSeqMedian)) {  // srtp_rdbx_estimate_index: ROC 0 early on
-    delta = int32_t{seq} - static_cast<uint16_t>(s.index);
+// A fresh stream for `ssrc` (srtp_stream_clone: index 0, empty window).
+void CompactSrtp::claim(int slot, uint32_t ssrc) {
+  used_ |= static_cast<uint8_t>(1u << slot);
+  ssrc_[slot] = ssrc;
+  index_[slot] = 0;
+  seen_[slot].fill(0);
+}
+
+uint64_t CompactSrtp::estimate(int slot, uint16_t seq, int32_t& delta) const {
+  const uint64_t highest = index_[slot];
+  if (highest <= static_cast<uint64_t>(kSeqMedian)) {  // srtp_rdbx_estimate_index: ROC 0 early on
+    delta = int32_t{seq} - static_cast<uint16_t>(highest);
     return seq;
   }
-  const auto localRoc = static_cast<uint32_t>(s.index >> 16);
-  const int32_t localSeq = static_cast<uint16_t>(s.index);
+  const auto localRoc = static_cast<uint32_t>(highest >> 16);
+  const int32_t localSeq = static_cast<uint16_t>(highest);
   uint32_t roc = localRoc;
   delta = int32_t{seq} - localSeq;  // srtp_index_guess
   if (localSeq < kSeqMedian) {
@@ -161,36 +188,37 @@ bool CompactSrtp::tooOld(int32_t delta) const {
   return delta <= 0 && int32_t{windowBits_} - 1 + delta < 0;
 }
 
-bool CompactSrtp::replayed(const Stream& s, int32_t delta) const {
+bool CompactSrtp::replayed(int slot, int32_t delta) const {
   if (delta > 0) return false;
   if (tooOld(delta)) return true;
-  const uint64_t pos = (s.index + static_cast<uint64_t>(int64_t{delta})) & (windowBits_ - 1u);
-  return (s.seen[pos >> 6] >> (pos & 63)) & 1u;
+  const uint64_t pos = (index_[slot] + static_cast<uint64_t>(int64_t{delta})) & (windowBits_ - 1u);
+  return (seen_[slot][pos >> 6] >> (pos & 63)) & 1u;
 }
 
 // srtp_rdbx_add_index: a newer index moves the window (the bits it passes are cleared), an older
 // one inside it sets its bit.
-void CompactSrtp::accept(Stream& s, uint64_t index, int32_t delta) {
+void CompactSrtp::accept(int slot, uint64_t index, int32_t delta) {
   const uint32_t w = windowBits_;
+  Window& seen = seen_[slot];
   if (delta > 0) {
     if (static_cast<uint32_t>(delta) >= w) {
-      s.seen.fill(0);
+      seen.fill(0);
     } else {
-      uint64_t from = s.index + 1;
+      uint64_t from = index_[slot] + 1;
       auto left = static_cast<uint32_t>(delta);
       while (left > 0) {  // at most w/64 + 1 rounds
         const uint32_t pos = static_cast<uint32_t>(from) & (w - 1);
         const uint32_t n = std::min({left, 64 - (pos & 63), w - pos});
         const uint64_t mask = n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << (pos & 63);
-        s.seen[pos >> 6] &= ~mask;
+        seen[pos >> 6] &= ~mask;
         from += n;
         left -= n;
       }
     }
-    s.index = index;
+    index_[slot] = index;
   }
   const uint64_t pos = index & (w - 1);
-  s.seen[pos >> 6] |= uint64_t{1} << (pos & 63);
+  seen[pos >> 6] |= uint64_t{1} << (pos & 63);
 }
 
 bool CompactSrtp::keyUsed() {
@@ -300,16 +328,14 @@ std::optional<Expected<size_t, SrtpError>> CompactSrtp::protect(std::span<std::b
   if (slot < 0) {  // libsrtp makes the outbound stream before anything else
     slot = freeSlot();
     if (slot < 0) return std::nullopt;
-    slots_[slot] = Slot{ssrc, true};
-    streams_[slot] = Stream{};
+    claim(slot, ssrc);
   }
-  Stream& s = streams_[slot];
   if (!keyUsed()) return Unexpected(SrtpError::KeyExpired);
   const auto seq = static_cast<uint16_t>((std::to_integer<uint16_t>(buffer[2]) << 8) | std::to_integer<uint16_t>(buffer[3]));
   int32_t delta = 0;
-  const uint64_t index = estimate(s, seq, delta);
+  const uint64_t index = estimate(slot, seq, delta);
   if (tooOld(delta)) return Unexpected(SrtpError::ReplayFail);  // a repeat inside the window is allowed
-  accept(s, index, delta);
+  accept(slot, index, delta);
   return seal(buffer, headerLength(buffer.first(length)), length, ssrc, index);
 }
 
@@ -320,8 +346,8 @@ std::optional<Expected<size_t, SrtpError>> CompactSrtp::unprotect(std::span<std:
   int32_t delta = seq;
   uint64_t index = seq;  // an SSRC without a stream: libsrtp's template, ROC 0, no replay check
   if (slot >= 0) {
-    index = estimate(streams_[slot], seq, delta);
-    if (replayed(streams_[slot], delta)) return Unexpected(SrtpError::ReplayFail);
+    index = estimate(slot, seq, delta);
+    if (replayed(slot, delta)) return Unexpected(SrtpError::ReplayFail);
   } else if (freeSlot() < 0) {
     return std::nullopt;
   }
@@ -329,10 +355,9 @@ std::optional<Expected<size_t, SrtpError>> CompactSrtp::unprotect(std::span<std:
   if (!plain) return plain;
   if (slot < 0) {  // authenticated: the SSRC gets its stream now (srtp_stream_clone)
     slot = freeSlot();
-    slots_[slot] = Slot{ssrc, true};
-    streams_[slot] = Stream{};
+    claim(slot, ssrc);
   }
-  accept(streams_[slot], index, delta);
+  accept(slot, index, delta);
   return plain;
 }
 

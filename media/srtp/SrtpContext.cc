@@ -206,7 +206,12 @@ Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   const RtpPath path = config.rtpPath == RtpPath::Default ? rtpPathInUse() : config.rtpPath;
   // A config the compact path does not take, or OpenSSL refusing it, leaves libsrtp for all.
   if (path == RtpPath::Compact) context.compact_.reset(detail::CompactSrtp::create(config).release());
+  if (context.compact_) context.compactCipher_ = context.compact_->cipherContext();
   return context;
+}
+
+void SrtpContext::prefetch() const {
+  if (compact_) compact_->prefetch(compactCipher_, !suiteInfo(suite_).aead);
 }
 
 SrtpContext::SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter> ctx, const SrtpConfig& config)

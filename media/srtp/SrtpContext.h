@@ -96,6 +96,11 @@ class SrtpContext {
   Direction direction() const { return direction_; }
   // Whether SRTP packets take the compact path (RtpPath above).
   bool compactRtp() const { return compact_ != nullptr; }
+  // On the compact path: asks the CPU for the state the next SRTP packet will read (this
+  // context's object and its EVP context), without waiting for it. A hint for a caller that knows
+  // a packet for this context comes next (the relay: the peer leg's outbound context while it
+  // unprotects). No effect on results; nothing on the libsrtp path.
+  void prefetch() const;
 
  private:
   struct Deleter {
@@ -105,6 +110,7 @@ class SrtpContext {
   SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter> ctx, const SrtpConfig& config);
 
   std::unique_ptr<detail::CompactSrtp, Deleter> compact_;  // first: the per-packet path reads it
+  const void* compactCipher_ = nullptr;  // compact_'s EVP context, for prefetch() without a load
   std::unique_ptr<srtp_ctx_t_, Deleter> ctx_;
   Suite suite_;
   Direction direction_;
