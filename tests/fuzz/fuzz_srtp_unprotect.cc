@@ -30,28 +30,43 @@ std::vector<std::byte> key(Suite s, uint8_t seed) {
   return k;
 }
 
+// [0..3] the suites on the compact path (the corpus' first bytes 0..4 and 0x80..0x84 name these and
+// the MKI context, as before the compact path existed), [4] two MKI keys (libsrtp), [5..8] the
+// suites on libsrtp.
 struct Contexts {
-  std::vector<SrtpContext> all;  // [2i] compact, [2i + 1] libsrtp for suite i, then the MKI one
-  std::vector<SrtpContext> tx;   // [i] outbound for suite i, compact
+  std::vector<SrtpContext> all;
+  // The differential pair per suite: only the differential inputs reach them, so both have seen
+  // exactly the same packets.
+  std::vector<SrtpContext> tx;         // [i] outbound for suite i, compact
+  std::vector<SrtpContext> rxCompact;  // [i] inbound, compact
+  std::vector<SrtpContext> rxLibsrtp;  // [i] inbound, libsrtp
+  static SrtpContext make(Suite s, Direction d, const MasterKey& mk, RtpPath path) {
+    return std::move(SrtpContext::create({s, d, {&mk, 1}, 1024, path})).value();
+  }
+
   Contexts() {
     for (size_t i = 0; i < kSuiteCount; ++i) {
       const auto s = static_cast<Suite>(i);
       const auto k = key(s, 1);
       const MasterKey mk{k};
-      all.push_back(std::move(SrtpContext::create({s, Direction::Inbound, {&mk, 1}, 1024, RtpPath::Compact})).value());
+      all.push_back(make(s, Direction::Inbound, mk, RtpPath::Compact));
       check(all.back().compactRtp());
-      all.push_back(std::move(SrtpContext::create({s, Direction::Inbound, {&mk, 1}, 1024, RtpPath::Libsrtp})).value());
-      tx.push_back(std::move(SrtpContext::create({s, Direction::Outbound, {&mk, 1}, 1024, RtpPath::Compact})).value());
+      tx.push_back(make(s, Direction::Outbound, mk, RtpPath::Compact));
+      rxCompact.push_back(make(s, Direction::Inbound, mk, RtpPath::Compact));
+      rxLibsrtp.push_back(make(s, Direction::Inbound, mk, RtpPath::Libsrtp));
     }
     const auto k1 = key(Suite::AesCm128HmacSha1_80, 1);
     const auto k2 = key(Suite::AesCm128HmacSha1_80, 2);
     const std::array<MasterKey, 2> two{{{k1, 1, 4}, {k2, 2, 4}}};
     all.push_back(
         std::move(SrtpContext::create({Suite::AesCm128HmacSha1_80, Direction::Inbound, two})).value());
+    for (size_t i = 0; i < kSuiteCount; ++i) {
+      const auto s = static_cast<Suite>(i);
+      const auto k = key(s, 1);
+      all.push_back(make(s, Direction::Inbound, MasterKey{k}, RtpPath::Libsrtp));
+    }
   }
 };
-
-}  // namespace
 
 // Plain RTP in `buf[0, n)`: protected, then unprotected by both receivers of the suite.
 void differential(Contexts& c, size_t suite, std::array<std::byte, 65536 + 64>& buf, size_t n) {
@@ -59,8 +74,8 @@ void differential(Contexts& c, size_t suite, std::array<std::byte, 65536 + 64>& 
   if (!p) return;
   static std::array<std::byte, 65536 + 64> twin;
   std::memcpy(twin.data(), buf.data(), *p);
-  const auto a = c.all[2 * suite].unprotectRtp(std::span(buf.data(), *p));
-  const auto b = c.all[2 * suite + 1].unprotectRtp(std::span(twin.data(), *p));
+  const auto a = c.rxCompact[suite].unprotectRtp(std::span(buf.data(), *p));
+  const auto b = c.rxLibsrtp[suite].unprotectRtp(std::span(twin.data(), *p));
   check(a.has_value() == b.has_value());
   if (a) {
     check(*a == n && *b == n && std::memcmp(buf.data(), twin.data(), n) == 0);
@@ -68,6 +83,8 @@ void differential(Contexts& c, size_t suite, std::array<std::byte, 65536 + 64>& 
     check(a.error() == b.error());
   }
 }
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Contexts contexts;
