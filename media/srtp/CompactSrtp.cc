@@ -46,7 +46,8 @@ size_t headerLength(std::span<const std::byte> p) {
 // RFC 3711 §4.3.1 with KDR 0 (what SDES and libsrtp use): the AES-CM keystream under the master
 // key from IV = (master salt XOR label << 48) || 0x0000. libsrtp pads a 12-byte AEAD master salt
 // with zeros to the 14 bytes of its AES-ICM KDF (RFC 7714 §11).
-bool kdf(std::span<const std::byte> key, std::span<const std::byte> salt, uint8_t label, std::span<unsigned char> out) {
+bool kdf(std::span<const std::byte> key, std::span<const std::byte> salt, uint8_t label,
+         std::span<unsigned char> out) {
   std::array<unsigned char, 16> iv{};
   std::memcpy(iv.data(), salt.data(), salt.size());
   iv[7] ^= label;
@@ -106,7 +107,8 @@ bool CompactSrtp::deriveKeys(std::span<const std::byte> keySalt) {
   std::array<unsigned char, 32> key{};
   std::array<unsigned char, kAuthKeyLength> auth{};
   cipher_ = EVP_CIPHER_CTX_new();
-  bool ok = cipher_ != nullptr && kdf(masterKey, masterSalt, kLabelEncryption, std::span(key).first(keyLength)) &&
+  bool ok = cipher_ != nullptr &&
+            kdf(masterKey, masterSalt, kLabelEncryption, std::span(key).first(keyLength)) &&
             kdf(masterKey, masterSalt, kLabelSalt, std::span(salt_).first(masterSalt.size()));
   if (ok && aead_) {
     const EVP_CIPHER* gcm = keyLength == 32 ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
@@ -233,9 +235,9 @@ bool CompactSrtp::gcmSetIv(uint32_t ssrc, uint64_t index) {
   putBe(iv.data() + 6, index, 6);
   for (size_t i = 0; i < iv.size(); ++i) iv[i] ^= salt_[i];
   if (ivPrimed_) {
-    std::array<OSSL_PARAM, 2> params{
-        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, iv.data(), static_cast<size_t>(-1)),
-        OSSL_PARAM_construct_end()};
+    std::array<OSSL_PARAM, 2> params{OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED,
+                                                                       iv.data(), static_cast<size_t>(-1)),
+                                     OSSL_PARAM_construct_end()};
     if (EVP_CIPHER_CTX_set_params(cipher_, params.data()) == 1) return true;
   }
   ivPrimed_ = EVP_CipherInit_ex(cipher_, nullptr, nullptr, nullptr, iv.data(), outbound_ ? 1 : 0) == 1;
@@ -273,13 +275,15 @@ Expected<size_t, SrtpError> CompactSrtp::seal(std::span<std::byte> buffer, size_
   int out = 0;
   if (aead_) {
     std::array<unsigned char, kGcmTag> none{};
-    if (!gcmSetIv(ssrc, index) || EVP_CipherUpdate(cipher_, nullptr, &out, p, static_cast<int>(header)) != 1 ||
+    if (!gcmSetIv(ssrc, index) ||
+        EVP_CipherUpdate(cipher_, nullptr, &out, p, static_cast<int>(header)) != 1 ||
         EVP_CipherUpdate(cipher_, p + header, &out, p + header, payload) != 1 ||
         EVP_CipherFinal_ex(cipher_, none.data(), &out) != 1) {
       return Unexpected(SrtpError::Failed);
     }
     std::array<OSSL_PARAM, 2> params{
-        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, p + length, kGcmTag), OSSL_PARAM_construct_end()};
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, p + length, kGcmTag),
+        OSSL_PARAM_construct_end()};
     if (EVP_CIPHER_CTX_get_params(cipher_, params.data()) != 1) return Unexpected(SrtpError::Failed);
     return length + kGcmTag;
   }
@@ -300,7 +304,8 @@ Expected<size_t, SrtpError> CompactSrtp::open(std::span<std::byte> packet, size_
   if (aead_) {
     if (!keyUsed()) return Unexpected(SrtpError::KeyExpired);
     std::array<OSSL_PARAM, 2> params{
-        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, p + body, kGcmTag), OSSL_PARAM_construct_end()};
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, p + body, kGcmTag),
+        OSSL_PARAM_construct_end()};
     if (!gcmSetIv(ssrc, index)) return Unexpected(SrtpError::Failed);
     std::array<unsigned char, kGcmTag> none{};
     if (EVP_CIPHER_CTX_set_params(cipher_, params.data()) != 1 ||
@@ -331,7 +336,8 @@ std::optional<Expected<size_t, SrtpError>> CompactSrtp::protect(std::span<std::b
     claim(slot, ssrc);
   }
   if (!keyUsed()) return Unexpected(SrtpError::KeyExpired);
-  const auto seq = static_cast<uint16_t>((std::to_integer<uint16_t>(buffer[2]) << 8) | std::to_integer<uint16_t>(buffer[3]));
+  const auto seq = static_cast<uint16_t>((std::to_integer<uint16_t>(buffer[2]) << 8) |
+                                         std::to_integer<uint16_t>(buffer[3]));
   int32_t delta = 0;
   const uint64_t index = estimate(slot, seq, delta);
   if (tooOld(delta)) return Unexpected(SrtpError::ReplayFail);  // a repeat inside the window is allowed
@@ -341,7 +347,8 @@ std::optional<Expected<size_t, SrtpError>> CompactSrtp::protect(std::span<std::b
 
 std::optional<Expected<size_t, SrtpError>> CompactSrtp::unprotect(std::span<std::byte> packet) {
   const uint32_t ssrc = load32(packet.data() + 8);
-  const auto seq = static_cast<uint16_t>((std::to_integer<uint16_t>(packet[2]) << 8) | std::to_integer<uint16_t>(packet[3]));
+  const auto seq = static_cast<uint16_t>((std::to_integer<uint16_t>(packet[2]) << 8) |
+                                         std::to_integer<uint16_t>(packet[3]));
   int slot = findSlot(ssrc);
   int32_t delta = seq;
   uint64_t index = seq;  // an SSRC without a stream: libsrtp's template, ROC 0, no replay check

@@ -44,7 +44,7 @@ namespace rdv::srtp::detail {
 
 class alignas(64) CompactSrtp {
  public:
-  static constexpr size_t kStreams = 4;          // SSRCs kept here; more go to libsrtp
+  static constexpr size_t kStreams = 4;         // SSRCs kept here; more go to libsrtp
   static constexpr uint32_t kMaxWindow = 1024;  // bits of replay window kept inline
 
   // One key without MKI and a replay window whose rounded size is a power of two ≤ kMaxWindow.
@@ -81,22 +81,23 @@ class alignas(64) CompactSrtp {
   // Index estimate of `seq` against the slot's highest index, and the delta from it.
   uint64_t estimate(int slot, uint16_t seq, int32_t& delta) const;
   bool replayed(int slot, int32_t delta) const;  // libsrtp's srtp_rdbx_check != ok
-  bool tooOld(int32_t delta) const;               // ... == replay_old
+  bool tooOld(int32_t delta) const;              // ... == replay_old
   void accept(int slot, uint64_t index, int32_t delta);
   bool keyUsed();  // false once the usage limit is hit (KeyExpired)
   bool gcmSetIv(uint32_t ssrc, uint64_t index);
   bool ctrSetIv(uint32_t ssrc, uint64_t index);
-  void hmacTag(std::span<const std::byte> authenticated, uint32_t roc, std::span<unsigned char, 20> out) const;
+  void hmacTag(std::span<const std::byte> authenticated, uint32_t roc,
+               std::span<unsigned char, 20> out) const;
   Expected<size_t, SrtpError> seal(std::span<std::byte> buffer, size_t header, size_t length, uint32_t ssrc,
                                    uint64_t index);
   Expected<size_t, SrtpError> open(std::span<std::byte> packet, size_t header, uint32_t ssrc, uint64_t index);
 
   // Line 0: what every packet reads first. Line 1: the rest of the per-packet constants. Then
   // the replay windows (a packet reads one word of its SSRC's) and the HMAC states (AES-CM only).
-  evp_cipher_ctx_st* cipher_ = nullptr;   // AES-GCM or AES-CTR, keyed once
-  uint64_t keyLeft_ = 0xffffffffffffULL;  // srtp_key_limit_set(…, 0xffffffffffff)
-  std::array<uint32_t, kStreams> ssrc_{};  // network order, as in the packet
-  std::array<uint64_t, kStreams> index_{};  // highest ROC||SEQ seen per slot (48 bits)
+  evp_cipher_ctx_st* cipher_ = nullptr;               // AES-GCM or AES-CTR, keyed once
+  uint64_t keyLeft_ = 0xffffffffffffULL;              // srtp_key_limit_set(…, 0xffffffffffff)
+  std::array<uint32_t, kStreams> ssrc_{};             // network order, as in the packet
+  std::array<uint64_t, kStreams> index_{};            // highest ROC||SEQ seen per slot (48 bits)
   alignas(64) std::array<unsigned char, 14> salt_{};  // session salt: 12 (GCM) or 14 (AES-CM) used
   uint16_t windowBits_ = 0;
   uint8_t tagLength_ = 0;
