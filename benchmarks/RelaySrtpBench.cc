@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -49,6 +50,9 @@ struct Options {
   // The transforms under libsrtp in the relay's contexts (media/srtp/SrtpTransforms.h); with
   // both, every crypto mode runs once with each, back to back, in every round.
   std::vector<srtp::Transforms> transforms{srtp::Transforms::Rendezvous};
+  // The path SRTP packets take in the relay's contexts (media/srtp/SrtpContext.h, RtpPath): the
+  // compact object or libsrtp; with both, each crypto mode runs with each, like the transforms.
+  std::vector<srtp::RtpPath> paths{srtp::RtpPath::Compact};
 };
 
 enum class Mode { Plain, Bridge, Srtp };
@@ -226,9 +230,11 @@ struct Generator {
   int fromChild = -1;
 };
 
-bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, srtp::Transforms tf) {
-  // Before the workers exist: the contexts they make for the legs take these transforms.
+bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, srtp::Transforms tf,
+             srtp::RtpPath path) {
+  // Before the workers exist: the contexts they make for the legs take these transforms and path.
   if (!srtp::useTransforms(tf)) return false;
+  srtp::useRtpPath(path);
   const uint32_t cmd[2] = {static_cast<uint32_t>(mode), o.sessions};
   std::vector<uint16_t> ports(2 * o.sessions);
   if (!writeAll(g.toChild, cmd, sizeof(cmd)) ||
@@ -273,10 +279,12 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, sr
   if (!readAll(g.fromChild, res, sizeof(res))) return false;
   const uint64_t sent = res[0], received = res[1];
   const uint64_t relayed = t1.relayed - t0.relayed;
-  std::printf("mode=%s suite=%s transforms=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n",
-              name(mode), std::string(srtp::suiteInfo(o.suite).name).c_str(),
-              mode == Mode::Plain ? "none" : std::string(srtp::toString(tf)).c_str(), round, o.sessions,
-              o.rate, o.seconds, o.workers);
+  std::printf(
+      "mode=%s suite=%s transforms=%s rtp_path=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n",
+      name(mode), std::string(srtp::suiteInfo(o.suite).name).c_str(),
+      mode == Mode::Plain ? "none" : std::string(srtp::toString(tf)).c_str(),
+      mode == Mode::Plain ? "none" : std::string(srtp::toString(path)).c_str(), round, o.sessions, o.rate,
+      o.seconds, o.workers);
   std::printf(
       "sent=%llu received=%llu relayed=%llu loss_pct=%.3f srtp_unprotected=%llu srtp_protected=%llu "
       "srtp_drops=%llu drops=%llu\n",
@@ -327,6 +335,12 @@ int main(int argc, char** argv) {
       o.transforms = {srtp::Transforms::Rendezvous};
     else if (k == "--transforms" && v == "both")
       o.transforms = {srtp::Transforms::Libsrtp, srtp::Transforms::Rendezvous};
+    else if (k == "--rtp-path" && v == "compact")
+      o.paths = {srtp::RtpPath::Compact};
+    else if (k == "--rtp-path" && v == "libsrtp")
+      o.paths = {srtp::RtpPath::Libsrtp};
+    else if (k == "--rtp-path" && v == "both")
+      o.paths = {srtp::RtpPath::Libsrtp, srtp::RtpPath::Compact};
     else if (k == "--mode" && v == "plain")
       modes = {Mode::Plain};
     else if (k == "--mode" && v == "bridge")
@@ -338,7 +352,7 @@ int main(int argc, char** argv) {
           stderr,
           "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
           "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp] "
-          "[--transforms rendezvous|libsrtp|both]\n");
+          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both]\n");
       return 2;
     }
   }
@@ -364,12 +378,15 @@ int main(int argc, char** argv) {
   for (uint32_t r = 1; ok && r <= o.rounds; ++r) {
     // Later runs in one process measure slower (a second RelayControl, a grown heap: bridge
     // runs back to back with the same transforms differed by 0.7-1.7 us): with both transforms
+    // (or both paths)
     // the order alternates between rounds so neither always runs second.
-    std::vector<srtp::Transforms> order = o.transforms;
+    std::vector<std::pair<srtp::Transforms, srtp::RtpPath>> order;
+    for (srtp::Transforms tf : o.transforms)
+      for (srtp::RtpPath path : o.paths) order.emplace_back(tf, path);
     if (r % 2 == 0) std::reverse(order.begin(), order.end());
     for (Mode m : modes) {
-      for (srtp::Transforms tf : order) {
-        if (!(ok = runMode(o, g, m, r, tf))) break;
+      for (const auto& [tf, path] : order) {
+        if (!(ok = runMode(o, g, m, r, tf, path))) break;
         if (m == Mode::Plain) break;  // no crypto: once per round
       }
       if (!ok) break;

@@ -34,12 +34,14 @@ struct Pair {
   SrtpContext rx;
 };
 
-Pair makePair(Suite s) {
+// `path`: 0 = libsrtp for SRTP packets too, 1 = the compact path (SrtpContext.h, RtpPath).
+Pair makePair(Suite s, int64_t path) {
   std::array<std::byte, kMaxKeySaltLength> key{};
   for (size_t i = 0; i < key.size(); ++i) key[i] = std::byte(i * 13 + 1);
   const MasterKey mk{std::span(key).first(suiteInfo(s).keySaltLength())};
-  return {std::move(SrtpContext::create({s, Direction::Outbound, {&mk, 1}})).value(),
-          std::move(SrtpContext::create({s, Direction::Inbound, {&mk, 1}})).value()};
+  const RtpPath p = path == 0 ? RtpPath::Libsrtp : RtpPath::Compact;
+  return {std::move(SrtpContext::create({s, Direction::Outbound, {&mk, 1}, 1024, p})).value(),
+          std::move(SrtpContext::create({s, Direction::Inbound, {&mk, 1}, 1024, p})).value()};
 }
 
 size_t writeRtp(std::span<std::byte> b, uint16_t seq) {
@@ -65,8 +67,9 @@ void setSeq(std::span<std::byte> b, uint16_t seq) {
   b[3] = std::byte(seq & 0xff);
 }
 
-void label(benchmark::State& state, Suite suite) {
-  state.SetLabel(std::string(suiteInfo(suite).name) + " " + std::string(toString(transformsInUse())));
+void label(benchmark::State& state, Suite suite, const Pair& p) {
+  state.SetLabel(std::string(suiteInfo(suite).name) + " " + std::string(toString(transformsInUse())) + " " +
+                 (p.tx.compactRtp() ? "compact" : "libsrtp"));
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -77,7 +80,7 @@ template <typename Round>
 void rtpRounds(benchmark::State& state, Round&& round) {
   const auto suite = static_cast<Suite>(state.range(0));
   if (!useTransforms(static_cast<Transforms>(state.range(1)))) state.SkipWithError("transforms refused");
-  Pair p = makePair(suite);
+  Pair p = makePair(suite, state.range(2));
   alignas(64) std::array<std::byte, 256> buf{};
   const size_t n = writeRtp(buf, 0);
   uint16_t seq = 0;
@@ -85,7 +88,7 @@ void rtpRounds(benchmark::State& state, Round&& round) {
     setSeq(buf, ++seq);
     round(p, std::span(buf), n);
   }
-  label(state, suite);
+  label(state, suite, p);
 }
 
 void BM_ProtectUnprotect(benchmark::State& state) {
@@ -97,7 +100,7 @@ void BM_ProtectUnprotect(benchmark::State& state) {
   });
 }
 
-// range(0) = suite, range(1) = pairs, range(2) = transforms; packet i goes through pair i % pairs, each pair
+// range(0) = suite, range(1) = pairs, range(2) = transforms, range(3) = path; packet i goes through pair i % pairs, each pair
 // with its own sequence numbers. Every pair carries one packet before timing (libsrtp makes an inbound
 // context's per-SSRC stream on the first packet that authenticates).
 void BM_ProtectUnprotectMany(benchmark::State& state) {
@@ -105,7 +108,7 @@ void BM_ProtectUnprotectMany(benchmark::State& state) {
   if (!useTransforms(static_cast<Transforms>(state.range(2)))) state.SkipWithError("transforms refused");
   std::vector<Pair> pairs;
   pairs.reserve(static_cast<size_t>(state.range(1)));
-  for (int64_t i = 0; i < state.range(1); ++i) pairs.push_back(makePair(suite));
+  for (int64_t i = 0; i < state.range(1); ++i) pairs.push_back(makePair(suite, state.range(3)));
   std::vector<uint16_t> seqs(pairs.size(), 0);
   alignas(64) std::array<std::byte, 256> buf{};
   const size_t n = writeRtp(buf, 0);  // the round trip leaves the plain packet in place
@@ -124,7 +127,7 @@ void BM_ProtectUnprotectMany(benchmark::State& state) {
     round();
     benchmark::DoNotOptimize(buf.data());
   }
-  label(state, suite);
+  label(state, suite, pairs.front());
 }
 
 void BM_Protect(benchmark::State& state) {
@@ -136,7 +139,7 @@ void BM_Protect(benchmark::State& state) {
 void BM_RtcpRoundTrip(benchmark::State& state) {
   const auto suite = static_cast<Suite>(state.range(0));
   if (!useTransforms(static_cast<Transforms>(state.range(1)))) state.SkipWithError("transforms refused");
-  Pair p = makePair(suite);
+  Pair p = makePair(suite, 1);
   alignas(64) std::array<std::byte, 128> buf{};
   for (auto _ : state) {
     buf[0] = std::byte{0x81};
@@ -145,15 +148,21 @@ void BM_RtcpRoundTrip(benchmark::State& state) {
     const size_t len = *p.tx.protectRtcp(buf, 32);
     if (!p.rx.unprotectRtcp(std::span(buf).first(len))) state.SkipWithError("unprotect failed");
   }
-  label(state, suite);
+  label(state, suite, p);
 }
 
-// The last argument picks the transforms under libsrtp: 0 = libsrtp's own, 1 = Rendezvous'
-// (media/srtp/SrtpTransforms.h), so both are measured in one run.
-BENCHMARK(BM_ProtectUnprotect)->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}});
+// The transforms argument picks the transforms under libsrtp: 0 = libsrtp's own, 1 = Rendezvous'
+// (media/srtp/SrtpTransforms.h); the path argument 0 = libsrtp processes SRTP packets, 1 = the
+// compact path (SrtpContext.h, RtpPath; it does no SRTCP, so BM_RtcpRoundTrip has no path).
+// The compact path does its crypto itself: under it the transforms make no difference for RTP.
+BENCHMARK(BM_ProtectUnprotect)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}, {0}})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {1}, {1}});
 // 1,000 SRTP<->SRTP relay sessions hold 4,000 contexts: 2,000 pairs. AES-CM and AES-128-GCM.
-BENCHMARK(BM_ProtectUnprotectMany)->ArgsProduct({{0, 2}, {100, 2000}, {0, 1}});
-BENCHMARK(BM_Protect)->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}});
+BENCHMARK(BM_ProtectUnprotectMany)->ArgsProduct({{0, 2}, {100, 2000}, {0, 1}, {0}})->ArgsProduct({{0, 2}, {100, 2000}, {1}, {1}});
+BENCHMARK(BM_Protect)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}, {0}})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {1}, {1}});
 BENCHMARK(BM_RtcpRoundTrip)->ArgsProduct({benchmark::CreateDenseRange(0, kSuiteCount - 1, 1), {0, 1}});
 
 }  // namespace

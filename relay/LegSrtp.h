@@ -31,6 +31,16 @@ class LegSrtp {
   // buffer[0, length) in place, the trailer written after it; the protected length.
   Expected<size_t, srtp::SrtpError> protect(std::span<std::byte> buffer, size_t length, bool rtcp);
 
+  // Hints that a packet will be unprotected (protected) soon: the CPU starts loading that
+  // context's state while the caller does other work (srtp::SrtpContext::prefetch). The relay
+  // calls them once per receive batch, for the leg's inbound and the peer's outbound context.
+  void prefetchUnprotect() const {
+    if (in_) in_->prefetch();
+  }
+  void prefetchProtect() const {
+    if (out_) out_->prefetch();
+  }
+
   // The creation error of the inbound (outbound) context, if any.
   std::optional<srtp::SrtpError> inboundError() const { return inError_; }
   std::optional<srtp::SrtpError> outboundError() const { return outError_; }

@@ -429,6 +429,9 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
     if (n <= 0) return;
     Leg& leg = *c.leg;
     Leg& peer = transportOf(*leg.peer);  // a bundled peer's packets leave its transport's socket
+    // SRTP state of both legs at 1,000 sessions is cold: start loading it now (LegSrtp.h).
+    if (leg.srtp) leg.srtp->prefetchUnprotect();
+    if (peer.srtp) peer.srtp->prefetchProtect();
     rtpOut_->count = 0;
     rtcpOut_->count = 0;
     // RTCP goes out of the peer's RTCP socket unless the peer muxes it onto RTP.

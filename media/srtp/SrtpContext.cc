@@ -2,6 +2,7 @@
 
 #include <srtp2/srtp.h>
 
+#include "media/srtp/CompactSrtp.h"
 #include "media/srtp/LibsrtpTransforms.h"
 
 #if RDV_SRTP_NSS
@@ -181,6 +182,10 @@ void SrtpContext::Deleter::operator()(srtp_ctx_t_* ctx) const {
   srtp_dealloc(ctx);
 }
 
+void SrtpContext::Deleter::operator()(detail::CompactSrtp* c) const {
+  delete c;
+}
+
 Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   if (!validKeys(config)) return Unexpected(SrtpError::BadConfig);
   if (!detail::initLibsrtp()) return Unexpected(SrtpError::Failed);
@@ -197,7 +202,16 @@ Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   explicit_bzero(block.material.data(), sizeof(block.material));
   if (s != srtp_err_status_ok)
     return Unexpected(s == srtp_err_status_bad_param ? SrtpError::BadConfig : SrtpError::Failed);
-  return SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter>(session), config);
+  SrtpContext context(std::unique_ptr<srtp_ctx_t_, Deleter>(session), config);
+  const RtpPath path = config.rtpPath == RtpPath::Default ? rtpPathInUse() : config.rtpPath;
+  // A config the compact path does not take, or OpenSSL refusing it, leaves libsrtp for all.
+  if (path == RtpPath::Compact) context.compact_.reset(detail::CompactSrtp::create(config).release());
+  if (context.compact_) context.compactCipher_ = context.compact_->cipherContext();
+  return context;
+}
+
+void SrtpContext::prefetch() const {
+  if (compact_) compact_->prefetch(compactCipher_, !suiteInfo(suite_).aead);
 }
 
 SrtpContext::SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter> ctx, const SrtpConfig& config)
@@ -214,6 +228,9 @@ Expected<size_t, SrtpError> SrtpContext::protectRtp(std::span<std::byte> buffer,
   assert(direction_ == Direction::Outbound);
   if (length > buffer.size() || !rtpFits(buffer.first(length), 0)) return Unexpected(SrtpError::BadPacket);
   if (buffer.size() - length < rtpTrailer_) return Unexpected(SrtpError::NoRoom);
+  if (compact_) {
+    if (auto r = compact_->protect(buffer, length)) return *r;
+  }
   int len = static_cast<int>(length);
   const srtp_err_status_t s = srtp_protect_mki(ctx_.get(), buffer.data(), &len, mkiLength_ > 0, 0);
   if (s != srtp_err_status_ok) return Unexpected(fromStatus(s));
@@ -233,6 +250,9 @@ Expected<size_t, SrtpError> SrtpContext::protectRtcp(std::span<std::byte> buffer
 Expected<size_t, SrtpError> SrtpContext::unprotectRtp(std::span<std::byte> packet) {
   assert(direction_ == Direction::Inbound);
   if (!rtpFits(packet, rtpTrailer_)) return Unexpected(SrtpError::BadPacket);
+  if (compact_) {
+    if (auto r = compact_->unprotect(packet)) return *r;
+  }
   int len = static_cast<int>(packet.size());
   const srtp_err_status_t s = srtp_unprotect_mki(ctx_.get(), packet.data(), &len, mkiLength_ > 0);
   if (s != srtp_err_status_ok) return Unexpected(fromStatus(s));

@@ -20,6 +20,10 @@ struct srtp_ctx_t_;  // libsrtp's session; kept out of this header so users do n
 
 namespace rdv::srtp {
 
+namespace detail {
+class CompactSrtp;
+}
+
 // Why a packet was not protected/unprotected; callers drop it and count it under this reason
 // (STYLE.md §7). Stable order: usable as an array index below kSrtpErrorCount.
 enum class SrtpError : uint8_t {
@@ -38,6 +42,12 @@ std::string_view toString(SrtpError e);
 
 enum class Direction : uint8_t { Inbound, Outbound };
 
+// Which code processes SRTP (RTP) packets. Compact: one compact object per context
+// (CompactSrtp.h) when the config fits — one key without MKI, a window of 64..1024 — and libsrtp
+// for SRTCP, for other configs and for SSRCs beyond the first four. Libsrtp: libsrtp for all.
+// Default: the process-wide choice (useRtpPath, SrtpTransforms.h; Compact unless changed).
+enum class RtpPath : uint8_t { Default, Compact, Libsrtp };
+
 // One master key: key||salt as SDES carries it, and the MKI the packets carry (mkiLength 0 = none).
 struct MasterKey {
   std::span<const std::byte> keySalt;
@@ -53,6 +63,7 @@ struct SrtpConfig {
   std::span<const MasterKey> keys;
   // Replay window in packets (libsrtp: 64..32767). RFC 3711 §3.3.2 asks for at least 64.
   uint32_t replayWindow = 1024;
+  RtpPath rtpPath = RtpPath::Default;
 };
 
 class SrtpContext {
@@ -83,13 +94,23 @@ class SrtpContext {
   size_t rtcpTrailer() const { return rtcpTrailer_; }
   Suite suite() const { return suite_; }
   Direction direction() const { return direction_; }
+  // Whether SRTP packets take the compact path (RtpPath above).
+  bool compactRtp() const { return compact_ != nullptr; }
+  // On the compact path: asks the CPU for the state the next SRTP packet will read (this
+  // context's object and its EVP context), without waiting for it. A hint for a caller that knows
+  // a packet for this context comes next (the relay: the peer leg's outbound context while it
+  // unprotects). No effect on results; nothing on the libsrtp path.
+  void prefetch() const;
 
  private:
   struct Deleter {
     void operator()(srtp_ctx_t_* ctx) const;
+    void operator()(detail::CompactSrtp* c) const;
   };
   SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter> ctx, const SrtpConfig& config);
 
+  std::unique_ptr<detail::CompactSrtp, Deleter> compact_;  // first: the per-packet path reads it
+  const void* compactCipher_ = nullptr;  // compact_'s EVP context, for prefetch() without a load
   std::unique_ptr<srtp_ctx_t_, Deleter> ctx_;
   Suite suite_;
   Direction direction_;

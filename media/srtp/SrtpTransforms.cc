@@ -15,6 +15,7 @@ namespace rdv::srtp {
 namespace {
 
 Transforms current = Transforms::Libsrtp;
+RtpPath rtpPath = RtpPath::Compact;
 
 }  // namespace
 
@@ -51,6 +52,18 @@ Transforms transformsInUse() {
 
 std::string_view toString(Transforms t) {
   return t == Transforms::Rendezvous ? "rendezvous" : "libsrtp";
+}
+
+void useRtpPath(RtpPath p) {
+  rtpPath = p == RtpPath::Libsrtp ? RtpPath::Libsrtp : RtpPath::Compact;
+}
+
+RtpPath rtpPathInUse() {
+  return rtpPath;
+}
+
+std::string_view toString(RtpPath p) {
+  return p == RtpPath::Libsrtp ? "libsrtp" : p == RtpPath::Compact ? "compact" : "default";
 }
 
 }  // namespace rdv::srtp

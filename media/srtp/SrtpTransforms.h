@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "media/srtp/SrtpContext.h"
+
 namespace rdv::srtp {
 
 enum class Transforms : uint8_t { Libsrtp, Rendezvous };
@@ -28,5 +30,11 @@ enum class Transforms : uint8_t { Libsrtp, Rendezvous };
 bool useTransforms(Transforms t);
 Transforms transformsInUse();
 std::string_view toString(Transforms t);
+
+// The RtpPath that contexts created with RtpPath::Default take from now on (Compact, or Libsrtp;
+// Default is taken as Compact). Process-wide, for benchmarks and tests; same threading rule.
+void useRtpPath(RtpPath p);
+RtpPath rtpPathInUse();
+std::string_view toString(RtpPath p);
 
 }  // namespace rdv::srtp
