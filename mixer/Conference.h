@@ -3,7 +3,9 @@
 // its talkers, not its listeners: each tick the loudest N active, unmuted speakers are summed
 // once; every participant who is not one of them hears that same mix, encoded once per codec
 // group and sent to all of them with their own RTP headers; each talker hears the mix minus
-// itself, encoded by an encoder it holds only while it talks (Asterisk softmix's scheme).
+// itself, encoded by an encoder it holds only while it talks (Asterisk softmix's scheme). A
+// stream that would carry exactly one talker's voice in its own codec at 0 dB gets that talker's
+// frame forwarded instead (ConferenceOptions::forwardSingleTalker).
 //
 // Threading: a Conference belongs to one mixer worker thread. addParticipant/remove/set* may
 // allocate and are for the worker's command handling; receive() (per packet) and tick() (per
