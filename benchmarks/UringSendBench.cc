@@ -47,7 +47,8 @@ struct Totals {
 
 int main(int argc, char** argv) {
   size_t sockets = 1000, rounds = 200, bytes = 172;
-  rdv::bench::ArgReader args(argc, argv, "uring_send_bench", "uring_send_bench [--sockets N] [--rounds R] [--bytes B]");
+  rdv::bench::ArgReader args(argc, argv, "uring_send_bench",
+                             "uring_send_bench [--sockets N] [--rounds R] [--bytes B]");
   while (args.more()) {
     const std::string a = args.next();
     if (a == "--sockets") {
@@ -69,8 +70,8 @@ int main(int argc, char** argv) {
   std::vector<rdv::common::Fd> tx;
   for (size_t i = 0; i < sockets; ++i) tx.push_back(loopbackUdp());
   io_uring ring{};
-  if (!rx.valid() || getsockname(rx.get(), reinterpret_cast<sockaddr*>(&to), &len) != 0 || !tx.back().valid() ||
-      io_uring_queue_init(static_cast<unsigned>(sockets), &ring, 0) != 0) {
+  if (!rx.valid() || getsockname(rx.get(), reinterpret_cast<sockaddr*>(&to), &len) != 0 ||
+      !tx.back().valid() || io_uring_queue_init(static_cast<unsigned>(sockets), &ring, 0) != 0) {
     std::fprintf(stderr, "uring_send_bench: sockets or io_uring unavailable\n");
     return 1;
   }
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
         }
       }
     } else {
-      for (size_t i = 0; i < sockets; ++i) io_uring_prep_sendmsg(io_uring_get_sqe(&ring), tx[i].get(), &msg[i], 0);
+      for (size_t i = 0; i < sockets; ++i)
+        io_uring_prep_sendmsg(io_uring_get_sqe(&ring), tx[i].get(), &msg[i], 0);
       io_uring_submit_and_wait(&ring, static_cast<unsigned>(sockets));
       io_uring_cqe* cqe = nullptr;
       unsigned head = 0, seen = 0;
@@ -114,9 +116,11 @@ int main(int argc, char** argv) {
   io_uring_queue_exit(&ring);
   const char* names[] = {"sendto", "io_uring"};
   for (size_t m = 0; m < 2; ++m) {
-    std::printf("way=%s sockets=%zu cpu_us_per_round=%.1f wall_us_per_round=%.1f cpu_us_per_send=%.2f failed=%ld\n",
-                names[m], sockets, 1e6 * t[m].cpu / static_cast<double>(rounds), 1e6 * t[m].wall / static_cast<double>(rounds),
-                1e6 * t[m].cpu / static_cast<double>(rounds * sockets), t[m].failed);
+    std::printf(
+        "way=%s sockets=%zu cpu_us_per_round=%.1f wall_us_per_round=%.1f cpu_us_per_send=%.2f failed=%ld\n",
+        names[m], sockets, 1e6 * t[m].cpu / static_cast<double>(rounds),
+        1e6 * t[m].wall / static_cast<double>(rounds), 1e6 * t[m].cpu / static_cast<double>(rounds * sockets),
+        t[m].failed);
   }
   return 0;
 }

@@ -214,7 +214,8 @@ void Conference::prepareShared(CodecGroup& g, TickStats& st) {
     sharedReady_ = true;
   }
   if (std::exchange(g.sharedForwarded, false)) g.sharedEncoder->reset();
-  g.shared = std::span<const std::byte>(g.sharedPayload.data(), g.sharedEncoder->encode(shared_, g.sharedPayload));
+  const size_t n = g.sharedEncoder->encode(shared_, g.sharedPayload);
+  g.shared = std::span<const std::byte>(g.sharedPayload.data(), n);
   ++st.encodes;
 }
 

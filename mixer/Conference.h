@@ -126,8 +126,8 @@ class Conference {
     std::unique_ptr<media::AudioEncoder> sharedEncoder;
     std::vector<std::unique_ptr<media::AudioEncoder>> talkerEncoders;  // min(maxTalkers, members) of them, grown on join
     std::vector<bool> talkerEncoderBusy;
-    bool sharedPrepared = false;  // this tick's shared payload is ready (encoded or forwarded)
-    bool sharedForwarded = false;  // the last shared payload was a talker's frame
+    bool sharedPrepared = false;        // this tick's shared payload is ready (encoded or forwarded)
+    bool sharedForwarded = false;       // the last shared payload was a talker's frame
     std::span<const std::byte> shared;  // into sharedPayload, or a forwarded talker's frame
     std::array<std::byte, media::kMaxPayload> sharedPayload;
   };

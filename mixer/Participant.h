@@ -77,7 +77,9 @@ class Participant {
   // from a packet (not concealed, not decoded for its level only), decoded as a 20 ms frame, and
   // the gain is 0 dB. Empty otherwise. Points into the jitter buffer: valid until the next
   // receive() or pullFrame(), so within the tick that pulled it.
-  std::span<const std::byte> forwardable() const { return gainQ12_ == 4096 ? forwardable_ : std::span<const std::byte>{}; }
+  std::span<const std::byte> forwardable() const {
+    return gainQ12_ == 4096 ? forwardable_ : std::span<const std::byte>{};
+  }
   bool talking() const { return vad_.talking(); }
   double score() const { return vad_.score(); }
 
