@@ -168,6 +168,8 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
        MetricType::Counter, &M::encodes},
       {"rdv_mixer_encodes_last_tick", "Audio encodes in the last tick, all mixers", MetricType::Gauge,
        &M::encodesLastTick},
+      {"rdv_mixer_forwards_total", "Mixer packets carrying a talker's own frame instead of an encode",
+       MetricType::Counter, &M::forwards},
       {"rdv_mixer_decodes_total", "Audio decodes", MetricType::Counter, &M::decodes},
       {"rdv_mixer_frames_concealed_total", "Frames made by codec loss concealment or FEC", MetricType::Counter,
        &M::framesConcealed},

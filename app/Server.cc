@@ -322,6 +322,7 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.conference.maxTalkers = cc.maxTalkers;
   o.conference.encoder.bitrate = cc.opusBitrate;
   o.conference.encoder.complexity = static_cast<int>(cc.opusComplexity);
+  o.conference.talkerOpusComplexity = cc.opusTalkerComplexity <= 10 ? static_cast<int>(cc.opusTalkerComplexity) : -1;
   o.maxParticipants = cc.maxParticipants;
   o.createOnJoin = cc.createOnJoin != 0;
   o.pinAttempts = cc.pinAttempts;

@@ -1,7 +1,7 @@
 // conf_load: conference participant simulator for benchmarks/conf_bench.py.
 //
 //   conf_load --participants FILE|- [--seconds 20] [--drain 1] [--tone-at 2] [--decode 8]
-//             [--threshold 1000] [--tick-us 1000] [--per-participant]
+//             [--threshold 1000] [--tick-us 1000] [--per-participant] [--room-size N]
 //
 // Reads one participant per line (blank lines and '#' comments skipped):
 //
@@ -24,7 +24,10 @@
 // --decode silent participants also decode what they receive: the added latency of talker T at
 // listener L runs from T's first tone frame leaving here to the arrival of the first frame at L
 // whose amplitude at T's frequency (Goertzel) exceeds --threshold. On loopback that is the
-// server's own delay: jitter buffer, tick alignment, mixing and encoding.
+// server's own delay: jitter buffer, tick alignment, mixing and encoding. With --room-size N the
+// lines are rooms of N in order and only pairs within a room are measured (a listener never
+// hears another room's talkers, and testing every talker's tone in every frame would cost the
+// generator O(talkers x listeners)).
 //
 // stdout carries only key=value lines (`phase=media_start` / `phase=media_end` around the sending
 // time, so a driver samples the server over it), then per-participant lines with
@@ -82,11 +85,12 @@ struct Options {
   double threshold = 1000;
   int64_t tickUs = 1000;
   bool perParticipant = false;
+  size_t roomSize = 0;  // 0: all participants in one room
 };
 
 constexpr const char* kSynopsis =
     "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--decode K]\n"
-    "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant]";
+    "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant] [--room-size N]";
 
 Options parseOptions(int argc, char** argv) {
   Options o;
@@ -109,6 +113,8 @@ Options parseOptions(int argc, char** argv) {
       o.tickUs = static_cast<int64_t>(args.number(100, 20000));
     } else if (a == "--per-participant") {
       o.perParticipant = true;
+    } else if (a == "--room-size") {
+      o.roomSize = static_cast<size_t>(args.number(1, kMaxParticipants));
     } else if (a == "-h" || a == "--help") {
       args.usage("", 0);
     } else {
@@ -287,6 +293,7 @@ struct Participant {
   uint64_t sent = 0;
   uint64_t sendErrors = 0;
   int64_t firstToneSentNs = -1;  // talkers: when the first tone frame left
+  size_t room = 0;               // --room-size: which room of the file
   RxStats rx;
   std::unique_ptr<media::AudioDecoder> decoder;  // listeners that measure latency
   std::vector<int64_t> heardNs;                  // per talker index: arrival of its first tone frame, -1
@@ -360,7 +367,7 @@ void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_
   }
   for (size_t t = 0; t < talkers_.size(); ++t) {
     const Participant& talker = parts_[talkers_[t]];
-    if (&talker == &p || p.heardNs[t] >= 0 || talker.firstToneSentNs < 0) {
+    if (&talker == &p || p.heardNs[t] >= 0 || talker.firstToneSentNs < 0 || talker.room != p.room) {
       continue;
     }
     if (media::testutil::toneAmplitude(pcm_, talker.spec.hz) > opt_.threshold) {
@@ -542,7 +549,7 @@ void ConfLoad::report() const {
     }
     for (size_t t = 0; t < talkers_.size(); ++t) {
       const Participant& talker = parts_[talkers_[t]];
-      if (&talker == &l || talker.firstToneSentNs < 0) {
+      if (&talker == &l || talker.firstToneSentNs < 0 || talker.room != l.room) {
         continue;
       }
       ++pairs;
@@ -603,6 +610,7 @@ int run(const Options& opt) {
     p.fd = std::move(sock->fd);
     p.silence = &silence;
     p.ssrc = kSsrcBase + static_cast<uint32_t>(parts.size());
+    p.room = opt.roomSize != 0 ? parts.size() / opt.roomSize : 0;
     if (s.talker) {
       p.tone = encodeRing(s.codec, s.hz);
       talkers.push_back(parts.size());

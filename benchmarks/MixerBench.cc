@@ -115,10 +115,13 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0, bool leve
   benchmark::DoNotOptimize(sink.bytes);
 }
 
-// 100 rooms of 10 (Opus, G.722 and PCMU in turn; participants 0 and 1 of each room talk) on one
-// worker: issue 8's many-small-rooms load. Arguments: the Opus encoder complexity
-// (conference.opus_complexity), the Opus encoders' maximum audio bandwidth in Hz (0 = libopus
-// chooses, 8000 = wideband, SILK only) and 1/0 for level-only decoding of quiet participants.
+// 100 rooms of 10 (Opus, G.722 and PCMU in turn) on one worker: issue 8's many-small-rooms load.
+// Arguments: the Opus encoder complexity of the shared mixes (conference.opus_complexity), the
+// Opus encoders' maximum audio bandwidth in Hz (0 = libopus chooses, 8000 = wideband, SILK only),
+// 1/0 for level-only decoding of quiet participants, the talkers' Opus complexity
+// (conference.opus_talker_complexity; -1 = as the shared mixes), who talks (0: participants 0 and
+// 1 of each room, an Opus and a G.722 one; 1: two of one codec, the codec taking turns by room)
+// and 1/0 for forwarding a lone talker's frame (ConferenceOptions::forwardSingleTalker).
 void BM_HundredMixedRooms(benchmark::State& state) {
   constexpr int kRooms = 100;
   constexpr int kSize = 10;
@@ -134,6 +137,9 @@ void BM_HundredMixedRooms(benchmark::State& state) {
   opts.conference.encoder.complexity = static_cast<int>(state.range(0));
   opts.conference.encoder.maxBandwidthHz = static_cast<uint32_t>(state.range(1));
   opts.conference.levelOnlyDecode = state.range(2) != 0;
+  opts.conference.talkerOpusComplexity = static_cast<int>(state.range(3));
+  const bool sameCodecTalkers = state.range(4) != 0;
+  opts.conference.forwardSingleTalker = state.range(5) != 0;
   MixerWorker worker(opts, sink);
   for (int room = 0; room < kRooms; ++room) {
     worker.createConference(static_cast<rdv::mixer::ConferenceId>(room));
@@ -144,12 +150,15 @@ void BM_HundredMixedRooms(benchmark::State& state) {
       worker.addParticipant(static_cast<rdv::mixer::ConferenceId>(room), {.id = id, .codec = c, .payloadType = pt, .ssrc = id});
     }
   }
+  const auto talks = [&](int room, int i) {
+    return sameCodecTalkers ? (i == room % 3 || i == room % 3 + 3) : i < 2;
+  };
   std::array<std::byte, 1500> buf{};
   uint16_t seq = 0;
   const auto feedAndTick = [&] {
     for (ParticipantId id = 0; id < kRooms * kSize; ++id) {
       const int i = static_cast<int>(id % kSize);
-      const Payload& p = rings[static_cast<size_t>(i % 3)][i < 2 ? 0 : 1][seq % kRing];
+      const Payload& p = rings[static_cast<size_t>(i % 3)][talks(static_cast<int>(id / kSize), i) ? 0 : 1][seq % kRing];
       const size_t n = buildPacket(buf, 0x9000 + id, seq, p, -1, kCodecs[i % 3]);
       worker.inbound(0).push(id, std::span(buf).first(n), uint64_t{seq} * 20'000'000);
     }
@@ -158,9 +167,11 @@ void BM_HundredMixedRooms(benchmark::State& state) {
   };
   for (int i = 0; i < 60; ++i) feedAndTick();
   const uint64_t encodes = worker.counters().encodes.get();
+  const uint64_t forwards = worker.counters().forwards.get();
   for (auto _ : state) feedAndTick();
-  state.counters["encodes_per_tick"] =
-      static_cast<double>(worker.counters().encodes.get() - encodes) / static_cast<double>(state.iterations());
+  const auto ticks = static_cast<double>(state.iterations());
+  state.counters["encodes_per_tick"] = static_cast<double>(worker.counters().encodes.get() - encodes) / ticks;
+  state.counters["forwards_per_tick"] = static_cast<double>(worker.counters().forwards.get() - forwards) / ticks;
   state.counters["talkers"] = static_cast<double>(worker.counters().talkers.get());
   state.counters["per_participant"] =
       benchmark::Counter(kRooms * kSize, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
@@ -178,11 +189,17 @@ BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicroseco
 BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomFullRateDetect)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_HundredMixedRooms)
-    ->Args({5, 0, 0})
-    ->Args({5, 0, 1})
-    ->Args({5, 8000, 1})
-    ->Args({1, 0, 1})
-    ->Args({1, 8000, 1})
+    ->ArgNames({"cx", "bw", "lvl", "talker_cx", "same_codec", "fwd"})
+    ->Args({5, 0, 0, -1, 0, 0})
+    ->Args({5, 0, 1, -1, 0, 0})
+    ->Args({5, 8000, 1, -1, 0, 0})
+    ->Args({1, 0, 1, -1, 0, 0})
+    ->Args({1, 8000, 1, -1, 0, 0})
+    ->Args({5, 0, 1, -1, 0, 1})  // the defaults: forwarding on (nothing to forward: talkers of two codecs)
+    ->Args({5, 0, 1, 1, 0, 1})   // talkers' mix-minus at complexity 1
+    ->Args({5, 0, 1, -1, 1, 0})  // two talkers of one codec, every stream encoded...
+    ->Args({5, 0, 1, -1, 1, 1})  // ...and their frames forwarded to each other
+    ->Args({5, 0, 1, 1, 1, 1})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

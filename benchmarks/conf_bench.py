@@ -270,6 +270,7 @@ class Rendezvous:
         self.api = f"http://127.0.0.1:{api_port}/api/v1"
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.room = "confbench"
+        self.rooms = []  # every room joined, deleted on close
         lo, hi = MEDIA_PORTS
         argv = [args.rendezvous, "--set", f"api.listen=127.0.0.1:{api_port}",
                 "--set", f"metrics.listen=127.0.0.1:{metrics_port}", "--set", f"ng.listen=127.0.0.1:{ng_port}",
@@ -286,11 +287,16 @@ class Rendezvous:
     def create_room(self):
         pass  # the first participant creates it
 
-    def join(self, ports, codec):
-        remote = []
-        for port in ports:
-            status, reply = http_json("POST", f"{self.api}/conferences/{self.room}/participants",
-                                      {"rtp": {"ip": "127.0.0.1", "port": port}, "codec": codec})
+    def join(self, ports, codec, room=None):
+        """Joins one participant per port to `room` (default the benchmark's room); `codec` is one
+        name for all, or a list with one per port."""
+        remote, room = [], room or self.room
+        if room not in self.rooms:
+            self.rooms.append(room)
+        for i, port in enumerate(ports):
+            c = codec[i] if isinstance(codec, list) else codec
+            status, reply = http_json("POST", f"{self.api}/conferences/{room}/participants",
+                                      {"rtp": {"ip": "127.0.0.1", "port": port}, "codec": c})
             if status != 201 or not reply or "rtp" not in reply:
                 raise RuntimeError(f"rendezvous join {port}: HTTP {status} {reply}")
             remote.append((reply["rtp"]["ip"], int(reply["rtp"]["port"])))
@@ -316,10 +322,11 @@ class Rendezvous:
         return out
 
     def close(self):
-        try:
-            http_json("DELETE", f"{self.api}/conferences/{self.room}")
-        except OSError as e:
-            log(f"rendezvous delete: {e}")
+        for room in self.rooms or [self.room]:
+            try:
+                http_json("DELETE", f"{self.api}/conferences/{room}")
+            except OSError as e:
+                log(f"rendezvous delete {room}: {e}")
         self.server.stop()
 
 
@@ -333,10 +340,43 @@ def participants_file(path, ports, remote, codec, talkers, levels):
             f.write(f"{port} {ip}:{rport} {codec} {PAYLOAD_TYPES[codec]} {role} {hz}{ext}\n")
 
 
+ROOM_CODECS = ["opus", "g722", "pcmu"]  # --rooms: participant i of a room has ROOM_CODECS[i % 3]
+
+
+def room_talkers(args, room, size):
+    """Who talks in room `room` of --rooms: positions 0 and 1 (an Opus and a G.722 participant),
+    or with --same-codec-talkers two of one codec, the codec taking turns by room."""
+    if args.same_codec_talkers:
+        first = room % len(ROOM_CODECS)
+        return [p for p in (first, first + len(ROOM_CODECS)) if p < size][:args.talkers]
+    return list(range(min(args.talkers, size)))
+
+
+def join_rooms(args, server, ports, run_dir):
+    """--rooms R: R rooms of len(ports) / R participants, codecs in turn, args.talkers talkers
+    each; writes conf_load's participants file and returns its path."""
+    size = len(ports) // args.rooms
+    spec = os.path.join(run_dir, f"rooms-{args.rooms}x{size}.participants")
+    with open(spec, "w") as f:
+        for room in range(args.rooms):
+            mine = ports[room * size:(room + 1) * size]
+            codecs = [ROOM_CODECS[i % len(ROOM_CODECS)] for i in range(size)]
+            remote = server.join(mine, codecs, room=f"confbench{room}")
+            talkers = room_talkers(args, room, size)
+            for i, (port, (ip, rport)) in enumerate(zip(mine, remote)):
+                if not ip.startswith("127."):
+                    raise RuntimeError(f"server gave a non-loopback address {ip}")
+                role, hz = ("talker", TONES[talkers.index(i)]) if i in talkers else ("silent", 0)
+                f.write(f"{port} {ip}:{rport} {codecs[i]} {PAYLOAD_TYPES[codecs[i]]} {role} {hz}\n")
+    return spec
+
+
 def run_conf_load(args, server, spec_path, n):
     """Runs conf_load and samples the server at its phase lines; returns the figures."""
     argv = [args.conf_load, "--participants", spec_path, "--seconds", str(args.seconds),
             "--tone-at", str(args.tone_at), "--decode", str(args.decode)]
+    if args.rooms:
+        argv += ["--room-size", str(n // args.rooms)]
     limit = args.seconds + 40
     figures, samples = {}, {}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
@@ -377,17 +417,22 @@ def run_one(args, kind, n, run_dir):
     base = free_block(100, 61000, 65500)           # API, metrics, NG
     pbase = free_block(((n + 99) // 100) * 100, 20000, 32000)  # one local RTP port per participant
     ports = list(range(pbase, pbase + n))
-    row = {"server": kind, "participants": n, "codec": args.codec}
+    row = {"server": kind, "participants": n, "codec": "mixed" if args.rooms else args.codec}
+    if args.rooms:
+        row["label"] = f"{args.rooms}x{n // args.rooms}"
     log(f"... {kind} @ {n} participants ({args.codec})")
     server = None
     try:
         server = Janus(args, base, run_dir) if kind == "janus" else Rendezvous(args, base, base + 1, base + 2, run_dir)
         t0 = time.monotonic()
         server.create_room()
-        remote = server.join(ports, args.codec)
+        if args.rooms:
+            spec = join_rooms(args, server, ports, run_dir)
+        else:
+            remote = server.join(ports, args.codec)
+            spec = os.path.join(run_dir, f"{kind}-{n}.participants")
+            participants_file(spec, ports, remote, args.codec, args.talkers, args.levels)
         row["join_s"] = round(time.monotonic() - t0, 3)
-        spec = os.path.join(run_dir, f"{kind}-{n}.participants")
-        participants_file(spec, ports, remote, args.codec, args.talkers, args.levels)
         before = server.metrics()
         row.update(run_conf_load(args, server, spec, n))
         after = server.metrics()
@@ -431,7 +476,7 @@ def print_table(rows):
                  fmt(encodes / ticks if encodes is not None and ticks else None, ".1f"),
                  fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
                  fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else "")]
-        print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r["participants"], *cells))
+        print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r.get("label", r["participants"]), *cells))
 
 
 def counts(text, ap, what):
@@ -463,12 +508,19 @@ def main():
     ap.add_argument("--threads", action="store_true", help="also report the server's CPU per thread name")
     ap.add_argument("--nice", type=int, default=0, help="niceness for servers and conf_load (needs root below 0)")
     ap.add_argument("--json", help="also write every figure to this file")
+    ap.add_argument("--rooms", type=int, default=0,
+                    help="Rendezvous only: spread each count over this many rooms (codecs opus, g722, pcmu in "
+                         "turn; --talkers per room, default layout an Opus and a G.722 talker)")
+    ap.add_argument("--same-codec-talkers", action="store_true",
+                    help="with --rooms: a room's talkers share a codec (opus, g722, pcmu by room)")
     args = ap.parse_args()
     relay_bench.NICE = args.nice
     if not 0 < args.seconds <= 120 or not 0 <= args.tone_at < args.seconds - 1:
         ap.error("--seconds in (0, 120], --tone-at at least 1 s before the end")
     if not 1 <= args.talkers <= len(TONES):
         ap.error(f"--talkers: 1..{len(TONES)}")
+    if args.rooms and (args.rooms < 0 or not args.no_janus or args.levels):
+        ap.error("--rooms: Rendezvous only (with --no-janus), without --levels")
     if not os.access(args.conf_load, os.X_OK):
         ap.error(f"conf_load not executable: {args.conf_load}")
 

@@ -180,6 +180,10 @@ const std::array kKeys{
            "Opus encoder complexity of the mixes (0-10): 5 costs about half of 10; 1 about half of 5, for a "
            "small loss of quality",
            nullptr, RDV_NUM(conference.opusComplexity)},
+    KeyDef{"conference.opus_talker_complexity", KeyType::UInt, 0, 11,
+           "Opus complexity of each talker's own mix (heard by that talker alone, one encode per talker) "
+           "while opus_complexity sets the shared mixes; 11 = same as opus_complexity",
+           nullptr, RDV_NUM(conference.opusTalkerComplexity)},
     KeyDef{"conference.pin_attempts", KeyType::UInt, 1, 10,
            "wrong PINs (entered by DTMF, ended with #) before a SIP participant is hung up", nullptr,
            RDV_NUM(conference.pinAttempts)},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <utility>
 
 namespace rdv::mixer {
 
@@ -11,6 +12,12 @@ using media::CodecId;
 namespace {
 
 int16_t saturate(int32_t v) { return static_cast<int16_t>(std::clamp<int32_t>(v, INT16_MIN, INT16_MAX)); }
+
+media::EncoderOptions talkerEncoderOptions(const ConferenceOptions& o) {
+  media::EncoderOptions e = o.encoder;
+  if (o.talkerOpusComplexity >= 0) e.complexity = o.talkerOpusComplexity;
+  return e;
+}
 
 }  // namespace
 
@@ -35,15 +42,15 @@ Conference::CodecGroup* Conference::addToGroup(CodecId codec) {
   if (g == nullptr) {
     auto made = std::make_unique<CodecGroup>();
     made->codec = codec;
-    made->shared = media::makeEncoder(codec, opts_.encoder);
-    if (!made->shared) return nullptr;
+    made->sharedEncoder = media::makeEncoder(codec, opts_.encoder);
+    if (!made->sharedEncoder) return nullptr;
     g = made.get();
     groups_.push_back(std::move(made));
   }
   // No more talkers than members can talk at once: the pool grows with the group (here, on the
   // control path) up to maxTalkers, so a small group does not carry encoders it can never use.
   if (g->talkerEncoders.size() < std::min(opts_.maxTalkers, g->members + 1)) {
-    auto enc = media::makeEncoder(codec, opts_.encoder);
+    auto enc = media::makeEncoder(codec, talkerEncoderOptions(opts_));
     if (!enc) return nullptr;
     g->talkerEncoders.push_back(std::move(enc));
     g->talkerEncoderBusy.push_back(false);
@@ -124,6 +131,7 @@ void Conference::setTalker(Participant& p, bool talking) {
     assert(free != g->talkerEncoderBusy.end());  // min(maxTalkers, members) encoders, as many talkers at most
     *free = true;
     p.setTalkerSlot(static_cast<int>(free - g->talkerEncoderBusy.begin()));
+    p.setForwardedLast(false);
     g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->reset();
   } else {
     releaseTalker(p);
@@ -188,32 +196,67 @@ void Conference::send(Participant& p, std::span<const std::byte> payload, TickSt
   ++st.packetsSent;
 }
 
+// The listeners' payload of one codec group for this tick: the room's only talker's own frame
+// when it is in the group's codec (forwarded, no encode), otherwise the saturated mix encoded
+// once. An encoder that sat out while frames were forwarded restarts from a clean state.
+void Conference::prepareShared(CodecGroup& g, TickStats& st) {
+  g.sharedPrepared = true;
+  if (opts_.forwardSingleTalker && talkerCount_ == 1 && talkers_[0]->config().codec == g.codec) {
+    g.shared = talkers_[0]->forwardable();
+    if (!g.shared.empty()) {
+      g.sharedForwarded = true;
+      ++st.forwards;
+      return;
+    }
+  }
+  if (!sharedReady_) {
+    for (size_t i = 0; i < media::kFrameSamples; ++i) shared_[i] = saturate(mix_[i]);
+    sharedReady_ = true;
+  }
+  if (std::exchange(g.sharedForwarded, false)) g.sharedEncoder->reset();
+  const size_t n = g.sharedEncoder->encode(shared_, g.sharedPayload);
+  g.shared = std::span<const std::byte>(g.sharedPayload.data(), n);
+  ++st.encodes;
+}
+
 // Everyone who is not a talker hears the same mix: the first listener of each codec group in a
-// tick encodes it, the others reuse the payload.
+// tick prepares it, the others reuse the payload.
 void Conference::sendToListener(Participant& p, TickStats& st) {
   CodecGroup* g = group(p.config().codec);
-  if (!g->sharedEncoded) {
-    if (!sharedReady_) {
-      for (size_t i = 0; i < media::kFrameSamples; ++i) shared_[i] = saturate(mix_[i]);
-      sharedReady_ = true;
-    }
-    g->sharedSize = g->shared->encode(shared_, g->sharedPayload);
-    g->sharedEncoded = true;
-    ++st.encodes;
-  }
-  if (g->sharedSize == 0) {
+  if (!g->sharedPrepared) prepareShared(*g, st);
+  if (g->shared.empty()) {
     p.advanceSilently();  // the encoder failed: skip the frame rather than send garbage
     return;
   }
-  send(p, std::span<const std::byte>(g->sharedPayload.data(), g->sharedSize), st);
+  send(p, g->shared, st);
 }
 
-// A talker hears the mix without its own (gain-adjusted) voice, in an encode of its own.
+// The one other talker when `p`'s mix-minus is exactly that talker's voice in p's codec.
+const Participant* Conference::soleOtherTalker(const Participant& p) const {
+  if (!opts_.forwardSingleTalker || talkerCount_ != 2) return nullptr;
+  const Participant* other = talkers_[0] == &p ? talkers_[1] : talkers_[0];
+  return other->config().codec == p.config().codec ? other : nullptr;
+}
+
+// A talker hears the mix without its own (gain-adjusted) voice, in an encode of its own, or the
+// other talker's frame itself when that is all the mix-minus holds.
 void Conference::sendToTalker(Participant& p, TickStats& st) {
+  if (const Participant* other = soleOtherTalker(p)) {
+    if (const auto frame = other->forwardable(); !frame.empty()) {
+      p.setForwardedLast(true);
+      ++st.forwards;
+      send(p, frame, st);
+      return;
+    }
+  }
+  media::AudioEncoder& enc = *group(p.config().codec)->talkerEncoders[static_cast<size_t>(p.talkerSlot())];
+  if (p.forwardedLast()) {
+    enc.reset();  // its history is from before the forwarded frames
+    p.setForwardedLast(false);
+  }
   const auto pcm = p.pcm();
   for (size_t i = 0; i < media::kFrameSamples; ++i) own_[i] = saturate(mix_[i] - pcm[i]);
-  CodecGroup* g = group(p.config().codec);
-  const size_t n = g->talkerEncoders[static_cast<size_t>(p.talkerSlot())]->encode(own_, talkerPayload_);
+  const size_t n = enc.encode(own_, talkerPayload_);
   ++st.encodes;
   if (n == 0) {
     p.advanceSilently();
@@ -235,7 +278,7 @@ TickStats Conference::decodeShard(size_t shard, size_t shards) {
 
 TickStats Conference::mixAndSend() {
   TickStats st;
-  for (auto& g : groups_) g->sharedEncoded = false;
+  for (auto& g : groups_) g->sharedPrepared = false;
   selectTalkers();
   mixTalkers();
   for (auto& p : participants_) {

@@ -3,7 +3,9 @@
 // its talkers, not its listeners: each tick the loudest N active, unmuted speakers are summed
 // once; every participant who is not one of them hears that same mix, encoded once per codec
 // group and sent to all of them with their own RTP headers; each talker hears the mix minus
-// itself, encoded by an encoder it holds only while it talks (Asterisk softmix's scheme).
+// itself, encoded by an encoder it holds only while it talks (Asterisk softmix's scheme). A
+// stream that would carry exactly one talker's voice in its own codec at 0 dB gets that talker's
+// frame forwarded instead (ConferenceOptions::forwardSingleTalker).
 //
 // Threading: a Conference belongs to one mixer worker thread. addParticipant/remove/set* may
 // allocate and are for the worker's command handling; receive() (per packet) and tick() (per
@@ -36,6 +38,15 @@ struct ConferenceOptions {
   // 16 kHz, G.711/G.722 without upsampling (Participant::pullFrame); false decodes them at
   // 48 kHz like a mixed frame (for A/B).
   bool levelOnlyDecode = true;
+  // When what a stream would carry is exactly one talker's voice in that stream's own codec at
+  // 0 dB gain, the talker's received frame is forwarded (under the stream's own SSRC, sequence
+  // and timestamp) instead of being mixed and encoded again: a talker whose only other talker
+  // shares its codec (two-talker rooms), and a codec group's listeners while the room's one
+  // talker has their codec. false always encodes (for A/B).
+  bool forwardSingleTalker = true;
+  // Opus complexity of the talkers' mix-minus encoders (each heard by one participant);
+  // -1 = encoder.complexity, which the shared listener mixes use.
+  int talkerOpusComplexity = -1;
 };
 
 // A snapshot of one participant for the operator API (GET /api/v1/conferences/{room}).
@@ -62,6 +73,7 @@ struct ConferenceReport {
 struct TickStats {
   uint32_t decodes = 0;
   uint32_t encodes = 0;
+  uint32_t forwards = 0;  // packets whose payload is a talker's frame passed on, not an encode
   uint32_t concealed = 0;
   uint32_t talkers = 0;
   uint32_t packetsSent = 0;
@@ -111,11 +123,12 @@ class Conference {
   struct CodecGroup {
     media::CodecId codec;
     size_t members = 0;
-    std::unique_ptr<media::AudioEncoder> shared;
+    std::unique_ptr<media::AudioEncoder> sharedEncoder;
     std::vector<std::unique_ptr<media::AudioEncoder>> talkerEncoders;  // min(maxTalkers, members) of them, grown on join
     std::vector<bool> talkerEncoderBusy;
-    bool sharedEncoded = false;
-    size_t sharedSize = 0;
+    bool sharedPrepared = false;        // this tick's shared payload is ready (encoded or forwarded)
+    bool sharedForwarded = false;       // the last shared payload was a talker's frame
+    std::span<const std::byte> shared;  // into sharedPayload, or a forwarded talker's frame
     std::array<std::byte, media::kMaxPayload> sharedPayload;
   };
 
@@ -127,6 +140,8 @@ class Conference {
   void releaseTalker(Participant& p);
   void sendToListener(Participant& p, TickStats& st);
   void sendToTalker(Participant& p, TickStats& st);
+  void prepareShared(CodecGroup& g, TickStats& st);
+  const Participant* soleOtherTalker(const Participant& p) const;
   void send(Participant& p, std::span<const std::byte> payload, TickStats& st);
 
   ConferenceId id_;

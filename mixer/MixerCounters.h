@@ -14,6 +14,7 @@ struct alignas(64) MixerCounters {
   Counter ticksMissed;      // timer expirations that passed while a tick was still running
   Counter encodes;          // all encodes (shared listener mixes + talkers' mix-minus)
   Counter encodesLastTick;
+  Counter forwards;         // packets that carry a talker's own frame instead of an encode
   Counter decodes;
   Counter framesConcealed;  // frames made by codec PLC/FEC
   Counter packetsIn;        // taken off the inbound queues

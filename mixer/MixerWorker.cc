@@ -156,12 +156,14 @@ void MixerWorker::runTick() {
   for (auto& room : rooms_) {
     const TickStats st = room->mixAndSend();
     sum.encodes += st.encodes;
+    sum.forwards += st.forwards;
     sum.talkers += st.talkers;
     sum.packetsSent += st.packetsSent;
   }
   counters_.ticks.add(1);
   counters_.encodes.add(sum.encodes);
   counters_.encodesLastTick.set(sum.encodes);
+  counters_.forwards.add(sum.forwards);
   counters_.decodes.add(sum.decodes);
   counters_.framesConcealed.add(sum.concealed);
   counters_.packetsOut.add(sum.packetsSent);

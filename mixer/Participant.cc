@@ -64,6 +64,7 @@ void Participant::silence() {
 uint32_t Participant::pullFrame(bool mixed) {
   const JitterBuffer::Frame f = jb_.pop();
   const media::PcmFrame out(pcm_.data(), pcm_.size());
+  forwardable_ = {};
   if (cfg_.muted || f.kind == JitterBuffer::FrameKind::Empty) {
     silence();
     vad_.update(media::VoiceActivity::kFloorDbov);
@@ -95,7 +96,11 @@ uint32_t Participant::pullFrame(bool mixed) {
   }
   pcmSilent_ = false;
   if (f.kind == JitterBuffer::FrameKind::Packet) {
-    if (!decoder_->decode(f.payload, out)) ++stats_.decodeErrors;
+    if (decoder_->decode(f.payload, out)) {
+      forwardable_ = f.payload;
+    } else {
+      ++stats_.decodeErrors;
+    }
   } else {
     decoder_->conceal(f.next, out);
     ++stats_.concealed;
@@ -120,7 +125,11 @@ uint32_t Participant::detectOnly(std::span<const std::byte> payload) {
     silence();
     return 1;
   }
-  if (!decoder_->completeFrame(payload, out)) ++stats_.decodeErrors;
+  if (decoder_->completeFrame(payload, out)) {
+    forwardable_ = payload;
+  } else {
+    ++stats_.decodeErrors;
+  }
   ++stats_.decodes;
   return 2;
 }

@@ -73,6 +73,13 @@ class Participant {
   void applyGain();
 
   media::ConstPcmFrame pcm() const { return media::ConstPcmFrame(pcm_.data(), pcm_.size()); }
+  // This tick's payload when it can stand for pcm() in a listener of the same codec: it came
+  // from a packet (not concealed, not decoded for its level only), decoded as a 20 ms frame, and
+  // the gain is 0 dB. Empty otherwise. Points into the jitter buffer: valid until the next
+  // receive() or pullFrame(), so within the tick that pulled it.
+  std::span<const std::byte> forwardable() const {
+    return gainQ12_ == 4096 ? forwardable_ : std::span<const std::byte>{};
+  }
   bool talking() const { return vad_.talking(); }
   double score() const { return vad_.score(); }
 
@@ -90,6 +97,10 @@ class Participant {
   // as a talker. Set by Conference only.
   int talkerSlot() const { return talkerSlot_; }
   void setTalkerSlot(int slot) { talkerSlot_ = slot; }
+  // Whether the last packet sent to this participant as a talker was another talker's frame
+  // forwarded rather than its own encoder's output (Conference only; its encoder then restarts).
+  bool forwardedLast() const { return forwardedLast_; }
+  void setForwardedLast(bool on) { forwardedLast_ = on; }
 
  private:
   void silence();
@@ -102,6 +113,8 @@ class Participant {
   media::VoiceActivity vad_;
   std::array<int16_t, media::kFrameSamples> pcm_{};
   bool pcmSilent_ = true;  // pcm_ is all zeros
+  std::span<const std::byte> forwardable_;  // see forwardable()
+  bool forwardedLast_ = false;
   int32_t gainQ12_ = 4096;
   uint16_t outSeq_;
   uint32_t outTs_;

@@ -180,7 +180,9 @@ TEST(ConferenceTest, ListenersShareOneEncodePerCodecGroup) {
 }
 
 TEST(ConferenceTest, ListenerWhoStartsTalkingMovesToItsOwnMixAndBack) {
-  Room room;
+  ConferenceOptions opts;
+  opts.forwardSingleTalker = false;  // every stream encoded: the talker encoder pool at work
+  Room room(opts);
   room.add(1, CodecId::Opus, 440);
   room.add(2, CodecId::Opus, 0);
   room.add(3, CodecId::Opus, 0);
@@ -360,6 +362,109 @@ TEST(ConferenceTest, Rfc4733KeysAreReportedOnceAtTheirEnd) {
   EXPECT_EQ(log.digits, "47#");
   EXPECT_EQ(conf.find(1)->stats().dtmfEvents, 3U);
   EXPECT_EQ(conf.find(1)->stats().wrongPayloadType, 0U) << "telephone-event is negotiated, not a wrong codec";
+}
+
+// Forwarding: a stream that would carry exactly one talker's voice in its own codec at 0 dB gets
+// that talker's frame instead of a decode, mix and encode.
+TEST(ConferenceForwardTest, TwoTalkersOfOneCodecHearEachOthersFramesWithoutEncodes) {
+  for (CodecId codec : {CodecId::Opus, CodecId::G722, CodecId::Pcmu}) {
+    Room room;
+    room.add(1, codec, 440);
+    room.add(2, codec, 1000);
+    room.add(3, codec, 0);
+    room.run(40);
+    const TickStats st = room.run(1);
+    EXPECT_EQ(st.talkers, 2u);
+    EXPECT_EQ(st.forwards, 2u) << media::codecInfo(codec).name;
+    EXPECT_EQ(st.encodes, 1u) << "only the listeners' shared mix";
+    EXPECT_GT(room.heard(1).amplitude(1000), kHeard);
+    EXPECT_LT(room.heard(1).amplitude(440), kNotHeard);
+    EXPECT_GT(room.heard(2).amplitude(440), kHeard);
+    EXPECT_LT(room.heard(2).amplitude(1000), kNotHeard);
+    EXPECT_GT(room.heard(3).amplitude(440), kHeard);
+    EXPECT_GT(room.heard(3).amplitude(1000), kHeard);
+    // Under the listener's own stream, not the talker's.
+    EXPECT_EQ(room.heard(1).ssrc, 0xA001u);
+  }
+}
+
+TEST(ConferenceForwardTest, PcmuFrameArrivesByteForByte) {
+  Room room;
+  room.add(1, CodecId::Pcmu, 440);
+  room.add(2, CodecId::Pcmu, 1000);
+  room.run(30);
+  // The sender's G.711 bytes decode to the same PCM the receiver got: no re-encoding.
+  const auto& got = room.heard(2).pcm;
+  std::vector<int16_t> sent;
+  Sender replay(CodecId::Pcmu, 0, 0x5001, 440);
+  auto dec = media::makeDecoder(CodecId::Pcmu);
+  for (int i = 0; i < 30; ++i) {
+    auto rtp = media::RtpView::parse(replay.next());
+    std::array<int16_t, media::kFrameSamples> pcm{};
+    ASSERT_TRUE(dec->decode(rtp->payload(), pcm));
+    sent.insert(sent.end(), pcm.begin(), pcm.end());
+  }
+  const auto lastFrame = std::span(got).last(media::kFrameSamples);
+  bool found = false;
+  for (size_t f = 0; f + media::kFrameSamples <= sent.size() && !found; f += media::kFrameSamples) {
+    found = std::equal(lastFrame.begin(), lastFrame.end(), sent.begin() + static_cast<ptrdiff_t>(f));
+  }
+  EXPECT_TRUE(found);
+}
+
+// A third talker turns the two forwarded streams into encoded mix-minus and back: each stream's
+// sequence and timestamp run on without a gap (Receiver checks) and it always holds the others.
+TEST(ConferenceForwardTest, StreamStaysContinuousAcrossForwardAndMix) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Opus, 1000);
+  room.add(3, CodecId::Opus, 0);
+  room.run(30);
+  EXPECT_EQ(room.run(1).forwards, 2u);
+  room.replaceSender(3, 1700);
+  room.run(10);
+  const TickStats three = room.run(1);
+  EXPECT_EQ(three.talkers, 3u);
+  EXPECT_EQ(three.forwards, 0u);
+  EXPECT_EQ(three.encodes, 3u);
+  EXPECT_GT(room.heard(1).amplitude(1700, 10), kHeard);
+  EXPECT_GT(room.heard(1).amplitude(1000, 10), kHeard);
+  room.replaceSender(3, 0);
+  room.run(60);  // hangover, then forwarding again
+  EXPECT_EQ(room.run(1).forwards, 2u);
+  EXPECT_GT(room.heard(1).amplitude(1000), kHeard);
+  EXPECT_LT(room.heard(1).amplitude(440), kNotHeard);
+  EXPECT_LT(room.heard(1).amplitude(1700), kNotHeard);
+  EXPECT_EQ(room.heard(1).packets, 30u + 1 + 10 + 1 + 60 + 1) << "a packet every tick";
+}
+
+TEST(ConferenceForwardTest, OtherCodecOrGainIsMixedNotForwarded) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Pcmu, 1000);
+  room.run(30);
+  EXPECT_EQ(room.run(1).forwards, 0u);
+  Room gained;
+  gained.add(1, CodecId::Opus, 440);
+  gained.add(2, CodecId::Opus, 1000);
+  ASSERT_TRUE(gained.conf.setGainDb(1, -6.0));
+  gained.run(40);
+  EXPECT_EQ(gained.run(1).forwards, 1u) << "1 hears 2's frame; 2 hears 1 at -6 dB, encoded";
+  EXPECT_NEAR(20 * std::log10(gained.heard(2).amplitude(440) / 8000), -6.0, 1.0);
+}
+
+TEST(ConferenceForwardTest, OneTalkerIsForwardedToListenersOfItsCodec) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::Opus, 0);
+  room.add(3, CodecId::Opus, 0);
+  room.add(4, CodecId::Pcmu, 0);
+  room.run(30);
+  const TickStats st = room.run(1);
+  EXPECT_EQ(st.forwards, 1u);  // one payload for both Opus listeners
+  EXPECT_EQ(st.encodes, 2u);   // the talker's own (silent) mix-minus and the PCMU mix
+  for (ParticipantId id : {2u, 3u, 4u}) EXPECT_NEAR(20 * std::log10(room.heard(id).amplitude(440) / 8000), 0.0, 1.0) << id;
+  EXPECT_EQ(room.heard(2).pcm, room.heard(3).pcm);
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ class Sender {
 
 class Receiver {
  public:
-  explicit Receiver(media::CodecId codec) : dec_(media::makeDecoder(codec)) {}
+  explicit Receiver(media::CodecId codec) : frameTicks_(media::codecInfo(codec).rtpFrameTicks()), dec_(media::makeDecoder(codec)) {}
 
   void onPacket(std::span<const std::byte> rtp) {
     ++packets;
@@ -58,6 +58,11 @@ class Receiver {
     ASSERT_TRUE(view);
     if (packets > 1) {
       EXPECT_EQ(view->sequence(), static_cast<uint16_t>(lastSeq + 1));
+      // Without a marker the stream kept time: one frame on from the last packet.
+      if (!view->marker()) {
+        EXPECT_EQ(view->timestamp(), lastTs + frameTicks_);
+      }
+      EXPECT_EQ(view->ssrc(), ssrc);
     }
     lastSeq = view->sequence();
     lastTs = view->timestamp();
@@ -86,6 +91,7 @@ class Receiver {
   std::vector<int16_t> pcm;
 
  private:
+  uint32_t frameTicks_;
   std::unique_ptr<media::AudioDecoder> dec_;
 };
 

@@ -63,8 +63,15 @@ TEST(NoAllocationTest, ReceiveAndTickDoNotAllocate) {
     ASSERT_TRUE(worker.addParticipant(1, {.id = id, .codec = c, .payloadType = pt, .ssrc = id}));
     senders.emplace_back(c, pt, 0x100 + id, id < 3 ? 300.0 + 200 * id : 0.0);
   }
+  // A second room whose two Opus talkers hear each other's frames forwarded, and whose listener
+  // hears the lone talker's frame when the other is lost.
+  ASSERT_NE(worker.createConference(2), nullptr);
+  for (ParticipantId id = 8; id < 11; ++id) {
+    ASSERT_TRUE(worker.addParticipant(2, {.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = id}));
+    senders.emplace_back(CodecId::Opus, 111, 0x100 + id, id < 10 ? 500.0 + 300 * (id - 8) : 0.0);
+  }
   const auto tick = [&](int i) {
-    for (ParticipantId id = 0; id < 8; ++id) {
+    for (ParticipantId id = 0; id < 11; ++id) {
       auto pkt = senders[id].next();
       if (i % 7 != static_cast<int>(id)) worker.inbound(0).push(id, pkt, uint64_t(i) * 20'000'000);  // some loss
     }
@@ -72,12 +79,14 @@ TEST(NoAllocationTest, ReceiveAndTickDoNotAllocate) {
   };
   for (int i = 0; i < 30; ++i) tick(i);  // talkers chosen, buffers primed
   const uint64_t encodesBefore = worker.counters().encodes.get();
+  const uint64_t forwardsBefore = worker.counters().forwards.get();
   counting = true;
   for (int i = 30; i < 130; ++i) tick(i);
   counting = false;
   // The senders' own encoders do not allocate either, so every allocation would be the mixer's.
   EXPECT_EQ(allocations.load(), 0u);
   EXPECT_GT(worker.counters().encodes.get(), encodesBefore);
+  EXPECT_GT(worker.counters().forwards.get(), forwardsBefore);
   EXPECT_GT(worker.counters().framesConcealed.get(), 0u);
 }
 
