@@ -272,6 +272,27 @@ def case_video_call(browser, relay, carol):
     return what
 
 
+def case_video_incoming(browser, relay, carol):
+    """(--media) carol calls the page with video: Rendezvous offers the browser's leg audio and video
+    BUNDLEd on one port (what a max-bundle browser needs), the page answers, and decodes her video."""
+    browser.cdp.evaluate("window.phoneState.videoFramesDecoded = 0")
+    carol.cons("/dial sip:alice@127.0.0.1:%d" % relay.sip_port)
+    browser.wait_state("carol's incoming call", lambda s: s.get("call", "").startswith("incoming"))
+    browser.cdp.evaluate("answer()")
+    carol.wait_log("call established", r"Call established", 15)
+    st = browser.wait_state("%d frames of carol's video decoded" % VIDEO_FRAMES,
+                            lambda s: s.get("videoFramesDecoded", 0) >= VIDEO_FRAMES)
+    legs = call_legs(relay, "alice")
+    video = {leg["side"]: leg for leg in legs if leg["stream"] == 1}
+    check(set(video) == {"caller", "callee"} and video["callee"]["packets"] >= VIDEO_FRAMES,
+          "the relay's video stream did not carry the page's video: %s" % legs)
+    what = "page answered, decoded %d frames; relay video stream: %d packets from carol, %d from the page" % (
+        st["videoFramesDecoded"], video["caller"]["packets"], video["callee"]["packets"])
+    browser.cdp.evaluate("hangup()")
+    carol.wait_log("call end", r"terminated \(duration", 10)
+    return what
+
+
 def check_heard(phone_client, freq):
     """After the phone quit (sndfile finalises its files then): each of its calls' recordings holds
     >= MIN_TONE_S of `freq`. Returns the seconds heard per call."""
@@ -376,6 +397,8 @@ def main():
             browser.cdp.evaluate("hangup()")
             browser.wait_state("idle after the conference", lambda s: s.get("call") == "idle")
             run("video_call", lambda: case_video_call(browser, relay, carol))
+            browser.wait_state("idle after the video call", lambda s: s.get("call") == "idle")
+            run("video_incoming", lambda: case_video_incoming(browser, relay, carol))
 
         def shot():
             path = browser.shot_path
