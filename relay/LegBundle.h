@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <string_view>
 
 namespace rdv::relay {
 
@@ -32,6 +33,14 @@ struct LegBundle {
   // The payload types of this leg's m-line as its peer sends them: how RTP from the shared
   // transport finds this stream before its SSRC is known. Used on the transport leg too.
   PayloadTypeSet payloadTypes;
+  // This m-line's a=mid, and the id its peer gives the MID RTP header extension
+  // (urn:ietf:params:rtp-hdrext:sdes:mid, RFC 9143 §15.1; 0 = not negotiated): how RTP finds its
+  // stream when payload types do not tell (two m-lines with the same codec).
+  static constexpr size_t kMaxMid = 16;
+  std::array<char, kMaxMid> mid{};
+  uint8_t midLength = 0;
+  uint8_t midExtensionId = 0;
+  std::string_view midView() const { return {mid.data(), midLength}; }
   bool bundled() const { return transport != kNone; }
   bool operator==(const LegBundle&) const = default;
 };

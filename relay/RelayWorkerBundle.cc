@@ -37,6 +37,7 @@ size_t link(Leg& t, Leg& leg) {
     t.bundle = std::make_unique<BundleTransport>();
     t.bundle->legs[0] = &t;
     t.bundle->demux.setPayloadTypes(0, t.params.bundle.payloadTypes);
+    t.bundle->demux.setMid(0, t.params.bundle.midView(), t.params.bundle.midExtensionId);
   }
   auto& legs = t.bundle->legs;
   for (size_t k = 1; k < legs.size(); ++k) {
@@ -65,7 +66,10 @@ bool RelayWorker::updateBundle(Leg& leg) {
   }
   if (leg.bundledOn != want) unlink(leg);
   if (want == nullptr) {
-    if (leg.bundle) leg.bundle->demux.setPayloadTypes(0, leg.params.bundle.payloadTypes);
+    if (leg.bundle) {
+      leg.bundle->demux.setPayloadTypes(0, leg.params.bundle.payloadTypes);
+      leg.bundle->demux.setMid(0, leg.params.bundle.midView(), leg.params.bundle.midExtensionId);
+    }
     return false;
   }
   const size_t slot = link(*want, leg);
@@ -76,6 +80,7 @@ bool RelayWorker::updateBundle(Leg& leg) {
   }
   leg.bundledOn = want;
   want->bundle->demux.setPayloadTypes(slot, leg.params.bundle.payloadTypes);
+  want->bundle->demux.setMid(slot, leg.params.bundle.midView(), leg.params.bundle.midExtensionId);
   leg.srtp.reset();  // the transport's SRTP session and handshake serve the whole group
   leg.dtls.reset();
   return true;
@@ -86,7 +91,7 @@ Leg* RelayWorker::bundleSource(Leg& t, std::span<const std::byte> pkt, bool isRt
   BundleTransport& b = *t.bundle;
   std::optional<uint8_t> slot;
   if (!isRtcp) {
-    slot = b.demux.rtp(ssrc, std::to_integer<uint8_t>(pkt[1]) & 0x7fU);  // RtpView parsed: >= 12 bytes
+    slot = b.demux.rtp(ssrc, std::to_integer<uint8_t>(pkt[1]) & 0x7fU, pkt);  // RtpView parsed: >= 12 bytes
   } else {
     // A receiver's report or feedback names the SSRC it is about: one the relay sends it, i.e.
     // what a member's other side receives from its own peer.

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -183,6 +184,50 @@ TEST(RelayWorkerBundle, RtcpFromTheBrowserGoesToTheStreamItReportsOn) {
                                    7,    8,   0, 0, 0,    0,    0,    0,    0, 1, 0, 0, 0, 160};
   sendBytes(browser, c.audio.rtpPort[0], keys.protect(sr, true));
   EXPECT_EQ(receiveBytes(audio), sr);
+}
+
+TEST(RelayWorkerBundle, TwoBundledStreamsWithTheSamePayloadTypeAreToldApartByTheMidExtension) {
+  RelayControl relay(test::loopbackOptions(8));
+  Peer browser, cam, screen;
+  const LegCrypto crypto = test::legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
+  SrtpPeerKeys keys(crypto);
+  const uint64_t id = relay.createSession("mid-call");
+  auto a = relay.addStream(id, true);
+  auto b = relay.addStream(id, true, false, 0);
+  ASSERT_TRUE(a && b);
+  LegParams t = muxed(browser);
+  t.crypto = crypto;
+  t.bundle.payloadTypes = pts(96);
+  t.bundle.mid = {'c', 'a', 'm'};
+  t.bundle.midLength = 3;
+  t.bundle.midExtensionId = 4;
+  LegParams m;
+  m.mux = true;
+  m.bundle.transport = 0;
+  m.bundle.payloadTypes = pts(96);
+  m.bundle.mid = {'s', 'c', 'r'};
+  m.bundle.midLength = 3;
+  m.bundle.midExtensionId = 4;
+  ASSERT_TRUE(relay.updateLeg(id, 0, 0, t));
+  ASSERT_TRUE(relay.updateLeg(id, 0, 1, muxed(cam)));
+  ASSERT_TRUE(relay.updateLeg(id, 1, 0, m));
+  ASSERT_TRUE(relay.updateLeg(id, 1, 1, muxed(screen)));
+  // RTP with X and a one-byte extension block: element 4 = the mid (RFC 8285 §4.2).
+  auto withMid = [](uint16_t seq, uint32_t ssrc, std::string_view mid) {
+    std::vector<uint8_t> p = rtp(seq, ssrc, 96);
+    p[0] = 0x90;
+    std::vector<uint8_t> ext = {0xBE, 0xDE, 0, 1, static_cast<uint8_t>(0x40 | (mid.size() - 1))};
+    ext.insert(ext.end(), mid.begin(), mid.end());
+    p.insert(p.begin() + 12, ext.begin(), ext.end());
+    return p;
+  };
+  sendBytes(browser, a->rtpPort[0], keys.protect(withMid(1, 0x5C, "scr")));
+  EXPECT_EQ(receiveBytes(screen), withMid(1, 0x5C, "scr"));
+  sendBytes(browser, a->rtpPort[0], keys.protect(withMid(1, 0xCA, "cam")));
+  EXPECT_EQ(receiveBytes(cam), withMid(1, 0xCA, "cam"));
+  sendBytes(browser, a->rtpPort[0], keys.protect(rtp(2, 0x5C, 96)));  // learned SSRC, no extension
+  EXPECT_EQ(receiveBytes(screen), rtp(2, 0x5C, 96));
+  EXPECT_EQ(bundleDrops(relay), 0U);
 }
 
 }  // namespace

@@ -449,6 +449,7 @@ Expected<std::string, AnchorError> MediaAnchor::anchor(Call& call, int side, boo
     p.party = side == 1 ? call.calleeParty : 0;
     p.bundle.transport = bundleTransport(call, st, side);
     p.bundle.payloadTypes = payloadTypes(m);
+    readMid(p.bundle, m);
     bool muxTowardReceiver = false;  // does the SDP we pass on carry a=rtcp-mux?
     if (isOffer) {
       st.offerer = side;

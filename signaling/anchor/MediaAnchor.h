@@ -260,6 +260,9 @@ class MediaAnchor {
   uint16_t portToward(const Call& call, const StreamState& st, int l) const;
   // The payload types of an m-line (relay::LegBundle::payloadTypes).
   static relay::PayloadTypeSet payloadTypes(const sdp::SdpMedia& m);
+  // The m-line's a=mid and the id of its MID header extension (a=extmap with
+  // urn:ietf:params:rtp-hdrext:sdes:mid), into relay::LegBundle; cleared when absent or too long.
+  static void readMid(relay::LegBundle& b, const sdp::SdpMedia& m);
   // The relay stream index of leg `l`'s transport (relay::LegBundle::transport).
   uint32_t bundleTransport(const Call& call, const StreamState& st, int l) const;
   // Tells the relay `before`'s legs again and makes it `call.streams`; streams allocated since

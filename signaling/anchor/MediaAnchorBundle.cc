@@ -10,7 +10,9 @@
 // the offer groups them; an answer whose group keeps them bundles the later legs on the first
 // (their sockets then idle), one that declines leaves a transport per m-line.
 
+#include <algorithm>
 #include <charconv>
+#include <string_view>
 
 #include "signaling/anchor/MediaAnchor.h"
 #include "signaling/sdp/Sdp.h"
@@ -73,6 +75,32 @@ relay::PayloadTypeSet MediaAnchor::payloadTypes(const sdp::SdpMedia& m) {
     if (ec == std::errc() && p == f.data() + f.size() && pt < 128) out.add(static_cast<uint8_t>(pt));
   }
   return out;
+}
+
+void MediaAnchor::readMid(relay::LegBundle& b, const sdp::SdpMedia& m) {
+  b.mid = {};
+  b.midLength = 0;
+  b.midExtensionId = 0;
+  const auto mid = m.attribute("mid");
+  if (!mid || mid->empty() || mid->size() > b.mid.size()) return;
+  std::copy(mid->begin(), mid->end(), b.mid.begin());
+  b.midLength = static_cast<uint8_t>(mid->size());
+  for (const sdp::SdpLine& l : m.lines) {
+    std::string_view v = l.value;
+    if (l.type != 'a' || !v.starts_with("extmap:")) continue;
+    v.remove_prefix(7);
+    const size_t sp = v.find(' ');
+    if (sp == std::string_view::npos) continue;
+    std::string_view uri = v.substr(sp + 1);
+    uri = uri.substr(0, uri.find(' '));
+    if (uri != "urn:ietf:params:rtp-hdrext:sdes:mid") continue;
+    unsigned id = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + sp, id);  // "<id>" or "<id>/<direction>"
+    if (ec == std::errc() && (p == v.data() + sp || *p == '/') && id >= 1 && id <= 255 && id != 15) {
+      b.midExtensionId = static_cast<uint8_t>(id);
+    }
+    return;
+  }
 }
 
 }  // namespace rdv::anchor

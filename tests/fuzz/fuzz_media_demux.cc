@@ -3,8 +3,9 @@
 // parses as a STUN message of a method in use demultiplexes as STUN, one that parses as RTP or as
 // an RTCP header as RTP, and none parses as both (the DTLS records themselves are fuzzed by the
 // DTLS target). The same bytes go through the BUNDLE demultiplexer's RTCP feedback scan
-// (relay/BundleDemux.h): it stays inside the datagram and finds an SSRC only in a packet that holds
-// one, and a demultiplexer fed the datagram's RTP fields never names a slot it does not have.
+// and RFC 8285 header extension reader (relay/BundleDemux.h): they stay inside the datagram, the
+// scan finds an SSRC only in a packet that holds one, and a demultiplexer fed the datagram's RTP
+// fields (and MID extension) never names a slot it does not have.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -35,6 +36,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(!stun || stun->method() > 0xFF || kind == rdv::relay::MediaDemux::Stun);
   check(!rtp || kind == rdv::relay::MediaDemux::Rtp);
   check(!(stun && rtp));  // STUN's first two bits are 0, RTP's version is 2
+  // RFC 8285 header extensions: any element found lies inside the datagram.
+  for (unsigned id : {1U, 4U, 14U, 15U, 200U}) {
+    const auto ext = rdv::relay::BundleDemux::headerExtension(input, static_cast<uint8_t>(id));
+    check(!ext || (ext->data() >= input.data() && ext->data() + ext->size() <= input.data() + input.size()));
+  }
   const auto fb = rdv::relay::BundleDemux::feedbackMediaSsrc(input);
   check(!fb || size >= 12);
   if (size >= 12) {
@@ -42,8 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rdv::relay::PayloadTypeSet pts;
     pts.add(data[1] & 0x7F);
     demux.setPayloadTypes(data[2] % rdv::relay::BundleDemux::kMaxSlots, pts);
+    demux.setMid(data[3] % rdv::relay::BundleDemux::kMaxSlots, "1", data[4]);
     const uint32_t ssrc = (uint32_t{data[8]} << 24) | (uint32_t{data[9]} << 16) | (uint32_t{data[10]} << 8) | data[11];
-    const auto slot = demux.rtp(ssrc, data[1] & 0x7F);
+    const auto slot = demux.rtp(ssrc, data[1] & 0x7F, input);
     check(slot && *slot < rdv::relay::BundleDemux::kMaxSlots && demux.lookup(ssrc) == slot);
   }
   return 0;

@@ -190,6 +190,8 @@ TEST_F(WebrtcMediaTest, BundledAudioAndVideoShareOneRelayPortTowardTheBrowserAnd
   EXPECT_FALSE(bundled.bundle.payloadTypes.has(111));
   EXPECT_EQ(transport.dtls.role, relay::DtlsRole::Passive);
   EXPECT_FALSE(leg(1, 1).bundle.bundled()) << "the phone's video leg has its own port";
+  EXPECT_EQ(transport.bundle.midView(), "0");
+  EXPECT_EQ(bundled.bundle.midView(), "1");
 }
 
 TEST_F(WebrtcMediaTest, MaxBundleBrowsersBundleOnlyVideoIsAnchoredOnTheAudioTransport) {
@@ -197,7 +199,7 @@ TEST_F(WebrtcMediaTest, MaxBundleBrowsersBundleOnlyVideoIsAnchoredOnTheAudioTran
   const size_t video = offer.find("m=video 50002");
   ASSERT_NE(video, std::string::npos);
   offer.replace(video, 13, "m=video 0");
-  offer.insert(offer.find("a=mid:1"), "a=bundle-only\r\n");
+  offer.insert(offer.find("a=mid:1"), "a=bundle-only\r\na=extmap:4/sendrecv urn:ietf:params:rtp-hdrext:sdes:mid\r\n");
   auto toPhone = parsed(anchor_.offer("c1", "a", offer, toPlain()));
   ASSERT_EQ(toPhone.media.size(), 2U);
   EXPECT_NE(toPhone.media[1].port, 0) << "bundle-only video reaches the phone with a port";
@@ -206,6 +208,8 @@ TEST_F(WebrtcMediaTest, MaxBundleBrowsersBundleOnlyVideoIsAnchoredOnTheAudioTran
   auto answer = parsed(anchor_.answer("c1", "a", "b", phone, AnchorOptions{}));
   EXPECT_EQ(sdp::bundleGroup(answer), (std::vector<std::string>{"0", "1"}));
   EXPECT_EQ(answer.media.at(1).port, answer.media.at(0).port);
+  EXPECT_EQ(leg(0, 1).bundle.midView(), "1");
+  EXPECT_EQ(leg(0, 1).bundle.midExtensionId, 4) << "the browser's MID header extension id";
 }
 
 TEST_F(WebrtcMediaTest, AnOfferWithoutAGroupKeepsATransportPerMline) {
