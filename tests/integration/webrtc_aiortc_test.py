@@ -272,6 +272,22 @@ def run_relay_test(relay, body):
     return 0
 
 
+def ng_gateway(relay, call_id, offer, plain_answer):
+    """Rendezvous as the WebRTC gateway over NG, as Kamailio drives it: the WebRTC peer's offer goes
+    to the plain side with ICE removed as RTP/AVP; plain_answer(that SDP) is the plain side's answer,
+    which comes back with ICE forced as UDP/TLS/RTP/SAVPF, DTLS passive. Returns the WebRTC answer."""
+    r = relay.ng("offer", **{"call-id": call_id, "from-tag": "webrtc", "sdp": offer,
+                             "ICE": "remove", "transport-protocol": "RTP/AVP"})
+    if as_text(r.get("result")) != "ok":
+        raise TestFailure("NG offer: %r" % r)
+    r = relay.ng("answer", **{"call-id": call_id, "from-tag": "webrtc", "to-tag": "plain",
+                              "sdp": plain_answer(as_text(r["sdp"])), "ICE": "force",
+                              "transport-protocol": "UDP/TLS/RTP/SAVPF", "DTLS": "passive"})
+    if as_text(r.get("result")) != "ok":
+        raise TestFailure("NG answer: %r" % r)
+    return as_text(r["sdp"])
+
+
 async def call(relay):
     # aioice leaves 127.0.0.1 out of its host candidates; this test must stay on loopback.
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
@@ -288,17 +304,12 @@ async def call(relay):
         pc.addTrack(ToneTrack(WEBRTC_TONE))
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription.sdp
-        r = relay.ng("offer", **{"call-id": "aiortc-1", "from-tag": "webrtc", "sdp": offer,
-                                 "ICE": "remove", "transport-protocol": "RTP/AVP"})
-        if as_text(r.get("result")) != "ok":
-            raise TestFailure("NG offer: %r" % r)
-        plain.target = ("127.0.0.1", check_plain_sdp(as_text(r["sdp"])))
-        r = relay.ng("answer", **{"call-id": "aiortc-1", "from-tag": "webrtc", "to-tag": "plain",
-                                  "sdp": plain.sdp(), "ICE": "force",
-                                  "transport-protocol": "UDP/TLS/RTP/SAVPF", "DTLS": "passive"})
-        if as_text(r.get("result")) != "ok":
-            raise TestFailure("NG answer: %r" % r)
-        answer = as_text(r["sdp"])
+
+        def plain_answer(plain_offer):
+            plain.target = ("127.0.0.1", check_plain_sdp(plain_offer))
+            return plain.sdp()
+
+        answer = ng_gateway(relay, "aiortc-1", offer, plain_answer)
         check_webrtc_sdp(answer, offer)
         print("PASS sdp: plain peer got RTP/AVP without ICE/DTLS; aiortc got SAVPF, ice-lite, passive")
         plain.start()

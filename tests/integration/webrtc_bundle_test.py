@@ -33,9 +33,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Relay, TestFailure, as_text, metric, test_args  # noqa: E402
+from rdvtest import Relay, TestFailure, metric, test_args  # noqa: E402
 from webrtc_aiortc_test import (PLAIN_TONE, RATE, WEBRTC_TONE, AudioSink, PlainPeer, ToneTrack,  # noqa: E402
-                                bounded, tone_share)
+                                bounded, ng_gateway, run_relay_test, tone_share)
 
 import aioice.ice  # noqa: E402  (webrtc_aiortc_test exits 77 when aiortc is missing)
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
@@ -166,19 +166,15 @@ async def call(relay):
         pc.addTrack(SmallVideo())
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription.sdp
-        r = relay.ng("offer", **{"call-id": "bundle-1", "from-tag": "webrtc", "sdp": offer,
-                                 "ICE": "remove", "transport-protocol": "RTP/AVP"})
-        if as_text(r.get("result")) != "ok":
-            raise TestFailure("NG offer: %r" % r)
-        audio_port, video_port = check_plain_sdp(as_text(r["sdp"]))
-        audio.target = ("127.0.0.1", audio_port)
-        plain_sdp = audio.sdp() + video.sdp_media()
-        r = relay.ng("answer", **{"call-id": "bundle-1", "from-tag": "webrtc", "to-tag": "plain",
-                                  "sdp": plain_sdp, "ICE": "force",
-                                  "transport-protocol": "UDP/TLS/RTP/SAVPF", "DTLS": "passive"})
-        if as_text(r.get("result")) != "ok":
-            raise TestFailure("NG answer: %r" % r)
-        answer = as_text(r["sdp"])
+        ports = []
+
+        def plain_answer(plain_offer):
+            ports.extend(check_plain_sdp(plain_offer))
+            audio.target = ("127.0.0.1", ports[0])
+            return audio.sdp() + video.sdp_media()
+
+        answer = ng_gateway(relay, "bundle-1", offer, plain_answer)
+        audio_port, video_port = ports
         check_webrtc_sdp(answer)
         print("PASS sdp: plain side got ports %d/%d; aiortc got BUNDLE 0 1 on one port" % (audio_port, video_port))
         audio.start()
@@ -231,20 +227,13 @@ def check_metrics(relay):
 def main():
     args = test_args(__doc__)
     relay = Relay(args.rendezvous, args.workdir, extra=["--set", "relay.interface=127.0.0.1"])
-    try:
+
+    def body():
         asyncio.run(asyncio.wait_for(call(relay), CONNECT_S + MEDIA_S + 10))
         check_metrics(relay)
         relay.ng("delete", **{"call-id": "bundle-1", "from-tag": "webrtc"})
-    except TestFailure as e:
-        print("FAIL %s" % e)
-        relay.stop()
-        return 1
-    problem = relay.stop()
-    if problem:
-        print("FAIL %s" % problem)
-        return 1
-    print("all passed")
-    return 0
+
+    return run_relay_test(relay, body)
 
 
 if __name__ == "__main__":
