@@ -79,14 +79,22 @@ def media_port(sdp):
     return int(m.group(1))
 
 
+def received(peer, what):
+    """peer.recv(), failing with `what` (which direction, which round) instead of a bare timeout."""
+    try:
+        return peer.recv()
+    except socket.timeout:
+        raise TestFailure("nothing arrived within %.1f s: %s" % (peer.sock.gettimeout(), what)) from None
+
+
 def exchange(a, b, a_port, b_port, n):
-    for _ in range(n):
+    for i in range(n):
         a.send(a_port, a.rtp())
-        data, addr = b.recv()
+        data, addr = received(b, "round %d, %d -> relay :%d -> %d" % (i, a.port, a_port, b.port))
         check(addr == ("127.0.0.1", b_port), "B got a packet from %s, not the relay port %d" % (addr, b_port))
         check(struct.unpack("!I", data[8:12])[0] == a.ssrc, "B got a foreign SSRC")
         b.send(b_port, b.rtp())
-        data, addr = a.recv()
+        data, addr = received(a, "round %d, %d -> relay :%d -> %d" % (i, b.port, b_port, a.port))
         check(addr == ("127.0.0.1", a_port), "A got a packet from %s, not the relay port %d" % (addr, a_port))
 
 
