@@ -20,11 +20,12 @@
 //  - While an entry exists, its component cannot re-latch: foreign sources are the kernel's to
 //    drop, and userspace (which then only sees RTCP and non-RTP on that port) treats them as
 //    spoofed too, since its own view of the latched source's activity is stale.
-//  - Signalling is asynchronous (relay/RelayControl.h never waits for a worker): between the NG
-//    reply to a re-offer that moves a peer and the worker applying it (about a millisecond), the
-//    old entry still drops the new source's packets. Userspace alone would not lose them (a
-//    worker handles commands before packets); with the kernel path the first packet or so of a
-//    moved peer can be lost. Removing the entry from the control thread would lose its counters.
+//  - Signalling is asynchronous (relay/RelayControl.h never waits for a worker), so the control
+//    thread removes a stream's entries itself when it posts new parameters for it, before the
+//    NG reply goes out, and hands their counters to the worker in the command
+//    (UpdateLeg::kernelTaken). Otherwise, until the worker ran the command, the old entry would
+//    drop a moved peer's first packets in the kernel, out of reach of the worker's
+//    commands-before-packets order.
 //  - Re-latching after a NAT rebinding needs userspace to see the new source, so an entry
 //    expires: when its latched source has forwarded nothing for relay.relatch_silence_ms (the
 //    kernel's last-packet time, checked on the worker's 1 s timer), the entry is removed, the

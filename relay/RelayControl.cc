@@ -190,6 +190,15 @@ Expected<bool, RelayError> RelayControl::updateLeg(uint64_t sessionId, uint32_t 
     cmd.newRtcpPort = port;
     rec.rtcpOpen[leg] = true;
   }
+  // The worker drops the stream's kernel entries when it applies new parameters; removed here, they
+  // are gone before the caller answers the update. Otherwise, for the moment until the worker runs
+  // the command, the old entry would still drop a moved peer's packets in the kernel, where the
+  // worker's commands-before-packets order cannot reach them.
+  if (kernel_) {
+    for (uint8_t k = 0; k < 2; ++k) {
+      if (rec.rtpPort[k] != 0) cmd.kernelTaken[k] = kernel_->remove(kernel_->localAddress(rec.rtpPort[k]));
+    }
+  }
   workers_[it->second.worker]->post(std::move(cmd));
   return true;
 }

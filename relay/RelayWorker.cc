@@ -234,7 +234,11 @@ void RelayWorker::handle(UpdateLeg& c) {
   MediaStream& st = *it->second->streams[c.stream];
   Leg& leg = st.legs[c.leg];
   // New parameters (asymmetric, addresses) may change what the kernel may do: its entries go,
-  // and come back with the next packet that finds the stream eligible.
+  // and come back with the next packet that finds the stream eligible. The control thread removed
+  // those it found already (UpdateLeg::kernelTaken); any installed since go here.
+  for (size_t k = 0; k < 2; ++k) {
+    if (c.kernelTaken[k]) kernelTaken(st.legs[k].rtp, *c.kernelTaken[k]);
+  }
   kernelRemoveStream(st);
   // A re-offer that moves the peer (transfer, device handover), or another party taking the leg
   // (a fork's answer), lets the new source latch; a re-offer from the same address (session

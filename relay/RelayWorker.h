@@ -181,6 +181,8 @@ class RelayWorker {
   void kernelOnLatch(Component& c, LatchVerdict v, uint64_t nowNs);
   void kernelTryInstall(Leg& leg, uint64_t nowNs);
   void kernelRemove(Component& c);  // folds the entry's counters into its leg
+  // An entry of `c` that another thread removed (UpdateLeg::kernelTaken): forgets it, folds `k`.
+  void kernelTaken(Component& c, const KernelEntryCounters& k);
   void kernelRemoveStream(MediaStream& st);
   void kernelCheck(MediaSession& s, uint64_t nowNs);  // activity and expiry, on the timer tick
 

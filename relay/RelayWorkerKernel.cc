@@ -62,18 +62,28 @@ void RelayWorker::kernelTryInstall(Leg& leg, uint64_t nowNs) {
 
 void RelayWorker::kernelRemove(Component& c) {
   if (!c.kernel.installed) return;
-  c.kernel.installed = false;
-  counters_.kernelEntries.set(--kernelEntries_);
-  auto k = kernel_->remove(kernel_->localAddress(c.localPort));
-  if (!k) return;
+  if (auto k = kernel_->remove(kernel_->localAddress(c.localPort))) {
+    kernelTaken(c, *k);
+  } else {
+    c.kernel.installed = false;
+    counters_.kernelEntries.set(--kernelEntries_);
+  }
+}
+
+void RelayWorker::kernelTaken(Component& c, const KernelEntryCounters& k) {
+  // The timer may have noticed the entry gone already (kernelCheck); its counts still belong here.
+  if (c.kernel.installed) {
+    c.kernel.installed = false;
+    counters_.kernelEntries.set(--kernelEntries_);
+  }
   Leg& leg = *c.leg;
-  leg.counters.rtpPackets += k->packets;
-  leg.counters.kernelPackets += k->packets;
-  leg.counters.rtpBytes += k->bytes;
-  leg.counters.spoofed += k->spoofed;
-  if (k->packets > 0) {
-    leg.stats.addExternal(k->expected, k->packets);
-    c.latch.observe(k->ssrc, k->lastNs);
+  leg.counters.rtpPackets += k.packets;
+  leg.counters.kernelPackets += k.packets;
+  leg.counters.rtpBytes += k.bytes;
+  leg.counters.spoofed += k.spoofed;
+  if (k.packets > 0) {
+    leg.stats.addExternal(k.expected, k.packets);
+    c.latch.observe(k.ssrc, k.lastNs);
   }
 }
 

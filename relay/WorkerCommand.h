@@ -3,12 +3,14 @@
 // into the worker; answers travel back as SessionReply / SessionEnded through the control side's
 // queues (control plane, not per packet), so the control thread never waits for a worker.
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <variant>
 #include <vector>
 
 #include "relay/HostedLoop.h"
+#include "relay/KernelForwarder.h"
 #include "relay/MediaSession.h"
 #include "relay/PacketQueue.h"
 
@@ -28,6 +30,9 @@ struct UpdateLeg {
   LegParams params;
   common::Fd newRtcpFd;         // set when the leg stops using rtcp-mux and needs its RTCP socket now
   uint16_t newRtcpPort = 0;
+  // The stream's kernel fast-path entries (index: leg), removed by the control thread before it
+  // answers the update (RelayControl::updateLeg): what they had counted, for the worker to fold in.
+  std::array<std::optional<KernelEntryCounters>, 2> kernelTaken{};
 };
 // Answered with a SessionReply carrying `requestId`.
 struct QuerySession {
