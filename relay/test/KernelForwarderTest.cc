@@ -174,6 +174,35 @@ TEST(KernelForwarder, CarriesLatchedRtpDropsSpoofedAndStopsAfterDelete) {
   EXPECT_EQ(k->totals().packets, afterDelete);
 }
 
+// New parameters for a leg (a re-offer that moves the caller): the stream's entries are gone when
+// updateLeg returns, not only once the worker has run the command, so the moved caller's very
+// first packet reaches userspace, where it latches; what the kernel had counted stays counted.
+TEST(KernelForwarder, UpdateLegRemovesTheEntriesBeforeItReturnsAndKeepsTheirCounts) {
+  requireRoot();
+  RelayControl relay(kernelOptions(20));
+  const KernelForwarder* k = relay.kernelForwarder();
+  ASSERT_NE(k, nullptr) << "the TC program did not attach (see the warning above)";
+  Peer a, b, moved;
+  Call c = setUpCall(relay, a, b, "kernel-move");
+  uint16_t seq = 0;
+  latchBoth(c, a, b, seq);
+  exchange(c, a, b, seq, 5);
+  ASSERT_TRUE(k->readCounters(k->localAddress(c.ports.rtpPort[0])).has_value());
+
+  ASSERT_TRUE(relay.updateLeg(c.id, 0, 0, test::towards(moved)));
+  EXPECT_FALSE(k->readCounters(k->localAddress(c.ports.rtpPort[0])).has_value()) << "entry A->B left behind";
+  EXPECT_FALSE(k->readCounters(k->localAddress(c.ports.rtpPort[1])).has_value()) << "entry B->A left behind";
+  moved.sendRtp(c.ports.rtpPort[0], 1, 0xC);
+  ASSERT_EQ(b.receive(1000), static_cast<ssize_t>(kRtpSize)) << "the moved caller's first packet";
+  auto rep = test::queryNow(relay, c.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].latched, moved.addr());
+  EXPECT_EQ(rep->streams[0][0].counters.rtpPackets, 1U + 5 + 1);
+  EXPECT_EQ(rep->streams[0][0].counters.kernelPackets, 5U);
+  EXPECT_EQ(rep->streams[0][1].counters.rtpPackets, 1U + 5);
+  EXPECT_EQ(rep->streams[0][1].counters.kernelPackets, 5U);
+}
+
 TEST(KernelForwarder, SilentEntryExpiresSoNatRebindingRelatchesInUserspace) {
   requireRoot();
   RelayControl relay(kernelOptions(20));  // relatch_silence 200 ms
