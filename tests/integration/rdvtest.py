@@ -9,6 +9,7 @@ import os
 import random
 import re
 import shlex
+import shutil
 import signal
 import socket
 import struct
@@ -596,3 +597,17 @@ def ng_call_with_rtp(ng_port, call_id, a, b, packets, from_tag="ft", to_tag="tt"
         b.sendto(pkt, ("127.0.0.1", sdp_media_port(offer["sdp"])))
         a.recvfrom(2048)
     return offer, answer
+
+
+def make_cert(workdir, prefix=""):
+    """A self-signed RSA certificate and key for 127.0.0.1 (openssl CLI) in `workdir`: (cert, key) paths."""
+    cert = os.path.join(workdir, prefix + "cert.pem")
+    key = os.path.join(workdir, prefix + "key.pem")
+    if shutil.which("openssl") is None:
+        raise TestFailure("the openssl command is not installed (scripts/install-deps.sh test)")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                        "-days", "1", "-keyout", key, "-out", cert],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    if r.returncode != 0:
+        raise TestFailure("openssl req failed:\n%s" % r.stdout.decode(errors="replace"))
+    return cert, key

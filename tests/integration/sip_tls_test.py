@@ -49,10 +49,8 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
 import ssl
-import subprocess
 import signal
 import sys
 import threading
@@ -63,7 +61,7 @@ import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rdvtest import Relay, TestFailure, metric, sip_options_ok, tcp_port_free, udp_port_free, wait_until  # noqa: E402
+from rdvtest import Relay, TestFailure, make_cert, metric, sip_options_ok, tcp_port_free, udp_port_free, wait_until  # noqa: E402
 
 TEST_NAME = "integration.sip_tls"
 IO_TIMEOUT = 5.0
@@ -244,19 +242,6 @@ def check_relay_sdp(body, relay, who):
 
 
 # ---------------------------------------------------------------- connections
-
-def make_cert(workdir, prefix=""):
-    cert = os.path.join(workdir, prefix + "cert.pem")
-    key = os.path.join(workdir, prefix + "key.pem")
-    if shutil.which("openssl") is None:
-        raise TestFailure("the openssl command is not installed (scripts/install-deps.sh test)")
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                        "-days", "1", "-keyout", key, "-out", cert],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-    if r.returncode != 0:
-        raise TestFailure("openssl req failed:\n%s" % r.stdout.decode(errors="replace"))
-    return cert, key
-
 
 def client_context(cert):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -31,7 +31,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import traceback
@@ -39,7 +38,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "sip"))
-from rdvtest import Relay, TestFailure, check, metric, run_cases  # noqa: E402
+from rdvtest import Relay, TestFailure, check, make_cert, metric, run_cases  # noqa: E402
 import siptest  # noqa: E402
 from siptest import build_request, build_response, parse_message, rand_hex, uri_of  # noqa: E402
 from wsclient import WsClosed, WsSip, frame  # noqa: E402
@@ -61,18 +60,6 @@ def webrtc_answer(port):
             "a=ice-ufrag:cAr0\r\na=ice-pwd:carolIcePasswordCarolIce\r\n"
             "a=fingerprint:sha-256 49:66:12:17:0D:1C:91:AE:57:4C:C6:36:DD:D5:97:D2:"
             "7D:62:C9:9A:7F:B9:A3:F4:70:03:E7:43:91:73:23:5A\r\na=setup:active\r\n" % port)
-
-
-def make_cert(workdir):
-    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
-    if shutil.which("openssl") is None:
-        raise TestFailure("the openssl command is not installed (scripts/install-deps.sh test)")
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                        "-days", "1", "-keyout", key, "-out", cert],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-    if r.returncode != 0:
-        raise TestFailure("openssl req failed:\n%s" % r.stdout.decode(errors="replace"))
-    return cert, key
 
 
 class WsUa:

@@ -47,7 +47,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +55,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from rdvtest import Procs, Relay, TestFailure, check, free_block, stop_process, tail, wait_until  # noqa: E402
+from rdvtest import Procs, Relay, TestFailure, check, free_block, make_cert, stop_process, tail, wait_until  # noqa: E402
 from wsclient import WsClosed, WsSip  # noqa: E402
 import nat_call_test as e2e  # noqa: E402  (tone files, recording analysis, baresip client)
 
@@ -182,16 +181,6 @@ class Browser:
         except Exception:  # noqa: BLE001 - best effort before the kill
             pass
         stop_process(self.proc)
-
-
-def make_cert(workdir):
-    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                        "-days", "1", "-keyout", key, "-out", cert],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-    if r.returncode != 0:
-        raise TestFailure("openssl req failed:\n%s" % r.stdout.decode(errors="replace"))
-    return cert, key
 
 
 def start_server(args, workdir, name, cert, key, algorithms):
