@@ -92,6 +92,7 @@ relay::RelayOptions relayOptions(const config::RelayConfig& rc, const common::Cl
   ro.worker.setupTimeoutNs = static_cast<uint64_t>(rc.setupTimeoutSeconds) * 1'000'000'000ULL;
   ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
   ro.kernelForwarding = rc.kernelForwarding != 0;
+  ro.worker.ioUring = rc.ioUring != 0;
   return ro;
 }
 

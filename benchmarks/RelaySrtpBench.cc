@@ -53,6 +53,7 @@ struct Options {
   // The path SRTP packets take in the relay's contexts (media/srtp/SrtpContext.h, RtpPath): the
   // compact object or libsrtp; with both, each crypto mode runs with each, like the transforms.
   std::vector<srtp::RtpPath> paths{srtp::RtpPath::Compact};
+  bool ioUring = true;  // the workers' send path (relay.io_uring, relay/UringSender.h)
 };
 
 enum class Mode { Plain, Bridge, Srtp };
@@ -99,13 +100,14 @@ common::Fd udpSocket(common::SockAddr& bound) {
 }
 
 struct Totals {
-  uint64_t relayed = 0, unprotected = 0, protectedPkts = 0, srtpDrops = 0, drops = 0;
+  uint64_t relayed = 0, unprotected = 0, protectedPkts = 0, srtpDrops = 0, drops = 0, sendSyscalls = 0;
 };
 Totals totals(const relay::RelayControl& r) {
   Totals t;
   for (const auto& w : r.workers()) {
     const auto& c = w->counters();
     t.relayed += c.packetsRelayed.get();
+    t.sendSyscalls += c.sendSyscalls.get();
     t.unprotected += c.srtpUnprotected.get();
     t.protectedPkts += c.srtpProtected.get();
     for (const auto& d : c.srtpDrops) t.srtpDrops += d.get();
@@ -247,6 +249,7 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, sr
   ro.portMin = 61000;
   ro.portMax = 65535;
   ro.workers = o.workers;
+  ro.worker.ioUring = o.ioUring;
   relay::RelayControl relay(ro);
   std::vector<uint16_t> relayPorts(2 * o.sessions);
   for (uint32_t s = 0; s < o.sessions; ++s) {
@@ -280,11 +283,12 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, sr
   const uint64_t sent = res[0], received = res[1];
   const uint64_t relayed = t1.relayed - t0.relayed;
   std::printf(
-      "mode=%s suite=%s transforms=%s rtp_path=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u\n",
+      "mode=%s suite=%s transforms=%s rtp_path=%s round=%u sessions=%u rate=%u seconds=%.1f workers=%u "
+      "io_uring=%s\n",
       name(mode), std::string(srtp::suiteInfo(o.suite).name).c_str(),
       mode == Mode::Plain ? "none" : std::string(srtp::toString(tf)).c_str(),
       mode == Mode::Plain ? "none" : std::string(srtp::toString(path)).c_str(), round, o.sessions, o.rate,
-      o.seconds, o.workers);
+      o.seconds, o.workers, o.ioUring ? "on" : "off");
   std::printf(
       "sent=%llu received=%llu relayed=%llu loss_pct=%.3f srtp_unprotected=%llu srtp_protected=%llu "
       "srtp_drops=%llu drops=%llu\n",
@@ -296,8 +300,12 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, sr
       static_cast<unsigned long long>(t1.protectedPkts - t0.protectedPkts),
       static_cast<unsigned long long>(t1.srtpDrops - t0.srtpDrops),
       static_cast<unsigned long long>(t1.drops - t0.drops));
-  std::printf("worker_cpu_s=%.3f us_per_pkt=%.3f\n", static_cast<double>(cpu1 - cpu0) / 1e9,
-              relayed == 0 ? 0.0 : static_cast<double>(cpu1 - cpu0) / 1e3 / static_cast<double>(relayed));
+  const uint64_t syscalls = t1.sendSyscalls - t0.sendSyscalls;
+  std::printf("worker_cpu_s=%.3f us_per_pkt=%.3f send_syscalls=%llu pkts_per_send_syscall=%.2f\n",
+              static_cast<double>(cpu1 - cpu0) / 1e9,
+              relayed == 0 ? 0.0 : static_cast<double>(cpu1 - cpu0) / 1e3 / static_cast<double>(relayed),
+              static_cast<unsigned long long>(syscalls),
+              syscalls == 0 ? 0.0 : static_cast<double>(relayed) / static_cast<double>(syscalls));
   std::fflush(stdout);
   return true;
 }
@@ -341,6 +349,8 @@ int main(int argc, char** argv) {
       o.paths = {srtp::RtpPath::Libsrtp};
     else if (k == "--rtp-path" && v == "both")
       o.paths = {srtp::RtpPath::Libsrtp, srtp::RtpPath::Compact};
+    else if (k == "--io-uring" && (v == "on" || v == "off"))
+      o.ioUring = v == "on";
     else if (k == "--mode" && v == "plain")
       modes = {Mode::Plain};
     else if (k == "--mode" && v == "bridge")
@@ -352,7 +362,7 @@ int main(int argc, char** argv) {
           stderr,
           "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
           "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp] "
-          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both]\n");
+          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both] [--io-uring on|off]\n");
       return 2;
     }
   }

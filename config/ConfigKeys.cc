@@ -43,6 +43,11 @@ const std::array kKeys{
            "1 = the TCP relay's splicer and the TURN server run on the relay workers (TURN on the "
            "first, the splicer on the last); 0 = each on a thread of its own",
            nullptr, RDV_NUM(relay.hostTcpAndTurn)},
+    KeyDef{"relay.io_uring", KeyType::UInt, 0, 1,
+           "1 = each relay worker sends what an epoll round forwards (and the mixers' packets) in one "
+           "io_uring submission; falls back to sendmmsg/sendto with a warning where io_uring is "
+           "unavailable; 0 = sendmmsg/sendto",
+           nullptr, RDV_NUM(relay.ioUring)},
     KeyDef{"ng.listen", KeyType::String, 0, 0, "NG control protocol UDP address (host:port)",
            RDV_STR(ng.listen)},
     KeyDef{"ng.cookie_cache", KeyType::UInt, 1, 3600,

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -16,6 +17,7 @@
 #include "media/RtcpPacket.h"
 #include "media/RtpPacket.h"
 #include "relay/LoopFds.h"
+#include "relay/UringSender.h"
 
 namespace rdv::relay {
 namespace {
@@ -106,10 +108,11 @@ RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(Se
                          std::function<void(SessionReply&&)> onReply, KernelForwarder* kernel)
     : index_(index), opts_(opts), onEnded_(std::move(onEnded)), onReply_(std::move(onReply)), kernel_(kernel) {
   const uint32_t n = opts_.batch;
-  buffers_.resize(n);
-  recvMsgs_.resize(n);
-  recvIov_.resize(n);
-  recvFrom_.resize(n);
+  const uint32_t slots = opts_.ioUring ? n * kRecvRingBatches : n;  // a ring when sends wait for the round's end
+  buffers_.resize(slots);
+  recvMsgs_.resize(slots);
+  recvIov_.resize(slots);
+  recvFrom_.resize(slots);
   rtpOut_ = std::make_unique<OutBatch>(n);
   rtcpOut_ = std::make_unique<OutBatch>(n);
   LoopFds loop = openLoopFds(kWakeTag, kTimerTag);
@@ -144,6 +147,7 @@ void RelayWorker::run() {
   // Named for per-group CPU accounting (/metrics rdv_cpu_seconds_total) and for top -H.
   pthread_setname_np(pthread_self(), fmt::format("rdv-relay-{}", index_).substr(0, 15).c_str());
   std::array<epoll_event, kMaxEvents> events{};
+  if (opts_.ioUring) openUring();
   while (running_) {
     int n = epoll_wait(epoll_.get(), events.data(), kMaxEvents, -1);
     if (n < 0) {
@@ -178,6 +182,7 @@ void RelayWorker::run() {
         onReadable(*reinterpret_cast<Component*>(tag), start);
       }
     }
+    if (uring_) submitSends();  // the round's sends, before timeouts or hosted loops may close sockets
     destroyedInRound_ = false;
     if (hostedReady != 0) runHosted(hostedReady);  // after this round's RTP
     if (tick) {  // after the socket events, for the same reason
@@ -325,6 +330,7 @@ SessionReport RelayWorker::finish(std::unordered_map<uint64_t, std::unique_ptr<M
 
 void RelayWorker::destroy(std::unordered_map<uint64_t, std::unique_ptr<MediaSession>>::iterator it) {
   destroyedInRound_ = true;  // see run()
+  assert(!uring_ || uring_->queued() == 0);  // nothing queued toward a socket that closes
   for (const auto& st : it->second->streams) {
     for (const Leg& leg : st->legs) {
       if (leg.params.localEndpoint != 0) localLegs_.erase(leg.params.localEndpoint);
@@ -354,7 +360,8 @@ void RelayWorker::checkTimeouts(uint64_t nowNs) {
 void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
   const uint32_t batch = opts_.batch;
   for (int round = 0; round < kMaxBatchesPerEvent; ++round) {
-    for (uint32_t i = 0; i < batch; ++i) {
+    const uint32_t base = recvSlots();  // 0 without io_uring
+    for (uint32_t i = base; i < base + batch; ++i) {
       recvIov_[i].iov_base = buffers_[i].data() + kHeadroom;
       recvIov_[i].iov_len = kMaxPacket;
       msghdr& h = recvMsgs_[i].msg_hdr;
@@ -366,7 +373,7 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
       h.msg_controllen = 0;
       h.msg_flags = 0;
     }
-    int n = recvmmsg(c.fd.get(), recvMsgs_.data(), batch, MSG_DONTWAIT, nullptr);
+    int n = recvmmsg(c.fd.get(), recvMsgs_.data() + base, batch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     Leg& leg = *c.leg;
     Leg& peer = transportOf(*leg.peer);  // a bundled peer's packets leave its transport's socket
@@ -379,8 +386,9 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
     rtpOut_->fd = peer.rtp.fd.get();
     rtcpOut_->fd = peer.rtcp.fd.valid() ? peer.rtcp.fd.get() : peer.rtp.fd.get();
     bool valid = false;
-    for (int i = 0; i < n; ++i) valid |= processPacket(c, static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
-    flush(*rtpOut_);
+    for (int i = 0; i < n; ++i) valid |= processPacket(c, base + static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
+    if (uring_) recvUsed_ = base + static_cast<uint32_t>(n);  // held until the round's submit
+    flush(*rtpOut_);  // nothing queued here with io_uring
     flush(*rtcpOut_);
     if (valid) {  // spoofed or malformed packets do not keep a session alive
       leg.session->lastMediaNs = nowNs;
@@ -572,6 +580,15 @@ bool RelayWorker::processOther(Component& c, uint32_t i, uint64_t nowNs, OutBatc
 
 bool RelayWorker::enqueue(OutBatch& out, const Component& dst, bool dstAsymmetric, uint32_t i, size_t size) {
   const common::SockAddr& to = (dst.latch.latched() && !dstAsymmetric) ? dst.latch.address() : dst.advertised;
+  if (uring_) {  // each send names its socket: nothing to flush when the socket changes
+    const int fd = dst.fd.valid() ? dst.fd.get() : out.fd;
+    if (!to.valid() || fd < 0) {
+      counters_.drop(DropReason::NoSession).add(1);
+      return false;
+    }
+    queueSend(fd, to, std::span(buffers_[i].data() + kHeadroom, size), SendMeta{.rtcp = &out == rtcpOut_.get()});
+    return true;
+  }
   if (dst.fd.valid() && dst.fd.get() != out.fd) {
     // BUNDLE: packets of one batch go to different legs' sockets (a bundled transport feeds
     // several plain legs); what is queued for the previous socket leaves first.
@@ -655,6 +672,7 @@ void RelayWorker::sampleQuality(MediaSession& s, uint64_t nowNs, bool final) {
 void RelayWorker::flush(OutBatch& out) {
   uint32_t sent = 0;
   while (sent < out.count) {
+    counters_.sendSyscalls.add(1);
     int r = sendmmsg(out.fd, out.msgs.data() + sent, out.count - sent, MSG_DONTWAIT);
     if (r <= 0) {
       if (r < 0 && errno == EINTR) continue;

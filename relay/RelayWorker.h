@@ -32,6 +32,8 @@
 
 namespace rdv::relay {
 
+class UringSender;
+
 struct WorkerOptions {
   uint32_t batch = 32;
   uint64_t timeoutNs = 60'000'000'000ULL;       // no media for this long, once media flowed
@@ -46,6 +48,10 @@ struct WorkerOptions {
   // The DTLS certificate legs with a DTLS role handshake with (media/dtls/DtlsIdentity.h); shared
   // by all workers, immutable. Null: such legs cannot key and drop their media.
   std::shared_ptr<const dtls::DtlsIdentity> dtlsIdentity;
+  // Forwarded and mixer packets of a whole epoll round leave in one io_uring submission
+  // (relay/UringSender.h; config relay.io_uring). When the ring cannot be set up (no io_uring,
+  // a seccomp profile, memlock limits) the worker logs it and sends with sendmmsg/sendto.
+  bool ioUring = true;
 };
 
 class RelayWorker {
@@ -81,9 +87,19 @@ class RelayWorker {
   static constexpr size_t kBufferSize = 2048;
   static constexpr size_t kMaxPacket = kBufferSize - kHeadroom - kTailroom;
   static_assert(kMaxPacket >= 1500, "an Ethernet-sized datagram plus the largest SRTP trailer fit a buffer");
+  // With io_uring: sends queued per round at most (more: an early submit), and the receive
+  // buffers, a ring of kRecvRingBatches x batch that packets stay in until their send is submitted.
+  static constexpr uint32_t kUringDepth = 1024;
+  static constexpr uint32_t kRecvRingBatches = 8;
 
  private:
   struct OutBatch;
+  // What a queued io_uring send counts when it completes (RelayWorkerSend.cc).
+  struct SendMeta {
+    Leg* local = nullptr;    // a mixer's packet: the local leg whose counters it adds to
+    uint32_t plainSize = 0;  // its size before SRTP protection
+    bool rtcp = false;       // counted in rtcpRelayed
+  };
 
   void run();
   void drainCommands();
@@ -169,6 +185,19 @@ class RelayWorker {
   // One MOS sample per leg and interval (media/EModel.h); `final` samples whatever is left.
   void sampleQuality(MediaSession& s, uint64_t nowNs, bool final);
   void flush(OutBatch& out);
+  // io_uring sends (RelayWorkerSend.cc). openUring: on the worker thread at start, when
+  // opts_.ioUring; on failure uring_ stays null (logged once per process).
+  void openUring();
+  // The first of `batch` free receive slots for the next recvmmsg (0 without io_uring); submits
+  // what is queued first when the ring or the send queue could not take a whole batch.
+  uint32_t recvSlots();
+  // Queues `bytes` (which stay untouched until the submit) from `fd` to `to`.
+  void queueSend(int fd, const common::SockAddr& to, std::span<const std::byte> bytes, SendMeta meta);
+  // Sends everything queued with one io_uring_enter and counts each result as flush() does. Runs
+  // at the end of every round, before anything can close a socket (timeouts, hosted loops).
+  void submitSends();
+  // A local-send buffer of the pool (one per queued mixer packet; submits when all are taken).
+  std::span<std::byte> localSlot();
   void checkTimeouts(uint64_t nowNs);
   void registerComponent(Component& c);
   // Removes the session's kernel entries, reports it and destroys it.
@@ -217,7 +246,16 @@ class RelayWorker {
   std::unique_ptr<OutBatch> rtpOut_;
   std::unique_ptr<OutBatch> rtcpOut_;
   // A mixer's packet is protected here, not in its queue slot (which the mixer owns).
-  std::array<std::byte, QueuedPacket::kMaxSize + srtp::kMaxTrailer> localBuffer_{};
+  using LocalBuffer = std::array<std::byte, QueuedPacket::kMaxSize + srtp::kMaxTrailer>;
+  LocalBuffer localBuffer_{};
+  // io_uring (RelayWorkerSend.cc): null without it. sendMeta_[slot] per queued send; recvUsed_
+  // receive slots hold packets not yet submitted; localPool_ holds the round's mixer packets (the
+  // queue slot goes back to the mixer at once), localUsed_ of them taken.
+  std::unique_ptr<UringSender> uring_;
+  std::vector<SendMeta> sendMeta_;
+  uint32_t recvUsed_ = 0;
+  std::vector<LocalBuffer> localPool_;
+  uint32_t localUsed_ = 0;
 };
 
 }  // namespace rdv::relay

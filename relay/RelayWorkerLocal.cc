@@ -29,8 +29,9 @@ void RelayWorker::deliverLocal(Leg& from, std::span<const std::byte> rtp, uint64
   }
 }
 
-// One sendto per packet: a mixer sends each participant one packet per tick, each from the
-// participant's own socket, so there is nothing for sendmmsg (one socket per call) to batch.
+// Without io_uring one sendto per packet: a mixer sends each participant one packet per tick, each
+// from the participant's own socket, so there is nothing for sendmmsg (one socket per call) to
+// batch. With io_uring every packet is queued and the round's submission sends them all.
 void RelayWorker::drainLocal() {
   for (auto& q : fromLocal_) {
     while (const QueuedPacket* p = q->front()) {
@@ -52,18 +53,28 @@ void RelayWorker::sendLocal(Leg& socketLeg, const QueuedPacket& p) {
     return;
   }
   std::span<const std::byte> out = p.data();
+  // The queue slot goes back to the mixer on pop(): a queued send needs a copy of its own.
+  const std::span<std::byte> buf = uring_ ? localSlot() : std::span<std::byte>(localBuffer_);
   if (leg.srtp) {  // the mixer sends plain RTP; a participant whose leg terminates SRTP gets it protected
-    std::memcpy(localBuffer_.data(), out.data(), out.size());
-    auto n = leg.srtp->protect(localBuffer_, out.size(), media::looksLikeRtcp(out));
+    std::memcpy(buf.data(), out.data(), out.size());
+    auto n = leg.srtp->protect(buf, out.size(), media::looksLikeRtcp(out));
     if (!n) {
       dropSrtp(leg, n.error());
       return;
     }
     ++leg.counters.srtpProtected;
     counters_.srtpProtected.add(1);
-    out = std::span<const std::byte>(localBuffer_.data(), *n);
+    out = buf.first(*n);
+  } else if (uring_) {
+    std::memcpy(buf.data(), out.data(), out.size());
+    out = buf.first(out.size());
   }
   const common::SockAddr& to = leg.rtp.latch.latched() ? leg.rtp.latch.address() : leg.rtp.advertised;
+  if (uring_ && to.valid()) {  // counted when it completes (submitSends)
+    queueSend(leg.rtp.fd.get(), to, out, SendMeta{.local = socketLeg.peer, .plainSize = static_cast<uint32_t>(p.size)});
+    return;
+  }
+  if (to.valid()) counters_.sendSyscalls.add(1);
   if (to.valid() && ::sendto(leg.rtp.fd.get(), out.data(), out.size(), MSG_DONTWAIT, to.sa(), to.len()) >= 0) {
     ++socketLeg.peer->counters.rtpPackets;  // what the local endpoint sent (before protection)
     socketLeg.peer->counters.rtpBytes += p.size;

@@ -34,6 +34,9 @@ struct alignas(64) WorkerCounters {
   Counter xrReports;     // RTCP XR packets that parsed (RFC 3611), all legs
   Counter xrMalformed;   // RTCP XR packets that did not  // neither RTP nor RTCP (UDPTL, STUN, DTLS) from a latched peer; in packetsRelayed too
   Counter drops[static_cast<size_t>(DropReason::kCount)];
+  // Send syscalls of forwarded and mixer packets: sendmmsg and sendto calls, or io_uring_enter
+  // calls with relay.io_uring (one per round when all is well). ICE/DTLS answers are not counted.
+  Counter sendSyscalls;
   Counter busyNs;      // time spent handling events (load = busyNs / wall time)
   Counter sessions;    // sessions owned now
   Counter legsRelatched;  // NAT rebindings and re-latches after a re-offer moved the peer

@@ -14,6 +14,7 @@ build_pkgs=(
   libcpp-httplib-dev libsqlite3-dev zlib1g-dev libxml2-dev
   libbpf-dev bpftool linux-libc-dev clang-14
   libopus-dev libspandsp-dev libspeexdsp-dev libreaderwriterqueue-dev
+  liburing-dev  # relay/UringSender: a relay worker's sends in one io_uring submission
   libsrtp2-dev  # media/srtp: SRTP contexts (rdv_srtp); the fallback when its source is absent
   dpkg-dev  # apt-get source libsrtp2 (below): media/srtp builds libsrtp on OpenSSL
 )

@@ -62,7 +62,11 @@ size_t drainQueued(PacketQueue& q, size_t n, std::vector<uint32_t>* endpoints = 
   return got;
 }
 
-TEST(LocalLeg, RtpFromTheParticipantGoesToTheMixerQueueAndNowhereElse) {
+// Every test runs with both send paths (test::SendPaths): /IoUring and /Sendmmsg.
+class LocalLeg : public test::SendPaths {};
+INSTANTIATE_TEST_SUITE_P(SendPaths, LocalLeg, ::testing::Bool(), test::sendPathName);
+
+TEST_P(LocalLeg, RtpFromTheParticipantGoesToTheMixerQueueAndNowhereElse) {
   RelayControl relay(test::loopbackOptions(8));
   Peer a;
   LocalCall c = setUpLocal(relay, a);
@@ -77,7 +81,7 @@ TEST(LocalLeg, RtpFromTheParticipantGoesToTheMixerQueueAndNowhereElse) {
   EXPECT_EQ(rep->streams[0][0].latched, a.addr());
 }
 
-TEST(LocalLeg, MixerPacketsLeaveFromTheParticipantsPortToItsLatchedAddress) {
+TEST_P(LocalLeg, MixerPacketsLeaveFromTheParticipantsPortToItsLatchedAddress) {
   RelayControl relay(test::loopbackOptions(8));
   Peer a;
   LocalCall c = setUpLocal(relay, a);
@@ -96,7 +100,7 @@ TEST(LocalLeg, MixerPacketsLeaveFromTheParticipantsPortToItsLatchedAddress) {
   EXPECT_EQ(rep->streams[0][1].counters.rtpPackets, 1U) << "the local leg counts what the mixer sent";
 }
 
-TEST(LocalLeg, AFloodIsRateLimitedAndCounted) {
+TEST_P(LocalLeg, AFloodIsRateLimitedAndCounted) {
   RelayControl relay(test::loopbackOptions(8));
   Peer a;
   LocalCall c = setUpLocal(relay, a);
@@ -119,7 +123,7 @@ TEST(LocalLeg, AFloodIsRateLimitedAndCounted) {
   EXPECT_EQ(limited, 60U - admitted);
 }
 
-TEST(LocalLeg, PacketsForAnEndedParticipantAreDroppedAndCounted) {
+TEST_P(LocalLeg, PacketsForAnEndedParticipantAreDroppedAndCounted) {
   RelayControl relay(test::loopbackOptions(8));
   Peer a;
   LocalCall c = setUpLocal(relay, a);

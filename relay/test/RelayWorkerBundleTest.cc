@@ -82,7 +82,11 @@ BundledCall setUp(RelayControl& relay, const Peer& browser, const Peer& audio, c
   return c;
 }
 
-TEST(RelayWorkerBundle, ABundledLegTakesNoPortFromThePool) {
+// Every test runs with both send paths (test::SendPaths): /IoUring and /Sendmmsg.
+class RelayWorkerBundle : public test::SendPaths {};
+INSTANTIATE_TEST_SUITE_P(SendPaths, RelayWorkerBundle, ::testing::Bool(), test::sendPathName);
+
+TEST_P(RelayWorkerBundle, ABundledLegTakesNoPortFromThePool) {
   RelayControl relay(test::loopbackOptions(8));
   const uint64_t id = relay.createSession("ports");
   ASSERT_TRUE(relay.addStream(id, true));
@@ -96,7 +100,7 @@ TEST(RelayWorkerBundle, ABundledLegTakesNoPortFromThePool) {
   EXPECT_EQ(relay.portPairsFree(), relay.portPairsTotal());
 }
 
-TEST(RelayWorkerBundle, AudioAndVideoFromOneSrtpTransportReachTheirOwnPlainLegsByPayloadTypeThenSsrc) {
+TEST_P(RelayWorkerBundle, AudioAndVideoFromOneSrtpTransportReachTheirOwnPlainLegsByPayloadTypeThenSsrc) {
   RelayControl relay(test::loopbackOptions(8));
   Peer browser, audio, video;
   const LegCrypto crypto = test::legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
@@ -129,7 +133,7 @@ TEST(RelayWorkerBundle, AudioAndVideoFromOneSrtpTransportReachTheirOwnPlainLegsB
   EXPECT_EQ(rep->streams[0][0].latched, browser.addr());
 }
 
-TEST(RelayWorkerBundle, BothPlainStreamsLeaveTheOneTransportPortProtectedWithItsKeys) {
+TEST_P(RelayWorkerBundle, BothPlainStreamsLeaveTheOneTransportPortProtectedWithItsKeys) {
   RelayControl relay(test::loopbackOptions(8));
   Peer browser, audio, video;
   const LegCrypto crypto = test::legCrypto(Suite::AeadAes128Gcm, 1, 50);
@@ -160,7 +164,7 @@ TEST(RelayWorkerBundle, BothPlainStreamsLeaveTheOneTransportPortProtectedWithIts
   EXPECT_EQ(rep->streams[0][0].counters.srtpProtected, 6U);
 }
 
-TEST(RelayWorkerBundle, RtcpFromTheBrowserGoesToTheStreamItReportsOn) {
+TEST_P(RelayWorkerBundle, RtcpFromTheBrowserGoesToTheStreamItReportsOn) {
   RelayControl relay(test::loopbackOptions(8));
   Peer browser, audio, video;
   const LegCrypto crypto = test::legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
@@ -186,7 +190,7 @@ TEST(RelayWorkerBundle, RtcpFromTheBrowserGoesToTheStreamItReportsOn) {
   EXPECT_EQ(receiveBytes(audio), sr);
 }
 
-TEST(RelayWorkerBundle, TwoBundledStreamsWithTheSamePayloadTypeAreToldApartByTheMidExtension) {
+TEST_P(RelayWorkerBundle, TwoBundledStreamsWithTheSamePayloadTypeAreToldApartByTheMidExtension) {
   RelayControl relay(test::loopbackOptions(8));
   Peer browser, cam, screen;
   const LegCrypto crypto = test::legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);

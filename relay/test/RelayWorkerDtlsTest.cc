@@ -140,7 +140,11 @@ void expectSrtpBothWays(Fixture& f, SrtpPeerKeys& ak, uint16_t firstSeq) {
   }
 }
 
-TEST(RelayWorkerDtls, PassiveLegHandshakesWithThePeerThenBridgesSrtpToPlainRtpAndBack) {
+// Every test runs with both send paths (test::SendPaths): /IoUring and /Sendmmsg.
+class RelayWorkerDtls : public test::SendPaths {};
+INSTANTIATE_TEST_SUITE_P(SendPaths, RelayWorkerDtls, ::testing::Bool(), test::sendPathName);
+
+TEST_P(RelayWorkerDtls, PassiveLegHandshakesWithThePeerThenBridgesSrtpToPlainRtpAndBack) {
   Fixture f(DtlsRole::Passive);
   auto ep = f.peerEndpoint(dtls::Role::Client);
   ep->start(0);
@@ -159,7 +163,7 @@ TEST(RelayWorkerDtls, PassiveLegHandshakesWithThePeerThenBridgesSrtpToPlainRtpAn
   EXPECT_EQ(f.total(&WorkerCounters::dtlsHandshakesFailed), 0U);
 }
 
-TEST(RelayWorkerDtls, ActiveLegSendsTheClientHelloToTheAdvertisedAddress) {
+TEST_P(RelayWorkerDtls, ActiveLegSendsTheClientHelloToTheAdvertisedAddress) {
   Fixture f(DtlsRole::Active);
   common::SockAddr from;
   std::array<uint8_t, 2048> buf{};
@@ -175,7 +179,7 @@ TEST(RelayWorkerDtls, ActiveLegSendsTheClientHelloToTheAdvertisedAddress) {
   expectSrtpBothWays(f, ak, 1);
 }
 
-TEST(RelayWorkerDtls, ActiveLegResendsALostClientHelloOnTheWorkersTimer) {
+TEST_P(RelayWorkerDtls, ActiveLegResendsALostClientHelloOnTheWorkersTimer) {
   Fixture f(DtlsRole::Active);
   std::array<uint8_t, 2048> first{}, again{};
   const ssize_t n = f.a.receive(2000, first.data());
@@ -191,7 +195,7 @@ TEST(RelayWorkerDtls, ActiveLegResendsALostClientHelloOnTheWorkersTimer) {
   ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 1; }));
 }
 
-TEST(RelayWorkerDtls, RtpBeforeTheHandshakeIsDroppedAndCountedBothWays) {
+TEST_P(RelayWorkerDtls, RtpBeforeTheHandshakeIsDroppedAndCountedBothWays) {
   Fixture f(DtlsRole::Passive);
   sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(1, 0xA));  // clear RTP from the DTLS side
   sendBytes(f.b, f.call.ports.rtpPort[1], plainRtp(1, 0xB));  // clear RTP toward it
@@ -206,7 +210,7 @@ TEST(RelayWorkerDtls, RtpBeforeTheHandshakeIsDroppedAndCountedBothWays) {
   EXPECT_FALSE(rep->streams[0][0].srtpTerminated);
 }
 
-TEST(RelayWorkerDtls, APeerWithTheWrongCertificateIsRefusedAndMediaStaysBlocked) {
+TEST_P(RelayWorkerDtls, APeerWithTheWrongCertificateIsRefusedAndMediaStaysBlocked) {
   auto stranger = newIdentity();
   Fixture f(DtlsRole::Passive, stranger.get());  // signalling said someone else's fingerprint
   auto ep = f.peerEndpoint(dtls::Role::Client);
@@ -220,7 +224,7 @@ TEST(RelayWorkerDtls, APeerWithTheWrongCertificateIsRefusedAndMediaStaysBlocked)
   EXPECT_TRUE(receiveBytes(f.a, 0).empty());
 }
 
-TEST(RelayWorkerDtls, GarbageOnTheDtlsRangeIsDroppedAndCountedAndTheHandshakeStillWorks) {
+TEST_P(RelayWorkerDtls, GarbageOnTheDtlsRangeIsDroppedAndCountedAndTheHandshakeStillWorks) {
   Fixture f(DtlsRole::Passive);
   const std::vector<uint8_t> notRecords = {22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 99, 1};
   sendBytes(f.a, f.call.ports.rtpPort[0], notRecords);
@@ -231,7 +235,7 @@ TEST(RelayWorkerDtls, GarbageOnTheDtlsRangeIsDroppedAndCountedAndTheHandshakeSti
   EXPECT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
 }
 
-TEST(RelayWorkerDtls, DtlsFromAnotherSourceDuringTheHandshakeIsDroppedAsWrongSource) {
+TEST_P(RelayWorkerDtls, DtlsFromAnotherSourceDuringTheHandshakeIsDroppedAsWrongSource) {
   Fixture f(DtlsRole::Passive);
   auto ep = f.peerEndpoint(dtls::Role::Client);
   ep->start(0);
@@ -246,7 +250,7 @@ TEST(RelayWorkerDtls, DtlsFromAnotherSourceDuringTheHandshakeIsDroppedAsWrongSou
   EXPECT_TRUE(receiveBytes(stranger, 0).empty()) << "nothing answers the stranger";
 }
 
-TEST(RelayWorkerDtls, AnUnchangedReofferKeepsTheKeys) {
+TEST_P(RelayWorkerDtls, AnUnchangedReofferKeepsTheKeys) {
   Fixture f(DtlsRole::Passive);
   auto ep = f.peerEndpoint(dtls::Role::Client);
   ep->start(0);

@@ -128,7 +128,11 @@ uint64_t workerIce(const RelayControl& relay, IceCheckResult r) {
   return n;
 }
 
-TEST(RelayWorkerIce, CheckWithTheRightCredentialsGetsASuccessFromTheLegPortThatMapsTheSender) {
+// Every test runs with both send paths (test::SendPaths): /IoUring and /Sendmmsg.
+class RelayWorkerIce : public test::SendPaths {};
+INSTANTIATE_TEST_SUITE_P(SendPaths, RelayWorkerIce, ::testing::Bool(), test::sendPathName);
+
+TEST_P(RelayWorkerIce, CheckWithTheRightCredentialsGetsASuccessFromTheLegPortThatMapsTheSender) {
   RelayControl relay(options());
   Peer a, b;
   const Call c = setUp(relay, a, b);
@@ -154,7 +158,7 @@ TEST(RelayWorkerIce, CheckWithTheRightCredentialsGetsASuccessFromTheLegPortThatM
   EXPECT_EQ(workerIce(relay, IceCheckResult::Ok), 1U);
 }
 
-TEST(RelayWorkerIce, WrongPasswordGets401AndNeverLatchesOrMovesTheLatch) {
+TEST_P(RelayWorkerIce, WrongPasswordGets401AndNeverLatchesOrMovesTheLatch) {
   RelayControl relay(options());
   Peer a, b, attacker;
   const Call c = setUp(relay, a, b);
@@ -188,7 +192,7 @@ TEST(RelayWorkerIce, WrongPasswordGets401AndNeverLatchesOrMovesTheLatch) {
   EXPECT_EQ(workerIce(relay, IceCheckResult::Unauthorized), 3U);
 }
 
-TEST(RelayWorkerIce, UseCandidateFromASecondAddressMovesTheLatchAndRtpFollows) {
+TEST_P(RelayWorkerIce, UseCandidateFromASecondAddressMovesTheLatchAndRtpFollows) {
   RelayControl relay(options());
   Peer a, a2, b;
   const Call c = setUp(relay, a, b);
@@ -221,7 +225,7 @@ TEST(RelayWorkerIce, UseCandidateFromASecondAddressMovesTheLatchAndRtpFollows) {
 // USE-CANDIDATE, and the highest-priority nominated pair must carry the media, not the last one
 // checked. A lower-priority nomination moves the latch only once the latched address has gone
 // silent (a real network change).
-TEST(RelayWorkerIce, AggressiveNominationKeepsTheHighestPriorityPairUntilItFallsSilent) {
+TEST_P(RelayWorkerIce, AggressiveNominationKeepsTheHighestPriorityPairUntilItFallsSilent) {
   ClockedRelay cr;
   auto& [clock, relay] = cr;
   Peer host, relayed, b;
@@ -253,7 +257,7 @@ TEST(RelayWorkerIce, AggressiveNominationKeepsTheHighestPriorityPairUntilItFalls
 // Error answers are bounded per socket (5 at once, then one per 100 ms): forged checks cannot make
 // the port an amplifier. The clock stands still, so exactly the burst is answered; the rest are
 // counted as checks and as rate-limited drops.
-TEST(RelayWorkerIce, ErrorAnswersAreRateLimitedAndTheRestCounted) {
+TEST_P(RelayWorkerIce, ErrorAnswersAreRateLimitedAndTheRestCounted) {
   ClockedRelay cr;
   auto& [clock, relay] = cr;
   Peer a, b, attacker;
@@ -284,7 +288,7 @@ TEST(RelayWorkerIce, ErrorAnswersAreRateLimitedAndTheRestCounted) {
   EXPECT_EQ(StunView::parse(r->bytes)->errorCode()->code, 401);
 }
 
-TEST(RelayWorkerIce, RoleConflictAndBadRequestsAreAnsweredCountedAndNeverLatch) {
+TEST_P(RelayWorkerIce, RoleConflictAndBadRequestsAreAnsweredCountedAndNeverLatch) {
   RelayControl relay(options());
   Peer a, b;
   const Call c = setUp(relay, a, b);
@@ -316,7 +320,7 @@ TEST(RelayWorkerIce, RoleConflictAndBadRequestsAreAnsweredCountedAndNeverLatch) 
   EXPECT_EQ(workerIce(relay, IceCheckResult::Dropped), 1U);
 }
 
-TEST(RelayWorkerIce, OnlyAuthenticatedChecksKeepTheSessionAlive) {
+TEST_P(RelayWorkerIce, OnlyAuthenticatedChecksKeepTheSessionAlive) {
   ClockedRelay cr;
   auto& [clock, relay] = cr;
   Peer a, b;
@@ -335,7 +339,7 @@ TEST(RelayWorkerIce, OnlyAuthenticatedChecksKeepTheSessionAlive) {
   EXPECT_EQ(rep->lastMediaNs, created + 5'000'000'000ULL) << "consent (RFC 7675) keeps the session";
 }
 
-TEST(RelayWorkerIce, LegWithoutIceStillForwardsStunFromItsLatchedPeerAndAnswersNothing) {
+TEST_P(RelayWorkerIce, LegWithoutIceStillForwardsStunFromItsLatchedPeerAndAnswersNothing) {
   RelayControl relay(options());
   Peer a, b;
   const Call c = setUp(relay, a, b, /*ice=*/false);
@@ -356,7 +360,7 @@ TEST(RelayWorkerIce, LegWithoutIceStillForwardsStunFromItsLatchedPeerAndAnswersN
 // ICE and SRTP on one leg: checks are answered before SRTP sees anything (RFC 7983), the check
 // latches, SRTP then flows both ways through the latched address, and after a nomination from
 // another address the old one is a stranger (the clock stands still: no silence, no NAT re-latch).
-TEST(RelayWorkerIce, ChecksAndSrtpShareTheLegAndTheNominatedAddressCarriesTheMedia) {
+TEST_P(RelayWorkerIce, ChecksAndSrtpShareTheLegAndTheNominatedAddressCarriesTheMedia) {
   ClockedRelay cr;
   auto& [clock, relay] = cr;
   Peer a, a2, b;

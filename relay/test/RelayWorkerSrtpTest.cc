@@ -73,7 +73,11 @@ constexpr std::array<uint8_t, 28> kSr = {0x80, 200,  0, 6, 0, 0, 0, 0xA, 0x11, 0
 constexpr std::array<uint8_t, 32> kRr = {0x81, 201, 0, 7, 0, 0, 0, 0xB, 0,    0,    0,    0xA,  0, 0, 0, 0,
                                          0,    0,   0, 1, 0, 0, 0, 0,   0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0};
 
-TEST(RelayWorkerSrtp, SrtpFromATerminatingLegReachesThePlainLegAsTheExactRtpProtected) {
+// Every test runs with both send paths (test::SendPaths): /IoUring and /Sendmmsg.
+class RelayWorkerSrtp : public test::SendPaths {};
+INSTANTIATE_TEST_SUITE_P(SendPaths, RelayWorkerSrtp, ::testing::Bool(), test::sendPathName);
+
+TEST_P(RelayWorkerSrtp, SrtpFromATerminatingLegReachesThePlainLegAsTheExactRtpProtected) {
   RelayControl relay(options());
   Peer a, b;
   const LegCrypto ca = legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
@@ -101,7 +105,7 @@ TEST(RelayWorkerSrtp, SrtpFromATerminatingLegReachesThePlainLegAsTheExactRtpProt
   EXPECT_EQ(workerTotal(relay, &WorkerCounters::srtpUnprotected), 10U);
 }
 
-TEST(RelayWorkerSrtp, PlainRtpToATerminatingLegIsProtectedWithThatLegsKeys) {
+TEST_P(RelayWorkerSrtp, PlainRtpToATerminatingLegIsProtectedWithThatLegsKeys) {
   RelayControl relay(options());
   Peer a, b;
   const LegCrypto ca = legCrypto(Suite::AeadAes128Gcm, 1, 50);
@@ -123,7 +127,7 @@ TEST(RelayWorkerSrtp, PlainRtpToATerminatingLegIsProtectedWithThatLegsKeys) {
   EXPECT_EQ(workerTotal(relay, &WorkerCounters::srtpProtected), 10U);
 }
 
-TEST(RelayWorkerSrtp, BetweenTwoTerminatingLegsEachSideUsesItsOwnKeysAndSuite) {
+TEST_P(RelayWorkerSrtp, BetweenTwoTerminatingLegsEachSideUsesItsOwnKeysAndSuite) {
   RelayControl relay(options());
   Peer a, b;
   const LegCrypto ca = legCrypto(Suite::AeadAes256Gcm, 1, 50);
@@ -152,7 +156,7 @@ TEST(RelayWorkerSrtp, BetweenTwoTerminatingLegsEachSideUsesItsOwnKeysAndSuite) {
 
 // RTCP on its own ports: A's SR through SRTCP reaches plain B as sent, B's RR reaches A as SRTCP;
 // the relay measures its round trip to B from the decrypted SR and the plain RR.
-TEST(RelayWorkerSrtp, SrtcpIsUnprotectedAndProtectedOnTheRtcpPorts) {
+TEST_P(RelayWorkerSrtp, SrtcpIsUnprotectedAndProtectedOnTheRtcpPorts) {
   RelayControl relay(options());
   Peer a, b, aRtcp, bRtcp;
   const LegCrypto ca = legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
@@ -182,7 +186,7 @@ TEST(RelayWorkerSrtp, SrtcpIsUnprotectedAndProtectedOnTheRtcpPorts) {
 
 // rtcp-mux (RFC 5761): RTP and RTCP share the port and are told apart by packet type, so SRTP and
 // SRTCP each get their own transform both ways.
-TEST(RelayWorkerSrtp, RtcpMuxUsesSrtpForRtpAndSrtcpForRtcp) {
+TEST_P(RelayWorkerSrtp, RtcpMuxUsesSrtpForRtpAndSrtcpForRtcp) {
   RelayControl relay(options());
   Peer a, b;
   const LegCrypto ca = legCrypto(Suite::AeadAes128Gcm, 1, 50);
@@ -211,7 +215,7 @@ TEST(RelayWorkerSrtp, RtcpMuxUsesSrtpForRtpAndSrtcpForRtcp) {
 // RTP Bleed with SRTP: a packet with a bad tag never latches nor re-latches, however it looks;
 // a packet that authenticates from a new address after the old one went silent is a NAT
 // rebinding and moves the latch.
-TEST(RelayWorkerSrtp, OnlyAnAuthenticatedPacketLatchesOrRelatches) {
+TEST_P(RelayWorkerSrtp, OnlyAnAuthenticatedPacketLatchesOrRelatches) {
   common::ManualClock clock;
   RelayOptions o = options();
   o.worker.clock = &clock;
@@ -253,7 +257,7 @@ TEST(RelayWorkerSrtp, OnlyAnAuthenticatedPacketLatchesOrRelatches) {
   EXPECT_EQ(rep->streams[0][0].counters.relatched, 1U);
 }
 
-TEST(RelayWorkerSrtp, AReplayedPacketIsDroppedAndCounted) {
+TEST_P(RelayWorkerSrtp, AReplayedPacketIsDroppedAndCounted) {
   RelayControl relay(options());
   Peer a, b;
   const LegCrypto ca = legCrypto(Suite::AeadAes128Gcm, 1, 50);
@@ -277,7 +281,7 @@ TEST(RelayWorkerSrtp, AReplayedPacketIsDroppedAndCounted) {
 }
 
 // A re-offer with the same keys keeps the contexts (replay window, ROC); new keys replace them.
-TEST(RelayWorkerSrtp, ReofferWithTheSameKeysKeepsStateAndNewKeysRebuild) {
+TEST_P(RelayWorkerSrtp, ReofferWithTheSameKeysKeepsStateAndNewKeysRebuild) {
   RelayControl relay(options());
   Peer a, b;
   const LegCrypto ca = legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
@@ -315,7 +319,7 @@ TEST(RelayWorkerSrtp, ReofferWithTheSameKeysKeepsStateAndNewKeysRebuild) {
 }
 
 // Keys libsrtp refuses (a key||salt length that does not fit the suite) fail closed.
-TEST(RelayWorkerSrtp, UnusableKeysDropEverythingAndCountIt) {
+TEST_P(RelayWorkerSrtp, UnusableKeysDropEverythingAndCountIt) {
   RelayControl relay(options());
   Peer a, b;
   LegCrypto bad = legCrypto(Suite::AesCm128HmacSha1_80, 1, 50);
@@ -347,7 +351,7 @@ std::vector<std::vector<uint8_t>> drainMixerQueue(PacketQueue& q, size_t n) {
 
 // A conference participant on SRTP: the mixer gets its RTP decrypted, and what the mixer sends it
 // leaves protected with the participant's keys; a forged packet never reaches the mixer.
-TEST(RelayWorkerSrtp, AConferenceParticipantOnSrtpFeedsTheMixerPlainRtpAndGetsProtectedRtp) {
+TEST_P(RelayWorkerSrtp, AConferenceParticipantOnSrtpFeedsTheMixerPlainRtpAndGetsProtectedRtp) {
   RelayControl relay(options());
   Peer a, attacker;
   const test::LocalQueues queues = test::attachLocalQueues(relay);
@@ -391,7 +395,7 @@ TEST(RelayWorkerSrtp, AConferenceParticipantOnSrtpFeedsTheMixerPlainRtpAndGetsPr
 
 // The kernel fast path never carries a stream with a leg that terminates SRTP: every packet has
 // to be unprotected or protected in userspace (KernelForwarderTest has it end to end, as root).
-TEST(RelayWorkerSrtp, KernelFastPathIsNeverEligibleForATerminatingLeg) {
+TEST_P(RelayWorkerSrtp, KernelFastPathIsNeverEligibleForATerminatingLeg) {
   MediaStream st;
   auto src = *common::SockAddr::fromIp("127.0.0.1", 4000);
   for (int l = 0; l < 2; ++l) {

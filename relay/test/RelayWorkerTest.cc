@@ -27,7 +27,11 @@ RelayOptions options(uint16_t pairs) {
   return o;
 }
 
-TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
+// Every test runs with both send paths (test::SendPaths): /IoUring and /Sendmmsg.
+class RelayWorker : public test::SendPaths {};
+INSTANTIATE_TEST_SUITE_P(SendPaths, RelayWorker, ::testing::Bool(), test::sendPathName);
+
+TEST_P(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
   RelayControl relay(options(50));
   Peer a, b;
   Call c = setUpCall(relay, a, b);
@@ -51,7 +55,7 @@ TEST(RelayWorker, ForwardsRtpBothWaysAndCountsPerLeg) {
   EXPECT_EQ(rep->streams[0][0].rtpLost, 0);
 }
 
-TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
+TEST_P(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
   RelayControl relay(options(50));
   Peer a, b, attacker;
   Call c = setUpCall(relay, a, b);
@@ -73,7 +77,7 @@ TEST(RelayWorker, SpoofedSourceIsDroppedAndCountedGenuineStreamUnaffected) {
   EXPECT_EQ(spoofed, 2U);
 }
 
-TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
+TEST_P(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
   RelayControl relay(options(50));
   Peer a, b;
   Call c = setUpCall(relay, a, b);
@@ -90,7 +94,7 @@ TEST(RelayWorker, MalformedPacketsAreCountedNotForwarded) {
 
 // RFC 3550 §6.4.1: the relay measures its round trip to B from the SR it forwarded to B and the
 // RR B sends back with that SR's LSR and its DLSR.
-TEST(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
+TEST_P(RelayWorker, RttToPeerComesFromForwardedSrAndReturningRr) {
   RelayControl relay(options(50));
   Peer a, b, aRtcp;
   Call c = setUpCall(relay, a, b);
@@ -128,7 +132,7 @@ std::array<uint8_t, 52> rrXrVoip(uint8_t lossRate, uint8_t discardRate) {
 
 // RFC 3611 §4.7: what B reports about A's stream (loss and discards after the relay, its end system
 // delay) rates that stream even though the relay saw no loss; a malformed XR is forwarded and counted.
-TEST(RelayWorker, XrFromTheReceiverFeedsTheEModelOfTheStreamItReceives) {
+TEST_P(RelayWorker, XrFromTheReceiverFeedsTheEModelOfTheStreamItReceives) {
   RelayControl relay(options(50));
   Peer a, b, aRtcp;
   Call c = setUpCall(relay, a, b);
@@ -165,7 +169,7 @@ TEST(RelayWorker, XrFromTheReceiverFeedsTheEModelOfTheStreamItReceives) {
 
 // RFC 3611: B's RTCP XR VoIP Metrics block is forwarded byte for byte and kept on the leg facing
 // B; the burst/gap loss of the leg facing A comes from the sequence numbers A sends.
-TEST(RelayWorker, XrVoipMetricsAreForwardedAndKeptAndBurstGapLossIsMeasured) {
+TEST_P(RelayWorker, XrVoipMetricsAreForwardedAndKeptAndBurstGapLossIsMeasured) {
   RelayControl relay(options(50));
   Peer a, b, aRtcp;
   Call c = setUpCall(relay, a, b);
@@ -204,7 +208,7 @@ TEST(RelayWorker, XrVoipMetricsAreForwardedAndKeptAndBurstGapLossIsMeasured) {
   EXPECT_DOUBLE_EQ(bg.gapMs, 37 * 20.0 / 2);
 }
 
-TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
+TEST_P(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
   RelayControl relay(options(4));  // 4 pairs: exactly one two-leg stream twice
   uint64_t s1 = relay.createSession("a");
   ASSERT_TRUE(relay.addStream(s1, false));
@@ -221,7 +225,7 @@ TEST(RelayWorker, ExhaustedPoolIsAnErrorAndFreedPortsAreReusable) {
 
 // The B2BUA's path: dropping returns at once; the ports stay reserved until the worker has
 // closed the sockets and reported the session's final counters.
-TEST(RelayWorker, DropDoesNotWaitAndReleasesPortsWhenTheWorkerConfirms) {
+TEST_P(RelayWorker, DropDoesNotWaitAndReleasesPortsWhenTheWorkerConfirms) {
   RelayControl relay(options(50));
   Peer a, b;
   Call c = setUpCall(relay, a, b);
@@ -242,7 +246,7 @@ TEST(RelayWorker, DropDoesNotWaitAndReleasesPortsWhenTheWorkerConfirms) {
   EXPECT_EQ(relay.counters().sessionsEnded.get(), 1U);
 }
 
-TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
+TEST_P(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
   RelayControl relay(options(50));
   uint64_t id = relay.createSession("quiet-call");
   ASSERT_TRUE(relay.addStream(id, false));
@@ -260,7 +264,7 @@ TEST(RelayWorker, SessionWithoutMediaTimesOutAndIsReported) {
 
 // Timeouts on an injected ManualClock: nothing happens one millisecond early, the session ends at
 // the exact instant. (The worker's own 1 s tick may also run the check; it reads the same clock.)
-TEST(RelayWorker, SetupTimeoutFollowsTheInjectedClockToTheMillisecond) {
+TEST_P(RelayWorker, SetupTimeoutFollowsTheInjectedClockToTheMillisecond) {
   common::ManualClock clock;
   RelayOptions o = options(50);
   o.worker.clock = &clock;
@@ -287,7 +291,7 @@ TEST(RelayWorker, SetupTimeoutFollowsTheInjectedClockToTheMillisecond) {
   EXPECT_EQ(ended, std::vector<uint64_t>{id});
 }
 
-TEST(RelayWorker, MediaTimeoutCountsFromTheLastPacketOnTheInjectedClock) {
+TEST_P(RelayWorker, MediaTimeoutCountsFromTheLastPacketOnTheInjectedClock) {
   common::ManualClock clock;
   RelayOptions o = options(50);
   o.worker.clock = &clock;
@@ -325,7 +329,7 @@ uint64_t workerTotal(const RelayControl& relay, const Counter WorkerCounters::*c
   return n;
 }
 
-TEST(RelayWorker, OtherDatagramsFromTheLatchedPeerAreForwardedUnchangedAndCounted) {
+TEST_P(RelayWorker, OtherDatagramsFromTheLatchedPeerAreForwardedUnchangedAndCounted) {
   RelayControl relay(options(50));
   Peer a, b;
   Call c = setUpCall(relay, a, b);
@@ -344,7 +348,7 @@ TEST(RelayWorker, OtherDatagramsFromTheLatchedPeerAreForwardedUnchangedAndCounte
   EXPECT_EQ(workerTotal(relay, &WorkerCounters::otherRelayed), 1U);
 }
 
-TEST(RelayWorker, OtherDatagramsFromUnlatchedOrStrangerSourcesAreDroppedAndCounted) {
+TEST_P(RelayWorker, OtherDatagramsFromUnlatchedOrStrangerSourcesAreDroppedAndCounted) {
   RelayControl relay(options(50));
   Peer a, b, stranger;
   Call c = setUpCall(relay, a, b);
@@ -364,7 +368,7 @@ TEST(RelayWorker, OtherDatagramsFromUnlatchedOrStrangerSourcesAreDroppedAndCount
 }
 
 // m=image udptl: no RTP at all. The leg latches on the first datagram and forwards UDPTL.
-TEST(RelayWorker, OpaqueLegLatchesOnAnyDatagramAndForwardsIt) {
+TEST_P(RelayWorker, OpaqueLegLatchesOnAnyDatagramAndForwardsIt) {
   RelayControl relay(options(50));
   Peer a, b, stranger;
   const uint64_t id = relay.createSession("fax");
@@ -389,7 +393,7 @@ TEST(RelayWorker, OpaqueLegLatchesOnAnyDatagramAndForwardsIt) {
   EXPECT_EQ(rep->streams[0][1].counters.otherPackets, 1U);
 }
 
-TEST(RelayWorker, ReofferThatMovesThePeerResetsItsLatch) {
+TEST_P(RelayWorker, ReofferThatMovesThePeerResetsItsLatch) {
   RelayControl relay(options(50));
   Peer a, b, moved;
   Call c = setUpCall(relay, a, b);
@@ -410,7 +414,7 @@ TEST(RelayWorker, ReofferThatMovesThePeerResetsItsLatch) {
   EXPECT_EQ(workerTotal(relay, &WorkerCounters::legsRelatched), 1U);
 }
 
-TEST(RelayWorker, AnotherPartyTakingTheLegRelatchesEvenFromTheSameAdvertisedAddress) {
+TEST_P(RelayWorker, AnotherPartyTakingTheLegRelatchesEvenFromTheSameAdvertisedAddress) {
   // Two forks behind NATs that both advertise the same private address: the answer of the second
   // (a new party) must let its packets latch although the SDP address did not move.
   RelayControl relay(options(50));
@@ -429,7 +433,7 @@ TEST(RelayWorker, AnotherPartyTakingTheLegRelatchesEvenFromTheSameAdvertisedAddr
   EXPECT_EQ(rep->streams[0][0].counters.relatched, 1U);
 }
 
-TEST(RelayWorker, ReofferFromTheSameAddressOrOnHoldKeepsTheLatch) {
+TEST_P(RelayWorker, ReofferFromTheSameAddressOrOnHoldKeepsTheLatch) {
   RelayControl relay(options(50));
   Peer a, b, attacker;
   Call c = setUpCall(relay, a, b);
@@ -453,7 +457,7 @@ TEST(RelayWorker, ReofferFromTheSameAddressOrOnHoldKeepsTheLatch) {
 
 // NG `strict-source`: a new source is never accepted, not even one that looks like a NAT
 // rebinding (same SSRC after the old source went silent).
-TEST(RelayWorker, StrictSourceNeverRelatchesEvenOnANatRebinding) {
+TEST_P(RelayWorker, StrictSourceNeverRelatchesEvenOnANatRebinding) {
   common::ManualClock clock;
   RelayOptions o = options(50);
   o.worker.clock = &clock;
@@ -477,7 +481,7 @@ TEST(RelayWorker, StrictSourceNeverRelatchesEvenOnANatRebinding) {
 
 // MOS samples: one per interval on the worker's timer, a provisional one in queries for packets
 // not sampled yet, and a final one when the session goes; each is the E-model of that interval.
-TEST(RelayWorker, MosIsSampledPerIntervalAndOnRemoval) {
+TEST_P(RelayWorker, MosIsSampledPerIntervalAndOnRemoval) {
   common::ManualClock clock;
   RelayOptions o = options(50);
   o.worker.clock = &clock;

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <gtest/gtest.h>
@@ -79,8 +80,27 @@ class Peer {
 
 // A relay on 127.0.0.1 with two workers and `pairs` RTP/RTCP port pairs that no other test
 // process is using.
+// The send path worker tests run with (WorkerOptions::ioUring): the parameter of the running
+// SendPaths test, else io_uring (the default).
+inline bool& ioUringForTests() {
+  static bool on = true;
+  return on;
+}
+
+// A fixture whose tests run twice, with io_uring sends (/IoUring) and with sendmmsg/sendto
+// (/Sendmmsg): every relay built from loopbackOptions() in the test takes that path.
+class SendPaths : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { ioUringForTests() = GetParam(); }
+  void TearDown() override { ioUringForTests() = true; }
+};
+inline std::string sendPathName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "IoUring" : "Sendmmsg";
+}
+
 inline RelayOptions loopbackOptions(uint16_t pairs) {
   RelayOptions o;
+  o.worker.ioUring = ioUringForTests();
   o.interface = "127.0.0.1";
   o.portMin = freePortWindow(static_cast<uint16_t>(2 * pairs));
   o.portMax = static_cast<uint16_t>(o.portMin + 2 * pairs - 1);
