@@ -53,7 +53,10 @@ struct Options {
   // The path SRTP packets take in the relay's contexts (media/srtp/SrtpContext.h, RtpPath): the
   // compact object or libsrtp; with both, each crypto mode runs with each, like the transforms.
   std::vector<srtp::RtpPath> paths{srtp::RtpPath::Compact};
-  bool ioUring = true;  // the workers' send path (relay.io_uring, relay/UringSender.h)
+  bool ioUring = true;  // the workers' send path of this run (relay.io_uring, relay/UringSender.h)
+  // --io-uring on|off|both: with both, every run happens once each way, the order alternating by round.
+  std::vector<bool> ioUringModes{true};
+  uint16_t portMin = 61000;  // the relay's ports: 4,536 from here (61000..65535 by default)
 };
 
 enum class Mode { Plain, Bridge, Srtp };
@@ -246,8 +249,8 @@ bool runMode(const Options& o, const Generator& g, Mode mode, uint32_t round, sr
   relay::RelayOptions ro;
   ro.interface = "127.0.0.1";
   // Above the kernel's ephemeral ports (the generator's sockets) and the test harnesses' ranges.
-  ro.portMin = 61000;
-  ro.portMax = 65535;
+  ro.portMin = o.portMin;
+  ro.portMax = static_cast<uint16_t>(std::min<uint32_t>(65535U, o.portMin + 4535U));
   ro.workers = o.workers;
   ro.worker.ioUring = o.ioUring;
   relay::RelayControl relay(ro);
@@ -349,8 +352,10 @@ int main(int argc, char** argv) {
       o.paths = {srtp::RtpPath::Libsrtp};
     else if (k == "--rtp-path" && v == "both")
       o.paths = {srtp::RtpPath::Libsrtp, srtp::RtpPath::Compact};
-    else if (k == "--io-uring" && (v == "on" || v == "off"))
-      o.ioUring = v == "on";
+    else if (k == "--io-uring" && (v == "on" || v == "off" || v == "both"))
+      o.ioUringModes = v == "both" ? std::vector<bool>{true, false} : std::vector<bool>{v == "on"};
+    else if (k == "--port-min")
+      o.portMin = static_cast<uint16_t>(std::stoul(std::string(v)));
     else if (k == "--mode" && v == "plain")
       modes = {Mode::Plain};
     else if (k == "--mode" && v == "bridge")
@@ -362,7 +367,7 @@ int main(int argc, char** argv) {
           stderr,
           "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
           "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp] "
-          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both] [--io-uring on|off]\n");
+          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both] [--io-uring on|off|both] [--port-min 61000]\n");
       return 2;
     }
   }
@@ -393,11 +398,18 @@ int main(int argc, char** argv) {
     std::vector<std::pair<srtp::Transforms, srtp::RtpPath>> order;
     for (srtp::Transforms tf : o.transforms)
       for (srtp::RtpPath path : o.paths) order.emplace_back(tf, path);
+    std::vector<bool> urings = o.ioUringModes;
     if (r % 2 == 0) std::reverse(order.begin(), order.end());
+    if (r % 2 == 0) std::reverse(urings.begin(), urings.end());
     for (Mode m : modes) {
-      for (const auto& [tf, path] : order) {
-        if (!(ok = runMode(o, g, m, r, tf, path))) break;
-        if (m == Mode::Plain) break;  // no crypto: once per round
+      for (const bool u : urings) {
+        Options ou = o;
+        ou.ioUring = u;
+        for (const auto& [tf, path] : order) {
+          if (!(ok = runMode(ou, g, m, r, tf, path))) break;
+          if (m == Mode::Plain) break;  // no crypto: once per round
+        }
+        if (!ok) break;
       }
       if (!ok) break;
     }
