@@ -3,10 +3,16 @@
 // hosted on the worker holds it inside one round while the test sends packets and posts
 // commands, so that everything the test sent is handled in the worker's next round.
 
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -262,6 +268,49 @@ TEST_P(RelayWorkerRound, ASessionRemovedInTheRoundOfItsPacketsSendsNothing) {
   EXPECT_EQ(b2.receive(1000), static_cast<ssize_t>(test::kRtpSize));
   ASSERT_TRUE(test::queryNow(relay, other.id));  // a later round: the send is counted
   EXPECT_EQ(total(relay, &WorkerCounters::packetsRelayed), 2U);
+}
+
+// Refuses io_uring_setup with EPERM for this process from now on, as a container's seccomp
+// profile does (Docker's default refuses io_uring). False when the filter cannot be installed.
+bool refuseIoUring() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+// In a child process under such a profile: the worker cannot set up its ring, and forwards with
+// sendmmsg (one send syscall per packet at one packet per event) instead of failing.
+TEST(RelayWorkerUring, FallsBackToSendmmsgWhenASeccompProfileRefusesIoUring) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!refuseIoUring()) _exit(2);
+    if (UringSender::create(8)) _exit(3);  // the profile works
+    {
+      RelayControl relay(oneWorker(2));  // relay.io_uring = 1
+      Peer a, b;
+      test::Call c = test::setUpCall(relay, a, b);
+      for (uint16_t seq = 1; seq <= 5; ++seq) {
+        a.sendRtp(c.ports.rtpPort[0], seq, 0xA);
+        if (b.receive(1000) != static_cast<ssize_t>(test::kRtpSize)) _exit(4);
+      }
+      if (!test::queryNow(relay, c.id)) _exit(5);
+      if (total(relay, &WorkerCounters::packetsRelayed) != 5 ||
+          total(relay, &WorkerCounters::sendSyscalls) != 5)
+        _exit(6);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: no seccomp, 3: io_uring still set up, 4: not forwarded, 6: counts";
 }
 
 }  // namespace
