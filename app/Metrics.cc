@@ -341,12 +341,17 @@ class Metrics::Collector : public prometheus::Collectable {
     auto busy = family("rdv_worker_busy_seconds_total", "Time each relay worker spent handling events", MetricType::Counter);
     auto wsessions = family("rdv_worker_sessions", "Sessions owned by each relay worker", MetricType::Gauge);
     auto wpackets = family("rdv_worker_packets_total", "Packets forwarded by each relay worker", MetricType::Counter);
+    auto wsends = family("rdv_worker_send_syscalls_total",
+                         "Send syscalls of each relay worker's forwarded and mixer packets (sendmmsg/sendto, or "
+                         "io_uring_enter with relay.io_uring)",
+                         MetricType::Counter);
     for (const auto& w : relay_.workers()) {
       const auto& c = w->counters();
       std::vector<ClientMetric::Label> l{{"worker", std::to_string(w->index())}};
       add(busy, static_cast<double>(c.busyNs.get()) / 1e9, l);
       add(wsessions, static_cast<double>(c.sessions.get()), l);
       add(wpackets, static_cast<double>(c.packetsRelayed.get()), l);
+      add(wsends, static_cast<double>(c.sendSyscalls.get()), l);
     }
     double kernelEntries = 0;
     for (const auto& w : relay_.workers()) kernelEntries += static_cast<double>(w->counters().kernelEntries.get());
@@ -432,6 +437,7 @@ class Metrics::Collector : public prometheus::Collectable {
     out.push_back(std::move(busy));
     out.push_back(std::move(wsessions));
     out.push_back(std::move(wpackets));
+    out.push_back(std::move(wsends));
     const auto& nc = ng_.counters();
     single("rdv_ng_requests_total", "NG control datagrams received", MetricType::Counter, static_cast<double>(nc.requests.get()));
     single("rdv_ng_errors_total", "NG requests answered with an error", MetricType::Counter, static_cast<double>(nc.errors.get()));

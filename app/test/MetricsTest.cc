@@ -70,6 +70,7 @@ TEST_F(MetricsTest, SumsRelayedPacketsAndSessionsAcrossWorkers) {
   EXPECT_EQ(sample(after, "rdv_ports_free"), 32);
   EXPECT_NE(after.find("rdv_worker_packets_total{worker=\"0\"}"), std::string::npos);
   EXPECT_NE(after.find("rdv_worker_packets_total{worker=\"1\"}"), std::string::npos);
+  EXPECT_NE(after.find("rdv_worker_send_syscalls_total{worker=\"0\"}"), std::string::npos);
 }
 
 TEST_F(MetricsTest, DropsAreLabelledByReason) {
