@@ -341,10 +341,11 @@ class Metrics::Collector : public prometheus::Collectable {
     auto busy = family("rdv_worker_busy_seconds_total", "Time each relay worker spent handling events", MetricType::Counter);
     auto wsessions = family("rdv_worker_sessions", "Sessions owned by each relay worker", MetricType::Gauge);
     auto wpackets = family("rdv_worker_packets_total", "Packets forwarded by each relay worker", MetricType::Counter);
-    auto wsends = family("rdv_worker_send_syscalls_total",
-                         "Send syscalls of each relay worker's forwarded and mixer packets (sendmmsg/sendto, or "
-                         "io_uring_enter with relay.io_uring)",
-                         MetricType::Counter);
+    auto wsends =
+        family("rdv_worker_send_syscalls_total",
+               "Send syscalls of each relay worker's forwarded and mixer packets (sendmmsg/sendto, or "
+               "io_uring_enter with relay.io_uring)",
+               MetricType::Counter);
     for (const auto& w : relay_.workers()) {
       const auto& c = w->counters();
       std::vector<ClientMetric::Label> l{{"worker", std::to_string(w->index())}};

@@ -367,7 +367,8 @@ int main(int argc, char** argv) {
           stderr,
           "usage: relay_srtp_bench [--sessions 1000] [--rate 25] [--seconds 10] [--workers 2] [--rounds 1] "
           "[--suite gcm128|gcm256|cm80|cm32] [--mode plain|bridge|srtp] "
-          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both] [--io-uring on|off|both] [--port-min 61000]\n");
+          "[--transforms rendezvous|libsrtp|both] [--rtp-path compact|libsrtp|both] [--io-uring on|off|both] "
+          "[--port-min 61000]\n");
       return 2;
     }
   }

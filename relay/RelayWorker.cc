@@ -108,7 +108,8 @@ RelayWorker::RelayWorker(size_t index, WorkerOptions opts, std::function<void(Se
                          std::function<void(SessionReply&&)> onReply, KernelForwarder* kernel)
     : index_(index), opts_(opts), onEnded_(std::move(onEnded)), onReply_(std::move(onReply)), kernel_(kernel) {
   const uint32_t n = opts_.batch;
-  const uint32_t slots = opts_.ioUring ? n * kRecvRingBatches : n;  // a ring when sends wait for the round's end
+  // With io_uring a ring: received packets wait in their slots for the round's submission.
+  const uint32_t slots = opts_.ioUring ? n * kRecvRingBatches : n;
   buffers_.resize(slots);
   recvMsgs_.resize(slots);
   recvIov_.resize(slots);
@@ -386,9 +387,11 @@ void RelayWorker::onReadable(Component& c, uint64_t nowNs) {
     rtpOut_->fd = peer.rtp.fd.get();
     rtcpOut_->fd = peer.rtcp.fd.valid() ? peer.rtcp.fd.get() : peer.rtp.fd.get();
     bool valid = false;
-    for (int i = 0; i < n; ++i) valid |= processPacket(c, base + static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
+    for (int i = 0; i < n; ++i)
+      valid |= processPacket(c, base + static_cast<uint32_t>(i), nowNs, *rtpOut_, *rtcpOut_);
     if (uring_) recvUsed_ = base + static_cast<uint32_t>(n);  // held until the round's submit
-    flush(*rtpOut_);  // nothing queued here with io_uring
+    // Nothing is queued in the OutBatches with io_uring.
+    flush(*rtpOut_);
     flush(*rtcpOut_);
     if (valid) {  // spoofed or malformed packets do not keep a session alive
       leg.session->lastMediaNs = nowNs;
@@ -586,7 +589,8 @@ bool RelayWorker::enqueue(OutBatch& out, const Component& dst, bool dstAsymmetri
       counters_.drop(DropReason::NoSession).add(1);
       return false;
     }
-    queueSend(fd, to, std::span(buffers_[i].data() + kHeadroom, size), SendMeta{.rtcp = &out == rtcpOut_.get()});
+    queueSend(fd, to, std::span(buffers_[i].data() + kHeadroom, size),
+              SendMeta{.rtcp = &out == rtcpOut_.get()});
     return true;
   }
   if (dst.fd.valid() && dst.fd.get() != out.fd) {

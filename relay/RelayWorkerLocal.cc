@@ -71,7 +71,8 @@ void RelayWorker::sendLocal(Leg& socketLeg, const QueuedPacket& p) {
   }
   const common::SockAddr& to = leg.rtp.latch.latched() ? leg.rtp.latch.address() : leg.rtp.advertised;
   if (uring_ && to.valid()) {  // counted when it completes (submitSends)
-    queueSend(leg.rtp.fd.get(), to, out, SendMeta{.local = socketLeg.peer, .plainSize = static_cast<uint32_t>(p.size)});
+    queueSend(leg.rtp.fd.get(), to, out,
+              SendMeta{.local = socketLeg.peer, .plainSize = static_cast<uint32_t>(p.size)});
     return;
   }
   if (to.valid()) counters_.sendSyscalls.add(1);
