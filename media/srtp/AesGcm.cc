@@ -152,24 +152,38 @@ RDV_GCM_TARGET inline __m128i gfMul(__m128i a, __m128i b) {
   return reduce(w);
 }
 
-// y <- GHASH update over `data`, the last partial block padded with zeros. `h` holds H..H^4.
-RDV_GCM_TARGET __m128i ghash(const __m128i* h, __m128i y, const std::byte* data, size_t length) {
-  const __m128i h1 = load(h);
-  for (; length >= 64; data += 64, length -= 64) {
-    Wide w;
-    mulAdd(w, xor128(y, reflect(load(data))), load(h + 3));
-    mulAdd(w, reflect(load(data + 16)), load(h + 2));
-    mulAdd(w, reflect(load(data + 32)), load(h + 1));
-    mulAdd(w, reflect(load(data + 48)), h1);
-    y = reduce(w);
-  }
-  for (; length >= 16; data += 16, length -= 16) y = gfMul(xor128(y, reflect(load(data))), h1);
+// GHASH over a stream of blocks (AAD, ciphertext, lengths), four per reduction: the blocks wait in
+// `pending` until four are there or the stream ends, then Y' = (Y ^ B1)·H^n ^ … ^ Bn·H.
+struct Ghash {
+  const __m128i* h;  // H..H^4
+  __m128i y = _mm_setzero_si128();
+  __m128i pending[4]{};  // NOLINT(modernize-avoid-c-arrays): std::array drops __m128i's alignment
+  uint32_t count = 0;
+};
+
+RDV_GCM_TARGET inline void ghashFlush(Ghash& g) {
+  if (g.count == 0) return;
+  Wide w;
+  mulAdd(w, xor128(g.y, g.pending[0]), load(g.h + g.count - 1));
+  for (uint32_t i = 1; i < g.count; ++i) mulAdd(w, g.pending[i], load(g.h + g.count - 1 - i));
+  g.y = reduce(w);
+  g.count = 0;
+}
+
+// `block` byte-reflected.
+RDV_GCM_TARGET inline void ghashBlock(Ghash& g, __m128i block) {
+  g.pending[g.count++] = block;
+  if (g.count == 4) ghashFlush(g);
+}
+
+// `data` as blocks, the last partial one padded with zeros (SP 800-38D §7.1 step 5).
+RDV_GCM_TARGET void ghashData(Ghash& g, const std::byte* data, size_t length) {
+  for (; length >= 16; data += 16, length -= 16) ghashBlock(g, reflect(load(data)));
   if (length > 0) {
     alignas(16) std::array<std::byte, 16> last{};
     std::memcpy(last.data(), data, length);
-    y = gfMul(xor128(y, reflect(load(last.data()))), h1);
+    ghashBlock(g, reflect(load(last.data())));
   }
-  return y;
 }
 
 // ---- GCM (SP 800-38D §7) with a 96-bit IV ----
@@ -191,36 +205,42 @@ RDV_GCM_TARGET inline __m128i loadIv(const std::byte* iv) {
   return load(block.data());
 }
 
-// GCTR from counter 2 (J0 + 1) over `payload`, in place.
+// GCTR from counter 2 (J0 + 1) over `payload`, in place, four blocks per batch; the last batch
+// (one to four blocks, the final one maybe partial) through a keystream buffer.
 RDV_GCM_TARGET void ctr(const Keys& k, __m128i iv, std::byte* p, size_t length) {
   uint32_t counter = 2;
-  for (; length >= 64; p += 64, length -= 64, counter += 4) {
+  for (; length > 64; p += 64, length -= 64, counter += 4) {
     __m128i b[4] = {counterBlock(iv, counter),
                     counterBlock(iv, counter + 1),  // NOLINT(modernize-avoid-c-arrays)
                     counterBlock(iv, counter + 2), counterBlock(iv, counter + 3)};
     encrypt4(k.rk, k.rounds, b);
     for (int i = 0; i < 4; ++i) store(p + 16 * i, xor128(b[i], load(p + 16 * i)));
   }
-  for (; length >= 16; p += 16, length -= 16, ++counter) {
-    store(p, xor128(encrypt(k.rk, k.rounds, counterBlock(iv, counter)), load(p)));
-  }
+  if (length == 0) return;
+  __m128i b[4] = {counterBlock(iv, counter),
+                  counterBlock(iv, counter + 1),  // NOLINT(modernize-avoid-c-arrays)
+                  counterBlock(iv, counter + 2), counterBlock(iv, counter + 3)};
+  encrypt4(k.rk, k.rounds, b);
+  size_t i = 0;
+  for (; length >= 16; ++i, p += 16, length -= 16) store(p, xor128(b[i], load(p)));
   if (length > 0) {
     alignas(16) std::array<std::byte, 16> stream{};
-    store(stream.data(), encrypt(k.rk, k.rounds, counterBlock(iv, counter)));
-    for (size_t i = 0; i < length; ++i) p[i] ^= stream[i];
+    store(stream.data(), b[i]);
+    for (size_t j = 0; j < length; ++j) p[j] ^= stream[j];
   }
 }
 
 // The tag over `aad` and the ciphertext: GHASH with the lengths block, XOR E(K, J0).
 RDV_GCM_TARGET __m128i tagOf(const Keys& k, __m128i iv, std::span<const std::byte> aad,
                              std::span<const std::byte> ciphertext) {
-  __m128i y = ghash(k.h, _mm_setzero_si128(), aad.data(), aad.size());
-  y = ghash(k.h, y, ciphertext.data(), ciphertext.size());
+  Ghash g{k.h};
+  ghashData(g, aad.data(), aad.size());
+  ghashData(g, ciphertext.data(), ciphertext.size());
   // len(A) || len(C) in bits, big-endian: reflected, the integer with len(A) in its high half.
-  const __m128i lengths = _mm_set_epi64x(static_cast<int64_t>(uint64_t{aad.size()} * 8),
-                                         static_cast<int64_t>(uint64_t{ciphertext.size()} * 8));
-  y = gfMul(xor128(y, lengths), load(k.h));
-  return xor128(reflect(y), encrypt(k.rk, k.rounds, counterBlock(iv, 1)));
+  ghashBlock(g, _mm_set_epi64x(static_cast<int64_t>(uint64_t{aad.size()} * 8),
+                               static_cast<int64_t>(uint64_t{ciphertext.size()} * 8)));
+  ghashFlush(g);
+  return xor128(reflect(g.y), encrypt(k.rk, k.rounds, counterBlock(iv, 1)));
 }
 
 RDV_GCM_TARGET void setKey(const std::byte* key, size_t length, __m128i* rk, __m128i* h) {
