@@ -7,6 +7,7 @@
 #include <openssl/params.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace rdv::srtp::detail {
@@ -17,6 +18,9 @@ constexpr int32_t kSeqMedian = 1 << 15;  // libsrtp's seq_num_median
 constexpr int32_t kSeqMax = 1 << 16;     // seq_num_max
 constexpr size_t kAuthKeyLength = 20;    // HMAC-SHA1 session auth key (RFC 3711 §8.2)
 constexpr int kGcmTag = 16;
+static_assert(kGcmTag == AesGcm::kTagLength);
+
+std::atomic<bool> allowAesGcm{true};
 
 // RFC 3711 §4.3 labels.
 constexpr uint8_t kLabelEncryption = 0;
@@ -73,6 +77,14 @@ void hmacKeyedState(std::span<const unsigned char> key, unsigned char pad, SHA_C
 
 }  // namespace
 
+void setAesGcmAllowed(bool allowed) {
+  allowAesGcm.store(allowed, std::memory_order_relaxed);
+}
+
+bool aesGcmAllowed() {
+  return allowAesGcm.load(std::memory_order_relaxed);
+}
+
 bool CompactSrtp::fits(const SrtpConfig& c) {
   const uint32_t rounded = (c.replayWindow + 31) & ~31u;  // libsrtp's bit vector length
   return c.keys.size() == 1 && c.keys[0].mkiLength == 0 &&
@@ -106,11 +118,14 @@ bool CompactSrtp::deriveKeys(std::span<const std::byte> keySalt) {
   const auto masterSalt = keySalt.subspan(keyLength);
   std::array<unsigned char, 32> key{};
   std::array<unsigned char, kAuthKeyLength> auth{};
-  cipher_ = EVP_CIPHER_CTX_new();
-  bool ok = cipher_ != nullptr &&
+  const bool ownGcm = aead_ && AesGcm::supported() && aesGcmAllowed();
+  if (!ownGcm) cipher_ = EVP_CIPHER_CTX_new();
+  bool ok = (ownGcm || cipher_ != nullptr) &&
             kdf(masterKey, masterSalt, kLabelEncryption, std::span(key).first(keyLength)) &&
             kdf(masterKey, masterSalt, kLabelSalt, std::span(salt_).first(masterSalt.size()));
-  if (ok && aead_) {
+  if (ok && ownGcm) {
+    gcm_ = AesGcm(std::as_bytes(std::span(key).first(keyLength)));
+  } else if (ok && aead_) {
     const EVP_CIPHER* gcm = keyLength == 32 ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
     ok = EVP_CipherInit_ex(cipher_, gcm, nullptr, key.data(), nullptr, outbound_ ? 1 : 0) == 1;
   } else if (ok) {
@@ -126,7 +141,8 @@ bool CompactSrtp::deriveKeys(std::span<const std::byte> keySalt) {
 
 // Reads nothing from this object: every address is `this` plus a constant, so no prefetch waits
 // for another.
-void CompactSrtp::prefetch(const void* cipher, bool hmac) const {
+// AesGcm is in use exactly when an AEAD suite has no EVP context (cipher == nullptr).
+void CompactSrtp::prefetch(const void* cipher, Suite suite) const {
   const auto* self = reinterpret_cast<const char*>(this);
   __builtin_prefetch(self, 1);
   __builtin_prefetch(self + 64, 0);
@@ -134,9 +150,16 @@ void CompactSrtp::prefetch(const void* cipher, bool hmac) const {
   static_assert(sizeof(Window) == 128);
   __builtin_prefetch(window, 1);
   __builtin_prefetch(window + 64, 1);
-  if (hmac) {
+  const SuiteInfo& info = suiteInfo(suite);
+  if (!info.aead) {
     const auto* states = reinterpret_cast<const char*>(&inner_);
     for (size_t at = 0; at < 2 * sizeof(SHA_CTX); at += 64) __builtin_prefetch(states + at, 0);
+  }
+  if (cipher == nullptr && info.aead) {  // AES-128 reads 256 bytes of it, AES-256 all 320
+    const auto* keys = reinterpret_cast<const char*>(&gcm_);
+    const size_t used = info.keyLength == 32 ? sizeof(AesGcm) : 256;
+    for (size_t at = 0; at < used; at += 64) __builtin_prefetch(keys + at, 0);
+    return;
   }
   const auto* evp = static_cast<const char*>(cipher);
   for (size_t at = 0; at < 256; at += 64) __builtin_prefetch(evp + at, 1);
@@ -229,11 +252,16 @@ bool CompactSrtp::keyUsed() {
 
 // RFC 7714 §8.1: IV = (0x0000 || SSRC || ROC || SEQ) XOR salt. From the second packet on, as the
 // GCM provider's whole-IV parameter (GcmCipher.cc says why).
-bool CompactSrtp::gcmSetIv(uint32_t ssrc, uint64_t index) {
-  std::array<unsigned char, 12> iv{};
+std::array<unsigned char, AesGcm::kIvLength> CompactSrtp::gcmIv(uint32_t ssrc, uint64_t index) const {
+  std::array<unsigned char, AesGcm::kIvLength> iv{};
   std::memcpy(iv.data() + 2, &ssrc, 4);
   putBe(iv.data() + 6, index, 6);
   for (size_t i = 0; i < iv.size(); ++i) iv[i] ^= salt_[i];
+  return iv;
+}
+
+bool CompactSrtp::gcmSetIv(uint32_t ssrc, uint64_t index) {
+  auto iv = gcmIv(ssrc, index);
   if (ivPrimed_) {
     std::array<OSSL_PARAM, 2> params{OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED,
                                                                        iv.data(), static_cast<size_t>(-1)),
@@ -273,6 +301,12 @@ Expected<size_t, SrtpError> CompactSrtp::seal(std::span<std::byte> buffer, size_
   auto* p = reinterpret_cast<unsigned char*>(buffer.data());
   const int payload = static_cast<int>(length - header);
   int out = 0;
+  if (gcm_.keyed()) {  // the AAD is the RTP header (RFC 7714 §8.2)
+    const auto iv = gcmIv(ssrc, index);
+    gcm_.seal(std::as_bytes(std::span(iv)), buffer.first(header), buffer.subspan(header, length - header),
+              buffer.subspan(length).first<kGcmTag>());
+    return length + kGcmTag;
+  }
   if (aead_) {
     std::array<unsigned char, kGcmTag> none{};
     if (!gcmSetIv(ssrc, index) ||
@@ -303,6 +337,14 @@ Expected<size_t, SrtpError> CompactSrtp::open(std::span<std::byte> packet, size_
   int out = 0;
   if (aead_) {
     if (!keyUsed()) return Unexpected(SrtpError::KeyExpired);
+    if (gcm_.keyed()) {  // a forged packet stays as it came
+      const auto iv = gcmIv(ssrc, index);
+      if (!gcm_.open(std::as_bytes(std::span(iv)), packet.first(header),
+                     packet.subspan(header, body - header), packet.subspan(body).first<kGcmTag>())) {
+        return Unexpected(SrtpError::AuthFail);
+      }
+      return body;
+    }
     std::array<OSSL_PARAM, 2> params{
         OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, p + body, kGcmTag),
         OSSL_PARAM_construct_end()};

@@ -9,9 +9,10 @@
 // cold context, and libsrtp's is a chain of about ten separate allocations (session, stream list,
 // stream, session keys, cipher, cipher state, EVP context, replay bit vector, auth) that the CPU
 // walks one miss after the other, plus a 1,024-bit replay window shifted word by word per packet.
-// Here one direction's protocol state is one object: the keys' EVP context (made once per key),
-// the session salt, the HMAC inner/outer SHA-1 states, and per SSRC the highest index (ROC||SEQ)
-// and a ring-indexed replay window of which a packet touches one word.
+// Here one direction's protocol state is one object: the AES-GCM keys inline (AesGcm.h, where
+// the CPU has AES-NI and PCLMULQDQ) or else the keys' EVP context (made once per key), the
+// session salt, the HMAC inner/outer SHA-1 states, and per SSRC the highest index (ROC||SEQ) and
+// a ring-indexed replay window of which a packet touches one word.
 //
 // Semantics are libsrtp 2.5's, so that a context answers the same whichever path runs:
 // - index estimate (srtp_rdbx_estimate_index / srtp_index_guess): ROC 0 while the highest index
@@ -36,11 +37,17 @@
 #include <span>
 
 #include "common/Expected.h"
+#include "media/srtp/AesGcm.h"
 #include "media/srtp/SrtpContext.h"
 
 struct evp_cipher_ctx_st;
 
 namespace rdv::srtp::detail {
+
+// Tests: false makes CompactSrtp objects created afterwards run AES-GCM on EVP even where the CPU
+// allows AesGcm (the path a CPU without AES-NI or PCLMULQDQ takes). Process-wide; default true.
+void setAesGcmAllowed(bool allowed);
+bool aesGcmAllowed();
 
 class alignas(64) CompactSrtp {
  public:
@@ -64,11 +71,14 @@ class alignas(64) CompactSrtp {
   std::optional<Expected<size_t, SrtpError>> unprotect(std::span<std::byte> packet);
 
   // Asks the CPU for what the next packet of the first SSRC will read here and in the EVP context
-  // (`cipher` = cipherContext(), and `hmac` = an AES-CM suite, kept by the caller next to its
+  // (`cipher` = cipherContext(), `suite` = the config's, both kept by the caller next to its
   // pointer to this object so that nothing here has to be loaded first). A hint: no effect on
   // results.
-  void prefetch(const void* cipher, bool hmac) const;
+  void prefetch(const void* cipher, Suite suite) const;
+  // The EVP context: AES-CTR, or AES-GCM when AesGcm is not in use; nullptr with AesGcm.
   const void* cipherContext() const { return cipher_; }
+  // The AEAD suites run on AesGcm (AES-NI + PCLMULQDQ) held in this object, not on EVP.
+  bool ownAesGcm() const { return gcm_.keyed(); }
 
  private:
   using Window = std::array<uint64_t, kMaxWindow / 64>;  // bit (i mod window) for index i
@@ -84,6 +94,7 @@ class alignas(64) CompactSrtp {
   bool tooOld(int32_t delta) const;              // ... == replay_old
   void accept(int slot, uint64_t index, int32_t delta);
   bool keyUsed();  // false once the usage limit is hit (KeyExpired)
+  std::array<unsigned char, AesGcm::kIvLength> gcmIv(uint32_t ssrc, uint64_t index) const;
   bool gcmSetIv(uint32_t ssrc, uint64_t index);
   bool ctrSetIv(uint32_t ssrc, uint64_t index);
   void hmacTag(std::span<const std::byte> authenticated, uint32_t roc,
@@ -92,9 +103,10 @@ class alignas(64) CompactSrtp {
                                    uint64_t index);
   Expected<size_t, SrtpError> open(std::span<std::byte> packet, size_t header, uint32_t ssrc, uint64_t index);
 
-  // Line 0: what every packet reads first. Line 1: the rest of the per-packet constants. Then
-  // the replay windows (a packet reads one word of its SSRC's) and the HMAC states (AES-CM only).
-  evp_cipher_ctx_st* cipher_ = nullptr;               // AES-GCM or AES-CTR, keyed once
+  // Line 0: what every packet reads first. Line 1: the rest of the per-packet constants. Lines
+  // 2-6: the AES-GCM keys when AesGcm runs the AEAD suites (AES-128 reads lines 2-5). Then the
+  // replay windows (a packet reads one word of its SSRC's) and the HMAC states (AES-CM only).
+  evp_cipher_ctx_st* cipher_ = nullptr;               // AES-CTR, or AES-GCM without AesGcm; keyed once
   uint64_t keyLeft_ = 0xffffffffffffULL;              // srtp_key_limit_set(…, 0xffffffffffff)
   std::array<uint32_t, kStreams> ssrc_{};             // network order, as in the packet
   std::array<uint64_t, kStreams> index_{};            // highest ROC||SEQ seen per slot (48 bits)
@@ -105,6 +117,7 @@ class alignas(64) CompactSrtp {
   bool aead_ = false;
   bool outbound_ = false;
   bool ivPrimed_ = false;  // GCM: the IV was set once with EVP_CipherInit_ex
+  AesGcm gcm_;  // keyed for the AEAD suites when AesGcm::supported() (and allowed, setAesGcmAllowed)
   alignas(64) std::array<Window, kStreams> seen_{};
   // HMAC-SHA1 (AES-CM suites only): the states after the keyed ipad/opad block.
   SHA_CTX inner_{};

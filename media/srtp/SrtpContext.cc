@@ -210,8 +210,12 @@ Expected<SrtpContext, SrtpError> SrtpContext::create(const SrtpConfig& config) {
   return context;
 }
 
+bool SrtpContext::compactAesGcm() const {
+  return compact_ && compact_->ownAesGcm();
+}
+
 void SrtpContext::prefetch() const {
-  if (compact_) compact_->prefetch(compactCipher_, !suiteInfo(suite_).aead);
+  if (compact_) compact_->prefetch(compactCipher_, suite_);
 }
 
 SrtpContext::SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter> ctx, const SrtpConfig& config)

@@ -96,10 +96,13 @@ class SrtpContext {
   Direction direction() const { return direction_; }
   // Whether SRTP packets take the compact path (RtpPath above).
   bool compactRtp() const { return compact_ != nullptr; }
+  // On the compact path with an AEAD suite: whether AES-GCM runs on detail::AesGcm (AES-NI and
+  // PCLMULQDQ, keys inside the compact object) rather than an OpenSSL EVP context. For tests.
+  bool compactAesGcm() const;
   // On the compact path: asks the CPU for the state the next SRTP packet will read (this
-  // context's object and its EVP context), without waiting for it. A hint for a caller that knows
-  // a packet for this context comes next (the relay: the peer leg's outbound context while it
-  // unprotects). No effect on results; nothing on the libsrtp path.
+  // context's object, and its EVP context if it has one), without waiting for it. A hint for a
+  // caller that knows a packet for this context comes next (the relay: the peer leg's outbound
+  // context while it unprotects). No effect on results; nothing on the libsrtp path.
   void prefetch() const;
 
  private:
@@ -110,7 +113,7 @@ class SrtpContext {
   SrtpContext(std::unique_ptr<srtp_ctx_t_, Deleter> ctx, const SrtpConfig& config);
 
   std::unique_ptr<detail::CompactSrtp, Deleter> compact_;  // first: the per-packet path reads it
-  const void* compactCipher_ = nullptr;  // compact_'s EVP context, for prefetch() without a load
+  const void* compactCipher_ = nullptr;  // compact_'s EVP context (none with AesGcm), for prefetch()
   std::unique_ptr<srtp_ctx_t_, Deleter> ctx_;
   Suite suite_;
   Direction direction_;

@@ -1,10 +1,11 @@
 // libFuzzer target for srtp::SrtpContext::unprotectRtp/unprotectRtcp: arbitrary bytes against
-// fixed keys (per suite one inbound context on the compact path and one on libsrtp, and one with
-// two MKI keys) must be refused with a reason or accepted with a plain length inside the packet,
-// and never crash. The first input byte picks the context and RTP/RTCP; the rest is the datagram.
-// With bit 0x40 set the rest is plain RTP instead: protected with the suite's outbound context,
-// then unprotected by the compact and the libsrtp receiver, which must give the same answer
-// (differential: the fuzzer drives the sequence numbers, SSRCs, ROC estimate and replay window).
+// fixed keys (per suite one inbound context on the compact path — AES-GCM on AesGcm where the CPU
+// has AES-NI and PCLMULQDQ — and one on libsrtp, and one with two MKI keys) must be refused with a
+// reason or accepted with a plain length inside the packet, and never crash. The first input byte
+// picks the context and RTP/RTCP; the rest is the datagram. With bit 0x40 set the rest is plain
+// RTP instead: protected with the suite's outbound context, then unprotected by the compact and
+// the libsrtp receiver, which must give the same answer (differential: the fuzzer drives the
+// sequence numbers, SSRCs, ROC estimate and replay window).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "media/srtp/AesGcm.h"
 #include "media/srtp/SrtpContext.h"
 
 namespace {
@@ -53,6 +55,9 @@ struct Contexts {
       check(all.back().compactRtp());
       tx.push_back(make(s, Direction::Outbound, mk, RtpPath::Compact));
       rxCompact.push_back(make(s, Direction::Inbound, mk, RtpPath::Compact));
+      // AES-GCM on the compact path runs on AesGcm wherever the CPU allows it.
+      const bool aesGcm = suiteInfo(s).aead && rdv::srtp::detail::AesGcm::supported();
+      check(all.back().compactAesGcm() == aesGcm && rxCompact.back().compactAesGcm() == aesGcm);
       rxLibsrtp.push_back(make(s, Direction::Inbound, mk, RtpPath::Libsrtp));
     }
     const auto k1 = key(Suite::AesCm128HmacSha1_80, 1);

@@ -26,6 +26,8 @@ using test::writeRtp;
 
 constexpr uint32_t kSsrc = 0x5eed0001;
 
+// Every compact context made here must run AES-GCM on AesGcm exactly when the CPU allows it
+// (and the test has not forced EVP): the cross-checks below then pin that path against libsrtp.
 SrtpContext make(Suite s, Direction d, const Bytes& key, RtpPath path, uint32_t window = 1024) {
   const MasterKey k{key};
   SrtpConfig c;
@@ -36,6 +38,10 @@ SrtpContext make(Suite s, Direction d, const Bytes& key, RtpPath path, uint32_t 
   c.rtpPath = path;
   auto ctx = SrtpContext::create(c);
   EXPECT_TRUE(ctx.has_value());
+  const bool aesGcm = suiteInfo(s).aead && detail::AesGcm::supported() && detail::aesGcmAllowed();
+  if (ctx) {
+    EXPECT_EQ(ctx->compactAesGcm(), ctx->compactRtp() && aesGcm);
+  }
   return std::move(ctx).value();
 }
 
@@ -56,10 +62,28 @@ std::string outcome(const Expected<size_t, SrtpError>& r) {
   return r ? std::to_string(*r) : std::string(toString(r.error()));
 }
 
-class CompactSrtpTest : public ::testing::TestWithParam<Suite> {
+// A suite, and for the AEAD suites which AES-GCM the compact path runs: AesGcm where the CPU
+// allows it, or OpenSSL EVP (what a CPU without AES-NI / PCLMULQDQ gets).
+struct Variant {
+  Suite suite;
+  bool evpGcm = false;
+  operator Suite() const { return suite; }  // NOLINT(google-explicit-constructor): GetParam() as a Suite
+};
+
+class CompactSrtpTest : public ::testing::TestWithParam<Variant> {
  protected:
+  void SetUp() override { detail::setAesGcmAllowed(!GetParam().evpGcm); }
+  void TearDown() override { detail::setAesGcmAllowed(true); }
+
   Bytes key_ = testKey(GetParam(), 11);
 };
+
+TEST_P(CompactSrtpTest, AeadSuitesRunOnAesGcmWhereTheCpuAllows) {
+  const bool expected = suiteInfo(GetParam()).aead && !GetParam().evpGcm && detail::AesGcm::supported();
+  EXPECT_EQ(make(GetParam(), Direction::Inbound, key_, RtpPath::Compact).compactAesGcm(), expected);
+  EXPECT_EQ(make(GetParam(), Direction::Outbound, key_, RtpPath::Compact).compactAesGcm(), expected);
+  EXPECT_FALSE(make(GetParam(), Direction::Outbound, key_, RtpPath::Libsrtp).compactAesGcm());
+}
 
 TEST_P(CompactSrtpTest, TakesOneKeyConfigsAndLeavesMkiToLibsrtp) {
   EXPECT_TRUE(make(GetParam(), Direction::Inbound, key_, RtpPath::Compact).compactRtp());
@@ -230,6 +254,22 @@ TEST_P(CompactSrtpTest, ForgedFirstPacketCreatesNoStream) {
   EXPECT_TRUE(rx.unprotectRtp(std::span(buf).first(n)).has_value());
 }
 
+// On AesGcm the tag is checked before anything is decrypted: a forged packet stays as it came
+// (EVP decrypts in place first; libsrtp's contract says nothing of the payload after AuthFail).
+TEST_P(CompactSrtpTest, ForgedPacketStaysAsItCameOnAesGcm) {
+  SrtpContext tx = make(GetParam(), Direction::Outbound, key_, RtpPath::Compact);
+  SrtpContext rx = make(GetParam(), Direction::Inbound, key_, RtpPath::Compact);
+  if (!rx.compactAesGcm()) GTEST_SKIP() << "AES-GCM on EVP here, or not an AEAD suite";
+  std::array<std::byte, 1500> buf{};
+  const size_t n = *tx.protectRtp(buf, writeRtpWithExtension(buf, 7, kSsrc));
+  buf[40] ^= std::byte{0x01};
+  const std::array<std::byte, 1500> forged = buf;
+  const auto u = rx.unprotectRtp(std::span(buf).first(n));
+  ASSERT_FALSE(u.has_value());
+  EXPECT_EQ(u.error(), SrtpError::AuthFail);
+  EXPECT_EQ(buf, forged);
+}
+
 TEST_P(CompactSrtpTest, WrongKeyIsAuthFail) {
   SrtpContext tx = make(GetParam(), Direction::Outbound, key_, RtpPath::Compact);
   SrtpContext rx = make(GetParam(), Direction::Inbound, testKey(GetParam(), 12), RtpPath::Compact);
@@ -241,8 +281,14 @@ TEST_P(CompactSrtpTest, WrongKeyIsAuthFail) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSuites, CompactSrtpTest,
-                         ::testing::Values(Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32,
-                                           Suite::AeadAes128Gcm, Suite::AeadAes256Gcm),
+                         ::testing::Values(Variant{Suite::AesCm128HmacSha1_80},
+                                           Variant{Suite::AesCm128HmacSha1_32}, Variant{Suite::AeadAes128Gcm},
+                                           Variant{Suite::AeadAes256Gcm}),
+                         [](const auto& info) { return std::string(suiteInfo(info.param).name); });
+// The same cross-checks with AES-GCM on EVP, the path of CPUs without AES-NI or PCLMULQDQ.
+INSTANTIATE_TEST_SUITE_P(EvpGcm, CompactSrtpTest,
+                         ::testing::Values(Variant{Suite::AeadAes128Gcm, true},
+                                           Variant{Suite::AeadAes256Gcm, true}),
                          [](const auto& info) { return std::string(suiteInfo(info.param).name); });
 
 TEST(CompactSrtpPath, IsTheDefaultAndCanBeSwitched) {
