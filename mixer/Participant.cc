@@ -81,8 +81,8 @@ uint32_t Participant::pullFrame(bool mixed) {
     }
   }
   // A quiet Opus participant who is not mixed is decoded every other frame (half of them on even
-  // ticks, half on odd): detection needs no more (voice starts it after two loud decoded frames,
-  // 60 ms instead of 40), and Opus decoding is most of a big room's cost. G.711 and G.722 decode
+  // ticks, half on odd): detection needs no more (voice starting on a skipped frame is found one
+  // frame later), and Opus decoding is most of a big room's cost. G.711 and G.722 decode
   // cheaply and their concealment (spandsp's PLC) wants every frame in its history: they are
   // decoded every frame. Frames of quiet non-mixed participants are decoded for their level only
   // (detectOnly): Opus at 16 kHz, G.711/G.722 at their own rate without upsampling.

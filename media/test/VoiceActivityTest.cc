@@ -36,8 +36,20 @@ TEST(VoiceActivityTest, APauseShorterThanTheHangoverKeepsTalking) {
   EXPECT_TRUE(vad.talking());
 }
 
-TEST(VoiceActivityTest, SingleClickDoesNotStartTalking) {
+// The default mixes a talker from its first loud frame (no speech clipped at the onset); a
+// click is then a talker through the hangover, 20 quiet frames, and stops on the next one.
+TEST(VoiceActivityTest, DefaultStartsOnTheFirstLoudFrameAndAClickLastsOnlyTheHangover) {
   VoiceActivity vad;
+  EXPECT_TRUE(vad.update(-10));
+  EXPECT_TRUE(vad.talking());
+  for (int i = 0; i < 20; ++i) vad.update(-90);
+  EXPECT_TRUE(vad.talking());
+  EXPECT_TRUE(vad.update(-90));
+  EXPECT_FALSE(vad.talking());
+}
+
+TEST(VoiceActivityTest, WithAnAttackOfTwoASingleClickDoesNotStartTalking) {
+  VoiceActivity vad({.attackFrames = 2});
   vad.update(-10);
   vad.update(-90);
   EXPECT_FALSE(vad.talking());
