@@ -323,6 +323,7 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.conference.maxTalkers = cc.maxTalkers;
   o.conference.encoder.bitrate = cc.opusBitrate;
   o.conference.encoder.complexity = static_cast<int>(cc.opusComplexity);
+  o.conference.encoder.celtOnly = cc.opusCelt != 0;
   o.conference.talkerOpusComplexity = cc.opusTalkerComplexity <= 10 ? static_cast<int>(cc.opusTalkerComplexity) : -1;
   o.maxParticipants = cc.maxParticipants;
   o.createOnJoin = cc.createOnJoin != 0;

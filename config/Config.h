@@ -120,6 +120,7 @@ struct ConferenceConfig {
   uint32_t createOnJoin = 1;             // 1: an unknown room is created by its first participant
   uint32_t opusBitrate = 32000;          // bits/s of the Opus mixes sent
   uint32_t opusComplexity = 5;           // 0-10: the mixer's main CPU lever (benchmarks/README.md)
+  uint32_t opusCelt = 0;                 // 1: the mixes are coded CELT only (media/AudioCodec.h, celtOnly)
   uint32_t opusTalkerComplexity = 11;    // 0-10 for the talkers' mix-minus encodes; 11: as opusComplexity
   uint32_t pinAttempts = 3;              // wrong PINs before a SIP participant is hung up
   // conference.rooms.<name> = "[PIN][/MAX]": a declared room, with an optional PIN entered by DTMF

@@ -189,6 +189,10 @@ const std::array kKeys{
            "Opus complexity of each talker's own mix (heard by that talker alone, one encode per talker) "
            "while opus_complexity sets the shared mixes; 11 = same as opus_complexity",
            nullptr, RDV_NUM(conference.opusTalkerComplexity)},
+    KeyDef{"conference.opus_celt", KeyType::UInt, 0, 1,
+           "1: code the Opus mixes CELT only (about half the mixer CPU, 4 ms less delay, no in-band FEC); "
+           "0: libopus's voice modes (SILK/hybrid with in-band FEC)",
+           nullptr, RDV_NUM(conference.opusCelt)},
     KeyDef{"conference.pin_attempts", KeyType::UInt, 1, 10,
            "wrong PINs (entered by DTMF, ended with #) before a SIP participant is hung up", nullptr,
            RDV_NUM(conference.pinAttempts)},

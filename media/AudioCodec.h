@@ -83,6 +83,11 @@ struct EncoderOptions {
   // 8000 (wideband: SILK only, no CELT layer), 12000, 20000 (fullband); 0 lets libopus choose
   // (fullband hybrid at 32 kbit/s). Wideband costs ~20 % less per encode here (benchmarks/README.md).
   uint32_t maxBandwidthHz = 0;
+  // Opus: code CELT only (OPUS_APPLICATION_RESTRICTED_LOWDELAY) instead of libopus's voice modes
+  // (SILK or hybrid at 32 kbit/s). About half the encode cost and 4 ms less algorithmic delay, but
+  // no in-band FEC (LBRR is a SILK feature) and less efficient on a single voice at low bitrates.
+  // In 100 rooms of 10 it halves the mixer's CPU per tick (benchmarks/README.md).
+  bool celtOnly = false;
 };
 
 class AudioEncoder {

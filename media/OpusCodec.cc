@@ -91,7 +91,8 @@ void OpusAudioDecoder::reset() {
 
 OpusAudioEncoder::OpusAudioEncoder(const EncoderOptions& opts) {
   int err = OPUS_OK;
-  enc_ = opus_encoder_create(kMixerRate, 1, OPUS_APPLICATION_VOIP, &err);
+  const int application = opts.celtOnly ? OPUS_APPLICATION_RESTRICTED_LOWDELAY : OPUS_APPLICATION_VOIP;
+  enc_ = opus_encoder_create(kMixerRate, 1, application, &err);
   if (err != OPUS_OK) {
     enc_ = nullptr;
     return;

@@ -160,6 +160,37 @@ TEST(G711Test, TablesMatchTheReferenceCodewords) {
   }
 }
 
+// RFC 6716 §3.1: TOC configurations 0-11 are SILK, 12-15 hybrid, 16-31 CELT. A voice-like signal
+// (harmonics of a wandering pitch) is coded SILK or hybrid by default and CELT only with celtOnly,
+// which still decodes to the same tone level.
+TEST(OpusTest, CeltOnlyCodesEveryFrameInCeltModeAndTheDefaultDoesNot) {
+  for (const bool celt : {false, true}) {
+    SCOPED_TRACE(celt ? "celtOnly" : "default");
+    auto enc = makeEncoder(CodecId::Opus, EncoderOptions{.celtOnly = celt});
+    auto dec = makeDecoder(CodecId::Opus);
+    std::array<int16_t, kFrameSamples> in{};
+    std::array<int16_t, kFrameSamples> out{};
+    std::array<std::byte, kMaxPayload> payload{};
+    int celtFrames = 0;
+    double level = 0;
+    for (int f = 0; f < 50; ++f) {
+      for (size_t i = 0; i < in.size(); ++i) {
+        const double t = static_cast<double>(f * kFrameSamples + i) / kMixerRate;
+        double v = 0;
+        for (int h = 1; h <= 8; ++h) v += std::sin(2 * M_PI * h * (150 + 20 * std::sin(2 * M_PI * t)) * t) / h;
+        in[i] = static_cast<int16_t>(4000 * v);
+      }
+      const size_t n = enc->encode(in, payload);
+      ASSERT_GT(n, 0u);
+      celtFrames += (std::to_integer<int>(payload[0]) >> 3) >= 16 ? 1 : 0;
+      ASSERT_TRUE(dec->decode(std::span(payload).first(n), out));
+      if (f == 49) level = testutil::rms(out);
+    }
+    EXPECT_EQ(celtFrames, celt ? 50 : 0);
+    EXPECT_GT(level, 1000.0);  // the voice comes through either way
+  }
+}
+
 TEST(OpusTest, InBandFecRecoversALostFrameFromTheNextPacket) {
   const RoundTrip r = roundTrip(CodecId::Opus, 440);
   auto withFec = makeDecoder(CodecId::Opus);
