@@ -14,8 +14,8 @@ struct VoiceActivityOptions {
   double thresholdDbov = -42.0;  // a frame at or above this is voice
   // Consecutive voice frames to start talking. One: a talker is mixed from its first loud frame
   // (a conference mixes only its talkers, so every frame of attack is clipped from the start of
-  // speech and adds to the onset latency: conf_bench measured 60/80 ms p50/p99 with 2 frames,
-  // 14/34 ms with 1, benchmarks/README.md). The hangover keeps a click's talker for 400 ms at most.
+  // speech and adds to the onset latency: conf_bench, 100 participants, measured 60/80 ms
+  // p50/p99 with 2 frames, 8/29 ms with 1, benchmarks/README.md). The hangover keeps a click's talker for 400 ms at most.
   uint32_t attackFrames = 1;
   uint32_t hangoverFrames = 20;  // consecutive quiet frames to stop (400 ms)
 };

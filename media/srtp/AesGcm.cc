@@ -207,20 +207,21 @@ RDV_GCM_TARGET inline __m128i loadIv(const std::byte* iv) {
 
 // GCTR from counter 2 (J0 + 1) over `payload`, in place, four blocks per batch; the last batch
 // (one to four blocks, the final one maybe partial) through a keystream buffer.
+// The keystream of counters `counter` .. `counter` + 3.
+RDV_GCM_TARGET inline void keystream4(const Keys& k, __m128i iv, uint32_t counter, __m128i (&b)[4]) {  // NOLINT
+  for (uint32_t i = 0; i < 4; ++i) b[i] = counterBlock(iv, counter + i);
+  encrypt4(k.rk, k.rounds, b);
+}
+
 RDV_GCM_TARGET void ctr(const Keys& k, __m128i iv, std::byte* p, size_t length) {
   uint32_t counter = 2;
+  __m128i b[4];  // NOLINT(modernize-avoid-c-arrays): std::array drops __m128i's alignment
   for (; length > 64; p += 64, length -= 64, counter += 4) {
-    __m128i b[4] = {counterBlock(iv, counter),
-                    counterBlock(iv, counter + 1),  // NOLINT(modernize-avoid-c-arrays)
-                    counterBlock(iv, counter + 2), counterBlock(iv, counter + 3)};
-    encrypt4(k.rk, k.rounds, b);
+    keystream4(k, iv, counter, b);
     for (int i = 0; i < 4; ++i) store(p + 16 * i, xor128(b[i], load(p + 16 * i)));
   }
   if (length == 0) return;
-  __m128i b[4] = {counterBlock(iv, counter),
-                  counterBlock(iv, counter + 1),  // NOLINT(modernize-avoid-c-arrays)
-                  counterBlock(iv, counter + 2), counterBlock(iv, counter + 3)};
-  encrypt4(k.rk, k.rounds, b);
+  keystream4(k, iv, counter, b);
   size_t i = 0;
   for (; length >= 16; ++i, p += 16, length -= 16) store(p, xor128(b[i], load(p)));
   if (length > 0) {

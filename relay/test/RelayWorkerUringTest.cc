@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
-#include <thread>
+#include <mutex>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -123,25 +123,32 @@ class Gate final : public HostedLoop {
   void runReady() override {
     uint64_t v;
     [[maybe_unused]] auto r = ::read(kick_.get(), &v, sizeof(v));
-    inside_.store(true);
-    while (!open_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    inside_.store(false);
+    std::unique_lock lock(mutex_);
+    inside_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    inside_ = false;
   }
-  // Returns once the worker is held (at most 5 s).
+  // Returns once the worker is held (false if it was not within 5 s).
   bool close() {
-    open_.store(false);
+    std::unique_lock lock(mutex_);
+    open_ = false;
     const uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(kick_.get(), &one, sizeof(one));
-    for (int i = 0; i < 5000 && !inside_.load(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return inside_.load();
+    return changed_.wait_for(lock, std::chrono::seconds(5), [this] { return inside_; });
   }
-  void open() { open_.store(true); }
+  void open() {
+    const std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
 
  private:
   common::Fd kick_{eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
-  std::atomic<bool> open_{true};
-  std::atomic<bool> inside_{false};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = true;
+  bool inside_ = false;
 };
 
 uint64_t total(const RelayControl& relay, Counter WorkerCounters::*c) {
