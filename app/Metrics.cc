@@ -429,7 +429,8 @@ class Metrics::Collector : public prometheus::Collectable {
     out.push_back(std::move(dtlsHandshakes));
     auto dtlsDropped = family("rdv_dtls_dropped_packets_total",
                               "Datagrams dropped on DTLS-SRTP legs, by reason (not_keyed: RTP/RTCP before the "
-                              "handshake keyed the leg, never forwarded in clear)",
+                              "handshake keyed the leg, never forwarded in clear; peer_closed: from a peer after its "
+                              "close_notify)",
                               MetricType::Counter);
     for (size_t r = 0; r < t.dtlsDrops.size(); ++r) {
       add(dtlsDropped, t.dtlsDrops[r], {{"reason", relay::dtlsDropLabel(static_cast<relay::DtlsDrop>(r))}});

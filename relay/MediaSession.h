@@ -157,6 +157,9 @@ struct Leg {
   std::unique_ptr<LegSrtp> srtp;
   // Set while params.dtls.role != Off: the leg's handshake (relay/LegDtlsSession.h); it keys `srtp`.
   std::unique_ptr<LegDtlsSession> dtls;
+  // The DTLS peer sent close_notify: what it sends is dropped (DtlsDrop::PeerClosed) until a new
+  // handshake keys the leg again.
+  bool dtlsPeerClosed = false;
   // BUNDLE: set on a transport leg with at least one leg bundled on it; on a bundled leg,
   // `bundledOn` is its transport (its packets arrive and leave there; it has no socket).
   std::unique_ptr<BundleTransport> bundle;

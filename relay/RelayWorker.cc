@@ -291,9 +291,15 @@ void RelayWorker::updateSrtp(Leg& leg, const LegCrypto& old) {
   }
 }
 
-bool RelayWorker::dropSrtp(Leg& leg, srtp::SrtpError e) {
-  ++leg.counters.srtpDrop(e);
+bool RelayWorker::dropSrtp(Leg& leg, srtp::SrtpError e, std::span<const std::byte> packet, bool rtcp) {
   counters_.srtpDrop(e).add(1);
+  if (++leg.counters.srtpDrop(e) == 1) {  // once per leg and reason: what the first such packet looked like
+    const size_t n = std::min<size_t>(packet.size(), 16);
+    spdlog::info("call={} port={}: SRTP{} {} dropped ({}, {} bytes, first: {:02x})", leg.session->callId,
+                 leg.rtp.localPort, rtcp ? "C" : "", rtcp ? "report" : "packet", srtp::toString(e), packet.size(),
+                 fmt::join(reinterpret_cast<const uint8_t*>(packet.data()),
+                           reinterpret_cast<const uint8_t*>(packet.data()) + n, ""));
+  }
   return false;
 }
 
@@ -417,6 +423,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
     if (kind == MediaDemux::Stun && leg.params.ice.enabled()) return onIceCheck(c, i, nowNs);
     if (kind == MediaDemux::Dtls && leg.params.dtls.role != DtlsRole::Off) return onDtlsRecord(c, i, nowNs);
     if (awaitsDtlsKeys(leg)) return dropDtls(leg, DtlsDrop::NotKeyed);
+    if (leg.dtlsPeerClosed) return dropDtls(leg, DtlsDrop::PeerClosed);
   }
   if (leg.params.opaque) return processOther(c, i, nowNs, c.kind == ComponentKind::Rtcp ? rtcpOut : rtpOut);
   // rtcp-mux: RTP and RTCP told apart by packet type (RFC 5761 §4), which SRTP leaves in the clear.
@@ -427,7 +434,7 @@ bool RelayWorker::processPacket(Component& c, uint32_t i, uint64_t nowNs, OutBat
   const bool decrypt = leg.srtp && isRtpVersion(pkt);
   if (decrypt) {
     auto plain = leg.srtp->unprotect(buffer.first(m.msg_len), isRtcp);
-    if (!plain) return dropSrtp(leg, plain.error());
+    if (!plain) return dropSrtp(leg, plain.error(), pkt, isRtcp);
     ++leg.counters.srtpUnprotected;
     counters_.srtpUnprotected.add(1);
     pkt = pkt.first(*plain);
@@ -503,7 +510,7 @@ void RelayWorker::forward(Leg& to, bool isRtcp, uint32_t i, size_t size, OutBatc
     const std::span<std::byte> buffer(buffers_[i].data() + kHeadroom, kBufferSize - kHeadroom);
     auto n = peer.srtp->protect(buffer, size, isRtcp);
     if (!n) {
-      dropSrtp(peer, n.error());
+      dropSrtp(peer, n.error(), buffer.first(size), isRtcp);
       return;
     }
     ++peer.counters.srtpProtected;

@@ -145,7 +145,7 @@ class RelayWorker {
   // Rebuilds the leg's SRTP contexts when its keys changed from `old` (relay/LegSrtp.h).
   void updateSrtp(Leg& leg, const LegCrypto& old);
   // Counts an SRTP failure on `leg` and in the worker; always false (the packet is dropped).
-  bool dropSrtp(Leg& leg, srtp::SrtpError e);
+  bool dropSrtp(Leg& leg, srtp::SrtpError e, std::span<const std::byte> packet, bool rtcp);
   // One packet a mixer queued for `leg`'s peer, sent from the leg's socket (protected if it
   // terminates SRTP).
   void sendLocal(Leg& leg, const QueuedPacket& p);

@@ -65,10 +65,10 @@ bool RelayWorker::onDtlsRecord(Component& c, uint32_t i, uint64_t nowNs) {
   if (d == nullptr || &c != &leg.rtp || !opts_.dtlsIdentity) return dropDtls(leg, DtlsDrop::NoHandshake);
   const common::SockAddr& src = recvFrom_[i];
   dtls::DtlsEndpoint* ep = d->endpoint();
-  const bool failed = ep == nullptr || ep->state() == dtls::State::Failed;
+  const bool failed = ep == nullptr || ep->state() == dtls::State::Failed || ep->peerClosed();
   if (failed) {
-    // A failed handshake gives way to the next ClientHello (passive role), a few times per leg, so
-    // a stranger's attempt cannot block the real peer's.
+    // A failed (or closed) handshake gives way to the next ClientHello (passive role), a few times
+    // per leg, so a stranger's attempt cannot block the real peer's.
     if (!info->clientHello || d->params().role != DtlsRole::Passive || !d->begin(*opts_.dtlsIdentity)) {
       return dropDtls(leg, DtlsDrop::NoHandshake);
     }
@@ -89,6 +89,11 @@ bool RelayWorker::onDtlsRecord(Component& c, uint32_t i, uint64_t nowNs) {
   if (!d->peer().valid() || fromLatched) d->bind(src);
   ep->feed(pkt, nowNs);
   flushDtls(leg, nowNs);
+  if (ep->peerClosed() && !leg.dtlsPeerClosed) {
+    leg.dtlsPeerClosed = true;
+    spdlog::info("call={} port={}: DTLS closed by {} (close_notify): its media is dropped from now on",
+                 leg.session->callId, leg.rtp.localPort, src.str());
+  }
   return true;
 }
 
@@ -108,6 +113,7 @@ void RelayWorker::flushDtls(Leg& leg, uint64_t nowNs) {
     d.counted = true;
     counters_.dtlsHandshakesOk.add(1);
     leg.srtp = std::make_unique<LegSrtp>(d.crypto());
+    leg.dtlsPeerClosed = false;
     leg.session->lastMediaNs = nowNs;
     spdlog::info("call={} port={}: DTLS-SRTP keyed with {} ({})", leg.session->callId, leg.rtp.localPort, to.str(),
                  srtp::suiteInfo(ep.keying()->suite).name);

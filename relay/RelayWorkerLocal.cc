@@ -59,7 +59,7 @@ void RelayWorker::sendLocal(Leg& socketLeg, const QueuedPacket& p) {
     std::memcpy(buf.data(), out.data(), out.size());
     auto n = leg.srtp->protect(buf, out.size(), media::looksLikeRtcp(out));
     if (!n) {
-      dropSrtp(leg, n.error());
+      dropSrtp(leg, n.error(), out, media::looksLikeRtcp(out));
       return;
     }
     ++leg.counters.srtpProtected;

@@ -36,6 +36,7 @@ const char* dtlsDropLabel(DtlsDrop d) {
     case DtlsDrop::Malformed: return "malformed";
     case DtlsDrop::WrongSource: return "wrong_source";
     case DtlsDrop::NoHandshake: return "no_handshake";
+    case DtlsDrop::PeerClosed: return "peer_closed";
     case DtlsDrop::kCount: break;
   }
   return "unknown";

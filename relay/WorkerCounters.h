@@ -22,9 +22,10 @@ const char* srtpDropLabel(srtp::SrtpError e);
 // a leg whose handshake has not keyed it yet (never forwarded in clear), DTLS datagrams that do not
 // frame as records, that come from another source than the handshake's, or that arrive when no
 // handshake can run (RTCP component, no identity, attempts used up).
-enum class DtlsDrop : uint8_t { NotKeyed, Malformed, WrongSource, NoHandshake, kCount };
+enum class DtlsDrop : uint8_t { NotKeyed, Malformed, WrongSource, NoHandshake, PeerClosed, kCount };
 inline constexpr size_t kDtlsDropCount = static_cast<size_t>(DtlsDrop::kCount);
-const char* dtlsDropLabel(DtlsDrop d);  // "not_keyed", "malformed", "wrong_source", "no_handshake"
+const char* dtlsDropLabel(DtlsDrop d);  // "not_keyed", "malformed", "wrong_source", "no_handshake",
+                                           // "peer_closed"
 
 struct alignas(64) WorkerCounters {
   Counter packetsRelayed;

@@ -368,6 +368,15 @@ bool DtlsEndpoint::checkPeer(std::span<const unsigned char> certDer) {
 void DtlsEndpoint::onAlert(bool received, int value) {
   // value: level << 8 | description (RFC 5246 §7.2); level 2 is fatal.
   if (received && (value >> 8) == SSL3_AL_FATAL) alert_ = SSL_alert_desc_string_long(value);
+  if (received && (value & 0xff) == SSL_AD_CLOSE_NOTIFY) peerClosed_ = true;
+}
+
+void DtlsEndpoint::close() {
+  if (state_ != State::Connected || closeSent_) return;
+  closeSent_ = true;
+  ERR_clear_error();
+  (void)SSL_shutdown(ssl_);  // writes the alert through the datagram BIO into the outgoing queue
+  ERR_clear_error();
 }
 
 }  // namespace rdv::dtls

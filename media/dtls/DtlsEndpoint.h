@@ -104,6 +104,8 @@ class DtlsEndpoint {
   // One datagram from the peer. Datagrams that do not frame as DTLS records are counted and
   // ignored; after Failed everything is ignored. A server starts on its first datagram.
   void feed(std::span<const std::byte> datagram, uint64_t nowNs);
+  // Connected: queues a close_notify alert for the peer (RFC 5246 §7.2.1); later calls do nothing.
+  void close();
   // Retransmits the current flight when its timer expired; may fail the handshake (Timeout).
   void onTimer(uint64_t nowNs);
   // When onTimer has work next (absolute, the caller's clock); nullopt while no flight waits.
@@ -118,6 +120,9 @@ class DtlsEndpoint {
   Failure failure() const { return failure_; }
   // OpenSSL's words for the failure ("tlsv1 alert decrypt error", ...); empty when none.
   const std::string& failureText() const { return failureText_; }
+  // The peer sent close_notify: it ended the association and keys nothing it sends from now on
+  // (baresip, for one, sends its RTCP BYE in clear right after).
+  bool peerClosed() const { return peerClosed_; }
   // Set once Connected.
   const std::optional<SrtpKeying>& keying() const { return keying_; }
   const EndpointStats& stats() const { return stats_; }
@@ -148,6 +153,8 @@ class DtlsEndpoint {
   std::string failureText_;
   bool fingerprintMismatch_ = false;
   bool peerVerified_ = false;
+  bool peerClosed_ = false;
+  bool closeSent_ = false;
   std::string alert_;  // the fatal alert the peer sent, if any
   std::optional<SrtpKeying> keying_;
   EndpointStats stats_;

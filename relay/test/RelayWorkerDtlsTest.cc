@@ -250,6 +250,56 @@ TEST_P(RelayWorkerDtls, DtlsFromAnotherSourceDuringTheHandshakeIsDroppedAsWrongS
   EXPECT_TRUE(receiveBytes(stranger, 0).empty()) << "nothing answers the stranger";
 }
 
+// baresip ends a DTLS-SRTP call with close_notify, then its RTCP BYE in clear: after the peer's
+// close_notify its packets are dropped as peer_closed, not counted as forged SRTP.
+TEST_P(RelayWorkerDtls, AfterThePeersCloseNotifyItsClearPacketsAreDroppedAsPeerClosedNotAsAuthFailures) {
+  Fixture f(DtlsRole::Passive);
+  auto ep = f.peerEndpoint(dtls::Role::Client);
+  ep->start(0);
+  f.handshake(*ep);
+  ASSERT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
+  ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 1; }));
+  SrtpPeerKeys ak = peerKeys(*ep);
+  expectSrtpBothWays(f, ak, 1);
+  ep->close();
+  ASSERT_EQ(ep->outgoingCount(), 1U);
+  const auto alert = ep->outgoing(0);
+  f.a.sendRaw(f.call.ports.rtpPort[0], alert.data(), alert.size());
+  ep->clearOutgoing();
+  // An RTCP BYE (RFC 3550 §6.6) in clear, then clear RTP.
+  const std::vector<uint8_t> bye{0x81, 0xcb, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a};
+  sendBytes(f.a, f.call.ports.rtpPort[0], bye);
+  sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(6, 0xA));
+  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::PeerClosed) == 2; }));
+  EXPECT_TRUE(receiveBytes(f.b, 0).empty()) << "nothing reaches the plain leg";
+  auto rep = test::queryNow(*f.relay, f.call.id);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->streams[0][0].counters.srtpDrop(srtp::SrtpError::AuthFail), 0U);
+  EXPECT_EQ(rep->streams[0][0].counters.srtpUnprotected, 5U);
+  EXPECT_EQ(rep->streams[0][0].counters.dtlsDropped, 2U);
+}
+
+TEST_P(RelayWorkerDtls, AFreshHandshakeAfterTheCloseKeysTheLegAgain) {
+  Fixture f(DtlsRole::Passive);
+  auto ep = f.peerEndpoint(dtls::Role::Client);
+  ep->start(0);
+  f.handshake(*ep);
+  ASSERT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
+  ep->close();
+  const auto alert = ep->outgoing(0);
+  f.a.sendRaw(f.call.ports.rtpPort[0], alert.data(), alert.size());
+  ep->clearOutgoing();
+  sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(1, 0xA));
+  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::PeerClosed) == 1; }));
+  auto again = f.peerEndpoint(dtls::Role::Client);  // the peer restarts DTLS on the same leg
+  again->start(0);
+  f.handshake(*again);
+  ASSERT_EQ(again->state(), dtls::State::Connected) << again->failureText();
+  ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 2; }));
+  SrtpPeerKeys ak = peerKeys(*again);
+  expectSrtpBothWays(f, ak, 1);
+}
+
 TEST_P(RelayWorkerDtls, AnUnchangedReofferKeepsTheKeys) {
   Fixture f(DtlsRole::Passive);
   auto ep = f.peerEndpoint(dtls::Role::Client);

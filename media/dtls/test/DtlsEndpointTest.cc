@@ -64,6 +64,27 @@ INSTANTIATE_TEST_SUITE_P(All, DtlsEndpointProfiles,
                                            ProfileCase{"SRTP_AEAD_AES_256_GCM", srtp::Suite::AeadAes256Gcm}),
                          [](const auto& info) { return std::string(info.param.profile).substr(5); });
 
+TEST(DtlsEndpoint, CloseSendsCloseNotifyAndThePeerSeesItClosed) {
+  auto ca = identity(), sa = identity();
+  auto client = endpoint(*ca, *sa, Role::Client);
+  auto server = endpoint(*sa, *ca, Role::Server);
+  client->close();
+  EXPECT_EQ(client->outgoingCount(), 0U) << "nothing to close before the handshake";
+  client->start(kNow);
+  shuttle(*client, *server, kNow);
+  ASSERT_EQ(server->state(), State::Connected) << server->failureText();
+  EXPECT_FALSE(server->peerClosed());
+  client->close();
+  ASSERT_EQ(client->outgoingCount(), 1U) << "one close_notify alert";
+  EXPECT_EQ(std::to_integer<int>(client->outgoing(0)[0]), 21) << "an alert record (RFC 5246 §6.2.1)";
+  client->close();
+  EXPECT_EQ(client->outgoingCount(), 1U) << "once";
+  deliver(*client, *server, kNow);
+  EXPECT_TRUE(server->peerClosed());
+  EXPECT_EQ(server->state(), State::Connected) << "keys stay exported; what follows is the caller's policy";
+  EXPECT_FALSE(client->peerClosed()) << "closing is not being closed";
+}
+
 TEST(DtlsEndpoint, ServerPicksItsMostPreferredProfileTheClientOffers) {
   auto ca = identity(), sa = identity();
   EndpointOptions co;
