@@ -1,7 +1,7 @@
 // conf_load: conference participant simulator for benchmarks/conf_bench.py.
 //
-//   conf_load --participants FILE|- [--seconds 20] [--drain 1] [--tone-at 2] [--decode 8]
-//             [--threshold 1000] [--tick-us 1000] [--per-participant] [--room-size N]
+//   conf_load --participants FILE|- [--seconds 20] [--drain 1] [--tone-at 2] [--tone-cycle 0]
+//             [--decode 8] [--threshold 1000] [--tick-us 1000] [--per-participant] [--room-size N]
 //
 // Reads one participant per line (blank lines and '#' comments skipped):
 //
@@ -23,7 +23,10 @@
 // number below the highest seen), RFC 3550 A.8 interarrival jitter. Talkers and the first
 // --decode silent participants also decode what they receive: the added latency of talker T at
 // listener L runs from T's first tone frame leaving here to the arrival of the first frame at L
-// whose amplitude at T's frequency (Goertzel) exceeds --threshold. On loopback that is the
+// whose amplitude at T's frequency (Goertzel) exceeds --threshold. With --tone-cycle C (seconds)
+// the talkers' tones start again every C seconds (on for C/2, off for C/2: longer than the
+// server's hangover), and every onset is measured: one onset per talker lands at one phase of the
+// server's tick, many onsets sample them all, which is what a p99 needs. On loopback that is the
 // server's own delay: jitter buffer, tick alignment, mixing and encoding. With --room-size N the
 // lines are rooms of N in order and only pairs within a room are measured (a listener never
 // hears another room's talkers, and testing every talker's tone in every frame would cost the
@@ -81,6 +84,7 @@ struct Options {
   double seconds = 20;
   double drain = 1;
   double toneAt = 2;
+  double toneCycle = 0;  // 0: one onset at toneAt
   size_t decodeListeners = 8;
   double threshold = 1000;
   int64_t tickUs = 1000;
@@ -89,7 +93,7 @@ struct Options {
 };
 
 constexpr const char* kSynopsis =
-    "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--decode K]\n"
+    "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--tone-cycle S] [--decode K]\n"
     "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant] [--room-size N]";
 
 Options parseOptions(int argc, char** argv) {
@@ -105,6 +109,9 @@ Options parseOptions(int argc, char** argv) {
       o.drain = args.number(0, 10);
     } else if (a == "--tone-at") {
       o.toneAt = args.number(0, 3600);
+    } else if (a == "--tone-cycle") {
+      o.toneCycle = args.number(0, 3600);
+      if (o.toneCycle != 0 && o.toneCycle < 0.2) args.usage("--tone-cycle: 0 or at least 0.2 s");
     } else if (a == "--decode") {
       o.decodeListeners = static_cast<size_t>(args.number(0, kMaxParticipants));
     } else if (a == "--threshold") {
@@ -292,11 +299,12 @@ struct Participant {
   uint64_t frame = 0;  // frames sent so far (also the ring position)
   uint64_t sent = 0;
   uint64_t sendErrors = 0;
-  int64_t firstToneSentNs = -1;  // talkers: when the first tone frame left
+  std::vector<int64_t> onsetSentNs;  // talkers: when each onset's first tone frame left
   size_t room = 0;               // --room-size: which room of the file
   RxStats rx;
   std::unique_ptr<media::AudioDecoder> decoder;  // listeners that measure latency
-  std::vector<int64_t> heardNs;                  // per talker index: arrival of its first tone frame, -1
+  // Per talker index, per onset: arrival of the first frame carrying it, -1 missed.
+  std::vector<std::vector<int64_t>> heardNs;
 };
 
 class ConfLoad {
@@ -314,6 +322,9 @@ class ConfLoad {
   void sendFrame(Participant& p, int64_t now);
   void receiveFrom(Participant& p);
   void listen(Participant& p, std::span<const std::byte> payload, int64_t arrival);
+  // Whether talkers send their tone at `now`, and which onset that is (--tone-cycle).
+  bool toneOn(int64_t now) const;
+  size_t onsetOf(int64_t now) const;
 
   std::vector<Participant> parts_;
   std::vector<size_t> talkers_;  // indexes into parts_
@@ -333,9 +344,21 @@ int64_t clockNs(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+bool ConfLoad::toneOn(int64_t now) const {
+  if (now < toneAtNs_) return false;
+  if (opt_.toneCycle == 0) return true;
+  const auto cycle = static_cast<int64_t>(opt_.toneCycle * 1e9);
+  return (now - toneAtNs_) % cycle < cycle / 2;
+}
+
+size_t ConfLoad::onsetOf(int64_t now) const {
+  if (opt_.toneCycle == 0) return 0;
+  return static_cast<size_t>((now - toneAtNs_) / static_cast<int64_t>(opt_.toneCycle * 1e9));
+}
+
 void ConfLoad::sendFrame(Participant& p, int64_t now) {
   std::array<std::byte, 16 + media::kMaxPayload> buf{};
-  const bool toneOn = p.spec.talker && now >= toneAtNs_;
+  const bool toneOn = p.spec.talker && this->toneOn(now);
   const Ring& ring = toneOn ? p.tone : *p.silence;
   const Payload& payload = ring[p.frame % kRing];
   size_t n = media::writeRtpHeader(buf, {p.spec.pt, false, p.seq++, p.timestamp, p.ssrc});
@@ -354,8 +377,9 @@ void ConfLoad::sendFrame(Participant& p, int64_t now) {
   const bool ok = ::sendto(p.fd.get(), buf.data(), n, 0, reinterpret_cast<const sockaddr*>(&p.spec.remote),
                            sizeof p.spec.remote) >= 0;
   ++(ok ? p.sent : p.sendErrors);
-  if (ok && toneOn && p.firstToneSentNs < 0) {
-    p.firstToneSentNs = now;
+  if (ok && toneOn && p.onsetSentNs.size() <= onsetOf(now)) {
+    p.onsetSentNs.resize(onsetOf(now), -1);  // an onset whose frames all failed to send
+    p.onsetSentNs.push_back(now);
   }
   ++p.frame;
 }
@@ -367,11 +391,13 @@ void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_
   }
   for (size_t t = 0; t < talkers_.size(); ++t) {
     const Participant& talker = parts_[talkers_[t]];
-    if (&talker == &p || p.heardNs[t] >= 0 || talker.firstToneSentNs < 0 || talker.room != p.room) {
-      continue;
-    }
+    if (&talker == &p || talker.onsetSentNs.empty() || talker.room != p.room) continue;
+    const size_t onset = talker.onsetSentNs.size() - 1;  // the latest: earlier ones were heard or missed
+    std::vector<int64_t>& heard = p.heardNs[t];
+    if (heard.size() > onset || arrival < talker.onsetSentNs[onset]) continue;
     if (media::testutil::toneAmplitude(pcm_, talker.spec.hz) > opt_.threshold) {
-      p.heardNs[t] = arrival;
+      heard.resize(onset, -1);
+      heard.push_back(arrival);
     }
   }
 }
@@ -540,7 +566,8 @@ void ConfLoad::report() const {
   emit("decode_errors", std::to_string(decodeErrors));
   emit("jitter_ms_p50", fixed(percentile(jitterMs, 0.5), 3));
   emit("jitter_ms_max", fixed(percentile(jitterMs, 1.0), 3));
-  // Added latency per (talker, listener) pair.
+  // Added latency per (talker, listener) pair and onset; an onset in the last 200 ms of sending
+  // may have had no chance to arrive and is not counted.
   std::vector<double> latMs;
   size_t pairs = 0;
   for (const Participant& l : parts_) {
@@ -549,12 +576,14 @@ void ConfLoad::report() const {
     }
     for (size_t t = 0; t < talkers_.size(); ++t) {
       const Participant& talker = parts_[talkers_[t]];
-      if (&talker == &l || talker.firstToneSentNs < 0 || talker.room != l.room) {
-        continue;
-      }
-      ++pairs;
-      if (l.heardNs[t] >= 0) {
-        latMs.push_back(static_cast<double>(l.heardNs[t] - talker.firstToneSentNs) / 1e6);
+      if (&talker == &l || talker.room != l.room) continue;
+      for (size_t k = 0; k < talker.onsetSentNs.size(); ++k) {
+        const int64_t sent = talker.onsetSentNs[k];
+        if (sent < 0 || sent > endSendNs_ - 200'000'000) continue;
+        ++pairs;
+        if (k < l.heardNs[t].size() && l.heardNs[t][k] >= 0) {
+          latMs.push_back(static_cast<double>(l.heardNs[t][k] - sent) / 1e6);
+        }
       }
     }
   }
@@ -621,7 +650,7 @@ int run(const Options& opt) {
     parts.push_back(std::move(p));
   }
   for (Participant& p : parts) {
-    p.heardNs.assign(talkers.size(), -1);
+    p.heardNs.assign(talkers.size(), {});
   }
   ConfLoad load(std::move(parts), std::move(talkers), opt);
   auto ran = load.run();

@@ -17,7 +17,9 @@ Figures per run:
   loss% late   by RTP sequence at every participant; jitter p50 is RFC 3550 interarrival jitter
   lat p50/p99  added latency: a talker's first tone frame leaving conf_load -> the first frame at a
                listener whose decoded audio carries that tone (Goertzel), over (talker, listener)
-               pairs; `found` says how many pairs heard the tone at all
+               pairs (and onsets, with --tone-cycle C: the tones start again every C seconds, so
+               the onsets fall at every phase of the server's tick); `found` says how many
+               (pair, onset) samples heard the tone at all
   enc/tick, overruns   Rendezvous's rdv_mixer_* counters over the run (not available for Janus)
   other%       everything else's CPU on the machine during the media phase, as a share of all cores
 
@@ -375,6 +377,8 @@ def run_conf_load(args, server, spec_path, n):
     """Runs conf_load and samples the server at its phase lines; returns the figures."""
     argv = [args.conf_load, "--participants", spec_path, "--seconds", str(args.seconds),
             "--tone-at", str(args.tone_at), "--decode", str(args.decode)]
+    if args.tone_cycle:
+        argv += ["--tone-cycle", str(args.tone_cycle)]
     if args.rooms:
         argv += ["--room-size", str(n // args.rooms)]
     limit = args.seconds + 40
@@ -499,6 +503,9 @@ def main():
     ap.add_argument("--talkers", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=20, help="media seconds per run (<= 120)")
     ap.add_argument("--tone-at", type=float, default=3, help="when the talkers' tones start (s into the run)")
+    ap.add_argument("--tone-cycle", type=float, default=0,
+                    help="seconds: the talkers' tones start again every C s (on C/2, off C/2), every onset "
+                         "measured (0: one onset at --tone-at)")
     ap.add_argument("--decode", type=int, default=8, help="silent participants that decode (latency listeners)")
     ap.add_argument("--levels", action="store_true", help="RFC 6464 audio levels on every packet (ext id 1)")
     ap.add_argument("--janus-rate", type=int, default=48000, choices=[8000, 16000, 24000, 48000],

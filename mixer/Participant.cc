@@ -81,13 +81,17 @@ uint32_t Participant::pullFrame(bool mixed) {
     }
   }
   // A quiet Opus participant who is not mixed is decoded every other frame (half of them on even
-  // ticks, half on odd): detection needs no more (voice starting on a skipped frame is found one
-  // frame later), and Opus decoding is most of a big room's cost. G.711 and G.722 decode
+  // ticks, half on odd), and Opus decoding is most of a big room's cost. A frame clearly larger
+  // than the quiet ones decoded before it is decoded whatever the phase: with variable bitrate
+  // (libopus's default, browsers, baresip) voice starting makes the packets grow, and skipping
+  // that frame would start the talker a frame late (20 ms more onset latency for half the
+  // talkers). With constant bitrate every frame has the size of silence and voice starting on a
+  // skipped frame is found one frame later. G.711 and G.722 decode
   // cheaply and their concealment (spandsp's PLC) wants every frame in its history: they are
   // decoded every frame. Frames of quiet non-mixed participants are decoded for their level only
   // (detectOnly): Opus at 16 kHz, G.711/G.722 at their own rate without upsampling.
   if (!byLevel && !mixed && !vad_.talking()) {
-    if (cfg_.codec == media::CodecId::Opus && (skipPhase_ ^= true)) {
+    if (cfg_.codec == media::CodecId::Opus && (skipPhase_ ^= true) && !grewFromQuiet(f)) {
       silence();
       ++stats_.decodesSkipped;
       return 0;
@@ -106,7 +110,10 @@ uint32_t Participant::pullFrame(bool mixed) {
     ++stats_.concealed;
   }
   ++stats_.decodes;
-  if (!byLevel) vad_.update(media::VoiceActivity::levelDbov(pcm()));
+  if (!byLevel) {
+    vad_.update(media::VoiceActivity::levelDbov(pcm()));
+    if (!mixed && !vad_.talking() && f.kind == JitterBuffer::FrameKind::Packet) noteQuietSize(f.payload.size());
+  }
   return 1;
 }
 
@@ -122,6 +129,7 @@ uint32_t Participant::detectOnly(std::span<const std::byte> payload) {
   pcmSilent_ = false;
   vad_.update(media::VoiceActivity::levelDbov(std::span<const int16_t>(pcm_.data(), n)));
   if (!vad_.talking()) {
+    noteQuietSize(payload.size());
     silence();
     return 1;
   }
@@ -132,6 +140,21 @@ uint32_t Participant::detectOnly(std::span<const std::byte> payload) {
   }
   ++stats_.decodes;
   return 2;
+}
+
+// Quiet frames' sizes, smoothed (1/8 per frame, in 1/16 bytes): a quiet room's background noise
+// moves it, a single frame does not.
+void Participant::noteQuietSize(size_t bytes) {
+  const auto b = static_cast<uint32_t>(std::min<size_t>(bytes, media::JitterBuffer::kMaxBufferedPayload)) << 4;
+  quietSize16_ = quietSize16_ == 0 ? b : quietSize16_ - (quietSize16_ >> 3) + (b >> 3);
+}
+
+// Larger than the quiet frames by a quarter and 4 bytes (VBR Opus at 32 kbit/s: digital silence
+// 3-8 bytes, background noise 10-30, voice 60-120).
+bool Participant::grewFromQuiet(const media::JitterBuffer::Frame& f) const {
+  if (f.kind != media::JitterBuffer::FrameKind::Packet || quietSize16_ == 0) return false;
+  const uint32_t quiet = quietSize16_ >> 4;
+  return f.payload.size() > quiet + quiet / 4 + 4;
 }
 
 void Participant::applyGain() {

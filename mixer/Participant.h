@@ -65,7 +65,7 @@ class Participant {
   // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
   // still drained); a participant whose RFC 6464 level says quiet, and who is not being mixed,
   // is not decoded either, and an Opus one without levels who is quiet and not mixed is decoded
-  // every other frame; quiet non-mixed frames are decoded for their level only, below 48 kHz.
+  // every other frame (and every frame clearly larger than its quiet ones); quiet non-mixed frames are decoded for their level only, below 48 kHz.
   // Returns the number of decodes done (0, 1, or 2 when a level-only decode starts a talker and
   // the frame is completed at 48 kHz to be mixed).
   uint32_t pullFrame(bool mixed);
@@ -105,6 +105,8 @@ class Participant {
  private:
   void silence();
   uint32_t detectOnly(std::span<const std::byte> payload);
+  void noteQuietSize(size_t bytes);
+  bool grewFromQuiet(const media::JitterBuffer::Frame& f) const;
   void onDtmf(const media::RtpView& rtp);
 
   ParticipantConfig cfg_;
@@ -124,6 +126,7 @@ class Participant {
   char digit_ = 0;
   bool levelOnlyDecode_ = true;
   bool skipPhase_;  // quiet non-talkers decode on alternate ticks (pullFrame)
+  uint32_t quietSize16_ = 0;  // smoothed payload size of quiet decoded frames, 1/16 bytes; 0 none yet
   uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)
   bool dtmfSeen_ = false;
 };

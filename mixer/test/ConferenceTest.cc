@@ -324,6 +324,39 @@ TEST(ConferenceTest, Rfc6464LevelsSpareDecodingQuietListeners) {
   EXPECT_GT(sink.receivers.at(2).amplitude(440), kHeard);
 }
 
+// A quiet Opus participant is decoded every other frame, but a frame that grew from the quiet
+// ones (VBR: voice) is decoded whatever the phase: the talker starts on its first loud frame
+// whether that frame falls on a decoded or a skipped tick.
+TEST(ConferenceTest, AQuietOpusParticipantStartsTalkingOnItsFirstLoudFrameInEitherSkipPhase) {
+  std::array<int, 2> started{};
+  for (int phase = 0; phase < 2; ++phase) {
+    ConferenceOptions opts;
+    CaptureSink sink;
+    Conference conf(1, opts, sink);
+    for (ParticipantId id : {1u, 2u}) {
+      ASSERT_TRUE(conf.addParticipant({.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = id}));
+      sink.codecs[id] = CodecId::Opus;
+    }
+    Sender listener(CodecId::Opus, 111, 0x51, 0);
+    Sender silence(CodecId::Opus, 111, 0x52, 0);
+    Sender voice(CodecId::Opus, 111, 0x52, 440);
+    const int toneAt = 30 + phase;
+    started[phase] = -1;
+    for (int t = 0; t < 40 && started[phase] < 0; ++t) {
+      conf.receive(*conf.find(1), *media::RtpView::parse(listener.next()), t * kTickNs);
+      // One stream: the voice sender takes over sequence and timestamp where silence left off.
+      const auto pkt = t < toneAt ? silence.next() : voice.next();
+      if (t < toneAt) voice.next();
+      conf.receive(*conf.find(2), *media::RtpView::parse(pkt), t * kTickNs);
+      conf.tick();
+      if (conf.find(2)->talking()) started[phase] = t - toneAt;
+    }
+    EXPECT_GE(conf.find(2)->stats().decodesSkipped, 12u) << "silence is still decoded every other frame";
+  }
+  EXPECT_GE(started[0], 0);
+  EXPECT_EQ(started[0], started[1]) << "the first loud frame starts the talker in both skip phases";
+}
+
 TEST(ConferenceTest, GainScalesATalkersVoice) {
   Room room;
   room.add(1, CodecId::Opus, 440);
