@@ -5,8 +5,11 @@
 namespace rdv::mixer {
 namespace {
 
-// The Opus complexity ceiling of each level. libopus here (benchmarks/README.md): a 20 ms voice
-// frame costs ~124 us at 5, ~60-70 at 1, ~50-60 at 0; CELT only ~39 us at 5.
+// The Opus complexity ceiling of each level. mixer_bench BM_HundredMixedRooms (100 rooms of 10,
+// 200 Opus encodes per tick, benchmarks/README.md): 34.6 ms per tick as configured (5), 30.1 at 3,
+// 25.8 at 1, 23.6 at 0, 17.4 with CELT only at 0. CELT's cost moves with complexity too (its pitch
+// pre-filter and TF analysis: a voice-like frame here ~18 us at 0, 26 at 1, 33 at 3, 45 at 5), so
+// the last resort is CELT at 0.
 constexpr int kComplexityCap[kMaxEncodingLevel + 1] = {10, 3, 1, 0, 0};
 
 }  // namespace

@@ -17,8 +17,9 @@
 namespace rdv::mixer {
 
 // Level 0: the configured encoders; 1: Opus complexity at most 3; 2: at most 1; 3: 0; 4: CELT
-// only (OPUS_APPLICATION_RESTRICTED_LOWDELAY) at complexity 0. Only Opus has a cost to trade:
-// G.711/G.722 encoders are a few microseconds a frame.
+// only (OPUS_APPLICATION_RESTRICTED_LOWDELAY) at complexity 0. Each level costs
+// less than the one before (LoadGovernor.cc). Only Opus has a cost to trade: G.711/G.722
+// encoders are a few microseconds a frame.
 inline constexpr int kMaxEncodingLevel = 4;
 
 // The encoder options at `level` (0..kMaxEncodingLevel) for encoders configured with `cfg`: the

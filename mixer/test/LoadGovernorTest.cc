@@ -38,6 +38,7 @@ TEST(LoadGovernorTest, LevelsTradeOpusComplexityThenCeltForCost) {
   EXPECT_EQ(encoderAtLevel(cfg, 3).complexity, 0);
   EXPECT_FALSE(encoderAtLevel(cfg, 3).celtOnly);
   EXPECT_TRUE(encoderAtLevel(cfg, kMaxEncodingLevel).celtOnly);
+  EXPECT_EQ(encoderAtLevel(cfg, kMaxEncodingLevel).complexity, 0);
   // A configured complexity below a level's ceiling stays; configured CELT stays at every level.
   EXPECT_EQ(encoderAtLevel({.complexity = 2}, 1).complexity, 2);
   EXPECT_TRUE(encoderAtLevel({.celtOnly = true}, 0).celtOnly);
