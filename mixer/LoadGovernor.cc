@@ -25,7 +25,9 @@ media::EncoderOptions encoderAtLevel(const media::EncoderOptions& cfg, int level
 LoadGovernor::LoadGovernor(const LoadGovernorOptions& opts)
     : opts_(opts), window_(std::max<uint32_t>(opts.windowTicks, 1), 0.0) {}
 
-double LoadGovernor::busyFraction() const { return filled_ == 0 ? 0.0 : sum_ / static_cast<double>(filled_); }
+double LoadGovernor::busyFraction() const {
+  return filled_ == 0 ? 0.0 : sum_ / static_cast<double>(filled_);
+}
 
 void LoadGovernor::restartWindow() {
   busyAtLastChange_ = busyFraction();

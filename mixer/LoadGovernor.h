@@ -70,8 +70,8 @@ class LoadGovernor {
 
  private:
   struct Memory {
-    double busyAbove = 0;   // mean busy fraction at the level above when it was left
-    double busyHere = 0;    // mean at this level once its first window was full; 0 = not yet
+    double busyAbove = 0;  // mean busy fraction at the level above when it was left
+    double busyHere = 0;   // mean at this level once its first window was full; 0 = not yet
     bool fromOverrun = false;
     uint64_t sinceTick = 0;
   };

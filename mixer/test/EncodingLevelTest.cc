@@ -23,7 +23,9 @@ using testutil::Sender;
 constexpr uint64_t kTickNs = 20'000'000;
 
 // RFC 6716 §3.1: TOC configurations 16-31 are CELT only.
-bool celtToc(std::byte toc) { return (std::to_integer<int>(toc) >> 3) >= 16; }
+bool celtToc(std::byte toc) {
+  return (std::to_integer<int>(toc) >> 3) >= 16;
+}
 
 struct TocSink : MediaSink {
   std::map<ParticipantId, Receiver> receivers;
@@ -74,8 +76,8 @@ TEST(EncodingLevelTest, LevelSetsTheComplexityOfSharedAndTalkerEncoders) {
   room.add(1, CodecId::Opus, 440);
   room.add(2, CodecId::Opus, 1000);
   room.add(3, CodecId::Opus, 0);
-  for (const auto& [level, shared, talker] : std::vector<std::tuple<int, int, int>>{
-           {0, 5, 2}, {1, 3, 2}, {2, 1, 1}, {3, 0, 0}, {0, 5, 2}}) {
+  for (const auto& [level, shared, talker] :
+       std::vector<std::tuple<int, int, int>>{{0, 5, 2}, {1, 3, 2}, {2, 1, 1}, {3, 0, 0}, {0, 5, 2}}) {
     room.conf.setEncodingLevel(level);
     room.run(2);
     EXPECT_EQ(room.shared().complexity(), shared) << "level " << level;
@@ -133,7 +135,9 @@ TEST(EncodingLevelTest, CeltLevelCodesTheNextPacketCeltAndTheStreamsRunOn) {
 struct LevelLog : ConferenceEvents {
   std::vector<std::tuple<size_t, int, int, double>> changes;
   void onTalking(ConferenceId, ParticipantId, bool) override {}
-  void onEncodingLevel(size_t worker, int from, int to, double busy) override { changes.emplace_back(worker, from, to, busy); }
+  void onEncodingLevel(size_t worker, int from, int to, double busy) override {
+    changes.emplace_back(worker, from, to, busy);
+  }
 };
 
 struct NullSink : MediaSink {
@@ -145,7 +149,8 @@ ParticipantConfig opus(ParticipantId id) {
 }
 
 const media::OpusAudioEncoder& sharedOpus(MixerWorker& w, ConferenceId room) {
-  return dynamic_cast<const media::OpusAudioEncoder&>(*w.conference(room)->sharedEncoderForTest(CodecId::Opus));
+  return dynamic_cast<const media::OpusAudioEncoder&>(
+      *w.conference(room)->sharedEncoderForTest(CodecId::Opus));
 }
 
 // Ticks fed to the worker's bookkeeping (no thread): an overrun moves its rooms one level down,

@@ -12,7 +12,9 @@ namespace {
 
 constexpr uint64_t kPeriodNs = 20'000'000;
 
-uint64_t busy(double fraction) { return static_cast<uint64_t>(fraction * kPeriodNs); }
+uint64_t busy(double fraction) {
+  return static_cast<uint64_t>(fraction * kPeriodNs);
+}
 
 // Feeds `ticks` ticks whose busy fraction `load(level)` depends on the governor's current level;
 // returns how many times the level changed.
