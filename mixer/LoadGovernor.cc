@@ -78,13 +78,13 @@ void LoadGovernor::stepUp() {
 }
 
 // The level above is predicted to cost what it cost when it was left, scaled by how this level's
-// load has moved since it was first measured. Leaving on an overrun counts the level above as at
-// least highFraction (its mean may have looked fine) until forgetTicks have passed.
+// load has moved since it was first measured; leaving on an overrun counts the level above as at
+// least highFraction. Once forgetTicks have passed, the memory no longer holds it back.
 bool LoadGovernor::levelAboveFits() const {
   const Memory& m = memory_[level_];
   if (m.busyHere == 0) return false;
-  double above = m.busyAbove;
-  if (m.fromOverrun && ticks_ - m.sinceTick < opts_.forgetTicks) above = std::max(above, opts_.highFraction);
+  if (ticks_ - m.sinceTick >= opts_.forgetTicks) return busyFraction() < opts_.lowFraction;
+  const double above = m.fromOverrun ? std::max(m.busyAbove, opts_.highFraction) : m.busyAbove;
   return busyFraction() * above / m.busyHere < opts_.lowFraction;
 }
 

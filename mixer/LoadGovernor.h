@@ -48,9 +48,12 @@ struct LoadGovernorOptions {
   // After a change, ticks during which an overrun does not step down again: the queues that
   // piled up during the slow ticks are worked off first (5 = 100 ms).
   uint32_t settleTicks = 5;
-  // A level left on a single overrun (its mean was under highFraction) is remembered as costing
-  // highFraction, so it is retried only once the load falls; such a memory is forgotten after
-  // this many ticks (30,000 = 10 min), so a transient spike does not keep quality down for good.
+  // What was learnt when a level was left is forgotten after this many ticks (30,000 = 10 min):
+  // the level is then retried as soon as this one's mean is under lowFraction. A memory taken in
+  // a transient (a burst of joins, the machine busy for a while) thus keeps quality down for at
+  // most 10 minutes, and a load that really sits at a boundary costs one half-second retry per
+  // 10 minutes. A level left on a single overrun (its mean may have looked fine) is remembered
+  // as costing at least highFraction.
   uint32_t forgetTicks = 30'000;
 };
 

@@ -101,14 +101,18 @@ TEST(LoadGovernorTest, DisabledStaysAtLevelZero) {
 
 // Level 0 costs 0.57 (just over the 0.55 line), level 1 0.42 (under the 0.45 a step up wants).
 // Without memory the governor would climb back every 5.5 s and drop again half a second later;
-// it remembers what level 0 cost, so it stays at 1 for ten simulated minutes, with tick noise.
+// it remembers what level 0 cost, so it stays at 1 (with tick noise) until the memory is 10
+// minutes old, then retries level 0 once, for one window, and stays at 1 again.
 TEST(LoadGovernorTest, LoadAtALevelBoundaryDoesNotFlap) {
   constexpr std::array<double, kMaxEncodingLevel + 1> kCost = {0.57, 0.42, 0.35, 0.30, 0.20};
   LoadGovernor g;
   int t = 0;
   const auto noisy = [&](int level) { return kCost[static_cast<size_t>(level)] + ((t++ % 5) - 2) * 0.02; };
-  EXPECT_EQ(run(g, 30'000, noisy), 1);
+  EXPECT_EQ(run(g, 25'000, noisy), 1);
   EXPECT_EQ(g.level(), 1);
+  EXPECT_EQ(run(g, 10'000, noisy), 2) << "one retry once the memory is forgotten";
+  EXPECT_EQ(g.level(), 1);
+  EXPECT_EQ(run(g, 25'000, noisy), 0);
   // The load falls by a third: level 0 would now cost 0.38 and is regained, and stays.
   const auto lighter = [&](int level) { return noisy(level) * 2 / 3; };
   EXPECT_EQ(run(g, 30'000, lighter), 1);
