@@ -179,6 +179,9 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
       {"rdv_mixer_packets_malformed_total", "Packets on conference legs that are not RTP", MetricType::Counter,
        &M::packetsMalformed},
       {"rdv_mixer_packets_out_total", "RTP packets the mixers sent", MetricType::Counter, &M::packetsOut},
+      {"rdv_mixer_encoding_level_changes_total",
+       "Times a mixer's load governor moved its rooms' Opus encodes to another level (conference.adaptive_encoding)",
+       MetricType::Counter, &M::encodingLevelChanges},
   };
   for (const Def& d : kDefs) {
     double v = 0;
@@ -192,6 +195,13 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
   auto f = family("rdv_mixer_busy_seconds_total", "Time the mixer threads spent ticking", MetricType::Counter);
   add(f, busy);
   out.push_back(std::move(f));
+  auto level = family("rdv_mixer_encoding_level",
+                      "Each mixer's encoding level: 0 as configured, 1-3 Opus complexity at most 3/1/0, 4 CELT only",
+                      MetricType::Gauge);
+  for (size_t k = 0; k < conf.workers().size(); ++k) {
+    add(level, static_cast<double>(conf.workers()[k]->counters().encodingLevel.get()), {{"worker", std::to_string(k)}});
+  }
+  out.push_back(std::move(level));
   auto refused = family("rdv_mixer_send_queue_full_total", "Mixed packets dropped: a relay worker's queue was full",
                         MetricType::Counter);
   add(refused, static_cast<double>(conf.sinkRefused()));

@@ -325,6 +325,10 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.conference.encoder.complexity = static_cast<int>(cc.opusComplexity);
   o.conference.encoder.celtOnly = cc.opusCelt != 0;
   o.conference.talkerOpusComplexity = cc.opusTalkerComplexity <= 10 ? static_cast<int>(cc.opusTalkerComplexity) : -1;
+  o.governor.enabled = cc.adaptiveEncoding != 0;
+  o.governor.highFraction = cc.adaptiveHighPercent / 100.0;
+  o.governor.lowFraction = cc.adaptiveLowPercent / 100.0;
+  o.governor.quietTicks = cc.adaptiveQuietSeconds * 1000 / mixer::kTickMs;
   o.maxParticipants = cc.maxParticipants;
   o.createOnJoin = cc.createOnJoin != 0;
   o.pinAttempts = cc.pinAttempts;
@@ -333,9 +337,10 @@ void Server::Impl::startConferences(const std::string& advertise) {
     o.rooms[name] = mixer::RoomPolicy{s ? s->pin : "", s ? s->maxParticipants : 0};
   }
   conferences = std::make_unique<mixer::ConferenceControl>(*relay, o, clock);
-  spdlog::info("conferences: {} mixer thread(s){}, {} declared room(s), up to {} talkers mixed, sip prefix '{}'",
+  spdlog::info("conferences: {} mixer thread(s){}, {} declared room(s), up to {} talkers mixed, adaptive encoding {}, "
+               "sip prefix '{}'",
                o.workers, o.decodeHelpers != 0 ? fmt::format(" with {} decode helper(s) each", o.decodeHelpers) : "",
-               o.rooms.size(), o.conference.maxTalkers, cc.prefix);
+               o.rooms.size(), o.conference.maxTalkers, o.governor.enabled ? "on" : "off", cc.prefix);
 }
 
 // The TCP relay (relay/TcpRelay.h): its splicer starts here, on the last relay worker or on a

@@ -121,7 +121,9 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0, bool leve
 // 1/0 for level-only decoding of quiet participants, the talkers' Opus complexity
 // (conference.opus_talker_complexity; -1 = as the shared mixes), who talks (0: participants 0 and
 // 1 of each room, an Opus and a G.722 one; 1: two of one codec, the codec taking turns by room)
-// and 1/0 for forwarding a lone talker's frame (ConferenceOptions::forwardSingleTalker).
+// 1/0 for forwarding a lone talker's frame (ConferenceOptions::forwardSingleTalker) and the load
+// governor's encoding level, held fixed (mixer/LoadGovernor.h: 0 as configured, 1-3 Opus complexity
+// at most 3/1/0, 4 CELT only).
 void BM_HundredMixedRooms(benchmark::State& state) {
   constexpr int kRooms = 100;
   constexpr int kSize = 10;
@@ -150,6 +152,7 @@ void BM_HundredMixedRooms(benchmark::State& state) {
       worker.addParticipant(static_cast<rdv::mixer::ConferenceId>(room), {.id = id, .codec = c, .payloadType = pt, .ssrc = id});
     }
   }
+  worker.setEncodingLevel(static_cast<int>(state.range(6)));
   const auto talks = [&](int room, int i) {
     return sameCodecTalkers ? (i == room % 3 || i == room % 3 + 3) : i < 2;
   };
@@ -189,17 +192,21 @@ BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicroseco
 BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomFullRateDetect)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_HundredMixedRooms)
-    ->ArgNames({"cx", "bw", "lvl", "talker_cx", "same_codec", "fwd"})
-    ->Args({5, 0, 0, -1, 0, 0})
-    ->Args({5, 0, 1, -1, 0, 0})
-    ->Args({5, 8000, 1, -1, 0, 0})
-    ->Args({1, 0, 1, -1, 0, 0})
-    ->Args({1, 8000, 1, -1, 0, 0})
-    ->Args({5, 0, 1, -1, 0, 1})  // the defaults: forwarding on (nothing to forward: talkers of two codecs)
-    ->Args({5, 0, 1, 1, 0, 1})   // talkers' mix-minus at complexity 1
-    ->Args({5, 0, 1, -1, 1, 0})  // two talkers of one codec, every stream encoded...
-    ->Args({5, 0, 1, -1, 1, 1})  // ...and their frames forwarded to each other
-    ->Args({5, 0, 1, 1, 1, 1})
+    ->ArgNames({"cx", "bw", "lvl", "talker_cx", "same_codec", "fwd", "gov"})
+    ->Args({5, 0, 0, -1, 0, 0, 0})
+    ->Args({5, 0, 1, -1, 0, 0, 0})
+    ->Args({5, 8000, 1, -1, 0, 0, 0})
+    ->Args({1, 0, 1, -1, 0, 0, 0})
+    ->Args({1, 8000, 1, -1, 0, 0, 0})
+    ->Args({5, 0, 1, -1, 0, 1, 0})  // the defaults: forwarding on (nothing to forward: talkers of two codecs)
+    ->Args({5, 0, 1, 1, 0, 1, 0})   // talkers' mix-minus at complexity 1
+    ->Args({5, 0, 1, -1, 1, 0, 0})  // two talkers of one codec, every stream encoded...
+    ->Args({5, 0, 1, -1, 1, 1, 0})  // ...and their frames forwarded to each other
+    ->Args({5, 0, 1, 1, 1, 1, 0})
+    ->Args({5, 0, 1, -1, 0, 1, 1})  // the defaults at each governor level
+    ->Args({5, 0, 1, -1, 0, 1, 2})
+    ->Args({5, 0, 1, -1, 0, 1, 3})
+    ->Args({5, 0, 1, -1, 0, 1, 4})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

@@ -21,6 +21,9 @@ Figures per run:
                the onsets fall at every phase of the server's tick); `found` says how many
                (pair, onset) samples heard the tone at all
   enc/tick, overruns   Rendezvous's rdv_mixer_* counters over the run (not available for Janus)
+  level        Rendezvous's encoding levels (rdv_mixer_encoding_level{worker}, the load governor of
+               conference.adaptive_encoding): the highest any mixer reached during the run (polled
+               every second), then each mixer's level at the end, e.g. "4 (4,3)"; chg = level changes
   other%       everything else's CPU on the machine during the media phase, as a share of all cores
 
 Python 3 standard library only. Sends only to 127.0.0.1. Every wait and loop is bounded.
@@ -304,12 +307,29 @@ class Rendezvous:
             remote.append((reply["rtp"]["ip"], int(reply["rtp"]["port"])))
         return remote
 
-    def metrics(self):
-        """Every rdv_mixer_* sample, labelled series summed per name."""
+    def _metrics_text(self):
         try:
             with urllib.request.urlopen(self.metrics_url, timeout=HTTP_TIMEOUT) as r:
-                text = r.read().decode(errors="replace")
+                return r.read().decode(errors="replace")
         except OSError:
+            return ""
+
+    def levels(self):
+        """{mixer worker: encoding level} from rdv_mixer_encoding_level{worker="k"}."""
+        out = {}
+        for line in self._metrics_text().splitlines():
+            if line.startswith('rdv_mixer_encoding_level{worker="'):
+                worker = line.split('"', 2)[1]
+                try:
+                    out[worker] = int(float(line.rpartition(" ")[2]))
+                except ValueError:
+                    pass
+        return out
+
+    def metrics(self):
+        """Every rdv_mixer_* sample, labelled series summed per name."""
+        text = self._metrics_text()
+        if not text:
             return {}
         out = {}
         for line in text.splitlines():
@@ -373,6 +393,39 @@ def join_rooms(args, server, ports, run_dir):
     return spec
 
 
+def load_preexec(nice):
+    """preexec_fn for conf_load: prepare_child at the generator's own niceness (--load-nice)."""
+    def prep():
+        relay_bench.NICE = nice  # in the forked child only
+        prepare_child()
+    return prep
+
+
+class LevelPoller:
+    """Polls Rendezvous's encoding levels every second while conf_load runs; keeps each worker's
+    highest level (the load governor may step back up before the run ends)."""
+
+    def __init__(self, server):
+        self.server, self.highest = server, {}
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop_event.wait(1.0):
+            for w, lvl in self.server.levels().items():
+                self.highest[w] = max(lvl, self.highest.get(w, 0))
+
+    def __enter__(self):
+        if hasattr(self.server, "levels"):
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=HTTP_TIMEOUT + 1)
+
+
 def run_conf_load(args, server, spec_path, n):
     """Runs conf_load and samples the server at its phase lines; returns the figures."""
     argv = [args.conf_load, "--participants", spec_path, "--seconds", str(args.seconds),
@@ -384,7 +437,7 @@ def run_conf_load(args, server, spec_path, n):
     limit = args.seconds + 40
     figures, samples = {}, {}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=prepare_child)
+                            preexec_fn=prepare_child if args.load_nice is None else load_preexec(args.load_nice))
     watchdog = threading.Timer(limit, lambda: proc.poll() is None and os.kill(proc.pid, signal.SIGKILL))
     watchdog.start()
     try:
@@ -438,9 +491,16 @@ def run_one(args, kind, n, run_dir):
             participants_file(spec, ports, remote, args.codec, args.talkers, args.levels)
         row["join_s"] = round(time.monotonic() - t0, 3)
         before = server.metrics()
-        row.update(run_conf_load(args, server, spec, n))
+        with LevelPoller(server) as poller:
+            row.update(run_conf_load(args, server, spec, n))
         after = server.metrics()
         row["mixer"] = {k: v - before.get(k, 0.0) for k, v in after.items()}
+        if hasattr(server, "levels"):
+            end = server.levels()
+            for w, lvl in end.items():
+                poller.highest[w] = max(lvl, poller.highest.get(w, 0))
+            row["encoding_level_end"] = [end[w] for w in sorted(end, key=int)]
+            row["encoding_level_max"] = max(poller.highest.values(), default=None)
     except (RuntimeError, OSError, KeyError, ValueError) as e:
         row["error"] = str(e)
     finally:
@@ -463,9 +523,16 @@ def fmt(v, spec="", none="-"):
         return str(v)
 
 
+def level_cell(r):
+    """"4 (4,3)": the highest encoding level any mixer reached, then each mixer's at the end."""
+    if r.get("encoding_level_max") is None:
+        return "-"
+    return f"{r['encoding_level_max']} ({','.join(str(x) for x in r.get('encoding_level_end', []))})"
+
+
 def print_table(rows):
     head = ("server", "N", "ms/p-s", "cores", "recv", "loss%", "late", "jit p50", "lat p50", "lat p99", "found",
-            "enc/tick", "overruns", "genCPU", "other%")
+            "enc/tick", "overruns", "level", "chg", "genCPU", "other%")
     print(("{:<10} {:>5} " + "{:>8} " * (len(head) - 2)).format(*head))
     for r in rows:
         if "error" in r:
@@ -478,7 +545,8 @@ def print_table(rows):
                  fmt(r.get("jitter_ms_p50"), ".2f"), fmt(r.get("latency_ms_p50"), ".1f"),
                  fmt(r.get("latency_ms_p99"), ".1f"), f"{r.get('latency_detected', '-')}/{r.get('latency_pairs', '-')}",
                  fmt(encodes / ticks if encodes is not None and ticks else None, ".1f"),
-                 fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
+                 fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"), level_cell(r),
+                 fmt(mixer_figure(r, "rdv_mixer_encoding_level_changes_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
                  fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else "")]
         print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r.get("label", r["participants"]), *cells))
 
@@ -514,6 +582,9 @@ def main():
     ap.add_argument("--rendezvous-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", action="store_true", help="also report the server's CPU per thread name")
     ap.add_argument("--nice", type=int, default=0, help="niceness for servers and conf_load (needs root below 0)")
+    ap.add_argument("--load-nice", type=int, default=None,
+                    help="conf_load's own niceness (own autogroup), e.g. 10 so the generator yields to the "
+                         "server on a shared machine; default: --nice")
     ap.add_argument("--json", help="also write every figure to this file")
     ap.add_argument("--rooms", type=int, default=0,
                     help="Rendezvous only: spread each count over this many rooms (codecs opus, g722, pcmu in "

@@ -122,6 +122,10 @@ struct ConferenceConfig {
   uint32_t opusComplexity = 5;           // 0-10: the mixer's main CPU lever (benchmarks/README.md)
   uint32_t opusCelt = 0;                 // 1: the mixes are coded CELT only (media/AudioCodec.h, celtOnly)
   uint32_t opusTalkerComplexity = 11;    // 0-10 for the talkers' mix-minus encodes; 11: as opusComplexity
+  uint32_t adaptiveEncoding = 1;         // 1: cheaper Opus encodes while a mixer's ticks are heavy (LoadGovernor)
+  uint32_t adaptiveHighPercent = 55;     // step down above this mean busy share of the tick period
+  uint32_t adaptiveLowPercent = 45;      // step up when the level above is predicted under this
+  uint32_t adaptiveQuietSeconds = 5;     // ... for this long
   uint32_t pinAttempts = 3;              // wrong PINs before a SIP participant is hung up
   // conference.rooms.<name> = "[PIN][/MAX]": a declared room, with an optional PIN entered by DTMF
   // (end with #) and an optional size limit ("" declares a room with neither).

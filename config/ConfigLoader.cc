@@ -214,6 +214,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     err(fmt::format("turn.relay_advertise '{}' is not an IP address", cfg.turn.relayAdvertise));
   }
   if (cfg.turn.portMin > cfg.turn.portMax) err("turn.port_min is above turn.port_max");
+  if (cfg.conference.adaptiveLowPercent >= cfg.conference.adaptiveHighPercent) {
+    err(fmt::format("conference.adaptive_low_percent ({}) must be below conference.adaptive_high_percent ({})",
+                    cfg.conference.adaptiveLowPercent, cfg.conference.adaptiveHighPercent));
+  }
   if (!cfg.sip.listen.empty() && !isHostPort(cfg.sip.listen)) {
     err(fmt::format("sip.listen '{}' is not host:port", cfg.sip.listen));
   }

@@ -98,6 +98,14 @@ class AudioEncoder {
   virtual size_t encode(ConstPcmFrame in, std::span<std::byte> out) = 0;
   // Drops the coding history, as if newly created (an encoder reused for another stream).
   virtual void reset() = 0;
+  // Takes new options without allocating (the mixer's load governor, rarely). Opus applies a new
+  // complexity, bitrate or loss percentage in place, keeping its coding history; a change of
+  // celtOnly re-initialises the encoder in place, which restarts it clean like reset(). Codecs
+  // without options ignore them. False if the codec refused (the old settings stay).
+  virtual bool reconfigure(const EncoderOptions& opts) {
+    (void)opts;
+    return true;
+  }
 };
 
 // Factories. They allocate (codec state, resampler) and so belong on the control path or at

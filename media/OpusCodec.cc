@@ -26,6 +26,10 @@ int maxBandwidth(uint32_t hz) {
   return OPUS_BANDWIDTH_FULLBAND;
 }
 
+int application(const EncoderOptions& opts) {
+  return opts.celtOnly ? OPUS_APPLICATION_RESTRICTED_LOWDELAY : OPUS_APPLICATION_VOIP;
+}
+
 }  // namespace
 
 OpusAudioDecoder::OpusAudioDecoder() {
@@ -89,20 +93,55 @@ void OpusAudioDecoder::reset() {
   if (dec_ != nullptr) opus_decoder_ctl(dec_, OPUS_RESET_STATE);
 }
 
-OpusAudioEncoder::OpusAudioEncoder(const EncoderOptions& opts) {
+OpusAudioEncoder::OpusAudioEncoder(const EncoderOptions& opts) : opts_(opts) {
   int err = OPUS_OK;
-  const int application = opts.celtOnly ? OPUS_APPLICATION_RESTRICTED_LOWDELAY : OPUS_APPLICATION_VOIP;
-  enc_ = opus_encoder_create(kMixerRate, 1, application, &err);
+  enc_ = opus_encoder_create(kMixerRate, 1, application(opts), &err);
   if (err != OPUS_OK) {
     enc_ = nullptr;
     return;
   }
-  opus_encoder_ctl(enc_, OPUS_SET_BITRATE(static_cast<opus_int32>(opts.bitrate)));
-  opus_encoder_ctl(enc_, OPUS_SET_COMPLEXITY(opts.complexity));
+  applyOptions(opts);
+}
+
+bool OpusAudioEncoder::applyOptions(const EncoderOptions& opts) {
+  bool ok = opus_encoder_ctl(enc_, OPUS_SET_BITRATE(static_cast<opus_int32>(opts.bitrate))) == OPUS_OK;
+  ok = opus_encoder_ctl(enc_, OPUS_SET_COMPLEXITY(opts.complexity)) == OPUS_OK && ok;
   opus_encoder_ctl(enc_, OPUS_SET_INBAND_FEC(1));
   opus_encoder_ctl(enc_, OPUS_SET_PACKET_LOSS_PERC(opts.expectedLossPercent));
   opus_encoder_ctl(enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
-  if (opts.maxBandwidthHz != 0) opus_encoder_ctl(enc_, OPUS_SET_MAX_BANDWIDTH(maxBandwidth(opts.maxBandwidthHz)));
+  const int bandwidth = opts.maxBandwidthHz != 0 ? maxBandwidth(opts.maxBandwidthHz) : OPUS_BANDWIDTH_FULLBAND;
+  opus_encoder_ctl(enc_, OPUS_SET_MAX_BANDWIDTH(bandwidth));
+  if (ok) opts_ = opts;
+  return ok;
+}
+
+// libopus fixes the application at init (OPUS_SET_APPLICATION is refused once a frame has been
+// coded, and RESTRICTED_LOWDELAY also drops the SILK delay compensation at init), so a change of
+// celtOnly re-initialises the state in place: opus_encoder_init needs no memory beyond what
+// opus_encoder_create allocated, whatever the application.
+bool OpusAudioEncoder::reconfigure(const EncoderOptions& opts) {
+  if (enc_ == nullptr) return false;
+  if (opts.celtOnly != opts_.celtOnly) {
+    if (opus_encoder_init(enc_, kMixerRate, 1, application(opts)) != OPUS_OK) {
+      // Cannot happen for these arguments; keep the encoder usable with its old options.
+      (void)opus_encoder_init(enc_, kMixerRate, 1, application(opts_));
+      applyOptions(opts_);
+      return false;
+    }
+  }
+  return applyOptions(opts);
+}
+
+int OpusAudioEncoder::complexity() const {
+  opus_int32 v = -1;
+  if (enc_ != nullptr) opus_encoder_ctl(enc_, OPUS_GET_COMPLEXITY(&v));
+  return v;
+}
+
+bool OpusAudioEncoder::celtOnly() const {
+  opus_int32 v = 0;
+  if (enc_ != nullptr) opus_encoder_ctl(enc_, OPUS_GET_APPLICATION(&v));
+  return v == OPUS_APPLICATION_RESTRICTED_LOWDELAY;
 }
 
 OpusAudioEncoder::~OpusAudioEncoder() {

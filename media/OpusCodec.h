@@ -46,9 +46,17 @@ class OpusAudioEncoder final : public AudioEncoder {
 
   size_t encode(ConstPcmFrame in, std::span<std::byte> out) override;
   void reset() override;
+  bool reconfigure(const EncoderOptions& opts) override;
+
+  // What libopus holds now (OPUS_GET_COMPLEXITY, OPUS_GET_APPLICATION), for tests and reports.
+  int complexity() const;
+  bool celtOnly() const;
 
  private:
+  bool applyOptions(const EncoderOptions& opts);
+
   OpusEncoder* enc_ = nullptr;
+  EncoderOptions opts_;
 };
 
 }  // namespace rdv::media

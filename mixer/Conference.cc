@@ -1,5 +1,7 @@
 #include "mixer/Conference.h"
 
+#include "mixer/LoadGovernor.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -12,12 +14,6 @@ using media::CodecId;
 namespace {
 
 int16_t saturate(int32_t v) { return static_cast<int16_t>(std::clamp<int32_t>(v, INT16_MIN, INT16_MAX)); }
-
-media::EncoderOptions talkerEncoderOptions(const ConferenceOptions& o) {
-  media::EncoderOptions e = o.encoder;
-  if (o.talkerOpusComplexity >= 0) e.complexity = o.talkerOpusComplexity;
-  return e;
-}
 
 }  // namespace
 
@@ -35,6 +31,44 @@ Conference::CodecGroup* Conference::group(CodecId codec) {
   return nullptr;
 }
 
+const Conference::CodecGroup* Conference::group(CodecId codec) const {
+  for (const auto& g : groups_) {
+    if (g->codec == codec) return g.get();
+  }
+  return nullptr;
+}
+
+media::EncoderOptions Conference::sharedEncoderOptions() const { return encoderAtLevel(opts_.encoder, encodingLevel_); }
+
+// The talkers' configured complexity is their ceiling at every level.
+media::EncoderOptions Conference::talkerEncoderOptions() const {
+  media::EncoderOptions e = opts_.encoder;
+  if (opts_.talkerOpusComplexity >= 0) e.complexity = opts_.talkerOpusComplexity;
+  return encoderAtLevel(e, encodingLevel_);
+}
+
+void Conference::setEncodingLevel(int level) {
+  if (level == encodingLevel_) return;
+  encodingLevel_ = level;
+  const media::EncoderOptions shared = sharedEncoderOptions();
+  const media::EncoderOptions talker = talkerEncoderOptions();
+  for (auto& g : groups_) {
+    if (g->codec != CodecId::Opus) continue;
+    g->sharedEncoder->reconfigure(shared);
+    for (auto& e : g->talkerEncoders) e->reconfigure(talker);
+  }
+}
+
+const media::AudioEncoder* Conference::sharedEncoderForTest(CodecId codec) const {
+  const CodecGroup* g = group(codec);
+  return g != nullptr ? g->sharedEncoder.get() : nullptr;
+}
+
+const media::AudioEncoder* Conference::talkerEncoderForTest(CodecId codec, size_t slot) const {
+  const CodecGroup* g = group(codec);
+  return g != nullptr && slot < g->talkerEncoders.size() ? g->talkerEncoders[slot].get() : nullptr;
+}
+
 // A codec's group is created with its first member: one shared encoder plus one encoder per
 // possible talker, so becoming a talker never allocates.
 Conference::CodecGroup* Conference::addToGroup(CodecId codec) {
@@ -42,7 +76,7 @@ Conference::CodecGroup* Conference::addToGroup(CodecId codec) {
   if (g == nullptr) {
     auto made = std::make_unique<CodecGroup>();
     made->codec = codec;
-    made->sharedEncoder = media::makeEncoder(codec, opts_.encoder);
+    made->sharedEncoder = media::makeEncoder(codec, sharedEncoderOptions());
     if (!made->sharedEncoder) return nullptr;
     g = made.get();
     groups_.push_back(std::move(made));
@@ -50,7 +84,7 @@ Conference::CodecGroup* Conference::addToGroup(CodecId codec) {
   // No more talkers than members can talk at once: the pool grows with the group (here, on the
   // control path) up to maxTalkers, so a small group does not carry encoders it can never use.
   if (g->talkerEncoders.size() < std::min(opts_.maxTalkers, g->members + 1)) {
-    auto enc = media::makeEncoder(codec, talkerEncoderOptions(opts_));
+    auto enc = media::makeEncoder(codec, talkerEncoderOptions());
     if (!enc) return nullptr;
     g->talkerEncoders.push_back(std::move(enc));
     g->talkerEncoderBusy.push_back(false);

@@ -102,6 +102,17 @@ class Conference {
   // Control path (allocates): the state of every participant, for the API.
   ConferenceReport report() const;
 
+  // The load governor's encoding level (LoadGovernor.h, encoderAtLevel) for every Opus encoder
+  // of the room, shared and talkers', now and for codec groups made later. Between ticks on the
+  // owning thread; no allocation. A complexity change keeps each encoder's history; entering or
+  // leaving CELT only restarts the encoders clean (the streams' SSRC, sequence and timestamps
+  // run on: they belong to the participants, not the encoders).
+  void setEncodingLevel(int level);
+  int encodingLevel() const { return encodingLevel_; }
+  // For tests: a codec group's shared encoder and talker encoder `slot`; nullptr when absent.
+  const media::AudioEncoder* sharedEncoderForTest(media::CodecId codec) const;
+  const media::AudioEncoder* talkerEncoderForTest(media::CodecId codec, size_t slot) const;
+
   // Data path: a packet from `p` (a participant of this room).
   void receive(Participant& p, const media::RtpView& rtp, uint64_t arrivalNs) {
     p.receive(rtp, arrivalNs);
@@ -133,6 +144,9 @@ class Conference {
   };
 
   CodecGroup* group(media::CodecId codec);
+  const CodecGroup* group(media::CodecId codec) const;
+  media::EncoderOptions sharedEncoderOptions() const;
+  media::EncoderOptions talkerEncoderOptions() const;
   CodecGroup* addToGroup(media::CodecId codec);
   void selectTalkers();
   void setTalker(Participant& p, bool talking);
@@ -150,6 +164,7 @@ class Conference {
   ConferenceEvents* events_;
   std::vector<std::unique_ptr<Participant>> participants_;
   std::vector<std::unique_ptr<CodecGroup>> groups_;
+  int encodingLevel_ = 0;
   // This tick's talkers (talkerCount_ of them), reserved at construction.
   std::array<Participant*, kMaxTalkersLimit> talkers_{};
   size_t talkerCount_ = 0;

@@ -44,6 +44,14 @@ class ConferenceControl::Events final : public ConferenceEvents {
   void onDtmf(ConferenceId room, ParticipantId who, char digit) override {
     owner_.note({MixerNote::Kind::Dtmf, room, who, digit, 0, nullptr});
   }
+  // Rare (seconds apart at the least); logged by the control thread, the mixer never logs.
+  void onEncodingLevel(size_t worker, int from, int to, double busyFraction) override {
+    MixerNote n{MixerNote::Kind::EncodingLevel, static_cast<ConferenceId>(worker), 0, 0, 0, nullptr};
+    n.levelFrom = from;
+    n.levelTo = to;
+    n.busy = busyFraction;
+    owner_.note(std::move(n));
+  }
 
  private:
   ConferenceControl& owner_;
@@ -59,7 +67,9 @@ ConferenceControl::ConferenceControl(relay::RelayControl& relay, const Conferenc
   mo.producers = relayWorkers.size();
   mo.decodeHelpers = opts_.decodeHelpers;
   mo.conference = opts_.conference;
+  mo.governor = opts_.governor;
   for (size_t k = 0; k < std::max<size_t>(1, opts_.workers); ++k) {
+    mo.index = k;
     sinks_.push_back(std::make_unique<RelaySink>(relayWorkers, mo.queueCapacity));
     mixers_.push_back(std::make_unique<MixerWorker>(mo, *sinks_.back(), events_.get()));
     if (!mixers_.back()->start()) spdlog::critical("conference: mixer {} cannot start its timer", k);
@@ -385,6 +395,12 @@ void ConferenceControl::drain() {
       auto done = std::move(p->second);
       pending_.erase(p);
       done(n.report ? std::optional(std::move(*n.report)) : std::nullopt);
+      continue;
+    }
+    if (n.kind == MixerNote::Kind::EncodingLevel) {
+      spdlog::info("conference: mixer {} encoding level {} -> {} ({}, ticks {:.0f} % busy)", n.room, n.levelFrom,
+                   n.levelTo, n.levelTo > n.levelFrom ? "cheaper Opus encodes under load" : "load fell",
+                   n.busy * 100);
       continue;
     }
     auto it = members_.find(n.who);

@@ -39,6 +39,7 @@ struct ConferenceControlOptions {
   size_t workers = 1;                   // mixer threads
   size_t decodeHelpers = 0;
   ConferenceOptions conference;         // talkers, encoder bitrate
+  LoadGovernorOptions governor;         // each mixer thread's adaptive encoding
   uint32_t maxParticipants = 100;
   bool createOnJoin = true;
   uint32_t pinAttempts = 3;
@@ -127,12 +128,14 @@ class ConferenceControl final : public Conferences {
 
   // Mixer threads (through ConferenceEvents); public for the adapter only.
   struct MixerNote {
-    enum class Kind : uint8_t { Talking, Silent, Dtmf, Report } kind = Kind::Talking;
-    ConferenceId room = 0;
+    enum class Kind : uint8_t { Talking, Silent, Dtmf, Report, EncodingLevel } kind = Kind::Talking;
+    ConferenceId room = 0;  // EncodingLevel: the mixer worker's index
     ParticipantId who = 0;
     char digit = 0;
     uint64_t request = 0;
     std::shared_ptr<ConferenceReport> report;
+    int levelFrom = 0, levelTo = 0;  // EncodingLevel
+    double busy = 0;
   };
   void note(MixerNote&& n);
 

@@ -26,6 +26,8 @@ struct alignas(64) MixerCounters {
   Counter conferences;
   Counter participants;
   Counter talkers;          // mixed talkers in the last tick, all rooms
+  Counter encodingLevel;    // the load governor's level (LoadGovernor.h), 0 = as configured
+  Counter encodingLevelChanges;
 };
 
 }  // namespace rdv::mixer

@@ -4,6 +4,7 @@
 // only copy or enqueue (a relay worker's send queue, the control thread's event queue) and
 // never block.
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -30,6 +31,11 @@ class ConferenceEvents {
   // `who` pressed `digit` ('0'-'9', '*', '#', 'A'-'D'): an RFC 4733 event, reported once at its end.
   virtual void onDtmf(ConferenceId room, ParticipantId who, char digit) {
     (void)room, (void)who, (void)digit;
+  }
+  // Mixer worker `worker`'s load governor moved its rooms' encoders from level `from` to `to`
+  // (mixer/LoadGovernor.h) with its ticks `busyFraction` of the period on average. Rare.
+  virtual void onEncodingLevel(size_t worker, int from, int to, double busyFraction) {
+    (void)worker, (void)from, (void)to, (void)busyFraction;
   }
 };
 

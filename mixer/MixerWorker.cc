@@ -20,7 +20,7 @@ uint64_t monotonicNs() {
 }  // namespace
 
 MixerWorker::MixerWorker(const MixerWorkerOptions& opts, MediaSink& sink, ConferenceEvents* events)
-    : opts_(opts), sink_(sink), events_(events) {
+    : opts_(opts), sink_(sink), events_(events), governor_(opts.governor) {
   for (size_t i = 0; i < std::max<size_t>(opts_.producers, 1); ++i) {
     queues_.push_back(std::make_shared<relay::PacketQueue>(opts_.queueCapacity));
   }
@@ -104,7 +104,6 @@ void MixerWorker::post(MixerCommand&& cmd) { commands_.enqueue(std::move(cmd)); 
 
 void MixerWorker::run() {
   pthread_setname_np(pthread_self(), "rdv-mixer");  // ProcessCpu.h groups threads by name
-  const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
   while (!stop_.load(std::memory_order_relaxed)) {
     uint64_t expirations = 0;
     const ssize_t n = read(timer_.get(), &expirations, sizeof expirations);
@@ -115,11 +114,27 @@ void MixerWorker::run() {
     if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
     const uint64_t start = monotonicNs();
     runTick();
-    const uint64_t busy = monotonicNs() - start;
-    counters_.busyNs.add(busy);
-    counters_.lastTickNs.set(busy);
-    if (busy > periodNs) counters_.tickOverruns.add(1);
+    accountTick(monotonicNs() - start);
   }
+}
+
+void MixerWorker::accountTick(uint64_t busyNs) {
+  const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
+  counters_.busyNs.add(busyNs);
+  counters_.lastTickNs.set(busyNs);
+  if (busyNs > periodNs) counters_.tickOverruns.add(1);
+  const int before = level_;
+  if (const int level = governor_.onTick(busyNs, periodNs); level != before) {
+    setEncodingLevel(level);
+    counters_.encodingLevelChanges.add(1);
+    if (events_ != nullptr) events_->onEncodingLevel(opts_.index, before, level, governor_.busyAtLastChange());
+  }
+}
+
+void MixerWorker::setEncodingLevel(int level) {
+  level_ = level;
+  for (auto& room : rooms_) room->setEncodingLevel(level);
+  counters_.encodingLevel.set(static_cast<uint64_t>(level));
 }
 
 void MixerWorker::drainCommands() {
@@ -176,6 +191,7 @@ Conference* MixerWorker::createConference(ConferenceId id) { return createConfer
 Conference* MixerWorker::createConference(ConferenceId id, const ConferenceOptions& opts) {
   if (conference(id) != nullptr) return nullptr;
   rooms_.push_back(std::make_unique<Conference>(id, opts, sink_, events_));
+  rooms_.back()->setEncodingLevel(level_);
   counters_.conferences.set(rooms_.size());
   return rooms_.back().get();
 }

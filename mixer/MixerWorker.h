@@ -19,6 +19,7 @@
 
 #include "common/Fd.h"
 #include "mixer/Conference.h"
+#include "mixer/LoadGovernor.h"
 #include "mixer/MixerCounters.h"
 #include "mixer/MixerSink.h"
 #include "mixer/Mixer.h"
@@ -35,6 +36,9 @@ struct MixerWorkerOptions {
   // participant Opus room decodes for ~25 ms a tick on this machine and needs 1.
   size_t decodeHelpers = 0;
   ConferenceOptions conference;  // defaults for createConference
+  // Cheaper Opus encodes when the worker's ticks get heavy (conference.adaptive_encoding).
+  LoadGovernorOptions governor;
+  size_t index = 0;  // this worker's number, for ConferenceEvents::onEncodingLevel
 };
 
 class MixerWorker;
@@ -74,6 +78,14 @@ class MixerWorker {
   // benchmarks that drive the worker without its thread. Worker thread only once started.
   // Decode helpers, when configured, run from construction, so this uses them either way.
   void runTick();
+  // What run() does with the busy time of each tick: counters, overruns, and the load governor,
+  // which may move every room to another encoding level (rare: it allocates nothing unless the
+  // level changes, and then only for the event). Tests feed it made-up times.
+  void accountTick(uint64_t busyNs);
+  // Moves every room, and the rooms created later, to encoding `level` (worker thread only; the
+  // governor does this itself, benchmarks call it to measure a level).
+  void setEncodingLevel(int level);
+  int encodingLevel() const { return level_; }
 
  private:
   struct Route {
@@ -108,6 +120,8 @@ class MixerWorker {
   std::atomic<uint64_t> epoch_{0};
   std::atomic<uint32_t> done_{0};
   std::atomic<bool> helpersStop_{false};
+  LoadGovernor governor_;
+  int level_ = 0;
   MixerCounters counters_;
 };
 

@@ -293,6 +293,8 @@ TEST_F(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRigh
   ASSERT_NE(text.find(key), std::string::npos);
   // Of the 3,000 some may fall off the socket's receive buffer; most reach the limiter.
   EXPECT_GE(std::stod(text.substr(text.find(key) + key.size())), 1000.0) << "the flood was not limited";
+  EXPECT_NE(text.find("rdv_mixer_encoding_level{worker=\"0\"} "), std::string::npos);
+  EXPECT_NE(text.find("rdv_mixer_encoding_level_changes_total "), std::string::npos);
 }
 
 TEST_F(ConferenceServerTest, ApiErrorsLocksLimitsPinsAndEvents) {

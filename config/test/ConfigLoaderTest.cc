@@ -257,6 +257,22 @@ TEST(ConfigLoader, ConferenceRoomsAreDeclaredWithPinAndSizeAndBadSpecsNameTheLin
   EXPECT_EQ(c.conference.rooms["y"], "99/3");
 }
 
+TEST(ConfigLoader, AdaptiveEncodingNeedsItsLowThresholdBelowItsHighOne) {
+  Config c;
+  std::vector<ConfigError> errors;
+  applyToml(c, "[conference]\nadaptive_encoding = 0\nadaptive_high_percent = 70\nadaptive_low_percent = 60\n", "x.toml",
+            errors);
+  ASSERT_TRUE(errors.empty());
+  EXPECT_EQ(c.conference.adaptiveEncoding, 0U);
+  validate(c, errors);
+  EXPECT_TRUE(errors.empty());
+  applySet(c, "conference.adaptive_low_percent=70", errors);
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].message.find("adaptive_low_percent"), std::string::npos) << errors[0].message;
+  EXPECT_EQ(Config{}.conference.adaptiveEncoding, 1U) << "on by default";
+}
+
 TEST(ConfigLoader, PresenceBuddyListsAreCheckedAndBadOnesNameTheLine) {
   Config c;
   std::vector<ConfigError> errors;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "media/G711.h"
+#include "media/OpusCodec.h"
 #include "media/VoiceActivity.h"
 #include "media/test/AudioTestUtil.h"
 
@@ -189,6 +190,42 @@ TEST(OpusTest, CeltOnlyCodesEveryFrameInCeltModeAndTheDefaultDoesNot) {
     EXPECT_EQ(celtFrames, celt ? 50 : 0);
     EXPECT_GT(level, 1000.0);  // the voice comes through either way
   }
+}
+
+// The mixer's load governor reconfigures live encoders: complexity in place, CELT only by an
+// in-place re-initialisation whose next packet is already CELT and still decodes to the tone.
+TEST(OpusTest, ReconfigureChangesComplexityAndEntersAndLeavesCeltOnly) {
+  auto made = makeEncoder(CodecId::Opus, EncoderOptions{.complexity = 5});
+  auto& enc = dynamic_cast<OpusAudioEncoder&>(*made);
+  auto dec = makeDecoder(CodecId::Opus);
+  Tone tone(440, kAmp);
+  std::array<int16_t, kFrameSamples> in{};
+  std::array<int16_t, kFrameSamples> out{};
+  std::array<std::byte, kMaxPayload> payload{};
+  const auto frame = [&] {
+    tone.next(in);
+    const size_t n = enc.encode(in, payload);
+    EXPECT_GT(n, 0u);
+    EXPECT_TRUE(dec->decode(std::span(payload).first(n), out));
+    return (std::to_integer<int>(payload[0]) >> 3) >= 16;
+  };
+  for (int i = 0; i < 10; ++i) frame();
+  EXPECT_EQ(enc.complexity(), 5);
+  ASSERT_TRUE(enc.reconfigure({.complexity = 1}));
+  EXPECT_EQ(enc.complexity(), 1);
+  EXPECT_FALSE(enc.celtOnly());
+  ASSERT_TRUE(enc.reconfigure({.complexity = 0, .celtOnly = true}));
+  EXPECT_TRUE(enc.celtOnly());
+  EXPECT_EQ(enc.complexity(), 0);
+  int celt = 0;
+  for (int i = 0; i < 20; ++i) celt += frame() ? 1 : 0;
+  EXPECT_EQ(celt, 20);
+  EXPECT_NEAR(20 * std::log10(toneAmplitude(out, 440) / kAmp), 0.0, 3.0);
+  ASSERT_TRUE(enc.reconfigure({.complexity = 5}));
+  EXPECT_FALSE(enc.celtOnly());
+  EXPECT_EQ(enc.complexity(), 5);
+  for (int i = 0; i < 20; ++i) frame();
+  EXPECT_NEAR(20 * std::log10(toneAmplitude(out, 440) / kAmp), 0.0, 3.0);
 }
 
 TEST(OpusTest, InBandFecRecoversALostFrameFromTheNextPacket) {

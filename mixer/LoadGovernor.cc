@@ -1,0 +1,91 @@
+#include "mixer/LoadGovernor.h"
+
+#include <algorithm>
+
+namespace rdv::mixer {
+namespace {
+
+// The Opus complexity ceiling of each level. mixer_bench BM_HundredMixedRooms (100 rooms of 10,
+// 200 Opus encodes per tick, benchmarks/README.md): 34.6 ms per tick as configured (5), 30.1 at 3,
+// 25.8 at 1, 23.6 at 0, 17.4 with CELT only at 0. CELT's cost moves with complexity too (its pitch
+// pre-filter and TF analysis: a voice-like frame here ~18 us at 0, 26 at 1, 33 at 3, 45 at 5), so
+// the last resort is CELT at 0.
+constexpr int kComplexityCap[kMaxEncodingLevel + 1] = {10, 3, 1, 0, 0};
+
+}  // namespace
+
+media::EncoderOptions encoderAtLevel(const media::EncoderOptions& cfg, int level) {
+  media::EncoderOptions e = cfg;
+  level = std::clamp(level, 0, kMaxEncodingLevel);
+  e.complexity = std::min(cfg.complexity, kComplexityCap[level]);
+  e.celtOnly = cfg.celtOnly || level == kMaxEncodingLevel;
+  return e;
+}
+
+LoadGovernor::LoadGovernor(const LoadGovernorOptions& opts)
+    : opts_(opts), window_(std::max<uint32_t>(opts.windowTicks, 1), 0.0) {}
+
+double LoadGovernor::busyFraction() const {
+  return filled_ == 0 ? 0.0 : sum_ / static_cast<double>(filled_);
+}
+
+void LoadGovernor::restartWindow() {
+  busyAtLastChange_ = busyFraction();
+  std::fill(window_.begin(), window_.end(), 0.0);
+  filled_ = 0;
+  next_ = 0;
+  sum_ = 0;
+  quiet_ = 0;
+  changedAt_ = ticks_;
+}
+
+int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs) {
+  ++ticks_;
+  const double f = periodNs == 0 ? 0.0 : static_cast<double>(busyNs) / static_cast<double>(periodNs);
+  sum_ += f - window_[next_];
+  window_[next_] = f;
+  next_ = (next_ + 1) % window_.size();
+  filled_ = std::min(filled_ + 1, window_.size());
+  if (!opts_.enabled) return level_;
+  if (busyNs > periodNs && level_ < kMaxEncodingLevel && ticks_ - changedAt_ > opts_.settleTicks) {
+    stepDown(true);
+    return level_;
+  }
+  if (filled_ < window_.size()) return level_;  // a whole window at this level first
+  const double mean = busyFraction();
+  if (level_ > 0 && memory_[level_].busyHere == 0) memory_[level_].busyHere = std::max(mean, 0.01);
+  if (mean > opts_.highFraction && level_ < kMaxEncodingLevel) {
+    stepDown(false);
+    return level_;
+  }
+  if (level_ > 0) {
+    quiet_ = levelAboveFits() ? quiet_ + 1 : 0;
+    if (quiet_ >= opts_.quietTicks) stepUp();
+  }
+  return level_;
+}
+
+void LoadGovernor::stepDown(bool overrun) {
+  ++level_;
+  memory_[level_] = Memory{busyFraction(), 0, overrun, ticks_};
+  restartWindow();
+}
+
+void LoadGovernor::stepUp() {
+  memory_[level_] = Memory{};
+  --level_;
+  restartWindow();
+}
+
+// The level above is predicted to cost what it cost when it was left, scaled by how this level's
+// load has moved since it was first measured; leaving on an overrun counts the level above as at
+// least highFraction. Once forgetTicks have passed, the memory no longer holds it back.
+bool LoadGovernor::levelAboveFits() const {
+  const Memory& m = memory_[level_];
+  if (m.busyHere == 0) return false;
+  if (ticks_ - m.sinceTick >= opts_.forgetTicks) return busyFraction() < opts_.lowFraction;
+  const double above = m.fromOverrun ? std::max(m.busyAbove, opts_.highFraction) : m.busyAbove;
+  return busyFraction() * above / m.busyHere < opts_.lowFraction;
+}
+
+}  // namespace rdv::mixer

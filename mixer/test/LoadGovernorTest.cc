@@ -1,0 +1,135 @@
+// The load governor on made-up tick times: when it steps down, when it comes back, and that a
+// load sitting at a level's boundary does not make it flap.
+#include "mixer/LoadGovernor.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <functional>
+
+namespace rdv::mixer {
+namespace {
+
+constexpr uint64_t kPeriodNs = 20'000'000;
+
+uint64_t busy(double fraction) {
+  return static_cast<uint64_t>(fraction * kPeriodNs);
+}
+
+// Feeds `ticks` ticks whose busy fraction `load(level)` depends on the governor's current level;
+// returns how many times the level changed.
+int run(LoadGovernor& g, int ticks, const std::function<double(int)>& load) {
+  int changes = 0;
+  for (int t = 0; t < ticks; ++t) {
+    const int before = g.level();
+    if (g.onTick(busy(load(before)), kPeriodNs) != before) ++changes;
+  }
+  return changes;
+}
+
+int run(LoadGovernor& g, int ticks, double fraction) {
+  return run(g, ticks, [fraction](int) { return fraction; });
+}
+
+TEST(LoadGovernorTest, LevelsTradeOpusComplexityThenCeltForCost) {
+  const media::EncoderOptions cfg{.complexity = 5};
+  EXPECT_EQ(encoderAtLevel(cfg, 0).complexity, 5);
+  EXPECT_FALSE(encoderAtLevel(cfg, 0).celtOnly);
+  EXPECT_EQ(encoderAtLevel(cfg, 1).complexity, 3);
+  EXPECT_EQ(encoderAtLevel(cfg, 2).complexity, 1);
+  EXPECT_EQ(encoderAtLevel(cfg, 3).complexity, 0);
+  EXPECT_FALSE(encoderAtLevel(cfg, 3).celtOnly);
+  EXPECT_TRUE(encoderAtLevel(cfg, kMaxEncodingLevel).celtOnly);
+  EXPECT_EQ(encoderAtLevel(cfg, kMaxEncodingLevel).complexity, 0);
+  // A configured complexity below a level's ceiling stays; configured CELT stays at every level.
+  EXPECT_EQ(encoderAtLevel({.complexity = 2}, 1).complexity, 2);
+  EXPECT_TRUE(encoderAtLevel({.celtOnly = true}, 0).celtOnly);
+}
+
+TEST(LoadGovernorTest, StepsDownOnSustainedOverloadOneWindowAtATime) {
+  LoadGovernor g;
+  EXPECT_EQ(run(g, 24, 0.7), 0) << "not before a whole window";
+  run(g, 1, 0.7);
+  EXPECT_EQ(g.level(), 1);
+  EXPECT_NEAR(g.busyAtLastChange(), 0.7, 1e-9);
+  run(g, 24, 0.7);
+  EXPECT_EQ(g.level(), 1) << "the next level gets a whole window of its own";
+  run(g, 1, 0.7);
+  EXPECT_EQ(g.level(), 2);
+  run(g, 1000, 0.7);
+  EXPECT_EQ(g.level(), kMaxEncodingLevel) << "and no further";
+}
+
+TEST(LoadGovernorTest, StepsDownAtOnceOnAnOverrun) {
+  LoadGovernor g;
+  run(g, 100, 0.3);
+  EXPECT_EQ(g.onTick(busy(1.2), kPeriodNs), 1);
+  EXPECT_EQ(g.onTick(busy(1.2), kPeriodNs), 1) << "the backlog of the slow tick is worked off first";
+  run(g, 4, 1.2);
+  EXPECT_EQ(g.level(), 1);
+  run(g, 1, 1.2);
+  EXPECT_EQ(g.level(), 2) << "an overrun after the settling ticks steps again";
+}
+
+TEST(LoadGovernorTest, OneBusyTickBelowTheOverrunLineDoesNotStepDown) {
+  LoadGovernor g;
+  run(g, 30, 0.3);
+  EXPECT_EQ(g.onTick(busy(0.95), kPeriodNs), 0);
+  EXPECT_EQ(run(g, 300, 0.3), 0);
+  EXPECT_EQ(g.level(), 0);
+}
+
+TEST(LoadGovernorTest, StepsUpOnlyAfterTheQuietInterval) {
+  LoadGovernor g;
+  run(g, 25, 0.7);
+  ASSERT_EQ(g.level(), 1);
+  // Level 1 costs 0.5 at this load (level 0 cost 0.7); then the load falls to 0.3 at level 1,
+  // so level 0 would cost 0.42: it must fit for 250 consecutive ticks (once the window's mean
+  // has come down) before the governor climbs.
+  EXPECT_EQ(run(g, 25, 0.5), 0);
+  EXPECT_EQ(run(g, 249, 0.3), 0);
+  EXPECT_EQ(g.level(), 1);
+  EXPECT_EQ(run(g, 26, 0.3), 1);
+  EXPECT_EQ(g.level(), 0);
+}
+
+TEST(LoadGovernorTest, DisabledStaysAtLevelZero) {
+  LoadGovernor g(LoadGovernorOptions{.enabled = false});
+  run(g, 1000, 1.5);
+  EXPECT_EQ(g.level(), 0);
+}
+
+// Level 0 costs 0.57 (just over the 0.55 line), level 1 0.42 (under the 0.45 a step up wants).
+// Without memory the governor would climb back every 5.5 s and drop again half a second later;
+// it remembers what level 0 cost, so it stays at 1 (with tick noise) until the memory is 10
+// minutes old, then retries level 0 once, for one window, and stays at 1 again.
+TEST(LoadGovernorTest, LoadAtALevelBoundaryDoesNotFlap) {
+  constexpr std::array<double, kMaxEncodingLevel + 1> kCost = {0.57, 0.42, 0.35, 0.30, 0.20};
+  LoadGovernor g;
+  int t = 0;
+  const auto noisy = [&](int level) { return kCost[static_cast<size_t>(level)] + ((t++ % 5) - 2) * 0.02; };
+  EXPECT_EQ(run(g, 25'000, noisy), 1);
+  EXPECT_EQ(g.level(), 1);
+  EXPECT_EQ(run(g, 10'000, noisy), 2) << "one retry once the memory is forgotten";
+  EXPECT_EQ(g.level(), 1);
+  EXPECT_EQ(run(g, 25'000, noisy), 0);
+  // The load falls by a third: level 0 would now cost 0.38 and is regained, and stays.
+  const auto lighter = [&](int level) { return noisy(level) * 2 / 3; };
+  EXPECT_EQ(run(g, 30'000, lighter), 1);
+  EXPECT_EQ(g.level(), 0);
+}
+
+// A level left on an overrun alone (its mean looked fine) is not retried while the load stays
+// the same, until the memory is forgotten; then it is retried once.
+TEST(LoadGovernorTest, OverrunSpikeKeepsTheLevelDownUntilForgotten) {
+  LoadGovernor g(LoadGovernorOptions{.forgetTicks = 3'000});
+  run(g, 100, 0.30);
+  g.onTick(busy(1.5), kPeriodNs);
+  ASSERT_EQ(g.level(), 1);
+  EXPECT_EQ(run(g, 2'900, 0.30), 0);
+  EXPECT_EQ(run(g, 400, 0.30), 1);
+  EXPECT_EQ(g.level(), 0);
+}
+
+}  // namespace
+}  // namespace rdv::mixer
