@@ -329,6 +329,7 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.governor.highFraction = cc.adaptiveHighPercent / 100.0;
   o.governor.lowFraction = cc.adaptiveLowPercent / 100.0;
   o.governor.quietTicks = cc.adaptiveQuietSeconds * 1000 / mixer::kTickMs;
+  o.realtimePriority = static_cast<int>(cc.realtimePriority);
   o.maxParticipants = cc.maxParticipants;
   o.createOnJoin = cc.createOnJoin != 0;
   o.pinAttempts = cc.pinAttempts;
@@ -337,9 +338,10 @@ void Server::Impl::startConferences(const std::string& advertise) {
     o.rooms[name] = mixer::RoomPolicy{s ? s->pin : "", s ? s->maxParticipants : 0};
   }
   conferences = std::make_unique<mixer::ConferenceControl>(*relay, o, clock);
-  spdlog::info("conferences: {} mixer thread(s){}, {} declared room(s), up to {} talkers mixed, adaptive encoding {}, "
+  spdlog::info("conferences: {} mixer thread(s){}{}, {} declared room(s), up to {} talkers mixed, adaptive encoding {}, "
                "sip prefix '{}'",
                o.workers, o.decodeHelpers != 0 ? fmt::format(" with {} decode helper(s) each", o.decodeHelpers) : "",
+               o.realtimePriority != 0 ? fmt::format(" (SCHED_FIFO {})", o.realtimePriority) : "",
                o.rooms.size(), o.conference.maxTalkers, o.governor.enabled ? "on" : "off", cc.prefix);
 }
 

@@ -353,11 +353,15 @@ class Rendezvous:
 
 
 def participants_file(path, ports, remote, codec, talkers, levels):
+    # conf_load spreads the participants over the 20 ms period in file order: talkers spread evenly
+    # through the file send at phases a third of a period apart (3 talkers), so their onsets meet
+    # the server's tick at different phases (latency percentiles need more than one phase).
+    at = {k * len(ports) // talkers: k for k in range(talkers)}
     with open(path, "w") as f:
         for i, (port, (ip, rport)) in enumerate(zip(ports, remote)):
             if not ip.startswith("127."):
                 raise RuntimeError(f"server gave a non-loopback address {ip}")
-            role, hz = ("talker", TONES[i]) if i < talkers else ("silent", 0)
+            role, hz = ("talker", TONES[at[i]]) if i in at else ("silent", 0)
             ext = f" {LEVEL_EXT_ID}" if levels else ""
             f.write(f"{port} {ip}:{rport} {codec} {PAYLOAD_TYPES[codec]} {role} {hz}{ext}\n")
 

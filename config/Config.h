@@ -126,6 +126,7 @@ struct ConferenceConfig {
   uint32_t adaptiveHighPercent = 55;     // step down above this mean busy share of the tick period
   uint32_t adaptiveLowPercent = 45;      // step up when the level above is predicted under this
   uint32_t adaptiveQuietSeconds = 5;     // ... for this long
+  uint32_t realtimePriority = 0;         // 1-99: mixer threads on SCHED_FIFO at this priority; 0 off
   uint32_t pinAttempts = 3;              // wrong PINs before a SIP participant is hung up
   // conference.rooms.<name> = "[PIN][/MAX]": a declared room, with an optional PIN entered by DTMF
   // (end with #) and an optional size limit ("" declares a room with neither).

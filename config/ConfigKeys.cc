@@ -208,6 +208,10 @@ const std::array kKeys{
     KeyDef{"conference.adaptive_quiet_seconds", KeyType::UInt, 1, 3600,
            "seconds the level above must be predicted to fit before adaptive encoding steps back up", nullptr,
            RDV_NUM(conference.adaptiveQuietSeconds)},
+    KeyDef{"conference.realtime_priority", KeyType::UInt, 0, 99,
+           "1-99: the mixer threads run SCHED_FIFO at this priority (needs CAP_SYS_NICE; refused, the server "
+           "warns and runs them as ordinary threads); 0: the default scheduler",
+           nullptr, RDV_NUM(conference.realtimePriority)},
     KeyDef{"conference.pin_attempts", KeyType::UInt, 1, 10,
            "wrong PINs (entered by DTMF, ended with #) before a SIP participant is hung up", nullptr,
            RDV_NUM(conference.pinAttempts)},

@@ -68,11 +68,16 @@ ConferenceControl::ConferenceControl(relay::RelayControl& relay, const Conferenc
   mo.decodeHelpers = opts_.decodeHelpers;
   mo.conference = opts_.conference;
   mo.governor = opts_.governor;
+  mo.realtimePriority = opts_.realtimePriority;
   for (size_t k = 0; k < std::max<size_t>(1, opts_.workers); ++k) {
     mo.index = k;
     sinks_.push_back(std::make_unique<RelaySink>(relayWorkers, mo.queueCapacity));
     mixers_.push_back(std::make_unique<MixerWorker>(mo, *sinks_.back(), events_.get()));
     if (!mixers_.back()->start()) spdlog::critical("conference: mixer {} cannot start its timer", k);
+    if (!mixers_.back()->realtimeError().empty()) {
+      spdlog::warn("conference: mixer {} stays an ordinary thread: SCHED_FIFO priority {} refused ({})", k,
+                   mo.realtimePriority, mixers_.back()->realtimeError());
+    }
   }
   for (size_t w = 0; w < relayWorkers.size(); ++w) {
     std::vector<std::shared_ptr<relay::PacketQueue>> to, from;

@@ -40,6 +40,7 @@ struct ConferenceControlOptions {
   size_t decodeHelpers = 0;
   ConferenceOptions conference;         // talkers, encoder bitrate
   LoadGovernorOptions governor;         // each mixer thread's adaptive encoding
+  int realtimePriority = 0;             // MixerWorkerOptions::realtimePriority
   uint32_t maxParticipants = 100;
   bool createOnJoin = true;
   uint32_t pinAttempts = 3;

@@ -1,11 +1,13 @@
 #include "mixer/MixerWorker.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 
 namespace rdv::mixer {
@@ -92,7 +94,22 @@ bool MixerWorker::start() {
   if (timerfd_settime(timer_.get(), 0, &spec, nullptr) != 0) return false;
   stop_.store(false);
   thread_ = std::thread([this] { run(); });
+  applyRealtimePriority();
   return true;
+}
+
+void MixerWorker::applyRealtimePriority() {
+  if (opts_.realtimePriority <= 0) return;
+  sched_param param{};
+  param.sched_priority = opts_.realtimePriority;
+  std::vector<pthread_t> threads{thread_.native_handle()};
+  for (const auto& h : helpers_) threads.push_back(h->thread.native_handle());
+  for (pthread_t t : threads) {
+    if (const int e = pthread_setschedparam(t, SCHED_FIFO, &param); e != 0) {
+      realtimeError_ = std::strerror(e);
+      return;
+    }
+  }
 }
 
 void MixerWorker::stop() {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -39,6 +40,10 @@ struct MixerWorkerOptions {
   // Cheaper Opus encodes when the worker's ticks get heavy (conference.adaptive_encoding).
   LoadGovernorOptions governor;
   size_t index = 0;  // this worker's number, for ConferenceEvents::onEncodingLevel
+  // 1..99: the worker and its decode helpers run SCHED_FIFO at this priority
+  // (conference.realtime_priority), so a tick is never preempted by ordinary threads (the relay's
+  // included) on a busy machine; needs CAP_SYS_NICE or RLIMIT_RTPRIO. 0: the default scheduler.
+  int realtimePriority = 0;
 };
 
 class MixerWorker;
@@ -53,8 +58,12 @@ class MixerWorker {
   MixerWorker(const MixerWorker&) = delete;
   MixerWorker& operator=(const MixerWorker&) = delete;
 
-  // False when the timerfd cannot be made (a clear error for startup).
+  // False when the timerfd cannot be made (a clear error for startup). A realtime priority that
+  // the system refuses is not fatal: see realtimeError().
   bool start();
+  // Why options.realtimePriority could not be applied (strerror of pthread_setschedparam); empty
+  // when it was, or when none was asked for.
+  const std::string& realtimeError() const { return realtimeError_; }
   void stop();
 
   // Producer `i`'s queue (i < options.producers); push() from that producer's thread only.
@@ -103,8 +112,10 @@ class MixerWorker {
   void drainPackets();
   TickStats decodeAll();
   void helperLoop(size_t k);
+  void applyRealtimePriority();
 
   MixerWorkerOptions opts_;
+  std::string realtimeError_;
   MediaSink& sink_;
   ConferenceEvents* events_;
   std::vector<std::shared_ptr<relay::PacketQueue>> queues_;

@@ -2,9 +2,15 @@
 // post(), mixed RTP out through the sink. Waits are bounded polls, never assertions on speed.
 #include "mixer/MixerWorker.h"
 
+#include <dirent.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -160,6 +166,46 @@ PayloadSink runWithHelpers(size_t helpers) {
   }
   EXPECT_GT(worker.counters().framesConcealed.get(), 0u);
   return sink;
+}
+
+// The scheduling policy of every thread of this process named `name`, as the kernel reports it.
+std::vector<int> policiesOf(const std::string& name) {
+  std::vector<int> out;
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return out;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::string comm;
+    std::getline(std::ifstream(std::string("/proc/self/task/") + e->d_name + "/comm"), comm);
+    if (comm == name) out.push_back(::sched_getscheduler(std::stoi(e->d_name)));
+  }
+  ::closedir(dir);
+  return out;
+}
+
+TEST(MixerWorkerRealtimeTest, TheWorkerAndItsHelpersRunSchedFifoOrTheWorkerSaysWhyNot) {
+  LockedSink sink;
+  MixerWorkerOptions o;
+  o.decodeHelpers = 1;
+  o.realtimePriority = 3;
+  MixerWorker w(o, sink);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(waitFor([] { return policiesOf("rdv-mixer").size() == 1 && policiesOf("rdv-mixer-dec").size() == 1; }));
+  // As root (CI) the kernel grants it; without CAP_SYS_NICE it refuses, and the worker must say so
+  // and leave both threads ordinary rather than half-applied.
+  const int expected = w.realtimeError().empty() ? SCHED_FIFO : SCHED_OTHER;
+  EXPECT_EQ(policiesOf("rdv-mixer"), std::vector<int>{expected}) << w.realtimeError();
+  EXPECT_EQ(policiesOf("rdv-mixer-dec"), std::vector<int>{expected}) << w.realtimeError();
+  if (::geteuid() == 0) EXPECT_EQ(w.realtimeError(), "") << "root may use SCHED_FIFO";
+}
+
+TEST(MixerWorkerRealtimeTest, WithoutAPriorityTheThreadsKeepTheDefaultScheduler) {
+  LockedSink sink;
+  MixerWorker w(MixerWorkerOptions{}, sink);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(waitFor([] { return policiesOf("rdv-mixer").size() == 1; }));
+  EXPECT_EQ(policiesOf("rdv-mixer"), std::vector<int>{SCHED_OTHER});
+  EXPECT_EQ(w.realtimeError(), "");
 }
 
 TEST(MixerWorkerHelpersTest, DecodeHelpersProduceTheSameMixAsOneThread) {
