@@ -11,6 +11,10 @@ namespace {
 // pre-filter and TF analysis: a voice-like frame here ~18 us at 0, 26 at 1, 33 at 3, 45 at 5), so
 // the last resort is CELT at 0.
 constexpr int kComplexityCap[kMaxEncodingLevel + 1] = {10, 3, 1, 0, 0};
+// What the step from each level saves per Opus encode, from the same figures (ms per tick saved /
+// 200 encodes): 4.5, 4.3, 2.2, 6.2 ms. Counted over all the tick's encodes (G.711/G.722 too),
+// which overstates the saving: the check only keeps the governor from steps that cannot matter.
+constexpr double kStepSavingNs[kMaxEncodingLevel] = {22'500, 21'500, 11'000, 31'000};
 
 }  // namespace
 
@@ -39,22 +43,33 @@ void LoadGovernor::restartWindow() {
   changedAt_ = ticks_;
 }
 
-int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs) {
+bool LoadGovernor::stepWorthIt(double busyNs) const {
+  if (level_ >= kMaxEncodingLevel) return false;
+  return encodes_ < 0 || encodes_ * kStepSavingNs[level_] >= opts_.minStepSaving * busyNs;
+}
+
+int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes) {
   ++ticks_;
+  if (encodes == kUnknownEncodes) {
+    encodes_ = -1;
+  } else {
+    encodes_ = encodes_ < 0 ? encodes : encodes_ + (encodes - encodes_) / 8;
+  }
   const double f = periodNs == 0 ? 0.0 : static_cast<double>(busyNs) / static_cast<double>(periodNs);
   sum_ += f - window_[next_];
   window_[next_] = f;
   next_ = (next_ + 1) % window_.size();
   filled_ = std::min(filled_ + 1, window_.size());
   if (!opts_.enabled) return level_;
-  if (busyNs > periodNs && level_ < kMaxEncodingLevel && ticks_ - changedAt_ > opts_.settleTicks) {
+  if (busyNs > periodNs && level_ < kMaxEncodingLevel && ticks_ - changedAt_ > opts_.settleTicks &&
+      stepWorthIt(static_cast<double>(busyNs))) {
     stepDown(true);
     return level_;
   }
   if (filled_ < window_.size()) return level_;  // a whole window at this level first
   const double mean = busyFraction();
   if (level_ > 0 && memory_[level_].busyHere == 0) memory_[level_].busyHere = std::max(mean, 0.01);
-  if (mean > opts_.highFraction && level_ < kMaxEncodingLevel) {
+  if (mean > opts_.highFraction && level_ < kMaxEncodingLevel && stepWorthIt(mean * static_cast<double>(periodNs))) {
     stepDown(false);
     return level_;
   }

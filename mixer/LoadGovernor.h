@@ -55,15 +55,22 @@ struct LoadGovernorOptions {
   // 10 minutes. A level left on a single overrun (its mean may have looked fine) is remembered
   // as costing at least highFraction.
   uint32_t forgetTicks = 30'000;
+  // A step down must be worth it: the encodes of a tick, at what one step saves per encode
+  // (LoadGovernor.cc), must come to at least this share of the busy time. A 1,000-participant room
+  // spends its tick decoding and sending; its 4 encodes per tick are ~1 % of it, and stepping
+  // its one shared mix down to CELT would cost quality for nothing.
+  double minStepSaving = 0.05;
 };
 
 class LoadGovernor {
  public:
   explicit LoadGovernor(const LoadGovernorOptions& opts = {});
 
-  // One tick took `busyNs` of a `periodNs` period. Returns the level to use from now on (the
-  // caller applies it when it changed).
-  int onTick(uint64_t busyNs, uint64_t periodNs);
+  static constexpr uint32_t kUnknownEncodes = UINT32_MAX;
+  // One tick took `busyNs` of a `periodNs` period and ran `encodes` encodes (kUnknownEncodes: a
+  // step down is assumed worth it). Returns the level to use from now on (the caller applies it
+  // when it changed).
+  int onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes = kUnknownEncodes);
 
   int level() const { return level_; }
   // The mean busy fraction over the current window (restarted at each change; 0 until a tick).
@@ -83,6 +90,7 @@ class LoadGovernor {
   void stepUp();
   bool levelAboveFits() const;
   void restartWindow();
+  bool stepWorthIt(double busyNs) const;
 
   LoadGovernorOptions opts_;
   std::vector<double> window_;  // windowTicks busy fractions, a ring
@@ -92,6 +100,7 @@ class LoadGovernor {
   int level_ = 0;
   uint64_t ticks_ = 0;
   uint64_t changedAt_ = 0;
+  double encodes_ = -1;  // encodes per tick, smoothed; < 0 unknown
   uint32_t quiet_ = 0;
   double busyAtLastChange_ = 0;
   // memory_[l]: what was learnt when level l - 1 was left for level l (index 0 unused).

@@ -131,17 +131,17 @@ void MixerWorker::run() {
     if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
     const uint64_t start = monotonicNs();
     runTick();
-    accountTick(monotonicNs() - start);
+    accountTick(monotonicNs() - start, static_cast<uint32_t>(counters_.encodesLastTick.get()));
   }
 }
 
-void MixerWorker::accountTick(uint64_t busyNs) {
+void MixerWorker::accountTick(uint64_t busyNs, uint32_t encodes) {
   const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
   counters_.busyNs.add(busyNs);
   counters_.lastTickNs.set(busyNs);
   if (busyNs > periodNs) counters_.tickOverruns.add(1);
   const int before = level_;
-  if (const int level = governor_.onTick(busyNs, periodNs); level != before) {
+  if (const int level = governor_.onTick(busyNs, periodNs, encodes); level != before) {
     setEncodingLevel(level);
     counters_.encodingLevelChanges.add(1);
     if (events_ != nullptr) events_->onEncodingLevel(opts_.index, before, level, governor_.busyAtLastChange());

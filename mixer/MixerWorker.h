@@ -90,7 +90,8 @@ class MixerWorker {
   // What run() does with the busy time of each tick: counters, overruns, and the load governor,
   // which may move every room to another encoding level (rare: it allocates nothing unless the
   // level changes, and then only for the event). Tests feed it made-up times.
-  void accountTick(uint64_t busyNs);
+  // `encodes`: the tick's encodes (LoadGovernor: a step down must be worth it).
+  void accountTick(uint64_t busyNs, uint32_t encodes = LoadGovernor::kUnknownEncodes);
   // Moves every room, and the rooms created later, to encoding `level` (worker thread only; the
   // governor does this itself, benchmarks call it to measure a level).
   void setEncodingLevel(int level);

@@ -31,6 +31,18 @@ int run(LoadGovernor& g, int ticks, double fraction) {
   return run(g, ticks, [fraction](int) { return fraction; });
 }
 
+// A heavy tick that is mostly decoding and sending (one 1,000-participant room: 4 encodes a tick)
+// gains nothing from cheaper encodes: no step down, overrun or not. The same load with the
+// encodes of 100 rooms of 10 steps down.
+TEST(LoadGovernorTest, StepsDownOnlyWhenTheTicksEncodesAreWorthIt) {
+  LoadGovernor big;
+  for (int t = 0; t < 100; ++t) big.onTick(busy(t % 10 == 0 ? 1.2 : 0.8), kPeriodNs, 4);
+  EXPECT_EQ(big.level(), 0) << "4 encodes a tick: a step would save ~1 % of it";
+  LoadGovernor rooms;
+  for (int t = 0; t < 100; ++t) rooms.onTick(busy(0.8), kPeriodNs, 500);
+  EXPECT_GT(rooms.level(), 0);
+}
+
 TEST(LoadGovernorTest, LevelsTradeOpusComplexityThenCeltForCost) {
   const media::EncoderOptions cfg{.complexity = 5};
   EXPECT_EQ(encoderAtLevel(cfg, 0).complexity, 5);
