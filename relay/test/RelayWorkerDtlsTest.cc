@@ -95,6 +95,29 @@ struct Fixture {
     ep.clearOutgoing();
   }
 
+  // A client endpoint on `a` that completed its handshake with the leg, which counted it as the
+  // `nth` handshake; nullptr (with a test failure) otherwise.
+  std::unique_ptr<dtls::DtlsEndpoint> connectedPeer(uint64_t nth = 1) {
+    auto ep = peerEndpoint(dtls::Role::Client);
+    ep->start(0);
+    handshake(*ep);
+    EXPECT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
+    if (ep->state() != dtls::State::Connected) return nullptr;
+    if (!eventually([&] { return total(&WorkerCounters::dtlsHandshakesOk) == nth; })) {
+      ADD_FAILURE() << "the relay did not count handshake " << nth;
+      return nullptr;
+    }
+    return ep;
+  }
+  // Sends the close_notify `ep` queues for the leg.
+  void closeFrom(dtls::DtlsEndpoint& ep) {
+    ep.close();
+    ASSERT_EQ(ep.outgoingCount(), 1U);
+    const auto alert = ep.outgoing(0);
+    a.sendRaw(call.ports.rtpPort[0], alert.data(), alert.size());
+    ep.clearOutgoing();
+  }
+
   uint64_t total(const Counter WorkerCounters::*c) const {
     uint64_t n = 0;
     for (const auto& w : relay->workers()) n += (w->counters().*c).get();
@@ -146,11 +169,8 @@ INSTANTIATE_TEST_SUITE_P(SendPaths, RelayWorkerDtls, ::testing::Bool(), test::se
 
 TEST_P(RelayWorkerDtls, PassiveLegHandshakesWithThePeerThenBridgesSrtpToPlainRtpAndBack) {
   Fixture f(DtlsRole::Passive);
-  auto ep = f.peerEndpoint(dtls::Role::Client);
-  ep->start(0);
-  f.handshake(*ep);
-  ASSERT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
-  ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 1; }));
+  auto ep = f.connectedPeer();
+  ASSERT_TRUE(ep);
   SrtpPeerKeys ak = peerKeys(*ep);
   expectSrtpBothWays(f, ak, 1);
   auto rep = test::queryNow(*f.relay, f.call.id);
@@ -254,18 +274,11 @@ TEST_P(RelayWorkerDtls, DtlsFromAnotherSourceDuringTheHandshakeIsDroppedAsWrongS
 // close_notify its packets are dropped as peer_closed, not counted as forged SRTP.
 TEST_P(RelayWorkerDtls, AfterThePeersCloseNotifyItsClearPacketsAreDroppedAsPeerClosedNotAsAuthFailures) {
   Fixture f(DtlsRole::Passive);
-  auto ep = f.peerEndpoint(dtls::Role::Client);
-  ep->start(0);
-  f.handshake(*ep);
-  ASSERT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
-  ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 1; }));
+  auto ep = f.connectedPeer();
+  ASSERT_TRUE(ep);
   SrtpPeerKeys ak = peerKeys(*ep);
   expectSrtpBothWays(f, ak, 1);
-  ep->close();
-  ASSERT_EQ(ep->outgoingCount(), 1U);
-  const auto alert = ep->outgoing(0);
-  f.a.sendRaw(f.call.ports.rtpPort[0], alert.data(), alert.size());
-  ep->clearOutgoing();
+  f.closeFrom(*ep);
   // An RTCP BYE (RFC 3550 §6.6) in clear, then clear RTP.
   const std::vector<uint8_t> bye{0x81, 0xcb, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a};
   sendBytes(f.a, f.call.ports.rtpPort[0], bye);
@@ -281,32 +294,21 @@ TEST_P(RelayWorkerDtls, AfterThePeersCloseNotifyItsClearPacketsAreDroppedAsPeerC
 
 TEST_P(RelayWorkerDtls, AFreshHandshakeAfterTheCloseKeysTheLegAgain) {
   Fixture f(DtlsRole::Passive);
-  auto ep = f.peerEndpoint(dtls::Role::Client);
-  ep->start(0);
-  f.handshake(*ep);
-  ASSERT_EQ(ep->state(), dtls::State::Connected) << ep->failureText();
-  ep->close();
-  const auto alert = ep->outgoing(0);
-  f.a.sendRaw(f.call.ports.rtpPort[0], alert.data(), alert.size());
-  ep->clearOutgoing();
+  auto ep = f.connectedPeer();
+  ASSERT_TRUE(ep);
+  f.closeFrom(*ep);
   sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(1, 0xA));
   ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::PeerClosed) == 1; }));
-  auto again = f.peerEndpoint(dtls::Role::Client);  // the peer restarts DTLS on the same leg
-  again->start(0);
-  f.handshake(*again);
-  ASSERT_EQ(again->state(), dtls::State::Connected) << again->failureText();
-  ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 2; }));
+  auto again = f.connectedPeer(2);  // the peer restarts DTLS on the same leg
+  ASSERT_TRUE(again);
   SrtpPeerKeys ak = peerKeys(*again);
   expectSrtpBothWays(f, ak, 1);
 }
 
 TEST_P(RelayWorkerDtls, AnUnchangedReofferKeepsTheKeys) {
   Fixture f(DtlsRole::Passive);
-  auto ep = f.peerEndpoint(dtls::Role::Client);
-  ep->start(0);
-  f.handshake(*ep);
-  ASSERT_EQ(ep->state(), dtls::State::Connected);
-  ASSERT_TRUE(f.eventually([&] { return f.total(&WorkerCounters::dtlsHandshakesOk) == 1; }));
+  auto ep = f.connectedPeer();
+  ASSERT_TRUE(ep);
   SrtpPeerKeys ak = peerKeys(*ep);
   expectSrtpBothWays(f, ak, 1);
   ASSERT_TRUE(f.relay->updateLeg(f.call.id, 0, 0, f.legA(DtlsRole::Passive, *f.peerId)));
