@@ -14,6 +14,7 @@ constexpr double kDepthAlpha = 1.0 / 32;        // EWMA of the depth seen at eac
 constexpr uint32_t kBoostDecayPops = 500;       // 10 s without underrun lowers the boost by one
 constexpr uint32_t kBurstUnderrunPops = 50;     // two underruns within 1 s raise it
 constexpr uint32_t kMaxBoost = 4;
+constexpr double kJitterSlackFrames = 0.25;    // 5 ms of a 20 ms frame (targetFrames)
 
 }  // namespace
 
@@ -30,7 +31,7 @@ uint32_t JitterBuffer::depthFrames() const {
 
 uint32_t JitterBuffer::targetFrames() const {
   const double jitterFrames = jitter_ / opts_.frameTicks;
-  const auto t = static_cast<uint32_t>(1 + std::ceil(3 * jitterFrames)) + boost_;
+  const auto t = static_cast<uint32_t>(1 + std::ceil(std::max(0.0, 3 * jitterFrames - kJitterSlackFrames))) + boost_;
   return std::clamp(t, opts_.minFrames, opts_.maxFrames);
 }
 
@@ -183,13 +184,14 @@ JitterBuffer::Frame JitterBuffer::underrun() {
 }
 
 // Drift control on the depth averaged over ~32 pops; see the header's contract.
-void JitterBuffer::adapt() {
+void JitterBuffer::adapt(bool quiet) {
   const uint32_t depth = depthFrames();
   avgDepth_ += (static_cast<double>(depth) - avgDepth_) * kDepthAlpha;
   if (++sinceUnderrun_ % kBoostDecayPops == 0 && boost_ > 0) --boost_;
   if (++sinceDrift_ < kDriftCooldown) return;
   const double target = targetFrames();
-  if (avgDepth_ > target + 1.5 && depth > target + 1 && has(nextSeq_)) {
+  const double over = quiet ? 0.75 : 1.5;  // in silence a cut is not heard: come down sooner
+  if (avgDepth_ > target + over && depth > target + (quiet ? 0 : 1) && has(nextSeq_)) {
     slot(nextSeq_).used = false;
     --count_;
     ++nextSeq_;
@@ -199,14 +201,14 @@ void JitterBuffer::adapt() {
   }
 }
 
-JitterBuffer::Frame JitterBuffer::pop() {
+JitterBuffer::Frame JitterBuffer::pop(bool quiet) {
   if (!playing_) {
     if (count_ == 0 || depthFrames() < targetFrames()) return Frame{};
     playing_ = true;
     avgDepth_ = depthFrames();
     sinceDrift_ = 0;
   }
-  adapt();
+  adapt(quiet);
   if (count_ == 0) return underrun();
   concealRun_ = 0;
   if (sinceDrift_ >= kDriftCooldown && avgDepth_ < static_cast<double>(targetFrames()) - 1.0) {

@@ -18,11 +18,19 @@
 //    than kMaxMisorder behind, or kMaxDropout ahead, is held back until a second one in
 //    sequence confirms the new numbering (RFC 3550 A.1's rule), then playout resyncs to it.
 //    An SSRC change resyncs at once (a new stream), and the caller resets its decoder.
-//  - Adaptivity: the target depth follows 1 + 3 x interarrival jitter (RFC 3550 A.8) in
-//    frames, plus a boost after bursts of underruns, within [minFrames, maxFrames].
+//  - Adaptivity: the target depth is one frame plus 3 x interarrival jitter (RFC 3550 A.8)
+//    beyond a quarter frame of slack, rounded up to frames, plus a boost after bursts of
+//    underruns, within [minFrames, maxFrames]. The slack: the tick takes a frame whenever it
+//    comes, so a frame that lands before it needs no second frame behind it for sub-millisecond
+//    jitter (a whole extra frame for any measurable jitter was 20 ms of latency for nothing); a
+//    stream whose phase leaves too little slack underruns and the boost covers it.
 //  - Clock drift: when the average depth stays 1.5 frames above target a frame is dropped;
 //    when it stays a frame below, one is inserted (a Lost that does not advance), at most once
 //    per kDriftCooldown pops, so a fast or slow sender never grows the buffer without bound.
+//  - Latency: pop(quiet = true), for a frame the caller says is not speech (a listener, a
+//    talker's pause), drops a frame already when the average depth stays 0.75 frame above
+//    target, so a depth left by a stream's start (the joins' burst) comes down to the target
+//    where nobody hears the cut.
 
 #include <array>
 #include <cstddef>
@@ -83,7 +91,8 @@ class JitterBuffer {
 
   PushResult push(uint32_t ssrc, uint16_t seq, uint32_t timestamp, std::span<const std::byte> payload,
                   uint64_t arrivalNs, int audioLevel = -1);
-  Frame pop();
+  // `quiet`: the stream is not speech right now (JitterBuffer's latency contract above).
+  Frame pop(bool quiet = false);
 
   // Frames from the play point to the newest buffered one, in milliseconds.
   uint32_t depthMs() const { return depthFrames() * kFrameMs; }
@@ -113,7 +122,7 @@ class JitterBuffer {
   void updateJitter(uint32_t timestamp, uint64_t arrivalNs);
   Frame take(FrameKind kind);
   Frame underrun();
-  void adapt();
+  void adapt(bool quiet);
 
   JitterBufferOptions opts_;
   std::array<Slot, kSlots> slots_{};

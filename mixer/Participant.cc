@@ -62,7 +62,7 @@ void Participant::silence() {
 }
 
 uint32_t Participant::pullFrame(bool mixed) {
-  const JitterBuffer::Frame f = jb_.pop();
+  const JitterBuffer::Frame f = jb_.pop(!vad_.talking());  // a listener's buffer trims in silence
   const media::PcmFrame out(pcm_.data(), pcm_.size());
   forwardable_ = {};
   if (cfg_.muted || f.kind == JitterBuffer::FrameKind::Empty) {

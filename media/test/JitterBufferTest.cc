@@ -191,5 +191,37 @@ TEST(JitterBufferTest, JitterRaisesTheTargetDepth) {
   EXPECT_LE(jittery.targetMs(), 200u);
 }
 
+// Loopback-grade jitter (arrivals up to 1 ms late, RFC 3550 jitter well under 1 ms) needs no
+// second frame: the target stays one frame (it was two for any measurable jitter).
+TEST(JitterBufferTest, SubMillisecondJitterKeepsAOneFrameTarget) {
+  JitterBuffer jb;
+  runSender(jb, 20'000, 10, 1'000);
+  EXPECT_GT(jb.jitterMs(), 0.0);
+  EXPECT_LT(jb.jitterMs(), 1.0);
+  EXPECT_EQ(jb.targetMs(), 20u);
+}
+
+// A stream that starts with a burst (three frames at once, as at a room's start) and then keeps
+// perfect time: played as speech the buffer keeps the extra frame the drift hysteresis tolerates;
+// played as silence it comes down to its one-frame target.
+uint32_t depthAfterStartBurst(bool quiet) {
+  JitterBuffer jb;
+  uint16_t seq = 0;
+  for (; seq < 3; ++seq) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), 0);
+  uint32_t depth = 0;
+  for (int tick = 0; tick < 250; ++tick, ++seq) {  // 5 s
+    const uint64_t now = (uint64_t(tick) * 20'000 + 10'000) * 1000;
+    jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), now);
+    depth = jb.depthMs();  // what the tick finds, its own frame included
+    jb.pop(quiet);
+  }
+  return depth;
+}
+
+TEST(JitterBufferTest, ABufferDeepenedByTheStartComesDownToItsTargetInSilence) {
+  EXPECT_EQ(depthAfterStartBurst(false), 40u) << "speech: one extra frame is tolerated";
+  EXPECT_EQ(depthAfterStartBurst(true), 20u) << "silence: trimmed to the target";
+}
+
 }  // namespace
 }  // namespace rdv::media
