@@ -21,6 +21,8 @@ Figures per run:
                the onsets fall at every phase of the server's tick); `found` says how many
                (pair, onset) samples heard the tone at all
   enc/tick, overruns   Rendezvous's rdv_mixer_* counters over the run (not available for Janus)
+  conc%        frames the mixer concealed (codec PLC/FEC: lost, late or underrun) / frames the
+               participants sent over the media phase, in % (Rendezvous only)
   level        Rendezvous's encoding levels (rdv_mixer_encoding_level{worker}, the load governor of
                conference.adaptive_encoding): the highest any mixer reached during the run (polled
                every second), then each mixer's level at the end, e.g. "4 (4,3)"; chg = level changes
@@ -536,7 +538,7 @@ def level_cell(r):
 
 def print_table(rows):
     head = ("server", "N", "ms/p-s", "cores", "recv", "loss%", "late", "jit p50", "lat p50", "lat p99", "found",
-            "enc/tick", "overruns", "level", "chg", "genCPU", "other%")
+            "enc/tick", "overruns", "conc%", "level", "chg", "genCPU", "other%")
     print(("{:<10} {:>5} " + "{:>8} " * (len(head) - 2)).format(*head))
     for r in rows:
         if "error" in r:
@@ -544,12 +546,15 @@ def print_table(rows):
             continue
         ticks = mixer_figure(r, "rdv_mixer_ticks_total")
         encodes = mixer_figure(r, "rdv_mixer_encodes_total")
+        concealed = mixer_figure(r, "rdv_mixer_frames_concealed_total")
+        frames = int(r.get("participants") or 0) * 50 * float(r.get("media_wall_s") or 0)
         cells = [fmt(r.get("cpu_ms_per_participant_s"), ".2f"), fmt(r.get("cores"), ".2f"),
                  fmt(r.get("received_fraction"), ".4f"), fmt(r.get("loss_pct"), ".3f"), fmt(r.get("late"), ".0f"),
                  fmt(r.get("jitter_ms_p50"), ".2f"), fmt(r.get("latency_ms_p50"), ".1f"),
                  fmt(r.get("latency_ms_p99"), ".1f"), f"{r.get('latency_detected', '-')}/{r.get('latency_pairs', '-')}",
                  fmt(encodes / ticks if encodes is not None and ticks else None, ".1f"),
-                 fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"), level_cell(r),
+                 fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"),
+                 fmt(100 * concealed / frames if concealed is not None and frames else None, ".3f"), level_cell(r),
                  fmt(mixer_figure(r, "rdv_mixer_encoding_level_changes_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
                  fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else "")]
         print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r.get("label", r["participants"]), *cells))
