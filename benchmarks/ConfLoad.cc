@@ -21,7 +21,8 @@
 // Everything that arrives on each socket is read (epoll + recvmmsg, kernel arrival stamps) and
 // counted by RTP sequence: received, lost (RFC 3550 A.3: expected - received), late (a sequence
 // number below the highest seen), RFC 3550 A.8 interarrival jitter. Talkers and the first
-// --decode silent participants also decode what they receive: the added latency of talker T at
+// --decode silent participants also decode what they receive (--decode-talkers K: only the first
+// K talkers, sparing the generator's CPU in many-room runs): the added latency of talker T at
 // listener L runs from T's first tone frame leaving here to the arrival of the first frame at L
 // whose amplitude at T's frequency (Goertzel) exceeds --threshold. With --tone-cycle C (seconds)
 // the talkers' tones start again every C seconds (on for C/2, off for C/2: longer than the
@@ -86,6 +87,7 @@ struct Options {
   double toneAt = 2;
   double toneCycle = 0;  // 0: one onset at toneAt
   size_t decodeListeners = 8;
+  size_t decodeTalkers = SIZE_MAX;  // talkers that decode what they hear (the first K in file order)
   double threshold = 1000;
   int64_t tickUs = 1000;
   bool perParticipant = false;
@@ -94,6 +96,7 @@ struct Options {
 
 constexpr const char* kSynopsis =
     "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--tone-cycle S] [--decode K]\n"
+    "                 [--decode-talkers K]\n"
     "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant] [--room-size N]";
 
 Options parseOptions(int argc, char** argv) {
@@ -112,6 +115,8 @@ Options parseOptions(int argc, char** argv) {
     } else if (a == "--tone-cycle") {
       o.toneCycle = args.number(0, 3600);
       if (o.toneCycle != 0 && o.toneCycle < 0.2) args.usage("--tone-cycle: 0 or at least 0.2 s");
+    } else if (a == "--decode-talkers") {
+      o.decodeTalkers = static_cast<size_t>(args.number(0, kMaxParticipants));
     } else if (a == "--decode") {
       o.decodeListeners = static_cast<size_t>(args.number(0, kMaxParticipants));
     } else if (a == "--threshold") {
@@ -624,6 +629,7 @@ int run(const Options& opt) {
   std::vector<size_t> talkers;
   parts.reserve(specs.size());
   size_t decodingSilent = 0;
+  size_t decodingTalkers = 0;
   for (const Spec& s : specs) {
     auto sock = openLoopbackUdp(1 << 20, s.localPort);
     if (!sock) {
@@ -644,7 +650,7 @@ int run(const Options& opt) {
       p.tone = encodeRing(s.codec, s.hz);
       talkers.push_back(parts.size());
     }
-    if (s.talker || decodingSilent++ < opt.decodeListeners) {
+    if ((s.talker && decodingTalkers++ < opt.decodeTalkers) || (!s.talker && decodingSilent++ < opt.decodeListeners)) {
       p.decoder = media::makeDecoder(s.codec);
     }
     parts.push_back(std::move(p));

@@ -438,6 +438,8 @@ def run_conf_load(args, server, spec_path, n):
             "--tone-at", str(args.tone_at), "--decode", str(args.decode)]
     if args.tone_cycle:
         argv += ["--tone-cycle", str(args.tone_cycle)]
+    if args.decode_talkers is not None:
+        argv += ["--decode-talkers", str(args.decode_talkers)]
     if args.rooms:
         argv += ["--room-size", str(n // args.rooms)]
     limit = args.seconds + 40
@@ -583,6 +585,9 @@ def main():
     ap.add_argument("--tone-cycle", type=float, default=0,
                     help="seconds: the talkers' tones start again every C s (on C/2, off C/2), every onset "
                          "measured (0: one onset at --tone-at)")
+    ap.add_argument("--decode-talkers", type=int, default=None,
+                    help="only the first K talkers decode what they hear (latency pairs; default all): "
+                         "spares conf_load's CPU in --rooms runs")
     ap.add_argument("--decode", type=int, default=8, help="silent participants that decode (latency listeners)")
     ap.add_argument("--levels", action="store_true", help="RFC 6464 audio levels on every packet (ext id 1)")
     ap.add_argument("--janus-rate", type=int, default=48000, choices=[8000, 16000, 24000, 48000],
