@@ -51,6 +51,8 @@ void JitterBuffer::resync(uint32_t ssrc, uint16_t seq) {
   badSeq_ = 1u << 16;
   hasTransit_ = false;
   avgDepth_ = 0;
+  sinceQuietTrim_ = UINT32_MAX;  // a new stream, a new phase: trimming may work for it
+  quietTrimOff_ = false;
 }
 
 // RFC 3550 A.1: a far jump is believed only when the packet after it follows it.
@@ -171,6 +173,7 @@ JitterBuffer::Frame JitterBuffer::take(FrameKind kind) {
 JitterBuffer::Frame JitterBuffer::underrun() {
   if (concealRun_ == 0) {  // a new underrun, not the next frame of the same one
     ++stats_.underruns;
+    if (sinceQuietTrim_ < kBoostDecayPops) quietTrimOff_ = true;
     if (sinceUnderrun_ < kBurstUnderrunPops && boost_ < kMaxBoost) ++boost_;
     sinceUnderrun_ = 0;
   }
@@ -188,10 +191,14 @@ void JitterBuffer::adapt(bool quiet) {
   const uint32_t depth = depthFrames();
   avgDepth_ += (static_cast<double>(depth) - avgDepth_) * kDepthAlpha;
   if (++sinceUnderrun_ % kBoostDecayPops == 0 && boost_ > 0) --boost_;
+  if (sinceQuietTrim_ != UINT32_MAX) ++sinceQuietTrim_;
   if (++sinceDrift_ < kDriftCooldown) return;
   const double target = targetFrames();
-  const double over = quiet ? 0.75 : 1.5;  // in silence a cut is not heard: come down sooner
-  if (avgDepth_ > target + over && depth > target + (quiet ? 0 : 1) && has(nextSeq_)) {
+  const bool drift = avgDepth_ > target + 1.5 && depth > target + 1;
+  // In silence a cut is not heard: come down sooner, unless a trim already cost an underrun.
+  const bool trim = quiet && !quietTrimOff_ && avgDepth_ > target + 0.75 && depth > target;
+  if ((drift || trim) && has(nextSeq_)) {
+    if (!drift) sinceQuietTrim_ = 0;
     slot(nextSeq_).used = false;
     --count_;
     ++nextSeq_;

@@ -30,7 +30,8 @@
 //  - Latency: pop(quiet = true), for a frame the caller says is not speech (a listener, a
 //    talker's pause), drops a frame already when the average depth stays 0.75 frame above
 //    target, so a depth left by a stream's start (the joins' burst) comes down to the target
-//    where nobody hears the cut.
+//    where nobody hears the cut. A stream that underruns within 10 s of such a trim (its phase
+//    leaves no slack) keeps its depth from then on: no trim-underrun-conceal cycle.
 
 #include <array>
 #include <cstddef>
@@ -142,6 +143,8 @@ class JitterBuffer {
   uint32_t boost_ = 0;
   uint32_t sinceUnderrun_;
   uint32_t sinceDrift_ = 0;
+  uint32_t sinceQuietTrim_ = UINT32_MAX;  // pops since the last trim only pop(quiet) allowed
+  bool quietTrimOff_ = false;             // an underrun followed such a trim
   double avgDepth_ = 0.0;
   JitterBufferStats stats_;
 };

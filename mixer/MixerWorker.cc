@@ -104,9 +104,11 @@ void MixerWorker::applyRealtimePriority() {
   param.sched_priority = opts_.realtimePriority;
   std::vector<pthread_t> threads{thread_.native_handle()};
   for (const auto& h : helpers_) threads.push_back(h->thread.native_handle());
-  for (pthread_t t : threads) {
-    if (const int e = pthread_setschedparam(t, SCHED_FIFO, &param); e != 0) {
+  for (size_t i = 0; i < threads.size(); ++i) {
+    if (const int e = pthread_setschedparam(threads[i], SCHED_FIFO, &param); e != 0) {
       realtimeError_ = std::strerror(e);
+      const sched_param ordinary{};
+      for (size_t k = 0; k < i; ++k) pthread_setschedparam(threads[k], SCHED_OTHER, &ordinary);  // all or none
       return;
     }
   }

@@ -43,6 +43,8 @@ struct MixerWorkerOptions {
   // 1..99: the worker and its decode helpers run SCHED_FIFO at this priority
   // (conference.realtime_priority), so a tick is never preempted by ordinary threads (the relay's
   // included) on a busy machine; needs CAP_SYS_NICE or RLIMIT_RTPRIO. 0: the default scheduler.
+  // A mixer that overruns for good then holds its core: ordinary threads get only the kernel's
+  // realtime throttle share (sched_rt_runtime_us: 5 % by default). For mixers with headroom.
   int realtimePriority = 0;
 };
 

@@ -43,6 +43,8 @@ class LegDtlsSession {
   dtls::DtlsEndpoint* endpoint() { return endpoint_.get(); }
   const LegDtls& params() const { return params_; }
   uint8_t attempts() const { return attempts_; }
+  // A handshake connected: later restarts (after the peer's close_notify) count from zero.
+  void resetAttempts() { attempts_ = 0; }
 
   // The source the current handshake talks to (invalid until the first datagram in the passive
   // role, or the first ClientHello sent in the active role).

@@ -27,11 +27,15 @@ bool RelayWorker::updateDtls(Leg& leg, const LegDtls& old, uint64_t nowNs) {
       leg.dtls.reset();
       leg.srtp.reset();
     }
+    leg.dtlsPeerClosed = false;
     return false;
   }
-  if (leg.dtls && now == old) return true;  // an unchanged re-offer keeps the handshake and its keys
+  // An unchanged re-offer keeps the handshake and its keys, unless the peer closed it: then the
+  // re-offer starts over (an active leg could not otherwise begin again).
+  if (leg.dtls && now == old && !leg.dtlsPeerClosed) return true;
   leg.dtls = std::make_unique<LegDtlsSession>(now);
   leg.srtp.reset();  // media waits for the new handshake's keys
+  leg.dtlsPeerClosed = false;
   if (!opts_.dtlsIdentity) {
     spdlog::warn("call={} port={}: DTLS role but no DTLS identity: the leg drops its media", leg.session->callId,
                  leg.rtp.localPort);
@@ -114,6 +118,7 @@ void RelayWorker::flushDtls(Leg& leg, uint64_t nowNs) {
     counters_.dtlsHandshakesOk.add(1);
     leg.srtp = std::make_unique<LegSrtp>(d.crypto());
     leg.dtlsPeerClosed = false;
+    d.resetAttempts();  // the bound peer's restarts after a close are not a stranger's attempts
     leg.session->lastMediaNs = nowNs;
     spdlog::info("call={} port={}: DTLS-SRTP keyed with {} ({})", leg.session->callId, leg.rtp.localPort, to.str(),
                  srtp::suiteInfo(ep.keying()->suite).name);

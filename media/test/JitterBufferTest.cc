@@ -223,5 +223,23 @@ TEST(JitterBufferTest, ABufferDeepenedByTheStartComesDownToItsTargetInSilence) {
   EXPECT_EQ(depthAfterStartBurst(true), 20u) << "silence: trimmed to the target";
 }
 
+// A quiet stream whose frames land 1 ms before the tick, except every 100th, 2 ms after it: at the
+// one-frame target that frame underruns. After the first trim has cost an underrun the buffer
+// keeps its second frame instead of trimming into the same underrun every couple of seconds.
+TEST(JitterBufferTest, ATrimThatCostAnUnderrunIsNotRepeated) {
+  JitterBuffer jb;
+  uint16_t seq = 0;
+  for (; seq < 3; ++seq) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), 0);
+  for (int tick = 1; tick < 1500; ++tick, ++seq) {  // 30 s
+    const uint64_t tickNs = uint64_t(tick) * 20'000'000;
+    const bool late = seq % 100 == 0;
+    if (!late) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), tickNs - 1'000'000);
+    jb.pop(true);
+    if (late) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), tickNs + 2'000'000);
+  }
+  EXPECT_GE(jb.stats().driftDrops, 1u) << "the start burst was trimmed";
+  EXPECT_LE(jb.stats().underruns, 1u) << "and the trim that cost an underrun was not repeated";
+}
+
 }  // namespace
 }  // namespace rdv::media

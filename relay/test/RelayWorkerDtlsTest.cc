@@ -305,6 +305,25 @@ TEST_P(RelayWorkerDtls, AFreshHandshakeAfterTheCloseKeysTheLegAgain) {
   expectSrtpBothWays(f, ak, 1);
 }
 
+// After the peer closed DTLS, a re-offer (even an unchanged one) starts the leg's DTLS over: its
+// media waits for new keys (not_keyed), it is no longer dropped as closed.
+TEST_P(RelayWorkerDtls, AReofferAfterThePeersCloseStartsOver) {
+  Fixture f(DtlsRole::Passive);
+  auto ep = f.connectedPeer();
+  ASSERT_TRUE(ep);
+  f.closeFrom(*ep);
+  sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(1, 0xA));
+  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::PeerClosed) == 1; }));
+  ASSERT_TRUE(f.relay->updateLeg(f.call.id, 0, 0, f.legA(DtlsRole::Passive, *f.peerId)));
+  sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(2, 0xA));
+  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::NotKeyed) == 1; }));
+  EXPECT_EQ(f.drops(DtlsDrop::PeerClosed), 1U);
+  auto again = f.connectedPeer(2);
+  ASSERT_TRUE(again);
+  SrtpPeerKeys ak = peerKeys(*again);
+  expectSrtpBothWays(f, ak, 3);
+}
+
 TEST_P(RelayWorkerDtls, AnUnchangedReofferKeepsTheKeys) {
   Fixture f(DtlsRole::Passive);
   auto ep = f.connectedPeer();
