@@ -54,6 +54,9 @@ inline double rms(std::span<const int16_t> x) {
   return x.empty() ? 0 : std::sqrt(sum / static_cast<double>(x.size()));
 }
 
+// RFC 6716 §3.1: an Opus packet whose TOC byte has configuration 16-31 is CELT only.
+inline bool celtToc(std::byte toc) { return (std::to_integer<int>(toc) >> 3) >= 16; }
+
 inline std::vector<int16_t> frameBuffer() { return std::vector<int16_t>(kFrameSamples); }
 
 }  // namespace rdv::media::testutil

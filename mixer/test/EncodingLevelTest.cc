@@ -22,10 +22,7 @@ using testutil::Sender;
 
 constexpr uint64_t kTickNs = 20'000'000;
 
-// RFC 6716 §3.1: TOC configurations 16-31 are CELT only.
-bool celtToc(std::byte toc) {
-  return (std::to_integer<int>(toc) >> 3) >= 16;
-}
+using media::testutil::celtToc;
 
 struct TocSink : MediaSink {
   std::map<ParticipantId, Receiver> receivers;

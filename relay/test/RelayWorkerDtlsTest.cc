@@ -117,6 +117,14 @@ struct Fixture {
     a.sendRaw(call.ports.rtpPort[0], alert.data(), alert.size());
     ep.clearOutgoing();
   }
+  // A connected peer on `a` that then closes: its clear RTP afterwards is dropped as peer_closed.
+  void connectThenClose() {
+    auto ep = connectedPeer();
+    ASSERT_TRUE(ep);
+    closeFrom(*ep);
+    sendBytes(a, call.ports.rtpPort[0], plainRtp(1, 0xA));
+    ASSERT_TRUE(eventually([&] { return drops(DtlsDrop::PeerClosed) == 1; }));
+  }
 
   uint64_t total(const Counter WorkerCounters::*c) const {
     uint64_t n = 0;
@@ -294,11 +302,7 @@ TEST_P(RelayWorkerDtls, AfterThePeersCloseNotifyItsClearPacketsAreDroppedAsPeerC
 
 TEST_P(RelayWorkerDtls, AFreshHandshakeAfterTheCloseKeysTheLegAgain) {
   Fixture f(DtlsRole::Passive);
-  auto ep = f.connectedPeer();
-  ASSERT_TRUE(ep);
-  f.closeFrom(*ep);
-  sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(1, 0xA));
-  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::PeerClosed) == 1; }));
+  ASSERT_NO_FATAL_FAILURE(f.connectThenClose());
   auto again = f.connectedPeer(2);  // the peer restarts DTLS on the same leg
   ASSERT_TRUE(again);
   SrtpPeerKeys ak = peerKeys(*again);
@@ -309,11 +313,7 @@ TEST_P(RelayWorkerDtls, AFreshHandshakeAfterTheCloseKeysTheLegAgain) {
 // media waits for new keys (not_keyed), it is no longer dropped as closed.
 TEST_P(RelayWorkerDtls, AReofferAfterThePeersCloseStartsOver) {
   Fixture f(DtlsRole::Passive);
-  auto ep = f.connectedPeer();
-  ASSERT_TRUE(ep);
-  f.closeFrom(*ep);
-  sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(1, 0xA));
-  ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::PeerClosed) == 1; }));
+  ASSERT_NO_FATAL_FAILURE(f.connectThenClose());
   ASSERT_TRUE(f.relay->updateLeg(f.call.id, 0, 0, f.legA(DtlsRole::Passive, *f.peerId)));
   sendBytes(f.a, f.call.ports.rtpPort[0], plainRtp(2, 0xA));
   ASSERT_TRUE(f.eventually([&] { return f.drops(DtlsDrop::NotKeyed) == 1; }));
