@@ -14,6 +14,11 @@ constexpr double kDepthAlpha = 1.0 / 32;        // EWMA of the depth seen at eac
 constexpr uint32_t kBoostDecayPops = 500;       // 10 s without underrun lowers the boost by one
 constexpr uint32_t kBurstUnderrunPops = 50;     // two underruns within 1 s raise it
 constexpr uint32_t kMaxBoost = 4;
+// A depth this many frames over target (a burst after a stall upstream) drops a frame every
+// kCatchUpCooldown pops instead of every kDriftCooldown: 200 ms of backlog comes down in ~2 s
+// rather than ~10 s of extra latency, at one cut frame per 200 ms while it lasts.
+constexpr uint32_t kCatchUpFrames = 3;
+constexpr uint32_t kCatchUpCooldown = 10;
 constexpr double kJitterSlackFrames = 0.25;    // 5 ms of a 20 ms frame (targetFrames)
 
 }  // namespace
@@ -192,8 +197,9 @@ void JitterBuffer::adapt(bool quiet) {
   avgDepth_ += (static_cast<double>(depth) - avgDepth_) * kDepthAlpha;
   if (++sinceUnderrun_ % kBoostDecayPops == 0 && boost_ > 0) --boost_;
   if (sinceQuietTrim_ != UINT32_MAX) ++sinceQuietTrim_;
-  if (++sinceDrift_ < kDriftCooldown) return;
   const double target = targetFrames();
+  const bool backlog = depth > target + kCatchUpFrames && avgDepth_ > target + kCatchUpFrames;
+  if (++sinceDrift_ < (backlog ? kCatchUpCooldown : kDriftCooldown)) return;
   const bool drift = avgDepth_ > target + 1.5 && depth > target + 1;
   // In silence a cut is not heard: come down sooner, unless a trim already cost an underrun.
   const bool trim = quiet && !quietTrimOff_ && avgDepth_ > target + 0.75 && depth > target;

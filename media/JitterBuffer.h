@@ -27,6 +27,8 @@
 //  - Clock drift: when the average depth stays 1.5 frames above target a frame is dropped;
 //    when it stays a frame below, one is inserted (a Lost that does not advance), at most once
 //    per kDriftCooldown pops, so a fast or slow sender never grows the buffer without bound.
+//    A backlog more than 3 frames over target (a burst after a stall upstream) drops a frame
+//    every 10 pops instead, talking or not: 200 ms of it is gone in ~2 s, not ~10.
 //  - Latency: pop(quiet = true), for a frame the caller says is not speech (a listener, a
 //    talker's pause), drops a frame already when the average depth stays 0.75 frame above
 //    target, so a depth left by a stream's start (the joins' burst) comes down to the target

@@ -251,6 +251,7 @@ void Conference::prepareShared(CodecGroup& g, TickStats& st) {
   const size_t n = g.sharedEncoder->encode(shared_, g.sharedPayload);
   g.shared = std::span<const std::byte>(g.sharedPayload.data(), n);
   ++st.encodes;
+  st.opusEncodes += g.codec == media::CodecId::Opus ? 1 : 0;
 }
 
 // Everyone who is not a talker hears the same mix: the first listener of each codec group in a
@@ -292,6 +293,7 @@ void Conference::sendToTalker(Participant& p, TickStats& st) {
   for (size_t i = 0; i < media::kFrameSamples; ++i) own_[i] = saturate(mix_[i] - pcm[i]);
   const size_t n = enc.encode(own_, talkerPayload_);
   ++st.encodes;
+  st.opusEncodes += p.config().codec == media::CodecId::Opus ? 1 : 0;
   if (n == 0) {
     p.advanceSilently();
     return;

@@ -73,6 +73,7 @@ struct ConferenceReport {
 struct TickStats {
   uint32_t decodes = 0;
   uint32_t encodes = 0;
+  uint32_t opusEncodes = 0;  // of which Opus: what the load governor's levels make cheaper
   uint32_t forwards = 0;  // packets whose payload is a talker's frame passed on, not an encode
   uint32_t concealed = 0;
   uint32_t talkers = 0;

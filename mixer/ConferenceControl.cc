@@ -69,8 +69,10 @@ ConferenceControl::ConferenceControl(relay::RelayControl& relay, const Conferenc
   mo.conference = opts_.conference;
   mo.governor = opts_.governor;
   mo.realtimePriority = opts_.realtimePriority;
-  for (size_t k = 0; k < std::max<size_t>(1, opts_.workers); ++k) {
+  const size_t workers = std::max<size_t>(1, opts_.workers);
+  for (size_t k = 0; k < workers; ++k) {
     mo.index = k;
+    mo.tickPhaseNs = uint64_t{mo.tickMs} * 1'000'000 * k / workers;
     sinks_.push_back(std::make_unique<RelaySink>(relayWorkers, mo.queueCapacity));
     mixers_.push_back(std::make_unique<MixerWorker>(mo, *sinks_.back(), events_.get()));
     if (!mixers_.back()->start()) spdlog::critical("conference: mixer {} cannot start its timer", k);

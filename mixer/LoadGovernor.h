@@ -38,6 +38,12 @@ struct LoadGovernorOptions {
   // the time the thread waited for a core; above about half the period a worker starts to
   // overrun, so 0.55 leaves that margin (conference.adaptive_high_percent).
   double highFraction = 0.55;
+  // Step down, without waiting for the window, after this many consecutive ticks each busier than
+  // heavyFraction: a mixer that starts near its limit (every room's media beginning at once) is
+  // near overrunning on every tick, and with realtime priority (conference.realtime_priority) it
+  // leaves the relay threads almost nothing meanwhile.
+  double heavyFraction = 0.8;
+  uint32_t heavyTicks = 3;
   // Step up only when the level above is predicted to stay under this (its mean when it was
   // left, times the change of load since): 10 points under highFraction, so a level that sat just
   // above the line is not retried while the load is unchanged (conference.adaptive_low_percent).
@@ -55,7 +61,7 @@ struct LoadGovernorOptions {
   // 10 minutes. A level left on a single overrun (its mean may have looked fine) is remembered
   // as costing at least highFraction.
   uint32_t forgetTicks = 30'000;
-  // A step down must be worth it: the encodes of a tick, at what one step saves per encode
+  // A step down must be worth it: the Opus encodes of a tick, at what one step saves per encode
   // (LoadGovernor.cc), must come to at least this share of the busy time. A 1,000-participant room
   // spends its tick decoding and sending; its 4 encodes per tick are ~1 % of it, and stepping
   // its one shared mix down to CELT would cost quality for nothing.
@@ -67,8 +73,8 @@ class LoadGovernor {
   explicit LoadGovernor(const LoadGovernorOptions& opts = {});
 
   static constexpr uint32_t kUnknownEncodes = UINT32_MAX;
-  // One tick took `busyNs` of a `periodNs` period and ran `encodes` encodes (kUnknownEncodes: a
-  // step down is assumed worth it). Returns the level to use from now on (the caller applies it
+  // One tick took `busyNs` of a `periodNs` period and ran `encodes` Opus encodes (kUnknownEncodes:
+  // a step down is assumed worth it, one level at a time). Returns the level to use from now on (the caller applies it
   // when it changed).
   int onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes = kUnknownEncodes);
 
@@ -86,11 +92,12 @@ class LoadGovernor {
     uint64_t sinceTick = 0;
   };
 
-  void stepDown(bool overrun);
+  void stepDown(bool overrun, double busyNs, double periodNs);
   void stepUp();
   bool levelAboveFits() const;
   void restartWindow();
   bool stepWorthIt(double busyNs) const;
+  double encodes() const;
 
   LoadGovernorOptions opts_;
   std::vector<double> window_;  // windowTicks busy fractions, a ring
@@ -100,8 +107,11 @@ class LoadGovernor {
   int level_ = 0;
   uint64_t ticks_ = 0;
   uint64_t changedAt_ = 0;
-  double encodes_ = -1;  // encodes per tick, smoothed; < 0 unknown
+  double encodes_ = -1;  // Opus encodes per tick, smoothed; < 0 unknown
+  double lastEncodes_ = 0;
   uint32_t quiet_ = 0;
+  uint32_t heavy_ = 0;      // consecutive ticks over heavyFraction
+  double heavySumNs_ = 0;   // their busy time
   double busyAtLastChange_ = 0;
   // memory_[l]: what was learnt when level l - 1 was left for level l (index 0 unused).
   Memory memory_[kMaxEncodingLevel + 1];

@@ -90,7 +90,9 @@ bool MixerWorker::start() {
   itimerspec spec{};
   spec.it_interval.tv_sec = periodNs / 1'000'000'000L;
   spec.it_interval.tv_nsec = periodNs % 1'000'000'000L;
-  spec.it_value = spec.it_interval;
+  const long firstNs = periodNs + static_cast<long>(opts_.tickPhaseNs % static_cast<uint64_t>(periodNs));
+  spec.it_value.tv_sec = firstNs / 1'000'000'000L;
+  spec.it_value.tv_nsec = firstNs % 1'000'000'000L;
   if (timerfd_settime(timer_.get(), 0, &spec, nullptr) != 0) return false;
   stop_.store(false);
   thread_ = std::thread([this] { run(); });
@@ -133,7 +135,7 @@ void MixerWorker::run() {
     if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
     const uint64_t start = monotonicNs();
     runTick();
-    accountTick(monotonicNs() - start, static_cast<uint32_t>(counters_.encodesLastTick.get()));
+    accountTick(monotonicNs() - start, opusEncodesLastTick_);
   }
 }
 
@@ -190,6 +192,7 @@ void MixerWorker::runTick() {
   for (auto& room : rooms_) {
     const TickStats st = room->mixAndSend();
     sum.encodes += st.encodes;
+    sum.opusEncodes += st.opusEncodes;
     sum.forwards += st.forwards;
     sum.talkers += st.talkers;
     sum.packetsSent += st.packetsSent;
@@ -197,6 +200,7 @@ void MixerWorker::runTick() {
   counters_.ticks.add(1);
   counters_.encodes.add(sum.encodes);
   counters_.encodesLastTick.set(sum.encodes);
+  opusEncodesLastTick_ = sum.opusEncodes;
   counters_.forwards.add(sum.forwards);
   counters_.decodes.add(sum.decodes);
   counters_.framesConcealed.add(sum.concealed);

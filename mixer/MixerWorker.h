@@ -40,6 +40,10 @@ struct MixerWorkerOptions {
   // Cheaper Opus encodes when the worker's ticks get heavy (conference.adaptive_encoding).
   LoadGovernorOptions governor;
   size_t index = 0;  // this worker's number, for ConferenceEvents::onEncodingLevel
+  // Where in the period this worker's ticks fall (0 ≤ phase < tickMs × 1e6 ns): workers started
+  // together would all tick at once and hand the relay workers their whole output in one burst,
+  // so ConferenceControl spreads them evenly over the period.
+  uint64_t tickPhaseNs = 0;
   // 1..99: the worker and its decode helpers run SCHED_FIFO at this priority
   // (conference.realtime_priority), so a tick is never preempted by ordinary threads (the relay's
   // included) on a busy machine; needs CAP_SYS_NICE or RLIMIT_RTPRIO. 0: the default scheduler.
@@ -92,8 +96,8 @@ class MixerWorker {
   // What run() does with the busy time of each tick: counters, overruns, and the load governor,
   // which may move every room to another encoding level (rare: it allocates nothing unless the
   // level changes, and then only for the event). Tests feed it made-up times.
-  // `encodes`: the tick's encodes (LoadGovernor: a step down must be worth it).
-  void accountTick(uint64_t busyNs, uint32_t encodes = LoadGovernor::kUnknownEncodes);
+  // `opusEncodes`: the tick's Opus encodes (LoadGovernor: a step down must be worth it).
+  void accountTick(uint64_t busyNs, uint32_t opusEncodes = LoadGovernor::kUnknownEncodes);
   // Moves every room, and the rooms created later, to encoding `level` (worker thread only; the
   // governor does this itself, benchmarks call it to measure a level).
   void setEncodingLevel(int level);
@@ -136,6 +140,7 @@ class MixerWorker {
   std::atomic<bool> helpersStop_{false};
   LoadGovernor governor_;
   int level_ = 0;
+  uint32_t opusEncodesLastTick_ = 0;  // what the governor's levels act on
   MixerCounters counters_;
 };
 

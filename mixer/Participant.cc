@@ -90,6 +90,15 @@ uint32_t Participant::pullFrame(bool mixed) {
   // cheaply and their concealment (spandsp's PLC) wants every frame in its history: they are
   // decoded every frame. Frames of quiet non-mixed participants are decoded for their level only
   // (detectOnly): Opus at 16 kHz, G.711/G.722 at their own rate without upsampling.
+  // Nobody hears a quiet participant's lost frame, and concealment says nothing about its level:
+  // it is not concealed. Otherwise a stall upstream (the network, the relay) that leaves every
+  // participant's buffer empty would make each of them run codec PLC, Opus's at 48 kHz, and
+  // multiply the tick's work exactly when the mixer needs to catch up.
+  if (!mixed && !vad_.talking() && f.kind == JitterBuffer::FrameKind::Lost) {
+    silence();
+    ++stats_.decodesSkipped;
+    return 0;
+  }
   if (!byLevel && !mixed && !vad_.talking()) {
     if (cfg_.codec == media::CodecId::Opus && (skipPhase_ ^= true) && !grewFromQuiet(f)) {
       silence();

@@ -37,7 +37,7 @@ struct ParticipantStats {
   uint64_t decodeErrors = 0;
   uint64_t concealed = 0;         // frames made by codec PLC/FEC
   uint64_t decodes = 0;
-  uint64_t decodesSkipped = 0;    // quiet and not mixed: by RFC 6464 level, or every other frame
+  uint64_t decodesSkipped = 0;    // quiet and not mixed: by RFC 6464 level, every other frame, or lost
   uint64_t sent = 0;
 };
 

@@ -223,6 +223,28 @@ TEST(JitterBufferTest, ABufferDeepenedByTheStartComesDownToItsTargetInSilence) {
   EXPECT_EQ(depthAfterStartBurst(true), 20u) << "silence: trimmed to the target";
 }
 
+// A talking stream stalls for 200 ms upstream and its ten frames then arrive at once (a busy
+// sender, a congested link): the backlog of nine frames over target is cut one frame every 200
+// ms while it lasts, so the added latency is gone within ~3 s rather than ~10 s (one frame per
+// second of drift control), and what stays is drift control's tolerance, not the backlog.
+TEST(JitterBufferTest, ABacklogAfterAStallComesDownWithinSecondsWhileTalking) {
+  JitterBuffer jb;
+  uint16_t seq = 0;
+  std::vector<uint32_t> depthMs;
+  for (int tick = 0; tick < 500; ++tick) {  // 10 s, a stall from 2.0 to 2.2 s
+    const uint64_t now = (uint64_t(tick) * 20'000 + 10'000) * 1000;
+    const bool stalled = tick >= 100 && tick < 110;
+    if (!stalled) {
+      for (; seq <= tick; ++seq) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), now);
+    }
+    depthMs.push_back(jb.depthMs());
+    jb.pop(false);
+  }
+  EXPECT_GE(depthMs[111], 180u) << "the burst filled the buffer";
+  EXPECT_LE(depthMs[110 + 150], 60u) << "3 s later the backlog is gone";
+  EXPECT_GE(jb.stats().driftDrops, 7u);
+}
+
 // A quiet stream whose frames land 1 ms before the tick, except every 100th, 2 ms after it: at the
 // one-frame target that frame underruns. After the first trim has cost an underrun the buffer
 // keeps its second frame instead of trimming into the same underrun every couple of seconds.

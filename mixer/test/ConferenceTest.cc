@@ -324,6 +324,30 @@ TEST(ConferenceTest, Rfc6464LevelsSpareDecodingQuietListeners) {
   EXPECT_GT(sink.receivers.at(2).amplitude(440), kHeard);
 }
 
+// A stall that empties every buffer (the network, the relay): the talker's missing frames are
+// concealed, the quiet participants' are not (nobody hears them; concealing a room of them would
+// multiply the mixer's work just when it is late), and they are heard again when packets return.
+TEST(ConferenceTest, OnlyTheMixedParticipantsLostFramesAreConcealed) {
+  Room r;
+  r.add(1, CodecId::Opus, 440);
+  r.add(2, CodecId::Opus, 0);
+  r.add(3, CodecId::Pcmu, 0);
+  r.add(4, CodecId::G722, 0);
+  r.run(30);
+  std::map<ParticipantId, uint64_t> before;
+  for (ParticipantId id : {1u, 2u, 3u, 4u}) before[id] = r.conf.find(id)->stats().concealed;
+  for (int t = 0; t < 3; ++t) {  // nobody's packets arrive for three ticks
+    r.now += kTickNs;
+    r.conf.tick();
+  }
+  EXPECT_GE(r.conf.find(1)->stats().concealed - before[1], 2u) << "the talker is mixed: its gap is concealed";
+  for (ParticipantId id : {2u, 3u, 4u}) EXPECT_EQ(r.conf.find(id)->stats().concealed, before[id]) << id;
+  for (auto& [id, s] : r.senders) (void)s.next();  // the lost frames: the senders' sequence moves on
+  r.run(20);
+  EXPECT_GT(r.heard(2).amplitude(440), kHeard);
+  EXPECT_GT(r.heard(3).amplitude(440), kHeard);
+}
+
 // A quiet Opus participant is decoded every other frame, but a frame that grew from the quiet
 // ones (VBR: voice) is decoded whatever the phase: the talker starts on its first loud frame
 // whether that frame falls on a decoded or a skipped tick.

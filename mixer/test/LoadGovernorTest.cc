@@ -83,6 +83,31 @@ TEST(LoadGovernorTest, StepsDownAtOnceOnAnOverrun) {
   EXPECT_EQ(g.level(), 2) << "an overrun after the settling ticks steps again";
 }
 
+// 100 rooms of 10 starting at once on one mixer: ~1.7 periods of work at level 0 with 200 Opus
+// encodes a tick. One overrun takes the governor to the level predicted to fit (each step saves
+// the Opus encodes x its per-encode saving), not one level per settling interval with every tick
+// late meanwhile.
+TEST(LoadGovernorTest, AnOverloadedStartJumpsToTheLevelPredictedToFit) {
+  LoadGovernor g, mild, unknown;
+  for (LoadGovernor* x : {&g, &mild, &unknown}) run(*x, 10, 0.3);  // past the first settling ticks
+  EXPECT_EQ(g.onTick(busy(1.73), kPeriodNs, 200), kMaxEncodingLevel);
+  EXPECT_EQ(mild.onTick(busy(1.05), kPeriodNs, 300), 2) << "21 ms - 300 x (22.5 + 21.5) us = 0.39 of the period";
+  EXPECT_EQ(unknown.onTick(busy(1.7), kPeriodNs), 1) << "without the encodes: one step";
+}
+
+// Every tick near the period without overrunning (a realtime mixer that started with all its
+// rooms): the governor steps after heavyTicks such ticks, not after a whole window.
+TEST(LoadGovernorTest, ConsecutiveHeavyTicksStepDownBeforeTheWindowFills) {
+  LoadGovernor g;
+  run(g, 10, 0.3);
+  for (int t = 0; t < 2; ++t) EXPECT_EQ(g.onTick(busy(0.87), kPeriodNs, 100), 0);
+  EXPECT_GT(g.onTick(busy(0.87), kPeriodNs, 100), 0);
+  LoadGovernor spread;
+  run(spread, 10, 0.3);
+  for (int t = 0; t < 20; ++t) spread.onTick(busy(t % 2 == 0 ? 0.87 : 0.2), kPeriodNs, 100);
+  EXPECT_EQ(spread.level(), 0) << "heavy ticks that are not consecutive wait for the window";
+}
+
 TEST(LoadGovernorTest, OneBusyTickBelowTheOverrunLineDoesNotStepDown) {
   LoadGovernor g;
   run(g, 30, 0.3);
