@@ -2,6 +2,7 @@
 //
 //   conf_load --participants FILE|- [--seconds 20] [--drain 1] [--tone-at 2] [--tone-cycle 0]
 //             [--decode 8] [--threshold 1000] [--tick-us 1000] [--per-participant] [--room-size N]
+//             [--tone-spread S] [--sendto]
 //
 // Reads one participant per line (blank lines and '#' comments skipped):
 //
@@ -31,7 +32,14 @@
 // server's own delay: jitter buffer, tick alignment, mixing and encoding. With --room-size N the
 // lines are rooms of N in order and only pairs within a room are measured (a listener never
 // hears another room's talkers, and testing every talker's tone in every frame would cost the
-// generator O(talkers x listeners)).
+// generator O(talkers x listeners)). With --tone-spread S room k of R starts (and restarts) its
+// tones k x S / R seconds later: talkers in different rooms do not start in the same 20 ms, and
+// all of them in one tick is a spike no real set of rooms produces.
+//
+// Each 1 ms timer tick's frames leave through one io_uring submission (--sendto: one sendto per
+// frame), as a NIC's interrupt coalescing hands a server its packets in batches; on loopback a
+// sendto per frame woke the server's relay thread once per packet. What the server sent before
+// the run (a mixer sends its listeners from their join on) is read and dropped at the start.
 //
 // stdout carries only key=value lines (`phase=media_start` / `phase=media_end` around the sending
 // time, so a driver samples the server over it), then per-participant lines with
@@ -95,13 +103,15 @@ struct Options {
   int64_t tickUs = 1000;
   bool perParticipant = false;
   size_t roomSize = 0;  // 0: all participants in one room
+  double toneSpread = 0;  // --room-size: room k's tones start k x S / rooms later
   bool batchSends = true;  // one io_uring_enter per timer tick's sends (--sendto: one sendto each)
 };
 
 constexpr const char* kSynopsis =
     "conf_load --participants FILE|- [--seconds S] [--drain S] [--tone-at S] [--tone-cycle S] [--decode K]\n"
     "                 [--decode-talkers K]\n"
-    "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant] [--room-size N] [--sendto]";
+    "                 [--threshold AMPLITUDE] [--tick-us US] [--per-participant] [--room-size N] [--tone-spread S]\n"
+    "                 [--sendto]";
 
 Options parseOptions(int argc, char** argv) {
   Options o;
@@ -133,6 +143,8 @@ Options parseOptions(int argc, char** argv) {
       o.perParticipant = true;
     } else if (a == "--room-size") {
       o.roomSize = static_cast<size_t>(args.number(1, kMaxParticipants));
+    } else if (a == "--tone-spread") {
+      o.toneSpread = args.number(0, 60);
     } else if (a == "-h" || a == "--help") {
       args.usage("", 0);
     } else {
@@ -312,6 +324,7 @@ struct Participant {
   uint64_t sendErrors = 0;
   std::vector<int64_t> onsetSentNs;  // talkers: when each onset's first tone frame left
   size_t room = 0;               // --room-size: which room of the file
+  int64_t toneShiftNs = 0;       // --tone-spread: this room's tones start this much later
   RxStats rx;
   std::unique_ptr<media::AudioDecoder> decoder;  // listeners that measure latency
   // Per talker index, per onset: arrival of the first frame carrying it, -1 missed.
@@ -338,8 +351,8 @@ class ConfLoad {
   void receiveFrom(Participant& p);
   void listen(Participant& p, std::span<const std::byte> payload, int64_t arrival);
   // Whether talkers send their tone at `now`, and which onset that is (--tone-cycle).
-  bool toneOn(int64_t now) const;
-  size_t onsetOf(int64_t now) const;
+  bool toneOn(const Participant& p, int64_t now) const;
+  size_t onsetOf(const Participant& p, int64_t now) const;
 
   std::vector<Participant> parts_;
   std::vector<size_t> talkers_;  // indexes into parts_
@@ -357,7 +370,7 @@ class ConfLoad {
   int64_t realMinusMonoNs_ = 0;
   int64_t maxSendLagNs_ = 0;
   int64_t maxSendLagDueNs_ = 0;  // when the frame sent that late was due (since the start)
-  int64_t startNs_ = 0;
+  int64_t startNs_ = 0;  // the run's start (CLOCK_MONOTONIC)
   double mediaCpu_ = 0;
 };
 
@@ -367,20 +380,22 @@ int64_t clockNs(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool ConfLoad::toneOn(int64_t now) const {
+bool ConfLoad::toneOn(const Participant& p, int64_t now) const {
+  now -= p.toneShiftNs;
   if (now < toneAtNs_) return false;
   if (opt_.toneCycle == 0) return true;
   const auto cycle = static_cast<int64_t>(opt_.toneCycle * 1e9);
   return (now - toneAtNs_) % cycle < cycle / 2;
 }
 
-size_t ConfLoad::onsetOf(int64_t now) const {
+size_t ConfLoad::onsetOf(const Participant& p, int64_t now) const {
   if (opt_.toneCycle == 0) return 0;
+  now -= p.toneShiftNs;
   return static_cast<size_t>((now - toneAtNs_) / static_cast<int64_t>(opt_.toneCycle * 1e9));
 }
 
 size_t ConfLoad::buildFrame(Participant& p, int64_t now, std::span<std::byte> buf) {
-  const bool toneOn = p.spec.talker && this->toneOn(now);
+  const bool toneOn = p.spec.talker && this->toneOn(p, now);
   const Ring& ring = toneOn ? p.tone : *p.silence;
   const Payload& payload = ring[p.frame % kRing];
   size_t n = media::writeRtpHeader(buf, {p.spec.pt, false, p.seq++, p.timestamp, p.ssrc});
@@ -402,8 +417,8 @@ size_t ConfLoad::buildFrame(Participant& p, int64_t now, std::span<std::byte> bu
 
 void ConfLoad::sent(Participant& p, int64_t now, bool ok) {
   ++(ok ? p.sent : p.sendErrors);
-  if (ok && p.spec.talker && toneOn(now) && p.onsetSentNs.size() <= onsetOf(now)) {
-    p.onsetSentNs.resize(onsetOf(now), -1);  // an onset whose frames all failed to send
+  if (ok && p.spec.talker && toneOn(p, now) && p.onsetSentNs.size() <= onsetOf(p, now)) {
+    p.onsetSentNs.resize(onsetOf(p, now), -1);  // an onset whose frames all failed to send
     p.onsetSentNs.push_back(now);
   }
 }
@@ -517,6 +532,14 @@ Expected<bool, std::string> ConfLoad::run() {
     }
   }
   emit("send_path", uring_ ? "io_uring" : "sendto");
+  // What the server sent before the run (a mixer sends its listeners a mix from their join on)
+  // waited in the sockets while the frames were encoded: read and drop it, or the first loop
+  // would spend its first 100-300 ms on that backlog and every talker would start late.
+  uint64_t backlog = 0;
+  for (Participant& p : parts_) {
+    for (int n = rx_.receive(p.fd.get()); n > 0; n = rx_.receive(p.fd.get())) backlog += static_cast<uint64_t>(n);
+  }
+  emit("received_before_start", std::to_string(backlog));
   const auto count = static_cast<int64_t>(parts_.size());
   const int64_t start = clockNs(CLOCK_MONOTONIC);
   startNs_ = start;
@@ -708,8 +731,10 @@ int run(const Options& opt) {
     }
     parts.push_back(std::move(p));
   }
+  const size_t rooms = opt.roomSize != 0 ? (parts.size() + opt.roomSize - 1) / opt.roomSize : 1;
   for (Participant& p : parts) {
     p.heardNs.assign(talkers.size(), {});
+    p.toneShiftNs = static_cast<int64_t>(opt.toneSpread * 1e9 * static_cast<double>(p.room) / static_cast<double>(rooms));
   }
   ConfLoad load(std::move(parts), std::move(talkers), opt);
   auto ran = load.run();

@@ -441,7 +441,7 @@ def run_conf_load(args, server, spec_path, n):
     if args.decode_talkers is not None:
         argv += ["--decode-talkers", str(args.decode_talkers)]
     if args.rooms:
-        argv += ["--room-size", str(n // args.rooms)]
+        argv += ["--room-size", str(n // args.rooms), "--tone-spread", str(args.tone_spread)]
     limit = args.seconds + 40
     figures, samples = {}, {}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
@@ -585,6 +585,9 @@ def main():
     ap.add_argument("--tone-cycle", type=float, default=0,
                     help="seconds: the talkers' tones start again every C s (on C/2, off C/2), every onset "
                          "measured (0: one onset at --tone-at)")
+    ap.add_argument("--tone-spread", type=float, default=0,
+                    help="--rooms: room k of R starts (and restarts) its tones k x S / R s later, so the "
+                         "rooms' talkers do not all start in one tick (0: together)")
     ap.add_argument("--decode-talkers", type=int, default=None,
                     help="only the first K talkers decode what they hear (latency pairs; default all): "
                          "spares conf_load's CPU in --rooms runs")
@@ -609,6 +612,8 @@ def main():
     relay_bench.NICE = args.nice
     if not 0 < args.seconds <= 120 or not 0 <= args.tone_at < args.seconds - 1:
         ap.error("--seconds in (0, 120], --tone-at at least 1 s before the end")
+    if not 0 <= args.tone_spread < args.seconds - 1 - args.tone_at:
+        ap.error("--tone-spread: every room's tone must start at least 1 s before the end")
     if not 1 <= args.talkers <= len(TONES):
         ap.error(f"--talkers: 1..{len(TONES)}")
     if args.rooms and (args.rooms < 0 or not args.no_janus or args.levels):
