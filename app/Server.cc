@@ -326,8 +326,8 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.conference.encoder.celtOnly = cc.opusCelt != 0;
   o.conference.talkerOpusComplexity = cc.opusTalkerComplexity <= 10 ? static_cast<int>(cc.opusTalkerComplexity) : -1;
   o.governor.enabled = cc.adaptiveEncoding != 0;
-  o.governor.highFraction = cc.adaptiveHighPercent / 100.0;
-  o.governor.lowFraction = cc.adaptiveLowPercent / 100.0;
+  o.governor.highFraction = cc.adaptiveHigh() / 100.0;
+  o.governor.lowFraction = cc.adaptiveLow() / 100.0;
   o.governor.quietTicks = cc.adaptiveQuietSeconds * 1000 / mixer::kTickMs;
   o.realtimePriority = static_cast<int>(cc.realtimePriority);
   o.maxParticipants = cc.maxParticipants;

@@ -2,6 +2,8 @@
 """Conference benchmark driver: one room of N plain-RTP participants (3 talkers with tones, the
 rest sending encoded silence) against Rendezvous's mixer and, in the same run, Janus AudioBridge.
 
+With --rooms R the N participants form R rooms (codecs Opus, G.722, PCMU in turn) on either server.
+
 For each server and participant count: start the server on loopback, create the room, join N
 participants through the server's API (each with its own local RTP port), run conf_load for
 --seconds, sample the server's CPU (/proc/PID/stat utime+stime, optionally per thread) at
@@ -143,6 +145,7 @@ class Janus:
         self.server.wait_ready(lambda: http_json("GET", self.base + "/info", timeout=0.5)[0] == 200)
         self.session = self._janus("", {"janus": "create"})["data"]["id"]
         self.room = 4242
+        self.rooms = {}  # --rooms: room name -> AudioBridge room number, each created on first join
         self.handles = []
 
     @staticmethod
@@ -212,25 +215,35 @@ admin: {{
     def _attach(self):
         return self._janus(f"/{self.session}", {"janus": "attach", "plugin": "janus.plugin.audiobridge"})["data"]["id"]
 
-    def create_room(self):
-        self.admin = self._attach()
+    def create_room(self, number=None):
+        if not hasattr(self, "admin"):
+            self.admin = self._attach()
         reply = self._plugin(self.admin, {
-            "request": "create", "room": self.room, "sampling_rate": self.args.janus_rate,
+            "request": "create", "room": number or self.room, "sampling_rate": self.args.janus_rate,
             "allow_rtp_participants": True, "audiolevel_ext": self.args.levels,
         })
         data = reply.get("plugindata", {}).get("data", {})
         if data.get("audiobridge") != "created":
             raise RuntimeError(f"janus create room: {data}")
 
-    def join(self, ports, codec):
-        """Joins one plain-RTP participant per local port; returns the server port for each."""
+    def join(self, ports, codec, room=None):
+        """Joins one plain-RTP participant per local port to `room` (a --rooms name; default the
+        benchmark's room); `codec` is one name for all, or a list with one per port. Returns the
+        server's address for each."""
+        number = self.room
+        if room is not None:
+            if room not in self.rooms:
+                self.rooms[room] = self.room + 1 + len(self.rooms)
+                self.create_room(self.rooms[room])
+            number = self.rooms[room]
         by_handle = {}
         for i, port in enumerate(ports):
+            c = codec[i] if isinstance(codec, list) else codec
             handle = self._attach()
-            rtp = {"ip": "127.0.0.1", "port": port, "payload_type": PAYLOAD_TYPES[codec]}
+            rtp = {"ip": "127.0.0.1", "port": port, "payload_type": PAYLOAD_TYPES[c]}
             if self.args.levels:
                 rtp["audiolevel_ext"] = LEVEL_EXT_ID
-            self._plugin(handle, {"request": "join", "room": self.room, "display": f"p{i}", "codec": codec,
+            self._plugin(handle, {"request": "join", "room": number, "display": f"p{i}", "codec": c,
                                   "muted": False, "rtp": rtp})
             by_handle[handle] = i
             self.handles.append(handle)
@@ -260,10 +273,11 @@ admin: {{
         return {}
 
     def close(self):
-        try:
-            self._plugin(self.admin, {"request": "destroy", "room": self.room})
-        except (RuntimeError, OSError, AttributeError) as e:
-            log(f"janus destroy: {e}")
+        for number in list(self.rooms.values()) or [self.room]:
+            try:
+                self._plugin(self.admin, {"request": "destroy", "room": number})
+            except (RuntimeError, OSError, AttributeError) as e:
+                log(f"janus destroy {number}: {e}")
         self.server.stop()
 
 
@@ -389,6 +403,10 @@ def join_rooms(args, server, ports, run_dir):
         for room in range(args.rooms):
             mine = ports[room * size:(room + 1) * size]
             codecs = [ROOM_CODECS[i % len(ROOM_CODECS)] for i in range(size)]
+            if server.name == "janus":
+                # Janus 1.1.2's AudioBridge takes plain-RTP participants in opus, pcmu or pcma only
+                # (error 484 for g722): its rooms get PCMA where ours have G.722.
+                codecs = ["pcma" if c == "g722" else c for c in codecs]
             remote = server.join(mine, codecs, room=f"confbench{room}")
             talkers = room_talkers(args, room, size)
             for i, (port, (ip, rport)) in enumerate(zip(mine, remote)):
@@ -490,7 +508,8 @@ def run_one(args, kind, n, run_dir):
     try:
         server = Janus(args, base, run_dir) if kind == "janus" else Rendezvous(args, base, base + 1, base + 2, run_dir)
         t0 = time.monotonic()
-        server.create_room()
+        if not args.rooms:
+            server.create_room()  # --rooms: join_rooms() creates each room
         if args.rooms:
             spec = join_rooms(args, server, ports, run_dir)
         else:
@@ -604,8 +623,9 @@ def main():
                          "server on a shared machine; default: --nice")
     ap.add_argument("--json", help="also write every figure to this file")
     ap.add_argument("--rooms", type=int, default=0,
-                    help="Rendezvous only: spread each count over this many rooms (codecs opus, g722, pcmu in "
-                         "turn; --talkers per room, default layout an Opus and a G.722 talker)")
+                    help="spread each count over this many rooms (codecs opus, g722, pcmu in turn; --talkers "
+                         "per room, default layout an Opus and a G.722 talker); Janus gets as many AudioBridge "
+                         "rooms")
     ap.add_argument("--same-codec-talkers", action="store_true",
                     help="with --rooms: a room's talkers share a codec (opus, g722, pcmu by room)")
     args = ap.parse_args()
@@ -616,8 +636,8 @@ def main():
         ap.error("--tone-spread: every room's tone must start at least 1 s before the end")
     if not 1 <= args.talkers <= len(TONES):
         ap.error(f"--talkers: 1..{len(TONES)}")
-    if args.rooms and (args.rooms < 0 or not args.no_janus or args.levels):
-        ap.error("--rooms: Rendezvous only (with --no-janus), without --levels")
+    if args.rooms and (args.rooms < 0 or args.levels):
+        ap.error("--rooms: without --levels")
     if not os.access(args.conf_load, os.X_OK):
         ap.error(f"conf_load not executable: {args.conf_load}")
 

@@ -123,14 +123,29 @@ struct ConferenceConfig {
   uint32_t opusCelt = 0;                 // 1: the mixes are coded CELT only (media/AudioCodec.h, celtOnly)
   uint32_t opusTalkerComplexity = 11;    // 0-10 for the talkers' mix-minus encodes; 11: as opusComplexity
   uint32_t adaptiveEncoding = 1;         // 1: cheaper Opus encodes while a mixer's ticks are heavy (LoadGovernor)
-  uint32_t adaptiveHighPercent = 55;     // step down above this mean busy share of the tick period
-  uint32_t adaptiveLowPercent = 45;      // step up when the level above is predicted under this
+  // Step down above this mean busy share of the tick period; 0: automatic (adaptiveHigh()).
+  uint32_t adaptiveHighPercent = 0;
+  // Step up when the level above is predicted under this; 0: automatic (adaptiveLow()).
+  uint32_t adaptiveLowPercent = 0;
   uint32_t adaptiveQuietSeconds = 5;     // ... for this long
   uint32_t realtimePriority = 0;         // 1-99: mixer threads on SCHED_FIFO at this priority; 0 off
   uint32_t pinAttempts = 3;              // wrong PINs before a SIP participant is hung up
   // conference.rooms.<name> = "[PIN][/MAX]": a declared room, with an optional PIN entered by DTMF
   // (end with #) and an optional size limit ("" declares a room with neither).
   std::map<std::string, std::string> rooms;
+
+  // The governor's marks in effect. Automatic: 55 % for ordinary mixer threads, whose busy time
+  // includes waiting for a core; 45 % for realtime ones, whose busy time is CPU no other thread
+  // can have (two at 55 % of two cores leave the relay threads 0.9 core; benchmarks/README.md,
+  // 100 rooms x 10). The low mark defaults to 10 points under the high one.
+  uint32_t adaptiveHigh() const {
+    if (adaptiveHighPercent != 0) return adaptiveHighPercent;
+    return realtimePriority > 0 ? 45 : 55;
+  }
+  uint32_t adaptiveLow() const {
+    if (adaptiveLowPercent != 0) return adaptiveLowPercent;
+    return adaptiveHigh() > 10 ? adaptiveHigh() - 10 : adaptiveHigh() / 2;
+  }
 };
 
 // A parsed conference.rooms value; nullopt when it is not "[PIN][/MAX]" (PIN digits, MAX 1-100000).

@@ -197,13 +197,13 @@ const std::array kKeys{
            "1: each mixer thread moves its rooms' Opus encodes to cheaper settings (complexity 3, 1, 0, then "
            "CELT only) while its ticks are heavy, and back when the load falls; 0: always as configured",
            nullptr, RDV_NUM(conference.adaptiveEncoding)},
-    KeyDef{"conference.adaptive_high_percent", KeyType::UInt, 10, 100,
+    KeyDef{"conference.adaptive_high_percent", KeyType::UInt, 0, 100,
            "adaptive encoding steps down when a mixer thread's ticks take more than this share of the 20 ms "
-           "period on average over 0.5 s (or one tick overruns)",
+           "period on average over 0.5 s (or one tick overruns); 0: 55, or 45 with realtime_priority",
            nullptr, RDV_NUM(conference.adaptiveHighPercent)},
-    KeyDef{"conference.adaptive_low_percent", KeyType::UInt, 5, 100,
+    KeyDef{"conference.adaptive_low_percent", KeyType::UInt, 0, 100,
            "adaptive encoding steps back up only when the level above is predicted to take less than this "
-           "share of the period (below adaptive_high_percent)",
+           "share of the period (below adaptive_high_percent); 0: 10 points under it",
            nullptr, RDV_NUM(conference.adaptiveLowPercent)},
     KeyDef{"conference.adaptive_quiet_seconds", KeyType::UInt, 1, 3600,
            "seconds the level above must be predicted to fit before adaptive encoding steps back up", nullptr,

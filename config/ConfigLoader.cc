@@ -214,9 +214,12 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     err(fmt::format("turn.relay_advertise '{}' is not an IP address", cfg.turn.relayAdvertise));
   }
   if (cfg.turn.portMin > cfg.turn.portMax) err("turn.port_min is above turn.port_max");
-  if (cfg.conference.adaptiveLowPercent >= cfg.conference.adaptiveHighPercent) {
+  if (const uint32_t high = cfg.conference.adaptiveHighPercent; high != 0 && high < 10) {
+    err(fmt::format("conference.adaptive_high_percent ({}) must be 0 (automatic) or at least 10", high));
+  }
+  if (cfg.conference.adaptiveLow() >= cfg.conference.adaptiveHigh()) {
     err(fmt::format("conference.adaptive_low_percent ({}) must be below conference.adaptive_high_percent ({})",
-                    cfg.conference.adaptiveLowPercent, cfg.conference.adaptiveHighPercent));
+                    cfg.conference.adaptiveLow(), cfg.conference.adaptiveHigh()));
   }
   if (!cfg.sip.listen.empty() && !isHostPort(cfg.sip.listen)) {
     err(fmt::format("sip.listen '{}' is not host:port", cfg.sip.listen));

@@ -273,6 +273,27 @@ TEST(ConfigLoader, AdaptiveEncodingNeedsItsLowThresholdBelowItsHighOne) {
   EXPECT_EQ(Config{}.conference.adaptiveEncoding, 1U) << "on by default";
 }
 
+// 0 = automatic: 55/45 for ordinary mixer threads, 45/35 for realtime ones (their busy time is CPU
+// nobody else gets); an explicit mark stays, and the automatic low mark follows an explicit high.
+TEST(ConfigLoader, AdaptiveMarksDefaultLowerForRealtimeMixers) {
+  Config c;
+  EXPECT_EQ(c.conference.adaptiveHigh(), 55U);
+  EXPECT_EQ(c.conference.adaptiveLow(), 45U);
+  std::vector<ConfigError> errors;
+  applySet(c, "conference.realtime_priority=10", errors);
+  EXPECT_EQ(c.conference.adaptiveHigh(), 45U);
+  EXPECT_EQ(c.conference.adaptiveLow(), 35U);
+  applySet(c, "conference.adaptive_high_percent=70", errors);
+  EXPECT_EQ(c.conference.adaptiveHigh(), 70U);
+  EXPECT_EQ(c.conference.adaptiveLow(), 60U);
+  validate(c, errors);
+  EXPECT_TRUE(errors.empty());
+  applySet(c, "conference.adaptive_high_percent=5", errors);
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].message.find("at least 10"), std::string::npos) << errors[0].message;
+}
+
 TEST(ConfigLoader, PresenceBuddyListsAreCheckedAndBadOnesNameTheLine) {
   Config c;
   std::vector<ConfigError> errors;
