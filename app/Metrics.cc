@@ -41,16 +41,17 @@ void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}
   f.metric.push_back(std::move(m));
 }
 
-// A histogram family from per-worker fixed histograms, summed (buckets made cumulative).
-template <size_t N, typename Get>
-MetricFamily histogram(std::string name, std::string help, const relay::RelayControl& relay, Get get) {
+// A histogram family from per-worker fixed histograms, summed (buckets made cumulative); `get`
+// maps a worker to its histogram.
+template <size_t N, typename Workers, typename Get>
+MetricFamily histogram(std::string name, std::string help, const Workers& workers, Get get) {
   MetricFamily f = family(std::move(name), std::move(help), MetricType::Histogram);
   ClientMetric m;
   std::array<uint64_t, N + 1> counts{};
   uint64_t sumMilli = 0, count = 0;
   const std::array<double, N>* bounds = nullptr;
-  for (const auto& w : relay.workers()) {
-    const relay::FixedHistogram<N>& h = get(w->liveQuality());
+  for (const auto& w : workers) {
+    const relay::FixedHistogram<N>& h = get(*w);
     bounds = &h.bounds;
     for (size_t i = 0; i <= N; ++i) counts[i] += h.counts[i].get();
     sumMilli += h.sumMilli.get();
@@ -195,6 +196,11 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
   auto f = family("rdv_mixer_busy_seconds_total", "Time the mixer threads spent ticking", MetricType::Counter);
   add(f, busy);
   out.push_back(std::move(f));
+  out.push_back(histogram<9>("rdv_mixer_tick_ms",
+                             "Wall time of each mixer tick's work in ms, all mixers (over 20: an overrun)",
+                             conf.workers(), [](const mixer::MixerWorker& w) -> const auto& {
+                               return w.counters().tickMs;
+                             }));
   auto level = family("rdv_mixer_encoding_level",
                       "Each mixer's encoding level: 0 as configured, 1-3 Opus complexity at most 3/1/0, 4 CELT only",
                       MetricType::Gauge);
@@ -292,15 +298,16 @@ void addPresence(std::vector<MetricFamily>& out, const b2bua::B2buaCounters& bc)
 }
 
 void addLiveQuality(std::vector<MetricFamily>& out, const relay::RelayControl& relay) {
-  using relay::QualityHistograms;
-  out.push_back(histogram<9>("rdv_live_leg_mos", "E-model MOS of live legs, one observation per leg every 5 s",
-                             relay, [](const QualityHistograms& q) -> const auto& { return q.mos; }));
-  out.push_back(histogram<8>("rdv_live_leg_loss_percent", "RTP loss of live legs over each 5 s sample", relay,
-                             [](const QualityHistograms& q) -> const auto& { return q.lossPercent; }));
-  out.push_back(histogram<9>("rdv_live_leg_jitter_ms", "Interarrival jitter of live legs, sampled every 5 s", relay,
-                             [](const QualityHistograms& q) -> const auto& { return q.jitterMs; }));
+  using W = relay::RelayWorker;
+  const auto& ws = relay.workers();
+  out.push_back(histogram<9>("rdv_live_leg_mos", "E-model MOS of live legs, one observation per leg every 5 s", ws,
+                             [](const W& w) -> const auto& { return w.liveQuality().mos; }));
+  out.push_back(histogram<8>("rdv_live_leg_loss_percent", "RTP loss of live legs over each 5 s sample", ws,
+                             [](const W& w) -> const auto& { return w.liveQuality().lossPercent; }));
+  out.push_back(histogram<9>("rdv_live_leg_jitter_ms", "Interarrival jitter of live legs, sampled every 5 s", ws,
+                             [](const W& w) -> const auto& { return w.liveQuality().jitterMs; }));
   out.push_back(histogram<9>("rdv_live_leg_rtt_ms", "RTCP round trip of live legs, sampled every 5 s (when known)",
-                             relay, [](const QualityHistograms& q) -> const auto& { return q.rttMs; }));
+                             ws, [](const W& w) -> const auto& { return w.liveQuality().rttMs; }));
 }
 
 }  // namespace

@@ -71,12 +71,11 @@ int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes) {
   if (!opts_.enabled) return level_;
   heavy_ = f > opts_.heavyFraction ? heavy_ + 1 : 0;
   heavySumNs_ = heavy_ == 0 ? 0 : heavySumNs_ + static_cast<double>(busyNs);
-  if (busyNs > periodNs && level_ < kMaxEncodingLevel && ticks_ - changedAt_ > opts_.settleTicks &&
-      stepWorthIt(static_cast<double>(busyNs))) {
+  const bool settled = ticks_ - changedAt_ > opts_.settleTicks;
+  if (busyNs > periodNs && level_ < kMaxEncodingLevel && settled && stepWorthIt(static_cast<double>(busyNs))) {
     stepDown(true, static_cast<double>(busyNs), static_cast<double>(periodNs));
     return level_;
   }
-  const bool settled = ticks_ - changedAt_ > opts_.settleTicks;
   if (heavy_ >= opts_.heavyTicks && settled && level_ < kMaxEncodingLevel && stepWorthIt(heavySumNs_ / heavy_)) {
     stepDown(false, heavySumNs_ / heavy_, static_cast<double>(periodNs));
     return level_;

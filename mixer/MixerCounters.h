@@ -3,6 +3,7 @@
 // (common::Counter: relaxed single-writer stores). One cache-line-aligned block per worker.
 
 #include "common/Counter.h"
+#include "relay/QualityHistograms.h"  // relay::FixedHistogram
 
 namespace rdv::mixer {
 
@@ -28,6 +29,9 @@ struct alignas(64) MixerCounters {
   Counter talkers;          // mixed talkers in the last tick, all rooms
   Counter encodingLevel;    // the load governor's level (LoadGovernor.h), 0 = as configured
   Counter encodingLevelChanges;
+  // Wall time of each tick's work in ms (rdv_mixer_tick_ms): the tail an overrun count hides
+  // (a worker that ticks at 8 ms with a few 19 ms ticks is one burst from overrunning).
+  relay::FixedHistogram<9> tickMs{{2, 5, 8, 10, 12, 15, 18, 20, 30}, {}, {}, {}};
 };
 
 }  // namespace rdv::mixer

@@ -144,6 +144,7 @@ void MixerWorker::accountTick(uint64_t busyNs, uint32_t encodes) {
   counters_.busyNs.add(busyNs);
   counters_.lastTickNs.set(busyNs);
   if (busyNs > periodNs) counters_.tickOverruns.add(1);
+  counters_.tickMs.observe(static_cast<double>(busyNs) / 1e6);
   const int before = level_;
   if (const int level = governor_.onTick(busyNs, periodNs, encodes); level != before) {
     setEncodingLevel(level);

@@ -61,6 +61,13 @@ void Participant::silence() {
   pcmSilent_ = true;
 }
 
+// A frame not decoded (quiet and not mixed): silence in the mix, counted as spared.
+uint32_t Participant::skipFrame() {
+  silence();
+  ++stats_.decodesSkipped;
+  return 0;
+}
+
 uint32_t Participant::pullFrame(bool mixed) {
   const JitterBuffer::Frame f = jb_.pop(!vad_.talking());  // a listener's buffer trims in silence
   const media::PcmFrame out(pcm_.data(), pcm_.size());
@@ -75,10 +82,15 @@ uint32_t Participant::pullFrame(bool mixed) {
   if (byLevel) {
     vad_.update(media::VoiceActivity::levelFromRfc6464(f.audioLevel));
     if (!mixed && !vad_.talking()) {
-      silence();
-      ++stats_.decodesSkipped;
-      return 0;
+      return skipFrame();
     }
+  }
+  // Nobody hears a quiet participant's lost frame, and concealment says nothing about its level:
+  // it is not concealed. Otherwise a stall upstream (the network, the relay) that leaves every
+  // participant's buffer empty would make each of them run codec PLC, Opus's at 48 kHz, and
+  // multiply the tick's work exactly when the mixer needs to catch up.
+  if (!mixed && !vad_.talking() && f.kind == JitterBuffer::FrameKind::Lost) {
+    return skipFrame();
   }
   // A quiet Opus participant who is not mixed is decoded every other frame (half of them on even
   // ticks, half on odd), and Opus decoding is most of a big room's cost. A frame clearly larger
@@ -90,20 +102,9 @@ uint32_t Participant::pullFrame(bool mixed) {
   // cheaply and their concealment (spandsp's PLC) wants every frame in its history: they are
   // decoded every frame. Frames of quiet non-mixed participants are decoded for their level only
   // (detectOnly): Opus at 16 kHz, G.711/G.722 at their own rate without upsampling.
-  // Nobody hears a quiet participant's lost frame, and concealment says nothing about its level:
-  // it is not concealed. Otherwise a stall upstream (the network, the relay) that leaves every
-  // participant's buffer empty would make each of them run codec PLC, Opus's at 48 kHz, and
-  // multiply the tick's work exactly when the mixer needs to catch up.
-  if (!mixed && !vad_.talking() && f.kind == JitterBuffer::FrameKind::Lost) {
-    silence();
-    ++stats_.decodesSkipped;
-    return 0;
-  }
   if (!byLevel && !mixed && !vad_.talking()) {
     if (cfg_.codec == media::CodecId::Opus && (skipPhase_ ^= true) && !grewFromQuiet(f)) {
-      silence();
-      ++stats_.decodesSkipped;
-      return 0;
+      return skipFrame();
     }
     if (levelOnlyDecode_ && f.kind == JitterBuffer::FrameKind::Packet) return detectOnly(f.payload);
   }

@@ -104,6 +104,7 @@ class Participant {
 
  private:
   void silence();
+  uint32_t skipFrame();
   uint32_t detectOnly(std::span<const std::byte> payload);
   void noteQuietSize(size_t bytes);
   bool grewFromQuiet(const media::JitterBuffer::Frame& f) const;

@@ -295,6 +295,11 @@ TEST_F(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRigh
   EXPECT_GE(std::stod(text.substr(text.find(key) + key.size())), 1000.0) << "the flood was not limited";
   EXPECT_NE(text.find("rdv_mixer_encoding_level{worker=\"0\"} "), std::string::npos);
   EXPECT_NE(text.find("rdv_mixer_encoding_level_changes_total "), std::string::npos);
+  // Every tick the mixers ran (from the start, ≥ 140 frames of talk) is in the tick-time histogram.
+  const std::string count = "rdv_mixer_tick_ms_count ";
+  ASSERT_NE(text.find(count), std::string::npos) << text;
+  EXPECT_GE(std::stod(text.substr(text.find(count) + count.size())), 140.0) << "140 frames of talk are 140 ticks";
+  EXPECT_NE(text.find("rdv_mixer_tick_ms_bucket{le=\"+Inf\"}"), std::string::npos);
 }
 
 TEST_F(ConferenceServerTest, ApiErrorsLocksLimitsPinsAndEvents) {

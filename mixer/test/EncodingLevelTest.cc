@@ -167,6 +167,11 @@ TEST(EncodingLevelTest, WorkerMovesItsRoomsWhenATickOverruns) {
   EXPECT_EQ(worker.counters().encodingLevel.get(), 1u);
   EXPECT_EQ(worker.counters().encodingLevelChanges.get(), 1u);
   EXPECT_EQ(worker.counters().tickOverruns.get(), 1u);
+  const auto& ticks = worker.counters().tickMs;
+  EXPECT_EQ(ticks.count.get(), 31u);
+  EXPECT_EQ(ticks.counts[1].get(), 30u) << "the 5 ms ticks: bucket (2, 5]";
+  EXPECT_EQ(ticks.counts[8].get(), 1u) << "the 30 ms tick: bucket (20, 30]";
+  EXPECT_EQ(ticks.sumMilli.get(), 30u * 5000 + 30000);
   EXPECT_EQ(sharedOpus(worker, 1).complexity(), 3);
   ASSERT_EQ(log.changes.size(), 1u);
   EXPECT_EQ(std::get<0>(log.changes[0]), 3u);
