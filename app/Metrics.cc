@@ -51,7 +51,7 @@ MetricFamily histogram(std::string name, std::string help, const Workers& worker
   uint64_t sumMilli = 0, count = 0;
   const std::array<double, N>* bounds = nullptr;
   for (const auto& w : workers) {
-    const relay::FixedHistogram<N>& h = get(*w);
+    const common::FixedHistogram<N>& h = get(*w);
     bounds = &h.bounds;
     for (size_t i = 0; i <= N; ++i) counts[i] += h.counts[i].get();
     sumMilli += h.sumMilli.get();

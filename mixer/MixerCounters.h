@@ -3,7 +3,7 @@
 // (common::Counter: relaxed single-writer stores). One cache-line-aligned block per worker.
 
 #include "common/Counter.h"
-#include "relay/QualityHistograms.h"  // relay::FixedHistogram
+#include "common/FixedHistogram.h"
 
 namespace rdv::mixer {
 
@@ -31,7 +31,7 @@ struct alignas(64) MixerCounters {
   Counter encodingLevelChanges;
   // Wall time of each tick's work in ms (rdv_mixer_tick_ms): the tail an overrun count hides
   // (a worker that ticks at 8 ms with a few 19 ms ticks is one burst from overrunning).
-  relay::FixedHistogram<9> tickMs{{2, 5, 8, 10, 12, 15, 18, 20, 30}, {}, {}, {}};
+  common::FixedHistogram<9> tickMs{{2, 5, 8, 10, 12, 15, 18, 20, 30}, {}, {}, {}};
 };
 
 }  // namespace rdv::mixer

@@ -134,8 +134,8 @@ void MixerWorker::run() {
     }
     if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
     const uint64_t start = monotonicNs();
-    runTick();
-    accountTick(monotonicNs() - start, opusEncodesLastTick_);
+    const TickStats tick = runTick();
+    accountTick(monotonicNs() - start, tick.opusEncodes);
   }
 }
 
@@ -186,7 +186,7 @@ void MixerWorker::drainPackets() {
   counters_.packetsMalformed.add(malformed);
 }
 
-void MixerWorker::runTick() {
+TickStats MixerWorker::runTick() {
   drainCommands();
   drainPackets();
   TickStats sum = decodeAll();
@@ -201,13 +201,13 @@ void MixerWorker::runTick() {
   counters_.ticks.add(1);
   counters_.encodes.add(sum.encodes);
   counters_.encodesLastTick.set(sum.encodes);
-  opusEncodesLastTick_ = sum.opusEncodes;
   counters_.forwards.add(sum.forwards);
   counters_.decodes.add(sum.decodes);
   counters_.framesConcealed.add(sum.concealed);
   counters_.packetsOut.add(sum.packetsSent);
   counters_.talkers.set(sum.talkers);
   sink_.flush();
+  return sum;
 }
 
 Conference* MixerWorker::createConference(ConferenceId id) { return createConference(id, opts_.conference); }

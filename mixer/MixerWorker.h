@@ -92,7 +92,8 @@ class MixerWorker {
   // One tick's work (commands, packets, decoding, mixing) as the thread does it; for tests and
   // benchmarks that drive the worker without its thread. Worker thread only once started.
   // Decode helpers, when configured, run from construction, so this uses them either way.
-  void runTick();
+  // Returns the tick's sums (also added to the counters).
+  TickStats runTick();
   // What run() does with the busy time of each tick: counters, overruns, and the load governor,
   // which may move every room to another encoding level (rare: it allocates nothing unless the
   // level changes, and then only for the event). Tests feed it made-up times.
@@ -140,7 +141,6 @@ class MixerWorker {
   std::atomic<bool> helpersStop_{false};
   LoadGovernor governor_;
   int level_ = 0;
-  uint32_t opusEncodesLastTick_ = 0;  // what the governor's levels act on
   MixerCounters counters_;
 };
 

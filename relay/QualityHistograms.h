@@ -4,29 +4,11 @@
 // MOS, loss, jitter and RTT here. Written only by the worker, read by the metrics collector, which
 // sums the workers; fixed buckets, no allocation.
 
-#include <array>
-#include <cstddef>
-#include <cstdint>
-
-#include "common/Counter.h"
+#include "common/FixedHistogram.h"
 
 namespace rdv::relay {
 
-template <size_t N>
-struct FixedHistogram {
-  std::array<double, N> bounds;            // upper bounds, ascending; +Inf is implicit
-  std::array<common::Counter, N + 1> counts;  // per bucket (not cumulative); the last is +Inf
-  common::Counter sumMilli;                 // sum of the observations, in thousandths
-  common::Counter count;
-
-  void observe(double v) {
-    size_t i = 0;
-    while (i < N && v > bounds[i]) ++i;
-    counts[i].add(1);
-    sumMilli.add(v > 0 ? static_cast<uint64_t>(v * 1000.0 + 0.5) : 0);
-    count.add(1);
-  }
-};
+using common::FixedHistogram;
 
 struct QualityHistograms {
   FixedHistogram<9> mos{{1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4}, {}, {}, {}};
