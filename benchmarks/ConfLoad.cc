@@ -319,7 +319,8 @@ struct Participant {
   uint32_t ssrc = 0;
   uint16_t seq = 0;
   uint32_t timestamp = 0;
-  uint64_t frame = 0;  // frames sent so far (also the ring position)
+  uint64_t frame = 0;  // frames sent so far (also the silence ring's position)
+  uint64_t toneFrame = 0;  // frames of the current tone sent so far (the tone ring's position)
   uint64_t sent = 0;
   uint64_t sendErrors = 0;
   std::vector<int64_t> onsetSentNs;  // talkers: when each onset's first tone frame left
@@ -396,8 +397,11 @@ size_t ConfLoad::onsetOf(const Participant& p, int64_t now) const {
 
 size_t ConfLoad::buildFrame(Participant& p, int64_t now, std::span<std::byte> buf) {
   const bool toneOn = p.spec.talker && this->toneOn(p, now);
-  const Ring& ring = toneOn ? p.tone : *p.silence;
-  const Payload& payload = ring[p.frame % kRing];
+  // A tone replays its ring from the start at each onset, as an encoder codes a voice starting:
+  // a stationary tone's later frames are coded as background (SILK's VAD flag 0 after ~1 s), and
+  // starting mid-ring would open a talk spurt with frames no real sender starts one with.
+  p.toneFrame = toneOn ? p.toneFrame + 1 : 0;
+  const Payload& payload = toneOn ? p.tone[(p.toneFrame - 1) % kRing] : (*p.silence)[p.frame % kRing];
   size_t n = media::writeRtpHeader(buf, {p.spec.pt, false, p.seq++, p.timestamp, p.ssrc});
   p.timestamp += media::codecInfo(p.spec.codec).rtpFrameTicks();
   if (p.spec.levelExtId != 0) {

@@ -123,7 +123,8 @@ void runRoom(benchmark::State& state, bool levels, size_t helpers = 0, bool leve
 // 1 of each room, an Opus and a G.722 one; 1: two of one codec, the codec taking turns by room)
 // 1/0 for forwarding a lone talker's frame (ConferenceOptions::forwardSingleTalker) and the load
 // governor's encoding level, held fixed (mixer/LoadGovernor.h: 0 as configured, 1-3 Opus complexity
-// at most 3/1/0, 4 CELT only).
+// at most 3/1/0, 4 CELT only), and 1/0 for skipping the quiet Opus frames whose SILK VAD flag says
+// no voice (ConferenceOptions::senderVad; the silent participants send encoded digital silence).
 void BM_HundredMixedRooms(benchmark::State& state) {
   constexpr int kRooms = 100;
   constexpr int kSize = 10;
@@ -142,6 +143,7 @@ void BM_HundredMixedRooms(benchmark::State& state) {
   opts.conference.talkerOpusComplexity = static_cast<int>(state.range(3));
   const bool sameCodecTalkers = state.range(4) != 0;
   opts.conference.forwardSingleTalker = state.range(5) != 0;
+  opts.conference.senderVad = state.range(7) != 0;
   MixerWorker worker(opts, sink);
   for (int room = 0; room < kRooms; ++room) {
     worker.createConference(static_cast<rdv::mixer::ConferenceId>(room));
@@ -192,21 +194,23 @@ BENCHMARK(BM_OpusRoom)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicroseco
 BENCHMARK(BM_OpusRoomWithLevels)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomFullRateDetect)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_HundredMixedRooms)
-    ->ArgNames({"cx", "bw", "lvl", "talker_cx", "same_codec", "fwd", "gov"})
-    ->Args({5, 0, 0, -1, 0, 0, 0})
-    ->Args({5, 0, 1, -1, 0, 0, 0})
-    ->Args({5, 8000, 1, -1, 0, 0, 0})
-    ->Args({1, 0, 1, -1, 0, 0, 0})
-    ->Args({1, 8000, 1, -1, 0, 0, 0})
-    ->Args({5, 0, 1, -1, 0, 1, 0})  // the defaults: forwarding on (nothing to forward: talkers of two codecs)
-    ->Args({5, 0, 1, 1, 0, 1, 0})   // talkers' mix-minus at complexity 1
-    ->Args({5, 0, 1, -1, 1, 0, 0})  // two talkers of one codec, every stream encoded...
-    ->Args({5, 0, 1, -1, 1, 1, 0})  // ...and their frames forwarded to each other
-    ->Args({5, 0, 1, 1, 1, 1, 0})
-    ->Args({5, 0, 1, -1, 0, 1, 1})  // the defaults at each governor level
-    ->Args({5, 0, 1, -1, 0, 1, 2})
-    ->Args({5, 0, 1, -1, 0, 1, 3})
-    ->Args({5, 0, 1, -1, 0, 1, 4})
+    ->ArgNames({"cx", "bw", "lvl", "talker_cx", "same_codec", "fwd", "gov", "svad"})
+    ->Args({5, 0, 0, -1, 0, 0, 0, 1})
+    ->Args({5, 0, 1, -1, 0, 0, 0, 1})
+    ->Args({5, 8000, 1, -1, 0, 0, 0, 1})
+    ->Args({1, 0, 1, -1, 0, 0, 0, 1})
+    ->Args({1, 8000, 1, -1, 0, 0, 0, 1})
+    ->Args({5, 0, 1, -1, 0, 1, 0, 1})  // the defaults: forwarding on (nothing to forward: talkers of two codecs)
+    ->Args({5, 0, 1, 1, 0, 1, 0, 1})   // talkers' mix-minus at complexity 1
+    ->Args({5, 0, 1, -1, 1, 0, 0, 1})  // two talkers of one codec, every stream encoded...
+    ->Args({5, 0, 1, -1, 1, 1, 0, 1})  // ...and their frames forwarded to each other
+    ->Args({5, 0, 1, 1, 1, 1, 0, 1})
+    ->Args({5, 0, 1, -1, 0, 1, 1, 1})  // the defaults at each governor level
+    ->Args({5, 0, 1, -1, 0, 1, 2, 1})
+    ->Args({5, 0, 1, -1, 0, 1, 3, 1})
+    ->Args({5, 0, 1, -1, 0, 1, 4, 1})
+    ->Args({5, 0, 1, -1, 0, 1, 0, 0})  // quiet Opus frames decoded every other tick, VAD flag or not
+    ->Args({5, 0, 1, -1, 0, 1, 4, 0})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OpusRoomDecodeHelper)->Arg(1000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

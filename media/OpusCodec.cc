@@ -32,6 +32,19 @@ int application(const EncoderOptions& opts) {
 
 }  // namespace
 
+bool opusSenderMarkedInactive(std::span<const std::byte> payload) {
+  if (payload.empty()) return false;
+  const auto toc = std::to_integer<unsigned>(payload[0]);
+  const unsigned config = toc >> 3;  // 0-11 SILK only, 12-15 hybrid, 16-31 CELT only
+  const bool oneFrame = (toc & 3) == 0;
+  if (config >= 16 || !oneFrame) return false;
+  if (payload.size() == 1) return true;
+  // One VAD flag per 20 ms SILK frame: a 40 or 60 ms SILK-only frame (config % 4 = 2, 3) has 2, 3.
+  const unsigned silkFrames = config < 12 && (config & 3) >= 2 ? (config & 3) : 1;
+  const unsigned vadBits = (0xFFu << (8 - silkFrames)) & 0xFFu;
+  return (std::to_integer<unsigned>(payload[1]) & vadBits) == 0;
+}
+
 OpusAudioDecoder::OpusAudioDecoder() {
   int err = OPUS_OK;
   dec_ = opus_decoder_create(kMixerRate, 1, &err);

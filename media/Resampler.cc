@@ -10,7 +10,7 @@ Resampler::Resampler(uint32_t inRate, uint32_t outRate, int quality) {
   int err = 0;
   state_ = speex_resampler_init(1, inRate, outRate, quality, &err);
   if (err != RESAMPLER_ERR_SUCCESS) state_ = nullptr;
-  // The filter's delay (about 1 ms at quality 5) is kept rather than skipped: skipping would
+  // The filter's delay (about 1 ms at quality 4-5) is kept rather than skipped: skipping would
   // shorten the first frame and shift every later one against its RTP timestamp.
 }
 

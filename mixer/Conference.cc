@@ -102,6 +102,7 @@ bool Conference::addParticipant(const ParticipantConfig& cfg) {
   jb.frameTicks = media::codecInfo(cfg.codec).rtpFrameTicks();
   auto p = std::make_unique<Participant>(cfg, std::move(decoder), opts_.vad, jb);
   p->setLevelOnlyDecode(opts_.levelOnlyDecode);
+  p->setSenderVad(opts_.senderVad);
   if (addToGroup(cfg.codec) == nullptr) return false;
   participants_.push_back(std::move(p));
   return true;

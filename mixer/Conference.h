@@ -38,6 +38,9 @@ struct ConferenceOptions {
   // 16 kHz, G.711/G.722 without upsampling (Participant::pullFrame); false decodes them at
   // 48 kHz like a mixed frame (for A/B).
   bool levelOnlyDecode = true;
+  // Quiet non-talkers' Opus frames whose SILK VAD flag says no voice are not decoded at all
+  // (Participant::skipQuietOpus); false decodes them like other quiet frames (for A/B).
+  bool senderVad = true;
   // When what a stream would carry is exactly one talker's voice in that stream's own codec at
   // 0 dB gain, the talker's received frame is forwarded (under the stream's own SSRC, sequence
   // and timestamp) instead of being mixed and encoded again: a talker whose only other talker

@@ -1,5 +1,7 @@
 #include "mixer/Participant.h"
 
+#include "media/OpusCodec.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -92,20 +94,10 @@ uint32_t Participant::pullFrame(bool mixed) {
   if (!mixed && !vad_.talking() && f.kind == JitterBuffer::FrameKind::Lost) {
     return skipFrame();
   }
-  // A quiet Opus participant who is not mixed is decoded every other frame (half of them on even
-  // ticks, half on odd), and Opus decoding is most of a big room's cost. A frame clearly larger
-  // than the quiet ones decoded before it is decoded whatever the phase: with variable bitrate
-  // (libopus's default, browsers, baresip) voice starting makes the packets grow, and skipping
-  // that frame would start the talker a frame late (20 ms more onset latency for half the
-  // talkers). With constant bitrate every frame has the size of silence and voice starting on a
-  // skipped frame is found one frame later. G.711 and G.722 decode
-  // cheaply and their concealment (spandsp's PLC) wants every frame in its history: they are
-  // decoded every frame. Frames of quiet non-mixed participants are decoded for their level only
-  // (detectOnly): Opus at 16 kHz, G.711/G.722 at their own rate without upsampling.
+  // Frames of quiet non-mixed participants are decoded for their level only (detectOnly): Opus
+  // at 16 kHz, G.711/G.722 at their own rate without upsampling; quiet Opus ones not all of them.
   if (!byLevel && !mixed && !vad_.talking()) {
-    if (cfg_.codec == media::CodecId::Opus && (skipPhase_ ^= true) && !grewFromQuiet(f)) {
-      return skipFrame();
-    }
+    if (skipQuietOpus(f)) return skipFrame();
     if (levelOnlyDecode_ && f.kind == JitterBuffer::FrameKind::Packet) return detectOnly(f.payload);
   }
   pcmSilent_ = false;
@@ -125,6 +117,27 @@ uint32_t Participant::pullFrame(bool mixed) {
     if (!mixed && !vad_.talking() && f.kind == JitterBuffer::FrameKind::Packet) noteQuietSize(f.payload.size());
   }
   return 1;
+}
+
+// Whether a quiet, non-mixed participant's frame can go undecoded; Opus decoding is most of a big
+// room's cost. A frame the sender's encoder marked as holding no voice (SILK's VAD flag, read
+// without decoding; media::opusSenderMarkedInactive) is not decoded: libopus, which browsers,
+// baresip and linphone use, marks background noise inactive and voice active, so this is the
+// RFC 6464 level's shortcut for senders that send none. Other frames (CELT ones, which carry no
+// flag, and voice) are decoded every other frame (half of the participants on even ticks, half on
+// odd). A frame clearly larger than the quiet ones (decoded, or marked inactive) is decoded
+// whatever the phase: with variable bitrate (libopus's default) voice starting makes the packets grow, and
+// skipping that frame would start the talker a frame late (20 ms more onset latency for half the
+// talkers). With constant bitrate every frame has the size of silence and voice starting on a
+// skipped frame is found one frame later. G.711 and G.722 decode cheaply and their concealment
+// (spandsp's PLC) wants every frame in its history: they are decoded every frame.
+bool Participant::skipQuietOpus(const media::JitterBuffer::Frame& f) {
+  if (cfg_.codec != media::CodecId::Opus) return false;
+  if (senderVad_ && f.kind == media::JitterBuffer::FrameKind::Packet && media::opusSenderMarkedInactive(f.payload)) {
+    noteQuietSize(f.payload.size());  // what grewFromQuiet compares the voice's first frame with
+    return true;
+  }
+  return (skipPhase_ ^= true) && !grewFromQuiet(f);
 }
 
 // A frame nobody hears unless it starts a talker: decoded at the codec's cheapest rate for its

@@ -37,7 +37,7 @@ struct ParticipantStats {
   uint64_t decodeErrors = 0;
   uint64_t concealed = 0;         // frames made by codec PLC/FEC
   uint64_t decodes = 0;
-  uint64_t decodesSkipped = 0;    // quiet and not mixed: by RFC 6464 level, every other frame, or lost
+  uint64_t decodesSkipped = 0;    // quiet, not mixed: by RFC 6464 level, Opus VAD flag, every other frame, lost
   uint64_t sent = 0;
 };
 
@@ -54,6 +54,8 @@ class Participant {
   void setGainDb(double db);
   // Quiet frames decoded for their level only, below 48 kHz (default), or at 48 kHz.
   void setLevelOnlyDecode(bool on) { levelOnlyDecode_ = on; }
+  // Quiet Opus frames whose SILK VAD flag says no voice are not decoded (default), or are.
+  void setSenderVad(bool on) { senderVad_ = on; }
 
   // A packet from this participant; dropped and counted when its payload type is not the
   // negotiated one. An SSRC change resets the decoder.
@@ -64,8 +66,9 @@ class Participant {
   // Once per tick: takes one frame from the jitter buffer and decodes or conceals it into
   // pcm(), then updates talker detection. Muted participants are not decoded (their buffer is
   // still drained); a participant whose RFC 6464 level says quiet, and who is not being mixed,
-  // is not decoded either, and an Opus one without levels who is quiet and not mixed is decoded
-  // every other frame (and every frame clearly larger than its quiet ones); quiet non-mixed frames are decoded for their level only, below 48 kHz.
+  // is not decoded either, nor a quiet non-mixed Opus frame its sender marked inactive, and other
+  // quiet non-mixed Opus frames every other one (skipQuietOpus); quiet non-mixed frames are
+  // decoded for their level only, below 48 kHz.
   // Returns the number of decodes done (0, 1, or 2 when a level-only decode starts a talker and
   // the frame is completed at 48 kHz to be mixed).
   uint32_t pullFrame(bool mixed);
@@ -105,6 +108,7 @@ class Participant {
  private:
   void silence();
   uint32_t skipFrame();
+  bool skipQuietOpus(const media::JitterBuffer::Frame& f);
   uint32_t detectOnly(std::span<const std::byte> payload);
   void noteQuietSize(size_t bytes);
   bool grewFromQuiet(const media::JitterBuffer::Frame& f) const;
@@ -126,6 +130,7 @@ class Participant {
   int talkerSlot_ = -1;
   char digit_ = 0;
   bool levelOnlyDecode_ = true;
+  bool senderVad_ = true;
   bool skipPhase_;  // quiet non-talkers decode on alternate ticks (pullFrame)
   uint32_t quietSize16_ = 0;  // smoothed payload size of quiet decoded frames, 1/16 bytes; 0 none yet
   uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)

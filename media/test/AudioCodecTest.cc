@@ -161,6 +161,16 @@ TEST(G711Test, TablesMatchTheReferenceCodewords) {
   }
 }
 
+// Frame `f` of a voice-like signal: harmonics of a wandering pitch, ~-12 dBFS.
+void voiceLike(int f, std::span<int16_t> in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    const double t = static_cast<double>(static_cast<size_t>(f) * kFrameSamples + i) / kMixerRate;
+    double v = 0;
+    for (int h = 1; h <= 8; ++h) v += std::sin(2 * M_PI * h * (150 + 20 * std::sin(2 * M_PI * t)) * t) / h;
+    in[i] = static_cast<int16_t>(4000 * v);
+  }
+}
+
 // RFC 6716 §3.1: TOC configurations 0-11 are SILK, 12-15 hybrid, 16-31 CELT. A voice-like signal
 // (harmonics of a wandering pitch) is coded SILK or hybrid by default and CELT only with celtOnly,
 // which still decodes to the same tone level.
@@ -175,12 +185,7 @@ TEST(OpusTest, CeltOnlyCodesEveryFrameInCeltModeAndTheDefaultDoesNot) {
     int celtFrames = 0;
     double level = 0;
     for (int f = 0; f < 50; ++f) {
-      for (size_t i = 0; i < in.size(); ++i) {
-        const double t = static_cast<double>(f * kFrameSamples + i) / kMixerRate;
-        double v = 0;
-        for (int h = 1; h <= 8; ++h) v += std::sin(2 * M_PI * h * (150 + 20 * std::sin(2 * M_PI * t)) * t) / h;
-        in[i] = static_cast<int16_t>(4000 * v);
-      }
+      voiceLike(f, in);
       const size_t n = enc->encode(in, payload);
       ASSERT_GT(n, 0u);
       celtFrames += testutil::celtToc(payload[0]) ? 1 : 0;
@@ -190,6 +195,54 @@ TEST(OpusTest, CeltOnlyCodesEveryFrameInCeltModeAndTheDefaultDoesNot) {
     EXPECT_EQ(celtFrames, celt ? 50 : 0);
     EXPECT_GT(level, 1000.0);  // the voice comes through either way
   }
+}
+
+// The SILK VAD flag, the first payload bit after the TOC, read without decoding: libopus at
+// complexity 9 (WebRTC's default on desktops; baresip's is 10) marks digital silence and faint
+// background noise inactive and a voice active. Below complexity 7 libopus skips its signal
+// analysis and SILK's own detector flags this noise active too (the mixer then decodes it).
+TEST(OpusTest, SenderMarkedInactiveFollowsTheEncodersVoiceActivity) {
+  auto enc = makeEncoder(CodecId::Opus, EncoderOptions{.complexity = 9});
+  std::array<int16_t, kFrameSamples> in{};
+  std::array<std::byte, kMaxPayload> payload{};
+  uint32_t seed = 1;
+  int inactive[3] = {};  // silence, noise at about -50 dBFS, voice: frames 10-49 of each
+  for (int part = 0; part < 3; ++part) {
+    for (int f = 0; f < 50; ++f) {
+      if (part == 2) {
+        voiceLike(f, in);
+      } else {
+        for (int16_t& v : in) v = part == 0 ? 0 : static_cast<int16_t>(static_cast<int>((seed = seed * 1103515245 + 12345) >> 16) % 200 - 100);
+      }
+      const size_t n = enc->encode(in, payload);
+      ASSERT_GT(n, 1u);
+      ASSERT_FALSE(testutil::celtToc(payload[0])) << "the default codes these SILK or hybrid";
+      if (f >= 10 && opusSenderMarkedInactive(std::span(payload).first(n))) ++inactive[part];
+    }
+  }
+  EXPECT_EQ(inactive[0], 40);
+  EXPECT_EQ(inactive[1], 40);
+  EXPECT_EQ(inactive[2], 0);
+}
+
+TEST(OpusTest, SenderMarkedInactiveReadsOnlyOneFrameSilkAndHybridPackets) {
+  const auto inactive = [](std::initializer_list<int> bytes) {
+    std::vector<std::byte> p;
+    for (int b : bytes) p.push_back(std::byte(b));
+    return opusSenderMarkedInactive(p);
+  };
+  EXPECT_TRUE(inactive({0x08, 0x00}));   // config 1 (SILK NB 20 ms), one frame, VAD 0
+  EXPECT_TRUE(inactive({0x08, 0x7f}));   // the LBRR flag and what follows are not the VAD flag
+  EXPECT_FALSE(inactive({0x08, 0x80}));  // VAD 1
+  EXPECT_TRUE(inactive({0x68, 0x20}));   // config 13 (hybrid SWB 20 ms)
+  EXPECT_FALSE(inactive({0x68, 0xa0}));
+  EXPECT_TRUE(inactive({0x08}));         // an empty frame (DTX)
+  EXPECT_FALSE(inactive({}));
+  EXPECT_FALSE(inactive({0xf8, 0x00}));  // config 31: CELT, no flag
+  EXPECT_FALSE(inactive({0x09, 0x00, 0x00}));  // two frames (code 1): not read
+  EXPECT_TRUE(inactive({0x10, 0x20}));   // config 2 (SILK NB 40 ms): two VAD flags, both 0
+  EXPECT_FALSE(inactive({0x10, 0x40}));  // the second 20 ms has voice
+  EXPECT_FALSE(inactive({0x18, 0x20}));  // config 3 (60 ms): the third flag
 }
 
 // The mixer's load governor reconfigures live encoders: complexity in place, CELT only by an

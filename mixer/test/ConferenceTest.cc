@@ -208,17 +208,17 @@ struct TalkerStart {
   int ticks = 0;
   double levelDb = 0;
   uint64_t decodes = 0;
+  uint64_t quietDecodes = 0;  // in the 10 silent ticks before the tone
 };
 
-TalkerStart startTalking(CodecId codec, bool levelOnlyDecode) {
-  ConferenceOptions opts;
-  opts.levelOnlyDecode = levelOnlyDecode;
+TalkerStart startTalking(CodecId codec, const ConferenceOptions& opts) {
   Room room(opts);
   room.add(2, codec, 0);
   room.add(3, CodecId::Opus, 0);
   room.run(10);
-  room.replaceSender(2, 1000);
   TalkerStart r;
+  r.quietDecodes = room.conf.find(2)->stats().decodes;
+  room.replaceSender(2, 1000);
   size_t from = 0;
   while (r.ticks < 10 && room.conf.find(2)->talkerSlot() < 0) {
     from = room.heard(3).pcm.size();
@@ -234,6 +234,12 @@ TalkerStart startTalking(CodecId codec, bool levelOnlyDecode) {
 
 class LevelOnlyDecode : public ::testing::TestWithParam<CodecId> {};
 
+TalkerStart startTalking(CodecId codec, bool levelOnlyDecode) {
+  ConferenceOptions opts;
+  opts.levelOnlyDecode = levelOnlyDecode;
+  return startTalking(codec, opts);
+}
+
 TEST_P(LevelOnlyDecode, StartsATalkerAtTheSameTickAndLevel) {
   const TalkerStart cheap = startTalking(GetParam(), true);
   const TalkerStart full = startTalking(GetParam(), false);
@@ -248,6 +254,21 @@ TEST_P(LevelOnlyDecode, StartsATalkerAtTheSameTickAndLevel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, LevelOnlyDecode, ::testing::Values(CodecId::Opus, CodecId::G722, CodecId::Pcmu));
+
+// A quiet Opus participant's frames that its encoder marked as holding no voice (SILK's VAD
+// flag; digital silence here) are not decoded at all, and its voice still starts it talking at
+// the same tick and level as when quiet frames are decoded every other tick.
+TEST(ConferenceTest, OpusFramesTheSenderMarkedInactiveAreNotDecodedAndVoiceStillStartsATalker) {
+  ConferenceOptions decodeThem;
+  decodeThem.senderVad = false;
+  const TalkerStart byFlag = startTalking(CodecId::Opus, ConferenceOptions{});
+  const TalkerStart decoded = startTalking(CodecId::Opus, decodeThem);
+  EXPECT_EQ(byFlag.quietDecodes, 0u);
+  EXPECT_GE(decoded.quietDecodes, 5u);
+  EXPECT_LT(byFlag.ticks, 10);
+  EXPECT_EQ(byFlag.ticks, decoded.ticks);
+  EXPECT_NEAR(byFlag.levelDb, decoded.levelDb, 0.5);
+}
 
 TEST(ConferenceTest, MixSaturatesInsteadOfWrapping) {
   Room room;
