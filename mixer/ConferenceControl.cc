@@ -52,6 +52,11 @@ class ConferenceControl::Events final : public ConferenceEvents {
     n.busy = busyFraction;
     owner_.note(std::move(n));
   }
+  void onTickOverrun(size_t worker, const TickOverrun& overrun) override {
+    MixerNote n{MixerNote::Kind::TickOverrun, static_cast<ConferenceId>(worker), 0, 0, 0, nullptr};
+    n.overrun = overrun;
+    owner_.note(std::move(n));
+  }
 
  private:
   ConferenceControl& owner_;
@@ -404,6 +409,10 @@ void ConferenceControl::drain() {
       done(n.report ? std::optional(std::move(*n.report)) : std::nullopt);
       continue;
     }
+    if (n.kind == MixerNote::Kind::TickOverrun) {
+      logOverrun(n.room, n.overrun);
+      continue;
+    }
     if (n.kind == MixerNote::Kind::EncodingLevel) {
       spdlog::info("conference: mixer {} encoding level {} -> {} ({}, ticks {:.0f} % busy)", n.room, n.levelFrom,
                    n.levelTo, n.levelTo > n.levelFrom ? "cheaper Opus encodes under load" : "load fell",
@@ -420,6 +429,17 @@ void ConferenceControl::drain() {
       emit(m.info.talking ? "talking" : "silent", m.info.room, m.info.id);
     }
   }
+}
+
+void ConferenceControl::logOverrun(ConferenceId worker, const TickOverrun& o) {
+  const std::string where =
+      o.cpuMs < 0 ? ""
+                  : fmt::format(": {:.1f} running, {:.1f} waiting for a CPU, {:.1f} neither",
+                                o.cpuMs, o.queuedMs, std::max(0.0, o.wallMs - o.cpuMs - o.queuedMs));
+  spdlog::warn("conference: mixer {} tick took {:.1f} ms of its {} ms{} (level {}, {} talkers, {} decodes, {} encodes; "
+               "{} overrun{} since the last report)",
+               worker, o.wallMs, kTickMs, where, o.level, o.talkers, o.decodes, o.encodes, o.overruns,
+               o.overruns == 1 ? "" : "s");
 }
 
 void ConferenceControl::emit(std::string type, const std::string& room, ParticipantId who, std::string detail) {

@@ -129,14 +129,15 @@ class ConferenceControl final : public Conferences {
 
   // Mixer threads (through ConferenceEvents); public for the adapter only.
   struct MixerNote {
-    enum class Kind : uint8_t { Talking, Silent, Dtmf, Report, EncodingLevel } kind = Kind::Talking;
-    ConferenceId room = 0;  // EncodingLevel: the mixer worker's index
+    enum class Kind : uint8_t { Talking, Silent, Dtmf, Report, EncodingLevel, TickOverrun } kind = Kind::Talking;
+    ConferenceId room = 0;  // EncodingLevel, TickOverrun: the mixer worker's index
     ParticipantId who = 0;
     char digit = 0;
     uint64_t request = 0;
     std::shared_ptr<ConferenceReport> report;
     int levelFrom = 0, levelTo = 0;  // EncodingLevel
     double busy = 0;
+    TickOverrun overrun;  // TickOverrun
   };
   void note(MixerNote&& n);
 
@@ -166,6 +167,7 @@ class ConferenceControl final : public Conferences {
   void depart(ParticipantId id, LeaveReason reason, bool tell);
   void onDigit(Member& m, char digit);
   void postFlags(const Member& m);
+  void logOverrun(ConferenceId worker, const TickOverrun& o);
   void emit(std::string type, const std::string& room, ParticipantId who, std::string detail = {});
 
   relay::RelayControl& relay_;

@@ -69,7 +69,7 @@ int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes) {
   next_ = (next_ + 1) % window_.size();
   filled_ = std::min(filled_ + 1, window_.size());
   if (!opts_.enabled) return level_;
-  heavy_ = f > opts_.heavyFraction ? heavy_ + 1 : 0;
+  heavy_ = f > opts_.highFraction + opts_.heavyMargin ? heavy_ + 1 : 0;
   heavySumNs_ = heavy_ == 0 ? 0 : heavySumNs_ + static_cast<double>(busyNs);
   const bool settled = ticks_ - changedAt_ > opts_.settleTicks;
   if (busyNs > periodNs && level_ < kMaxEncodingLevel && settled && stepWorthIt(static_cast<double>(busyNs))) {

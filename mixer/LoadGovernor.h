@@ -38,11 +38,15 @@ struct LoadGovernorOptions {
   // the time the thread waited for a core; above about half the period a worker starts to
   // overrun, so 0.55 leaves that margin (conference.adaptive_high_percent).
   double highFraction = 0.55;
-  // Step down, without waiting for the window, after this many consecutive ticks each busier than
-  // heavyFraction: a mixer that starts near its limit (every room's media beginning at once) is
-  // near overrunning on every tick, and with realtime priority (conference.realtime_priority) it
-  // leaves the relay threads almost nothing meanwhile.
-  double heavyFraction = 0.8;
+  // Step down, without waiting for the window, after heavyTicks consecutive ticks each busier
+  // than highFraction + heavyMargin (0.8 at the default high mark, 0.7 at realtime's 0.45): a
+  // mixer that starts near its limit (every room's media beginning at once) is near overrunning
+  // on every tick, and with realtime priority (conference.realtime_priority) it leaves the relay
+  // threads almost nothing meanwhile. Tied to the high mark because a realtime mixer's lower mark
+  // is there for a margin against stalls it cannot see coming; a ramp of talkers starting over a
+  // second would otherwise hold it at 70-80 % for the window's half second (an overrun at 21 ms,
+  // 15.5 of them work, was seen so in the 100 x 10 benchmark).
+  double heavyMargin = 0.25;
   uint32_t heavyTicks = 3;
   // Step up only when the level above is predicted to stay under this (its mean when it was
   // left, times the change of load since): 10 points under highFraction, so a level that sat just
@@ -110,7 +114,7 @@ class LoadGovernor {
   double encodes_ = -1;  // Opus encodes per tick, smoothed; < 0 unknown
   double lastEncodes_ = 0;
   uint32_t quiet_ = 0;
-  uint32_t heavy_ = 0;      // consecutive ticks over heavyFraction
+  uint32_t heavy_ = 0;      // consecutive ticks over highFraction + heavyMargin
   double heavySumNs_ = 0;   // their busy time
   double busyAtLastChange_ = 0;
   // memory_[l]: what was learnt when level l - 1 was left for level l (index 0 unused).

@@ -23,6 +23,21 @@ class MediaSink {
   virtual void flush() {}
 };
 
+// What an overrunning tick was doing, from the worker thread's scheduler accounting (decode
+// helpers not included): running (which includes interrupts taken meanwhile and, where the
+// hypervisor does not report stolen time, its stalls), waiting on a run queue (behind other
+// threads, or with a non-preemptive kernel behind another thread's system call), and neither.
+struct TickOverrun {
+  double wallMs = 0;
+  double cpuMs = -1;     // on a CPU; -1 unknown (no /proc/thread-self/schedstat)
+  double queuedMs = -1;  // runnable, waiting on a run queue
+  int level = 0;         // the encoding level the tick ran at
+  uint32_t talkers = 0;
+  uint32_t encodes = 0;
+  uint32_t decodes = 0;
+  uint64_t overruns = 1;
+};
+
 class ConferenceEvents {
  public:
   virtual ~ConferenceEvents() = default;
@@ -37,6 +52,9 @@ class ConferenceEvents {
   virtual void onEncodingLevel(size_t worker, int from, int to, double busyFraction) {
     (void)worker, (void)from, (void)to, (void)busyFraction;
   }
+  // A tick of mixer worker `worker` took longer than its period. Reported at most once a second
+  // per worker; `overruns` counts this one and those since the last report.
+  virtual void onTickOverrun(size_t worker, const TickOverrun& overrun) { (void)worker, (void)overrun; }
 };
 
 }  // namespace rdv::mixer

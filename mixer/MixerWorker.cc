@@ -1,14 +1,19 @@
 #include "mixer/MixerWorker.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 namespace rdv::mixer {
 namespace {
@@ -18,6 +23,38 @@ uint64_t monotonicNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+// How the calling thread spent a stretch of time: on a CPU (CLOCK_THREAD_CPUTIME_ID, exact; it
+// includes interrupts taken meanwhile, and a hypervisor's stalls where, as here, the guest is not
+// told of stolen time) and runnable but waiting on a run queue (run_delay in
+// /proc/thread-self/schedstat, CONFIG_SCHED_INFO; with a non-preemptive kernel a realtime thread
+// also waits there for another thread's system call to finish). schedstat's own run time lags by
+// up to a scheduler tick, so it is not used.
+class ThreadTime {
+ public:
+  struct Sample {
+    uint64_t runNs = 0;
+    uint64_t queuedNs = 0;
+  };
+  ThreadTime() : schedstat_(open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)) {}
+  // A clock read and a pread (~3 us); nullopt without schedstat.
+  std::optional<Sample> read() const {
+    std::array<char, 96> buf{};
+    const ssize_t n = schedstat_.valid() ? pread(schedstat_.get(), buf.data(), buf.size() - 1, 0) : -1;
+    uint64_t run = 0;
+    Sample s;
+    if (n <= 0 || std::sscanf(buf.data(), "%" SCNu64 " %" SCNu64, &run, &s.queuedNs) != 2) return std::nullopt;
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    s.runNs = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+    return s;
+  }
+
+ private:
+  common::Fd schedstat_;
+};
+
+constexpr uint64_t kOverrunReportTicks = 50;  // at most one report a second per worker
 
 }  // namespace
 
@@ -125,6 +162,7 @@ void MixerWorker::post(MixerCommand&& cmd) { commands_.enqueue(std::move(cmd)); 
 
 void MixerWorker::run() {
   pthread_setname_np(pthread_self(), "rdv-mixer");  // ProcessCpu.h groups threads by name
+  const ThreadTime threadTime;
   while (!stop_.load(std::memory_order_relaxed)) {
     uint64_t expirations = 0;
     const ssize_t n = read(timer_.get(), &expirations, sizeof expirations);
@@ -134,9 +172,31 @@ void MixerWorker::run() {
     }
     if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
     const uint64_t start = monotonicNs();
+    const auto before = threadTime.read();
+    const int level = level_;
     const TickStats tick = runTick();
-    accountTick(monotonicNs() - start, tick.opusEncodes);
+    const uint64_t busyNs = monotonicNs() - start;
+    accountTick(busyNs, tick.opusEncodes);
+    if (busyNs <= uint64_t{opts_.tickMs} * 1'000'000) continue;
+    TickOverrun o{.wallMs = static_cast<double>(busyNs) / 1e6, .level = level, .talkers = tick.talkers,
+                  .encodes = tick.encodes, .decodes = tick.decodes};
+    if (const auto after = threadTime.read(); before && after) {
+      o.cpuMs = static_cast<double>(after->runNs - before->runNs) / 1e6;
+      o.queuedMs = static_cast<double>(after->queuedNs - before->queuedNs) / 1e6;
+    }
+    reportOverrun(o);
   }
+}
+
+// Counted in accountTick; here only told to the control thread, which logs it (at most once a
+// second: a worker that overruns every tick is the governor's to fix, not the log's to fill).
+void MixerWorker::reportOverrun(TickOverrun o) {
+  ++overrunsUnreported_;
+  const uint64_t ticks = counters_.ticks.get();
+  if (events_ == nullptr || (lastOverrunReportTick_ != 0 && ticks - lastOverrunReportTick_ < kOverrunReportTicks)) return;
+  lastOverrunReportTick_ = ticks;
+  o.overruns = std::exchange(overrunsUnreported_, 0);
+  events_->onTickOverrun(opts_.index, o);
 }
 
 void MixerWorker::accountTick(uint64_t busyNs, uint32_t encodes) {

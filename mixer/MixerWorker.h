@@ -121,6 +121,7 @@ class MixerWorker {
   TickStats decodeAll();
   void helperLoop(size_t k);
   void applyRealtimePriority();
+  void reportOverrun(TickOverrun o);
 
   MixerWorkerOptions opts_;
   std::string realtimeError_;
@@ -141,6 +142,8 @@ class MixerWorker {
   std::atomic<bool> helpersStop_{false};
   LoadGovernor governor_;
   int level_ = 0;
+  uint64_t overrunsUnreported_ = 0;
+  uint64_t lastOverrunReportTick_ = 0;  // counters_.ticks at the last onTickOverrun; 0 none yet
   MixerCounters counters_;
 };
 

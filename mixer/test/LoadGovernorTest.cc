@@ -108,6 +108,21 @@ TEST(LoadGovernorTest, ConsecutiveHeavyTicksStepDownBeforeTheWindowFills) {
   EXPECT_EQ(spread.level(), 0) << "heavy ticks that are not consecutive wait for the window";
 }
 
+// With the realtime marks (high 45 %) a tick counts as heavy above 70 %: a ramp of talkers that
+// holds the ticks at 72 % steps down after three of them, not after the window's half second.
+TEST(LoadGovernorTest, HeavyTicksAreCountedFromTheHighMark) {
+  LoadGovernor realtime(LoadGovernorOptions{.highFraction = 0.45, .lowFraction = 0.35});
+  LoadGovernor ordinary;
+  run(realtime, 10, 0.3);
+  run(ordinary, 10, 0.3);
+  for (int t = 0; t < 3; ++t) {
+    realtime.onTick(busy(0.72), kPeriodNs, 100);
+    ordinary.onTick(busy(0.72), kPeriodNs, 100);
+  }
+  EXPECT_GT(realtime.level(), 0);
+  EXPECT_EQ(ordinary.level(), 0) << "72 % is under the default marks' 80 %";
+}
+
 TEST(LoadGovernorTest, OneBusyTickBelowTheOverrunLineDoesNotStepDown) {
   LoadGovernor g;
   run(g, 30, 0.3);

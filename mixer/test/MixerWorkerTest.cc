@@ -121,6 +121,56 @@ TEST_F(MixerWorkerTest, RemovedParticipantNoLongerReceivesOrRoutes) {
   EXPECT_EQ(worker.counters().participants.get(), 1u);
 }
 
+struct OverrunEvents : ConferenceEvents {
+  std::mutex mu;
+  std::vector<TickOverrun> overruns;
+  void onTalking(ConferenceId, ParticipantId, bool) override {}
+  void onTickOverrun(size_t worker, const TickOverrun& o) override {
+    EXPECT_EQ(worker, 0u);
+    std::lock_guard lock(mu);
+    overruns.push_back(o);
+  }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return overruns.size();
+  }
+};
+
+// A tick that runs past its period is counted and told to the control side with what it did and
+// how it spent the time (running, queued, neither); the next overruns within a second are counted
+// but reported once, with the report after them. The long ticks here are commands that sleep:
+// neither running nor queued, as a tick the hypervisor stalls.
+TEST(MixerWorkerOverrunTest, AnOverrunIsCountedAndReportedAtMostOnceASecond) {
+  LockedSink sink;
+  OverrunEvents events;
+  MixerWorker w(MixerWorkerOptions{}, sink, &events);
+  ASSERT_TRUE(w.start());
+  const auto longTick = [](MixerWorker&) { std::this_thread::sleep_for(25ms); };
+  w.post(longTick);
+  ASSERT_TRUE(waitFor([&] { return events.count() == 1; }));
+  const uint64_t reportedAt = w.counters().ticks.get();
+  w.post(longTick);
+  w.post(longTick);  // the same tick: one more overrun
+  ASSERT_TRUE(waitFor([&] { return w.counters().tickOverruns.get() >= 2; }));
+  w.post(longTick);
+  ASSERT_TRUE(waitFor([&] { return w.counters().tickOverruns.get() >= 3; }));
+  EXPECT_EQ(events.count(), 1u) << "within 50 ticks of the first report";
+  ASSERT_TRUE(waitFor([&] { return w.counters().ticks.get() > reportedAt + 50; }));
+  w.post(longTick);
+  ASSERT_TRUE(waitFor([&] { return events.count() == 2; }));
+  w.stop();
+  std::lock_guard lock(events.mu);
+  EXPECT_GE(events.overruns[0].wallMs, 25.0);
+  EXPECT_GE(events.overruns[0].cpuMs, 0.0) << "schedstat is there on Linux";
+  EXPECT_LT(events.overruns[0].cpuMs, events.overruns[0].wallMs / 2) << "it slept";
+  EXPECT_LT(events.overruns[0].queuedMs, events.overruns[0].wallMs / 2) << "sleeping is not queueing";
+  EXPECT_EQ(events.overruns[0].overruns, 1u);
+  EXPECT_EQ(events.overruns[0].level, 0);
+  // The two unreported and this one (a loaded machine may add a preempted tick of its own).
+  EXPECT_GE(events.overruns[1].overruns, 3u);
+  EXPECT_GE(w.counters().tickOverruns.get(), 4u);
+}
+
 TEST(PacketQueueTest, FullQueueRefusesAndCounts) {
   relay::PacketQueue q(4);
   const std::array<std::byte, 20> pkt{};
