@@ -137,7 +137,7 @@ class ConferenceControl final : public Conferences {
     std::shared_ptr<ConferenceReport> report;
     int levelFrom = 0, levelTo = 0;  // EncodingLevel
     double busy = 0;
-    TickOverrun overrun;  // TickOverrun
+    TickOverrun overrun{};  // TickOverrun
   };
   void note(MixerNote&& n);
 
