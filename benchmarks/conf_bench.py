@@ -29,6 +29,11 @@ Figures per run:
                conference.adaptive_encoding): the highest any mixer reached during the run (polled
                every second), then each mixer's level at the end, e.g. "4 (4,3)"; chg = level changes
   other%       everything else's CPU on the machine during the media phase, as a share of all cores
+  stalls       with --stall-probe: cyclictest (Debian rt-tests) runs one SCHED_FIFO 90 thread per
+               core, pinned, waking every 1 ms, over the media phase; "N/M" = N wake-ups at least
+               5 ms late, the latest M ms. Nothing at a lower priority delays that thread, so these
+               are the machine's own stalls (a hypervisor's, or a non-preemptive kernel's long
+               system calls), which any tick in them also suffers
 
 Python 3 standard library only. Sends only to 127.0.0.1. Every wait and loop is bounded.
 """
@@ -450,6 +455,45 @@ class LevelPoller:
             self.thread.join(timeout=HTTP_TIMEOUT + 1)
 
 
+class StallProbe:
+    """cyclictest over the media phase: start() at media_start, figures() at media_end."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self.proc = None
+
+    def start(self):
+        if not self.enabled:
+            return
+        # One 1 ms timer thread per core (-t -a: one per CPU, pinned), priority 90, histogram to
+        # 100 ms in 1 us buckets; -D bounds it should media_end never come.
+        self.proc = subprocess.Popen(["cyclictest", "-m", "-q", "-p", "90", "-i", "1000", "-t", str(NCPU), "-a",
+                                      "-h", "100000", "-D", "600"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+
+    def figures(self):
+        if self.proc is None:
+            return {}
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.proc = None
+        late, latest = 0, 0.0
+        for line in out.splitlines():
+            cells = line.split()
+            if cells and cells[0].isdigit() and len(cells) > 1:
+                us = int(cells[0])
+                if us >= 5000:
+                    late += sum(int(c) for c in cells[1:])
+            elif line.startswith("# Max Latencies:"):
+                latest = max((int(c) for c in cells[3:]), default=0) / 1000
+        return {"stalls_5ms": late, "stall_max_ms": latest}
+
+
 def run_conf_load(args, server, spec_path, n):
     """Runs conf_load and samples the server at its phase lines; returns the figures."""
     argv = [args.conf_load, "--participants", spec_path, "--seconds", str(args.seconds),
@@ -462,6 +506,7 @@ def run_conf_load(args, server, spec_path, n):
         argv += ["--room-size", str(n // args.rooms), "--tone-spread", str(args.tone_spread)]
     limit = args.seconds + 40
     figures, samples = {}, {}
+    probe = StallProbe(args.stall_probe)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                             preexec_fn=prepare_child if args.load_nice is None else load_preexec(args.load_nice))
     watchdog = threading.Timer(limit, lambda: proc.poll() is None and os.kill(proc.pid, signal.SIGKILL))
@@ -473,11 +518,16 @@ def run_conf_load(args, server, spec_path, n):
                 samples[value] = {"cpu": proc_cpu_seconds(server.server.proc.pid), "busy": system_busy_seconds(),
                                   "t": time.monotonic(),
                                   "threads": server.server.thread_cpu() if args.threads else {}}
+                if value == "media_start":
+                    probe.start()
+                elif value == "media_end":
+                    figures.update(probe.figures())
             elif sep:
                 figures[key] = value
         proc.wait(timeout=10)
     finally:
         watchdog.cancel()
+        probe.figures()  # stops it if media_end never came
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -559,7 +609,7 @@ def level_cell(r):
 
 def print_table(rows):
     head = ("server", "N", "ms/p-s", "cores", "recv", "loss%", "late", "jit p50", "lat p50", "lat p99", "found",
-            "enc/tick", "overruns", "conc%", "level", "chg", "genCPU", "other%")
+            "enc/tick", "overruns", "conc%", "level", "chg", "genCPU", "other%", "stalls")
     print(("{:<10} {:>5} " + "{:>8} " * (len(head) - 2)).format(*head))
     for r in rows:
         if "error" in r:
@@ -577,7 +627,8 @@ def print_table(rows):
                  fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"),
                  fmt(100 * concealed / frames if concealed is not None and frames else None, ".3f"), level_cell(r),
                  fmt(mixer_figure(r, "rdv_mixer_encoding_level_changes_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
-                 fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else "")]
+                 fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else ""),
+                 f"{r['stalls_5ms']}/{r['stall_max_ms']:.0f}" if "stalls_5ms" in r else "-"]
         print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r.get("label", r["participants"]), *cells))
 
 
@@ -617,6 +668,8 @@ def main():
     ap.add_argument("--janus-debug", type=int, default=3, help="janus debug level (4 logs every join)")
     ap.add_argument("--rendezvous-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", action="store_true", help="also report the server's CPU per thread name")
+    ap.add_argument("--stall-probe", action="store_true",
+                    help="run cyclictest (rt-tests) over the media phase: the machine's own stalls (column stalls)")
     ap.add_argument("--nice", type=int, default=0, help="niceness for servers and conf_load (needs root below 0)")
     ap.add_argument("--load-nice", type=int, default=None,
                     help="conf_load's own niceness (own autogroup), e.g. 10 so the generator yields to the "
