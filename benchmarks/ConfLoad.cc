@@ -399,7 +399,9 @@ size_t ConfLoad::buildFrame(Participant& p, int64_t now, std::span<std::byte> bu
   const bool toneOn = p.spec.talker && this->toneOn(p, now);
   // A tone replays its ring from the start at each onset, as an encoder codes a voice starting:
   // a stationary tone's later frames are coded as background (SILK's VAD flag 0 after ~1 s), and
-  // starting mid-ring would open a talk spurt with frames no real sender starts one with.
+  // starting mid-ring would open a talk spurt with frames no real sender starts one with. A tone
+  // longer than the ring (1 s) wraps to its start: a fresh onset within the spurt, harmless to a
+  // participant already talking.
   p.toneFrame = toneOn ? p.toneFrame + 1 : 0;
   const Payload& payload = toneOn ? p.tone[(p.toneFrame - 1) % kRing] : (*p.silence)[p.frame % kRing];
   size_t n = media::writeRtpHeader(buf, {p.spec.pt, false, p.seq++, p.timestamp, p.ssrc});

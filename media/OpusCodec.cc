@@ -39,9 +39,11 @@ bool opusSenderMarkedInactive(std::span<const std::byte> payload) {
   const bool oneFrame = (toc & 3) == 0;
   if (config >= 16 || !oneFrame) return false;
   if (payload.size() == 1) return true;
-  // One VAD flag per 20 ms SILK frame: a 40 or 60 ms SILK-only frame (config % 4 = 2, 3) has 2, 3.
+  // One VAD flag per 20 ms SILK frame (a 40 or 60 ms SILK-only frame, config % 4 = 2, 3, has 2,
+  // 3), then the LBRR flag; a stereo packet (TOC bit 2) has the side channel's flags after those.
   const unsigned silkFrames = config < 12 && (config & 3) >= 2 ? (config & 3) : 1;
-  const unsigned vadBits = (0xFFu << (8 - silkFrames)) & 0xFFu;
+  unsigned vadBits = (0xFFu << (8 - silkFrames)) & 0xFFu;
+  if ((toc & 0x04) != 0) vadBits |= ((1u << silkFrames) - 1) << (7 - 2 * silkFrames);
   return (std::to_integer<unsigned>(payload[1]) & vadBits) == 0;
 }
 

@@ -12,11 +12,12 @@ struct OpusEncoder;
 
 namespace rdv::media {
 
-// True when the sender's own encoder marked this 20 ms packet as holding no voice, read without
-// decoding: a SILK or hybrid frame (TOC config < 16, one frame) whose VAD flag, the first bit of
-// the range-coded payload (RFC 6716 §4.2.3), is 0, or an empty frame (DTX). libopus sets the flag
-// from its own activity detector with a low threshold, so background noise reads inactive and
-// any voice active. CELT frames carry no flag: false.
+// True when the sender's own encoder marked this packet as holding no voice, read without
+// decoding: a one-frame SILK or hybrid packet (TOC config < 16, code 0) whose VAD flags, the first
+// bits of the range-coded payload (RFC 6716 §4.2.3: one per 20 ms SILK frame, and the side
+// channel's too in stereo), are all 0, or an empty frame (DTX). libopus sets them from its own
+// activity detector, so background noise reads inactive and any voice active. CELT frames carry
+// no flag: false.
 bool opusSenderMarkedInactive(std::span<const std::byte> payload);
 
 class OpusAudioDecoder final : public AudioDecoder {

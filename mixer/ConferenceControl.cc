@@ -437,9 +437,9 @@ void ConferenceControl::logOverrun(ConferenceId worker, const TickOverrun& o) {
                   : fmt::format(": {:.1f} running, {:.1f} waiting for a CPU, {:.1f} neither",
                                 o.cpuMs, o.queuedMs, std::max(0.0, o.wallMs - o.cpuMs - o.queuedMs));
   spdlog::warn("conference: mixer {} tick took {:.1f} ms of its {} ms{} (level {}, {} talkers, {} decodes, {} encodes; "
-               "{} overrun{} since the last report)",
-               worker, o.wallMs, kTickMs, where, o.level, o.talkers, o.decodes, o.encodes, o.overruns,
-               o.overruns == 1 ? "" : "s");
+               "{}{} overrun{} since the last report)",
+               worker, o.wallMs, kTickMs, where, o.level, o.talkers, o.decodes, o.encodes,
+               o.overruns == 1 ? "" : "the longest of ", o.overruns, o.overruns == 1 ? "" : "s");
 }
 
 void ConferenceControl::emit(std::string type, const std::string& room, ParticipantId who, std::string detail) {

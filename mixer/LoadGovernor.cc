@@ -16,6 +16,8 @@ constexpr int kComplexityCap[kMaxEncodingLevel + 1] = {10, 3, 1, 0, 0};
 // changes). Measured on one machine: on a slower one the savings are larger, so the governor
 // errs towards smaller and fewer steps, never towards steps that cannot matter.
 constexpr double kStepSavingNs[kMaxEncodingLevel] = {22'500, 21'500, 11'000, 31'000};
+// The heavy-tick line never above this, whatever the high mark (adaptive_high_percent goes to 100).
+constexpr double kHeavyCeiling = 0.95;
 
 }  // namespace
 
@@ -69,7 +71,7 @@ int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes) {
   next_ = (next_ + 1) % window_.size();
   filled_ = std::min(filled_ + 1, window_.size());
   if (!opts_.enabled) return level_;
-  heavy_ = f > opts_.highFraction + opts_.heavyMargin ? heavy_ + 1 : 0;
+  heavy_ = f > std::min(opts_.highFraction + opts_.heavyMargin, kHeavyCeiling) ? heavy_ + 1 : 0;
   heavySumNs_ = heavy_ == 0 ? 0 : heavySumNs_ + static_cast<double>(busyNs);
   const bool settled = ticks_ - changedAt_ > opts_.settleTicks;
   if (busyNs > periodNs && level_ < kMaxEncodingLevel && settled && stepWorthIt(static_cast<double>(busyNs))) {

@@ -39,7 +39,7 @@ struct LoadGovernorOptions {
   // overrun, so 0.55 leaves that margin (conference.adaptive_high_percent).
   double highFraction = 0.55;
   // Step down, without waiting for the window, after heavyTicks consecutive ticks each busier
-  // than highFraction + heavyMargin (0.8 at the default high mark, 0.7 at realtime's 0.45): a
+  // than highFraction + heavyMargin, at most 0.95 (0.8 at the default mark, 0.7 at realtime's 0.45): a
   // mixer that starts near its limit (every room's media beginning at once) is near overrunning
   // on every tick, and with realtime priority (conference.realtime_priority) it leaves the relay
   // threads almost nothing meanwhile. Tied to the high mark because a realtime mixer's lower mark

@@ -52,8 +52,8 @@ class ConferenceEvents {
   virtual void onEncodingLevel(size_t worker, int from, int to, double busyFraction) {
     (void)worker, (void)from, (void)to, (void)busyFraction;
   }
-  // A tick of mixer worker `worker` took longer than its period. Reported at most once a second
-  // per worker; `overruns` counts this one and those since the last report.
+  // Ticks of mixer worker `worker` took longer than their period. Reported at most once a second
+  // per worker: `overrun` is the longest since the last report, `overrun.overruns` their count.
   virtual void onTickOverrun(size_t worker, const TickOverrun& overrun) { (void)worker, (void)overrun; }
 };
 

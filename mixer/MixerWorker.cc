@@ -43,7 +43,10 @@ class ThreadTime {
     const ssize_t n = schedstat_.valid() ? pread(schedstat_.get(), buf.data(), buf.size() - 1, 0) : -1;
     uint64_t run = 0;
     Sample s;
-    if (n <= 0 || std::sscanf(buf.data(), "%" SCNu64 " %" SCNu64, &run, &s.queuedNs) != 2) return std::nullopt;
+    // A kernel without delay accounting prints zeros: unknown, not "never waited".
+    if (n <= 0 || std::sscanf(buf.data(), "%" SCNu64 " %" SCNu64, &run, &s.queuedNs) != 2 || run == 0) {
+      return std::nullopt;
+    }
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     s.runNs = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
@@ -177,7 +180,10 @@ void MixerWorker::run() {
     const TickStats tick = runTick();
     const uint64_t busyNs = monotonicNs() - start;
     accountTick(busyNs, tick.opusEncodes);
-    if (busyNs <= uint64_t{opts_.tickMs} * 1'000'000) continue;
+    if (busyNs <= uint64_t{opts_.tickMs} * 1'000'000) {
+      reportOverrun(std::nullopt);
+      continue;
+    }
     TickOverrun o{.wallMs = static_cast<double>(busyNs) / 1e6, .level = level, .talkers = tick.talkers,
                   .encodes = tick.encodes, .decodes = tick.decodes};
     if (const auto after = threadTime.read(); before && after) {
@@ -188,15 +194,22 @@ void MixerWorker::run() {
   }
 }
 
-// Counted in accountTick; here only told to the control thread, which logs it (at most once a
-// second: a worker that overruns every tick is the governor's to fix, not the log's to fill).
-void MixerWorker::reportOverrun(TickOverrun o) {
-  ++overrunsUnreported_;
+// Counted in accountTick; here only told to the control thread, which logs it, at most once a
+// second (a worker that overruns every tick is the governor's to fix, not the log's to fill).
+// Overruns within a second of a report are held, the longest of them standing for all, and told
+// once the second has passed (`o` empty: a tick that did not overrun, to flush them by).
+void MixerWorker::reportOverrun(std::optional<TickOverrun> o) {
+  if (events_ == nullptr) return;
+  if (o) {
+    const uint64_t held = heldOverrun_ ? heldOverrun_->overruns : 0;
+    if (!heldOverrun_ || o->wallMs > heldOverrun_->wallMs) heldOverrun_ = *o;
+    heldOverrun_->overruns = held + 1;
+  }
   const uint64_t ticks = counters_.ticks.get();
-  if (events_ == nullptr || (lastOverrunReportTick_ != 0 && ticks - lastOverrunReportTick_ < kOverrunReportTicks)) return;
+  if (!heldOverrun_ || (lastOverrunReportTick_ != 0 && ticks - lastOverrunReportTick_ < kOverrunReportTicks)) return;
   lastOverrunReportTick_ = ticks;
-  o.overruns = std::exchange(overrunsUnreported_, 0);
-  events_->onTickOverrun(opts_.index, o);
+  events_->onTickOverrun(opts_.index, *heldOverrun_);
+  heldOverrun_.reset();
 }
 
 void MixerWorker::accountTick(uint64_t busyNs, uint32_t encodes) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -121,7 +122,7 @@ class MixerWorker {
   TickStats decodeAll();
   void helperLoop(size_t k);
   void applyRealtimePriority();
-  void reportOverrun(TickOverrun o);
+  void reportOverrun(std::optional<TickOverrun> o);
 
   MixerWorkerOptions opts_;
   std::string realtimeError_;
@@ -142,7 +143,7 @@ class MixerWorker {
   std::atomic<bool> helpersStop_{false};
   LoadGovernor governor_;
   int level_ = 0;
-  uint64_t overrunsUnreported_ = 0;
+  std::optional<TickOverrun> heldOverrun_;  // the longest since the last report; overruns = their count
   uint64_t lastOverrunReportTick_ = 0;  // counters_.ticks at the last onTickOverrun; 0 none yet
   MixerCounters counters_;
 };

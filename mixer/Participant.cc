@@ -120,24 +120,27 @@ uint32_t Participant::pullFrame(bool mixed) {
 }
 
 // Whether a quiet, non-mixed participant's frame can go undecoded; Opus decoding is most of a big
-// room's cost. A frame the sender's encoder marked as holding no voice (SILK's VAD flag, read
-// without decoding; media::opusSenderMarkedInactive) is not decoded: libopus, which browsers,
-// baresip and linphone use, marks background noise inactive and voice active, so this is the
-// RFC 6464 level's shortcut for senders that send none. Other frames (CELT ones, which carry no
-// flag, and voice) are decoded every other frame (half of the participants on even ticks, half on
-// odd). A frame clearly larger than the quiet ones (decoded, or marked inactive) is decoded
-// whatever the phase: with variable bitrate (libopus's default) voice starting makes the packets grow, and
-// skipping that frame would start the talker a frame late (20 ms more onset latency for half the
-// talkers). With constant bitrate every frame has the size of silence and voice starting on a
-// skipped frame is found one frame later. G.711 and G.722 decode cheaply and their concealment
-// (spandsp's PLC) wants every frame in its history: they are decoded every frame.
+// room's cost. A frame clearly larger than the quiet ones (decoded, or marked inactive) is always
+// decoded: with variable bitrate (libopus's default) voice starting makes the packets grow, and
+// skipping that frame would start the talker a frame late. A frame the sender's encoder marked as
+// holding no voice (SILK's VAD flag, read without decoding; media::opusSenderMarkedInactive) is
+// not decoded, but for one in kInactiveCheckEvery: libopus, which browsers, baresip and linphone
+// use, marks background noise inactive and voice active, so the flag is the RFC 6464 level's
+// shortcut for senders that send none; the occasional decode still finds a loud sound the flag
+// calls background (a steady tone after ~1 s, an encoder that never sets the flag) within 320 ms.
+// Other frames (CELT ones, which carry no flag) are decoded every other frame (half of the
+// participants on even ticks, half on odd); with constant bitrate voice starting on a skipped
+// frame is found one frame later. G.711 and G.722 decode cheaply and their concealment (spandsp's
+// PLC) wants every frame in its history: they are decoded every frame.
 bool Participant::skipQuietOpus(const media::JitterBuffer::Frame& f) {
   if (cfg_.codec != media::CodecId::Opus) return false;
+  const bool offPhase = (skipPhase_ ^= true);
+  if (grewFromQuiet(f)) return false;
   if (senderVad_ && f.kind == media::JitterBuffer::FrameKind::Packet && media::opusSenderMarkedInactive(f.payload)) {
     noteQuietSize(f.payload.size());  // what grewFromQuiet compares the voice's first frame with
-    return true;
+    return ++inactiveSkips_ % kInactiveCheckEvery != 0;
   }
-  return (skipPhase_ ^= true) && !grewFromQuiet(f);
+  return offPhase;
 }
 
 // A frame nobody hears unless it starts a talker: decoded at the codec's cheapest rate for its

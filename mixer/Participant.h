@@ -132,6 +132,8 @@ class Participant {
   bool levelOnlyDecode_ = true;
   bool senderVad_ = true;
   bool skipPhase_;  // quiet non-talkers decode on alternate ticks (pullFrame)
+  static constexpr uint32_t kInactiveCheckEvery = 16;  // skipQuietOpus: 320 ms
+  uint32_t inactiveSkips_ = 0;
   uint32_t quietSize16_ = 0;  // smoothed payload size of quiet decoded frames, 1/16 bytes; 0 none yet
   uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)
   bool dtmfSeen_ = false;

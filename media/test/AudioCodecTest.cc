@@ -243,6 +243,9 @@ TEST(OpusTest, SenderMarkedInactiveReadsOnlyOneFrameSilkAndHybridPackets) {
   EXPECT_TRUE(inactive({0x10, 0x20}));   // config 2 (SILK NB 40 ms): two VAD flags, both 0
   EXPECT_FALSE(inactive({0x10, 0x40}));  // the second 20 ms has voice
   EXPECT_FALSE(inactive({0x18, 0x20}));  // config 3 (60 ms): the third flag
+  EXPECT_TRUE(inactive({0x70, 0x40}));   // config 14 (hybrid FB 10 ms): one flag, whatever follows
+  EXPECT_TRUE(inactive({0x0c, 0x40}));   // stereo (TOC bit 2): mid VAD 0, mid LBRR, side VAD 0
+  EXPECT_FALSE(inactive({0x0c, 0x20}));  // the side channel has voice
 }
 
 // The mixer's load governor reconfigures live encoders: complexity in place, CELT only by an

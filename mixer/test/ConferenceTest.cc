@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <utility>
 #include <vector>
 
+#include "media/OpusCodec.h"
 #include "mixer/test/MixerTestUtil.h"
 
 namespace rdv::mixer {
@@ -268,6 +270,44 @@ TEST(ConferenceTest, OpusFramesTheSenderMarkedInactiveAreNotDecodedAndVoiceStill
   EXPECT_LT(byFlag.ticks, 10);
   EXPECT_EQ(byFlag.ticks, decoded.ticks);
   EXPECT_NEAR(byFlag.levelDb, decoded.levelDb, 0.5);
+}
+
+// A loud sound its sender's encoder calls background from the first frame on (a steady tone,
+// which libopus marks inactive after ~0.8 s) still starts a talker: one inactive frame in 16 is
+// decoded anyway.
+TEST(ConferenceTest, ALoudSoundMarkedInactiveStillStartsATalker) {
+  auto enc = media::makeEncoder(CodecId::Opus);
+  media::testutil::Tone tone(400, 8000);
+  std::array<int16_t, media::kFrameSamples> pcm{};
+  std::array<std::byte, media::kMaxPayload> out{};
+  std::vector<std::vector<std::byte>> frames;  // frames 60..99 of the tone
+  for (int i = 0; i < 100; ++i) {
+    tone.next(pcm);
+    const size_t n = enc->encode(pcm, out);
+    if (i < 60) continue;
+    ASSERT_TRUE(media::opusSenderMarkedInactive(std::span(out).first(n))) << "frame " << i;
+    frames.emplace_back(out.begin(), out.begin() + static_cast<ptrdiff_t>(n));
+  }
+  CaptureSink sink;
+  Conference conf(1, ConferenceOptions{}, sink);
+  for (ParticipantId id : {2u, 3u}) {
+    ASSERT_TRUE(conf.addParticipant({.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = id}));
+    sink.codecs[id] = CodecId::Opus;
+  }
+  Sender listener(CodecId::Opus, 111, 0x53, 0);
+  std::array<std::byte, 1500> buf{};
+  int started = -1;
+  for (int t = 0; t < 40; ++t) {
+    const size_t h = media::writeRtpHeader(buf, {111, t == 0, static_cast<uint16_t>(t), 960u * static_cast<uint32_t>(t), 0x52});
+    std::copy(frames[static_cast<size_t>(t)].begin(), frames[static_cast<size_t>(t)].end(), buf.begin() + static_cast<ptrdiff_t>(h));
+    conf.receive(*conf.find(2), *media::RtpView::parse(std::span(buf).first(h + frames[static_cast<size_t>(t)].size())), t * kTickNs);
+    conf.receive(*conf.find(3), *media::RtpView::parse(listener.next()), t * kTickNs);
+    conf.tick();
+    if (started < 0 && conf.find(2)->talking()) started = t;
+  }
+  EXPECT_GE(started, 0) << "never picked up";
+  EXPECT_LE(started, 18);
+  EXPECT_GT(sink.receivers.at(3).amplitude(400), kHeard);
 }
 
 TEST(ConferenceTest, MixSaturatesInsteadOfWrapping) {
