@@ -131,7 +131,7 @@ class Participant {
   char digit_ = 0;
   bool levelOnlyDecode_ = true;
   bool senderVad_ = true;
-  bool skipPhase_;  // quiet non-talkers decode on alternate ticks (pullFrame)
+  bool skipPhase_;  // quiet Opus frames without a VAD verdict decode on alternate ticks (skipQuietOpus)
   static constexpr uint32_t kInactiveCheckEvery = 16;  // skipQuietOpus: 320 ms
   uint32_t inactiveSkips_ = 0;
   uint32_t quietSize16_ = 0;  // smoothed payload size of quiet decoded frames, 1/16 bytes; 0 none yet
