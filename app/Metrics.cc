@@ -160,11 +160,14 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
       {"rdv_conference_rooms", "Conference rooms open", MetricType::Gauge, &M::conferences},
       {"rdv_conference_participants", "Conference participants", MetricType::Gauge, &M::participants},
       {"rdv_conference_talkers", "Talkers mixed in the last tick, all rooms", MetricType::Gauge, &M::talkers},
-      {"rdv_mixer_ticks_total", "Mixer ticks (20 ms each)", MetricType::Counter, &M::ticks},
-      {"rdv_mixer_tick_overruns_total", "Mixer ticks whose work took longer than 20 ms", MetricType::Counter,
-       &M::tickOverruns},
-      {"rdv_mixer_ticks_missed_total", "Mixer timer expirations missed while a tick ran", MetricType::Counter,
-       &M::ticksMissed},
+      {"rdv_mixer_ticks_total", "Mixer periods (20 ms each; every room ticks once in each)", MetricType::Counter,
+       &M::ticks},
+      {"rdv_mixer_tick_overruns_total",
+       "Mixer ticks (one slot's rooms) whose frames went out more than 20 ms after they were due, or were skipped",
+       MetricType::Counter, &M::tickOverruns},
+      {"rdv_mixer_ticks_missed_total",
+       "Mixer slot ticks skipped (each room ticks once when a mixer falls a whole period behind)",
+       MetricType::Counter, &M::ticksMissed},
       {"rdv_mixer_encodes_total", "Audio encodes (one per codec group for listeners, one per talker)",
        MetricType::Counter, &M::encodes},
       {"rdv_mixer_encodes_last_tick", "Audio encodes in the last tick, all mixers", MetricType::Gauge,
@@ -197,7 +200,8 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
   add(f, busy);
   out.push_back(std::move(f));
   out.push_back(histogram<9>("rdv_mixer_tick_ms",
-                             "Wall time of each mixer tick's work in ms, all mixers (over 20: an overrun)",
+                             "Ms from when each mixer tick (one slot's rooms) was due until its frames were sent, "
+                             "all mixers (over 20: an overrun)",
                              conf.workers(), [](const mixer::MixerWorker& w) -> const auto& {
                                return w.counters().tickMs;
                              }));

@@ -320,6 +320,7 @@ void Server::Impl::startConferences(const std::string& advertise) {
   o.advertise = advertise;
   o.workers = cc.workers;
   o.decodeHelpers = cc.decodeHelpers;
+  o.tickSlots = cc.tickSlots;
   o.conference.maxTalkers = cc.maxTalkers;
   o.conference.encoder.bitrate = cc.opusBitrate;
   o.conference.encoder.complexity = static_cast<int>(cc.opusComplexity);

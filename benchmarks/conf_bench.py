@@ -619,7 +619,7 @@ def level_cell(r):
 
 def print_table(rows):
     head = ("server", "N", "ms/p-s", "cores", "recv", "loss%", "late", "jit p50", "lat p50", "lat p99", "found",
-            "enc/tick", "overruns", "conc%", "level", "chg", "genCPU", "other%", "stalls")
+            "enc/tick", "overruns", "missed", "conc%", "level", "chg", "genCPU", "other%", "stalls")
     print(("{:<10} {:>5} " + "{:>8} " * (len(head) - 2)).format(*head))
     for r in rows:
         if "error" in r:
@@ -635,6 +635,7 @@ def print_table(rows):
                  fmt(r.get("latency_ms_p99"), ".1f"), f"{r.get('latency_detected', '-')}/{r.get('latency_pairs', '-')}",
                  fmt(encodes / ticks if encodes is not None and ticks else None, ".1f"),
                  fmt(mixer_figure(r, "rdv_mixer_tick_overruns_total"), ".0f"),
+                 fmt(mixer_figure(r, "rdv_mixer_ticks_missed_total"), ".0f"),
                  fmt(100 * concealed / frames if concealed is not None and frames else None, ".3f"), level_cell(r),
                  fmt(mixer_figure(r, "rdv_mixer_encoding_level_changes_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
                  fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else ""),

@@ -115,6 +115,7 @@ struct ConferenceConfig {
   std::string prefix = "conf-";          // SIP request-URI user prefix of a conference
   uint32_t workers = 1;                  // mixer threads; rooms are spread over them
   uint32_t decodeHelpers = 0;            // extra decoding threads per mixer (a 1,000-participant room needs 1)
+  uint32_t tickSlots = 4;                // slots of the 20 ms period the rooms are spread over (MixerWorker.h)
   uint32_t maxTalkers = 3;               // loudest speakers mixed per room
   uint32_t maxParticipants = 100;        // per room, unless the room's spec says otherwise
   uint32_t createOnJoin = 1;             // 1: an unknown room is created by its first participant

@@ -171,6 +171,10 @@ const std::array kKeys{
     KeyDef{"conference.decode_helpers", KeyType::UInt, 0, 16,
            "extra decoding threads per mixer thread (one 1,000-participant Opus room needs 1)", nullptr,
            RDV_NUM(conference.decodeHelpers)},
+    KeyDef{"conference.tick_slots", KeyType::UInt, 1, 20,
+           "slots each mixer thread's 20 ms period is cut into, every room ticking in one of them (spreads "
+           "the work, so a stall delays one slot's rooms, not all); 1: one tick for all rooms",
+           nullptr, RDV_NUM(conference.tickSlots)},
     KeyDef{"conference.max_talkers", KeyType::UInt, 1, 8, "loudest speakers mixed per room", nullptr,
            RDV_NUM(conference.maxTalkers)},
     KeyDef{"conference.max_participants", KeyType::UInt, 1, 100000,

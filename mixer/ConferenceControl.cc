@@ -71,13 +71,14 @@ ConferenceControl::ConferenceControl(relay::RelayControl& relay, const Conferenc
   MixerWorkerOptions mo;
   mo.producers = relayWorkers.size();
   mo.decodeHelpers = opts_.decodeHelpers;
+  mo.tickSlots = std::max<uint32_t>(1, opts_.tickSlots);
   mo.conference = opts_.conference;
   mo.governor = opts_.governor;
   mo.realtimePriority = opts_.realtimePriority;
   const size_t workers = std::max<size_t>(1, opts_.workers);
   for (size_t k = 0; k < workers; ++k) {
     mo.index = k;
-    mo.tickPhaseNs = uint64_t{mo.tickMs} * 1'000'000 * k / workers;
+    mo.tickPhaseNs = uint64_t{mo.tickMs} * 1'000'000 / mo.tickSlots * k / workers;  // spread within a slot
     sinks_.push_back(std::make_unique<RelaySink>(relayWorkers, mo.queueCapacity));
     mixers_.push_back(std::make_unique<MixerWorker>(mo, *sinks_.back(), events_.get()));
     if (!mixers_.back()->start()) spdlog::critical("conference: mixer {} cannot start its timer", k);
@@ -434,12 +435,21 @@ void ConferenceControl::drain() {
 void ConferenceControl::logOverrun(ConferenceId worker, const TickOverrun& o) {
   const std::string where =
       o.cpuMs < 0 ? ""
-                  : fmt::format(": {:.1f} running, {:.1f} waiting for a CPU, {:.1f} neither",
-                                o.cpuMs, o.queuedMs, std::max(0.0, o.wallMs - o.cpuMs - o.queuedMs));
-  spdlog::warn("conference: mixer {} tick took {:.1f} ms of its {} ms{} (level {}, {} talkers, {} decodes, {} encodes; "
-               "{}{} overrun{} since the last report)",
-               worker, o.wallMs, kTickMs, where, o.level, o.talkers, o.decodes, o.encodes,
-               o.overruns == 1 ? "" : "the longest of ", o.overruns, o.overruns == 1 ? "" : "s");
+                  : fmt::format(", then {:.1f} running, {:.1f} waiting for a CPU, {:.1f} neither", o.cpuMs, o.queuedMs,
+                                std::max(0.0, o.lateMs - o.behindMs - o.cpuMs - o.queuedMs));
+  const std::string what =
+      o.skipped != 0
+          ? fmt::format("was {:.1f} ms behind at slot {} of {} ({} rooms) and skipped {} slot tick(s)", o.lateMs,
+                        o.slot, o.slots, o.rooms, o.skipped)
+          : fmt::format("slot {} of {} ({} rooms) sent its frames {:.1f} ms after they were due", o.slot, o.slots,
+                        o.rooms, o.lateMs);
+  const std::string work = o.skipped != 0 ? "each room ticks once in the next period"
+                                          : fmt::format("{:.1f} ms of work, level {}, {} talkers, {} decodes, {} encodes",
+                                                        o.workMs, o.level, o.talkers, o.decodes, o.encodes);
+  spdlog::warn("conference: mixer {} {} (period {} ms): {:.1f} behind the slots before it{}; {} ({}{} overrun{} since "
+               "the last report)",
+               worker, what, kTickMs, o.behindMs, where, work, o.overruns == 1 ? "" : "the latest of ", o.overruns,
+               o.overruns == 1 ? "" : "s");
 }
 
 void ConferenceControl::emit(std::string type, const std::string& room, ParticipantId who, std::string detail) {

@@ -38,6 +38,7 @@ struct ConferenceControlOptions {
   std::string advertise = "127.0.0.1";  // the address participants send to (relay.advertise)
   size_t workers = 1;                   // mixer threads
   size_t decodeHelpers = 0;
+  uint32_t tickSlots = 4;               // MixerWorkerOptions::tickSlots
   ConferenceOptions conference;         // talkers, encoder bitrate
   LoadGovernorOptions governor;         // each mixer thread's adaptive encoding
   int realtimePriority = 0;             // MixerWorkerOptions::realtimePriority

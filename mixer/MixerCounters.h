@@ -10,9 +10,9 @@ namespace rdv::mixer {
 using common::Counter;
 
 struct alignas(64) MixerCounters {
-  Counter ticks;
-  Counter tickOverruns;     // ticks whose work took longer than the tick period
-  Counter ticksMissed;      // timer expirations that passed while a tick was still running
+  Counter ticks;            // periods (every room ticks once in each, in its slot)
+  Counter tickOverruns;     // slot ticks whose frames went out more than a period after they were due, or never (skipped)
+  Counter ticksMissed;      // slot ticks skipped by a worker a whole period behind
   Counter encodes;          // all encodes (shared listener mixes + talkers' mix-minus)
   Counter encodesLastTick;
   Counter forwards;         // packets that carry a talker's own frame instead of an encode
@@ -23,14 +23,14 @@ struct alignas(64) MixerCounters {
   Counter packetsMalformed; // not RTP
   Counter packetsOut;       // handed to the MediaSink
   Counter busyNs;           // time spent ticking (load = busyNs / wall time)
-  Counter lastTickNs;
+  Counter lastTickNs;       // the last period's busy time
   Counter conferences;
   Counter participants;
   Counter talkers;          // mixed talkers in the last tick, all rooms
   Counter encodingLevel;    // the load governor's level (LoadGovernor.h), 0 = as configured
   Counter encodingLevelChanges;
-  // Wall time of each tick's work in ms (rdv_mixer_tick_ms): the tail an overrun count hides
-  // (a worker that ticks at 8 ms with a few 19 ms ticks is one burst from overrunning).
+  // How late each slot tick's frames went out, in ms from when it was due (rdv_mixer_tick_ms): the
+  // tail an overrun count hides (a worker at 8 ms with a few 19 ms is one burst from overrunning).
   common::FixedHistogram<9> tickMs{{2, 5, 8, 10, 12, 15, 18, 20, 30}, {}, {}, {}};
 };
 

@@ -24,17 +24,25 @@ class MediaSink {
 };
 
 // What an overrunning tick was doing, from the worker thread's scheduler accounting (decode
-// helpers not included): running (which includes interrupts taken meanwhile and, where the
-// hypervisor does not report stolen time, its stalls), waiting on a run queue (behind other
-// threads, or with a non-preemptive kernel behind another thread's system call), and neither.
+// helpers not included) over the time from when it was due until its frames were sent: running
+// (which includes interrupts taken meanwhile and, where the hypervisor does not report stolen
+// time, its stalls) and waiting on a run queue (behind other threads, or with a non-preemptive
+// kernel behind another thread's system call) once it was due and the slots before it were done;
+// the rest is neither (asleep: a hypervisor stall of an idle vCPU, or a wait for decode helpers).
 struct TickOverrun {
-  double wallMs = 0;
-  double cpuMs = -1;     // on a CPU; -1 unknown (no /proc/thread-self/schedstat)
-  double queuedMs = -1;  // runnable, waiting on a run queue
+  double lateMs = 0;     // from when the tick was due until its frames were sent
+  double workMs = 0;     // of which the tick's own run, from when the thread took it up
+  double behindMs = 0;   // of lateMs spent on the slots before it (a worker catching up)
+  double cpuMs = -1;     // of lateMs on a CPU; -1 unknown (no /proc/thread-self/schedstat)
+  double queuedMs = -1;  // of lateMs runnable, waiting on a run queue
   int level = 0;         // the encoding level the tick ran at
+  uint32_t slot = 0;     // which of the period's slots (MixerWorkerOptions::tickSlots)
+  uint32_t slots = 1;
+  uint32_t rooms = 0;    // the slot's rooms
   uint32_t talkers = 0;
   uint32_t encodes = 0;
   uint32_t decodes = 0;
+  uint64_t skipped = 0;  // slot ticks skipped, the worker a whole period behind (this one's the first)
   uint64_t overruns = 1;
 };
 
@@ -52,8 +60,9 @@ class ConferenceEvents {
   virtual void onEncodingLevel(size_t worker, int from, int to, double busyFraction) {
     (void)worker, (void)from, (void)to, (void)busyFraction;
   }
-  // Ticks of mixer worker `worker` took longer than their period. Reported at most once a second
-  // per worker: `overrun` is the longest since the last report, `overrun.overruns` their count.
+  // Ticks of mixer worker `worker` sent their frames more than a period after they were due.
+  // Reported at most once a second per worker: `overrun` is the latest-sent since the last
+  // report, `overrun.overruns` their count.
   virtual void onTickOverrun(size_t worker, const TickOverrun& overrun) { (void)worker, (void)overrun; }
 };
 

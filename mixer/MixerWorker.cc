@@ -36,33 +36,57 @@ class ThreadTime {
     uint64_t runNs = 0;
     uint64_t queuedNs = 0;
   };
-  ThreadTime() : schedstat_(open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)) {}
+  // A kernel without delay accounting prints zeros: unknown, not "never waited". Judged by the
+  // process's first thread, which has run (this one may not have yet).
+  ThreadTime() {
+    const common::Fd process(open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC));
+    uint64_t run = 0;
+    if (parse(process, run).has_value() && run != 0) {
+      schedstat_ = common::Fd(open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC));
+    }
+  }
   // A clock read and a pread (~3 us); nullopt without schedstat.
   std::optional<Sample> read() const {
-    std::array<char, 96> buf{};
-    const ssize_t n = schedstat_.valid() ? pread(schedstat_.get(), buf.data(), buf.size() - 1, 0) : -1;
     uint64_t run = 0;
-    Sample s;
-    // A kernel without delay accounting prints zeros: unknown, not "never waited".
-    if (n <= 0 || std::sscanf(buf.data(), "%" SCNu64 " %" SCNu64, &run, &s.queuedNs) != 2 || run == 0) {
-      return std::nullopt;
-    }
+    std::optional<Sample> s = parse(schedstat_, run);
+    if (!s) return std::nullopt;
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    s.runNs = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+    s->runNs = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
     return s;
   }
 
  private:
+  // The queue wait (and in `run` schedstat's run time) from a schedstat file.
+  static std::optional<Sample> parse(const common::Fd& fd, uint64_t& run) {
+    std::array<char, 96> buf{};
+    const ssize_t n = fd.valid() ? pread(fd.get(), buf.data(), buf.size() - 1, 0) : -1;
+    Sample s;
+    if (n <= 0 || std::sscanf(buf.data(), "%" SCNu64 " %" SCNu64, &run, &s.queuedNs) != 2) return std::nullopt;
+    return s;
+  }
+
   common::Fd schedstat_;
 };
 
-constexpr uint64_t kOverrunReportTicks = 50;  // at most one report a second per worker
+constexpr uint64_t kOverrunReportNs = 1'000'000'000;  // at most one report a second per worker
+
+void add(TickStats& sum, const TickStats& st) {
+  sum.decodes += st.decodes;
+  sum.encodes += st.encodes;
+  sum.opusEncodes += st.opusEncodes;
+  sum.forwards += st.forwards;
+  sum.concealed += st.concealed;
+  sum.talkers += st.talkers;
+  sum.packetsSent += st.packetsSent;
+}
 
 }  // namespace
 
 MixerWorker::MixerWorker(const MixerWorkerOptions& opts, MediaSink& sink, ConferenceEvents* events)
     : opts_(opts), sink_(sink), events_(events), governor_(opts.governor) {
+  opts_.tickSlots = std::clamp<uint32_t>(opts_.tickSlots, 1, opts_.tickMs);  // a slot of 1 ms at least
+  slots_.resize(opts_.tickSlots);
   for (size_t i = 0; i < std::max<size_t>(opts_.producers, 1); ++i) {
     queues_.push_back(std::make_shared<relay::PacketQueue>(opts_.queueCapacity));
   }
@@ -78,8 +102,9 @@ MixerWorker::~MixerWorker() {
   for (auto& h : helpers_) h->thread.join();
 }
 
-// Helper k decodes shard k + 1 of every room whenever the epoch moves. The worker changes rooms
-// only between ticks, before it bumps the epoch (release), so the helper sees them settled.
+// Helper k decodes shard k + 1 of every room of slot_ whenever the epoch moves. The worker
+// changes rooms and slot_ only between slots, before it bumps the epoch (release), so the helper
+// sees them settled.
 void MixerWorker::helperLoop(size_t k) {
   pthread_setname_np(pthread_self(), "rdv-mixer-dec");
   const size_t shards = helpers_.size() + 1;
@@ -89,7 +114,7 @@ void MixerWorker::helperLoop(size_t k) {
     seen = epoch_.load(std::memory_order_acquire);
     if (helpersStop_.load()) return;
     TickStats st;
-    for (auto& room : rooms_) {
+    for (Conference* room : slots_[slot_]) {
       const TickStats r = room->decodeShard(k + 1, shards);
       st.decodes += r.decodes;
       st.concealed += r.concealed;
@@ -100,15 +125,16 @@ void MixerWorker::helperLoop(size_t k) {
   }
 }
 
-TickStats MixerWorker::decodeAll() {
+TickStats MixerWorker::decodeSlot(size_t slot) {
   const size_t shards = helpers_.size() + 1;
   if (shards > 1) {
+    slot_ = slot;
     done_.store(0, std::memory_order_relaxed);
     epoch_.fetch_add(1, std::memory_order_release);
     epoch_.notify_all();
   }
   TickStats sum;
-  for (auto& room : rooms_) {
+  for (Conference* room : slots_[slot]) {
     const TickStats r = room->decodeShard(0, shards);
     sum.decodes += r.decodes;
     sum.concealed += r.concealed;
@@ -126,14 +152,16 @@ TickStats MixerWorker::decodeAll() {
 bool MixerWorker::start() {
   timer_ = common::Fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
   if (!timer_.valid()) return false;
-  const long periodNs = static_cast<long>(opts_.tickMs) * 1'000'000L;
+  const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
+  const uint64_t slotNs = periodNs / opts_.tickSlots;
+  firstDueNs_ = monotonicNs() + periodNs + opts_.tickPhaseNs % periodNs;
+  nextSlot_ = 0;
   itimerspec spec{};
-  spec.it_interval.tv_sec = periodNs / 1'000'000'000L;
-  spec.it_interval.tv_nsec = periodNs % 1'000'000'000L;
-  const long firstNs = periodNs + static_cast<long>(opts_.tickPhaseNs % static_cast<uint64_t>(periodNs));
-  spec.it_value.tv_sec = firstNs / 1'000'000'000L;
-  spec.it_value.tv_nsec = firstNs % 1'000'000'000L;
-  if (timerfd_settime(timer_.get(), 0, &spec, nullptr) != 0) return false;
+  spec.it_interval.tv_sec = static_cast<time_t>(slotNs / 1'000'000'000);
+  spec.it_interval.tv_nsec = static_cast<long>(slotNs % 1'000'000'000);
+  spec.it_value.tv_sec = static_cast<time_t>(firstDueNs_ / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(firstDueNs_ % 1'000'000'000);
+  if (timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) return false;
   stop_.store(false);
   thread_ = std::thread([this] { run(); });
   applyRealtimePriority();
@@ -163,9 +191,19 @@ void MixerWorker::stop() {
 
 void MixerWorker::post(MixerCommand&& cmd) { commands_.enqueue(std::move(cmd)); }
 
+struct MixerWorker::SlotClock {
+  ThreadTime threadTime;
+  std::optional<ThreadTime::Sample> last;  // at the end of the previous slot
+  uint64_t lastEndNs = 0;
+  uint64_t periodBusyNs = 0;
+  TickStats period;
+};
+
 void MixerWorker::run() {
   pthread_setname_np(pthread_self(), "rdv-mixer");  // ProcessCpu.h groups threads by name
-  const ThreadTime threadTime;
+  SlotClock clock;
+  clock.last = clock.threadTime.read();
+  uint64_t expired = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     uint64_t expirations = 0;
     const ssize_t n = read(timer_.get(), &expirations, sizeof expirations);
@@ -173,41 +211,91 @@ void MixerWorker::run() {
       if (n < 0 && errno == EINTR) continue;
       break;  // the timerfd broke: nothing sensible left to do on this thread
     }
-    if (expirations > 1) counters_.ticksMissed.add(expirations - 1);
-    const uint64_t start = monotonicNs();
-    const auto before = threadTime.read();
-    const int level = level_;
-    const TickStats tick = runTick();
-    const uint64_t busyNs = monotonicNs() - start;
-    accountTick(busyNs, tick.opusEncodes);
-    if (busyNs <= uint64_t{opts_.tickMs} * 1'000'000) {
-      reportOverrun(std::nullopt);
-      continue;
-    }
-    TickOverrun o{.wallMs = static_cast<double>(busyNs) / 1e6, .level = level, .talkers = tick.talkers,
-                  .encodes = tick.encodes, .decodes = tick.decodes};
-    if (const auto after = threadTime.read(); before && after) {
-      o.cpuMs = static_cast<double>(after->runNs - before->runNs) / 1e6;
-      o.queuedMs = static_cast<double>(after->queuedNs - before->queuedNs) / 1e6;
-    }
-    reportOverrun(o);
+    expired += expirations;
+    runDueSlots(expired, clock);
   }
 }
 
-// Counted in accountTick; here only told to the control thread, which logs it, at most once a
-// second (a worker that overruns every tick is the governor's to fix, not the log's to fill).
-// Overruns within a second of a report are held, the longest of them standing for all, and told
-// once the second has passed (`o` empty: a tick that did not overrun, to flush them by).
-void MixerWorker::reportOverrun(std::optional<TickOverrun> o) {
+// Runs every slot that has come due (one, unless the thread was held up), each with its lateness.
+// A worker more than a whole period behind ticks each room once and skips the rest: overruns too.
+void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
+  const uint64_t slots = opts_.tickSlots;
+  const uint64_t slotNs = uint64_t{opts_.tickMs} * 1'000'000 / slots;
+  if (expired - nextSlot_ > slots) skipSlots(expired - slots, slotNs, clock);
+  while (nextSlot_ < expired) {
+    const auto slot = static_cast<size_t>(nextSlot_ % slots);
+    const uint64_t due = firstDueNs_ + nextSlot_ * slotNs;
+    ++nextSlot_;
+    const int level = level_;
+    const uint64_t start = monotonicNs();
+    const TickStats st = runSlot(slot);
+    const uint64_t end = monotonicNs();
+    const auto sample = clock.threadTime.read();
+    clock.periodBusyNs += end - start;
+    add(clock.period, st);
+    if (!accountLateness(end > due ? end - due : 0)) {
+      reportOverrun(std::nullopt, end, 0);
+    } else {
+      const uint64_t from = std::max(due, clock.lastEndNs);
+      TickOverrun o{.lateMs = static_cast<double>(end - due) / 1e6, .workMs = static_cast<double>(end - start) / 1e6,
+                    .behindMs = static_cast<double>(from - due) / 1e6, .level = level,
+                    .slot = static_cast<uint32_t>(slot), .slots = static_cast<uint32_t>(slots),
+                    .rooms = static_cast<uint32_t>(slots_[slot].size()), .talkers = st.talkers,
+                    .encodes = st.encodes, .decodes = st.decodes};
+      if (sample && clock.last) {
+        o.cpuMs = static_cast<double>(sample->runNs - clock.last->runNs) / 1e6;
+        o.queuedMs = static_cast<double>(sample->queuedNs - clock.last->queuedNs) / 1e6;
+      }
+      reportOverrun(o, end, 1);
+    }
+    clock.last = sample;
+    clock.lastEndNs = end;
+    if (slot + 1 == slots) {
+      endPeriod(clock.period);
+      accountTick(clock.periodBusyNs, clock.period.opusEncodes);
+      clock.period = {};
+      clock.periodBusyNs = 0;
+    }
+  }
+}
+
+// Skips the slots from nextSlot_ up to `until` (their rooms tick in the slots run next, once each),
+// counted as missed and as overruns, and reported as one overrun as late as the first of them.
+void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
+  const uint64_t skipped = until - nextSlot_;
+  const uint64_t due = firstDueNs_ + nextSlot_ * slotNs;
+  const uint64_t now = monotonicNs();
+  const auto sample = clock.threadTime.read();
+  counters_.ticksMissed.add(skipped);
+  counters_.tickOverruns.add(skipped);
+  const size_t slot = nextSlot_ % opts_.tickSlots;
+  const uint64_t from = std::clamp(clock.lastEndNs, due, now);
+  TickOverrun o{.lateMs = static_cast<double>(now - due) / 1e6, .behindMs = static_cast<double>(from - due) / 1e6,
+                .level = level_, .slot = static_cast<uint32_t>(slot), .slots = opts_.tickSlots,
+                .rooms = static_cast<uint32_t>(slots_[slot].size()), .skipped = skipped};
+  if (sample && clock.last) {
+    o.cpuMs = static_cast<double>(sample->runNs - clock.last->runNs) / 1e6;
+    o.queuedMs = static_cast<double>(sample->queuedNs - clock.last->queuedNs) / 1e6;
+  }
+  reportOverrun(o, now, skipped);
+  clock.last = sample;
+  clock.lastEndNs = now;
+  nextSlot_ = until;
+}
+
+// Counted in accountLateness; here only told to the control thread, which logs it, at most once
+// a second (a worker that overruns every tick is the governor's to fix, not the log's to fill).
+// Overruns within a second of a report are held, the latest of them standing for all, and told
+// once the second has passed (`o` empty: a slot that did not overrun, to flush them by).
+void MixerWorker::reportOverrun(std::optional<TickOverrun> o, uint64_t nowNs, uint64_t count) {
   if (events_ == nullptr) return;
   if (o) {
     const uint64_t held = heldOverrun_ ? heldOverrun_->overruns : 0;
-    if (!heldOverrun_ || o->wallMs > heldOverrun_->wallMs) heldOverrun_ = *o;
-    heldOverrun_->overruns = held + 1;
+    if (!heldOverrun_ || o->lateMs > heldOverrun_->lateMs) heldOverrun_ = *o;
+    heldOverrun_->overruns = held + count;
   }
-  const uint64_t ticks = counters_.ticks.get();
-  if (!heldOverrun_ || (lastOverrunReportTick_ != 0 && ticks - lastOverrunReportTick_ < kOverrunReportTicks)) return;
-  lastOverrunReportTick_ = ticks;
+  if (!heldOverrun_ || (lastOverrunReportNs_ && nowNs - *lastOverrunReportNs_ < kOverrunReportNs)) return;
+  lastOverrunReportNs_ = nowNs;
   events_->onTickOverrun(opts_.index, *heldOverrun_);
   heldOverrun_.reset();
 }
@@ -216,14 +304,19 @@ void MixerWorker::accountTick(uint64_t busyNs, uint32_t encodes) {
   const uint64_t periodNs = uint64_t{opts_.tickMs} * 1'000'000;
   counters_.busyNs.add(busyNs);
   counters_.lastTickNs.set(busyNs);
-  if (busyNs > periodNs) counters_.tickOverruns.add(1);
-  counters_.tickMs.observe(static_cast<double>(busyNs) / 1e6);
   const int before = level_;
   if (const int level = governor_.onTick(busyNs, periodNs, encodes); level != before) {
     setEncodingLevel(level);
     counters_.encodingLevelChanges.add(1);
     if (events_ != nullptr) events_->onEncodingLevel(opts_.index, before, level, governor_.busyAtLastChange());
   }
+}
+
+bool MixerWorker::accountLateness(uint64_t lateNs) {
+  counters_.tickMs.observe(static_cast<double>(lateNs) / 1e6);
+  if (lateNs <= uint64_t{opts_.tickMs} * 1'000'000) return false;
+  counters_.tickOverruns.add(1);
+  return true;
 }
 
 void MixerWorker::setEncodingLevel(int level) {
@@ -259,38 +352,85 @@ void MixerWorker::drainPackets() {
   counters_.packetsMalformed.add(malformed);
 }
 
+TickStats MixerWorker::runSlot(size_t slot) {
+  drainCommands();
+  drainPackets();
+  TickStats sum = decodeSlot(slot);
+  add(sum, mixSlot(slot));
+  countWork(sum);
+  sink_.flush();
+  return sum;
+}
+
 TickStats MixerWorker::runTick() {
   drainCommands();
   drainPackets();
-  TickStats sum = decodeAll();
-  for (auto& room : rooms_) {
-    const TickStats st = room->mixAndSend();
-    sum.encodes += st.encodes;
-    sum.opusEncodes += st.opusEncodes;
-    sum.forwards += st.forwards;
-    sum.talkers += st.talkers;
-    sum.packetsSent += st.packetsSent;
+  TickStats sum;
+  for (size_t slot = 0; slot < slots_.size(); ++slot) {
+    add(sum, decodeSlot(slot));
+    add(sum, mixSlot(slot));
   }
-  counters_.ticks.add(1);
-  counters_.encodes.add(sum.encodes);
-  counters_.encodesLastTick.set(sum.encodes);
-  counters_.forwards.add(sum.forwards);
-  counters_.decodes.add(sum.decodes);
-  counters_.framesConcealed.add(sum.concealed);
-  counters_.packetsOut.add(sum.packetsSent);
-  counters_.talkers.set(sum.talkers);
+  countWork(sum);
+  endPeriod(sum);
   sink_.flush();
   return sum;
+}
+
+TickStats MixerWorker::mixSlot(size_t slot) {
+  TickStats sum;
+  for (Conference* room : slots_[slot]) add(sum, room->mixAndSend());
+  return sum;
+}
+
+void MixerWorker::countWork(const TickStats& st) {
+  counters_.encodes.add(st.encodes);
+  counters_.forwards.add(st.forwards);
+  counters_.decodes.add(st.decodes);
+  counters_.framesConcealed.add(st.concealed);
+  counters_.packetsOut.add(st.packetsSent);
+}
+
+void MixerWorker::endPeriod(const TickStats& sum) {
+  counters_.ticks.add(1);
+  counters_.encodesLastTick.set(sum.encodes);
+  counters_.talkers.set(sum.talkers);
 }
 
 Conference* MixerWorker::createConference(ConferenceId id) { return createConference(id, opts_.conference); }
 
 Conference* MixerWorker::createConference(ConferenceId id, const ConferenceOptions& opts) {
   if (conference(id) != nullptr) return nullptr;
+  const size_t slot = leastLoadedSlot();
   rooms_.push_back(std::make_unique<Conference>(id, opts, sink_, events_));
   rooms_.back()->setEncodingLevel(level_);
+  slots_[slot].push_back(rooms_.back().get());
   counters_.conferences.set(rooms_.size());
   return rooms_.back().get();
+}
+
+// The slot whose rooms have the fewest participants (then the fewest rooms): rooms made empty
+// and filled later (every room, when joins come in round robin) go round the slots.
+size_t MixerWorker::leastLoadedSlot() const {
+  size_t best = 0;
+  std::pair<size_t, size_t> bestLoad{SIZE_MAX, SIZE_MAX};
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    std::pair<size_t, size_t> load{0, slots_[s].size()};
+    for (const Conference* room : slots_[s]) load.first += room->participants().size();
+    if (load < bestLoad) {
+      best = s;
+      bestLoad = load;
+    }
+  }
+  return best;
+}
+
+std::optional<size_t> MixerWorker::slotOf(ConferenceId id) const {
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    for (const Conference* room : slots_[s]) {
+      if (room->id() == id) return s;
+    }
+  }
+  return std::nullopt;
 }
 
 Conference* MixerWorker::conference(ConferenceId id) {
@@ -304,6 +444,7 @@ bool MixerWorker::removeConference(ConferenceId id) {
   auto it = std::find_if(rooms_.begin(), rooms_.end(), [id](const auto& r) { return r->id() == id; });
   if (it == rooms_.end()) return false;
   for (const auto& p : (*it)->participants()) routes_.erase(p->id());
+  for (auto& list : slots_) std::erase(list, it->get());
   rooms_.erase(it);
   counters_.conferences.set(rooms_.size());
   counters_.participants.set(routes_.size());

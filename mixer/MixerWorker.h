@@ -1,6 +1,6 @@
 #pragma once
-// A mixer worker: one thread that owns whole conferences and ticks them every 20 ms on a
-// timerfd (optionally with decode helper threads that take a share of each tick's decoding,
+// A mixer worker: one thread that owns whole conferences and ticks each of them every 20 ms on a
+// timerfd, its rooms spread over slots of the period (optionally with decode helper threads that take a share of each tick's decoding,
 // synchronised by two atomics with futex wait/notify). Shared-nothing: relay workers hand it RTP through one SPSC PacketQueue each, the
 // control side posts commands (create a room, join, mute, ...) through a lock-free MPSC queue
 // run at the start of the next tick, and everything it produces leaves through the MediaSink
@@ -33,6 +33,14 @@ struct MixerWorkerOptions {
   size_t producers = 1;          // inbound queues, one per relay worker
   size_t queueCapacity = 4096;   // packets per queue: 80 ms of a 1,000-participant room
   uint32_t tickMs = kTickMs;
+  // The period is cut into this many slots and each room ticks in one of them (the one with the
+  // fewest participants when the room was made): a worker wakes every tickMs / tickSlots, drains
+  // its queues and ticks that slot's rooms. Each room still ticks once a period, but the
+  // worker's work comes in short pieces: a hypervisor stall or a slow spell delays the rooms of
+  // one slot instead of all of them (a tick overruns when its frames go out more than a period
+  // after they were due: with 1 slot, any stall longer than the period less the whole tick's
+  // work), and its output reaches the relay in smaller bursts. 1: one tick for all rooms.
+  uint32_t tickSlots = 4;
   // Extra threads that share the decoding of every room with the worker thread each tick (the
   // mixing and encoding stay on the worker). 0 suits rooms that fit one core; a 1,000-
   // participant Opus room decodes for ~25 ms a tick on this machine and needs 1.
@@ -90,16 +98,22 @@ class MixerWorker {
   bool addParticipant(ConferenceId room, const ParticipantConfig& cfg);
   bool removeParticipant(ParticipantId id);
 
-  // One tick's work (commands, packets, decoding, mixing) as the thread does it; for tests and
-  // benchmarks that drive the worker without its thread. Worker thread only once started.
-  // Decode helpers, when configured, run from construction, so this uses them either way.
-  // Returns the tick's sums (also added to the counters).
+  // One period's work (commands, packets, then every slot's decoding and mixing) as the thread
+  // does it; for tests and benchmarks that drive the worker without its thread. Worker thread
+  // only once started. Decode helpers, when configured, run from construction, so this uses them
+  // either way. Returns the period's sums (also added to the counters).
   TickStats runTick();
-  // What run() does with the busy time of each tick: counters, overruns, and the load governor,
-  // which may move every room to another encoding level (rare: it allocates nothing unless the
-  // level changes, and then only for the event). Tests feed it made-up times.
-  // `opusEncodes`: the tick's Opus encodes (LoadGovernor: a step down must be worth it).
+  // What run() does with the busy time of each period (all its slots): counters and the load
+  // governor, which may move every room to another encoding level (rare: it allocates nothing
+  // unless the level changes, and then only for the event). Tests feed it made-up times.
+  // `opusEncodes`: the period's Opus encodes (LoadGovernor: a step down must be worth it).
   void accountTick(uint64_t busyNs, uint32_t opusEncodes = LoadGovernor::kUnknownEncodes);
+  // What run() does with each slot's lateness (its frames sent this long after the slot was
+  // due): the rdv_mixer_tick_ms histogram, and an overrun when it exceeds the period.
+  // True when it was an overrun.
+  bool accountLateness(uint64_t lateNs);
+  // The slot room `id` ticks in (< tickSlots); nullopt for an unknown room. Worker thread only.
+  std::optional<size_t> slotOf(ConferenceId id) const;
   // Moves every room, and the rooms created later, to encoding `level` (worker thread only; the
   // governor does this itself, benchmarks call it to measure a level).
   void setEncodingLevel(int level);
@@ -116,13 +130,24 @@ class MixerWorker {
     TickStats stats;
   };
 
+  // The thread's bookkeeping of one slot's run: where the period's sums build up, and the
+  // thread-clock sample the next overrun's split starts from.
+  struct SlotClock;
+
   void run();
+  void runDueSlots(uint64_t expired, SlotClock& clock);
+  TickStats runSlot(size_t slot);
+  void endPeriod(const TickStats& sum);
+  void countWork(const TickStats& st);
   void drainCommands();
   void drainPackets();
-  TickStats decodeAll();
+  TickStats decodeSlot(size_t slot);
+  TickStats mixSlot(size_t slot);
+  size_t leastLoadedSlot() const;
   void helperLoop(size_t k);
   void applyRealtimePriority();
-  void reportOverrun(std::optional<TickOverrun> o);
+  void reportOverrun(std::optional<TickOverrun> o, uint64_t nowNs, uint64_t count);
+  void skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock);
 
   MixerWorkerOptions opts_;
   std::string realtimeError_;
@@ -131,20 +156,24 @@ class MixerWorker {
   std::vector<std::shared_ptr<relay::PacketQueue>> queues_;
   moodycamel::ConcurrentQueue<MixerCommand> commands_;
   std::vector<std::unique_ptr<Conference>> rooms_;
+  std::vector<std::vector<Conference*>> slots_;  // tickSlots lists of rooms_, by slot
+  uint64_t firstDueNs_ = 0;   // CLOCK_MONOTONIC time slot 0 of the first period was due
+  uint64_t nextSlot_ = 0;     // slots run or skipped since then (the next one's number)
   std::unordered_map<ParticipantId, Route> routes_;
   common::Fd timer_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  // Decode helpers: the worker bumps epoch_ to start a tick's decoding, each helper adds one to
-  // done_ when its shard is decoded. Both are futex-waited (C++20 atomic wait), never locked.
+  // Decode helpers: the worker sets slot_ and bumps epoch_ to start a slot's decoding, each
+  // helper adds one to done_ when its shard of the slot's rooms is decoded. Both are futex-waited (C++20 atomic wait), never locked.
   std::vector<std::unique_ptr<Helper>> helpers_;
+  size_t slot_ = 0;
   std::atomic<uint64_t> epoch_{0};
   std::atomic<uint32_t> done_{0};
   std::atomic<bool> helpersStop_{false};
   LoadGovernor governor_;
   int level_ = 0;
   std::optional<TickOverrun> heldOverrun_;  // the longest since the last report; overruns = their count
-  uint64_t lastOverrunReportTick_ = 0;  // counters_.ticks at the last onTickOverrun; 0 none yet
+  std::optional<uint64_t> lastOverrunReportNs_;  // CLOCK_MONOTONIC of the last onTickOverrun
   MixerCounters counters_;
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -46,6 +47,10 @@ bool waitFor(Pred pred, std::chrono::milliseconds limit = 5000ms) {
   }
   return true;
 }
+
+struct NullSinkForSlots : MediaSink {
+  void send(ParticipantId, std::span<const std::byte>) override {}
+};
 
 ParticipantConfig opus(ParticipantId id) {
   return ParticipantConfig{.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = 0xB000 + id};
@@ -136,11 +141,12 @@ struct OverrunEvents : ConferenceEvents {
   }
 };
 
-// A tick that runs past its period is counted and told to the control side with what it did and
-// how it spent the time (running, waiting for a CPU, neither); overruns within a second of a report
-// are held and told once the second has passed, the longest standing for all with their count.
-// The long ticks here are commands that sleep: neither running nor queued, as a tick the
-// hypervisor stalls. A loaded machine may add overruns of its own, hence the >= counts.
+// A tick whose frames go out more than a period after it was due is counted and told to the
+// control side with what it did and how the time went (running, waiting for a CPU, neither);
+// overruns within a second of a report are held and told once the second has passed, the latest
+// standing for all with their count. The long ticks here are commands that sleep: neither running
+// nor queued, as a tick the hypervisor stalls. A loaded machine may add overruns of its own,
+// hence the >= counts.
 TEST(MixerWorkerOverrunTest, AnOverrunIsReportedWithItsSplitAndTheNextOnesOnceASecondLater) {
   LockedSink sink;
   OverrunEvents events;
@@ -150,7 +156,7 @@ TEST(MixerWorkerOverrunTest, AnOverrunIsReportedWithItsSplitAndTheNextOnesOnceAS
   const auto reportWith = [&](double minWallMs) {
     std::lock_guard lock(events.mu);
     for (size_t i = 0; i < events.overruns.size(); ++i) {
-      if (events.overruns[i].wallMs >= minWallMs) return static_cast<int>(i);
+      if (events.overruns[i].lateMs >= minWallMs) return static_cast<int>(i);
     }
     return -1;
   };
@@ -170,12 +176,113 @@ TEST(MixerWorkerOverrunTest, AnOverrunIsReportedWithItsSplitAndTheNextOnesOnceAS
   std::lock_guard lock(events.mu);
   const TickOverrun& first = events.overruns[firstIndex];
   EXPECT_GE(first.cpuMs, 0.0) << "schedstat is there on Linux";
-  EXPECT_LT(first.cpuMs, first.wallMs / 2) << "it slept";
-  EXPECT_LT(first.queuedMs, first.wallMs / 2) << "sleeping is not queueing";
+  EXPECT_LT(first.cpuMs, first.lateMs / 2) << "it slept";
+  EXPECT_LT(first.queuedMs, first.lateMs / 2) << "sleeping is not queueing";
+  EXPECT_GE(first.workMs, 25.0) << "the sleep was the tick's own work";
+  EXPECT_LE(first.workMs, first.lateMs);
   EXPECT_EQ(first.level, 0);
+  EXPECT_EQ(first.slots, MixerWorkerOptions{}.tickSlots);
+  EXPECT_LT(first.slot, first.slots);
   const TickOverrun& held = events.overruns.back();
-  EXPECT_GE(held.wallMs, 45.0);
+  EXPECT_GE(held.lateMs, 45.0);
   EXPECT_GE(held.overruns, 2u);
+}
+
+// A worker held up for more than a period (a command that sleeps 60 ms: three periods of slots
+// come due at once) ticks each room once and skips the other slots: they count as missed and as
+// overruns, and are reported with how far behind the worker was.
+TEST(MixerWorkerOverrunTest, SlotsSkippedAWholePeriodBehindAreOverrunsToo) {
+  LockedSink sink;
+  OverrunEvents events;
+  MixerWorker w(MixerWorkerOptions{}, sink, &events);
+  ASSERT_TRUE(w.start());
+  w.post([](MixerWorker&) { std::this_thread::sleep_for(60ms); });
+  ASSERT_TRUE(waitFor([&] { return w.counters().ticksMissed.get() >= 1; }));
+  const auto skippedReport = [&] {
+    std::lock_guard lock(events.mu);
+    for (const TickOverrun& o : events.overruns) {
+      if (o.skipped != 0) return o;
+    }
+    return TickOverrun{};
+  };
+  ASSERT_TRUE(waitFor([&] { return skippedReport().skipped != 0; }));
+  w.stop();
+  const uint64_t missed = w.counters().ticksMissed.get();
+  EXPECT_GE(missed, 4u) << "60 ms is 12 slots; each room ticks once, the rest are skipped";
+  EXPECT_GE(w.counters().tickOverruns.get(), missed + 1) << "the slot that slept, and every skipped one";
+  const TickOverrun o = skippedReport();
+  EXPECT_GT(o.lateMs, 20.0);
+  EXPECT_LE(o.skipped, missed);
+}
+
+// Rooms go to the slot whose rooms have the fewest participants, then the fewest rooms: empty
+// rooms go round the slots, and a big room keeps its slot to itself while others fill the rest.
+TEST(MixerWorkerSlotTest, RoomsGoToTheLeastLoadedSlot) {
+  NullSinkForSlots sink;
+  MixerWorkerOptions o;
+  o.tickSlots = 4;
+  MixerWorker w(o, sink);
+  ASSERT_NE(w.createConference(1), nullptr);
+  for (ParticipantId id = 1; id <= 10; ++id) ASSERT_TRUE(w.addParticipant(1, opus(id)));
+  for (ConferenceId room = 2; room <= 8; ++room) ASSERT_NE(w.createConference(room), nullptr);
+  EXPECT_EQ(w.slotOf(1), 0u);
+  EXPECT_EQ(w.slotOf(2), 1u);
+  EXPECT_EQ(w.slotOf(3), 2u);
+  EXPECT_EQ(w.slotOf(4), 3u);
+  EXPECT_EQ(w.slotOf(5), 1u) << "slot 0 holds ten participants; 1-3 none, one room each";
+  EXPECT_EQ(w.slotOf(8), 1u);
+  EXPECT_EQ(w.slotOf(99), std::nullopt);
+  ASSERT_TRUE(w.removeConference(3));
+  EXPECT_EQ(w.slotOf(3), std::nullopt);
+  ASSERT_NE(w.createConference(9), nullptr);
+  EXPECT_EQ(w.slotOf(9), 2u) << "slots 1-3 have no participants; 2 has the fewest rooms since 3 left";
+}
+
+// On its thread, each room ticks once a period whichever slot it is in: rooms in four slots
+// send their participants the same number of frames as the worker counts periods (the one being
+// run when the worker stopped aside), and runTick() (no thread) ticks every slot once.
+TEST(MixerWorkerSlotTest, EveryRoomTicksOnceAPeriodWhateverItsSlot) {
+  LockedSink sink;
+  MixerWorkerOptions o;
+  o.tickSlots = 4;
+  MixerWorker w(o, sink);
+  w.post([](MixerWorker& mw) {
+    for (ConferenceId room = 1; room <= 4; ++room) {
+      ASSERT_NE(mw.createConference(room), nullptr);
+      ASSERT_TRUE(mw.addParticipant(room, opus(room)));
+    }
+  });
+  w.runTick();
+  for (ParticipantId id = 1; id <= 4; ++id) EXPECT_EQ(sink.packetsFor(id), 1u);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(waitFor([&] { return w.counters().ticks.get() >= 26; }));
+  w.stop();
+  const uint64_t periods = w.counters().ticks.get();
+  const uint64_t skipped = w.counters().ticksMissed.get();  // slots a stalled test machine skipped
+  std::set<uint64_t> slotsSeen;
+  for (ParticipantId id = 1; id <= 4; ++id) {
+    const uint64_t packets = sink.packetsFor(id);
+    EXPECT_GE(packets + skipped, periods) << "participant " << id;  // ticks count periods run to their end
+    EXPECT_LE(packets, periods + 1) << "participant " << id;
+  }
+  for (ConferenceId room = 1; room <= 4; ++room) slotsSeen.insert(*w.slotOf(room));
+  EXPECT_EQ(slotsSeen.size(), 4u);
+}
+
+// A slot's lateness (from when it was due until its frames were sent) fills rdv_mixer_tick_ms;
+// beyond the period it is an overrun.
+TEST(MixerWorkerSlotTest, LatenessBeyondThePeriodIsAnOverrun) {
+  NullSinkForSlots sink;
+  MixerWorker w(MixerWorkerOptions{}, sink);
+  EXPECT_FALSE(w.accountLateness(4'000'000));
+  EXPECT_FALSE(w.accountLateness(20'000'000));
+  EXPECT_TRUE(w.accountLateness(25'000'000));
+  EXPECT_EQ(w.counters().tickOverruns.get(), 1u);
+  const auto& h = w.counters().tickMs;
+  EXPECT_EQ(h.count.get(), 3u);
+  EXPECT_EQ(h.counts[1].get(), 1u) << "4 ms: bucket (2, 5]";
+  EXPECT_EQ(h.counts[7].get(), 1u) << "20 ms: bucket (18, 20]";
+  EXPECT_EQ(h.counts[8].get(), 1u) << "25 ms: bucket (20, 30]";
 }
 
 TEST(PacketQueueTest, FullQueueRefusesAndCounts) {
@@ -262,7 +369,9 @@ TEST(MixerWorkerRealtimeTest, TheWorkerAndItsHelpersRunSchedFifoOrTheWorkerSaysW
   const int expected = w.realtimeError().empty() ? SCHED_FIFO : SCHED_OTHER;
   EXPECT_EQ(policiesOf("rdv-mixer"), std::vector<int>{expected}) << w.realtimeError();
   EXPECT_EQ(policiesOf("rdv-mixer-dec"), std::vector<int>{expected}) << w.realtimeError();
-  if (hasCapSysNice()) EXPECT_EQ(w.realtimeError(), "") << "CAP_SYS_NICE may use SCHED_FIFO";
+  if (hasCapSysNice()) {
+    EXPECT_EQ(w.realtimeError(), "") << "CAP_SYS_NICE may use SCHED_FIFO";
+  }
 }
 
 TEST(MixerWorkerRealtimeTest, WithoutAPriorityTheThreadsKeepTheDefaultScheduler) {
