@@ -133,7 +133,7 @@ class Participant {
   bool senderVad_ = true;
   bool skipPhase_;  // quiet Opus frames without a VAD verdict decode on alternate ticks (skipQuietOpus)
   static constexpr uint32_t kInactiveCheckEvery = 16;  // skipQuietOpus: 320 ms
-  uint32_t inactiveSkips_ = 0;
+  uint32_t inactiveSkips_;  // starts at a phase of its own (Participant()), so checks spread over ticks
   uint32_t quietSize16_ = 0;  // smoothed payload size of quiet decoded frames, 1/16 bytes; 0 none yet
   uint32_t lastDtmfTs_ = 0;  // the event whose end was reported (its end packet is sent 3 times)
   bool dtmfSeen_ = false;
