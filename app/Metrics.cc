@@ -162,8 +162,10 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
       {"rdv_conference_talkers", "Talkers mixed in the last tick, all rooms", MetricType::Gauge, &M::talkers},
       {"rdv_mixer_ticks_total", "Mixer periods (20 ms each; every room ticks once in each)", MetricType::Counter,
        &M::ticks},
+      {"rdv_mixer_slot_ticks_total", "Mixer slot ticks run (conference.tick_slots a period, one slot's rooms each)",
+       MetricType::Counter, &M::slotTicks},
       {"rdv_mixer_tick_overruns_total",
-       "Mixer ticks (one slot's rooms) whose frames went out more than 20 ms after they were due, or were skipped",
+       "Mixer slot ticks whose frames went out more than 20 ms after they were due, or that were skipped",
        MetricType::Counter, &M::tickOverruns},
       {"rdv_mixer_ticks_missed_total",
        "Mixer slot ticks skipped (each room ticks once when a mixer falls a whole period behind)",
@@ -200,8 +202,8 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
   add(f, busy);
   out.push_back(std::move(f));
   out.push_back(histogram<9>("rdv_mixer_tick_ms",
-                             "Ms from when each mixer tick (one slot's rooms) was due until its frames were sent, "
-                             "all mixers (over 20: an overrun)",
+                             "Ms from when each mixer slot tick was due until its frames were sent, all mixers "
+                             "(over 20: an overrun; skipped ones are not in it)",
                              conf.workers(), [](const mixer::MixerWorker& w) -> const auto& {
                                return w.counters().tickMs;
                              }));

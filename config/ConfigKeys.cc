@@ -173,7 +173,7 @@ const std::array kKeys{
            RDV_NUM(conference.decodeHelpers)},
     KeyDef{"conference.tick_slots", KeyType::UInt, 1, 20,
            "slots each mixer thread's 20 ms period is cut into, every room ticking in one of them (spreads "
-           "the work, so a stall delays one slot's rooms, not all); 1: one tick for all rooms",
+           "the work, so a stall delays one slot's rooms, not all): 1, 2, 4, 5, 10 or 20; 1: one tick for all rooms",
            nullptr, RDV_NUM(conference.tickSlots)},
     KeyDef{"conference.max_talkers", KeyType::UInt, 1, 8, "loudest speakers mixed per room", nullptr,
            RDV_NUM(conference.maxTalkers)},

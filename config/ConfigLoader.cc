@@ -214,6 +214,9 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     err(fmt::format("turn.relay_advertise '{}' is not an IP address", cfg.turn.relayAdvertise));
   }
   if (cfg.turn.portMin > cfg.turn.portMax) err("turn.port_min is above turn.port_max");
+  if (const uint32_t slots = cfg.conference.tickSlots; slots == 0 || 20 % slots != 0) {
+    err(fmt::format("conference.tick_slots ({}) must divide the 20 ms period: 1, 2, 4, 5, 10 or 20", slots));
+  }
   if (const uint32_t high = cfg.conference.adaptiveHighPercent; high != 0 && high < 10) {
     err(fmt::format("conference.adaptive_high_percent ({}) must be 0 (automatic) or at least 10", high));
   }

@@ -438,18 +438,17 @@ void ConferenceControl::logOverrun(ConferenceId worker, const TickOverrun& o) {
                   : fmt::format(", then {:.1f} running, {:.1f} waiting for a CPU, {:.1f} neither", o.cpuMs, o.queuedMs,
                                 std::max(0.0, o.lateMs - o.behindMs - o.cpuMs - o.queuedMs));
   const std::string what =
-      o.skipped != 0
-          ? fmt::format("was {:.1f} ms behind at slot {} of {} ({} rooms) and skipped {} slot tick(s)", o.lateMs,
-                        o.slot, o.slots, o.rooms, o.skipped)
-          : fmt::format("slot {} of {} ({} rooms) sent its frames {:.1f} ms after they were due", o.slot, o.slots,
-                        o.rooms, o.lateMs);
-  const std::string work = o.skipped != 0 ? "each room ticks once in the next period"
-                                          : fmt::format("{:.1f} ms of work, level {}, {} talkers, {} decodes, {} encodes",
-                                                        o.workMs, o.level, o.talkers, o.decodes, o.encodes);
-  spdlog::warn("conference: mixer {} {} (period {} ms): {:.1f} behind the slots before it{}; {} ({}{} overrun{} since "
+      o.skip ? fmt::format("was {:.1f} ms behind at slot {} of {} ({} rooms) and skipped it", o.lateMs, o.slot,
+                           o.slots, o.rooms)
+             : fmt::format("slot {} of {} ({} rooms) sent its frames {:.1f} ms after they were due", o.slot, o.slots,
+                           o.rooms, o.lateMs);
+  const std::string work = o.skip ? "" : fmt::format("; {:.1f} ms of work, level {}, {} talkers, {} decodes, {} encodes",
+                                                     o.workMs, o.level, o.talkers, o.decodes, o.encodes);
+  spdlog::warn("conference: mixer {} {} (period {} ms): {:.1f} behind the slots before it{}{} ({}{} overrun{}{} since "
                "the last report)",
-               worker, what, kTickMs, o.behindMs, where, work, o.overruns == 1 ? "" : "the latest of ", o.overruns,
-               o.overruns == 1 ? "" : "s");
+               worker, what, kTickMs, o.behindMs, where, work, o.overruns == 1 ? "" : "the worst of ", o.overruns,
+               o.overruns == 1 ? "" : "s",
+               o.skipped != 0 ? fmt::format(", {} of them slot ticks skipped", o.skipped) : "");
 }
 
 void ConferenceControl::emit(std::string type, const std::string& room, ParticipantId who, std::string detail) {

@@ -10,7 +10,8 @@ namespace rdv::mixer {
 using common::Counter;
 
 struct alignas(64) MixerCounters {
-  Counter ticks;            // periods (every room ticks once in each, in its slot)
+  Counter ticks;            // periods (every room ticks once in each, in its slot; one a skip cut short counts)
+  Counter slotTicks;        // slot ticks run (MixerWorkerOptions::tickSlots a period)
   Counter tickOverruns;     // slot ticks whose frames went out more than a period after they were due, or never (skipped)
   Counter ticksMissed;      // slot ticks skipped by a worker a whole period behind
   Counter encodes;          // all encodes (shared listener mixes + talkers' mix-minus)

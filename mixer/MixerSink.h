@@ -32,7 +32,7 @@ class MediaSink {
 struct TickOverrun {
   double lateMs = 0;     // from when the tick was due until its frames were sent
   double workMs = 0;     // of which the tick's own run, from when the thread took it up
-  double behindMs = 0;   // of lateMs spent on the slots before it (a worker catching up)
+  double behindMs = 0;   // of lateMs gone before the slot before it ended (a worker catching up)
   double cpuMs = -1;     // of lateMs on a CPU; -1 unknown (no /proc/thread-self/schedstat)
   double queuedMs = -1;  // of lateMs runnable, waiting on a run queue
   int level = 0;         // the encoding level the tick ran at
@@ -42,7 +42,8 @@ struct TickOverrun {
   uint32_t talkers = 0;
   uint32_t encodes = 0;
   uint32_t decodes = 0;
-  uint64_t skipped = 0;  // slot ticks skipped, the worker a whole period behind (this one's the first)
+  bool skip = false;     // this one was skipped (a worker a whole period behind), not late
+  uint64_t skipped = 0;  // slot ticks skipped among the overruns this report stands for
   uint64_t overruns = 1;
 };
 
@@ -61,8 +62,8 @@ class ConferenceEvents {
     (void)worker, (void)from, (void)to, (void)busyFraction;
   }
   // Ticks of mixer worker `worker` sent their frames more than a period after they were due.
-  // Reported at most once a second per worker: `overrun` is the latest-sent since the last
-  // report, `overrun.overruns` their count.
+  // Reported at most once a second per worker: `overrun` is the worst (latest-sent) since the
+  // last report, `overrun.overruns` their count.
   virtual void onTickOverrun(size_t worker, const TickOverrun& overrun) { (void)worker, (void)overrun; }
 };
 

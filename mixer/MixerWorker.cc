@@ -126,6 +126,7 @@ void MixerWorker::helperLoop(size_t k) {
 }
 
 TickStats MixerWorker::decodeSlot(size_t slot) {
+  if (slots_[slot].empty()) return {};  // the helpers need not wake
   const size_t shards = helpers_.size() + 1;
   if (shards > 1) {
     slot_ = slot;
@@ -195,6 +196,9 @@ struct MixerWorker::SlotClock {
   ThreadTime threadTime;
   std::optional<ThreadTime::Sample> last;  // at the end of the previous slot
   uint64_t lastEndNs = 0;
+  // The period whose slots have run since it was last closed (a skip may leave one partial).
+  bool periodOpen = false;
+  uint64_t periodIndex = 0;
   uint64_t periodBusyNs = 0;
   TickStats period;
 };
@@ -225,6 +229,9 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
   while (nextSlot_ < expired) {
     const auto slot = static_cast<size_t>(nextSlot_ % slots);
     const uint64_t due = firstDueNs_ + nextSlot_ * slotNs;
+    if (clock.periodOpen && clock.periodIndex != nextSlot_ / slots) closePeriod(clock);  // left partial by a skip
+    clock.periodOpen = true;
+    clock.periodIndex = nextSlot_ / slots;
     ++nextSlot_;
     const int level = level_;
     const uint64_t start = monotonicNs();
@@ -250,17 +257,21 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
     }
     clock.last = sample;
     clock.lastEndNs = end;
-    if (slot + 1 == slots) {
-      endPeriod(clock.period);
-      accountTick(clock.periodBusyNs, clock.period.opusEncodes);
-      clock.period = {};
-      clock.periodBusyNs = 0;
-    }
+    if (slot + 1 == slots) closePeriod(clock);
   }
 }
 
-// Skips the slots from nextSlot_ up to `until` (their rooms tick in the slots run next, once each),
-// counted as missed and as overruns, and reported as one overrun as late as the first of them.
+// A period's slots have run: the governor gets their busy time summed, as one tick's.
+void MixerWorker::closePeriod(SlotClock& clock) {
+  endPeriod(clock.period);
+  accountTick(clock.periodBusyNs, clock.period.opusEncodes);
+  clock.period = {};
+  clock.periodBusyNs = 0;
+  clock.periodOpen = false;
+}
+
+// Skips the slots from nextSlot_ up to `until` (their rooms tick in the slot ticks run next, each
+// once), counted as missed and as overruns, and reported as one overrun as late as the first.
 void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
   const uint64_t skipped = until - nextSlot_;
   const uint64_t due = firstDueNs_ + nextSlot_ * slotNs;
@@ -272,7 +283,7 @@ void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
   const uint64_t from = std::clamp(clock.lastEndNs, due, now);
   TickOverrun o{.lateMs = static_cast<double>(now - due) / 1e6, .behindMs = static_cast<double>(from - due) / 1e6,
                 .level = level_, .slot = static_cast<uint32_t>(slot), .slots = opts_.tickSlots,
-                .rooms = static_cast<uint32_t>(slots_[slot].size()), .skipped = skipped};
+                .rooms = static_cast<uint32_t>(slots_[slot].size()), .skip = true, .skipped = skipped};
   if (sample && clock.last) {
     o.cpuMs = static_cast<double>(sample->runNs - clock.last->runNs) / 1e6;
     o.queuedMs = static_cast<double>(sample->queuedNs - clock.last->queuedNs) / 1e6;
@@ -285,14 +296,17 @@ void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
 
 // Counted in accountLateness; here only told to the control thread, which logs it, at most once
 // a second (a worker that overruns every tick is the governor's to fix, not the log's to fill).
-// Overruns within a second of a report are held, the latest of them standing for all, and told
-// once the second has passed (`o` empty: a slot that did not overrun, to flush them by).
+// Overruns within a second of a report are held, the worst (latest-sent) of them standing for all
+// with their count and the slot ticks skipped among them, and told once the second has passed
+// (`o` empty: a slot that did not overrun, to flush them by).
 void MixerWorker::reportOverrun(std::optional<TickOverrun> o, uint64_t nowNs, uint64_t count) {
   if (events_ == nullptr) return;
   if (o) {
     const uint64_t held = heldOverrun_ ? heldOverrun_->overruns : 0;
+    const uint64_t skipped = (heldOverrun_ ? heldOverrun_->skipped : 0) + o->skipped;
     if (!heldOverrun_ || o->lateMs > heldOverrun_->lateMs) heldOverrun_ = *o;
     heldOverrun_->overruns = held + count;
+    heldOverrun_->skipped = skipped;
   }
   if (!heldOverrun_ || (lastOverrunReportNs_ && nowNs - *lastOverrunReportNs_ < kOverrunReportNs)) return;
   lastOverrunReportNs_ = nowNs;
@@ -353,6 +367,7 @@ void MixerWorker::drainPackets() {
 }
 
 TickStats MixerWorker::runSlot(size_t slot) {
+  counters_.slotTicks.add(1);
   drainCommands();
   drainPackets();
   TickStats sum = decodeSlot(slot);
@@ -366,6 +381,7 @@ TickStats MixerWorker::runTick() {
   drainCommands();
   drainPackets();
   TickStats sum;
+  counters_.slotTicks.add(slots_.size());
   for (size_t slot = 0; slot < slots_.size(); ++slot) {
     add(sum, decodeSlot(slot));
     add(sum, mixSlot(slot));

@@ -49,9 +49,9 @@ struct MixerWorkerOptions {
   // Cheaper Opus encodes when the worker's ticks get heavy (conference.adaptive_encoding).
   LoadGovernorOptions governor;
   size_t index = 0;  // this worker's number, for ConferenceEvents::onEncodingLevel
-  // Where in the period this worker's ticks fall (0 ≤ phase < tickMs × 1e6 ns): workers started
-  // together would all tick at once and hand the relay workers their whole output in one burst,
-  // so ConferenceControl spreads them evenly over the period.
+  // Where in the period this worker's slot ticks fall (ns; taken modulo the period): workers
+  // started together would all tick at once and hand the relay workers their output in one
+  // burst, so ConferenceControl spreads them evenly within a slot.
   uint64_t tickPhaseNs = 0;
   // 1..99: the worker and its decode helpers run SCHED_FIFO at this priority
   // (conference.realtime_priority), so a tick is never preempted by ordinary threads (the relay's
@@ -138,6 +138,7 @@ class MixerWorker {
   void runDueSlots(uint64_t expired, SlotClock& clock);
   TickStats runSlot(size_t slot);
   void endPeriod(const TickStats& sum);
+  void closePeriod(SlotClock& clock);
   void countWork(const TickStats& st);
   void drainCommands();
   void drainPackets();
@@ -172,7 +173,7 @@ class MixerWorker {
   std::atomic<bool> helpersStop_{false};
   LoadGovernor governor_;
   int level_ = 0;
-  std::optional<TickOverrun> heldOverrun_;  // the longest since the last report; overruns = their count
+  std::optional<TickOverrun> heldOverrun_;  // the worst since the last report; overruns = their count
   std::optional<uint64_t> lastOverrunReportNs_;  // CLOCK_MONOTONIC of the last onTickOverrun
   MixerCounters counters_;
 };

@@ -14,7 +14,7 @@ Participant::Participant(const ParticipantConfig& cfg, std::unique_ptr<media::Au
                          const media::VoiceActivityOptions& vad, const media::JitterBufferOptions& jb)
     : cfg_(cfg), decoder_(std::move(decoder)), jb_(jb), vad_(vad), skipPhase_((cfg.id & 1) != 0),
       // Fibonacci hashing of the id: participants who joined together (consecutive ids) check
-      // on different ticks, two in a room of 32 on each, not all 32 on every sixteenth.
+      // on different ticks, one to three a tick in a room of 32, not all 32 on every sixteenth.
       inactiveSkips_((cfg.id * 0x9E3779B1U) >> 28) {
   // RFC 3550 §5.1: sequence and timestamp start at random values.
   std::random_device rd;

@@ -1,7 +1,8 @@
 #pragma once
 // The MediaSink a mixer worker sends through when its participants' media is anchored on the
 // relay: one SPSC queue per relay worker (this mixer produces, the relay worker consumes and
-// sends from the participant's socket), and one wake-up per relay worker per tick, not per packet.
+// sends from the participant's socket), and one wake-up per relay worker per slot tick, not per
+// packet.
 // A participant's id names its relay worker in its top bits (makeEndpoint), so routing a packet
 // needs no table on the mixer thread.
 

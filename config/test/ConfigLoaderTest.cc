@@ -294,6 +294,19 @@ TEST(ConfigLoader, AdaptiveMarksDefaultLowerForRealtimeMixers) {
   EXPECT_NE(errors[0].message.find("at least 10"), std::string::npos) << errors[0].message;
 }
 
+TEST(ConfigLoader, TickSlotsMustDivideThePeriod) {
+  Config c;
+  EXPECT_EQ(c.conference.tickSlots, 4U);
+  std::vector<ConfigError> errors;
+  applySet(c, "conference.tick_slots=5", errors);
+  validate(c, errors);
+  EXPECT_TRUE(errors.empty());
+  applySet(c, "conference.tick_slots=3", errors);
+  validate(c, errors);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].message.find("conference.tick_slots (3) must divide"), std::string::npos) << errors[0].message;
+}
+
 TEST(ConfigLoader, PresenceBuddyListsAreCheckedAndBadOnesNameTheLine) {
   Config c;
   std::vector<ConfigError> errors;

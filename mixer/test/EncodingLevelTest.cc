@@ -137,9 +137,7 @@ struct LevelLog : ConferenceEvents {
   }
 };
 
-struct NullSink : MediaSink {
-  void send(ParticipantId, std::span<const std::byte>) override {}
-};
+using testutil::NullSink;
 
 ParticipantConfig opus(ParticipantId id) {
   return ParticipantConfig{.id = id, .codec = CodecId::Opus, .payloadType = 111, .ssrc = 0xD000 + id};

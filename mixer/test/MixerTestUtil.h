@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -13,10 +14,15 @@
 #include "media/AudioCodec.h"
 #include "media/RtpPacket.h"
 #include "media/test/AudioTestUtil.h"
+#include "mixer/MixerSink.h"
 
 namespace rdv::mixer::testutil {
 
 using media::testutil::Tone;
+
+struct NullSink : MediaSink {
+  void send(ParticipantId, std::span<const std::byte>) override {}
+};
 
 class Sender {
  public:
