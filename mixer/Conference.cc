@@ -332,10 +332,8 @@ TickStats Conference::mixAndSend() {
 }
 
 TickStats Conference::tick() {
-  const TickStats decoded = decodeShard(0, 1);
-  TickStats st = mixAndSend();
-  st.decodes = decoded.decodes;
-  st.concealed = decoded.concealed;
+  TickStats st = decodeShard(0, 1);
+  st += mixAndSend();
   return st;
 }
 

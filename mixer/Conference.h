@@ -81,6 +81,17 @@ struct TickStats {
   uint32_t concealed = 0;
   uint32_t talkers = 0;
   uint32_t packetsSent = 0;
+
+  TickStats& operator+=(const TickStats& o) {
+    decodes += o.decodes;
+    encodes += o.encodes;
+    opusEncodes += o.opusEncodes;
+    forwards += o.forwards;
+    concealed += o.concealed;
+    talkers += o.talkers;
+    packetsSent += o.packetsSent;
+    return *this;
+  }
 };
 
 class Conference {

@@ -71,7 +71,7 @@ ConferenceControl::ConferenceControl(relay::RelayControl& relay, const Conferenc
   MixerWorkerOptions mo;
   mo.producers = relayWorkers.size();
   mo.decodeHelpers = opts_.decodeHelpers;
-  mo.tickSlots = std::max<uint32_t>(1, opts_.tickSlots);
+  mo.tickSlots = opts_.tickSlots;  // MixerWorker keeps it within 1..tickMs
   mo.conference = opts_.conference;
   mo.governor = opts_.governor;
   mo.realtimePriority = opts_.realtimePriority;

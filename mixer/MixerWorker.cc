@@ -71,14 +71,13 @@ class ThreadTime {
 
 constexpr uint64_t kOverrunReportNs = 1'000'000'000;  // at most one report a second per worker
 
-void add(TickStats& sum, const TickStats& st) {
-  sum.decodes += st.decodes;
-  sum.encodes += st.encodes;
-  sum.opusEncodes += st.opusEncodes;
-  sum.forwards += st.forwards;
-  sum.concealed += st.concealed;
-  sum.talkers += st.talkers;
-  sum.packetsSent += st.packetsSent;
+// An overrun's time from the thread-clock sample `from` to `to`: running and waiting for a CPU
+// (left unknown without schedstat).
+void splitTime(TickOverrun& o, const std::optional<ThreadTime::Sample>& from,
+               const std::optional<ThreadTime::Sample>& to) {
+  if (!from || !to) return;
+  o.cpuMs = static_cast<double>(to->runNs - from->runNs) / 1e6;
+  o.queuedMs = static_cast<double>(to->queuedNs - from->queuedNs) / 1e6;
 }
 
 }  // namespace
@@ -114,11 +113,7 @@ void MixerWorker::helperLoop(size_t k) {
     seen = epoch_.load(std::memory_order_acquire);
     if (helpersStop_.load()) return;
     TickStats st;
-    for (Conference* room : slots_[slot_]) {
-      const TickStats r = room->decodeShard(k + 1, shards);
-      st.decodes += r.decodes;
-      st.concealed += r.concealed;
-    }
+    for (Conference* room : slots_[slot_]) st += room->decodeShard(k + 1, shards);
     helpers_[k]->stats = st;
     done_.fetch_add(1, std::memory_order_release);
     done_.notify_one();
@@ -135,18 +130,11 @@ TickStats MixerWorker::decodeSlot(size_t slot) {
     epoch_.notify_all();
   }
   TickStats sum;
-  for (Conference* room : slots_[slot]) {
-    const TickStats r = room->decodeShard(0, shards);
-    sum.decodes += r.decodes;
-    sum.concealed += r.concealed;
-  }
+  for (Conference* room : slots_[slot]) sum += room->decodeShard(0, shards);
   for (uint32_t d = done_.load(std::memory_order_acquire); d < helpers_.size(); d = done_.load(std::memory_order_acquire)) {
     done_.wait(d, std::memory_order_acquire);
   }
-  for (const auto& h : helpers_) {
-    sum.decodes += h->stats.decodes;
-    sum.concealed += h->stats.concealed;
-  }
+  for (const auto& h : helpers_) sum += h->stats;
   return sum;
 }
 
@@ -239,7 +227,7 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
     const uint64_t end = monotonicNs();
     const auto sample = clock.threadTime.read();
     clock.periodBusyNs += end - start;
-    add(clock.period, st);
+    clock.period += st;
     if (!accountLateness(end > due ? end - due : 0)) {
       reportOverrun(std::nullopt, end, 0);
     } else {
@@ -249,10 +237,7 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
                     .slot = static_cast<uint32_t>(slot), .slots = static_cast<uint32_t>(slots),
                     .rooms = static_cast<uint32_t>(slots_[slot].size()), .talkers = st.talkers,
                     .encodes = st.encodes, .decodes = st.decodes};
-      if (sample && clock.last) {
-        o.cpuMs = static_cast<double>(sample->runNs - clock.last->runNs) / 1e6;
-        o.queuedMs = static_cast<double>(sample->queuedNs - clock.last->queuedNs) / 1e6;
-      }
+      splitTime(o, clock.last, sample);
       reportOverrun(o, end, 1);
     }
     clock.last = sample;
@@ -284,10 +269,7 @@ void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
   TickOverrun o{.lateMs = static_cast<double>(now - due) / 1e6, .behindMs = static_cast<double>(from - due) / 1e6,
                 .level = level_, .slot = static_cast<uint32_t>(slot), .slots = opts_.tickSlots,
                 .rooms = static_cast<uint32_t>(slots_[slot].size()), .skip = true, .skipped = skipped};
-  if (sample && clock.last) {
-    o.cpuMs = static_cast<double>(sample->runNs - clock.last->runNs) / 1e6;
-    o.queuedMs = static_cast<double>(sample->queuedNs - clock.last->queuedNs) / 1e6;
-  }
+  splitTime(o, clock.last, sample);
   reportOverrun(o, now, skipped);
   clock.last = sample;
   clock.lastEndNs = now;
@@ -371,7 +353,7 @@ TickStats MixerWorker::runSlot(size_t slot) {
   drainCommands();
   drainPackets();
   TickStats sum = decodeSlot(slot);
-  add(sum, mixSlot(slot));
+  sum += mixSlot(slot);
   countWork(sum);
   sink_.flush();
   return sum;
@@ -383,8 +365,8 @@ TickStats MixerWorker::runTick() {
   TickStats sum;
   counters_.slotTicks.add(slots_.size());
   for (size_t slot = 0; slot < slots_.size(); ++slot) {
-    add(sum, decodeSlot(slot));
-    add(sum, mixSlot(slot));
+    sum += decodeSlot(slot);
+    sum += mixSlot(slot);
   }
   countWork(sum);
   endPeriod(sum);
@@ -394,7 +376,7 @@ TickStats MixerWorker::runTick() {
 
 TickStats MixerWorker::mixSlot(size_t slot) {
   TickStats sum;
-  for (Conference* room : slots_[slot]) add(sum, room->mixAndSend());
+  for (Conference* room : slots_[slot]) sum += room->mixAndSend();
   return sum;
 }
 

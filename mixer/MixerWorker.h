@@ -1,11 +1,12 @@
 #pragma once
 // A mixer worker: one thread that owns whole conferences and ticks each of them every 20 ms on a
-// timerfd, its rooms spread over slots of the period (optionally with decode helper threads that take a share of each tick's decoding,
-// synchronised by two atomics with futex wait/notify). Shared-nothing: relay workers hand it RTP through one SPSC PacketQueue each, the
-// control side posts commands (create a room, join, mute, ...) through a lock-free MPSC queue
-// run at the start of the next tick, and everything it produces leaves through the MediaSink
-// and ConferenceEvents interfaces on its own thread. Nothing per packet or per tick allocates,
-// locks or logs; commands (control path) may allocate.
+// timerfd, its rooms spread over slots of the period (optionally with decode helper threads that
+// take a share of each slot tick's decoding, synchronised by two atomics with futex wait/notify).
+// Shared-nothing: relay workers hand it RTP through one SPSC PacketQueue each, the control side
+// posts commands (create a room, join, mute, ...) through a lock-free MPSC queue run at the start
+// of the next slot tick, and everything it produces leaves through the MediaSink and
+// ConferenceEvents interfaces on its own thread. Nothing per packet or per tick allocates, locks
+// or logs; commands (control path) may allocate.
 
 #include <atomic>
 #include <cstdint>
@@ -165,7 +166,8 @@ class MixerWorker {
   std::atomic<bool> stop_{false};
   std::thread thread_;
   // Decode helpers: the worker sets slot_ and bumps epoch_ to start a slot's decoding, each
-  // helper adds one to done_ when its shard of the slot's rooms is decoded. Both are futex-waited (C++20 atomic wait), never locked.
+  // helper adds one to done_ when its shard of the slot's rooms is decoded. Both are futex-waited
+  // (C++20 atomic wait), never locked.
   std::vector<std::unique_ptr<Helper>> helpers_;
   size_t slot_ = 0;
   std::atomic<uint64_t> epoch_{0};
