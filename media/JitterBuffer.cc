@@ -155,6 +155,12 @@ void JitterBuffer::updateJitter(uint32_t timestamp, uint64_t arrivalNs) {
   hasTransit_ = true;
 }
 
+// The buffered frame at the play point, not taken (has(nextSeq_) holds).
+JitterBuffer::Frame JitterBuffer::head() const {
+  const Slot& s = slots_[nextSeq_ % kSlots];
+  return Frame{FrameKind::Packet, std::span<const std::byte>(s.data.data(), s.size), {}, s.level};
+}
+
 JitterBuffer::Frame JitterBuffer::take(FrameKind kind) {
   Frame f;
   f.kind = kind;
@@ -192,7 +198,7 @@ JitterBuffer::Frame JitterBuffer::underrun() {
 }
 
 // Drift control on the depth averaged over ~32 pops; see the header's contract.
-void JitterBuffer::adapt(bool quiet) {
+void JitterBuffer::adapt(bool quiet, const TrimVeto* veto) {
   const uint32_t depth = depthFrames();
   avgDepth_ += (static_cast<double>(depth) - avgDepth_) * kDepthAlpha;
   if (++sinceUnderrun_ % kBoostDecayPops == 0 && boost_ > 0) --boost_;
@@ -202,7 +208,8 @@ void JitterBuffer::adapt(bool quiet) {
   if (++sinceDrift_ < (backlog ? kCatchUpCooldown : kDriftCooldown)) return;
   const bool drift = avgDepth_ > target + 1.5 && depth > target + 1;
   // In silence a cut is not heard: come down sooner, unless a trim already cost an underrun.
-  const bool trim = quiet && !quietTrimOff_ && avgDepth_ > target + 0.75 && depth > target;
+  bool trim = quiet && !quietTrimOff_ && avgDepth_ > target + 0.75 && depth > target;
+  if (trim && !drift && veto != nullptr && has(nextSeq_)) trim = !veto->keep(head());
   if ((drift || trim) && has(nextSeq_)) {
     if (!drift) sinceQuietTrim_ = 0;
     slot(nextSeq_).used = false;
@@ -214,14 +221,14 @@ void JitterBuffer::adapt(bool quiet) {
   }
 }
 
-JitterBuffer::Frame JitterBuffer::pop(bool quiet) {
+JitterBuffer::Frame JitterBuffer::pop(bool quiet, const TrimVeto* veto) {
   if (!playing_) {
     if (count_ == 0 || depthFrames() < targetFrames()) return Frame{};
     playing_ = true;
     avgDepth_ = depthFrames();
     sinceDrift_ = 0;
   }
-  adapt(quiet);
+  adapt(quiet, veto);
   if (count_ == 0) return underrun();
   concealRun_ = 0;
   if (sinceDrift_ >= kDriftCooldown && avgDepth_ < static_cast<double>(targetFrames()) - 1.0) {

@@ -33,7 +33,9 @@
 //    talker's pause), drops a frame already when the average depth stays 0.75 frame above
 //    target, so a depth left by a stream's start (the joins' burst) comes down to the target
 //    where nobody hears the cut. A stream that underruns within 10 s of such a trim (its phase
-//    leaves no slack) keeps its depth from then on: no trim-underrun-conceal cycle.
+//    leaves no slack) keeps its depth from then on: no trim-underrun-conceal cycle. The caller may
+//    veto such a trim when the frame it would drop looks like the start of speech (TrimVeto): the
+//    trim then waits for a quiet frame at the play point rather than clip a talker's first word.
 
 #include <array>
 #include <cstddef>
@@ -90,12 +92,24 @@ class JitterBuffer {
     int audioLevel = -1;
   };
 
+  // Asked, only when a quiet trim is about to drop the frame at the play point, whether that frame
+  // must be kept: it looks like speech starting, which the caller's `quiet` (from the frames before)
+  // cannot know. Only trims in silence are vetoed; drift control and backlog cuts are not.
+  class TrimVeto {
+   public:
+    virtual bool keep(const Frame& head) const = 0;
+
+   protected:
+    ~TrimVeto() = default;
+  };
+
   explicit JitterBuffer(const JitterBufferOptions& opts = {});
 
   PushResult push(uint32_t ssrc, uint16_t seq, uint32_t timestamp, std::span<const std::byte> payload,
                   uint64_t arrivalNs, int audioLevel = -1);
-  // `quiet`: the stream is not speech right now (JitterBuffer's latency contract above).
-  Frame pop(bool quiet = false);
+  // `quiet`: the stream is not speech right now (JitterBuffer's latency contract above); `veto`
+  // (optional) may keep the frame a quiet trim would drop.
+  Frame pop(bool quiet = false, const TrimVeto* veto = nullptr);
 
   // Frames from the play point to the newest buffered one, in milliseconds.
   uint32_t depthMs() const { return depthFrames() * kFrameMs; }
@@ -123,9 +137,10 @@ class JitterBuffer {
   void slideWindow(uint16_t seq);
   PushResult store(uint16_t seq, std::span<const std::byte> payload, int audioLevel);
   void updateJitter(uint32_t timestamp, uint64_t arrivalNs);
+  Frame head() const;
   Frame take(FrameKind kind);
   Frame underrun();
-  void adapt(bool quiet);
+  void adapt(bool quiet, const TrimVeto* veto);
 
   JitterBufferOptions opts_;
   std::array<Slot, kSlots> slots_{};

@@ -47,6 +47,12 @@ bool opusSenderMarkedInactive(std::span<const std::byte> payload) {
   return (std::to_integer<unsigned>(payload[1]) & vadBits) == 0;
 }
 
+bool opusSenderMarkedActive(std::span<const std::byte> payload) {
+  if (payload.size() < 2) return false;
+  const auto toc = std::to_integer<unsigned>(payload[0]);
+  return (toc >> 3) < 16 && (toc & 3) == 0 && !opusSenderMarkedInactive(payload);
+}
+
 OpusAudioDecoder::OpusAudioDecoder() {
   int err = OPUS_OK;
   dec_ = opus_decoder_create(kMixerRate, 1, &err);

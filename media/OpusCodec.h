@@ -19,6 +19,9 @@ namespace rdv::media {
 // activity detector, so background noise reads inactive and any voice active. CELT frames carry
 // no flag: false.
 bool opusSenderMarkedInactive(std::span<const std::byte> payload);
+// True when it marked voice: a one-frame SILK or hybrid packet with a VAD flag set. CELT frames and
+// DTX carry no such mark: false.
+bool opusSenderMarkedActive(std::span<const std::byte> payload);
 
 class OpusAudioDecoder final : public AudioDecoder {
  public:

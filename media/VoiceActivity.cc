@@ -19,7 +19,7 @@ bool VoiceActivity::update(double levelDbov) {
   // Attack instantly, release with a ~5-frame time constant.
   score_ = levelDbov > score_ ? levelDbov : score_ + (levelDbov - score_) * 0.2;
   const bool wasTalking = talking_;
-  if (levelDbov >= opts_.thresholdDbov) {
+  if (isVoice(levelDbov)) {
     quietRun_ = 0;
     if (++loudRun_ >= opts_.attackFrames) talking_ = true;
   } else {

@@ -32,6 +32,8 @@ class VoiceActivity {
   // RFC 6464 §3: the 7-bit level is -dBov (0 = loudest, 127 = silence).
   static double levelFromRfc6464(int level) { return -static_cast<double>(level); }
 
+  // Whether a frame at this level counts as voice (the threshold update() applies).
+  bool isVoice(double levelDbov) const { return levelDbov >= opts_.thresholdDbov; }
   // Feeds one frame's level; returns true when talking() changed.
   bool update(double levelDbov);
   bool talking() const { return talking_; }

@@ -1,5 +1,6 @@
 #include "mixer/Participant.h"
 
+#include "media/G711.h"
 #include "media/OpusCodec.h"
 
 #include <algorithm>
@@ -74,7 +75,7 @@ uint32_t Participant::skipFrame() {
 }
 
 uint32_t Participant::pullFrame(bool mixed) {
-  const JitterBuffer::Frame f = jb_.pop(!vad_.talking());  // a listener's buffer trims in silence
+  const JitterBuffer::Frame f = jb_.pop(!vad_.talking(), this);  // a listener's buffer trims in silence
   const media::PcmFrame out(pcm_.data(), pcm_.size());
   forwardable_ = {};
   if (cfg_.muted || f.kind == JitterBuffer::FrameKind::Empty) {
@@ -186,6 +187,31 @@ bool Participant::grewFromQuiet(const media::JitterBuffer::Frame& f) const {
   if (f.kind != media::JitterBuffer::FrameKind::Packet || quietSize16_ == 0) return false;
   const uint32_t quiet = quietSize16_ >> 4;
   return f.payload.size() > quiet + quiet / 4 + 4;
+}
+
+// The jitter buffer is about to trim, in this participant's silence, the frame at its play point:
+// kept when that frame looks like speech starting, or the talker's first 20 ms would be cut (the
+// trim then falls on a later quiet frame). Judged without decoding: the RFC 6464 level, an Opus
+// frame that grew from the quiet ones or that its sender's VAD marked as voice, a G.711 frame's
+// level through the tables. G.722 (ADPCM) has no level without its decoder's state: not judged.
+bool Participant::keep(const media::JitterBuffer::Frame& head) const {
+  if (head.audioLevel >= 0) return vad_.isVoice(media::VoiceActivity::levelFromRfc6464(head.audioLevel));
+  std::array<int16_t, 160> pcm{};  // 20 ms at 8 kHz
+  const auto in = head.payload.first(std::min(head.payload.size(), pcm.size()));
+  const auto out = std::span(pcm).first(in.size());
+  switch (cfg_.codec) {
+    case media::CodecId::Opus:
+      return grewFromQuiet(head) || (senderVad_ && media::opusSenderMarkedActive(head.payload));
+    case media::CodecId::Pcmu:
+      media::g711::decodeUlaw(in, out);
+      return vad_.isVoice(media::VoiceActivity::levelDbov(out));
+    case media::CodecId::Pcma:
+      media::g711::decodeAlaw(in, out);
+      return vad_.isVoice(media::VoiceActivity::levelDbov(out));
+    case media::CodecId::G722:
+      break;
+  }
+  return false;
 }
 
 void Participant::applyGain() {

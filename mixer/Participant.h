@@ -41,7 +41,8 @@ struct ParticipantStats {
   uint64_t sent = 0;
 };
 
-class Participant {
+// Privately a TrimVeto: its jitter buffer asks it before a quiet trim drops a frame (keep()).
+class Participant : private media::JitterBuffer::TrimVeto {
  public:
   // nullptr decoder => the codec library failed; the caller refuses the participant.
   Participant(const ParticipantConfig& cfg, std::unique_ptr<media::AudioDecoder> decoder,
@@ -112,6 +113,7 @@ class Participant {
   uint32_t detectOnly(std::span<const std::byte> payload);
   void noteQuietSize(size_t bytes);
   bool grewFromQuiet(const media::JitterBuffer::Frame& f) const;
+  bool keep(const media::JitterBuffer::Frame& head) const override;
   void onDtmf(const media::RtpView& rtp);
 
   ParticipantConfig cfg_;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -221,6 +222,59 @@ uint32_t depthAfterStartBurst(bool quiet) {
 TEST(JitterBufferTest, ABufferDeepenedByTheStartComesDownToItsTargetInSilence) {
   EXPECT_EQ(depthAfterStartBurst(false), 40u) << "speech: one extra frame is tolerated";
   EXPECT_EQ(depthAfterStartBurst(true), 20u) << "silence: trimmed to the target";
+}
+
+// The frames a quiet stream plays after a start burst (as in depthAfterStartBurst), its trims asked
+// of `veto`; returns the sequence numbers popped as packets.
+std::vector<int> playedAfterStartBurst(const JitterBuffer::TrimVeto* veto, JitterBufferStats* stats = nullptr) {
+  JitterBuffer jb;
+  uint16_t seq = 0;
+  for (; seq < 3; ++seq) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), 0);
+  std::vector<int> played;
+  for (int tick = 0; tick < 250; ++tick, ++seq) {
+    jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), (uint64_t(tick) * 20'000 + 10'000) * 1000);
+    const JitterBuffer::Frame f = jb.pop(true, veto);
+    if (f.kind == Kind::Packet) played.push_back(seqOf(f.payload));
+  }
+  if (stats != nullptr) *stats = jb.stats();
+  return played;
+}
+
+// Keeps the frames in [from, to): say, a talker's first words landing where the trim would cut.
+struct KeepRange : JitterBuffer::TrimVeto {
+  KeepRange(int from, int to) : from(from), to(to) {}
+  bool keep(const JitterBuffer::Frame& head) const override {
+    const int seq = seqOf(head.payload);
+    ++asked;
+    return seq >= from && seq < to;
+  }
+  int from, to;
+  mutable int asked = 0;
+};
+
+std::vector<int> missing(const std::vector<int>& played) {
+  std::vector<int> gaps;
+  for (size_t i = 1; i < played.size(); ++i) {
+    for (int seq = played[i - 1] + 1; seq < played[i]; ++seq) gaps.push_back(seq);
+  }
+  return gaps;
+}
+
+// A quiet trim asks the caller first: the frame it would drop is kept when the caller says it
+// starts speech, and the trim falls on the first frame after it that the caller lets go. (The
+// burst's first two frames over target go by drift control, which nobody vetoes; the last one by
+// a quiet trim.)
+TEST(JitterBufferTest, AQuietTrimKeepsTheFramesTheCallerSaysStartSpeech) {
+  JitterBufferStats plain;
+  const std::vector<int> cut = missing(playedAfterStartBurst(nullptr, &plain));
+  ASSERT_EQ(cut.size(), 3u);
+  const int trimmed = cut.back();
+  KeepRange onset(trimmed, trimmed + 3);
+  JitterBufferStats stats;
+  const std::vector<int> vetoed = missing(playedAfterStartBurst(&onset, &stats));
+  EXPECT_EQ(vetoed, (std::vector<int>{cut[0], cut[1], trimmed + 3})) << "the trim waited for a frame it may drop";
+  EXPECT_EQ(onset.asked, 4) << "asked only when a trim was due";
+  EXPECT_EQ(stats.driftDrops, plain.driftDrops) << "and the depth still came down to its target";
 }
 
 // A talking stream stalls for 200 ms upstream and its ten frames then arrive at once (a busy

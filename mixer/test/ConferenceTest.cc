@@ -467,6 +467,59 @@ TEST(ConferenceTest, AQuietOpusParticipantStartsTalkingOnItsFirstLoudFrameInEith
   EXPECT_EQ(started[0], started[1]) << "the first loud frame starts the talker in both skip phases";
 }
 
+// A quiet participant whose buffer a start burst left deep (as when a room starts) starts talking
+// `onset` frames in, for 10 frames; returns how many of those frames a listener heard, and the
+// participant's trims.
+std::pair<int, uint64_t> voiceFramesHeard(CodecId codec, int onset) {
+  ConferenceOptions opts;
+  CaptureSink sink;
+  Conference conf(1, opts, sink);
+  for (ParticipantId id : {2u, 3u}) {
+    const CodecId c = id == 2 ? codec : CodecId::Opus;
+    EXPECT_TRUE(conf.addParticipant({.id = id, .codec = c, .payloadType = media::codecInfo(c).defaultPayloadType, .ssrc = id}));
+    sink.codecs[id] = c;
+  }
+  const uint8_t pt = media::codecInfo(codec).defaultPayloadType;
+  Sender silence(codec, pt, 0x52, 0), voice(codec, pt, 0x52, 1000), listener(CodecId::Opus, 111, 0x53, 0);
+  int sent = 0;
+  const auto sendOne = [&](uint64_t now) {  // one stream: the voice sender keeps silence's numbering
+    const bool loud = sent >= onset && sent < onset + 10;
+    const auto pkt = loud ? voice.next() : silence.next();
+    (void)(loud ? silence.next() : voice.next());
+    conf.receive(*conf.find(2), *media::RtpView::parse(pkt), now);
+    ++sent;
+  };
+  sendOne(0);
+  sendOne(0);
+  for (int t = 0; t < onset + 20; ++t) {
+    sendOne(t * kTickNs);
+    conf.receive(*conf.find(3), *media::RtpView::parse(listener.next()), t * kTickNs);
+    conf.tick();
+  }
+  const Receiver& heard = sink.receivers.at(3);
+  int frames = 0;
+  for (size_t f = 0; f * media::kFrameSamples < heard.pcm.size(); ++f) frames += heard.amplitudeAt(1000, f, 1) > kHeard ? 1 : 0;
+  return {frames, conf.find(2)->jitterBuffer().stats().driftDrops};
+}
+
+// The buffer of a quiet participant trims a frame when its depth stays over target; the frame it
+// would trim is kept when it looks like speech starting (an Opus frame its sender's VAD marked, or
+// grown from the quiet ones; a loud G.711 frame): whatever frame speech starts on, the listener
+// hears all of it.
+TEST(ConferenceTest, ATrimInSilenceNeverCutsTheFirstFrameOfSpeech) {
+  for (CodecId codec : {CodecId::Opus, CodecId::Pcmu}) {
+    std::vector<int> heard;
+    for (int onset = 96; onset < 104; ++onset) {  // the trim falls on frame 100
+      const auto [frames, trims] = voiceFramesHeard(codec, onset);
+      EXPECT_GE(trims, 1u) << "the start burst is trimmed in silence";
+      heard.push_back(frames);
+    }
+    const auto [lo, hi] = std::minmax_element(heard.begin(), heard.end());
+    EXPECT_GE(*lo, 9) << media::codecInfo(codec).name;
+    EXPECT_EQ(*lo, *hi) << media::codecInfo(codec).name << ": some onset lost a frame";
+  }
+}
+
 TEST(ConferenceTest, GainScalesATalkersVoice) {
   Room room;
   room.add(1, CodecId::Opus, 440);
