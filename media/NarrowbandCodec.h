@@ -25,14 +25,16 @@ class NarrowbandDecoder final : public AudioDecoder {
   bool decode(std::span<const std::byte> payload, PcmFrame out) override;
   void conceal(std::span<const std::byte> next, PcmFrame out) override;
   void reset() override;
-  // The native-rate frame (8 or 16 kHz) without upsampling: spandsp's PLC history still gets
-  // every frame, only the resampler is skipped (and reset before its next use, its history
-  // being stale). completeFrame() upsamples the frame kept from decodeForLevel().
+  // G.711: the native 8 kHz frame without upsampling: spandsp's PLC history still gets every
+  // frame, only the resampler is skipped (and reset before its next use, its history being
+  // stale); completeFrame() upsamples the frame kept. G.722: its lower sub-band only, at 8 kHz
+  // (decodeG722Low); completeFrame() decodes the payload again, in full, from the state before.
   size_t decodeForLevel(std::span<const std::byte> payload, PcmFrame out) override;
   bool completeFrame(std::span<const std::byte> payload, PcmFrame out) override;
 
  private:
   void upsample(PcmFrame out);
+  size_t decodeG722Low(std::span<const std::byte> payload, PcmFrame out);
   bool decodeNative(std::span<const std::byte> payload, std::span<int16_t> native);
 
   struct State;  // spandsp's PLC and G.722 decoder (their C types stay out of this header)
