@@ -106,7 +106,9 @@ TEST_P(ResampledCodec, LevelOnlyDecodeSkipsUpsamplingAndCompletesTheFrame) {
   }
   EXPECT_NEAR(20 * std::log10(toneAmplitude(after, 1000) / kAmp), 0.0, 1.0);
   EXPECT_LT(toneAmplitude(after, info.sampleRate - 1000.0), toneAmplitude(after, 1000) / 1000);
-  if (GetParam() == CodecId::G722) EXPECT_GE(lowBand, 30 * 7 / 8 - 1) << "all but one in eight code the lower band only";
+  if (GetParam() == CodecId::G722) {
+    EXPECT_GE(lowBand, 30 * 7 / 8 - 1) << "all but one in eight code the lower band only";
+  }
 }
 
 // G.722's level-only decode codes the lower sub-band only (but one in eight), so the upper band's
@@ -129,7 +131,9 @@ TEST(G722Test, TheUpperBandRecoversWithinFramesOfALevelOnlyRun) {
     for (size_t k = 0; k < kFrameSamples; ++k) in[k] = static_cast<int16_t>(in[k] + part[k]);
     const auto p = std::span(payload).first(enc->encode(in, payload));
     ASSERT_TRUE(full->decode(p, a));
-    if (i <= kQuiet) ASSERT_GT(cheap->decodeForLevel(p, b), 0u);
+    if (i <= kQuiet) {
+      ASSERT_GT(cheap->decodeForLevel(p, b), 0u);
+    }
     if (i < kQuiet) continue;
     if (i == kQuiet) {
       ASSERT_TRUE(cheap->completeFrame(p, b));
@@ -145,7 +149,9 @@ TEST(G722Test, TheUpperBandRecoversWithinFramesOfALevelOnlyRun) {
     const int f = i - kQuiet;
     EXPECT_NEAR(lowDb, 0.0, 0.1) << "the lower band is exact from the first frame (" << f << ")";
     EXPECT_NEAR(highDb, 0.0, f < 2 ? 4.0 : 1.0) << "the upper band within a few dB, then within 1 (" << f << ")";
-    if (f >= 4) EXPECT_GT(snrDb, 30.0) << f;
+    if (f >= 4) {
+      EXPECT_GT(snrDb, 30.0) << f;
+    }
   }
 }
 
