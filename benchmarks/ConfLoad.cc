@@ -23,7 +23,8 @@
 // counted by RTP sequence: received, lost (RFC 3550 A.3: expected - received), late (a sequence
 // number below the highest seen), RFC 3550 A.8 interarrival jitter. Talkers and the first
 // --decode silent participants also decode what they receive (--decode-talkers K: only the first
-// K talkers, sparing the generator's CPU in many-room runs): the added latency of talker T at
+// K talkers, sparing the generator's CPU in many-room runs), at the codec's cheapest rate
+// (AudioDecoder::decodeForLevel): the added latency of talker T at
 // listener L runs from T's first tone frame leaving here to the arrival of the first frame at L
 // whose amplitude at T's frequency (Goertzel) exceeds --threshold. With --tone-cycle C (seconds)
 // the talkers' tones start again every C seconds (on for C/2, off for C/2: longer than the
@@ -455,17 +456,22 @@ int64_t ConfLoad::sendDue(int64_t slot, int64_t now, int64_t endSend, const auto
 }
 
 void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_t arrival) {
-  if (!p.decoder->decode(payload, pcm_)) {
+  // The codec's cheapest decode that keeps the tones (all under 4 kHz): Opus at 16 kHz, G.711 and
+  // G.722's lower band at 8 kHz, no resampling; about half the generator's decoding CPU.
+  const size_t samples = p.decoder->decodeForLevel(payload, pcm_);
+  if (samples == 0) {
     ++p.rx.decodeErrors;
     return;
   }
+  const std::span<const int16_t> pcm(pcm_.data(), samples);
+  const auto rate = static_cast<uint32_t>(samples * 1000 / media::kFrameMs);
   for (size_t t = 0; t < talkers_.size(); ++t) {
     const Participant& talker = parts_[talkers_[t]];
     if (&talker == &p || talker.onsetSentNs.empty() || talker.room != p.room) continue;
     const size_t onset = talker.onsetSentNs.size() - 1;  // the latest: earlier ones were heard or missed
     std::vector<int64_t>& heard = p.heardNs[t];
     if (heard.size() > onset || arrival < talker.onsetSentNs[onset]) continue;
-    if (media::testutil::toneAmplitude(pcm_, talker.spec.hz) > opt_.threshold) {
+    if (media::testutil::toneAmplitude(pcm, talker.spec.hz, rate) > opt_.threshold) {
       heard.resize(onset, -1);
       heard.push_back(arrival);
     }
