@@ -30,11 +30,14 @@ Figures per run:
                conference.adaptive_encoding): the highest any mixer reached during the run (polled
                every second), then each mixer's level at the end, e.g. "4 (4,3)"; chg = level changes
   other%       everything else's CPU on the machine during the media phase, as a share of all cores
-  stalls       with --stall-probe: cyclictest (Debian rt-tests) runs one SCHED_FIFO 90 thread per
-               core, pinned, waking every 1 ms, over the media phase; "N/M" = N wake-ups at least
-               5 ms late, the latest M ms. Nothing at a lower priority delays that thread, so these
-               are the machine's own stalls (a hypervisor's, or a non-preemptive kernel's long
-               system calls), which any tick in them also suffers
+  stalls       with --stall-probe: stall_probe (built beside conf_load; stalls.py) runs one
+               SCHED_FIFO 90 thread per core, pinned, waking every 1 ms, over the media phase;
+               "N/M" = N stalls (wake-ups at least 5 ms late), the longest M ms. Nothing at a
+               lower priority delays that thread, so these are the machine's own stalls (a
+               hypervisor's, or a non-preemptive kernel's long system calls), which any tick in
+               them also suffers
+  ovr@stl      with --stall-probe: the overruns among `overruns` that the server reported in a
+               window (its reports are at most one a second per mixer) that met such a stall
 
 Python 3 standard library only. Sends only to 127.0.0.1. Every wait and loop is bounded.
 """
@@ -59,6 +62,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "tests", "integration"))
 import relay_bench  # noqa: E402
 from relay_bench import NCPU, CLK_TCK, prepare_child, proc_cpu_seconds, system_busy_seconds  # noqa: E402
 from rdvtest import free_block, stop_process  # noqa: E402
+from stalls import StallProbe, overruns_in_stalls  # noqa: E402
 
 JANUS = "/usr/bin/janus"
 JANUS_LIB = "/usr/lib/x86_64-linux-gnu/janus"
@@ -456,45 +460,6 @@ class LevelPoller:
             self.thread.join(timeout=HTTP_TIMEOUT + 1)
 
 
-class StallProbe:
-    """cyclictest over the media phase: start() at media_start, figures() at media_end."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.proc = None
-
-    def start(self):
-        if not self.enabled:
-            return
-        # One 1 ms timer thread per core (-t -a: one per CPU, pinned), priority 90, histogram to
-        # 100 ms in 1 us buckets; -D bounds it should media_end never come.
-        self.proc = subprocess.Popen(["cyclictest", "-m", "-q", "-p", "90", "-i", "1000", "-t", str(NCPU), "-a",
-                                      "-h", "100000", "-D", "600"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-
-    def figures(self):
-        if self.proc is None:
-            return {}
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.proc = None
-        late, latest = 0, 0.0
-        for line in out.splitlines():
-            cells = line.split()
-            if cells and cells[0].isdigit() and len(cells) > 1:
-                us = int(cells[0])
-                if us >= 5000:
-                    late += sum(int(c) for c in cells[1:])
-            elif line.startswith("# Max Latencies:"):
-                latest = max((int(c) for c in cells[3:]), default=0) / 1000
-        return {"stalls_5ms": late, "stall_max_ms": latest}
-
-
 def run_conf_load(args, server, spec_path, n):
     """Runs conf_load and samples the server at its phase lines; returns the figures."""
     argv = [args.conf_load, "--participants", spec_path, "--seconds", str(args.seconds),
@@ -507,7 +472,8 @@ def run_conf_load(args, server, spec_path, n):
         argv += ["--room-size", str(n // args.rooms), "--tone-spread", str(args.tone_spread)]
     limit = args.seconds + 40
     figures, samples = {}, {}
-    probe = StallProbe(args.stall_probe)
+    probe = StallProbe(os.path.join(os.path.dirname(os.path.abspath(args.conf_load)), "stall_probe")
+                       if args.stall_probe else None)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                             preexec_fn=prepare_child if args.load_nice is None else load_preexec(args.load_nice))
     watchdog = threading.Timer(limit, lambda: proc.poll() is None and os.kill(proc.pid, signal.SIGKILL))
@@ -517,7 +483,7 @@ def run_conf_load(args, server, spec_path, n):
             key, sep, value = line.strip().partition("=")
             if key == "phase":
                 samples[value] = {"cpu": proc_cpu_seconds(server.server.proc.pid), "busy": system_busy_seconds(),
-                                  "t": time.monotonic(),
+                                  "t": time.monotonic(), "wall": time.time(),
                                   "threads": server.server.thread_cpu() if args.threads else {}}
                 if value == "media_start":
                     samples[value]["mixer"] = server.metrics()
@@ -535,6 +501,10 @@ def run_conf_load(args, server, spec_path, n):
             proc.wait()
     if proc.returncode != 0:
         figures["error"] = f"conf_load exited with {proc.returncode}"
+    if args.stall_probe and "media_end" in samples and isinstance(server, Rendezvous):
+        figures["overruns_in_stalls"] = overruns_in_stalls(server.server.log_path, probe.stalls,
+                                                           samples["media_start"]["wall"],
+                                                           samples["media_end"]["wall"] + 2.0)
     if "media_start" in samples:
         figures["mixer_at_media_start"] = samples["media_start"]["mixer"]
     if "media_start" in samples and "media_end" in samples:
@@ -619,7 +589,7 @@ def level_cell(r):
 
 def print_table(rows):
     head = ("server", "N", "ms/p-s", "cores", "recv", "loss%", "late", "jit p50", "lat p50", "lat p99", "found",
-            "enc/tick", "overruns", "missed", "conc%", "level", "chg", "genCPU", "other%", "stalls")
+            "enc/tick", "overruns", "missed", "conc%", "level", "chg", "genCPU", "other%", "stalls", "ovr@stl")
     print(("{:<10} {:>5} " + "{:>8} " * (len(head) - 2)).format(*head))
     for r in rows:
         if "error" in r:
@@ -639,7 +609,8 @@ def print_table(rows):
                  fmt(100 * concealed / frames if concealed is not None and frames else None, ".3f"), level_cell(r),
                  fmt(mixer_figure(r, "rdv_mixer_encoding_level_changes_total"), ".0f"), fmt(r.get("gen_media_cpu_s"), ".1f"),
                  fmt(r.get("other_cpu_pct"), ".0f") + ("!" if float(r.get("other_cpu_pct") or 0) > 10 else ""),
-                 f"{r['stalls_5ms']}/{r['stall_max_ms']:.0f}" if "stalls_5ms" in r else "-"]
+                 f"{r['stalls_5ms']}/{r['stall_max_ms']:.0f}" if "stalls_5ms" in r else "-",
+                 fmt(r.get("overruns_in_stalls"), ".0f")]
         print(("{:<10} {:>5} " + "{:>8} " * len(cells)).format(r["server"], r.get("label", r["participants"]), *cells))
 
 
@@ -680,7 +651,7 @@ def main():
     ap.add_argument("--rendezvous-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", action="store_true", help="also report the server's CPU per thread name")
     ap.add_argument("--stall-probe", action="store_true",
-                    help="run cyclictest (rt-tests) over the media phase: the machine's own stalls (column stalls)")
+                    help="run stall_probe over the media phase: the machine's own stalls (columns stalls, ovr@stl)")
     ap.add_argument("--nice", type=int, default=0, help="niceness for servers and conf_load (needs root below 0)")
     ap.add_argument("--load-nice", type=int, default=None,
                     help="conf_load's own niceness (own autogroup), e.g. 10 so the generator yields to the "

@@ -1,0 +1,96 @@
+"""The machine's own stalls during a benchmark, and which of Rendezvous's mixer overruns fell in them.
+
+StallProbe runs stall_probe (StallProbe.cc: one SCHED_FIFO 90 thread per CPU, pinned, waking every
+1 ms, each wake-up 5 ms or more late recorded with its time) over a phase of a run. Nothing at a
+lower priority delays those threads, so a stall is the machine not running anything (a hypervisor
+freezing the VM, a non-preemptive kernel's long section), which every tick in it also suffers.
+
+overruns_in_stalls() reads the server's overrun reports (ConferenceControl::logOverrun: at most one
+a second per mixer, the overruns since the worker's last report) and counts those whose report
+window met a stall. Python 3 standard library only.
+"""
+
+import datetime
+import re
+import signal
+import subprocess
+
+# "2026-12-07T16:30:54.563 warning [13991] conference: mixer 0 ... (the worst of 17 overruns, ...)"
+_REPORT = re.compile(r"^(\S+) warning \[\d+\] conference: mixer (\d+) "
+                     r".*\((?:the worst of )?(\d+) overruns?(?: since|,)")
+_STALL = re.compile(r"^stall cpu=(\d+) end_ms=([\d.]+) late_ms=([\d.]+)")
+# A report covers the overruns since the worker's previous report; the first one of a run since
+# at most this long before it (reports are a second apart at most while overruns go on).
+_FIRST_WINDOW_S = 1.5
+# Slack on each side: a slot's frames are late by up to a period or two before its report.
+_SLACK_S = 0.2
+
+
+class StallProbe:
+    """stall_probe over a phase: start() at its start, figures() at its end (idempotent)."""
+
+    def __init__(self, binary):
+        self.binary = binary  # None: no probe, figures() {}
+        self.proc = None
+        self.stalls = []      # (start_s, end_s) in CLOCK_REALTIME seconds
+
+    def start(self):
+        if self.binary is None:
+            return
+        self.proc = subprocess.Popen([self.binary, "--seconds", "600"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def figures(self):
+        if self.proc is None:
+            return {}
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.proc = None
+        late, latest = 0, 0.0
+        for line in out.splitlines():
+            m = _STALL.match(line)
+            if m:
+                end, ms = float(m.group(2)) / 1000, float(m.group(3))
+                self.stalls.append((end - ms / 1000, end))
+            elif line.startswith("wakeups="):
+                cells = dict(kv.split("=", 1) for kv in line.split())
+                late, latest = int(cells["late"]), float(cells["max_ms"])
+        return {"stalls_5ms": late, "stall_max_ms": latest,
+                "stall_list": [[round(a, 3), round(1000 * (b - a), 1)] for a, b in self.stalls]}
+
+
+def _wall_seconds(stamp):
+    """spdlog's local-time stamp ("2026-12-07T16:30:54.563") as CLOCK_REALTIME seconds."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+
+
+def overrun_reports(log_path, since_s, until_s):
+    """[(time_s, worker, overruns, window_start_s)] of the reports logged in [since_s, until_s]."""
+    reports, last = [], {}
+    try:
+        with open(log_path, errors="replace") as f:
+            for line in f:
+                m = _REPORT.match(line)
+                if not m:
+                    continue
+                t, worker = _wall_seconds(m.group(1)), m.group(2)
+                start = last.get(worker, t - _FIRST_WINDOW_S)
+                last[worker] = t
+                if since_s <= t <= until_s:
+                    reports.append((t, worker, int(m.group(3)), start))
+    except OSError:
+        return []
+    return reports
+
+
+def overruns_in_stalls(log_path, stalls, since_s, until_s):
+    """Overruns reported in [since_s, until_s] whose report window met one of `stalls`."""
+    inside = 0
+    for t, _, count, start in overrun_reports(log_path, since_s, until_s):
+        if any(s_start <= t + _SLACK_S and s_end >= start - _SLACK_S for s_start, s_end in stalls):
+            inside += count
+    return inside
