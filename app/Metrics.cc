@@ -198,7 +198,9 @@ void addConferences(std::vector<MetricFamily>& out, const mixer::ConferenceContr
   }
   double busy = 0;
   for (const auto& w : conf.workers()) busy += static_cast<double>(w->counters().busyNs.get()) / 1e9;
-  auto f = family("rdv_mixer_busy_seconds_total", "Time the mixer threads spent ticking", MetricType::Counter);
+  auto f = family("rdv_mixer_busy_seconds_total",
+                  "Time the mixer threads needed a CPU: ticking, working between ticks, waiting for one",
+                  MetricType::Counter);
   add(f, busy);
   out.push_back(std::move(f));
   out.push_back(histogram<9>("rdv_mixer_tick_ms",

@@ -31,7 +31,8 @@ Figures per run:
                every second), then each mixer's level at the end, e.g. "4 (4,3)"; chg = level changes
   other%       everything else's CPU on the machine during the media phase, as a share of all cores
   stalls       with --stall-probe: stall_probe (built beside conf_load; stalls.py) runs one
-               SCHED_FIFO 90 thread per core, pinned, waking every 1 ms, over the media phase;
+               SCHED_FIFO 90 thread per core, pinned, waking every 1 ms, from the media phase to
+               conf_load's end (the span of the mixer's counters);
                "N/M" = N stalls (wake-ups at least 5 ms late), the longest M ms. Nothing at a
                lower priority delays that thread, so these are the machine's own stalls (a
                hypervisor's, or a non-preemptive kernel's long system calls), which any tick in
@@ -488,23 +489,19 @@ def run_conf_load(args, server, spec_path, n):
                 if value == "media_start":
                     samples[value]["mixer"] = server.metrics()
                     probe.start()
-                elif value == "media_end":
-                    figures.update(probe.figures())
             elif sep:
                 figures[key] = value
         proc.wait(timeout=10)
     finally:
         watchdog.cancel()
-        probe.figures()  # stops it if media_end never came
+        figures.update(probe.figures())  # from the media phase to conf_load's end, as the mixer's counters
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     if proc.returncode != 0:
         figures["error"] = f"conf_load exited with {proc.returncode}"
-    if args.stall_probe and "media_end" in samples and isinstance(server, Rendezvous):
-        figures["overruns_in_stalls"] = overruns_in_stalls(server.server.log_path, probe.stalls,
-                                                           samples["media_start"]["wall"],
-                                                           samples["media_end"]["wall"] + 2.0)
+    if "media_start" in samples:
+        figures["media_start_wall"] = samples["media_start"]["wall"]
     if "media_start" in samples:
         figures["mixer_at_media_start"] = samples["media_start"]["mixer"]
     if "media_start" in samples and "media_end" in samples:
@@ -552,6 +549,10 @@ def run_one(args, kind, n, run_dir):
         row["mixer"] = {k: v - start.get(k, 0.0) for k, v in after.items()}
         row["mixer_setup"] = {k: v - before.get(k, 0.0) for k, v in start.items()
                               if k in ("rdv_mixer_tick_overruns_total", "rdv_mixer_ticks_missed_total")}
+        if "stall_list" in row and "media_start_wall" in row:
+            row["overruns_in_stalls"], row["overruns_reported"] = overruns_in_stalls(
+                server.server.log_path, row["stall_list"], row["media_start_wall"],
+                mixer_figure(row, "rdv_mixer_tick_overruns_total") or 0)
         if hasattr(server, "levels"):
             end = server.levels()
             for w, lvl in end.items():
@@ -651,7 +652,7 @@ def main():
     ap.add_argument("--rendezvous-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", action="store_true", help="also report the server's CPU per thread name")
     ap.add_argument("--stall-probe", action="store_true",
-                    help="run stall_probe over the media phase: the machine's own stalls (columns stalls, ovr@stl)")
+                    help="run stall_probe from the media phase on: the machine's own stalls (columns stalls, ovr@stl)")
     ap.add_argument("--nice", type=int, default=0, help="niceness for servers and conf_load (needs root below 0)")
     ap.add_argument("--load-nice", type=int, default=None,
                     help="conf_load's own niceness (own autogroup), e.g. 10 so the generator yields to the "

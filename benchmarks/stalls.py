@@ -7,13 +7,15 @@ freezing the VM, a non-preemptive kernel's long section), which every tick in it
 
 overruns_in_stalls() reads the server's overrun reports (ConferenceControl::logOverrun: at most one
 a second per mixer, the overruns since the worker's last report) and counts those whose report
-window met a stall. Python 3 standard library only.
+window met a stall. A report's window runs from the worker's previous report (the first: 1.5 s
+before it) to the report itself, 0.2 s of slack each side. Python 3 standard library only.
 """
 
 import datetime
 import re
 import signal
 import subprocess
+import time
 
 # "2026-12-07T16:30:54.563 warning [13991] conference: mixer 0 ... (the worst of 17 overruns, ...)"
 _REPORT = re.compile(r"^(\S+) warning \[\d+\] conference: mixer (\d+) "
@@ -32,7 +34,6 @@ class StallProbe:
     def __init__(self, binary):
         self.binary = binary  # None: no probe, figures() {}
         self.proc = None
-        self.stalls = []      # (start_s, end_s) in CLOCK_REALTIME seconds
 
     def start(self):
         if self.binary is None:
@@ -50,17 +51,17 @@ class StallProbe:
             self.proc.kill()
             out, _ = self.proc.communicate()
         self.proc = None
-        late, latest = 0, 0.0
+        late, latest, stalls = 0, 0.0, []
         for line in out.splitlines():
             m = _STALL.match(line)
             if m:
                 end, ms = float(m.group(2)) / 1000, float(m.group(3))
-                self.stalls.append((end - ms / 1000, end))
+                stalls.append([round(end - ms / 1000, 3), round(ms, 1)])
             elif line.startswith("wakeups="):
                 cells = dict(kv.split("=", 1) for kv in line.split())
                 late, latest = int(cells["late"]), float(cells["max_ms"])
         return {"stalls_5ms": late, "stall_max_ms": latest,
-                "stall_list": [[round(a, 3), round(1000 * (b - a), 1)] for a, b in self.stalls]}
+                "stall_list": sorted(stalls)}
 
 
 def _wall_seconds(stamp):
@@ -87,10 +88,20 @@ def overrun_reports(log_path, since_s, until_s):
     return reports
 
 
-def overruns_in_stalls(log_path, stalls, since_s, until_s):
-    """Overruns reported in [since_s, until_s] whose report window met one of `stalls`."""
+def overruns_in_stalls(log_path, stall_list, since_s, expected, wait_s=3.0):
+    """(in_stalls, reported): of the overruns the server reported since `since_s`, those whose
+    report window met one of `stall_list` ([start_s, ms] as StallProbe.figures() gives them).
+    Waits up to `wait_s` for the reports to reach `expected` overruns: a worker holds its last
+    ones for up to a second after its previous report."""
+    stalls = [(a, a + ms / 1000) for a, ms in stall_list]
+    deadline = time.monotonic() + wait_s
+    while True:
+        reports = overrun_reports(log_path, since_s, float("inf"))
+        if sum(r[2] for r in reports) >= expected or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     inside = 0
-    for t, _, count, start in overrun_reports(log_path, since_s, until_s):
+    for t, _, count, start in reports:
         if any(s_start <= t + _SLACK_S and s_end >= start - _SLACK_S for s_start, s_end in stalls):
             inside += count
-    return inside
+    return inside, sum(r[2] for r in reports)

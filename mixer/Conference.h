@@ -35,8 +35,8 @@ struct ConferenceOptions {
   media::JitterBufferOptions jitter;  // clockRate/frameTicks are set per codec
   media::EncoderOptions encoder;
   // Quiet non-talkers (without RFC 6464 levels) are decoded for their level only: Opus at
-  // 16 kHz, G.711/G.722 without upsampling (Participant::pullFrame); false decodes them at
-  // 48 kHz like a mixed frame (for A/B).
+  // 16 kHz, G.711 without upsampling, G.722's lower band at 8 kHz (Participant::pullFrame); false
+  // decodes them at 48 kHz like a mixed frame (for A/B).
   bool levelOnlyDecode = true;
   // Quiet non-talkers' Opus frames whose SILK VAD flag says no voice are not decoded at all
   // (Participant::skipQuietOpus); false decodes them like other quiet frames (for A/B).

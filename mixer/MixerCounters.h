@@ -23,7 +23,7 @@ struct alignas(64) MixerCounters {
   Counter packetsUnknown;   // for no participant of this worker (left, or never joined)
   Counter packetsMalformed; // not RTP
   Counter packetsOut;       // handed to the MediaSink
-  Counter busyNs;           // time spent ticking (load = busyNs / wall time)
+  Counter busyNs;           // time the worker needed a CPU (ticking, work between ticks, waiting for one)
   Counter lastTickNs;       // the last period's busy time
   Counter conferences;
   Counter participants;

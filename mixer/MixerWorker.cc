@@ -71,6 +71,13 @@ class ThreadTime {
 
 constexpr uint64_t kOverrunReportNs = 1'000'000'000;  // at most one report a second per worker
 
+// slotDemandNs() from the thread-clock samples at the previous slot tick's end and this one's.
+uint64_t demandNs(const std::optional<ThreadTime::Sample>& from, const std::optional<ThreadTime::Sample>& to,
+                  uint64_t slotWallNs) {
+  if (!from || !to) return slotWallNs;
+  return slotDemandNs(slotWallNs, to->runNs - from->runNs, to->queuedNs - from->queuedNs);
+}
+
 // An overrun's time from the thread-clock sample `from` to `to`: running and waiting for a CPU
 // (left unknown without schedstat).
 void splitTime(TickOverrun& o, const std::optional<ThreadTime::Sample>& from,
@@ -226,7 +233,7 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
     const TickStats st = runSlot(slot);
     const uint64_t end = monotonicNs();
     const auto sample = clock.threadTime.read();
-    clock.periodBusyNs += end - start;
+    clock.periodBusyNs += demandNs(clock.last, sample, end - start);
     clock.period += st;
     if (!accountLateness(end > due ? end - due : 0)) {
       reportOverrun(std::nullopt, end, 0);
@@ -246,7 +253,7 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
   }
 }
 
-// A period's slots have run: the governor gets their busy time summed, as one tick's.
+// A period's slots have run: the governor gets their busy time (demandNs) summed, as one tick's.
 void MixerWorker::closePeriod(SlotClock& clock) {
   endPeriod(clock.period);
   accountTick(clock.periodBusyNs, clock.period.opusEncodes);

@@ -62,6 +62,18 @@ struct MixerWorkerOptions {
   int realtimePriority = 0;
 };
 
+// What one slot tick adds to its period's busy time for the load governor: the time the worker
+// needed a CPU since the previous slot tick ended, `ranNs` running (draining queues, the slot
+// itself) plus `queuedNs` waiting for a CPU (schedstat; both 0 when the kernel has none), and at
+// least the slot's own wall time `slotWallNs` (which also holds waits for the decode helpers).
+// A worker whose slots start late because it waited for a CPU is loaded though its slots are
+// short: counting the slots only, a ramp of talkers with both mixers and the relay threads on two
+// cores put slots 15-20 ms behind while the governor saw 60 % (benchmarks/README.md). Time
+// neither running nor waiting (asleep, or woken late by a stalled machine) is not load.
+constexpr uint64_t slotDemandNs(uint64_t slotWallNs, uint64_t ranNs, uint64_t queuedNs) {
+  return slotWallNs > ranNs + queuedNs ? slotWallNs : ranNs + queuedNs;
+}
+
 class MixerWorker;
 // Runs on the worker thread; may allocate.
 using MixerCommand = std::function<void(MixerWorker&)>;

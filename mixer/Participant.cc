@@ -99,7 +99,7 @@ uint32_t Participant::pullFrame(bool mixed) {
     return skipFrame();
   }
   // Frames of quiet non-mixed participants are decoded for their level only (detectOnly): Opus
-  // at 16 kHz, G.711/G.722 at their own rate without upsampling; quiet Opus ones not all of them.
+  // at 16 kHz, G.711 at 8 kHz without upsampling, G.722's lower band; quiet Opus ones not all of them.
   if (!byLevel && !mixed && !vad_.talking()) {
     if (skipQuietOpus(f)) return skipFrame();
     if (levelOnlyDecode_ && f.kind == JitterBuffer::FrameKind::Packet) return detectOnly(f.payload);

@@ -291,6 +291,17 @@ TEST(MixerWorkerSlotTest, LatenessBeyondThePeriodIsAnOverrun) {
   EXPECT_EQ(h.counts[8].get(), 1u) << "25 ms: bucket (20, 30]";
 }
 
+// The governor's busy time for a slot tick is the time the worker needed a CPU since the previous
+// one ended: a 2 ms slot that waited 14 ms for a CPU before it could start counts 16 ms; a slot
+// that waited for its decode helpers counts its wall time; without schedstat, its wall time.
+TEST(MixerWorkerSlotTest, ASlotTickCountsTheTimeItWaitedForACpu) {
+  constexpr uint64_t kMs = 1'000'000;
+  static_assert(slotDemandNs(2 * kMs, 2 * kMs, 14 * kMs) == 16 * kMs);
+  EXPECT_EQ(slotDemandNs(2 * kMs, 2 * kMs, 14 * kMs), 16 * kMs);
+  EXPECT_EQ(slotDemandNs(5 * kMs, 1 * kMs, 0), 5 * kMs);
+  EXPECT_EQ(slotDemandNs(2 * kMs, 0, 0), 2 * kMs);
+}
+
 TEST(PacketQueueTest, FullQueueRefusesAndCounts) {
   relay::PacketQueue q(4);
   const std::array<std::byte, 20> pkt{};
