@@ -95,6 +95,17 @@ TEST(LoadGovernorTest, AnOverloadedStartJumpsToTheLevelPredictedToFit) {
   EXPECT_EQ(unknown.onTick(busy(1.7), kPeriodNs), 1) << "without the encodes: one step";
 }
 
+// A worker at level 2 with 70 Opus encodes a period overruns (22 ms of work): the step to 3 alone
+// would save 70 x 11 us, under 5 % of the work, but 3 to 4 saves 31 us more an encode, so the
+// governor steps, and as far as the prediction says (to 4), instead of staying late at 2.
+TEST(LoadGovernorTest, AStepIsWorthItForWhatTheLevelsBelowSaveTogether) {
+  LoadGovernor g;
+  for (int t = 0; t < 25; ++t) g.onTick(busy(0.7), kPeriodNs, 70);
+  ASSERT_EQ(g.level(), 2) << "14 ms - 70 x (22.5 + 21.5) us fits under 55 %";
+  for (int t = 0; t < 6; ++t) g.onTick(busy(0.5), kPeriodNs, 70);  // settled
+  EXPECT_EQ(g.onTick(busy(1.1), kPeriodNs, 70), kMaxEncodingLevel);
+}
+
 // Every tick near the period without overrunning (a realtime mixer that started with all its
 // rooms): the governor steps after heavyTicks such ticks, not after a whole window.
 TEST(LoadGovernorTest, ConsecutiveHeavyTicksStepDownBeforeTheWindowFills) {
