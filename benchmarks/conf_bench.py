@@ -474,7 +474,7 @@ def run_conf_load(args, server, spec_path, n):
     limit = args.seconds + 40
     figures, samples = {}, {}
     probe = StallProbe(os.path.join(os.path.dirname(os.path.abspath(args.conf_load)), "stall_probe")
-                       if args.stall_probe else None)
+                       if args.stall_probe else None, seconds=limit + 10)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                             preexec_fn=prepare_child if args.load_nice is None else load_preexec(args.load_nice))
     watchdog = threading.Timer(limit, lambda: proc.poll() is None and os.kill(proc.pid, signal.SIGKILL))
@@ -549,7 +549,7 @@ def run_one(args, kind, n, run_dir):
         row["mixer"] = {k: v - start.get(k, 0.0) for k, v in after.items()}
         row["mixer_setup"] = {k: v - before.get(k, 0.0) for k, v in start.items()
                               if k in ("rdv_mixer_tick_overruns_total", "rdv_mixer_ticks_missed_total")}
-        if "stall_list" in row and "media_start_wall" in row:
+        if "stall_list" in row and "media_start_wall" in row and kind == "rendezvous":
             row["overruns_in_stalls"], row["overruns_reported"] = overruns_in_stalls(
                 server.server.log_path, row["stall_list"], row["media_start_wall"],
                 mixer_figure(row, "rdv_mixer_tick_overruns_total") or 0)

@@ -21,9 +21,10 @@ import time
 _REPORT = re.compile(r"^(\S+) warning \[\d+\] conference: mixer (\d+) "
                      r".*\((?:the worst of )?(\d+) overruns?(?: since|,)")
 _STALL = re.compile(r"^stall cpu=(\d+) end_ms=([\d.]+) late_ms=([\d.]+)")
-# A report covers the overruns since the worker's previous report; the first one of a run since
-# at most this long before it (reports are a second apart at most while overruns go on).
-_FIRST_WINDOW_S = 1.5
+# A report covers the overruns since the worker's previous report, and no more than this: a
+# worker reports an overrun at once when its last report is a second old, and flushes held ones at
+# its first slot tick after that second (MixerWorker::reportOverrun).
+_WINDOW_S = 1.1
 # Slack on each side: a slot's frames are late by up to a period or two before its report.
 _SLACK_S = 0.2
 
@@ -31,14 +32,15 @@ _SLACK_S = 0.2
 class StallProbe:
     """stall_probe over a phase: start() at its start, figures() at its end (idempotent)."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, seconds=600):
         self.binary = binary  # None: no probe, figures() {}
+        self.seconds = seconds  # the probe's own bound
         self.proc = None
 
     def start(self):
         if self.binary is None:
             return
-        self.proc = subprocess.Popen([self.binary, "--seconds", "600"], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([self.binary, "--seconds", str(int(self.seconds))], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
     def figures(self):
@@ -51,7 +53,7 @@ class StallProbe:
             self.proc.kill()
             out, _ = self.proc.communicate()
         self.proc = None
-        late, latest, stalls = 0, 0.0, []
+        late, latest, stalls, realtime = 0, 0.0, [], False
         for line in out.splitlines():
             m = _STALL.match(line)
             if m:
@@ -60,6 +62,9 @@ class StallProbe:
             elif line.startswith("wakeups="):
                 cells = dict(kv.split("=", 1) for kv in line.split())
                 late, latest = int(cells["late"]), float(cells["max_ms"])
+                realtime = cells.get("realtime") == "1"
+        if not realtime:  # ordinary threads: their late wake-ups are the load, not the machine
+            return {"stall_probe_error": "stall_probe could not run SCHED_FIFO (needs root or CAP_SYS_NICE)"}
         return {"stalls_5ms": late, "stall_max_ms": latest,
                 "stall_list": sorted(stalls)}
 
@@ -79,7 +84,7 @@ def overrun_reports(log_path, since_s, until_s):
                 if not m:
                     continue
                 t, worker = _wall_seconds(m.group(1)), m.group(2)
-                start = last.get(worker, t - _FIRST_WINDOW_S)
+                start = max(last.get(worker, t - _WINDOW_S), t - _WINDOW_S)
                 last[worker] = t
                 if since_s <= t <= until_s:
                     reports.append((t, worker, int(m.group(3)), start))

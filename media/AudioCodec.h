@@ -68,7 +68,8 @@ class AudioDecoder {
     return decode(payload, out) ? kFrameSamples : 0;
   }
   // The frame just given to decodeForLevel() is to be mixed after all: writes it into `out` at
-  // kMixerRate (Opus decodes `payload` again; G.711/G.722 upsample the frame they kept).
+  // kMixerRate (Opus decodes `payload` again; G.711 upsamples the frame it kept; G.722 decodes
+  // `payload` again in full from its state before, or upsamples when it had decoded both bands).
   virtual bool completeFrame(std::span<const std::byte> payload, PcmFrame out) { return decode(payload, out); }
 };
 

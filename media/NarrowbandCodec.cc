@@ -52,8 +52,10 @@ NarrowbandDecoder::NarrowbandDecoder(CodecId id)
       up_(codecInfo(id).sampleRate, kMixerRate) {
   assert(id != CodecId::Opus && nativeSamples_ <= kMaxNativeFrame);
   plc_init(&s_->plc);
-  if (id == CodecId::G722) s_->g722 = g722_decode_init(nullptr, kG722BitRate, 0);
-  s_->levelDecodes = nextLevelPhase.fetch_add(1, std::memory_order_relaxed) % kG722BothBandsEvery;
+  if (id == CodecId::G722) {
+    s_->g722 = g722_decode_init(nullptr, kG722BitRate, 0);
+    s_->levelDecodes = nextLevelPhase.fetch_add(1, std::memory_order_relaxed) % kG722BothBandsEvery;
+  }
 }
 
 NarrowbandDecoder::~NarrowbandDecoder() = default;
@@ -82,6 +84,7 @@ bool NarrowbandDecoder::decodeNative(std::span<const std::byte> payload, std::sp
 }
 
 bool NarrowbandDecoder::decode(std::span<const std::byte> payload, PcmFrame out) {
+  s_->lowBand = false;  // the state saved before a level-only decode is behind this frame now
   const std::span<int16_t> native(native_.data(), nativeSamples_);
   if (!decodeNative(payload, native)) {
     conceal({}, out);
@@ -145,6 +148,7 @@ bool NarrowbandDecoder::completeFrame(std::span<const std::byte> payload, PcmFra
 }
 
 void NarrowbandDecoder::conceal(std::span<const std::byte> /*next*/, PcmFrame out) {
+  s_->lowBand = false;
   const std::span<int16_t> native(native_.data(), nativeSamples_);
   // spandsp 0.0.6's plc_fillin first rotates its history ring to start at buf_ptr with memcpy
   // between overlapping ranges whenever buf_ptr < PLC_HISTORY_LEN / 2 (undefined behaviour that

@@ -28,7 +28,8 @@ class NarrowbandDecoder final : public AudioDecoder {
   // G.711: the native 8 kHz frame without upsampling: spandsp's PLC history still gets every
   // frame, only the resampler is skipped (and reset before its next use, its history being
   // stale); completeFrame() upsamples the frame kept. G.722: its lower sub-band only, at 8 kHz
-  // (decodeG722Low); completeFrame() decodes the payload again, in full, from the state before.
+  // (decodeG722Low), both bands one decode in eight; completeFrame() decodes the payload again, in
+  // full, from the state before (or upsamples a both-band frame).
   size_t decodeForLevel(std::span<const std::byte> payload, PcmFrame out) override;
   bool completeFrame(std::span<const std::byte> payload, PcmFrame out) override;
 

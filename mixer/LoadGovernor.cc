@@ -52,15 +52,16 @@ void LoadGovernor::restartWindow() {
 // overrunning ticks already encode for all of them while the smoothed count is still climbing.
 double LoadGovernor::encodes() const { return encodes_ < 0 ? -1 : std::max(encodes_, lastEncodes_); }
 
-// Judged on what every level below this one saves together, not the next step alone: from level 2
-// the step to 3 saves 11 us an encode, too little for a worker with 70 Opus encodes a period and
-// 22 ms of work, but 3 to 4 saves 31 more; judged step by step a worker overrunning at level 2
-// stayed there (100 x 10, a ramp of talkers on a busy machine).
+// Worth it when some step from this level down saves enough on its own; the cheaper steps on the
+// way to it are taken too. From level 2 the step to 3 saves 11 us an encode, too little for a
+// worker with 70 Opus encodes a period and 22 ms of work, but 3 to 4 saves 31: judged on the next
+// step alone, a worker overrunning at level 2 stayed there (100 x 10, a ramp of talkers on a busy
+// machine). Not the steps' sum: a decode-bound big room (9 encodes, 13 ms) would then step to
+// CELT to save 6 % and never come back.
 bool LoadGovernor::stepWorthIt(double busyNs) const {
   if (level_ >= kMaxEncodingLevel) return false;
-  double perEncodeNs = 0;
-  for (int l = level_; l < kMaxEncodingLevel; ++l) perEncodeNs += kStepSavingNs[l];
-  return encodes() < 0 || encodes() * perEncodeNs >= opts_.minStepSaving * busyNs;
+  const double best = *std::max_element(kStepSavingNs + level_, kStepSavingNs + kMaxEncodingLevel);
+  return encodes() < 0 || encodes() * best >= opts_.minStepSaving * busyNs;
 }
 
 int LoadGovernor::onTick(uint64_t busyNs, uint64_t periodNs, uint32_t encodes) {
@@ -117,7 +118,7 @@ void LoadGovernor::stepDown(bool overrun, double busyNs, double periodNs) {
     if (encodes() < 0) break;
     predicted -= encodes() * kStepSavingNs[level_ - 1];
     above = predicted / periodNs;
-  } while (predicted > opts_.highFraction * periodNs && level_ < kMaxEncodingLevel);
+  } while (predicted > opts_.highFraction * periodNs && stepWorthIt(predicted));
   restartWindow();
 }
 

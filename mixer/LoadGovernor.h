@@ -65,9 +65,9 @@ struct LoadGovernorOptions {
   // 10 minutes. A level left on a single overrun (its mean may have looked fine) is remembered
   // as costing at least highFraction.
   uint32_t forgetTicks = 30'000;
-  // A step down must be worth it: the Opus encodes of a tick, at what the levels below the current
-  // one save per encode together (LoadGovernor.cc), must come to at least this share of the busy
-  // time. A 1,000-participant room
+  // A step down must be worth it: the Opus encodes of a tick, at what the best single step from
+  // the current level down saves per encode (LoadGovernor.cc), must come to at least this share of
+  // the busy time. A 1,000-participant room
   // spends its tick decoding and sending; its 4 encodes per tick are ~1 % of it, and stepping
   // its one shared mix down to CELT would cost quality for nothing.
   double minStepSaving = 0.05;

@@ -71,11 +71,15 @@ class ThreadTime {
 
 constexpr uint64_t kOverrunReportNs = 1'000'000'000;  // at most one report a second per worker
 
-// slotDemandNs() from the thread-clock samples at the previous slot tick's end and this one's.
+// slotDemandNs() from the thread-clock samples at the previous slot tick's end and this one's,
+// `sinceNs` apart: a sample that went backwards counts nothing, and the demand never exceeds the
+// time that passed (a counter that jumped would otherwise read as years of work).
 uint64_t demandNs(const std::optional<ThreadTime::Sample>& from, const std::optional<ThreadTime::Sample>& to,
-                  uint64_t slotWallNs) {
+                  uint64_t slotWallNs, uint64_t sinceNs) {
   if (!from || !to) return slotWallNs;
-  return slotDemandNs(slotWallNs, to->runNs - from->runNs, to->queuedNs - from->queuedNs);
+  const uint64_t ran = to->runNs > from->runNs ? to->runNs - from->runNs : 0;
+  const uint64_t queued = to->queuedNs > from->queuedNs ? to->queuedNs - from->queuedNs : 0;
+  return std::min(slotDemandNs(slotWallNs, ran, queued), std::max(slotWallNs, sinceNs));
 }
 
 // An overrun's time from the thread-clock sample `from` to `to`: running and waiting for a CPU
@@ -233,7 +237,7 @@ void MixerWorker::runDueSlots(uint64_t expired, SlotClock& clock) {
     const TickStats st = runSlot(slot);
     const uint64_t end = monotonicNs();
     const auto sample = clock.threadTime.read();
-    clock.periodBusyNs += demandNs(clock.last, sample, end - start);
+    clock.periodBusyNs += demandNs(clock.last, sample, end - start, end - std::min(end, clock.lastEndNs));
     clock.period += st;
     if (!accountLateness(end > due ? end - due : 0)) {
       reportOverrun(std::nullopt, end, 0);
@@ -278,6 +282,9 @@ void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
                 .rooms = static_cast<uint32_t>(slots_[slot].size()), .skip = true, .skipped = skipped};
   splitTime(o, clock.last, sample);
   reportOverrun(o, now, skipped);
+  // What kept the worker from its slots (running, or waiting for a CPU) is load: on the period the
+  // skip leaves partial, or the next one when none is open.
+  clock.periodBusyNs += demandNs(clock.last, sample, 0, now - std::min(now, clock.lastEndNs));
   clock.last = sample;
   clock.lastEndNs = now;
   nextSlot_ = until;

@@ -136,8 +136,8 @@ uint32_t Participant::pullFrame(bool mixed) {
 // decode all its quiet participants on one tick in 16 (1,000 decodes, a 15-20 ms tick here).
 // Other frames (CELT ones, which carry no flag) are decoded every other frame (half of the
 // participants on even ticks, half on odd); with constant bitrate voice starting on a skipped
-// frame is found one frame later. G.711 and G.722 decode cheaply and their concealment (spandsp's
-// PLC) wants every frame in its history: they are decoded every frame.
+// frame is found one frame later. G.711 and G.722 are decoded every frame: cheaply (G.711 by
+// table, G.722's lower band) and G.722's ADPCM state must follow every frame.
 bool Participant::skipQuietOpus(const media::JitterBuffer::Frame& f) {
   if (cfg_.codec != media::CodecId::Opus) return false;
   const bool offPhase = (skipPhase_ ^= true);
@@ -151,8 +151,8 @@ bool Participant::skipQuietOpus(const media::JitterBuffer::Frame& f) {
 
 // A frame nobody hears unless it starts a talker: decoded at the codec's cheapest rate for its
 // level. When that level starts a talker, the frame is completed at the mixer rate (Opus decodes
-// it again from a reset state, as a stream's first frame; G.711/G.722 upsample it) so this tick
-// can mix it.
+// it again from a reset state, as a stream's first frame; G.711 upsamples it; G.722 decodes it
+// again with both bands) so this tick can mix it.
 uint32_t Participant::detectOnly(std::span<const std::byte> payload) {
   const media::PcmFrame out(pcm_.data(), pcm_.size());
   const size_t n = decoder_->decodeForLevel(payload, out);
@@ -195,6 +195,7 @@ bool Participant::grewFromQuiet(const media::JitterBuffer::Frame& f) const {
 // frame that grew from the quiet ones or that its sender's VAD marked as voice, a G.711 frame's
 // level through the tables. G.722 (ADPCM) has no level without its decoder's state: not judged.
 bool Participant::keep(const media::JitterBuffer::Frame& head) const {
+  if (cfg_.muted) return false;  // not mixed: nothing to clip
   if (head.audioLevel >= 0) return vad_.isVoice(media::VoiceActivity::levelFromRfc6464(head.audioLevel));
   std::array<int16_t, 160> pcm{};  // 20 ms at 8 kHz
   const auto in = head.payload.first(std::min(head.payload.size(), pcm.size()));

@@ -42,7 +42,7 @@ struct ParticipantStats {
 };
 
 // Privately a TrimVeto: its jitter buffer asks it before a quiet trim drops a frame (keep()).
-class Participant : private media::JitterBuffer::TrimVeto {
+class Participant final : private media::JitterBuffer::TrimVeto {
  public:
   // nullptr decoder => the codec library failed; the caller refuses the participant.
   Participant(const ParticipantConfig& cfg, std::unique_ptr<media::AudioDecoder> decoder,

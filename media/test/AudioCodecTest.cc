@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,7 @@ TEST_P(ResampledCodec, UpsamplingLeavesNoImages) {
 
 // Level-only decodes give the native-rate frame without upsampling (G.722: its lower sub-band, at
 // 8 kHz); the frame completed after them and the frames decoded in full after that carry the
-// tone at its level, and the decoder's history (G.722's ADPCM state, the PLC's) kept every frame.
+// tone at its level, and the decoder's state (G.722's ADPCM, the PLC history) kept up with every frame.
 TEST_P(ResampledCodec, LevelOnlyDecodeSkipsUpsamplingAndCompletesTheFrame) {
   const CodecInfo& info = codecInfo(GetParam());
   const uint32_t levelRate = GetParam() == CodecId::G722 ? 8000 : info.sampleRate;
@@ -114,45 +115,48 @@ TEST_P(ResampledCodec, LevelOnlyDecodeSkipsUpsamplingAndCompletesTheFrame) {
 // G.722's level-only decode codes the lower sub-band only (but one in eight), so the upper band's
 // ADPCM state mostly stands still through the quiet frames. When speech with upper-band content
 // (5 kHz) then starts, the completed frame and those after it are measured against a decoder that
-// decoded every frame in full: the lower band is exact, the upper band is 3.3 / 2.0 dB low in
-// the first two frames (18.8 / 12.1 dB without the one-in-eight decodes of both bands) and within
-// 1 dB from the third.
+// decoded every frame in full: the lower band is exact; over the eight phases of the one in eight
+// the upper band is at worst 5.8 dB low in the first two frames (18.8 / 12.1 dB without the
+// one-in-eight decodes of both bands), within 2 dB in the next two and 1 dB from the fifth.
 TEST(G722Test, TheUpperBandRecoversWithinFramesOfALevelOnlyRun) {
-  auto enc = makeEncoder(CodecId::G722);
-  auto full = makeDecoder(CodecId::G722);
-  auto cheap = makeDecoder(CodecId::G722);
-  Tone lowQuiet(1000, 60), highQuiet(5000, 60), low(1000, kAmp), high(5000, 2000);
-  std::array<int16_t, kFrameSamples> in{}, part{}, a{}, b{};
-  std::array<std::byte, kMaxPayload> payload{};
-  constexpr int kQuiet = 50;
-  for (int i = 0; i < kQuiet + 20; ++i) {
-    (i < kQuiet ? lowQuiet : low).next(in);
-    (i < kQuiet ? highQuiet : high).next(part);
-    for (size_t k = 0; k < kFrameSamples; ++k) in[k] = static_cast<int16_t>(in[k] + part[k]);
-    const auto p = std::span(payload).first(enc->encode(in, payload));
-    ASSERT_TRUE(full->decode(p, a));
-    if (i <= kQuiet) {
-      ASSERT_GT(cheap->decodeForLevel(p, b), 0u);
-    }
-    if (i < kQuiet) continue;
-    if (i == kQuiet) {
-      ASSERT_TRUE(cheap->completeFrame(p, b));
-    } else {
-      ASSERT_TRUE(cheap->decode(p, b));
-    }
-    double err = 0;
-    for (size_t k = 0; k < kFrameSamples; ++k) err += std::pow(double(a[k]) - b[k], 2);
-    const double snrDb = 10 * std::log10(std::pow(testutil::rms(a), 2) * kFrameSamples / std::max(err, 1.0));
-    const double highDb = 20 * std::log10(toneAmplitude(b, 5000) / toneAmplitude(a, 5000));
-    RecordProperty("snr_db_frame_" + std::to_string(i - kQuiet), std::to_string(snrDb));
-    const double lowDb = 20 * std::log10(toneAmplitude(b, 1000) / toneAmplitude(a, 1000));
-    const int f = i - kQuiet;
-    EXPECT_NEAR(lowDb, 0.0, 0.1) << "the lower band is exact from the first frame (" << f << ")";
-    EXPECT_NEAR(highDb, 0.0, f < 2 ? 4.0 : 1.0) << "the upper band within a few dB, then within 1 (" << f << ")";
-    if (f >= 4) {
-      EXPECT_GT(snrDb, 30.0) << f;
+  // Decoders made one after another decode both bands on different level-only decodes: eight
+  // in a row cover every phase of the one in eight, the onset frame among them.
+  std::vector<std::unique_ptr<AudioDecoder>> cheap;
+  for (int k = 0; k < 8; ++k) cheap.push_back(makeDecoder(CodecId::G722));
+  double worstFirstTwoDb = 0;
+  for (auto& dec : cheap) {
+    auto enc = makeEncoder(CodecId::G722);
+    auto full = makeDecoder(CodecId::G722);
+    Tone lowQuiet(1000, 60), highQuiet(5000, 60), low(1000, kAmp), high(5000, 2000);
+    std::array<int16_t, kFrameSamples> in{}, part{}, a{}, b{};
+    std::array<std::byte, kMaxPayload> payload{};
+    constexpr int kQuiet = 50;
+    for (int i = 0; i < kQuiet + 20; ++i) {
+      (i < kQuiet ? lowQuiet : low).next(in);
+      (i < kQuiet ? highQuiet : high).next(part);
+      for (size_t k = 0; k < kFrameSamples; ++k) in[k] = static_cast<int16_t>(in[k] + part[k]);
+      const auto p = std::span(payload).first(enc->encode(in, payload));
+      ASSERT_TRUE(full->decode(p, a));
+      if (i <= kQuiet) {
+        ASSERT_GT(dec->decodeForLevel(p, b), 0u);
+      }
+      if (i < kQuiet) continue;
+      ASSERT_TRUE(i == kQuiet ? dec->completeFrame(p, b) : dec->decode(p, b));
+      double err = 0;
+      for (size_t k = 0; k < kFrameSamples; ++k) err += std::pow(double(a[k]) - b[k], 2);
+      const double snrDb = 10 * std::log10(std::pow(testutil::rms(a), 2) * kFrameSamples / std::max(err, 1.0));
+      const double highDb = 20 * std::log10(toneAmplitude(b, 5000) / toneAmplitude(a, 5000));
+      const double lowDb = 20 * std::log10(toneAmplitude(b, 1000) / toneAmplitude(a, 1000));
+      const int f = i - kQuiet;
+      EXPECT_NEAR(lowDb, 0.0, 0.1) << "the lower band is exact from the first frame (" << f << ")";
+      EXPECT_NEAR(highDb, 0.0, f < 2 ? 7.0 : f < 4 ? 2.0 : 1.0) << "the upper band re-adapting (" << f << ")";
+      if (f >= 4) {
+        EXPECT_GT(snrDb, 30.0) << f;
+      }
+      if (f < 2) worstFirstTwoDb = std::min(worstFirstTwoDb, highDb);
     }
   }
+  RecordProperty("upper_band_worst_first_two_frames_db", std::to_string(worstFirstTwoDb));
 }
 
 // A loss may come after any number of frames: the PLC's history ring is then at any position

@@ -96,14 +96,18 @@ TEST(LoadGovernorTest, AnOverloadedStartJumpsToTheLevelPredictedToFit) {
 }
 
 // A worker at level 2 with 70 Opus encodes a period overruns (22 ms of work): the step to 3 alone
-// would save 70 x 11 us, under 5 % of the work, but 3 to 4 saves 31 us more an encode, so the
-// governor steps, and as far as the prediction says (to 4), instead of staying late at 2.
-TEST(LoadGovernorTest, AStepIsWorthItForWhatTheLevelsBelowSaveTogether) {
+// would save 70 x 11 us, under 5 % of the work, but the step after it saves 31 us an encode, so
+// the governor steps, and as far as the prediction says (to 4), instead of staying late at 2. A
+// decode-bound big room (9 encodes, 13 ms a tick) has no step worth 5 % and keeps its level.
+TEST(LoadGovernorTest, AStepIsWorthItWhenAStepBelowSavesEnough) {
   LoadGovernor g;
   for (int t = 0; t < 25; ++t) g.onTick(busy(0.7), kPeriodNs, 70);
   ASSERT_EQ(g.level(), 2) << "14 ms - 70 x (22.5 + 21.5) us fits under 55 %";
   for (int t = 0; t < 6; ++t) g.onTick(busy(0.5), kPeriodNs, 70);  // settled
   EXPECT_EQ(g.onTick(busy(1.1), kPeriodNs, 70), kMaxEncodingLevel);
+  LoadGovernor bigRoom;
+  for (int t = 0; t < 200; ++t) bigRoom.onTick(busy(0.65), kPeriodNs, 9);
+  EXPECT_EQ(bigRoom.level(), 0) << "9 x 31 us is 2 % of 13 ms";
 }
 
 // Every tick near the period without overrunning (a realtime mixer that started with all its
