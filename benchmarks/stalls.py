@@ -7,8 +7,8 @@ freezing the VM, a non-preemptive kernel's long section), which every tick in it
 
 overruns_in_stalls() reads the server's overrun reports (ConferenceControl::logOverrun: at most one
 a second per mixer, the overruns since the worker's last report) and counts those whose report
-window met a stall. A report's window runs from the worker's previous report (the first: 1.5 s
-before it) to the report itself, 0.2 s of slack each side. Python 3 standard library only.
+window met a stall. A report's window runs from its first overrun (the report says when) or the
+worker's previous report, at most 1.1 s before it, to the report itself, 0.2 s of slack each side. Python 3 standard library only.
 """
 
 import datetime
@@ -19,7 +19,7 @@ import time
 
 # "2026-12-07T16:30:54.563 warning [13991] conference: mixer 0 ... (the worst of 17 overruns, ...)"
 _REPORT = re.compile(r"^(\S+) warning \[\d+\] conference: mixer (\d+) "
-                     r".*\((?:the worst of )?(\d+) overruns?(?: since|,)")
+                     r".*\((?:the worst of )?(\d+) overruns?(?: since|,)(?:.*the first ([\d.]+) s ago)?")
 _STALL = re.compile(r"^stall cpu=(\d+) end_ms=([\d.]+) late_ms=([\d.]+)")
 # A report covers the overruns since the worker's previous report, and no more than this: a
 # worker reports an overrun at once when its last report is a second old, and flushes held ones at
@@ -85,6 +85,8 @@ def overrun_reports(log_path, since_s, until_s):
                     continue
                 t, worker = _wall_seconds(m.group(1)), m.group(2)
                 start = max(last.get(worker, t - _WINDOW_S), t - _WINDOW_S)
+                if m.group(4):  # the server says when the first of them was (a held report)
+                    start = max(start, t - float(m.group(4)))
                 last[worker] = t
                 if since_s <= t <= until_s:
                     reports.append((t, worker, int(m.group(3)), start))

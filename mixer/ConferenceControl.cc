@@ -445,10 +445,11 @@ void ConferenceControl::logOverrun(ConferenceId worker, const TickOverrun& o) {
   const std::string work = o.skip ? "" : fmt::format("; {:.1f} ms of work, level {}, {} talkers, {} decodes, {} encodes",
                                                      o.workMs, o.level, o.talkers, o.decodes, o.encodes);
   spdlog::warn("conference: mixer {} {} (period {} ms): {:.1f} behind the slots before it{}{} ({}{} overrun{}{} since "
-               "the last report)",
+               "the last report{})",
                worker, what, kTickMs, o.behindMs, where, work, o.overruns == 1 ? "" : "the worst of ", o.overruns,
                o.overruns == 1 ? "" : "s",
-               o.skipped != 0 ? fmt::format(", {} of them slot ticks skipped", o.skipped) : "");
+               o.skipped != 0 ? fmt::format(", {} of them slot ticks skipped", o.skipped) : "",
+               o.firstAgoMs >= 1 ? fmt::format(", the first {:.3f} s ago", o.firstAgoMs / 1000) : "");
 }
 
 void ConferenceControl::emit(std::string type, const std::string& room, ParticipantId who, std::string detail) {

@@ -45,6 +45,7 @@ struct TickOverrun {
   bool skip = false;     // this one was skipped (a worker a whole period behind), not late
   uint64_t skipped = 0;  // slot ticks skipped among the overruns this report stands for
   uint64_t overruns = 1;
+  double firstAgoMs = 0;  // how long before the report the first of those overruns happened
 };
 
 class ConferenceEvents {

@@ -298,6 +298,7 @@ void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
 void MixerWorker::reportOverrun(std::optional<TickOverrun> o, uint64_t nowNs, uint64_t count) {
   if (events_ == nullptr) return;
   if (o) {
+    if (!heldOverrun_) heldSinceNs_ = nowNs;
     const uint64_t held = heldOverrun_ ? heldOverrun_->overruns : 0;
     const uint64_t skipped = (heldOverrun_ ? heldOverrun_->skipped : 0) + o->skipped;
     if (!heldOverrun_ || o->lateMs > heldOverrun_->lateMs) heldOverrun_ = *o;
@@ -306,6 +307,7 @@ void MixerWorker::reportOverrun(std::optional<TickOverrun> o, uint64_t nowNs, ui
   }
   if (!heldOverrun_ || (lastOverrunReportNs_ && nowNs - *lastOverrunReportNs_ < kOverrunReportNs)) return;
   lastOverrunReportNs_ = nowNs;
+  heldOverrun_->firstAgoMs = static_cast<double>(nowNs - std::min(nowNs, heldSinceNs_)) / 1e6;
   events_->onTickOverrun(opts_.index, *heldOverrun_);
   heldOverrun_.reset();
 }

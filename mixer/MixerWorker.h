@@ -188,6 +188,7 @@ class MixerWorker {
   LoadGovernor governor_;
   int level_ = 0;
   std::optional<TickOverrun> heldOverrun_;  // the worst since the last report; overruns = their count
+  uint64_t heldSinceNs_ = 0;                // CLOCK_MONOTONIC of the first of them
   std::optional<uint64_t> lastOverrunReportNs_;  // CLOCK_MONOTONIC of the last onTickOverrun
   MixerCounters counters_;
 };

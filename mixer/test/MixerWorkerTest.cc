@@ -190,6 +190,8 @@ TEST(MixerWorkerOverrunTest, AnOverrunIsReportedWithItsSplitAndTheNextOnesOnceAS
   EXPECT_FALSE(held.skip) << "the slot that slept was later than the ones skipped after it";
   EXPECT_GE(held.overruns, 2u) << "with the slot ticks skipped while it slept";
   EXPECT_GE(held.skipped, 1u);
+  EXPECT_GT(held.firstAgoMs, 0.0) << "held: the first of them came before the report";
+  EXPECT_LT(held.firstAgoMs, 2000.0);
 }
 
 // A worker held up for more than a period (a command that sleeps 60 ms: three periods of slots
