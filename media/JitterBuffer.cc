@@ -165,11 +165,9 @@ JitterBuffer::Frame JitterBuffer::take(FrameKind kind) {
   Frame f;
   f.kind = kind;
   if (kind == FrameKind::Packet) {
-    Slot& s = slot(nextSeq_);
-    s.used = false;
+    f = head();
+    slot(nextSeq_).used = false;
     --count_;
-    f.payload = std::span<const std::byte>(s.data.data(), s.size);
-    f.audioLevel = s.level;
   } else {
     ++stats_.lost;
   }

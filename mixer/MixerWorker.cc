@@ -71,24 +71,32 @@ class ThreadTime {
 
 constexpr uint64_t kOverrunReportNs = 1'000'000'000;  // at most one report a second per worker
 
-// slotDemandNs() from the thread-clock samples at the previous slot tick's end and this one's,
-// `sinceNs` apart: a sample that went backwards counts nothing, and the demand never exceeds the
-// time that passed (a counter that jumped would otherwise read as years of work).
-uint64_t demandNs(const std::optional<ThreadTime::Sample>& from, const std::optional<ThreadTime::Sample>& to,
-                  uint64_t slotWallNs, uint64_t sinceNs) {
-  if (!from || !to) return slotWallNs;
-  const uint64_t ran = to->runNs > from->runNs ? to->runNs - from->runNs : 0;
-  const uint64_t queued = to->queuedNs > from->queuedNs ? to->queuedNs - from->queuedNs : 0;
-  return std::min(slotDemandNs(slotWallNs, ran, queued), std::max(slotWallNs, sinceNs));
+// The time from thread-clock sample `from` to `to` spent running and waiting for a CPU; nullopt
+// without schedstat. A counter that went backwards counts nothing.
+std::optional<ThreadTime::Sample> between(const std::optional<ThreadTime::Sample>& from,
+                                          const std::optional<ThreadTime::Sample>& to) {
+  if (!from || !to) return std::nullopt;
+  return ThreadTime::Sample{.runNs = to->runNs > from->runNs ? to->runNs - from->runNs : 0,
+                            .queuedNs = to->queuedNs > from->queuedNs ? to->queuedNs - from->queuedNs : 0};
 }
 
-// An overrun's time from the thread-clock sample `from` to `to`: running and waiting for a CPU
-// (left unknown without schedstat).
+// slotDemandNs() from the samples at the previous slot tick's end and this one's, `sinceNs` apart:
+// never more than the time that passed (a counter that jumped would otherwise read as years of work).
+uint64_t demandNs(const std::optional<ThreadTime::Sample>& from, const std::optional<ThreadTime::Sample>& to,
+                  uint64_t slotWallNs, uint64_t sinceNs) {
+  const auto d = between(from, to);
+  if (!d) return slotWallNs;
+  return std::min(slotDemandNs(slotWallNs, d->runNs, d->queuedNs), std::max(slotWallNs, sinceNs));
+}
+
+// An overrun's time from `from` to `to`: running and waiting for a CPU (left unknown without
+// schedstat).
 void splitTime(TickOverrun& o, const std::optional<ThreadTime::Sample>& from,
                const std::optional<ThreadTime::Sample>& to) {
-  if (!from || !to) return;
-  o.cpuMs = static_cast<double>(to->runNs - from->runNs) / 1e6;
-  o.queuedMs = static_cast<double>(to->queuedNs - from->queuedNs) / 1e6;
+  if (const auto d = between(from, to)) {
+    o.cpuMs = static_cast<double>(d->runNs) / 1e6;
+    o.queuedMs = static_cast<double>(d->queuedNs) / 1e6;
+  }
 }
 
 }  // namespace

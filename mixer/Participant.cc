@@ -197,18 +197,17 @@ bool Participant::grewFromQuiet(const media::JitterBuffer::Frame& f) const {
 bool Participant::keep(const media::JitterBuffer::Frame& head) const {
   if (cfg_.muted) return false;  // not mixed: nothing to clip
   if (head.audioLevel >= 0) return vad_.isVoice(media::VoiceActivity::levelFromRfc6464(head.audioLevel));
-  std::array<int16_t, 160> pcm{};  // 20 ms at 8 kHz
-  const auto in = head.payload.first(std::min(head.payload.size(), pcm.size()));
-  const auto out = std::span(pcm).first(in.size());
   switch (cfg_.codec) {
     case media::CodecId::Opus:
       return grewFromQuiet(head) || (senderVad_ && media::opusSenderMarkedActive(head.payload));
     case media::CodecId::Pcmu:
-      media::g711::decodeUlaw(in, out);
+    case media::CodecId::Pcma: {
+      std::array<int16_t, 160> pcm{};  // 20 ms at 8 kHz
+      const auto in = head.payload.first(std::min(head.payload.size(), pcm.size()));
+      const auto out = std::span(pcm).first(in.size());
+      (cfg_.codec == media::CodecId::Pcmu ? media::g711::decodeUlaw : media::g711::decodeAlaw)(in, out);
       return vad_.isVoice(media::VoiceActivity::levelDbov(out));
-    case media::CodecId::Pcma:
-      media::g711::decodeAlaw(in, out);
-      return vad_.isVoice(media::VoiceActivity::levelDbov(out));
+    }
     case media::CodecId::G722:
       break;
   }
