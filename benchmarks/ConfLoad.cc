@@ -24,7 +24,8 @@
 // number below the highest seen), RFC 3550 A.8 interarrival jitter. Talkers and the first
 // --decode silent participants also decode what they receive (--decode-talkers K: only the first
 // K talkers, sparing the generator's CPU in many-room runs), at the codec's cheapest rate
-// (AudioDecoder::decodeForLevel): the added latency of talker T at
+// (AudioDecoder::decodeForLevel), and only from 100 ms before a talker of their room starts a
+// tone they have not heard until they hear it (or 0.5 s after it stops): the added latency of talker T at
 // listener L runs from T's first tone frame leaving here to the arrival of the first frame at L
 // whose amplitude at T's frequency (Goertzel) exceeds --threshold. With --tone-cycle C (seconds)
 // the talkers' tones start again every C seconds (on for C/2, off for C/2: longer than the
@@ -339,7 +340,12 @@ class ConfLoad {
       : parts_(std::move(participants)),
         talkers_(std::move(talkers)),
         opt_(opt),
-        rx_(kRxBatch) {}
+        rx_(kRxBatch) {
+    // talkers_ ascends with the participants' order, so each room's talkers are one run of it.
+    for (size_t t = 0; t < talkers_.size(); ++t) {
+      while (roomTalkers_.size() <= parts_[talkers_[t]].room) roomTalkers_.push_back(t);
+    }
+  }
 
   [[nodiscard]] Expected<bool, std::string> run();
   void report() const;
@@ -352,12 +358,23 @@ class ConfLoad {
   int64_t sendDue(int64_t slot, int64_t now, int64_t endSend, const auto& dueOf);
   void receiveFrom(Participant& p);
   void listen(Participant& p, std::span<const std::byte> payload, int64_t arrival);
+  // Whether a talker of p's room has an onset p has not heard yet around `arrival`: listeners
+  // decode only then (a generator that decoded every frame of every listener would take CPU
+  // from the server it measures).
+  bool awaitsOnset(const Participant& p, int64_t arrival) const;
   // Whether talkers send their tone at `now`, and which onset that is (--tone-cycle).
   bool toneOn(const Participant& p, int64_t now) const;
   size_t onsetOf(const Participant& p, int64_t now) const;
 
   std::vector<Participant> parts_;
   std::vector<size_t> talkers_;  // indexes into parts_
+  std::vector<size_t> roomTalkers_;  // room r's talkers are talkers_[roomTalkers_[r] .. roomTalkers_[r + 1])
+  // The indexes into talkers_ of p's room's talkers.
+  std::pair<size_t, size_t> talkersOf(const Participant& p) const {
+    const size_t r = p.room;
+    const size_t first = r < roomTalkers_.size() ? roomTalkers_[r] : talkers_.size();
+    return {first, r + 1 < roomTalkers_.size() ? roomTalkers_[r + 1] : talkers_.size()};
+  }
   Options opt_;
   int64_t toneAtNs_ = 0;
   int64_t endSendNs_ = 0;
@@ -455,7 +472,25 @@ int64_t ConfLoad::sendDue(int64_t slot, int64_t now, int64_t endSend, const auto
   return slot;
 }
 
+bool ConfLoad::awaitsOnset(const Participant& p, int64_t arrival) const {
+  // From kWarmNs before an onset is sent (the decoder runs on the frames before it, so an Opus or
+  // G.722 state left stale by skipped frames has settled) until kLagNs after its tone stops (frames
+  // still in the server's jitter buffer and queues).
+  constexpr int64_t kWarmNs = 100'000'000;
+  constexpr int64_t kLagNs = 500'000'000;
+  const auto [first, end] = talkersOf(p);
+  for (size_t t = first; t < end; ++t) {
+    const Participant& talker = parts_[talkers_[t]];
+    if (&talker == &p) continue;
+    for (const int64_t at : {arrival + kWarmNs, arrival, arrival - kLagNs}) {
+      if (toneOn(talker, at) && p.heardNs[t].size() <= onsetOf(talker, at)) return true;
+    }
+  }
+  return false;
+}
+
 void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_t arrival) {
+  if (!awaitsOnset(p, arrival)) return;
   // The codec's cheapest decode that keeps the tones (all under 4 kHz): Opus at 16 kHz, G.711 and
   // G.722's lower band at 8 kHz, no resampling; about half the generator's decoding CPU.
   const size_t samples = p.decoder->decodeForLevel(payload, pcm_);
@@ -465,9 +500,10 @@ void ConfLoad::listen(Participant& p, std::span<const std::byte> payload, int64_
   }
   const std::span<const int16_t> pcm(pcm_.data(), samples);
   const auto rate = static_cast<uint32_t>(samples * 1000 / media::kFrameMs);
-  for (size_t t = 0; t < talkers_.size(); ++t) {
+  const auto [first, end] = talkersOf(p);
+  for (size_t t = first; t < end; ++t) {
     const Participant& talker = parts_[talkers_[t]];
-    if (&talker == &p || talker.onsetSentNs.empty() || talker.room != p.room) continue;
+    if (&talker == &p || talker.onsetSentNs.empty()) continue;
     const size_t onset = talker.onsetSentNs.size() - 1;  // the latest: earlier ones were heard or missed
     std::vector<int64_t>& heard = p.heardNs[t];
     if (heard.size() > onset || arrival < talker.onsetSentNs[onset]) continue;
