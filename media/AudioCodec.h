@@ -71,6 +71,14 @@ class AudioDecoder {
   // kMixerRate (Opus decodes `payload` again; G.711 upsamples the frame it kept; G.722 decodes
   // `payload` again in full from its state before, or upsamples when it had decoded both bands).
   virtual bool completeFrame(std::span<const std::byte> payload, PcmFrame out) { return decode(payload, out); }
+  // For a judgement on a frame before it is decoded (a jitter buffer about to drop it): like
+  // decodeForLevel() but leaves the decoder as it was. 0 when the codec cannot, or not cheaply
+  // (default; Opus). G.711 decodes by table, G.722 its lower band from a copy of its state.
+  virtual size_t peekForLevel(std::span<const std::byte> payload, PcmFrame out) const {
+    (void)payload;
+    (void)out;
+    return 0;
+  }
 };
 
 struct EncoderOptions {

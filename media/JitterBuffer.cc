@@ -207,7 +207,10 @@ void JitterBuffer::adapt(bool quiet, const TrimVeto* veto) {
   const bool drift = avgDepth_ > target + 1.5 && depth > target + 1;
   // In silence a cut is not heard: come down sooner, unless a trim already cost an underrun.
   bool trim = quiet && !quietTrimOff_ && avgDepth_ > target + 0.75 && depth > target;
-  if (trim && !drift && veto != nullptr && has(nextSeq_)) trim = !veto->keep(head());
+  if (trim && !drift && veto != nullptr && has(nextSeq_) && veto->keep(head())) {
+    trim = false;
+    ++stats_.trimsVetoed;
+  }
   if ((drift || trim) && has(nextSeq_)) {
     if (!drift) sinceQuietTrim_ = 0;
     slot(nextSeq_).used = false;

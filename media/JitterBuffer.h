@@ -64,6 +64,7 @@ struct JitterBufferStats {
   uint64_t lost = 0;         // Lost frames returned (includes inserted)
   uint64_t inserted = 0;     // Lost frames that did not advance the play point (underrun, drift)
   uint64_t driftDrops = 0;   // frames dropped to pull a growing buffer back
+  uint64_t trimsVetoed = 0;  // quiet trims a TrimVeto turned down (the frame looked like speech)
   uint64_t underruns = 0;
 };
 

@@ -137,6 +137,29 @@ size_t NarrowbandDecoder::decodeG722Low(std::span<const std::byte> payload, PcmF
   return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
+size_t NarrowbandDecoder::peekForLevel(std::span<const std::byte> payload, PcmFrame out) const {
+  switch (id_) {
+    case CodecId::Pcmu:
+    case CodecId::Pcma: {
+      if (payload.size() != nativeSamples_) return 0;
+      (id_ == CodecId::Pcmu ? g711::decodeUlaw : g711::decodeAlaw)(payload, out.first(nativeSamples_));
+      return nativeSamples_;
+    }
+    case CodecId::G722: {
+      // The lower band as decodeG722Low codes it, from a copy: the frame's ADPCM starts from the
+      // state the decoder is in, which the next decode must still find.
+      if (payload.size() * 2 != nativeSamples_ || s_->g722 == nullptr) return 0;
+      g722_decode_state_t copy = *s_->g722;
+      copy.eight_k = 1;
+      const int n = g722_decode(&copy, out.data(), u8(payload), static_cast<int>(payload.size()));
+      return n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    case CodecId::Opus:
+      break;
+  }
+  return 0;
+}
+
 bool NarrowbandDecoder::completeFrame(std::span<const std::byte> payload, PcmFrame out) {
   if (!s_->lowBand) {  // G.711, or a G.722 frame decoded with both bands: upsample what it left
     upsample(out);

@@ -32,6 +32,7 @@ class NarrowbandDecoder final : public AudioDecoder {
   // full, from the state before (or upsamples a both-band frame).
   size_t decodeForLevel(std::span<const std::byte> payload, PcmFrame out) override;
   bool completeFrame(std::span<const std::byte> payload, PcmFrame out) override;
+  size_t peekForLevel(std::span<const std::byte> payload, PcmFrame out) const override;
 
  private:
   void upsample(PcmFrame out);

@@ -112,6 +112,30 @@ TEST_P(ResampledCodec, LevelOnlyDecodeSkipsUpsamplingAndCompletesTheFrame) {
   }
 }
 
+// A peek at a frame's level (a jitter buffer about to trim it) measures the tone at its level and
+// leaves the decoder as it was: what it decodes next matches a twin that never peeked, sample for
+// sample. Opus does not peek (its decoder state cannot be copied cheaply).
+TEST_P(ResampledCodec, PeekForLevelMeasuresTheFrameAndLeavesTheDecoderAsItWas) {
+  const RoundTrip r = roundTrip(GetParam(), 1000);
+  auto dec = makeDecoder(GetParam());
+  auto twin = makeDecoder(GetParam());
+  std::array<int16_t, kFrameSamples> out{}, twinOut{}, peeked{};
+  for (int i = 0; i < kFrames; ++i) {
+    const auto payload = std::span(r.payloads[i]).first(r.sizes[i]);
+    if (i > 5 && i % 3 == 0) {
+      const size_t n = dec->peekForLevel(payload, peeked);
+      ASSERT_GT(n, 0u) << i;
+      const auto native = std::span<const int16_t>(peeked.data(), n);
+      EXPECT_NEAR(20 * std::log10(toneAmplitude(native, 1000, static_cast<uint32_t>(n * 50)) / kAmp), 0.0, 1.0) << i;
+    }
+    ASSERT_TRUE(dec->decode(payload, out));
+    ASSERT_TRUE(twin->decode(payload, twinOut));
+    ASSERT_EQ(out, twinOut) << "frame " << i;
+  }
+  std::array<int16_t, kFrameSamples> pcm{};
+  EXPECT_EQ(makeDecoder(CodecId::Opus)->peekForLevel(std::span(r.payloads[10]).first(r.sizes[10]), pcm), 0u);
+}
+
 // G.722's level-only decode codes the lower sub-band only (but one in eight), so the upper band's
 // ADPCM state mostly stands still through the quiet frames. When speech with upper-band content
 // (5 kHz) then starts, the completed frame and those after it are measured against a decoder that
