@@ -142,6 +142,13 @@ class Conference {
   // owning thread. Returns decodes and concealed frames in the TickStats fields of those names.
   TickStats decodeShard(size_t shard, size_t shards);
   TickStats mixAndSend();
+  // A period the worker could not run (held up a whole period or more, e.g. the machine froze):
+  // nothing is mixed for it, but every stream sent from this room skips it, so its timestamps
+  // keep real time and its next packet carries a marker (RFC 3551 §4.1). A receiver then plays
+  // the packets after the gap on its usual schedule, instead of keeping the gap as added delay
+  // (contiguous timestamps arriving late). The frames that piled up in the participants' jitter
+  // buffers meanwhile are their backlog control's to cut.
+  void skipPeriod();
 
  private:
   // The participants who share one codec (and so one listener encode and a pool of talker

@@ -531,6 +531,29 @@ TEST(ConferenceTest, ATrimInSilenceNeverCutsTheFirstFrameOfSpeech) {
   }
 }
 
+// A period the worker could not run: every stream the room sends skips it, talkers', listeners'
+// and each codec's alike: the next packet's timestamp is a frame further on per period skipped,
+// its sequence number the next one (MixerTestUtil's Receiver checks), its marker set.
+TEST(ConferenceTest, ASkippedPeriodKeepsEveryStreamInRealTime) {
+  Room room;
+  room.add(1, CodecId::Opus, 440);
+  room.add(2, CodecId::G722, 1000);
+  room.add(3, CodecId::Pcmu, 0);
+  room.add(4, CodecId::Opus, 0);
+  room.run(20);
+  std::map<ParticipantId, uint32_t> before;
+  for (ParticipantId id = 1; id <= 4; ++id) before[id] = room.heard(id).lastTs;
+  room.conf.skipPeriod();
+  room.conf.skipPeriod();
+  room.run(1);
+  for (ParticipantId id = 1; id <= 4; ++id) {
+    const Receiver& r = room.heard(id);
+    EXPECT_EQ(r.lastTs - before[id], 3 * media::codecInfo(room.sink.codecs.at(id)).rtpFrameTicks()) << id;
+    EXPECT_EQ(r.markers, 1u) << id;
+    EXPECT_EQ(r.framesSkipped, 2u) << id;
+  }
+}
+
 TEST(ConferenceTest, GainScalesATalkersVoice) {
   Room room;
   room.add(1, CodecId::Opus, 440);
