@@ -213,12 +213,34 @@ void JitterBuffer::adapt(bool quiet, const TrimVeto* veto) {
   }
   if ((drift || trim) && has(nextSeq_)) {
     if (!drift) sinceQuietTrim_ = 0;
-    slot(nextSeq_).used = false;
-    --count_;
-    ++nextSeq_;
-    ++stats_.driftDrops;
-    avgDepth_ -= 1;
-    sinceDrift_ = 0;
+    dropHead();
+  }
+}
+
+void JitterBuffer::dropHead() {
+  slot(nextSeq_).used = false;
+  --count_;
+  ++nextSeq_;
+  ++stats_.driftDrops;
+  avgDepth_ -= 1;
+  sinceDrift_ = 0;
+}
+
+void JitterBuffer::skipAhead(uint32_t frames) {
+  skipCredit_ = std::min<uint32_t>(skipCredit_ + frames, kSlots);
+  skipCreditPops_ = kSkipWindow;
+}
+
+void JitterBuffer::spendSkipCredit() {
+  if (skipCredit_ == 0) return;
+  if (skipCreditPops_ == 0) {
+    skipCredit_ = 0;
+    return;
+  }
+  --skipCreditPops_;
+  while (skipCredit_ > 0 && depthFrames() > targetFrames() && has(nextSeq_)) {
+    dropHead();
+    --skipCredit_;
   }
 }
 
@@ -229,6 +251,7 @@ JitterBuffer::Frame JitterBuffer::pop(bool quiet, const TrimVeto* veto) {
     avgDepth_ = depthFrames();
     sinceDrift_ = 0;
   }
+  spendSkipCredit();
   adapt(quiet, veto);
   if (count_ == 0) return underrun();
   concealRun_ = 0;

@@ -112,6 +112,14 @@ class JitterBuffer {
   // (optional) may keep the frame a quiet trim would drop.
   Frame pop(bool quiet = false, const TrimVeto* veto = nullptr);
 
+  // The mixer skipped `frames` periods (its worker was held up, e.g. the machine froze): the
+  // frames they would have played are surplus. Up to that many are dropped at the play point as
+  // soon as the buffer holds them above its target, all at once, within kSkipWindow pops: one
+  // cut where listeners already heard the gap, rather than the backlog control's one frame every
+  // 10 pops over the seconds after it. Counted in driftDrops.
+  void skipAhead(uint32_t frames);
+  static constexpr uint32_t kSkipWindow = 25;  // pops (0.5 s): the frames of a freeze arrive right after it
+
   // Frames from the play point to the newest buffered one, in milliseconds.
   uint32_t depthMs() const { return depthFrames() * kFrameMs; }
   uint32_t targetMs() const { return targetFrames() * kFrameMs; }
@@ -142,6 +150,8 @@ class JitterBuffer {
   Frame take(FrameKind kind);
   Frame underrun();
   void adapt(bool quiet, const TrimVeto* veto);
+  void dropHead();
+  void spendSkipCredit();
 
   JitterBufferOptions opts_;
   std::array<Slot, kSlots> slots_{};
@@ -164,6 +174,8 @@ class JitterBuffer {
   uint32_t sinceQuietTrim_ = UINT32_MAX;  // pops since the last trim only pop(quiet) allowed
   bool quietTrimOff_ = false;             // an underrun followed such a trim
   double avgDepth_ = 0.0;
+  uint32_t skipCredit_ = 0;      // frames skipAhead() still may drop
+  uint32_t skipCreditPops_ = 0;  // pops left to drop them in
   JitterBufferStats stats_;
 };
 

@@ -332,7 +332,7 @@ TickStats Conference::mixAndSend() {
 }
 
 void Conference::skipPeriod() {
-  for (auto& p : participants_) p->advanceSilently();
+  for (auto& p : participants_) p->skipPeriod();
 }
 
 TickStats Conference::tick() {

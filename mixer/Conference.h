@@ -146,8 +146,9 @@ class Conference {
   // nothing is mixed for it, but every stream sent from this room skips it, so its timestamps
   // keep real time and its next packet carries a marker (RFC 3551 §4.1). A receiver then plays
   // the packets after the gap on its usual schedule, instead of keeping the gap as added delay
-  // (contiguous timestamps arriving late). The frames that piled up in the participants' jitter
-  // buffers meanwhile are their backlog control's to cut.
+  // (contiguous timestamps arriving late). The frames the period would have played are dropped
+  // from the participants' jitter buffers when they arrive (JitterBuffer::skipAhead), so the
+  // mix does not keep the freeze as added delay either.
   void skipPeriod();
 
  private:

@@ -299,6 +299,39 @@ TEST(JitterBufferTest, ABacklogAfterAStallComesDownWithinSecondsWhileTalking) {
   EXPECT_GE(jb.stats().driftDrops, 7u);
 }
 
+// The machine freezes for 100 ms (ticks 100-104: nothing arrives, nothing is played); the mixer
+// resumes first, skips four periods and plays one, then the frames of the freeze arrive at once.
+// Told of the skip, the buffer drops them on its next pop and holds at most the two frames its
+// target grew to with the burst's jitter; left to its backlog control (not told) it still holds
+// 140 ms there, and 60 ms 1.9 s later.
+TEST(JitterBufferTest, FramesOfSkippedPeriodsAreDroppedAsSoonAsTheyArrive) {
+  std::vector<uint32_t> depthMs[2];  // after each tick's pop: [0] told, [1] not told
+  uint64_t drops[2] = {};
+  for (const int run : {0, 1}) {
+    JitterBuffer jb;
+    uint16_t seq = 0;
+    for (int tick = 0; tick < 200; ++tick) {
+      const uint64_t now = (uint64_t(tick) * 20'000 + 10'000) * 1000;
+      const bool frozen = tick >= 100 && tick < 105;
+      if (!frozen && tick != 105) {
+        for (; seq <= tick; ++seq) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), now);
+      }
+      if (tick == 105 && run == 0) jb.skipAhead(4);
+      if (!frozen) jb.pop(false);
+      if (tick == 105) {  // the frames of the freeze, after the mixer's first tick
+        for (; seq <= tick; ++seq) jb.push(kSsrc, seq, seq * 960u, payloadOf(seq), now);
+      }
+      depthMs[run].push_back(jb.depthMs());
+    }
+    drops[run] = jb.stats().driftDrops;
+  }
+  EXPECT_EQ(depthMs[0][99], 0u) << "a jitter-free stream: the frame lands before the tick that plays it";
+  EXPECT_LE(depthMs[0][106], 40u) << "the first pop after the burst dropped it";
+  EXPECT_GE(drops[0], 4u);
+  EXPECT_GE(depthMs[1][106], 140u) << "not told: the burst is still there";
+  EXPECT_GE(depthMs[1][199], depthMs[0][199] + 40) << "and much of it 1.9 s later";
+}
+
 // A quiet stream whose frames land 1 ms before the tick, except every 100th, 2 ms after it: at the
 // one-frame target that frame underruns. After the first trim has cost an underrun the buffer
 // keeps its second frame instead of trimming into the same underrun every couple of seconds.
