@@ -19,6 +19,11 @@ constexpr uint32_t kMaxBoost = 4;
 // rather than ~10 s of extra latency, at one cut frame per 200 ms while it lasts.
 constexpr uint32_t kCatchUpFrames = 3;
 constexpr uint32_t kCatchUpCooldown = 10;
+// A quiet stream (pop(quiet)) may be trimmed every kQuietTrimCooldown pops: a cut in silence is
+// not heard, and a depth a burst left (the joins' start, a generator or network catching up after
+// a stall) is then gone within a second of silence, not one frame a second, before the next
+// talk spurt starts on it.
+constexpr uint32_t kQuietTrimCooldown = 10;
 constexpr double kJitterSlackFrames = 0.25;    // 5 ms of a 20 ms frame (targetFrames)
 
 }  // namespace
@@ -203,10 +208,13 @@ void JitterBuffer::adapt(bool quiet, const TrimVeto* veto) {
   if (sinceQuietTrim_ != UINT32_MAX) ++sinceQuietTrim_;
   const double target = targetFrames();
   const bool backlog = depth > target + kCatchUpFrames && avgDepth_ > target + kCatchUpFrames;
-  if (++sinceDrift_ < (backlog ? kCatchUpCooldown : kDriftCooldown)) return;
-  const bool drift = avgDepth_ > target + 1.5 && depth > target + 1;
+  const bool quietTrims = quiet && !quietTrimOff_;
+  if (++sinceDrift_ < (backlog ? kCatchUpCooldown : quietTrims ? kQuietTrimCooldown : kDriftCooldown)) return;
+  // Drift control (which no veto stops) keeps its own cadence; between its turns only a quiet,
+  // vetoable trim may cut.
+  const bool drift = (backlog || sinceDrift_ >= kDriftCooldown) && avgDepth_ > target + 1.5 && depth > target + 1;
   // In silence a cut is not heard: come down sooner, unless a trim already cost an underrun.
-  bool trim = quiet && !quietTrimOff_ && avgDepth_ > target + 0.75 && depth > target;
+  bool trim = quietTrims && avgDepth_ > target + 0.75 && depth > target;
   if (trim && !drift && veto != nullptr && has(nextSeq_) && veto->keep(head())) {
     trim = false;
     ++stats_.trimsVetoed;
