@@ -291,8 +291,11 @@ TEST_F(ConferenceServerTest, FiveParticipantsInThreeCodecsHearEachOtherAtTheRigh
   const std::string text = metrics.Get("/metrics")->body;
   const std::string key = "rdv_relay_dropped_packets_total{reason=\"rate_limited\"} ";
   ASSERT_NE(text.find(key), std::string::npos);
-  // Of the 3,000 some may fall off the socket's receive buffer; most reach the limiter.
-  EXPECT_GE(std::stod(text.substr(text.find(key) + key.size())), 1000.0) << "the flood was not limited";
+  // Of the 3,000 many may fall off the socket's receive buffer when the relay is slow to read
+  // (a loaded machine, sanitizers: 870 reached the limiter in one CI run, most do otherwise); at
+  // least the buffer's worth (212,992 bytes, ~170 of these datagrams) reaches it even if the relay
+  // read none of them during the burst, and a paced stream is never limited.
+  EXPECT_GE(std::stod(text.substr(text.find(key) + key.size())), 100.0) << "the flood was not limited";
   EXPECT_NE(text.find("rdv_mixer_encoding_level{worker=\"0\"} "), std::string::npos);
   EXPECT_NE(text.find("rdv_mixer_encoding_level_changes_total "), std::string::npos);
   // Every tick the mixers ran (from the start, ≥ 140 frames of talk) is in the tick-time histogram.
