@@ -33,8 +33,9 @@
 //    talker's pause), drops a frame already when the average depth stays 0.75 frame above
 //    target, every 10 pops (drift control's own drops keep their 1 s cadence), so a depth left by
 //    a burst (the joins' start, a sender catching up after a stall) comes down to the target
-//    within a second of silence, where nobody hears the cut, before the next talk spurt. A stream that underruns within 10 s of such a trim (its phase
-//    leaves no slack) keeps its depth from then on: no trim-underrun-conceal cycle. The caller may
+//    within a second of silence, where nobody hears the cut, before the next talk spurt. A
+//    stream that underruns within 10 s of such a trim (its phase leaves no slack) keeps its
+//    depth from then on: no trim-underrun-conceal cycle. The caller may
 //    veto such a trim when the frame it would drop looks like the start of speech (TrimVeto): the
 //    trim then waits for a quiet frame at the play point rather than clip a talker's first word.
 

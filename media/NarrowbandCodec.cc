@@ -25,6 +25,13 @@ size_t nativeFrame(CodecId id) { return codecInfo(id).sampleRate / 1000 * kFrame
 
 const uint8_t* u8(std::span<const std::byte> b) { return reinterpret_cast<const uint8_t*>(b.data()); }
 
+// A G.711 payload (one byte a sample) into `out`, which is at least its size.
+bool decodeG711(CodecId id, std::span<const std::byte> payload, std::span<int16_t> out, size_t samples) {
+  if (payload.size() != samples) return false;
+  (id == CodecId::Pcmu ? g711::decodeUlaw : g711::decodeAlaw)(payload, out.first(samples));
+  return true;
+}
+
 }  // namespace
 
 struct NarrowbandDecoder::State {
@@ -66,13 +73,8 @@ bool NarrowbandDecoder::ok() const { return up_.valid() && (id_ != CodecId::G722
 bool NarrowbandDecoder::decodeNative(std::span<const std::byte> payload, std::span<int16_t> native) {
   switch (id_) {
     case CodecId::Pcmu:
-      if (payload.size() != native.size()) return false;
-      g711::decodeUlaw(payload, native);
-      return true;
     case CodecId::Pcma:
-      if (payload.size() != native.size()) return false;
-      g711::decodeAlaw(payload, native);
-      return true;
+      return decodeG711(id_, payload, native, native.size());
     case CodecId::G722:
       if (payload.size() * 2 != native.size() || s_->g722 == nullptr) return false;
       return g722_decode(s_->g722, native.data(), u8(payload), static_cast<int>(payload.size())) ==
@@ -140,11 +142,8 @@ size_t NarrowbandDecoder::decodeG722Low(std::span<const std::byte> payload, PcmF
 size_t NarrowbandDecoder::peekForLevel(std::span<const std::byte> payload, PcmFrame out) const {
   switch (id_) {
     case CodecId::Pcmu:
-    case CodecId::Pcma: {
-      if (payload.size() != nativeSamples_) return 0;
-      (id_ == CodecId::Pcmu ? g711::decodeUlaw : g711::decodeAlaw)(payload, out.first(nativeSamples_));
-      return nativeSamples_;
-    }
+    case CodecId::Pcma:
+      return decodeG711(id_, payload, out, nativeSamples_) ? nativeSamples_ : 0;
     case CodecId::G722: {
       // The lower band as decodeG722Low codes it, from a copy: the frame's ADPCM starts from the
       // state the decoder is in, which the next decode must still find.

@@ -331,8 +331,8 @@ TickStats Conference::mixAndSend() {
   return st;
 }
 
-void Conference::skipPeriod() {
-  for (auto& p : participants_) p->skipPeriod();
+void Conference::skipPeriods(uint64_t n) {
+  for (auto& p : participants_) p->skipPeriods(n);
 }
 
 TickStats Conference::tick() {

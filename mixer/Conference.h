@@ -142,14 +142,14 @@ class Conference {
   // owning thread. Returns decodes and concealed frames in the TickStats fields of those names.
   TickStats decodeShard(size_t shard, size_t shards);
   TickStats mixAndSend();
-  // A period the worker could not run (held up a whole period or more, e.g. the machine froze):
-  // nothing is mixed for it, but every stream sent from this room skips it, so its timestamps
+  // `n` periods the worker could not run (held up a whole period or more, e.g. the machine froze):
+  // nothing is mixed for them, but every stream sent from this room skips them, so its timestamps
   // keep real time and its next packet carries a marker (RFC 3551 §4.1). A receiver then plays
   // the packets after the gap on its usual schedule, instead of keeping the gap as added delay
-  // (contiguous timestamps arriving late). The frames the period would have played are dropped
+  // (contiguous timestamps arriving late). The frames the periods would have played are dropped
   // from the participants' jitter buffers when they arrive (JitterBuffer::skipAhead), so the
   // mix does not keep the freeze as added delay either.
-  void skipPeriod();
+  void skipPeriods(uint64_t n);
 
  private:
   // The participants who share one codec (and so one listener encode and a pool of talker

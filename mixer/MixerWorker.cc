@@ -276,7 +276,8 @@ void MixerWorker::closePeriod(SlotClock& clock) {
 
 // Skips the slots from nextSlot_ up to `until` (their rooms tick in the slot ticks run next, each
 // once), counted as missed and as overruns, and reported as one overrun as late as the first.
-// Each room's streams skip the periods it missed (Conference::skipPeriod).
+// Each room's streams skip the periods it missed (Conference::skipPeriods): one per skipped slot
+// tick of its slot, counted, not walked (a suspended machine can miss hours of them).
 void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
   const uint64_t skipped = until - nextSlot_;
   const uint64_t due = firstDueNs_ + nextSlot_ * slotNs;
@@ -291,8 +292,12 @@ void MixerWorker::skipSlots(uint64_t until, uint64_t slotNs, SlotClock& clock) {
                 .rooms = static_cast<uint32_t>(slots_[slot].size()), .skip = true, .skipped = skipped};
   splitTime(o, clock.last, sample);
   reportOverrun(o, now, skipped);
-  for (uint64_t t = nextSlot_; t < until; ++t) {
-    for (Conference* room : slots_[t % opts_.tickSlots]) room->skipPeriod();
+  const uint64_t slots = opts_.tickSlots;
+  for (uint64_t s = 0; s < slots; ++s) {
+    const uint64_t first = nextSlot_ + (s + slots - nextSlot_ % slots) % slots;  // its first skipped tick
+    if (first >= until) continue;
+    const uint64_t missed = (until - first - 1) / slots + 1;
+    for (Conference* room : slots_[s]) room->skipPeriods(missed);
   }
   // What kept the worker from its slots (running, or waiting for a CPU) is load: on the period the
   // skip leaves partial, or the next one when none is open.

@@ -190,9 +190,9 @@ bool Participant::grewFromQuiet(const media::JitterBuffer::Frame& f) const {
 
 // The jitter buffer is about to trim, in this participant's silence, the frame at its play point:
 // kept when that frame looks like speech starting, or the talker's first 20 ms would be cut (the
-// trim then falls on a later quiet frame). Judged without decoding: the RFC 6464 level, an Opus
-// frame that grew from the quiet ones or that its sender's VAD marked as voice, a G.711 frame's
-// level through the tables. G.722 (ADPCM) has no level without its decoder's state: not judged.
+// trim then falls on a later quiet frame). Judged without touching the decoder: the RFC 6464
+// level, an Opus frame that grew from the quiet ones or that its sender's VAD marked as voice, a
+// G.711 or G.722 frame's level (AudioDecoder::peekForLevel).
 bool Participant::keep(const media::JitterBuffer::Frame& head) const {
   if (cfg_.muted) return false;  // not mixed: nothing to clip
   if (head.audioLevel >= 0) return vad_.isVoice(media::VoiceActivity::levelFromRfc6464(head.audioLevel));
@@ -218,6 +218,12 @@ media::RtpHeaderFields Participant::nextHeader() {
   outTs_ += media::codecInfo(cfg_.codec).rtpFrameTicks();
   outMarker_ = false;
   return h;
+}
+
+void Participant::skipPeriods(uint64_t n) {
+  outTs_ += static_cast<uint32_t>(n * media::codecInfo(cfg_.codec).rtpFrameTicks());
+  outMarker_ = true;
+  jb_.skipAhead(static_cast<uint32_t>(std::min<uint64_t>(n, media::JitterBuffer::kSlots)));
 }
 
 void Participant::advanceSilently() {

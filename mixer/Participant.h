@@ -92,12 +92,10 @@ class Participant final : private media::JitterBuffer::TrimVeto {
   // timestamp keeps real time and the next packet carries a marker.
   media::RtpHeaderFields nextHeader();
   void advanceSilently();
-  // A period the mixer could not run: the stream sent skips it (advanceSilently) and the frames
-  // it would have played are dropped when they arrive (JitterBuffer::skipAhead).
-  void skipPeriod() {
-    advanceSilently();
-    jb_.skipAhead(1);
-  }
+  // `n` periods the mixer could not run: the stream sent skips them (its timestamp n frames on,
+  // the next packet marked) and the frames they would have played are dropped when they arrive
+  // (JitterBuffer::skipAhead).
+  void skipPeriods(uint64_t n);
 
   const media::JitterBuffer& jitterBuffer() const { return jb_; }
   const ParticipantStats& stats() const { return stats_; }

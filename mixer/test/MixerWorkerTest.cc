@@ -224,29 +224,38 @@ TEST(MixerWorkerOverrunTest, SlotsSkippedAWholePeriodBehindAreOverrunsToo) {
 }
 
 // The periods a held-up worker skips are skipped by its rooms' streams too: a listener's RTP
-// timestamps jump over them (one marker each time), so over the run they keep real time: the
-// frames skipped are exactly the periods the worker missed (one slot: each missed slot tick is
-// one of this room's periods).
+// timestamps jump over them (one marker each time), so over the run they keep real time. With one
+// slot the frames skipped are exactly the slot ticks the worker missed; with four, the room (in
+// slot 0) misses every fourth of them, counted per slot (MixerWorker::skipSlots).
 TEST(MixerWorkerOverrunTest, SkippedPeriodsAreSkippedInTheStreamsTimestamps) {
-  LockedSink sink;
-  MixerWorkerOptions o;
-  o.tickSlots = 1;
-  MixerWorker w(o, sink);
-  ASSERT_NE(w.createConference(1), nullptr);
-  ASSERT_TRUE(w.addParticipant(1, opus(1)));
-  ASSERT_TRUE(w.start());
-  ASSERT_TRUE(waitFor([&] { return sink.packetsFor(1) >= 3; }));
-  w.post([](MixerWorker&) { std::this_thread::sleep_for(70ms); });
-  ASSERT_TRUE(waitFor([&] { return w.counters().ticksMissed.get() >= 1; }));
-  const uint64_t after = sink.packetsFor(1);
-  ASSERT_TRUE(waitFor([&] { return sink.packetsFor(1) >= after + 2; }));
-  w.stop();
-  const uint64_t missed = w.counters().ticksMissed.get();
-  EXPECT_GE(missed, 2u) << "70 ms is three periods and more; one is run, the rest skipped";
-  std::lock_guard lock(sink.mu);
-  const testutil::Receiver& r = sink.receivers.at(1);
-  EXPECT_EQ(r.framesSkipped, missed);
-  EXPECT_GE(r.markers, 1u);
+  for (const uint32_t slots : {1u, 4u}) {
+    LockedSink sink;
+    MixerWorkerOptions o;
+    o.tickSlots = slots;
+    MixerWorker w(o, sink);
+    ASSERT_NE(w.createConference(1), nullptr);
+    ASSERT_TRUE(w.addParticipant(1, opus(1)));
+    ASSERT_TRUE(w.start());
+    ASSERT_TRUE(waitFor([&] { return sink.packetsFor(1) >= 3; }));
+    w.post([](MixerWorker&) { std::this_thread::sleep_for(70ms); });
+    ASSERT_TRUE(waitFor([&] { return w.counters().ticksMissed.get() >= 1; }));
+    const uint64_t after = sink.packetsFor(1);
+    ASSERT_TRUE(waitFor([&] { return sink.packetsFor(1) >= after + 2; }));
+    w.stop();
+    const uint64_t missed = w.counters().ticksMissed.get();
+    EXPECT_GE(missed, 2u * slots) << "70 ms is three periods and more; one is run, the rest skipped";
+    std::lock_guard lock(sink.mu);
+    const testutil::Receiver& r = sink.receivers.at(1);
+    if (slots == 1) {
+      EXPECT_EQ(r.framesSkipped, missed);
+    } else {
+      // Each skip (one marker) of L slot ticks holds floor or ceil of L / 4 of slot 0's.
+      const uint64_t slack = (slots - 1) * r.markers;
+      EXPECT_LE(r.framesSkipped * slots, missed + slack) << missed;
+      EXPECT_GE(r.framesSkipped * slots + slack, missed) << missed;
+    }
+    EXPECT_GE(r.markers, 1u);
+  }
 }
 
 // Rooms go to the slot whose rooms have the fewest participants, then the fewest rooms: empty
