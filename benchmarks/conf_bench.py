@@ -471,6 +471,8 @@ def run_conf_load(args, server, spec_path, n):
         argv += ["--decode-talkers", str(args.decode_talkers)]
     if args.rooms:
         argv += ["--room-size", str(n // args.rooms), "--tone-spread", str(args.tone_spread)]
+    if args.load_tick_us:
+        argv += ["--tick-us", str(args.load_tick_us)]
     limit = args.seconds + 40
     figures, samples = {}, {}
     probe = StallProbe(os.path.join(os.path.dirname(os.path.abspath(args.conf_load)), "stall_probe")
@@ -644,6 +646,9 @@ def main():
     ap.add_argument("--decode-talkers", type=int, default=None,
                     help="only the first K talkers decode what they hear (latency pairs; default all): "
                          "spares conf_load's CPU in --rooms runs")
+    ap.add_argument("--load-tick-us", type=int, default=None,
+                    help="conf_load's send tick (default its own, 1,000 us): each tick's frames leave "
+                         "in one batch, so a longer tick wakes the server less often")
     ap.add_argument("--decode", type=int, default=8, help="silent participants that decode (latency listeners)")
     ap.add_argument("--levels", action="store_true", help="RFC 6464 audio levels on every packet (ext id 1)")
     ap.add_argument("--janus-rate", type=int, default=48000, choices=[8000, 16000, 24000, 48000],
