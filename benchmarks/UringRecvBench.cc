@@ -12,7 +12,9 @@
 // io_uring_submit_and_wait_timeout); ring-epoll (the same ring, its fd in an epoll set, as the
 // relay's loop would hold it, reaped with io_uring_get_events); ring-plain (ring without
 // DEFER_TASKRUN). Prints CPU time per packet of both threads (on loopback the sender's
-// side includes the delivery into the receiving socket) and receive-side syscalls per packet.
+// side includes the delivery into the receiving socket), receive-side syscalls per packet, and the
+// mean and worst delay from the sendmmsg to the receiver seeing the datagram (each batch carries
+// its send time), so a mode cannot look cheap by waking late.
 // Loopback only; bounded by --seconds.
 #include <arpa/inet.h>
 #include <liburing.h>
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -57,6 +60,18 @@ int64_t monoNs() {
 struct Receiver {
   long packets = 0;
   long syscalls = 0;
+  double delaySumNs = 0;
+  int64_t delayMaxNs = 0;
+
+  // One datagram received: counts it and its delay from the send time at its start.
+  void got(const char* payload) {
+    int64_t sentNs = 0;
+    std::memcpy(&sentNs, payload, sizeof(sentNs));
+    const int64_t d = monoNs() - sentNs;
+    delaySumNs += static_cast<double>(d);
+    delayMaxNs = std::max(delayMaxNs, d);
+    ++packets;
+  }
 };
 
 // Sends opts.perMs datagrams every ms, to the sockets in turn, until the time is up.
@@ -80,6 +95,8 @@ void sendLoop(const Options& o, const std::vector<sockaddr_in>& to, std::atomic<
       msgs[k].msg_hdr.msg_iovlen = 1;
       next = (next + 1) % to.size();
     }
+    const int64_t now = monoNs();
+    std::memcpy(payload.data(), &now, sizeof(now));
     const int n = ::sendmmsg(s.get(), msgs.data(), static_cast<unsigned>(msgs.size()), 0);
     if (n > 0) sent += n;
     due += 1'000'000;
@@ -121,7 +138,7 @@ void receiveEpoll(const std::vector<rdv::common::Fd>& fds, const std::atomic<boo
         const int got = ::recvmmsg(fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
         ++r.syscalls;
         if (got <= 0) break;
-        r.packets += got;
+        for (int k = 0; k < got; ++k) r.got(bufs[static_cast<size_t>(k)].data());
         if (static_cast<unsigned>(got) < kBatch) break;
       }
     }
@@ -197,8 +214,10 @@ void receiveRing(const Options& o, const std::vector<rdv::common::Fd>& fds, cons
       ++seen;
       if ((cqe->flags & IORING_CQE_F_BUFFER) != 0) {
         const unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        if (cqe->res > 0 && io_uring_recvmsg_validate(&pool[size_t{bid} * kBufferSize], cqe->res, &shape)) {
-          ++r.packets;
+        char* buf = &pool[size_t{bid} * kBufferSize];
+        io_uring_recvmsg_out* out = cqe->res > 0 ? io_uring_recvmsg_validate(buf, cqe->res, &shape) : nullptr;
+        if (out != nullptr && io_uring_recvmsg_payload_length(out, cqe->res, &shape) >= sizeof(int64_t)) {
+          r.got(static_cast<const char*>(io_uring_recvmsg_payload(out, &shape)));
         }
         give(bid, returned++);
       }
@@ -236,7 +255,7 @@ int main(int argc, char** argv) {
     } else if (a == "--per-ms") {
       o.perMs = static_cast<int>(args.number(1, 1000));
     } else if (a == "--bytes") {
-      o.bytes = static_cast<int>(args.number(12, 1400));
+      o.bytes = static_cast<int>(args.number(16, 1400));
     } else if (a == "--help" || a == "-h") {
       args.usage("", 0);
     } else {
@@ -275,8 +294,9 @@ int main(int argc, char** argv) {
   sender.join();
   const double got = r.packets > 0 ? static_cast<double>(r.packets) : 1.0;
   std::printf("mode=%s sent=%ld received=%ld receiver_us_per_packet=%.2f syscalls_per_packet=%.2f "
-              "sender_us_per_packet=%.2f\n",
+              "sender_us_per_packet=%.2f delay_us_mean=%.0f delay_us_max=%.0f\n",
               o.mode.c_str(), sent, r.packets, receiverCpu * 1e6 / got, static_cast<double>(r.syscalls) / got,
-              senderCpu * 1e6 / static_cast<double>(sent > 0 ? sent : 1));
+              senderCpu * 1e6 / static_cast<double>(sent > 0 ? sent : 1), r.delaySumNs / got / 1e3,
+              static_cast<double>(r.delayMaxNs) / 1e3);
   return 0;
 }
