@@ -93,6 +93,7 @@ relay::RelayOptions relayOptions(const config::RelayConfig& rc, const common::Cl
   ro.worker.relatchSilenceNs = static_cast<uint64_t>(rc.relatchSilenceMs) * 1'000'000ULL;
   ro.kernelForwarding = rc.kernelForwarding != 0;
   ro.worker.ioUring = rc.ioUring != 0;
+  ro.worker.realtimePriority = static_cast<int>(rc.realtimePriority);
   return ro;
 }
 
@@ -344,6 +345,11 @@ void Server::Impl::startConferences(const std::string& advertise) {
                o.workers, o.decodeHelpers != 0 ? fmt::format(" with {} decode helper(s) each", o.decodeHelpers) : "",
                o.realtimePriority != 0 ? fmt::format(" (SCHED_FIFO {})", o.realtimePriority) : "",
                o.rooms.size(), o.conference.maxTalkers, o.governor.enabled ? "on" : "off", cc.prefix);
+  if (o.realtimePriority > 0 && cfg.relay.realtimePriority <= cc.realtimePriority) {
+    spdlog::warn("conference.realtime_priority {} with relay.realtime_priority {}: the relay workers that feed the "
+                 "mixers get only what the mixers leave of the CPUs under load; set relay.realtime_priority above it",
+                 cc.realtimePriority, cfg.relay.realtimePriority);
+  }
 }
 
 // The TCP relay (relay/TcpRelay.h): its splicer starts here, on the last relay worker or on a

@@ -24,6 +24,7 @@ struct RelayConfig {
   uint32_t batch = 32;                  // datagrams per recvmmsg/sendmmsg
   uint32_t kernelForwarding = 0;        // 1 = eBPF fast path for latched RTP (relay/KernelForwarder.h)
   uint32_t hostTcpAndTurn = 1;          // 1 = TCP splicer and TURN on relay workers (relay/HostedLoop.h)
+  uint32_t realtimePriority = 0;        // 1-99: relay workers on SCHED_FIFO at this priority; 0 off
   uint32_t ioUring = 1;                 // 1 = a round's sends in one io_uring submission (relay/UringSender.h)
 };
 

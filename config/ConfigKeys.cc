@@ -48,6 +48,11 @@ const std::array kKeys{
            "io_uring submission; falls back to sendmmsg/sendto with a warning where io_uring is "
            "unavailable; 0 = sendmmsg/sendto",
            nullptr, RDV_NUM(relay.ioUring)},
+    KeyDef{"relay.realtime_priority", KeyType::UInt, 0, 99,
+           "1-99: the relay worker threads run SCHED_FIFO at this priority (needs CAP_SYS_NICE; refused, the "
+           "server warns and runs them as ordinary threads); set it with conference.realtime_priority, "
+           "above it; 0: the default scheduler",
+           nullptr, RDV_NUM(relay.realtimePriority)},
     KeyDef{"ng.listen", KeyType::String, 0, 0, "NG control protocol UDP address (host:port)",
            RDV_STR(ng.listen)},
     KeyDef{"ng.cookie_cache", KeyType::UInt, 1, 3600,

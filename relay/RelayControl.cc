@@ -61,6 +61,10 @@ RelayControl::RelayControl(const RelayOptions& opts)
         },
         kernel_.get()));
     workers_.back()->start();
+    if (!workers_.back()->realtimeError().empty()) {
+      spdlog::warn("relay: worker {} stays an ordinary thread: SCHED_FIFO priority {} refused ({})", i,
+                   opts.worker.realtimePriority, workers_.back()->realtimeError());
+    }
   }
 }
 

@@ -132,6 +132,13 @@ RelayWorker::~RelayWorker() {
 void RelayWorker::start() {
   running_ = true;
   thread_ = std::thread([this] { run(); });
+  if (opts_.realtimePriority > 0) {
+    sched_param param{};
+    param.sched_priority = opts_.realtimePriority;
+    if (const int e = pthread_setschedparam(thread_.native_handle(), SCHED_FIFO, &param); e != 0) {
+      realtimeError_ = std::strerror(e);
+    }
+  }
 }
 
 void RelayWorker::post(WorkerCommand&& cmd) {

@@ -13,6 +13,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,12 @@ struct WorkerOptions {
   // (relay/UringSender.h; config relay.io_uring). When the ring cannot be set up (no io_uring,
   // a seccomp profile, memlock limits) the worker logs it and sends with sendmmsg/sendto.
   bool ioUring = true;
+  // 1-99: the worker thread runs SCHED_FIFO at this priority (config relay.realtime_priority);
+  // 0: the default scheduler. With realtime mixers (conference.realtime_priority) an ordinary
+  // relay worker gets only what the mixers leave of the CPUs, and the relay feeds them: in the
+  // 100 x 10 benchmark its rounds took 30-190 ms for 2-8 ms of CPU while the mixers ramped, and
+  // the mixers' packets overflowed its queue (benchmarks/README.md, seventh session).
+  int realtimePriority = 0;
 };
 
 class RelayWorker {
@@ -66,6 +73,9 @@ class RelayWorker {
   RelayWorker& operator=(const RelayWorker&) = delete;
 
   void start();
+  // Why options.realtimePriority could not be applied (strerror of pthread_setschedparam); empty
+  // when it was, or none was asked for. Set by start().
+  const std::string& realtimeError() const { return realtimeError_; }
   void post(WorkerCommand&& cmd);  // any thread
   // Any thread: runs `loop` on this worker's thread from the next round on, at most kMaxHosted
   // loops (more are refused with an error log). `loop` must outlive the worker's thread (stop the
@@ -228,6 +238,7 @@ class RelayWorker {
   common::Fd wake_;   // eventfd
   common::Fd timer_;  // timerfd, 1 s tick for media timeouts
   std::thread thread_;
+  std::string realtimeError_;
   bool running_ = false;
   bool destroyedInRound_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<MediaSession>> sessions_;

@@ -2,14 +2,12 @@
 // post(), mixed RTP out through the sink. Waits are bounded polls, never assertions on speed.
 #include "mixer/MixerWorker.h"
 
-#include <dirent.h>
 #include <sched.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <map>
 #include <mutex>
@@ -17,12 +15,15 @@
 #include <thread>
 #include <vector>
 
+#include "common/test/ThreadPolicy.h"
 #include "mixer/test/MixerTestUtil.h"
 
 namespace rdv::mixer {
 namespace {
 
 using media::CodecId;
+using ::rdv::testutil::hasCapSysNice;
+using ::rdv::testutil::policiesOf;
 using namespace std::chrono_literals;
 
 struct LockedSink : MediaSink {
@@ -383,31 +384,6 @@ PayloadSink runWithHelpers(size_t helpers) {
   }
   EXPECT_GT(worker.counters().framesConcealed.get(), 0u);
   return sink;
-}
-
-// The scheduling policy of every thread of this process named `name`, as the kernel reports it.
-std::vector<int> policiesOf(const std::string& name) {
-  std::vector<int> out;
-  DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return out;
-  while (const dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    std::string comm;
-    std::getline(std::ifstream(std::string("/proc/self/task/") + e->d_name + "/comm"), comm);
-    if (comm == name) out.push_back(::sched_getscheduler(std::stoi(e->d_name)));
-  }
-  ::closedir(dir);
-  return out;
-}
-
-// CAP_SYS_NICE (bit 23) in this process's effective capabilities (root in CI; not root in a
-// default Docker container).
-bool hasCapSysNice() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("CapEff:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> 23) & 1u;
-  }
-  return false;
 }
 
 TEST(MixerWorkerRealtimeTest, TheWorkerAndItsHelpersRunSchedFifoOrTheWorkerSaysWhyNot) {

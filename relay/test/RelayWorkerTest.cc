@@ -4,11 +4,14 @@
 #include <poll.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "common/Clock.h"
+#include "common/test/ThreadPolicy.h"
 #include "relay/RelayControl.h"
 #include "relay/test/TestPeer.h"
 
@@ -541,6 +544,45 @@ TEST_P(RelayWorker, MosIsSampledPerIntervalAndOnRemoval) {
   EXPECT_DOUBLE_EQ((finalIsLowest ? end.mos.highest() : end.mos.lowest()).mos, first.mos);
   EXPECT_DOUBLE_EQ(end.mos.average().lossPercent, 2.5);
   EXPECT_DOUBLE_EQ(end.mos.average().mos, (first.mos + finalMos) / 2);
+}
+
+// The scheduling policies of the workers' threads, once both have named themselves (at the start
+// of their loop): polled, at most 5 s.
+std::vector<int> workerPolicies() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    auto w0 = testutil::policiesOf("rdv-relay-0");
+    auto w1 = testutil::policiesOf("rdv-relay-1");
+    if ((w0.size() == 1 && w1.size() == 1) || std::chrono::steady_clock::now() > deadline) {
+      w0.insert(w0.end(), w1.begin(), w1.end());
+      return w0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+TEST(RelayWorkerRealtime, WorkersRunSchedFifoOrSayWhyNotAndForwardEitherWay) {
+  RelayOptions o = options(50);
+  o.worker.realtimePriority = 4;
+  RelayControl relay(o);
+  const std::string error = relay.workers()[0]->realtimeError();
+  EXPECT_EQ(relay.workers()[1]->realtimeError(), error);
+  // As root (CI) the kernel grants it; without CAP_SYS_NICE it refuses and the worker says so.
+  const int expected = error.empty() ? SCHED_FIFO : SCHED_OTHER;
+  EXPECT_EQ(workerPolicies(), (std::vector<int>{expected, expected})) << error;
+  if (testutil::hasCapSysNice()) {
+    EXPECT_EQ(error, "") << "CAP_SYS_NICE may use SCHED_FIFO";
+  }
+  Peer a, b;
+  Call c = setUpCall(relay, a, b);
+  a.sendRtp(c.ports.rtpPort[0], 1, 0xA);
+  EXPECT_EQ(b.receive(1000), 172);
+}
+
+TEST(RelayWorkerRealtime, WithoutAPriorityTheWorkersKeepTheDefaultScheduler) {
+  RelayControl relay(options(50));
+  EXPECT_EQ(workerPolicies(), (std::vector<int>{SCHED_OTHER, SCHED_OTHER}));
+  EXPECT_EQ(relay.workers()[0]->realtimeError(), "");
 }
 
 }  // namespace
