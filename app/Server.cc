@@ -130,9 +130,13 @@ Expected<bool, std::string> Server::start() {
   relay::RelayOptions ro = relayOptions(rc, m.clock);
   ro.worker.dtlsIdentity = m.dtlsIdentity;
   m.relay = std::make_unique<relay::RelayControl>(ro);
-  spdlog::info("relay: {} worker(s), ports {}-{} on {}: capacity {} sessions ({} with rtcp-mux); the descriptor "
+  spdlog::info("relay: {} worker(s){}, ports {}-{} on {}: capacity {} sessions ({} with rtcp-mux); the descriptor "
                "limit {} allows {} ({} with rtcp-mux), the port range {}",
-               ro.workers, rc.portMin, rc.portMax, rc.interface, m.relay->sessionCapacity(),
+               ro.workers,
+               ro.worker.realtimePriority > 0 && m.relay->workers()[0]->realtimeError().empty()
+                   ? fmt::format(" (SCHED_FIFO {})", ro.worker.realtimePriority)
+                   : "",
+               rc.portMin, rc.portMax, rc.interface, m.relay->sessionCapacity(),
                m.relay->sessionCapacityMux(), rl.rlim_cur, m.relay->descriptorCapacity(),
                m.relay->descriptorCapacityMux(), m.relay->portCapacity());
   if (m.relay->portCapacity() < m.relay->descriptorCapacity()) {
