@@ -146,19 +146,24 @@ void receiveEpoll(const std::vector<rdv::common::Fd>& fds, const std::atomic<boo
 }
 
 // Multishot recvmsg on every socket into a ring of provided buffers; a request the kernel ends
-// (no buffer was free) is armed again.
-void receiveRing(const Options& o, const std::vector<rdv::common::Fd>& fds, const std::atomic<bool>& done,
+// (no buffer was free) is armed again. False when the ring cannot be set up.
+bool receiveRing(const Options& o, const std::vector<rdv::common::Fd>& fds, const std::atomic<bool>& done,
                  Receiver& r) {
   io_uring ring{};
   io_uring_params p{};
   if (o.mode != "ring-plain") p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   if (const int e = io_uring_queue_init_params(2048, &ring, &p); e < 0) {
     std::fprintf(stderr, "uring_recv_bench: io_uring: %s\n", std::strerror(-e));
-    return;
+    return false;
   }
   constexpr unsigned kBuffers = 4096, kBufferSize = 2048;
   const size_t ringBytes = kBuffers * sizeof(io_uring_buf);
   void* mem = ::mmap(nullptr, ringBytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) {
+    std::fprintf(stderr, "uring_recv_bench: buffer ring: %s\n", std::strerror(errno));
+    io_uring_queue_exit(&ring);
+    return false;
+  }
   auto* br = static_cast<io_uring_buf_ring*>(mem);
   io_uring_buf_ring_init(br);
   io_uring_buf_reg reg{};
@@ -167,7 +172,9 @@ void receiveRing(const Options& o, const std::vector<rdv::common::Fd>& fds, cons
   reg.bgid = 1;
   if (const int e = io_uring_register_buf_ring(&ring, &reg, 0); e != 0) {
     std::fprintf(stderr, "uring_recv_bench: buffer ring: %s\n", std::strerror(-e));
-    return;
+    io_uring_queue_exit(&ring);
+    ::munmap(mem, ringBytes);
+    return false;
   }
   std::vector<char> pool(size_t{kBuffers} * kBufferSize);
   const int mask = io_uring_buf_ring_mask(kBuffers);
@@ -232,6 +239,7 @@ void receiveRing(const Options& o, const std::vector<rdv::common::Fd>& fds, cons
   }
   io_uring_queue_exit(&ring);
   ::munmap(mem, ringBytes);
+  return true;
 }
 
 }  // namespace
@@ -285,13 +293,15 @@ int main(int argc, char** argv) {
   std::thread sender([&] { sendLoop(o, to, done, sent, senderCpu); });
   Receiver r;
   const double cpu0 = threadCpu();
+  bool ok = true;
   if (o.mode == "epoll") {
     receiveEpoll(fds, done, r);
   } else {
-    receiveRing(o, fds, done, r);
+    ok = receiveRing(o, fds, done, r);
   }
   const double receiverCpu = threadCpu() - cpu0;
   sender.join();
+  if (!ok) return 1;
   const double got = r.packets > 0 ? static_cast<double>(r.packets) : 1.0;
   std::printf("mode=%s sent=%ld received=%ld receiver_us_per_packet=%.2f syscalls_per_packet=%.2f "
               "sender_us_per_packet=%.2f delay_us_mean=%.0f delay_us_max=%.0f\n",
